@@ -1,0 +1,23 @@
+"""Resolving an agent's name to the spec a run follows."""
+
+from __future__ import annotations
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from tether.agents import AgentRegistry, UnknownAgentError
+from tether.seam import DESCRIBE_AGENT_ACTIVITY, AgentSpec
+
+
+class AgentActivities:
+    def __init__(self, agents: AgentRegistry, default_model: str) -> None:
+        self._agents = agents
+        self._default_model = default_model
+
+    @activity.defn(name=DESCRIBE_AGENT_ACTIVITY)
+    async def describe_agent(self, name: str) -> AgentSpec:
+        """The agent's spec, recorded in history so the run replays against it."""
+        try:
+            return self._agents.get(name).spec(self._default_model)
+        except UnknownAgentError as e:
+            raise ApplicationError(str(e), type="UnknownAgent", non_retryable=True) from e

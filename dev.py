@@ -1,0 +1,162 @@
+#!/usr/bin/env python3
+"""Developer entry point; needs only python3 (it builds .venv itself).
+
+python3 dev.py demo     # deps, dev server, worker, offline model, one support run
+python3 dev.py test     # deps, ruff, mypy, the whole test suite
+python3 dev.py server   # start the Temporal dev server (no-op if one is running)
+python3 dev.py stop     # stop the dev server this script started
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import socket
+import subprocess
+import sys
+import time
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+STATE = ROOT / ".tether"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PY = BIN / "python"
+SERVER_PID = STATE / "dev-server.pid"
+SERVER_LOG = STATE / "dev-server.log"
+SERVER_DB = STATE / "temporal.db"
+GRPC_PORT, UI_PORT = 7233, 8233
+
+# Custom search attributes later issues upsert; registered when the dev server starts.
+SEARCH_ATTRIBUTES = {
+    "AgentName": "Keyword",
+    "AgentStatus": "Keyword",
+    "AgentTurns": "Int",
+    "AgentTokens": "Int",
+}
+
+
+def say(msg: str) -> None:
+    print(f"dev.py: {msg}", flush=True)
+
+
+def setup() -> None:
+    """Create .venv and install the project with dev extras, when pyproject changed."""
+    stamp = VENV / ".tether-installed"
+    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    if stamp.exists() and stamp.read_text() == digest:
+        return
+    if not PY.exists():
+        say("creating .venv")
+        venv.create(VENV, with_pip=True)
+    say("installing dependencies into .venv (first run takes a minute)")
+    pip = [str(PY), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    subprocess.run([*pip, "--upgrade", "pip"], check=True)
+    subprocess.run([*pip, "-e", f"{ROOT}[dev]"], check=True)
+    stamp.write_text(digest)
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def start_server() -> None:
+    """Start `temporal server start-dev` in the background, unless one is running."""
+    if port_open(GRPC_PORT):
+        say(f"a Temporal server is already listening on 127.0.0.1:{GRPC_PORT}")
+        return
+    STATE.mkdir(exist_ok=True)
+    cmd = [
+        str(BIN / "temporal"), "server", "start-dev",
+        "--ip", "127.0.0.1", "--port", str(GRPC_PORT), "--ui-port", str(UI_PORT),
+        "--db-filename", str(SERVER_DB), "--log-level", "warn",
+    ]  # fmt: skip
+    for name, kind in SEARCH_ATTRIBUTES.items():
+        cmd += ["--search-attribute", f"{name}={kind}"]
+    with SERVER_LOG.open("ab") as log:
+        proc = subprocess.Popen(
+            cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True,  # outlives this script, like a service
+        )  # fmt: skip
+    SERVER_PID.write_text(str(proc.pid))
+    deadline = time.monotonic() + 30
+    while not (port_open(GRPC_PORT) and port_open(UI_PORT)):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            sys.exit(f"dev.py: the dev server did not start; see {SERVER_LOG}")
+        time.sleep(0.2)
+    say(f"dev server on 127.0.0.1:{GRPC_PORT}, web UI http://localhost:{UI_PORT} (db {SERVER_DB})")
+
+
+def stop_server() -> None:
+    if not SERVER_PID.exists():
+        say("no dev server started by dev.py")
+        return
+    pid = int(SERVER_PID.read_text())
+    try:
+        os.kill(pid, 15)
+        say(f"stopped the dev server (pid {pid})")
+    except ProcessLookupError:
+        say("the dev server had already stopped")
+    SERVER_PID.unlink()
+
+
+def demo() -> int:
+    start_server()
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "TETHER_LOG_FORMAT": "pretty"}
+    STATE.mkdir(exist_ok=True)
+    worker_log = STATE / "demo-worker.log"
+    say(f"starting a worker (log: {worker_log})")
+    with worker_log.open("ab") as log:
+        worker = subprocess.Popen(
+            [str(PY), str(ROOT / "worker.py")], env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+    try:
+        prompt = "Order A-1001 arrived broken, I want my money back."
+        return subprocess.run(
+            [str(PY), str(ROOT / "starter.py"), "run", prompt], env=env
+        ).returncode
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+        say("worker stopped; the dev server keeps running (python3 dev.py stop)")
+
+
+def test(pytest_args: list[str]) -> int:
+    checks = [
+        [str(BIN / "ruff"), "check", "."],
+        [str(BIN / "ruff"), "format", "--check", "."],
+        [str(BIN / "mypy"), "."],
+    ]
+    for cmd in checks:
+        say(" ".join(Path(cmd[0]).name if i == 0 else c for i, c in enumerate(cmd)))
+        if subprocess.run(cmd, cwd=ROOT).returncode != 0:
+            return 1
+    return subprocess.run([str(PY), "-m", "pytest", *pytest_args], cwd=ROOT).returncode
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("command", choices=["setup", "server", "stop", "demo", "test"])
+    parser.add_argument("pytest_args", nargs=argparse.REMAINDER, help="passed to pytest (test)")
+    args = parser.parse_args()
+    if args.command == "stop":
+        stop_server()
+        return 0
+    setup()
+    if args.command == "server":
+        start_server()
+    elif args.command == "demo":
+        return demo()
+    elif args.command == "test":
+        return test(args.pytest_args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,76 @@
+"""Agents: a name, instructions and tools, looked up by name in the worker."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from tether.seam import AgentSpec
+from tether.tools import Tool
+
+
+class UnknownAgentError(LookupError):
+    pass
+
+
+@dataclass(frozen=True)
+class Agent:
+    """An agent definition. Build it at module level, outside any workflow.
+
+    Args:
+        name: Unique name; runs are started with it.
+        instructions: The system prompt.
+        tools: The tools the model may call.
+        model: The model to use; None takes the worker's default (TETHER_MODEL).
+        max_turns: Model calls allowed per run before it stops with status max_turns.
+    """
+
+    name: str
+    instructions: str
+    tools: list[Tool] = field(default_factory=list)
+    model: str | None = None
+    max_turns: int = 12
+
+    def __post_init__(self) -> None:
+        if not self.name.strip():
+            raise ValueError("an agent needs a non-empty name")
+        if self.max_turns < 1:
+            raise ValueError(f"agent {self.name!r}: max_turns must be at least 1")
+        names = [t.name for t in self.tools]
+        duplicates = {n for n in names if names.count(n) > 1}
+        if duplicates:
+            raise ValueError(f"agent {self.name!r} has duplicate tool names: {sorted(duplicates)}")
+
+    def tool(self, name: str) -> Tool | None:
+        return next((t for t in self.tools if t.name == name), None)
+
+    def spec(self, default_model: str) -> AgentSpec:
+        return AgentSpec(
+            name=self.name,
+            instructions=self.instructions,
+            model=self.model or default_model,
+            max_turns=self.max_turns,
+            tools=[t.spec for t in self.tools],
+        )
+
+
+class AgentRegistry:
+    """The agents a worker serves, by name."""
+
+    def __init__(self, agents: Iterable[Agent]) -> None:
+        self._agents: dict[str, Agent] = {}
+        for agent in agents:
+            if agent.name in self._agents:
+                raise ValueError(f"two agents are named {agent.name!r}")
+            self._agents[agent.name] = agent
+
+    @property
+    def names(self) -> list[str]:
+        return sorted(self._agents)
+
+    def get(self, name: str) -> Agent:
+        try:
+            return self._agents[name]
+        except KeyError:
+            known = ", ".join(self.names) or "none"
+            raise UnknownAgentError(f"unknown agent {name!r} (known agents: {known})") from None

@@ -1,0 +1,114 @@
+"""Inputs and outputs of the workflow and its activities.
+
+Every activity takes one model and returns one (fields can be added with defaults
+without breaking running workflows). Nothing here holds a secret: API keys live in the
+worker's environment and never enter workflow inputs, results or history.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from tether.messages import Message, ToolCall, Usage
+
+RunStatus = Literal["running", "completed", "max_turns"]
+
+# Activity names, shared by their definitions (worker) and the workflow that calls them.
+DESCRIBE_AGENT_ACTIVITY = "tether.describe_agent"
+LLM_ACTIVITY = "tether.llm"
+TOOL_ACTIVITY = "tether.tool"
+
+MAX_PROMPT_CHARS = 100_000
+MAX_TURNS_LIMIT = 1_000
+
+
+class AgentInput(BaseModel):
+    """What a user starts a run with."""
+
+    agent: str = Field(min_length=1, description="Name of a registered agent.")
+    prompt: str = Field(min_length=1, max_length=MAX_PROMPT_CHARS)
+    model: str | None = Field(default=None, description="Override the agent's model.")
+    max_turns: int | None = Field(default=None, ge=1, le=MAX_TURNS_LIMIT)
+
+
+class AgentResult(BaseModel):
+    """How a run ended."""
+
+    status: RunStatus
+    answer: str | None
+    turns: int
+    usage: Usage
+    model: str
+
+
+class RunState(BaseModel):
+    """A run's progress, as its `state` query reports it."""
+
+    status: RunStatus
+    agent: str
+    model: str | None
+    turn: int
+    usage: Usage
+    messages: int
+
+
+class ToolSpec(BaseModel):
+    """What the workflow needs to know to schedule a tool (its code stays in the worker)."""
+
+    name: str
+    side_effects: bool = False
+    timeout_seconds: float = 60.0
+
+
+class AgentSpec(BaseModel):
+    """An agent as the workflow sees it, resolved once per run and kept in history.
+
+    Recording it makes a run replay against the agent it started with, even if the
+    agent's definition changes while the run is in flight.
+    """
+
+    name: str
+    instructions: str
+    model: str
+    max_turns: int
+    tools: list[ToolSpec]
+
+    def tool(self, name: str) -> ToolSpec | None:
+        return next((t for t in self.tools if t.name == name), None)
+
+
+class LlmRequest(BaseModel):
+    """One model call. Tool schemas are looked up by agent name in the worker, so they
+    are not copied into history on every turn."""
+
+    agent: str
+    model: str
+    messages: list[Message]
+    turn: int
+
+
+class LlmReply(BaseModel):
+    message: Message
+    usage: Usage
+    finish_reason: str | None = None
+
+
+ToolErrorKind = Literal["unknown_tool", "malformed_arguments", "invalid_arguments", "tool_error"]
+
+
+class ToolRequest(BaseModel):
+    agent: str
+    call: ToolCall
+    idempotency_key: str = Field(
+        description="Stable across retries and replays; side-effecting tools use it."
+    )
+
+
+class ToolOutcome(BaseModel):
+    """A tool's answer for the model. Bad calls come back here too, explained, so the
+    model can correct itself instead of the run crashing."""
+
+    content: str
+    error: ToolErrorKind | None = None

@@ -1,0 +1,107 @@
+"""The Tether worker: runs agent workflows and their LLM and tool activities.
+
+    python worker.py
+
+Temporal from TEMPORAL_ADDRESS / TEMPORAL_NAMESPACE / profiles, task queue from
+TETHER_TASK_QUEUE (default `tether`), the model from OPENAI_BASE_URL, OPENAI_API_KEY and
+TETHER_MODEL. With neither OPENAI_* variable set, the worker starts the offline scripted
+model on loopback, so the demo runs without any LLM API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from contextlib import ExitStack
+
+import structlog
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.agents import AgentActivities
+from activities.llm import LlmActivities, make_client
+from activities.tools import ToolActivities
+from agents import REGISTRY
+from agents.support_script import support_desk_responder
+from tether import logs
+from tether.agents import AgentRegistry
+from tether.scripted_llm import ScriptedLLM
+from tether.settings import LlmSettings, SettingsError, task_queue
+from tether.temporal import TemporalUnreachable, connect
+from workflows.agent import AgentWorkflow
+
+log = structlog.get_logger("tether.worker")
+
+
+def create_worker(
+    client: Client,
+    llm: LlmSettings,
+    *,
+    queue: str | None = None,
+    agents: AgentRegistry = REGISTRY,
+) -> Worker:
+    """The worker with every workflow and activity registered; used by tests too."""
+    llm_activities = LlmActivities(agents, make_client(llm))
+    tool_activities = ToolActivities(agents)
+    agent_activities = AgentActivities(agents, llm.model)
+    return Worker(
+        client,
+        task_queue=queue or task_queue(),
+        workflows=[AgentWorkflow],
+        activities=[
+            agent_activities.describe_agent,
+            llm_activities.call_llm,
+            tool_activities.run_tool,
+        ],
+    )
+
+
+async def serve(llm: LlmSettings) -> None:
+    client = await connect()
+    worker = create_worker(client, llm)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with worker:
+        log.info(
+            "worker started",
+            task_queue=worker.task_queue,
+            namespace=client.namespace,
+            model=llm.model,
+            llm=llm.base_url,
+        )
+        await stop.wait()
+        log.info("worker stopping: finishing in-flight tasks")
+    log.info("worker stopped")
+
+
+def main() -> int:
+    logs.configure()
+    try:
+        llm = LlmSettings.from_env()
+    except SettingsError as e:
+        print(f"worker: {e}", file=sys.stderr)
+        return 2
+    with ExitStack() as stack:
+        if llm.offline:
+            scripted = stack.enter_context(ScriptedLLM(support_desk_responder))
+            llm = LlmSettings(
+                base_url=scripted.base_url, api_key="offline", model=llm.model, offline=True
+            )
+            log.info(
+                "using the offline scripted model; set OPENAI_API_KEY or OPENAI_BASE_URL "
+                "for a real one",
+                llm=scripted.base_url,
+            )
+        try:
+            asyncio.run(serve(llm))
+        except TemporalUnreachable as e:
+            print(f"worker: {e}", file=sys.stderr)
+            return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
