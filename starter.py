@@ -16,12 +16,14 @@ from typing import Any
 
 from pydantic import ValidationError
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
+from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
 from agents import DEFAULT_AGENT, REGISTRY
 from tether.agents import UnknownAgentError
 from tether.messages import Message
+from tether.process import exit_now
 from tether.seam import AgentInput, AgentResult
 from tether.settings import task_queue, ui_url
 from tether.temporal import TemporalUnreachable, connect
@@ -57,11 +59,16 @@ async def cmd_run(args: argparse.Namespace) -> int:
     workflow_id = args.id or f"{params.agent}-{uuid.uuid4().hex[:8]}"
     try:
         handle = await client.start_workflow(
-            AgentWorkflow.run, params, id=workflow_id, task_queue=task_queue()
+            AgentWorkflow.run,
+            params,
+            id=workflow_id,
+            task_queue=task_queue(),
+            # An id names one conversation: never start a second run under it.
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         )
     except WorkflowAlreadyStartedError:
         raise UserError(
-            f"a run with id {workflow_id!r} already exists; pick another --id"
+            f"a run with id {workflow_id!r} already exists; choose another --id"
         ) from None
     link = run_link(client, workflow_id, handle.result_run_id)
     if args.detach:
@@ -165,4 +172,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_now(main())

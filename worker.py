@@ -26,6 +26,7 @@ from agents import REGISTRY
 from agents.support_script import support_desk_responder
 from tether import logs
 from tether.agents import AgentRegistry
+from tether.process import exit_now
 from tether.scripted_llm import ScriptedLLM
 from tether.settings import LlmSettings, SettingsError, task_queue
 from tether.temporal import TemporalUnreachable, connect
@@ -104,4 +105,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_now(main())

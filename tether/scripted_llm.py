@@ -57,6 +57,7 @@ class RecordedRequest:
     body: dict[str, Any]
     received_at: float
     path: str
+    total_tokens: int = 0
 
     @property
     def messages(self) -> list[dict[str, Any]]:
@@ -124,18 +125,26 @@ class ScriptedLLM:
     def request_count(self) -> int:
         return len(self.requests)
 
+    @property
+    def reported_total_tokens(self) -> list[int]:
+        """The usage.total_tokens the server reported, per request."""
+        return [r.total_tokens for r in self.requests]
+
     def _complete(self, body: dict[str, Any], path: str) -> tuple[int, dict[str, Any]]:
         messages = body.get("messages")
         if not isinstance(messages, list) or not messages:
             return 400, _error("'messages' must be a non-empty list", "invalid_request_error")
+        record = RecordedRequest(body, time.time(), path)
         with self._state.lock:
-            self._state.requests.append(RecordedRequest(body, time.time(), path))
+            self._state.requests.append(record)
             step = self._state.script.popleft() if self._state.script else None
         if step is None:
             if self.responder is None:
                 return 500, _error("the scripted model has no more replies", "script_exhausted")
             step = self.responder(messages)
-        return 200, self._completion(body, step)
+        completion = self._completion(body, step)
+        record.total_tokens = completion["usage"]["total_tokens"]
+        return 200, completion
 
     def _completion(self, body: dict[str, Any], step: Step) -> dict[str, Any]:
         message: dict[str, Any] = {"role": "assistant", "content": None}

@@ -1,0 +1,88 @@
+"""Shared fixtures: Temporal environments from installed binaries, the scripted LLM,
+a fresh shop database, and an in-process worker bound to them."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import sys
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+from temporalio.client import Client
+from temporalio.common import SearchAttributeKey
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from tether.scripted_llm import OFFLINE_MODEL, ScriptedLLM
+from tether.settings import LlmSettings
+from worker import create_worker
+
+BIN = Path(sys.executable).parent
+
+
+def binary(name: str) -> str:
+    """An installed Temporal binary; the SDK's download fallback cannot work offline."""
+    path = shutil.which(name, path=str(BIN)) or shutil.which(name)
+    if path is None:
+        raise RuntimeError(f"{name} not found: install the project (python3 dev.py setup)")
+    return path
+
+
+@pytest.fixture(scope="session")
+async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
+    """The time-skipping test server: timers of days fire in milliseconds."""
+    async with await WorkflowEnvironment.start_time_skipping(
+        data_converter=pydantic_data_converter,
+        test_server_existing_path=binary("temporal-test-server"),
+    ) as env:
+        yield env
+
+
+@pytest.fixture(scope="session")
+async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
+    """A real Temporal dev server on free ports, with Tether's search attributes."""
+    async with await WorkflowEnvironment.start_local(
+        data_converter=pydantic_data_converter,
+        dev_server_existing_path=binary("temporal"),
+        search_attributes=[
+            SearchAttributeKey.for_keyword("AgentName"),
+            SearchAttributeKey.for_keyword("AgentStatus"),
+            SearchAttributeKey.for_int("AgentTurns"),
+            SearchAttributeKey.for_int("AgentTokens"),
+        ],
+    ) as env:
+        yield env
+
+
+@pytest.fixture
+def llm() -> Iterator[ScriptedLLM]:
+    with ScriptedLLM() as server:
+        yield server
+
+
+@pytest.fixture
+def shop_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "shop.db"
+    monkeypatch.setenv("TETHER_SHOP_DB", str(path))
+    return path
+
+
+def count_rows(db: Path, table: str) -> int:
+    with sqlite3.connect(db) as conn:
+        return int(conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
+
+
+@asynccontextmanager
+async def running_worker(client: Client, llm: ScriptedLLM) -> AsyncIterator[Worker]:
+    """The project's real worker, in-process, on a fresh task queue, talking to `llm`."""
+    settings = LlmSettings(
+        base_url=llm.base_url, api_key="sk-test", model=OFFLINE_MODEL, offline=False
+    )
+    worker = create_worker(client, settings, queue=f"test-{uuid.uuid4().hex[:8]}")
+    async with worker:
+        yield worker
