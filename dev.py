@@ -110,11 +110,13 @@ def demo() -> int:
     STATE.mkdir(exist_ok=True)
     worker_log = STATE / "demo-worker.log"
     say(f"starting a worker (log: {worker_log})")
+    start = worker_log.stat().st_size if worker_log.exists() else 0
     with worker_log.open("ab") as log:
         worker = subprocess.Popen(
             [str(PY), str(ROOT / "worker.py")], env=env, stdout=log, stderr=subprocess.STDOUT
         )
     try:
+        wait_for_worker(worker, worker_log, start)
         prompt = "Order A-1001 arrived broken, I want my money back."
         return subprocess.run(
             [str(PY), str(ROOT / "starter.py"), "run", prompt], env=env
@@ -123,6 +125,15 @@ def demo() -> int:
         worker.terminate()
         worker.wait(timeout=30)
         say("worker stopped; the dev server keeps running (python3 dev.py stop)")
+
+
+def wait_for_worker(worker: subprocess.Popen[bytes], log: Path, offset: int) -> None:
+    """Block until the worker says it polls, so the run does not wait on an empty queue."""
+    deadline = time.monotonic() + 60
+    while b"worker started" not in log.read_bytes()[offset:]:
+        if worker.poll() is not None or time.monotonic() > deadline:
+            sys.exit(f"dev.py: the worker did not start; see {log}")
+        time.sleep(0.2)
 
 
 def test(pytest_args: list[str]) -> int:
