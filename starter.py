@@ -95,7 +95,7 @@ async def cmd_run(args: argparse.Namespace) -> int:
 async def follow(handle: WorkflowHandle[Any, AgentResult], *, quiet: bool) -> AgentResult:
     """Wait for the result, printing each new message of the transcript as it appears."""
     result_task = asyncio.create_task(handle.result())
-    shown = 0
+    shown = turn = 0
     while True:
         done, _ = await asyncio.wait({result_task}, timeout=POLL_SECONDS)
         if not quiet:
@@ -104,7 +104,9 @@ async def follow(handle: WorkflowHandle[Any, AgentResult], *, quiet: bool) -> Ag
             except RPCError:
                 messages = []  # no worker yet, or the run just closed
             for message in messages[shown:]:
-                line = describe(message)
+                if message.role == "assistant":
+                    turn += 1
+                line = describe(message, turn)
                 if line:
                     print(line, flush=True)
             shown = max(shown, len(messages))
@@ -115,10 +117,10 @@ async def follow(handle: WorkflowHandle[Any, AgentResult], *, quiet: bool) -> Ag
                 raise UserError(f"run {handle.id} failed: {e.cause or e}") from None
 
 
-def describe(message: Message) -> str | None:
+def describe(message: Message, turn: int) -> str | None:
     if message.role == "assistant":
         calls = [f"  → {c.name}({c.arguments})" for c in message.tool_calls]
-        return "\n".join(calls) if calls else None
+        return "\n".join([f"turn {turn}", *calls]) if calls else None
     if message.role == "tool":
         content = message.content or ""
         return f"  ← {content[:117] + '…' if len(content) > 118 else content}"
