@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import ValidationError
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.common import WorkflowIDReusePolicy
-from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.exceptions import ApplicationError, FailureError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
 from agents import DEFAULT_AGENT, REGISTRY
@@ -80,14 +80,26 @@ async def cmd_run(args: argparse.Namespace) -> int:
     if not args.json:
         print(f"▶ {params.agent} · {workflow_id}\n  web UI: {link}")
         await warn_if_no_worker(client)
-    result = await follow(handle, quiet=args.json)
+    try:
+        result = await follow(handle, quiet=args.json)
+    except WorkflowFailureError as e:
+        return report_failure(workflow_id, link, e, as_json=args.json)
     if args.json:
-        emit_json({"workflow_id": workflow_id, "run_id": handle.result_run_id, "url": link,
-                   **result.model_dump()})  # fmt: skip
+        emit_json(
+            {
+                "workflow_id": workflow_id,
+                "run_id": handle.result_run_id,
+                "url": link,
+                **result.model_dump(),
+            }
+        )
     else:
         print(f"\n{result.answer or '(no answer)'}\n")
-        print(f"status {result.status} · {result.turns} turns · {result.usage.total_tokens} tokens"
-              f" · model {result.model}")  # fmt: skip
+        cost = f" · ${result.cost_usd:.6f}" if result.cost_usd is not None else ""
+        print(
+            f"status {result.status} · {result.turns} turns · {result.usage.total_tokens} tokens"
+            f"{cost} · model {result.model}"
+        )
         print(f"workflow id: {workflow_id}\nweb UI: {link}")
     return 0 if result.status == "completed" else 1
 
@@ -111,10 +123,28 @@ async def follow(handle: WorkflowHandle[Any, AgentResult], *, quiet: bool) -> Ag
                     print(line, flush=True)
             shown = max(shown, len(messages))
         if done:
-            try:
-                return result_task.result()
-            except WorkflowFailureError as e:
-                raise UserError(f"run {handle.id} failed: {e.cause or e}") from None
+            return result_task.result()
+
+
+def report_failure(
+    workflow_id: str, link: str, error: WorkflowFailureError, *, as_json: bool
+) -> int:
+    """A failed run: its error type and message (which say what to fix), exit status 1."""
+    cause = error.cause
+    kind = cause.type if isinstance(cause, ApplicationError) else type(cause).__name__
+    message = cause.message if isinstance(cause, FailureError) else str(error)
+    if as_json:
+        emit_json(
+            {
+                "workflow_id": workflow_id,
+                "url": link,
+                "status": "failed",
+                "error": {"type": kind, "message": message},
+            }
+        )
+    else:
+        print(f"run {workflow_id} failed ({kind}): {message}\nweb UI: {link}", file=sys.stderr)
+    return 1
 
 
 def describe(message: Message, turn: int) -> str | None:
@@ -140,8 +170,11 @@ async def warn_if_no_worker(client: Client) -> None:
         )
     )
     if not response.pollers:
-        print(f"  (no worker is polling task queue {task_queue()!r} yet; "
-              "start one with `python worker.py`)", file=sys.stderr)  # fmt: skip
+        print(
+            f"  (no worker is polling task queue {task_queue()!r} yet; "
+            "start one with `python worker.py`)",
+            file=sys.stderr,
+        )
 
 
 def emit_json(data: dict[str, Any]) -> None:

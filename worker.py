@@ -26,6 +26,7 @@ from agents import REGISTRY
 from agents.support_script import support_desk_responder
 from tether import logs
 from tether.agents import AgentRegistry
+from tether.pricing import PriceTable
 from tether.process import exit_now
 from tether.scripted_llm import ScriptedLLM
 from tether.settings import LlmSettings, SettingsError, task_queue
@@ -41,9 +42,10 @@ def create_worker(
     *,
     queue: str | None = None,
     agents: AgentRegistry = REGISTRY,
+    prices: PriceTable | None = None,
 ) -> Worker:
     """The worker with every workflow and activity registered; used by tests too."""
-    llm_activities = LlmActivities(agents, make_client(llm))
+    llm_activities = LlmActivities(agents, make_client(llm), prices)
     tool_activities = ToolActivities(agents)
     agent_activities = AgentActivities(agents, llm.model)
     return Worker(
@@ -58,9 +60,9 @@ def create_worker(
     )
 
 
-async def serve(llm: LlmSettings) -> None:
+async def serve(llm: LlmSettings, prices: PriceTable) -> None:
     client = await connect()
-    worker = create_worker(client, llm)
+    worker = create_worker(client, llm, prices=prices)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -82,6 +84,7 @@ def main() -> int:
     logs.configure()
     try:
         llm = LlmSettings.from_env()
+        prices = PriceTable.from_env()
     except SettingsError as e:
         print(f"worker: {e}", file=sys.stderr)
         return 2
@@ -97,7 +100,7 @@ def main() -> int:
                 llm=scripted.base_url,
             )
         try:
-            asyncio.run(serve(llm))
+            asyncio.run(serve(llm, prices))
         except TemporalUnreachable as e:
             print(f"worker: {e}", file=sys.stderr)
             return 1

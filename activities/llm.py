@@ -1,21 +1,32 @@
 """One LLM call = one activity.
 
 The openai client's own retries are off: Temporal owns retries, so every attempt is
-visible in the run's history.
+visible in the run's history. Failures are classified (see llm_errors): retryable ones
+honour the provider's Retry-After, the others stop the call at once with a clear type.
 """
 
 from __future__ import annotations
 
+import json
+from datetime import timedelta
 from typing import Any
 
+import openai
 from openai import AsyncOpenAI
+from openai.types.chat import ChatCompletion
+from pydantic import BaseModel, ValidationError
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
-from tether.agents import AgentRegistry
+from activities.llm_errors import classify, malformed
+from tether.agents import Agent, AgentRegistry
 from tether.messages import Message, ToolCall, Usage
+from tether.pricing import PriceTable
 from tether.seam import LLM_ACTIVITY, LlmReply, LlmRequest
 from tether.settings import LlmSettings
+
+# The client gives up this long before Temporal's start-to-close timeout, so a slow
+# provider fails as a classified, retryable LlmTimeout rather than an opaque timeout.
+TIMEOUT_MARGIN = timedelta(seconds=2)
 
 
 def make_client(settings: LlmSettings) -> AsyncOpenAI:
@@ -23,35 +34,110 @@ def make_client(settings: LlmSettings) -> AsyncOpenAI:
 
 
 class LlmActivities:
-    def __init__(self, agents: AgentRegistry, client: AsyncOpenAI) -> None:
+    def __init__(
+        self, agents: AgentRegistry, client: AsyncOpenAI, prices: PriceTable | None = None
+    ) -> None:
         self._agents = agents
         self._client = client
+        self._prices = prices or PriceTable()
 
     @activity.defn(name=LLM_ACTIVITY)
     async def call_llm(self, request: LlmRequest) -> LlmReply:
         """Send the conversation and the agent's tool schemas; return one message."""
-        tools = [t.openai_schema() for t in self._agents.get(request.agent).tools]
-        extra: dict[str, Any] = {"tools": tools} if tools else {}
-        completion = await self._client.chat.completions.create(
-            model=request.model,
-            messages=[m.to_openai() for m in request.messages],  # type: ignore[misc]
-            **extra,
+        agent = self._agents.get(request.agent)
+        try:
+            completion = await self._client.chat.completions.create(
+                model=request.model,
+                messages=_messages(agent, request.messages),  # type: ignore[arg-type]
+                timeout=_client_timeout(),
+                **_options(agent),
+            )
+        except openai.APIError as e:
+            raise classify(e, model=request.model) from e
+        message, usage, finish_reason = _parse(completion, request.model)
+        reply = LlmReply(
+            message=message,
+            usage=usage,
+            finish_reason=finish_reason,
+            cost_usd=self._prices.cost(request.model, usage),
         )
-        if not completion.choices:
-            raise ApplicationError(f"{request.model} returned no choices", type="EmptyCompletion")
-        choice = completion.choices[0]
-        calls = [
-            ToolCall(id=c.id, name=c.function.name, arguments=c.function.arguments or "{}")
-            for c in choice.message.tool_calls or []
-            if c.type == "function"
-        ]
-        usage = completion.usage
-        return LlmReply(
-            message=Message(role="assistant", content=choice.message.content, tool_calls=calls),
-            usage=Usage(
-                prompt_tokens=usage.prompt_tokens if usage else 0,
-                completion_tokens=usage.completion_tokens if usage else 0,
-                total_tokens=usage.total_tokens if usage else 0,
-            ),
-            finish_reason=choice.finish_reason,
+        if agent.output_type is not None and not message.tool_calls:
+            reply.output, reply.output_error = _validate(agent.output_type, message.content)
+        return reply
+
+
+def _options(agent: Agent) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    if agent.tools:
+        options["tools"] = [t.openai_schema() for t in agent.tools]
+    if agent.output_type is not None and agent.native_json_schema:
+        options["response_format"] = {
+            "type": "json_schema",
+            "json_schema": {
+                "name": agent.output_type.__name__,
+                "schema": agent.output_type.model_json_schema(),
+            },
+        }
+    return options
+
+
+def _messages(agent: Agent, messages: list[Message]) -> list[dict[str, Any]]:
+    out = [m.to_openai() for m in messages]
+    if agent.output_type is not None and not agent.native_json_schema:
+        # Servers without a JSON-schema response format get the schema in the prompt.
+        schema = json.dumps(agent.output_type.model_json_schema())
+        out.insert(
+            1,
+            {
+                "role": "system",
+                "content": "When you give your final answer, reply with only a JSON object "
+                f"matching this JSON schema: {schema}",
+            },
         )
+    return out
+
+
+def _client_timeout() -> float | None:
+    limit = activity.info().start_to_close_timeout
+    if limit is None:
+        return None
+    return max((limit - TIMEOUT_MARGIN).total_seconds(), limit.total_seconds() / 2)
+
+
+def _parse(completion: object, model: str) -> tuple[Message, Usage, str | None]:
+    """The reply's message and usage; a body of any other shape is retried."""
+    if not isinstance(completion, ChatCompletion):
+        raise malformed(model, f"expected a chat completion, got {type(completion).__name__}")
+    if not completion.choices:
+        raise malformed(model, "no choices")
+    choice = completion.choices[0]
+    calls = [
+        ToolCall(id=c.id, name=c.function.name, arguments=c.function.arguments or "{}")
+        for c in choice.message.tool_calls or []
+        if c.type == "function"
+    ]
+    message = Message(role="assistant", content=choice.message.content, tool_calls=calls)
+    u = completion.usage
+    usage = (
+        Usage(
+            prompt_tokens=u.prompt_tokens,
+            completion_tokens=u.completion_tokens,
+            total_tokens=u.total_tokens,
+        )
+        if u
+        else Usage()
+    )
+    return message, usage, choice.finish_reason
+
+
+def _validate(
+    output_type: type[BaseModel], content: str | None
+) -> tuple[dict[str, Any] | None, str | None]:
+    try:
+        return output_type.model_validate_json(content or "").model_dump(mode="json"), None
+    except ValidationError as e:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'answer'}: {err['msg']}"
+            for err in e.errors(include_url=False)
+        )
+        return None, f"the answer is not a valid {output_type.__name__}: {problems}"

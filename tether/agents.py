@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from tether.seam import AgentSpec
+from pydantic import BaseModel
+
+from tether.seam import AgentSpec, LlmPolicy
 from tether.tools import Tool
 
 
@@ -23,6 +25,11 @@ class Agent:
         tools: The tools the model may call.
         model: The model to use; None takes the worker's default (TETHER_MODEL).
         max_turns: Model calls allowed per run before it stops with status max_turns.
+        output_type: A pydantic model the final answer must validate against.
+        native_json_schema: Request the output type with the provider's JSON-schema
+            response format; False puts the schema in the prompt instead, for servers
+            without it. The answer is validated either way.
+        llm: Timeouts, retries, fallback models and output repairs of model calls.
     """
 
     name: str
@@ -30,6 +37,9 @@ class Agent:
     tools: list[Tool] = field(default_factory=list)
     model: str | None = None
     max_turns: int = 12
+    output_type: type[BaseModel] | None = None
+    native_json_schema: bool = True
+    llm: LlmPolicy = field(default_factory=LlmPolicy)
 
     def __post_init__(self) -> None:
         if not self.name.strip():
@@ -51,6 +61,8 @@ class Agent:
             model=self.model or default_model,
             max_turns=self.max_turns,
             tools=[t.spec for t in self.tools],
+            llm=self.llm,
+            structured_output=self.output_type is not None,
         )
 
 

@@ -13,6 +13,7 @@ conversation. Every request is recorded, so tests can count calls.
 from __future__ import annotations
 
 import json
+import random
 import threading
 import time
 from collections import deque
@@ -40,7 +41,35 @@ class CallTools:
     content: str | None = None
 
 
-Step = Say | CallTools
+@dataclass(frozen=True)
+class Fail:
+    """Answer with an HTTP error in the provider's error shape."""
+
+    status: int = 500
+    message: str = "scripted server error"
+    code: str = "server_error"
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Drop:
+    """Close the connection without answering."""
+
+
+@dataclass(frozen=True)
+class Garbage:
+    """Answer 200 with a body that is not JSON."""
+
+
+@dataclass(frozen=True)
+class Slow:
+    """Wait, then take the next step (past the client's timeout, the client gives up)."""
+
+    seconds: float
+    then: Step
+
+
+Step = Say | CallTools | Fail | Drop | Garbage | Slow
 Responder = Callable[[list[dict[str, Any]]], Step]
 
 
@@ -52,16 +81,67 @@ def call_tools(*calls: tuple[str, dict[str, Any] | str]) -> CallTools:
     return CallTools(tuple(calls))
 
 
+def rate_limited(*, retry_after: str | None = None, retry_after_ms: int | None = None) -> Fail:
+    """429, with `Retry-After` (seconds or an HTTP date) and/or `retry-after-ms`."""
+    headers = []
+    if retry_after is not None:
+        headers.append(("Retry-After", retry_after))
+    if retry_after_ms is not None:
+        headers.append(("retry-after-ms", str(retry_after_ms)))
+    return Fail(429, "Rate limit reached, slow down.", "rate_limit_exceeded", tuple(headers))
+
+
+def unauthorized() -> Fail:
+    return Fail(401, "Incorrect API key provided.", "invalid_api_key")
+
+
+def model_not_found(model: str) -> Fail:
+    return Fail(404, f"The model `{model}` does not exist.", "model_not_found")
+
+
+def context_length_exceeded() -> Fail:
+    return Fail(
+        400,
+        "This model's maximum context length is 8192 tokens; your messages resulted in "
+        "9000 tokens. Please reduce the length of the messages.",
+        "context_length_exceeded",
+    )
+
+
+@dataclass(frozen=True)
+class Chaos:
+    """Inject `fault` into each request with probability `rate` (seeded, repeatable).
+    A faulted request does not consume a scripted step: its retry gets the same one."""
+
+    rate: float
+    fault: Step = Fail(500)
+    seed: int = 0
+
+
 @dataclass
 class RecordedRequest:
     body: dict[str, Any]
     received_at: float
     path: str
+    status: int = 0
     total_tokens: int = 0
 
     @property
     def messages(self) -> list[dict[str, Any]]:
         return list(self.body.get("messages", []))
+
+    @property
+    def model(self) -> str:
+        return str(self.body.get("model", ""))
+
+
+@dataclass
+class _Reply:
+    status: int
+    body: bytes
+    headers: tuple[tuple[str, str], ...] = ()
+    content_type: str = "application/json"
+    drop: bool = False
 
 
 @dataclass
@@ -73,7 +153,14 @@ class _State:
 
 
 class ScriptedLLM:
-    """The server. Start it with `with ScriptedLLM(...) as llm:` or `start()`/`stop()`."""
+    """The server. Start it with `with ScriptedLLM(...) as llm:` or `start()`/`stop()`.
+
+    Args:
+        responder: Picks the reply when the script is empty; without one, an empty
+            script answers 500.
+        models: If given, requests for any other model get a 404 "model not found".
+        chaos: Random faults at a rate, for fault-injection runs.
+    """
 
     def __init__(
         self,
@@ -82,9 +169,14 @@ class ScriptedLLM:
         host: str = "127.0.0.1",
         port: int = 0,
         model: str = OFFLINE_MODEL,
+        models: set[str] | None = None,
+        chaos: Chaos | None = None,
     ) -> None:
         self.responder = responder
         self.model = model
+        self.models = models
+        self.chaos = chaos
+        self._random = random.Random(chaos.seed if chaos else 0)
         self._state = _State()
         self._server = ThreadingHTTPServer((host, port), _handler_for(self))
         self._server.daemon_threads = True
@@ -130,23 +222,44 @@ class ScriptedLLM:
         """The usage.total_tokens the server reported, per request."""
         return [r.total_tokens for r in self.requests]
 
-    def _complete(self, body: dict[str, Any], path: str) -> tuple[int, dict[str, Any]]:
+    def _complete(self, body: dict[str, Any], path: str) -> _Reply:
         messages = body.get("messages")
         if not isinstance(messages, list) or not messages:
-            return 400, _error("'messages' must be a non-empty list", "invalid_request_error")
+            return _json(400, _error("'messages' must be a non-empty list", "invalid_request"))
         record = RecordedRequest(body, time.time(), path)
         with self._state.lock:
             self._state.requests.append(record)
-            step = self._state.script.popleft() if self._state.script else None
+            step: Step | None
+            if self.models is not None and record.model not in self.models:
+                step = model_not_found(record.model)
+            elif self.chaos and self._random.random() < self.chaos.rate:
+                step = self.chaos.fault
+            else:
+                step = self._state.script.popleft() if self._state.script else None
         if step is None:
             if self.responder is None:
-                return 500, _error("the scripted model has no more replies", "script_exhausted")
-            step = self.responder(messages)
-        completion = self._completion(body, step)
-        record.total_tokens = completion["usage"]["total_tokens"]
-        return 200, completion
+                step = Fail(500, "the scripted model has no more replies", "script_exhausted")
+            else:
+                step = self.responder(messages)
+        reply = self._render(body, step)
+        record.status = reply.status
+        if reply.status == 200 and not reply.drop and reply.content_type == "application/json":
+            record.total_tokens = json.loads(reply.body)["usage"]["total_tokens"]
+        return reply
 
-    def _completion(self, body: dict[str, Any], step: Step) -> dict[str, Any]:
+    def _render(self, body: dict[str, Any], step: Step) -> _Reply:
+        if isinstance(step, Slow):
+            time.sleep(step.seconds)
+            return self._render(body, step.then)
+        if isinstance(step, Fail):
+            return _json(step.status, _error(step.message, step.code), step.headers)
+        if isinstance(step, Drop):
+            return _Reply(0, b"", drop=True)
+        if isinstance(step, Garbage):
+            return _Reply(200, b"<html>502 Bad Gateway</html>", content_type="text/html")
+        return _json(200, self._completion(body, step))
+
+    def _completion(self, body: dict[str, Any], step: Say | CallTools) -> dict[str, Any]:
         message: dict[str, Any] = {"role": "assistant", "content": None}
         if isinstance(step, Say):
             message["content"] = step.content
@@ -194,28 +307,34 @@ def _handler_for(llm: ScriptedLLM) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length)
             if self.path.rstrip("/") != "/v1/chat/completions":
-                self._send(404, _error(f"no route {self.path}", "not_found"))
+                self._send(_json(404, _error(f"no route {self.path}", "not_found")))
                 return
             try:
                 body = json.loads(raw)
             except json.JSONDecodeError:
-                self._send(400, _error("body is not JSON", "invalid_request_error"))
+                self._send(_json(400, _error("body is not JSON", "invalid_request")))
                 return
-            self._send(*llm._complete(body, self.path))
+            self._send(llm._complete(body, self.path))
 
         def do_GET(self) -> None:
             if self.path.rstrip("/") == "/v1/models":
-                self._send(200, {"object": "list", "data": [{"id": llm.model, "object": "model"}]})
+                models = sorted(llm.models) if llm.models is not None else [llm.model]
+                data = [{"id": m, "object": "model"} for m in models]
+                self._send(_json(200, {"object": "list", "data": data}))
             else:
-                self._send(404, _error(f"no route {self.path}", "not_found"))
+                self._send(_json(404, _error(f"no route {self.path}", "not_found")))
 
-        def _send(self, status: int, payload: dict[str, Any]) -> None:
-            data = json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
+        def _send(self, reply: _Reply) -> None:
+            if reply.drop:
+                self.close_connection = True
+                return
+            self.send_response(reply.status)
+            self.send_header("Content-Type", reply.content_type)
+            self.send_header("Content-Length", str(len(reply.body)))
+            for name, value in reply.headers:
+                self.send_header(name, value)
             self.end_headers()
-            self.wfile.write(data)
+            self.wfile.write(reply.body)
 
         def log_message(self, format: str, *args: Any) -> None:
             pass  # the server is quiet; tests read `requests` instead
@@ -223,8 +342,14 @@ def _handler_for(llm: ScriptedLLM) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+def _json(
+    status: int, payload: dict[str, Any], headers: tuple[tuple[str, str], ...] = ()
+) -> _Reply:
+    return _Reply(status, json.dumps(payload).encode(), headers)
+
+
 def _error(message: str, code: str) -> dict[str, Any]:
-    return {"error": {"message": message, "type": code, "code": code}}
+    return {"error": {"message": message, "type": "invalid_request_error", "code": code}}
 
 
 def _estimate_tokens(text: str) -> int:

@@ -7,13 +7,15 @@ worker's environment and never enter workflow inputs, results or history.
 
 from __future__ import annotations
 
-from typing import Literal
+from datetime import timedelta
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
+from temporalio.common import RetryPolicy
 
 from tether.messages import Message, ToolCall, Usage
 
-RunStatus = Literal["running", "completed", "max_turns"]
+RunStatus = Literal["running", "completed", "max_turns", "invalid_output", "failed"]
 
 # Activity names, shared by their definitions (worker) and the workflow that calls them.
 DESCRIBE_AGENT_ACTIVITY = "tether.describe_agent"
@@ -33,14 +35,69 @@ class AgentInput(BaseModel):
     max_turns: int | None = Field(default=None, ge=1, le=MAX_TURNS_LIMIT)
 
 
+class RetryOptions(BaseModel):
+    """A retry policy as plain data (the workflow turns it into Temporal's RetryPolicy)."""
+
+    initial_interval_seconds: float = Field(default=1.0, gt=0)
+    backoff: float = Field(default=2.0, ge=1)
+    max_interval_seconds: float = Field(default=60.0, gt=0)
+    max_attempts: int = Field(default=10, ge=0, description="0 retries without limit.")
+
+    def to_policy(self) -> RetryPolicy:
+        return RetryPolicy(
+            initial_interval=timedelta(seconds=self.initial_interval_seconds),
+            backoff_coefficient=self.backoff,
+            maximum_interval=timedelta(seconds=self.max_interval_seconds),
+            maximum_attempts=self.max_attempts,
+        )
+
+
+class LlmPolicy(BaseModel):
+    """How an agent calls its model."""
+
+    timeout_seconds: float = Field(default=120.0, gt=0, description="Per attempt.")
+    retry: RetryOptions = Field(default_factory=RetryOptions)
+    fallback_models: list[str] = Field(
+        default_factory=list,
+        description="Tried in order when a model is not found or a call's retries run out.",
+    )
+    output_repairs: int = Field(
+        default=2, ge=0, description="Invalid structured answers sent back for repair."
+    )
+
+
+class CallRecord(BaseModel):
+    """One model call's usage and, with a price table, its cost."""
+
+    turn: int
+    model: str
+    usage: Usage
+    cost_usd: float | None = None
+
+
+class ModelSwitch(BaseModel):
+    """A fallback decision: the run moved from one model to the next."""
+
+    turn: int
+    from_model: str
+    to_model: str
+    reason: str
+
+
 class AgentResult(BaseModel):
     """How a run ended."""
 
     status: RunStatus
     answer: str | None
+    output: dict[str, Any] | None = Field(
+        default=None, description="The validated structured answer, for agents with one."
+    )
     turns: int
     usage: Usage
+    cost_usd: float | None = None
     model: str
+    calls: list[CallRecord] = Field(default_factory=list)
+    model_switches: list[ModelSwitch] = Field(default_factory=list)
 
 
 class RunState(BaseModel):
@@ -51,7 +108,10 @@ class RunState(BaseModel):
     model: str | None
     turn: int
     usage: Usage
+    cost_usd: float | None = None
     messages: int
+    model_switches: list[ModelSwitch] = Field(default_factory=list)
+    error: str | None = None
 
 
 class ToolSpec(BaseModel):
@@ -74,6 +134,8 @@ class AgentSpec(BaseModel):
     model: str
     max_turns: int
     tools: list[ToolSpec]
+    llm: LlmPolicy = Field(default_factory=LlmPolicy)
+    structured_output: bool = False
 
     def tool(self, name: str) -> ToolSpec | None:
         return next((t for t in self.tools if t.name == name), None)
@@ -93,6 +155,13 @@ class LlmReply(BaseModel):
     message: Message
     usage: Usage
     finish_reason: str | None = None
+    cost_usd: float | None = None
+    output: dict[str, Any] | None = Field(
+        default=None, description="A final answer validated against the agent's output type."
+    )
+    output_error: str | None = Field(
+        default=None, description="Why a final answer failed that validation."
+    )
 
 
 ToolErrorKind = Literal["unknown_tool", "malformed_arguments", "invalid_arguments", "tool_error"]

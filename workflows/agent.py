@@ -13,6 +13,7 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError, FailureError, RetryState
 
 with workflow.unsafe.imports_passed_through():
     from tether.messages import Message, ToolCall, Usage
@@ -23,21 +24,16 @@ with workflow.unsafe.imports_passed_through():
         AgentInput,
         AgentResult,
         AgentSpec,
+        CallRecord,
         LlmReply,
         LlmRequest,
+        ModelSwitch,
         RunState,
         RunStatus,
         ToolOutcome,
         ToolRequest,
     )
 
-LLM_TIMEOUT = timedelta(seconds=120)
-LLM_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=60),
-    maximum_attempts=10,
-)
 TOOL_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     backoff_coefficient=2.0,
@@ -53,8 +49,11 @@ class AgentWorkflow:
         self._agent = ""
         self._model: str | None = None
         self._status: RunStatus = "running"
+        self._error: str | None = None
         self._turn = 0
         self._usage = Usage()
+        self._calls: list[CallRecord] = []
+        self._switches: list[ModelSwitch] = []
         self._messages: list[Message] = []
 
     @workflow.run
@@ -67,22 +66,32 @@ class AgentWorkflow:
             start_to_close_timeout=timedelta(seconds=10),
             retry_policy=RetryPolicy(maximum_attempts=3),
         )
-        self._model = model = params.model or spec.model
+        self._model = params.model or spec.model
         max_turns = params.max_turns or spec.max_turns
+        repairs_left = spec.llm.output_repairs
         self._messages = [Message.system(spec.instructions), Message.user(params.prompt)]
 
         while self._turn < max_turns:
             self._turn += 1
-            reply = await self._call_llm(model)
-            self._usage += reply.usage
+            reply = await self._call_llm(spec)
             self._messages.append(reply.message)
             calls = reply.message.tool_calls
-            if not calls:
-                return self._finish("completed", reply.message.content or "")
-            outcomes = await asyncio.gather(*(self._run_tool(spec, call) for call in calls))
-            self._messages.extend(
-                Message.tool(call.id, outcome.content)
-                for call, outcome in zip(calls, outcomes, strict=True)
+            if calls:
+                outcomes = await asyncio.gather(*(self._run_tool(spec, call) for call in calls))
+                for call, outcome in zip(calls, outcomes, strict=True):
+                    self._messages.append(Message.tool(call.id, outcome.content))
+                continue
+            if reply.output_error is None:
+                return self._finish("completed", reply.message.content or "", reply.output)
+            if repairs_left == 0:
+                workflow.logger.info("structured output still invalid after repairs")
+                return self._finish("invalid_output", reply.message.content)
+            repairs_left -= 1
+            self._messages.append(
+                Message.user(
+                    f"Error: {reply.output_error}. Reply again with only a JSON object "
+                    "that matches the schema."
+                )
             )
         workflow.logger.info("turn limit reached", extra={"max_turns": max_turns})
         return self._finish("max_turns", None)
@@ -95,23 +104,63 @@ class AgentWorkflow:
             model=self._model,
             turn=self._turn,
             usage=self._usage,
+            cost_usd=self._cost(),
             messages=len(self._messages),
+            model_switches=self._switches,
+            error=self._error,
         )
 
     @workflow.query
     def transcript(self) -> list[Message]:
         return self._messages
 
-    async def _call_llm(self, model: str) -> LlmReply:
-        reply: LlmReply = await workflow.execute_activity(
-            LLM_ACTIVITY,
-            LlmRequest(agent=self._agent, model=model, messages=self._messages, turn=self._turn),
-            result_type=LlmReply,
-            start_to_close_timeout=LLM_TIMEOUT,
-            retry_policy=LLM_RETRY,
-            summary=f"llm {model} · turn {self._turn}",
+    async def _call_llm(self, spec: AgentSpec) -> LlmReply:
+        """One model call, moving down the fallback list when a model is unavailable."""
+        fallbacks = [m for m in spec.llm.fallback_models if m != self._model]
+        while True:
+            model = self._model or spec.model
+            try:
+                reply: LlmReply = await workflow.execute_activity(
+                    LLM_ACTIVITY,
+                    LlmRequest(
+                        agent=self._agent, model=model, messages=self._messages, turn=self._turn
+                    ),
+                    result_type=LlmReply,
+                    start_to_close_timeout=timedelta(seconds=spec.llm.timeout_seconds),
+                    retry_policy=spec.llm.retry.to_policy(),
+                    summary=f"llm {model} · turn {self._turn}",
+                )
+            except ActivityError as e:
+                reason = _unavailable(e)
+                if reason is None or not fallbacks:
+                    raise self._fail(e) from e
+                self._switch(model, fallbacks.pop(0), reason)
+                continue
+            self._usage += reply.usage
+            self._calls.append(
+                CallRecord(turn=self._turn, model=model, usage=reply.usage, cost_usd=reply.cost_usd)
+            )
+            return reply
+
+    def _switch(self, from_model: str, to_model: str, reason: str) -> None:
+        switch = ModelSwitch(
+            turn=self._turn, from_model=from_model, to_model=to_model, reason=reason
         )
-        return reply
+        self._switches.append(switch)
+        self._model = to_model
+        workflow.logger.warning("falling back to another model", extra=switch.model_dump())
+        # The decision goes into history (and the web UI's memo) as its own event.
+        workflow.upsert_memo(
+            {"model": to_model, "model_switches": [s.model_dump() for s in self._switches]}
+        )
+
+    def _fail(self, error: ActivityError) -> ApplicationError:
+        cause = error.cause
+        kind = cause.type if isinstance(cause, ApplicationError) else None
+        message = cause.message if isinstance(cause, FailureError) else error.message
+        self._status = "failed"
+        self._error = f"{kind}: {message}" if kind else message
+        return ApplicationError(message, type=kind or "LlmCallFailed", non_retryable=True)
 
     async def _run_tool(self, spec: AgentSpec, call: ToolCall) -> ToolOutcome:
         tool = spec.tool(call.name)
@@ -132,15 +181,36 @@ class AgentWorkflow:
         )
         return outcome
 
-    def _finish(self, status: RunStatus, answer: str | None) -> AgentResult:
+    def _cost(self) -> float | None:
+        costs = [c.cost_usd for c in self._calls if c.cost_usd is not None]
+        return round(sum(costs), 8) if costs else None
+
+    def _finish(
+        self, status: RunStatus, answer: str | None, output: dict[str, object] | None = None
+    ) -> AgentResult:
         self._status = status
         return AgentResult(
             status=status,
             answer=answer,
+            output=output,
             turns=self._turn,
             usage=self._usage,
+            cost_usd=self._cost(),
             model=self._model or "",
+            calls=self._calls,
+            model_switches=self._switches,
         )
+
+
+def _unavailable(error: ActivityError) -> str | None:
+    """Why a model counts as unavailable (so a fallback may take over), or None."""
+    cause = error.cause
+    if isinstance(cause, ApplicationError) and cause.type == "ModelNotFound":
+        return "model not found"
+    if error.retry_state in (RetryState.MAXIMUM_ATTEMPTS_REACHED, RetryState.TIMEOUT):
+        detail = cause.message if isinstance(cause, FailureError) else "no detail"
+        return f"retries exhausted ({detail})"
+    return None
 
 
 def _call_summary(call: ToolCall) -> str:

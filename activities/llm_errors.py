@@ -1,0 +1,119 @@
+"""What a failed LLM call means for Temporal: retry (and when), or stop and say why.
+
+Retryable: 408, 409, 429, 5xx, timeouts, connection errors, malformed bodies. The
+provider's `retry-after-ms` or `Retry-After` (seconds or an HTTP date) becomes the
+next attempt's delay. Non-retryable: 400, 401, 403, 404, 422 and context-length errors,
+each with a `type` a user can read and a message that says what to do.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+
+import openai
+from temporalio.exceptions import ApplicationError
+
+# A provider asking for longer than this is capped: the run's retry policy still bounds
+# how many attempts it gets, and a days-long header is more likely a bug than a plan.
+MAX_RETRY_AFTER = timedelta(minutes=10)
+
+CONTEXT_LENGTH = re.compile(
+    r"context[_ ]length|maximum context|context window|exceed_context_size|too many tokens",
+    re.IGNORECASE,
+)
+RETRYABLE_STATUS = {408, 409, 429}
+
+FIXES = {
+    401: ("AuthenticationFailed", "check OPENAI_API_KEY"),
+    403: ("PermissionDenied", "check that OPENAI_API_KEY may use this model"),
+    404: (
+        "ModelNotFound",
+        "check the model name (TETHER_MODEL or the agent's model) and that OPENAI_BASE_URL "
+        "ends in /v1",
+    ),
+    422: ("UnprocessableRequest", "the provider rejected the request's shape"),
+}
+
+
+def classify(error: Exception, *, model: str, now: datetime | None = None) -> ApplicationError:
+    """The ApplicationError to raise for an exception from the openai client."""
+    if isinstance(error, openai.APITimeoutError):
+        return ApplicationError(f"{model}: request timed out", type="LlmTimeout")
+    if isinstance(error, openai.APIConnectionError):
+        return ApplicationError(
+            f"{model}: cannot connect to {error.request.url} ({error})", type="LlmUnreachable"
+        )
+    if isinstance(error, openai.APIStatusError):
+        return _from_status(error, model, now or datetime.now(UTC))
+    raise error
+
+
+def malformed(model: str, detail: str) -> ApplicationError:
+    return ApplicationError(
+        f"{model}: malformed response ({detail}); retrying", type="MalformedResponse"
+    )
+
+
+def _from_status(error: openai.APIStatusError, model: str, now: datetime) -> ApplicationError:
+    status = error.status_code
+    said = _provider_message(error)
+    where = f"{status} from {error.request.url}"
+    if status in RETRYABLE_STATUS or status >= 500:
+        kind = "RateLimited" if status == 429 else "ProviderUnavailable"
+        return ApplicationError(
+            f"{where}: {said}",
+            type=kind,
+            next_retry_delay=retry_after(error.response.headers, now),
+        )
+    if CONTEXT_LENGTH.search(f"{error.code} {said}"):
+        return ApplicationError(
+            f"{where}: the conversation is longer than {model}'s context window: shorten "
+            f"the prompt or use a model with a larger context ({said})",
+            type="ContextLengthExceeded",
+            non_retryable=True,
+        )
+    kind, fix = FIXES.get(status, ("BadRequest", "the provider rejected the request"))
+    return ApplicationError(f"{where}: {fix} ({said})", type=kind, non_retryable=True)
+
+
+def retry_after(headers: object, now: datetime) -> timedelta | None:
+    """The delay a provider asked for, from `retry-after-ms` or `Retry-After`."""
+    get = getattr(headers, "get", None)
+    if get is None:
+        return None
+    delay: timedelta | None = None
+    if (ms := get("retry-after-ms")) is not None:
+        delay = _seconds(ms, scale=0.001)
+    if delay is None and (value := get("retry-after")) is not None:
+        delay = _seconds(value) or _until(value, now)
+    if delay is None:
+        return None
+    return min(max(delay, timedelta(0)), MAX_RETRY_AFTER)
+
+
+def _seconds(value: str, scale: float = 1.0) -> timedelta | None:
+    try:
+        return timedelta(seconds=float(value) * scale)
+    except ValueError:
+        return None
+
+
+def _until(http_date: str, now: datetime) -> timedelta | None:
+    try:
+        when = parsedate_to_datetime(http_date)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when - now
+
+
+def _provider_message(error: openai.APIStatusError) -> str:
+    body = error.body
+    if isinstance(body, dict):
+        message = body.get("message") or body.get("error")
+        if isinstance(message, str):
+            return message
+    return error.message

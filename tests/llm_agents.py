@@ -1,0 +1,45 @@
+"""Agents used by the LLM-boundary tests."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel
+
+from agents.support_desk import SUPPORT_DESK
+from tether.agents import Agent, AgentRegistry
+from tether.seam import LlmPolicy, RetryOptions
+
+
+class Triage(BaseModel):
+    category: Literal["refund", "shipping", "other"]
+    order_id: str | None
+
+
+QUICK_RETRY = RetryOptions(initial_interval_seconds=0.1, max_interval_seconds=0.5, max_attempts=5)
+
+TRIAGE = Agent(
+    name="triage",
+    instructions="Classify the support ticket.",
+    output_type=Triage,
+    llm=LlmPolicy(output_repairs=1),
+)
+TRIAGE_IN_PROMPT = Agent(
+    name="triage-in-prompt",
+    instructions="Classify the support ticket.",
+    output_type=Triage,
+    native_json_schema=False,
+)
+WITH_FALLBACK = Agent(
+    name="with-fallback",
+    instructions="Be helpful.",
+    model="primary-model",
+    llm=LlmPolicy(fallback_models=["backup-model"], retry=QUICK_RETRY),
+)
+QUICK = Agent(
+    name="quick",
+    instructions="Be helpful.",
+    llm=LlmPolicy(retry=QUICK_RETRY, timeout_seconds=3),
+)
+
+REGISTRY = AgentRegistry([SUPPORT_DESK, TRIAGE, TRIAGE_IN_PROMPT, WITH_FALLBACK, QUICK])

@@ -1,0 +1,238 @@
+"""The LLM boundary in whole runs: retries, Retry-After, fast failures, structured
+output, fallback and cost, through the real openai client over HTTP."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from typing import Any
+
+import pytest
+from temporalio.client import WorkflowFailureError, WorkflowHandle
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import WorkflowEnvironment
+
+from tests.conftest import running_worker
+from tests.llm_agents import REGISTRY
+from tether.pricing import ModelPrice, PriceTable
+from tether.scripted_llm import (
+    Drop,
+    Fail,
+    Garbage,
+    ScriptedLLM,
+    Slow,
+    context_length_exceeded,
+    rate_limited,
+    say,
+    unauthorized,
+)
+from tether.seam import AgentInput, AgentResult
+from workflows.agent import AgentWorkflow
+
+
+@asynccontextmanager
+async def started(
+    env: WorkflowEnvironment,
+    llm: ScriptedLLM,
+    agent: str,
+    prompt: str = "hello",
+    prices: PriceTable | None = None,
+) -> AsyncIterator[WorkflowHandle[AgentWorkflow, AgentResult]]:
+    """A run of `agent` with a worker serving it while the block runs."""
+    async with running_worker(env.client, llm, agents=REGISTRY, prices=prices) as worker:
+        yield await env.client.start_workflow(
+            AgentWorkflow.run,
+            AgentInput(agent=agent, prompt=prompt),
+            id=f"llm-{uuid.uuid4()}",
+            task_queue=worker.task_queue,
+        )
+
+
+async def run(
+    env: WorkflowEnvironment,
+    llm: ScriptedLLM,
+    agent: str,
+    prompt: str = "hello",
+    prices: PriceTable | None = None,
+) -> AgentResult:
+    async with started(env, llm, agent, prompt, prices) as handle:
+        return await handle.result()
+
+
+async def run_failing(env: WorkflowEnvironment, llm: ScriptedLLM, agent: str) -> ApplicationError:
+    with pytest.raises(WorkflowFailureError) as failure:
+        await run(env, llm, agent)
+    cause = failure.value.cause
+    assert isinstance(cause, ApplicationError)
+    return cause
+
+
+async def test_three_server_errors_then_success(
+    ts_env: WorkflowEnvironment, llm: ScriptedLLM
+) -> None:
+    llm.enqueue(Fail(500), Fail(500), Fail(500), say("Hello!"))
+    result = await run(ts_env, llm, "quick")
+    assert (result.status, result.answer, result.turns) == ("completed", "Hello!", 1)
+    assert llm.request_count == 4
+    assert [r.status for r in llm.requests] == [500, 500, 500, 200]
+
+
+async def test_broken_transports_are_retried(ts_env: WorkflowEnvironment, llm: ScriptedLLM) -> None:
+    # 'quick' has a 3 s timeout: its client gives up after 1.5 s, before Temporal does.
+    llm.enqueue(Garbage(), Drop(), Slow(2.5, say("late")), Fail(503), say("Made it."))
+    result = await run(ts_env, llm, "quick")
+    assert result.answer == "Made it."
+    assert llm.request_count == 5
+
+
+@pytest.mark.parametrize(
+    "header", [{"retry_after": "2"}, {"retry_after_ms": 2000}], ids=["seconds", "milliseconds"]
+)
+async def test_rate_limit_waits_as_long_as_retry_after_says(
+    dev_env: WorkflowEnvironment, llm: ScriptedLLM, header: dict[str, Any]
+) -> None:
+    # A real server: the delay between attempts is real time, measured at the LLM.
+    llm.enqueue(rate_limited(**header), say("Thanks for waiting."))
+    result = await run(dev_env, llm, "quick")
+    assert result.answer == "Thanks for waiting."
+    first, second = llm.requests
+    gap = second.received_at - first.received_at
+    # The agent's own backoff is 0.1 s; only the header explains a 2 s wait.
+    assert 1.9 <= gap < 6, gap
+
+
+async def test_rate_limit_with_an_http_date_waits_until_that_date(
+    dev_env: WorkflowEnvironment, llm: ScriptedLLM
+) -> None:
+    not_before = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=4)
+    llm.enqueue(rate_limited(retry_after=format_datetime(not_before, usegmt=True)), say("On time."))
+    result = await run(dev_env, llm, "quick")
+    assert result.answer == "On time."
+    first, second = llm.requests
+    assert first.received_at < not_before.timestamp() - 1
+    assert second.received_at >= not_before.timestamp() - 0.05
+
+
+async def test_unauthorized_fails_fast_naming_the_key(
+    ts_env: WorkflowEnvironment, llm: ScriptedLLM
+) -> None:
+    llm.enqueue(unauthorized())
+    error = await run_failing(ts_env, llm, "quick")
+    assert error.type == "AuthenticationFailed"
+    assert "check OPENAI_API_KEY" in error.message
+    assert llm.request_count == 1
+
+
+async def test_context_length_is_not_retried(ts_env: WorkflowEnvironment, llm: ScriptedLLM) -> None:
+    llm.enqueue(context_length_exceeded())
+    async with started(ts_env, llm, "quick", "a very long story") as handle:
+        with pytest.raises(WorkflowFailureError) as failure:
+            await handle.result()
+        state = await handle.query(AgentWorkflow.state)
+    assert isinstance(failure.value.cause, ApplicationError)
+    assert failure.value.cause.type == "ContextLengthExceeded"
+    assert state.status == "failed"
+    assert state.error is not None and state.error.startswith("ContextLengthExceeded: 400 from")
+    assert llm.request_count == 1
+
+
+async def test_structured_output_valid_first_time(
+    ts_env: WorkflowEnvironment, llm: ScriptedLLM
+) -> None:
+    llm.enqueue(say(json.dumps({"category": "refund", "order_id": "A-1001"})))
+    result = await run(ts_env, llm, "triage", "A-1001 arrived broken")
+    assert result.status == "completed"
+    assert result.output == {"category": "refund", "order_id": "A-1001"}
+    response_format = llm.requests[0].body["response_format"]
+    assert response_format["type"] == "json_schema"
+    assert response_format["json_schema"]["schema"]["properties"]["category"]["enum"] == [
+        "refund",
+        "shipping",
+        "other",
+    ]
+
+
+async def test_structured_output_repaired_once(
+    ts_env: WorkflowEnvironment, llm: ScriptedLLM
+) -> None:
+    llm.enqueue(
+        say('{"category": "complaint"}'),
+        say('{"category": "shipping", "order_id": null}'),
+    )
+    result = await run(ts_env, llm, "triage", "where is my parcel?")
+    assert result.status == "completed"
+    assert result.output == {"category": "shipping", "order_id": None}
+    assert result.turns == 2
+    repair = llm.requests[1].messages[-1]
+    assert repair["role"] == "user"
+    assert "not a valid Triage" in repair["content"]
+    assert "category: Input should be 'refund', 'shipping' or 'other'" in repair["content"]
+    assert "order_id: Field required" in repair["content"]
+
+
+async def test_structured_output_unrepairable(
+    ts_env: WorkflowEnvironment, llm: ScriptedLLM
+) -> None:
+    llm.enqueue(say("It is about a refund."), say("Refund, I think."))
+    result = await run(ts_env, llm, "triage")
+    assert result.status == "invalid_output"
+    assert result.output is None
+    assert result.answer == "Refund, I think."
+    assert llm.request_count == 2  # one answer and one repair (output_repairs=1)
+
+
+async def test_schema_in_the_prompt_for_servers_without_json_schema(
+    ts_env: WorkflowEnvironment, llm: ScriptedLLM
+) -> None:
+    llm.enqueue(say('{"category": "other", "order_id": null}'))
+    result = await run(ts_env, llm, "triage-in-prompt")
+    assert result.output == {"category": "other", "order_id": None}
+    body = llm.requests[0].body
+    assert "response_format" not in body
+    assert "matching this JSON schema" in body["messages"][1]["content"]
+
+
+async def test_fallback_when_the_primary_model_is_missing(ts_env: WorkflowEnvironment) -> None:
+    with ScriptedLLM(models={"backup-model"}) as llm:
+        llm.enqueue(say("Served by the backup."))
+        async with started(ts_env, llm, "with-fallback") as handle:
+            result = await handle.result()
+            described = await handle.describe()
+    assert result.answer == "Served by the backup."
+    assert result.model == "backup-model"
+    assert [r.model for r in llm.requests] == ["primary-model", "backup-model"]
+    assert [(s.from_model, s.to_model, s.reason) for s in result.model_switches] == [
+        ("primary-model", "backup-model", "model not found")
+    ]
+    memo = await described.memo()
+    assert memo["model"] == "backup-model"
+
+
+async def test_fallback_when_retries_run_out(ts_env: WorkflowEnvironment, llm: ScriptedLLM) -> None:
+    llm.enqueue(*[Fail(503)] * 5, say("Backup here."))
+    result = await run(ts_env, llm, "with-fallback")
+    assert result.answer == "Backup here."
+    assert [r.model for r in llm.requests] == ["primary-model"] * 5 + ["backup-model"]
+    assert result.model_switches[0].reason.startswith("retries exhausted")
+
+
+async def test_usage_and_cost_per_call_and_per_run(
+    ts_env: WorkflowEnvironment, llm: ScriptedLLM
+) -> None:
+    llm.enqueue(
+        Fail(500), say('{"category": "oops"}'), say('{"category": "other", "order_id": null}')
+    )
+    prices = PriceTable(prices={"tether-scripted": ModelPrice(input=2.0, output=8.0)})
+    result = await run(ts_env, llm, "triage", prices=prices)
+    assert len(result.calls) == 2  # the failed attempt is not a call
+    reported = [r.total_tokens for r in llm.requests if r.status == 200]
+    assert [c.usage.total_tokens for c in result.calls] == reported
+    assert result.usage.total_tokens == sum(reported)
+    expected = sum(
+        (c.usage.prompt_tokens * 2.0 + c.usage.completion_tokens * 8.0) / 1e6 for c in result.calls
+    )
+    assert result.cost_usd == pytest.approx(expected)
