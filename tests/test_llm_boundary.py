@@ -20,6 +20,7 @@ from tests.conftest import running_worker
 from tests.llm_agents import REGISTRY
 from tether.pricing import ModelPrice, PriceTable
 from tether.scripted_llm import (
+    Chaos,
     Drop,
     Fail,
     Garbage,
@@ -236,3 +237,14 @@ async def test_usage_and_cost_per_call_and_per_run(
         (c.usage.prompt_tokens * 2.0 + c.usage.completion_tokens * 8.0) / 1e6 for c in result.calls
     )
     assert result.cost_usd == pytest.approx(expected)
+
+
+async def test_random_faults_at_a_rate_cost_only_retries(ts_env: WorkflowEnvironment) -> None:
+    with ScriptedLLM(chaos=Chaos(rate=0.5, seed=3)) as llm:
+        llm.enqueue(say("first"))
+        result = await run(ts_env, llm, "quick")
+    statuses = [r.status for r in llm.requests]
+    assert result.answer == "first"
+    assert statuses[-1] == 200
+    assert set(statuses[:-1]) == {500}  # seed 3 faults the first attempts
+    assert len(statuses) > 1
