@@ -19,6 +19,8 @@ import time
 import venv
 from pathlib import Path
 
+from tether.search_attributes import SEARCH_ATTRIBUTES  # dependency-free module
+
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 STATE = ROOT / ".tether"
@@ -28,14 +30,6 @@ SERVER_PID = STATE / "dev-server.pid"
 SERVER_LOG = STATE / "dev-server.log"
 SERVER_DB = STATE / "temporal.db"
 GRPC_PORT, UI_PORT = 7233, 8233
-
-# Custom search attributes later issues upsert; registered when the dev server starts.
-SEARCH_ATTRIBUTES = {
-    "AgentName": "Keyword",
-    "AgentStatus": "Keyword",
-    "AgentTurns": "Int",
-    "AgentTokens": "Int",
-}
 
 
 def say(msg: str) -> None:

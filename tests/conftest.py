@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 from temporalio.client import Client
-from temporalio.common import SearchAttributeKey
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -23,6 +22,7 @@ from tether.agents import AgentRegistry
 from tether.pricing import PriceTable
 from tether.scripted_llm import OFFLINE_MODEL, ScriptedLLM
 from tether.settings import LlmSettings
+from tether.visibility import SEARCH_KEYS
 from worker import create_worker
 
 BIN = Path(sys.executable).parent
@@ -52,12 +52,7 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
     async with await WorkflowEnvironment.start_local(
         data_converter=pydantic_data_converter,
         dev_server_existing_path=binary("temporal"),
-        search_attributes=[
-            SearchAttributeKey.for_keyword("AgentName"),
-            SearchAttributeKey.for_keyword("AgentStatus"),
-            SearchAttributeKey.for_int("AgentTurns"),
-            SearchAttributeKey.for_int("AgentTokens"),
-        ],
+        search_attributes=SEARCH_KEYS,
     ) as env:
         yield env
 

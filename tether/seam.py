@@ -15,7 +15,7 @@ from temporalio.common import RetryPolicy
 
 from tether.messages import Message, ToolCall, Usage
 
-RunStatus = Literal["running", "completed", "max_turns", "invalid_output", "failed"]
+RunStatus = Literal["running", "completed", "max_turns", "invalid_output", "failed", "cancelled"]
 
 # Activity names, shared by their definitions (worker) and the workflow that calls them.
 DESCRIBE_AGENT_ACTIVITY = "tether.describe_agent"

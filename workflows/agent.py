@@ -33,6 +33,13 @@ with workflow.unsafe.imports_passed_through():
         ToolOutcome,
         ToolRequest,
     )
+    from tether.visibility import (
+        AGENT_NAME_KEY,
+        AGENT_STATUS_KEY,
+        AGENT_TOKENS_KEY,
+        AGENT_TURNS_KEY,
+        current_details,
+    )
 
 TOOL_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
@@ -55,10 +62,20 @@ class AgentWorkflow:
         self._calls: list[CallRecord] = []
         self._switches: list[ModelSwitch] = []
         self._messages: list[Message] = []
+        self._max_turns = 0
+        self._waiting_for: str | None = None
+        self._searchable: tuple[object, ...] | None = None
 
     @workflow.run
     async def run(self, params: AgentInput) -> AgentResult:
         self._agent = params.agent
+        try:
+            return await self._loop(params)
+        except asyncio.CancelledError:
+            self._set_status("cancelled")
+            raise
+
+    async def _loop(self, params: AgentInput) -> AgentResult:
         spec = await workflow.execute_local_activity(
             DESCRIBE_AGENT_ACTIVITY,
             params.agent,
@@ -67,9 +84,10 @@ class AgentWorkflow:
             retry_policy=RetryPolicy(maximum_attempts=3),
         )
         self._model = params.model or spec.model
-        max_turns = params.max_turns or spec.max_turns
+        self._max_turns = max_turns = params.max_turns or spec.max_turns
         repairs_left = spec.llm.output_repairs
         self._messages = [Message.system(spec.instructions), Message.user(params.prompt)]
+        self._set_status("running")
 
         while self._turn < max_turns:
             self._turn += 1
@@ -77,6 +95,8 @@ class AgentWorkflow:
             self._messages.append(reply.message)
             calls = reply.message.tool_calls
             if calls:
+                self._waiting_for = "tools: " + ", ".join(c.name for c in calls)
+                self._publish()
                 outcomes = await asyncio.gather(*(self._run_tool(spec, call) for call in calls))
                 for call, outcome in zip(calls, outcomes, strict=True):
                     self._messages.append(Message.tool(call.id, outcome.content))
@@ -119,6 +139,8 @@ class AgentWorkflow:
         fallbacks = [m for m in spec.llm.fallback_models if m != self._model]
         while True:
             model = self._model or spec.model
+            self._waiting_for = f"a reply from `{model}`"
+            self._publish()
             try:
                 reply: LlmReply = await workflow.execute_activity(
                     LLM_ACTIVITY,
@@ -140,6 +162,8 @@ class AgentWorkflow:
             self._calls.append(
                 CallRecord(turn=self._turn, model=model, usage=reply.usage, cost_usd=reply.cost_usd)
             )
+            self._waiting_for = None
+            self._publish()
             return reply
 
     def _switch(self, from_model: str, to_model: str, reason: str) -> None:
@@ -158,8 +182,8 @@ class AgentWorkflow:
         cause = error.cause
         kind = cause.type if isinstance(cause, ApplicationError) else None
         message = cause.message if isinstance(cause, FailureError) else error.message
-        self._status = "failed"
         self._error = f"{kind}: {message}" if kind else message
+        self._set_status("failed")
         return ApplicationError(message, type=kind or "LlmCallFailed", non_retryable=True)
 
     async def _run_tool(self, spec: AgentSpec, call: ToolCall) -> ToolOutcome:
@@ -185,10 +209,34 @@ class AgentWorkflow:
         costs = [c.cost_usd for c in self._calls if c.cost_usd is not None]
         return round(sum(costs), 8) if costs else None
 
+    def _set_status(self, status: RunStatus) -> None:
+        self._status = status
+        if status != "running":
+            self._waiting_for = None
+        self._publish()
+
+    def _publish(self) -> None:
+        """Keep the web UI's view of the run current: details always, search attributes
+        only when they change (each upsert is a history event)."""
+        state = self.state()
+        workflow.set_current_details(current_details(state, self._max_turns, self._waiting_for))
+        searchable = (state.status, state.turn, state.usage.total_tokens)
+        if searchable == self._searchable:
+            return
+        self._searchable = searchable
+        workflow.upsert_search_attributes(
+            [
+                AGENT_NAME_KEY.value_set(self._agent),
+                AGENT_STATUS_KEY.value_set(state.status),
+                AGENT_TURNS_KEY.value_set(state.turn),
+                AGENT_TOKENS_KEY.value_set(state.usage.total_tokens),
+            ]
+        )
+
     def _finish(
         self, status: RunStatus, answer: str | None, output: dict[str, object] | None = None
     ) -> AgentResult:
-        self._status = status
+        self._set_status(status)
         return AgentResult(
             status=status,
             answer=answer,
