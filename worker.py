@@ -29,6 +29,7 @@ from tether.agents import AgentRegistry
 from tether.pricing import PriceTable
 from tether.process import exit_now
 from tether.scripted_llm import ScriptedLLM
+from tether.search_registration import ensure_search_attributes
 from tether.settings import LlmSettings, SettingsError, task_queue
 from tether.temporal import TemporalUnreachable, connect
 from workflows.agent import AgentWorkflow
@@ -43,11 +44,12 @@ def create_worker(
     queue: str | None = None,
     agents: AgentRegistry = REGISTRY,
     prices: PriceTable | None = None,
+    searchable: bool = False,
 ) -> Worker:
     """The worker with every workflow and activity registered; used by tests too."""
     llm_activities = LlmActivities(agents, make_client(llm), prices)
     tool_activities = ToolActivities(agents)
-    agent_activities = AgentActivities(agents, llm.model)
+    agent_activities = AgentActivities(agents, llm.model, searchable=searchable)
     return Worker(
         client,
         task_queue=queue or task_queue(),
@@ -62,7 +64,8 @@ def create_worker(
 
 async def serve(llm: LlmSettings, prices: PriceTable) -> None:
     client = await connect()
-    worker = create_worker(client, llm, prices=prices)
+    searchable = await ensure_search_attributes(client)
+    worker = create_worker(client, llm, prices=prices, searchable=searchable)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

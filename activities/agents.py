@@ -10,14 +10,16 @@ from tether.seam import DESCRIBE_AGENT_ACTIVITY, AgentSpec
 
 
 class AgentActivities:
-    def __init__(self, agents: AgentRegistry, default_model: str) -> None:
+    def __init__(self, agents: AgentRegistry, default_model: str, *, searchable: bool) -> None:
         self._agents = agents
         self._default_model = default_model
+        self._searchable = searchable
 
     @activity.defn(name=DESCRIBE_AGENT_ACTIVITY)
     async def describe_agent(self, name: str) -> AgentSpec:
         """The agent's spec, recorded in history so the run replays against it."""
         try:
-            return self._agents.get(name).spec(self._default_model)
+            spec = self._agents.get(name).spec(self._default_model)
         except UnknownAgentError as e:
             raise ApplicationError(str(e), type="UnknownAgent", non_retryable=True) from e
+        return spec.model_copy(update={"searchable": self._searchable})

@@ -21,6 +21,7 @@ from agents import REGISTRY
 from tether.agents import AgentRegistry
 from tether.pricing import PriceTable
 from tether.scripted_llm import OFFLINE_MODEL, ScriptedLLM
+from tether.search_registration import ensure_search_attributes
 from tether.settings import LlmSettings
 from tether.visibility import SEARCH_KEYS
 from worker import create_worker
@@ -88,7 +89,12 @@ async def running_worker(
         base_url=llm.base_url, api_key="sk-test", model=OFFLINE_MODEL, offline=False
     )
     worker = create_worker(
-        client, settings, queue=f"test-{uuid.uuid4().hex[:8]}", agents=agents, prices=prices
+        client,
+        settings,
+        queue=f"test-{uuid.uuid4().hex[:8]}",
+        agents=agents,
+        prices=prices,
+        searchable=await ensure_search_attributes(client),
     )
     async with worker:
         yield worker

@@ -136,6 +136,9 @@ class AgentSpec(BaseModel):
     tools: list[ToolSpec]
     llm: LlmPolicy = Field(default_factory=LlmPolicy)
     structured_output: bool = False
+    searchable: bool = Field(
+        default=False, description="The namespace has Tether's search attributes."
+    )
 
     def tool(self, name: str) -> ToolSpec | None:
         return next((t for t in self.tools if t.name == name), None)

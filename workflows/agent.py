@@ -64,7 +64,8 @@ class AgentWorkflow:
         self._messages: list[Message] = []
         self._max_turns = 0
         self._waiting_for: str | None = None
-        self._searchable: tuple[object, ...] | None = None
+        self._published: tuple[object, ...] | None = None
+        self._spec_searchable = False
 
     @workflow.run
     async def run(self, params: AgentInput) -> AgentResult:
@@ -83,6 +84,7 @@ class AgentWorkflow:
             start_to_close_timeout=timedelta(seconds=10),
             retry_policy=RetryPolicy(maximum_attempts=3),
         )
+        self._spec_searchable = spec.searchable
         self._model = params.model or spec.model
         self._max_turns = max_turns = params.max_turns or spec.max_turns
         repairs_left = spec.llm.output_repairs
@@ -221,9 +223,11 @@ class AgentWorkflow:
         state = self.state()
         workflow.set_current_details(current_details(state, self._max_turns, self._waiting_for))
         searchable = (state.status, state.turn, state.usage.total_tokens)
-        if searchable == self._searchable:
+        if searchable == self._published:
             return
-        self._searchable = searchable
+        self._published = searchable
+        if not self._spec_searchable:
+            return
         workflow.upsert_search_attributes(
             [
                 AGENT_NAME_KEY.value_set(self._agent),
