@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from tether.seam import AgentSpec
-from tether.tools import Tool
+from tether.tools import DEFAULT_MAX_RESULT_BYTES, Tool
 
 
 class UnknownAgentError(LookupError):
@@ -23,6 +23,9 @@ class Agent:
         tools: The tools the model may call.
         model: The model to use; None takes the worker's default (TETHER_MODEL).
         max_turns: Model calls allowed per run before it stops with status max_turns.
+        max_tool_result_bytes: Tool results longer than this (UTF-8) are truncated with a
+            note to the model, so one tool cannot blow the history; a tool's own
+            `max_result_bytes` overrides it.
     """
 
     name: str
@@ -30,12 +33,15 @@ class Agent:
     tools: list[Tool] = field(default_factory=list)
     model: str | None = None
     max_turns: int = 12
+    max_tool_result_bytes: int = DEFAULT_MAX_RESULT_BYTES
 
     def __post_init__(self) -> None:
         if not self.name.strip():
             raise ValueError("an agent needs a non-empty name")
         if self.max_turns < 1:
             raise ValueError(f"agent {self.name!r}: max_turns must be at least 1")
+        if self.max_tool_result_bytes < 1:
+            raise ValueError(f"agent {self.name!r}: max_tool_result_bytes must be positive")
         names = [t.name for t in self.tools]
         duplicates = {n for n in names if names.count(n) > 1}
         if duplicates:

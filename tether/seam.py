@@ -54,12 +54,35 @@ class RunState(BaseModel):
     messages: int
 
 
+class ToolRetry(BaseModel):
+    """How Temporal retries a tool's infrastructure failures, as plain data (the workflow
+    turns it into a `RetryPolicy`). Bad arguments and `ToolError`s are never retried."""
+
+    max_attempts: int = Field(default=5, ge=1)
+    initial_interval_seconds: float = Field(default=1.0, gt=0)
+    backoff_coefficient: float = Field(default=2.0, ge=1)
+    max_interval_seconds: float = Field(default=30.0, gt=0)
+
+
 class ToolSpec(BaseModel):
     """What the workflow needs to know to schedule a tool (its code stays in the worker)."""
 
     name: str
     side_effects: bool = False
-    timeout_seconds: float = 60.0
+    needs_approval: bool = Field(
+        default=False, description="Carried for human-in-the-loop; not acted on yet."
+    )
+    fast: bool = Field(
+        default=False, description="Read-only, short, idempotent: runs as a local activity."
+    )
+    timeout_seconds: float = Field(default=60.0, gt=0)
+    heartbeat_timeout_seconds: float | None = Field(
+        default=None, gt=0, description="None takes the workflow's default."
+    )
+    retry: ToolRetry = Field(default_factory=ToolRetry)
+    builtin: Literal["wait"] | None = Field(
+        default=None, description="Run by the workflow itself instead of an activity."
+    )
 
 
 class AgentSpec(BaseModel):

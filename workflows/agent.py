@@ -8,7 +8,6 @@ stops at a final answer or at the turn limit. The workflow decides; activities a
 from __future__ import annotations
 
 import asyncio
-import json
 from datetime import timedelta
 
 from temporalio import workflow
@@ -19,7 +18,6 @@ with workflow.unsafe.imports_passed_through():
     from tether.seam import (
         DESCRIBE_AGENT_ACTIVITY,
         LLM_ACTIVITY,
-        TOOL_ACTIVITY,
         AgentInput,
         AgentResult,
         AgentSpec,
@@ -28,8 +26,9 @@ with workflow.unsafe.imports_passed_through():
         RunState,
         RunStatus,
         ToolOutcome,
-        ToolRequest,
     )
+
+from workflows.tool_calls import run_tool_call
 
 LLM_TIMEOUT = timedelta(seconds=120)
 LLM_RETRY = RetryPolicy(
@@ -38,13 +37,6 @@ LLM_RETRY = RetryPolicy(
     maximum_interval=timedelta(seconds=60),
     maximum_attempts=10,
 )
-TOOL_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=30),
-    maximum_attempts=5,
-)
-SUMMARY_ARGS_CHARS = 80
 
 
 @workflow.defn(name="AgentWorkflow")
@@ -114,23 +106,7 @@ class AgentWorkflow:
         return reply
 
     async def _run_tool(self, spec: AgentSpec, call: ToolCall) -> ToolOutcome:
-        tool = spec.tool(call.name)
-        timeout = tool.timeout_seconds if tool else 10.0  # unknown: the activity explains
-        outcome: ToolOutcome = await workflow.execute_activity(
-            TOOL_ACTIVITY,
-            ToolRequest(
-                agent=self._agent,
-                call=call,
-                # Stable across retries and replays; the turn guards against providers
-                # that reuse call ids across messages.
-                idempotency_key=f"{workflow.info().workflow_id}:{self._turn}:{call.id}",
-            ),
-            result_type=ToolOutcome,
-            start_to_close_timeout=timedelta(seconds=timeout),
-            retry_policy=TOOL_RETRY,
-            summary=f"tool {_call_summary(call)}",
-        )
-        return outcome
+        return await run_tool_call(spec, call, turn=self._turn)
 
     def _finish(self, status: RunStatus, answer: str | None) -> AgentResult:
         self._status = status
@@ -141,19 +117,3 @@ class AgentWorkflow:
             usage=self._usage,
             model=self._model or "",
         )
-
-
-def _call_summary(call: ToolCall) -> str:
-    """`lookup_order(order_id='A-1001')`, shortened, for the activity's summary."""
-    try:
-        args = json.loads(call.arguments or "{}")
-        shown = (
-            ", ".join(f"{k}={v!r}" for k, v in args.items())
-            if isinstance(args, dict)
-            else call.arguments
-        )
-    except json.JSONDecodeError:
-        shown = call.arguments
-    if len(shown) > SUMMARY_ARGS_CHARS:
-        shown = shown[: SUMMARY_ARGS_CHARS - 1] + "…"
-    return f"{call.name}({shown})"
