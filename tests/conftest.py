@@ -18,6 +18,8 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from agents import REGISTRY
+from tether.agents import AgentRegistry
 from tether.scripted_llm import OFFLINE_MODEL, ScriptedLLM
 from tether.settings import LlmSettings
 from worker import create_worker
@@ -78,11 +80,14 @@ def count_rows(db: Path, table: str) -> int:
 
 
 @asynccontextmanager
-async def running_worker(client: Client, llm: ScriptedLLM) -> AsyncIterator[Worker]:
-    """The project's real worker, in-process, on a fresh task queue, talking to `llm`."""
+async def running_worker(
+    client: Client, llm: ScriptedLLM, agents: AgentRegistry = REGISTRY
+) -> AsyncIterator[Worker]:
+    """The project's real worker, in-process, on a fresh task queue, talking to `llm`
+    (serving the project's agents, or test agents)."""
     settings = LlmSettings(
         base_url=llm.base_url, api_key="sk-test", model=OFFLINE_MODEL, offline=False
     )
-    worker = create_worker(client, settings, queue=f"test-{uuid.uuid4().hex[:8]}")
+    worker = create_worker(client, settings, queue=f"test-{uuid.uuid4().hex[:8]}", agents=agents)
     async with worker:
         yield worker
