@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
+from temporalio.exceptions import CancelledError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
@@ -213,3 +216,104 @@ async def test_side_effects_happen_once_when_a_tool_fails_after_committing(
     # The history replays against the current code: the keys are stable on replay too.
     replayer = Replayer(workflows=[AgentWorkflow], data_converter=ts_env.client.data_converter)
     await replayer.replay_workflow(await handle.fetch_history())
+
+
+async def test_wait_is_a_durable_timer_that_time_skipping_fires_at_once(
+    ts_env: WorkflowEnvironment, llm: ScriptedLLM
+) -> None:
+    agent = Agent("patient", "Check deliveries.", tools=[WAIT])
+    llm.enqueue(call_tools(("wait", {"hours": 48, "reason": "check the carrier"})), say("Done."))
+
+    started = time.monotonic()
+    result, handle = await run(ts_env.client, llm, agent)
+    elapsed = time.monotonic() - started
+
+    assert result.status == "completed"
+    assert tool_results(llm, 1)[0].startswith("Waited 48 hours (check the carrier). It is now")
+    history = await events(handle)
+    (timer,) = of_type(history, EventType.EVENT_TYPE_TIMER_STARTED)
+    assert timer.timer_started_event_attributes.start_to_fire_timeout.ToSeconds() == 48 * 3600
+    assert scheduled_tools(history) == []  # no activity waits
+    assert elapsed < 5, "two days of waiting must be skipped, not slept"
+
+
+def big_tool(name: str, size: int, **options: Any) -> Tool:
+    def dump() -> str:
+        return "x" * size
+
+    return Tool(dump, name=name, description="Dump a lot of text.", **options)
+
+
+async def test_big_results_are_truncated_before_they_reach_history(
+    ts_env: WorkflowEnvironment, llm: ScriptedLLM
+) -> None:
+    tools = [big_tool("huge", 100_000), big_tool("chatty", 5_000, max_result_bytes=1_000)]
+    agent = Agent("dumper", "Dump.", tools=tools, max_tool_result_bytes=20_000)
+    llm.enqueue(call_tools(("huge", {}), ("chatty", {})), say("Too much."))
+
+    _, handle = await run(ts_env.client, llm, agent)
+
+    huge, chatty = tool_results(llm, 1)
+    assert huge.startswith("x" * 20_000 + "\n\n[Truncated: this result was 100,000 bytes")
+    assert chatty.startswith("x" * 1_000 + "\n\n[Truncated: this result was 5,000 bytes")
+    completed = of_type(await events(handle), EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED)
+    assert max(e.activity_task_completed_event_attributes.ByteSize() for e in completed) < 21_000
+
+
+def crawler(started: asyncio.Event, seen: list[str]) -> Tool:
+    """A long tool that reports progress and records how it ended."""
+
+    async def crawl(ctx: ToolContext) -> str:
+        started.set()
+        try:
+            for page in range(1, 600):
+                ctx.heartbeat({"page": page})
+                await asyncio.sleep(0.05)
+        except asyncio.CancelledError:
+            seen.append("cancelled")
+            raise
+        seen.append("finished")
+        return "crawled everything"
+
+    return Tool(crawl, description="Crawl the web.", heartbeat_timeout_seconds=1)
+
+
+async def test_cancelling_a_run_cancels_its_heartbeating_tool(
+    dev_env: WorkflowEnvironment, llm: ScriptedLLM
+) -> None:
+    started = asyncio.Event()
+    seen: list[str] = []
+    agent = Agent("crawler", "Crawl.", tools=[crawler(started, seen)])
+    llm.enqueue(call_tools(("crawl", {})), say("Crawled."))
+    client = dev_env.client
+    async with running_worker(client, llm, AgentRegistry([agent])) as worker:
+        handle = await client.start_workflow(
+            AgentWorkflow.run,
+            AgentInput(agent="crawler", prompt="crawl"),
+            id=f"wf-{uuid.uuid4()}",
+            task_queue=worker.task_queue,
+        )
+        await asyncio.wait_for(started.wait(), timeout=10)
+        progress = await wait_for_progress(handle)
+        await handle.cancel()
+        with pytest.raises(WorkflowFailureError) as failure:
+            await handle.result()
+
+    assert isinstance(failure.value.cause, CancelledError)
+    assert progress["page"] >= 1
+    # The run waited for the tool to stop: by the time it ended, the tool had seen it.
+    assert seen == ["cancelled"]
+    history = await events(handle)
+    assert of_type(history, EventType.EVENT_TYPE_ACTIVITY_TASK_CANCEL_REQUESTED)
+    assert of_type(history, EventType.EVENT_TYPE_ACTIVITY_TASK_CANCELED)
+
+
+async def wait_for_progress(handle: Handle) -> dict[str, Any]:
+    """The progress a running tool reported, once a heartbeat has carried it to Temporal."""
+    for _ in range(100):
+        pending = (await handle.describe()).raw_description.pending_activities
+        if pending and pending[0].heartbeat_details.payloads:
+            details: dict[str, Any] = json.loads(pending[0].heartbeat_details.payloads[0].data)
+            return details
+        await asyncio.sleep(0.1)
+    raise AssertionError("the tool's progress never reached Temporal")
