@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
 
 import pytest
 from pydantic import BaseModel
@@ -126,3 +128,24 @@ def test_truncate_keeps_whole_characters_and_tells_the_model() -> None:
     cut = truncate("é" * 10, 5)  # 20 bytes; byte 5 falls inside a character
     assert cut.startswith("éé\n\n[Truncated: this result was 20 bytes")
     assert "first 5 are shown" in cut
+
+
+async def test_cancelling_a_sync_tool_waits_for_its_thread_to_finish() -> None:
+    release, finished = threading.Event(), threading.Event()
+
+    @tool
+    def blocking() -> str:
+        """Block until released, like a slow database call."""
+        release.wait(timeout=5)
+        finished.set()
+        return "done"
+
+    call = asyncio.create_task(blocking.invoke("{}", CTX))
+    await asyncio.sleep(0.1)
+    call.cancel()
+    await asyncio.sleep(0.1)
+    assert not call.done(), "the cancellation must wait for the thread"
+    release.set()
+    with pytest.raises(asyncio.CancelledError):
+        await call
+    assert finished.is_set()
