@@ -17,6 +17,7 @@ from openai.types.chat import ChatCompletion
 from pydantic import BaseModel, ValidationError
 from temporalio import activity
 
+from activities.heartbeat import heartbeating
 from activities.llm_errors import classify, malformed
 from tether.agents import Agent, AgentRegistry
 from tether.messages import Message, ToolCall, Usage
@@ -46,12 +47,13 @@ class LlmActivities:
         """Send the conversation and the agent's tool schemas; return one message."""
         agent = self._agents.get(request.agent)
         try:
-            completion = await self._client.chat.completions.create(
-                model=request.model,
-                messages=_messages(agent, request.messages),  # type: ignore[arg-type]
-                timeout=_client_timeout(),
-                **_options(agent),
-            )
+            async with heartbeating():
+                completion = await self._client.chat.completions.create(
+                    model=request.model,
+                    messages=_messages(agent, request.messages),  # type: ignore[arg-type]
+                    timeout=_client_timeout(),
+                    **_options(agent),
+                )
         except openai.APIError as e:
             raise classify(e, model=request.model) from e
         message, usage, finish_reason = _parse(completion, request.model)

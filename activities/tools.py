@@ -1,12 +1,16 @@
-"""One tool call = one activity: validate the model's arguments, then run the tool."""
+"""One tool call = one activity: validate the model's arguments, then run the tool.
+
+The same activity runs regular tools and, as a local activity, `fast` ones.
+"""
 
 from __future__ import annotations
 
 from temporalio import activity
 
+from activities.heartbeat import heartbeating
 from tether.agents import AgentRegistry
 from tether.seam import TOOL_ACTIVITY, ToolOutcome, ToolRequest
-from tether.tools import ToolContext
+from tether.tools import ToolContext, truncate, unknown_tool
 
 
 class ToolActivities:
@@ -15,19 +19,21 @@ class ToolActivities:
 
     @activity.defn(name=TOOL_ACTIVITY)
     async def run_tool(self, request: ToolRequest) -> ToolOutcome:
-        """Run one tool call. Unknown tools and bad arguments come back explained."""
+        """Run one tool call. Unknown tools and bad arguments come back explained, and a
+        result over the size limit is truncated before it reaches the history."""
         agent = self._agents.get(request.agent)
         tool = agent.tool(request.call.name)
-        if tool is None:
-            known = ", ".join(t.name for t in agent.tools)
-            return ToolOutcome(
-                error="unknown_tool",
-                content=f"Error: there is no tool named {request.call.name!r}. "
-                f"Available tools: {known}.",
+        if tool is None:  # the workflow checks too, but its spec may predate a deploy
+            return unknown_tool(request.call.name, [t.name for t in agent.tools])
+        info = activity.info()
+        async with heartbeating() as progress:
+            ctx = ToolContext(
+                idempotency_key=request.idempotency_key,
+                workflow_id=info.workflow_id or "",
+                tool_call_id=request.call.id,
+                attempt=info.attempt,
+                heartbeat=progress.report,
             )
-        ctx = ToolContext(
-            idempotency_key=request.idempotency_key,
-            workflow_id=activity.info().workflow_id or "",
-            tool_call_id=request.call.id,
-        )
-        return await tool.invoke(request.call.arguments, ctx)
+            outcome = await tool.invoke(request.call.arguments, ctx)
+        limit = tool.max_result_bytes or agent.max_tool_result_bytes
+        return outcome.model_copy(update={"content": truncate(outcome.content, limit)})

@@ -83,6 +83,7 @@ async def test_max_turns_stops_a_model_that_never_finishes(
 async def test_bad_tool_calls_go_back_to_the_model(
     ts_env: WorkflowEnvironment, llm: ScriptedLLM, shop_db: Path
 ) -> None:
+    # lookup_order is a fast tool: these bad calls go through a local activity.
     llm.enqueue(
         call_tools(
             ("cancel_order", {"order_id": "A-1001"}),

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
 
 import pytest
 from pydantic import BaseModel
 
-from tether.tools import ToolContext, ToolError, tool
+from tether.seam import RetryOptions
+from tether.tools import ToolContext, ToolError, tool, truncate
 
 CTX = ToolContext(idempotency_key="wf:1:call_1", workflow_id="wf", tool_call_id="call_1")
 
@@ -30,19 +33,24 @@ async def charge(ctx: ToolContext, amount: float) -> str:
     return f"charged {amount} with key {ctx.idempotency_key}"
 
 
-def test_schema_comes_from_types_and_docstring() -> None:
+def test_schema_comes_from_types_and_docstring_and_is_strict() -> None:
     schema = quote.openai_schema()["function"]
     assert schema["name"] == "quote"
     assert schema["description"] == "Price a quantity of one product."
-    params = schema["parameters"]
-    assert params["properties"]["sku"]["type"] == "string"
-    assert params["properties"]["quantity"] == {
-        "default": 1,
-        "title": "Quantity",
-        "type": "integer",
+    assert schema["strict"] is True
+    # Strict mode: every property required, optional ones nullable with the default told.
+    assert schema["parameters"] == {
+        "type": "object",
+        "properties": {
+            "sku": {"type": "string"},
+            "quantity": {
+                "anyOf": [{"type": "integer"}, {"type": "null"}],
+                "description": "Default when null: 1.",
+            },
+        },
+        "required": ["sku", "quantity"],
+        "additionalProperties": False,
     }
-    assert params["required"] == ["sku"]
-    assert params["additionalProperties"] is False
 
 
 def test_context_is_injected_not_shown_to_the_model() -> None:
@@ -96,3 +104,48 @@ def test_a_tool_needs_a_description_and_type_hints() -> None:
         tool(undocumented)
     with pytest.raises(TypeError, match="parameter 'x' needs a type hint"):
         tool(untyped)
+
+
+def test_fast_tools_cannot_act_or_wait_for_approval() -> None:
+    def refund() -> str:
+        """Refund."""
+        return ""
+
+    with pytest.raises(ValueError, match=r"fast=True is for read-only.*drop fast=True"):
+        tool(fast=True, side_effects=True)(refund)
+    with pytest.raises(ValueError, match="fast=True is for read-only"):
+        tool(fast=True, needs_approval=True)(refund)
+    with pytest.raises(ValueError, match="cannot heartbeat"):
+        tool(fast=True, heartbeat_timeout_seconds=5)(refund)
+    with pytest.raises(ValueError, match="tool 'refund': timeout_seconds: Input should be"):
+        tool(timeout_seconds=0)(refund)
+    spec = tool(needs_approval=True, retry=RetryOptions(max_attempts=2))(refund).spec
+    assert (spec.needs_approval, spec.fast, spec.retry.max_attempts) == (True, False, 2)
+
+
+def test_truncate_keeps_whole_characters_and_tells_the_model() -> None:
+    assert truncate("short", 10) == "short"
+    cut = truncate("é" * 10, 5)  # 20 bytes; byte 5 falls inside a character
+    assert cut.startswith("éé\n\n[Truncated: this result was 20 bytes")
+    assert "first 5 are shown" in cut
+
+
+async def test_cancelling_a_sync_tool_waits_for_its_thread_to_finish() -> None:
+    release, finished = threading.Event(), threading.Event()
+
+    @tool
+    def blocking() -> str:
+        """Block until released, like a slow database call."""
+        release.wait(timeout=5)
+        finished.set()
+        return "done"
+
+    call = asyncio.create_task(blocking.invoke("{}", CTX))
+    await asyncio.sleep(0.1)
+    call.cancel()
+    await asyncio.sleep(0.1)
+    assert not call.done(), "the cancellation must wait for the thread"
+    release.set()
+    with pytest.raises(asyncio.CancelledError):
+        await call
+    assert finished.is_set()

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pydantic import BaseModel
 
 from tether.seam import AgentSpec, LlmPolicy
-from tether.tools import Tool
+from tether.tools import DEFAULT_MAX_RESULT_BYTES, Tool
 
 
 class UnknownAgentError(LookupError):
@@ -30,6 +30,9 @@ class Agent:
             response format; False puts the schema in the prompt instead, for servers
             without it. The answer is validated either way.
         llm: Timeouts, retries, fallback models and output repairs of model calls.
+        max_tool_result_bytes: Tool results longer than this (UTF-8) are truncated with a
+            note to the model, so one tool cannot blow the history; a tool's own
+            `max_result_bytes` overrides it.
     """
 
     name: str
@@ -40,12 +43,15 @@ class Agent:
     output_type: type[BaseModel] | None = None
     native_json_schema: bool = True
     llm: LlmPolicy = field(default_factory=LlmPolicy)
+    max_tool_result_bytes: int = DEFAULT_MAX_RESULT_BYTES
 
     def __post_init__(self) -> None:
         if not self.name.strip():
             raise ValueError("an agent needs a non-empty name")
         if self.max_turns < 1:
             raise ValueError(f"agent {self.name!r}: max_turns must be at least 1")
+        if self.max_tool_result_bytes < 1:
+            raise ValueError(f"agent {self.name!r}: max_tool_result_bytes must be positive")
         names = [t.name for t in self.tools]
         duplicates = {n for n in names if names.count(n) > 1}
         if duplicates:

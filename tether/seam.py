@@ -56,6 +56,11 @@ class LlmPolicy(BaseModel):
     """How an agent calls its model."""
 
     timeout_seconds: float = Field(default=120.0, gt=0, description="Per attempt.")
+    heartbeat_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="A crashed worker's call is retried elsewhere after this long.",
+    )
     retry: RetryOptions = Field(default_factory=RetryOptions)
     fallback_models: list[str] = Field(
         default_factory=list,
@@ -119,7 +124,23 @@ class ToolSpec(BaseModel):
 
     name: str
     side_effects: bool = False
-    timeout_seconds: float = 60.0
+    needs_approval: bool = Field(
+        default=False, description="Carried for human-in-the-loop; not acted on yet."
+    )
+    fast: bool = Field(
+        default=False, description="Read-only, short, idempotent: runs as a local activity."
+    )
+    timeout_seconds: float = Field(default=60.0, gt=0)
+    heartbeat_timeout_seconds: float | None = Field(
+        default=None, gt=0, description="None takes the workflow's default."
+    )
+    retry: RetryOptions = Field(
+        default_factory=lambda: RetryOptions(max_interval_seconds=30, max_attempts=5),
+        description="For infrastructure failures; bad arguments and ToolErrors never retry.",
+    )
+    builtin: Literal["wait"] | None = Field(
+        default=None, description="Run by the workflow itself instead of an activity."
+    )
 
 
 class AgentSpec(BaseModel):

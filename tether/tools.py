@@ -4,9 +4,14 @@
     def issue_refund(ctx: ToolContext, order_id: str, reason: str) -> Refund:
         '''Refund an order in full.'''
 
-The JSON schema comes from the parameters' types, the description from the docstring.
-A parameter annotated `ToolContext` is injected (never shown to the model): it carries
-the idempotency key a side-effecting tool must use so a retry does not act twice.
+    @tool(fast=True)
+    def search(query: SearchQuery) -> list[Hit]:   # one pydantic model: its fields
+        '''Search the catalogue.'''                 # are the tool's parameters
+
+The JSON schema comes from the parameters' types (made strict, see `tether.schema`), the
+description from the docstring. A parameter annotated `ToolContext` is injected (never
+shown to the model): it carries the idempotency key a side-effecting tool must use so a
+retry does not act twice, and a heartbeat for long tools to report progress.
 """
 
 from __future__ import annotations
@@ -15,13 +20,16 @@ import asyncio
 import inspect
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, get_type_hints, overload
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypedDict, Unpack, get_type_hints, overload
 
 import pydantic_core
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
-from tether.seam import ToolOutcome, ToolSpec
+from tether.schema import drop_nulls_for_defaults, strict_schema
+from tether.seam import RetryOptions, ToolOutcome, ToolSpec
+
+DEFAULT_MAX_RESULT_BYTES = 16 * 1024
 
 
 class ToolError(Exception):
@@ -32,17 +40,67 @@ class ToolError(Exception):
     """
 
 
+def _no_heartbeat(*details: Any) -> None:
+    """Outside an activity (e.g. a unit test) progress goes nowhere."""
+
+
 @dataclass(frozen=True)
 class ToolContext:
-    """Injected into tools that declare a parameter of this type."""
+    """Injected into tools that declare a parameter of this type.
+
+    Attributes:
+        idempotency_key: Same on every retry and replay of this call; side-effecting
+            tools store it under a unique constraint (or pass it to the API they call).
+        attempt: 1 on the first try, 2 on the first retry, ...
+        heartbeat: Report progress from a long tool, e.g. `ctx.heartbeat({"page": 3})`.
+            The activity heartbeats on its own while a tool runs; this only sets the
+            details it sends. Callable from threads (sync tools) too.
+    """
 
     idempotency_key: str
     workflow_id: str
     tool_call_id: str
+    attempt: int = 1
+    heartbeat: Callable[..., None] = field(default=_no_heartbeat)
+
+
+class ToolOptions(TypedDict, total=False):
+    """The options of `@tool(...)`; see `Tool` for what each means."""
+
+    name: str
+    description: str
+    side_effects: bool
+    needs_approval: bool
+    fast: bool
+    timeout_seconds: float
+    heartbeat_timeout_seconds: float
+    retry: RetryOptions
+    max_result_bytes: int
 
 
 class Tool:
-    """A function plus what the model and the workflow need to know about it."""
+    """A function plus what the model and the workflow need to know about it.
+
+    Args:
+        fn: A typed function, or one taking a single pydantic model, optionally with a
+            `ToolContext` parameter. Sync functions run in a thread, async ones on the
+            worker's event loop.
+        name: Tool name shown to the model; defaults to the function's name.
+        description: Overrides the docstring.
+        side_effects: The tool changes the world; it must use `ToolContext.idempotency_key`.
+        needs_approval: A human must approve each call (carried in the spec for the
+            human-in-the-loop feature; not enforced yet).
+        fast: Read-only, short and idempotent: runs as a local activity in the worker that
+            runs the workflow, saving a server round trip. Cannot have side effects or
+            need approval, and does not heartbeat.
+        timeout_seconds: Start-to-close timeout of one attempt.
+        heartbeat_timeout_seconds: How long the worker may go silent before Temporal
+            retries the attempt elsewhere; also bounds how late a cancellation arrives.
+            Defaults to the workflow's (10 s).
+        retry: How infrastructure failures are retried.
+        max_result_bytes: Longer results are truncated with a note to the model; defaults
+            to the agent's limit.
+    """
 
     def __init__(
         self,
@@ -51,10 +109,14 @@ class Tool:
         name: str | None = None,
         description: str | None = None,
         side_effects: bool = False,
+        needs_approval: bool = False,
+        fast: bool = False,
         timeout_seconds: float = 60.0,
+        heartbeat_timeout_seconds: float | None = None,
+        retry: RetryOptions | None = None,
+        max_result_bytes: int | None = None,
+        builtin: Literal["wait"] | None = None,
     ) -> None:
-        if timeout_seconds <= 0:
-            raise ValueError(f"tool {fn.__name__!r}: timeout_seconds must be positive")
         self.fn = fn
         self.name = name or fn.__name__
         doc = inspect.getdoc(fn)
@@ -63,28 +125,50 @@ class Tool:
             raise ValueError(
                 f"tool {self.name!r} has no description: give it a docstring or description="
             )
-        self.spec = ToolSpec(
-            name=self.name, side_effects=side_effects, timeout_seconds=timeout_seconds
-        )
-        self._context_param, self._args_model = _arguments_model(fn, self.name)
+        if fast and (side_effects or needs_approval):
+            raise ValueError(
+                f"tool {self.name!r}: fast=True is for read-only, idempotent tools that run "
+                "as local activities; a tool with side_effects=True or needs_approval=True "
+                "must run as a regular activity (drop fast=True)"
+            )
+        if fast and heartbeat_timeout_seconds is not None:
+            raise ValueError(
+                f"tool {self.name!r}: fast tools run as local activities, which cannot "
+                "heartbeat; drop heartbeat_timeout_seconds or fast=True"
+            )
+        if max_result_bytes is not None and max_result_bytes < 1:
+            raise ValueError(f"tool {self.name!r}: max_result_bytes must be positive")
+        self.max_result_bytes = max_result_bytes
+        try:
+            self.spec = ToolSpec(
+                name=self.name,
+                side_effects=side_effects,
+                needs_approval=needs_approval,
+                fast=fast,
+                timeout_seconds=timeout_seconds,
+                heartbeat_timeout_seconds=heartbeat_timeout_seconds,
+                **({"retry": retry} if retry else {}),
+                builtin=builtin,
+            )
+        except ValidationError as e:
+            raise ValueError(f"tool {self.name!r}: {_describe(e)}") from None
+        self._context_param, self._model_param, self._args_model = _arguments_model(fn, self.name)
+        self._parameters = strict_schema(self._args_model.model_json_schema())
 
     def openai_schema(self) -> dict[str, Any]:
-        """The tool as a chat-completions `tools` entry."""
+        """The tool as a chat-completions `tools` entry, with strict arguments."""
         return {
             "type": "function",
             "function": {
                 "name": self.name,
                 "description": self.description,
-                "parameters": self._args_model.model_json_schema(),
+                "parameters": self._parameters,
+                "strict": True,
             },
         }
 
-    async def invoke(self, arguments: str, ctx: ToolContext) -> ToolOutcome:
-        """Validate the model's arguments, run the tool and render its result.
-
-        Bad arguments and `ToolError`s become an explained `ToolOutcome`; anything else
-        propagates so Temporal retries it.
-        """
+    def parse(self, arguments: str) -> BaseModel | ToolOutcome:
+        """The model's arguments validated, or an explained `ToolOutcome` for the model."""
         try:
             raw = json.loads(arguments or "{}")
         except json.JSONDecodeError as e:
@@ -94,21 +178,33 @@ class Tool:
                 "Send a JSON object matching the tool's schema.",
             )
         try:
-            args = self._args_model.model_validate(raw)
+            return self._args_model.model_validate(drop_nulls_for_defaults(self._args_model, raw))
         except ValidationError as e:
             return ToolOutcome(
                 error="invalid_arguments",
                 content=f"Error: invalid arguments for {self.name}: {_describe(e)}",
             )
-        kwargs = {field: getattr(args, field) for field in type(args).model_fields}
+
+    async def invoke(self, arguments: str, ctx: ToolContext) -> ToolOutcome:
+        """Validate the model's arguments, run the tool and render its result.
+
+        Bad arguments and `ToolError`s become an explained `ToolOutcome`; anything else
+        propagates so Temporal retries it.
+        """
+        args = self.parse(arguments)
+        if isinstance(args, ToolOutcome):
+            return args
+        if self._model_param:
+            kwargs: dict[str, Any] = {self._model_param: args}
+        else:
+            kwargs = {name: getattr(args, name) for name in type(args).model_fields}
         if self._context_param:
             kwargs[self._context_param] = ctx
         try:
             if inspect.iscoroutinefunction(self.fn):
                 result = await self.fn(**kwargs)
             else:
-                # Sync tools (e.g. sqlite3) must not block the worker's event loop.
-                result = await asyncio.to_thread(self.fn, **kwargs)
+                result = await _in_thread(self.fn, kwargs)
         except ToolError as e:
             return ToolOutcome(error="tool_error", content=f"Error: {e}")
         return ToolOutcome(content=_render(result))
@@ -119,47 +215,61 @@ def tool(fn: Callable[..., Any], /) -> Tool: ...
 
 
 @overload
-def tool(
-    *,
-    name: str | None = None,
-    description: str | None = None,
-    side_effects: bool = False,
-    timeout_seconds: float = 60.0,
-) -> Callable[[Callable[..., Any]], Tool]: ...
+def tool(**options: Unpack[ToolOptions]) -> Callable[[Callable[..., Any]], Tool]: ...
 
 
 def tool(
-    fn: Callable[..., Any] | None = None,
-    /,
-    *,
-    name: str | None = None,
-    description: str | None = None,
-    side_effects: bool = False,
-    timeout_seconds: float = 60.0,
+    fn: Callable[..., Any] | None = None, /, **options: Unpack[ToolOptions]
 ) -> Tool | Callable[[Callable[..., Any]], Tool]:
-    """Declare a tool. Usable bare (`@tool`) or with options (`@tool(side_effects=True)`).
-
-    Args:
-        name: Tool name shown to the model; defaults to the function's name.
-        description: Overrides the docstring.
-        side_effects: The tool changes the world; it must use `ToolContext.idempotency_key`.
-        timeout_seconds: Start-to-close timeout of one attempt.
-    """
+    """Declare a tool. Usable bare (`@tool`) or with options (`@tool(side_effects=True)`);
+    the options are `Tool`'s."""
 
     def wrap(f: Callable[..., Any]) -> Tool:
-        return Tool(
-            f,
-            name=name,
-            description=description,
-            side_effects=side_effects,
-            timeout_seconds=timeout_seconds,
-        )
+        return Tool(f, **options)
 
     return wrap(fn) if fn is not None else wrap
 
 
-def _arguments_model(fn: Callable[..., Any], tool_name: str) -> tuple[str | None, type[BaseModel]]:
-    """Build the pydantic model of a tool's arguments from its signature."""
+def unknown_tool(name: str, known: list[str]) -> ToolOutcome:
+    """The answer to a call of a tool the agent does not have."""
+    return ToolOutcome(
+        error="unknown_tool",
+        content=f"Error: there is no tool named {name!r}. Available tools: {', '.join(known)}.",
+    )
+
+
+def truncate(content: str, max_bytes: int) -> str:
+    """`content` cut to `max_bytes` of UTF-8, with a note telling the model it was cut."""
+    data = content.encode()
+    if len(data) <= max_bytes:
+        return content
+    shown = data[:max_bytes].decode(errors="ignore")  # never split a character
+    return (
+        f"{shown}\n\n[Truncated: this result was {len(data):,} bytes and only the first "
+        f"{max_bytes:,} are shown. If you need the rest, ask for less at a time.]"
+    )
+
+
+async def _in_thread(fn: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
+    """Run a sync tool (e.g. sqlite3) off the worker's event loop.
+
+    A thread cannot be interrupted: on cancellation, wait for it to finish before
+    re-raising, so a cancelled activity (and a run, which waits for its tools' cancellation)
+    ends only once the tool has really stopped.
+    """
+    work = asyncio.ensure_future(asyncio.to_thread(fn, **kwargs))
+    try:
+        return await asyncio.shield(work)
+    except asyncio.CancelledError:
+        await asyncio.wait([work])
+        raise
+
+
+def _arguments_model(
+    fn: Callable[..., Any], tool_name: str
+) -> tuple[str | None, str | None, type[BaseModel]]:
+    """The context parameter, the single-model parameter (if the tool takes one pydantic
+    model) and the pydantic model of the arguments the model sends."""
     hints = get_type_hints(fn)
     context_param: str | None = None
     fields: dict[str, Any] = {}
@@ -172,12 +282,22 @@ def _arguments_model(fn: Callable[..., Any], tool_name: str) -> tuple[str | None
             raise TypeError(f"tool {tool_name!r}: parameter {param.name!r} needs a type hint")
         default = ... if param.default is inspect.Parameter.empty else param.default
         fields[param.name] = (annotation, default)
+    if len(fields) == 1:
+        (param_name, (annotation, _)), *_ = fields.items()
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            # A subclass that forbids extra keys, as the strict schema promises the model.
+            strict = type(
+                f"{tool_name}_arguments",
+                (annotation,),
+                {"model_config": ConfigDict(extra="forbid"), "__module__": annotation.__module__},
+            )
+            return context_param, param_name, strict
     model = create_model(
         f"{tool_name}_arguments",
         __config__=ConfigDict(extra="forbid"),
         **fields,
     )
-    return context_param, model
+    return context_param, None, model
 
 
 def _describe(error: ValidationError) -> str:

@@ -49,14 +49,14 @@ class EmailReceipt(BaseModel):
     subject: str
 
 
-@tool
+@tool(fast=True)
 def lookup_order(order_id: str) -> Order:
     """Look up an order by its id (like A-1001): item, amount, status, customer and refunds."""
     with connect() as db:
         return _order(db, order_id)
 
 
-@tool
+@tool(fast=True)
 def get_refund_policy() -> str:
     """Read the shop's refund policy."""
     return REFUND_POLICY

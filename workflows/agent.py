@@ -8,7 +8,6 @@ stops at a final answer or at the turn limit. The workflow decides; activities a
 from __future__ import annotations
 
 import asyncio
-import json
 from datetime import timedelta
 
 from temporalio import workflow
@@ -20,7 +19,6 @@ with workflow.unsafe.imports_passed_through():
     from tether.seam import (
         DESCRIBE_AGENT_ACTIVITY,
         LLM_ACTIVITY,
-        TOOL_ACTIVITY,
         AgentInput,
         AgentResult,
         AgentSpec,
@@ -31,7 +29,6 @@ with workflow.unsafe.imports_passed_through():
         RunState,
         RunStatus,
         ToolOutcome,
-        ToolRequest,
     )
     from tether.visibility import (
         AGENT_NAME_KEY,
@@ -41,13 +38,7 @@ with workflow.unsafe.imports_passed_through():
         current_details,
     )
 
-TOOL_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=30),
-    maximum_attempts=5,
-)
-SUMMARY_ARGS_CHARS = 80
+from workflows.tool_calls import run_tool_call
 
 
 @workflow.defn(name="AgentWorkflow")
@@ -151,6 +142,7 @@ class AgentWorkflow:
                     ),
                     result_type=LlmReply,
                     start_to_close_timeout=timedelta(seconds=spec.llm.timeout_seconds),
+                    heartbeat_timeout=timedelta(seconds=spec.llm.heartbeat_timeout_seconds),
                     retry_policy=spec.llm.retry.to_policy(),
                     summary=f"llm {model} · turn {self._turn}",
                 )
@@ -189,23 +181,7 @@ class AgentWorkflow:
         return ApplicationError(message, type=kind or "LlmCallFailed", non_retryable=True)
 
     async def _run_tool(self, spec: AgentSpec, call: ToolCall) -> ToolOutcome:
-        tool = spec.tool(call.name)
-        timeout = tool.timeout_seconds if tool else 10.0  # unknown: the activity explains
-        outcome: ToolOutcome = await workflow.execute_activity(
-            TOOL_ACTIVITY,
-            ToolRequest(
-                agent=self._agent,
-                call=call,
-                # Stable across retries and replays; the turn guards against providers
-                # that reuse call ids across messages.
-                idempotency_key=f"{workflow.info().workflow_id}:{self._turn}:{call.id}",
-            ),
-            result_type=ToolOutcome,
-            start_to_close_timeout=timedelta(seconds=timeout),
-            retry_policy=TOOL_RETRY,
-            summary=f"tool {_call_summary(call)}",
-        )
-        return outcome
+        return await run_tool_call(spec, call, turn=self._turn)
 
     def _cost(self) -> float | None:
         costs = [c.cost_usd for c in self._calls if c.cost_usd is not None]
@@ -263,19 +239,3 @@ def _unavailable(error: ActivityError) -> str | None:
         detail = cause.message if isinstance(cause, FailureError) else "no detail"
         return f"retries exhausted ({detail})"
     return None
-
-
-def _call_summary(call: ToolCall) -> str:
-    """`lookup_order(order_id='A-1001')`, shortened, for the activity's summary."""
-    try:
-        args = json.loads(call.arguments or "{}")
-        shown = (
-            ", ".join(f"{k}={v!r}" for k, v in args.items())
-            if isinstance(args, dict)
-            else call.arguments
-        )
-    except json.JSONDecodeError:
-        shown = call.arguments
-    if len(shown) > SUMMARY_ARGS_CHARS:
-        shown = shown[: SUMMARY_ARGS_CHARS - 1] + "…"
-    return f"{call.name}({shown})"

@@ -1,0 +1,319 @@
+"""How AgentWorkflow runs tools: in parallel, as local activities when fast, once under
+retries, truncated when big, on a durable timer for `wait`, and cancelled with the run.
+
+Real components throughout: the project's worker with test agents, the scripted model
+over HTTP spoken to by the openai client, and Temporal's test or dev server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from temporalio.api.enums.v1 import EventType
+from temporalio.api.history.v1 import HistoryEvent
+from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
+from temporalio.exceptions import CancelledError
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Replayer
+
+from agents import DEFAULT_AGENT, REGISTRY
+from tests.conftest import count_rows, running_worker
+from tether.agents import Agent, AgentRegistry
+from tether.scripted_llm import ScriptedLLM, call_tools, say
+from tether.seam import TOOL_ACTIVITY, AgentInput, AgentResult, RetryOptions
+from tether.tools import Tool, ToolContext, ToolError, tool
+from tether.waiting import WAIT
+from tools.support import EmailReceipt, Refund, issue_refund, lookup_order, send_email
+from workflows.agent import AgentWorkflow
+
+RETRY_SOON = RetryOptions(initial_interval_seconds=0.1)
+
+
+Handle = WorkflowHandle[AgentWorkflow, AgentResult]
+
+
+async def run(
+    client: Client, llm: ScriptedLLM, agent: Agent | None = None
+) -> tuple[AgentResult, Handle]:
+    """Run `agent` (default: the support desk) to its end."""
+    agents = AgentRegistry([agent]) if agent else REGISTRY
+    async with running_worker(client, llm, agents=agents) as worker:
+        handle = await client.start_workflow(
+            AgentWorkflow.run,
+            AgentInput(agent=agent.name if agent else DEFAULT_AGENT, prompt="help"),
+            id=f"wf-{uuid.uuid4()}",
+            task_queue=worker.task_queue,
+        )
+        return await handle.result(), handle
+
+
+async def events(handle: Handle) -> list[HistoryEvent]:
+    return [e async for e in handle.fetch_history_events()]
+
+
+def of_type(history: list[HistoryEvent], kind: EventType.ValueType) -> list[HistoryEvent]:
+    return [e for e in history if e.event_type == kind]
+
+
+def tool_results(llm: ScriptedLLM, request: int) -> list[str]:
+    """The tool results the model saw in its `request`-th call."""
+    return [m["content"] for m in llm.requests[request].messages if m["role"] == "tool"]
+
+
+def tool_activities(history: list[HistoryEvent]) -> dict[int, str]:
+    """Scheduled event id -> tool name, for the tools that ran as regular activities."""
+    names = {}
+    for e in of_type(history, EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED):
+        attrs = e.activity_task_scheduled_event_attributes
+        if attrs.activity_type.name == TOOL_ACTIVITY:
+            names[e.event_id] = json.loads(attrs.input.payloads[0].data)["call"]["name"]
+    return names
+
+
+def scheduled_tools(history: list[HistoryEvent]) -> list[str]:
+    return list(tool_activities(history).values())
+
+
+def meeting_tool(name: str, barrier: asyncio.Barrier, delay: float, *, fast: bool) -> Tool:
+    """A tool that can only succeed while two others run at the same time."""
+
+    async def meet() -> str:
+        try:
+            await asyncio.wait_for(barrier.wait(), timeout=5)
+        except TimeoutError:
+            raise ToolError(f"{name} ran alone: the calls did not overlap") from None
+        await asyncio.sleep(delay)  # finish in another order than called
+        return f"{name} met the others"
+
+    return Tool(meet, name=name, description="Meet the other tools.", fast=fast)
+
+
+@pytest.mark.parametrize("fast", [False, True], ids=["activities", "local-activities"])
+async def test_parallel_calls_overlap_and_come_back_in_order(
+    ts_env: WorkflowEnvironment, llm: ScriptedLLM, fast: bool
+) -> None:
+    barrier = asyncio.Barrier(3)
+    delays = {"first": 0.3, "second": 0.15, "third": 0.0}
+    tools = [meeting_tool(name, barrier, d, fast=fast) for name, d in delays.items()]
+    llm.enqueue(call_tools(*((name, {}) for name in delays)), say("All met."))
+
+    result, handle = await run(ts_env.client, llm, Agent("meeting", "Meet.", tools=tools))
+    history = await events(handle)
+
+    assert result.status == "completed"
+    assert tool_results(llm, 1) == [f"{name} met the others" for name in delays]
+    assert len(scheduled_tools(history)) == (0 if fast else 3)
+
+
+async def test_fast_tools_run_as_local_activities(
+    ts_env: WorkflowEnvironment, llm: ScriptedLLM, shop_db: Path
+) -> None:
+    llm.enqueue(
+        call_tools(("lookup_order", {"order_id": "A-1001"}), ("get_refund_policy", {})),
+        call_tools(("issue_refund", {"order_id": "A-1001", "reason": "broken"})),
+        say("Refunded."),
+    )
+    _, handle = await run(ts_env.client, llm)
+    history = await events(handle)
+    # lookup_order and get_refund_policy are fast: markers, not scheduled activities.
+    assert scheduled_tools(history) == ["issue_refund"]
+    markers = of_type(history, EventType.EVENT_TYPE_MARKER_RECORDED)
+    assert len(markers) == 3  # the agent's spec, lookup_order, get_refund_policy
+    assert json.loads(tool_results(llm, 1)[0])["order_id"] == "A-1001"
+
+
+async def test_bad_calls_to_fast_and_regular_tools_go_back_to_the_model(
+    ts_env: WorkflowEnvironment, llm: ScriptedLLM, shop_db: Path
+) -> None:
+    agent = Agent("strict-shop", "Help.", tools=[lookup_order, issue_refund, WAIT])
+    llm.enqueue(
+        call_tools(
+            ("lookup_order", '{"order_id": "A-1'),  # fast: local activity
+            ("lookup_order", {"order_id": 1001}),
+            ("issue_refund", {"order_id": "A-1003"}),  # regular activity
+            ("issue_refund", {"order_id": "A-1003", "reason": "late"}),
+            ("wait", {"hours": 24 * 31, "reason": "check again"}),  # the workflow's own
+            ("wait", "[]"),
+            ("teleport", {}),
+        ),
+        say("Sorry."),
+    )
+
+    result, handle = await run(ts_env.client, llm, agent)
+    history = await events(handle)
+
+    assert result.status == "completed"
+    seen = tool_results(llm, 1)
+    assert "not valid JSON" in seen[0]
+    assert "order_id: Input should be a valid string" in seen[1]
+    assert "reason: Field required" in seen[2]
+    assert "order A-1003 is shipped, not delivered yet" in seen[3]
+    assert "hours: Input should be less than or equal to 720" in seen[4]
+    assert "invalid arguments for wait" in seen[5]
+    assert "no tool named 'teleport'. Available tools: lookup_order, issue_refund, wait" in seen[6]
+    assert scheduled_tools(history) == ["issue_refund", "issue_refund"]
+    assert not of_type(history, EventType.EVENT_TYPE_TIMER_STARTED)
+
+
+def crash_on_first_attempt(ctx: ToolContext) -> None:
+    if ctx.attempt == 1:
+        raise ConnectionError("connection lost after the write committed")
+
+
+@tool(name="issue_refund", side_effects=True, retry=RETRY_SOON)
+def refund_then_crash(ctx: ToolContext, order_id: str, reason: str) -> Refund:
+    """Refund an order, then lose the connection on the first attempt."""
+    refund: Refund = issue_refund.fn(ctx, order_id, reason)
+    crash_on_first_attempt(ctx)
+    return refund
+
+
+@tool(name="send_email", side_effects=True, retry=RETRY_SOON)
+def email_then_crash(ctx: ToolContext, to: str, subject: str, body: str) -> EmailReceipt:
+    """Send an email, then lose the connection on the first attempt."""
+    receipt: EmailReceipt = send_email.fn(ctx, to, subject, body)
+    crash_on_first_attempt(ctx)
+    return receipt
+
+
+async def test_side_effects_happen_once_when_a_tool_fails_after_committing(
+    ts_env: WorkflowEnvironment, llm: ScriptedLLM, shop_db: Path
+) -> None:
+    agent = Agent("flaky-shop", "Help.", tools=[refund_then_crash, email_then_crash])
+    llm.enqueue(
+        call_tools(
+            ("issue_refund", {"order_id": "A-1001", "reason": "broken"}),
+            ("send_email", {"to": "ada@example.com", "subject": "Refund", "body": "Done."}),
+        ),
+        say("Refunded and emailed."),
+    )
+
+    result, handle = await run(ts_env.client, llm, agent)
+    history = await events(handle)
+
+    assert result.status == "completed"
+    assert count_rows(shop_db, "refunds") == 1
+    assert count_rows(shop_db, "outbox") == 1
+    # Each tool ran twice (the first attempt crashed after its write) ...
+    tools = tool_activities(history)
+    attempts = {
+        tools[e.activity_task_started_event_attributes.scheduled_event_id]: (
+            e.activity_task_started_event_attributes.attempt
+        )
+        for e in of_type(history, EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED)
+        if e.activity_task_started_event_attributes.scheduled_event_id in tools
+    }
+    assert attempts == {"issue_refund": 2, "send_email": 2}
+    # ... and the model saw the first write's result, not an error.
+    refund, email = (json.loads(r) for r in tool_results(llm, 1))
+    assert (refund["refund_id"], refund["amount"], email["email_id"]) == (1, 42.0, 1)
+    # The history replays against the current code: the keys are stable on replay too.
+    replayer = Replayer(workflows=[AgentWorkflow], data_converter=ts_env.client.data_converter)
+    await replayer.replay_workflow(await handle.fetch_history())
+
+
+async def test_wait_is_a_durable_timer_that_time_skipping_fires_at_once(
+    ts_env: WorkflowEnvironment, llm: ScriptedLLM
+) -> None:
+    agent = Agent("patient", "Check deliveries.", tools=[WAIT])
+    llm.enqueue(call_tools(("wait", {"hours": 48, "reason": "check the carrier"})), say("Done."))
+
+    started = time.monotonic()
+    result, handle = await run(ts_env.client, llm, agent)
+    elapsed = time.monotonic() - started
+
+    assert result.status == "completed"
+    assert tool_results(llm, 1)[0].startswith("Waited 48 hours (check the carrier). It is now")
+    history = await events(handle)
+    (timer,) = of_type(history, EventType.EVENT_TYPE_TIMER_STARTED)
+    assert timer.timer_started_event_attributes.start_to_fire_timeout.ToSeconds() == 48 * 3600
+    assert scheduled_tools(history) == []  # no activity waits
+    assert elapsed < 5, "two days of waiting must be skipped, not slept"
+
+
+def big_tool(name: str, size: int, **options: Any) -> Tool:
+    def dump() -> str:
+        return "x" * size
+
+    return Tool(dump, name=name, description="Dump a lot of text.", **options)
+
+
+async def test_big_results_are_truncated_before_they_reach_history(
+    ts_env: WorkflowEnvironment, llm: ScriptedLLM
+) -> None:
+    tools = [big_tool("huge", 100_000), big_tool("chatty", 5_000, max_result_bytes=1_000)]
+    agent = Agent("dumper", "Dump.", tools=tools, max_tool_result_bytes=20_000)
+    llm.enqueue(call_tools(("huge", {}), ("chatty", {})), say("Too much."))
+
+    _, handle = await run(ts_env.client, llm, agent)
+
+    huge, chatty = tool_results(llm, 1)
+    assert huge.startswith("x" * 20_000 + "\n\n[Truncated: this result was 100,000 bytes")
+    assert chatty.startswith("x" * 1_000 + "\n\n[Truncated: this result was 5,000 bytes")
+    completed = of_type(await events(handle), EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED)
+    assert max(e.activity_task_completed_event_attributes.ByteSize() for e in completed) < 21_000
+
+
+def crawler(started: asyncio.Event, seen: list[str]) -> Tool:
+    """A long tool that reports progress and records how it ended."""
+
+    async def crawl(ctx: ToolContext) -> str:
+        started.set()
+        try:
+            for page in range(1, 600):
+                ctx.heartbeat({"page": page})
+                await asyncio.sleep(0.05)
+        except asyncio.CancelledError:
+            seen.append("cancelled")
+            raise
+        seen.append("finished")
+        return "crawled everything"
+
+    return Tool(crawl, description="Crawl the web.", heartbeat_timeout_seconds=1)
+
+
+async def test_cancelling_a_run_cancels_its_heartbeating_tool(
+    dev_env: WorkflowEnvironment, llm: ScriptedLLM
+) -> None:
+    started = asyncio.Event()
+    seen: list[str] = []
+    agent = Agent("crawler", "Crawl.", tools=[crawler(started, seen)])
+    llm.enqueue(call_tools(("crawl", {})), say("Crawled."))
+    client = dev_env.client
+    async with running_worker(client, llm, agents=AgentRegistry([agent])) as worker:
+        handle = await client.start_workflow(
+            AgentWorkflow.run,
+            AgentInput(agent="crawler", prompt="crawl"),
+            id=f"wf-{uuid.uuid4()}",
+            task_queue=worker.task_queue,
+        )
+        await asyncio.wait_for(started.wait(), timeout=10)
+        progress = await wait_for_progress(handle)
+        await handle.cancel()
+        with pytest.raises(WorkflowFailureError) as failure:
+            await handle.result()
+
+    assert isinstance(failure.value.cause, CancelledError)
+    assert progress["page"] >= 1
+    # The run waited for the tool to stop: by the time it ended, the tool had seen it.
+    assert seen == ["cancelled"]
+    history = await events(handle)
+    assert of_type(history, EventType.EVENT_TYPE_ACTIVITY_TASK_CANCEL_REQUESTED)
+    assert of_type(history, EventType.EVENT_TYPE_ACTIVITY_TASK_CANCELED)
+
+
+async def wait_for_progress(handle: Handle) -> dict[str, Any]:
+    """The progress a running tool reported, once a heartbeat has carried it to Temporal."""
+    for _ in range(100):
+        pending = (await handle.describe()).raw_description.pending_activities
+        if pending and pending[0].heartbeat_details.payloads:
+            details: dict[str, Any] = json.loads(pending[0].heartbeat_details.payloads[0].data)
+            return details
+        await asyncio.sleep(0.1)
+    raise AssertionError("the tool's progress never reached Temporal")

@@ -1,0 +1,114 @@
+"""How AgentWorkflow runs one tool call (workflow code: deterministic, no I/O).
+
+- An unknown tool is answered here, without an activity.
+- The built-in `wait` tool is a durable timer, not an activity.
+- A `fast` tool runs as a local activity; any other as a regular activity that
+  heartbeats, so a cancelled run can cancel it.
+Each path returns a `ToolOutcome`: bad calls are explained to the model, while
+infrastructure errors are retried by Temporal per the tool's retry policy.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.workflow import ActivityCancellationType
+
+with workflow.unsafe.imports_passed_through():
+    from tether.messages import ToolCall
+    from tether.seam import (
+        TOOL_ACTIVITY,
+        AgentSpec,
+        ToolOutcome,
+        ToolRequest,
+        ToolSpec,
+    )
+    from tether.tools import unknown_tool
+    from tether.waiting import WAIT, WaitArgs
+
+# Heartbeats show a worker is alive and carry cancellation to a running tool: a crashed
+# worker's attempt is retried after this long, and a cancel reaches the tool within it.
+DEFAULT_HEARTBEAT_TIMEOUT_SECONDS = 10.0
+SUMMARY_ARGS_CHARS = 80
+
+
+async def run_tool_call(spec: AgentSpec, call: ToolCall, *, turn: int) -> ToolOutcome:
+    """Run one tool call of the model's message at `turn`."""
+    tool = spec.tool(call.name)
+    if tool is None:
+        return unknown_tool(call.name, [t.name for t in spec.tools])
+    if tool.builtin == "wait":
+        return await _durable_wait(call)
+    request = ToolRequest(
+        agent=spec.name,
+        call=call,
+        # Stable across retries and replays; the turn guards against providers that
+        # reuse call ids across messages.
+        idempotency_key=f"{workflow.info().workflow_id}:{turn}:{call.id}",
+    )
+    return await _execute(tool, request)
+
+
+async def _execute(tool: ToolSpec, request: ToolRequest) -> ToolOutcome:
+    timeout = timedelta(seconds=tool.timeout_seconds)
+    retry = tool.retry.to_policy()
+    summary = f"tool {_call_summary(request.call)}"
+    # Wait for the tool to acknowledge a cancellation, so a cancelled run ends only
+    # after its tools have stopped (not while a refund is half done).
+    cancellation = ActivityCancellationType.WAIT_CANCELLATION_COMPLETED
+    outcome: ToolOutcome
+    if tool.fast:
+        outcome = await workflow.execute_local_activity(
+            TOOL_ACTIVITY,
+            request,
+            result_type=ToolOutcome,
+            start_to_close_timeout=timeout,
+            retry_policy=retry,
+            cancellation_type=cancellation,
+            summary=summary,
+        )
+    else:
+        heartbeat = tool.heartbeat_timeout_seconds or DEFAULT_HEARTBEAT_TIMEOUT_SECONDS
+        outcome = await workflow.execute_activity(
+            TOOL_ACTIVITY,
+            request,
+            result_type=ToolOutcome,
+            start_to_close_timeout=timeout,
+            heartbeat_timeout=timedelta(seconds=heartbeat),
+            retry_policy=retry,
+            cancellation_type=cancellation,
+            summary=summary,
+        )
+    return outcome
+
+
+async def _durable_wait(call: ToolCall) -> ToolOutcome:
+    args = WAIT.parse(call.arguments)
+    if isinstance(args, ToolOutcome):
+        return args
+    assert isinstance(args, WaitArgs)
+    await workflow.sleep(
+        timedelta(hours=args.hours), summary=f"wait {args.hours:g} h: {args.reason}"[:200]
+    )
+    return ToolOutcome(
+        content=f"Waited {args.hours:g} hours ({args.reason}). "
+        f"It is now {workflow.now():%Y-%m-%d %H:%M} UTC."
+    )
+
+
+def _call_summary(call: ToolCall) -> str:
+    """`lookup_order(order_id='A-1001')`, shortened, for the activity's summary."""
+    try:
+        args = json.loads(call.arguments or "{}")
+        shown = (
+            ", ".join(f"{k}={v!r}" for k, v in args.items())
+            if isinstance(args, dict)
+            else call.arguments
+        )
+    except json.JSONDecodeError:
+        shown = call.arguments
+    if len(shown) > SUMMARY_ARGS_CHARS:
+        shown = shown[: SUMMARY_ARGS_CHARS - 1] + "…"
+    return f"{call.name}({shown})"
