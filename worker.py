@@ -3,9 +3,10 @@
     python worker.py
 
 Temporal from TEMPORAL_ADDRESS / TEMPORAL_NAMESPACE / profiles, task queue from
-TETHER_TASK_QUEUE (default `tether`), the model from OPENAI_BASE_URL, OPENAI_API_KEY and
-TETHER_MODEL. With neither OPENAI_* variable set, the worker starts the offline scripted
-model on loopback, so the demo runs without any LLM API.
+TETHER_TASK_QUEUE (default `tether`), capacity from TETHER_MAX_CONCURRENT_ACTIVITIES,
+TETHER_MAX_CONCURRENT_WORKFLOW_TASKS and TETHER_MAX_CACHED_WORKFLOWS, the model from
+OPENAI_BASE_URL, OPENAI_API_KEY and TETHER_MODEL. With neither OPENAI_* variable set, the
+worker starts the offline scripted model on loopback, so the demo runs without any LLM API.
 """
 
 from __future__ import annotations
@@ -28,7 +29,13 @@ from tether import logs
 from tether.agents import AgentRegistry
 from tether.process import exit_now
 from tether.scripted_llm import ScriptedLLM
-from tether.settings import LlmSettings, SettingsError, task_queue
+from tether.settings import (
+    SDK_DEFAULTS,
+    LlmSettings,
+    SettingsError,
+    WorkerTuning,
+    task_queue,
+)
 from tether.temporal import TemporalUnreachable, connect
 from workflows.agent import AgentWorkflow
 
@@ -41,6 +48,7 @@ def create_worker(
     *,
     queue: str | None = None,
     agents: AgentRegistry = REGISTRY,
+    tuning: WorkerTuning = SDK_DEFAULTS,
 ) -> Worker:
     """The worker with every workflow and activity registered; used by tests too."""
     llm_activities = LlmActivities(agents, make_client(llm))
@@ -55,12 +63,15 @@ def create_worker(
             llm_activities.call_llm,
             tool_activities.run_tool,
         ],
+        max_concurrent_activities=tuning.max_concurrent_activities,
+        max_concurrent_workflow_tasks=tuning.max_concurrent_workflow_tasks,
+        max_cached_workflows=tuning.max_cached_workflows,
     )
 
 
-async def serve(llm: LlmSettings) -> None:
+async def serve(llm: LlmSettings, tuning: WorkerTuning) -> None:
     client = await connect()
-    worker = create_worker(client, llm)
+    worker = create_worker(client, llm, tuning=tuning)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -72,6 +83,7 @@ async def serve(llm: LlmSettings) -> None:
             namespace=client.namespace,
             model=llm.model,
             llm=llm.base_url,
+            tuning=tuning,
         )
         await stop.wait()
         log.info("worker stopping: finishing in-flight tasks")
@@ -82,6 +94,7 @@ def main() -> int:
     logs.configure()
     try:
         llm = LlmSettings.from_env()
+        tuning = WorkerTuning.from_env()
     except SettingsError as e:
         print(f"worker: {e}", file=sys.stderr)
         return 2
@@ -97,7 +110,7 @@ def main() -> int:
                 llm=scripted.base_url,
             )
         try:
-            asyncio.run(serve(llm))
+            asyncio.run(serve(llm, tuning))
         except TemporalUnreachable as e:
             print(f"worker: {e}", file=sys.stderr)
             return 1
