@@ -29,13 +29,14 @@ SERVER_LOG = STATE / "dev-server.log"
 SERVER_DB = STATE / "temporal.db"
 GRPC_PORT, UI_PORT = 7233, 8233
 
-# Custom search attributes later issues upsert; registered when the dev server starts.
-SEARCH_ATTRIBUTES = {
-    "AgentName": "Keyword",
-    "AgentStatus": "Keyword",
-    "AgentTurns": "Int",
-    "AgentTokens": "Int",
-}
+SEARCH_ATTRIBUTES_FILE = ROOT / "deploy" / "search-attributes.txt"
+
+
+def search_attributes() -> list[str]:
+    """Tether's custom search attributes as NAME=TYPE, from the file the compose setup job
+    reads too; registered when a dev server starts."""
+    lines = SEARCH_ATTRIBUTES_FILE.read_text().splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
 
 
 def say(msg: str) -> None:
@@ -75,8 +76,8 @@ def start_server() -> None:
         "--ip", "127.0.0.1", "--port", str(GRPC_PORT), "--ui-port", str(UI_PORT),
         "--db-filename", str(SERVER_DB), "--log-level", "warn",
     ]  # fmt: skip
-    for name, kind in SEARCH_ATTRIBUTES.items():
-        cmd += ["--search-attribute", f"{name}={kind}"]
+    for attribute in search_attributes():
+        cmd += ["--search-attribute", attribute]
     with SERVER_LOG.open("ab") as log:
         proc = subprocess.Popen(
             cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,

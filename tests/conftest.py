@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 from temporalio.client import Client
-from temporalio.common import SearchAttributeKey
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from dev import search_attributes
 from tether.scripted_llm import OFFLINE_MODEL, ScriptedLLM
 from tether.settings import LlmSettings
 from worker import create_worker
@@ -49,11 +49,8 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
     async with await WorkflowEnvironment.start_local(
         data_converter=pydantic_data_converter,
         dev_server_existing_path=binary("temporal"),
-        search_attributes=[
-            SearchAttributeKey.for_keyword("AgentName"),
-            SearchAttributeKey.for_keyword("AgentStatus"),
-            SearchAttributeKey.for_int("AgentTurns"),
-            SearchAttributeKey.for_int("AgentTokens"),
+        dev_server_extra_args=[
+            arg for attribute in search_attributes() for arg in ("--search-attribute", attribute)
         ],
     ) as env:
         yield env
