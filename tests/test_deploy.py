@@ -23,7 +23,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from dev import search_attributes
 from tests.conftest import binary
-from tests.processes import ROOT
+from tests.processes import ROOT, target
 
 
 def compose(*args: str) -> subprocess.CompletedProcess[str]:
@@ -112,7 +112,7 @@ async def test_setup_job_registers_namespace_and_search_attributes_once(
     env = {
         **os.environ,
         "TEMPORAL_CLI": binary("temporal"),
-        "TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
+        "TEMPORAL_ADDRESS": target(dev_env),
         "TEMPORAL_NAMESPACE": namespace,
     }
 
