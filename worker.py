@@ -3,9 +3,10 @@
     python worker.py
 
 Temporal from TEMPORAL_ADDRESS / TEMPORAL_NAMESPACE / profiles, task queue from
-TETHER_TASK_QUEUE (default `tether`), the model from OPENAI_BASE_URL, OPENAI_API_KEY and
-TETHER_MODEL. With neither OPENAI_* variable set, the worker starts the offline scripted
-model on loopback, so the demo runs without any LLM API.
+TETHER_TASK_QUEUE (default `tether`), capacity from TETHER_MAX_CONCURRENT_ACTIVITIES,
+TETHER_MAX_CONCURRENT_WORKFLOW_TASKS and TETHER_MAX_CACHED_WORKFLOWS, the model from
+OPENAI_BASE_URL, OPENAI_API_KEY and TETHER_MODEL. With neither OPENAI_* variable set, the
+worker starts the offline scripted model on loopback, so the demo runs without any LLM API.
 """
 
 from __future__ import annotations
@@ -30,7 +31,13 @@ from tether.pricing import PriceTable
 from tether.process import exit_now
 from tether.scripted_llm import ScriptedLLM
 from tether.search_registration import ensure_search_attributes
-from tether.settings import LlmSettings, SettingsError, task_queue
+from tether.settings import (
+    SDK_DEFAULTS,
+    LlmSettings,
+    SettingsError,
+    WorkerTuning,
+    task_queue,
+)
 from tether.temporal import TemporalUnreachable, connect
 from workflows.agent import AgentWorkflow
 
@@ -45,6 +52,7 @@ def create_worker(
     agents: AgentRegistry = REGISTRY,
     prices: PriceTable | None = None,
     searchable: bool = False,
+    tuning: WorkerTuning = SDK_DEFAULTS,
 ) -> Worker:
     """The worker with every workflow and activity registered; used by tests too."""
     llm_activities = LlmActivities(agents, make_client(llm), prices)
@@ -59,13 +67,16 @@ def create_worker(
             llm_activities.call_llm,
             tool_activities.run_tool,
         ],
+        max_concurrent_activities=tuning.max_concurrent_activities,
+        max_concurrent_workflow_tasks=tuning.max_concurrent_workflow_tasks,
+        max_cached_workflows=tuning.max_cached_workflows,
     )
 
 
-async def serve(llm: LlmSettings, prices: PriceTable) -> None:
+async def serve(llm: LlmSettings, prices: PriceTable, tuning: WorkerTuning) -> None:
     client = await connect()
     searchable = await ensure_search_attributes(client)
-    worker = create_worker(client, llm, prices=prices, searchable=searchable)
+    worker = create_worker(client, llm, prices=prices, searchable=searchable, tuning=tuning)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -77,6 +88,7 @@ async def serve(llm: LlmSettings, prices: PriceTable) -> None:
             namespace=client.namespace,
             model=llm.model,
             llm=llm.base_url,
+            tuning=tuning,
         )
         await stop.wait()
         log.info("worker stopping: finishing in-flight tasks")
@@ -88,6 +100,7 @@ def main() -> int:
     try:
         llm = LlmSettings.from_env()
         prices = PriceTable.from_env()
+        tuning = WorkerTuning.from_env()
     except SettingsError as e:
         print(f"worker: {e}", file=sys.stderr)
         return 2
@@ -103,7 +116,7 @@ def main() -> int:
                 llm=scripted.base_url,
             )
         try:
-            asyncio.run(serve(llm, prices))
+            asyncio.run(serve(llm, prices, tuning))
         except TemporalUnreachable as e:
             print(f"worker: {e}", file=sys.stderr)
             return 1

@@ -9,7 +9,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from temporalio.testing import WorkflowEnvironment
+
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def target(env: WorkflowEnvironment) -> str:
+    """The address of a test server, for a process's TEMPORAL_ADDRESS."""
+    return env.client.service_client.config.target_host
 
 
 def process_env(

@@ -10,11 +10,7 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from tests.conftest import count_rows
-from tests.processes import process_env, starter, worker_process
-
-
-def target(env: WorkflowEnvironment) -> str:
-    return env.client.service_client.config.target_host
+from tests.processes import process_env, starter, target, worker_process
 
 
 async def test_starter_runs_the_demo_to_one_email(

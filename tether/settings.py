@@ -54,3 +54,59 @@ class LlmSettings:
             model = DEFAULT_OPENAI_MODEL
         # Local servers (Ollama, vLLM, llama.cpp) ignore the key, but the client needs one.
         return cls(base_url=base_url, api_key=api_key or "unused", model=model, offline=False)
+
+
+@dataclass(frozen=True)
+class WorkerTuning:
+    """How much work one worker process takes on; the defaults are the SDK's.
+
+    Lower the activity limit when the LLM provider rate-limits you (each LLM call holds
+    an activity slot for its whole duration); the workflow cache trades memory for not
+    replaying histories.
+    """
+
+    max_concurrent_activities: int = 100
+    max_concurrent_workflow_tasks: int = 100
+    max_cached_workflows: int = 1000
+
+    @classmethod
+    def from_env(cls) -> WorkerTuning:
+        """TETHER_MAX_CONCURRENT_ACTIVITIES / _WORKFLOW_TASKS / TETHER_MAX_CACHED_WORKFLOWS."""
+        defaults = cls()
+        tuning = cls(
+            max_concurrent_activities=_int_env(
+                "TETHER_MAX_CONCURRENT_ACTIVITIES", defaults.max_concurrent_activities, minimum=1
+            ),
+            max_concurrent_workflow_tasks=_int_env(
+                "TETHER_MAX_CONCURRENT_WORKFLOW_TASKS",
+                defaults.max_concurrent_workflow_tasks,
+                minimum=1,
+            ),
+            max_cached_workflows=_int_env(
+                "TETHER_MAX_CACHED_WORKFLOWS", defaults.max_cached_workflows, minimum=0
+            ),
+        )
+        # The SDK documents this combination as invalid (sticky queues need a spare slot)
+        # but does not check it; refuse it here rather than run a starved worker.
+        if tuning.max_cached_workflows > 0 and tuning.max_concurrent_workflow_tasks < 2:
+            raise SettingsError(
+                "TETHER_MAX_CONCURRENT_WORKFLOW_TASKS must be at least 2 while the workflow "
+                "cache is on: raise it, or set TETHER_MAX_CACHED_WORKFLOWS=0"
+            )
+        return tuning
+
+
+SDK_DEFAULTS = WorkerTuning()
+
+
+def _int_env(name: str, default: int, *, minimum: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value: int | None = int(raw)
+    except ValueError:
+        value = None
+    if value is None or value < minimum:
+        raise SettingsError(f"{name} must be a whole number >= {minimum}, got {raw!r}")
+    return value
