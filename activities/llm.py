@@ -72,6 +72,9 @@ def _options(agent: Agent) -> dict[str, Any]:
     options: dict[str, Any] = {}
     if agent.tools:
         options["tools"] = [t.openai_schema() for t in agent.tools]
+    if agent.llm.max_tokens is not None:
+        # Not max_tokens: OpenAI deprecated it and its reasoning models reject it.
+        options["max_completion_tokens"] = agent.llm.max_tokens
     if agent.output_type is not None and agent.native_json_schema:
         options["response_format"] = {
             "type": "json_schema",

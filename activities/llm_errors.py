@@ -67,7 +67,8 @@ def _from_status(error: openai.APIStatusError, model: str, now: datetime) -> App
             type=kind,
             next_retry_delay=retry_after(error.response.headers, now),
         )
-    if CONTEXT_LENGTH.search(f"{error.code} {said}"):
+    # llama.cpp puts its reason only in the error's type (exceed_context_size_error).
+    if CONTEXT_LENGTH.search(f"{error.code} {error.type} {said}"):
         return ApplicationError(
             f"{where}: the conversation is longer than {model}'s context window: shorten "
             f"the prompt or use a model with a larger context ({said})",

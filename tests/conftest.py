@@ -79,14 +79,19 @@ def count_rows(db: Path, table: str) -> int:
 @asynccontextmanager
 async def running_worker(
     client: Client,
-    llm: ScriptedLLM,
+    llm: ScriptedLLM | LlmSettings,
     *,
     agents: AgentRegistry = REGISTRY,
     prices: PriceTable | None = None,
 ) -> AsyncIterator[Worker]:
-    """The project's real worker, in-process, on a fresh task queue, talking to `llm`."""
-    settings = LlmSettings(
-        base_url=llm.base_url, api_key="sk-test", model=OFFLINE_MODEL, offline=False
+    """The project's real worker, in-process, on a fresh task queue, talking to `llm`
+    (the scripted model, or any server the settings point at)."""
+    settings = (
+        llm
+        if isinstance(llm, LlmSettings)
+        else LlmSettings(
+            base_url=llm.base_url, api_key="sk-test", model=OFFLINE_MODEL, offline=False
+        )
     )
     worker = create_worker(
         client,

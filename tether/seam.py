@@ -69,6 +69,12 @@ class LlmPolicy(BaseModel):
     output_repairs: int = Field(
         default=2, ge=0, description="Invalid structured answers sent back for repair."
     )
+    max_tokens: int | None = Field(
+        default=None,
+        ge=1,
+        description="Cap on each reply's tokens, sent as max_completion_tokens (OpenAI, "
+        "vLLM and llama.cpp honour it); None leaves the length to the provider.",
+    )
 
 
 class CallRecord(BaseModel):
