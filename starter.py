@@ -27,6 +27,7 @@ from tether.process import exit_now
 from tether.seam import AgentInput, AgentResult
 from tether.settings import task_queue, ui_url
 from tether.temporal import TemporalUnreachable, connect
+from tether.visibility import run_summary
 from workflows.agent import AgentWorkflow
 
 POLL_SECONDS = 0.25
@@ -65,6 +66,8 @@ async def cmd_run(args: argparse.Namespace) -> int:
             task_queue=task_queue(),
             # An id names one conversation: never start a second run under it.
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            static_summary=run_summary(params.agent, params.prompt),
+            static_details=f"**Prompt**\n\n{params.prompt[:2000]}",
         )
     except WorkflowAlreadyStartedError:
         raise UserError(

@@ -27,6 +27,7 @@ from agents import REGISTRY
 from agents.support_script import support_desk_responder
 from tether import logs
 from tether.agents import AgentRegistry
+from tether.logs import ActivityLogContext
 from tether.pricing import PriceTable
 from tether.process import exit_now
 from tether.scripted_llm import ScriptedLLM
@@ -62,6 +63,7 @@ def create_worker(
         client,
         task_queue=queue or task_queue(),
         workflows=[AgentWorkflow],
+        interceptors=[ActivityLogContext()],
         activities=[
             agent_activities.describe_agent,
             llm_activities.call_llm,

@@ -12,6 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 import openai
+import structlog
 from openai import AsyncOpenAI
 from openai.types.chat import ChatCompletion
 from pydantic import BaseModel, ValidationError
@@ -24,6 +25,8 @@ from tether.messages import Message, ToolCall, Usage
 from tether.pricing import PriceTable
 from tether.seam import LLM_ACTIVITY, LlmReply, LlmRequest
 from tether.settings import LlmSettings
+
+log = structlog.get_logger("tether.llm")
 
 # The client gives up this long before Temporal's start-to-close timeout, so a slow
 # provider fails as a classified, retryable LlmTimeout rather than an opaque timeout.
@@ -57,6 +60,13 @@ class LlmActivities:
         except openai.APIError as e:
             raise classify(e, model=request.model) from e
         message, usage, finish_reason = _parse(completion, request.model)
+        log.info(
+            "model replied",
+            model=request.model,
+            turn=request.turn,
+            tool_calls=len(message.tool_calls),
+            tokens=usage.total_tokens,
+        )
         reply = LlmReply(
             message=message,
             usage=usage,

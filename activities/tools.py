@@ -5,12 +5,15 @@ The same activity runs regular tools and, as a local activity, `fast` ones.
 
 from __future__ import annotations
 
+import structlog
 from temporalio import activity
 
 from activities.heartbeat import heartbeating
 from tether.agents import AgentRegistry
 from tether.seam import TOOL_ACTIVITY, ToolOutcome, ToolRequest
 from tether.tools import ToolContext, truncate, unknown_tool
+
+log = structlog.get_logger("tether.tool")
 
 
 class ToolActivities:
@@ -35,5 +38,6 @@ class ToolActivities:
                 heartbeat=progress.report,
             )
             outcome = await tool.invoke(request.call.arguments, ctx)
+        log.info("tool ran", tool=tool.name, error=outcome.error)
         limit = tool.max_result_bytes or agent.max_tool_result_bytes
         return outcome.model_copy(update={"content": truncate(outcome.content, limit)})

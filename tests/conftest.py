@@ -22,7 +22,7 @@ from tether.agents import AgentRegistry
 from tether.pricing import PriceTable
 from tether.scripted_llm import OFFLINE_MODEL, ScriptedLLM
 from tether.search_registration import ensure_search_attributes
-from tether.settings import LlmSettings
+from tether.settings import SDK_DEFAULTS, LlmSettings, WorkerTuning
 from tether.visibility import SEARCH_KEYS
 from worker import create_worker
 
@@ -83,6 +83,7 @@ async def running_worker(
     *,
     agents: AgentRegistry = REGISTRY,
     prices: PriceTable | None = None,
+    tuning: WorkerTuning = SDK_DEFAULTS,
 ) -> AsyncIterator[Worker]:
     """The project's real worker, in-process, on a fresh task queue, talking to `llm`
     (the scripted model, or any server the settings point at)."""
@@ -100,6 +101,7 @@ async def running_worker(
         agents=agents,
         prices=prices,
         searchable=await ensure_search_attributes(client),
+        tuning=tuning,
     )
     async with worker:
         yield worker

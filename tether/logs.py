@@ -9,8 +9,11 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from typing import Any
 
 import structlog
+from temporalio import activity
+from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor
 
 
 def configure(level: str | None = None) -> None:
@@ -46,3 +49,23 @@ def configure(level: str | None = None) -> None:
     root.setLevel(level_name)
     for noisy in ("httpx", "httpx2", "httpcore", "openai"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+class ActivityLogContext(Interceptor):
+    """Binds workflow id, run id, activity type and attempt to every log line an activity
+    writes (structlog or stdlib, including the SDK's own)."""
+
+    def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
+        return _BindActivityContext(next)
+
+
+class _BindActivityContext(ActivityInboundInterceptor):
+    async def execute_activity(self, input: ExecuteActivityInput) -> Any:
+        info = activity.info()
+        with structlog.contextvars.bound_contextvars(
+            workflow_id=info.workflow_id,
+            run_id=info.workflow_run_id,
+            activity=info.activity_type,
+            attempt=info.attempt,
+        ):
+            return await super().execute_activity(input)

@@ -87,6 +87,9 @@ class AgentWorkflow:
             reply = await self._call_llm(spec)
             self._messages.append(reply.message)
             calls = reply.message.tool_calls
+            workflow.logger.info(
+                "turn finished", extra={"turn": self._turn, "tool_calls": len(calls)}
+            )
             if calls:
                 self._waiting_for = "tools: " + ", ".join(c.name for c in calls)
                 self._publish()

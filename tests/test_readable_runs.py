@@ -1,0 +1,108 @@
+"""A run is readable after the fact: through the Temporal client (what the web UI shows)
+and in the worker's logs. One demo run by the real starter and worker processes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
+
+from tests.processes import process_env, starter, target, worker_process
+from tether.visibility import AGENT_NAME_KEY, AGENT_STATUS_KEY, AGENT_TOKENS_KEY, AGENT_TURNS_KEY
+
+PROMPT = "Order A-1001 arrived broken, I want my money back."
+
+
+@dataclass
+class DemoRun:
+    out: dict[str, Any]
+    handle: WorkflowHandle[Any, Any]
+    worker_log: list[dict[str, Any]]
+
+
+@pytest.fixture(scope="module")
+async def demo_run(
+    dev_env: WorkflowEnvironment, tmp_path_factory: pytest.TempPathFactory
+) -> DemoRun:
+    tmp = tmp_path_factory.mktemp("readable")
+    env = process_env(target(dev_env), f"read-{uuid.uuid4().hex[:8]}", tmp / "shop.db")
+    with worker_process(env, tmp / "worker.log"):
+        done = await asyncio.to_thread(starter, env, "run", PROMPT, "--json")
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    lines = (tmp / "worker.log").read_text().splitlines()
+    return DemoRun(
+        out=out,
+        handle=dev_env.client.get_workflow_handle(out["workflow_id"]),
+        worker_log=[json.loads(line) for line in lines if line.startswith("{")],
+    )
+
+
+async def test_the_run_has_a_summary_and_details(demo_run: DemoRun) -> None:
+    described = await demo_run.handle.describe()
+    assert await described.static_summary() == f"support-desk: {PROMPT}"
+    assert await described.static_details() == f"**Prompt**\n\n{PROMPT}"
+
+
+async def test_search_attributes_follow_the_run(
+    demo_run: DemoRun, dev_env: WorkflowEnvironment
+) -> None:
+    described = await demo_run.handle.describe()
+    attributes = described.typed_search_attributes
+    assert attributes.get(AGENT_NAME_KEY) == "support-desk"
+    assert attributes.get(AGENT_STATUS_KEY) == "completed"
+    assert attributes.get(AGENT_TURNS_KEY) == demo_run.out["turns"] == 5
+    assert attributes.get(AGENT_TOKENS_KEY) == demo_run.out["usage"]["total_tokens"]
+    query = (
+        f"AgentName = 'support-desk' AND AgentStatus = 'completed' "
+        f"AND WorkflowId = '{demo_run.handle.id}'"
+    )
+    found: list[str] = []
+    for _ in range(50):  # visibility is eventually consistent; bounded wait
+        found = [w.id async for w in dev_env.client.list_workflows(query)]
+        if found:
+            break
+        await asyncio.sleep(0.1)
+    assert found == [demo_run.handle.id]
+    running = f"AgentStatus = 'running' AND WorkflowId = '{demo_run.handle.id}'"
+    assert [w.id async for w in dev_env.client.list_workflows(running)] == []
+
+
+async def test_every_activity_reads_like_a_transcript_line(
+    demo_run: DemoRun, dev_env: WorkflowEnvironment
+) -> None:
+    converter = dev_env.client.data_converter.payload_converter
+    summaries = []
+    async for event in demo_run.handle.fetch_history_events():
+        if event.event_type in (
+            EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED,
+            EventType.EVENT_TYPE_MARKER_RECORDED,
+        ) and event.user_metadata.HasField("summary"):
+            summaries.append(converter.from_payload(event.user_metadata.summary, str))
+    assert summaries[0] == "llm tether-scripted · turn 1"
+    assert "tool lookup_order(order_id='A-1001')" in summaries
+    assert "tool get_refund_policy()" in summaries
+    assert any(s.startswith("tool issue_refund(order_id='A-1001', reason=") for s in summaries)
+    assert any(s.startswith("tool send_email(to='ada@example.com'") for s in summaries)
+    assert sum(s.startswith("llm ") for s in summaries) == 5
+
+
+def test_activity_log_lines_carry_their_context(demo_run: DemoRun) -> None:
+    activity_lines = [
+        e for e in demo_run.worker_log if e.get("logger") in ("tether.llm", "tether.tool")
+    ]
+    assert {e["event"] for e in activity_lines} == {"model replied", "tool ran"}
+    assert len(activity_lines) == 9  # 5 model calls and 4 tool calls
+    for line in activity_lines:
+        assert line["workflow_id"] == demo_run.handle.id
+        assert line["run_id"] == demo_run.out["run_id"]
+        assert line["activity"] in ("tether.llm", "tether.tool")
+        assert line["attempt"] == 1
+        assert line["level"] == "info"
