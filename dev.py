@@ -78,6 +78,8 @@ def start_server() -> None:
     ]  # fmt: skip
     for name, kind in SEARCH_ATTRIBUTES.items():
         cmd += ["--search-attribute", f"{name}={kind}"]
+    if codec := os.environ.get("TETHER_CODEC_ENDPOINT"):  # see tether/codec_server.py
+        cmd += ["--ui-codec-endpoint", codec]
     with SERVER_LOG.open("ab") as log:
         proc = subprocess.Popen(
             cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,

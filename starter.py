@@ -25,7 +25,7 @@ from tether.agents import UnknownAgentError
 from tether.messages import Message
 from tether.process import exit_now
 from tether.seam import AgentInput, AgentResult
-from tether.settings import task_queue, ui_url
+from tether.settings import SettingsError, task_queue, ui_url
 from tether.temporal import TemporalUnreachable, connect
 from tether.visibility import run_summary
 from workflows.agent import AgentWorkflow
@@ -202,7 +202,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return asyncio.run(cmd_run(args))
-    except (UserError, TemporalUnreachable) as e:
+    except (UserError, TemporalUnreachable, SettingsError) as e:
         print(f"starter.py: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

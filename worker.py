@@ -18,6 +18,7 @@ from contextlib import ExitStack
 
 import structlog
 from temporalio.client import Client
+from temporalio.converter import DataConverter
 from temporalio.worker import Worker
 
 from activities.agents import AgentActivities
@@ -39,7 +40,7 @@ from tether.settings import (
     WorkerTuning,
     task_queue,
 )
-from tether.temporal import TemporalUnreachable, connect
+from tether.temporal import TemporalUnreachable, connect, data_converter
 from workflows.agent import AgentWorkflow
 
 log = structlog.get_logger("tether.worker")
@@ -75,8 +76,10 @@ def create_worker(
     )
 
 
-async def serve(llm: LlmSettings, prices: PriceTable, tuning: WorkerTuning) -> None:
-    client = await connect()
+async def serve(
+    llm: LlmSettings, prices: PriceTable, tuning: WorkerTuning, converter: DataConverter
+) -> None:
+    client = await connect(converter)
     searchable = await ensure_search_attributes(client)
     worker = create_worker(client, llm, prices=prices, searchable=searchable, tuning=tuning)
     stop = asyncio.Event()
@@ -103,6 +106,7 @@ def main() -> int:
         llm = LlmSettings.from_env()
         prices = PriceTable.from_env()
         tuning = WorkerTuning.from_env()
+        converter = data_converter()
     except SettingsError as e:
         print(f"worker: {e}", file=sys.stderr)
         return 2
@@ -118,7 +122,7 @@ def main() -> int:
                 llm=scripted.base_url,
             )
         try:
-            asyncio.run(serve(llm, prices, tuning))
+            asyncio.run(serve(llm, prices, tuning, converter))
         except TemporalUnreachable as e:
             print(f"worker: {e}", file=sys.stderr)
             return 1

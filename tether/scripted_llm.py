@@ -125,6 +125,7 @@ class RecordedRequest:
     path: str
     status: int = 0
     total_tokens: int = 0
+    authorization: str = ""
 
     @property
     def messages(self) -> list[dict[str, Any]]:
@@ -222,11 +223,11 @@ class ScriptedLLM:
         """The usage.total_tokens the server reported, per request."""
         return [r.total_tokens for r in self.requests]
 
-    def _complete(self, body: dict[str, Any], path: str) -> _Reply:
+    def _complete(self, body: dict[str, Any], path: str, authorization: str) -> _Reply:
         messages = body.get("messages")
         if not isinstance(messages, list) or not messages:
             return _json(400, _error("'messages' must be a non-empty list", "invalid_request"))
-        record = RecordedRequest(body, time.time(), path)
+        record = RecordedRequest(body, time.time(), path, authorization=authorization)
         with self._state.lock:
             self._state.requests.append(record)
             step: Step | None
@@ -314,7 +315,7 @@ def _handler_for(llm: ScriptedLLM) -> type[BaseHTTPRequestHandler]:
             except json.JSONDecodeError:
                 self._send(_json(400, _error("body is not JSON", "invalid_request")))
                 return
-            self._send(llm._complete(body, self.path))
+            self._send(llm._complete(body, self.path, self.headers.get("Authorization", "")))
 
         def do_GET(self) -> None:
             if self.path.rstrip("/") == "/v1/models":

@@ -6,11 +6,15 @@ TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TLS settings and profile
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter
 from temporalio.envconfig import ClientConfig
+
+from tether.codec import EncryptionCodec
 
 DEFAULT_ADDRESS = "localhost:7233"
 
@@ -25,10 +29,22 @@ def connect_config() -> dict[str, Any]:
     return config
 
 
-async def connect() -> Client:
+def data_converter() -> DataConverter:
+    """Pydantic payloads, encrypted when TETHER_ENCRYPTION_KEYS is set; worker and
+    starter must agree, so both build it here."""
+    codec = EncryptionCodec.from_env()
+    if codec is None:
+        return pydantic_data_converter
+    return dataclasses.replace(pydantic_data_converter, payload_codec=codec)
+
+
+async def connect(converter: DataConverter | None = None) -> Client:
+    """A client from the environment config; pass the converter to check its settings
+    (and report a SettingsError) before connecting."""
     config = connect_config()
+    converter = converter or data_converter()
     try:
-        return await Client.connect(**config, data_converter=pydantic_data_converter)
+        return await Client.connect(**config, data_converter=converter)
     except RuntimeError as e:
         raise TemporalUnreachable(
             f"cannot reach Temporal at {config['target_host']} "

@@ -1,0 +1,153 @@
+"""Secrets stay out of history; payloads can be encrypted end to end (AES-GCM), and the
+codec server decrypts them for the web UI."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import json
+import os
+import threading
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from google.protobuf import json_format
+from temporalio.api.common.v1 import Payload, Payloads
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from agents.support_script import support_desk_responder
+from tests.conftest import running_worker
+from tests.processes import target
+from tether.codec import ENCODING, EncryptionCodec, UnknownKeyError
+from tether.codec_server import make_server
+from tether.scripted_llm import OFFLINE_MODEL, ScriptedLLM
+from tether.seam import AgentInput
+from tether.settings import LlmSettings, SettingsError
+from workflows.agent import AgentWorkflow
+
+PROMPT = "Order A-1001 arrived broken, I want my money back."
+KEY_1, KEY_2 = os.urandom(32), os.urandom(32)
+
+
+def payload(text: str) -> Payload:
+    return Payload(metadata={"encoding": b"json/plain"}, data=text.encode())
+
+
+async def test_round_trip_and_key_rotation() -> None:
+    old = EncryptionCodec({"k1": KEY_1}, "k1")
+    sealed = await old.encode([payload('"hello"')])
+    assert sealed[0].metadata["encoding"] == ENCODING
+    assert sealed[0].metadata["encryption-key-id"] == b"k1"
+    assert b"hello" not in sealed[0].data
+    # Rotation: the new active key encrypts, the old one still decrypts old payloads.
+    rotated = EncryptionCodec({"k1": KEY_1, "k2": KEY_2}, "k2")
+    assert (await rotated.decode(sealed))[0].data == b'"hello"'
+    fresh = await rotated.encode([payload('"again"')])
+    assert fresh[0].metadata["encryption-key-id"] == b"k2"
+    with pytest.raises(UnknownKeyError, match="key 'k2', which is not in TETHER_ENCRYPTION_KEYS"):
+        await old.decode(fresh)
+    plain = payload('"not encrypted"')
+    assert await old.decode([plain]) == [plain]
+
+
+async def test_tampering_is_detected() -> None:
+    codec = EncryptionCodec({"k1": KEY_1}, "k1")
+    sealed = (await codec.encode([payload('"pay 10"')]))[0]
+    sealed.data = sealed.data[:-1] + bytes([sealed.data[-1] ^ 1])
+    with pytest.raises(ValueError, match="failed authentication"):
+        await codec.decode([sealed])
+
+
+@pytest.mark.parametrize(
+    ("keys", "message"),
+    [
+        ("k1", "comma-separated key-id=base64-key"),
+        ("k1=***", "not valid base64"),
+        (f"k1={base64.b64encode(b'short').decode()}", "5 bytes; AES needs 16, 24 or 32"),
+    ],
+)
+def test_bad_key_settings_say_what_is_wrong(
+    monkeypatch: pytest.MonkeyPatch, keys: str, message: str
+) -> None:
+    monkeypatch.setenv("TETHER_ENCRYPTION_KEYS", keys)
+    with pytest.raises(SettingsError, match=message):
+        EncryptionCodec.from_env()
+
+
+@pytest.fixture
+def codec_server() -> Iterator[str]:
+    codec = EncryptionCodec({"k1": KEY_1}, "k1")
+    server = make_server(codec, ui_origin="http://localhost:8233")
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    server.server_close()
+
+
+def post(url: str, payloads: list[Payload]) -> list[Payload]:
+    body = json_format.MessageToJson(Payloads(payloads=payloads)).encode()
+    request = urllib.request.Request(
+        url, data=body, headers={"Content-Type": "application/json"}, method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.headers["Access-Control-Allow-Origin"] == "http://localhost:8233"
+        return list(json_format.Parse(response.read(), Payloads()).payloads)
+
+
+async def test_history_is_ciphertext_and_the_codec_server_reads_it(
+    dev_env: WorkflowEnvironment, shop_db: Path, codec_server: str
+) -> None:
+    encrypted = dataclasses.replace(
+        pydantic_data_converter, payload_codec=EncryptionCodec({"k1": KEY_1}, "k1")
+    )
+    client = await Client.connect(target(dev_env), data_converter=encrypted)
+    with ScriptedLLM(support_desk_responder) as llm:
+        async with running_worker(client, llm) as worker:
+            handle = await client.start_workflow(
+                AgentWorkflow.run,
+                AgentInput(agent="support-desk", prompt=PROMPT),
+                id=f"sealed-{uuid.uuid4()}",
+                task_queue=worker.task_queue,
+            )
+            result = await handle.result()
+    assert result.status == "completed"  # the encrypting client reads its own results
+
+    history = await dev_env.client.get_workflow_handle(handle.id).fetch_history()
+    raw = history.to_json()
+    for secret in ("A-1001", "ada@example.com", "arrived broken", "refund_id"):
+        assert secret not in raw
+    started = history.events[0].workflow_execution_started_event_attributes
+    sealed = list(started.input.payloads)
+    assert sealed[0].metadata["encoding"] == ENCODING
+
+    decoded = post(f"{codec_server}/decode", sealed)
+    assert json.loads(decoded[0].data)["prompt"] == PROMPT
+    resealed = post(f"{codec_server}/encode", decoded)
+    assert resealed[0].metadata["encoding"] == ENCODING
+
+
+async def test_the_api_key_never_enters_history(ts_env: WorkflowEnvironment, shop_db: Path) -> None:
+    canary = "sk-tether-canary-" + uuid.uuid4().hex
+    with ScriptedLLM(support_desk_responder) as llm:
+        settings = LlmSettings(
+            base_url=llm.base_url, api_key=canary, model=OFFLINE_MODEL, offline=False
+        )
+        async with running_worker(ts_env.client, settings) as worker:
+            handle = await ts_env.client.start_workflow(
+                AgentWorkflow.run,
+                AgentInput(agent="support-desk", prompt=PROMPT),
+                id=f"canary-{uuid.uuid4()}",
+                task_queue=worker.task_queue,
+            )
+            await handle.result()
+    # The key was really used on every call...
+    assert {r.authorization for r in llm.requests} == {f"Bearer {canary}"}
+    # ...and appears nowhere in what Temporal stored.
+    history = await handle.fetch_history()
+    assert canary not in history.to_json()
+    assert canary.encode() not in b"".join(e.SerializeToString() for e in history.events)
