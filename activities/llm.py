@@ -25,6 +25,7 @@ from tether.messages import Message, ToolCall, Usage
 from tether.pricing import PriceTable
 from tether.seam import LLM_ACTIVITY, LlmReply, LlmRequest
 from tether.settings import LlmSettings
+from tether.validation import describe
 
 log = structlog.get_logger("tether.llm")
 
@@ -151,8 +152,5 @@ def _validate(
     try:
         return output_type.model_validate_json(content or "").model_dump(mode="json"), None
     except ValidationError as e:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'answer'}: {err['msg']}"
-            for err in e.errors(include_url=False)
-        )
+        problems = describe(e, whole="answer")
         return None, f"the answer is not a valid {output_type.__name__}: {problems}"

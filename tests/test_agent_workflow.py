@@ -114,3 +114,32 @@ async def test_unknown_agent_fails_fast(
     assert cause.type == "UnknownAgent"
     assert "known agents: support-desk" in cause.message
     assert llm.request_count == 0
+
+
+@pytest.mark.parametrize(
+    ("raw", "problem"),
+    [
+        (
+            {"agent": "support-desk", "prompt": ""},
+            "prompt: String should have at least 1 character",
+        ),
+        ({"agent": "support-desk"}, "prompt: Field required"),
+        ({"agent": "support-desk", "prompt": "hi", "max_turns": 0}, "max_turns: Input should be"),
+    ],
+)
+async def test_invalid_input_fails_the_run_at_once(
+    ts_env: WorkflowEnvironment, llm: ScriptedLLM, raw: dict[str, object], problem: str
+) -> None:
+    # As if started by another client (the temporal CLI, another SDK) without the
+    # starter's checks: the run must fail, not retry its first task forever.
+    async with running_worker(ts_env.client, llm) as worker:
+        handle = await ts_env.client.start_workflow(
+            "AgentWorkflow", raw, id=f"bad-{uuid.uuid4()}", task_queue=worker.task_queue
+        )
+        with pytest.raises(WorkflowFailureError) as failure:
+            await handle.result()
+    cause = failure.value.cause
+    assert isinstance(cause, ApplicationError)
+    assert (cause.type, cause.non_retryable) == ("InvalidInput", True)
+    assert problem in cause.message
+    assert llm.request_count == 0

@@ -8,9 +8,9 @@ worker's environment and never enter workflow inputs, results or history.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from temporalio.common import RetryPolicy
 
 from tether.messages import Message, ToolCall, Usage
@@ -33,6 +33,21 @@ class AgentInput(BaseModel):
     prompt: str = Field(min_length=1, max_length=MAX_PROMPT_CHARS)
     model: str | None = Field(default=None, description="Override the agent's model.")
     max_turns: int | None = Field(default=None, ge=1, le=MAX_TURNS_LIMIT)
+
+
+class UncheckedInput(BaseModel):
+    """A start input that is not a valid AgentInput, kept as it arrived.
+
+    The SDK fails the workflow *task* (and retries it forever) when arguments do not
+    decode, which would wedge the run; decoding into this instead lets the workflow
+    fail the run at once with the validation error.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+
+# What AgentWorkflow.run accepts: valid input first, anything else second.
+StartInput = Annotated[AgentInput | UncheckedInput, Field(union_mode="left_to_right")]
 
 
 class RetryOptions(BaseModel):

@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
 from tether.schema import drop_nulls_for_defaults, strict_schema
 from tether.seam import RetryOptions, ToolOutcome, ToolSpec
+from tether.validation import describe
 
 DEFAULT_MAX_RESULT_BYTES = 16 * 1024
 
@@ -151,7 +152,7 @@ class Tool:
                 builtin=builtin,
             )
         except ValidationError as e:
-            raise ValueError(f"tool {self.name!r}: {_describe(e)}") from None
+            raise ValueError(f"tool {self.name!r}: {describe(e, whole='arguments')}") from None
         self._context_param, self._model_param, self._args_model = _arguments_model(fn, self.name)
         self._parameters = strict_schema(self._args_model.model_json_schema())
 
@@ -182,7 +183,8 @@ class Tool:
         except ValidationError as e:
             return ToolOutcome(
                 error="invalid_arguments",
-                content=f"Error: invalid arguments for {self.name}: {_describe(e)}",
+                content=f"Error: invalid arguments for {self.name}: "
+                + describe(e, whole="arguments"),
             )
 
     async def invoke(self, arguments: str, ctx: ToolContext) -> ToolOutcome:
@@ -298,14 +300,6 @@ def _arguments_model(
         **fields,
     )
     return context_param, None, model
-
-
-def _describe(error: ValidationError) -> str:
-    parts = []
-    for err in error.errors(include_url=False):
-        where = ".".join(str(p) for p in err["loc"]) or "arguments"
-        parts.append(f"{where}: {err['msg']}")
-    return "; ".join(parts)
 
 
 def _render(result: Any) -> str:

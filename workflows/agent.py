@@ -15,6 +15,8 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, FailureError, RetryState
 
 with workflow.unsafe.imports_passed_through():
+    from pydantic import ValidationError
+
     from tether.messages import Message, ToolCall, Usage
     from tether.seam import (
         DESCRIBE_AGENT_ACTIVITY,
@@ -28,8 +30,11 @@ with workflow.unsafe.imports_passed_through():
         ModelSwitch,
         RunState,
         RunStatus,
+        StartInput,
         ToolOutcome,
+        UncheckedInput,
     )
+    from tether.validation import describe
     from tether.visibility import (
         AGENT_NAME_KEY,
         AGENT_STATUS_KEY,
@@ -59,7 +64,9 @@ class AgentWorkflow:
         self._spec_searchable = False
 
     @workflow.run
-    async def run(self, params: AgentInput) -> AgentResult:
+    async def run(self, params: StartInput) -> AgentResult:
+        if not isinstance(params, AgentInput):
+            raise _invalid_input(params)
         self._agent = params.agent
         try:
             return await self._loop(params)
@@ -231,6 +238,16 @@ class AgentWorkflow:
             calls=self._calls,
             model_switches=self._switches,
         )
+
+
+def _invalid_input(params: UncheckedInput) -> ApplicationError:
+    try:
+        AgentInput.model_validate(params.model_dump())
+    except ValidationError as e:
+        problem = f"invalid input: {describe(e, whole='input')}"
+    else:
+        problem = "invalid input"
+    return ApplicationError(problem, type="InvalidInput", non_retryable=True)
 
 
 def _unavailable(error: ActivityError) -> str | None:
