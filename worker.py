@@ -45,6 +45,9 @@ from workflows.agent import AgentWorkflow
 
 log = structlog.get_logger("tether.worker")
 
+# Every workflow this worker runs; replays check histories against the same list.
+WORKFLOWS: list[type] = [AgentWorkflow]
+
 
 def create_worker(
     client: Client,
@@ -63,7 +66,7 @@ def create_worker(
     return Worker(
         client,
         task_queue=queue or task_queue(),
-        workflows=[AgentWorkflow],
+        workflows=WORKFLOWS,
         interceptors=[ActivityLogContext()],
         activities=[
             agent_activities.describe_agent,
