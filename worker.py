@@ -7,6 +7,8 @@ TETHER_TASK_QUEUE (default `tether`), capacity from TETHER_MAX_CONCURRENT_ACTIVI
 TETHER_MAX_CONCURRENT_WORKFLOW_TASKS and TETHER_MAX_CACHED_WORKFLOWS, the model from
 OPENAI_BASE_URL, OPENAI_API_KEY and TETHER_MODEL. With neither OPENAI_* variable set, the
 worker starts the offline scripted model on loopback, so the demo runs without any LLM API.
+Metrics and traces are opt-in: TETHER_PROMETHEUS_ADDRESS and TETHER_TRACING
+(tether/telemetry.py).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from tether.settings import (
     WorkerTuning,
     task_queue,
 )
+from tether.telemetry import NO_TELEMETRY, Telemetry
 from tether.temporal import TemporalUnreachable, connect
 from workflows.agent import AgentWorkflow
 
@@ -53,6 +56,7 @@ def create_worker(
     prices: PriceTable | None = None,
     searchable: bool = False,
     tuning: WorkerTuning = SDK_DEFAULTS,
+    telemetry: Telemetry = NO_TELEMETRY,
 ) -> Worker:
     """The worker with every workflow and activity registered; used by tests too."""
     llm_activities = LlmActivities(agents, make_client(llm), prices)
@@ -70,13 +74,18 @@ def create_worker(
         max_concurrent_activities=tuning.max_concurrent_activities,
         max_concurrent_workflow_tasks=tuning.max_concurrent_workflow_tasks,
         max_cached_workflows=tuning.max_cached_workflows,
+        interceptors=[*telemetry.interceptors()],
     )
 
 
-async def serve(llm: LlmSettings, prices: PriceTable, tuning: WorkerTuning) -> None:
-    client = await connect()
+async def serve(
+    llm: LlmSettings, prices: PriceTable, tuning: WorkerTuning, telemetry: Telemetry
+) -> None:
+    client = await connect(runtime=telemetry.runtime())
     searchable = await ensure_search_attributes(client)
-    worker = create_worker(client, llm, prices=prices, searchable=searchable, tuning=tuning)
+    worker = create_worker(
+        client, llm, prices=prices, searchable=searchable, tuning=tuning, telemetry=telemetry
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -101,10 +110,12 @@ def main() -> int:
         llm = LlmSettings.from_env()
         prices = PriceTable.from_env()
         tuning = WorkerTuning.from_env()
+        telemetry = Telemetry.from_env()
     except SettingsError as e:
         print(f"worker: {e}", file=sys.stderr)
         return 2
     with ExitStack() as stack:
+        stack.enter_context(telemetry.exporting())
         if llm.offline:
             scripted = stack.enter_context(ScriptedLLM(support_desk_responder))
             llm = LlmSettings(
@@ -116,7 +127,7 @@ def main() -> int:
                 llm=scripted.base_url,
             )
         try:
-            asyncio.run(serve(llm, prices, tuning))
+            asyncio.run(serve(llm, prices, tuning, telemetry))
         except TemporalUnreachable as e:
             print(f"worker: {e}", file=sys.stderr)
             return 1

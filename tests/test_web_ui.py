@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import socket
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -19,7 +18,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from agents.support_script import support_desk_responder
-from tests.conftest import binary, running_worker
+from tests.conftest import binary, free_port, running_worker
 from tether.scripted_llm import ScriptedLLM
 from tether.seam import AgentInput
 from tether.visibility import SEARCH_KEYS, run_summary
@@ -39,12 +38,6 @@ LLM_CALL = "llm tether-scripted · turn 1"
 UI_TIMEOUT = 60_000  # ms; alone the page renders in ~5 s, on a busy 2-core machine ~25 s
 
 pytestmark = pytest.mark.skipif(shutil.which(CHROMIUM) is None, reason=CHROMIUM_MISSING)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")

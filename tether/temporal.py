@@ -11,6 +11,7 @@ from typing import Any
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.envconfig import ClientConfig
+from temporalio.runtime import Runtime
 
 DEFAULT_ADDRESS = "localhost:7233"
 
@@ -25,10 +26,13 @@ def connect_config() -> dict[str, Any]:
     return config
 
 
-async def connect() -> Client:
+async def connect(*, runtime: Runtime | None = None) -> Client:
+    """A client from the environment's config; `runtime` None means the SDK's default."""
     config = connect_config()
     try:
-        return await Client.connect(**config, data_converter=pydantic_data_converter)
+        return await Client.connect(
+            **config, data_converter=pydantic_data_converter, runtime=runtime
+        )
     except RuntimeError as e:
         raise TemporalUnreachable(
             f"cannot reach Temporal at {config['target_host']} "
