@@ -7,14 +7,18 @@ TETHER_TASK_QUEUE (default `tether`), capacity from TETHER_MAX_CONCURRENT_ACTIVI
 TETHER_MAX_CONCURRENT_WORKFLOW_TASKS and TETHER_MAX_CACHED_WORKFLOWS, the model from
 OPENAI_BASE_URL, OPENAI_API_KEY and TETHER_MODEL. With neither OPENAI_* variable set, the
 worker starts the offline scripted model on loopback, so the demo runs without any LLM API.
+Metrics and traces are opt-in: TETHER_PROMETHEUS_ADDRESS and TETHER_TRACING
+(tether/telemetry.py).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import signal
 import sys
 from contextlib import ExitStack
+from dataclasses import dataclass
 
 import structlog
 from temporalio.client import Client
@@ -40,6 +44,7 @@ from tether.settings import (
     WorkerTuning,
     task_queue,
 )
+from tether.telemetry import NO_TELEMETRY, Telemetry
 from tether.temporal import TemporalUnreachable, connect, data_converter
 from workflows.agent import AgentWorkflow
 
@@ -58,6 +63,7 @@ def create_worker(
     prices: PriceTable | None = None,
     searchable: bool = False,
     tuning: WorkerTuning = SDK_DEFAULTS,
+    telemetry: Telemetry = NO_TELEMETRY,
 ) -> Worker:
     """The worker with every workflow and activity registered; used by tests too."""
     llm_activities = LlmActivities(agents, make_client(llm), prices)
@@ -67,7 +73,6 @@ def create_worker(
         client,
         task_queue=queue or task_queue(),
         workflows=WORKFLOWS,
-        interceptors=[ActivityLogContext()],
         activities=[
             agent_activities.describe_agent,
             llm_activities.call_llm,
@@ -76,15 +81,42 @@ def create_worker(
         max_concurrent_activities=tuning.max_concurrent_activities,
         max_concurrent_workflow_tasks=tuning.max_concurrent_workflow_tasks,
         max_cached_workflows=tuning.max_cached_workflows,
+        interceptors=[ActivityLogContext(), *telemetry.interceptors()],
     )
 
 
-async def serve(
-    llm: LlmSettings, prices: PriceTable, tuning: WorkerTuning, converter: DataConverter
-) -> None:
-    client = await connect(converter)
+@dataclass(frozen=True)
+class WorkerConfig:
+    """Everything the worker reads from its environment, checked before it connects."""
+
+    llm: LlmSettings
+    prices: PriceTable
+    tuning: WorkerTuning
+    telemetry: Telemetry
+    converter: DataConverter
+
+    @classmethod
+    def from_env(cls) -> WorkerConfig:
+        return cls(
+            llm=LlmSettings.from_env(),
+            prices=PriceTable.from_env(),
+            tuning=WorkerTuning.from_env(),
+            telemetry=Telemetry.from_env(),
+            converter=data_converter(),
+        )
+
+
+async def serve(config: WorkerConfig) -> None:
+    client = await connect(config.converter, runtime=config.telemetry.runtime())
     searchable = await ensure_search_attributes(client)
-    worker = create_worker(client, llm, prices=prices, searchable=searchable, tuning=tuning)
+    worker = create_worker(
+        client,
+        config.llm,
+        prices=config.prices,
+        searchable=searchable,
+        tuning=config.tuning,
+        telemetry=config.telemetry,
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -94,9 +126,9 @@ async def serve(
             "worker started",
             task_queue=worker.task_queue,
             namespace=client.namespace,
-            model=llm.model,
-            llm=llm.base_url,
-            tuning=tuning,
+            model=config.llm.model,
+            llm=config.llm.base_url,
+            tuning=config.tuning,
         )
         await stop.wait()
         log.info("worker stopping: finishing in-flight tasks")
@@ -106,26 +138,25 @@ async def serve(
 def main() -> int:
     logs.configure()
     try:
-        llm = LlmSettings.from_env()
-        prices = PriceTable.from_env()
-        tuning = WorkerTuning.from_env()
-        converter = data_converter()
+        config = WorkerConfig.from_env()
     except SettingsError as e:
         print(f"worker: {e}", file=sys.stderr)
         return 2
     with ExitStack() as stack:
-        if llm.offline:
+        stack.enter_context(config.telemetry.exporting())
+        if config.llm.offline:
             scripted = stack.enter_context(ScriptedLLM(support_desk_responder))
-            llm = LlmSettings(
-                base_url=scripted.base_url, api_key="offline", model=llm.model, offline=True
+            offline = LlmSettings(
+                base_url=scripted.base_url, api_key="offline", model=config.llm.model, offline=True
             )
+            config = dataclasses.replace(config, llm=offline)
             log.info(
                 "using the offline scripted model; set OPENAI_API_KEY or OPENAI_BASE_URL "
                 "for a real one",
                 llm=scripted.base_url,
             )
         try:
-            asyncio.run(serve(llm, prices, tuning, converter))
+            asyncio.run(serve(config))
         except TemporalUnreachable as e:
             print(f"worker: {e}", file=sys.stderr)
             return 1

@@ -4,6 +4,7 @@ a fresh shop database, and an in-process worker bound to them."""
 from __future__ import annotations
 
 import shutil
+import socket
 import sqlite3
 import sys
 import uuid
@@ -35,6 +36,13 @@ def binary(name: str) -> str:
     if path is None:
         raise RuntimeError(f"{name} not found: install the project (python3 dev.py setup)")
     return path
+
+
+def free_port() -> int:
+    """A loopback port free right now, for servers that must be told their port."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="session")

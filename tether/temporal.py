@@ -13,6 +13,7 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter
 from temporalio.envconfig import ClientConfig
+from temporalio.runtime import Runtime
 
 from tether.codec import EncryptionCodec
 
@@ -38,13 +39,15 @@ def data_converter() -> DataConverter:
     return dataclasses.replace(pydantic_data_converter, payload_codec=codec)
 
 
-async def connect(converter: DataConverter | None = None) -> Client:
-    """A client from the environment config; pass the converter to check its settings
-    (and report a SettingsError) before connecting."""
+async def connect(
+    converter: DataConverter | None = None, *, runtime: Runtime | None = None
+) -> Client:
+    """A client from the environment config. Pass the converter to check its settings
+    (and report a SettingsError) before connecting; `runtime` None is the SDK's default."""
     config = connect_config()
     converter = converter or data_converter()
     try:
-        return await Client.connect(**config, data_converter=converter)
+        return await Client.connect(**config, data_converter=converter, runtime=runtime)
     except RuntimeError as e:
         raise TemporalUnreachable(
             f"cannot reach Temporal at {config['target_host']} "
