@@ -7,8 +7,10 @@ import shutil
 import sqlite3
 import sys
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -24,6 +26,7 @@ from tether.scripted_llm import OFFLINE_MODEL, ScriptedLLM
 from tether.search_registration import ensure_search_attributes
 from tether.settings import SDK_DEFAULTS, LlmSettings, WorkerTuning
 from tether.visibility import SEARCH_KEYS
+from tools.shop_db import connect
 from worker import create_worker
 
 BIN = Path(sys.executable).parent
@@ -74,6 +77,25 @@ def shop_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def count_rows(db: Path, table: str) -> int:
     with sqlite3.connect(db) as conn:
         return int(conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
+
+
+def seed_orders(shop: Path, orders: list[str]) -> list[str]:
+    """Orders of the test's own, delivered yesterday, so every run's refund is allowed
+    (the shop refuses a second refund of an order)."""
+    delivered = (date.today() - timedelta(days=1)).isoformat()
+    with connect(shop) as db:
+        db.executemany(
+            "INSERT INTO orders VALUES (?, 'C-2', 'Widget', 1000, 'delivered', ?, ?)",
+            [(order, delivered, delivered) for order in orders],
+        )
+    return orders
+
+
+def runs_per_key(shop: Path, table: str) -> Counter[str]:
+    """Rows per run: idempotency keys are `workflow id:turn:tool call id`."""
+    with sqlite3.connect(shop) as db:
+        keys = [row[0] for row in db.execute(f"SELECT idempotency_key FROM {table}")]
+    return Counter(key.split(":")[0] for key in keys)
 
 
 @asynccontextmanager

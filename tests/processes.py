@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -62,3 +67,23 @@ def starter(
         text=True,
         timeout=timeout,
     )
+
+
+async def wait_for_pollers(
+    client: Client, queue: str, workers: Sequence[subprocess.Popen[bytes]]
+) -> None:
+    """Until every worker polls for workflow and activity tasks, so all share the load."""
+    for kind in (TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW, TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY):
+        while True:
+            described = await client.workflow_service.describe_task_queue(
+                DescribeTaskQueueRequest(
+                    namespace=client.namespace,
+                    task_queue=TaskQueue(name=queue),
+                    task_queue_type=kind,
+                )
+            )
+            polling = {p.identity.split("@")[0] for p in described.pollers}
+            if {str(w.pid) for w in workers} <= polling:
+                break
+            assert all(w.poll() is None for w in workers), "a worker exited while starting"
+            await asyncio.sleep(0.2)

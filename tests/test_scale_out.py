@@ -8,21 +8,16 @@ import asyncio
 import sqlite3
 import uuid
 from collections import Counter
-from collections.abc import Sequence
 from contextlib import ExitStack
-from datetime import date, timedelta
 from pathlib import Path
 from subprocess import Popen
 
-from temporalio.api.enums.v1 import TaskQueueType
-from temporalio.api.taskqueue.v1 import TaskQueue
-from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from tests.processes import process_env, target, worker_process
+from tests.conftest import runs_per_key, seed_orders
+from tests.processes import process_env, target, wait_for_pollers, worker_process
 from tether.seam import AgentInput, AgentResult
-from tools.shop_db import connect
 from workflows.agent import AgentWorkflow
 
 RUNS = 50
@@ -30,47 +25,9 @@ WORKERS = 3
 Run = WorkflowHandle[AgentWorkflow, AgentResult]
 
 
-def seed_orders(shop: Path) -> list[str]:
-    """Orders of the test's own, delivered yesterday, so every run's refund is allowed
-    (the shop refuses a second refund of an order)."""
-    delivered = (date.today() - timedelta(days=1)).isoformat()
-    orders = [f"S-{2000 + i}" for i in range(RUNS)]
-    with connect(shop) as db:
-        db.executemany(
-            "INSERT INTO orders VALUES (?, 'C-2', 'Widget', 1000, 'delivered', ?, ?)",
-            [(order, delivered, delivered) for order in orders],
-        )
-    return orders
-
-
-def runs_per_key(shop: Path, table: str) -> Counter[str]:
-    """Rows per run: idempotency keys are `workflow id:turn:tool call id`."""
-    with sqlite3.connect(shop) as db:
-        keys = [row[0] for row in db.execute(f"SELECT idempotency_key FROM {table}")]
-    return Counter(key.split(":")[0] for key in keys)
-
-
 def identity(worker: Popen[bytes]) -> str:
     """The prefix of the SDK's default worker identity, `pid@host`."""
     return f"{worker.pid}@"
-
-
-async def wait_for_pollers(client: Client, queue: str, workers: Sequence[Popen[bytes]]) -> None:
-    """Until every worker polls for workflow and activity tasks, so all share the load."""
-    for kind in (TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW, TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY):
-        while True:
-            described = await client.workflow_service.describe_task_queue(
-                DescribeTaskQueueRequest(
-                    namespace=client.namespace,
-                    task_queue=TaskQueue(name=queue),
-                    task_queue_type=kind,
-                )
-            )
-            polling = {p.identity.split("@")[0] for p in described.pollers}
-            if {str(w.pid) for w in workers} <= polling:
-                break
-            assert all(w.poll() is None for w in workers), "a worker exited while starting"
-            await asyncio.sleep(0.2)
 
 
 async def wait_for_refunds(shop: Path, count: int) -> None:
@@ -93,7 +50,7 @@ async def test_runs_survive_a_killed_worker_with_side_effects_once(
     dev_env: WorkflowEnvironment, tmp_path: Path
 ) -> None:
     shop = tmp_path / "shop.db"
-    orders = seed_orders(shop)
+    orders = seed_orders(shop, [f"S-{2000 + i}" for i in range(RUNS)])
     queue = f"scale-{uuid.uuid4().hex[:8]}"
     # No OPENAI_* variables: each worker runs its own offline scripted model.
     env = process_env(target(dev_env), queue, shop)
