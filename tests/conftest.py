@@ -7,11 +7,12 @@ import shutil
 import sqlite3
 import sys
 import uuid
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from temporalio.client import Client
@@ -89,6 +90,21 @@ def seed_orders(shop: Path, orders: list[str]) -> list[str]:
             [(order, delivered, delivered) for order in orders],
         )
     return orders
+
+
+def turns_seen(llm: ScriptedLLM) -> dict[str, Counter[int]]:
+    """Requests the scripted model received, by prompt (one run each) and turn."""
+    seen: dict[str, Counter[int]] = defaultdict(Counter)
+    for request in llm.requests:
+        prompt, turn = prompt_and_turn(request.messages)
+        seen[prompt][turn] += 1
+    return dict(seen)
+
+
+def prompt_and_turn(messages: list[dict[str, Any]]) -> tuple[str, int]:
+    """A model request's user prompt and turn (1 + the assistant messages it carries)."""
+    prompt = next(str(m.get("content")) for m in messages if m.get("role") == "user")
+    return prompt, 1 + sum(m.get("role") == "assistant" for m in messages)
 
 
 def runs_per_key(shop: Path, table: str) -> Counter[str]:
