@@ -3,19 +3,21 @@ a fresh shop database, and an in-process worker bound to them."""
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import sqlite3
 import sys
+import time
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -24,11 +26,15 @@ from agents import REGISTRY
 from tether.agents import AgentRegistry
 from tether.pricing import PriceTable
 from tether.scripted_llm import OFFLINE_MODEL, ScriptedLLM
+from tether.seam import AgentInput, AgentResult
 from tether.search_registration import ensure_search_attributes
 from tether.settings import SDK_DEFAULTS, LlmSettings, WorkerTuning
 from tether.visibility import SEARCH_KEYS
 from tools.shop_db import connect
 from worker import create_worker
+from workflows.agent import AgentWorkflow
+
+AgentRun = WorkflowHandle[AgentWorkflow, AgentResult]
 
 BIN = Path(sys.executable).parent
 
@@ -105,6 +111,27 @@ def prompt_and_turn(messages: list[dict[str, Any]]) -> tuple[str, int]:
     """A model request's user prompt and turn (1 + the assistant messages it carries)."""
     prompt = next(str(m.get("content")) for m in messages if m.get("role") == "user")
     return prompt, 1 + sum(m.get("role") == "assistant" for m in messages)
+
+
+def refund_prompt(order: str) -> str:
+    return f"Order {order} arrived broken, I want my money back."
+
+
+async def start_refund(client: Client, queue: str, order: str) -> AgentRun:
+    """A support-desk run asking to refund `order`, with the order in its id."""
+    return await client.start_workflow(
+        AgentWorkflow.run,
+        AgentInput(agent="support-desk", prompt=refund_prompt(order)),
+        id=f"{queue}-{order}",
+        task_queue=queue,
+    )
+
+
+async def until(check: Callable[[], Awaitable[bool]], what: str, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while not await check():
+        assert time.monotonic() < deadline, what
+        await asyncio.sleep(0.05)
 
 
 def runs_per_key(shop: Path, table: str) -> Counter[str]:

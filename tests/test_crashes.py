@@ -19,31 +19,31 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
-import time
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 from temporalio.api.enums.v1 import PendingActivityState
-from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from agents.support_script import support_desk_responder
-from tests.conftest import prompt_and_turn, runs_per_key, seed_orders, turns_seen
-from tests.processes import process_env, target, worker_process
-from tether.scripted_llm import OFFLINE_MODEL, CallTools, ScriptedLLM, Step
-from tether.seam import LLM_ACTIVITY, TOOL_ACTIVITY, AgentInput, AgentResult
-from workflows.agent import AgentWorkflow
+from tests.conftest import (
+    AgentRun,
+    prompt_and_turn,
+    refund_prompt,
+    runs_per_key,
+    seed_orders,
+    start_refund,
+    turns_seen,
+    until,
+)
+from tests.processes import model_env, process_env, target, worker_process
+from tether.scripted_llm import CallTools, ScriptedLLM, Step
+from tether.seam import LLM_ACTIVITY, TOOL_ACTIVITY
 
-Run = WorkflowHandle[AgentWorkflow, AgentResult]
 # The support conversation: lookup, policy, refund, email, answer; one request each.
 EVERY_TURN_ONCE = Counter({1: 1, 2: 1, 3: 1, 4: 1, 5: 1})
-
-
-def prompt(order: str) -> str:
-    return f"Order {order} arrived broken, I want my money back."
 
 
 class CrashModel:
@@ -122,15 +122,7 @@ class FreezableProxy:
 def worker_env(
     llm: ScriptedLLM, shop: Path, queue: str, temporal: str, **extra: str
 ) -> dict[str, str]:
-    return process_env(
-        temporal,
-        queue,
-        shop,
-        OPENAI_BASE_URL=llm.base_url,
-        OPENAI_API_KEY="sk-test",
-        TETHER_MODEL=OFFLINE_MODEL,
-        **extra,
-    )
+    return process_env(temporal, queue, shop, **model_env(llm), **extra)
 
 
 # For the worker that will be killed: without a workflow cache its runs have no sticky
@@ -138,23 +130,7 @@ def worker_env(
 NO_CACHE = {"TETHER_MAX_CACHED_WORKFLOWS": "0"}
 
 
-async def start(client: Client, queue: str, order: str) -> Run:
-    return await client.start_workflow(
-        AgentWorkflow.run,
-        AgentInput(agent="support-desk", prompt=prompt(order)),
-        id=f"{queue}-{order}",
-        task_queue=queue,
-    )
-
-
-async def until(check: Callable[[], Awaitable[bool]], what: str, seconds: float = 30) -> None:
-    deadline = time.monotonic() + seconds
-    while not await check():
-        assert time.monotonic() < deadline, what
-        await asyncio.sleep(0.05)
-
-
-async def tool_started(run: Run) -> bool:
+async def tool_started(run: AgentRun) -> bool:
     """A worker has taken the run's pending tool call (so it runs or waits inside)."""
     described = await run.describe()
     return any(
@@ -164,7 +140,7 @@ async def tool_started(run: Run) -> bool:
     )
 
 
-async def retried_activities(run: Run) -> list[tuple[str, int]]:
+async def retried_activities(run: AgentRun) -> list[tuple[str, int]]:
     """(activity type, attempt) of every activity that completed on a retry."""
     events = (await run.fetch_history()).events
     kinds = {
@@ -180,7 +156,7 @@ async def retried_activities(run: Run) -> list[tuple[str, int]]:
     return [(kinds[s.scheduled_event_id], s.attempt) for s in started if s.attempt > 1]
 
 
-def once_per_run(runs: list[Run]) -> Counter[str]:
+def once_per_run(runs: list[AgentRun]) -> Counter[str]:
     return Counter({run.id: 1 for run in runs})
 
 
@@ -192,19 +168,19 @@ async def test_killed_while_a_model_call_and_a_tool_are_in_flight(
     queue = f"crash-{uuid.uuid4().hex[:8]}"
     model = CrashModel(shop)
     # Turn 4 asks for the email after the refund committed: the replay must not refund.
-    model.hold = (prompt(in_llm), 4)
-    model.lock_before_refund = prompt(in_tool)
+    model.hold = (refund_prompt(in_llm), 4)
+    model.lock_before_refund = refund_prompt(in_tool)
     with ScriptedLLM(model) as llm:
         env = worker_env(llm, shop, queue, target(dev_env), **NO_CACHE)
         with worker_process(env, tmp_path / "first.log") as first:
-            runs = [await start(dev_env.client, queue, in_llm)]
+            runs = [await start_refund(dev_env.client, queue, in_llm)]
 
             async def held() -> bool:
-                return turns_seen(llm).get(prompt(in_llm), Counter())[4] == 1
+                return turns_seen(llm).get(refund_prompt(in_llm), Counter())[4] == 1
 
             await until(held, "the model call of turn 4 was never made")
             # Only now: the lock would also stop the first run's refund.
-            runs.append(await start(dev_env.client, queue, in_tool))
+            runs.append(await start_refund(dev_env.client, queue, in_tool))
             await until(lambda: tool_started(runs[1]), "the refund never started")
             first.kill()
             first.wait()
@@ -218,8 +194,8 @@ async def test_killed_while_a_model_call_and_a_tool_are_in_flight(
     assert [r.status for r in results] == ["completed", "completed"]
     assert all("refunded $10.00" in (r.answer or "") for r in results)
     seen = turns_seen(llm)
-    assert seen[prompt(in_llm)] == EVERY_TURN_ONCE + Counter({4: 1})
-    assert seen[prompt(in_tool)] == EVERY_TURN_ONCE
+    assert seen[refund_prompt(in_llm)] == EVERY_TURN_ONCE + Counter({4: 1})
+    assert seen[refund_prompt(in_tool)] == EVERY_TURN_ONCE
     assert runs_per_key(shop, "refunds") == once_per_run(runs)
     assert runs_per_key(shop, "outbox") == once_per_run(runs)
     # The kills hit the calls in flight: exactly those ran again, on the new worker.
@@ -234,12 +210,12 @@ async def test_killed_after_a_refund_committed_before_its_activity_completed(
     (order,) = seed_orders(shop, ["K-2001"])
     queue = f"crash-{uuid.uuid4().hex[:8]}"
     model = CrashModel(shop)
-    model.lock_before_refund = prompt(order)
+    model.lock_before_refund = refund_prompt(order)
     with ScriptedLLM(model) as llm:
         async with FreezableProxy(target(dev_env)) as proxy:
             env = worker_env(llm, shop, queue, proxy.address, **NO_CACHE)
             with worker_process(env, tmp_path / "first.log") as first:
-                run = await start(dev_env.client, queue, order)
+                run = await start_refund(dev_env.client, queue, order)
                 await until(lambda: tool_started(run), "the refund never started")
                 proxy.freeze()
                 model.unlock()
@@ -256,7 +232,7 @@ async def test_killed_after_a_refund_committed_before_its_activity_completed(
 
     assert result.status == "completed"
     assert "refunded $10.00" in (result.answer or "")
-    assert turns_seen(llm)[prompt(order)] == EVERY_TURN_ONCE
+    assert turns_seen(llm)[refund_prompt(order)] == EVERY_TURN_ONCE
     # The retry found the first attempt's refund under its idempotency key.
     assert runs_per_key(shop, "refunds") == once_per_run([run])
     assert runs_per_key(shop, "outbox") == once_per_run([run])

@@ -12,17 +12,13 @@ from contextlib import ExitStack
 from pathlib import Path
 from subprocess import Popen
 
-from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from tests.conftest import runs_per_key, seed_orders
+from tests.conftest import AgentRun, runs_per_key, seed_orders, start_refund
 from tests.processes import process_env, target, wait_for_pollers, worker_process
-from tether.seam import AgentInput, AgentResult
-from workflows.agent import AgentWorkflow
 
 RUNS = 50
 WORKERS = 3
-Run = WorkflowHandle[AgentWorkflow, AgentResult]
 
 
 def identity(worker: Popen[bytes]) -> str:
@@ -37,7 +33,7 @@ async def wait_for_refunds(shop: Path, count: int) -> None:
         await asyncio.sleep(0.05)
 
 
-async def workflow_task_identities(handle: Run) -> set[str]:
+async def workflow_task_identities(handle: AgentRun) -> set[str]:
     history = await handle.fetch_history()
     return {
         event.workflow_task_started_event_attributes.identity
@@ -61,19 +57,7 @@ async def test_runs_survive_a_killed_worker_with_side_effects_once(
             for i in range(WORKERS)
         ]
         await wait_for_pollers(client, queue, workers)
-        handles = await asyncio.gather(
-            *(
-                client.start_workflow(
-                    AgentWorkflow.run,
-                    AgentInput(
-                        agent="support-desk", prompt=f"Order {order} arrived broken, refund it."
-                    ),
-                    id=f"{queue}-{order}",
-                    task_queue=queue,
-                )
-                for order in orders
-            )
-        )
+        handles = await asyncio.gather(*(start_refund(client, queue, order) for order in orders))
         victim = workers[0]
         await wait_for_refunds(shop, RUNS // 3)
         victim.kill()
