@@ -69,7 +69,9 @@ class CrashModel:
         return step
 
     def unlock(self) -> None:
+        """Let the waiting refund write (the model locks once per test)."""
         self._db.execute("ROLLBACK")
+        self._db.close()
 
 
 class FreezableProxy:
