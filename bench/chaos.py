@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import os
 import sqlite3
 import sys
@@ -41,6 +42,7 @@ import openai
 from openai import AsyncOpenAI
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.runtime import LogForwardingConfig, LoggingConfig, Runtime, TelemetryConfig
 from temporalio.testing import WorkflowEnvironment
 
 from tether import logs
@@ -257,9 +259,17 @@ async def main(argv: list[str] | None = None) -> int:
     temporal = Path(sys.executable).parent / "temporal"
     if not temporal.exists():
         parser.error(f"{temporal} not found: install the project with `python3 dev.py setup`")
+    # The SDK core logs to stdout unless told otherwise; through `logging` it goes to
+    # stderr, at the level set above.
+    core_logs = LogForwardingConfig(logger=logging.getLogger("temporalio.core"))
+    runtime = Runtime(
+        telemetry=TelemetryConfig(logging=LoggingConfig(filter="WARN", forwarding=core_logs))
+    )
     with _stdout_to_stderr():
         env = await WorkflowEnvironment.start_local(
-            data_converter=pydantic_data_converter, dev_server_existing_path=str(temporal)
+            data_converter=pydantic_data_converter,
+            dev_server_existing_path=str(temporal),
+            runtime=runtime,
         )
     async with env:
         with tempfile.TemporaryDirectory() as workdir:
