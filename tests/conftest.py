@@ -3,17 +3,22 @@ a fresh shop database, and an in-process worker bound to them."""
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import socket
 import sqlite3
 import sys
+import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections import Counter, defaultdict
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
+from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -22,10 +27,15 @@ from agents import REGISTRY
 from tether.agents import AgentRegistry
 from tether.pricing import PriceTable
 from tether.scripted_llm import OFFLINE_MODEL, ScriptedLLM
+from tether.seam import AgentInput, AgentResult
 from tether.search_registration import ensure_search_attributes
 from tether.settings import SDK_DEFAULTS, LlmSettings, WorkerTuning
 from tether.visibility import SEARCH_KEYS
+from tools.shop_db import connect
 from worker import create_worker
+from workflows.agent import AgentWorkflow
+
+AgentRun = WorkflowHandle[AgentWorkflow, AgentResult]
 
 BIN = Path(sys.executable).parent
 
@@ -82,6 +92,61 @@ def shop_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def count_rows(db: Path, table: str) -> int:
     with sqlite3.connect(db) as conn:
         return int(conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
+
+
+def seed_orders(shop: Path, orders: list[str]) -> list[str]:
+    """Orders of the test's own, delivered yesterday, so every run's refund is allowed
+    (the shop refuses a second refund of an order)."""
+    delivered = (date.today() - timedelta(days=1)).isoformat()
+    with connect(shop) as db:
+        db.executemany(
+            "INSERT INTO orders VALUES (?, 'C-2', 'Widget', 1000, 'delivered', ?, ?)",
+            [(order, delivered, delivered) for order in orders],
+        )
+    return orders
+
+
+def turns_seen(llm: ScriptedLLM) -> dict[str, Counter[int]]:
+    """Requests the scripted model received, by prompt (one run each) and turn."""
+    seen: dict[str, Counter[int]] = defaultdict(Counter)
+    for request in llm.requests:
+        prompt, turn = prompt_and_turn(request.messages)
+        seen[prompt][turn] += 1
+    return dict(seen)
+
+
+def prompt_and_turn(messages: list[dict[str, Any]]) -> tuple[str, int]:
+    """A model request's user prompt and turn (1 + the assistant messages it carries)."""
+    prompt = next(str(m.get("content")) for m in messages if m.get("role") == "user")
+    return prompt, 1 + sum(m.get("role") == "assistant" for m in messages)
+
+
+def refund_prompt(order: str) -> str:
+    return f"Order {order} arrived broken, I want my money back."
+
+
+async def start_refund(client: Client, queue: str, order: str) -> AgentRun:
+    """A support-desk run asking to refund `order`, with the order in its id."""
+    return await client.start_workflow(
+        AgentWorkflow.run,
+        AgentInput(agent="support-desk", prompt=refund_prompt(order)),
+        id=f"{queue}-{order}",
+        task_queue=queue,
+    )
+
+
+async def until(check: Callable[[], Awaitable[bool]], what: str, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while not await check():
+        assert time.monotonic() < deadline, what
+        await asyncio.sleep(0.05)
+
+
+def runs_per_key(shop: Path, table: str) -> Counter[str]:
+    """Rows per run: idempotency keys are `workflow id:turn:tool call id`."""
+    with sqlite3.connect(shop) as db:
+        keys = [row[0] for row in db.execute(f"SELECT idempotency_key FROM {table}")]
+    return Counter(key.split(":")[0] for key in keys)
 
 
 @asynccontextmanager

@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import socket
 import subprocess
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
+
+from tests.conftest import binary
+from tether.scripted_llm import OFFLINE_MODEL, ScriptedLLM
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -35,6 +46,15 @@ def process_env(
     return env
 
 
+def model_env(llm: ScriptedLLM) -> dict[str, str]:
+    """The variables that point a worker process at a scripted model of the test's own."""
+    return {
+        "OPENAI_BASE_URL": llm.base_url,
+        "OPENAI_API_KEY": "sk-test",
+        "TETHER_MODEL": OFFLINE_MODEL,
+    }
+
+
 @contextmanager
 def worker_process(env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
     with log.open("wb") as out:
@@ -44,12 +64,68 @@ def worker_process(env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[
     try:
         yield proc
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, which lets the process finish cleanly; SIGKILL if it takes over 20 s."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+class DevServer:
+    """`temporal server start-dev` of a test's own, on a free loopback port, keeping its
+    state in a SQLite file: it can be stopped and started again with its runs.
+
+    Use it as a context manager, which starts it and stops it at the end.
+    """
+
+    def __init__(self, db: Path, log: Path) -> None:
+        self._db = db
+        self._log = log
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        cmd = [
+            binary("temporal"), "server", "start-dev", "--headless", "--log-level", "warn",
+            "--ip", "127.0.0.1", "--port", str(self.port), "--db-filename", str(self._db),
+        ]  # fmt: skip
+        with self._log.open("ab") as out:
+            self._proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+
+    def stop(self) -> None:
+        if self._proc is not None:
+            stop(self._proc)
+            self._proc = None
+
+    async def client(self, seconds: float = 30) -> Client:
+        """A client, once the server answers."""
+        deadline = time.monotonic() + seconds
+        while True:
+            assert self._proc is not None and self._proc.poll() is None, "the server exited"
+            try:
+                return await Client.connect(self.address, data_converter=pydantic_data_converter)
+            except RuntimeError:
+                assert time.monotonic() < deadline, f"no Temporal server on {self.address}"
+                await asyncio.sleep(0.1)
+
+    def __enter__(self) -> DevServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
 
 def starter(
@@ -62,3 +138,23 @@ def starter(
         text=True,
         timeout=timeout,
     )
+
+
+async def wait_for_pollers(
+    client: Client, queue: str, workers: Sequence[subprocess.Popen[bytes]]
+) -> None:
+    """Until every worker polls for workflow and activity tasks, so all share the load."""
+    for kind in (TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW, TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY):
+        while True:
+            described = await client.workflow_service.describe_task_queue(
+                DescribeTaskQueueRequest(
+                    namespace=client.namespace,
+                    task_queue=TaskQueue(name=queue),
+                    task_queue_type=kind,
+                )
+            )
+            polling = {p.identity.split("@")[0] for p in described.pollers}
+            if {str(w.pid) for w in workers} <= polling:
+                break
+            assert all(w.poll() is None for w in workers), "a worker exited while starting"
+            await asyncio.sleep(0.2)

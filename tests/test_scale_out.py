@@ -8,69 +8,22 @@ import asyncio
 import sqlite3
 import uuid
 from collections import Counter
-from collections.abc import Sequence
 from contextlib import ExitStack
-from datetime import date, timedelta
 from pathlib import Path
 from subprocess import Popen
 
-from temporalio.api.enums.v1 import TaskQueueType
-from temporalio.api.taskqueue.v1 import TaskQueue
-from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
-from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from tests.processes import process_env, target, worker_process
-from tether.seam import AgentInput, AgentResult
-from tools.shop_db import connect
-from workflows.agent import AgentWorkflow
+from tests.conftest import AgentRun, runs_per_key, seed_orders, start_refund
+from tests.processes import process_env, target, wait_for_pollers, worker_process
 
 RUNS = 50
 WORKERS = 3
-Run = WorkflowHandle[AgentWorkflow, AgentResult]
-
-
-def seed_orders(shop: Path) -> list[str]:
-    """Orders of the test's own, delivered yesterday, so every run's refund is allowed
-    (the shop refuses a second refund of an order)."""
-    delivered = (date.today() - timedelta(days=1)).isoformat()
-    orders = [f"S-{2000 + i}" for i in range(RUNS)]
-    with connect(shop) as db:
-        db.executemany(
-            "INSERT INTO orders VALUES (?, 'C-2', 'Widget', 1000, 'delivered', ?, ?)",
-            [(order, delivered, delivered) for order in orders],
-        )
-    return orders
-
-
-def runs_per_key(shop: Path, table: str) -> Counter[str]:
-    """Rows per run: idempotency keys are `workflow id:turn:tool call id`."""
-    with sqlite3.connect(shop) as db:
-        keys = [row[0] for row in db.execute(f"SELECT idempotency_key FROM {table}")]
-    return Counter(key.split(":")[0] for key in keys)
 
 
 def identity(worker: Popen[bytes]) -> str:
     """The prefix of the SDK's default worker identity, `pid@host`."""
     return f"{worker.pid}@"
-
-
-async def wait_for_pollers(client: Client, queue: str, workers: Sequence[Popen[bytes]]) -> None:
-    """Until every worker polls for workflow and activity tasks, so all share the load."""
-    for kind in (TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW, TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY):
-        while True:
-            described = await client.workflow_service.describe_task_queue(
-                DescribeTaskQueueRequest(
-                    namespace=client.namespace,
-                    task_queue=TaskQueue(name=queue),
-                    task_queue_type=kind,
-                )
-            )
-            polling = {p.identity.split("@")[0] for p in described.pollers}
-            if {str(w.pid) for w in workers} <= polling:
-                break
-            assert all(w.poll() is None for w in workers), "a worker exited while starting"
-            await asyncio.sleep(0.2)
 
 
 async def wait_for_refunds(shop: Path, count: int) -> None:
@@ -80,7 +33,7 @@ async def wait_for_refunds(shop: Path, count: int) -> None:
         await asyncio.sleep(0.05)
 
 
-async def workflow_task_identities(handle: Run) -> set[str]:
+async def workflow_task_identities(handle: AgentRun) -> set[str]:
     history = await handle.fetch_history()
     return {
         event.workflow_task_started_event_attributes.identity
@@ -93,7 +46,7 @@ async def test_runs_survive_a_killed_worker_with_side_effects_once(
     dev_env: WorkflowEnvironment, tmp_path: Path
 ) -> None:
     shop = tmp_path / "shop.db"
-    orders = seed_orders(shop)
+    orders = seed_orders(shop, [f"S-{2000 + i}" for i in range(RUNS)])
     queue = f"scale-{uuid.uuid4().hex[:8]}"
     # No OPENAI_* variables: each worker runs its own offline scripted model.
     env = process_env(target(dev_env), queue, shop)
@@ -104,19 +57,7 @@ async def test_runs_survive_a_killed_worker_with_side_effects_once(
             for i in range(WORKERS)
         ]
         await wait_for_pollers(client, queue, workers)
-        handles = await asyncio.gather(
-            *(
-                client.start_workflow(
-                    AgentWorkflow.run,
-                    AgentInput(
-                        agent="support-desk", prompt=f"Order {order} arrived broken, refund it."
-                    ),
-                    id=f"{queue}-{order}",
-                    task_queue=queue,
-                )
-                for order in orders
-            )
-        )
+        handles = await asyncio.gather(*(start_refund(client, queue, order) for order in orders))
         victim = workers[0]
         await wait_for_refunds(shop, RUNS // 3)
         victim.kill()

@@ -179,8 +179,7 @@ class ScriptedLLM:
         self.chaos = chaos
         self._random = random.Random(chaos.seed if chaos else 0)
         self._state = _State()
-        self._server = ThreadingHTTPServer((host, port), _handler_for(self))
-        self._server.daemon_threads = True
+        self._server = _Server((host, port), _handler_for(self))
         self._thread: threading.Thread | None = None
 
     @property
@@ -298,6 +297,13 @@ class ScriptedLLM:
         with self._state.lock:
             self._state.call_ids += 1
             return f"call_{self._state.call_ids:04d}"
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    # socketserver listens with a backlog of 5: a burst of new connections (a benchmark
+    # starting hundreds of runs at once) got some of them reset before any request.
+    request_queue_size = 256
 
 
 def _handler_for(llm: ScriptedLLM) -> type[BaseHTTPRequestHandler]:

@@ -1,0 +1,241 @@
+"""Worker crashes on a real dev server: a worker process is killed with SIGKILL at each
+dangerous moment of the support conversation, a new worker process takes over, and every
+run completes, each model turn paid once (the call in flight at most twice), each refund
+and email written once.
+
+The scripted model runs in the test process, so the test sees every request, and it
+places each kill deterministically:
+- a model call in flight: the model holds one request open until the kill;
+- a tool running: the model locks the shop database (`BEGIN EXCLUSIVE`) just before it
+  asks for the refund, so `issue_refund` waits inside its write when the worker dies;
+- a side effect committed but its activity not completed: as above, but the worker
+  reaches Temporal through a proxy that the test freezes first; then the lock goes, the
+  refund commits, and the worker dies before its completion gets through.
+A run waiting for an approval is not covered: approvals are built on another branch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+import uuid
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from temporalio.api.enums.v1 import PendingActivityState
+from temporalio.testing import WorkflowEnvironment
+
+from agents.support_script import support_desk_responder
+from tests.conftest import (
+    AgentRun,
+    prompt_and_turn,
+    refund_prompt,
+    runs_per_key,
+    seed_orders,
+    start_refund,
+    turns_seen,
+    until,
+)
+from tests.processes import model_env, process_env, target, worker_process
+from tether.scripted_llm import CallTools, ScriptedLLM, Step
+from tether.seam import LLM_ACTIVITY, TOOL_ACTIVITY
+
+# The support conversation: lookup, policy, refund, email, answer; one request each.
+EVERY_TURN_ONCE = Counter({1: 1, 2: 1, 3: 1, 4: 1, 5: 1})
+
+
+class CrashModel:
+    """The support script, with two hooks that stop a run at a chosen moment."""
+
+    def __init__(self, shop: Path) -> None:
+        self.hold: tuple[str, int] | None = None  # (prompt, turn): first request held open
+        self.release = threading.Event()
+        self.lock_before_refund: str | None = None  # the prompt whose refund must wait
+        self._held = False
+        # Shared with the server's handler threads; only one of them ever locks.
+        self._db = sqlite3.connect(shop, check_same_thread=False, isolation_level=None)
+
+    def __call__(self, messages: list[dict[str, Any]]) -> Step:
+        step = support_desk_responder(messages)
+        where = prompt_and_turn(messages)
+        if where == self.hold and not self._held:
+            self._held = True
+            self.release.wait(timeout=60)
+        asks_refund = isinstance(step, CallTools) and step.calls[0][0] == "issue_refund"
+        if asks_refund and where[0] == self.lock_before_refund and not self._db.in_transaction:
+            self._db.execute("BEGIN EXCLUSIVE")  # readers wait too: no journal-mode WAL
+        return step
+
+    def unlock(self) -> None:
+        """Let the waiting refund write (the model locks once per test)."""
+        self._db.execute("ROLLBACK")
+        self._db.close()
+
+
+class FreezableProxy:
+    """A TCP proxy on loopback between a worker and Temporal. `freeze()` stops passing
+    bytes on in both directions (they are held, never delivered): a network partition."""
+
+    def __init__(self, upstream: str) -> None:
+        host, port = upstream.rsplit(":", 1)
+        self._upstream = (host, int(port))
+        self._flowing = asyncio.Event()
+        self._flowing.set()
+        self._connections: set[asyncio.Task[None]] = set()
+
+    async def __aenter__(self) -> FreezableProxy:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._server.close()
+        for connection in self._connections:
+            connection.cancel()
+        await asyncio.gather(*self._connections, return_exceptions=True)
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
+
+    def freeze(self) -> None:
+        self._flowing.clear()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._connections.add(task)
+        up_reader, up_writer = await asyncio.open_connection(*self._upstream)
+        try:
+            await asyncio.gather(self._pump(reader, up_writer), self._pump(up_reader, writer))
+        finally:
+            writer.close()
+            up_writer.close()
+
+    async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while data := await reader.read(65536):
+            await self._flowing.wait()
+            writer.write(data)
+            await writer.drain()
+        writer.close()
+
+
+def worker_env(
+    llm: ScriptedLLM, shop: Path, queue: str, temporal: str, **extra: str
+) -> dict[str, str]:
+    return process_env(temporal, queue, shop, **model_env(llm), **extra)
+
+
+# For the worker that will be killed: without a workflow cache its runs have no sticky
+# queue, whose 5 s timeout would otherwise delay each run's next turn after the kill.
+NO_CACHE = {"TETHER_MAX_CACHED_WORKFLOWS": "0"}
+
+
+async def tool_started(run: AgentRun) -> bool:
+    """A worker has taken the run's pending tool call (so it runs or waits inside)."""
+    described = await run.describe()
+    return any(
+        a.activity_type.name == TOOL_ACTIVITY
+        and a.state == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED
+        for a in described.raw_description.pending_activities
+    )
+
+
+async def retried_activities(run: AgentRun) -> list[tuple[str, int]]:
+    """(activity type, attempt) of every activity that completed on a retry."""
+    events = (await run.fetch_history()).events
+    kinds = {
+        e.event_id: e.activity_task_scheduled_event_attributes.activity_type.name
+        for e in events
+        if e.HasField("activity_task_scheduled_event_attributes")
+    }
+    started = [
+        e.activity_task_started_event_attributes
+        for e in events
+        if e.HasField("activity_task_started_event_attributes")
+    ]
+    return [(kinds[s.scheduled_event_id], s.attempt) for s in started if s.attempt > 1]
+
+
+def once_per_run(runs: list[AgentRun]) -> Counter[str]:
+    return Counter({run.id: 1 for run in runs})
+
+
+async def test_killed_while_a_model_call_and_a_tool_are_in_flight(
+    dev_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    shop = tmp_path / "shop.db"
+    in_llm, in_tool = seed_orders(shop, ["K-1001", "K-1002"])
+    queue = f"crash-{uuid.uuid4().hex[:8]}"
+    model = CrashModel(shop)
+    # Turn 4 asks for the email after the refund committed: the replay must not refund.
+    model.hold = (refund_prompt(in_llm), 4)
+    model.lock_before_refund = refund_prompt(in_tool)
+    with ScriptedLLM(model) as llm:
+        env = worker_env(llm, shop, queue, target(dev_env), **NO_CACHE)
+        with worker_process(env, tmp_path / "first.log") as first:
+            runs = [await start_refund(dev_env.client, queue, in_llm)]
+
+            async def held() -> bool:
+                return turns_seen(llm).get(refund_prompt(in_llm), Counter())[4] == 1
+
+            await until(held, "the model call of turn 4 was never made")
+            # Only now: the lock would also stop the first run's refund.
+            runs.append(await start_refund(dev_env.client, queue, in_tool))
+            await until(lambda: tool_started(runs[1]), "the refund never started")
+            first.kill()
+            first.wait()
+        model.release.set()
+        model.unlock()
+        env = worker_env(llm, shop, queue, target(dev_env))
+        with worker_process(env, tmp_path / "second.log"):
+            # The retries wait out the dead worker's heartbeat timeout (10 s).
+            results = await asyncio.wait_for(asyncio.gather(*(r.result() for r in runs)), 60)
+
+    assert [r.status for r in results] == ["completed", "completed"]
+    assert all("refunded $10.00" in (r.answer or "") for r in results)
+    seen = turns_seen(llm)
+    assert seen[refund_prompt(in_llm)] == EVERY_TURN_ONCE + Counter({4: 1})
+    assert seen[refund_prompt(in_tool)] == EVERY_TURN_ONCE
+    assert runs_per_key(shop, "refunds") == once_per_run(runs)
+    assert runs_per_key(shop, "outbox") == once_per_run(runs)
+    # The kills hit the calls in flight: exactly those ran again, on the new worker.
+    assert await retried_activities(runs[0]) == [(LLM_ACTIVITY, 2)]
+    assert await retried_activities(runs[1]) == [(TOOL_ACTIVITY, 2)]
+
+
+async def test_killed_after_a_refund_committed_before_its_activity_completed(
+    dev_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    shop = tmp_path / "shop.db"
+    (order,) = seed_orders(shop, ["K-2001"])
+    queue = f"crash-{uuid.uuid4().hex[:8]}"
+    model = CrashModel(shop)
+    model.lock_before_refund = refund_prompt(order)
+    with ScriptedLLM(model) as llm:
+        async with FreezableProxy(target(dev_env)) as proxy:
+            env = worker_env(llm, shop, queue, proxy.address, **NO_CACHE)
+            with worker_process(env, tmp_path / "first.log") as first:
+                run = await start_refund(dev_env.client, queue, order)
+                await until(lambda: tool_started(run), "the refund never started")
+                proxy.freeze()
+                model.unlock()
+
+                async def committed() -> bool:
+                    return runs_per_key(shop, "refunds")[run.id] == 1
+
+                await until(committed, "the refund never committed")
+                first.kill()
+                first.wait()
+        env = worker_env(llm, shop, queue, target(dev_env))
+        with worker_process(env, tmp_path / "second.log"):
+            result = await asyncio.wait_for(run.result(), 60)
+
+    assert result.status == "completed"
+    assert "refunded $10.00" in (result.answer or "")
+    assert turns_seen(llm)[refund_prompt(order)] == EVERY_TURN_ONCE
+    # The retry found the first attempt's refund under its idempotency key.
+    assert runs_per_key(shop, "refunds") == once_per_run([run])
+    assert runs_per_key(shop, "outbox") == once_per_run([run])
+    assert await retried_activities(run) == [(TOOL_ACTIVITY, 2)]
