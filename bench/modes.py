@@ -59,6 +59,12 @@ VARIANTS = [
     _floor("… + current details", details=True),
     _floor("… + search-attribute upserts", upserts=True),
     _floor("… + LLM as local activity", local_llm=True),
+    Mode(
+        "… without the workflow sandbox",
+        "floor",
+        options=LEVER_BASE.options,
+        worker="floor-unsandboxed",
+    ),
     Mode("tether, no search attributes", "tether", worker="tether-nosearch"),
     Mode("tether, no fast tools", "tether", agent=BENCH_REMOTE.name),
 ]

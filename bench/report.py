@@ -138,6 +138,7 @@ def markdown(report: Report) -> str:
     lines = [
         f"Machine: {report.machine['cpus']} CPUs, {report.machine['platform']}, Python "
         f"{report.machine['python']}, temporalio {report.machine['temporalio']}; "
+        f"load average {report.machine['load_average']} at the end; "
         f"benchmark took {report.seconds:.0f} s.",
         "",
         *_header(["agent", "mode", "concurrency", *MEASURES]),
@@ -157,6 +158,10 @@ def markdown(report: Report) -> str:
             f"| {g.tether_bytes / 1024:.1f} |"
             for g in report.growth
         ),
+        "",
+        "Where the standard agent's history goes (bytes per event kind, one run):",
+        "",
+        *_breakdown(report),
         "",
         "| worker memory | MB |",
         "|---|--:|",
@@ -181,6 +186,23 @@ def markdown(report: Report) -> str:
         for c in failed
     ]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _breakdown(report: Report) -> list[str]:
+    low = min(c.concurrency for c in report.cells)
+    floor = report.cell(FLOOR.name, "standard", low).history
+    tether = report.cell(TETHER.name, "standard", low).history
+    assert floor and tether
+    kinds = sorted(
+        {*floor.by_kind, *tether.by_kind},
+        key=lambda k: -max(floor.by_kind.get(k, 0), tether.by_kind.get(k, 0)),
+    )
+    return [
+        "| event kind | floor bytes | tether bytes |",
+        "|---|--:|--:|",
+        *(f"| {k} | {floor.by_kind.get(k, 0)} | {tether.by_kind.get(k, 0)} |" for k in kinds),
+        f"| **total** | {floor.bytes} | {tether.bytes} |",
+    ]
 
 
 MEASURES = [

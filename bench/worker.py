@@ -3,7 +3,8 @@
 A process of its own, so the driver reads the worker's CPU time and memory from /proc
 without counting itself, the model server or the Temporal server. KIND `tether` runs
 the project's real worker (`worker.create_worker`), `tether-nosearch` the same without
-search attributes (a configuration lever), `floor` the hand-written FloorWorkflow. It
+search attributes (a configuration lever), `floor` the hand-written FloorWorkflow and
+`floor-unsandboxed` the same without the workflow sandbox (another lever). It
 prints READY once it polls and stops gracefully on SIGTERM.
 """
 
@@ -15,7 +16,8 @@ import sys
 
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from bench.agents import BENCH, REGISTRY
 from bench.calls import model_client
@@ -28,17 +30,22 @@ from tether.settings import LlmSettings
 from worker import create_worker
 
 READY = "bench-worker ready"
-KINDS = ("tether", "tether-nosearch", "floor")
+KINDS = ("tether", "tether-nosearch", "floor", "floor-unsandboxed")
 
 
 async def make_worker(kind: str, client: Client, queue: str, llm_url: str) -> Worker:
-    if kind == "floor":
+    if kind.startswith("floor"):
         floor = FloorActivities(BENCH, model_client(llm_url))
         return Worker(
             client,
             task_queue=queue,
             workflows=[FloorWorkflow],
             activities=[floor.llm, floor.tool, floor.spec],
+            # The sandbox re-imports the workflow's modules for every run; without it
+            # shows what that costs (Tether's worker keeps it: it guards determinism).
+            workflow_runner=UnsandboxedWorkflowRunner()
+            if kind == "floor-unsandboxed"
+            else SandboxedWorkflowRunner(),
         )
     llm = LlmSettings(base_url=llm_url, api_key="bench", model=OFFLINE_MODEL, offline=False)
     searchable = kind == "tether" and await ensure_search_attributes(client)
