@@ -239,12 +239,14 @@ async def environment(sizes: Sizes) -> AsyncIterator[Env]:
         ScriptedLLM(responder(sizes.llm_latency)) as llm,
     ):
         _without_nagle(llm)
-        async with await WorkflowEnvironment.start_local(
-            data_converter=pydantic_data_converter,
-            dev_server_existing_path=str(temporal) if temporal.exists() else "temporal",
-            dev_server_database_filename=str(Path(tmp) / "temporal.db"),
-            search_attributes=SEARCH_KEYS,
-        ) as server:
+        with _stdout_to_stderr():
+            server = await WorkflowEnvironment.start_local(
+                data_converter=pydantic_data_converter,
+                dev_server_existing_path=str(temporal) if temporal.exists() else "temporal",
+                dev_server_database_filename=str(Path(tmp) / "temporal.db"),
+                search_attributes=SEARCH_KEYS,
+            )
+        async with server:
             client = server.client
             address = client.service_client.config.target_host
             queues = {kind: f"bench-{kind}-{uuid.uuid4().hex[:8]}" for kind in KINDS}
@@ -254,6 +256,20 @@ async def environment(sizes: Sizes) -> AsyncIterator[Env]:
                     yield Env(client, llm, runner, pids)
             finally:
                 await runner.close()
+
+
+@contextmanager
+def _stdout_to_stderr() -> Iterator[None]:
+    """The dev server inherits stdout and prints a banner there; keep stdout for the
+    report (`--json` must stay parseable) by lending it stderr while the server starts."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def _without_nagle(llm: ScriptedLLM) -> None:
