@@ -3,6 +3,7 @@
 
 python3 dev.py demo     # deps, dev server, worker, offline model, one support run
 python3 dev.py test     # deps, ruff, mypy, the whole test suite
+python3 dev.py bench    # deps, then the benchmark (python -m bench.run; --tiny, --json, ...)
 python3 dev.py server   # start the Temporal dev server (no-op if one is running)
 python3 dev.py stop     # stop the dev server this script started
 """
@@ -159,8 +160,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
-    parser.add_argument("command", choices=["setup", "server", "stop", "demo", "test"])
-    parser.add_argument("pytest_args", nargs=argparse.REMAINDER, help="passed to pytest (test)")
+    parser.add_argument("command", choices=["setup", "server", "stop", "demo", "test", "bench"])
+    parser.add_argument(
+        "pytest_args", nargs=argparse.REMAINDER, help="passed to pytest (test) or bench.run (bench)"
+    )
     args = parser.parse_args()
     if args.command == "stop":
         stop_server()
@@ -172,6 +175,9 @@ def main() -> int:
         return demo()
     elif args.command == "test":
         return test(args.pytest_args)
+    elif args.command == "bench":
+        # It starts its own dev server on free ports, so a running `dev.py server` is fine.
+        return subprocess.run([str(PY), "-m", "bench.run", *args.pytest_args], cwd=ROOT).returncode
     return 0
 
 
