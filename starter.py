@@ -12,7 +12,7 @@ import json
 import sys
 import uuid
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, get_args
 
 from pydantic import ValidationError
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
@@ -24,10 +24,16 @@ from agents import DEFAULT_AGENT, REGISTRY
 from tether.agents import UnknownAgentError
 from tether.messages import Message
 from tether.process import exit_now
-from tether.seam import AgentInput, AgentResult
+from tether.seam import AgentInput, AgentResult, RunStatus
 from tether.settings import SettingsError, task_queue, ui_url
 from tether.temporal import TemporalUnreachable, connect
-from tether.visibility import run_summary
+from tether.visibility import (
+    AGENT_NAME_KEY,
+    AGENT_STATUS_KEY,
+    AGENT_TOKENS_KEY,
+    AGENT_TURNS_KEY,
+    run_summary,
+)
 from workflows.agent import AgentWorkflow
 
 POLL_SECONDS = 0.25
@@ -180,6 +186,45 @@ async def warn_if_no_worker(client: Client) -> None:
         )
 
 
+async def cmd_list(args: argparse.Namespace) -> int:
+    """Runs, newest first, filtered on Tether's search attributes."""
+    clauses = ["WorkflowType = 'AgentWorkflow'"]
+    if args.status:
+        clauses.append(f"AgentStatus = '{args.status}'")
+    if args.agent:
+        try:
+            REGISTRY.get(args.agent)  # also keeps the query free of stray quotes
+        except UnknownAgentError as e:
+            raise UserError(str(e)) from None
+        clauses.append(f"AgentName = '{args.agent}'")
+    client = await connect()
+    rows = []
+    async for run in client.list_workflows(" AND ".join(clauses), limit=args.limit):
+        attributes = run.typed_search_attributes
+        rows.append(
+            {
+                "workflow_id": run.id,
+                "run_id": run.run_id,
+                "agent": attributes.get(AGENT_NAME_KEY),
+                "status": attributes.get(AGENT_STATUS_KEY),
+                "turns": attributes.get(AGENT_TURNS_KEY),
+                "tokens": attributes.get(AGENT_TOKENS_KEY),
+                "started": run.start_time.isoformat(),
+            }
+        )
+    if args.json:
+        emit_json({"runs": rows})
+        return 0
+    if not rows:
+        print("no runs match")
+    for row in rows:
+        print(
+            f"{row['workflow_id']:<32} {row['status'] or '?':<15} {row['agent'] or '?':<14}"
+            f" {row['turns'] or 0:>3} turns {row['tokens'] or 0:>7} tokens  {row['started']}"
+        )
+    return 0
+
+
 def emit_json(data: dict[str, Any]) -> None:
     print(json.dumps(data, indent=2, default=str))
 
@@ -195,13 +240,21 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--max-turns", type=int, help="stop after this many model calls")
     run.add_argument("--detach", action="store_true", help="start and return at once")
     run.add_argument("--json", action="store_true", help="print one JSON object")
+    run.set_defaults(handler=cmd_run)
+    listing = commands.add_parser("list", help="list runs, filtered by status or agent")
+    listing.add_argument("--status", choices=get_args(RunStatus), help="only runs in this status")
+    listing.add_argument("--agent", help="only runs of this agent")
+    listing.add_argument("--limit", type=int, default=50, help="at most this many (default 50)")
+    listing.add_argument("--json", action="store_true", help="print one JSON object")
+    listing.set_defaults(handler=cmd_list)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return asyncio.run(cmd_run(args))
+        code: int = asyncio.run(args.handler(args))
+        return code
     except (UserError, TemporalUnreachable, SettingsError) as e:
         print(f"starter.py: {e}", file=sys.stderr)
         return 2

@@ -7,6 +7,7 @@ import asyncio
 import json
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -106,3 +107,29 @@ def test_activity_log_lines_carry_their_context(demo_run: DemoRun) -> None:
         assert line["activity"] in ("tether.llm", "tether.tool")
         assert line["attempt"] == 1
         assert line["level"] == "info"
+
+
+async def test_starter_lists_runs_by_status(
+    demo_run: DemoRun, dev_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    env = process_env(target(dev_env), "unused", tmp_path / "shop.db")
+
+    def listed(*flags: str) -> list[str]:
+        done = starter(env, "list", "--json", *flags)
+        assert done.returncode == 0, done.stderr
+        return [run["workflow_id"] for run in json.loads(done.stdout)["runs"]]
+
+    for _ in range(50):  # visibility is eventually consistent; bounded wait
+        if demo_run.handle.id in listed("--status", "completed"):
+            break
+        await asyncio.sleep(0.1)
+    assert demo_run.handle.id in listed("--status", "completed", "--agent", "support-desk")
+    assert demo_run.handle.id not in listed("--status", "max_turns")
+    table = starter(env, "list", "--status", "completed")
+    line = next(x for x in table.stdout.splitlines() if x.startswith(demo_run.handle.id))
+    assert "completed" in line and "support-desk" in line and "5 turns" in line
+    unknown = starter(env, "list", "--agent", "nope")
+    assert unknown.returncode == 2
+    assert unknown.stderr.strip() == (
+        "starter.py: unknown agent 'nope' (known agents: support-desk)"
+    )
