@@ -48,7 +48,6 @@ START_TIMEOUT_S = 60.0
 PARK_TIMEOUT_S = 120.0  # plus PARK_S_PER_RUN per run: 1,000 runs took over 300 s on busy cores
 PARK_S_PER_RUN = 1.0
 LISTEN_BACKLOG = 1024
-WARMUP_RUNS = 2  # per mode: imports, sandbox and connection set-up are not per-run costs
 HISTORY_SAMPLES = 3  # histories fetched per cell (runs of a cell are identical)
 START_CONCURRENCY = 50  # parked runs started / terminated at once
 
@@ -63,9 +62,13 @@ class Sizes:
     turns: list[int] = field(default_factory=lambda: [5, 10, 25, 50])
     parked: int = 1000
     llm_latency: float = 0.0
+    # Runs per worker before measuring: imports, sandbox and connections are not per-run.
+    warmup: int = 2
 
 
-TINY = Sizes(runs=2, long_runs=1, concurrency=[1, 2], long_concurrency=[2], turns=[3, 6], parked=5)
+TINY = Sizes(
+    runs=1, long_runs=1, concurrency=[1, 2], long_concurrency=[2], turns=[3, 6], parked=5, warmup=1
+)
 
 
 @dataclass
@@ -294,7 +297,7 @@ async def bench(sizes: Sizes) -> Report:
         # One mode per worker process (and the plain loop) warms up before anything counts.
         warm = {mode.process: mode for mode in reversed([*MAIN_MODES, *VARIANTS])}
         for mode in warm.values():
-            await run_cell(env, mode, "warm-up", STANDARD_TURNS, 1, WARMUP_RUNS)
+            await run_cell(env, mode, "warm-up", STANDARD_TURNS, 1, sizes.warmup)
         long_turns = max(sizes.turns)
         cells = []
         for agent, turns, runs, levels in (
