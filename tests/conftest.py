@@ -3,6 +3,7 @@ a fresh shop database, and an in-process worker bound to them."""
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import sqlite3
 import sys
@@ -12,8 +13,9 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -21,10 +23,12 @@ from agents import REGISTRY
 from tether.agents import AgentRegistry
 from tether.pricing import PriceTable
 from tether.scripted_llm import OFFLINE_MODEL, ScriptedLLM
+from tether.seam import AgentResult, ApprovalDecision, PendingApproval
 from tether.search_registration import ensure_search_attributes
 from tether.settings import LlmSettings
 from tether.visibility import SEARCH_KEYS
 from worker import create_worker
+from workflows.agent import AgentWorkflow
 
 BIN = Path(sys.executable).parent
 
@@ -103,3 +107,36 @@ async def running_worker(
     )
     async with worker:
         yield worker
+
+
+async def pending_approvals(
+    handle: WorkflowHandle[AgentWorkflow, AgentResult], count: int = 1
+) -> list[PendingApproval]:
+    """Poll the run's state until `count` tool calls wait for a person.
+
+    Queries do not unlock the time-skipping server's clock, so an approval timeout
+    cannot fire while a test waits here (it would while awaiting the result).
+    """
+    deadline = asyncio.get_running_loop().time() + 30
+    while True:
+        try:
+            pending = (await handle.query(AgentWorkflow.state)).pending_approvals
+        except RPCError:
+            pending = []  # not started yet, or its worker is being replaced
+        if len(pending) >= count:
+            return pending
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"{count} approvals never became pending (saw {pending})")
+        await asyncio.sleep(0.2)
+
+
+async def approve_all(
+    handle: WorkflowHandle[AgentWorkflow, AgentResult], count: int = 1
+) -> list[PendingApproval]:
+    """Approve the run's next `count` calls that wait for a person, as a person would."""
+    pending = await pending_approvals(handle, count)
+    for call in pending:
+        await handle.execute_update(
+            AgentWorkflow.decide, ApprovalDecision(call_id=call.call_id, approve=True)
+        )
+    return pending

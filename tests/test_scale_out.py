@@ -20,6 +20,7 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
+from tests.conftest import approve_all
 from tests.processes import process_env, target, worker_process
 from tether.seam import AgentInput, AgentResult
 from tools.shop_db import connect
@@ -117,12 +118,15 @@ async def test_runs_survive_a_killed_worker_with_side_effects_once(
                 for order in orders
             )
         )
+        # A person approves every refund as it comes, while workers come and go.
+        approvals = asyncio.gather(*(approve_all(h) for h in handles))
         victim = workers[0]
         await wait_for_refunds(shop, RUNS // 3)
         victim.kill()
         victim.wait()
         # Activities heartbeat, so the server retries what the victim held within the
         # heartbeat timeout (10 s), on a live worker and with the same idempotency key.
+        await asyncio.wait_for(approvals, 120)
         results = await asyncio.wait_for(asyncio.gather(*(h.result() for h in handles)), 120)
         assert all(w.poll() is None for w in workers[1:]), "a surviving worker died"
 
