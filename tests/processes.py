@@ -53,11 +53,13 @@ def worker_process(env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[
 
 
 def starter(
-    env: dict[str, str], *args: str, timeout: float = 60
+    env: dict[str, str], *args: str, timeout: float = 60, stdin: str = ""
 ) -> subprocess.CompletedProcess[str]:
+    """starter.py with `args`, reading `stdin` (a pipe, not a terminal)."""
     return subprocess.run(
         [sys.executable, str(ROOT / "starter.py"), *args],
         env=env,
+        input=stdin,
         capture_output=True,
         text=True,
         timeout=timeout,
