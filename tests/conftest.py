@@ -110,14 +110,14 @@ async def running_worker(
 
 
 async def pending_approvals(
-    handle: WorkflowHandle[AgentWorkflow, AgentResult], count: int = 1
+    handle: WorkflowHandle[AgentWorkflow, AgentResult], count: int = 1, *, within: float = 30
 ) -> list[PendingApproval]:
     """Poll the run's state until `count` tool calls wait for a person.
 
     Queries do not unlock the time-skipping server's clock, so an approval timeout
     cannot fire while a test waits here (it would while awaiting the result).
     """
-    deadline = asyncio.get_running_loop().time() + 30
+    deadline = asyncio.get_running_loop().time() + within
     while True:
         try:
             pending = (await handle.query(AgentWorkflow.state)).pending_approvals
@@ -131,10 +131,10 @@ async def pending_approvals(
 
 
 async def approve_all(
-    handle: WorkflowHandle[AgentWorkflow, AgentResult], count: int = 1
+    handle: WorkflowHandle[AgentWorkflow, AgentResult], count: int = 1, *, within: float = 30
 ) -> list[PendingApproval]:
     """Approve the run's next `count` calls that wait for a person, as a person would."""
-    pending = await pending_approvals(handle, count)
+    pending = await pending_approvals(handle, count, within=within)
     for call in pending:
         await handle.execute_update(
             AgentWorkflow.decide, ApprovalDecision(call_id=call.call_id, approve=True)

@@ -223,7 +223,11 @@ async def test_messages_are_refused_by_runs_that_are_not_chats_or_have_ended(
                 errors.append(refused.value.cause.message)
             await chat.signal(AgentWorkflow.end)
             await chat.result()
+            # Ended here: an open run would hold back the time-skipping clock of the
+            # tests that follow.
             await single.cancel()
+            with pytest.raises(WorkflowFailureError):
+                await single.result()
 
     assert errors == [
         "this run is not a chat; start one with `starter.py chat`",

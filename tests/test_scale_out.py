@@ -119,7 +119,7 @@ async def test_runs_survive_a_killed_worker_with_side_effects_once(
             )
         )
         # A person approves every refund as it comes, while workers come and go.
-        approvals = asyncio.gather(*(approve_all(h) for h in handles))
+        approvals = asyncio.gather(*(approve_all(h, within=120) for h in handles))
         victim = workers[0]
         await wait_for_refunds(shop, RUNS // 3)
         victim.kill()
