@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import pty
 import uuid
 from pathlib import Path
 from typing import Any
@@ -176,3 +178,24 @@ async def test_a_chat_from_the_cli_can_be_left_sent_to_and_cancelled(
     assert json.loads(state.stdout)["status"] == "cancelled"
     users = [m["content"] for m in json.loads(transcript.stdout) if m["role"] == "user"]
     assert users == ["Where is order A-1003?", "And order A-1002?"]
+
+
+async def test_run_asks_for_approval_on_a_terminal(
+    dev_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    shop = tmp_path / "shop.db"
+    env = process_env(target(dev_env), f"e2e-{uuid.uuid4().hex[:8]}", shop)
+    ours, terminal = pty.openpty()
+    # The answer waits in the terminal's line buffer until the prompt reads it.
+    os.write(ours, b"y\n")
+    try:
+        with worker_process(env, tmp_path / "worker.log"):
+            done = starter(env, "run", "A-1001 arrived broken, refund", stdin=terminal)
+    finally:
+        os.close(ours)
+        os.close(terminal)
+
+    assert done.returncode == 0, done.stderr
+    assert '? approve issue_refund({"order_id": "A-1001"' in done.stdout
+    assert "refunded $42.00" in done.stdout
+    assert count_rows(shop, "refunds") == 1

@@ -27,7 +27,6 @@ RunStatus = Literal[
     "failed",
     "cancelled",
 ]
-ENDED_BY_BUDGET: tuple[RunStatus, ...] = ("max_turns", "max_tokens", "deadline_exceeded")
 
 # Activity names, shared by their definitions (worker) and the workflow that calls them.
 DESCRIBE_AGENT_ACTIVITY = "tether.describe_agent"
