@@ -31,7 +31,7 @@ def last_user_text(messages: list[dict[str, Any]]) -> str:
 def echo(messages: list[dict[str, Any]]) -> Step:
     text = last_user_text(messages)
     reply = say(f"echo: {text}")
-    return Slow(1.0, reply) if text == "slow" else reply
+    return Slow(2.0, reply) if text == "slow" else reply
 
 
 def lookup_forever(messages: list[dict[str, Any]]) -> Step:
@@ -57,6 +57,14 @@ async def status_becomes(handle: Handle, status: RunStatus) -> None:
     raise AssertionError(f"the run never became {status}")
 
 
+async def queued(handle: Handle, count: int) -> None:
+    for _ in range(100):
+        if (await handle.query(AgentWorkflow.state)).queued_messages == count:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"{count} messages sent mid-turn were not queued")
+
+
 async def test_a_chat_answers_each_message_and_queues_those_sent_mid_turn(
     ts_env: WorkflowEnvironment, shop_db: Path
 ) -> None:
@@ -65,14 +73,11 @@ async def test_a_chat_answers_each_message_and_queues_those_sent_mid_turn(
             await status_becomes(handle, "awaiting_user")
             slow = asyncio.create_task(handle.execute_update(AgentWorkflow.send, "slow"))
             await status_becomes(handle, "running")
+            # One after the other, so that they arrive in this order.
             second = asyncio.create_task(handle.execute_update(AgentWorkflow.send, "second"))
+            await queued(handle, 1)
             third = asyncio.create_task(handle.execute_update(AgentWorkflow.send, "third"))
-            for _ in range(100):
-                if (await handle.query(AgentWorkflow.state)).queued_messages == 2:
-                    break
-                await asyncio.sleep(0.02)
-            else:
-                raise AssertionError("the messages sent mid-turn were not queued")
+            await queued(handle, 2)
             replies = list(await asyncio.gather(slow, second, third))
             await handle.signal(AgentWorkflow.end)
             result = await handle.result()
