@@ -8,6 +8,7 @@ COPY workflows ./workflows
 COPY activities ./activities
 COPY tools ./tools
 COPY agents ./agents
+COPY cli ./cli
 COPY worker.py starter.py ./
 RUN pip install --no-cache-dir .
 ENV TETHER_SHOP_DB=/data/shop.db

@@ -123,8 +123,11 @@ def demo() -> int:
     try:
         wait_for_worker(worker, worker_log, start)
         prompt = "Order A-1001 arrived broken, I want my money back."
+        # The refund needs a person's approval: the starter asks on the terminal, and
+        # without one (CI, a pipe) --yes approves it, saying so.
+        yes = [] if sys.stdin.isatty() else ["--yes"]
         return subprocess.run(
-            [str(PY), str(ROOT / "starter.py"), "run", prompt], env=env
+            [str(PY), str(ROOT / "starter.py"), "run", prompt, *yes], env=env
         ).returncode
     finally:
         worker.terminate()

@@ -46,7 +46,7 @@ def support_desk_responder(messages: list[dict[str, Any]]) -> Step:
         )
     refund = _json(results["issue_refund"])
     if refund is None:
-        why = results["issue_refund"].removeprefix("Error: ")
+        why = results["issue_refund"].removeprefix("Error: ").rstrip(".")
         return _answer(f"I'm sorry, I can't refund order {order_id}: {why}.")
     if "send_email" not in results:
         return call_tools(

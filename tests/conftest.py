@@ -4,6 +4,7 @@ a fresh shop database, and an in-process worker bound to them."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import shutil
 import socket
 import sqlite3
@@ -20,22 +21,40 @@ from typing import Any
 import pytest
 from temporalio.client import Client, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from agents import REGISTRY
+from agents.support_desk import SUPPORT_DESK
 from tether.agents import AgentRegistry
 from tether.pricing import PriceTable
 from tether.scripted_llm import OFFLINE_MODEL, ScriptedLLM
-from tether.seam import AgentInput, AgentResult
+from tether.seam import AgentInput, AgentResult, ApprovalDecision, PendingApproval
 from tether.search_registration import ensure_search_attributes
 from tether.settings import SDK_DEFAULTS, LlmSettings, WorkerTuning
+from tether.tools import tool
 from tether.visibility import SEARCH_KEYS
 from tools.shop_db import connect
 from worker import create_worker
 from workflows.agent import AgentWorkflow
 
 AgentRun = WorkflowHandle[AgentWorkflow, AgentResult]
+
+
+# The support desk with refunds that need no person: for tests about something else
+# (secrets, logs, the web UI) that must run to the end unattended.
+UNATTENDED = AgentRegistry(
+    [
+        dataclasses.replace(
+            SUPPORT_DESK,
+            tools=[
+                tool(side_effects=True)(t.fn) if t.name == "issue_refund" else t
+                for t in SUPPORT_DESK.tools
+            ],
+        )
+    ]
+)
 
 BIN = Path(sys.executable).parent
 
@@ -125,14 +144,33 @@ def refund_prompt(order: str) -> str:
     return f"Order {order} arrived broken, I want my money back."
 
 
+# Approvers run beside the test; kept here so they are not garbage-collected.
+_approvers: set[asyncio.Task[None]] = set()
+
+
 async def start_refund(client: Client, queue: str, order: str) -> AgentRun:
-    """A support-desk run asking to refund `order`, with the order in its id."""
-    return await client.start_workflow(
+    """A support-desk run asking to refund `order`, with the order in its id, and a
+    person who approves that refund when the run asks (whatever dies meanwhile)."""
+    run = await client.start_workflow(
         AgentWorkflow.run,
         AgentInput(agent="support-desk", prompt=refund_prompt(order)),
         id=f"{queue}-{order}",
         task_queue=queue,
     )
+    approver = asyncio.create_task(_approve_when_asked(run))
+    _approvers.add(approver)
+    approver.add_done_callback(_approvers.discard)
+    return run
+
+
+async def _approve_when_asked(run: AgentRun, within: float = 180) -> None:
+    deadline = asyncio.get_running_loop().time() + within
+    while asyncio.get_running_loop().time() < deadline:
+        try:
+            await approve_all(run, within=deadline - asyncio.get_running_loop().time())
+            return
+        except RPCError:  # the worker was killed mid-update: ask again
+            await asyncio.sleep(0.5)
 
 
 async def until(check: Callable[[], Awaitable[bool]], what: str, seconds: float = 30) -> None:
@@ -178,3 +216,36 @@ async def running_worker(
     )
     async with worker:
         yield worker
+
+
+async def pending_approvals(
+    handle: WorkflowHandle[AgentWorkflow, AgentResult], count: int = 1, *, within: float = 30
+) -> list[PendingApproval]:
+    """Poll the run's state until `count` tool calls wait for a person.
+
+    Queries do not unlock the time-skipping server's clock, so an approval timeout
+    cannot fire while a test waits here (it would while awaiting the result).
+    """
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        try:
+            pending = (await handle.query(AgentWorkflow.state)).pending_approvals
+        except RPCError:
+            pending = []  # not started yet, or its worker is being replaced
+        if len(pending) >= count:
+            return pending
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"{count} approvals never became pending (saw {pending})")
+        await asyncio.sleep(0.2)
+
+
+async def approve_all(
+    handle: WorkflowHandle[AgentWorkflow, AgentResult], count: int = 1, *, within: float = 30
+) -> list[PendingApproval]:
+    """Approve the run's next `count` calls that wait for a person, as a person would."""
+    pending = await pending_approvals(handle, count, within=within)
+    for call in pending:
+        await handle.execute_update(
+            AgentWorkflow.decide, ApprovalDecision(call_id=call.call_id, approve=True)
+        )
+    return pending

@@ -129,11 +129,15 @@ class DevServer:
 
 
 def starter(
-    env: dict[str, str], *args: str, timeout: float = 60
+    env: dict[str, str], *args: str, timeout: float = 60, stdin: str | int = ""
 ) -> subprocess.CompletedProcess[str]:
+    """starter.py with `args`, reading `stdin`: text through a pipe, or a file
+    descriptor (a pseudo-terminal's, to be asked questions)."""
     return subprocess.run(
         [sys.executable, str(ROOT / "starter.py"), *args],
         env=env,
+        input=stdin if isinstance(stdin, str) else None,
+        stdin=stdin if isinstance(stdin, int) else None,
         capture_output=True,
         text=True,
         timeout=timeout,

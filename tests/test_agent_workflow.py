@@ -12,18 +12,24 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
 from agents.support_script import support_desk_responder
-from tests.conftest import count_rows, running_worker
+from tests.conftest import approve_all, count_rows, running_worker
 from tether.scripted_llm import ScriptedLLM, call_tools, say
 from tether.seam import AgentInput, AgentResult
 from workflows.agent import AgentWorkflow
 
 
-async def run_agent(env: WorkflowEnvironment, llm: ScriptedLLM, **kwargs: object) -> AgentResult:
+async def run_agent(
+    env: WorkflowEnvironment, llm: ScriptedLLM, *, approvals: int = 0, **kwargs: object
+) -> AgentResult:
+    """Run the support desk to its end, approving its first `approvals` refund calls."""
     params = AgentInput.model_validate({"agent": "support-desk", **kwargs})
     async with running_worker(env.client, llm) as worker:
-        return await env.client.execute_workflow(
+        handle = await env.client.start_workflow(
             AgentWorkflow.run, params, id=f"wf-{uuid.uuid4()}", task_queue=worker.task_queue
         )
+        if approvals:
+            await approve_all(handle, approvals)
+        return await handle.result()
 
 
 async def test_multi_tool_run_runs_each_tool_once(
@@ -36,7 +42,9 @@ async def test_multi_tool_run_runs_each_tool_once(
         say("Your teapot is refunded."),
     )
 
-    result = await run_agent(ts_env, llm, prompt="A-1001 arrived broken, refund please")
+    result = await run_agent(
+        ts_env, llm, approvals=1, prompt="A-1001 arrived broken, refund please"
+    )
 
     assert result.status == "completed"
     assert result.answer == "Your teapot is refunded."
@@ -58,7 +66,7 @@ async def test_demo_conversation_refunds_and_emails_once(
 ) -> None:
     with ScriptedLLM(support_desk_responder) as llm:
         result = await run_agent(
-            ts_env, llm, prompt="Order A-1001 arrived broken, I want my money back."
+            ts_env, llm, approvals=1, prompt="Order A-1001 arrived broken, I want my money back."
         )
     assert result.status == "completed"
     assert result.answer is not None and "refunded $42.00" in result.answer

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
+import pty
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 from temporalio.testing import WorkflowEnvironment
@@ -19,7 +23,9 @@ async def test_starter_runs_the_demo_to_one_email(
     shop = tmp_path / "shop.db"
     env = process_env(target(dev_env), f"e2e-{uuid.uuid4().hex[:8]}", shop)
     with worker_process(env, tmp_path / "worker.log"):
-        done = starter(env, "run", "Order A-1001 arrived broken, I want my money back.", "--json")
+        done = starter(
+            env, "run", "Order A-1001 arrived broken, I want my money back.", "--yes", "--json"
+        )
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout)
     assert out["status"] == "completed"
@@ -82,3 +88,114 @@ def test_starter_names_the_fix_when_temporal_is_unreachable(tmp_path: Path) -> N
         "starter.py: cannot reach Temporal at 127.0.0.1:1 (namespace default): "
         "start the dev server with `python3 dev.py server`, or set TEMPORAL_ADDRESS"
     )
+
+
+async def wait_for_status(env: dict[str, str], workflow_id: str, status: str) -> dict[str, Any]:
+    for _ in range(100):
+        shown = starter(env, "status", workflow_id, "--json")
+        if shown.returncode == 0 and json.loads(shown.stdout)["status"] == status:
+            return dict(json.loads(shown.stdout))
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"{workflow_id} never became {status}: {shown.stdout}{shown.stderr}")
+
+
+async def test_a_refund_waits_for_approval_from_another_process(
+    dev_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    shop = tmp_path / "shop.db"
+    env = process_env(target(dev_env), f"e2e-{uuid.uuid4().hex[:8]}", shop)
+    prompt = "Order A-1001 arrived broken, I want my money back."
+    with worker_process(env, tmp_path / "worker.log"):
+        started = starter(env, "run", prompt, "--detach", "--json")
+        assert started.returncode == 0, started.stderr
+        run_id = json.loads(started.stdout)["workflow_id"]
+        state = await wait_for_status(env, run_id, "awaiting_approval")
+        shown = starter(env, "status", run_id)
+        listed = await listed_with_status(env, "awaiting_approval", run_id)
+        wrong = starter(env, "approve", run_id, "--call", "call_nope")
+        approved = starter(env, "approve", run_id)
+        watched = starter(env, "watch", run_id, "--json")
+        transcript = starter(env, "transcript", run_id)
+        unknown = starter(env, "status", "no-such-run")
+
+    (pending,) = state["pending_approvals"]
+    assert pending["tool"] == "issue_refund"
+    assert json.loads(pending["arguments"])["order_id"] == "A-1001"
+    assert "waiting for approval: issue_refund(" in shown.stdout
+    assert f"call {pending['call_id']}" in shown.stdout
+    assert run_id in listed
+    assert wrong.returncode == 2
+    assert wrong.stderr.strip() == (
+        f"starter.py: no tool call 'call_nope' waits for approval (waiting: {pending['call_id']})"
+    )
+    assert approved.returncode == 0, approved.stderr
+    assert approved.stdout.startswith("approved issue_refund(")
+    assert watched.returncode == 0, watched.stderr
+    result = json.loads(watched.stdout)
+    assert result["status"] == "completed"
+    assert "refunded $42.00" in result["answer"]
+    assert count_rows(shop, "refunds") == 1
+    assert count_rows(shop, "outbox") == 1
+    assert "→ issue_refund(" in transcript.stdout
+    assert unknown.returncode == 2
+    assert unknown.stderr.strip() == "starter.py: no run with id 'no-such-run'"
+
+
+async def listed_with_status(env: dict[str, str], status: str, workflow_id: str) -> str:
+    """`list --status` output once it shows the run (visibility trails by a moment)."""
+    for _ in range(50):
+        listed = starter(env, "list", "--status", status)
+        assert listed.returncode == 0, listed.stderr
+        if workflow_id in listed.stdout:
+            return listed.stdout
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"{workflow_id} not listed as {status}")
+
+
+async def test_a_chat_from_the_cli_can_be_left_sent_to_and_cancelled(
+    dev_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    env = process_env(target(dev_env), f"e2e-{uuid.uuid4().hex[:8]}", tmp_path / "shop.db")
+    with worker_process(env, tmp_path / "worker.log"):
+        chat = starter(env, "chat", "--id", "e2e-chat-new", stdin="")
+        opened = starter(env, "chat", stdin="Where is order A-1003?\n")
+        chat_id = opened.stdout.split("come back with: starter.py chat --id ")[-1].strip()
+        sent = starter(env, "send", chat_id, "And order A-1002?", "--json")
+        empty = starter(env, "send", chat_id, "  ")
+        cancelled = starter(env, "cancel", chat_id)
+        again = starter(env, "cancel", chat_id)
+        state = starter(env, "status", chat_id, "--json")
+        transcript = starter(env, "transcript", chat_id, "--json")
+
+    assert chat.returncode == 2 and "no run with id 'e2e-chat-new'" in chat.stderr
+    assert opened.returncode == 0, opened.stderr
+    assert "agent> Order A-1003 (Desk lamp) is shipped" in opened.stdout
+    assert sent.returncode == 0, sent.stderr
+    assert json.loads(sent.stdout)["reply"].startswith("Order A-1002")
+    assert empty.returncode == 2 and empty.stderr.strip() == "starter.py: the message is empty"
+    assert cancelled.returncode == 0, cancelled.stderr
+    assert again.returncode == 2 and "has already ended (canceled)" in again.stderr
+    assert json.loads(state.stdout)["status"] == "cancelled"
+    users = [m["content"] for m in json.loads(transcript.stdout) if m["role"] == "user"]
+    assert users == ["Where is order A-1003?", "And order A-1002?"]
+
+
+async def test_run_asks_for_approval_on_a_terminal(
+    dev_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    shop = tmp_path / "shop.db"
+    env = process_env(target(dev_env), f"e2e-{uuid.uuid4().hex[:8]}", shop)
+    ours, terminal = pty.openpty()
+    # The answer waits in the terminal's line buffer until the prompt reads it.
+    os.write(ours, b"y\n")
+    try:
+        with worker_process(env, tmp_path / "worker.log"):
+            done = starter(env, "run", "A-1001 arrived broken, refund", stdin=terminal)
+    finally:
+        os.close(ours)
+        os.close(terminal)
+
+    assert done.returncode == 0, done.stderr
+    assert '? approve issue_refund({"order_id": "A-1001"' in done.stdout
+    assert "refunded $42.00" in done.stdout
+    assert count_rows(shop, "refunds") == 1

@@ -10,7 +10,7 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from agents.support_script import support_desk_responder
-from tests.conftest import running_worker
+from tests.conftest import UNATTENDED, running_worker
 from tether.scripted_llm import ScriptedLLM
 from tether.seam import AgentInput
 from tether.settings import WorkerTuning
@@ -24,7 +24,7 @@ async def test_workflow_lines_are_not_repeated_when_the_workflow_replays(
     no_cache = WorkerTuning(max_cached_workflows=0, max_concurrent_workflow_tasks=2)
     caplog.set_level(logging.INFO, logger="temporalio.workflow")
     with ScriptedLLM(support_desk_responder) as llm:
-        async with running_worker(ts_env.client, llm, tuning=no_cache) as worker:
+        async with running_worker(ts_env.client, llm, agents=UNATTENDED, tuning=no_cache) as worker:
             result = await ts_env.client.execute_workflow(
                 AgentWorkflow.run,
                 AgentInput(agent="support-desk", prompt="A-1001 arrived broken, refund it"),

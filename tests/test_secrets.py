@@ -21,7 +21,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from agents.support_script import support_desk_responder
-from tests.conftest import running_worker
+from tests.conftest import UNATTENDED, running_worker
 from tests.processes import target
 from tether.codec import ENCODING, EncryptionCodec, UnknownKeyError
 from tether.codec_server import make_server
@@ -107,7 +107,7 @@ async def test_history_is_ciphertext_and_the_codec_server_reads_it(
     )
     client = await Client.connect(target(dev_env), data_converter=encrypted)
     with ScriptedLLM(support_desk_responder) as llm:
-        async with running_worker(client, llm) as worker:
+        async with running_worker(client, llm, agents=UNATTENDED) as worker:
             handle = await client.start_workflow(
                 AgentWorkflow.run,
                 AgentInput(agent="support-desk", prompt=PROMPT),
@@ -137,7 +137,7 @@ async def test_the_api_key_never_enters_history(ts_env: WorkflowEnvironment, sho
         settings = LlmSettings(
             base_url=llm.base_url, api_key=canary, model=OFFLINE_MODEL, offline=False
         )
-        async with running_worker(ts_env.client, settings) as worker:
+        async with running_worker(ts_env.client, settings, agents=UNATTENDED) as worker:
             handle = await ts_env.client.start_workflow(
                 AgentWorkflow.run,
                 AgentInput(agent="support-desk", prompt=PROMPT),

@@ -23,7 +23,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
 from agents import DEFAULT_AGENT, REGISTRY
-from tests.conftest import count_rows, running_worker
+from tests.conftest import approve_all, count_rows, running_worker
 from tether.agents import Agent, AgentRegistry
 from tether.scripted_llm import ScriptedLLM, call_tools, say
 from tether.seam import TOOL_ACTIVITY, AgentInput, AgentResult, RetryOptions
@@ -39,9 +39,10 @@ Handle = WorkflowHandle[AgentWorkflow, AgentResult]
 
 
 async def run(
-    client: Client, llm: ScriptedLLM, agent: Agent | None = None
+    client: Client, llm: ScriptedLLM, agent: Agent | None = None, *, approvals: int = 0
 ) -> tuple[AgentResult, Handle]:
-    """Run `agent` (default: the support desk) to its end."""
+    """Run `agent` (default: the support desk) to its end, approving its first
+    `approvals` calls that need a person."""
     agents = AgentRegistry([agent]) if agent else REGISTRY
     async with running_worker(client, llm, agents=agents) as worker:
         handle = await client.start_workflow(
@@ -50,6 +51,8 @@ async def run(
             id=f"wf-{uuid.uuid4()}",
             task_queue=worker.task_queue,
         )
+        if approvals:
+            await approve_all(handle, approvals)
         return await handle.result(), handle
 
 
@@ -119,7 +122,7 @@ async def test_fast_tools_run_as_local_activities(
         call_tools(("issue_refund", {"order_id": "A-1001", "reason": "broken"})),
         say("Refunded."),
     )
-    _, handle = await run(ts_env.client, llm)
+    _, handle = await run(ts_env.client, llm, approvals=1)
     history = await events(handle)
     # lookup_order and get_refund_policy are fast: markers, not scheduled activities.
     assert scheduled_tools(history) == ["issue_refund"]
@@ -145,7 +148,7 @@ async def test_bad_calls_to_fast_and_regular_tools_go_back_to_the_model(
         say("Sorry."),
     )
 
-    result, handle = await run(ts_env.client, llm, agent)
+    result, handle = await run(ts_env.client, llm, agent, approvals=2)
     history = await events(handle)
 
     assert result.status == "completed"
@@ -158,7 +161,11 @@ async def test_bad_calls_to_fast_and_regular_tools_go_back_to_the_model(
     assert "invalid arguments for wait" in seen[5]
     assert "no tool named 'teleport'. Available tools: lookup_order, issue_refund, wait" in seen[6]
     assert scheduled_tools(history) == ["issue_refund", "issue_refund"]
-    assert not of_type(history, EventType.EVENT_TYPE_TIMER_STARTED)
+    # The bad waits started no timer: the only timers are the approvals' timeouts.
+    timers = of_type(history, EventType.EVENT_TYPE_TIMER_STARTED)
+    assert [t.timer_started_event_attributes.start_to_fire_timeout.ToSeconds() for t in timers] == [
+        24 * 3600
+    ] * 2
 
 
 def crash_on_first_attempt(ctx: ToolContext) -> None:

@@ -18,7 +18,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from agents.support_script import support_desk_responder
-from tests.conftest import binary, free_port, running_worker
+from tests.conftest import UNATTENDED, binary, free_port, running_worker
 from tether.scripted_llm import ScriptedLLM
 from tether.seam import AgentInput
 from tether.visibility import SEARCH_KEYS, run_summary
@@ -61,7 +61,7 @@ async def test_web_ui_shows_the_run_summary_and_tool_calls(
     summary = run_summary("support-desk", PROMPT)
     workflow_id = f"support-desk-{uuid.uuid4().hex[:8]}"
     with ScriptedLLM(support_desk_responder) as llm:
-        async with running_worker(env.client, llm) as worker:
+        async with running_worker(env.client, llm, agents=UNATTENDED) as worker:
             handle = await env.client.start_workflow(
                 AgentWorkflow.run,
                 AgentInput(agent="support-desk", prompt=PROMPT),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from pydantic import BaseModel
 
@@ -33,6 +34,13 @@ class Agent:
         max_tool_result_bytes: Tool results longer than this (UTF-8) are truncated with a
             note to the model, so one tool cannot blow the history; a tool's own
             `max_result_bytes` overrides it.
+        approval_timeout: How long a call of a `needs_approval` tool waits for a human;
+            then it counts as rejected and the model is told.
+        max_total_tokens: Token budget of a run (a conversation counts across its
+            continue-as-new runs); reaching it ends the run with status max_tokens.
+        deadline: The run ends with status deadline_exceeded this long after it started.
+        continue_as_new_turns: A chat continues-as-new after this many model calls in
+            one run (or sooner, when Temporal suggests it), keeping its history small.
     """
 
     name: str
@@ -44,6 +52,10 @@ class Agent:
     native_json_schema: bool = True
     llm: LlmPolicy = field(default_factory=LlmPolicy)
     max_tool_result_bytes: int = DEFAULT_MAX_RESULT_BYTES
+    approval_timeout: timedelta = timedelta(hours=24)
+    max_total_tokens: int | None = None
+    deadline: timedelta | None = None
+    continue_as_new_turns: int = 200
 
     def __post_init__(self) -> None:
         if not self.name.strip():
@@ -52,6 +64,14 @@ class Agent:
             raise ValueError(f"agent {self.name!r}: max_turns must be at least 1")
         if self.max_tool_result_bytes < 1:
             raise ValueError(f"agent {self.name!r}: max_tool_result_bytes must be positive")
+        for option in ("approval_timeout", "deadline"):
+            value = getattr(self, option)
+            if value is not None and value <= timedelta(0):
+                raise ValueError(f"agent {self.name!r}: {option} must be positive")
+        if self.max_total_tokens is not None and self.max_total_tokens < 1:
+            raise ValueError(f"agent {self.name!r}: max_total_tokens must be positive")
+        if self.continue_as_new_turns < 1:
+            raise ValueError(f"agent {self.name!r}: continue_as_new_turns must be at least 1")
         names = [t.name for t in self.tools]
         duplicates = {n for n in names if names.count(n) > 1}
         if duplicates:
@@ -69,6 +89,10 @@ class Agent:
             tools=[t.spec for t in self.tools],
             llm=self.llm,
             structured_output=self.output_type is not None,
+            approval_timeout_seconds=self.approval_timeout.total_seconds(),
+            max_total_tokens=self.max_total_tokens,
+            deadline_seconds=self.deadline.total_seconds() if self.deadline else None,
+            continue_as_new_turns=self.continue_as_new_turns,
         )
 
 

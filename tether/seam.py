@@ -7,7 +7,7 @@ worker's environment and never enter workflow inputs, results or history.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -15,7 +15,18 @@ from temporalio.common import RetryPolicy
 
 from tether.messages import Message, ToolCall, Usage
 
-RunStatus = Literal["running", "completed", "max_turns", "invalid_output", "failed", "cancelled"]
+RunStatus = Literal[
+    "running",
+    "awaiting_approval",  # a tool call waits for a human's decision
+    "awaiting_user",  # a chat run has answered and waits for the next message
+    "completed",
+    "max_turns",  # budget: model calls for one user message
+    "max_tokens",  # budget: total tokens of the run, across continue-as-new
+    "deadline_exceeded",  # budget: the run's wall-clock deadline
+    "invalid_output",
+    "failed",
+    "cancelled",
+]
 
 # Activity names, shared by their definitions (worker) and the workflow that calls them.
 DESCRIBE_AGENT_ACTIVITY = "tether.describe_agent"
@@ -24,15 +35,68 @@ TOOL_ACTIVITY = "tether.tool"
 
 MAX_PROMPT_CHARS = 100_000
 MAX_TURNS_LIMIT = 1_000
+DAY_SECONDS = 24 * 3600
+
+
+class PendingApproval(BaseModel):
+    """A tool call that waits for a human's decision."""
+
+    call_id: str
+    tool: str
+    arguments: str = Field(description="The JSON text exactly as the model sent it.")
+    turn: int
+    expires_at: datetime = Field(description="Counts as rejected after this (UTC).")
+
+
+class ApprovalDecision(BaseModel):
+    """A human's decision on a pending tool call, sent by the `decide` update."""
+
+    call_id: str | None = Field(
+        default=None, description="None decides the only pending call (refused if several)."
+    )
+    approve: bool
+    reason: str | None = Field(default=None, max_length=2_000)
+    arguments: str | None = Field(
+        default=None, description="Approve with these JSON arguments instead of the model's."
+    )
+
+
+class Carried(BaseModel):
+    """What a conversation carries into its next run when it continues-as-new."""
+
+    messages: list[Message]
+    usage: Usage
+    cost_usd: float | None = None
+    turn: int
+    deadline: datetime | None
+    runs: int = Field(description="Runs of this conversation before the next one.")
 
 
 class AgentInput(BaseModel):
-    """What a user starts a run with."""
+    """What a user starts a run with. Budgets left None take the agent's defaults."""
 
     agent: str = Field(min_length=1, description="Name of a registered agent.")
     prompt: str = Field(min_length=1, max_length=MAX_PROMPT_CHARS)
     model: str | None = Field(default=None, description="Override the agent's model.")
-    max_turns: int | None = Field(default=None, ge=1, le=MAX_TURNS_LIMIT)
+    max_turns: int | None = Field(
+        default=None, ge=1, le=MAX_TURNS_LIMIT, description="Model calls per user message."
+    )
+    max_total_tokens: int | None = Field(default=None, ge=1, description="Tokens per run.")
+    deadline_seconds: float | None = Field(
+        default=None, gt=0, description="The run ends this long after it started."
+    )
+    approval_timeout_seconds: float | None = Field(
+        default=None, gt=0, description="An undecided approval counts as rejected after this."
+    )
+    chat: bool = Field(
+        default=False, description="Stay open for more messages (the `send` update)."
+    )
+    continue_as_new_turns: int | None = Field(
+        default=None, ge=1, description="Model calls per run before a chat continues-as-new."
+    )
+    carried: Carried | None = Field(
+        default=None, description="Set by the workflow itself when it continues-as-new."
+    )
 
 
 class UncheckedInput(BaseModel):
@@ -138,6 +202,12 @@ class RunState(BaseModel):
     messages: int
     model_switches: list[ModelSwitch] = Field(default_factory=list)
     error: str | None = None
+    chat: bool = False
+    pending_approvals: list[PendingApproval] = Field(default_factory=list)
+    queued_messages: int = 0
+    last_message: str | None = Field(default=None, description="The latest assistant text.")
+    runs: int = Field(default=1, description="Runs so far, counting continue-as-new.")
+    deadline: datetime | None = None
 
 
 class ToolSpec(BaseModel):
@@ -146,7 +216,7 @@ class ToolSpec(BaseModel):
     name: str
     side_effects: bool = False
     needs_approval: bool = Field(
-        default=False, description="Carried for human-in-the-loop; not acted on yet."
+        default=False, description="Each call waits for a human's decision first."
     )
     fast: bool = Field(
         default=False, description="Read-only, short, idempotent: runs as a local activity."
@@ -181,6 +251,10 @@ class AgentSpec(BaseModel):
     searchable: bool = Field(
         default=False, description="The namespace has Tether's search attributes."
     )
+    approval_timeout_seconds: float = DAY_SECONDS
+    max_total_tokens: int | None = None
+    deadline_seconds: float | None = None
+    continue_as_new_turns: int = 200
 
     def tool(self, name: str) -> ToolSpec | None:
         return next((t for t in self.tools if t.name == name), None)
@@ -209,7 +283,9 @@ class LlmReply(BaseModel):
     )
 
 
-ToolErrorKind = Literal["unknown_tool", "malformed_arguments", "invalid_arguments", "tool_error"]
+ToolErrorKind = Literal[
+    "unknown_tool", "malformed_arguments", "invalid_arguments", "tool_error", "rejected"
+]
 
 
 class ToolRequest(BaseModel):

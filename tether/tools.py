@@ -89,8 +89,9 @@ class Tool:
         name: Tool name shown to the model; defaults to the function's name.
         description: Overrides the docstring.
         side_effects: The tool changes the world; it must use `ToolContext.idempotency_key`.
-        needs_approval: A human must approve each call (carried in the spec for the
-            human-in-the-loop feature; not enforced yet).
+        needs_approval: A person must approve each call (the `decide` update, e.g.
+            `starter.py approve`) before it runs; a rejection or the agent's
+            `approval_timeout` is told to the model as the call's result.
         fast: Read-only, short and idempotent: runs as a local activity in the worker that
             runs the workflow, saving a server round trip. Cannot have side effects or
             need approval, and does not heartbeat.

@@ -35,7 +35,8 @@ def current_details(state: RunState, max_turns: int, waiting_for: str | None) ->
     """Markdown for the run's page, kept current at every transition."""
     lines = [
         f"**{state.agent}** · `{state.status}`",
-        f"turn {state.turn} of {max_turns} · {state.usage.total_tokens:,} tokens"
+        f"turn {state.turn} (at most {max_turns} per message) · "
+        f"{state.usage.total_tokens:,} tokens"
         + (f" · ${state.cost_usd:.4f}" if state.cost_usd is not None else "")
         + f" · model `{state.model}`",
     ]

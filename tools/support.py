@@ -62,7 +62,8 @@ def get_refund_policy() -> str:
     return REFUND_POLICY
 
 
-@tool(side_effects=True)
+# Money leaves the shop: a person approves each refund before it runs.
+@tool(side_effects=True, needs_approval=True)
 def issue_refund(ctx: ToolContext, order_id: str, reason: str) -> Refund:
     """Refund an order in full to the customer's original payment method."""
     with connect() as db:

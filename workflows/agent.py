@@ -2,17 +2,29 @@
 
 Each turn sends the conversation to the LLM activity, runs every tool call the model
 asked for as its own activity (concurrently, results kept in the model's order), and
-stops at a final answer or at the turn limit. The workflow decides; activities act.
+stops at a final answer. A `chat` run then waits for the next message (the `send`
+update) and answers it the same way, until it is ended, cancelled or out of budget.
+A long chat continues-as-new between messages, carrying the conversation along.
+Budgets: model calls per message, total tokens, and a deadline for the whole run.
+The workflow decides; activities act.
 """
 
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from typing import TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, FailureError, RetryState
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    FailureError,
+    RetryState,
+    is_cancelled_exception,
+)
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
@@ -21,13 +33,17 @@ with workflow.unsafe.imports_passed_through():
     from tether.seam import (
         DESCRIBE_AGENT_ACTIVITY,
         LLM_ACTIVITY,
+        MAX_PROMPT_CHARS,
         AgentInput,
         AgentResult,
         AgentSpec,
+        ApprovalDecision,
         CallRecord,
+        Carried,
         LlmReply,
         LlmRequest,
         ModelSwitch,
+        PendingApproval,
         RunState,
         RunStatus,
         StartInput,
@@ -43,36 +59,68 @@ with workflow.unsafe.imports_passed_through():
         current_details,
     )
 
+from workflows.approvals import Approvals
 from workflows.tool_calls import run_tool_call
+
+T = TypeVar("T")
+OPEN_STATUSES: tuple[RunStatus, ...] = ("running", "awaiting_approval", "awaiting_user")
+
+
+class DeadlineReached(Exception):
+    """The run's deadline came; caught in the workflow, which ends the run with it."""
 
 
 @workflow.defn(name="AgentWorkflow")
 class AgentWorkflow:
-    def __init__(self) -> None:
-        self._agent = ""
+    # The input is read here, before any handler runs: an update can arrive in the run's
+    # first workflow task, and its validator must already know the run is a chat.
+    @workflow.init
+    def __init__(self, params: StartInput) -> None:
+        # Invalid input is refused by `run`; until then this instance holds defaults.
+        valid = params if isinstance(params, AgentInput) else None
+        self._agent = valid.agent if valid else ""
         self._model: str | None = None
         self._status: RunStatus = "running"
         self._error: str | None = None
         self._turn = 0
         self._usage = Usage()
+        self._carried_cost: float | None = None
         self._calls: list[CallRecord] = []
         self._switches: list[ModelSwitch] = []
         self._messages: list[Message] = []
         self._max_turns = 0
+        self._max_total_tokens: int | None = None
+        self._deadline: datetime | None = None
+        self._output: dict[str, object] | None = None
         self._waiting_for: str | None = None
         self._published: tuple[object, ...] | None = None
         self._spec_searchable = False
+        self._approvals = Approvals(on_change=self._approvals_changed)
+        self._tools_waiting: str | None = None
+        self._chat = valid.chat if valid else False
+        self._runs = valid.carried.runs + 1 if valid and valid.carried else 1
+        self._continue_as_new_turns = 0
+        self._end_requested = False
+        # Chat messages by arrival number: queued until the loop takes them, then
+        # answered; each `send` call waits for the reply to its own number.
+        self._received = 0
+        self._inbox: list[str] = []
+        self._answering: range = range(0)
+        self._replies: dict[int, str] = {}
 
     @workflow.run
     async def run(self, params: StartInput) -> AgentResult:
         if not isinstance(params, AgentInput):
             raise _invalid_input(params)
-        self._agent = params.agent
         try:
-            return await self._loop(params)
-        except asyncio.CancelledError:
-            self._set_status("cancelled")
+            result = await self._loop(params)
+        except BaseException as e:
+            if is_cancelled_exception(e):
+                self._set_status("cancelled")
             raise
+        # Callers of `send` learn how the run ended before it closes.
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return result
 
     async def _loop(self, params: AgentInput) -> AgentResult:
         spec = await workflow.execute_local_activity(
@@ -82,14 +130,75 @@ class AgentWorkflow:
             start_to_close_timeout=timedelta(seconds=10),
             retry_policy=RetryPolicy(maximum_attempts=3),
         )
+        self._configure(spec, params)
+        try:
+            return await self._converse(spec, params)
+        except DeadlineReached:
+            workflow.logger.info("deadline reached", extra={"deadline": str(self._deadline)})
+            return self._finish("deadline_exceeded", None)
+
+    def _configure(self, spec: AgentSpec, params: AgentInput) -> None:
         self._spec_searchable = spec.searchable
         self._model = params.model or spec.model
-        self._max_turns = max_turns = params.max_turns or spec.max_turns
-        repairs_left = spec.llm.output_repairs
-        self._messages = [Message.system(spec.instructions), Message.user(params.prompt)]
-        self._set_status("running")
+        self._max_turns = params.max_turns or spec.max_turns
+        self._max_total_tokens = params.max_total_tokens or spec.max_total_tokens
+        self._continue_as_new_turns = params.continue_as_new_turns or spec.continue_as_new_turns
+        carried = params.carried
+        if carried is None:
+            self._messages = [Message.system(spec.instructions), Message.user(params.prompt)]
+            seconds = params.deadline_seconds or spec.deadline_seconds
+            self._deadline = workflow.now() + timedelta(seconds=seconds) if seconds else None
+            return
+        self._messages = carried.messages
+        self._usage = carried.usage
+        self._carried_cost = carried.cost_usd
+        self._turn = carried.turn
+        self._deadline = carried.deadline
 
-        while self._turn < max_turns:
+    async def _converse(self, spec: AgentSpec, params: AgentInput) -> AgentResult:
+        approval_timeout = timedelta(
+            seconds=params.approval_timeout_seconds or spec.approval_timeout_seconds
+        )
+        # A continued conversation has answered everything it was sent.
+        unanswered = params.carried is None
+        while True:
+            if unanswered:
+                self._set_status("running")
+                ended = await self._by_deadline(self._respond(spec, approval_timeout))
+                if ended is not None:
+                    return ended
+                if not self._chat:
+                    return self._finish("completed", self._answer(), self._output)
+                for seq in self._answering:
+                    self._replies[seq] = self._answer() or ""
+                if self._out_of_tokens():
+                    return self._finish("max_tokens", self._answer())
+            self._set_status("awaiting_user", "the user's next message")
+            await self._until(
+                lambda: bool(self._inbox) or self._end_requested or self._continue_as_new_due()
+            )
+            unanswered = bool(self._inbox)
+            if unanswered:
+                self._take_inbox()
+            elif self._end_requested:
+                return self._finish("completed", self._answer())
+            else:
+                # Callers of `send` still wait for replies already given: let them have
+                # them first. A message arriving meanwhile is answered in this run.
+                await workflow.wait_condition(
+                    lambda: workflow.all_handlers_finished() or bool(self._inbox)
+                )
+                if not self._inbox:
+                    workflow.continue_as_new(self._carry_over(params))
+
+    async def _respond(self, spec: AgentSpec, approval_timeout: timedelta) -> AgentResult | None:
+        """Model and tool calls until the model answers the latest user message: None
+        once it has (the answer is the last message), or how the run ended instead."""
+        self._output = None
+        repairs_left = spec.llm.output_repairs
+        for _ in range(self._max_turns):
+            if self._out_of_tokens():
+                return self._finish("max_tokens", None)
             self._turn += 1
             reply = await self._call_llm(spec)
             self._messages.append(reply.message)
@@ -98,14 +207,18 @@ class AgentWorkflow:
                 "turn finished", extra={"turn": self._turn, "tool_calls": len(calls)}
             )
             if calls:
-                self._waiting_for = "tools: " + ", ".join(c.name for c in calls)
-                self._publish()
-                outcomes = await asyncio.gather(*(self._run_tool(spec, call) for call in calls))
+                self._tools_waiting = "tools: " + ", ".join(c.name for c in calls)
+                self._set_status("running", self._tools_waiting)
+                outcomes = await asyncio.gather(
+                    *(self._run_tool(spec, call, approval_timeout) for call in calls)
+                )
+                self._tools_waiting = None
                 for call, outcome in zip(calls, outcomes, strict=True):
                     self._messages.append(Message.tool(call.id, outcome.content))
                 continue
             if reply.output_error is None:
-                return self._finish("completed", reply.message.content or "", reply.output)
+                self._output = reply.output
+                return None
             if repairs_left == 0:
                 workflow.logger.info("structured output still invalid after repairs")
                 return self._finish("invalid_output", reply.message.content)
@@ -116,7 +229,7 @@ class AgentWorkflow:
                     "that matches the schema."
                 )
             )
-        workflow.logger.info("turn limit reached", extra={"max_turns": max_turns})
+        workflow.logger.info("turn limit reached", extra={"max_turns": self._max_turns})
         return self._finish("max_turns", None)
 
     @workflow.query
@@ -131,11 +244,123 @@ class AgentWorkflow:
             messages=len(self._messages),
             model_switches=self._switches,
             error=self._error,
+            chat=self._chat,
+            pending_approvals=self._approvals.pending,
+            queued_messages=len(self._inbox),
+            last_message=self._answer(),
+            runs=self._runs,
+            deadline=self._deadline,
         )
 
     @workflow.query
     def transcript(self) -> list[Message]:
         return self._messages
+
+    @workflow.update
+    def decide(self, decision: ApprovalDecision) -> PendingApproval:
+        """Approve or reject a tool call that waits for a person."""
+        return self._approvals.decide(decision)
+
+    @decide.validator
+    def _check_decision(self, decision: ApprovalDecision) -> None:
+        self._approvals.check(decision)
+
+    @workflow.update
+    async def send(self, text: str) -> str:
+        """Send a chat message; returns the agent's reply once it has answered."""
+        seq = self._received
+        self._received += 1
+        self._inbox.append(text)
+        self._publish()
+        await workflow.wait_condition(lambda: seq in self._replies or self._closed)
+        if seq not in self._replies:
+            raise ApplicationError(
+                f"the run ended with status {self._status} before answering", type="RunEnded"
+            )
+        return self._replies.pop(seq)
+
+    @send.validator
+    def _check_send(self, text: str) -> None:
+        if not self._chat:
+            raise ValueError("this run is not a chat; start one with `starter.py chat`")
+        if self._closed or self._end_requested:
+            raise ValueError(f"the conversation has ended ({self._status})")
+        if not text.strip():
+            raise ValueError("the message is empty")
+        if len(text) > MAX_PROMPT_CHARS:
+            raise ValueError(f"the message is longer than {MAX_PROMPT_CHARS:,} characters")
+
+    @workflow.signal
+    def end(self) -> None:
+        """End a chat once the messages it has received are answered."""
+        self._end_requested = True
+
+    @property
+    def _closed(self) -> bool:
+        return self._status not in OPEN_STATUSES
+
+    def _take_inbox(self) -> None:
+        first = self._received - len(self._inbox)
+        self._answering = range(first, self._received)
+        self._messages.extend(Message.user(text) for text in self._inbox)
+        self._inbox.clear()
+
+    def _answer(self) -> str | None:
+        """The latest answer the model gave (not a tool-calling message)."""
+        for message in reversed(self._messages):
+            if message.role == "assistant" and not message.tool_calls:
+                return message.content
+        return None
+
+    def _out_of_tokens(self) -> bool:
+        limit = self._max_total_tokens
+        return limit is not None and self._usage.total_tokens >= limit
+
+    def _continue_as_new_due(self) -> bool:
+        return (
+            len(self._calls) >= self._continue_as_new_turns
+            or workflow.info().is_continue_as_new_suggested()
+        )
+
+    def _carry_over(self, params: AgentInput) -> AgentInput:
+        carried = Carried(
+            messages=self._messages,
+            usage=self._usage,
+            cost_usd=self._cost(),
+            turn=self._turn,
+            deadline=self._deadline,
+            runs=self._runs,
+        )
+        workflow.logger.info("continuing as new", extra={"turn": self._turn, "runs": self._runs})
+        return params.model_copy(update={"model": self._model, "carried": carried})
+
+    async def _until(self, condition: Callable[[], bool]) -> None:
+        """Wait for `condition`; raise DeadlineReached if the run's deadline comes first."""
+        timeout = None
+        if self._deadline is not None:
+            timeout = (self._deadline - workflow.now()).total_seconds()
+            if timeout <= 0:
+                raise DeadlineReached
+        try:
+            await workflow.wait_condition(condition, timeout=timeout)
+        except TimeoutError:
+            raise DeadlineReached from None
+
+    async def _by_deadline(self, work: Awaitable[T]) -> T:
+        """`work`'s result; if the deadline (or a cancellation) comes first, the work is
+        cancelled, and its activities stopped, before that is raised."""
+        task = asyncio.ensure_future(work)
+        try:
+            await self._until(task.done)
+        except BaseException:
+            task.cancel()
+            try:
+                await task
+            except BaseException as e:
+                if not is_cancelled_exception(e):
+                    raise
+            raise
+        return task.result()
 
     async def _call_llm(self, spec: AgentSpec) -> LlmReply:
         """One model call, moving down the fallback list when a model is unavailable."""
@@ -157,6 +382,8 @@ class AgentWorkflow:
                     summary=f"llm {model} · turn {self._turn}",
                 )
             except ActivityError as e:
+                if is_cancelled_exception(e):
+                    raise  # the run was cancelled or reached its deadline: not a failure
                 reason = _unavailable(e)
                 if reason is None or not fallbacks:
                     raise self._fail(e) from e
@@ -190,17 +417,34 @@ class AgentWorkflow:
         self._set_status("failed")
         return ApplicationError(message, type=kind or "LlmCallFailed", non_retryable=True)
 
-    async def _run_tool(self, spec: AgentSpec, call: ToolCall) -> ToolOutcome:
-        return await run_tool_call(spec, call, turn=self._turn)
+    async def _run_tool(
+        self, spec: AgentSpec, call: ToolCall, approval_timeout: timedelta
+    ) -> ToolOutcome:
+        return await run_tool_call(
+            spec,
+            call,
+            turn=self._turn,
+            approvals=self._approvals,
+            approval_timeout=approval_timeout,
+        )
+
+    def _approvals_changed(self) -> None:
+        pending = self._approvals.pending
+        if not pending:
+            self._set_status("running", self._tools_waiting)
+            return
+        calls = ", ".join(f"{p.tool} (call {p.call_id})" for p in pending)
+        self._set_status("awaiting_approval", f"a person to approve {calls}")
 
     def _cost(self) -> float | None:
         costs = [c.cost_usd for c in self._calls if c.cost_usd is not None]
+        if self._carried_cost is not None:
+            costs.append(self._carried_cost)
         return round(sum(costs), 8) if costs else None
 
-    def _set_status(self, status: RunStatus) -> None:
+    def _set_status(self, status: RunStatus, waiting_for: str | None = None) -> None:
         self._status = status
-        if status != "running":
-            self._waiting_for = None
+        self._waiting_for = waiting_for
         self._publish()
 
     def _publish(self) -> None:

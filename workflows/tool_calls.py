@@ -1,6 +1,7 @@
 """How AgentWorkflow runs one tool call (workflow code: deterministic, no I/O).
 
 - An unknown tool is answered here, without an activity.
+- A `needs_approval` tool first waits for a person's decision (see approvals.py).
 - The built-in `wait` tool is a durable timer, not an activity.
 - A `fast` tool runs as a local activity; any other as a regular activity that
   heartbeats, so a cancelled run can cancel it.
@@ -28,27 +29,48 @@ with workflow.unsafe.imports_passed_through():
     from tether.tools import unknown_tool
     from tether.waiting import WAIT, WaitArgs
 
+from workflows.approvals import Approvals, edited_note
+
 # Heartbeats show a worker is alive and carry cancellation to a running tool: a crashed
 # worker's attempt is retried after this long, and a cancel reaches the tool within it.
 DEFAULT_HEARTBEAT_TIMEOUT_SECONDS = 10.0
 SUMMARY_ARGS_CHARS = 80
 
 
-async def run_tool_call(spec: AgentSpec, call: ToolCall, *, turn: int) -> ToolOutcome:
+async def run_tool_call(
+    spec: AgentSpec,
+    call: ToolCall,
+    *,
+    turn: int,
+    approvals: Approvals,
+    approval_timeout: timedelta,
+) -> ToolOutcome:
     """Run one tool call of the model's message at `turn`."""
     tool = spec.tool(call.name)
     if tool is None:
         return unknown_tool(call.name, [t.name for t in spec.tools])
     if tool.builtin == "wait":
         return await _durable_wait(call)
-    request = ToolRequest(
+    if tool.needs_approval:
+        approved = await approvals.wait(call, turn=turn, expires_after=approval_timeout)
+        if isinstance(approved, ToolOutcome):
+            return approved
+        if approved.arguments != call.arguments:
+            outcome = await _execute(tool, _request(spec, approved, turn))
+            return outcome.model_copy(
+                update={"content": edited_note(approved.arguments) + outcome.content}
+            )
+    return await _execute(tool, _request(spec, call, turn))
+
+
+def _request(spec: AgentSpec, call: ToolCall, turn: int) -> ToolRequest:
+    return ToolRequest(
         agent=spec.name,
         call=call,
         # Stable across retries and replays; the turn guards against providers that
         # reuse call ids across messages.
         idempotency_key=f"{workflow.info().workflow_id}:{turn}:{call.id}",
     )
-    return await _execute(tool, request)
 
 
 async def _execute(tool: ToolSpec, request: ToolRequest) -> ToolOutcome:

@@ -1,0 +1,1 @@
+"""The `starter.py` command line, one module per concern (starter.py is the entry point)."""

@@ -1,0 +1,66 @@
+"""What the commands share: the error a user can fix, JSON output, a run's handle, and
+Temporal's errors turned into one line."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.exceptions import FailureError
+from temporalio.service import RPCError, RPCStatusCode
+
+from tether.messages import Message
+from tether.seam import AgentResult
+from tether.settings import ui_url
+from tether.temporal import connect
+from workflows.agent import AgentWorkflow
+
+Handle = WorkflowHandle[AgentWorkflow, AgentResult]
+
+
+class UserError(Exception):
+    """A mistake the user can fix; printed as one line, exit status 2."""
+
+
+def emit_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, default=str))
+
+
+def run_link(client: Client, workflow_id: str, run_id: str | None = None) -> str:
+    return f"{ui_url()}/namespaces/{client.namespace}/workflows/{workflow_id}/{run_id or ''}"
+
+
+async def open_run(workflow_id: str) -> tuple[Client, Handle]:
+    """A handle on the run's workflow id: it follows the run through continue-as-new."""
+    if not workflow_id.strip():
+        raise UserError("the run id is empty")
+    client = await connect()
+    return client, client.get_workflow_handle_for(AgentWorkflow.run, workflow_id)
+
+
+@contextmanager
+def explained(workflow_id: str) -> Iterator[None]:
+    """Temporal's errors about a run, as one line the user can act on."""
+    try:
+        yield
+    except WorkflowUpdateFailedError as e:
+        cause = e.cause
+        raise UserError(cause.message if isinstance(cause, FailureError) else str(e)) from None
+    except RPCError as e:
+        if e.status == RPCStatusCode.NOT_FOUND and "not found" in e.message.lower():
+            raise UserError(f"no run with id {workflow_id!r}") from None
+        raise UserError(f"run {workflow_id!r}: {e.message}") from None
+
+
+def describe(message: Message, turn: int) -> str | None:
+    """One line for a message of a run's progress (the answer is printed apart)."""
+    if message.role == "assistant":
+        calls = [f"  → {c.name}({c.arguments})" for c in message.tool_calls]
+        return "\n".join([f"turn {turn}", *calls]) if calls else None
+    if message.role == "tool":
+        content = message.content or ""
+        return f"  ← {content[:117] + '…' if len(content) > 118 else content}"
+    return None

@@ -1,0 +1,60 @@
+"""`approve`, `reject` and `cancel`: decisions a person sends to a run."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+
+from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
+
+from cli.common import UserError, emit_json, explained, open_run
+from tether.seam import ApprovalDecision
+from workflows.agent import AgentWorkflow
+
+CANCEL_WAIT_SECONDS = 30
+
+
+async def cmd_decide(args: argparse.Namespace) -> int:
+    approve = args.command == "approve"
+    decision = ApprovalDecision(
+        call_id=args.call,
+        approve=approve,
+        reason=None if approve else args.reason,
+        arguments=args.arguments if approve else None,
+    )
+    _, handle = await open_run(args.id)
+    with explained(args.id):
+        # The workflow's validator refuses unknown or already decided calls.
+        call = await handle.execute_update(AgentWorkflow.decide, decision)
+    verb = "approved" if approve else "rejected"
+    if args.json:
+        emit_json({"workflow_id": args.id, "decision": verb, **call.model_dump(mode="json")})
+    else:
+        print(f"{verb} {call.tool}({call.arguments}) · call {call.call_id} · run {args.id}")
+    return 0
+
+
+async def cmd_cancel(args: argparse.Namespace) -> int:
+    """Cancel a run and wait (briefly) until it has stopped: its in-flight tools are
+    cancelled first, and its transcript stays queryable."""
+    _, handle = await open_run(args.id)
+    with explained(args.id):
+        described = await handle.describe()
+        if described.status != WorkflowExecutionStatus.RUNNING:
+            status = described.status.name.lower() if described.status else "closed"
+            raise UserError(f"run {args.id!r} has already ended ({status})")
+        await handle.cancel()
+    try:
+        await asyncio.wait_for(handle.result(), CANCEL_WAIT_SECONDS)
+    except WorkflowFailureError:
+        pass  # how a cancelled run ends
+    except TimeoutError:
+        raise UserError(
+            f"asked run {args.id!r} to cancel; it has not stopped after "
+            f"{CANCEL_WAIT_SECONDS} s (is a worker running?)"
+        ) from None
+    if args.json:
+        emit_json({"workflow_id": args.id, "status": "cancelled"})
+    else:
+        print(f"cancelled {args.id}; its transcript is kept: starter.py transcript {args.id}")
+    return 0

@@ -1,0 +1,83 @@
+"""The parser of `starter.py` and its dispatch to one coroutine per command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+
+from cli.chat import cmd_chat, cmd_send
+from cli.common import UserError
+from cli.control import cmd_cancel, cmd_decide
+from cli.run import add_run_options, cmd_run
+from cli.views import STATUSES, cmd_list, cmd_status, cmd_transcript, cmd_watch
+from tether.settings import SettingsError
+from tether.temporal import TemporalUnreachable
+
+Command = Callable[[argparse.Namespace], Awaitable[int]]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="starter.py", description="Run Tether agents.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def command(
+        name: str, run: Command, help: str, *, json: bool = True
+    ) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help, description=help)
+        sub.set_defaults(run=run)
+        if json:
+            sub.add_argument("--json", action="store_true", help="print JSON")
+        return sub
+
+    run = command("run", cmd_run, "start a run and follow it to its answer")
+    run.add_argument("prompt", help="what the user asks the agent")
+    add_run_options(run)
+    run.add_argument("--id", help="workflow id (default: AGENT-<random>)")
+    run.add_argument("--detach", action="store_true", help="start and return at once")
+    run.add_argument(
+        "--yes", action="store_true", help="approve every call that needs approval, unasked"
+    )
+
+    chat = command("chat", cmd_chat, "talk with an agent: a new chat, or --id ID", json=False)
+    add_run_options(chat)
+    chat.add_argument("--id", help="attach to this open chat")
+
+    send = command("send", cmd_send, "send a message to a chat run; prints the reply")
+    send.add_argument("id", help="workflow id of the chat")
+    send.add_argument("message")
+
+    for verb in ("approve", "reject"):
+        decide = command(verb, cmd_decide, f"{verb} a tool call that waits for a person")
+        decide.add_argument("id", help="workflow id")
+        decide.add_argument("--call", help="tool call id (needed when several wait)")
+        if verb == "approve":
+            decide.add_argument("--arguments", metavar="JSON", help="run with these arguments")
+        else:
+            decide.add_argument("--reason", help="told to the model")
+
+    for name, run_view, help in [
+        ("status", cmd_status, "a run's status, usage and pending approvals"),
+        ("watch", cmd_watch, "follow a run's progress until it ends"),
+        ("transcript", cmd_transcript, "every message of a run"),
+        ("cancel", cmd_cancel, "cancel a run (its transcript is kept)"),
+    ]:
+        command(name, run_view, help).add_argument("id", help="workflow id")
+
+    listing = command("list", cmd_list, "recent runs, newest first")
+    listing.add_argument("--status", choices=STATUSES, help="only runs with this status")
+    listing.add_argument("--limit", type=int, default=20, help="at most this many (20)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = asyncio.run(args.run(args))
+        return code
+    except (UserError, TemporalUnreachable, SettingsError) as e:
+        print(f"starter.py: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130

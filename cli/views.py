@@ -1,0 +1,114 @@
+"""`status`, `watch`, `transcript` and `list`: reading runs."""
+
+from __future__ import annotations
+
+import argparse
+from typing import get_args
+
+from temporalio.service import RPCError
+
+from cli.common import UserError, describe, emit_json, explained, open_run, run_link
+from cli.follow import Approver
+from cli.run import finish
+from tether.seam import RunState, RunStatus
+from tether.temporal import connect
+from tether.visibility import AGENT_NAME_KEY, AGENT_STATUS_KEY, AGENT_TOKENS_KEY, AGENT_TURNS_KEY
+from workflows.agent import AgentWorkflow
+
+STATUSES: tuple[str, ...] = get_args(RunStatus)
+
+
+async def cmd_status(args: argparse.Namespace) -> int:
+    _, handle = await open_run(args.id)
+    with explained(args.id):
+        state = await handle.query(AgentWorkflow.state)
+    if args.json:
+        emit_json({"workflow_id": args.id, **state.model_dump(mode="json")})
+    else:
+        print(status_text(args.id, state))
+    return 0
+
+
+def status_text(workflow_id: str, state: RunState) -> str:
+    cost = f" · ${state.cost_usd:.6f}" if state.cost_usd is not None else ""
+    lines = [
+        f"{workflow_id} · {state.agent} · {state.status}" + (" · chat" if state.chat else ""),
+        f"  turn {state.turn} · {state.usage.total_tokens} tokens{cost} · model {state.model}"
+        f" · {state.messages} messages · run {state.runs}",
+    ]
+    if state.deadline:
+        lines.append(f"  deadline {state.deadline:%Y-%m-%d %H:%M:%S} UTC")
+    for call in state.pending_approvals:
+        lines.append(
+            f"  waiting for approval: {call.tool}({call.arguments}) · call {call.call_id}"
+            f" · until {call.expires_at:%Y-%m-%d %H:%M} UTC"
+        )
+    if state.queued_messages:
+        lines.append(f"  {state.queued_messages} messages queued")
+    if state.error:
+        lines.append(f"  error: {state.error}")
+    if state.last_message:
+        lines.append(f"  last answer: {state.last_message}")
+    return "\n".join(lines)
+
+
+async def cmd_watch(args: argparse.Namespace) -> int:
+    """Follow a run until it ends; it says what waits for approval but decides nothing."""
+    client, handle = await open_run(args.id)
+    with explained(args.id):
+        await handle.describe()  # an unknown id fails here, in one line
+        return await finish(handle, Approver(args.id), run_link(client, args.id), as_json=args.json)
+
+
+async def cmd_transcript(args: argparse.Namespace) -> int:
+    _, handle = await open_run(args.id)
+    with explained(args.id):
+        messages = await handle.query(AgentWorkflow.transcript)
+    if args.json:
+        emit_json([m.model_dump(mode="json", exclude_defaults=True) for m in messages])
+        return 0
+    turn = 0
+    for message in messages:
+        if message.role == "assistant":
+            turn += 1
+        line = describe(message, turn)
+        if message.role in ("system", "user") or (message.role == "assistant" and not line):
+            line = f"{message.role}: {message.content or ''}"
+        print(line)
+    return 0
+
+
+async def cmd_list(args: argparse.Namespace) -> int:
+    """Runs from the visibility store, filtered on the AgentStatus search attribute."""
+    query = "WorkflowType = 'AgentWorkflow'"
+    if args.status:
+        query += f" AND {AGENT_STATUS_KEY.name} = '{args.status}'"
+    client = await connect()
+    rows = []
+    try:
+        async for run in client.list_workflows(query, limit=args.limit):
+            found = run.typed_search_attributes
+            rows.append(
+                {
+                    "workflow_id": run.id,
+                    "status": found.get(AGENT_STATUS_KEY),
+                    "agent": found.get(AGENT_NAME_KEY),
+                    "turns": found.get(AGENT_TURNS_KEY),
+                    "tokens": found.get(AGENT_TOKENS_KEY),
+                    "started": run.start_time,
+                }
+            )
+    except RPCError as e:
+        raise UserError(f"cannot list runs ({e.message}); see `python3 dev.py server`") from None
+    if args.json:
+        emit_json(rows)
+        return 0
+    for row in rows:
+        print(
+            f"{row['workflow_id']}  {row['status'] or '?'}  {row['agent'] or '?'}  "
+            f"turns {row['turns'] or 0}  tokens {row['tokens'] or 0}  "
+            f"{row['started']:%Y-%m-%d %H:%M}"
+        )
+    if not rows:
+        print("no runs" + (f" with status {args.status}" if args.status else ""))
+    return 0

@@ -1,0 +1,172 @@
+"""Tool calls that wait for a person: approved, rejected, edited, or timed out after a
+durable wait, and decisions the workflow refuses before they reach history.
+
+The time-skipping server runs these: a day-long wait fires in milliseconds.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import WorkflowEnvironment
+
+from agents.support_script import support_desk_responder
+from tests.conftest import count_rows, pending_approvals, running_worker
+from tether.scripted_llm import ScriptedLLM, call_tools, say
+from tether.seam import AgentInput, AgentResult, ApprovalDecision
+from workflows.agent import AgentWorkflow
+
+REFUND_PROMPT = "Order A-1001 arrived broken, I want my money back."
+Handle = WorkflowHandle[AgentWorkflow, AgentResult]
+
+
+@asynccontextmanager
+async def refund_run(
+    env: WorkflowEnvironment, llm: ScriptedLLM, **options: object
+) -> AsyncIterator[Handle]:
+    """A support-desk run on `llm`, started; the worker runs while the block does."""
+    params = AgentInput.model_validate(
+        {"agent": "support-desk", "prompt": REFUND_PROMPT, **options}
+    )
+    async with running_worker(env.client, llm) as worker:
+        yield await env.client.start_workflow(
+            AgentWorkflow.run, params, id=f"wf-{uuid.uuid4()}", task_queue=worker.task_queue
+        )
+
+
+def last_tool_result(llm: ScriptedLLM) -> str:
+    return str([m for m in llm.requests[-1].messages if m["role"] == "tool"][-1]["content"])
+
+
+async def test_an_approval_that_never_comes_is_a_rejection_after_24_hours(
+    ts_env: WorkflowEnvironment, shop_db: Path
+) -> None:
+    with ScriptedLLM(support_desk_responder) as llm:
+        async with refund_run(ts_env, llm) as handle:
+            (pending,) = await pending_approvals(handle)
+            state = await handle.query(AgentWorkflow.state)
+            started = time.monotonic()
+            result = await handle.result()
+            elapsed = time.monotonic() - started
+
+    assert state.status == "awaiting_approval"
+    assert pending.tool == "issue_refund"
+    assert json.loads(pending.arguments)["order_id"] == "A-1001"
+    assert elapsed < 5, "a day of waiting must be skipped, not slept"
+    assert result.status == "completed"
+    assert "Nobody approved this call within 24 hours" in last_tool_result(llm)
+    assert result.answer is not None and "can't refund order A-1001" in result.answer
+    assert count_rows(shop_db, "refunds") == 0
+    assert count_rows(shop_db, "outbox") == 0
+
+
+async def test_an_approval_after_three_days_is_honoured(
+    ts_env: WorkflowEnvironment, shop_db: Path
+) -> None:
+    week = 7 * 24 * 3600
+    with ScriptedLLM(support_desk_responder) as llm:
+        async with refund_run(ts_env, llm, approval_timeout_seconds=week) as handle:
+            (pending,) = await pending_approvals(handle)
+            await ts_env.sleep(timedelta(days=3))
+            decided = await handle.execute_update(
+                AgentWorkflow.decide, ApprovalDecision(call_id=pending.call_id, approve=True)
+            )
+            result = await handle.result()
+
+    assert decided.call_id == pending.call_id
+    assert result.status == "completed"
+    assert result.answer is not None and "refunded $42.00" in result.answer
+    assert count_rows(shop_db, "refunds") == 1
+    assert count_rows(shop_db, "outbox") == 1
+    events = [e async for e in handle.fetch_history_events()]
+    (accepted,) = [
+        e for e in events if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED
+    ]
+    waited = accepted.event_time.ToDatetime() - events[0].event_time.ToDatetime()
+    assert timedelta(days=3) <= waited < timedelta(days=4)
+
+
+async def test_refused_decisions_leave_no_trace_in_history(
+    ts_env: WorkflowEnvironment, shop_db: Path
+) -> None:
+    with ScriptedLLM(support_desk_responder) as llm:
+        async with refund_run(ts_env, llm) as handle:
+            (pending,) = await pending_approvals(handle)
+            refusals = []
+            for decision in [
+                ApprovalDecision(call_id="call_nope", approve=True),
+                ApprovalDecision(call_id=pending.call_id, approve=False, arguments="{}"),
+                ApprovalDecision(call_id=pending.call_id, approve=True, arguments="[1]"),
+            ]:
+                with pytest.raises(WorkflowUpdateFailedError) as refused:
+                    await handle.execute_update(AgentWorkflow.decide, decision)
+                assert isinstance(refused.value.cause, ApplicationError)
+                refusals.append(refused.value.cause.message)
+            await handle.execute_update(
+                AgentWorkflow.decide,
+                ApprovalDecision(approve=False, reason="the photo shows no damage"),
+            )
+            with pytest.raises(WorkflowUpdateFailedError) as again:
+                await handle.execute_update(
+                    AgentWorkflow.decide, ApprovalDecision(call_id=pending.call_id, approve=True)
+                )
+            result = await handle.result()
+
+    assert refusals == [
+        f"no tool call 'call_nope' waits for approval (waiting: {pending.call_id})",
+        "edited arguments only go with an approval",
+        "edited arguments must be a JSON object",
+    ]
+    assert isinstance(again.value.cause, ApplicationError)
+    assert again.value.cause.message == f"tool call {pending.call_id!r} was already decided"
+    assert "A person rejected this call: the photo shows no damage" in last_tool_result(llm)
+    assert result.answer is not None and "can't refund" in result.answer
+    assert count_rows(shop_db, "refunds") == 0
+    # Only the one decision that was taken is in history.
+    events = [e async for e in handle.fetch_history_events()]
+    update_events = [
+        e.event_type
+        for e in events
+        if e.event_type
+        in (
+            EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED,
+            EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED,
+        )
+    ]
+    assert update_events == [
+        EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED,
+        EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED,
+    ]
+    assert all(b"call_nope" not in e.SerializeToString() for e in events)
+
+
+async def test_approving_with_edited_arguments_runs_them_and_says_so(
+    ts_env: WorkflowEnvironment, llm: ScriptedLLM, shop_db: Path
+) -> None:
+    llm.enqueue(
+        call_tools(("issue_refund", {"order_id": "A-1001", "reason": "customer is angry"})),
+        say("Refunded."),
+    )
+    edited = json.dumps({"order_id": "A-1001", "reason": "arrived damaged"})
+    async with refund_run(ts_env, llm) as handle:
+        await pending_approvals(handle)
+        await handle.execute_update(
+            AgentWorkflow.decide, ApprovalDecision(approve=True, arguments=edited)
+        )
+        result = await handle.result()
+
+    assert result.status == "completed"
+    note, refund = last_tool_result(llm).split("\n", 1)
+    assert note == f"A person approved this call with edited arguments: {edited}"
+    assert json.loads(refund)["reason"] == "arrived damaged"
+    assert count_rows(shop_db, "refunds") == 1

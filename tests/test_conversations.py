@@ -1,0 +1,240 @@
+"""Chat runs, budgets, cancellation and continue-as-new, in the time-skipping server
+against the scripted model over HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from temporalio.client import WorkflowFailureError, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError, CancelledError
+from temporalio.testing import WorkflowEnvironment
+
+from tests.conftest import pending_approvals, running_worker
+from tether.scripted_llm import ScriptedLLM, Slow, Step, call_tools, say
+from tether.seam import AgentInput, AgentResult, RunStatus
+from workflows.agent import AgentWorkflow
+
+Handle = WorkflowHandle[AgentWorkflow, AgentResult]
+
+
+def last_user_text(messages: list[dict[str, Any]]) -> str:
+    return str([m for m in messages if m["role"] == "user"][-1]["content"])
+
+
+def echo(messages: list[dict[str, Any]]) -> Step:
+    text = last_user_text(messages)
+    reply = say(f"echo: {text}")
+    return Slow(2.0, reply) if text == "slow" else reply
+
+
+def lookup_forever(messages: list[dict[str, Any]]) -> Step:
+    return call_tools(("lookup_order", {"order_id": "A-1001"}))
+
+
+@asynccontextmanager
+async def started(
+    env: WorkflowEnvironment, llm: ScriptedLLM, prompt: str = "hello", **options: object
+) -> AsyncIterator[Handle]:
+    params = AgentInput.model_validate({"agent": "support-desk", "prompt": prompt, **options})
+    async with running_worker(env.client, llm) as worker:
+        yield await env.client.start_workflow(
+            AgentWorkflow.run, params, id=f"chat-{uuid.uuid4()}", task_queue=worker.task_queue
+        )
+
+
+async def status_becomes(handle: Handle, status: RunStatus) -> None:
+    for _ in range(200):
+        if (await handle.query(AgentWorkflow.state)).status == status:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"the run never became {status}")
+
+
+async def queued(handle: Handle, count: int) -> None:
+    for _ in range(100):
+        if (await handle.query(AgentWorkflow.state)).queued_messages == count:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"{count} messages sent mid-turn were not queued")
+
+
+async def test_a_chat_answers_each_message_and_queues_those_sent_mid_turn(
+    ts_env: WorkflowEnvironment, shop_db: Path
+) -> None:
+    with ScriptedLLM(echo) as llm:
+        async with started(ts_env, llm, chat=True) as handle:
+            await status_becomes(handle, "awaiting_user")
+            slow = asyncio.create_task(handle.execute_update(AgentWorkflow.send, "slow"))
+            await status_becomes(handle, "running")
+            # One after the other, so that they arrive in this order.
+            second = asyncio.create_task(handle.execute_update(AgentWorkflow.send, "second"))
+            await queued(handle, 1)
+            third = asyncio.create_task(handle.execute_update(AgentWorkflow.send, "third"))
+            await queued(handle, 2)
+            replies = list(await asyncio.gather(slow, second, third))
+            await handle.signal(AgentWorkflow.end)
+            result = await handle.result()
+            transcript = await handle.query(AgentWorkflow.transcript)
+
+    # Both queued messages were answered together, in the turn after the slow one.
+    assert replies == ["echo: slow", "echo: third", "echo: third"]
+    assert [(m.role, m.content) for m in transcript[1:]] == [
+        ("user", "hello"),
+        ("assistant", "echo: hello"),
+        ("user", "slow"),
+        ("assistant", "echo: slow"),
+        ("user", "second"),
+        ("user", "third"),
+        ("assistant", "echo: third"),
+    ]
+    assert result.status == "completed"
+    assert result.answer == "echo: third"
+    assert result.turns == llm.request_count == 3
+
+
+async def test_a_300_message_chat_continues_as_new_without_losing_anything(
+    ts_env: WorkflowEnvironment, shop_db: Path
+) -> None:
+    # Thirty bursts of ten messages sent at once: messages that arrive mid-turn are
+    # answered together in the next turn, and between bursts the chat is idle, which
+    # is when it continues-as-new.
+    with ScriptedLLM(echo) as llm:
+        async with started(ts_env, llm, "m-start", chat=True, continue_as_new_turns=5) as handle:
+            first_run = handle.result_run_id
+            # The handle names the workflow id only, so it follows the chain of runs.
+            replies = [
+                reply
+                for burst in range(0, 300, 10)
+                for reply in await asyncio.gather(
+                    *(
+                        handle.execute_update(AgentWorkflow.send, f"m-{i}")
+                        for i in range(burst, burst + 10)
+                    )
+                )
+            ]
+            state = await handle.query(AgentWorkflow.state)
+            await handle.signal(AgentWorkflow.end)
+            result = await handle.result()
+            transcript = await handle.query(AgentWorkflow.transcript)
+            last_run = (await handle.describe()).run_id
+
+    users = [m.content for m in transcript if m.role == "user"]
+    answers = [m.content for m in transcript if m.role == "assistant"]
+    assert sorted(str(u) for u in users) == sorted(["m-start", *(f"m-{i}" for i in range(300))])
+    assert transcript[-1].role == "assistant", "every message was answered"
+    # Each message's reply is the answer of the turn that took it: an echo of the
+    # last message of its batch, which is never one sent before it.
+    position = {text: i for i, text in enumerate(users)}
+    for i, reply in enumerate(replies):
+        assert reply in answers
+        assert position[reply.removeprefix("echo: ")] >= position[f"m-{i}"]
+    assert last_run != first_run
+    assert state.runs >= 10
+    assert result.status == "completed"
+    assert result.turns == state.turn == llm.request_count == len(answers)
+    assert result.usage.total_tokens == sum(llm.reported_total_tokens)
+    assert len(result.calls) <= 10, "each run records only its own calls"
+
+
+@pytest.mark.parametrize(
+    ("budget", "responder", "status", "turns"),
+    [
+        ({"max_turns": 3}, lookup_forever, "max_turns", 3),
+        ({"max_total_tokens": 1}, lookup_forever, "max_tokens", 1),
+        ({"chat": True, "deadline_seconds": 3600}, echo, "deadline_exceeded", 1),
+    ],
+    ids=["turns", "tokens", "deadline"],
+)
+async def test_each_budget_ends_a_run_with_its_own_status(
+    ts_env: WorkflowEnvironment,
+    shop_db: Path,
+    budget: dict[str, Any],
+    responder: Any,
+    status: RunStatus,
+    turns: int,
+) -> None:
+    with ScriptedLLM(responder) as llm:
+        async with started(ts_env, llm, **budget) as handle:
+            result = await handle.result()
+            state = await handle.query(AgentWorkflow.state)
+            transcript = await handle.query(AgentWorkflow.transcript)
+
+    assert result.status == state.status == status
+    assert result.turns == llm.request_count == turns
+    # The transcript is kept: every model message is still there.
+    assert sum(m.role == "assistant" for m in transcript) == turns
+
+
+async def test_a_deadline_ends_a_wait_for_approval(
+    ts_env: WorkflowEnvironment, llm: ScriptedLLM, shop_db: Path
+) -> None:
+    llm.enqueue(call_tools(("issue_refund", {"order_id": "A-1001", "reason": "broken"})))
+    async with started(ts_env, llm, deadline_seconds=3600) as handle:
+        await pending_approvals(handle)
+        begun = time.monotonic()
+        result = await handle.result()
+        state = await handle.query(AgentWorkflow.state)
+
+    assert time.monotonic() - begun < 5
+    assert result.status == "deadline_exceeded"
+    assert state.pending_approvals == []
+
+
+async def test_cancelling_a_run_that_waits_for_approval_keeps_its_transcript(
+    ts_env: WorkflowEnvironment, llm: ScriptedLLM, shop_db: Path
+) -> None:
+    llm.enqueue(call_tools(("issue_refund", {"order_id": "A-1001", "reason": "broken"})))
+    async with started(ts_env, llm) as handle:
+        await pending_approvals(handle)
+        await handle.cancel()
+        with pytest.raises(WorkflowFailureError) as failure:
+            await handle.result()
+        state = await handle.query(AgentWorkflow.state)
+        transcript = await handle.query(AgentWorkflow.transcript)
+
+    assert isinstance(failure.value.cause, CancelledError)
+    assert state.status == "cancelled"
+    assert state.pending_approvals == []
+    assert transcript[-1].tool_calls[0].name == "issue_refund"
+
+
+async def test_messages_are_refused_by_runs_that_are_not_chats_or_have_ended(
+    ts_env: WorkflowEnvironment, shop_db: Path
+) -> None:
+    def refund_or_echo(messages: list[dict[str, Any]]) -> Step:
+        if last_user_text(messages) == "refund":
+            return call_tools(("issue_refund", {"order_id": "A-1001", "reason": "broken"}))
+        return echo(messages)
+
+    with ScriptedLLM(refund_or_echo) as llm:
+        async with (
+            started(ts_env, llm, "refund") as single,
+            started(ts_env, llm, chat=True) as chat,
+        ):
+            await pending_approvals(single)  # open, and not a chat
+            await status_becomes(chat, "awaiting_user")
+            errors = []
+            for handle, text in [(single, "more"), (chat, " \n ")]:
+                with pytest.raises(WorkflowUpdateFailedError) as refused:
+                    await handle.execute_update(AgentWorkflow.send, text)
+                assert isinstance(refused.value.cause, ApplicationError)
+                errors.append(refused.value.cause.message)
+            await chat.signal(AgentWorkflow.end)
+            await chat.result()
+            # Ended here: an open run would hold back the time-skipping clock of the
+            # tests that follow.
+            await single.cancel()
+            with pytest.raises(WorkflowFailureError):
+                await single.result()
+
+    assert errors == [
+        "this run is not a chat; start one with `starter.py chat`",
+        "the message is empty",
+    ]
