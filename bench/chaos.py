@@ -26,14 +26,12 @@ import argparse
 import asyncio
 import json
 import logging
-import os
 import sqlite3
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import closing
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -47,7 +45,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from tether import logs
 from tether.agents import Agent, AgentRegistry
-from tether.process import exit_now
+from tether.process import exit_now, stdout_to_stderr
 from tether.scripted_llm import OFFLINE_MODEL, Chaos, Responder, ScriptedLLM, call_tools, say
 from tether.seam import AgentInput
 from tether.settings import LlmSettings
@@ -230,20 +228,6 @@ def table(results: list[PathResult], steps: int) -> str:
     return "\n".join(lines)
 
 
-@contextmanager
-def _stdout_to_stderr() -> Iterator[None]:
-    """While a child process starts: the dev server prints its banner to the stdout it
-    inherits, and stdout is kept for the report (`--json` must stay parseable)."""
-    sys.stdout.flush()
-    saved = os.dup(1)
-    os.dup2(2, 1)
-    try:
-        yield
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
-
-
 async def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.chaos", description=__doc__)
     parser.add_argument("--runs", type=int, default=200)
@@ -265,7 +249,7 @@ async def main(argv: list[str] | None = None) -> int:
     runtime = Runtime(
         telemetry=TelemetryConfig(logging=LoggingConfig(filter="WARN", forwarding=core_logs))
     )
-    with _stdout_to_stderr():
+    with stdout_to_stderr():
         env = await WorkflowEnvironment.start_local(
             data_converter=pydantic_data_converter,
             dev_server_existing_path=str(temporal),

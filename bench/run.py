@@ -36,6 +36,7 @@ from bench.measure import HistoryStats, history_stats, median, percentile, proc_
 from bench.modes import FLOOR, MAIN_MODES, TETHER, VARIANTS, Mode, Runner
 from bench.report import Cell, Growth, Parked, Report, markdown, targets
 from bench.worker import KINDS, READY
+from tether.process import stdout_to_stderr, stop
 from tether.scripted_llm import ScriptedLLM
 from tether.seam import AgentInput
 from tether.visibility import SEARCH_KEYS
@@ -215,7 +216,7 @@ def worker_processes(
                     [sys.executable, "-m", "bench.worker", kind, address, queue, llm_url],
                     cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 )  # fmt: skip
-            stack.callback(_stop, proc)
+            stack.callback(stop, proc)
             procs[kind] = (proc, log)
         deadline = time.monotonic() + START_TIMEOUT_S
         for kind, (proc, log) in procs.items():
@@ -227,15 +228,6 @@ def worker_processes(
         yield {kind: proc.pid for kind, (proc, _) in procs.items()}
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
 @asynccontextmanager
 async def environment(sizes: Sizes) -> AsyncIterator[Env]:
     temporal = BIN / "temporal"
@@ -244,7 +236,7 @@ async def environment(sizes: Sizes) -> AsyncIterator[Env]:
         ScriptedLLM(responder(sizes.llm_latency)) as llm,
     ):
         _tune(llm)
-        with _stdout_to_stderr():
+        with stdout_to_stderr():
             server = await WorkflowEnvironment.start_local(
                 data_converter=pydantic_data_converter,
                 dev_server_existing_path=str(temporal) if temporal.exists() else "temporal",
@@ -261,20 +253,6 @@ async def environment(sizes: Sizes) -> AsyncIterator[Env]:
                     yield Env(client, llm, runner, pids)
             finally:
                 await runner.close()
-
-
-@contextmanager
-def _stdout_to_stderr() -> Iterator[None]:
-    """The dev server inherits stdout and prints a banner there; keep stdout for the
-    report (`--json` must stay parseable) by lending it stderr while the server starts."""
-    sys.stdout.flush()
-    saved = os.dup(1)
-    os.dup2(2, 1)
-    try:
-        yield
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
 
 
 def _tune(llm: ScriptedLLM) -> None:

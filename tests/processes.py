@@ -20,6 +20,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from tests.conftest import binary
+from tether.process import stop
 from tether.scripted_llm import OFFLINE_MODEL, ScriptedLLM
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -65,16 +66,6 @@ def worker_process(env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[
         yield proc
     finally:
         stop(proc)
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    """SIGTERM, which lets the process finish cleanly; SIGKILL if it takes over 20 s."""
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 class DevServer:

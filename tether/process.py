@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import subprocess
 import sys
+from collections.abc import Iterator
 from typing import NoReturn
 
 
@@ -21,3 +23,27 @@ def exit_now(code: int) -> NoReturn:
         with contextlib.suppress(OSError, ValueError):
             stream.flush()
     os._exit(code)
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, which lets the process finish cleanly; SIGKILL if it takes over 20 s."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+@contextlib.contextmanager
+def stdout_to_stderr() -> Iterator[None]:
+    """Lend stdout to stderr while a child process starts: the Temporal dev server prints
+    a banner to the stdout it inherits, and a report on stdout must stay parseable."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
