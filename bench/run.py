@@ -28,7 +28,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from temporalio.client import Client, WorkflowHandle
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from bench.agents import PARK, PARK_PROMPT, STANDARD_TURNS, responder
@@ -39,6 +38,7 @@ from bench.worker import KINDS, READY
 from tether.process import stdout_to_stderr, stop
 from tether.scripted_llm import ScriptedLLM
 from tether.seam import AgentInput
+from tether.temporal import TETHER_CONVERTER
 from tether.visibility import SEARCH_KEYS
 from workflows.agent import AgentWorkflow
 
@@ -48,7 +48,6 @@ RUN_TIMEOUT_S = 300.0  # one run, however long; a stuck run fails its cell, not 
 START_TIMEOUT_S = 60.0
 PARK_TIMEOUT_S = 120.0  # plus PARK_S_PER_RUN per run: 1,000 runs took over 300 s on busy cores
 PARK_S_PER_RUN = 1.0
-LISTEN_BACKLOG = 1024
 HISTORY_SAMPLES = 3  # histories fetched per cell (runs of a cell are identical)
 START_CONCURRENCY = 50  # parked runs started / terminated at once
 
@@ -235,10 +234,9 @@ async def environment(sizes: Sizes) -> AsyncIterator[Env]:
         tempfile.TemporaryDirectory(prefix="tether-bench-") as tmp,
         ScriptedLLM(responder(sizes.llm_latency)) as llm,
     ):
-        _tune(llm)
         with stdout_to_stderr():
             server = await WorkflowEnvironment.start_local(
-                data_converter=pydantic_data_converter,
+                data_converter=TETHER_CONVERTER,
                 dev_server_existing_path=str(temporal) if temporal.exists() else "temporal",
                 dev_server_database_filename=str(Path(tmp) / "temporal.db"),
                 search_attributes=SEARCH_KEYS,
@@ -253,20 +251,6 @@ async def environment(sizes: Sizes) -> AsyncIterator[Env]:
                     yield Env(client, llm, runner, pids)
             finally:
                 await runner.close()
-
-
-def _tune(llm: ScriptedLLM) -> None:
-    """Make the scripted model server fit for load; `tether/` is not ours to change on
-    this branch, so both switches are flipped from outside (see FINDINGS.md).
-
-    - Nagle off: its handler writes headers and body separately, so the body waited for
-      the client's delayed ACK, adding 40-75 ms to every model call here (0.41 s instead
-      of 0.11 s per plain run), which would drown what this benchmark is about.
-    - A listen backlog of 1024 instead of socketserver's 5: at 200 runs in flight, 14 of
-      200 plain runs failed to connect, and durable runs paid retry backoff for it.
-    """
-    llm._server.RequestHandlerClass.disable_nagle_algorithm = True  # type: ignore[attr-defined]
-    llm._server.socket.listen(LISTEN_BACKLOG)  # Linux takes a new backlog on a live socket
 
 
 async def bench(sizes: Sizes) -> Report:
