@@ -261,13 +261,17 @@ class AgentSpec(BaseModel):
 
 
 class LlmRequest(BaseModel):
-    """One model call. Tool schemas are looked up by agent name in the worker, so they
-    are not copied into history on every turn."""
+    """One model call. Only what the history does not hold already: the tool schemas are
+    looked up by agent name in the worker, and the conversation is the run's earlier
+    requests plus `messages` (see activities/conversations.py)."""
 
     agent: str
     model: str
-    messages: list[Message]
+    messages: list[Message] = Field(description="The messages after the first `known`.")
     turn: int
+    known: int = Field(
+        default=0, ge=0, description="Messages of the run's conversation sent by earlier calls."
+    )
 
 
 class LlmReply(BaseModel):

@@ -64,6 +64,8 @@ from workflows.tool_calls import run_tool_call
 
 T = TypeVar("T")
 OPEN_STATUSES: tuple[RunStatus, ...] = ("running", "awaiting_approval", "awaiting_user")
+# Runs started before this patch upsert their search attributes on every turn.
+UPSERT_ON_STATUS_ONLY = "upsert-on-status-only"
 
 
 class DeadlineReached(Exception):
@@ -88,6 +90,7 @@ class AgentWorkflow:
         self._calls: list[CallRecord] = []
         self._switches: list[ModelSwitch] = []
         self._messages: list[Message] = []
+        self._sent = 0  # messages this run has sent to the model so far
         self._max_turns = 0
         self._max_total_tokens: int | None = None
         self._deadline: datetime | None = None
@@ -95,6 +98,7 @@ class AgentWorkflow:
         self._waiting_for: str | None = None
         self._published: tuple[object, ...] | None = None
         self._spec_searchable = False
+        self._upsert_every_turn = False
         self._approvals = Approvals(on_change=self._approvals_changed)
         self._tools_waiting: str | None = None
         self._chat = valid.chat if valid else False
@@ -110,6 +114,8 @@ class AgentWorkflow:
 
     @workflow.run
     async def run(self, params: StartInput) -> AgentResult:
+        # Asked first thing, so replay meets the patch marker where it was recorded.
+        self._upsert_every_turn = not workflow.patched(UPSERT_ON_STATUS_ONLY)
         if not isinstance(params, AgentInput):
             raise _invalid_input(params)
         try:
@@ -373,7 +379,11 @@ class AgentWorkflow:
                 reply: LlmReply = await workflow.execute_activity(
                     LLM_ACTIVITY,
                     LlmRequest(
-                        agent=self._agent, model=model, messages=self._messages, turn=self._turn
+                        agent=self._agent,
+                        model=model,
+                        messages=self._messages[self._sent :],
+                        turn=self._turn,
+                        known=self._sent,
                     ),
                     result_type=LlmReply,
                     start_to_close_timeout=timedelta(seconds=spec.llm.timeout_seconds),
@@ -389,6 +399,7 @@ class AgentWorkflow:
                     raise self._fail(e) from e
                 self._switch(model, fallbacks.pop(0), reason)
                 continue
+            self._sent = len(self._messages)
             self._usage += reply.usage
             self._calls.append(
                 CallRecord(turn=self._turn, model=model, usage=reply.usage, cost_usd=reply.cost_usd)
@@ -448,11 +459,14 @@ class AgentWorkflow:
         self._publish()
 
     def _publish(self) -> None:
-        """Keep the web UI's view of the run current: details always, search attributes
-        only when they change (each upsert is a history event)."""
+        """Keep the web UI's view of the run current: details always (a query, free),
+        search attributes when the status changes (each upsert is a history event, and
+        one per turn was a fifth of a short run's history); turns and tokens ride along."""
         state = self.state()
         workflow.set_current_details(current_details(state, self._max_turns, self._waiting_for))
-        searchable = (state.status, state.turn, state.usage.total_tokens)
+        searchable: tuple[object, ...] = (state.status,)
+        if self._upsert_every_turn:
+            searchable = (state.status, state.turn, state.usage.total_tokens)
         if searchable == self._published:
             return
         self._published = searchable
