@@ -195,9 +195,10 @@ async def running_worker(
     agents: AgentRegistry = REGISTRY,
     prices: PriceTable | None = None,
     tuning: WorkerTuning = SDK_DEFAULTS,
+    queue: str | None = None,
 ) -> AsyncIterator[Worker]:
-    """The project's real worker, in-process, on a fresh task queue, talking to `llm`
-    (the scripted model, or any server the settings point at)."""
+    """The project's real worker, in-process, on `queue` (default: a fresh one), talking
+    to `llm` (the scripted model, or any server the settings point at)."""
     settings = (
         llm
         if isinstance(llm, LlmSettings)
@@ -208,7 +209,7 @@ async def running_worker(
     worker = create_worker(
         client,
         settings,
-        queue=f"test-{uuid.uuid4().hex[:8]}",
+        queue=queue or f"test-{uuid.uuid4().hex[:8]}",
         agents=agents,
         prices=prices,
         searchable=await ensure_search_attributes(client),
