@@ -9,33 +9,16 @@ from __future__ import annotations
 
 import uuid
 
-from temporalio.api.enums.v1 import EventType
-from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from tests.conftest import approve_all, pending_approvals, running_worker
+from tests.history_reading import model_calls
 from tether.messages import Message
 from tether.scripted_llm import ScriptedLLM, call_tools, say
-from tether.seam import LLM_ACTIVITY, AgentInput, AgentResult, LlmRequest
+from tether.seam import AgentInput
 from workflows.agent import AgentWorkflow
 
 TURNS = 12
-
-
-async def llm_requests(handle: WorkflowHandle[AgentWorkflow, AgentResult]) -> list[LlmRequest]:
-    """The LLM activity inputs as the run's history recorded them."""
-    history = await handle.fetch_history()
-    converter = handle._client.data_converter
-    requests = []
-    for event in history.events:
-        scheduled = event.activity_task_scheduled_event_attributes
-        if (
-            event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
-            and scheduled.activity_type.name == LLM_ACTIVITY
-        ):
-            (request,) = await converter.decode(scheduled.input.payloads, [LlmRequest])
-            requests.append(request)
-    return requests
 
 
 def size(messages: list[Message]) -> int:
@@ -62,7 +45,7 @@ async def test_history_holds_each_message_once_while_the_model_sees_them_all(
     assert [len(r.messages) for r in llm.requests] == [2 + 2 * turn for turn in range(TURNS)]
     assert llm.requests[-1].messages == [m.to_openai() for m in transcript[:-1]]
     # History: the first request carries the prompt, each later one the two new messages.
-    recorded = await llm_requests(handle)
+    recorded = [request for request, _ in await model_calls(handle)]
     assert [r.known for r in recorded] == [2 * turn for turn in range(TURNS)]
     assert [len(r.messages) for r in recorded] == [2] + [2] * (TURNS - 1)
     # So the requests in history add up to the conversation, not to TURNS copies of it.
@@ -97,5 +80,5 @@ async def test_a_worker_that_never_saw_the_run_rebuilds_its_conversation_from_hi
     assert result.status == "completed"
     assert llm.request_count == 3
     # The call after the switch sent 2 new messages; the model still got all 6.
-    assert (await llm_requests(handle))[-1].known == 4
+    assert (await model_calls(handle))[-1][0].known == 4
     assert llm.requests[-1].messages == [m.to_openai() for m in transcript[:-1]]

@@ -17,6 +17,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
 from tests.conftest import running_worker
+from tests.history_reading import model_replies
 from tests.llm_agents import REGISTRY
 from tether.pricing import ModelPrice, PriceTable
 from tether.scripted_llm import (
@@ -228,15 +229,18 @@ async def test_usage_and_cost_per_call_and_per_run(
         Fail(500), say('{"category": "oops"}'), say('{"category": "other", "order_id": null}')
     )
     prices = PriceTable(prices={"tether-scripted": ModelPrice(input=2.0, output=8.0)})
-    result = await run(ts_env, llm, "triage", prices=prices)
-    assert len(result.calls) == 2  # the failed attempt is not a call
+    async with started(ts_env, llm, "triage", "hello", prices) as handle:
+        result = await handle.result()
+        replies = await model_replies(handle)
+    assert len(replies) == 2  # the failed attempt is not a call
     reported = [r.total_tokens for r in llm.requests if r.status == 200]
-    assert [c.usage.total_tokens for c in result.calls] == reported
+    assert [r.usage.total_tokens for r in replies] == reported
     assert result.usage.total_tokens == sum(reported)
-    expected = sum(
-        (c.usage.prompt_tokens * 2.0 + c.usage.completion_tokens * 8.0) / 1e6 for c in result.calls
-    )
-    assert result.cost_usd == pytest.approx(expected)
+    expected = [
+        (r.usage.prompt_tokens * 2.0 + r.usage.completion_tokens * 8.0) / 1e6 for r in replies
+    ]
+    assert [r.cost_usd for r in replies] == pytest.approx(expected)
+    assert result.cost_usd == pytest.approx(sum(expected))
 
 
 async def test_random_faults_at_a_rate_cost_only_retries(ts_env: WorkflowEnvironment) -> None:

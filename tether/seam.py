@@ -156,15 +156,6 @@ class LlmPolicy(BaseModel):
     )
 
 
-class CallRecord(BaseModel):
-    """One model call's usage and, with a price table, its cost."""
-
-    turn: int
-    model: str
-    usage: Usage
-    cost_usd: float | None = None
-
-
 class ModelSwitch(BaseModel):
     """A fallback decision: the run moved from one model to the next."""
 
@@ -186,7 +177,8 @@ class AgentResult(BaseModel):
     usage: Usage
     cost_usd: float | None = None
     model: str
-    calls: list[CallRecord] = Field(default_factory=list)
+    # Per-call usage and cost are in the run's history (each LLM activity's result):
+    # a result that listed every call grew with the run, 100 B a turn.
     model_switches: list[ModelSwitch] = Field(default_factory=list)
 
 

@@ -38,7 +38,6 @@ with workflow.unsafe.imports_passed_through():
         AgentResult,
         AgentSpec,
         ApprovalDecision,
-        CallRecord,
         Carried,
         LlmReply,
         LlmRequest,
@@ -87,7 +86,8 @@ class AgentWorkflow:
         self._turn = 0
         self._usage = Usage()
         self._carried_cost: float | None = None
-        self._calls: list[CallRecord] = []
+        self._calls = 0  # model calls of this run (continue-as-new counts afresh)
+        self._call_costs: list[float] = []
         self._switches: list[ModelSwitch] = []
         self._messages: list[Message] = []
         self._sent = 0  # messages this run has sent to the model so far
@@ -324,7 +324,7 @@ class AgentWorkflow:
 
     def _continue_as_new_due(self) -> bool:
         return (
-            len(self._calls) >= self._continue_as_new_turns
+            self._calls >= self._continue_as_new_turns
             or workflow.info().is_continue_as_new_suggested()
         )
 
@@ -401,9 +401,9 @@ class AgentWorkflow:
                 continue
             self._sent = len(self._messages)
             self._usage += reply.usage
-            self._calls.append(
-                CallRecord(turn=self._turn, model=model, usage=reply.usage, cost_usd=reply.cost_usd)
-            )
+            self._calls += 1
+            if reply.cost_usd is not None:
+                self._call_costs.append(reply.cost_usd)
             self._waiting_for = None
             self._publish()
             return reply
@@ -448,7 +448,7 @@ class AgentWorkflow:
         self._set_status("awaiting_approval", f"a person to approve {calls}")
 
     def _cost(self) -> float | None:
-        costs = [c.cost_usd for c in self._calls if c.cost_usd is not None]
+        costs = list(self._call_costs)
         if self._carried_cost is not None:
             costs.append(self._carried_cost)
         return round(sum(costs), 8) if costs else None
@@ -493,7 +493,6 @@ class AgentWorkflow:
             usage=self._usage,
             cost_usd=self._cost(),
             model=self._model or "",
-            calls=self._calls,
             model_switches=self._switches,
         )
 
