@@ -39,6 +39,7 @@ with workflow.unsafe.imports_passed_through():
         AgentSpec,
         ApprovalDecision,
         Carried,
+        LlmPolicy,
         LlmReply,
         LlmRequest,
         ModelSwitch,
@@ -375,22 +376,15 @@ class AgentWorkflow:
             model = self._model or spec.model
             self._waiting_for = f"a reply from `{model}`"
             self._publish()
+            request = LlmRequest(
+                agent=self._agent,
+                model=model,
+                messages=self._messages[self._sent :],
+                turn=self._turn,
+                known=self._sent,
+            )
             try:
-                reply: LlmReply = await workflow.execute_activity(
-                    LLM_ACTIVITY,
-                    LlmRequest(
-                        agent=self._agent,
-                        model=model,
-                        messages=self._messages[self._sent :],
-                        turn=self._turn,
-                        known=self._sent,
-                    ),
-                    result_type=LlmReply,
-                    start_to_close_timeout=timedelta(seconds=spec.llm.timeout_seconds),
-                    heartbeat_timeout=timedelta(seconds=spec.llm.heartbeat_timeout_seconds),
-                    retry_policy=spec.llm.retry.to_policy(),
-                    summary=f"llm {model} · turn {self._turn}",
-                )
+                reply = await _llm_activity(spec.llm, request, f"llm {model} · turn {self._turn}")
             except ActivityError as e:
                 if is_cancelled_exception(e):
                     raise  # the run was cancelled or reached its deadline: not a failure
@@ -495,6 +489,31 @@ class AgentWorkflow:
             model=self._model or "",
             model_switches=self._switches,
         )
+
+
+async def _llm_activity(policy: LlmPolicy, request: LlmRequest, summary: str) -> LlmReply:
+    timeout = timedelta(seconds=policy.timeout_seconds)
+    reply: LlmReply
+    if policy.local_activity:
+        reply = await workflow.execute_local_activity(
+            LLM_ACTIVITY,
+            request,
+            result_type=LlmReply,
+            start_to_close_timeout=timeout,
+            retry_policy=policy.retry.to_policy(),
+            summary=summary,
+        )
+        return reply
+    reply = await workflow.execute_activity(
+        LLM_ACTIVITY,
+        request,
+        result_type=LlmReply,
+        start_to_close_timeout=timeout,
+        heartbeat_timeout=timedelta(seconds=policy.heartbeat_timeout_seconds),
+        retry_policy=policy.retry.to_policy(),
+        summary=summary,
+    )
+    return reply
 
 
 def _invalid_input(params: UncheckedInput) -> ApplicationError:
