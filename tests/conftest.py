@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import BaseModel
 from temporalio.client import Client, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
@@ -218,10 +219,17 @@ async def running_worker(
         yield worker
 
 
+class Waiting(BaseModel):
+    """What an agent's or a pipeline's `state` query says waits for a person."""
+
+    pending_approvals: list[PendingApproval]
+
+
 async def pending_approvals(
-    handle: WorkflowHandle[AgentWorkflow, AgentResult], count: int = 1, *, within: float = 30
+    handle: WorkflowHandle[Any, Any], count: int = 1, *, within: float = 30
 ) -> list[PendingApproval]:
-    """Poll the run's state until `count` tool calls wait for a person.
+    """Poll the run's state until `count` tool calls wait for a person (an agent run or a
+    pipeline run: both answer the `state` query with their pending approvals).
 
     Queries do not unlock the time-skipping server's clock, so an approval timeout
     cannot fire while a test waits here (it would while awaiting the result).
@@ -229,7 +237,8 @@ async def pending_approvals(
     deadline = asyncio.get_running_loop().time() + within
     while True:
         try:
-            pending = (await handle.query(AgentWorkflow.state)).pending_approvals
+            state: Waiting = await handle.query("state", result_type=Waiting)
+            pending = state.pending_approvals
         except RPCError:
             pending = []  # not started yet, or its worker is being replaced
         if len(pending) >= count:

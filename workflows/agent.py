@@ -17,7 +17,6 @@ from datetime import datetime, timedelta
 from typing import TypeVar
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import (
     ActivityError,
     ApplicationError,
@@ -31,19 +30,15 @@ with workflow.unsafe.imports_passed_through():
 
     from tether.messages import Message, ToolCall, Usage
     from tether.seam import (
-        DESCRIBE_AGENT_ACTIVITY,
-        LLM_ACTIVITY,
         MAX_PROMPT_CHARS,
         AgentInput,
         AgentResult,
         AgentSpec,
-        ApprovalDecision,
         CallRecord,
         Carried,
         LlmReply,
         LlmRequest,
         ModelSwitch,
-        PendingApproval,
         RunState,
         RunStatus,
         StartInput,
@@ -59,7 +54,8 @@ with workflow.unsafe.imports_passed_through():
         current_details,
     )
 
-from workflows.approvals import Approvals
+from workflows.approvals import Approvals, DecidesApprovals
+from workflows.llm_calls import describe_agent, execute_llm, repair_request
 from workflows.tool_calls import run_tool_call
 
 T = TypeVar("T")
@@ -71,7 +67,7 @@ class DeadlineReached(Exception):
 
 
 @workflow.defn(name="AgentWorkflow")
-class AgentWorkflow:
+class AgentWorkflow(DecidesApprovals):
     # The input is read here, before any handler runs: an update can arrive in the run's
     # first workflow task, and its validator must already know the run is a chat.
     @workflow.init
@@ -123,13 +119,7 @@ class AgentWorkflow:
         return result
 
     async def _loop(self, params: AgentInput) -> AgentResult:
-        spec = await workflow.execute_local_activity(
-            DESCRIBE_AGENT_ACTIVITY,
-            params.agent,
-            result_type=AgentSpec,
-            start_to_close_timeout=timedelta(seconds=10),
-            retry_policy=RetryPolicy(maximum_attempts=3),
-        )
+        spec = await describe_agent(params.agent)
         self._configure(spec, params)
         try:
             return await self._converse(spec, params)
@@ -223,12 +213,7 @@ class AgentWorkflow:
                 workflow.logger.info("structured output still invalid after repairs")
                 return self._finish("invalid_output", reply.message.content)
             repairs_left -= 1
-            self._messages.append(
-                Message.user(
-                    f"Error: {reply.output_error}. Reply again with only a JSON object "
-                    "that matches the schema."
-                )
-            )
+            self._messages.append(repair_request(reply.output_error))
         workflow.logger.info("turn limit reached", extra={"max_turns": self._max_turns})
         return self._finish("max_turns", None)
 
@@ -255,15 +240,6 @@ class AgentWorkflow:
     @workflow.query
     def transcript(self) -> list[Message]:
         return self._messages
-
-    @workflow.update
-    def decide(self, decision: ApprovalDecision) -> PendingApproval:
-        """Approve or reject a tool call that waits for a person."""
-        return self._approvals.decide(decision)
-
-    @decide.validator
-    def _check_decision(self, decision: ApprovalDecision) -> None:
-        self._approvals.check(decision)
 
     @workflow.update
     async def send(self, text: str) -> str:
@@ -370,15 +346,11 @@ class AgentWorkflow:
             self._waiting_for = f"a reply from `{model}`"
             self._publish()
             try:
-                reply: LlmReply = await workflow.execute_activity(
-                    LLM_ACTIVITY,
+                reply = await execute_llm(
+                    spec,
                     LlmRequest(
                         agent=self._agent, model=model, messages=self._messages, turn=self._turn
                     ),
-                    result_type=LlmReply,
-                    start_to_close_timeout=timedelta(seconds=spec.llm.timeout_seconds),
-                    heartbeat_timeout=timedelta(seconds=spec.llm.heartbeat_timeout_seconds),
-                    retry_policy=spec.llm.retry.to_policy(),
                     summary=f"llm {model} · turn {self._turn}",
                 )
             except ActivityError as e:

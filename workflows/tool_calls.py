@@ -56,14 +56,14 @@ async def run_tool_call(
         if isinstance(approved, ToolOutcome):
             return approved
         if approved.arguments != call.arguments:
-            outcome = await _execute(tool, _request(spec, approved, turn))
+            outcome = await execute_tool(tool, tool_request(spec, approved, turn))
             return outcome.model_copy(
                 update={"content": edited_note(approved.arguments) + outcome.content}
             )
-    return await _execute(tool, _request(spec, call, turn))
+    return await execute_tool(tool, tool_request(spec, call, turn))
 
 
-def _request(spec: AgentSpec, call: ToolCall, turn: int) -> ToolRequest:
+def tool_request(spec: AgentSpec, call: ToolCall, turn: int) -> ToolRequest:
     return ToolRequest(
         agent=spec.name,
         call=call,
@@ -73,7 +73,7 @@ def _request(spec: AgentSpec, call: ToolCall, turn: int) -> ToolRequest:
     )
 
 
-async def _execute(tool: ToolSpec, request: ToolRequest) -> ToolOutcome:
+async def execute_tool(tool: ToolSpec, request: ToolRequest) -> ToolOutcome:
     timeout = timedelta(seconds=tool.timeout_seconds)
     retry = tool.retry.to_policy()
     summary = f"tool {_call_summary(request.call)}"
