@@ -7,7 +7,7 @@ from typing import get_args
 
 from temporalio.service import RPCError
 
-from cli.common import UserError, describe, emit_json, explained, open_run, run_link
+from cli.common import UserError, emit_json, explained, numbered, open_run, run_link
 from cli.follow import Approver
 from cli.run import finish
 from tether.seam import RunState, RunStatus
@@ -67,11 +67,7 @@ async def cmd_transcript(args: argparse.Namespace) -> int:
     if args.json:
         emit_json([m.model_dump(mode="json", exclude_defaults=True) for m in messages])
         return 0
-    turn = 0
-    for message in messages:
-        if message.role == "assistant":
-            turn += 1
-        line = describe(message, turn)
+    for message, line in numbered(messages):
         if message.role in ("system", "user") or (message.role == "assistant" and not line):
             line = f"{message.role}: {message.content or ''}"
         print(line)
