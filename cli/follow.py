@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from pydantic import BaseModel
 from temporalio.client import WorkflowHandle
 from temporalio.service import RPCError
 
@@ -93,6 +94,23 @@ async def follow(
         if done:
             return result_task.result()
         await approver.attend(handle, pending)
+
+
+class Waiting(BaseModel):
+    """What a run's `state` query says waits for a person; an agent's and a pipeline's
+    state both say it this way."""
+
+    pending_approvals: list[PendingApproval]
+
+
+def approvals_only(handle: WorkflowHandle[Any, Any]) -> Callable[[], Awaitable[Progress]]:
+    """Any run's progress as no lines, only what waits for a person."""
+
+    async def progress() -> Progress:
+        state: Waiting = await handle.query("state", result_type=Waiting)
+        return state.pending_approvals, []
+
+    return progress
 
 
 def agent_progress(handle: Handle, *, quiet: bool) -> Callable[[], Awaitable[Progress]]:

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pydantic import BaseModel
 from temporalio.client import Client, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
@@ -28,6 +27,7 @@ from temporalio.worker import Worker
 
 from agents import REGISTRY
 from agents.support_desk import SUPPORT_DESK
+from cli.follow import Waiting
 from tether.agents import AgentRegistry
 from tether.pricing import PriceTable
 from tether.scripted_llm import OFFLINE_MODEL, ScriptedLLM
@@ -217,12 +217,6 @@ async def running_worker(
     )
     async with worker:
         yield worker
-
-
-class Waiting(BaseModel):
-    """What an agent's or a pipeline's `state` query says waits for a person."""
-
-    pending_approvals: list[PendingApproval]
 
 
 async def pending_approvals(
