@@ -37,9 +37,10 @@ def _triage(ticket: str) -> Step:
     return say(triage.model_dump_json())
 
 
-def _draft(brief: str) -> Step:
-    facts = json.loads(brief)
-    return answer(f"Hi {facts['customer_name'] or 'there'}, {facts['facts']}")
+def _draft(text: str) -> Step:
+    brief = json.loads(text)
+    facts = str(brief["facts"])
+    return answer(f"Hi {brief['customer_name'] or 'there'}, {facts[0].lower()}{facts[1:]}")
 
 
 def _last_user(messages: list[dict[str, Any]]) -> str:

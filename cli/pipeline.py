@@ -81,7 +81,8 @@ async def cmd_pipeline(args: argparse.Namespace) -> int:
     print(f"\n{result.answer}\n")
     print(
         f"outcome {result.outcome} · {result.llm_calls} LLM calls · "
-        f"{result.usage.total_tokens} tokens · {result.approvals} approvals asked · "
+        f"{result.usage.total_tokens} tokens · "
+        f"{result.approvals} approval{'' if result.approvals == 1 else 's'} asked · "
         f"model {result.model}"
     )
     print(f"workflow id: {workflow_id}\nweb UI: {link}")
