@@ -43,6 +43,7 @@ with workflow.unsafe.imports_passed_through():
         RunStatus,
         StartInput,
         ToolOutcome,
+        ToolSpec,
         UncheckedInput,
     )
     from tether.validation import describe
@@ -56,6 +57,7 @@ with workflow.unsafe.imports_passed_through():
 
 from workflows.approvals import Approvals, DecidesApprovals
 from workflows.llm_calls import describe_agent, execute_llm, repair_request
+from workflows.subagents import run_subagent
 from workflows.tool_calls import run_tool_call
 
 T = TypeVar("T")
@@ -81,6 +83,7 @@ class AgentWorkflow(DecidesApprovals):
         self._turn = 0
         self._usage = Usage()
         self._carried_cost: float | None = None
+        self._children_cost = 0.0
         self._calls: list[CallRecord] = []
         self._switches: list[ModelSwitch] = []
         self._messages: list[Message] = []
@@ -398,7 +401,23 @@ class AgentWorkflow(DecidesApprovals):
             turn=self._turn,
             approvals=self._approvals,
             approval_timeout=approval_timeout,
+            run_subagent=self._run_subagent,
         )
+
+    async def _run_subagent(self, tool: ToolSpec, call: ToolCall) -> ToolOutcome:
+        """The other agent as a child run, within what is left of this run's budgets;
+        its tokens (and cost) count as this run's."""
+        limit = self._max_total_tokens
+        left = None if limit is None else limit - self._usage.total_tokens
+        outcome, child = await run_subagent(
+            tool, call, turn=self._turn, tokens_left=left, deadline=self._deadline
+        )
+        if child is not None:
+            self._usage += child.usage
+            if child.cost_usd is not None:
+                self._children_cost += child.cost_usd
+            self._publish()
+        return outcome
 
     def _approvals_changed(self) -> None:
         pending = self._approvals.pending
@@ -412,6 +431,8 @@ class AgentWorkflow(DecidesApprovals):
         costs = [c.cost_usd for c in self._calls if c.cost_usd is not None]
         if self._carried_cost is not None:
             costs.append(self._carried_cost)
+        if self._children_cost:
+            costs.append(self._children_cost)
         return round(sum(costs), 8) if costs else None
 
     def _set_status(self, status: RunStatus, waiting_for: str | None = None) -> None:
