@@ -11,7 +11,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
-from temporalio.client import WorkflowHandle
+from temporalio.client import WorkflowFailureError, WorkflowHandle
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
 from agents.pipeline_script import offline_responder
@@ -113,6 +114,33 @@ async def test_a_large_refund_waits_for_a_person_who_approves_it(
     assert result.outcome == "refunded" and result.refunded == 899.0
     assert result.approvals == 1
     assert [to for to, _ in emails(shop_db)] == ["ada@example.com"]
+
+
+async def test_a_refund_nobody_approves_is_rejected_after_a_day(
+    ts_env: WorkflowEnvironment, shop_db: Path
+) -> None:
+    async with pipeline_run(ts_env, "Order A-1004: the headphones are damaged, refund me.") as run:
+        result = await run.result()  # the time-skipping server skips the 24 h wait
+
+    assert result.outcome == "rejected" and result.approvals == 1
+    assert refunds(shop_db) == []
+
+
+async def test_invalid_input_fails_the_run_at_once(ts_env: WorkflowEnvironment) -> None:
+    with ScriptedLLM(offline_responder) as llm:
+        async with running_worker(ts_env.client, llm) as worker:
+            handle = await ts_env.client.start_workflow(
+                "RefundPipelineWorkflow",
+                {"ticket": ""},
+                id=f"bad-{uuid.uuid4()}",
+                task_queue=worker.task_queue,
+            )
+            with pytest.raises(WorkflowFailureError) as failure:
+                await handle.result()
+    cause = failure.value.cause
+    assert isinstance(cause, ApplicationError) and cause.type == "InvalidInput"
+    assert "ticket: String should have at least 1 character" in cause.message
+    assert llm.request_count == 0
 
 
 async def test_a_rejected_refund_is_not_made(ts_env: WorkflowEnvironment, shop_db: Path) -> None:

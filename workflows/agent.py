@@ -26,8 +26,6 @@ from temporalio.exceptions import (
 )
 
 with workflow.unsafe.imports_passed_through():
-    from pydantic import ValidationError
-
     from tether.messages import Message, ToolCall, Usage
     from tether.seam import (
         MAX_PROMPT_CHARS,
@@ -44,9 +42,7 @@ with workflow.unsafe.imports_passed_through():
         StartInput,
         ToolOutcome,
         ToolSpec,
-        UncheckedInput,
     )
-    from tether.validation import describe
     from tether.visibility import (
         AGENT_NAME_KEY,
         AGENT_STATUS_KEY,
@@ -56,6 +52,7 @@ with workflow.unsafe.imports_passed_through():
     )
 
 from workflows.approvals import Approvals, DecidesApprovals
+from workflows.inputs import invalid_input
 from workflows.llm_calls import describe_agent, execute_llm, repair_request
 from workflows.subagents import run_subagent
 from workflows.tool_calls import run_tool_call
@@ -110,7 +107,7 @@ class AgentWorkflow(DecidesApprovals):
     @workflow.run
     async def run(self, params: StartInput) -> AgentResult:
         if not isinstance(params, AgentInput):
-            raise _invalid_input(params)
+            raise invalid_input(AgentInput, params)
         try:
             result = await self._loop(params)
         except BaseException as e:
@@ -475,16 +472,6 @@ class AgentWorkflow(DecidesApprovals):
             calls=self._calls,
             model_switches=self._switches,
         )
-
-
-def _invalid_input(params: UncheckedInput) -> ApplicationError:
-    try:
-        AgentInput.model_validate(params.model_dump())
-    except ValidationError as e:
-        problem = f"invalid input: {describe(e, whole='input')}"
-    else:
-        problem = "invalid input"
-    return ApplicationError(problem, type="InvalidInput", non_retryable=True)
 
 
 def _unavailable(error: ActivityError) -> str | None:

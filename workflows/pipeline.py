@@ -35,12 +35,14 @@ with workflow.unsafe.imports_passed_through():
         PipelineInput,
         PipelineOutcome,
         PipelineResult,
+        PipelineStart,
         PipelineState,
         PipelineStatus,
         Triage,
     )
 
 from workflows.approvals import Approvals, DecidesApprovals
+from workflows.inputs import invalid_input
 from workflows.llm_calls import describe_agent, execute_llm, repair_request
 from workflows.tool_calls import execute_tool, tool_request
 
@@ -52,7 +54,7 @@ TURN = 1
 @workflow.defn(name="RefundPipelineWorkflow")
 class RefundPipelineWorkflow(DecidesApprovals):
     @workflow.init
-    def __init__(self, params: PipelineInput) -> None:
+    def __init__(self, params: PipelineStart) -> None:
         self._status: PipelineStatus = "running"
         self._steps: list[str] = []
         self._llm_calls = 0
@@ -61,7 +63,9 @@ class RefundPipelineWorkflow(DecidesApprovals):
         self._approvals = Approvals(on_change=self._approvals_changed)
 
     @workflow.run
-    async def run(self, params: PipelineInput) -> PipelineResult:
+    async def run(self, params: PipelineStart) -> PipelineResult:
+        if not isinstance(params, PipelineInput):
+            raise invalid_input(PipelineInput, params)
         triage_spec, writer_spec, tools = await asyncio.gather(
             describe_agent(TRIAGE_AGENT), describe_agent(WRITER_AGENT), describe_agent(TOOLS_AGENT)
         )

@@ -3,12 +3,12 @@ worker, the CLI and the comparison import it)."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
 from tether.messages import Usage
-from tether.seam import DAY_SECONDS, MAX_PROMPT_CHARS, PendingApproval
+from tether.seam import DAY_SECONDS, MAX_PROMPT_CHARS, PendingApproval, UncheckedInput
 
 # The LLM steps are agents without tools, so they go through the same LLM activity (and
 # structured-output check) as any agent; the tools are the support desk's.
@@ -38,6 +38,10 @@ class PipelineInput(BaseModel):
         default=100.0, ge=0, description="Refunds above this amount wait for a person."
     )
     approval_timeout_seconds: float = Field(default=DAY_SECONDS, gt=0)
+
+
+# What the pipeline accepts: valid input first, anything else (to fail the run) second.
+PipelineStart = Annotated[PipelineInput | UncheckedInput, Field(union_mode="left_to_right")]
 
 
 class PipelineState(BaseModel):
