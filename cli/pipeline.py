@@ -16,7 +16,7 @@ from cli.run import announce, report_failure, start_once
 from tether.temporal import connect
 from tether.visibility import run_summary
 from workflows.pipeline import RefundPipelineWorkflow
-from workflows.pipeline_seam import PipelineInput, PipelineResult
+from workflows.pipeline_seam import PipelineInput, PipelineResult, PipelineState
 
 PipelineHandle = WorkflowHandle[RefundPipelineWorkflow, PipelineResult]
 NAME = "refund-pipeline"
@@ -71,12 +71,19 @@ async def cmd_pipeline(args: argparse.Namespace) -> int:
     if args.detach:
         return 0
     approver = Approver(workflow_id, ask=sys.stdin.isatty(), approve_all=args.yes)
+    return await finish_pipeline(handle, approver, link, as_json=args.json)
+
+
+async def finish_pipeline(
+    handle: PipelineHandle, approver: Approver, link: str, *, as_json: bool
+) -> int:
+    """Follow a pipeline run to its end, printing its steps, then its outcome."""
     try:
-        result = await follow(handle, approver, pipeline_progress(handle, quiet=args.json))
+        result = await follow(handle, approver, pipeline_progress(handle, quiet=as_json))
     except WorkflowFailureError as e:
-        return report_failure(workflow_id, link, e, as_json=args.json)
-    if args.json:
-        emit_json({"workflow_id": workflow_id, "url": link, **result.model_dump()})
+        return report_failure(handle.id, link, e, as_json=as_json)
+    if as_json:
+        emit_json({"workflow_id": handle.id, "url": link, **result.model_dump()})
         return 0
     print(f"\n{result.answer}\n")
     print(
@@ -85,8 +92,22 @@ async def cmd_pipeline(args: argparse.Namespace) -> int:
         f"{result.approvals} approval{'' if result.approvals == 1 else 's'} asked · "
         f"model {result.model}"
     )
-    print(f"workflow id: {workflow_id}\nweb UI: {link}")
+    print(f"workflow id: {handle.id}\nweb UI: {link}")
     return 0
+
+
+def pipeline_status_text(workflow_id: str, state: PipelineState) -> str:
+    lines = [
+        f"{workflow_id} · {NAME} · {state.status}",
+        f"  {state.llm_calls} LLM calls · {state.usage.total_tokens} tokens",
+        *(f"  · {step}" for step in state.steps),
+    ]
+    for call in state.pending_approvals:
+        lines.append(
+            f"  waiting for approval: {call.tool}({call.arguments}) · call {call.call_id}"
+            f" · until {call.expires_at:%Y-%m-%d %H:%M} UTC"
+        )
+    return "\n".join(lines)
 
 
 def pipeline_progress(handle: PipelineHandle, *, quiet: bool) -> Callable[[], Awaitable[Progress]]:

@@ -217,13 +217,20 @@ async def test_starter_runs_the_pipeline_and_approves_its_refund(
         run_id = json.loads(detached.stdout)["workflow_id"]
         handle = dev_env.client.get_workflow_handle(run_id, result_type=PipelineResult)
         await pending_approvals(handle)
+        waiting = starter(env, "status", run_id)
         approved = starter(env, "approve", run_id)
         result = await handle.result()
+        watched = starter(env, "watch", run_id)
     assert shown.returncode == 0, shown.stderr
     assert "· policy: allows a refund" in shown.stdout  # the steps, as they happen
     assert "· send_email: confirmation to ada@example.com" in shown.stdout
     assert "outcome refunded · 2 LLM calls" in shown.stdout
+    assert waiting.returncode == 0, waiting.stderr
+    assert f"{run_id} · refund-pipeline · awaiting_approval" in waiting.stdout
+    assert "waiting for approval: issue_refund(" in waiting.stdout
     assert approved.returncode == 0, approved.stderr
+    assert watched.returncode == 0, watched.stderr
+    assert "outcome refunded · 2 LLM calls" in watched.stdout
     assert approved.stdout.startswith("approved issue_refund(")
     assert result.outcome == "refunded" and result.approvals == 1
     assert count_rows(shop, "refunds") == 2
