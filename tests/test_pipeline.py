@@ -65,7 +65,7 @@ async def test_a_small_refund_is_made_and_confirmed_without_asking(
     assert result.refunded == 42.0 and result.approvals == 0
     assert result.llm_calls == 2 and result.usage.total_tokens > 0
     # The agent's idempotency key scheme: workflow id:turn:call id.
-    assert refunds(shop_db) == [f"{run.id}:1:refund"]
+    assert refunds(shop_db) == [f"{run.id}:1:issue_refund"]
     ((to, body),) = emails(shop_db)
     assert to == "ada@example.com" and body == result.answer
     assert "$42.00" in body

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -47,8 +48,18 @@ from workflows.llm_calls import describe_agent, execute_llm, repair_request
 from workflows.tool_calls import execute_tool, tool_request
 
 # Idempotency keys are `workflow id:turn:call id`, as for the agent; a pipeline has one
-# "turn", and its call ids name the step.
+# "turn", and its call ids name the tool.
 TURN = 1
+
+
+@dataclass(frozen=True)
+class Done:
+    """How the process ended, and the facts the reply must tell the customer."""
+
+    outcome: PipelineOutcome
+    facts: str
+    order: Order | None = None
+    refund: Refund | None = None
 
 
 @workflow.defn(name="RefundPipelineWorkflow")
@@ -71,9 +82,10 @@ class RefundPipelineWorkflow(DecidesApprovals):
         )
         model = params.model or triage_spec.model
         triage = await self._triage(triage_spec, model, params.ticket)
-        outcome, order, refund, facts = await self._process(tools, triage, params)
-        answer = await self._draft(writer_spec, model, params.ticket, order, facts)
-        if refund is not None and order is not None:
+        done = await self._process(tools, triage, params)
+        order = done.order
+        answer = await self._draft(writer_spec, model, params.ticket, order, done.facts)
+        if done.refund is not None and order is not None:
             await self._tool(
                 tools,
                 "send_email",
@@ -84,13 +96,13 @@ class RefundPipelineWorkflow(DecidesApprovals):
                 },
             )
             self._step(f"send_email: confirmation to {order.customer_email}")
-        self._status = outcome
+        self._status = done.outcome
         self._publish()
         return PipelineResult(
-            outcome=outcome,
+            outcome=done.outcome,
             answer=answer,
             order_id=order.order_id if order else triage.order_id,
-            refunded=refund.amount if refund else None,
+            refunded=done.refund.amount if done.refund else None,
             steps=self._steps,
             llm_calls=self._llm_calls,
             approvals=self._asked,
@@ -98,37 +110,27 @@ class RefundPipelineWorkflow(DecidesApprovals):
             model=model,
         )
 
-    async def _process(
-        self, tools: AgentSpec, triage: Triage, params: PipelineInput
-    ) -> tuple[PipelineOutcome, Order | None, Refund | None, str]:
-        """The refund process in code: its outcome, the order, the refund and the facts
-        the reply must tell the customer."""
+    async def _process(self, tools: AgentSpec, triage: Triage, params: PipelineInput) -> Done:
+        """The refund process in code, up to the reply."""
         if triage.order_id is None:
-            return "missing_order", None, None, "The message names no order number."
+            return Done("missing_order", "The message names no order number.")
         looked_up = await self._tool(tools, "lookup_order", {"order_id": triage.order_id})
         if looked_up.error:
             self._step(f"lookup_order: {looked_up.content}")
-            return "missing_order", None, None, f"We could not find order {triage.order_id}."
+            return Done("missing_order", f"We could not find order {triage.order_id}.")
         order = Order.model_validate_json(looked_up.content)
         self._step(
             f"lookup_order: {order.order_id} · {order.item} · ${order.amount:.2f} · {order.status}"
         )
         if not triage.wants_refund:
-            return (
-                "refused",
-                order,
-                None,
-                f"Order {order.order_id} ({order.item}) is {order.status}.",
+            return Done(
+                "refused", f"Order {order.order_id} ({order.item}) is {order.status}.", order
             )
         refusal = policy_refusal(order)
         self._step(f"policy: {refusal or 'allows a refund'}")
         if refusal is not None:
-            return "refused", order, None, f"We cannot refund: {refusal}."
-        call = ToolCall(
-            id="refund",
-            name="issue_refund",
-            arguments=json.dumps({"order_id": order.order_id, "reason": triage.reason}),
-        )
+            return Done("refused", f"We cannot refund: {refusal}.", order)
+        call = _call("issue_refund", {"order_id": order.order_id, "reason": triage.reason})
         if order.amount > params.approval_above:
             self._asked += 1
             self._step(f"approval: asked (${order.amount:.2f} > ${params.approval_above:.2f})")
@@ -140,20 +142,20 @@ class RefundPipelineWorkflow(DecidesApprovals):
             if not isinstance(decided, ToolCall):
                 self._step("approval: rejected")
                 why = "a person reviewed the request and declined it"
-                return "rejected", order, None, f"We cannot refund order {order.order_id}: {why}."
+                return Done("rejected", f"We cannot refund order {order.order_id}: {why}.", order)
             self._step("approval: granted")
             call = decided
         refunded = await execute_tool(_tool_spec(tools, call.name), tool_request(tools, call, TURN))
         self._step(f"issue_refund: {refunded.content}")
         if refunded.error:  # the tool's own checks, e.g. a refund made meanwhile
-            return "refused", order, None, f"We cannot refund: {refunded.content}"
+            return Done("refused", f"We cannot refund: {refunded.content}", order)
         refund = Refund.model_validate_json(refunded.content)
-        return (
+        return Done(
             "refunded",
-            order,
-            refund,
             f"We refunded ${refund.amount:.2f} for the {order.item} (order {order.order_id}); "
             "it reaches the original payment method in 3-5 business days.",
+            order,
+            refund,
         )
 
     async def _triage(self, spec: AgentSpec, model: str, ticket: str) -> Triage:
@@ -195,7 +197,7 @@ class RefundPipelineWorkflow(DecidesApprovals):
         return reply
 
     async def _tool(self, tools: AgentSpec, name: str, args: dict[str, Any]) -> ToolOutcome:
-        call = ToolCall(id=name, name=name, arguments=json.dumps(args))
+        call = _call(name, args)
         return await execute_tool(_tool_spec(tools, name), tool_request(tools, call, TURN))
 
     @workflow.query
@@ -222,6 +224,11 @@ class RefundPipelineWorkflow(DecidesApprovals):
             f"**refund pipeline** · `{self._status}`\n\n"
             f"{self._llm_calls} LLM calls · {self._usage.total_tokens:,} tokens\n\n{steps}"
         )
+
+
+def _call(name: str, args: dict[str, Any]) -> ToolCall:
+    """A call of the tool `name`; its id is the tool's name (each runs once per ticket)."""
+    return ToolCall(id=name, name=name, arguments=json.dumps(args))
 
 
 def _tool_spec(tools: AgentSpec, name: str) -> ToolSpec:
