@@ -221,6 +221,8 @@ async def test_starter_runs_the_pipeline_and_approves_its_refund(
         approved = starter(env, "approve", run_id)
         result = await handle.result()
         watched = starter(env, "watch", run_id)
+        described = await handle.describe()
+    assert await described.static_summary() == f"refund-pipeline: {ticket}"
     assert shown.returncode == 0, shown.stderr
     assert "· policy: allows a refund" in shown.stdout  # the steps, as they happen
     assert "· send_email: confirmation to ada@example.com" in shown.stdout
