@@ -4,6 +4,7 @@
 python3 dev.py demo     # deps, dev server, worker, offline model, one support run
 python3 dev.py test     # deps, ruff, mypy, the whole test suite
 python3 dev.py bench    # deps, then the benchmark (python -m bench.run; --tiny, --json, ...)
+python3 dev.py compare  # deps, then agent vs pipeline on the same tickets (python -m bench.compare)
 python3 dev.py server   # start the Temporal dev server (no-op if one is running)
 python3 dev.py stop     # stop the dev server this script started
 """
@@ -163,9 +164,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
-    parser.add_argument("command", choices=["setup", "server", "stop", "demo", "test", "bench"])
     parser.add_argument(
-        "pytest_args", nargs=argparse.REMAINDER, help="passed to pytest (test) or bench.run (bench)"
+        "command", choices=["setup", "server", "stop", "demo", "test", "bench", "compare"]
+    )
+    parser.add_argument(
+        "pytest_args",
+        nargs=argparse.REMAINDER,
+        help="passed to pytest (test), bench.run (bench) or bench.compare (compare)",
     )
     args = parser.parse_args()
     if args.command == "stop":
@@ -178,9 +183,10 @@ def main() -> int:
         return demo()
     elif args.command == "test":
         return test(args.pytest_args)
-    elif args.command == "bench":
-        # It starts its own dev server on free ports, so a running `dev.py server` is fine.
-        return subprocess.run([str(PY), "-m", "bench.run", *args.pytest_args], cwd=ROOT).returncode
+    elif args.command in ("bench", "compare"):
+        # Each starts its own dev server on free ports, so a running `dev.py server` is fine.
+        module = "bench.run" if args.command == "bench" else "bench.compare"
+        return subprocess.run([str(PY), "-m", module, *args.pytest_args], cwd=ROOT).returncode
     return 0
 
 

@@ -30,7 +30,7 @@ from activities.conversations import Conversations
 from activities.llm import LlmActivities, make_client
 from activities.tools import ToolActivities
 from agents import REGISTRY
-from agents.support_script import support_desk_responder
+from agents.pipeline_script import offline_responder
 from tether import logs
 from tether.agents import AgentRegistry
 from tether.logs import ActivityLogContext
@@ -48,11 +48,12 @@ from tether.settings import (
 from tether.telemetry import NO_TELEMETRY, Telemetry
 from tether.temporal import TemporalUnreachable, connect, data_converter
 from workflows.agent import AgentWorkflow
+from workflows.pipeline import RefundPipelineWorkflow
 
 log = structlog.get_logger("tether.worker")
 
 # Every workflow this worker runs; replays check histories against the same list.
-WORKFLOWS: list[type] = [AgentWorkflow]
+WORKFLOWS: list[type] = [AgentWorkflow, RefundPipelineWorkflow]
 
 
 def create_worker(
@@ -152,7 +153,7 @@ def main() -> int:
     with ExitStack() as stack:
         stack.enter_context(config.telemetry.exporting())
         if config.llm.offline:
-            scripted = stack.enter_context(ScriptedLLM(support_desk_responder))
+            scripted = stack.enter_context(ScriptedLLM(offline_responder))
             offline = LlmSettings(
                 base_url=scripted.base_url, api_key="offline", model=config.llm.model, offline=True
             )

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from agents.refund_pipeline import TRIAGE, WRITER
 from agents.support_desk import SUPPORT_DESK
 from tether.agents import AgentRegistry
 
-REGISTRY = AgentRegistry([SUPPORT_DESK])
+# The pipeline's steps are agents too: the worker looks them up by name.
+REGISTRY = AgentRegistry([SUPPORT_DESK, TRIAGE, WRITER])
 DEFAULT_AGENT = SUPPORT_DESK.name

@@ -26,16 +26,16 @@ def support_desk_responder(messages: list[dict[str, Any]]) -> Step:
 
     match = ORDER_ID.search(request)
     if match is None:
-        return _answer("Could you tell me your order number? It looks like A-1001.")
+        return answer("Could you tell me your order number? It looks like A-1001.")
     order_id = match.group(1).upper()
 
     if "lookup_order" not in results:
         return call_tools(("lookup_order", {"order_id": order_id}))
     order = _json(results["lookup_order"])
     if order is None:
-        return _answer(f"I couldn't find order {order_id}. Could you check the number?")
+        return answer(f"I couldn't find order {order_id}. Could you check the number?")
     if not WANTS_REFUND.search(request):
-        return _answer(
+        return answer(
             f"Order {order_id} ({order['item']}) is {order['status']}. Anything else I can do?"
         )
     if "get_refund_policy" not in results:
@@ -47,7 +47,7 @@ def support_desk_responder(messages: list[dict[str, Any]]) -> Step:
     refund = _json(results["issue_refund"])
     if refund is None:
         why = results["issue_refund"].removeprefix("Error: ").rstrip(".")
-        return _answer(f"I'm sorry, I can't refund order {order_id}: {why}.")
+        return answer(f"I'm sorry, I can't refund order {order_id}: {why}.")
     if "send_email" not in results:
         return call_tools(
             (
@@ -64,13 +64,13 @@ def support_desk_responder(messages: list[dict[str, Any]]) -> Step:
                 },
             )
         )
-    return _answer(
+    return answer(
         f"I've refunded ${refund['amount']:.2f} for your {order['item']} (order {order_id}) "
         f"and emailed a confirmation to {order['customer_email']}."
     )
 
 
-def _answer(text: str) -> Say:
+def answer(text: str) -> Say:
     return say(f"{text}\n{OFFLINE_NOTE}")
 
 

@@ -274,20 +274,28 @@ def worker_processes(
 
 
 @asynccontextmanager
-async def environment(sizes: Sizes) -> AsyncIterator[Env]:
+async def dev_server(tmp: Path) -> AsyncIterator[WorkflowEnvironment]:
+    """A Temporal dev server on free loopback ports, its database in `tmp`, with Tether's
+    search attributes."""
     temporal = BIN / "temporal"
+    with stdout_to_stderr():
+        server = await WorkflowEnvironment.start_local(
+            data_converter=TETHER_CONVERTER,
+            dev_server_existing_path=str(temporal) if temporal.exists() else "temporal",
+            dev_server_database_filename=str(tmp / "temporal.db"),
+            search_attributes=SEARCH_KEYS,
+        )
+    async with server:
+        yield server
+
+
+@asynccontextmanager
+async def environment(sizes: Sizes) -> AsyncIterator[Env]:
     with (
         tempfile.TemporaryDirectory(prefix="tether-bench-") as tmp,
         ScriptedLLM(responder(sizes.llm_latency)) as llm,
     ):
-        with stdout_to_stderr():
-            server = await WorkflowEnvironment.start_local(
-                data_converter=TETHER_CONVERTER,
-                dev_server_existing_path=str(temporal) if temporal.exists() else "temporal",
-                dev_server_database_filename=str(Path(tmp) / "temporal.db"),
-                search_attributes=SEARCH_KEYS,
-            )
-        async with server:
+        async with dev_server(Path(tmp)) as server:
             client = server.client
             address = client.service_client.config.target_host
             queues = {kind: f"bench-{kind}-{uuid.uuid4().hex[:8]}" for kind in KINDS}
@@ -320,7 +328,7 @@ async def bench(sizes: Sizes) -> Report:
         rows = await growth(env, sorted(sizes.turns))
         parked = await park(env, sizes.parked)
     report = Report(
-        machine=_machine(),
+        machine=machine(),
         sizes=asdict(sizes),
         cells=cells,
         variants=variants,
@@ -334,7 +342,7 @@ async def bench(sizes: Sizes) -> Report:
     return report
 
 
-def _machine() -> dict[str, str]:
+def machine() -> dict[str, str]:
     import temporalio
 
     return {

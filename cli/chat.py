@@ -81,7 +81,7 @@ async def reply_to(handle: Handle, text: str, approver: Approver) -> str:
     """Send `text`; while the agent works on it, ask for the approvals it needs."""
     sending = asyncio.create_task(handle.execute_update(AgentWorkflow.send, text))
     while not (await asyncio.wait({sending}, timeout=POLL_SECONDS))[0]:
-        await approver.attend(handle, await handle.query(AgentWorkflow.state))
+        await approver.attend(handle, (await handle.query(AgentWorkflow.state)).pending_approvals)
     return sending.result()
 
 
@@ -91,5 +91,5 @@ async def until_answered(handle: Handle, approver: Approver) -> RunState:
         state = await handle.query(AgentWorkflow.state)
         if state.status not in ("running", "awaiting_approval"):
             return state
-        await approver.attend(handle, state)
+        await approver.attend(handle, state.pending_approvals)
         await asyncio.sleep(POLL_SECONDS)

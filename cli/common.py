@@ -55,6 +55,15 @@ def explained(workflow_id: str) -> Iterator[None]:
         raise UserError(f"run {workflow_id!r}: {e.message}") from None
 
 
+def numbered(messages: list[Message]) -> Iterator[tuple[Message, str | None]]:
+    """Each message with its progress line (`describe`), turns counted from the start."""
+    turn = 0
+    for message in messages:
+        if message.role == "assistant":
+            turn += 1
+        yield message, describe(message, turn)
+
+
 def describe(message: Message, turn: int) -> str | None:
     """One line for a message of a run's progress (the answer is printed apart)."""
     if message.role == "assistant":

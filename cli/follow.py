@@ -4,15 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
+from pydantic import BaseModel
+from temporalio.client import WorkflowHandle
 from temporalio.service import RPCError
 
-from cli.common import Handle, describe
-from tether.seam import AgentResult, ApprovalDecision, PendingApproval, RunState
+from cli.common import Handle, numbered
+from tether.seam import ApprovalDecision, PendingApproval
 from workflows.agent import AgentWorkflow
 
 POLL_SECONDS = 0.25
+R = TypeVar("R")
+# What waits for a person, and every progress line of the run so far.
+Progress = tuple[list[PendingApproval], list[str]]
 
 
 @dataclass
@@ -29,8 +36,12 @@ class Approver:
     approve_all: bool = False
     _seen: set[str] = field(default_factory=set)
 
-    async def attend(self, handle: Handle, state: RunState) -> None:
-        for call in state.pending_approvals:
+    async def attend(
+        self, handle: WorkflowHandle[Any, Any], pending: list[PendingApproval]
+    ) -> None:
+        """Decide the calls in `pending` not seen before (an agent's or a pipeline's: both
+        have the `decide` update)."""
+        for call in pending:
             if call.call_id in self._seen:
                 continue
             self._seen.add(call.call_id)
@@ -61,27 +72,53 @@ class Approver:
         return ApprovalDecision(call_id=call.call_id, approve=False, reason=reason.strip() or None)
 
 
-async def follow(handle: Handle, approver: Approver, *, quiet: bool) -> AgentResult:
-    """Wait for the run's result, printing each new message of the transcript as it
-    appears (unless `quiet`) and letting `approver` decide what waits for a person."""
+async def follow(
+    handle: WorkflowHandle[Any, R],
+    approver: Approver,
+    progress: Callable[[], Awaitable[Progress]],
+) -> R:
+    """Wait for the run's result, printing each new line of its `progress` as it appears
+    and letting `approver` decide what waits for a person."""
     result_task = asyncio.create_task(handle.result())
-    shown = turn = 0
+    shown = 0
     while True:
         done, _ = await asyncio.wait({result_task}, timeout=POLL_SECONDS)
         try:
-            # A closed run still answers queries, so its last messages get printed.
-            state = await handle.query(AgentWorkflow.state)
-            messages = [] if quiet else await handle.query(AgentWorkflow.transcript)
+            # A closed run still answers queries, so its last lines get printed.
+            pending, lines = await progress()
         except RPCError:
-            state, messages = None, []  # no worker yet, or the run is between runs
-        for message in messages[shown:]:
-            if message.role == "assistant":
-                turn += 1
-            line = describe(message, turn)
-            if line:
-                print(line, flush=True)
-        shown = max(shown, len(messages))
+            pending, lines = [], []  # no worker yet, or the run is between runs
+        for line in lines[shown:]:
+            print(line, flush=True)
+        shown = max(shown, len(lines))
         if done:
             return result_task.result()
-        if state is not None:
-            await approver.attend(handle, state)
+        await approver.attend(handle, pending)
+
+
+class Waiting(BaseModel):
+    """What a run's `state` query says waits for a person; an agent's and a pipeline's
+    state both say it this way."""
+
+    pending_approvals: list[PendingApproval]
+
+
+def approvals_only(handle: WorkflowHandle[Any, Any]) -> Callable[[], Awaitable[Progress]]:
+    """Any run's progress as no lines, only what waits for a person."""
+
+    async def progress() -> Progress:
+        state: Waiting = await handle.query("state", result_type=Waiting)
+        return state.pending_approvals, []
+
+    return progress
+
+
+def agent_progress(handle: Handle, *, quiet: bool) -> Callable[[], Awaitable[Progress]]:
+    """An agent run's progress: its transcript as lines (none if `quiet`)."""
+
+    async def progress() -> Progress:
+        state = await handle.query(AgentWorkflow.state)
+        messages = [] if quiet else await handle.query(AgentWorkflow.transcript)
+        return state.pending_approvals, [line for _, line in numbered(messages) if line]
+
+    return progress

@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from cli.chat import cmd_chat, cmd_send
 from cli.common import UserError
 from cli.control import cmd_cancel, cmd_decide
+from cli.pipeline import add_pipeline_command
 from cli.run import add_run_options, cmd_run
 from cli.views import STATUSES, cmd_list, cmd_status, cmd_transcript, cmd_watch
 from tether.settings import SettingsError
@@ -39,6 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--yes", action="store_true", help="approve every call that needs approval, unasked"
     )
+
+    add_pipeline_command(commands)
 
     chat = command("chat", cmd_chat, "talk with an agent: a new chat, or --id ID", json=False)
     add_run_options(chat)

@@ -5,15 +5,16 @@ from __future__ import annotations
 import argparse
 import sys
 import uuid
+from typing import Any
 
-from pydantic import ValidationError
-from temporalio.client import Client, WorkflowFailureError
+from pydantic import BaseModel, ValidationError
+from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, FailureError, WorkflowAlreadyStartedError
 
 from agents import DEFAULT_AGENT, REGISTRY
 from cli.common import Handle, UserError, emit_json, run_link
-from cli.follow import Approver, follow
+from cli.follow import Approver, agent_progress, follow
 from tether.agents import UnknownAgentError
 from tether.seam import AgentInput, AgentResult
 from tether.settings import task_queue
@@ -57,17 +58,30 @@ def parse_input(args: argparse.Namespace, prompt: str, *, chat: bool = False) ->
 
 
 async def start(client: Client, params: AgentInput, workflow_id: str | None) -> Handle:
-    workflow_id = workflow_id or f"{params.agent}-{uuid.uuid4().hex[:8]}"
+    handle: Handle = await start_once(
+        client,
+        AgentWorkflow.run,
+        params,
+        workflow_id or f"{params.agent}-{uuid.uuid4().hex[:8]}",
+        summary=run_summary(params.agent, params.prompt),
+        details=f"**Prompt**\n\n{params.prompt[:2000]}",
+    )
+    return handle
+
+
+async def start_once(
+    client: Client, run: Any, params: BaseModel, workflow_id: str, *, summary: str, details: str
+) -> WorkflowHandle[Any, Any]:
+    """Start a workflow under an id no run had before (an id names one conversation)."""
     try:
         return await client.start_workflow(
-            AgentWorkflow.run,
+            run,
             params,
             id=workflow_id,
             task_queue=task_queue(),
-            # An id names one conversation: never start a second run under it.
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            static_summary=run_summary(params.agent, params.prompt),
-            static_details=f"**Prompt**\n\n{params.prompt[:2000]}",
+            static_summary=summary,
+            static_details=details,
         )
     except WorkflowAlreadyStartedError:
         raise UserError(
@@ -79,25 +93,33 @@ async def cmd_run(args: argparse.Namespace) -> int:
     params = parse_input(args, args.prompt)
     client = await connect()
     handle = await start(client, params, args.id)
-    workflow_id = handle.id
-    link = run_link(client, workflow_id, handle.result_run_id)
+    link = await announce(client, handle, params.agent, args)
+    if args.detach:
+        return 0
+    approver = Approver(handle.id, ask=sys.stdin.isatty(), approve_all=args.yes)
+    return await finish(handle, approver, link, as_json=args.json)
+
+
+async def announce(
+    client: Client, handle: WorkflowHandle[Any, Any], name: str, args: argparse.Namespace
+) -> str:
+    """Say that the run started (how to find it, if detached); its web UI link."""
+    link = run_link(client, handle.id, handle.result_run_id)
     if args.detach:
         if args.json:
-            emit_json({"workflow_id": workflow_id, "run_id": handle.result_run_id, "url": link})
+            emit_json({"workflow_id": handle.id, "run_id": handle.result_run_id, "url": link})
         else:
-            print(f"started {workflow_id}\n  web UI: {link}")
-        return 0
-    if not args.json:
-        print(f"▶ {params.agent} · {workflow_id}\n  web UI: {link}")
+            print(f"started {handle.id}\n  web UI: {link}")
+    elif not args.json:
+        print(f"▶ {name} · {handle.id}\n  web UI: {link}")
         await warn_if_no_worker(client)
-    approver = Approver(workflow_id, ask=sys.stdin.isatty(), approve_all=args.yes)
-    return await finish(handle, approver, link, as_json=args.json)
+    return link
 
 
 async def finish(handle: Handle, approver: Approver, link: str, *, as_json: bool) -> int:
     """Follow a run to its end and print how it ended; exit status 0 if it completed."""
     try:
-        result = await follow(handle, approver, quiet=as_json)
+        result = await follow(handle, approver, agent_progress(handle, quiet=as_json))
     except WorkflowFailureError as e:
         return report_failure(handle.id, link, e, as_json=as_json)
     print_result(handle.id, link, result, as_json=as_json)

@@ -7,26 +7,41 @@ from typing import get_args
 
 from temporalio.service import RPCError
 
-from cli.common import UserError, describe, emit_json, explained, open_run, run_link
+from cli.common import Handle, UserError, emit_json, explained, numbered, open_run, run_link
 from cli.follow import Approver
+from cli.pipeline import finish_pipeline, pipeline_status_text
 from cli.run import finish
 from tether.seam import RunState, RunStatus
 from tether.temporal import connect
 from tether.visibility import AGENT_NAME_KEY, AGENT_STATUS_KEY, AGENT_TOKENS_KEY, AGENT_TURNS_KEY
 from workflows.agent import AgentWorkflow
+from workflows.pipeline import RefundPipelineWorkflow
+from workflows.pipeline_seam import PipelineState
 
 STATUSES: tuple[str, ...] = get_args(RunStatus)
 
 
 async def cmd_status(args: argparse.Namespace) -> int:
-    _, handle = await open_run(args.id)
+    client, handle = await open_run(args.id)
+    state: RunState | PipelineState
     with explained(args.id):
-        state = await handle.query(AgentWorkflow.state)
+        if await is_pipeline(handle):
+            pipeline = client.get_workflow_handle_for(RefundPipelineWorkflow.run, args.id)
+            state = await pipeline.query(RefundPipelineWorkflow.state)
+            text = pipeline_status_text(args.id, state)
+        else:
+            state = await handle.query(AgentWorkflow.state)
+            text = status_text(args.id, state)
     if args.json:
         emit_json({"workflow_id": args.id, **state.model_dump(mode="json")})
     else:
-        print(status_text(args.id, state))
+        print(text)
     return 0
+
+
+async def is_pipeline(handle: Handle) -> bool:
+    """Whether the run is a refund pipeline's (an unknown id fails here, in one line)."""
+    return (await handle.describe()).workflow_type == "RefundPipelineWorkflow"
 
 
 def status_text(workflow_id: str, state: RunState) -> str:
@@ -55,9 +70,12 @@ def status_text(workflow_id: str, state: RunState) -> str:
 async def cmd_watch(args: argparse.Namespace) -> int:
     """Follow a run until it ends; it says what waits for approval but decides nothing."""
     client, handle = await open_run(args.id)
+    link = run_link(client, args.id)
     with explained(args.id):
-        await handle.describe()  # an unknown id fails here, in one line
-        return await finish(handle, Approver(args.id), run_link(client, args.id), as_json=args.json)
+        if await is_pipeline(handle):
+            pipeline = client.get_workflow_handle_for(RefundPipelineWorkflow.run, args.id)
+            return await finish_pipeline(pipeline, Approver(args.id), link, as_json=args.json)
+        return await finish(handle, Approver(args.id), link, as_json=args.json)
 
 
 async def cmd_transcript(args: argparse.Namespace) -> int:
@@ -67,11 +85,7 @@ async def cmd_transcript(args: argparse.Namespace) -> int:
     if args.json:
         emit_json([m.model_dump(mode="json", exclude_defaults=True) for m in messages])
         return 0
-    turn = 0
-    for message in messages:
-        if message.role == "assistant":
-            turn += 1
-        line = describe(message, turn)
+    for message, line in numbered(messages):
         if message.role in ("system", "user") or (message.role == "assistant" and not line):
             line = f"{message.role}: {message.content or ''}"
         print(line)

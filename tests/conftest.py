@@ -26,6 +26,7 @@ from temporalio.worker import Worker
 
 from agents import REGISTRY
 from agents.support_desk import SUPPORT_DESK
+from cli.follow import Waiting
 from tether.agents import AgentRegistry
 from tether.pricing import PriceTable
 from tether.scripted_llm import OFFLINE_MODEL, ScriptedLLM
@@ -220,9 +221,10 @@ async def running_worker(
 
 
 async def pending_approvals(
-    handle: WorkflowHandle[AgentWorkflow, AgentResult], count: int = 1, *, within: float = 30
+    handle: WorkflowHandle[Any, Any], count: int = 1, *, within: float = 30
 ) -> list[PendingApproval]:
-    """Poll the run's state until `count` tool calls wait for a person.
+    """Poll the run's state until `count` tool calls wait for a person (an agent run or a
+    pipeline run: both answer the `state` query with their pending approvals).
 
     Queries do not unlock the time-skipping server's clock, so an approval timeout
     cannot fire while a test waits here (it would while awaiting the result).
@@ -230,7 +232,8 @@ async def pending_approvals(
     deadline = asyncio.get_running_loop().time() + within
     while True:
         try:
-            pending = (await handle.query(AgentWorkflow.state)).pending_approvals
+            state: Waiting = await handle.query("state", result_type=Waiting)
+            pending = state.pending_approvals
         except RPCError:
             pending = []  # not started yet, or its worker is being replaced
         if len(pending) >= count:

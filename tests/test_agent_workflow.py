@@ -120,7 +120,7 @@ async def test_unknown_agent_fails_fast(
     cause = failure.value.cause
     assert isinstance(cause, ApplicationError)
     assert cause.type == "UnknownAgent"
-    assert "known agents: support-desk" in cause.message
+    assert "known agents: refund-triage, refund-writer, support-desk" in cause.message
     assert llm.request_count == 0
 
 

@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from tests.conftest import count_rows
+from tests.conftest import count_rows, pending_approvals
 from tests.processes import process_env, starter, target, worker_process
+from workflows.pipeline_seam import PipelineResult
 
 
 async def test_starter_runs_the_demo_to_one_email(
@@ -65,7 +66,10 @@ async def test_starter_follows_progress_and_detaches(
     ("args", "message"),
     [
         (["run", "   "], "starter.py: invalid prompt: String should have at least 1 character"),
-        (["run", "hi", "--agent", "nope"], "unknown agent 'nope' (known agents: support-desk)"),
+        (
+            ["run", "hi", "--agent", "nope"],
+            "unknown agent 'nope' (known agents: refund-triage, refund-writer, support-desk)",
+        ),
         (["run", "hi", "--max-turns", "0"], "invalid max_turns: Input should be greater than"),
     ],
 )
@@ -199,3 +203,36 @@ async def test_run_asks_for_approval_on_a_terminal(
     assert '? approve issue_refund({"order_id": "A-1001"' in done.stdout
     assert "refunded $42.00" in done.stdout
     assert count_rows(shop, "refunds") == 1
+
+
+async def test_starter_runs_the_pipeline_and_approves_its_refund(
+    dev_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    shop = tmp_path / "shop.db"
+    env = process_env(target(dev_env), f"e2e-{uuid.uuid4().hex[:8]}", shop)
+    ticket = "Order A-1004: the headphones are damaged, refund me."
+    with worker_process(env, tmp_path / "worker.log"):
+        shown = starter(env, "pipeline", "Order A-1001 arrived broken, I want my money back.")
+        detached = starter(env, "pipeline", ticket, "--detach", "--json")
+        run_id = json.loads(detached.stdout)["workflow_id"]
+        handle = dev_env.client.get_workflow_handle(run_id, result_type=PipelineResult)
+        await pending_approvals(handle)
+        waiting = starter(env, "status", run_id)
+        approved = starter(env, "approve", run_id)
+        result = await handle.result()
+        watched = starter(env, "watch", run_id)
+        described = await handle.describe()
+    assert await described.static_summary() == f"refund-pipeline: {ticket}"
+    assert shown.returncode == 0, shown.stderr
+    assert "· policy: allows a refund" in shown.stdout  # the steps, as they happen
+    assert "· send_email: confirmation to ada@example.com" in shown.stdout
+    assert "outcome refunded · 2 LLM calls" in shown.stdout
+    assert waiting.returncode == 0, waiting.stderr
+    assert f"{run_id} · refund-pipeline · awaiting_approval" in waiting.stdout
+    assert "waiting for approval: issue_refund(" in waiting.stdout
+    assert approved.returncode == 0, approved.stderr
+    assert watched.returncode == 0, watched.stderr
+    assert "outcome refunded · 2 LLM calls" in watched.stdout
+    assert approved.stdout.startswith("approved issue_refund(")
+    assert result.outcome == "refunded" and result.approvals == 1
+    assert count_rows(shop, "refunds") == 2

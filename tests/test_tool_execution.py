@@ -29,7 +29,8 @@ from tether.scripted_llm import ScriptedLLM, call_tools, say
 from tether.seam import TOOL_ACTIVITY, AgentInput, AgentResult, RetryOptions
 from tether.tools import Tool, ToolContext, ToolError, tool
 from tether.waiting import WAIT
-from tools.support import EmailReceipt, Refund, issue_refund, lookup_order, send_email
+from tools.refund_policy import Refund
+from tools.support import EmailReceipt, issue_refund, lookup_order, send_email
 from workflows.agent import AgentWorkflow
 
 RETRY_SOON = RetryOptions(initial_interval_seconds=0.1)

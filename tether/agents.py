@@ -105,6 +105,13 @@ class AgentRegistry:
             if agent.name in self._agents:
                 raise ValueError(f"two agents are named {agent.name!r}")
             self._agents[agent.name] = agent
+        for agent in self._agents.values():
+            for t in agent.tools:
+                if t.spec.agent is not None and t.spec.agent not in self._agents:
+                    raise ValueError(
+                        f"agent {agent.name!r}: tool {t.name!r} hands work to agent "
+                        f"{t.spec.agent!r}, which is not registered"
+                    )
 
     @property
     def names(self) -> list[str]:

@@ -228,8 +228,11 @@ class ToolSpec(BaseModel):
         default_factory=lambda: RetryOptions(max_interval_seconds=30, max_attempts=5),
         description="For infrastructure failures; bad arguments and ToolErrors never retry.",
     )
-    builtin: Literal["wait"] | None = Field(
+    builtin: Literal["wait", "subagent"] | None = Field(
         default=None, description="Run by the workflow itself instead of an activity."
+    )
+    agent: str | None = Field(
+        default=None, description="The agent a `subagent` tool runs as a child workflow."
     )
 
 

@@ -117,7 +117,8 @@ class Tool:
         heartbeat_timeout_seconds: float | None = None,
         retry: RetryOptions | None = None,
         max_result_bytes: int | None = None,
-        builtin: Literal["wait"] | None = None,
+        builtin: Literal["wait", "subagent"] | None = None,
+        subagent: str | None = None,
     ) -> None:
         self.fn = fn
         self.name = name or fn.__name__
@@ -138,6 +139,11 @@ class Tool:
                 f"tool {self.name!r}: fast tools run as local activities, which cannot "
                 "heartbeat; drop heartbeat_timeout_seconds or fast=True"
             )
+        if (builtin == "subagent") != (subagent is not None):
+            raise ValueError(
+                f"tool {self.name!r}: subagent= names the agent a builtin='subagent' tool "
+                "runs; use tether.subagents.subagent(...) to declare one"
+            )
         if max_result_bytes is not None and max_result_bytes < 1:
             raise ValueError(f"tool {self.name!r}: max_result_bytes must be positive")
         self.max_result_bytes = max_result_bytes
@@ -151,6 +157,7 @@ class Tool:
                 heartbeat_timeout_seconds=heartbeat_timeout_seconds,
                 **({"retry": retry} if retry else {}),
                 builtin=builtin,
+                agent=subagent,
             )
         except ValidationError as e:
             raise ValueError(f"tool {self.name!r}: {describe(e, whole='arguments')}") from None

@@ -12,35 +12,8 @@ from datetime import UTC, date, datetime
 from pydantic import BaseModel
 
 from tether.tools import ToolContext, ToolError, tool
+from tools.refund_policy import REFUND_POLICY, Order, Refund, policy_refusal
 from tools.shop_db import connect
-
-REFUND_WINDOW_DAYS = 30
-REFUND_POLICY = (
-    "Refund policy: delivered orders can be refunded in full within "
-    f"{REFUND_WINDOW_DAYS} days of delivery when the item arrived damaged, faulty or not "
-    "as described. Orders that are not yet delivered cannot be refunded (offer to cancel "
-    "instead). Each order can be refunded once. Always email the customer a confirmation "
-    "after a refund."
-)
-
-
-class Order(BaseModel):
-    order_id: str
-    customer_name: str
-    customer_email: str
-    item: str
-    amount: float
-    status: str
-    ordered_on: str
-    delivered_on: str | None
-    refunded: bool
-
-
-class Refund(BaseModel):
-    refund_id: int
-    order_id: str
-    amount: float
-    reason: str
 
 
 class EmailReceipt(BaseModel):
@@ -73,16 +46,9 @@ def issue_refund(ctx: ToolContext, order_id: str, reason: str) -> Refund:
         if done is not None:
             return _refund(done)
         order = _order(db, order_id)
-        if order.refunded:
-            raise ToolError(f"order {order.order_id} was already refunded")
-        if order.delivered_on is None:
-            raise ToolError(f"order {order.order_id} is {order.status}, not delivered yet")
-        age = (date.today() - date.fromisoformat(order.delivered_on)).days
-        if age > REFUND_WINDOW_DAYS:
-            raise ToolError(
-                f"order {order.order_id} was delivered {age} days ago, outside the "
-                f"{REFUND_WINDOW_DAYS}-day refund window"
-            )
+        refusal = policy_refusal(order)
+        if refusal is not None:
+            raise ToolError(refusal)
         cur = db.execute(
             "INSERT INTO refunds (order_id, amount_cents, reason, idempotency_key, created_at)"
             " VALUES (?, ?, ?, ?, ?) RETURNING *",
@@ -126,6 +92,9 @@ def _order(db: sqlite3.Connection, order_id: str) -> Order:
         status=row["status"],
         ordered_on=row["ordered_on"],
         delivered_on=row["delivered_on"],
+        days_since_delivery=(date.today() - date.fromisoformat(row["delivered_on"])).days
+        if row["delivered_on"]
+        else None,
         refunded=bool(row["refunded"]),
     )
 

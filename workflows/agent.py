@@ -17,7 +17,6 @@ from datetime import datetime, timedelta
 from typing import TypeVar
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import (
     ActivityError,
     ApplicationError,
@@ -27,30 +26,22 @@ from temporalio.exceptions import (
 )
 
 with workflow.unsafe.imports_passed_through():
-    from pydantic import ValidationError
-
     from tether.messages import Message, ToolCall, Usage
     from tether.seam import (
-        DESCRIBE_AGENT_ACTIVITY,
-        LLM_ACTIVITY,
         MAX_PROMPT_CHARS,
         AgentInput,
         AgentResult,
         AgentSpec,
-        ApprovalDecision,
         Carried,
-        LlmPolicy,
         LlmReply,
         LlmRequest,
         ModelSwitch,
-        PendingApproval,
         RunState,
         RunStatus,
         StartInput,
         ToolOutcome,
-        UncheckedInput,
+        ToolSpec,
     )
-    from tether.validation import describe
     from tether.visibility import (
         AGENT_NAME_KEY,
         AGENT_STATUS_KEY,
@@ -59,7 +50,10 @@ with workflow.unsafe.imports_passed_through():
         current_details,
     )
 
-from workflows.approvals import Approvals
+from workflows.approvals import Approvals, DecidesApprovals
+from workflows.inputs import invalid_input
+from workflows.llm_calls import describe_agent, execute_llm, repair_request
+from workflows.subagents import run_subagent
 from workflows.tool_calls import run_tool_call
 
 T = TypeVar("T")
@@ -73,7 +67,7 @@ class DeadlineReached(Exception):
 
 
 @workflow.defn(name="AgentWorkflow")
-class AgentWorkflow:
+class AgentWorkflow(DecidesApprovals):
     # The input is read here, before any handler runs: an update can arrive in the run's
     # first workflow task, and its validator must already know the run is a chat.
     @workflow.init
@@ -87,6 +81,7 @@ class AgentWorkflow:
         self._turn = 0
         self._usage = Usage()
         self._carried_cost: float | None = None
+        self._children_cost = 0.0
         self._calls = 0  # model calls of this run (continue-as-new counts afresh)
         self._call_costs: list[float] = []
         self._switches: list[ModelSwitch] = []
@@ -118,7 +113,7 @@ class AgentWorkflow:
         # Asked first thing, so replay meets the patch marker where it was recorded.
         self._upsert_every_turn = not workflow.patched(UPSERT_ON_STATUS_ONLY)
         if not isinstance(params, AgentInput):
-            raise _invalid_input(params)
+            raise invalid_input(AgentInput, params)
         try:
             result = await self._loop(params)
         except BaseException as e:
@@ -130,13 +125,7 @@ class AgentWorkflow:
         return result
 
     async def _loop(self, params: AgentInput) -> AgentResult:
-        spec = await workflow.execute_local_activity(
-            DESCRIBE_AGENT_ACTIVITY,
-            params.agent,
-            result_type=AgentSpec,
-            start_to_close_timeout=timedelta(seconds=10),
-            retry_policy=RetryPolicy(maximum_attempts=3),
-        )
+        spec = await describe_agent(params.agent)
         self._configure(spec, params)
         try:
             return await self._converse(spec, params)
@@ -230,12 +219,7 @@ class AgentWorkflow:
                 workflow.logger.info("structured output still invalid after repairs")
                 return self._finish("invalid_output", reply.message.content)
             repairs_left -= 1
-            self._messages.append(
-                Message.user(
-                    f"Error: {reply.output_error}. Reply again with only a JSON object "
-                    "that matches the schema."
-                )
-            )
+            self._messages.append(repair_request(reply.output_error))
         workflow.logger.info("turn limit reached", extra={"max_turns": self._max_turns})
         return self._finish("max_turns", None)
 
@@ -262,15 +246,6 @@ class AgentWorkflow:
     @workflow.query
     def transcript(self) -> list[Message]:
         return self._messages
-
-    @workflow.update
-    def decide(self, decision: ApprovalDecision) -> PendingApproval:
-        """Approve or reject a tool call that waits for a person."""
-        return self._approvals.decide(decision)
-
-    @decide.validator
-    def _check_decision(self, decision: ApprovalDecision) -> None:
-        self._approvals.check(decision)
 
     @workflow.update
     async def send(self, text: str) -> str:
@@ -384,7 +359,7 @@ class AgentWorkflow:
                 known=self._sent,
             )
             try:
-                reply = await _llm_activity(spec.llm, request, f"llm {model} · turn {self._turn}")
+                reply = await execute_llm(spec, request, summary=f"llm {model} · turn {self._turn}")
             except ActivityError as e:
                 if is_cancelled_exception(e):
                     raise  # the run was cancelled or reached its deadline: not a failure
@@ -431,7 +406,23 @@ class AgentWorkflow:
             turn=self._turn,
             approvals=self._approvals,
             approval_timeout=approval_timeout,
+            run_subagent=self._run_subagent,
         )
+
+    async def _run_subagent(self, tool: ToolSpec, call: ToolCall) -> ToolOutcome:
+        """The other agent as a child run, within what is left of this run's budgets;
+        its tokens (and cost) count as this run's."""
+        limit = self._max_total_tokens
+        left = None if limit is None else limit - self._usage.total_tokens
+        outcome, child = await run_subagent(
+            tool, call, turn=self._turn, tokens_left=left, deadline=self._deadline
+        )
+        if child is not None:
+            self._usage += child.usage
+            if child.cost_usd is not None:
+                self._children_cost += child.cost_usd
+            self._publish()
+        return outcome
 
     def _approvals_changed(self) -> None:
         pending = self._approvals.pending
@@ -445,6 +436,8 @@ class AgentWorkflow:
         costs = list(self._call_costs)
         if self._carried_cost is not None:
             costs.append(self._carried_cost)
+        if self._children_cost:
+            costs.append(self._children_cost)
         return round(sum(costs), 8) if costs else None
 
     def _set_status(self, status: RunStatus, waiting_for: str | None = None) -> None:
@@ -489,41 +482,6 @@ class AgentWorkflow:
             model=self._model or "",
             model_switches=self._switches,
         )
-
-
-async def _llm_activity(policy: LlmPolicy, request: LlmRequest, summary: str) -> LlmReply:
-    timeout = timedelta(seconds=policy.timeout_seconds)
-    reply: LlmReply
-    if policy.local_activity:
-        reply = await workflow.execute_local_activity(
-            LLM_ACTIVITY,
-            request,
-            result_type=LlmReply,
-            start_to_close_timeout=timeout,
-            retry_policy=policy.retry.to_policy(),
-            summary=summary,
-        )
-        return reply
-    reply = await workflow.execute_activity(
-        LLM_ACTIVITY,
-        request,
-        result_type=LlmReply,
-        start_to_close_timeout=timeout,
-        heartbeat_timeout=timedelta(seconds=policy.heartbeat_timeout_seconds),
-        retry_policy=policy.retry.to_policy(),
-        summary=summary,
-    )
-    return reply
-
-
-def _invalid_input(params: UncheckedInput) -> ApplicationError:
-    try:
-        AgentInput.model_validate(params.model_dump())
-    except ValidationError as e:
-        problem = f"invalid input: {describe(e, whole='input')}"
-    else:
-        problem = "invalid input"
-    return ApplicationError(problem, type="InvalidInput", non_retryable=True)
 
 
 def _unavailable(error: ActivityError) -> str | None:

@@ -107,6 +107,22 @@ class Approvals:
         return call
 
 
+class DecidesApprovals:
+    """The `decide` update of a workflow whose tool calls may wait for a person: the
+    agent and the refund pipeline, so `starter.py approve/reject` work on either."""
+
+    _approvals: Approvals
+
+    @workflow.update
+    def decide(self, decision: ApprovalDecision) -> PendingApproval:
+        """Approve or reject a tool call that waits for a person."""
+        return self._approvals.decide(decision)
+
+    @decide.validator
+    def _check_decision(self, decision: ApprovalDecision) -> None:
+        self._approvals.check(decision)
+
+
 def edited_note(arguments: str) -> str:
     """Told to the model before the result of a call approved with other arguments."""
     return f"A person approved this call with edited arguments: {arguments}\n"

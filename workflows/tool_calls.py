@@ -3,6 +3,7 @@
 - An unknown tool is answered here, without an activity.
 - A `needs_approval` tool first waits for a person's decision (see approvals.py).
 - The built-in `wait` tool is a durable timer, not an activity.
+- A `subagent` tool runs another agent as a child workflow (see subagents.py).
 - A `fast` tool runs as a local activity; any other as a regular activity that
   heartbeats, so a cancelled run can cancel it.
 Each path returns a `ToolOutcome`: bad calls are explained to the model, while
@@ -12,6 +13,7 @@ infrastructure errors are retried by Temporal per the tool's retry policy.
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from temporalio import workflow
@@ -35,6 +37,7 @@ from workflows.approvals import Approvals, edited_note
 # worker's attempt is retried after this long, and a cancel reaches the tool within it.
 DEFAULT_HEARTBEAT_TIMEOUT_SECONDS = 10.0
 SUMMARY_ARGS_CHARS = 80
+RunSubagent = Callable[[ToolSpec, ToolCall], Awaitable[ToolOutcome]]
 
 
 async def run_tool_call(
@@ -44,8 +47,10 @@ async def run_tool_call(
     turn: int,
     approvals: Approvals,
     approval_timeout: timedelta,
+    run_subagent: RunSubagent,
 ) -> ToolOutcome:
-    """Run one tool call of the model's message at `turn`."""
+    """Run one tool call of the model's message at `turn`; `run_subagent` is the
+    workflow's, which knows its budgets."""
     tool = spec.tool(call.name)
     if tool is None:
         return unknown_tool(call.name, [t.name for t in spec.tools])
@@ -56,14 +61,22 @@ async def run_tool_call(
         if isinstance(approved, ToolOutcome):
             return approved
         if approved.arguments != call.arguments:
-            outcome = await _execute(tool, _request(spec, approved, turn))
+            outcome = await _dispatch(spec, tool, approved, turn, run_subagent)
             return outcome.model_copy(
                 update={"content": edited_note(approved.arguments) + outcome.content}
             )
-    return await _execute(tool, _request(spec, call, turn))
+    return await _dispatch(spec, tool, call, turn, run_subagent)
 
 
-def _request(spec: AgentSpec, call: ToolCall, turn: int) -> ToolRequest:
+async def _dispatch(
+    spec: AgentSpec, tool: ToolSpec, call: ToolCall, turn: int, run_subagent: RunSubagent
+) -> ToolOutcome:
+    if tool.builtin == "subagent":
+        return await run_subagent(tool, call)
+    return await execute_tool(tool, tool_request(spec, call, turn))
+
+
+def tool_request(spec: AgentSpec, call: ToolCall, turn: int) -> ToolRequest:
     return ToolRequest(
         agent=spec.name,
         call=call,
@@ -73,7 +86,7 @@ def _request(spec: AgentSpec, call: ToolCall, turn: int) -> ToolRequest:
     )
 
 
-async def _execute(tool: ToolSpec, request: ToolRequest) -> ToolOutcome:
+async def execute_tool(tool: ToolSpec, request: ToolRequest) -> ToolOutcome:
     timeout = timedelta(seconds=tool.timeout_seconds)
     retry = tool.retry.to_policy()
     summary = f"tool {_call_summary(request.call)}"

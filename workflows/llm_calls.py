@@ -1,0 +1,68 @@
+"""An agent's spec and one model call, as activities (workflow code).
+
+Shared by AgentWorkflow's loop and the refund pipeline's LLM steps, so both call the
+model through the same activity, timeouts, retries and structured-output checks.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from tether.messages import Message
+    from tether.seam import (
+        DESCRIBE_AGENT_ACTIVITY,
+        LLM_ACTIVITY,
+        AgentSpec,
+        LlmReply,
+        LlmRequest,
+    )
+
+
+async def describe_agent(name: str) -> AgentSpec:
+    """The agent's spec from the worker, recorded in history so a run replays against it."""
+    spec: AgentSpec = await workflow.execute_local_activity(
+        DESCRIBE_AGENT_ACTIVITY,
+        name,
+        result_type=AgentSpec,
+        start_to_close_timeout=timedelta(seconds=10),
+        retry_policy=RetryPolicy(maximum_attempts=3),
+    )
+    return spec
+
+
+async def execute_llm(spec: AgentSpec, request: LlmRequest, *, summary: str) -> LlmReply:
+    """One model call: a regular activity, or a local one if the agent's policy says so."""
+    policy = spec.llm
+    timeout = timedelta(seconds=policy.timeout_seconds)
+    reply: LlmReply
+    if policy.local_activity:
+        reply = await workflow.execute_local_activity(
+            LLM_ACTIVITY,
+            request,
+            result_type=LlmReply,
+            start_to_close_timeout=timeout,
+            retry_policy=policy.retry.to_policy(),
+            summary=summary,
+        )
+        return reply
+    reply = await workflow.execute_activity(
+        LLM_ACTIVITY,
+        request,
+        result_type=LlmReply,
+        start_to_close_timeout=timeout,
+        heartbeat_timeout=timedelta(seconds=policy.heartbeat_timeout_seconds),
+        retry_policy=policy.retry.to_policy(),
+        summary=summary,
+    )
+    return reply
+
+
+def repair_request(output_error: str) -> Message:
+    """Sent back to the model when its structured answer did not validate."""
+    return Message.user(
+        f"Error: {output_error}. Reply again with only a JSON object that matches the schema."
+    )
