@@ -26,6 +26,7 @@ from temporalio.converter import DataConverter
 from temporalio.worker import Worker
 
 from activities.agents import AgentActivities
+from activities.conversations import Conversations
 from activities.llm import LlmActivities, make_client
 from activities.tools import ToolActivities
 from agents import REGISTRY
@@ -67,7 +68,13 @@ def create_worker(
     telemetry: Telemetry = NO_TELEMETRY,
 ) -> Worker:
     """The worker with every workflow and activity registered; used by tests too."""
-    llm_activities = LlmActivities(agents, make_client(llm), prices)
+    llm_activities = LlmActivities(
+        agents,
+        make_client(llm),
+        prices,
+        # As many conversations as runs cached, so a cached run seldom rebuilds its own.
+        conversations=Conversations(max(tuning.max_cached_workflows, 1)),
+    )
     tool_activities = ToolActivities(agents)
     agent_activities = AgentActivities(agents, llm.model, searchable=searchable)
     return Worker(

@@ -22,4 +22,9 @@ class AgentActivities:
             spec = self._agents.get(name).spec(self._default_model)
         except UnknownAgentError as e:
             raise ApplicationError(str(e), type="UnknownAgent", non_retryable=True) from e
-        return spec.model_copy(update={"searchable": self._searchable})
+        # Rebuilt from a full dump so every field counts as set and is recorded, defaults
+        # included: a run replays against the values it started with even when a later
+        # Tether changes a default (the converter leaves unset fields out).
+        return AgentSpec.model_validate(
+            spec.model_copy(update={"searchable": self._searchable}).model_dump()
+        )

@@ -18,6 +18,7 @@ from openai.types.chat import ChatCompletion
 from pydantic import BaseModel, ValidationError
 from temporalio import activity
 
+from activities.conversations import Conversations
 from activities.heartbeat import heartbeating
 from activities.llm_errors import classify, malformed
 from tether.agents import Agent, AgentRegistry
@@ -40,11 +41,17 @@ def make_client(settings: LlmSettings) -> AsyncOpenAI:
 
 class LlmActivities:
     def __init__(
-        self, agents: AgentRegistry, client: AsyncOpenAI, prices: PriceTable | None = None
+        self,
+        agents: AgentRegistry,
+        client: AsyncOpenAI,
+        prices: PriceTable | None = None,
+        *,
+        conversations: Conversations | None = None,
     ) -> None:
         self._agents = agents
         self._client = client
         self._prices = prices or PriceTable()
+        self._conversations = conversations or Conversations()
 
     @activity.defn(name=LLM_ACTIVITY)
     async def call_llm(self, request: LlmRequest) -> LlmReply:
@@ -52,9 +59,10 @@ class LlmActivities:
         agent = self._agents.get(request.agent)
         try:
             async with heartbeating():
+                messages = await self._conversations.messages(request)
                 completion = await self._client.chat.completions.create(
                     model=request.model,
-                    messages=_messages(agent, request.messages),  # type: ignore[arg-type]
+                    messages=_messages(agent, messages),  # type: ignore[arg-type]
                     timeout=_client_timeout(),
                     **_options(agent),
                 )

@@ -39,7 +39,6 @@ from typing import Any
 import openai
 from openai import AsyncOpenAI
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import LogForwardingConfig, LoggingConfig, Runtime, TelemetryConfig
 from temporalio.testing import WorkflowEnvironment
 
@@ -49,6 +48,7 @@ from tether.process import exit_now, stdout_to_stderr
 from tether.scripted_llm import OFFLINE_MODEL, Chaos, Responder, ScriptedLLM, call_tools, say
 from tether.seam import AgentInput
 from tether.settings import LlmSettings
+from tether.temporal import TETHER_CONVERTER
 from tether.tools import Tool, ToolContext, tool
 from worker import create_worker
 from workflows.agent import AgentWorkflow
@@ -251,7 +251,7 @@ async def main(argv: list[str] | None = None) -> int:
     )
     with stdout_to_stderr():
         env = await WorkflowEnvironment.start_local(
-            data_converter=pydantic_data_converter,
+            data_converter=TETHER_CONVERTER,
             dev_server_existing_path=str(temporal),
             runtime=runtime,
         )

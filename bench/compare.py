@@ -35,7 +35,7 @@ from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 
 from agents import REGISTRY
 from agents.pipeline_script import offline_responder
-from bench.run import dev_server, machine, tune
+from bench.run import dev_server, machine
 from bench.tickets import TICKETS, Ticket, seed
 from cli.follow import Approver, approvals_only, follow
 from tether import logs
@@ -163,7 +163,7 @@ async def run_ticket(client: Client, queue: str, path: Way, ticket: Ticket) -> T
         got, ended_well, calls, tokens = "failed", False, 0, 0
     elif isinstance(result, AgentResult):
         got, ended_well = result.status, result.status == "completed"
-        calls, tokens = len(result.calls), result.usage.total_tokens
+        calls, tokens = result.turns, result.usage.total_tokens  # a turn is one model call
     else:
         got, ended_well = result.outcome, result.outcome == ticket.expect
         calls, tokens = result.llm_calls, result.usage.total_tokens
@@ -244,7 +244,6 @@ async def run_all(tickets: list[Ticket]) -> tuple[str, list[TicketRun]]:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="tether-compare-")))
         if settings.offline:
             llm = stack.enter_context(ScriptedLLM(offline_responder))
-            tune(llm)
             settings = LlmSettings(
                 base_url=llm.base_url, api_key="offline", model=settings.model, offline=True
             )

@@ -28,7 +28,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from temporalio.client import Client, WorkflowHandle
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from bench.agents import PARK, PARK_PROMPT, STANDARD_TURNS, responder
@@ -39,6 +38,7 @@ from bench.worker import KINDS, READY
 from tether.process import stdout_to_stderr, stop
 from tether.scripted_llm import ScriptedLLM
 from tether.seam import AgentInput
+from tether.temporal import TETHER_CONVERTER
 from tether.visibility import SEARCH_KEYS
 from workflows.agent import AgentWorkflow
 
@@ -48,7 +48,6 @@ RUN_TIMEOUT_S = 300.0  # one run, however long; a stuck run fails its cell, not 
 START_TIMEOUT_S = 60.0
 PARK_TIMEOUT_S = 120.0  # plus PARK_S_PER_RUN per run: 1,000 runs took over 300 s on busy cores
 PARK_S_PER_RUN = 1.0
-LISTEN_BACKLOG = 1024
 HISTORY_SAMPLES = 3  # histories fetched per cell (runs of a cell are identical)
 START_CONCURRENCY = 50  # parked runs started / terminated at once
 
@@ -68,7 +67,13 @@ class Sizes:
 
 
 TINY = Sizes(
-    runs=1, long_runs=1, concurrency=[1, 2], long_concurrency=[2], turns=[3, 6], parked=5, warmup=1
+    runs=1,
+    long_runs=1,
+    concurrency=[1, 2],
+    long_concurrency=[2],
+    turns=[2, 4, 6],
+    parked=5,
+    warmup=1,
 )
 
 
@@ -80,11 +85,18 @@ class Env:
     pids: dict[str, int]
 
 
-async def run_cell(
-    env: Env, mode: Mode, agent: str, turns: int, concurrency: int, runs: int
-) -> Cell:
-    """`runs` runs of `mode`, `concurrency` at a time: latency, throughput, worker CPU
-    (over the whole batch, divided by runs) and history size."""
+@dataclass
+class Batch:
+    """Some runs of one mode: what each took, and the batch's wall and worker CPU time."""
+
+    ids: list[str]
+    latencies: list[float]
+    outcomes: list[bool | BaseException]
+    wall_s: float
+    cpu_s: float | None
+
+
+async def run_batch(env: Env, mode: Mode, turns: int, concurrency: int, runs: int) -> Batch:
     gate = asyncio.Semaphore(concurrency)
     latencies: list[float] = []
     ids = [f"bench-{uuid.uuid4().hex[:10]}" for _ in range(runs)]
@@ -102,7 +114,40 @@ async def run_cell(
     outcomes = await asyncio.gather(*(one(i) for i in ids), return_exceptions=True)
     wall = time.perf_counter() - start
     cpu = proc_stats(pid).cpu_s - cpu_before if pid else None
-    completed = sum(1 for o in outcomes if o is True)
+    return Batch(ids, latencies, outcomes, wall, cpu)
+
+
+async def run_cells(
+    env: Env, modes: list[Mode], agent: str, turns: int, concurrency: int, runs: int
+) -> list[Cell]:
+    """`runs` runs of each mode, `concurrency` at a time: latency, throughput, worker CPU
+    (over the batches, divided by runs) and history size. At concurrency 1 the modes
+    take turns run by run, so a change in the machine's load falls on all of them alike
+    (their ratios are what the targets compare)."""
+    rounds = runs if concurrency == 1 else 1
+    batches: dict[str, list[Batch]] = {mode.name: [] for mode in modes}
+    for r in range(rounds):
+        share = runs // rounds + (1 if r < runs % rounds else 0)
+        for mode in modes:
+            batches[mode.name].append(await run_batch(env, mode, turns, concurrency, share))
+    return [await _cell(env, mode, agent, turns, concurrency, batches[mode.name]) for mode in modes]
+
+
+async def run_cell(
+    env: Env, mode: Mode, agent: str, turns: int, concurrency: int, runs: int
+) -> Cell:
+    (cell,) = await run_cells(env, [mode], agent, turns, concurrency, runs)
+    return cell
+
+
+async def _cell(
+    env: Env, mode: Mode, agent: str, turns: int, concurrency: int, batches: list[Batch]
+) -> Cell:
+    ids = [i for b in batches for i in b.ids]
+    latencies = [t for b in batches for t in b.latencies]
+    outcomes = [o for b in batches for o in b.outcomes]
+    cpus = [b.cpu_s for b in batches if b.cpu_s is not None]
+    runs = len(ids)
     history = await _history(env.client, ids[:HISTORY_SAMPLES]) if mode.process else None
     return Cell(
         mode=mode.name,
@@ -110,12 +155,12 @@ async def run_cell(
         turns=turns,
         concurrency=concurrency,
         runs=runs,
-        completed=completed,
+        completed=sum(1 for o in outcomes if o is True),
         errors=sorted({repr(o)[:200] for o in outcomes if isinstance(o, BaseException)}),
         median_s=median(latencies) if latencies else math.nan,
         p95_s=percentile(latencies, 0.95) if latencies else math.nan,
-        runs_per_s=runs / wall,
-        cpu_ms_per_run=None if cpu is None else 1000 * cpu / runs,
+        runs_per_s=runs / sum(b.wall_s for b in batches),
+        cpu_ms_per_run=1000 * sum(cpus) / runs if cpus else None,
         history=history,
     )
 
@@ -235,7 +280,7 @@ async def dev_server(tmp: Path) -> AsyncIterator[WorkflowEnvironment]:
     temporal = BIN / "temporal"
     with stdout_to_stderr():
         server = await WorkflowEnvironment.start_local(
-            data_converter=pydantic_data_converter,
+            data_converter=TETHER_CONVERTER,
             dev_server_existing_path=str(temporal) if temporal.exists() else "temporal",
             dev_server_database_filename=str(tmp / "temporal.db"),
             search_attributes=SEARCH_KEYS,
@@ -250,7 +295,6 @@ async def environment(sizes: Sizes) -> AsyncIterator[Env]:
         tempfile.TemporaryDirectory(prefix="tether-bench-") as tmp,
         ScriptedLLM(responder(sizes.llm_latency)) as llm,
     ):
-        tune(llm)
         async with dev_server(Path(tmp)) as server:
             client = server.client
             address = client.service_client.config.target_host
@@ -261,20 +305,6 @@ async def environment(sizes: Sizes) -> AsyncIterator[Env]:
                     yield Env(client, llm, runner, pids)
             finally:
                 await runner.close()
-
-
-def tune(llm: ScriptedLLM) -> None:
-    """Make the scripted model server fit for load; `tether/` is not ours to change on
-    this branch, so both switches are flipped from outside (see FINDINGS.md).
-
-    - Nagle off: its handler writes headers and body separately, so the body waited for
-      the client's delayed ACK, adding 40-75 ms to every model call here (0.41 s instead
-      of 0.11 s per plain run), which would drown what this benchmark is about.
-    - A listen backlog of 1024 instead of socketserver's 5: at 200 runs in flight, 14 of
-      200 plain runs failed to connect, and durable runs paid retry backoff for it.
-    """
-    llm._server.RequestHandlerClass.disable_nagle_algorithm = True  # type: ignore[attr-defined]
-    llm._server.socket.listen(LISTEN_BACKLOG)  # Linux takes a new backlog on a live socket
 
 
 async def bench(sizes: Sizes) -> Report:
@@ -291,15 +321,10 @@ async def bench(sizes: Sizes) -> Report:
             ("long", long_turns, sizes.long_runs, sizes.long_concurrency),
         ):
             for concurrency in levels:
-                for mode in MAIN_MODES:
-                    cells.append(
-                        await run_cell(env, mode, agent, turns, concurrency, max(runs, concurrency))
-                    )
+                runs_here = max(runs, concurrency)
+                cells += await run_cells(env, MAIN_MODES, agent, turns, concurrency, runs_here)
         peak = {kind: proc_stats(pid).peak_rss_kb / 1024 for kind, pid in env.pids.items()}
-        variants = [
-            await run_cell(env, mode, "standard", STANDARD_TURNS, 1, sizes.runs)
-            for mode in VARIANTS
-        ]
+        variants = await run_cells(env, VARIANTS, "standard", STANDARD_TURNS, 1, sizes.runs)
         rows = await growth(env, sorted(sizes.turns))
         parked = await park(env, sizes.parked)
     report = Report(

@@ -15,7 +15,6 @@ import signal
 import sys
 
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
@@ -27,6 +26,7 @@ from tether.process import exit_now
 from tether.scripted_llm import OFFLINE_MODEL
 from tether.search_registration import ensure_search_attributes
 from tether.settings import LlmSettings
+from tether.temporal import TETHER_CONVERTER
 from worker import create_worker
 
 READY = "bench-worker ready"
@@ -53,7 +53,7 @@ async def make_worker(kind: str, client: Client, queue: str, llm_url: str) -> Wo
 
 
 async def serve(kind: str, address: str, queue: str, llm_url: str) -> None:
-    client = await Client.connect(address, data_converter=pydantic_data_converter)
+    client = await Client.connect(address, data_converter=TETHER_CONVERTER)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

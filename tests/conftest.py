@@ -20,7 +20,6 @@ from typing import Any
 
 import pytest
 from temporalio.client import Client, WorkflowHandle
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -34,6 +33,7 @@ from tether.scripted_llm import OFFLINE_MODEL, ScriptedLLM
 from tether.seam import AgentInput, AgentResult, ApprovalDecision, PendingApproval
 from tether.search_registration import ensure_search_attributes
 from tether.settings import SDK_DEFAULTS, LlmSettings, WorkerTuning
+from tether.temporal import TETHER_CONVERTER
 from tether.tools import tool
 from tether.visibility import SEARCH_KEYS
 from tools.shop_db import connect
@@ -79,7 +79,7 @@ def free_port() -> int:
 async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
     """The time-skipping test server: timers of days fire in milliseconds."""
     async with await WorkflowEnvironment.start_time_skipping(
-        data_converter=pydantic_data_converter,
+        data_converter=TETHER_CONVERTER,
         test_server_existing_path=binary("temporal-test-server"),
     ) as env:
         yield env
@@ -89,7 +89,7 @@ async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
 async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
     """A real Temporal dev server on free ports, with Tether's search attributes."""
     async with await WorkflowEnvironment.start_local(
-        data_converter=pydantic_data_converter,
+        data_converter=TETHER_CONVERTER,
         dev_server_existing_path=binary("temporal"),
         search_attributes=SEARCH_KEYS,
     ) as env:
@@ -196,9 +196,10 @@ async def running_worker(
     agents: AgentRegistry = REGISTRY,
     prices: PriceTable | None = None,
     tuning: WorkerTuning = SDK_DEFAULTS,
+    queue: str | None = None,
 ) -> AsyncIterator[Worker]:
-    """The project's real worker, in-process, on a fresh task queue, talking to `llm`
-    (the scripted model, or any server the settings point at)."""
+    """The project's real worker, in-process, on `queue` (default: a fresh one), talking
+    to `llm` (the scripted model, or any server the settings point at)."""
     settings = (
         llm
         if isinstance(llm, LlmSettings)
@@ -209,7 +210,7 @@ async def running_worker(
     worker = create_worker(
         client,
         settings,
-        queue=f"test-{uuid.uuid4().hex[:8]}",
+        queue=queue or f"test-{uuid.uuid4().hex[:8]}",
         agents=agents,
         prices=prices,
         searchable=await ensure_search_attributes(client),

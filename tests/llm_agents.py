@@ -42,4 +42,11 @@ QUICK = Agent(
     llm=LlmPolicy(retry=QUICK_RETRY, timeout_seconds=3),
 )
 
-REGISTRY = AgentRegistry([SUPPORT_DESK, TRIAGE, TRIAGE_IN_PROMPT, WITH_FALLBACK, QUICK])
+LOCAL = Agent(
+    name="local-llm",
+    instructions=SUPPORT_DESK.instructions,
+    tools=SUPPORT_DESK.tools,
+    llm=LlmPolicy(local_activity=True, retry=QUICK_RETRY),
+)
+
+REGISTRY = AgentRegistry([SUPPORT_DESK, TRIAGE, TRIAGE_IN_PROMPT, WITH_FALLBACK, QUICK, LOCAL])

@@ -16,12 +16,12 @@ from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from tests.conftest import binary
 from tether.process import stop
 from tether.scripted_llm import OFFLINE_MODEL, ScriptedLLM
+from tether.temporal import TETHER_CONVERTER
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -106,7 +106,7 @@ class DevServer:
         while True:
             assert self._proc is not None and self._proc.poll() is None, "the server exited"
             try:
-                return await Client.connect(self.address, data_converter=pydantic_data_converter)
+                return await Client.connect(self.address, data_converter=TETHER_CONVERTER)
             except RuntimeError:
                 assert time.monotonic() < deadline, f"no Temporal server on {self.address}"
                 await asyncio.sleep(0.1)

@@ -140,7 +140,6 @@ async def test_a_300_message_chat_continues_as_new_without_losing_anything(
     assert result.status == "completed"
     assert result.turns == state.turn == llm.request_count == len(answers)
     assert result.usage.total_tokens == sum(llm.reported_total_tokens)
-    assert len(result.calls) <= 10, "each run records only its own calls"
 
 
 @pytest.mark.parametrize(

@@ -20,10 +20,11 @@ from temporalio.exceptions import ActivityError, ApplicationError, RetryState
 from temporalio.testing import WorkflowEnvironment
 
 from tests.conftest import running_worker
+from tests.history_reading import model_replies
 from tests.llamacpp import CONTEXT_TOKENS, MODEL_ALIAS, llama_server
 from tether.agents import Agent, AgentRegistry
 from tether.messages import Message
-from tether.seam import AgentInput, AgentResult, LlmPolicy
+from tether.seam import AgentInput, AgentResult, LlmPolicy, LlmReply
 from tether.settings import LlmSettings
 from tether.tools import tool
 from workflows.agent import AgentWorkflow
@@ -71,7 +72,7 @@ def llama(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlmSettings]:
 
 async def run(
     env: WorkflowEnvironment, llama: LlmSettings, agent: str, prompt: str
-) -> tuple[AgentResult, list[Message]]:
+) -> tuple[AgentResult, list[Message], list[LlmReply]]:
     async with running_worker(env.client, llama, agents=AGENTS) as worker:
         handle = await env.client.start_workflow(
             AgentWorkflow.run,
@@ -80,23 +81,23 @@ async def run(
             task_queue=worker.task_queue,
         )
         result = await handle.result()
-        return result, await handle.query(AgentWorkflow.transcript)
+        return result, await handle.query(AgentWorkflow.transcript), await model_replies(handle)
 
 
 async def test_an_agent_run_ends_whatever_the_model_says(
     ts_env: WorkflowEnvironment, llama: LlmSettings
 ) -> None:
-    result, transcript = await run(ts_env, llama, "llama-chat", "Where is my order A-1003?")
+    result, transcript, calls = await run(ts_env, llama, "llama-chat", "Where is my order A-1003?")
 
     assert result.status in ("completed", "max_turns")
     assert result.model == MODEL_ALIAS
     replies = [m for m in transcript if m.role == "assistant"]
-    assert len(replies) == result.turns == len(result.calls)
+    assert len(replies) == result.turns == len(calls)
     assert all(m.content or m.tool_calls for m in replies)
     # Usage is what llama.cpp counted, call by call, within the cap.
-    assert all(c.usage.prompt_tokens > 0 for c in result.calls)
-    assert all(0 < c.usage.completion_tokens <= REPLY_CAP for c in result.calls)
-    assert result.usage.total_tokens == sum(c.usage.total_tokens for c in result.calls)
+    assert all(c.usage.prompt_tokens > 0 for c in calls)
+    assert all(0 < c.usage.completion_tokens <= REPLY_CAP for c in calls)
+    assert result.usage.total_tokens == sum(c.usage.total_tokens for c in calls)
     # Each call the model made, however malformed, was answered (maybe with an error).
     # SmolLM2's chat template has no tool support, so llama.cpp leaves the tools out of
     # the prompt and this model answers in prose; a model that calls tools is held to it.
@@ -106,15 +107,19 @@ async def test_an_agent_run_ends_whatever_the_model_says(
 
 
 async def test_max_tokens_caps_each_reply(ts_env: WorkflowEnvironment, llama: LlmSettings) -> None:
-    result, _ = await run(ts_env, llama, "llama-story", "Tell me a long story about a dragon.")
+    result, _, calls = await run(
+        ts_env, llama, "llama-story", "Tell me a long story about a dragon."
+    )
     assert result.status == "completed"
-    assert [c.usage.completion_tokens for c in result.calls] == [16]
+    assert [c.usage.completion_tokens for c in calls] == [16]
 
 
 async def test_json_schema_response_format_constrains_the_answer(
     ts_env: WorkflowEnvironment, llama: LlmSettings
 ) -> None:
-    result, _ = await run(ts_env, llama, "llama-triage", "Order A-1001 arrived broken, refund me.")
+    result, _, _ = await run(
+        ts_env, llama, "llama-triage", "Order A-1001 arrived broken, refund me."
+    )
 
     assert result.status == "completed"
     assert result.turns == 1  # valid the first time: decoding followed the schema

@@ -17,6 +17,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
 from tests.conftest import running_worker
+from tests.history_reading import model_replies
 from tests.llm_agents import REGISTRY
 from tether.pricing import ModelPrice, PriceTable
 from tether.scripted_llm import (
@@ -26,12 +27,13 @@ from tether.scripted_llm import (
     Garbage,
     ScriptedLLM,
     Slow,
+    call_tools,
     context_length_exceeded,
     rate_limited,
     say,
     unauthorized,
 )
-from tether.seam import AgentInput, AgentResult
+from tether.seam import LLM_ACTIVITY, AgentInput, AgentResult
 from workflows.agent import AgentWorkflow
 
 
@@ -228,15 +230,18 @@ async def test_usage_and_cost_per_call_and_per_run(
         Fail(500), say('{"category": "oops"}'), say('{"category": "other", "order_id": null}')
     )
     prices = PriceTable(prices={"tether-scripted": ModelPrice(input=2.0, output=8.0)})
-    result = await run(ts_env, llm, "triage", prices=prices)
-    assert len(result.calls) == 2  # the failed attempt is not a call
+    async with started(ts_env, llm, "triage", "hello", prices) as handle:
+        result = await handle.result()
+        replies = await model_replies(handle)
+    assert len(replies) == 2  # the failed attempt is not a call
     reported = [r.total_tokens for r in llm.requests if r.status == 200]
-    assert [c.usage.total_tokens for c in result.calls] == reported
+    assert [r.usage.total_tokens for r in replies] == reported
     assert result.usage.total_tokens == sum(reported)
-    expected = sum(
-        (c.usage.prompt_tokens * 2.0 + c.usage.completion_tokens * 8.0) / 1e6 for c in result.calls
-    )
-    assert result.cost_usd == pytest.approx(expected)
+    expected = [
+        (r.usage.prompt_tokens * 2.0 + r.usage.completion_tokens * 8.0) / 1e6 for r in replies
+    ]
+    assert [r.cost_usd for r in replies] == pytest.approx(expected)
+    assert result.cost_usd == pytest.approx(sum(expected))
 
 
 async def test_random_faults_at_a_rate_cost_only_retries(ts_env: WorkflowEnvironment) -> None:
@@ -248,3 +253,31 @@ async def test_random_faults_at_a_rate_cost_only_retries(ts_env: WorkflowEnviron
     assert statuses[-1] == 200
     assert set(statuses[:-1]) == {500}  # seed 3 faults the first attempts
     assert len(statuses) > 1
+
+
+async def test_model_calls_as_local_activities_skip_the_server_and_keep_the_seam(
+    ts_env: WorkflowEnvironment, llm: ScriptedLLM
+) -> None:
+    llm.enqueue(
+        call_tools(("get_refund_policy", {})),
+        Fail(503),  # retried in the worker, as a regular activity would be by the server
+        call_tools(("lookup_order", {"order_id": "A-1003"})),
+        say("Your lamp has shipped."),
+    )
+    async with started(ts_env, llm, "local-llm", "Where is A-1003?") as handle:
+        result = await handle.result()
+        history = await handle.fetch_history()
+        transcript = await handle.query(AgentWorkflow.transcript)
+
+    assert result.status == "completed"
+    assert result.answer == "Your lamp has shipped."
+    assert [r.status for r in llm.requests] == [200, 503, 200, 200]
+    # No model call went through the server: no activity was scheduled for one, each
+    # is a marker in history. The model still saw the whole conversation every time.
+    scheduled = [
+        e.activity_task_scheduled_event_attributes.activity_type.name for e in history.events
+    ]
+    assert LLM_ACTIVITY not in scheduled
+    markers = [e for e in history.events if e.marker_recorded_event_attributes.marker_name]
+    assert len(markers) >= result.turns
+    assert llm.requests[-1].messages == [m.to_openai() for m in transcript[:-1]]

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from temporalio.contrib.pydantic import pydantic_data_converter
 
 from tests.incompatible_workflow import ReorderedAgentWorkflow
 from tether.replay import load_history, replay
+from tether.temporal import TETHER_CONVERTER
 from worker import WORKFLOWS
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
@@ -21,9 +21,7 @@ def test_there_are_histories_to_replay() -> None:
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
 async def test_recorded_history_replays_on_current_code(path: Path) -> None:
-    [verdict] = await replay(
-        [load_history(path)], workflows=WORKFLOWS, converter=pydantic_data_converter
-    )
+    [verdict] = await replay([load_history(path)], workflows=WORKFLOWS, converter=TETHER_CONVERTER)
     assert verdict.compatible, verdict.problem
 
 
@@ -31,7 +29,7 @@ async def test_the_gate_catches_an_incompatible_change() -> None:
     [verdict] = await replay(
         [load_history(HISTORIES[0])],
         workflows=[ReorderedAgentWorkflow],
-        converter=pydantic_data_converter,
+        converter=TETHER_CONVERTER,
     )
     assert not verdict.compatible
     assert verdict.problem is not None and "Nondeterminism" in verdict.problem

@@ -17,7 +17,6 @@ import pytest
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payload, Payloads
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from agents.support_script import support_desk_responder
@@ -28,6 +27,7 @@ from tether.codec_server import make_server
 from tether.scripted_llm import OFFLINE_MODEL, ScriptedLLM
 from tether.seam import AgentInput
 from tether.settings import LlmSettings, SettingsError
+from tether.temporal import TETHER_CONVERTER
 from workflows.agent import AgentWorkflow
 
 PROMPT = "Order A-1001 arrived broken, I want my money back."
@@ -103,7 +103,7 @@ async def test_history_is_ciphertext_and_the_codec_server_reads_it(
     dev_env: WorkflowEnvironment, shop_db: Path, codec_server: str
 ) -> None:
     encrypted = dataclasses.replace(
-        pydantic_data_converter, payload_codec=EncryptionCodec({"k1": KEY_1}, "k1")
+        TETHER_CONVERTER, payload_codec=EncryptionCodec({"k1": KEY_1}, "k1")
     )
     client = await Client.connect(target(dev_env), data_converter=encrypted)
     with ScriptedLLM(support_desk_responder) as llm:

@@ -79,7 +79,7 @@ async def test_the_childs_answer_reaches_the_parents_model_and_its_tokens_the_us
     # Three model calls: the lead's two and the helper's one, all in the lead's usage.
     assert llm.request_count == 3
     assert result.usage.total_tokens == sum(llm.reported_total_tokens)
-    assert len(result.calls) == 2  # the lead's own calls; the helper's are its own run's
+    assert result.turns == 2  # the lead's own calls; the helper's are its own run's
 
     child_id = f"{parent_id}:1:call_0001"
     child = await ts_env.client.get_workflow_handle(child_id).describe()

@@ -14,13 +14,13 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from agents.support_script import support_desk_responder
 from tests.conftest import UNATTENDED, binary, free_port, running_worker
 from tether.scripted_llm import ScriptedLLM
 from tether.seam import AgentInput
+from tether.temporal import TETHER_CONVERTER
 from tether.visibility import SEARCH_KEYS, run_summary
 from workflows.agent import AgentWorkflow
 
@@ -45,7 +45,7 @@ async def ui_env() -> AsyncIterator[tuple[WorkflowEnvironment, int]]:
     """A dev server with its web UI on a free port (dev_env has no UI, which is faster)."""
     port = free_port()
     async with await WorkflowEnvironment.start_local(
-        data_converter=pydantic_data_converter,
+        data_converter=TETHER_CONVERTER,
         dev_server_existing_path=binary("temporal"),
         search_attributes=SEARCH_KEYS,
         ui=True,

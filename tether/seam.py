@@ -154,15 +154,13 @@ class LlmPolicy(BaseModel):
         description="Cap on each reply's tokens, sent as max_completion_tokens (OpenAI, "
         "vLLM and llama.cpp honour it); None leaves the length to the provider.",
     )
-
-
-class CallRecord(BaseModel):
-    """One model call's usage and, with a price table, its cost."""
-
-    turn: int
-    model: str
-    usage: Usage
-    cost_usd: float | None = None
+    local_activity: bool = Field(
+        default=False,
+        description="Call the model in a local activity: no trip through the server per "
+        "call (a 4-call run took about half the time), but no heartbeats, and a worker "
+        "that dies may repeat calls finished since the run's last workflow task (they "
+        "are paid twice). For short calls to fast models.",
+    )
 
 
 class ModelSwitch(BaseModel):
@@ -186,7 +184,8 @@ class AgentResult(BaseModel):
     usage: Usage
     cost_usd: float | None = None
     model: str
-    calls: list[CallRecord] = Field(default_factory=list)
+    # Per-call usage and cost are in the run's history (each LLM activity's result):
+    # a result that listed every call grew with the run, 100 B a turn.
     model_switches: list[ModelSwitch] = Field(default_factory=list)
 
 
@@ -264,13 +263,17 @@ class AgentSpec(BaseModel):
 
 
 class LlmRequest(BaseModel):
-    """One model call. Tool schemas are looked up by agent name in the worker, so they
-    are not copied into history on every turn."""
+    """One model call. Only what the history does not hold already: the tool schemas are
+    looked up by agent name in the worker, and the conversation is the run's earlier
+    requests plus `messages` (see activities/conversations.py)."""
 
     agent: str
     model: str
-    messages: list[Message]
+    messages: list[Message] = Field(description="The messages after the first `known`.")
     turn: int
+    known: int = Field(
+        default=0, ge=0, description="Messages of the run's conversation sent by earlier calls."
+    )
 
 
 class LlmReply(BaseModel):

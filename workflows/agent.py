@@ -32,7 +32,6 @@ with workflow.unsafe.imports_passed_through():
         AgentInput,
         AgentResult,
         AgentSpec,
-        CallRecord,
         Carried,
         LlmReply,
         LlmRequest,
@@ -59,6 +58,8 @@ from workflows.tool_calls import run_tool_call
 
 T = TypeVar("T")
 OPEN_STATUSES: tuple[RunStatus, ...] = ("running", "awaiting_approval", "awaiting_user")
+# Runs started before this patch upsert their search attributes on every turn.
+UPSERT_ON_STATUS_ONLY = "upsert-on-status-only"
 
 
 class DeadlineReached(Exception):
@@ -81,9 +82,11 @@ class AgentWorkflow(DecidesApprovals):
         self._usage = Usage()
         self._carried_cost: float | None = None
         self._children_cost = 0.0
-        self._calls: list[CallRecord] = []
+        self._calls = 0  # model calls of this run (continue-as-new counts afresh)
+        self._call_costs: list[float] = []
         self._switches: list[ModelSwitch] = []
         self._messages: list[Message] = []
+        self._sent = 0  # messages this run has sent to the model so far
         self._max_turns = 0
         self._max_total_tokens: int | None = None
         self._deadline: datetime | None = None
@@ -91,6 +94,7 @@ class AgentWorkflow(DecidesApprovals):
         self._waiting_for: str | None = None
         self._published: tuple[object, ...] | None = None
         self._spec_searchable = False
+        self._upsert_every_turn = False
         self._approvals = Approvals(on_change=self._approvals_changed)
         self._tools_waiting: str | None = None
         self._chat = valid.chat if valid else False
@@ -106,6 +110,8 @@ class AgentWorkflow(DecidesApprovals):
 
     @workflow.run
     async def run(self, params: StartInput) -> AgentResult:
+        # Asked first thing, so replay meets the patch marker where it was recorded.
+        self._upsert_every_turn = not workflow.patched(UPSERT_ON_STATUS_ONLY)
         if not isinstance(params, AgentInput):
             raise invalid_input(AgentInput, params)
         try:
@@ -294,7 +300,7 @@ class AgentWorkflow(DecidesApprovals):
 
     def _continue_as_new_due(self) -> bool:
         return (
-            len(self._calls) >= self._continue_as_new_turns
+            self._calls >= self._continue_as_new_turns
             or workflow.info().is_continue_as_new_suggested()
         )
 
@@ -345,14 +351,15 @@ class AgentWorkflow(DecidesApprovals):
             model = self._model or spec.model
             self._waiting_for = f"a reply from `{model}`"
             self._publish()
+            request = LlmRequest(
+                agent=self._agent,
+                model=model,
+                messages=self._messages[self._sent :],
+                turn=self._turn,
+                known=self._sent,
+            )
             try:
-                reply = await execute_llm(
-                    spec,
-                    LlmRequest(
-                        agent=self._agent, model=model, messages=self._messages, turn=self._turn
-                    ),
-                    summary=f"llm {model} · turn {self._turn}",
-                )
+                reply = await execute_llm(spec, request, summary=f"llm {model} · turn {self._turn}")
             except ActivityError as e:
                 if is_cancelled_exception(e):
                     raise  # the run was cancelled or reached its deadline: not a failure
@@ -361,10 +368,11 @@ class AgentWorkflow(DecidesApprovals):
                     raise self._fail(e) from e
                 self._switch(model, fallbacks.pop(0), reason)
                 continue
+            self._sent = len(self._messages)
             self._usage += reply.usage
-            self._calls.append(
-                CallRecord(turn=self._turn, model=model, usage=reply.usage, cost_usd=reply.cost_usd)
-            )
+            self._calls += 1
+            if reply.cost_usd is not None:
+                self._call_costs.append(reply.cost_usd)
             self._waiting_for = None
             self._publish()
             return reply
@@ -425,7 +433,7 @@ class AgentWorkflow(DecidesApprovals):
         self._set_status("awaiting_approval", f"a person to approve {calls}")
 
     def _cost(self) -> float | None:
-        costs = [c.cost_usd for c in self._calls if c.cost_usd is not None]
+        costs = list(self._call_costs)
         if self._carried_cost is not None:
             costs.append(self._carried_cost)
         if self._children_cost:
@@ -438,11 +446,14 @@ class AgentWorkflow(DecidesApprovals):
         self._publish()
 
     def _publish(self) -> None:
-        """Keep the web UI's view of the run current: details always, search attributes
-        only when they change (each upsert is a history event)."""
+        """Keep the web UI's view of the run current: details always (a query, free),
+        search attributes when the status changes (each upsert is a history event, and
+        one per turn was a fifth of a short run's history); turns and tokens ride along."""
         state = self.state()
         workflow.set_current_details(current_details(state, self._max_turns, self._waiting_for))
-        searchable = (state.status, state.turn, state.usage.total_tokens)
+        searchable: tuple[object, ...] = (state.status,)
+        if self._upsert_every_turn:
+            searchable = (state.status, state.turn, state.usage.total_tokens)
         if searchable == self._published:
             return
         self._published = searchable
@@ -469,7 +480,6 @@ class AgentWorkflow(DecidesApprovals):
             usage=self._usage,
             cost_usd=self._cost(),
             model=self._model or "",
-            calls=self._calls,
             model_switches=self._switches,
         )
 

@@ -92,7 +92,10 @@ class Approvals:
             )
         finally:
             del self._pending[call.id]
-            self._on_change()
+            # A worker evicting the run from its cache closes this coroutine outside the
+            # workflow's event loop: nothing changed then, and nothing may be published.
+            if workflow.in_workflow():
+                self._on_change()
         decision = self._decided[call.id]
         if not decision.approve:
             why = f": {decision.reason}" if decision.reason else ""

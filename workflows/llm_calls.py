@@ -35,13 +35,27 @@ async def describe_agent(name: str) -> AgentSpec:
 
 
 async def execute_llm(spec: AgentSpec, request: LlmRequest, *, summary: str) -> LlmReply:
-    reply: LlmReply = await workflow.execute_activity(
+    """One model call: a regular activity, or a local one if the agent's policy says so."""
+    policy = spec.llm
+    timeout = timedelta(seconds=policy.timeout_seconds)
+    reply: LlmReply
+    if policy.local_activity:
+        reply = await workflow.execute_local_activity(
+            LLM_ACTIVITY,
+            request,
+            result_type=LlmReply,
+            start_to_close_timeout=timeout,
+            retry_policy=policy.retry.to_policy(),
+            summary=summary,
+        )
+        return reply
+    reply = await workflow.execute_activity(
         LLM_ACTIVITY,
         request,
         result_type=LlmReply,
-        start_to_close_timeout=timedelta(seconds=spec.llm.timeout_seconds),
-        heartbeat_timeout=timedelta(seconds=spec.llm.heartbeat_timeout_seconds),
-        retry_policy=spec.llm.retry.to_policy(),
+        start_to_close_timeout=timeout,
+        heartbeat_timeout=timedelta(seconds=policy.heartbeat_timeout_seconds),
+        retry_policy=policy.retry.to_policy(),
         summary=summary,
     )
     return reply

@@ -17,7 +17,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from agents.support_script import support_desk_responder
@@ -26,6 +25,7 @@ from tests.llm_agents import TRIAGE, WITH_FALLBACK
 from tether.agents import AgentRegistry
 from tether.scripted_llm import Fail, ScriptedLLM, call_tools, say
 from tether.seam import AgentInput
+from tether.temporal import TETHER_CONVERTER
 from workflows.agent import AgentWorkflow
 
 HERE = Path(__file__).parent
@@ -93,7 +93,7 @@ async def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["TETHER_SHOP_DB"] = str(Path(tmp) / "shop.db")
         async with await WorkflowEnvironment.start_time_skipping(
-            data_converter=pydantic_data_converter,
+            data_converter=TETHER_CONVERTER,
             test_server_existing_path=binary("temporal-test-server"),
         ) as env:
             for name, scenario in SCENARIOS.items():
