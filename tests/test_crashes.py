@@ -31,11 +31,11 @@ from temporalio.testing import WorkflowEnvironment
 from agents.support_script import support_desk_responder
 from tests.conftest import (
     AgentRun,
+    pending_approvals,
     prompt_and_turn,
     refund_prompt,
     runs_per_key,
     seed_orders,
-    pending_approvals,
     start_refund,
     turns_seen,
     until,
