@@ -33,12 +33,13 @@ def run_link(client: Client, workflow_id: str, run_id: str | None = None) -> str
     return f"{ui_url()}/namespaces/{client.namespace}/workflows/{workflow_id}/{run_id or ''}"
 
 
-async def open_run(workflow_id: str) -> tuple[Client, Handle]:
-    """A handle on the run's workflow id: it follows the run through continue-as-new."""
+async def open_run(workflow_id: str, run_id: str | None = None) -> tuple[Client, Handle]:
+    """A handle on the run's workflow id: it follows the run through continue-as-new
+    (unless `run_id` names one run of it)."""
     if not workflow_id.strip():
         raise UserError("the run id is empty")
     client = await connect()
-    return client, client.get_workflow_handle_for(AgentWorkflow.run, workflow_id)
+    return client, client.get_workflow_handle_for(AgentWorkflow.run, workflow_id, run_id=run_id)
 
 
 @contextmanager

@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from cli.chat import cmd_chat, cmd_send
 from cli.common import UserError
 from cli.control import cmd_cancel, cmd_decide
+from cli.replay import cmd_replay
 from cli.run import add_run_options, cmd_run
 from cli.views import STATUSES, cmd_list, cmd_status, cmd_transcript, cmd_watch
 from tether.settings import SettingsError
@@ -68,6 +69,13 @@ def build_parser() -> argparse.ArgumentParser:
     listing = command("list", cmd_list, "recent runs, newest first")
     listing.add_argument("--status", choices=STATUSES, help="only runs with this status")
     listing.add_argument("--limit", type=int, default=20, help="at most this many (20)")
+
+    replaying = command("replay", cmd_replay, "check that a run replays on the current code")
+    replaying.add_argument("id", nargs="?", help="workflow id of the run on the server")
+    replaying.add_argument("--run-id", help="one run of that workflow (default: the latest)")
+    replaying.add_argument(
+        "--file", metavar="PATH", help="a history exported as JSON instead of a run"
+    )
     return parser
 
 
