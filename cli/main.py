@@ -6,11 +6,11 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from typing import NoReturn
 
 from cli.chat import cmd_chat, cmd_send
 from cli.common import UserError
 from cli.control import cmd_cancel, cmd_decide
-from cli.replay import cmd_replay
 from cli.run import add_run_options, cmd_run
 from cli.views import STATUSES, cmd_list, cmd_status, cmd_transcript, cmd_watch
 from tether.settings import SettingsError
@@ -19,8 +19,22 @@ from tether.temporal import TemporalUnreachable
 Command = Callable[[argparse.Namespace], Awaitable[int]]
 
 
+async def cmd_replay(args: argparse.Namespace) -> int:
+    # Only `replay` needs the SDK's replayer, whose import costs every command ~0.1 s.
+    from cli.replay import cmd_replay
+
+    return await cmd_replay(args)
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, with a mistake in one line like every other error (not the usage)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="starter.py", description="Run Tether agents.")
+    parser = Parser(prog="starter.py", description="Run Tether agents.")
     commands = parser.add_subparsers(dest="command", required=True)
 
     def command(
