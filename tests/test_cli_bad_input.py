@@ -1,7 +1,7 @@
 """Bad input to every starter.py command: one clear line on stderr, exit status 2, no
 traceback, and nothing started or decided by it.
 
-Every case is a real starter.py subprocess. They run all at once, against the
+Every case is a real starter.py subprocess. They run a few at a time, against the
 session's dev server (with a run of this module's own waiting for approval, served by
 an in-process worker) or against a port where nothing listens.
 """
@@ -33,7 +33,11 @@ WAITING = f"bad-input-waiting-{SUFFIX}"  # a run waiting for approval (not a cha
 HUGE = "x" * (MAX_PROMPT_CHARS + 1)
 LONG_ID = "i" * (MAX_ID_CHARS + 1)
 FILES = "FILES/"  # stands for the module's directory of bad history files
-UNREACHABLE = "cannot reach Temporal at 127.0.0.1:"
+NOBODY = f"127.0.0.1:{free_port()}"  # nothing listens here
+UNREACHABLE = (
+    f"cannot reach Temporal at {NOBODY} (namespace default): "
+    "start the dev server with `python3 dev.py server`, or set TEMPORAL_ADDRESS"
+)
 NO_RUN = "no run with id 'no-such-run'"
 EMPTY_ID = "the run id is empty"
 ID_TOO_LONG = f"the run id is longer than {MAX_ID_CHARS} characters"
@@ -51,105 +55,111 @@ class Case:
     server: bool = True  # False: TEMPORAL_ADDRESS is a port where nothing listens
 
 
-def case(id: str, args: list[str], says: str, *, stdin: str = "", server: bool = True) -> object:
-    return pytest.param(Case(tuple(args), says, stdin, server), id=id)
+def case(
+    id: str, args: list[str], says: str, *, stdin: str = "", server: bool = True
+) -> tuple[str, Case]:
+    return id, Case(tuple(args), says, stdin, server)
 
 
 # Rows for each command and kind of mistake. Where commands share one code path (every
-# run id goes through cli.common.open_run, and approve and reject through the same
-# update), one stands for the others: each row is a process, about 1.5 s of CPU.
-CASES = [
-    # Nothing listens: each command that needs Temporal says so, once its input is read.
-    *[
-        case(f"unreachable-{args[0]}", args, UNREACHABLE, stdin="hi\n", server=False)
-        for args in (
-            ["run", "hi"],
-            ["chat"],
-            ["list"],
-            ["status", "x"],
-            ["replay", "x"],
-        )
-    ],
-    # Empty input.
-    case("empty-run", ["run", "  ", "--id", f"half-empty-{SUFFIX}"], EMPTY_PROMPT),
-    case("empty-chat", ["chat"], EMPTY_PROMPT, stdin=" \n"),
-    case("empty-send", ["send", "x", " "], "the message is empty"),
-    case("empty-chat-id", ["chat", "--id", ""], EMPTY_ID),
-    case("empty-approve-id", ["approve", ""], EMPTY_ID),
-    case("empty-replay-id", ["replay", ""], EMPTY_ID),
-    # Oversized input.
-    case("huge-run", ["run", HUGE, "--id", f"half-huge-{SUFFIX}"], HUGE_PROMPT),
-    case("huge-send", ["send", "x", HUGE], "the message is longer than 100,000 characters"),
-    case("huge-run-id", ["run", "hi", "--id", LONG_ID], ID_TOO_LONG),
-    case("huge-status-id", ["status", LONG_ID], ID_TOO_LONG),
-    case("huge-list-limit", ["list", "--limit", "1001"], "--limit must be between 1 and 1,000"),
-    case(
-        "huge-reject-reason",
-        ["reject", WAITING, "--reason", "r" * 2001],
-        "invalid decision: reason: String should have at most 2000 characters",
-    ),
-    case(
-        "huge-approve-arguments",
-        ["approve", WAITING, "--arguments", json.dumps({"reason": HUGE})],
-        f"invalid decision: arguments: String should have at most {MAX_PROMPT_CHARS}",
-    ),
-    # Unknown agent, runs and calls; each command asks the server in its own way.
-    case(
-        "unknown-agent-run",
-        ["run", "hi", "--agent", "nope", "--id", f"half-agent-{SUFFIX}"],
-        UNKNOWN_AGENT,
-    ),
-    case("unknown-agent-chat", ["chat", "--agent", "nope"], UNKNOWN_AGENT, stdin="hi\n"),
-    *[
-        case(f"unknown-id-{args[0]}", args, NO_RUN)
-        for args in (
-            ["chat", "--id", "no-such-run"],
-            ["send", "no-such-run", "hi"],
-            *(
-                [c, "no-such-run"]
-                for c in ("approve", "status", "watch", "transcript", "cancel", "replay")
-            ),
-        )
-    ],
-    case(
-        "unknown-run-id",
-        ["replay", WAITING, "--run-id", str(uuid.uuid4())],
-        f"no run with id {WAITING!r}",
-    ),
-    case("unknown-call-approve", ["approve", WAITING, "--call", "nope"], NO_CALL),
-    case("not-a-chat-send", ["send", WAITING, "hi"], "this run is not a chat"),
-    case("not-a-chat-chat", ["chat", "--id", WAITING], f"run {WAITING!r} is not a chat"),
-    # Malformed JSON, and histories that are not.
-    case(
-        "malformed-arguments",
-        ["approve", WAITING, "--arguments", "{not json"],
-        "edited arguments are not valid JSON: Expecting property name",
-    ),
-    case(
-        "missing-history",
-        ["replay", "--file", f"{FILES}missing.json"],
-        "cannot read FILES/missing.json: No such file or directory",
-    ),
-    case(
-        "malformed-history",
-        ["replay", "--file", f"{FILES}garbage.json"],
-        "FILES/garbage.json is not a workflow history in JSON",
-    ),
-    case(
-        "empty-history",
-        ["replay", "--file", f"{FILES}empty.json"],
-        "FILES/empty.json is not a workflow history: it does not start with a run",
-    ),
-    case(
-        "replay-id-and-file",
-        ["replay", "x", "--file", f"{FILES}empty.json"],
-        "give a workflow id or --file, not both",
-    ),
-    case("replay-nothing", ["replay"], "give a workflow id, or --file PATH"),
-    # What argparse refuses, in one line too.
-    case("not-a-number", ["list", "--limit", "abc"], "argument --limit: invalid int value"),
-]
-HALF_STARTED = [f"half-{kind}-{SUFFIX}" for kind in ("empty", "huge", "agent")]
+# run id goes through cli.common.open_run and its connect; approve and reject send the
+# same update; status and transcript query, watch and cancel describe the run), one
+# stands for the others: each row is a process, about 1.5 s of CPU.
+CASES = dict(
+    [
+        # Nothing listens: each command that needs Temporal says so, once its input is read.
+        *[
+            case(f"unreachable-{args[0]}", args, UNREACHABLE, stdin="hi\n", server=False)
+            for args in (
+                ["run", "hi"],
+                ["chat"],
+                ["list"],
+                ["status", "x"],
+            )
+        ],
+        # Empty input.
+        case("empty-run", ["run", "  ", "--id", f"half-empty-{SUFFIX}"], EMPTY_PROMPT),
+        case("empty-chat", ["chat"], EMPTY_PROMPT, stdin=" \n"),
+        case("empty-send", ["send", "x", " "], "the message is empty"),
+        case("empty-chat-id", ["chat", "--id", ""], EMPTY_ID),
+        case("empty-approve-id", ["approve", ""], EMPTY_ID),
+        case("empty-replay-id", ["replay", ""], EMPTY_ID),
+        # Oversized input.
+        case("huge-run", ["run", HUGE, "--id", f"half-huge-{SUFFIX}"], HUGE_PROMPT),
+        case("huge-send", ["send", "x", HUGE], "the message is longer than 100,000 characters"),
+        case("huge-run-id", ["run", "hi", "--id", LONG_ID], ID_TOO_LONG),
+        case(
+            "invalid-max-turns",
+            ["run", "hi", "--max-turns", "0", "--id", f"half-turns-{SUFFIX}"],
+            "invalid max_turns: Input should be greater than or equal to 1",
+        ),
+        case("huge-status-id", ["status", LONG_ID], ID_TOO_LONG),
+        case("huge-list-limit", ["list", "--limit", "1001"], "--limit must be between 1 and 1,000"),
+        case(
+            "huge-reject-reason",
+            ["reject", WAITING, "--reason", "r" * 2001],
+            "invalid decision: reason: String should have at most 2000 characters",
+        ),
+        case(
+            "huge-approve-arguments",
+            ["approve", WAITING, "--arguments", json.dumps({"reason": HUGE})],
+            f"invalid decision: arguments: String should have at most {MAX_PROMPT_CHARS}",
+        ),
+        # Unknown agent, runs and calls; each command asks the server in its own way.
+        case(
+            "unknown-agent-run",
+            ["run", "hi", "--agent", "nope", "--id", f"half-agent-{SUFFIX}"],
+            UNKNOWN_AGENT,
+        ),
+        case("unknown-agent-chat", ["chat", "--agent", "nope"], UNKNOWN_AGENT, stdin="hi\n"),
+        *[
+            case(f"unknown-id-{args[0]}", args, NO_RUN)
+            for args in (
+                ["chat", "--id", "no-such-run"],
+                ["send", "no-such-run", "hi"],
+                *([c, "no-such-run"] for c in ("approve", "status", "watch", "replay")),
+            )
+        ],
+        case(
+            "unknown-run-id",
+            ["replay", WAITING, "--run-id", str(uuid.uuid4())],
+            f"no run with id {WAITING!r}",
+        ),
+        case("unknown-call-approve", ["approve", WAITING, "--call", "nope"], NO_CALL),
+        case("not-a-chat-send", ["send", WAITING, "hi"], "this run is not a chat"),
+        case("not-a-chat-chat", ["chat", "--id", WAITING], f"run {WAITING!r} is not a chat"),
+        # Malformed JSON, and histories that are not.
+        case(
+            "malformed-arguments",
+            ["approve", WAITING, "--arguments", "{not json"],
+            "edited arguments are not valid JSON: Expecting property name",
+        ),
+        case(
+            "missing-history",
+            ["replay", "--file", f"{FILES}missing.json"],
+            "cannot read FILES/missing.json: No such file or directory",
+        ),
+        case(
+            "malformed-history",
+            ["replay", "--file", f"{FILES}garbage.json"],
+            "FILES/garbage.json is not a workflow history in JSON",
+        ),
+        case(
+            "empty-history",
+            ["replay", "--file", f"{FILES}empty.json"],
+            "FILES/empty.json is not a workflow history: it does not start with a run",
+        ),
+        case(
+            "replay-id-and-file",
+            ["replay", "x", "--file", f"{FILES}empty.json"],
+            "give a workflow id or --file, not both",
+        ),
+        case("replay-nothing", ["replay"], "give a workflow id, or --file PATH"),
+        # What argparse refuses, in one line too.
+        case("not-a-number", ["list", "--limit", "abc"], "argument --limit: invalid int value"),
+    ]
+)
+HALF_STARTED = [f"half-{kind}-{SUFFIX}" for kind in ("empty", "huge", "turns", "agent")]
 CONTROL = f"bad-input-control-{SUFFIX}"  # one good run, so the queue's count means something
 
 
@@ -170,8 +180,8 @@ async def outcomes(
     (files / "garbage.json").write_text("not json")
     (files / "empty.json").write_text('{"events": []}')
     live = process_env(target(dev_env), QUEUE, files / "shop.db")
-    dead = process_env(f"127.0.0.1:{free_port()}", QUEUE, files / "shop.db")
-    cases: list[Case] = [p.values[0] for p in CASES]  # type: ignore[attr-defined]
+    dead = process_env(NOBODY, QUEUE, files / "shop.db")
+    cases = list(CASES.values())
     slots = asyncio.Semaphore(3)  # two cores; each process mostly imports
 
     async def run(case: Case) -> subprocess.CompletedProcess[str]:
@@ -213,7 +223,7 @@ async def runs_on(env: WorkflowEnvironment, queue: str) -> list[str]:
     raise AssertionError("the control run never became visible")
 
 
-@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())
 async def test_bad_input_gets_one_line_and_exit_status_2(outcomes: Outcomes, case: Case) -> None:
     done = outcomes.done[case]
     line = done.stderr.strip().replace(f"{outcomes.files}/", FILES)
