@@ -47,13 +47,9 @@ from tether.settings import (
 )
 from tether.telemetry import NO_TELEMETRY, Telemetry
 from tether.temporal import TemporalUnreachable, connect, data_converter
-from workflows.agent import AgentWorkflow
-from workflows.pipeline import RefundPipelineWorkflow
+from workflows.registered import WORKFLOWS
 
 log = structlog.get_logger("tether.worker")
-
-# Every workflow this worker runs; replays check histories against the same list.
-WORKFLOWS: list[type] = [AgentWorkflow, RefundPipelineWorkflow]
 
 
 def create_worker(

@@ -7,7 +7,7 @@ import asyncio
 
 from cli.common import Handle, UserError, emit_json, explained, open_run, run_link
 from cli.follow import POLL_SECONDS, Approver
-from cli.run import finish, parse_input, start
+from cli.run import finish, known_agent, parse_input, start
 from tether.seam import MAX_PROMPT_CHARS, RunState
 from tether.temporal import connect
 from workflows.agent import AgentWorkflow
@@ -34,8 +34,10 @@ async def cmd_send(args: argparse.Namespace) -> int:
 async def cmd_chat(args: argparse.Namespace) -> int:
     """Talk to an agent: a new chat run, or an open one with --id. `/end` ends the
     conversation; end of input (Ctrl-D) leaves it open to come back to."""
+    if args.id is None:
+        known_agent(args.agent)  # before the user types anything
     print(f"(type your messages; {END} ends the conversation, Ctrl-D leaves it open)")
-    if args.id:
+    if args.id is not None:
         client, handle = await open_run(args.id)
         with explained(args.id):
             state = await handle.query(AgentWorkflow.state)
@@ -48,8 +50,9 @@ async def cmd_chat(args: argparse.Namespace) -> int:
         first = await read("you> ")
         if first is None or first == END:
             return 0
+        params = parse_input(args, first, chat=True)  # checked before connecting
         client = await connect()
-        handle = await start(client, parse_input(args, first, chat=True), args.id)
+        handle = await start(client, params, None)
         print(f"▶ {handle.id} · {run_link(client, handle.id)}")
         state = await until_answered(handle, Approver(handle.id, ask=True))
         if state.status != "awaiting_user":

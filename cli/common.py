@@ -21,8 +21,20 @@ from workflows.agent import AgentWorkflow
 Handle = WorkflowHandle[AgentWorkflow, AgentResult]
 
 
+# What SQL visibility stores, and what deploy/dynamicconfig.yaml lets the server accept.
+MAX_ID_CHARS = 255
+
+
 class UserError(Exception):
     """A mistake the user can fix; printed as one line, exit status 2."""
+
+
+def check_id(workflow_id: str) -> str:
+    if not workflow_id.strip():
+        raise UserError("the run id is empty")
+    if len(workflow_id) > MAX_ID_CHARS:
+        raise UserError(f"the run id is longer than {MAX_ID_CHARS} characters")
+    return workflow_id
 
 
 def emit_json(data: Any) -> None:
@@ -33,12 +45,12 @@ def run_link(client: Client, workflow_id: str, run_id: str | None = None) -> str
     return f"{ui_url()}/namespaces/{client.namespace}/workflows/{workflow_id}/{run_id or ''}"
 
 
-async def open_run(workflow_id: str) -> tuple[Client, Handle]:
-    """A handle on the run's workflow id: it follows the run through continue-as-new."""
-    if not workflow_id.strip():
-        raise UserError("the run id is empty")
+async def open_run(workflow_id: str, run_id: str | None = None) -> tuple[Client, Handle]:
+    """A handle on the run's workflow id: it follows the run through continue-as-new
+    (unless `run_id` names one run of it)."""
+    check_id(workflow_id)
     client = await connect()
-    return client, client.get_workflow_handle_for(AgentWorkflow.run, workflow_id)
+    return client, client.get_workflow_handle_for(AgentWorkflow.run, workflow_id, run_id=run_id)
 
 
 @contextmanager

@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 
+from pydantic import ValidationError
 from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
 
 from cli.common import UserError, emit_json, explained, open_run
 from tether.seam import ApprovalDecision
+from tether.validation import describe, json_object
 from workflows.agent import AgentWorkflow
 
 CANCEL_WAIT_SECONDS = 30
@@ -16,7 +18,7 @@ CANCEL_WAIT_SECONDS = 30
 
 async def cmd_decide(args: argparse.Namespace) -> int:
     approve = args.command == "approve"
-    decision = ApprovalDecision(
+    decision = checked_decision(
         call_id=args.call,
         approve=approve,
         reason=None if approve else args.reason,
@@ -32,6 +34,20 @@ async def cmd_decide(args: argparse.Namespace) -> int:
     else:
         print(f"{verb} {call.tool}({call.arguments}) · call {call.call_id} · run {args.id}")
     return 0
+
+
+def checked_decision(**fields: object) -> ApprovalDecision:
+    """The decision, refused here if it is malformed: no round trip to the run, and
+    the same words as the workflow's validator."""
+    try:
+        decision = ApprovalDecision.model_validate(fields)
+        if decision.arguments is not None:
+            json_object(decision.arguments, what="edited arguments")
+    except ValidationError as e:
+        raise UserError(f"invalid decision: {describe(e)}") from None
+    except ValueError as e:
+        raise UserError(str(e)) from None
+    return decision
 
 
 async def cmd_cancel(args: argparse.Namespace) -> int:

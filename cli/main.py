@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from typing import NoReturn
 
 from cli.chat import cmd_chat, cmd_send
 from cli.common import UserError
@@ -19,8 +20,22 @@ from tether.temporal import TemporalUnreachable
 Command = Callable[[argparse.Namespace], Awaitable[int]]
 
 
+async def cmd_replay(args: argparse.Namespace) -> int:
+    # Only `replay` needs the SDK's replayer, whose import costs every command ~0.1 s.
+    from cli.replay import cmd_replay
+
+    return await cmd_replay(args)
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, with a mistake in one line like every other error (not the usage)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="starter.py", description="Run Tether agents.")
+    parser = Parser(prog="starter.py", description="Run Tether agents.")
     commands = parser.add_subparsers(dest="command", required=True)
 
     def command(
@@ -71,6 +86,13 @@ def build_parser() -> argparse.ArgumentParser:
     listing = command("list", cmd_list, "recent runs, newest first")
     listing.add_argument("--status", choices=STATUSES, help="only runs with this status")
     listing.add_argument("--limit", type=int, default=20, help="at most this many (20)")
+
+    replaying = command("replay", cmd_replay, "check that a run replays on the current code")
+    replaying.add_argument("id", nargs="?", help="workflow id of the run on the server")
+    replaying.add_argument("--run-id", help="one run of that workflow (default: the latest)")
+    replaying.add_argument(
+        "--file", metavar="PATH", help="a history exported as JSON instead of a run"
+    )
     return parser
 
 

@@ -6,11 +6,12 @@ import argparse
 import sys
 import uuid
 from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from pydantic import ValidationError
 from temporalio.client import WorkflowFailureError, WorkflowHandle
 
-from cli.common import UserError, emit_json
+from cli.common import UserError, check_id, emit_json
 from cli.follow import Approver, Progress, follow
 from cli.run import announce, report_failure, start_once
 from tether.temporal import connect
@@ -22,7 +23,10 @@ PipelineHandle = WorkflowHandle[RefundPipelineWorkflow, PipelineResult]
 NAME = "refund-pipeline"
 
 
-def add_pipeline_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+P = TypeVar("P", bound=argparse.ArgumentParser)  # starter.py's own parser class
+
+
+def add_pipeline_command(commands: argparse._SubParsersAction[P]) -> None:
     help = "run a support ticket through the refund pipeline and follow it"
     sub = commands.add_parser("pipeline", help=help, description=help)
     sub.set_defaults(run=cmd_pipeline)
@@ -57,6 +61,8 @@ async def cmd_pipeline(args: argparse.Namespace) -> int:
     except ValidationError as e:
         first = e.errors(include_url=False)[0]
         raise UserError(f"invalid {first['loc'][0]}: {first['msg']}") from None
+    if args.id is not None:
+        check_id(args.id)
     client = await connect()
     handle: PipelineHandle = await start_once(
         client,

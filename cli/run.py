@@ -13,7 +13,7 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, FailureError, WorkflowAlreadyStartedError
 
 from agents import DEFAULT_AGENT, REGISTRY
-from cli.common import Handle, UserError, emit_json, run_link
+from cli.common import Handle, UserError, check_id, emit_json, run_link
 from cli.follow import Approver, agent_progress, follow
 from tether.agents import UnknownAgentError
 from tether.seam import AgentInput, AgentResult
@@ -37,9 +37,17 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def parse_input(args: argparse.Namespace, prompt: str, *, chat: bool = False) -> AgentInput:
+def known_agent(name: str) -> str:
     try:
-        REGISTRY.get(args.agent)
+        REGISTRY.get(name)
+    except UnknownAgentError as e:
+        raise UserError(str(e)) from None
+    return name
+
+
+def parse_input(args: argparse.Namespace, prompt: str, *, chat: bool = False) -> AgentInput:
+    known_agent(args.agent)
+    try:
         return AgentInput(
             agent=args.agent,
             prompt=prompt.strip(),
@@ -50,8 +58,6 @@ def parse_input(args: argparse.Namespace, prompt: str, *, chat: bool = False) ->
             approval_timeout_seconds=args.approval_timeout,
             chat=chat,
         )
-    except UnknownAgentError as e:
-        raise UserError(str(e)) from None
     except ValidationError as e:
         first = e.errors(include_url=False)[0]
         raise UserError(f"invalid {first['loc'][0]}: {first['msg']}") from None
@@ -91,6 +97,8 @@ async def start_once(
 
 async def cmd_run(args: argparse.Namespace) -> int:
     params = parse_input(args, args.prompt)
+    if args.id is not None:
+        check_id(args.id)
     client = await connect()
     handle = await start(client, params, args.id)
     link = await announce(client, handle, params.agent, args)

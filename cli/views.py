@@ -19,6 +19,7 @@ from workflows.pipeline import RefundPipelineWorkflow
 from workflows.pipeline_seam import PipelineState
 
 STATUSES: tuple[str, ...] = get_args(RunStatus)
+MAX_LIST = 1_000
 
 
 async def cmd_status(args: argparse.Namespace) -> int:
@@ -94,6 +95,8 @@ async def cmd_transcript(args: argparse.Namespace) -> int:
 
 async def cmd_list(args: argparse.Namespace) -> int:
     """Runs from the visibility store, filtered on the AgentStatus search attribute."""
+    if not 1 <= args.limit <= MAX_LIST:
+        raise UserError(f"--limit must be between 1 and {MAX_LIST:,}")
     query = "WorkflowType = 'AgentWorkflow'"
     if args.status:
         query += f" AND {AGENT_STATUS_KEY.name} = '{args.status}'"

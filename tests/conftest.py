@@ -149,15 +149,18 @@ def refund_prompt(order: str) -> str:
 _approvers: set[asyncio.Task[None]] = set()
 
 
-async def start_refund(client: Client, queue: str, order: str) -> AgentRun:
-    """A support-desk run asking to refund `order`, with the order in its id, and a
-    person who approves that refund when the run asks (whatever dies meanwhile)."""
+async def start_refund(client: Client, queue: str, order: str, *, approve: bool = True) -> AgentRun:
+    """A support-desk run asking to refund `order`, with the order in its id, and (unless
+    `approve` is False) a person who approves that refund when the run asks, whatever
+    dies meanwhile."""
     run = await client.start_workflow(
         AgentWorkflow.run,
         AgentInput(agent="support-desk", prompt=refund_prompt(order)),
         id=f"{queue}-{order}",
         task_queue=queue,
     )
+    if not approve:
+        return run
     approver = asyncio.create_task(_approve_when_asked(run))
     _approvers.add(approver)
     approver.add_done_callback(_approvers.discard)

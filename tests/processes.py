@@ -119,13 +119,17 @@ class DevServer:
         self.stop()
 
 
+def starter_command(*args: str) -> list[str]:
+    return [sys.executable, str(ROOT / "starter.py"), *args]
+
+
 def starter(
     env: dict[str, str], *args: str, timeout: float = 60, stdin: str | int = ""
 ) -> subprocess.CompletedProcess[str]:
     """starter.py with `args`, reading `stdin`: text through a pipe, or a file
     descriptor (a pseudo-terminal's, to be asked questions)."""
     return subprocess.run(
-        [sys.executable, str(ROOT / "starter.py"), *args],
+        starter_command(*args),
         env=env,
         input=stdin if isinstance(stdin, str) else None,
         stdin=stdin if isinstance(stdin, int) else None,
@@ -133,6 +137,24 @@ def starter(
         text=True,
         timeout=timeout,
     )
+
+
+async def starter_in_background(
+    env: dict[str, str], *args: str, stdin: str = ""
+) -> subprocess.CompletedProcess[str]:
+    """`starter` without blocking the event loop, so several can run at once (and an
+    in-process worker keeps working meanwhile)."""
+    proc = await asyncio.create_subprocess_exec(
+        *starter_command(*args),
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    async with asyncio.timeout(60):
+        out, err = await proc.communicate(stdin.encode())
+    assert proc.returncode is not None
+    return subprocess.CompletedProcess(args, proc.returncode, out.decode(), err.decode())
 
 
 async def wait_for_pollers(

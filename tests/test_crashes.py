@@ -10,8 +10,9 @@ places each kill deterministically:
   asks for the refund, so `issue_refund` waits inside its write when the worker dies;
 - a side effect committed but its activity not completed: as above, but the worker
   reaches Temporal through a proxy that the test freezes first; then the lock goes, the
-  refund commits, and the worker dies before its completion gets through.
-A run waiting for an approval is not covered: approvals are built on another branch.
+  refund commits, and the worker dies before its completion gets through;
+- a refund waiting for a person's approval: nothing is in flight, the worker dies, and
+  the person approves through `starter.py approve` once a new worker runs.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from temporalio.testing import WorkflowEnvironment
 from agents.support_script import support_desk_responder
 from tests.conftest import (
     AgentRun,
+    pending_approvals,
     prompt_and_turn,
     refund_prompt,
     runs_per_key,
@@ -38,7 +40,7 @@ from tests.conftest import (
     turns_seen,
     until,
 )
-from tests.processes import model_env, process_env, target, worker_process
+from tests.processes import model_env, process_env, starter, target, worker_process
 from tether.scripted_llm import CallTools, ScriptedLLM, Step
 from tether.seam import LLM_ACTIVITY, TOOL_ACTIVITY
 
@@ -239,3 +241,35 @@ async def test_killed_after_a_refund_committed_before_its_activity_completed(
     assert runs_per_key(shop, "refunds") == once_per_run([run])
     assert runs_per_key(shop, "outbox") == once_per_run([run])
     assert await retried_activities(run) == [(TOOL_ACTIVITY, 2)]
+
+
+async def test_killed_while_a_refund_waits_for_approval(
+    dev_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    shop = tmp_path / "shop.db"
+    (order,) = seed_orders(shop, ["K-3001"])
+    queue = f"crash-{uuid.uuid4().hex[:8]}"
+    with ScriptedLLM(support_desk_responder) as llm:
+        env = worker_env(llm, shop, queue, target(dev_env), **NO_CACHE)
+        with worker_process(env, tmp_path / "first.log") as first:
+            run = await start_refund(dev_env.client, queue, order, approve=False)
+            (waiting,) = await pending_approvals(run)
+            first.kill()
+            first.wait()
+        env = worker_env(llm, shop, queue, target(dev_env))
+        with worker_process(env, tmp_path / "second.log"):
+            # The new worker rebuilds the pending call from history, or the workflow's
+            # validator would refuse a decision for this call id.
+            approved = starter(env, "approve", run.id, "--call", waiting.call_id)
+            result = await asyncio.wait_for(run.result(), 60)
+
+    assert waiting.tool == "issue_refund"
+    assert approved.returncode == 0, approved.stderr
+    assert approved.stdout.startswith(f"approved issue_refund({waiting.arguments})")
+    assert result.status == "completed"
+    assert "refunded $10.00" in (result.answer or "")
+    assert turns_seen(llm)[refund_prompt(order)] == EVERY_TURN_ONCE
+    assert runs_per_key(shop, "refunds") == once_per_run([run])
+    assert runs_per_key(shop, "outbox") == once_per_run([run])
+    # Nothing was in flight at the kill, so nothing ran twice.
+    assert await retried_activities(run) == []

@@ -1,25 +1,122 @@
-"""The replay gate: recorded histories must replay on the current workflow code."""
+"""The replay gate: recorded histories must replay on the current workflow code, and
+each must hold what its scenario is about (a recording gone wrong fails here)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
+from temporalio.api.common.v1 import Payloads
+from temporalio.client import WorkflowHistory
 
+from tests.histories.record import GENERATION
 from tests.incompatible_workflow import ReorderedAgentWorkflow
 from tether.replay import load_history, replay
+from tether.seam import AgentResult, ApprovalDecision
 from tether.temporal import TETHER_CONVERTER
-from worker import WORKFLOWS
+from workflows.pipeline_seam import PipelineResult
+from workflows.registered import WORKFLOWS
 
-HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
+T = TypeVar("T")
+PIPELINE = "RefundPipelineWorkflow"  # its @workflow.defn name
+GENERATIONS = Path(__file__).parent / "histories"
+HISTORIES = sorted(GENERATIONS.glob("v*/*.json"))
+IDS = [f"{p.parent.name}/{p.stem}" for p in HISTORIES]
 
 
-def test_there_are_histories_to_replay() -> None:
-    names = {p.stem for p in HISTORIES}
-    assert {"multi-tool", "structured-output-repaired", "fallback-after-errors"} <= names
+@dataclass(frozen=True)
+class Recorded:
+    """What a recorded run shows, decoded from its events."""
+
+    result: AgentResult | PipelineResult | None  # None: it did not complete (continued-as-new)
+    decisions: list[ApprovalDecision]  # accepted `decide` updates
+    continued_from: str  # the run id this run continued, or ""
+    continued_as_new: bool
 
 
-@pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
+async def decode(payloads: Payloads, kind: type[T]) -> T:
+    [value] = await TETHER_CONVERTER.decode(payloads.payloads, [kind])
+    return value  # type: ignore[no-any-return]
+
+
+async def recorded(history: WorkflowHistory) -> Recorded:
+    result: AgentResult | PipelineResult | None = None
+    decisions: list[ApprovalDecision] = []
+    started = history.events[0].workflow_execution_started_event_attributes
+    kind = PipelineResult if started.workflow_type.name == PIPELINE else AgentResult
+    for event in history.events:
+        if event.HasField("workflow_execution_completed_event_attributes"):
+            done = event.workflow_execution_completed_event_attributes.result
+            result = await decode(done, kind)
+        if event.HasField("workflow_execution_update_accepted_event_attributes"):
+            request = event.workflow_execution_update_accepted_event_attributes.accepted_request
+            if request.input.name == "decide":
+                decisions.append(await decode(request.input.args, ApprovalDecision))
+    last = history.events[-1]
+    return Recorded(
+        result=result,
+        decisions=decisions,
+        continued_from=started.continued_execution_run_id,
+        continued_as_new=last.HasField("workflow_execution_continued_as_new_event_attributes"),
+    )
+
+
+def answered(status: str, says: str) -> Callable[[Recorded], bool]:
+    return lambda r: (
+        isinstance(r.result, AgentResult)
+        and r.result.status == status
+        and says in str(r.result.answer)
+    )
+
+
+def decided(approve: bool, then_says: str) -> Callable[[Recorded], bool]:
+    return lambda r: (
+        [d.approve for d in r.decisions] == [approve] and answered("completed", then_says)(r)
+    )
+
+
+# Every recorded file, and what it must show.
+CLAIMS: dict[str, Callable[[Recorded], bool]] = {
+    "multi-tool": answered("completed", "refunded $42.00"),
+    "parallel-and-bad-calls": answered("completed", "Your lamp has shipped."),
+    "structured-output-repaired": lambda r: (
+        isinstance(r.result, AgentResult)
+        and r.result.output == {"category": "refund", "order_id": "A-1"}
+    ),
+    "fallback-after-errors": lambda r: (
+        isinstance(r.result, AgentResult) and bool(r.result.model_switches)
+    ),
+    "max-turns": answered("max_turns", ""),
+    "approval-granted": decided(True, "refunded $899.00"),
+    "approval-rejected": decided(False, "can't refund order A-1004"),
+    "continue-as-new-run1": lambda r: r.continued_as_new and not r.continued_from,
+    "continue-as-new-run2": lambda r: (
+        bool(r.continued_from) and answered("completed", "Order A-1004")(r)
+    ),
+    "pipeline-refund": lambda r: (
+        isinstance(r.result, PipelineResult)
+        and r.result.outcome == "refunded"
+        and r.result.order_id == "A-1001"
+    ),
+}
+
+
+def test_every_scenario_has_its_history() -> None:
+    assert {p.stem for p in HISTORIES} <= set(CLAIMS), "every file claims something"
+    # The current generation (the recorder's) holds every scenario.
+    assert {p.stem for p in (GENERATIONS / GENERATION).glob("*.json")} == set(CLAIMS)
+
+
+@pytest.mark.parametrize("path", HISTORIES, ids=IDS)
+async def test_recorded_history_holds_what_its_scenario_is_about(path: Path) -> None:
+    shown = await recorded(load_history(path))
+    assert CLAIMS[path.stem](shown), f"{path.name} does not show its scenario: {shown}"
+
+
+@pytest.mark.parametrize("path", HISTORIES, ids=IDS)
 async def test_recorded_history_replays_on_current_code(path: Path) -> None:
     [verdict] = await replay([load_history(path)], workflows=WORKFLOWS, converter=TETHER_CONVERTER)
     assert verdict.compatible, verdict.problem

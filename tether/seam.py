@@ -57,7 +57,9 @@ class ApprovalDecision(BaseModel):
     approve: bool
     reason: str | None = Field(default=None, max_length=2_000)
     arguments: str | None = Field(
-        default=None, description="Approve with these JSON arguments instead of the model's."
+        default=None,
+        max_length=MAX_PROMPT_CHARS,
+        description="Approve with these JSON arguments instead of the model's.",
     )
 
 

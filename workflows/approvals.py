@@ -9,7 +9,6 @@ the model is told what happened as that call's result.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -18,6 +17,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from tether.messages import ToolCall
     from tether.seam import ApprovalDecision, PendingApproval, ToolOutcome
+    from tether.validation import json_object
 
 
 class Approvals:
@@ -54,12 +54,7 @@ class Approvals:
         if decision.arguments is not None:
             if not decision.approve:
                 raise ValueError("edited arguments only go with an approval")
-            try:
-                edited = json.loads(decision.arguments)
-            except json.JSONDecodeError as e:
-                raise ValueError(f"edited arguments are not valid JSON: {e}") from None
-            if not isinstance(edited, dict):
-                raise ValueError("edited arguments must be a JSON object")
+            json_object(decision.arguments, what="edited arguments")
 
     def decide(self, decision: ApprovalDecision) -> PendingApproval:
         """Record a checked decision; the waiting call wakes up with it."""

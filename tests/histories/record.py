@@ -1,10 +1,14 @@
-"""Record the histories the replay gate checks: representative runs, one JSON file each.
+"""Record the histories the replay gate checks: representative runs, one JSON file per
+run (a conversation that continues-as-new gives one file per run: NAME-run1.json, ...),
+into the directory of the current generation of workflow code, `GENERATION`.
 
-    .venv/bin/python -m tests.histories.record
+    .venv/bin/python -m tests.histories.record                    # every scenario
+    .venv/bin/python -m tests.histories.record approval-granted   # only the named ones
 
 Refresh them on purpose only: after a workflow change that is guarded by
 `workflow.patched` (old histories must still replay, so keep the old files and add new
 ones), or when the change is deliberately incompatible and no old runs are in flight.
+tests/test_replay.py also checks that each file holds what its scenario is about.
 """
 
 from __future__ import annotations
@@ -12,23 +16,41 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHandle, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 
+from agents import REGISTRY
+from agents.pipeline_script import offline_responder
 from agents.support_script import support_desk_responder
-from tests.conftest import UNATTENDED, binary, running_worker
+from tests.conftest import (
+    UNATTENDED,
+    AgentRun,
+    approve_all,
+    binary,
+    pending_approvals,
+    running_worker,
+    until,
+)
 from tests.llm_agents import TRIAGE, WITH_FALLBACK
 from tether.agents import AgentRegistry
 from tether.scripted_llm import Fail, ScriptedLLM, call_tools, say
-from tether.seam import AgentInput
+from tether.seam import AgentInput, ApprovalDecision
 from tether.temporal import TETHER_CONVERTER
 from workflows.agent import AgentWorkflow
+from workflows.pipeline import RefundPipelineWorkflow
+from workflows.pipeline_seam import PipelineInput, PipelineResult
 
 HERE = Path(__file__).parent
+# One directory per generation of workflow code: a change guarded by `workflow.patched`
+# starts a new one (and records into it), so runs of every generation stay checked.
+# v1: before the patch "upsert-on-status-only"; v2: from it on.
+GENERATION = "v2"
 # Runs that must end without a person: the support desk's refunds need no approval here.
 AGENTS = AgentRegistry([UNATTENDED.get("support-desk"), TRIAGE, WITH_FALLBACK])
 
@@ -66,39 +88,123 @@ def max_turns(llm: ScriptedLLM) -> AgentInput:
     return AgentInput(agent="support-desk", prompt="loop", max_turns=2)
 
 
-SCENARIOS: dict[str, Callable[[ScriptedLLM], AgentInput]] = {
-    "multi-tool": multi_tool,
-    "parallel-and-bad-calls": parallel_and_bad_calls,
-    "structured-output-repaired": structured_output_repaired,
-    "fallback-after-errors": fallback_after_errors,
-    "max-turns": max_turns,
+def refund_waiting_for_a_person(llm: ScriptedLLM) -> AgentInput:
+    llm.responder = support_desk_responder
+    # A-1004: the multi-tool scenario has refunded A-1001 in this shop already.
+    return AgentInput(agent="support-desk", prompt="Order A-1004 is faulty, refund it.")
+
+
+async def reject(run: AgentRun) -> None:
+    (call,) = await pending_approvals(run)
+    await run.execute_update(
+        AgentWorkflow.decide,
+        ApprovalDecision(call_id=call.call_id, approve=False, reason="no photo of the fault"),
+    )
+
+
+def pipeline_refund(llm: ScriptedLLM) -> PipelineInput:
+    llm.responder = offline_responder
+    # Under the approval threshold: the pipeline refunds on its own.
+    return PipelineInput(ticket="Order A-1001 arrived broken, please refund it.")
+
+
+def chat(llm: ScriptedLLM) -> AgentInput:
+    llm.responder = support_desk_responder
+    # Each order question takes two model calls (lookup, answer): the second message
+    # reaches the limit, so the first run continues-as-new once it has answered.
+    return AgentInput(
+        agent="support-desk", prompt="Where is order A-1003?", chat=True, continue_as_new_turns=3
+    )
+
+
+async def chat_into_a_second_run(run: AgentRun) -> None:
+    for runs, text in [(1, "And order A-1002?"), (2, "Thanks. And A-1004?")]:
+
+        async def waits_for_the_user(runs: int = runs) -> bool:
+            state = await run.query(AgentWorkflow.state)
+            return state.status == "awaiting_user" and state.runs == runs
+
+        await until(waits_for_the_user, f"run {runs} of the chat never waited for the user")
+        await run.execute_update(AgentWorkflow.send, text)
+    await run.signal(AgentWorkflow.end)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A run to record: its input (scripting the model on the way), the agents that
+    serve it, and what a person does while it runs."""
+
+    start: Callable[[ScriptedLLM], AgentInput | PipelineInput]
+    agents: AgentRegistry = AGENTS
+    person: Callable[[AgentRun], Awaitable[object]] | None = None
+
+
+SCENARIOS: dict[str, Scenario] = {
+    "multi-tool": Scenario(multi_tool),
+    "parallel-and-bad-calls": Scenario(parallel_and_bad_calls),
+    "structured-output-repaired": Scenario(structured_output_repaired),
+    "fallback-after-errors": Scenario(fallback_after_errors),
+    "max-turns": Scenario(max_turns),
+    # The real support desk: its refunds wait for the person the scenario plays.
+    "approval-granted": Scenario(refund_waiting_for_a_person, REGISTRY, approve_all),
+    "approval-rejected": Scenario(refund_waiting_for_a_person, REGISTRY, reject),
+    "continue-as-new": Scenario(chat, person=chat_into_a_second_run),
+    "pipeline-refund": Scenario(pipeline_refund, REGISTRY),
 }
 
 
-async def record(client: Client, name: str, scenario: Callable[[ScriptedLLM], AgentInput]) -> None:
+async def record(client: Client, name: str, scenario: Scenario) -> None:
     with ScriptedLLM() as llm:
-        params = scenario(llm)
-        async with running_worker(client, llm, agents=AGENTS) as worker:
-            handle = await client.start_workflow(
-                AgentWorkflow.run, params, id=name, task_queue=worker.task_queue
-            )
-            await handle.result()
-            history = await handle.fetch_history()
-    path = HERE / f"{name}.json"
-    path.write_text(json.dumps(history.to_json_dict(), indent=1) + "\n")
-    print(f"recorded {path.relative_to(HERE.parent.parent)} ({len(history.events)} events)")
+        params = scenario.start(llm)
+        async with running_worker(client, llm, agents=scenario.agents) as worker:
+            handle: AgentRun | WorkflowHandle[RefundPipelineWorkflow, PipelineResult]
+            if isinstance(params, AgentInput):
+                handle = await client.start_workflow(
+                    AgentWorkflow.run, params, id=name, task_queue=worker.task_queue
+                )
+            else:
+                handle = await client.start_workflow(
+                    RefundPipelineWorkflow.run, params, id=name, task_queue=worker.task_queue
+                )
+            if scenario.person is not None:
+                assert isinstance(params, AgentInput), "people play agent runs only"
+                await scenario.person(handle)  # type: ignore[arg-type]
+            await handle.result()  # follows the run through continue-as-new
+            histories = await runs_of(client, name, handle.result_run_id)
+    for i, history in enumerate(histories, 1):
+        path = (
+            HERE / GENERATION / (f"{name}.json" if len(histories) == 1 else f"{name}-run{i}.json")
+        )
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(json.dumps(history.to_json_dict(), indent=1) + "\n")
+        print(f"recorded {path.relative_to(HERE.parent.parent)} ({len(history.events)} events)")
 
 
-async def main() -> None:
+async def runs_of(client: Client, workflow_id: str, run_id: str | None) -> list[WorkflowHistory]:
+    """The history of the run `run_id` and of each run it continued as."""
+    histories = []
+    while run_id:
+        history = await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
+        histories.append(history)
+        ended = history.events[-1].workflow_execution_continued_as_new_event_attributes
+        run_id = ended.new_execution_run_id  # empty unless the run continued-as-new
+    return histories
+
+
+async def main(names: list[str]) -> None:
+    unknown = set(names) - set(SCENARIOS)
+    if unknown:
+        sys.exit(f"unknown scenarios: {', '.join(sorted(unknown))} (known: {', '.join(SCENARIOS)})")
     with tempfile.TemporaryDirectory() as tmp:
-        os.environ["TETHER_SHOP_DB"] = str(Path(tmp) / "shop.db")
         async with await WorkflowEnvironment.start_time_skipping(
             data_converter=TETHER_CONVERTER,
             test_server_existing_path=binary("temporal-test-server"),
         ) as env:
-            for name, scenario in SCENARIOS.items():
-                await record(env.client, name, scenario)
+            for name in names or SCENARIOS:
+                # A fresh shop per scenario: none depends on what another refunded.
+                os.environ["TETHER_SHOP_DB"] = str(Path(tmp) / f"{name}.db")
+                await record(env.client, name, SCENARIOS[name])
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    asyncio.run(main(sys.argv[1:]))
