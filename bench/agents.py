@@ -14,7 +14,7 @@ from typing import Any
 
 from tether.agents import Agent, AgentRegistry
 from tether.scripted_llm import Responder, Slow, Step, call_tools, say
-from tether.seam import MAX_TURNS_LIMIT
+from tether.seam import MAX_TURNS_LIMIT, LlmPolicy
 from tether.tools import Tool, ToolContext
 from tether.waiting import WAIT
 
@@ -65,13 +65,21 @@ BENCH_REMOTE = Agent(
     tools=_tools(fast=False),
     max_turns=MAX_TURNS_LIMIT,
 )
+# The same agent calling its model in local activities: Tether's opt-in latency lever.
+BENCH_LOCAL_LLM = Agent(
+    name="bench-local-llm",
+    instructions=BENCH.instructions,
+    tools=_tools(fast=True),
+    max_turns=MAX_TURNS_LIMIT,
+    llm=LlmPolicy(local_activity=True),
+)
 PARK = Agent(
     name="bench-park",
     instructions="You are a benchmark agent that waits.",
     tools=[WAIT],
     max_turns=2,
 )
-REGISTRY = AgentRegistry([BENCH, BENCH_REMOTE, PARK])
+REGISTRY = AgentRegistry([BENCH, BENCH_REMOTE, BENCH_LOCAL_LLM, PARK])
 
 PROMPT = re.compile(r"^bench: (\d+) turns$")
 PARK_PROMPT = "bench: park"

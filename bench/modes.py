@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from temporalio.client import Client
 
-from bench.agents import BENCH, BENCH_REMOTE, prompt
+from bench.agents import BENCH, BENCH_LOCAL_LLM, BENCH_REMOTE, prompt
 from bench.calls import complete, model_client, run_tool
 from bench.floor_workflow import FloorInput, FloorOptions, FloorWorkflow
 from bench.loop import Message, agent_loop, answer
@@ -50,6 +50,7 @@ def _floor(name: str, **extras: object) -> Mode:
     return Mode(name, "floor", options=FloorOptions(local_tools=FAST_TOOLS, **extras))  # type: ignore[arg-type]
 
 
+LOCAL_LLM = Mode("tether, LLM as local activity", "tether", agent=BENCH_LOCAL_LLM.name)
 # Levers, each priced against `floor + local tools` (the floor in Tether's configuration).
 LEVER_BASE = _floor("floor + local tools")
 VARIANTS = [
@@ -67,6 +68,7 @@ VARIANTS = [
     ),
     Mode("tether, no search attributes", "tether", worker="tether-nosearch"),
     Mode("tether, no fast tools", "tether", agent=BENCH_REMOTE.name),
+    LOCAL_LLM,
 ]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from bench.measure import HistoryStats
-from bench.modes import FLOOR, LEVER_BASE, TETHER
+from bench.modes import FLOOR, LEVER_BASE, LOCAL_LLM, TETHER
 
 # Targets from issue 10, as ratios of Tether to the hand-written floor.
 LATENCY_TARGET = 0.65
@@ -111,6 +111,11 @@ def targets(report: Report) -> list[Target]:
             HISTORY_TARGET,
         ),
     ]
+    local = next((v for v in report.variants if v.mode == LOCAL_LLM.name), None)
+    if local is not None and low == 1:
+        # Measured among the levers, a little after the floor's cell: same machine, same run.
+        name = "median latency, concurrency 1, with `LlmPolicy(local_activity=True)` (opt-in)"
+        out.append(_target(name, local.median_s, f1.median_s, LATENCY_TARGET))
     if len(report.growth) >= 3:
         # Every turn stores its new messages plus a fixed cost in events (task scheduled,
         # started, completed...) that the floor pays too; what must not happen is a turn

@@ -58,6 +58,6 @@ def test_tiny_benchmark_completes_and_reports(tmp_path: Path) -> None:
     assert parked["rss_parked_mb"] > 0
     assert all(mb > 0 for mb in report["peak_rss_mb"].values())
     targets = report["targets"]
-    assert len(targets) == 4
+    assert len(targets) == 5  # latency, CPU, history, latency with the opt-in, growth
     for target in targets:
         assert target["ratio"] > 0 and target["met"] == (target["ratio"] <= target["limit"])
