@@ -75,13 +75,19 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="session")
-async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
+@asynccontextmanager
+async def time_skipping() -> AsyncIterator[WorkflowEnvironment]:
     """The time-skipping test server: timers of days fire in milliseconds."""
     async with await WorkflowEnvironment.start_time_skipping(
         data_converter=TETHER_CONVERTER,
         test_server_existing_path=binary("temporal-test-server"),
     ) as env:
+        yield env
+
+
+@pytest.fixture(scope="session")
+async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
+    async with time_skipping() as env:
         yield env
 
 

@@ -17,7 +17,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from agents.pipeline_script import offline_responder
 from agents.refund_pipeline import TRIAGE, WRITER
-from tests.conftest import pending_approvals, running_worker
+from tests.conftest import pending_approvals, running_worker, time_skipping
 from tether.scripted_llm import ScriptedLLM
 from tether.seam import ApprovalDecision
 from tools.shop_db import connect
@@ -25,6 +25,16 @@ from workflows.pipeline import RefundPipelineWorkflow
 from workflows.pipeline_seam import PipelineInput, PipelineResult
 
 Pipeline = WorkflowHandle[RefundPipelineWorkflow, PipelineResult]
+
+
+@pytest.fixture(scope="module")
+async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
+    """A time-skipping server of this module's own. On the session's, the one-day
+    approval timeout below hung twice in full runs (never alone): likely a run another
+    module left open whose timer fired during the skip and whose task went to a gone
+    worker's sticky queue, which stops this server from skipping time."""
+    async with time_skipping() as env:
+        yield env
 
 
 @asynccontextmanager
