@@ -11,6 +11,8 @@ from datetime import timedelta
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 
+from workflows.activity_calls import execute
+
 with workflow.unsafe.imports_passed_through():
     from tether.messages import Message
     from tether.seam import (
@@ -37,28 +39,16 @@ async def describe_agent(name: str) -> AgentSpec:
 async def execute_llm(spec: AgentSpec, request: LlmRequest, *, summary: str) -> LlmReply:
     """One model call: a regular activity, or a local one if the agent's policy says so."""
     policy = spec.llm
-    timeout = timedelta(seconds=policy.timeout_seconds)
-    reply: LlmReply
-    if policy.local_activity:
-        reply = await workflow.execute_local_activity(
-            LLM_ACTIVITY,
-            request,
-            result_type=LlmReply,
-            start_to_close_timeout=timeout,
-            retry_policy=policy.retry.to_policy(),
-            summary=summary,
-        )
-        return reply
-    reply = await workflow.execute_activity(
+    return await execute(
         LLM_ACTIVITY,
         request,
         result_type=LlmReply,
-        start_to_close_timeout=timeout,
-        heartbeat_timeout=timedelta(seconds=policy.heartbeat_timeout_seconds),
-        retry_policy=policy.retry.to_policy(),
+        local=policy.local_activity,
+        start_to_close=timedelta(seconds=policy.timeout_seconds),
+        heartbeat=timedelta(seconds=policy.heartbeat_timeout_seconds),
+        retry=policy.retry.to_policy(),
         summary=summary,
     )
-    return reply
 
 
 def repair_request(output_error: str) -> Message:

@@ -31,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
     from tether.tools import unknown_tool
     from tether.waiting import WAIT, WaitArgs
 
+from workflows.activity_calls import execute
 from workflows.approvals import Approvals, edited_note
 
 # Heartbeats show a worker is alive and carry cancellation to a running tool: a crashed
@@ -87,36 +88,20 @@ def tool_request(spec: AgentSpec, call: ToolCall, turn: int) -> ToolRequest:
 
 
 async def execute_tool(tool: ToolSpec, request: ToolRequest) -> ToolOutcome:
-    timeout = timedelta(seconds=tool.timeout_seconds)
-    retry = tool.retry.to_policy()
-    summary = f"tool {_call_summary(request.call)}"
-    # Wait for the tool to acknowledge a cancellation, so a cancelled run ends only
-    # after its tools have stopped (not while a refund is half done).
-    cancellation = ActivityCancellationType.WAIT_CANCELLATION_COMPLETED
-    outcome: ToolOutcome
-    if tool.fast:
-        outcome = await workflow.execute_local_activity(
-            TOOL_ACTIVITY,
-            request,
-            result_type=ToolOutcome,
-            start_to_close_timeout=timeout,
-            retry_policy=retry,
-            cancellation_type=cancellation,
-            summary=summary,
-        )
-    else:
-        heartbeat = tool.heartbeat_timeout_seconds or DEFAULT_HEARTBEAT_TIMEOUT_SECONDS
-        outcome = await workflow.execute_activity(
-            TOOL_ACTIVITY,
-            request,
-            result_type=ToolOutcome,
-            start_to_close_timeout=timeout,
-            heartbeat_timeout=timedelta(seconds=heartbeat),
-            retry_policy=retry,
-            cancellation_type=cancellation,
-            summary=summary,
-        )
-    return outcome
+    heartbeat = tool.heartbeat_timeout_seconds or DEFAULT_HEARTBEAT_TIMEOUT_SECONDS
+    return await execute(
+        TOOL_ACTIVITY,
+        request,
+        result_type=ToolOutcome,
+        local=tool.fast,
+        start_to_close=timedelta(seconds=tool.timeout_seconds),
+        heartbeat=timedelta(seconds=heartbeat),
+        retry=tool.retry.to_policy(),
+        summary=f"tool {_call_summary(request.call)}",
+        # Wait for the tool to acknowledge a cancellation, so a cancelled run ends only
+        # after its tools have stopped (not while a refund is half done).
+        cancellation=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+    )
 
 
 async def _durable_wait(call: ToolCall) -> ToolOutcome:

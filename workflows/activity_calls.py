@@ -1,0 +1,58 @@
+"""One activity call, local or regular (workflow code).
+
+Model calls and tool calls choose the same way: a local activity runs in the worker
+that runs the workflow (no trip through the server, no heartbeats); a regular one is
+dispatched by the server and heartbeats, so a dead worker's attempt is retried soon.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import TypeVar
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.workflow import ActivityCancellationType
+
+with workflow.unsafe.imports_passed_through():
+    from pydantic import BaseModel
+
+R = TypeVar("R", bound=BaseModel)
+
+
+async def execute(
+    activity: str,
+    arg: BaseModel,
+    *,
+    result_type: type[R],
+    local: bool,
+    start_to_close: timedelta,
+    heartbeat: timedelta,
+    retry: RetryPolicy,
+    summary: str,
+    cancellation: ActivityCancellationType = ActivityCancellationType.TRY_CANCEL,
+) -> R:
+    """Run `activity` with `arg`; `heartbeat` applies to a regular activity only."""
+    result: R
+    if local:
+        result = await workflow.execute_local_activity(
+            activity,
+            arg,
+            result_type=result_type,
+            start_to_close_timeout=start_to_close,
+            retry_policy=retry,
+            cancellation_type=cancellation,
+            summary=summary,
+        )
+        return result
+    result = await workflow.execute_activity(
+        activity,
+        arg,
+        result_type=result_type,
+        start_to_close_timeout=start_to_close,
+        heartbeat_timeout=heartbeat,
+        retry_policy=retry,
+        cancellation_type=cancellation,
+        summary=summary,
+    )
+    return result
