@@ -21,7 +21,7 @@ import time
 import venv
 from pathlib import Path
 
-from tether.search_attributes import SEARCH_ATTRIBUTES  # dependency-free module
+from tether._search_attributes import SEARCH_ATTRIBUTES  # dependency-free module
 
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
@@ -119,7 +119,11 @@ def demo() -> int:
     start = worker_log.stat().st_size if worker_log.exists() else 0
     with worker_log.open("ab") as log:
         worker = subprocess.Popen(
-            [str(PY), str(ROOT / "worker.py")], env=env, stdout=log, stderr=subprocess.STDOUT
+            [str(PY), str(ROOT / "worker.py")],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,  # the demo shop lives in .tether/ here
         )
     try:
         wait_for_worker(worker, worker_log, start)
@@ -128,7 +132,7 @@ def demo() -> int:
         # without one (CI, a pipe) --yes approves it, saying so.
         yes = [] if sys.stdin.isatty() else ["--yes"]
         return subprocess.run(
-            [str(PY), str(ROOT / "starter.py"), "run", prompt, *yes], env=env
+            [str(PY), str(ROOT / "starter.py"), "run", prompt, *yes], env=env, cwd=ROOT
         ).returncode
     finally:
         worker.terminate()

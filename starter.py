@@ -1,15 +1,16 @@
-"""Start, follow and steer Tether agent runs from the command line.
+"""Start, follow and steer the support desk's runs: Tether's CLI with the demo's
+defaults (`--agent support-desk`, `pipeline --workflow RefundPipelineWorkflow`).
 
 python starter.py run "Order A-1001 arrived broken, I want my money back."
 python starter.py run "..." --detach --json      # then: status, approve, watch ...
 python starter.py chat                           # a conversation
-python starter.py --help                         # every command
+python starter.py --help                         # every command (the same as `tether`)
 """
 
 from __future__ import annotations
 
-from cli.main import main
-from tether.process import exit_now
+from support_desk import DEFAULT_AGENT, DEFAULT_PIPELINE
+from tether.cli import main
 
 if __name__ == "__main__":
-    exit_now(main())
+    main(prog="starter.py", default_agent=DEFAULT_AGENT, default_pipeline=DEFAULT_PIPELINE)

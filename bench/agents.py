@@ -12,11 +12,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from tether.agents import Agent, AgentRegistry
-from tether.scripted_llm import Responder, Slow, Step, call_tools, say
-from tether.seam import MAX_TURNS_LIMIT, LlmPolicy
-from tether.tools import Tool, ToolContext
-from tether.waiting import WAIT
+from tether import WAIT, Agent, AgentRegistry, LlmPolicy, Tool, ToolContext
+from tether._seam import MAX_TURNS_LIMIT
+from tether.testing import Responder, Slow, Step, call_tools, say
 
 STANDARD_TURNS = 4  # LLM calls of the standard agent: 3 tool calls, then the answer
 PARK_HOURS = 24.0

@@ -6,9 +6,8 @@ from __future__ import annotations
 from openai import AsyncOpenAI
 
 from bench.loop import Message
-from tether.agents import Agent
-from tether.scripted_llm import OFFLINE_MODEL
-from tether.tools import ToolContext
+from tether import Agent, ToolContext
+from tether.testing import OFFLINE_MODEL
 
 
 def model_client(base_url: str) -> AsyncOpenAI:

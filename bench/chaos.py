@@ -42,16 +42,21 @@ from temporalio.client import Client
 from temporalio.runtime import LogForwardingConfig, LoggingConfig, Runtime, TelemetryConfig
 from temporalio.testing import WorkflowEnvironment
 
-from tether import logs
-from tether.agents import Agent, AgentRegistry
-from tether.process import exit_now, stdout_to_stderr
-from tether.scripted_llm import OFFLINE_MODEL, Chaos, Responder, ScriptedLLM, call_tools, say
-from tether.seam import AgentInput
-from tether.settings import LlmSettings
-from tether.temporal import TETHER_CONVERTER
-from tether.tools import Tool, ToolContext, tool
-from worker import create_worker
-from workflows.agent import AgentWorkflow
+from tether import (
+    Agent,
+    AgentInput,
+    AgentRegistry,
+    AgentWorkflow,
+    LlmSettings,
+    Tool,
+    ToolContext,
+    create_worker,
+    tool,
+)
+from tether import _logs as logs
+from tether._process import exit_now, stdout_to_stderr
+from tether._temporal import TETHER_CONVERTER
+from tether.testing import OFFLINE_MODEL, Chaos, Responder, ScriptedLLM, call_tools, say
 
 TASK = "Work through the task: record every step with record_step, one at a time."
 RERUN_TRIES = 10
@@ -166,7 +171,7 @@ async def tether_path(
         settings = LlmSettings(
             base_url=llm.base_url, api_key="bench", model=OFFLINE_MODEL, offline=False
         )
-        worker = create_worker(client, settings, queue=queue, agents=AgentRegistry([agent]))
+        worker = create_worker(client, AgentRegistry([agent]), llm=settings, queue=queue)
         async with worker:
             started = time.monotonic()
             handles = await asyncio.gather(

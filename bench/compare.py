@@ -33,21 +33,26 @@ from typing import Any, Literal
 
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 
-from agents import REGISTRY
-from agents.pipeline_script import offline_responder
+from activities.shop_db import connect
 from bench.run import dev_server, machine
 from bench.tickets import TICKETS, Ticket, seed
-from cli.follow import Approver, approvals_only, follow
-from tether import logs
-from tether.process import exit_now
-from tether.scripted_llm import ScriptedLLM
-from tether.seam import AgentInput, AgentResult, ApprovalDecision, PendingApproval
-from tether.settings import LlmSettings, SettingsError
-from tools.shop_db import connect
-from worker import create_worker
-from workflows.agent import AgentWorkflow
-from workflows.pipeline import RefundPipelineWorkflow
-from workflows.pipeline_seam import PipelineInput, PipelineResult
+from support_desk import REGISTRY, SCRIPTS
+from tether import (
+    AgentInput,
+    AgentResult,
+    AgentWorkflow,
+    ApprovalDecision,
+    ConfigurationError,
+    LlmSettings,
+    PendingApproval,
+    create_worker,
+)
+from tether import _logs as logs
+from tether._cli.follow import Approver, approvals_only, follow
+from tether._process import exit_now
+from tether.testing import ScriptedLLM
+from workflows.refund_pipeline import RefundPipelineWorkflow
+from workflows.refund_pipeline_types import RefundResult, RefundTicket
 
 Way = Literal["agent", "pipeline"]
 PATHS: tuple[Way, ...] = ("agent", "pipeline")
@@ -99,7 +104,7 @@ async def compare(
 ) -> list[TicketRun]:
     """Every ticket through both paths, on a worker of this process; one line per
     finished ticket on stderr."""
-    worker = create_worker(client, llm, queue=f"compare-{uuid.uuid4().hex[:8]}", agents=REGISTRY)
+    worker = create_worker(client, REGISTRY, llm=llm, queue=f"compare-{uuid.uuid4().hex[:8]}")
     runs = []
     async with worker:
         for path in PATHS:
@@ -149,11 +154,11 @@ async def run_ticket(client: Client, queue: str, path: Way, ticket: Ticket) -> T
     else:
         handle = await client.start_workflow(
             RefundPipelineWorkflow.run,
-            PipelineInput(ticket=ticket.text),
+            RefundTicket(text=ticket.text),
             id=workflow_id,
             task_queue=queue,
         )
-    result: AgentResult | PipelineResult | None
+    result: AgentResult | RefundResult | None
     try:
         result = await follow(handle, decider, approvals_only(handle))
     except WorkflowFailureError:
@@ -243,7 +248,7 @@ async def run_all(tickets: list[Ticket]) -> tuple[str, list[TicketRun]]:
     with ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="tether-compare-")))
         if settings.offline:
-            llm = stack.enter_context(ScriptedLLM(offline_responder))
+            llm = stack.enter_context(ScriptedLLM(scripts=SCRIPTS))
             settings = LlmSettings(
                 base_url=llm.base_url, api_key="offline", model=settings.model, offline=True
             )
@@ -271,7 +276,7 @@ def main(argv: list[str]) -> int:
     logs.configure("WARNING")  # to stderr, with the progress; the report is stdout's
     try:
         model, runs = asyncio.run(run_all(TICKETS[: args.tickets]))
-    except SettingsError as e:
+    except ConfigurationError as e:
         print(f"bench.compare: {e}", file=sys.stderr)
         return 2
     summaries = summarise(runs)

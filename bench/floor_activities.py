@@ -13,9 +13,8 @@ from bench.floor_workflow import (
     ToolRun,
 )
 from bench.loop import Message
-from tether.agents import Agent
-from tether.scripted_llm import OFFLINE_MODEL
-from tether.seam import AgentSpec
+from tether import Agent, AgentSpec
+from tether.testing import OFFLINE_MODEL
 
 
 class FloorActivities:

@@ -11,8 +11,7 @@ from bench.agents import BENCH, BENCH_LOCAL_LLM, BENCH_REMOTE, prompt
 from bench.calls import complete, model_client, run_tool
 from bench.floor_workflow import FloorInput, FloorOptions, FloorWorkflow
 from bench.loop import Message, agent_loop, answer
-from tether.seam import AgentInput, AgentResult
-from workflows.agent import AgentWorkflow
+from tether import AgentInput, AgentResult, AgentWorkflow
 
 FAST_TOOLS = [t.name for t in BENCH.tools if t.spec.fast]
 

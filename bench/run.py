@@ -35,12 +35,11 @@ from bench.measure import HistoryStats, history_stats, median, percentile, proc_
 from bench.modes import FLOOR, MAIN_MODES, TETHER, VARIANTS, Mode, Runner
 from bench.report import Cell, Growth, Parked, Report, markdown, targets
 from bench.worker import KINDS, READY
-from tether.process import stdout_to_stderr, stop
-from tether.scripted_llm import ScriptedLLM
-from tether.seam import AgentInput
-from tether.temporal import TETHER_CONVERTER
-from tether.visibility import SEARCH_KEYS
-from workflows.agent import AgentWorkflow
+from tether import AgentInput, AgentWorkflow
+from tether._process import stdout_to_stderr, stop
+from tether._temporal import TETHER_CONVERTER
+from tether._visibility import SEARCH_KEYS
+from tether.testing import ScriptedLLM
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -420,6 +419,6 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    from tether.process import exit_now
+    from tether._process import exit_now
 
     exit_now(main(sys.argv[1:]))

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
-from tools.shop_db import connect
-from workflows.pipeline_seam import PipelineOutcome
+from activities.shop_db import connect
+from workflows.refund_pipeline_types import PipelineOutcome
 
 CUSTOMERS = {"C-1": "ada@example.com", "C-2": "grace@example.com", "C-3": "alan@example.com"}
 

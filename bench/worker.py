@@ -2,7 +2,7 @@
 
 A process of its own, so the driver reads the worker's CPU time and memory from /proc
 without counting itself, the model server or the Temporal server. KIND `tether` runs
-the project's real worker (`worker.create_worker`), `tether-nosearch` the same without
+Tether's worker (`tether.create_worker`), `tether-nosearch` the same without
 search attributes (a configuration lever), `floor` the hand-written FloorWorkflow and
 `floor-unsandboxed` the same without the workflow sandbox (another lever). It
 prints READY once it polls and stops gracefully on SIGTERM.
@@ -22,12 +22,10 @@ from bench.agents import BENCH, REGISTRY
 from bench.calls import model_client
 from bench.floor_activities import FloorActivities
 from bench.floor_workflow import FloorWorkflow
-from tether.process import exit_now
-from tether.scripted_llm import OFFLINE_MODEL
-from tether.search_registration import ensure_search_attributes
-from tether.settings import LlmSettings
-from tether.temporal import TETHER_CONVERTER
-from worker import create_worker
+from tether import LlmSettings, create_worker
+from tether._process import exit_now
+from tether._temporal import TETHER_CONVERTER
+from tether.testing import OFFLINE_MODEL
 
 READY = "bench-worker ready"
 KINDS = ("tether", "tether-nosearch", "floor", "floor-unsandboxed")
@@ -48,8 +46,7 @@ async def make_worker(kind: str, client: Client, queue: str, llm_url: str) -> Wo
             else SandboxedWorkflowRunner(),
         )
     llm = LlmSettings(base_url=llm_url, api_key="bench", model=OFFLINE_MODEL, offline=False)
-    searchable = kind == "tether" and await ensure_search_attributes(client)
-    return create_worker(client, llm, queue=queue, agents=REGISTRY, searchable=searchable)
+    return create_worker(client, REGISTRY, llm=llm, queue=queue, search_attributes=kind == "tether")
 
 
 async def serve(kind: str, address: str, queue: str, llm_url: str) -> None:

@@ -5,12 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import shutil
 import socket
 import sqlite3
-import sys
 import time
-import uuid
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
@@ -19,26 +16,35 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import (
+    Client,
+    WorkflowHandle,
+    WorkflowQueryFailedError,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from agents import REGISTRY
-from agents.support_desk import SUPPORT_DESK
-from cli.follow import Waiting
-from tether.agents import AgentRegistry
-from tether.pricing import PriceTable
-from tether.scripted_llm import OFFLINE_MODEL, ScriptedLLM
-from tether.seam import AgentInput, AgentResult, ApprovalDecision, PendingApproval
-from tether.search_registration import ensure_search_attributes
-from tether.settings import SDK_DEFAULTS, LlmSettings, WorkerTuning
-from tether.temporal import TETHER_CONVERTER
-from tether.tools import tool
-from tether.visibility import SEARCH_KEYS
-from tools.shop_db import connect
-from worker import create_worker
-from workflows.agent import AgentWorkflow
+from activities.shop_db import connect
+from support_desk import REGISTRY
+from support_desk.agents import SUPPORT_DESK
+from tether import (
+    AgentInput,
+    AgentRegistry,
+    AgentResult,
+    AgentWorkflow,
+    ApprovalDecision,
+    LlmSettings,
+    PendingApproval,
+    WorkerTuning,
+    tool,
+)
+from tether._cli.follow import Waiting
+from tether._pricing import PriceTable
+from tether._settings import SDK_DEFAULTS
+from tether.testing import ScriptedLLM, dev_server, time_skipping, worker
 
 AgentRun = WorkflowHandle[AgentWorkflow, AgentResult]
 
@@ -57,32 +63,12 @@ UNATTENDED = AgentRegistry(
     ]
 )
 
-BIN = Path(sys.executable).parent
-
-
-def binary(name: str) -> str:
-    """An installed Temporal binary; the SDK's download fallback cannot work offline."""
-    path = shutil.which(name, path=str(BIN)) or shutil.which(name)
-    if path is None:
-        raise RuntimeError(f"{name} not found: install the project (python3 dev.py setup)")
-    return path
-
 
 def free_port() -> int:
     """A loopback port free right now, for servers that must be told their port."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-@asynccontextmanager
-async def time_skipping() -> AsyncIterator[WorkflowEnvironment]:
-    """The time-skipping test server: timers of days fire in milliseconds."""
-    async with await WorkflowEnvironment.start_time_skipping(
-        data_converter=TETHER_CONVERTER,
-        test_server_existing_path=binary("temporal-test-server"),
-    ) as env:
-        yield env
 
 
 @pytest.fixture(scope="session")
@@ -94,11 +80,7 @@ async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
 @pytest.fixture(scope="session")
 async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
     """A real Temporal dev server on free ports, with Tether's search attributes."""
-    async with await WorkflowEnvironment.start_local(
-        data_converter=TETHER_CONVERTER,
-        dev_server_existing_path=binary("temporal"),
-        search_attributes=SEARCH_KEYS,
-    ) as env:
+    async with dev_server() as env:
         yield env
 
 
@@ -179,8 +161,13 @@ async def _approve_when_asked(run: AgentRun, within: float = 180) -> None:
         try:
             await approve_all(run, within=deadline - asyncio.get_running_loop().time())
             return
-        except RPCError:  # the worker was killed mid-update: ask again
+        except (RPCError, WorkflowQueryFailedError, WorkflowUpdateRPCTimeoutOrCancelledError):
+            # The worker was killed mid-query or mid-update: ask again.
             await asyncio.sleep(0.5)
+        except WorkflowUpdateFailedError as e:
+            if "already decided" in str(e.cause):
+                return  # the update landed before its answer was lost
+            raise
 
 
 async def until(check: Callable[[], Awaitable[bool]], what: str, seconds: float = 30) -> None:
@@ -207,26 +194,11 @@ async def running_worker(
     tuning: WorkerTuning = SDK_DEFAULTS,
     queue: str | None = None,
 ) -> AsyncIterator[Worker]:
-    """The project's real worker, in-process, on `queue` (default: a fresh one), talking
-    to `llm` (the scripted model, or any server the settings point at)."""
-    settings = (
-        llm
-        if isinstance(llm, LlmSettings)
-        else LlmSettings(
-            base_url=llm.base_url, api_key="sk-test", model=OFFLINE_MODEL, offline=False
-        )
-    )
-    worker = create_worker(
-        client,
-        settings,
-        queue=queue or f"test-{uuid.uuid4().hex[:8]}",
-        agents=agents,
-        prices=prices,
-        searchable=await ensure_search_attributes(client),
-        tuning=tuning,
-    )
-    async with worker:
-        yield worker
+    """The support desk's worker (Tether's, for `agents`), in-process, on `queue`
+    (default: a fresh one), talking to `llm` (the scripted model, or any server the
+    settings point at)."""
+    async with worker(client, agents, llm, queue=queue, prices=prices, tuning=tuning) as w:
+        yield w
 
 
 async def pending_approvals(

@@ -5,7 +5,8 @@ from __future__ import annotations
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle
 
-from tether.seam import LLM_ACTIVITY, LlmReply, LlmRequest
+from tether import LlmReply
+from tether._seam import LLM_ACTIVITY, LlmRequest
 
 
 async def model_calls(handle: WorkflowHandle) -> list[tuple[LlmRequest, LlmReply | None]]:  # type: ignore[type-arg]

@@ -6,11 +6,11 @@ which must stay free of I/O imports.
 
 from __future__ import annotations
 
+from typing import Any
+
 from temporalio import workflow
 
-with workflow.unsafe.imports_passed_through():
-    from tether.seam import AgentResult, StartInput
-    from workflows.agent import AgentWorkflow
+from tether import AgentResult, AgentWorkflow
 
 
 @workflow.defn(name="AgentWorkflow")
@@ -18,6 +18,6 @@ class ReorderedAgentWorkflow(AgentWorkflow):
     """A timer before the first step the recorded runs took."""
 
     @workflow.run
-    async def run(self, params: StartInput) -> AgentResult:
+    async def run(self, *args: Any) -> AgentResult:
         await workflow.sleep(1)
-        return await super().run(params)
+        return await super().run(*args)

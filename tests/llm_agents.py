@@ -6,9 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from agents.support_desk import SUPPORT_DESK
-from tether.agents import Agent, AgentRegistry
-from tether.seam import LlmPolicy, RetryOptions
+from support_desk.agents import SUPPORT_DESK
+from tether import Agent, AgentRegistry, LlmPolicy, RetryOptions
 
 
 class Triage(BaseModel):

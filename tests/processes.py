@@ -18,10 +18,9 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from tests.conftest import binary
-from tether.process import stop
-from tether.scripted_llm import OFFLINE_MODEL, ScriptedLLM
-from tether.temporal import TETHER_CONVERTER
+from tether._process import stop
+from tether._temporal import TETHER_CONVERTER
+from tether.testing import OFFLINE_MODEL, ScriptedLLM, binary
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -11,11 +11,10 @@ from temporalio.client import WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
-from agents.support_script import support_desk_responder
+from support_desk.offline import support_desk_responder
 from tests.conftest import approve_all, count_rows, running_worker
-from tether.scripted_llm import ScriptedLLM, call_tools, say
-from tether.seam import AgentInput, AgentResult
-from workflows.agent import AgentWorkflow
+from tether import AgentInput, AgentResult, AgentWorkflow
+from tether.testing import ScriptedLLM, call_tools, say
 
 
 async def run_agent(
@@ -120,7 +119,7 @@ async def test_unknown_agent_fails_fast(
     cause = failure.value.cause
     assert isinstance(cause, ApplicationError)
     assert cause.type == "UnknownAgent"
-    assert "known agents: refund-triage, refund-writer, support-desk" in cause.message
+    assert "this worker serves: refund-triage, refund-writer, support-desk" in cause.message
     assert llm.request_count == 0
 
 

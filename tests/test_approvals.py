@@ -20,11 +20,10 @@ from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
-from agents.support_script import support_desk_responder
+from support_desk.offline import support_desk_responder
 from tests.conftest import count_rows, pending_approvals, running_worker
-from tether.scripted_llm import ScriptedLLM, call_tools, say
-from tether.seam import AgentInput, AgentResult, ApprovalDecision
-from workflows.agent import AgentWorkflow
+from tether import AgentInput, AgentResult, AgentWorkflow, ApprovalDecision
+from tether.testing import ScriptedLLM, call_tools, say
 
 REFUND_PROMPT = "Order A-1001 arrived broken, I want my money back."
 Handle = WorkflowHandle[AgentWorkflow, AgentResult]

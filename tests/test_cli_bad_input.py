@@ -1,4 +1,4 @@
-"""Bad input to every starter.py command: one clear line on stderr, exit status 2, no
+"""Bad input to every starter.py (tether) command: one clear line on stderr, exit status 2, no
 traceback, and nothing started or decided by it.
 
 Every case is a real starter.py subprocess. They run a few at a time, against the
@@ -16,16 +16,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from temporalio.client import WorkflowFailureError
+from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
-from cli.common import MAX_ID_CHARS
+from support_desk import SCRIPTS
 from tests.conftest import free_port, pending_approvals, running_worker
 from tests.processes import process_env, starter_in_background, target
-from tether.scripted_llm import ScriptedLLM, call_tools
-from tether.seam import MAX_PROMPT_CHARS, AgentInput, PendingApproval
-from workflows.agent import AgentWorkflow
+from tether import AgentInput, AgentWorkflow, PendingApproval
+from tether._cli.common import MAX_ID_CHARS
+from tether._seam import MAX_PROMPT_CHARS
+from tether.testing import ScriptedLLM, call_tools
 
 SUFFIX = uuid.uuid4().hex[:8]
 QUEUE = f"bad-input-{SUFFIX}"  # where starter.py would start runs
@@ -43,7 +44,9 @@ EMPTY_ID = "the run id is empty"
 ID_TOO_LONG = f"the run id is longer than {MAX_ID_CHARS} characters"
 EMPTY_PROMPT = "invalid prompt: String should have at least 1 character"
 HUGE_PROMPT = f"invalid prompt: String should have at most {MAX_PROMPT_CHARS} characters"
-UNKNOWN_AGENT = "unknown agent 'nope' (known agents: refund-triage, refund-writer, support-desk)"
+UNKNOWN_AGENT = (
+    "no agent 'nope' here (this worker serves: refund-triage, refund-writer, support-desk)"
+)
 NO_CALL = "no tool call 'nope' waits for approval"
 
 
@@ -62,7 +65,7 @@ def case(
 
 
 # Rows for each command and kind of mistake. Where commands share one code path, one
-# stands for the others: every run id goes through cli.common.open_run and its connect;
+# stands for the others: every run id goes through tether._cli.common.open_run and its connect;
 # approve, reject and send send an update (unknown ids), status, transcript and chat
 # --id query, watch and cancel describe the run; run and chat validate the same input.
 # Each row is a process, about 1.5 s of CPU.
@@ -84,7 +87,7 @@ CASES = dict(
         case(
             "empty-pipeline",
             ["pipeline", " ", "--id", f"half-pipeline-{SUFFIX}"],
-            "invalid ticket: String should have at least 1 character",
+            "invalid text: String should have at least 1 character",
         ),
         case("empty-send", ["send", "x", " "], "the message is empty"),
         case("empty-chat-id", ["chat", "--id", ""], EMPTY_ID),
@@ -97,9 +100,9 @@ CASES = dict(
         case("huge-status-id", ["status", LONG_ID], ID_TOO_LONG),
         case("huge-pipeline-id", ["pipeline", "hi", "--id", LONG_ID], ID_TOO_LONG),
         case(
-            "negative-pipeline-threshold",
-            ["pipeline", "hi", "--approve-above", "-1"],
-            "invalid approval_above: Input should be greater than or equal to 0",
+            "negative-pipeline-timeout",
+            ["pipeline", "hi", "--approval-timeout", "-1"],
+            "invalid approval_timeout_seconds: Input should be greater than 0",
         ),
         case("huge-list-limit", ["list", "--limit", "1001"], "--limit must be between 1 and 1,000"),
         case(
@@ -162,7 +165,8 @@ CASES = dict(
         case("not-a-number", ["list", "--limit", "abc"], "argument --limit: invalid int value"),
     ]
 )
-HALF_STARTED = [f"half-{kind}-{SUFFIX}" for kind in ("empty", "huge", "agent", "pipeline")]
+HALF_STARTED = [f"half-{kind}-{SUFFIX}" for kind in ("empty", "huge", "pipeline")]
+
 CONTROL = f"bad-input-control-{SUFFIX}"  # one good run, so the queue's count means something
 
 
@@ -172,7 +176,7 @@ class Outcomes:
     files: Path
     pending_before: list[PendingApproval]
     pending_after: list[PendingApproval]
-    started_on_queue: list[str]
+    started_on_queue: dict[str, WorkflowExecutionStatus | None]
 
 
 @pytest.fixture(scope="module")
@@ -194,9 +198,10 @@ async def outcomes(
                 live if case.server else dead, *args, stdin=case.stdin
             )
 
-    with ScriptedLLM() as llm:
+    with ScriptedLLM(scripts=SCRIPTS) as llm:
         llm.enqueue(call_tools(("issue_refund", {"order_id": "A-1001", "reason": "broken"})))
-        async with running_worker(dev_env.client, llm) as worker:
+        # The worker of the queue starter.py starts runs on, as a user's would be.
+        async with running_worker(dev_env.client, llm, queue=QUEUE) as worker:
             waiting = await dev_env.client.start_workflow(
                 AgentWorkflow.run,
                 AgentInput(agent="support-desk", prompt="Refund A-1001"),
@@ -210,17 +215,19 @@ async def outcomes(
             await waiting.cancel()  # it ends cleanly, its worker still running
             with pytest.raises(WorkflowFailureError):
                 await waiting.result()
+            started = await runs_on(dev_env, QUEUE)
     assert controlled.returncode == 0, controlled.stderr
-    started = await runs_on(dev_env, QUEUE)
-    await dev_env.client.get_workflow_handle(CONTROL).terminate("nobody works this queue")
     return Outcomes(dict(zip(cases, done, strict=True)), files, before, after, started)
 
 
-async def runs_on(env: WorkflowEnvironment, queue: str) -> list[str]:
-    """Workflow ids started on `queue`, once visibility shows the control run."""
+async def runs_on(
+    env: WorkflowEnvironment, queue: str
+) -> dict[str, WorkflowExecutionStatus | None]:
+    """Workflow ids started on `queue` and how they stand, once visibility shows the
+    control run and the waiting one as closed."""
     for _ in range(100):
-        found = [r.id async for r in env.client.list_workflows(f"TaskQueue = '{queue}'")]
-        if CONTROL in found:
+        found = {r.id: r.status async for r in env.client.list_workflows(f"TaskQueue = '{queue}'")}
+        if found.get(CONTROL) and found.get(WAITING) == WorkflowExecutionStatus.CANCELED:
             return found
         await asyncio.sleep(0.1)
     raise AssertionError("the control run never became visible")
@@ -239,8 +246,13 @@ async def test_bad_input_gets_one_line_and_exit_status_2(outcomes: Outcomes, cas
 async def test_bad_input_starts_and_decides_nothing(
     outcomes: Outcomes, dev_env: WorkflowEnvironment
 ) -> None:
-    # Neither `run` nor `chat` started anything: only the good control run is there.
-    assert outcomes.started_on_queue == [CONTROL]
+    # Neither `run` nor `chat` started anything but the control run and the runs of an
+    # agent nobody serves, which failed at once: nothing bad is left running.
+    started = dict(outcomes.started_on_queue)
+    assert started.pop(CONTROL) is not None
+    assert started.pop(WAITING) == WorkflowExecutionStatus.CANCELED
+    assert set(started.values()) == {WorkflowExecutionStatus.FAILED}, started
+    assert len(started) == 2 and f"half-agent-{SUFFIX}" in started, started
     for workflow_id in HALF_STARTED:
         with pytest.raises(RPCError) as missing:
             await dev_env.client.get_workflow_handle(workflow_id).describe()

@@ -10,14 +10,13 @@ from pathlib import Path
 
 from temporalio.testing import WorkflowEnvironment
 
-from agents.support_script import support_desk_responder
+from support_desk.offline import support_desk_responder
 from tests.conftest import running_worker
 from tests.histories.record import GENERATION
 from tests.processes import process_env, starter, target
-from tether.replay import load_history
-from tether.scripted_llm import ScriptedLLM
-from tether.seam import AgentInput
-from workflows.agent import AgentWorkflow
+from tether import AgentInput, AgentWorkflow
+from tether._replay import load_history
+from tether.testing import ScriptedLLM
 
 HISTORIES = Path(__file__).parent / "histories" / GENERATION
 

@@ -9,14 +9,14 @@ from pathlib import Path
 
 from temporalio.testing import WorkflowEnvironment
 
-from agents.pipeline_script import offline_responder
-from agents.refund_pipeline import TRIAGE, WRITER
-from agents.support_desk import SUPPORT_DESK
 from bench.compare import compare, markdown, summarise
 from bench.run import machine
 from bench.tickets import TICKETS
-from tether.scripted_llm import OFFLINE_MODEL, ScriptedLLM
-from tether.settings import LlmSettings
+from support_desk import SCRIPTS
+from support_desk.agents import SUPPORT_DESK
+from support_desk.pipeline_agents import TRIAGE, WRITER
+from tether import LlmSettings
+from tether.testing import OFFLINE_MODEL, ScriptedLLM
 
 PATH_OF = {
     SUPPORT_DESK.instructions: "agent",
@@ -30,7 +30,7 @@ async def test_both_paths_reach_every_expected_outcome_and_count_what_they_used(
 ) -> None:
     tickets = TICKETS[:6]
     assert {t.expect for t in tickets} == {"refunded", "refused", "rejected", "missing_order"}
-    with ScriptedLLM(offline_responder) as llm:
+    with ScriptedLLM(scripts=SCRIPTS) as llm:
         settings = LlmSettings(
             base_url=llm.base_url, api_key="sk-test", model=OFFLINE_MODEL, offline=False
         )

@@ -13,10 +13,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from tests.conftest import approve_all, pending_approvals, running_worker
 from tests.history_reading import model_calls
-from tether.messages import Message
-from tether.scripted_llm import ScriptedLLM, call_tools, say
-from tether.seam import AgentInput
-from workflows.agent import AgentWorkflow
+from tether import AgentInput, AgentWorkflow, Message
+from tether.testing import ScriptedLLM, call_tools, say
 
 TURNS = 12
 

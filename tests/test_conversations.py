@@ -17,9 +17,8 @@ from temporalio.exceptions import ApplicationError, CancelledError
 from temporalio.testing import WorkflowEnvironment
 
 from tests.conftest import pending_approvals, running_worker
-from tether.scripted_llm import ScriptedLLM, Slow, Step, call_tools, say
-from tether.seam import AgentInput, AgentResult, RunStatus
-from workflows.agent import AgentWorkflow
+from tether import AgentInput, AgentResult, AgentWorkflow, RunStatus
+from tether.testing import ScriptedLLM, Slow, Step, call_tools, say
 
 Handle = WorkflowHandle[AgentWorkflow, AgentResult]
 
@@ -234,6 +233,6 @@ async def test_messages_are_refused_by_runs_that_are_not_chats_or_have_ended(
                 await single.result()
 
     assert errors == [
-        "this run is not a chat; start one with `starter.py chat`",
+        "this run is not a chat; start one with `tether chat`",
         "the message is empty",
     ]

@@ -28,7 +28,7 @@ from typing import Any
 from temporalio.api.enums.v1 import PendingActivityState
 from temporalio.testing import WorkflowEnvironment
 
-from agents.support_script import support_desk_responder
+from support_desk.offline import support_desk_responder
 from tests.conftest import (
     AgentRun,
     pending_approvals,
@@ -41,8 +41,8 @@ from tests.conftest import (
     until,
 )
 from tests.processes import model_env, process_env, starter, target, worker_process
-from tether.scripted_llm import CallTools, ScriptedLLM, Step
-from tether.seam import LLM_ACTIVITY, TOOL_ACTIVITY
+from tether._seam import LLM_ACTIVITY, TOOL_ACTIVITY
+from tether.testing import CallTools, ScriptedLLM, Step
 
 # The support conversation: lookup, policy, refund, email, answer; one request each.
 EVERY_TURN_ONCE = Counter({1: 1, 2: 1, 3: 1, 4: 1, 5: 1})

@@ -14,7 +14,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from tests.conftest import count_rows, pending_approvals
 from tests.processes import process_env, starter, target, worker_process
-from workflows.pipeline_seam import PipelineResult
+from workflows.refund_pipeline_types import RefundResult
 
 
 async def test_starter_runs_the_demo_to_one_email(
@@ -55,7 +55,7 @@ async def test_starter_follows_progress_and_detaches(
     assert "/namespaces/default/workflows/e2e-follow/" in shown.stdout
     assert again.returncode == 2
     assert again.stderr.strip() == (
-        "starter.py: a run with id 'e2e-follow' already exists; choose another --id"
+        "starter.py: a run with id 'e2e-follow' already exists; choose another id (--id)"
     )
     assert detached.returncode == 0, detached.stderr
     assert json.loads(detached.stdout)["workflow_id"].startswith("support-desk-")
@@ -182,24 +182,24 @@ async def test_starter_runs_the_pipeline_and_approves_its_refund(
         shown = starter(env, "pipeline", "Order A-1001 arrived broken, I want my money back.")
         detached = starter(env, "pipeline", ticket, "--detach", "--json")
         run_id = json.loads(detached.stdout)["workflow_id"]
-        handle = dev_env.client.get_workflow_handle(run_id, result_type=PipelineResult)
+        handle = dev_env.client.get_workflow_handle(run_id, result_type=RefundResult)
         await pending_approvals(handle)
         waiting = starter(env, "status", run_id)
         approved = starter(env, "approve", run_id)
         result = await handle.result()
         watched = starter(env, "watch", run_id)
         described = await handle.describe()
-    assert await described.static_summary() == f"refund-pipeline: {ticket}"
+    assert await described.static_summary() == f"RefundPipelineWorkflow: {ticket}"
     assert shown.returncode == 0, shown.stderr
     assert "· policy: allows a refund" in shown.stdout  # the steps, as they happen
     assert "· send_email: confirmation to ada@example.com" in shown.stdout
-    assert "outcome refunded · 2 LLM calls" in shown.stdout
+    assert "outcome refunded · order_id A-1001 · refunded 42.0 · llm_calls 2" in shown.stdout
     assert waiting.returncode == 0, waiting.stderr
-    assert f"{run_id} · refund-pipeline · awaiting_approval" in waiting.stdout
+    assert f"{run_id} · RefundPipelineWorkflow · awaiting_approval" in waiting.stdout
     assert "waiting for approval: issue_refund(" in waiting.stdout
     assert approved.returncode == 0, approved.stderr
     assert watched.returncode == 0, watched.stderr
-    assert "outcome refunded · 2 LLM calls" in watched.stdout
+    assert "outcome refunded · order_id A-1004 · refunded 899.0 · llm_calls 2" in watched.stdout
     assert approved.stdout.startswith("approved issue_refund(")
     assert result.outcome == "refunded" and result.approvals == 1
     assert count_rows(shop, "refunds") == 2

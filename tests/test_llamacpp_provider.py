@@ -21,13 +21,20 @@ from temporalio.testing import WorkflowEnvironment
 
 from tests.conftest import running_worker
 from tests.history_reading import model_replies
-from tests.llamacpp import CONTEXT_TOKENS, MODEL_ALIAS, llama_server
-from tether.agents import Agent, AgentRegistry
-from tether.messages import Message
-from tether.seam import AgentInput, AgentResult, LlmPolicy, LlmReply
-from tether.settings import LlmSettings
-from tether.tools import tool
-from workflows.agent import AgentWorkflow
+from tether import (
+    Agent,
+    AgentInput,
+    AgentRegistry,
+    AgentResult,
+    AgentWorkflow,
+    LlmPolicy,
+    LlmReply,
+    LlmSettings,
+    Message,
+    tool,
+)
+from tether._llamacpp import CONTEXT_TOKENS
+from tether.testing import MODEL_ALIAS, llama_server
 
 REPLY_CAP = 48  # tokens per reply: keeps a rambling 135M model to ~1 s a call
 

@@ -19,8 +19,10 @@ from temporalio.testing import WorkflowEnvironment
 from tests.conftest import running_worker
 from tests.history_reading import model_replies
 from tests.llm_agents import REGISTRY
-from tether.pricing import ModelPrice, PriceTable
-from tether.scripted_llm import (
+from tether import AgentInput, AgentResult, AgentWorkflow
+from tether._pricing import ModelPrice, PriceTable
+from tether._seam import LLM_ACTIVITY
+from tether.testing import (
     Chaos,
     Drop,
     Fail,
@@ -33,8 +35,6 @@ from tether.scripted_llm import (
     say,
     unauthorized,
 )
-from tether.seam import LLM_ACTIVITY, AgentInput, AgentResult
-from workflows.agent import AgentWorkflow
 
 
 @asynccontextmanager

@@ -10,8 +10,8 @@ import pytest
 from openai import AsyncOpenAI
 from temporalio.exceptions import ApplicationError
 
-from activities.llm_errors import MAX_RETRY_AFTER, classify, retry_after
-from tether.scripted_llm import (
+from tether._activities.llm_errors import MAX_RETRY_AFTER, classify, retry_after
+from tether.testing import (
     Drop,
     Fail,
     ScriptedLLM,

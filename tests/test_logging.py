@@ -9,12 +9,10 @@ from pathlib import Path
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from agents.support_script import support_desk_responder
+from support_desk.offline import support_desk_responder
 from tests.conftest import UNATTENDED, running_worker
-from tether.scripted_llm import ScriptedLLM
-from tether.seam import AgentInput
-from tether.settings import WorkerTuning
-from workflows.agent import AgentWorkflow
+from tether import AgentInput, AgentWorkflow, WorkerTuning
+from tether.testing import ScriptedLLM
 
 
 async def test_workflow_lines_are_not_repeated_when_the_workflow_replays(

@@ -15,16 +15,16 @@ from temporalio.client import WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
-from agents.pipeline_script import offline_responder
-from agents.refund_pipeline import TRIAGE, WRITER
-from tests.conftest import pending_approvals, running_worker, time_skipping
-from tether.scripted_llm import ScriptedLLM
-from tether.seam import ApprovalDecision
-from tools.shop_db import connect
-from workflows.pipeline import RefundPipelineWorkflow
-from workflows.pipeline_seam import PipelineInput, PipelineResult
+from activities.shop_db import connect
+from support_desk import SCRIPTS
+from support_desk.pipeline_agents import TRIAGE, WRITER
+from tests.conftest import pending_approvals, running_worker
+from tether import ApprovalDecision
+from tether.testing import ScriptedLLM, time_skipping
+from workflows.refund_pipeline import RefundPipelineWorkflow
+from workflows.refund_pipeline_types import RefundResult, RefundTicket
 
-Pipeline = WorkflowHandle[RefundPipelineWorkflow, PipelineResult]
+Pipeline = WorkflowHandle[RefundPipelineWorkflow, RefundResult]
 
 
 @pytest.fixture(scope="module")
@@ -40,11 +40,11 @@ async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
 @asynccontextmanager
 async def pipeline_run(env: WorkflowEnvironment, ticket: str) -> AsyncIterator[Pipeline]:
     """A pipeline run on the offline model, started; the worker runs while the block does."""
-    with ScriptedLLM(offline_responder) as llm:
+    with ScriptedLLM(scripts=SCRIPTS) as llm:
         async with running_worker(env.client, llm) as worker:
             yield await env.client.start_workflow(
                 RefundPipelineWorkflow.run,
-                PipelineInput(ticket=ticket),
+                RefundTicket(text=ticket),
                 id=f"pipeline-{uuid.uuid4()}",
                 task_queue=worker.task_queue,
             )
@@ -137,7 +137,7 @@ async def test_a_refund_nobody_approves_is_rejected_after_a_day(
 
 
 async def test_invalid_input_fails_the_run_at_once(ts_env: WorkflowEnvironment) -> None:
-    with ScriptedLLM(offline_responder) as llm:
+    with ScriptedLLM(scripts=SCRIPTS) as llm:
         async with running_worker(ts_env.client, llm) as worker:
             handle = await ts_env.client.start_workflow(
                 "RefundPipelineWorkflow",
@@ -149,7 +149,7 @@ async def test_invalid_input_fails_the_run_at_once(ts_env: WorkflowEnvironment) 
                 await handle.result()
     cause = failure.value.cause
     assert isinstance(cause, ApplicationError) and cause.type == "InvalidInput"
-    assert "ticket: String should have at least 1 character" in cause.message
+    assert "text: String should have at least 1 character" in cause.message
     assert llm.request_count == 0
 
 

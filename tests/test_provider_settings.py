@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from activities.llm import make_client
-from tether.scripted_llm import OFFLINE_MODEL
-from tether.settings import LlmSettings, SettingsError
+from tether import ConfigurationError, LlmSettings
+from tether._activities.llm import make_client
+from tether.testing import OFFLINE_MODEL
 
 VARIABLES = ("OPENAI_BASE_URL", "OPENAI_API_KEY", "TETHER_MODEL")
 
@@ -58,7 +58,7 @@ def test_a_key_is_passed_on_to_a_server_that_checks_one(env: pytest.MonkeyPatch)
 
 def test_a_base_url_without_a_model_says_to_set_tether_model(env: pytest.MonkeyPatch) -> None:
     env.setenv("OPENAI_BASE_URL", "http://localhost:11434/v1")
-    with pytest.raises(SettingsError, match="set TETHER_MODEL to a model that server serves"):
+    with pytest.raises(ConfigurationError, match="set TETHER_MODEL to a model that server serves"):
         LlmSettings.from_env()
 
 

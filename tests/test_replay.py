@@ -14,13 +14,14 @@ from temporalio.client import WorkflowHistory
 
 from tests.histories.record import GENERATION
 from tests.incompatible_workflow import ReorderedAgentWorkflow
-from tether.replay import load_history, replay
-from tether.seam import AgentResult, ApprovalDecision
-from tether.temporal import TETHER_CONVERTER
-from workflows.pipeline_seam import PipelineResult
-from workflows.registered import WORKFLOWS
+from tether import AgentResult, AgentWorkflow, ApprovalDecision
+from tether._replay import load_history, replay
+from tether._temporal import TETHER_CONVERTER
+from workflows.refund_pipeline import RefundPipelineWorkflow
+from workflows.refund_pipeline_types import RefundResult
 
 T = TypeVar("T")
+WORKFLOWS: list[type] = [AgentWorkflow, RefundPipelineWorkflow]
 PIPELINE = "RefundPipelineWorkflow"  # its @workflow.defn name
 GENERATIONS = Path(__file__).parent / "histories"
 HISTORIES = sorted(GENERATIONS.glob("v*/*.json"))
@@ -31,7 +32,7 @@ IDS = [f"{p.parent.name}/{p.stem}" for p in HISTORIES]
 class Recorded:
     """What a recorded run shows, decoded from its events."""
 
-    result: AgentResult | PipelineResult | None  # None: it did not complete (continued-as-new)
+    result: AgentResult | RefundResult | None  # None: it did not complete (continued-as-new)
     decisions: list[ApprovalDecision]  # accepted `decide` updates
     continued_from: str  # the run id this run continued, or ""
     continued_as_new: bool
@@ -43,10 +44,10 @@ async def decode(payloads: Payloads, kind: type[T]) -> T:
 
 
 async def recorded(history: WorkflowHistory) -> Recorded:
-    result: AgentResult | PipelineResult | None = None
+    result: AgentResult | RefundResult | None = None
     decisions: list[ApprovalDecision] = []
     started = history.events[0].workflow_execution_started_event_attributes
-    kind = PipelineResult if started.workflow_type.name == PIPELINE else AgentResult
+    kind = RefundResult if started.workflow_type.name == PIPELINE else AgentResult
     for event in history.events:
         if event.HasField("workflow_execution_completed_event_attributes"):
             done = event.workflow_execution_completed_event_attributes.result
@@ -97,7 +98,7 @@ CLAIMS: dict[str, Callable[[Recorded], bool]] = {
         bool(r.continued_from) and answered("completed", "Order A-1004")(r)
     ),
     "pipeline-refund": lambda r: (
-        isinstance(r.result, PipelineResult)
+        isinstance(r.result, RefundResult)
         and r.result.outcome == "refunded"
         and r.result.order_id == "A-1001"
     ),

@@ -26,10 +26,10 @@ def identity(worker: Popen[bytes]) -> str:
     return f"{worker.pid}@"
 
 
-async def wait_for_refunds(shop: Path, count: int) -> None:
-    while True:
-        if sum(runs_per_key(shop, "refunds").values()) >= count:
-            return
+async def wait_for_refunds(shop: Path, count: int, within: float = 120) -> None:
+    deadline = asyncio.get_running_loop().time() + within
+    while sum(runs_per_key(shop, "refunds").values()) < count:
+        assert asyncio.get_running_loop().time() < deadline, f"{count} refunds never came"
         await asyncio.sleep(0.05)
 
 

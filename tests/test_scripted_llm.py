@@ -8,7 +8,7 @@ import openai
 import pytest
 from openai import AsyncOpenAI
 
-from tether.scripted_llm import ScriptedLLM, call_tools, say
+from tether.testing import ScriptedLLM, call_tools, say
 
 
 def client(llm: ScriptedLLM) -> AsyncOpenAI:

@@ -19,16 +19,14 @@ from temporalio.api.common.v1 import Payload, Payloads
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from agents.support_script import support_desk_responder
+from support_desk.offline import support_desk_responder
 from tests.conftest import UNATTENDED, running_worker
 from tests.processes import target
-from tether.codec import ENCODING, EncryptionCodec, UnknownKeyError
+from tether import AgentInput, AgentWorkflow, ConfigurationError, LlmSettings
+from tether._codec import ENCODING, EncryptionCodec, UnknownKeyError
+from tether._temporal import TETHER_CONVERTER
 from tether.codec_server import make_server
-from tether.scripted_llm import OFFLINE_MODEL, ScriptedLLM
-from tether.seam import AgentInput
-from tether.settings import LlmSettings, SettingsError
-from tether.temporal import TETHER_CONVERTER
-from workflows.agent import AgentWorkflow
+from tether.testing import OFFLINE_MODEL, ScriptedLLM
 
 PROMPT = "Order A-1001 arrived broken, I want my money back."
 KEY_1, KEY_2 = os.urandom(32), os.urandom(32)
@@ -75,7 +73,7 @@ def test_bad_key_settings_say_what_is_wrong(
     monkeypatch: pytest.MonkeyPatch, keys: str, message: str
 ) -> None:
     monkeypatch.setenv("TETHER_ENCRYPTION_KEYS", keys)
-    with pytest.raises(SettingsError, match=message):
+    with pytest.raises(ConfigurationError, match=message):
         EncryptionCodec.from_env()
 
 

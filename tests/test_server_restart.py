@@ -11,7 +11,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from agents.support_script import support_desk_responder
+from support_desk.offline import support_desk_responder
 from tests.conftest import (
     refund_prompt,
     runs_per_key,
@@ -21,8 +21,8 @@ from tests.conftest import (
     until,
 )
 from tests.processes import DevServer, model_env, process_env, worker_process
-from tether.scripted_llm import ScriptedLLM, Slow, Step
-from workflows.agent import AgentWorkflow
+from tether import AgentWorkflow
+from tether.testing import ScriptedLLM, Slow, Step
 
 ORDERS = ["R-1001", "R-1002", "R-1003"]
 

@@ -11,7 +11,8 @@ import pytest
 from temporalio.worker import Worker
 
 from tests.processes import ROOT, process_env
-from tether.settings import SDK_DEFAULTS, SettingsError, WorkerTuning
+from tether import ConfigurationError, WorkerTuning
+from tether._settings import SDK_DEFAULTS
 
 TUNING_VARS = (
     "TETHER_MAX_CONCURRENT_ACTIVITIES",
@@ -65,7 +66,7 @@ def test_bad_tuning_is_refused_with_the_variable_named(
     monkeypatch: pytest.MonkeyPatch, name: str, value: str, message: str
 ) -> None:
     monkeypatch.setenv(name, value)
-    with pytest.raises(SettingsError, match=name) as caught:
+    with pytest.raises(ConfigurationError, match=name) as caught:
         WorkerTuning.from_env()
     assert message in str(caught.value)
 
@@ -78,5 +79,5 @@ def test_worker_reports_bad_tuning_in_one_line(tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert done.stderr.strip() == (
-        "worker: TETHER_MAX_CONCURRENT_ACTIVITIES must be a whole number >= 1, got 'ten'"
+        "worker.py: TETHER_MAX_CONCURRENT_ACTIVITIES must be a whole number >= 1, got 'ten'"
     )

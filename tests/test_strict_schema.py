@@ -9,8 +9,8 @@ import pytest
 from pydantic import BaseModel, Field
 
 from tests.test_tools import CTX
-from tether.schema import StrictSchemaError
-from tether.tools import tool
+from tether import tool
+from tether._schema import StrictSchemaError
 
 
 class Address(BaseModel):

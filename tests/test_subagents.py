@@ -13,11 +13,8 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.testing import WorkflowEnvironment
 
 from tests.conftest import running_worker
-from tether.agents import Agent, AgentRegistry
-from tether.scripted_llm import ScriptedLLM, Step, call_tools, say
-from tether.seam import AgentInput, AgentResult
-from tether.subagents import subagent
-from workflows.agent import AgentWorkflow
+from tether import Agent, AgentInput, AgentRegistry, AgentResult, AgentWorkflow, subagent
+from tether.testing import ScriptedLLM, Step, call_tools, say
 
 HELPER = Agent(name="helper", instructions="You are the helper. Do the task you are given.")
 LEAD = Agent(

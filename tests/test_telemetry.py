@@ -16,8 +16,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from tests.conftest import free_port
 from tests.processes import ROOT, process_env, starter, target, worker_process
-from tether.settings import SettingsError
-from tether.telemetry import Telemetry
+from tether import ConfigurationError
+from tether._telemetry import Telemetry
 
 
 async def test_worker_serves_metrics_and_exports_spans(
@@ -61,13 +61,13 @@ def scrape(url: str) -> str:
     ],
 )
 def test_bad_settings_are_refused(env: dict[str, str], message: str) -> None:
-    with pytest.raises(SettingsError, match=message):
+    with pytest.raises(ConfigurationError, match=message):
         Telemetry.from_env(env)
 
 
 def test_tracing_without_opentelemetry_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "opentelemetry.sdk.trace", None)  # import now fails
-    with pytest.raises(SettingsError, match=r"pip install 'tether\[otel\]'"):
+    with pytest.raises(ConfigurationError, match=r"pip install 'tether\[otel\]'"):
         Telemetry.from_env({"TETHER_TRACING": "otlp"})
 
 
@@ -83,4 +83,6 @@ def test_worker_stops_on_a_bad_setting_with_one_line(tmp_path: Path) -> None:
         [sys.executable, str(ROOT / "worker.py")], env=env, capture_output=True, text=True
     )
     assert done.returncode == 2
-    assert done.stderr.strip() == ("worker: TETHER_TRACING must be one of otlp, console, not 'yes'")
+    assert done.stderr.strip() == (
+        "worker.py: TETHER_TRACING must be one of otlp, console, not 'yes'"
+    )

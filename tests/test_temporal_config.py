@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tether.temporal import connect_config
+from tether._temporal import connect_config
 
 
 @pytest.fixture(autouse=True)

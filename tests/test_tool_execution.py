@@ -22,16 +22,25 @@ from temporalio.exceptions import CancelledError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
-from agents import DEFAULT_AGENT, REGISTRY
+from activities.refund_policy import Refund
+from activities.support_tools import EmailReceipt, issue_refund, lookup_order, send_email
+from support_desk import DEFAULT_AGENT, REGISTRY
 from tests.conftest import approve_all, count_rows, running_worker
-from tether.agents import Agent, AgentRegistry
-from tether.scripted_llm import ScriptedLLM, call_tools, say
-from tether.seam import TOOL_ACTIVITY, AgentInput, AgentResult, RetryOptions
-from tether.tools import Tool, ToolContext, ToolError, tool
-from tether.waiting import WAIT
-from tools.refund_policy import Refund
-from tools.support import EmailReceipt, issue_refund, lookup_order, send_email
-from workflows.agent import AgentWorkflow
+from tether import (
+    WAIT,
+    Agent,
+    AgentInput,
+    AgentRegistry,
+    AgentResult,
+    AgentWorkflow,
+    RetryOptions,
+    Tool,
+    ToolContext,
+    ToolError,
+    tool,
+)
+from tether._seam import TOOL_ACTIVITY
+from tether.testing import ScriptedLLM, call_tools, say
 
 RETRY_SOON = RetryOptions(initial_interval_seconds=0.1)
 

@@ -9,8 +9,8 @@ import threading
 import pytest
 from pydantic import BaseModel
 
-from tether.seam import RetryOptions
-from tether.tools import ToolContext, ToolError, tool, truncate
+from tether import RetryOptions, ToolContext, ToolError, tool
+from tether._tools import truncate
 
 CTX = ToolContext(idempotency_key="wf:1:call_1", workflow_id="wf", tool_call_id="call_1")
 

@@ -16,13 +16,12 @@ from pathlib import Path
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from agents.support_script import support_desk_responder
-from tests.conftest import UNATTENDED, binary, free_port, running_worker
-from tether.scripted_llm import ScriptedLLM
-from tether.seam import AgentInput
-from tether.temporal import TETHER_CONVERTER
-from tether.visibility import SEARCH_KEYS, run_summary
-from workflows.agent import AgentWorkflow
+from support_desk.offline import support_desk_responder
+from tests.conftest import UNATTENDED, free_port, running_worker
+from tether import AgentInput, AgentWorkflow
+from tether._temporal import TETHER_CONVERTER
+from tether._visibility import SEARCH_KEYS, run_summary
+from tether.testing import ScriptedLLM, binary
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_MISSING = f"{CHROMIUM} not installed (apt-get install -y chromium); web UI test skipped"

@@ -22,8 +22,8 @@ from google.protobuf import json_format
 from google.protobuf.struct_pb2 import Struct
 from temporalio.api.common.v1 import Payloads
 
-from tether.codec import EncryptionCodec
-from tether.settings import SettingsError
+from tether._codec import EncryptionCodec
+from tether._settings import ConfigurationError
 
 DEFAULT_UI_ORIGIN = "http://localhost:8233"
 
@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         codec = EncryptionCodec.from_env()
-    except SettingsError as e:
+    except ConfigurationError as e:
         print(f"codec server: {e}", file=sys.stderr)
         return 2
     if codec is None:

@@ -1,1 +1,2 @@
-"""Workflows: the durable decisions of an agent run. No I/O, clocks or randomness here."""
+"""The support desk's own workflows: the refund pipeline, written on `tether.Pipeline`
+(AgentWorkflow itself comes with Tether)."""

@@ -25,26 +25,22 @@ from pathlib import Path
 from temporalio.client import Client, WorkflowHandle, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 
-from agents import REGISTRY
-from agents.pipeline_script import offline_responder
-from agents.support_script import support_desk_responder
+from support_desk import REGISTRY, SCRIPTS
+from support_desk.offline import support_desk_responder
 from tests.conftest import (
     UNATTENDED,
     AgentRun,
     approve_all,
-    binary,
     pending_approvals,
     running_worker,
     until,
 )
 from tests.llm_agents import TRIAGE, WITH_FALLBACK
-from tether.agents import AgentRegistry
-from tether.scripted_llm import Fail, ScriptedLLM, call_tools, say
-from tether.seam import AgentInput, ApprovalDecision
-from tether.temporal import TETHER_CONVERTER
-from workflows.agent import AgentWorkflow
-from workflows.pipeline import RefundPipelineWorkflow
-from workflows.pipeline_seam import PipelineInput, PipelineResult
+from tether import AgentInput, AgentRegistry, AgentWorkflow, ApprovalDecision
+from tether._temporal import TETHER_CONVERTER
+from tether.testing import Fail, ScriptedLLM, binary, call_tools, say
+from workflows.refund_pipeline import RefundPipelineWorkflow
+from workflows.refund_pipeline_types import RefundResult, RefundTicket
 
 HERE = Path(__file__).parent
 # One directory per generation of workflow code: a change guarded by `workflow.patched`
@@ -102,10 +98,10 @@ async def reject(run: AgentRun) -> None:
     )
 
 
-def pipeline_refund(llm: ScriptedLLM) -> PipelineInput:
-    llm.responder = offline_responder
+def pipeline_refund(llm: ScriptedLLM) -> RefundTicket:
+    llm.scripts = SCRIPTS
     # Under the approval threshold: the pipeline refunds on its own.
-    return PipelineInput(ticket="Order A-1001 arrived broken, please refund it.")
+    return RefundTicket(text="Order A-1001 arrived broken, please refund it.")
 
 
 def chat(llm: ScriptedLLM) -> AgentInput:
@@ -134,7 +130,7 @@ class Scenario:
     """A run to record: its input (scripting the model on the way), the agents that
     serve it, and what a person does while it runs."""
 
-    start: Callable[[ScriptedLLM], AgentInput | PipelineInput]
+    start: Callable[[ScriptedLLM], AgentInput | RefundTicket]
     agents: AgentRegistry = AGENTS
     person: Callable[[AgentRun], Awaitable[object]] | None = None
 
@@ -157,7 +153,7 @@ async def record(client: Client, name: str, scenario: Scenario) -> None:
     with ScriptedLLM() as llm:
         params = scenario.start(llm)
         async with running_worker(client, llm, agents=scenario.agents) as worker:
-            handle: AgentRun | WorkflowHandle[RefundPipelineWorkflow, PipelineResult]
+            handle: AgentRun | WorkflowHandle[RefundPipelineWorkflow, RefundResult]
             if isinstance(params, AgentInput):
                 handle = await client.start_workflow(
                     AgentWorkflow.run, params, id=name, task_queue=worker.task_queue

@@ -1,0 +1,96 @@
+"""The demo shop's SQLite database: created and seeded on first use.
+
+The path comes from TETHER_SHOP_DB (default: .tether/shop.db under the working
+directory, like the dev server's state).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+DEFAULT_PATH = Path(".tether") / "shop.db"
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS customers (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    email TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS orders (
+    id TEXT PRIMARY KEY,
+    customer_id TEXT NOT NULL REFERENCES customers(id),
+    item TEXT NOT NULL,
+    amount_cents INTEGER NOT NULL,
+    status TEXT NOT NULL,            -- processing | shipped | delivered
+    ordered_on TEXT NOT NULL,
+    delivered_on TEXT
+);
+CREATE TABLE IF NOT EXISTS refunds (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    order_id TEXT NOT NULL REFERENCES orders(id),
+    amount_cents INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    idempotency_key TEXT NOT NULL UNIQUE,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    to_address TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    body TEXT NOT NULL,
+    idempotency_key TEXT NOT NULL UNIQUE,
+    created_at TEXT NOT NULL
+);
+"""
+
+
+def db_path() -> Path:
+    return Path(os.environ.get("TETHER_SHOP_DB") or Path.cwd() / DEFAULT_PATH)
+
+
+@contextmanager
+def connect(path: Path | None = None) -> Iterator[sqlite3.Connection]:
+    """A connection to a seeded database; commits on success, rolls back on error."""
+    path = path or db_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path, timeout=30)
+    conn.row_factory = sqlite3.Row
+    try:
+        with conn:
+            _ensure_seeded(conn)
+            yield conn
+    finally:
+        conn.close()
+
+
+def _ensure_seeded(conn: sqlite3.Connection) -> None:
+    conn.executescript(SCHEMA)
+    if conn.execute("SELECT 1 FROM customers LIMIT 1").fetchone():
+        return
+    today = datetime.now(UTC).date()
+
+    def days_ago(n: int) -> str:
+        return (today - timedelta(days=n)).isoformat()
+
+    conn.executemany(
+        "INSERT INTO customers VALUES (?, ?, ?)",
+        [
+            ("C-1", "Ada Lovelace", "ada@example.com"),
+            ("C-2", "Grace Hopper", "grace@example.com"),
+            ("C-3", "Alan Turing", "alan@example.com"),
+        ],
+    )
+    conn.executemany(
+        "INSERT INTO orders VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [
+            ("A-1001", "C-1", "Ceramic teapot", 4200, "delivered", days_ago(9), days_ago(3)),
+            ("A-1002", "C-2", "Keyboard", 12900, "delivered", days_ago(80), days_ago(74)),
+            ("A-1003", "C-3", "Desk lamp", 3500, "shipped", days_ago(2), None),
+            ("A-1004", "C-1", "Headphones", 89900, "delivered", days_ago(6), days_ago(2)),
+        ],
+    )

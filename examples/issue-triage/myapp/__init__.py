@@ -1,0 +1,1 @@
+"""An issue-triage agent, durable with Tether."""

@@ -1,0 +1,32 @@
+"""The agent, tested with tether.testing: no provider, no running Temporal."""
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from myapp.catalog import REGISTRY, triage_script
+from tether import AgentRun
+from tether.testing import ScriptedLLM, time_skipping, worker
+
+
+async def test_closes_a_duplicate_once_a_person_approves(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ISSUES_DB", str(tmp_path / "issues.db"))
+    with ScriptedLLM(scripts={"issue-triage": triage_script}) as llm:
+        async with time_skipping() as env, worker(env.client, REGISTRY, llm) as w:
+            run = await AgentRun.start(
+                env.client,
+                "issue-triage",
+                "Close #12 as a duplicate of #7.",
+                task_queue=w.task_queue,
+            )
+            [call] = await run.wait_for_approval()
+            assert call.tool == "close_issue"
+            await run.approve(call.call_id)
+            result = await run.result()
+    assert result.status == "completed"
+    assert result.answer == "#12: closed #12 as a duplicate of #7"
+    rows = sqlite3.connect(tmp_path / "issues.db").execute("SELECT * FROM closed").fetchall()
+    assert [row[:2] for row in rows] == [(12, 7)]

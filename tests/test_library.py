@@ -1,0 +1,169 @@
+"""Tether's public surface and the seams a deploy crosses: one source for the tool
+options, documented public names, the offline model's answer to an agent it has no
+script for, and a run that keeps acting on the agent it recorded when the worker's
+agent changes (or disappears) under it (on the dev server: a replaced worker's sticky
+queue moves to the new one there)."""
+
+from __future__ import annotations
+
+import inspect
+import uuid
+
+import openai
+import pytest
+from openai.types.chat import ChatCompletionMessageParam
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import WorkflowFailureError
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import WorkflowEnvironment
+
+import tether
+import tether.testing
+from tests.conftest import running_worker
+from tether import (
+    Agent,
+    AgentRegistry,
+    AgentRun,
+    ToolOptions,
+    ToolSpec,
+    tool,
+)
+from tether._seam import ToolOptionsSpec
+from tether.testing import ScriptedLLM, call_tools, no_script, say
+
+
+def test_the_tool_options_are_the_recorded_specs_fields() -> None:
+    assert set(ToolOptions.__annotations__) == set(ToolOptionsSpec.model_fields)
+    assert set(ToolOptionsSpec.model_fields) <= set(ToolSpec.model_fields)
+
+
+@pytest.mark.parametrize("module", [tether, tether.testing], ids=lambda m: m.__name__)
+def test_every_public_name_is_exported_and_documented(module: object) -> None:
+    names: list[str] = module.__all__  # type: ignore[attr-defined]
+    assert len(set(names)) == len(names)
+    for name in names:
+        value = getattr(module, name)
+        if inspect.isclass(value) or inspect.isfunction(value):
+            assert inspect.getdoc(value), f"{module.__name__}.{name} has no docstring"  # type: ignore[attr-defined]
+    assert set(tether._EXPORTS) == set(tether.__all__)
+
+
+def test_importing_tether_loads_only_what_is_used() -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, tether; print(sorted(m for m in sys.modules if m.startswith('tether')))",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.stdout.strip() == "['tether']", done.stderr
+
+
+async def test_the_offline_model_says_it_has_no_script_for_an_agent() -> None:
+    with ScriptedLLM(scripts={"known": lambda _: say("scripted")}, unscripted=no_script) as llm:
+        client = openai.AsyncOpenAI(base_url=llm.base_url, api_key="x", max_retries=0)
+        asked: list[ChatCompletionMessageParam] = [{"role": "user", "content": "hello"}]
+        unknown = await client.chat.completions.create(
+            model="m",
+            messages=asked,
+            extra_headers={"X-Tether-Agent": "issue-triage"},
+        )
+        known = await client.chat.completions.create(
+            model="m",
+            messages=asked,
+            extra_headers={"X-Tether-Agent": "known"},
+        )
+    text = unknown.choices[0].message.content or ""
+    assert "no offline script for agent 'issue-triage'" in text
+    assert known.choices[0].message.content == "scripted"
+    assert [r.agent for r in llm.requests] == ["issue-triage", "known"]
+
+
+def lookup_v1(ref: str) -> str:
+    """Look a record up by its reference."""
+    return f"record {ref}"
+
+
+def lookup_v2(key: int, verbose: bool) -> str:
+    """Find a record by its numeric key (version 2)."""
+    return f"record {key}"
+
+
+def approve_first(note: str) -> str:
+    """Note something once a person approved it."""
+    return f"noted: {note}"
+
+
+def agent_with(lookup: object, *, limit: int) -> Agent:
+    return Agent(
+        name="deployed",
+        instructions="Look records up.",
+        tools=[tool(name="lookup")(lookup), tool(needs_approval=True)(approve_first)],  # type: ignore[arg-type]
+        max_tool_result_bytes=limit,
+    )
+
+
+async def test_a_run_keeps_the_agent_it_recorded_across_a_deploy(
+    dev_env: WorkflowEnvironment,
+) -> None:
+    """The run starts on a worker with agent v1 and pauses for approval; the worker is
+    replaced by one with v2 (other tool schema, description and limits): the run's next
+    model call still shows the model v1's tools, while a new run gets v2's."""
+    queue = f"deploy-{uuid.uuid4().hex[:8]}"
+    v1, v2 = agent_with(lookup_v1, limit=4096), agent_with(lookup_v2, limit=8)
+    with ScriptedLLM() as llm:
+        llm.enqueue(call_tools(("approve_first", {"note": "a long note to be cut"})))
+        async with running_worker(dev_env.client, llm, agents=AgentRegistry([v1]), queue=queue):
+            run = await AgentRun.start(dev_env.client, "deployed", "go", task_queue=queue)
+            [call] = await run.wait_for_approval()
+        llm.enqueue(say("done"), say("new run"))
+        async with running_worker(dev_env.client, llm, agents=AgentRegistry([v2]), queue=queue):
+            await run.approve(call.call_id)
+            assert (await run.result()).status == "completed"
+            fresh = await AgentRun.start(dev_env.client, "deployed", "again", task_queue=queue)
+            await fresh.result()
+    first, after_deploy, new_run = (r.body["tools"] for r in llm.requests)
+    assert after_deploy == first
+    assert first[0]["function"]["description"] == "Look a record up by its reference."
+    assert list(first[0]["function"]["parameters"]["properties"]) == ["ref"]
+    assert list(new_run[0]["function"]["parameters"]["properties"]) == ["key", "verbose"]
+    # The tool result was cut to the recorded limit (4 KiB), not v2's 8 bytes.
+    tool_result = next(m for m in llm.requests[1].messages if m["role"] == "tool")
+    assert tool_result["content"] == "noted: a long note to be cut"
+
+
+async def test_a_worker_that_no_longer_serves_the_agent_fails_the_run_at_once(
+    dev_env: WorkflowEnvironment,
+) -> None:
+    queue = f"gone-{uuid.uuid4().hex[:8]}"
+    agent = agent_with(lookup_v1, limit=4096)
+    other = Agent(name="other", instructions="Something else.")
+    with ScriptedLLM() as llm:
+        llm.enqueue(call_tools(("approve_first", {"note": "x"})))
+        async with running_worker(dev_env.client, llm, agents=AgentRegistry([agent]), queue=queue):
+            run = await AgentRun.start(dev_env.client, "deployed", "go", task_queue=queue)
+            [call] = await run.wait_for_approval()
+        async with running_worker(dev_env.client, llm, agents=AgentRegistry([other]), queue=queue):
+            await run.approve(call.call_id)
+            with pytest.raises(WorkflowFailureError) as failed:
+                await run.result()
+    cause: BaseException = failed.value
+    while cause.__cause__ is not None:
+        cause = cause.__cause__
+    assert isinstance(cause, ApplicationError) and cause.type == "UnknownAgent"
+    assert cause.message == "no agent 'deployed' here (this worker serves: other)"
+    # The tool call failed on its first attempt: no retries on a worker that cannot help.
+    history = [e async for e in run.handle.fetch_history_events()]
+    attempts = [
+        e.activity_task_started_event_attributes.attempt
+        for e in history
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED
+    ]
+    failed_calls = [e for e in history if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED]
+    assert attempts == [1, 1] and len(failed_calls) == 1  # the model call, then the tool's

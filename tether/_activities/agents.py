@@ -1,0 +1,39 @@
+"""Resolving an agent's name: to the spec a run follows, and to the agent a call acts for."""
+
+from __future__ import annotations
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from tether._activities.specs import RecordedSpecs
+from tether._agents import Agent, AgentRegistry, UnknownAgentError
+from tether._seam import DESCRIBE_AGENT_ACTIVITY, AgentSpec
+
+
+def served(agents: AgentRegistry, name: str) -> Agent:
+    """The agent a request names; one this worker does not serve fails the call at once
+    (a retry on the same worker cannot help), naming the agents it does serve."""
+    try:
+        return agents.get(name)
+    except UnknownAgentError as e:
+        raise ApplicationError(str(e), type="UnknownAgent", non_retryable=True) from None
+
+
+class AgentActivities:
+    def __init__(self, agents: AgentRegistry, specs: RecordedSpecs) -> None:
+        self._agents = agents
+        self._specs = specs
+        # Whether the namespace has Tether's search attributes: the plugin finds out
+        # once the worker runs (see TetherPlugin.run_worker).
+        self.searchable = False
+
+    @activity.defn(name=DESCRIBE_AGENT_ACTIVITY)
+    async def describe_agent(self, name: str) -> AgentSpec:
+        """The agent's spec, recorded in history so the run replays against it."""
+        spec = self._specs.live(served(self._agents, name))
+        # Rebuilt from a full dump so every field counts as set and is recorded, defaults
+        # included: a run replays against the values it started with even when a later
+        # Tether changes a default (the converter leaves unset fields out).
+        return AgentSpec.model_validate(
+            spec.model_copy(update={"searchable": self.searchable}).model_dump()
+        )

@@ -1,0 +1,71 @@
+"""The conversations a worker sends to models, so the workflow sends only what is new.
+
+Each LLM activity's input lands in the run's history. Sending the whole conversation
+every turn made history grow with the square of the turns (a 50-turn run wrote half a
+megabyte for a 19 KB conversation); an `LlmRequest` now carries the messages added since
+the run's previous model call, and `known`, how many came before them. The worker keeps
+each run's conversation here. A worker that has not seen the run (a restart, another
+worker of the fleet, an evicted entry) rebuilds it from the run's history: the earlier
+requests, folded in order, are the conversation.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+from temporalio import activity
+from temporalio.api.enums.v1 import EventType
+from temporalio.exceptions import ApplicationError
+
+from tether._messages import Message
+from tether._seam import LLM_ACTIVITY, LlmRequest
+
+
+class Conversations:
+    """The latest conversation of up to `max_runs` runs, least recently used dropped."""
+
+    def __init__(self, max_runs: int = 1000) -> None:
+        if max_runs < 1:
+            raise ValueError("max_runs must be at least 1")
+        self._max_runs = max_runs
+        self._runs: OrderedDict[str, list[Message]] = OrderedDict()
+
+    async def messages(self, request: LlmRequest) -> list[Message]:
+        """The whole conversation `request` continues (call inside its activity)."""
+        info = activity.info()
+        # Keyed by run: a continued-as-new run starts over with `known` 0.
+        key = info.workflow_run_id or ""
+        known = self._runs.get(key, []) if request.known else []
+        if len(known) < request.known:
+            known = await _rebuild(info.workflow_id or "", key)
+        if len(known) < request.known:
+            raise ApplicationError(
+                f"the run's history holds {len(known)} messages before this call, "
+                f"the workflow says {request.known}",
+                type="ConversationLost",
+                non_retryable=True,
+            )
+        # Append-only per run, so a prefix is always right: a retry or a fallback model
+        # repeats a call with the same `known` after the longer list was stored.
+        conversation = known[: request.known] + request.messages
+        self._runs[key] = conversation
+        self._runs.move_to_end(key)
+        while len(self._runs) > self._max_runs:
+            self._runs.popitem(last=False)
+        return conversation
+
+
+async def _rebuild(workflow_id: str, run_id: str) -> list[Message]:
+    client = activity.client()
+    converter = client.data_converter
+    conversation: list[Message] = []
+    handle = client.get_workflow_handle(workflow_id, run_id=run_id)
+    async for event in handle.fetch_history_events():
+        if event.event_type != EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+            continue
+        scheduled = event.activity_task_scheduled_event_attributes
+        if scheduled.activity_type.name != LLM_ACTIVITY:
+            continue
+        (earlier,) = await converter.decode(scheduled.input.payloads, [LlmRequest])
+        conversation = conversation[: earlier.known] + earlier.messages
+    return conversation

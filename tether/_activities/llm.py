@@ -1,0 +1,171 @@
+"""One LLM call = one activity.
+
+The openai client's own retries are off: Temporal owns retries, so every attempt is
+visible in the run's history. Failures are classified (see llm_errors): retryable ones
+honour the provider's Retry-After, the others stop the call at once with a clear type.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+
+import openai
+import structlog
+from openai import AsyncOpenAI
+from openai.types.chat import ChatCompletion
+from pydantic import BaseModel, ValidationError
+from temporalio import activity
+
+from tether._activities.agents import served
+from tether._activities.conversations import Conversations
+from tether._activities.heartbeat import heartbeating
+from tether._activities.llm_errors import classify, malformed
+from tether._activities.specs import RecordedSpecs
+from tether._agents import AgentRegistry
+from tether._messages import Message, ToolCall, Usage
+from tether._pricing import PriceTable
+from tether._scripted_llm import AGENT_HEADER
+from tether._seam import LLM_ACTIVITY, AgentSpec, LlmReply, LlmRequest
+from tether._settings import LlmSettings
+from tether._validation import describe
+
+log = structlog.get_logger("tether.llm")
+
+# The client gives up this long before Temporal's start-to-close timeout, so a slow
+# provider fails as a classified, retryable LlmTimeout rather than an opaque timeout.
+TIMEOUT_MARGIN = timedelta(seconds=2)
+
+
+def make_client(settings: LlmSettings) -> AsyncOpenAI:
+    return AsyncOpenAI(base_url=settings.base_url, api_key=settings.api_key, max_retries=0)
+
+
+class LlmActivities:
+    def __init__(
+        self,
+        agents: AgentRegistry,
+        client: AsyncOpenAI,
+        specs: RecordedSpecs,
+        prices: PriceTable | None = None,
+        *,
+        conversations: Conversations | None = None,
+    ) -> None:
+        self._agents = agents
+        self.client = client
+        self._specs = specs
+        self._prices = prices or PriceTable()
+        self._conversations = conversations or Conversations()
+
+    @activity.defn(name=LLM_ACTIVITY)
+    async def call_llm(self, request: LlmRequest) -> LlmReply:
+        """Send the conversation and the agent's tool schemas, as the run recorded them;
+        return one message."""
+        agent = served(self._agents, request.agent)
+        try:
+            async with heartbeating():
+                spec = await self._specs.resolve(agent, request.digest)
+                messages = await self._conversations.messages(request)
+                completion = await self.client.chat.completions.create(
+                    model=request.model,
+                    messages=_messages(spec, messages),  # type: ignore[arg-type]
+                    timeout=_client_timeout(),
+                    # Names the agent to gateways (and to the scripted model's scripts).
+                    extra_headers={AGENT_HEADER: agent.name},
+                    **_options(spec),
+                )
+        except openai.APIError as e:
+            raise classify(e, model=request.model) from e
+        message, usage, finish_reason = _parse(completion, request.model)
+        log.info(
+            "model replied",
+            model=request.model,
+            turn=request.turn,
+            tool_calls=len(message.tool_calls),
+            tokens=usage.total_tokens,
+        )
+        reply = LlmReply(
+            message=message,
+            usage=usage,
+            finish_reason=finish_reason,
+            cost_usd=self._prices.cost(request.model, usage),
+        )
+        # Validated with the live type: the code that reads `output` is the live code.
+        if spec.output is not None and agent.output_type is not None and not message.tool_calls:
+            reply.output, reply.output_error = _validate(agent.output_type, message.content)
+        return reply
+
+
+def _options(spec: AgentSpec) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    if spec.tools:
+        options["tools"] = [t.openai_schema() for t in spec.tools]
+    if spec.llm.max_tokens is not None:
+        # Not max_tokens: OpenAI deprecated it and its reasoning models reject it.
+        options["max_completion_tokens"] = spec.llm.max_tokens
+    if spec.output is not None and spec.output.native:
+        options["response_format"] = {
+            "type": "json_schema",
+            "json_schema": {"name": spec.output.name, "schema": spec.output.json_schema},
+        }
+    return options
+
+
+def _messages(spec: AgentSpec, messages: list[Message]) -> list[dict[str, Any]]:
+    out = [m.to_openai() for m in messages]
+    if spec.output is not None and not spec.output.native:
+        # Servers without a JSON-schema response format get the schema in the prompt.
+        schema = json.dumps(spec.output.json_schema)
+        out.insert(
+            1,
+            {
+                "role": "system",
+                "content": "When you give your final answer, reply with only a JSON object "
+                f"matching this JSON schema: {schema}",
+            },
+        )
+    return out
+
+
+def _client_timeout() -> float | None:
+    limit = activity.info().start_to_close_timeout
+    if limit is None:
+        return None
+    return max((limit - TIMEOUT_MARGIN).total_seconds(), limit.total_seconds() / 2)
+
+
+def _parse(completion: object, model: str) -> tuple[Message, Usage, str | None]:
+    """The reply's message and usage; a body of any other shape is retried."""
+    if not isinstance(completion, ChatCompletion):
+        raise malformed(model, f"expected a chat completion, got {type(completion).__name__}")
+    if not completion.choices:
+        raise malformed(model, "no choices")
+    choice = completion.choices[0]
+    calls = [
+        ToolCall(id=c.id, name=c.function.name, arguments=c.function.arguments or "{}")
+        for c in choice.message.tool_calls or []
+        if c.type == "function"
+    ]
+    message = Message(role="assistant", content=choice.message.content, tool_calls=calls)
+    u = completion.usage
+    usage = (
+        Usage(
+            prompt_tokens=u.prompt_tokens,
+            completion_tokens=u.completion_tokens,
+            total_tokens=u.total_tokens,
+        )
+        if u
+        else Usage()
+    )
+    return message, usage, choice.finish_reason
+
+
+def _validate(
+    output_type: type[BaseModel], content: str | None
+) -> tuple[dict[str, Any] | None, str | None]:
+    try:
+        return output_type.model_validate_json(content or "").model_dump(mode="json"), None
+    except ValidationError as e:
+        problems = describe(e, whole="answer")
+        return None, f"the answer is not a valid {output_type.__name__}: {problems}"

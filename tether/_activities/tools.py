@@ -1,0 +1,49 @@
+"""One tool call = one activity: validate the model's arguments, then run the tool.
+
+The same activity runs regular tools and, as a local activity, `fast` ones.
+"""
+
+from __future__ import annotations
+
+import structlog
+from temporalio import activity
+
+from tether._activities.agents import served
+from tether._activities.heartbeat import heartbeating
+from tether._activities.specs import RecordedSpecs
+from tether._agents import AgentRegistry
+from tether._seam import TOOL_ACTIVITY, ToolOutcome, ToolRequest
+from tether._tools import ToolContext, truncate, unknown_tool
+
+log = structlog.get_logger("tether.tool")
+
+
+class ToolActivities:
+    def __init__(self, agents: AgentRegistry, specs: RecordedSpecs) -> None:
+        self._agents = agents
+        self._specs = specs
+
+    @activity.defn(name=TOOL_ACTIVITY)
+    async def run_tool(self, request: ToolRequest) -> ToolOutcome:
+        """Run one tool call. Unknown tools and bad arguments come back explained, and a
+        result over the size limit is truncated before it reaches the history."""
+        agent = served(self._agents, request.agent)
+        tool = agent.tool(request.call.name)
+        if tool is None:  # the workflow checks too, but its spec may predate a deploy
+            return unknown_tool(request.call.name, [t.name for t in agent.tools])
+        info = activity.info()
+        async with heartbeating() as progress:
+            ctx = ToolContext(
+                idempotency_key=request.idempotency_key,
+                workflow_id=info.workflow_id or "",
+                tool_call_id=request.call.id,
+                attempt=info.attempt,
+                heartbeat=progress.report,
+            )
+            outcome = await tool.invoke(request.call.arguments, ctx)
+        log.info("tool ran", tool=tool.name, error=outcome.error)
+        # The limits the run recorded: a deploy must not change them under it.
+        spec = await self._specs.resolve(agent, request.digest)
+        recorded = spec.tool(tool.name)
+        limit = (recorded.max_result_bytes if recorded else None) or spec.max_tool_result_bytes
+        return outcome.model_copy(update={"content": truncate(outcome.content, limit)})

@@ -1,0 +1,109 @@
+"""What the commands share: the error a user can fix, JSON output, a run's handle, and
+Temporal's errors turned into one line."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError, FailureError
+from temporalio.service import RPCError, RPCStatusCode
+
+from tether._messages import Message
+from tether._seam import AgentResult
+from tether._settings import ui_url
+from tether._temporal import connect
+from tether._workflows.agent import AgentWorkflow
+
+Handle = WorkflowHandle[AgentWorkflow, AgentResult]
+
+
+# What SQL visibility stores, and what deploy/dynamicconfig.yaml lets the server accept.
+MAX_ID_CHARS = 255
+
+
+# The program name commands print in the advice they give (`tether approve ...`), set by
+# `main`: a project's own starter passes its own.
+PROG = ["tether"]
+
+
+def prog() -> str:
+    return PROG[0]
+
+
+class UserError(Exception):
+    """A mistake the user can fix; printed as one line, exit status 2."""
+
+
+def check_id(workflow_id: str) -> str:
+    if not workflow_id.strip():
+        raise UserError("the run id is empty")
+    if len(workflow_id) > MAX_ID_CHARS:
+        raise UserError(f"the run id is longer than {MAX_ID_CHARS} characters")
+    return workflow_id
+
+
+def emit_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, default=str))
+
+
+def run_link(client: Client, workflow_id: str, run_id: str | None = None) -> str:
+    return f"{ui_url()}/namespaces/{client.namespace}/workflows/{workflow_id}/{run_id or ''}"
+
+
+async def open_run(workflow_id: str, run_id: str | None = None) -> tuple[Client, Handle]:
+    """A handle on the run's workflow id: it follows the run through continue-as-new
+    (unless `run_id` names one run of it)."""
+    check_id(workflow_id)
+    client = await connect()
+    return client, client.get_workflow_handle_for(AgentWorkflow.run, workflow_id, run_id=run_id)
+
+
+@contextmanager
+def explained(workflow_id: str) -> Iterator[None]:
+    """Temporal's errors about a run, as one line the user can act on."""
+    try:
+        yield
+    except WorkflowUpdateFailedError as e:
+        cause = e.cause
+        raise UserError(cause.message if isinstance(cause, FailureError) else str(e)) from None
+    except RPCError as e:
+        if e.status == RPCStatusCode.NOT_FOUND and "not found" in e.message.lower():
+            raise UserError(f"no run with id {workflow_id!r}") from None
+        raise UserError(f"run {workflow_id!r}: {e.message}") from None
+
+
+def root_cause(error: BaseException) -> tuple[str, str]:
+    """The type and message of what a failure chain started with: a run failed by an LLM
+    call that hit the context limit is `ContextLengthExceeded`, not `ActivityError`."""
+    found: BaseException = error
+    while found.__cause__ is not None:
+        found = found.__cause__
+    if isinstance(found, ApplicationError) and found.type:
+        return found.type, found.message
+    if isinstance(found, FailureError):
+        return type(found).__name__, found.message
+    return type(found).__name__, str(found)
+
+
+def numbered(messages: list[Message]) -> Iterator[tuple[Message, str | None]]:
+    """Each message with its progress line (`describe`), turns counted from the start."""
+    turn = 0
+    for message in messages:
+        if message.role == "assistant":
+            turn += 1
+        yield message, describe(message, turn)
+
+
+def describe(message: Message, turn: int) -> str | None:
+    """One line for a message of a run's progress (the answer is printed apart)."""
+    if message.role == "assistant":
+        calls = [f"  → {c.name}({c.arguments})" for c in message.tool_calls]
+        return "\n".join([f"turn {turn}", *calls]) if calls else None
+    if message.role == "tool":
+        content = message.content or ""
+        return f"  ← {content[:117] + '…' if len(content) > 118 else content}"
+    return None

@@ -1,0 +1,232 @@
+"""`run`: start a run and follow it to its answer (or detach)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from datetime import timedelta
+from typing import Any
+
+from pydantic import ValidationError
+from temporalio.api.enums.v1 import EventType, TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
+
+from tether._cli.common import Handle, UserError, check_id, emit_json, root_cause, run_link
+from tether._cli.follow import Approver, agent_progress, follow
+from tether._client import AgentRun, RunExists
+from tether._seam import AgentInput, AgentResult
+from tether._settings import task_queue
+from tether._temporal import connect
+
+# How long `run`, `chat` and `pipeline` wait for a worker to take a new run's first task.
+FIRST_TASK_SECONDS = 10.0
+# A run that fails with one of these at its first step was given to a worker that cannot
+# serve it: the CLI reports it in one line, exit status 2.
+FIRST_STEP_FAILURES = {"UnknownAgent", "InvalidInput"}
+
+
+def add_run_options(parser: argparse.ArgumentParser, default_agent: str | None) -> None:
+    """Options of a new run, shared by `run` and `chat`."""
+    parser.add_argument(
+        "--agent",
+        default=default_agent or os.environ.get("TETHER_AGENT"),
+        help="the agent to run (default: TETHER_AGENT"
+        + (f", else {default_agent})" if default_agent else ")"),
+    )
+    parser.add_argument("--model", help="override the agent's model")
+    parser.add_argument("--max-turns", type=int, help="model calls allowed per user message")
+    parser.add_argument("--max-tokens", type=int, help="token budget of the whole run")
+    parser.add_argument("--deadline", type=float, metavar="SECONDS", help="end the run after")
+    parser.add_argument(
+        "--approval-timeout", type=float, metavar="SECONDS", help="then a call counts as rejected"
+    )
+
+
+def chosen_agent(args: argparse.Namespace) -> str:
+    if not args.agent:
+        raise UserError("name the agent to run with --agent NAME (or set TETHER_AGENT)")
+    return str(args.agent)
+
+
+def parse_input(args: argparse.Namespace, prompt: str, *, chat: bool = False) -> AgentInput:
+    try:
+        return AgentInput(
+            agent=chosen_agent(args),
+            prompt=prompt.strip(),
+            model=args.model,
+            max_turns=args.max_turns,
+            max_total_tokens=args.max_tokens,
+            deadline_seconds=args.deadline,
+            approval_timeout_seconds=args.approval_timeout,
+            chat=chat,
+        )
+    except ValidationError as e:
+        first = e.errors(include_url=False)[0]
+        raise UserError(f"invalid {first['loc'][0]}: {first['msg']}") from None
+
+
+async def start(client: Client, params: AgentInput, workflow_id: str | None) -> Handle:
+    """Start an agent run; once a worker has taken it, check that it serves the agent."""
+    try:
+        run = await AgentRun.start(
+            client,
+            params.agent,
+            params.prompt,
+            id=workflow_id,
+            chat=params.chat,
+            model=params.model,
+            max_turns=params.max_turns,
+            max_total_tokens=params.max_total_tokens,
+            deadline=_seconds(params.deadline_seconds),
+            approval_timeout=_seconds(params.approval_timeout_seconds),
+        )
+    except RunExists as e:
+        raise UserError(f"{e} (--id)") from None
+    await check_taken(client, run.handle)
+    handle: Handle = run.handle
+    return handle
+
+
+def _seconds(value: float | None) -> timedelta | None:
+    return timedelta(seconds=value) if value is not None else None
+
+
+async def check_taken(client: Client, handle: WorkflowHandle[Any, Any]) -> None:
+    """Until a worker took the run's first task (a few seconds at most): a run whose
+    worker cannot serve it (an unknown agent, an unregistered workflow) ends here with
+    one line, not later in a failure nobody reads. With no worker polling, says so."""
+    if not await has_pollers(client):
+        print(
+            f"  (no worker is polling task queue {task_queue()!r} yet; start one with "
+            "`tether worker --agents MODULE:ATTR`)",
+            file=sys.stderr,
+        )
+        return
+    problem = await first_task_problem(handle)
+    if problem is not None:
+        raise UserError(f"run {handle.id}: {problem}")
+
+
+async def first_task_problem(
+    handle: WorkflowHandle[Any, Any], within: float = FIRST_TASK_SECONDS
+) -> str | None:
+    """Why the run's first workflow task could not go on, or None once it did (or
+    after `within` seconds: a slow worker is not a wrong one)."""
+    try:
+        async with asyncio.timeout(within):
+            async for event in handle.fetch_history_events(wait_new_event=True):
+                kind = event.event_type
+                if kind == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED:
+                    failure = event.workflow_task_failed_event_attributes.failure
+                    if "not registered" in failure.message:
+                        # Retrying the task cannot help until another worker comes.
+                        await handle.terminate("no worker on its task queue runs this workflow")
+                        return (
+                            f"no worker on task queue {task_queue()!r} runs workflow "
+                            f"{handle_type(failure.message)}; the run was terminated"
+                        )
+                if kind == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
+                    break
+    except TimeoutError:
+        return None
+    # The first task's commands were written with its completion: did they fail the run?
+    async for event in handle.fetch_history_events():
+        if event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED:
+            failure = event.workflow_execution_failed_event_attributes.failure
+            if failure.application_failure_info.type in FIRST_STEP_FAILURES:
+                return failure.message
+    return None
+
+
+async def cmd_run(args: argparse.Namespace) -> int:
+    params = parse_input(args, args.prompt)
+    if args.id is not None:
+        check_id(args.id)
+    client = await connect()
+    handle = await start(client, params, args.id)
+    link = await announce(client, handle, params.agent, args)
+    if args.detach:
+        return 0
+    approver = Approver(handle.id, ask=sys.stdin.isatty(), approve_all=args.yes)
+    return await finish(handle, approver, link, as_json=args.json)
+
+
+async def announce(
+    client: Client, handle: WorkflowHandle[Any, Any], name: str, args: argparse.Namespace
+) -> str:
+    """Say that the run started (how to find it, if detached); its web UI link."""
+    link = run_link(client, handle.id, handle.result_run_id)
+    if args.detach:
+        if args.json:
+            emit_json({"workflow_id": handle.id, "run_id": handle.result_run_id, "url": link})
+        else:
+            print(f"started {handle.id}\n  web UI: {link}")
+    elif not args.json:
+        print(f"▶ {name} · {handle.id}\n  web UI: {link}")
+    return link
+
+
+async def finish(handle: Handle, approver: Approver, link: str, *, as_json: bool) -> int:
+    """Follow a run to its end and print how it ended; exit status 0 if it completed."""
+    try:
+        result = await follow(handle, approver, agent_progress(handle, quiet=as_json))
+    except WorkflowFailureError as e:
+        return report_failure(handle.id, link, e, as_json=as_json)
+    print_result(handle.id, link, result, as_json=as_json)
+    return 0 if result.status == "completed" else 1
+
+
+def print_result(workflow_id: str, link: str, result: AgentResult, *, as_json: bool) -> None:
+    if as_json:
+        emit_json({"workflow_id": workflow_id, "url": link, **result.model_dump()})
+        return
+    print(f"\n{result.answer or '(no answer)'}\n")
+    cost = f" · ${result.cost_usd:.6f}" if result.cost_usd is not None else ""
+    print(
+        f"status {result.status} · {result.turns} turns · {result.usage.total_tokens} tokens"
+        f"{cost} · model {result.model}"
+    )
+    print(f"workflow id: {workflow_id}\nweb UI: {link}")
+
+
+def report_failure(
+    workflow_id: str, link: str, error: WorkflowFailureError, *, as_json: bool
+) -> int:
+    """A failed or cancelled run: the type and message of what failed it (the root of
+    the chain, e.g. `ContextLengthExceeded`, not `ActivityError`), exit status 1."""
+    kind, message = root_cause(error)
+    status = "cancelled" if kind == "CancelledError" else "failed"
+    if as_json:
+        emit_json(
+            {
+                "workflow_id": workflow_id,
+                "url": link,
+                "status": status,
+                "error": {"type": kind, "message": message},
+            }
+        )
+    else:
+        print(f"run {workflow_id} {status} ({kind}): {message}\nweb UI: {link}", file=sys.stderr)
+    return 1
+
+
+async def has_pollers(client: Client) -> bool:
+    """Whether any worker polls the task queue for workflow tasks right now."""
+    response = await client.workflow_service.describe_task_queue(
+        DescribeTaskQueueRequest(
+            namespace=client.namespace,
+            task_queue=TaskQueue(name=task_queue()),
+            task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+        )
+    )
+    return bool(response.pollers)
+
+
+def handle_type(message: str) -> str:
+    """The workflow type a "Workflow class X is not registered" message names."""
+    words = message.split()
+    return words[2] if len(words) > 2 else "?"

@@ -1,0 +1,204 @@
+"""Driving agent runs from code: start, chat, approve, reject, read.
+
+    client = await tether.connect()
+    run = await AgentRun.start(client, "support-desk", "Order A-1001 arrived broken.")
+    for call in await run.pending_approvals():
+        await run.approve(call.call_id)
+    result = await run.result()
+
+The CLI is built on this; a web backend can be too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from temporalio.client import Client, WorkflowHandle
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
+from tether._messages import Message
+from tether._seam import AgentInput, AgentResult, ApprovalDecision, PendingApproval, RunState
+from tether._settings import task_queue as default_task_queue
+from tether._visibility import run_summary
+
+DETAILS_CHARS = 2_000
+POLL_SECONDS = 0.1
+
+
+class RunExists(ValueError):
+    """A run with that workflow id exists already (an id names one conversation)."""
+
+
+class AgentRun:
+    """A handle on one agent run: a workflow id, followed across continue-as-new.
+
+    Build it with `AgentRun.start` or `AgentRun.attach`; `handle` is the Temporal
+    workflow handle underneath, for anything this does not cover.
+    """
+
+    def __init__(self, handle: WorkflowHandle[Any, AgentResult]) -> None:
+        self.handle = handle
+
+    @property
+    def id(self) -> str:
+        """The workflow id: the run's name in the CLI, the web UI and the API."""
+        return self.handle.id
+
+    @classmethod
+    async def start(
+        cls,
+        client: Client,
+        agent: str,
+        prompt: str,
+        *,
+        id: str | None = None,
+        task_queue: str | None = None,
+        chat: bool = False,
+        model: str | None = None,
+        max_turns: int | None = None,
+        max_total_tokens: int | None = None,
+        deadline: timedelta | None = None,
+        approval_timeout: timedelta | None = None,
+    ) -> AgentRun:
+        """Start a run of `agent` on `prompt`.
+
+        Args:
+            client: A client with Tether's data converter (`tether.connect()`, or one
+                with `TetherPlugin`).
+            agent: The name of an agent the workers on `task_queue` serve.
+            prompt: The user's message, up to 100,000 characters.
+            id: The workflow id; default `AGENT-<random>`. An id that a run had before
+                is refused (`RunExists`).
+            task_queue: Default TETHER_TASK_QUEUE, else `tether`.
+            chat: Stay open for more messages (`send`) until `end`.
+            model: Override the agent's model.
+            max_turns: Model calls per user message (the agent's default otherwise).
+            max_total_tokens: Token budget of the whole run.
+            deadline: The run ends this long after it started.
+            approval_timeout: An undecided approval counts as rejected after this.
+
+        Raises:
+            pydantic.ValidationError: an argument is out of range.
+            RunExists: a run with this id exists already.
+        """
+        params = AgentInput(
+            agent=agent,
+            prompt=prompt,
+            chat=chat,
+            model=model,
+            max_turns=max_turns,
+            max_total_tokens=max_total_tokens,
+            deadline_seconds=deadline.total_seconds() if deadline else None,
+            approval_timeout_seconds=approval_timeout.total_seconds() if approval_timeout else None,
+        )
+        handle = await start_workflow(
+            client,
+            "AgentWorkflow",
+            params,
+            id=id or f"{agent}-{uuid.uuid4().hex[:8]}",
+            task_queue=task_queue,
+            summary=run_summary(agent, prompt),
+            details=f"**Prompt**\n\n{prompt[:DETAILS_CHARS]}",
+            result_type=AgentResult,
+        )
+        return cls(handle)
+
+    @classmethod
+    def attach(cls, client: Client, workflow_id: str, *, run_id: str | None = None) -> AgentRun:
+        """The run with this workflow id (its latest run, unless `run_id` names one)."""
+        return cls(client.get_workflow_handle(workflow_id, run_id=run_id, result_type=AgentResult))
+
+    async def state(self) -> RunState:
+        """Status, turn, usage, pending approvals, the latest answer (needs a worker)."""
+        state: RunState = await self.handle.query("state", result_type=RunState)
+        return state
+
+    async def transcript(self) -> list[Message]:
+        """Every message of the conversation so far, also after the run ended."""
+        messages: list[Message] = await self.handle.query("transcript", result_type=list[Message])
+        return messages
+
+    async def pending_approvals(self) -> list[PendingApproval]:
+        """The tool calls that wait for a person's decision now."""
+        return (await self.state()).pending_approvals
+
+    async def wait_for_approval(self, *, within: float = 60) -> list[PendingApproval]:
+        """Until at least one call waits for a person (TimeoutError after `within`
+        seconds). Polls the `state` query, which needs a worker."""
+        deadline = asyncio.get_running_loop().time() + within
+        while not (pending := await self.pending_approvals()):
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"no call of run {self.id} waited for approval in {within} s")
+            await asyncio.sleep(POLL_SECONDS)
+        return pending
+
+    async def send(self, text: str) -> str:
+        """Send a chat message; returns the agent's reply once it has answered."""
+        reply: str = await self.handle.execute_update("send", text, result_type=str)
+        return reply
+
+    async def approve(
+        self, call_id: str | None = None, *, arguments: str | None = None
+    ) -> PendingApproval:
+        """Approve a call that waits for a person; `arguments` (JSON) replaces the
+        model's. Without `call_id`, the only pending call (refused if several wait)."""
+        return await self.decide(
+            ApprovalDecision(call_id=call_id, approve=True, arguments=arguments)
+        )
+
+    async def reject(
+        self, call_id: str | None = None, *, reason: str | None = None
+    ) -> PendingApproval:
+        """Reject a call that waits for a person; `reason` is told to the model."""
+        return await self.decide(ApprovalDecision(call_id=call_id, approve=False, reason=reason))
+
+    async def decide(self, decision: ApprovalDecision) -> PendingApproval:
+        """Send a decision; the run's validator refuses one for an unknown or already
+        decided call (`WorkflowUpdateFailedError`)."""
+        call: PendingApproval = await self.handle.execute_update(
+            "decide", decision, result_type=PendingApproval
+        )
+        return call
+
+    async def end(self) -> None:
+        """End a chat once the messages it received are answered."""
+        await self.handle.signal("end")
+
+    async def cancel(self) -> None:
+        """Cancel the run: its in-flight tools are cancelled first; the transcript stays."""
+        await self.handle.cancel()
+
+    async def result(self) -> AgentResult:
+        """How the run ended (raises `WorkflowFailureError` if it failed)."""
+        return await self.handle.result()
+
+
+async def start_workflow(
+    client: Client,
+    workflow: str,
+    params: Any,
+    *,
+    id: str,
+    task_queue: str | None,
+    summary: str,
+    details: str,
+    result_type: type | None = None,
+) -> WorkflowHandle[Any, Any]:
+    """Start `workflow` under an id no run had before (an id names one conversation)."""
+    try:
+        return await client.start_workflow(
+            workflow,
+            params,
+            id=id,
+            task_queue=task_queue or default_task_queue(),
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            static_summary=summary,
+            static_details=details,
+            result_type=result_type,
+        )
+    except WorkflowAlreadyStartedError:
+        raise RunExists(f"a run with id {id!r} already exists; choose another id") from None

@@ -1,0 +1,108 @@
+"""Payload encryption: AES-GCM over every payload a client or worker sends to Temporal.
+
+Switched on by TETHER_ENCRYPTION_KEYS, a comma-separated list of `key-id=base64-key`
+(16, 24 or 32 bytes each). New payloads are encrypted with TETHER_ENCRYPTION_KEY_ID
+(default: the last key listed); each payload names its key id in its metadata, so old
+histories stay readable while keys rotate: add the new key, make it active, and drop
+the old one only once no history needs it.
+
+    TETHER_ENCRYPTION_KEYS="2026-11=$(openssl rand -base64 32)"
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+from collections.abc import Sequence
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from temporalio.api.common.v1 import Payload
+from temporalio.converter import PayloadCodec
+
+from tether._settings import ConfigurationError
+
+ENCODING = b"binary/encrypted"
+KEY_ID = "encryption-key-id"
+NONCE_BYTES = 12
+
+
+class UnknownKeyError(ValueError):
+    """A payload was encrypted with a key this process does not have."""
+
+
+class EncryptionCodec(PayloadCodec):
+    """AES-GCM with a random nonce per payload; the key id travels in the metadata."""
+
+    def __init__(self, keys: dict[str, bytes], active_key_id: str) -> None:
+        if active_key_id not in keys:
+            raise ConfigurationError(
+                f"TETHER_ENCRYPTION_KEY_ID {active_key_id!r} is not a known key id"
+            )
+        for key_id, key in keys.items():
+            if len(key) not in (16, 24, 32):
+                raise ConfigurationError(
+                    f"encryption key {key_id!r} is {len(key)} bytes; AES needs 16, 24 or 32"
+                )
+        self._keys = {key_id: AESGCM(key) for key_id, key in keys.items()}
+        self.active_key_id = active_key_id
+
+    async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
+        cipher = self._keys[self.active_key_id]
+        out = []
+        for payload in payloads:
+            nonce = os.urandom(NONCE_BYTES)
+            sealed = cipher.encrypt(nonce, payload.SerializeToString(), None)
+            out.append(
+                Payload(
+                    metadata={"encoding": ENCODING, KEY_ID: self.active_key_id.encode()},
+                    data=nonce + sealed,
+                )
+            )
+        return out
+
+    async def decode(self, payloads: Sequence[Payload]) -> list[Payload]:
+        out = []
+        for payload in payloads:
+            if payload.metadata.get("encoding") != ENCODING:
+                out.append(payload)  # written before encryption was switched on
+                continue
+            key_id = payload.metadata.get(KEY_ID, b"").decode()
+            cipher = self._keys.get(key_id)
+            if cipher is None:
+                raise UnknownKeyError(
+                    f"payload encrypted with key {key_id!r}, which is not in TETHER_ENCRYPTION_KEYS"
+                )
+            data = payload.data
+            try:
+                plain = cipher.decrypt(data[:NONCE_BYTES], data[NONCE_BYTES:], None)
+            except InvalidTag:
+                raise ValueError(
+                    f"payload encrypted with key {key_id!r} failed authentication: "
+                    "wrong key material or tampered data"
+                ) from None
+            decoded = Payload()
+            decoded.ParseFromString(plain)
+            out.append(decoded)
+        return out
+
+    @classmethod
+    def from_env(cls) -> EncryptionCodec | None:
+        """The codec TETHER_ENCRYPTION_KEYS asks for, or None when it is unset."""
+        raw = os.environ.get("TETHER_ENCRYPTION_KEYS", "").strip()
+        if not raw:
+            return None
+        keys: dict[str, bytes] = {}
+        for item in raw.split(","):
+            key_id, sep, encoded = item.strip().partition("=")
+            if not sep or not key_id:
+                raise ConfigurationError(
+                    "TETHER_ENCRYPTION_KEYS must be comma-separated key-id=base64-key items"
+                )
+            try:
+                keys[key_id] = base64.b64decode(encoded, validate=True)
+            except binascii.Error:
+                raise ConfigurationError(f"encryption key {key_id!r} is not valid base64") from None
+        active = os.environ.get("TETHER_ENCRYPTION_KEY_ID") or list(keys)[-1]
+        return cls(keys, active)

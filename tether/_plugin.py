@@ -1,0 +1,152 @@
+"""TetherPlugin: Tether's workflows, activities and data converter in your own client
+and worker.
+
+    client = await Client.connect("localhost:7233", plugins=[TetherPlugin(REGISTRY)])
+    worker = Worker(client, task_queue="tether", workflows=[MyPipeline])
+    await worker.run()
+
+On the client it sets Tether's data converter (pydantic JSON without default fields,
+encrypted when TETHER_ENCRYPTION_KEYS is set), which every worker of that client then
+uses too. On a worker it adds `AgentWorkflow`, the LLM, tool and agent activities for the
+registry's agents, the registry's own workflows and activities, a log context for
+activities, and `tether` as a sandbox pass-through module (it is deterministic at
+import, and workflows import it). While the worker runs, it registers Tether's search
+attributes where the namespace allows it, and, with no model configured, starts the
+offline scripted model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+
+import structlog
+from temporalio.contrib.pydantic import PydanticPayloadConverter
+from temporalio.converter import DataConverter
+from temporalio.plugin import SimplePlugin
+from temporalio.worker import Worker, WorkerConfig
+
+from tether._activities.agents import AgentActivities
+from tether._activities.conversations import Conversations
+from tether._activities.llm import LlmActivities, make_client
+from tether._activities.specs import RecordedSpecs
+from tether._activities.tools import ToolActivities
+from tether._agents import Agent, AgentRegistry, as_registry
+from tether._logs import ActivityLogContext
+from tether._pricing import PriceTable
+from tether._sandbox import passing_tether_through
+from tether._scripted_llm import ScriptedLLM, no_script
+from tether._search_registration import ensure_search_attributes
+from tether._settings import ConfigurationError, LlmSettings
+from tether._temporal import data_converter
+from tether._workflows.agent import AgentWorkflow
+
+log = structlog.get_logger("tether.plugin")
+
+PLUGIN_NAME = "tether.TetherPlugin"
+
+
+class TetherPlugin(SimplePlugin):
+    """Tether for a Temporal client and its workers.
+
+    Args:
+        agents: The agents to serve: an `AgentRegistry` (which may also carry your own
+            workflows, activities and offline scripts), an `Agent`, or a list of them.
+        llm: Where model calls go; None reads OPENAI_BASE_URL, OPENAI_API_KEY and
+            TETHER_MODEL (neither of the first two set: the offline scripted model).
+        prices: Per-model prices, so runs report their cost; None reads TETHER_PRICES.
+        cached_conversations: Conversations the LLM activity keeps per worker, so a
+            run's model calls send only their new messages (see Conversations).
+        search_attributes: Keep runs' AgentName/AgentStatus/AgentTurns/AgentTokens
+            search attributes (registered in the namespace where it allows); False
+            saves their history events, and `tether list --status` cannot filter.
+    """
+
+    def __init__(
+        self,
+        agents: AgentRegistry | Agent | Sequence[Agent],
+        *,
+        llm: LlmSettings | None = None,
+        prices: PriceTable | None = None,
+        cached_conversations: int = 1000,
+        search_attributes: bool = True,
+    ) -> None:
+        self.registry = as_registry(agents)
+        self._search_attributes = search_attributes
+        self.llm = llm or LlmSettings.from_env()
+        specs = RecordedSpecs(self.llm.model, max_runs=cached_conversations)
+        self._agent_activities = AgentActivities(self.registry, specs)
+        self._llm_activities = LlmActivities(
+            self.registry,
+            make_client(self.llm),
+            specs,
+            prices if prices is not None else PriceTable.from_env(),
+            conversations=Conversations(cached_conversations),
+        )
+        tool_activities = ToolActivities(self.registry, specs)
+        super().__init__(
+            PLUGIN_NAME,
+            data_converter=_with_tether_payloads,
+            workflows=[AgentWorkflow, *self.registry.workflows],
+            activities=[
+                self._agent_activities.describe_agent,
+                self._llm_activities.call_llm,
+                tool_activities.run_tool,
+                *self.registry.activities,
+            ],
+            interceptors=[ActivityLogContext()],
+            workflow_runner=passing_tether_through,
+        )
+
+    def configure_worker(self, config: WorkerConfig) -> WorkerConfig:
+        """See base class. Refuses a client without Tether's data converter: the worker
+        would fail to decode every run."""
+        client = config.get("client")
+        converter = client.data_converter if client is not None else None
+        if converter is None or not issubclass(
+            converter.payload_converter_class, PydanticPayloadConverter
+        ):
+            raise ConfigurationError(
+                "this worker's client does not use Tether's data converter: add "
+                "TetherPlugin to Client.connect(..., plugins=[...]) (a plugin given to the "
+                "client applies to its workers too) rather than to Worker(...) alone"
+            )
+        return super().configure_worker(config)
+
+    async def run_worker(self, worker: Worker, next: Callable[[Worker], Awaitable[None]]) -> None:
+        """See base class. Registers the search attributes, and runs the offline model
+        while the worker runs if no model is configured."""
+        async with self._running(worker):
+            await next(worker)
+
+    @asynccontextmanager
+    async def _running(self, worker: Worker) -> AsyncIterator[None]:
+        self._agent_activities.searchable = self._search_attributes and (
+            await ensure_search_attributes(worker.client)
+        )
+        async with AsyncExitStack() as stack:
+            if self.llm.offline:
+                scripted = stack.enter_context(
+                    ScriptedLLM(scripts=self.registry.scripts, unscripted=no_script)
+                )
+                self._llm_activities.client = make_client(
+                    dataclasses.replace(self.llm, base_url=scripted.base_url)
+                )
+                unscripted = sorted(set(self.registry.names) - set(self.registry.scripts))
+                log.warning(
+                    "no model configured: using the offline scripted model; set "
+                    "OPENAI_API_KEY or OPENAI_BASE_URL for a real one",
+                    llm=scripted.base_url,
+                    agents_without_script=unscripted,
+                )
+            yield
+
+
+def _with_tether_payloads(existing: DataConverter | None) -> DataConverter:
+    """Tether's payload converter, keeping a codec the client already has (yours, or
+    Tether's encryption from TETHER_ENCRYPTION_KEYS)."""
+    ours = data_converter()
+    if existing is None or existing.payload_codec is None:
+        return ours
+    return dataclasses.replace(ours, payload_codec=existing.payload_codec)

@@ -1,0 +1,361 @@
+"""Inputs and outputs of the workflow and its activities.
+
+Every activity takes one model and returns one (fields can be added with defaults
+without breaking running workflows). Nothing here holds a secret: API keys live in the
+worker's environment and never enter workflow inputs, results or history.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+from temporalio.common import RetryPolicy
+
+from tether._messages import Message, ToolCall, Usage
+
+RunStatus = Literal[
+    "running",
+    "awaiting_approval",  # a tool call waits for a human's decision
+    "awaiting_user",  # a chat run has answered and waits for the next message
+    "completed",
+    "max_turns",  # budget: model calls for one user message
+    "max_tokens",  # budget: total tokens of the run, across continue-as-new
+    "deadline_exceeded",  # budget: the run's wall-clock deadline
+    "invalid_output",
+    "failed",
+    "cancelled",
+]
+
+# Activity names, shared by their definitions (worker) and the workflow that calls them.
+DESCRIBE_AGENT_ACTIVITY = "tether.describe_agent"
+LLM_ACTIVITY = "tether.llm"
+TOOL_ACTIVITY = "tether.tool"
+
+MAX_PROMPT_CHARS = 100_000
+MAX_TURNS_LIMIT = 1_000
+DAY_SECONDS = 24 * 3600
+DEFAULT_MAX_RESULT_BYTES = 16 * 1024
+
+
+class PendingApproval(BaseModel):
+    """A tool call that waits for a human's decision."""
+
+    call_id: str
+    tool: str
+    arguments: str = Field(description="The JSON text exactly as the model sent it.")
+    turn: int
+    expires_at: datetime = Field(description="Counts as rejected after this (UTC).")
+
+
+class ApprovalDecision(BaseModel):
+    """A human's decision on a pending tool call, sent by the `decide` update."""
+
+    call_id: str | None = Field(
+        default=None, description="None decides the only pending call (refused if several)."
+    )
+    approve: bool
+    reason: str | None = Field(default=None, max_length=2_000)
+    arguments: str | None = Field(
+        default=None,
+        max_length=MAX_PROMPT_CHARS,
+        description="Approve with these JSON arguments instead of the model's.",
+    )
+
+
+class Carried(BaseModel):
+    """What a conversation carries into its next run when it continues-as-new."""
+
+    messages: list[Message]
+    usage: Usage
+    cost_usd: float | None = None
+    turn: int
+    deadline: datetime | None
+    runs: int = Field(description="Runs of this conversation before the next one.")
+
+
+class AgentInput(BaseModel):
+    """What a user starts a run with. Budgets left None take the agent's defaults."""
+
+    agent: str = Field(min_length=1, description="Name of a registered agent.")
+    prompt: str = Field(min_length=1, max_length=MAX_PROMPT_CHARS)
+    model: str | None = Field(default=None, description="Override the agent's model.")
+    max_turns: int | None = Field(
+        default=None, ge=1, le=MAX_TURNS_LIMIT, description="Model calls per user message."
+    )
+    max_total_tokens: int | None = Field(default=None, ge=1, description="Tokens per run.")
+    deadline_seconds: float | None = Field(
+        default=None, gt=0, description="The run ends this long after it started."
+    )
+    approval_timeout_seconds: float | None = Field(
+        default=None, gt=0, description="An undecided approval counts as rejected after this."
+    )
+    chat: bool = Field(
+        default=False, description="Stay open for more messages (the `send` update)."
+    )
+    continue_as_new_turns: int | None = Field(
+        default=None, ge=1, description="Model calls per run before a chat continues-as-new."
+    )
+    carried: Carried | None = Field(
+        default=None, description="Set by the workflow itself when it continues-as-new."
+    )
+
+
+class RetryOptions(BaseModel):
+    """A retry policy as plain data (the workflow turns it into Temporal's RetryPolicy)."""
+
+    initial_interval_seconds: float = Field(default=1.0, gt=0)
+    backoff: float = Field(default=2.0, ge=1)
+    max_interval_seconds: float = Field(default=60.0, gt=0)
+    max_attempts: int = Field(default=10, ge=0, description="0 retries without limit.")
+
+    def to_policy(self) -> RetryPolicy:
+        return RetryPolicy(
+            initial_interval=timedelta(seconds=self.initial_interval_seconds),
+            backoff_coefficient=self.backoff,
+            maximum_interval=timedelta(seconds=self.max_interval_seconds),
+            maximum_attempts=self.max_attempts,
+        )
+
+
+class LlmPolicy(BaseModel):
+    """How an agent calls its model."""
+
+    timeout_seconds: float = Field(default=120.0, gt=0, description="Per attempt.")
+    heartbeat_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="A crashed worker's call is retried elsewhere after this long.",
+    )
+    retry: RetryOptions = Field(default_factory=RetryOptions)
+    fallback_models: list[str] = Field(
+        default_factory=list,
+        description="Tried in order when a model is not found or a call's retries run out.",
+    )
+    output_repairs: int = Field(
+        default=2, ge=0, description="Invalid structured answers sent back for repair."
+    )
+    max_tokens: int | None = Field(
+        default=None,
+        ge=1,
+        description="Cap on each reply's tokens, sent as max_completion_tokens (OpenAI, "
+        "vLLM and llama.cpp honour it); None leaves the length to the provider.",
+    )
+    local_activity: bool = Field(
+        default=False,
+        description="Call the model in a local activity: no trip through the server per "
+        "call (a 4-call run took about half the time), but no heartbeats, and a worker "
+        "that dies may repeat calls finished since the run's last workflow task (they "
+        "are paid twice). For short calls to fast models.",
+    )
+
+
+class ModelSwitch(BaseModel):
+    """A fallback decision: the run moved from one model to the next."""
+
+    turn: int
+    from_model: str
+    to_model: str
+    reason: str
+
+
+class AgentResult(BaseModel):
+    """How a run ended."""
+
+    status: RunStatus
+    answer: str | None
+    output: dict[str, Any] | None = Field(
+        default=None, description="The validated structured answer, for agents with one."
+    )
+    turns: int
+    usage: Usage
+    cost_usd: float | None = None
+    model: str
+    # Per-call usage and cost are in the run's history (each LLM activity's result):
+    # a result that listed every call grew with the run, 100 B a turn.
+    model_switches: list[ModelSwitch] = Field(default_factory=list)
+
+
+class RunState(BaseModel):
+    """A run's progress, as its `state` query reports it."""
+
+    status: RunStatus
+    agent: str
+    model: str | None
+    turn: int
+    usage: Usage
+    cost_usd: float | None = None
+    messages: int
+    model_switches: list[ModelSwitch] = Field(default_factory=list)
+    error: str | None = None
+    chat: bool = False
+    pending_approvals: list[PendingApproval] = Field(default_factory=list)
+    queued_messages: int = 0
+    last_message: str | None = Field(default=None, description="The latest assistant text.")
+    runs: int = Field(default=1, description="Runs so far, counting continue-as-new.")
+    deadline: datetime | None = None
+
+
+class ToolOptionsSpec(BaseModel):
+    """The options a tool is declared with (`@tool(...)`); see `tether.Tool` for each."""
+
+    side_effects: bool = False
+    needs_approval: bool = Field(
+        default=False, description="Each call waits for a human's decision first."
+    )
+    fast: bool = Field(
+        default=False, description="Read-only, short, idempotent: runs as a local activity."
+    )
+    timeout_seconds: float = Field(default=60.0, gt=0)
+    heartbeat_timeout_seconds: float | None = Field(
+        default=None, gt=0, description="None takes the workflow's default."
+    )
+    retry: RetryOptions = Field(
+        default_factory=lambda: RetryOptions(max_interval_seconds=30, max_attempts=5),
+        description="For infrastructure failures; bad arguments and ToolErrors never retry.",
+    )
+    max_result_bytes: int | None = Field(
+        default=None, ge=1, description="None takes the agent's max_tool_result_bytes."
+    )
+
+
+class ToolSpec(ToolOptionsSpec):
+    """What the workflow needs to know to schedule a tool (its code stays in the worker),
+    and what the model is shown of it, as the run recorded them."""
+
+    name: str
+    description: str = ""
+    parameters: dict[str, Any] | None = Field(
+        default=None, description="The strict JSON schema of the arguments."
+    )
+    builtin: Literal["wait", "subagent"] | None = Field(
+        default=None, description="Run by the workflow itself instead of an activity."
+    )
+    agent: str | None = Field(
+        default=None, description="The agent a `subagent` tool runs as a child workflow."
+    )
+
+    def openai_schema(self) -> dict[str, Any]:
+        """The tool as a chat-completions `tools` entry, with strict arguments."""
+        return {
+            "type": "function",
+            "function": {
+                "name": self.name,
+                "description": self.description,
+                "parameters": self.parameters or {"type": "object", "properties": {}},
+                "strict": True,
+            },
+        }
+
+
+class OutputSpec(BaseModel):
+    """An agent's structured answer: the schema the model is asked to follow."""
+
+    name: str
+    json_schema: dict[str, Any]
+    native: bool = Field(
+        default=True,
+        description="As the provider's JSON-schema response format; False: in the prompt.",
+    )
+
+
+class AgentSpec(BaseModel):
+    """An agent as the workflow sees it, resolved once per run and kept in history.
+
+    Recording it makes a run replay against the agent it started with, even if the
+    agent's definition changes while the run is in flight.
+    """
+
+    name: str
+    instructions: str
+    model: str
+    max_turns: int
+    tools: list[ToolSpec]
+    llm: LlmPolicy = Field(default_factory=LlmPolicy)
+    structured_output: bool = False
+    searchable: bool = Field(
+        default=False, description="The namespace has Tether's search attributes."
+    )
+    approval_timeout_seconds: float = DAY_SECONDS
+    max_total_tokens: int | None = None
+    deadline_seconds: float | None = None
+    continue_as_new_turns: int = 200
+    output: OutputSpec | None = Field(
+        default=None, description="The structured answer's schema, for agents with one."
+    )
+    max_tool_result_bytes: int = DEFAULT_MAX_RESULT_BYTES
+    digest: str | None = Field(
+        default=None,
+        description="Digest of what the activities act on (tool schemas and limits, the "
+        "output schema): a worker whose agent differs reads the run's own record instead.",
+    )
+
+    def tool(self, name: str) -> ToolSpec | None:
+        return next((t for t in self.tools if t.name == name), None)
+
+    def surface_digest(self) -> str:
+        """The digest of what the activities act on, to set `digest` with."""
+        surface = {
+            "tools": [
+                t.model_dump(include={"name", "description", "parameters", "max_result_bytes"})
+                for t in self.tools
+            ],
+            "output": self.output.model_dump() if self.output else None,
+            "max_tool_result_bytes": self.max_tool_result_bytes,
+            "max_tokens": self.llm.max_tokens,
+        }
+        text = json.dumps(surface, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+class LlmRequest(BaseModel):
+    """One model call. Only what the history does not hold already: the tool schemas are
+    the agent's as the run recorded them (`digest`), and the conversation is the run's
+    earlier requests plus `messages` (see _activities/conversations.py)."""
+
+    agent: str
+    digest: str | None = Field(default=None, description="The run's `AgentSpec.digest`.")
+    model: str
+    messages: list[Message] = Field(description="The messages after the first `known`.")
+    turn: int
+    known: int = Field(
+        default=0, ge=0, description="Messages of the run's conversation sent by earlier calls."
+    )
+
+
+class LlmReply(BaseModel):
+    message: Message
+    usage: Usage
+    finish_reason: str | None = None
+    cost_usd: float | None = None
+    output: dict[str, Any] | None = Field(
+        default=None, description="A final answer validated against the agent's output type."
+    )
+    output_error: str | None = Field(
+        default=None, description="Why a final answer failed that validation."
+    )
+
+
+ToolErrorKind = Literal[
+    "unknown_tool", "malformed_arguments", "invalid_arguments", "tool_error", "rejected"
+]
+
+
+class ToolRequest(BaseModel):
+    agent: str
+    digest: str | None = Field(default=None, description="The run's `AgentSpec.digest`.")
+    call: ToolCall
+    idempotency_key: str = Field(
+        description="Stable across retries and replays; side-effecting tools use it."
+    )
+
+
+class ToolOutcome(BaseModel):
+    """A tool's answer for the model. Bad calls come back here too, explained, so the
+    model can correct itself instead of the run crashing."""
+
+    content: str
+    error: ToolErrorKind | None = None

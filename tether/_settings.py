@@ -1,0 +1,112 @@
+"""Worker-side settings read from the environment, with errors that say what to set."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+DEFAULT_TASK_QUEUE = "tether"
+# The model name the offline scripted model answers to.
+OFFLINE_MODEL = "tether-scripted"
+DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
+DEFAULT_UI_URL = "http://localhost:8233"
+
+
+class ConfigurationError(ValueError):
+    """A configuration mistake; its message says how to fix it."""
+
+
+def task_queue() -> str:
+    return os.environ.get("TETHER_TASK_QUEUE") or DEFAULT_TASK_QUEUE
+
+
+def ui_url() -> str:
+    return (os.environ.get("TETHER_UI_URL") or DEFAULT_UI_URL).rstrip("/")
+
+
+@dataclass(frozen=True)
+class LlmSettings:
+    """Where the LLM activity sends requests. The key stays in the worker process."""
+
+    base_url: str | None
+    api_key: str
+    model: str
+    offline: bool
+
+    def __repr__(self) -> str:  # never print the key
+        return f"LlmSettings(base_url={self.base_url!r}, model={self.model!r})"
+
+    @classmethod
+    def from_env(cls) -> LlmSettings:
+        """OPENAI_API_KEY / OPENAI_BASE_URL / TETHER_MODEL; neither of the first two set
+        means the offline scripted model (its base URL is filled in once it runs)."""
+        base_url = os.environ.get("OPENAI_BASE_URL") or None
+        api_key = os.environ.get("OPENAI_API_KEY") or None
+        model = os.environ.get("TETHER_MODEL") or None
+        if base_url is None and api_key is None:
+            return cls(base_url=None, api_key="offline", model=model or OFFLINE_MODEL, offline=True)
+        if model is None:
+            if base_url is not None:
+                raise ConfigurationError(
+                    f"OPENAI_BASE_URL is set ({base_url}) but TETHER_MODEL is not: "
+                    "set TETHER_MODEL to a model that server serves"
+                )
+            model = DEFAULT_OPENAI_MODEL
+        # Local servers (Ollama, vLLM, llama.cpp) ignore the key, but the client needs one.
+        return cls(base_url=base_url, api_key=api_key or "unused", model=model, offline=False)
+
+
+@dataclass(frozen=True)
+class WorkerTuning:
+    """How much work one worker process takes on; the defaults are the SDK's.
+
+    Lower the activity limit when the LLM provider rate-limits you (each LLM call holds
+    an activity slot for its whole duration); the workflow cache trades memory for not
+    replaying histories.
+    """
+
+    max_concurrent_activities: int = 100
+    max_concurrent_workflow_tasks: int = 100
+    max_cached_workflows: int = 1000
+
+    @classmethod
+    def from_env(cls) -> WorkerTuning:
+        """TETHER_MAX_CONCURRENT_ACTIVITIES / _WORKFLOW_TASKS / TETHER_MAX_CACHED_WORKFLOWS."""
+        defaults = cls()
+        tuning = cls(
+            max_concurrent_activities=_int_env(
+                "TETHER_MAX_CONCURRENT_ACTIVITIES", defaults.max_concurrent_activities, minimum=1
+            ),
+            max_concurrent_workflow_tasks=_int_env(
+                "TETHER_MAX_CONCURRENT_WORKFLOW_TASKS",
+                defaults.max_concurrent_workflow_tasks,
+                minimum=1,
+            ),
+            max_cached_workflows=_int_env(
+                "TETHER_MAX_CACHED_WORKFLOWS", defaults.max_cached_workflows, minimum=0
+            ),
+        )
+        # The SDK documents this combination as invalid (sticky queues need a spare slot)
+        # but does not check it; refuse it here rather than run a starved worker.
+        if tuning.max_cached_workflows > 0 and tuning.max_concurrent_workflow_tasks < 2:
+            raise ConfigurationError(
+                "TETHER_MAX_CONCURRENT_WORKFLOW_TASKS must be at least 2 while the workflow "
+                "cache is on: raise it, or set TETHER_MAX_CACHED_WORKFLOWS=0"
+            )
+        return tuning
+
+
+SDK_DEFAULTS = WorkerTuning()
+
+
+def _int_env(name: str, default: int, *, minimum: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value: int | None = int(raw)
+    except ValueError:
+        value = None
+    if value is None or value < minimum:
+        raise ConfigurationError(f"{name} must be a whole number >= {minimum}, got {raw!r}")
+    return value

@@ -1,0 +1,307 @@
+"""Declaring tools: a typed Python function becomes a tool the model can call.
+
+    @tool(side_effects=True)
+    def issue_refund(ctx: ToolContext, order_id: str, reason: str) -> Refund:
+        '''Refund an order in full.'''
+
+    @tool(fast=True)
+    def search(query: SearchQuery) -> list[Hit]:   # one pydantic model: its fields
+        '''Search the catalogue.'''                 # are the tool's parameters
+
+The JSON schema comes from the parameters' types (made strict, see `tether._schema`), the
+description from the docstring. A parameter annotated `ToolContext` is injected (never
+shown to the model): it carries the idempotency key a side-effecting tool must use so a
+retry does not act twice, and a heartbeat for long tools to report progress.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypedDict, Unpack, get_type_hints, overload
+
+import pydantic_core
+from pydantic import BaseModel, ConfigDict, ValidationError, create_model
+
+from tether._schema import drop_nulls_for_defaults, strict_schema
+from tether._seam import RetryOptions, ToolOutcome, ToolSpec
+from tether._validation import describe
+
+
+class ToolError(Exception):
+    """A business error the model should see and may act on ("order A-9 not found").
+
+    Raise it from a tool; any other exception counts as an infrastructure failure and
+    the activity is retried by Temporal.
+    """
+
+
+def _no_heartbeat(*details: Any) -> None:
+    """Outside an activity (e.g. a unit test) progress goes nowhere."""
+
+
+@dataclass(frozen=True)
+class ToolContext:
+    """Injected into tools that declare a parameter of this type.
+
+    Attributes:
+        idempotency_key: Same on every retry and replay of this call; side-effecting
+            tools store it under a unique constraint (or pass it to the API they call).
+        attempt: 1 on the first try, 2 on the first retry, ...
+        heartbeat: Report progress from a long tool, e.g. `ctx.heartbeat({"page": 3})`.
+            The activity heartbeats on its own while a tool runs; this only sets the
+            details it sends. Callable from threads (sync tools) too.
+    """
+
+    idempotency_key: str
+    workflow_id: str
+    tool_call_id: str
+    attempt: int = 1
+    heartbeat: Callable[..., None] = field(default=_no_heartbeat)
+
+
+class ToolOptions(TypedDict, total=False):
+    """The options of `@tool(...)` and `Tool(...)`, as keyword arguments. Each is a field
+    of the recorded `ToolSpec` of the same name (a test keeps the two in step)."""
+
+    side_effects: bool
+    needs_approval: bool
+    fast: bool
+    timeout_seconds: float
+    heartbeat_timeout_seconds: float
+    retry: RetryOptions
+    max_result_bytes: int
+
+
+class Tool:
+    """A function plus what the model and the workflow need to know about it.
+
+    Args:
+        fn: A typed function, or one taking a single pydantic model, optionally with a
+            `ToolContext` parameter. Sync functions run in a thread, async ones on the
+            worker's event loop.
+        name: Tool name shown to the model; defaults to the function's name.
+        description: Overrides the docstring.
+        side_effects: The tool changes the world; it must use `ToolContext.idempotency_key`.
+        needs_approval: A person must approve each call (the `decide` update, e.g.
+            `tether approve`) before it runs; a rejection or the agent's
+            `approval_timeout` is told to the model as the call's result.
+        fast: Read-only, short and idempotent: runs as a local activity in the worker that
+            runs the workflow, saving a server round trip. Cannot have side effects or
+            need approval, and does not heartbeat.
+        timeout_seconds: Start-to-close timeout of one attempt (default 60).
+        heartbeat_timeout_seconds: How long the worker may go silent before Temporal
+            retries the attempt elsewhere; also bounds how late a cancellation arrives.
+            Defaults to the workflow's (10 s).
+        retry: How infrastructure failures are retried (default: 5 attempts, 1 s
+            doubling to 30 s).
+        max_result_bytes: Longer results (UTF-8) are truncated with a note to the model;
+            defaults to the agent's limit.
+    """
+
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        **options: Unpack[ToolOptions],
+    ) -> None:
+        self.fn = fn
+        self.name = name or fn.__name__
+        doc = inspect.getdoc(fn)
+        self.description = description or (doc.strip() if doc else "")
+        if not self.description:
+            raise ValueError(
+                f"tool {self.name!r} has no description: give it a docstring or description="
+            )
+        unknown = set(options) - set(ToolOptions.__annotations__)
+        if unknown:
+            raise TypeError(f"tool {self.name!r}: unknown options {sorted(unknown)}")
+        if options.get("fast") and (options.get("side_effects") or options.get("needs_approval")):
+            raise ValueError(
+                f"tool {self.name!r}: fast=True is for read-only, idempotent tools that run "
+                "as local activities; a tool with side_effects=True or needs_approval=True "
+                "must run as a regular activity (drop fast=True)"
+            )
+        if options.get("fast") and options.get("heartbeat_timeout_seconds") is not None:
+            raise ValueError(
+                f"tool {self.name!r}: fast tools run as local activities, which cannot "
+                "heartbeat; drop heartbeat_timeout_seconds or fast=True"
+            )
+        self._context_param, self._model_param, self._args_model = _arguments_model(fn, self.name)
+        try:
+            self.spec = ToolSpec(
+                name=self.name,
+                description=self.description,
+                parameters=strict_schema(self._args_model.model_json_schema()),
+                **options,
+            )
+        except ValidationError as e:
+            raise ValueError(f"tool {self.name!r}: {describe(e, whole='arguments')}") from None
+
+    @property
+    def max_result_bytes(self) -> int | None:
+        return self.spec.max_result_bytes
+
+    def builtin(self, kind: Literal["wait", "subagent"], *, agent: str | None = None) -> Tool:
+        """This tool, run by the workflow itself (Tether's `WAIT` and `subagent`)."""
+        self.spec = self.spec.model_copy(update={"builtin": kind, "agent": agent})
+        return self
+
+    def openai_schema(self) -> dict[str, Any]:
+        """The tool as a chat-completions `tools` entry, with strict arguments."""
+        return self.spec.openai_schema()
+
+    def parse(self, arguments: str) -> BaseModel | ToolOutcome:
+        """The model's arguments validated, or an explained `ToolOutcome` for the model."""
+        try:
+            raw = json.loads(arguments or "{}")
+        except json.JSONDecodeError as e:
+            return ToolOutcome(
+                error="malformed_arguments",
+                content=f"Error: the arguments for {self.name} are not valid JSON ({e}). "
+                "Send a JSON object matching the tool's schema.",
+            )
+        try:
+            return self._args_model.model_validate(drop_nulls_for_defaults(self._args_model, raw))
+        except ValidationError as e:
+            return ToolOutcome(
+                error="invalid_arguments",
+                content=f"Error: invalid arguments for {self.name}: "
+                + describe(e, whole="arguments"),
+            )
+
+    async def invoke(self, arguments: str, ctx: ToolContext) -> ToolOutcome:
+        """Validate the model's arguments, run the tool and render its result.
+
+        Bad arguments and `ToolError`s become an explained `ToolOutcome`; anything else
+        propagates so Temporal retries it.
+        """
+        args = self.parse(arguments)
+        if isinstance(args, ToolOutcome):
+            return args
+        if self._model_param:
+            kwargs: dict[str, Any] = {self._model_param: args}
+        else:
+            kwargs = {name: getattr(args, name) for name in type(args).model_fields}
+        if self._context_param:
+            kwargs[self._context_param] = ctx
+        try:
+            if inspect.iscoroutinefunction(self.fn):
+                result = await self.fn(**kwargs)
+            else:
+                result = await _in_thread(self.fn, kwargs)
+        except ToolError as e:
+            return ToolOutcome(error="tool_error", content=f"Error: {e}")
+        return ToolOutcome(content=_render(result))
+
+
+class ToolDeclaration(ToolOptions, total=False):
+    """The keyword arguments of `@tool(...)`: a name and description, and the options."""
+
+    name: str
+    description: str
+
+
+@overload
+def tool(fn: Callable[..., Any], /) -> Tool: ...
+
+
+@overload
+def tool(**options: Unpack[ToolDeclaration]) -> Callable[[Callable[..., Any]], Tool]: ...
+
+
+def tool(
+    fn: Callable[..., Any] | None = None, /, **options: Unpack[ToolDeclaration]
+) -> Tool | Callable[[Callable[..., Any]], Tool]:
+    """Declare a tool. Usable bare (`@tool`) or with options (`@tool(side_effects=True)`);
+    the options are `Tool`'s.
+
+    Returns:
+        The `Tool`, to list in an `Agent(tools=[...])`.
+    """
+
+    def wrap(f: Callable[..., Any]) -> Tool:
+        return Tool(f, **options)
+
+    return wrap(fn) if fn is not None else wrap
+
+
+def unknown_tool(name: str, known: list[str]) -> ToolOutcome:
+    """The answer to a call of a tool the agent does not have."""
+    return ToolOutcome(
+        error="unknown_tool",
+        content=f"Error: there is no tool named {name!r}. Available tools: {', '.join(known)}.",
+    )
+
+
+def truncate(content: str, max_bytes: int) -> str:
+    """`content` cut to `max_bytes` of UTF-8, with a note telling the model it was cut."""
+    data = content.encode()
+    if len(data) <= max_bytes:
+        return content
+    shown = data[:max_bytes].decode(errors="ignore")  # never split a character
+    return (
+        f"{shown}\n\n[Truncated: this result was {len(data):,} bytes and only the first "
+        f"{max_bytes:,} are shown. If you need the rest, ask for less at a time.]"
+    )
+
+
+async def _in_thread(fn: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
+    """Run a sync tool (e.g. sqlite3) off the worker's event loop.
+
+    A thread cannot be interrupted: on cancellation, wait for it to finish before
+    re-raising, so a cancelled activity (and a run, which waits for its tools' cancellation)
+    ends only once the tool has really stopped.
+    """
+    work = asyncio.ensure_future(asyncio.to_thread(fn, **kwargs))
+    try:
+        return await asyncio.shield(work)
+    except asyncio.CancelledError:
+        await asyncio.wait([work])
+        raise
+
+
+def _arguments_model(
+    fn: Callable[..., Any], tool_name: str
+) -> tuple[str | None, str | None, type[BaseModel]]:
+    """The context parameter, the single-model parameter (if the tool takes one pydantic
+    model) and the pydantic model of the arguments the model sends."""
+    hints = get_type_hints(fn)
+    context_param: str | None = None
+    fields: dict[str, Any] = {}
+    for param in inspect.signature(fn).parameters.values():
+        annotation = hints.get(param.name)
+        if annotation is ToolContext:
+            context_param = param.name
+            continue
+        if annotation is None:
+            raise TypeError(f"tool {tool_name!r}: parameter {param.name!r} needs a type hint")
+        default = ... if param.default is inspect.Parameter.empty else param.default
+        fields[param.name] = (annotation, default)
+    if len(fields) == 1:
+        (param_name, (annotation, _)), *_ = fields.items()
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            # A subclass that forbids extra keys, as the strict schema promises the model.
+            strict = type(
+                f"{tool_name}_arguments",
+                (annotation,),
+                {"model_config": ConfigDict(extra="forbid"), "__module__": annotation.__module__},
+            )
+            return context_param, param_name, strict
+    model = create_model(
+        f"{tool_name}_arguments",
+        __config__=ConfigDict(extra="forbid"),
+        **fields,
+    )
+    return context_param, None, model
+
+
+def _render(result: Any) -> str:
+    if isinstance(result, str):
+        return result
+    return pydantic_core.to_json(result).decode()

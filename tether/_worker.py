@@ -1,0 +1,124 @@
+"""`tether worker`: a worker process for your agents, configured from the environment.
+
+Temporal from TEMPORAL_ADDRESS / TEMPORAL_NAMESPACE / profiles, task queue from
+TETHER_TASK_QUEUE (default `tether`), capacity from TETHER_MAX_CONCURRENT_ACTIVITIES,
+TETHER_MAX_CONCURRENT_WORKFLOW_TASKS and TETHER_MAX_CACHED_WORKFLOWS, the model from
+OPENAI_BASE_URL, OPENAI_API_KEY and TETHER_MODEL. With neither OPENAI_* variable set, the
+worker starts the offline scripted model on loopback (it plays the agents the registry
+has scripts for). Metrics and traces are opt-in: TETHER_PROMETHEUS_ADDRESS and
+TETHER_TRACING.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import structlog
+from temporalio.client import Client
+from temporalio.converter import DataConverter
+from temporalio.worker import Worker
+
+from tether._agents import Agent, AgentRegistry
+from tether._plugin import TetherPlugin
+from tether._pricing import PriceTable
+from tether._settings import SDK_DEFAULTS, LlmSettings, WorkerTuning, task_queue
+from tether._telemetry import NO_TELEMETRY, Telemetry
+from tether._temporal import connect, data_converter
+
+log = structlog.get_logger("tether.worker")
+
+
+def create_worker(
+    client: Client,
+    agents: AgentRegistry | Agent | Sequence[Agent],
+    *,
+    llm: LlmSettings | None = None,
+    queue: str | None = None,
+    prices: PriceTable | None = None,
+    tuning: WorkerTuning = SDK_DEFAULTS,
+    telemetry: Telemetry = NO_TELEMETRY,
+    search_attributes: bool = True,
+) -> Worker:
+    """A worker for `agents` on `client` (which has Tether's data converter, e.g. from
+    `tether.connect()`), with Tether's plugin. `tether.testing.worker` wraps it for tests.
+
+    Args:
+        client: The Temporal client the worker polls with.
+        agents: What it serves: an `AgentRegistry`, an `Agent` or a list of them.
+        llm: Where model calls go; None reads the environment (see `LlmSettings`).
+        queue: The task queue; None reads TETHER_TASK_QUEUE (default `tether`).
+        prices: Per-model prices; None reads TETHER_PRICES.
+        tuning: Slots and cache size (`WorkerTuning.from_env()` reads the variables).
+        telemetry: Traces, from TETHER_TRACING.
+        search_attributes: See `TetherPlugin`.
+    """
+    return Worker(
+        client,
+        task_queue=queue or task_queue(),
+        plugins=[
+            TetherPlugin(
+                agents,
+                llm=llm,
+                prices=prices,
+                cached_conversations=max(tuning.max_cached_workflows, 1),
+            )
+        ],
+        max_concurrent_activities=tuning.max_concurrent_activities,
+        max_concurrent_workflow_tasks=tuning.max_concurrent_workflow_tasks,
+        max_cached_workflows=tuning.max_cached_workflows,
+        interceptors=telemetry.interceptors(),
+    )
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    """Everything the worker reads from its environment, checked before it connects."""
+
+    llm: LlmSettings
+    prices: PriceTable
+    tuning: WorkerTuning
+    telemetry: Telemetry
+    converter: DataConverter
+
+    @classmethod
+    def from_env(cls) -> WorkerConfig:
+        return cls(
+            llm=LlmSettings.from_env(),
+            prices=PriceTable.from_env(),
+            tuning=WorkerTuning.from_env(),
+            telemetry=Telemetry.from_env(),
+            converter=data_converter(),
+        )
+
+
+async def serve(agents: AgentRegistry, config: WorkerConfig) -> None:
+    """Run a worker for `agents` until SIGINT or SIGTERM, then finish in-flight tasks."""
+    client = await connect(config.converter, runtime=config.telemetry.runtime())
+    worker = create_worker(
+        client,
+        agents,
+        llm=config.llm,
+        prices=config.prices,
+        tuning=config.tuning,
+        telemetry=config.telemetry,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with worker:
+        log.info(
+            "worker started",
+            task_queue=worker.task_queue,
+            namespace=client.namespace,
+            agents=agents.names,
+            model=config.llm.model,
+            llm=config.llm.base_url or "offline scripted model",
+            tuning=config.tuning,
+        )
+        await stop.wait()
+        log.info("worker stopping: finishing in-flight tasks")
+    log.info("worker stopped")

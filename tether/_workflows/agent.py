@@ -1,0 +1,463 @@
+"""AgentWorkflow: the durable agent loop.
+
+Each turn sends the conversation to the LLM activity, runs every tool call the model
+asked for as its own activity (concurrently, results kept in the model's order), and
+stops at a final answer. A `chat` run then waits for the next message (the `send`
+update) and answers it the same way, until it is ended, cancelled or out of budget.
+A long chat continues-as-new between messages, carrying the conversation along.
+Budgets: model calls per message, total tokens, and a deadline for the whole run.
+The workflow decides; activities act.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from temporalio import workflow
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    FailureError,
+    RetryState,
+    is_cancelled_exception,
+)
+
+with workflow.unsafe.imports_passed_through():
+    from tether._messages import Message, ToolCall
+    from tether._seam import (
+        MAX_PROMPT_CHARS,
+        AgentInput,
+        AgentResult,
+        AgentSpec,
+        Carried,
+        LlmReply,
+        LlmRequest,
+        ModelSwitch,
+        RunState,
+        RunStatus,
+        ToolOutcome,
+        ToolSpec,
+    )
+    from tether._visibility import (
+        AGENT_NAME_KEY,
+        AGENT_STATUS_KEY,
+        AGENT_TOKENS_KEY,
+        AGENT_TURNS_KEY,
+        current_details,
+    )
+
+from tether._workflows.approvals import Approvals, DecidesApprovals
+from tether._workflows.inputs import checked_input, parsed_input
+from tether._workflows.llm_calls import describe_agent, execute_llm, repair_request
+from tether._workflows.run_state import Conversation, Inbox, Limits, Publishing, Spend
+from tether._workflows.subagents import run_subagent
+from tether._workflows.tool_calls import run_tool_call
+
+T = TypeVar("T")
+OPEN_STATUSES: tuple[RunStatus, ...] = ("running", "awaiting_approval", "awaiting_user")
+# Runs started before this patch upsert their search attributes on every turn.
+UPSERT_ON_STATUS_ONLY = "upsert-on-status-only"
+
+
+class DeadlineReached(Exception):
+    """The run's deadline came; caught in the workflow, which ends the run with it."""
+
+
+AGENT_WORKFLOW = "AgentWorkflow"  # the workflow type; histories name it, keep it
+
+
+@workflow.defn(name=AGENT_WORKFLOW)
+class AgentWorkflow(DecidesApprovals):
+    # The input is read here, before any handler runs: an update can arrive in the run's
+    # first workflow task, and its validator must already know the run is a chat.
+    @workflow.init
+    def __init__(self, *args: Any) -> None:
+        # Invalid input is refused by `run`; until then this instance holds defaults.
+        parsed = parsed_input(AgentInput, args)
+        valid = parsed if isinstance(parsed, AgentInput) else None
+        self._agent = valid.agent if valid else ""
+        self._chat = valid.chat if valid else False
+        self._runs = valid.carried.runs + 1 if valid and valid.carried else 1
+        self._model: str | None = None
+        self._status: RunStatus = "running"
+        self._error: str | None = None
+        self._turn = 0
+        self._output: dict[str, object] | None = None
+        self._tools_waiting: str | None = None
+        self._conversation = Conversation()
+        self._spend = Spend()
+        self._limits = Limits()
+        self._inbox = Inbox()
+        self._shown = Publishing()
+        self._approvals = Approvals(on_change=self._approvals_changed)
+
+    @workflow.run
+    async def run(self, *args: Any) -> AgentResult:
+        """Answer the input's prompt (an `AgentInput`; a chat: every message sent)."""
+        # Asked first thing, so replay meets the patch marker where it was recorded.
+        self._shown.upsert_every_turn = not workflow.patched(UPSERT_ON_STATUS_ONLY)
+        params = checked_input(AgentInput, args)
+        try:
+            result = await self._loop(params)
+        except BaseException as e:
+            if is_cancelled_exception(e):
+                self._set_status("cancelled")
+            raise
+        # Callers of `send` learn how the run ended before it closes.
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return result
+
+    async def _loop(self, params: AgentInput) -> AgentResult:
+        spec = await describe_agent(params.agent)
+        self._configure(spec, params)
+        try:
+            return await self._converse(spec, params)
+        except DeadlineReached:
+            deadline = str(self._limits.deadline)
+            workflow.logger.info("deadline reached", extra={"deadline": deadline})
+            return self._finish("deadline_exceeded", None)
+
+    def _configure(self, spec: AgentSpec, params: AgentInput) -> None:
+        self._shown.searchable = spec.searchable
+        self._model = params.model or spec.model
+        limits = self._limits
+        limits.max_turns = params.max_turns or spec.max_turns
+        limits.max_total_tokens = params.max_total_tokens or spec.max_total_tokens
+        limits.continue_as_new_turns = params.continue_as_new_turns or spec.continue_as_new_turns
+        carried = params.carried
+        if carried is None:
+            self._conversation.messages = [
+                Message.system(spec.instructions),
+                Message.user(params.prompt),
+            ]
+            seconds = params.deadline_seconds or spec.deadline_seconds
+            limits.deadline = workflow.now() + timedelta(seconds=seconds) if seconds else None
+            return
+        self._conversation.messages = carried.messages
+        self._spend.usage = carried.usage
+        self._spend.carried_cost = carried.cost_usd
+        self._turn = carried.turn
+        limits.deadline = carried.deadline
+
+    async def _converse(self, spec: AgentSpec, params: AgentInput) -> AgentResult:
+        approval_timeout = timedelta(
+            seconds=params.approval_timeout_seconds or spec.approval_timeout_seconds
+        )
+        # A continued conversation has answered everything it was sent.
+        unanswered = params.carried is None
+        inbox = self._inbox
+        while True:
+            if unanswered:
+                self._set_status("running")
+                ended = await self._by_deadline(self._respond(spec, approval_timeout))
+                if ended is not None:
+                    return ended
+                answer = self._conversation.answer()
+                if not self._chat:
+                    return self._finish("completed", answer, self._output)
+                self._inbox.answered(answer or "")
+                if self._limits.out_of_tokens(self._spend.usage):
+                    return self._finish("max_tokens", answer)
+            self._set_status("awaiting_user", "the user's next message")
+            await self._until(
+                lambda: bool(inbox.queued) or inbox.end_requested or self._continue_as_new_due()
+            )
+            unanswered = bool(inbox.queued)
+            if unanswered:
+                self._conversation.messages.extend(Message.user(t) for t in inbox.take())
+            elif inbox.end_requested:
+                return self._finish("completed", self._conversation.answer())
+            else:
+                # Callers of `send` still wait for replies already given: let them have
+                # them first. A message arriving meanwhile is answered in this run.
+                await workflow.wait_condition(
+                    lambda: workflow.all_handlers_finished() or bool(inbox.queued)
+                )
+                if not inbox.queued:
+                    workflow.continue_as_new(self._carry_over(params))
+
+    async def _respond(self, spec: AgentSpec, approval_timeout: timedelta) -> AgentResult | None:
+        """Model and tool calls until the model answers the latest user message: None
+        once it has (the answer is the last message), or how the run ended instead."""
+        self._output = None
+        repairs_left = spec.llm.output_repairs
+        messages = self._conversation.messages
+        for _ in range(self._limits.max_turns):
+            if self._limits.out_of_tokens(self._spend.usage):
+                return self._finish("max_tokens", None)
+            self._turn += 1
+            reply = await self._call_llm(spec)
+            messages.append(reply.message)
+            calls = reply.message.tool_calls
+            workflow.logger.info(
+                "turn finished", extra={"turn": self._turn, "tool_calls": len(calls)}
+            )
+            if calls:
+                self._tools_waiting = "tools: " + ", ".join(c.name for c in calls)
+                self._set_status("running", self._tools_waiting)
+                outcomes = await asyncio.gather(
+                    *(self._run_tool(spec, call, approval_timeout) for call in calls)
+                )
+                self._tools_waiting = None
+                for call, outcome in zip(calls, outcomes, strict=True):
+                    messages.append(Message.tool(call.id, outcome.content))
+                continue
+            if reply.output_error is None:
+                self._output = reply.output
+                return None
+            if repairs_left == 0:
+                workflow.logger.info("structured output still invalid after repairs")
+                return self._finish("invalid_output", reply.message.content)
+            repairs_left -= 1
+            messages.append(repair_request(reply.output_error))
+        workflow.logger.info("turn limit reached", extra={"max_turns": self._limits.max_turns})
+        return self._finish("max_turns", None)
+
+    @workflow.query
+    def state(self) -> RunState:
+        return RunState(
+            status=self._status,
+            agent=self._agent,
+            model=self._model,
+            turn=self._turn,
+            usage=self._spend.usage,
+            cost_usd=self._spend.cost(),
+            messages=len(self._conversation.messages),
+            model_switches=self._spend.switches,
+            error=self._error,
+            chat=self._chat,
+            pending_approvals=self._approvals.pending,
+            queued_messages=len(self._inbox.queued),
+            last_message=self._conversation.answer(),
+            runs=self._runs,
+            deadline=self._limits.deadline,
+        )
+
+    @workflow.query
+    def transcript(self) -> list[Message]:
+        """Every message of the conversation so far."""
+        return self._conversation.messages
+
+    @workflow.update
+    async def send(self, text: str) -> str:
+        """Send a chat message; returns the agent's reply once it has answered."""
+        seq = self._inbox.put(text)
+        self._publish()
+        replies = self._inbox.replies
+        await workflow.wait_condition(lambda: seq in replies or self._closed)
+        if seq not in replies:
+            raise ApplicationError(
+                f"the run ended with status {self._status} before answering", type="RunEnded"
+            )
+        return replies.pop(seq)
+
+    @send.validator
+    def _check_send(self, text: str) -> None:
+        if not self._chat:
+            raise ValueError("this run is not a chat; start one with `tether chat`")
+        if self._closed or self._inbox.end_requested:
+            raise ValueError(f"the conversation has ended ({self._status})")
+        if not text.strip():
+            raise ValueError("the message is empty")
+        if len(text) > MAX_PROMPT_CHARS:
+            raise ValueError(f"the message is longer than {MAX_PROMPT_CHARS:,} characters")
+
+    @workflow.signal
+    def end(self) -> None:
+        """End a chat once the messages it has received are answered."""
+        self._inbox.end_requested = True
+
+    @property
+    def _closed(self) -> bool:
+        return self._status not in OPEN_STATUSES
+
+    def _continue_as_new_due(self) -> bool:
+        return (
+            self._spend.calls >= self._limits.continue_as_new_turns
+            or workflow.info().is_continue_as_new_suggested()
+        )
+
+    def _carry_over(self, params: AgentInput) -> AgentInput:
+        carried = Carried(
+            messages=self._conversation.messages,
+            usage=self._spend.usage,
+            cost_usd=self._spend.cost(),
+            turn=self._turn,
+            deadline=self._limits.deadline,
+            runs=self._runs,
+        )
+        workflow.logger.info("continuing as new", extra={"turn": self._turn, "runs": self._runs})
+        return params.model_copy(update={"model": self._model, "carried": carried})
+
+    async def _until(self, condition: Callable[[], bool]) -> None:
+        """Wait for `condition`; raise DeadlineReached if the run's deadline comes first."""
+        timeout = None
+        if self._limits.deadline is not None:
+            timeout = (self._limits.deadline - workflow.now()).total_seconds()
+            if timeout <= 0:
+                raise DeadlineReached
+        try:
+            await workflow.wait_condition(condition, timeout=timeout)
+        except TimeoutError:
+            raise DeadlineReached from None
+
+    async def _by_deadline(self, work: Awaitable[T]) -> T:
+        """`work`'s result; if the deadline (or a cancellation) comes first, the work is
+        cancelled, and its activities stopped, before that is raised."""
+        task = asyncio.ensure_future(work)
+        try:
+            await self._until(task.done)
+        except BaseException:
+            task.cancel()
+            try:
+                await task
+            except BaseException as e:
+                if not is_cancelled_exception(e):
+                    raise
+            raise
+        return task.result()
+
+    async def _call_llm(self, spec: AgentSpec) -> LlmReply:
+        """One model call, moving down the fallback list when a model is unavailable."""
+        fallbacks = [m for m in spec.llm.fallback_models if m != self._model]
+        while True:
+            model = self._model or spec.model
+            self._shown.waiting_for = f"a reply from `{model}`"
+            self._publish()
+            conversation = self._conversation
+            request = LlmRequest(
+                agent=self._agent,
+                model=model,
+                messages=conversation.unsent(),
+                turn=self._turn,
+                known=conversation.sent,
+            )
+            try:
+                reply = await execute_llm(spec, request, summary=f"llm {model} · turn {self._turn}")
+            except ActivityError as e:
+                if is_cancelled_exception(e):
+                    raise  # the run was cancelled or reached its deadline: not a failure
+                reason = _unavailable(e)
+                if reason is None or not fallbacks:
+                    raise self._fail(e) from e
+                self._switch(model, fallbacks.pop(0), reason)
+                continue
+            conversation.sent = len(conversation.messages)
+            self._spend.add_call(reply)
+            self._shown.waiting_for = None
+            self._publish()
+            return reply
+
+    def _switch(self, from_model: str, to_model: str, reason: str) -> None:
+        switch = ModelSwitch(
+            turn=self._turn, from_model=from_model, to_model=to_model, reason=reason
+        )
+        self._spend.switches.append(switch)
+        self._model = to_model
+        workflow.logger.warning("falling back to another model", extra=switch.model_dump())
+        # The decision goes into history (and the web UI's memo) as its own event.
+        workflow.upsert_memo(
+            {"model": to_model, "model_switches": [s.model_dump() for s in self._spend.switches]}
+        )
+
+    def _fail(self, error: ActivityError) -> ApplicationError:
+        cause = error.cause
+        kind = cause.type if isinstance(cause, ApplicationError) else None
+        message = cause.message if isinstance(cause, FailureError) else error.message
+        self._error = f"{kind}: {message}" if kind else message
+        self._set_status("failed")
+        return ApplicationError(message, type=kind or "LlmCallFailed", non_retryable=True)
+
+    async def _run_tool(
+        self, spec: AgentSpec, call: ToolCall, approval_timeout: timedelta
+    ) -> ToolOutcome:
+        return await run_tool_call(
+            spec,
+            call,
+            turn=self._turn,
+            approvals=self._approvals,
+            approval_timeout=approval_timeout,
+            run_subagent=self._run_subagent,
+        )
+
+    async def _run_subagent(self, tool: ToolSpec, call: ToolCall) -> ToolOutcome:
+        """The other agent as a child run, within what is left of this run's budgets;
+        its tokens (and cost) count as this run's."""
+        outcome, child = await run_subagent(
+            tool,
+            call,
+            turn=self._turn,
+            tokens_left=self._limits.tokens_left(self._spend.usage),
+            deadline=self._limits.deadline,
+        )
+        if child is not None:
+            self._spend.add_child(child)
+            self._publish()
+        return outcome
+
+    def _approvals_changed(self) -> None:
+        pending = self._approvals.pending
+        if not pending:
+            self._set_status("running", self._tools_waiting)
+            return
+        calls = ", ".join(f"{p.tool} (call {p.call_id})" for p in pending)
+        self._set_status("awaiting_approval", f"a person to approve {calls}")
+
+    def _set_status(self, status: RunStatus, waiting_for: str | None = None) -> None:
+        self._status = status
+        self._shown.waiting_for = waiting_for
+        self._publish()
+
+    def _publish(self) -> None:
+        """Keep the web UI's view of the run current: details always (a query, free),
+        search attributes when the status changes (each upsert is a history event, and
+        one per turn was a fifth of a short run's history); turns and tokens ride along."""
+        state, shown = self.state(), self._shown
+        workflow.set_current_details(
+            current_details(state, self._limits.max_turns, shown.waiting_for)
+        )
+        searchable: tuple[object, ...] = (state.status,)
+        if shown.upsert_every_turn:
+            searchable = (state.status, state.turn, state.usage.total_tokens)
+        if searchable == shown.published:
+            return
+        shown.published = searchable
+        if not shown.searchable:
+            return
+        workflow.upsert_search_attributes(
+            [
+                AGENT_NAME_KEY.value_set(self._agent),
+                AGENT_STATUS_KEY.value_set(state.status),
+                AGENT_TURNS_KEY.value_set(state.turn),
+                AGENT_TOKENS_KEY.value_set(state.usage.total_tokens),
+            ]
+        )
+
+    def _finish(
+        self, status: RunStatus, answer: str | None, output: dict[str, object] | None = None
+    ) -> AgentResult:
+        self._set_status(status)
+        return AgentResult(
+            status=status,
+            answer=answer,
+            output=output,
+            turns=self._turn,
+            usage=self._spend.usage,
+            cost_usd=self._spend.cost(),
+            model=self._model or "",
+            model_switches=self._spend.switches,
+        )
+
+
+def _unavailable(error: ActivityError) -> str | None:
+    """Why a model counts as unavailable (so a fallback may take over), or None."""
+    cause = error.cause
+    if isinstance(cause, ApplicationError) and cause.type == "ModelNotFound":
+        return "model not found"
+    if error.retry_state in (RetryState.MAXIMUM_ATTEMPTS_REACHED, RetryState.TIMEOUT):
+        detail = cause.message if isinstance(cause, FailureError) else "no detail"
+        return f"retries exhausted ({detail})"
+    return None

@@ -1,0 +1,208 @@
+"""Pipeline: the base of your own deterministic workflows with LLM steps (workflow code).
+
+Not every process should be an autonomous agent. A pipeline is a workflow you write
+step by step, asking a model only where judgement is needed, through the same LLM and
+tool activities, idempotency keys and approvals as an agent:
+
+    @workflow.defn
+    class TicketPipeline(Pipeline):
+        @workflow.run
+        async def run(self, *args: Any) -> PipelineResult:
+            ticket = checked_input(PipelineInput, args)
+            reader = await self.agent("ticket-reader")
+            triage = await self.ask_for(Triage, reader, [Message.user(ticket.text)], step="triage")
+            found = await self.use_tool(reader, "lookup_order", {"order_id": triage.order_id})
+            ...
+
+It answers the `state` query (a `PipelineState`: status, the steps done, what waits for
+a person) and takes the `decide` update, so `tether status`, `watch`, `approve` and
+`reject` work on it as on an agent run; `tether pipeline TEXT --workflow NAME` starts
+one with a `PipelineInput`.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from temporalio import workflow
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from pydantic import BaseModel, Field
+
+    from tether._messages import Message, ToolCall, Usage
+    from tether._seam import (
+        DAY_SECONDS,
+        MAX_PROMPT_CHARS,
+        AgentSpec,
+        LlmReply,
+        LlmRequest,
+        PendingApproval,
+        ToolOutcome,
+    )
+
+from tether._workflows.approvals import Approvals, DecidesApprovals
+from tether._workflows.llm_calls import describe_agent, execute_llm, repair_request
+from tether._workflows.tool_calls import execute_tool, tool_request
+
+M = TypeVar("M", bound=BaseModel)
+# A pipeline's idempotency keys are `workflow id:1:call id`: one "turn", and call ids
+# that name the step (by default the tool's name: each tool runs once per run).
+TURN = 1
+
+
+class PipelineInput(BaseModel):
+    """What `tether pipeline TEXT` starts a pipeline with; subclass it for more fields."""
+
+    text: str = Field(min_length=1, max_length=MAX_PROMPT_CHARS)
+    model: str | None = Field(default=None, description="Override the steps' model.")
+    approval_timeout_seconds: float = Field(
+        default=DAY_SECONDS, gt=0, description="An undecided approval is rejected after this."
+    )
+
+
+class PipelineState(BaseModel):
+    """A pipeline's progress, as its `state` query reports it."""
+
+    status: str = Field(description="running, awaiting_approval, or how it ended.")
+    steps: list[str] = Field(description="One line per step done, in order.")
+    pending_approvals: list[PendingApproval] = Field(default_factory=list)
+    llm_calls: int = 0
+    usage: Usage = Field(default_factory=Usage)
+
+
+class Pipeline(DecidesApprovals):
+    """Base class of a deterministic workflow with LLM steps; see the module docstring.
+
+    A subclass with a `@workflow.init` constructor calls `super().__init__()` first.
+    """
+
+    def __init__(self) -> None:
+        self._status = "running"
+        self._steps: list[str] = []
+        self._llm_calls = 0
+        self._usage = Usage()
+        self._specs: dict[str, AgentSpec] = {}
+        self._approvals = Approvals(on_change=self._approvals_changed)
+
+    @workflow.query
+    def state(self) -> PipelineState:
+        """The pipeline's progress."""
+        return PipelineState(
+            status=self._status,
+            steps=self._steps,
+            pending_approvals=self._approvals.pending,
+            llm_calls=self._llm_calls,
+            usage=self._usage,
+        )
+
+    @property
+    def usage(self) -> Usage:
+        """Tokens of the model calls so far."""
+        return self._usage
+
+    @property
+    def llm_calls(self) -> int:
+        return self._llm_calls
+
+    def step(self, line: str) -> None:
+        """Record a step done: shown by `tether watch`/`status` and in the web UI."""
+        self._steps.append(line)
+        self._publish()
+
+    def finish(self, status: str) -> None:
+        """Set how the pipeline ended (its `state` status), e.g. "refunded"."""
+        self._status = status
+        self._publish()
+
+    async def agent(self, name: str) -> AgentSpec:
+        """The spec of a registered agent whose model and tools a step uses, recorded
+        in the run's history once (the run replays against it)."""
+        spec = self._specs.get(name)
+        if spec is None:
+            spec = self._specs[name] = await describe_agent(name)
+        return spec
+
+    async def ask(
+        self, agent: AgentSpec, messages: list[Message], *, step: str, model: str | None = None
+    ) -> LlmReply:
+        """One model call with `agent`'s model (or `model`), tools and output type,
+        through Tether's LLM activity; `step` names it in the web UI."""
+        self._llm_calls += 1
+        chosen = model or agent.model
+        request = LlmRequest(
+            agent=agent.name, model=chosen, messages=messages, turn=self._llm_calls
+        )
+        reply = await execute_llm(agent, request, summary=f"llm {chosen} · {step}")
+        self._usage += reply.usage
+        return reply
+
+    async def ask_for(
+        self,
+        output_type: type[M],
+        agent: AgentSpec,
+        messages: list[Message],
+        *,
+        step: str,
+        model: str | None = None,
+    ) -> M:
+        """A structured answer of `agent` (which declares `output_type`), sent back for
+        repair up to its `output_repairs` times.
+
+        Raises:
+            ApplicationError: ``InvalidOutput``, the answer stayed invalid.
+        """
+        conversation = list(messages)
+        for _ in range(agent.llm.output_repairs + 1):
+            reply = await self.ask(agent, conversation, step=step, model=model)
+            if reply.output_error is None and reply.output is not None:
+                return output_type.model_validate(reply.output)
+            conversation += [reply.message, repair_request(reply.output_error or "no answer")]
+        raise ApplicationError(
+            f"the {step} step's answer was still invalid after repairs",
+            type="InvalidOutput",
+            non_retryable=True,
+        )
+
+    async def use_tool(
+        self,
+        agent: AgentSpec,
+        name: str,
+        arguments: dict[str, Any] | ToolCall,
+        *,
+        call_id: str | None = None,
+    ) -> ToolOutcome:
+        """Run `agent`'s tool `name` through Tether's tool activity, with its timeouts,
+        retries and idempotency key (`workflow id:1:call id`; the call id defaults to
+        the tool's name). A `ToolCall` (e.g. from `approval`) runs as it is."""
+        call = arguments if isinstance(arguments, ToolCall) else tool_call(name, arguments, call_id)
+        tool = agent.tool(call.name)
+        if tool is None:
+            raise ApplicationError(
+                f"agent {agent.name!r} has no tool {call.name!r}", non_retryable=True
+            )
+        return await execute_tool(tool, tool_request(agent, call, TURN))
+
+    async def approval(self, call: ToolCall, *, expires_after: timedelta) -> ToolCall | ToolOutcome:
+        """Wait for a person to decide `call` (`tether approve/reject`): the call to run
+        (its arguments perhaps edited), or the rejection (also when nobody decided in
+        time)."""
+        return await self._approvals.wait(call, turn=TURN, expires_after=expires_after)
+
+    def _approvals_changed(self) -> None:
+        self._status = "awaiting_approval" if self._approvals.pending else "running"
+        self._publish()
+
+    def _publish(self) -> None:
+        steps = "\n".join(f"- {s}" for s in self._steps)
+        workflow.set_current_details(
+            f"**{workflow.info().workflow_type}** · `{self._status}`\n\n"
+            f"{self._llm_calls} LLM calls · {self._usage.total_tokens:,} tokens\n\n{steps}"
+        )
+
+
+def tool_call(name: str, arguments: dict[str, Any], call_id: str | None = None) -> ToolCall:
+    """A call of tool `name`, its id `call_id` (default: the name)."""
+    return ToolCall(id=call_id or name, name=name, arguments=json.dumps(arguments))

@@ -1,0 +1,122 @@
+"""What an agent run keeps between its steps, in small named pieces (workflow code:
+pure data and arithmetic, no I/O)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from tether._messages import Message, Usage
+    from tether._seam import AgentResult, LlmReply, ModelSwitch
+
+
+@dataclass
+class Conversation:
+    """The messages of this run, and how many of them the model has been sent."""
+
+    messages: list[Message] = field(default_factory=list)
+    sent: int = 0
+
+    def unsent(self) -> list[Message]:
+        return self.messages[self.sent :]
+
+    def answer(self) -> str | None:
+        """The latest answer the model gave (not a tool-calling message)."""
+        for message in reversed(self.messages):
+            if message.role == "assistant" and not message.tool_calls:
+                return message.content
+        return None
+
+
+@dataclass
+class Spend:
+    """What the run has used: tokens (a conversation's, across continue-as-new), this
+    run's model calls and their cost, its children's cost, and model fallbacks."""
+
+    usage: Usage = field(default_factory=Usage)
+    calls: int = 0
+    call_costs: list[float] = field(default_factory=list)
+    carried_cost: float | None = None
+    children_cost: float = 0.0
+    switches: list[ModelSwitch] = field(default_factory=list)
+
+    def add_call(self, reply: LlmReply) -> None:
+        self.usage += reply.usage
+        self.calls += 1
+        if reply.cost_usd is not None:
+            self.call_costs.append(reply.cost_usd)
+
+    def add_child(self, result: AgentResult) -> None:
+        """A sub-agent's tokens and cost count as this run's."""
+        self.usage += result.usage
+        if result.cost_usd is not None:
+            self.children_cost += result.cost_usd
+
+    def cost(self) -> float | None:
+        costs = list(self.call_costs)
+        if self.carried_cost is not None:
+            costs.append(self.carried_cost)
+        if self.children_cost:
+            costs.append(self.children_cost)
+        return round(sum(costs), 8) if costs else None
+
+
+@dataclass
+class Limits:
+    """The run's budgets, from its input or else its agent."""
+
+    max_turns: int = 0
+    max_total_tokens: int | None = None
+    deadline: datetime | None = None
+    continue_as_new_turns: int = 0
+
+    def out_of_tokens(self, usage: Usage) -> bool:
+        limit = self.max_total_tokens
+        return limit is not None and usage.total_tokens >= limit
+
+    def tokens_left(self, usage: Usage) -> int | None:
+        limit = self.max_total_tokens
+        return None if limit is None else limit - usage.total_tokens
+
+
+@dataclass
+class Inbox:
+    """A chat's messages by arrival number: queued until the loop takes them, then
+    answered; each `send` waits for the reply to its own number."""
+
+    received: int = 0
+    queued: list[str] = field(default_factory=list)
+    answering: range = range(0)
+    replies: dict[int, str] = field(default_factory=dict)
+    end_requested: bool = False
+
+    def put(self, text: str) -> int:
+        """Queue a message; its number."""
+        seq = self.received
+        self.received += 1
+        self.queued.append(text)
+        return seq
+
+    def take(self) -> list[str]:
+        """The queued messages, now being answered."""
+        taken = self.queued
+        self.answering = range(self.received - len(taken), self.received)
+        self.queued = []
+        return taken
+
+    def answered(self, reply: str) -> None:
+        for seq in self.answering:
+            self.replies[seq] = reply
+
+
+@dataclass
+class Publishing:
+    """What the web UI was last shown of the run, and how to show it."""
+
+    waiting_for: str | None = None
+    published: tuple[object, ...] | None = None
+    searchable: bool = False
+    upsert_every_turn: bool = False

@@ -1,0 +1,70 @@
+"""How AgentWorkflow runs a sub-agent tool call: the other agent as a child workflow
+(workflow code: deterministic, no I/O). See tether/subagents.py."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import ValidationError
+from temporalio import workflow
+from temporalio.exceptions import ChildWorkflowError, FailureError, is_cancelled_exception
+
+with workflow.unsafe.imports_passed_through():
+    from tether._messages import ToolCall
+    from tether._seam import AgentInput, AgentResult, ToolOutcome, ToolSpec
+    from tether._subagents import Handoff
+    from tether._validation import describe
+    from tether._visibility import run_summary
+
+
+async def run_subagent(
+    tool: ToolSpec,
+    call: ToolCall,
+    *,
+    turn: int,
+    tokens_left: int | None,
+    deadline: datetime | None,
+) -> tuple[ToolOutcome, AgentResult | None]:
+    """The outcome for the parent's model, and the child's result (None if it never
+    ran or failed) for the parent to add its usage."""
+    agent = tool.agent or ""
+    try:
+        task = Handoff.model_validate_json(call.arguments or "{}").task
+    except ValidationError as e:
+        problem = describe(e, whole="arguments")
+        return _error("invalid_arguments", f"invalid arguments for {tool.name}: {problem}"), None
+    seconds_left = (deadline - workflow.now()).total_seconds() if deadline else None
+    if (tokens_left is not None and tokens_left <= 0) or (
+        seconds_left is not None and seconds_left <= 0
+    ):
+        return _error("tool_error", f"this run has no budget left for the {agent} agent"), None
+    parent = workflow.info().workflow_id
+    try:
+        result: AgentResult = await workflow.execute_child_workflow(
+            "AgentWorkflow",
+            AgentInput(
+                agent=agent,
+                prompt=task,
+                max_total_tokens=tokens_left,
+                deadline_seconds=seconds_left,
+            ),
+            # Deterministic, like a tool's idempotency key: a replay finds the same child.
+            id=f"{parent}:{turn}:{call.id}",
+            result_type=AgentResult,
+            static_summary=run_summary(f"{agent} for {parent}", task),
+            static_details=f"**Sub-agent** of `{parent}` (turn {turn}, tool call "
+            f"`{call.id}`)\n\n**Task**\n\n{task[:2000]}",
+        )
+    except ChildWorkflowError as e:
+        if is_cancelled_exception(e):
+            raise  # the parent was cancelled or reached its deadline
+        cause = e.cause.message if isinstance(e.cause, FailureError) else e.message
+        return _error("tool_error", f"the {agent} agent failed: {cause}"), None
+    if result.status == "completed":
+        return ToolOutcome(content=result.answer or "(the agent gave no answer)"), result
+    last = f" Its last answer: {result.answer}" if result.answer else ""
+    return _error("tool_error", f"the {agent} agent stopped ({result.status}).{last}"), result
+
+
+def _error(kind: str, message: str) -> ToolOutcome:
+    return ToolOutcome.model_validate({"error": kind, "content": f"Error: {message}"})

@@ -1,0 +1,137 @@
+"""How AgentWorkflow runs one tool call (workflow code: deterministic, no I/O).
+
+- An unknown tool is answered here, without an activity.
+- A `needs_approval` tool first waits for a person's decision (see approvals.py).
+- The built-in `wait` tool is a durable timer, not an activity.
+- A `subagent` tool runs another agent as a child workflow (see subagents.py).
+- A `fast` tool runs as a local activity; any other as a regular activity that
+  heartbeats, so a cancelled run can cancel it.
+Each path returns a `ToolOutcome`: bad calls are explained to the model, while
+infrastructure errors are retried by Temporal per the tool's retry policy.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.workflow import ActivityCancellationType
+
+with workflow.unsafe.imports_passed_through():
+    from tether._messages import ToolCall
+    from tether._seam import (
+        TOOL_ACTIVITY,
+        AgentSpec,
+        ToolOutcome,
+        ToolRequest,
+        ToolSpec,
+    )
+    from tether._tools import unknown_tool
+    from tether._waiting import WAIT, WaitArgs
+
+from tether._workflows.activity_calls import execute
+from tether._workflows.approvals import Approvals, edited_note
+
+# Heartbeats show a worker is alive and carry cancellation to a running tool: a crashed
+# worker's attempt is retried after this long, and a cancel reaches the tool within it.
+DEFAULT_HEARTBEAT_TIMEOUT_SECONDS = 10.0
+SUMMARY_ARGS_CHARS = 80
+RunSubagent = Callable[[ToolSpec, ToolCall], Awaitable[ToolOutcome]]
+
+
+async def run_tool_call(
+    spec: AgentSpec,
+    call: ToolCall,
+    *,
+    turn: int,
+    approvals: Approvals,
+    approval_timeout: timedelta,
+    run_subagent: RunSubagent,
+) -> ToolOutcome:
+    """Run one tool call of the model's message at `turn`; `run_subagent` is the
+    workflow's, which knows its budgets."""
+    tool = spec.tool(call.name)
+    if tool is None:
+        return unknown_tool(call.name, [t.name for t in spec.tools])
+    if tool.builtin == "wait":
+        return await _durable_wait(call)
+    if tool.needs_approval:
+        approved = await approvals.wait(call, turn=turn, expires_after=approval_timeout)
+        if isinstance(approved, ToolOutcome):
+            return approved
+        if approved.arguments != call.arguments:
+            outcome = await _dispatch(spec, tool, approved, turn, run_subagent)
+            return outcome.model_copy(
+                update={"content": edited_note(approved.arguments) + outcome.content}
+            )
+    return await _dispatch(spec, tool, call, turn, run_subagent)
+
+
+async def _dispatch(
+    spec: AgentSpec, tool: ToolSpec, call: ToolCall, turn: int, run_subagent: RunSubagent
+) -> ToolOutcome:
+    if tool.builtin == "subagent":
+        return await run_subagent(tool, call)
+    return await execute_tool(tool, tool_request(spec, call, turn))
+
+
+def tool_request(spec: AgentSpec, call: ToolCall, turn: int) -> ToolRequest:
+    request = ToolRequest(
+        agent=spec.name,
+        call=call,
+        # Stable across retries and replays; the turn guards against providers that
+        # reuse call ids across messages.
+        idempotency_key=f"{workflow.info().workflow_id}:{turn}:{call.id}",
+    )
+    if spec.digest is not None:  # the activity then acts on the agent this run recorded
+        request.digest = spec.digest
+    return request
+
+
+async def execute_tool(tool: ToolSpec, request: ToolRequest) -> ToolOutcome:
+    heartbeat = tool.heartbeat_timeout_seconds or DEFAULT_HEARTBEAT_TIMEOUT_SECONDS
+    return await execute(
+        TOOL_ACTIVITY,
+        request,
+        result_type=ToolOutcome,
+        local=tool.fast,
+        start_to_close=timedelta(seconds=tool.timeout_seconds),
+        heartbeat=timedelta(seconds=heartbeat),
+        retry=tool.retry.to_policy(),
+        summary=f"tool {_call_summary(request.call)}",
+        # Wait for the tool to acknowledge a cancellation, so a cancelled run ends only
+        # after its tools have stopped (not while a refund is half done).
+        cancellation=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+    )
+
+
+async def _durable_wait(call: ToolCall) -> ToolOutcome:
+    args = WAIT.parse(call.arguments)
+    if isinstance(args, ToolOutcome):
+        return args
+    assert isinstance(args, WaitArgs)
+    await workflow.sleep(
+        timedelta(hours=args.hours), summary=f"wait {args.hours:g} h: {args.reason}"[:200]
+    )
+    return ToolOutcome(
+        content=f"Waited {args.hours:g} hours ({args.reason}). "
+        f"It is now {workflow.now():%Y-%m-%d %H:%M} UTC."
+    )
+
+
+def _call_summary(call: ToolCall) -> str:
+    """`lookup_order(order_id='A-1001')`, shortened, for the activity's summary."""
+    try:
+        args = json.loads(call.arguments or "{}")
+        shown = (
+            ", ".join(f"{k}={v!r}" for k, v in args.items())
+            if isinstance(args, dict)
+            else call.arguments
+        )
+    except json.JSONDecodeError:
+        shown = call.arguments
+    if len(shown) > SUMMARY_ARGS_CHARS:
+        shown = shown[: SUMMARY_ARGS_CHARS - 1] + "…"
+    return f"{call.name}({shown})"
