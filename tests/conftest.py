@@ -46,7 +46,7 @@ from tether._pricing import PriceTable
 from tether._settings import SDK_DEFAULTS
 from tether.testing import ScriptedLLM, dev_server, time_skipping, worker
 
-AgentRun = WorkflowHandle[AgentWorkflow, AgentResult]
+AgentHandle = WorkflowHandle[AgentWorkflow, AgentResult]
 
 
 # The support desk with refunds that need no person: for tests about something else
@@ -137,7 +137,9 @@ def refund_prompt(order: str) -> str:
 _approvers: set[asyncio.Task[None]] = set()
 
 
-async def start_refund(client: Client, queue: str, order: str, *, approve: bool = True) -> AgentRun:
+async def start_refund(
+    client: Client, queue: str, order: str, *, approve: bool = True
+) -> AgentHandle:
     """A support-desk run asking to refund `order`, with the order in its id, and (unless
     `approve` is False) a person who approves that refund when the run asks, whatever
     dies meanwhile."""
@@ -155,7 +157,7 @@ async def start_refund(client: Client, queue: str, order: str, *, approve: bool 
     return run
 
 
-async def _approve_when_asked(run: AgentRun, within: float = 180) -> None:
+async def _approve_when_asked(run: AgentHandle, within: float = 180) -> None:
     deadline = asyncio.get_running_loop().time() + within
     while asyncio.get_running_loop().time() < deadline:
         try:

@@ -57,10 +57,26 @@ def model_env(llm: ScriptedLLM) -> dict[str, str]:
 
 @contextmanager
 def worker_process(env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """The demo's worker.py, logging to `log`; stopped (SIGTERM) at the end."""
+    with running([sys.executable, str(ROOT / "worker.py")], env, log) as proc:
+        yield proc
+
+
+@contextmanager
+def tether_worker(env: dict[str, str], log: Path, agents: str) -> Iterator[subprocess.Popen[bytes]]:
+    """`tether worker --agents AGENTS`, run from the repository (so `tests.` modules
+    import), logging to `log`; stopped (SIGTERM) at the end."""
+    command = [str(Path(sys.executable).parent / "tether"), "worker", "--agents", agents]
+    with running(command, env, log) as proc:
+        yield proc
+
+
+@contextmanager
+def running(
+    command: list[str], env: dict[str, str], log: Path
+) -> Iterator[subprocess.Popen[bytes]]:
     with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, str(ROOT / "worker.py")], env=env, stdout=out, stderr=subprocess.STDOUT
-        )
+        proc = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
     try:
         yield proc
     finally:
@@ -74,9 +90,10 @@ class DevServer:
     Use it as a context manager, which starts it and stops it at the end.
     """
 
-    def __init__(self, db: Path, log: Path) -> None:
+    def __init__(self, db: Path, log: Path, *extra: str) -> None:
         self._db = db
         self._log = log
+        self._extra = list(extra)  # more `start-dev` flags
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
@@ -90,6 +107,7 @@ class DevServer:
         cmd = [
             binary("temporal"), "server", "start-dev", "--headless", "--log-level", "warn",
             "--ip", "127.0.0.1", "--port", str(self.port), "--db-filename", str(self._db),
+            *self._extra,
         ]  # fmt: skip
         with self._log.open("ab") as out:
             self._proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)

@@ -22,15 +22,19 @@ import sqlite3
 import threading
 import uuid
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from subprocess import Popen
 from typing import Any
 
-from temporalio.api.enums.v1 import PendingActivityState
+import pytest
+from temporalio.api.enums.v1 import PendingActivityState, TimeoutType
 from temporalio.testing import WorkflowEnvironment
 
 from support_desk.offline import support_desk_responder
 from tests.conftest import (
-    AgentRun,
+    AgentHandle,
     pending_approvals,
     prompt_and_turn,
     refund_prompt,
@@ -40,8 +44,16 @@ from tests.conftest import (
     turns_seen,
     until,
 )
-from tests.processes import model_env, process_env, starter, target, worker_process
-from tether._seam import LLM_ACTIVITY, TOOL_ACTIVITY
+from tests.processes import (
+    model_env,
+    process_env,
+    starter,
+    target,
+    tether_worker,
+    worker_process,
+)
+from tether import AgentRun
+from tether._seam import TOOL_ACTIVITY
 from tether.testing import CallTools, ScriptedLLM, Step
 
 # The support conversation: lookup, policy, refund, email, answer; one request each.
@@ -129,12 +141,36 @@ def worker_env(
     return process_env(temporal, queue, shop, **model_env(llm), **extra)
 
 
-# For the worker that will be killed: without a workflow cache its runs have no sticky
-# queue, whose 5 s timeout would otherwise delay each run's next turn after the kill.
-NO_CACHE = {"TETHER_MAX_CACHED_WORKFLOWS": "0"}
+# Each test runs in both modes of calling the model: a regular activity (the default)
+# and a local activity (`LlmPolicy(local_activity=True)`), whose input never reaches
+# history, so a worker new to the run gets the whole conversation from the workflow.
+MODES = ["activity", "local"]
 
 
-async def tool_started(run: AgentRun) -> bool:
+@contextmanager
+def support_worker(mode: str, env: dict[str, str], log: Path) -> Iterator[Popen[bytes]]:
+    """The support desk's worker process, calling its model in `mode`."""
+    if mode == "local":
+        with tether_worker(env, log, "tests.local_agents:REGISTRY") as proc:
+            yield proc
+    else:
+        with worker_process(env, log) as proc:
+            yield proc
+
+
+async def moved_model_calls(run: AgentHandle) -> int:
+    """Model calls that waited for the worker holding the run's conversation, in vain (it
+    was killed), and were then given to any worker."""
+    events = (await run.fetch_history()).events
+    return sum(
+        e.activity_task_timed_out_event_attributes.failure.timeout_failure_info.timeout_type
+        == TimeoutType.TIMEOUT_TYPE_SCHEDULE_TO_START
+        for e in events
+        if e.HasField("activity_task_timed_out_event_attributes")
+    )
+
+
+async def tool_started(run: AgentHandle) -> bool:
     """A worker has taken the run's pending tool call (so it runs or waits inside)."""
     described = await run.describe()
     return any(
@@ -144,7 +180,7 @@ async def tool_started(run: AgentRun) -> bool:
     )
 
 
-async def retried_activities(run: AgentRun) -> list[tuple[str, int]]:
+async def retried_activities(run: AgentHandle) -> list[tuple[str, int]]:
     """(activity type, attempt) of every activity that completed on a retry."""
     events = (await run.fetch_history()).events
     kinds = {
@@ -160,12 +196,13 @@ async def retried_activities(run: AgentRun) -> list[tuple[str, int]]:
     return [(kinds[s.scheduled_event_id], s.attempt) for s in started if s.attempt > 1]
 
 
-def once_per_run(runs: list[AgentRun]) -> Counter[str]:
+def once_per_run(runs: list[AgentHandle]) -> Counter[str]:
     return Counter({run.id: 1 for run in runs})
 
 
+@pytest.mark.parametrize("mode", MODES)
 async def test_killed_while_a_model_call_and_a_tool_are_in_flight(
-    dev_env: WorkflowEnvironment, tmp_path: Path
+    dev_env: WorkflowEnvironment, tmp_path: Path, mode: str
 ) -> None:
     shop = tmp_path / "shop.db"
     in_llm, in_tool = seed_orders(shop, ["K-1001", "K-1002"])
@@ -175,8 +212,8 @@ async def test_killed_while_a_model_call_and_a_tool_are_in_flight(
     model.hold = (refund_prompt(in_llm), 4)
     model.lock_before_refund = refund_prompt(in_tool)
     with ScriptedLLM(model) as llm:
-        env = worker_env(llm, shop, queue, target(dev_env), **NO_CACHE)
-        with worker_process(env, tmp_path / "first.log") as first:
+        env = worker_env(llm, shop, queue, target(dev_env))
+        with support_worker(mode, env, tmp_path / "first.log") as first:
             runs = [await start_refund(dev_env.client, queue, in_llm)]
 
             async def held() -> bool:
@@ -191,7 +228,7 @@ async def test_killed_while_a_model_call_and_a_tool_are_in_flight(
         model.release.set()
         model.unlock()
         env = worker_env(llm, shop, queue, target(dev_env))
-        with worker_process(env, tmp_path / "second.log"):
+        with support_worker(mode, env, tmp_path / "second.log"):
             # The retries wait out the dead worker's heartbeat timeout (10 s).
             results = await asyncio.wait_for(asyncio.gather(*(r.result() for r in runs)), 60)
 
@@ -203,12 +240,16 @@ async def test_killed_while_a_model_call_and_a_tool_are_in_flight(
     assert runs_per_key(shop, "refunds") == once_per_run(runs)
     assert runs_per_key(shop, "outbox") == once_per_run(runs)
     # The kills hit the calls in flight: exactly those ran again, on the new worker.
-    assert await retried_activities(runs[0]) == [(LLM_ACTIVITY, 2)]
+    # The interrupted model call ran again on the new worker: as a local activity,
+    # replayed; as an activity, after waiting 5 s for the dead worker's own task queue.
+    assert await retried_activities(runs[0]) == []
+    assert await moved_model_calls(runs[0]) == (1 if mode == "activity" else 0)
     assert await retried_activities(runs[1]) == [(TOOL_ACTIVITY, 2)]
 
 
+@pytest.mark.parametrize("mode", MODES)
 async def test_killed_after_a_refund_committed_before_its_activity_completed(
-    dev_env: WorkflowEnvironment, tmp_path: Path
+    dev_env: WorkflowEnvironment, tmp_path: Path, mode: str
 ) -> None:
     shop = tmp_path / "shop.db"
     (order,) = seed_orders(shop, ["K-2001"])
@@ -217,8 +258,8 @@ async def test_killed_after_a_refund_committed_before_its_activity_completed(
     model.lock_before_refund = refund_prompt(order)
     with ScriptedLLM(model) as llm:
         async with FreezableProxy(target(dev_env)) as proxy:
-            env = worker_env(llm, shop, queue, proxy.address, **NO_CACHE)
-            with worker_process(env, tmp_path / "first.log") as first:
+            env = worker_env(llm, shop, queue, proxy.address)
+            with support_worker(mode, env, tmp_path / "first.log") as first:
                 run = await start_refund(dev_env.client, queue, order)
                 await until(lambda: tool_started(run), "the refund never started")
                 proxy.freeze()
@@ -231,7 +272,7 @@ async def test_killed_after_a_refund_committed_before_its_activity_completed(
                 first.kill()
                 first.wait()
         env = worker_env(llm, shop, queue, target(dev_env))
-        with worker_process(env, tmp_path / "second.log"):
+        with support_worker(mode, env, tmp_path / "second.log"):
             result = await asyncio.wait_for(run.result(), 60)
 
     assert result.status == "completed"
@@ -243,21 +284,22 @@ async def test_killed_after_a_refund_committed_before_its_activity_completed(
     assert await retried_activities(run) == [(TOOL_ACTIVITY, 2)]
 
 
+@pytest.mark.parametrize("mode", MODES)
 async def test_killed_while_a_refund_waits_for_approval(
-    dev_env: WorkflowEnvironment, tmp_path: Path
+    dev_env: WorkflowEnvironment, tmp_path: Path, mode: str
 ) -> None:
     shop = tmp_path / "shop.db"
     (order,) = seed_orders(shop, ["K-3001"])
     queue = f"crash-{uuid.uuid4().hex[:8]}"
     with ScriptedLLM(support_desk_responder) as llm:
-        env = worker_env(llm, shop, queue, target(dev_env), **NO_CACHE)
-        with worker_process(env, tmp_path / "first.log") as first:
+        env = worker_env(llm, shop, queue, target(dev_env))
+        with support_worker(mode, env, tmp_path / "first.log") as first:
             run = await start_refund(dev_env.client, queue, order, approve=False)
             (waiting,) = await pending_approvals(run)
             first.kill()
             first.wait()
         env = worker_env(llm, shop, queue, target(dev_env))
-        with worker_process(env, tmp_path / "second.log"):
+        with support_worker(mode, env, tmp_path / "second.log"):
             # The new worker rebuilds the pending call from history, or the workflow's
             # validator would refuse a decision for this call id.
             approved = starter(env, "approve", run.id, "--call", waiting.call_id)
@@ -273,3 +315,38 @@ async def test_killed_while_a_refund_waits_for_approval(
     assert runs_per_key(shop, "outbox") == once_per_run([run])
     # Nothing was in flight at the kill, so nothing ran twice.
     assert await retried_activities(run) == []
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_a_chat_goes_on_across_a_graceful_worker_restart(
+    dev_env: WorkflowEnvironment, tmp_path: Path, mode: str
+) -> None:
+    """A deploy: the only worker stops (SIGTERM) between two messages of a chat, a new
+    one starts, and the next message is answered in the same conversation."""
+    shop = tmp_path / "shop.db"
+    queue = f"restart-{uuid.uuid4().hex[:8]}"
+    with ScriptedLLM(support_desk_responder) as llm:
+        env = worker_env(llm, shop, queue, target(dev_env))
+        with support_worker(mode, env, tmp_path / "first.log"):
+            run = await AgentRun.start(
+                dev_env.client, "support-desk", "Where is order A-1003?", chat=True,
+                task_queue=queue,
+            )  # fmt: skip
+
+            async def answered() -> bool:
+                return (await run.state()).status == "awaiting_user"
+
+            await until(answered, "the first message was never answered")
+        with support_worker(mode, env, tmp_path / "second.log"):
+            reply = await asyncio.wait_for(run.send("And order A-1002?"), 60)
+            await run.end()
+            result = await asyncio.wait_for(run.result(), 60)
+    assert reply.startswith("Order A-1002 (Keyboard) is delivered.")
+    assert result.status == "completed"
+    # The model saw the whole conversation after the restart, and each turn once.
+    last = llm.requests[-1].messages
+    assert [m["content"] for m in last if m["role"] == "user"] == [
+        "Where is order A-1003?",
+        "And order A-1002?",
+    ]
+    assert llm.request_count == 4  # lookup + answer, twice

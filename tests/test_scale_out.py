@@ -14,7 +14,7 @@ from subprocess import Popen
 
 from temporalio.testing import WorkflowEnvironment
 
-from tests.conftest import AgentRun, runs_per_key, seed_orders, start_refund
+from tests.conftest import AgentHandle, runs_per_key, seed_orders, start_refund
 from tests.processes import process_env, target, wait_for_pollers, worker_process
 
 RUNS = 50
@@ -33,7 +33,7 @@ async def wait_for_refunds(shop: Path, count: int, within: float = 120) -> None:
         await asyncio.sleep(0.05)
 
 
-async def workflow_task_identities(handle: AgentRun) -> set[str]:
+async def workflow_task_identities(handle: AgentHandle) -> set[str]:
     history = await handle.fetch_history()
     return {
         event.workflow_task_started_event_attributes.identity

@@ -38,18 +38,16 @@ def test_unset_or_blank_tuning_keeps_the_sdk_defaults(monkeypatch: pytest.Monkey
 def test_tuning_is_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TETHER_MAX_CONCURRENT_ACTIVITIES", "8")
     monkeypatch.setenv("TETHER_MAX_CONCURRENT_WORKFLOW_TASKS", " 20 ")
-    monkeypatch.setenv("TETHER_MAX_CACHED_WORKFLOWS", "0")
+    monkeypatch.setenv("TETHER_MAX_CACHED_WORKFLOWS", "50")
     assert WorkerTuning.from_env() == WorkerTuning(
-        max_concurrent_activities=8, max_concurrent_workflow_tasks=20, max_cached_workflows=0
+        max_concurrent_activities=8, max_concurrent_workflow_tasks=20, max_cached_workflows=50
     )
 
 
-def test_one_workflow_task_slot_is_allowed_without_a_cache(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setenv("TETHER_MAX_CONCURRENT_WORKFLOW_TASKS", "1")
-    monkeypatch.setenv("TETHER_MAX_CACHED_WORKFLOWS", "0")
-    assert WorkerTuning.from_env().max_concurrent_workflow_tasks == 1
+def test_a_small_cache_lowers_the_default_task_slots(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A worker never takes on more runs at once than it can keep (see the next test).
+    monkeypatch.setenv("TETHER_MAX_CACHED_WORKFLOWS", "10")
+    assert WorkerTuning.from_env().max_concurrent_workflow_tasks == 10
 
 
 @pytest.mark.parametrize(
@@ -57,9 +55,11 @@ def test_one_workflow_task_slot_is_allowed_without_a_cache(
     [
         ("TETHER_MAX_CONCURRENT_ACTIVITIES", "lots", "must be a whole number >= 1, got 'lots'"),
         ("TETHER_MAX_CONCURRENT_ACTIVITIES", "0", "must be a whole number >= 1, got '0'"),
-        ("TETHER_MAX_CONCURRENT_WORKFLOW_TASKS", "2.5", "must be a whole number >= 1"),
-        ("TETHER_MAX_CACHED_WORKFLOWS", "-1", "must be a whole number >= 0, got '-1'"),
-        ("TETHER_MAX_CONCURRENT_WORKFLOW_TASKS", "1", "must be at least 2 while the workflow"),
+        ("TETHER_MAX_CONCURRENT_WORKFLOW_TASKS", "2.5", "must be a whole number >= 2"),
+        ("TETHER_MAX_CACHED_WORKFLOWS", "-1", "must be a whole number >= 2, got '-1'"),
+        ("TETHER_MAX_CACHED_WORKFLOWS", "0", "must be a whole number >= 2, got '0'"),
+        ("TETHER_MAX_CONCURRENT_WORKFLOW_TASKS", "1", "must be a whole number >= 2, got '1'"),
+        ("TETHER_MAX_CONCURRENT_WORKFLOW_TASKS", "2000", "below TETHER_MAX_CONCURRENT_WORKFLOW"),
     ],
 )
 def test_bad_tuning_is_refused_with_the_variable_named(

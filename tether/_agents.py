@@ -13,7 +13,13 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
-from tether._seam import DEFAULT_MAX_RESULT_BYTES, AgentSpec, LlmPolicy, OutputSpec
+from tether._seam import (
+    DEFAULT_MAX_RESULT_BYTES,
+    MAX_RESULT_BYTES_LIMIT,
+    AgentSpec,
+    LlmPolicy,
+    OutputSpec,
+)
 from tether._settings import ConfigurationError
 from tether._tools import Tool
 
@@ -71,8 +77,11 @@ class Agent:
             raise ValueError("an agent needs a non-empty name")
         if self.max_turns < 1:
             raise ValueError(f"agent {self.name!r}: max_turns must be at least 1")
-        if self.max_tool_result_bytes < 1:
-            raise ValueError(f"agent {self.name!r}: max_tool_result_bytes must be positive")
+        if not 1 <= self.max_tool_result_bytes <= MAX_RESULT_BYTES_LIMIT:
+            raise ValueError(
+                f"agent {self.name!r}: max_tool_result_bytes must be between 1 and "
+                f"{MAX_RESULT_BYTES_LIMIT:,} (a result must fit Temporal's 2 MiB payload limit)"
+            )
         for option in ("approval_timeout", "deadline"):
             value = getattr(self, option)
             if value is not None and value <= timedelta(0):

@@ -28,6 +28,11 @@ KEY_ID = "encryption-key-id"
 NONCE_BYTES = 12
 
 
+def encrypting() -> bool:
+    """Whether this process encrypts payloads (TETHER_ENCRYPTION_KEYS is set)."""
+    return bool(os.environ.get("TETHER_ENCRYPTION_KEYS", "").strip())
+
+
 class UnknownKeyError(ValueError):
     """A payload was encrypted with a key this process does not have."""
 
@@ -90,9 +95,9 @@ class EncryptionCodec(PayloadCodec):
     @classmethod
     def from_env(cls) -> EncryptionCodec | None:
         """The codec TETHER_ENCRYPTION_KEYS asks for, or None when it is unset."""
-        raw = os.environ.get("TETHER_ENCRYPTION_KEYS", "").strip()
-        if not raw:
+        if not encrypting():
             return None
+        raw = os.environ["TETHER_ENCRYPTION_KEYS"].strip()
         keys: dict[str, bytes] = {}
         for item in raw.split(","):
             key_id, sep, encoded = item.strip().partition("=")

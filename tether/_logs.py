@@ -12,8 +12,11 @@ import sys
 from typing import Any
 
 import structlog
-from temporalio import activity
+from temporalio import activity, workflow
 from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor
+
+from tether._codec import encrypting
+from tether._redaction import configured_secrets, redact
 
 
 def configure(level: str | None = None) -> None:
@@ -41,14 +44,55 @@ def configure(level: str | None = None) -> None:
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=shared,
-            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.format_exc_info,
+                Redacting(configured_secrets(), hide_messages=encrypting()),
+                renderer,
+            ],
         )
     )
+    # The SDK appends its context dict to every message; it is in the fields already.
+    workflow.logger.workflow_info_on_message = False
+    activity.logger.activity_info_on_message = False
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level_name)
     for noisy in ("httpx", "httpx2", "httpcore", "openai"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+class Redacting:
+    """A log processor that redacts secrets and key shapes from every field; with
+    `hide_messages` (payloads are encrypted, so what they hold is secret) it also drops
+    exception messages, which may quote a customer's data, keeping their type and
+    traceback."""
+
+    def __init__(self, secrets: list[str], *, hide_messages: bool) -> None:
+        self._secrets = secrets
+        self._hide_messages = hide_messages
+
+    def __call__(
+        self, logger: object, method: str, event: structlog.typing.EventDict
+    ) -> structlog.typing.EventDict:
+        exception = event.get("exception")
+        if self._hide_messages and isinstance(exception, str):
+            event["exception"] = _without_message(exception)
+        for key, value in event.items():
+            if isinstance(value, str):
+                event[key] = redact(value, self._secrets)
+        return event
+
+
+def _without_message(traceback: str) -> str:
+    """A formatted traceback whose exception lines say only the exception's type."""
+    lines = []
+    for line in traceback.splitlines():
+        kind, sep, _ = line.partition(": ")
+        if sep and not line.startswith(" ") and kind.replace(".", "").isidentifier():
+            line = f"{kind}: [message hidden: payloads are encrypted]"
+        lines.append(line)
+    return "\n".join(lines)
 
 
 class ActivityLogContext(Interceptor):

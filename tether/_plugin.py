@@ -18,10 +18,12 @@ offline scripted model.
 from __future__ import annotations
 
 import dataclasses
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 
 import structlog
+from temporalio.client import Client
 from temporalio.contrib.pydantic import PydanticPayloadConverter
 from temporalio.converter import DataConverter
 from temporalio.plugin import SimplePlugin
@@ -39,7 +41,7 @@ from tether._sandbox import passing_tether_through
 from tether._scripted_llm import ScriptedLLM, no_script
 from tether._search_registration import ensure_search_attributes
 from tether._settings import ConfigurationError, LlmSettings
-from tether._temporal import data_converter
+from tether._temporal import data_converter, with_codec
 from tether._workflows.agent import AgentWorkflow
 
 log = structlog.get_logger("tether.plugin")
@@ -126,6 +128,7 @@ class TetherPlugin(SimplePlugin):
             await ensure_search_attributes(worker.client)
         )
         async with AsyncExitStack() as stack:
+            await stack.enter_async_context(self._conversation_queue(worker))
             if self.llm.offline:
                 scripted = stack.enter_context(
                     ScriptedLLM(scripts=self.registry.scripts, unscripted=no_script)
@@ -142,6 +145,38 @@ class TetherPlugin(SimplePlugin):
                 )
             yield
 
+    @asynccontextmanager
+    async def _conversation_queue(self, worker: Worker) -> AsyncIterator[None]:
+        """A task queue only this worker polls, for the model calls of the runs whose
+        conversation it holds: a fleet's workers then seldom read a conversation back
+        from history (each call that does reads all of it). It runs the LLM activity
+        alone, with the worker's own activity slots."""
+        shared = worker.task_queue
+        own = f"{shared}@{uuid.uuid4().hex[:12]}"
+        config = worker.config(active_config=True)
+        # The client without its plugins, or this plugin would configure (and run) a
+        # whole Tether worker again inside this one.
+        active = worker.client.config(active_config=True)
+        client = Client(
+            active["service_client"],
+            namespace=active["namespace"],
+            data_converter=active["data_converter"],
+            interceptors=active["interceptors"],
+        )
+        calls = Worker(
+            client,
+            task_queue=own,
+            activities=[self._llm_activities.call_llm],
+            max_concurrent_activities=config.get("max_concurrent_activities"),
+            interceptors=config.get("interceptors", []),
+        )
+        self._llm_activities.worker_queues.update({shared: own, own: own})
+        async with calls:
+            try:
+                yield
+            finally:
+                self._llm_activities.worker_queues.pop(shared, None)
+
 
 def _with_tether_payloads(existing: DataConverter | None) -> DataConverter:
     """Tether's payload converter, keeping a codec the client already has (yours, or
@@ -149,4 +184,4 @@ def _with_tether_payloads(existing: DataConverter | None) -> DataConverter:
     ours = data_converter()
     if existing is None or existing.payload_codec is None:
         return ours
-    return dataclasses.replace(ours, payload_codec=existing.payload_codec)
+    return with_codec(ours, existing.payload_codec)

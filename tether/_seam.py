@@ -34,11 +34,19 @@ RunStatus = Literal[
 DESCRIBE_AGENT_ACTIVITY = "tether.describe_agent"
 LLM_ACTIVITY = "tether.llm"
 TOOL_ACTIVITY = "tether.tool"
+# The LLM activity could not rebuild the run's conversation (the workflow resends it).
+CONVERSATION_LOST = "ConversationLost"
 
 MAX_PROMPT_CHARS = 100_000
 MAX_TURNS_LIMIT = 1_000
 DAY_SECONDS = 24 * 3600
 DEFAULT_MAX_RESULT_BYTES = 16 * 1024
+# Temporal refuses a payload over 2 MiB (and the SDK then retries the activity until it
+# gives up, failing the run). A tool result may be at most half of that, so JSON
+# escaping and the codec fit; the tool activity cuts any result that still does not.
+PAYLOAD_LIMIT_BYTES = 2 * 1024 * 1024
+MAX_RESULT_BYTES_LIMIT = PAYLOAD_LIMIT_BYTES // 2
+PAYLOAD_BUDGET_BYTES = PAYLOAD_LIMIT_BYTES - 64 * 1024
 
 
 class PendingApproval(BaseModel):
@@ -218,7 +226,10 @@ class ToolOptionsSpec(BaseModel):
         description="For infrastructure failures; bad arguments and ToolErrors never retry.",
     )
     max_result_bytes: int | None = Field(
-        default=None, ge=1, description="None takes the agent's max_tool_result_bytes."
+        default=None,
+        ge=1,
+        le=MAX_RESULT_BYTES_LIMIT,
+        description="None takes the agent's max_tool_result_bytes.",
     )
 
 
@@ -336,6 +347,11 @@ class LlmReply(BaseModel):
     )
     output_error: str | None = Field(
         default=None, description="Why a final answer failed that validation."
+    )
+    worker_queue: str | None = Field(
+        default=None,
+        description="The task queue only the worker that made this call polls: it keeps "
+        "the run's conversation, so the run's next model call goes there first.",
     )
 
 

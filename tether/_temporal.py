@@ -12,7 +12,11 @@ from typing import Any
 
 from temporalio.client import Client, Plugin
 from temporalio.contrib.pydantic import PydanticPayloadConverter, ToJsonOptions
-from temporalio.converter import DataConverter
+from temporalio.converter import (
+    DataConverter,
+    DefaultFailureConverterWithEncodedAttributes,
+    PayloadCodec,
+)
 from temporalio.envconfig import ClientConfig
 from temporalio.runtime import Runtime
 
@@ -48,12 +52,23 @@ TETHER_CONVERTER = DataConverter(payload_converter_class=CompactPayloadConverter
 
 
 def data_converter() -> DataConverter:
-    """Tether's payloads, encrypted when TETHER_ENCRYPTION_KEYS is set; worker and
+    """Tether's data converter: pydantic JSON payloads, encrypted when
+    TETHER_ENCRYPTION_KEYS is set (failure messages and stack traces too); worker and
     starter must agree, so both build it here."""
     codec = EncryptionCodec.from_env()
     if codec is None:
         return TETHER_CONVERTER
-    return dataclasses.replace(TETHER_CONVERTER, payload_codec=codec)
+    return with_codec(TETHER_CONVERTER, codec)
+
+
+def with_codec(converter: DataConverter, codec: PayloadCodec) -> DataConverter:
+    """`converter` encoding payloads with `codec`, and failures' messages and stack
+    traces as payloads too (otherwise they stay plaintext in history)."""
+    return dataclasses.replace(
+        converter,
+        payload_codec=codec,
+        failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
+    )
 
 
 async def connect(

@@ -27,7 +27,7 @@ import pydantic_core
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
 from tether._schema import drop_nulls_for_defaults, strict_schema
-from tether._seam import RetryOptions, ToolOutcome, ToolSpec
+from tether._seam import MAX_RESULT_BYTES_LIMIT, RetryOptions, ToolOutcome, ToolSpec
 from tether._validation import describe
 
 
@@ -131,6 +131,12 @@ class Tool:
             raise ValueError(
                 f"tool {self.name!r}: fast tools run as local activities, which cannot "
                 "heartbeat; drop heartbeat_timeout_seconds or fast=True"
+            )
+        limit = options.get("max_result_bytes")
+        if limit is not None and not 1 <= limit <= MAX_RESULT_BYTES_LIMIT:
+            raise ValueError(
+                f"tool {self.name!r}: max_result_bytes must be between 1 and "
+                f"{MAX_RESULT_BYTES_LIMIT:,} (a result must fit Temporal's 2 MiB payload limit)"
             )
         self._context_param, self._model_param, self._args_model = _arguments_model(fn, self.name)
         try:

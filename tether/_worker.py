@@ -12,9 +12,11 @@ TETHER_TRACING.
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import structlog
 from temporalio.client import Client
@@ -22,6 +24,7 @@ from temporalio.converter import DataConverter
 from temporalio.worker import Worker
 
 from tether._agents import Agent, AgentRegistry
+from tether._liveness import beat
 from tether._plugin import TetherPlugin
 from tether._pricing import PriceTable
 from tether._settings import SDK_DEFAULTS, LlmSettings, WorkerTuning, task_queue
@@ -109,6 +112,7 @@ async def serve(agents: AgentRegistry, config: WorkerConfig) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    beating = liveness_task()
     async with worker:
         log.info(
             "worker started",
@@ -121,4 +125,14 @@ async def serve(agents: AgentRegistry, config: WorkerConfig) -> None:
         )
         await stop.wait()
         log.info("worker stopping: finishing in-flight tasks")
+    if beating is not None:
+        beating.cancel()
     log.info("worker stopped")
+
+
+def liveness_task() -> asyncio.Task[None] | None:
+    """The task that keeps TETHER_LIVENESS_FILE fresh while the event loop runs."""
+    path = os.environ.get("TETHER_LIVENESS_FILE", "").strip()
+    if not path:
+        return None
+    return asyncio.create_task(beat(Path(path)), name="tether-liveness")

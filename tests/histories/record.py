@@ -29,7 +29,7 @@ from support_desk import REGISTRY, SCRIPTS
 from support_desk.offline import support_desk_responder
 from tests.conftest import (
     UNATTENDED,
-    AgentRun,
+    AgentHandle,
     approve_all,
     pending_approvals,
     running_worker,
@@ -90,7 +90,7 @@ def refund_waiting_for_a_person(llm: ScriptedLLM) -> AgentInput:
     return AgentInput(agent="support-desk", prompt="Order A-1004 is faulty, refund it.")
 
 
-async def reject(run: AgentRun) -> None:
+async def reject(run: AgentHandle) -> None:
     (call,) = await pending_approvals(run)
     await run.execute_update(
         AgentWorkflow.decide,
@@ -113,7 +113,7 @@ def chat(llm: ScriptedLLM) -> AgentInput:
     )
 
 
-async def chat_into_a_second_run(run: AgentRun) -> None:
+async def chat_into_a_second_run(run: AgentHandle) -> None:
     for runs, text in [(1, "And order A-1002?"), (2, "Thanks. And A-1004?")]:
 
         async def waits_for_the_user(runs: int = runs) -> bool:
@@ -132,7 +132,7 @@ class Scenario:
 
     start: Callable[[ScriptedLLM], AgentInput | RefundTicket]
     agents: AgentRegistry = AGENTS
-    person: Callable[[AgentRun], Awaitable[object]] | None = None
+    person: Callable[[AgentHandle], Awaitable[object]] | None = None
 
 
 SCENARIOS: dict[str, Scenario] = {
@@ -153,7 +153,7 @@ async def record(client: Client, name: str, scenario: Scenario) -> None:
     with ScriptedLLM() as llm:
         params = scenario.start(llm)
         async with running_worker(client, llm, agents=scenario.agents) as worker:
-            handle: AgentRun | WorkflowHandle[RefundPipelineWorkflow, RefundResult]
+            handle: AgentHandle | WorkflowHandle[RefundPipelineWorkflow, RefundResult]
             if isinstance(params, AgentInput):
                 handle = await client.start_workflow(
                     AgentWorkflow.run, params, id=name, task_queue=worker.task_queue

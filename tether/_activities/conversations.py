@@ -13,12 +13,15 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
+import structlog
 from temporalio import activity
 from temporalio.api.enums.v1 import EventType
 from temporalio.exceptions import ApplicationError
 
 from tether._messages import Message
-from tether._seam import LLM_ACTIVITY, LlmRequest
+from tether._seam import CONVERSATION_LOST, LLM_ACTIVITY, LlmRequest
+
+log = structlog.get_logger("tether.llm")
 
 
 class Conversations:
@@ -42,7 +45,7 @@ class Conversations:
             raise ApplicationError(
                 f"the run's history holds {len(known)} messages before this call, "
                 f"the workflow says {request.known}",
-                type="ConversationLost",
+                type=CONVERSATION_LOST,
                 non_retryable=True,
             )
         # Append-only per run, so a prefix is always right: a retry or a fallback model
@@ -60,7 +63,9 @@ async def _rebuild(workflow_id: str, run_id: str) -> list[Message]:
     converter = client.data_converter
     conversation: list[Message] = []
     handle = client.get_workflow_handle(workflow_id, run_id=run_id)
+    read = 0
     async for event in handle.fetch_history_events():
+        read += event.ByteSize()
         if event.event_type != EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
             continue
         scheduled = event.activity_task_scheduled_event_attributes
@@ -68,4 +73,7 @@ async def _rebuild(workflow_id: str, run_id: str) -> list[Message]:
             continue
         (earlier,) = await converter.decode(scheduled.input.payloads, [LlmRequest])
         conversation = conversation[: earlier.known] + earlier.messages
+    # Counted, since a fleet whose calls keep missing the worker that holds a run's
+    # conversation reads its history again and again (dev.py bench --fleet).
+    log.info("conversation rebuilt", messages=len(conversation), history_bytes=read)
     return conversation

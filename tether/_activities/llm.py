@@ -26,6 +26,7 @@ from tether._activities.specs import RecordedSpecs
 from tether._agents import AgentRegistry
 from tether._messages import Message, ToolCall, Usage
 from tether._pricing import PriceTable
+from tether._redaction import configured_secrets
 from tether._scripted_llm import AGENT_HEADER
 from tether._seam import LLM_ACTIVITY, AgentSpec, LlmReply, LlmRequest
 from tether._settings import LlmSettings
@@ -56,7 +57,12 @@ class LlmActivities:
         self.client = client
         self._specs = specs
         self._prices = prices or PriceTable()
+        # What a provider's error must not carry into history: the key this client
+        # sends, and the other secrets of the process's environment.
+        self._secrets = [client.api_key, *configured_secrets()]
         self._conversations = conversations or Conversations()
+        # Task queue -> the queue only this worker polls (see TetherPlugin.run_worker).
+        self.worker_queues: dict[str, str] = {}
 
     @activity.defn(name=LLM_ACTIVITY)
     async def call_llm(self, request: LlmRequest) -> LlmReply:
@@ -76,7 +82,7 @@ class LlmActivities:
                     **_options(spec),
                 )
         except openai.APIError as e:
-            raise classify(e, model=request.model) from e
+            raise classify(e, model=request.model, secrets=self._secrets) from None
         message, usage, finish_reason = _parse(completion, request.model)
         log.info(
             "model replied",
@@ -85,12 +91,16 @@ class LlmActivities:
             tool_calls=len(message.tool_calls),
             tokens=usage.total_tokens,
         )
+        info = activity.info()
         reply = LlmReply(
             message=message,
             usage=usage,
             finish_reason=finish_reason,
             cost_usd=self._prices.cost(request.model, usage),
         )
+        if not info.is_local and info.task_queue in self.worker_queues:
+            # This worker now holds the conversation: the run's next call comes here.
+            reply.worker_queue = self.worker_queues[info.task_queue]
         # Validated with the live type: the code that reads `output` is the live code.
         if spec.output is not None and agent.output_type is not None and not message.tool_calls:
             reply.output, reply.output_error = _validate(agent.output_type, message.content)

@@ -9,11 +9,14 @@ each with a `type` a user can read and a message that says what to do.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 
 import openai
 from temporalio.exceptions import ApplicationError
+
+from tether._redaction import redact
 
 # A provider asking for longer than this is capped: the run's retry policy still bounds
 # how many attempts it gets, and a days-long header is more likely a bug than a plan.
@@ -37,8 +40,26 @@ FIXES = {
 }
 
 
-def classify(error: Exception, *, model: str, now: datetime | None = None) -> ApplicationError:
-    """The ApplicationError to raise for an exception from the openai client."""
+def classify(
+    error: Exception,
+    *,
+    model: str,
+    now: datetime | None = None,
+    secrets: Sequence[str] = (),
+) -> ApplicationError:
+    """The ApplicationError to raise for an exception from the openai client, its
+    message redacted of `secrets` and key shapes (a gateway may echo the key). Raise it
+    `from None`: the client's exception, unredacted, would travel along as its cause."""
+    found = _classify(error, model=model, now=now or datetime.now(UTC))
+    return ApplicationError(
+        redact(found.message, secrets),
+        type=found.type,
+        non_retryable=found.non_retryable,
+        next_retry_delay=found.next_retry_delay,
+    )
+
+
+def _classify(error: Exception, *, model: str, now: datetime) -> ApplicationError:
     if isinstance(error, openai.APITimeoutError):
         return ApplicationError(f"{model}: request timed out", type="LlmTimeout")
     if isinstance(error, openai.APIConnectionError):
@@ -46,7 +67,7 @@ def classify(error: Exception, *, model: str, now: datetime | None = None) -> Ap
             f"{model}: cannot connect to {error.request.url} ({error})", type="LlmUnreachable"
         )
     if isinstance(error, openai.APIStatusError):
-        return _from_status(error, model, now or datetime.now(UTC))
+        return _from_status(error, model, now)
     raise error
 
 

@@ -12,7 +12,7 @@ from tether._activities.agents import served
 from tether._activities.heartbeat import heartbeating
 from tether._activities.specs import RecordedSpecs
 from tether._agents import AgentRegistry
-from tether._seam import TOOL_ACTIVITY, ToolOutcome, ToolRequest
+from tether._seam import PAYLOAD_BUDGET_BYTES, TOOL_ACTIVITY, ToolOutcome, ToolRequest
 from tether._tools import ToolContext, truncate, unknown_tool
 
 log = structlog.get_logger("tether.tool")
@@ -46,4 +46,15 @@ class ToolActivities:
         spec = await self._specs.resolve(agent, request.digest)
         recorded = spec.tool(tool.name)
         limit = (recorded.max_result_bytes if recorded else None) or spec.max_tool_result_bytes
-        return outcome.model_copy(update={"content": truncate(outcome.content, limit)})
+        return fitted(outcome, limit)
+
+
+def fitted(outcome: ToolOutcome, limit: int) -> ToolOutcome:
+    """`outcome` cut to `limit` bytes of UTF-8, and further if its payload would still
+    exceed Temporal's limit (JSON escapes some characters to six bytes)."""
+    while True:
+        cut = outcome.model_copy(update={"content": truncate(outcome.content, limit)})
+        size = len(cut.model_dump_json())
+        if size <= PAYLOAD_BUDGET_BYTES:
+            return cut
+        limit = max(1, int(limit * PAYLOAD_BUDGET_BYTES / size * 0.9))

@@ -16,7 +16,7 @@ from tether._cli.control import cmd_cancel, cmd_decide
 from tether._cli.pipeline import add_pipeline_command
 from tether._cli.run import add_run_options, cmd_run
 from tether._cli.views import STATUSES, cmd_list, cmd_status, cmd_transcript, cmd_watch
-from tether._cli.worker import add_worker_command
+from tether._cli.worker import add_health_command, add_worker_command
 from tether._settings import ConfigurationError
 from tether._temporal import TemporalUnreachable
 
@@ -46,6 +46,7 @@ def build_parser(
     parser = Parser(prog=prog, description="Run and steer Tether agents.")
     commands = parser.add_subparsers(dest="command", required=True)
     add_worker_command(commands)
+    add_health_command(commands)
 
     def command(
         name: str, run: Command, help: str, *, json: bool = True

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 import os
+from pathlib import Path
 
 from tether._agents import AgentRegistry, ModuleMissing, load_registry
+from tether._cli.common import UserError
+from tether._liveness import DEFAULT_MAX_AGE_SECONDS, check
 from tether._logs import configure as configure_logs
 from tether._settings import ConfigurationError
 from tether._worker import WorkerConfig, serve
@@ -48,3 +51,30 @@ async def cmd_worker(args: argparse.Namespace) -> int:
     with config.telemetry.exporting():
         await serve(registry, config)
     return 0
+
+
+def add_health_command(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    help = "whether a worker is alive (TETHER_LIVENESS_FILE fresh): exit 0 alive, 1 not"
+    sub = commands.add_parser("health", help=help, description=help)
+    sub.set_defaults(run=cmd_health)
+    sub.add_argument(
+        "--file",
+        default=os.environ.get("TETHER_LIVENESS_FILE"),
+        help="the worker's liveness file (default: TETHER_LIVENESS_FILE)",
+    )
+    sub.add_argument(
+        "--max-age",
+        type=float,
+        default=DEFAULT_MAX_AGE_SECONDS,
+        metavar="SECONDS",
+        help="older than this is not alive (%(default)s)",
+    )
+    sub.add_argument("--kill", action="store_true", help="kill a worker that is not alive")
+
+
+async def cmd_health(args: argparse.Namespace) -> int:
+    if not args.file:
+        raise UserError("name the liveness file with --file (or TETHER_LIVENESS_FILE)")
+    alive, line = check(Path(args.file), max_age=args.max_age, kill=args.kill)
+    print(line)
+    return 0 if alive else 1

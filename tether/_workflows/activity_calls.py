@@ -31,8 +31,11 @@ async def execute(
     retry: RetryPolicy,
     summary: str,
     cancellation: ActivityCancellationType = ActivityCancellationType.TRY_CANCEL,
+    task_queue: str | None = None,
+    schedule_to_start: timedelta | None = None,
 ) -> R:
-    """Run `activity` with `arg`; `heartbeat` applies to a regular activity only."""
+    """Run `activity` with `arg`; `heartbeat`, `task_queue` (default: the workflow's)
+    and `schedule_to_start` apply to a regular activity only."""
     result: R
     if local:
         result = await workflow.execute_local_activity(
@@ -54,5 +57,7 @@ async def execute(
         retry_policy=retry,
         cancellation_type=cancellation,
         summary=summary,
+        task_queue=task_queue,
+        schedule_to_start_timeout=schedule_to_start,
     )
     return result

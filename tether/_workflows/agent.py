@@ -28,6 +28,7 @@ from temporalio.exceptions import (
 with workflow.unsafe.imports_passed_through():
     from tether._messages import Message, ToolCall
     from tether._seam import (
+        CONVERSATION_LOST,
         MAX_PROMPT_CHARS,
         AgentInput,
         AgentResult,
@@ -87,6 +88,9 @@ class AgentWorkflow(DecidesApprovals):
         self._turn = 0
         self._output: dict[str, object] | None = None
         self._tools_waiting: str | None = None
+        # The task queue of the worker that holds this run's conversation (its last
+        # model call's); the next call goes there first.
+        self._worker_queue: str | None = None
         self._conversation = Conversation()
         self._spend = Spend()
         self._limits = Limits()
@@ -245,7 +249,9 @@ class AgentWorkflow(DecidesApprovals):
     async def send(self, text: str) -> str:
         """Send a chat message; returns the agent's reply once it has answered."""
         seq = self._inbox.put(text)
-        self._publish()
+        # Details only: a handler must not write history (an upsert is a command), or a
+        # task that ran it could record state ahead of the loop's; the loop upserts.
+        self._show_details()
         replies = self._inbox.replies
         await workflow.wait_condition(lambda: seq in replies or self._closed)
         if seq not in replies:
@@ -323,6 +329,11 @@ class AgentWorkflow(DecidesApprovals):
     async def _call_llm(self, spec: AgentSpec) -> LlmReply:
         """One model call, moving down the fallback list when a model is unavailable."""
         fallbacks = [m for m in spec.llm.fallback_models if m != self._model]
+        # A local activity's input never reaches history, so a worker new to the run
+        # could not rebuild the conversation from it: it is sent whole (costing no
+        # history). A regular call sends only what is new, and whole again if the
+        # worker could not rebuild the rest.
+        whole = spec.llm.local_activity
         while True:
             model = self._model or spec.model
             self._shown.waiting_for = f"a reply from `{model}`"
@@ -331,21 +342,30 @@ class AgentWorkflow(DecidesApprovals):
             request = LlmRequest(
                 agent=self._agent,
                 model=model,
-                messages=conversation.unsent(),
+                messages=conversation.messages if whole else conversation.unsent(),
                 turn=self._turn,
-                known=conversation.sent,
+                known=0 if whole else conversation.sent,
             )
             try:
-                reply = await execute_llm(spec, request, summary=f"llm {model} · turn {self._turn}")
+                reply = await execute_llm(
+                    spec,
+                    request,
+                    summary=f"llm {model} · turn {self._turn}",
+                    worker_queue=self._worker_queue,
+                )
             except ActivityError as e:
                 if is_cancelled_exception(e):
                     raise  # the run was cancelled or reached its deadline: not a failure
+                if _lost_conversation(e) and not whole:
+                    whole = True
+                    continue
                 reason = _unavailable(e)
                 if reason is None or not fallbacks:
                     raise self._fail(e) from e
                 self._switch(model, fallbacks.pop(0), reason)
                 continue
             conversation.sent = len(conversation.messages)
+            self._worker_queue = reply.worker_queue
             self._spend.add_call(reply)
             self._shown.waiting_for = None
             self._publish()
@@ -415,10 +435,7 @@ class AgentWorkflow(DecidesApprovals):
         """Keep the web UI's view of the run current: details always (a query, free),
         search attributes when the status changes (each upsert is a history event, and
         one per turn was a fifth of a short run's history); turns and tokens ride along."""
-        state, shown = self.state(), self._shown
-        workflow.set_current_details(
-            current_details(state, self._limits.max_turns, shown.waiting_for)
-        )
+        state, shown = self._show_details(), self._shown
         searchable: tuple[object, ...] = (state.status,)
         if shown.upsert_every_turn:
             searchable = (state.status, state.turn, state.usage.total_tokens)
@@ -436,6 +453,14 @@ class AgentWorkflow(DecidesApprovals):
             ]
         )
 
+    def _show_details(self) -> RunState:
+        """The web UI's current details (a query, not history), from the state now."""
+        state = self.state()
+        workflow.set_current_details(
+            current_details(state, self._limits.max_turns, self._shown.waiting_for)
+        )
+        return state
+
     def _finish(
         self, status: RunStatus, answer: str | None, output: dict[str, object] | None = None
     ) -> AgentResult:
@@ -450,6 +475,11 @@ class AgentWorkflow(DecidesApprovals):
             model=self._model or "",
             model_switches=self._spend.switches,
         )
+
+
+def _lost_conversation(error: ActivityError) -> bool:
+    cause = error.cause
+    return isinstance(cause, ApplicationError) and cause.type == CONVERSATION_LOST
 
 
 def _unavailable(error: ActivityError) -> str | None:

@@ -10,7 +10,8 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, TimeoutType
+from temporalio.exceptions import TimeoutError as ActivityTimeout
 
 from tether._workflows.activity_calls import execute
 
@@ -48,21 +49,51 @@ async def describe_agent(name: str) -> AgentSpec:
     return spec
 
 
-async def execute_llm(spec: AgentSpec, request: LlmRequest, *, summary: str) -> LlmReply:
-    """One model call: a regular activity, or a local one if the agent's policy says so."""
+# How long a model call waits for the worker that holds the run's conversation before
+# it is given to any worker instead (which reads the conversation from history).
+AFFINITY_WAIT = timedelta(seconds=5)
+
+
+async def execute_llm(
+    spec: AgentSpec, request: LlmRequest, *, summary: str, worker_queue: str | None = None
+) -> LlmReply:
+    """One model call: a regular activity, or a local one if the agent's policy says so.
+
+    A regular call goes to `worker_queue` when given (the worker that made the run's
+    last call polls it, and keeps the conversation), for up to AFFINITY_WAIT; if that
+    worker is gone, to the run's task queue, where any worker takes it."""
     policy = spec.llm
     if spec.digest is not None:  # the activity then acts on the agent this run recorded
         request = request.model_copy(update={"digest": spec.digest})
-    return await execute(
-        LLM_ACTIVITY,
-        request,
-        result_type=LlmReply,
-        local=policy.local_activity,
-        start_to_close=timedelta(seconds=policy.timeout_seconds),
-        heartbeat=timedelta(seconds=policy.heartbeat_timeout_seconds),
-        retry=policy.retry.to_policy(),
-        summary=summary,
-    )
+
+    async def call(queue: str | None) -> LlmReply:
+        return await execute(
+            LLM_ACTIVITY,
+            request,
+            result_type=LlmReply,
+            local=policy.local_activity,
+            start_to_close=timedelta(seconds=policy.timeout_seconds),
+            heartbeat=timedelta(seconds=policy.heartbeat_timeout_seconds),
+            retry=policy.retry.to_policy(),
+            summary=summary,
+            task_queue=queue,
+            schedule_to_start=AFFINITY_WAIT if queue else None,
+        )
+
+    if worker_queue is None or policy.local_activity:
+        return await call(None)
+    try:
+        return await call(worker_queue)
+    except ActivityError as e:
+        if not _not_started(e):
+            raise
+        workflow.logger.info("the conversation's worker is gone", extra={"queue": worker_queue})
+        return await call(None)
+
+
+def _not_started(error: ActivityError) -> bool:
+    cause = error.cause
+    return isinstance(cause, ActivityTimeout) and cause.type == TimeoutType.SCHEDULE_TO_START
 
 
 def repair_request(output_error: str) -> Message:
