@@ -31,6 +31,7 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from bench.agents import PARK, PARK_PROMPT, STANDARD_TURNS, responder
+from bench.fleet import fleet, table
 from bench.measure import HistoryStats, history_stats, median, percentile, proc_stats
 from bench.modes import FLOOR, MAIN_MODES, TETHER, VARIANTS, Mode, Runner
 from bench.report import Cell, Growth, Parked, Report, markdown, targets
@@ -391,6 +392,12 @@ def parse(argv: list[str]) -> tuple[Sizes, argparse.Namespace]:
     parser.add_argument(
         "--llm-latency", type=float, help="seconds the model takes per reply (default 0)"
     )
+    parser.add_argument(
+        "--fleet",
+        action="store_true",
+        help="instead: the bytes 1 and 3 workers read back from history (bench/fleet.py), "
+        "for --turns (default 5,10,20,40) and --runs runs each (default 3)",
+    )
     args = parser.parse_args(argv)
     base = TINY if args.tiny else default
     given = {
@@ -410,6 +417,11 @@ def parse(argv: list[str]) -> tuple[Sizes, argparse.Namespace]:
 
 def main(argv: list[str]) -> int:
     sizes, args = parse(argv)
+    if args.fleet:
+        turns = args.turns or ([2, 4] if args.tiny else [5, 10, 20, 40])
+        rows = asyncio.run(fleet(turns, [1, 3], args.runs or (1 if args.tiny else 3)))
+        print(json.dumps([asdict(r) for r in rows], indent=2) if args.json else table(rows))
+        return 0
     report = asyncio.run(bench(sizes))
     as_json = json.dumps(asdict(report), indent=2)
     if args.save:

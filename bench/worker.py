@@ -23,6 +23,7 @@ from bench.calls import model_client
 from bench.floor_activities import FloorActivities
 from bench.floor_workflow import FloorWorkflow
 from tether import LlmSettings, create_worker
+from tether import _logs as logs
 from tether._process import exit_now
 from tether._temporal import TETHER_CONVERTER
 from tether.testing import OFFLINE_MODEL
@@ -50,6 +51,7 @@ async def make_worker(kind: str, client: Client, queue: str, llm_url: str) -> Wo
 
 
 async def serve(kind: str, address: str, queue: str, llm_url: str) -> None:
+    logs.configure("INFO")  # JSON lines: bench.fleet counts the conversation rebuilds
     client = await Client.connect(address, data_converter=TETHER_CONVERTER)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

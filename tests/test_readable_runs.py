@@ -87,7 +87,10 @@ async def test_every_activity_reads_like_a_transcript_line(
             EventType.EVENT_TYPE_MARKER_RECORDED,
         ) and event.user_metadata.HasField("summary"):
             summaries.append(converter.from_payload(event.user_metadata.summary, str))
-    assert summaries[0] == "llm tether-scripted · turn 1"
+    assert summaries[:2] == [
+        "agent support-desk · spec recorded for this run",
+        "llm tether-scripted · turn 1",
+    ]
     assert "tool lookup_order(order_id='A-1001')" in summaries
     assert "tool get_refund_policy()" in summaries
     assert any(s.startswith("tool issue_refund(order_id='A-1001', reason=") for s in summaries)

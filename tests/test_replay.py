@@ -97,6 +97,8 @@ CLAIMS: dict[str, Callable[[Recorded], bool]] = {
     "continue-as-new-run2": lambda r: (
         bool(r.continued_from) and answered("completed", "Order A-1004")(r)
     ),
+    "local-model-calls": answered("completed", "Order A-1003"),
+    "chat-with-tools": answered("completed", "Order A-1002"),
     "pipeline-refund": lambda r: (
         isinstance(r.result, RefundResult)
         and r.result.outcome == "refunded"

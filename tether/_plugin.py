@@ -168,6 +168,9 @@ class TetherPlugin(SimplePlugin):
             task_queue=own,
             activities=[self._llm_activities.call_llm],
             max_concurrent_activities=config.get("max_concurrent_activities"),
+            # One poll at a time: a hung (not dead) worker keeps its polls open, and
+            # each would take a call (and its retry) that then waits out a timeout.
+            max_concurrent_activity_task_polls=1,
             interceptors=config.get("interceptors", []),
         )
         self._llm_activities.worker_queues.update({shared: own, own: own})

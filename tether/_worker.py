@@ -66,7 +66,9 @@ def create_worker(
                 agents,
                 llm=llm,
                 prices=prices,
-                cached_conversations=max(tuning.max_cached_workflows, 1),
+                # As many conversations as runs cached, so a cached run seldom rebuilds.
+                cached_conversations=tuning.max_cached_workflows,
+                search_attributes=search_attributes,
             )
         ],
         max_concurrent_activities=tuning.max_concurrent_activities,

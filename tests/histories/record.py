@@ -35,7 +35,7 @@ from tests.conftest import (
     running_worker,
     until,
 )
-from tests.llm_agents import TRIAGE, WITH_FALLBACK
+from tests.llm_agents import LOCAL, TRIAGE, WITH_FALLBACK
 from tether import AgentInput, AgentRegistry, AgentWorkflow, ApprovalDecision
 from tether._temporal import TETHER_CONVERTER
 from tether.testing import Fail, ScriptedLLM, binary, call_tools, say
@@ -45,10 +45,12 @@ from workflows.refund_pipeline_types import RefundResult, RefundTicket
 HERE = Path(__file__).parent
 # One directory per generation of workflow code: a change guarded by `workflow.patched`
 # starts a new one (and records into it), so runs of every generation stay checked.
-# v1: before the patch "upsert-on-status-only"; v2: from it on.
-GENERATION = "v2"
+# v1: before the patch "upsert-on-status-only"; v2: from it on; v3: from the patch
+# "no-local-activities-with-updates" on (and model calls routed to the worker that holds
+# the conversation).
+GENERATION = "v3"
 # Runs that must end without a person: the support desk's refunds need no approval here.
-AGENTS = AgentRegistry([UNATTENDED.get("support-desk"), TRIAGE, WITH_FALLBACK])
+AGENTS = AgentRegistry([UNATTENDED.get("support-desk"), TRIAGE, WITH_FALLBACK, LOCAL])
 
 
 def multi_tool(llm: ScriptedLLM) -> AgentInput:
@@ -125,6 +127,25 @@ async def chat_into_a_second_run(run: AgentHandle) -> None:
     await run.signal(AgentWorkflow.end)
 
 
+def local_model_calls(llm: ScriptedLLM) -> AgentInput:
+    llm.responder = support_desk_responder
+    return AgentInput(agent="local-llm", prompt="Where is order A-1003?")
+
+
+def chat_with_tools(llm: ScriptedLLM) -> AgentInput:
+    llm.responder = support_desk_responder
+    return AgentInput(agent="support-desk", prompt="Where is order A-1003?", chat=True)
+
+
+async def another_question(run: AgentHandle) -> None:
+    async def waits_for_the_user() -> bool:
+        return (await run.query(AgentWorkflow.state)).status == "awaiting_user"
+
+    await until(waits_for_the_user, "the chat never answered its first message")
+    await run.execute_update(AgentWorkflow.send, "And order A-1002?")
+    await run.signal(AgentWorkflow.end)
+
+
 @dataclass(frozen=True)
 class Scenario:
     """A run to record: its input (scripting the model on the way), the agents that
@@ -146,6 +167,8 @@ SCENARIOS: dict[str, Scenario] = {
     "approval-rejected": Scenario(refund_waiting_for_a_person, REGISTRY, reject),
     "continue-as-new": Scenario(chat, person=chat_into_a_second_run),
     "pipeline-refund": Scenario(pipeline_refund, REGISTRY),
+    "local-model-calls": Scenario(local_model_calls),
+    "chat-with-tools": Scenario(chat_with_tools, person=another_question),
 }
 
 

@@ -11,14 +11,17 @@ from typing import Any
 
 from pydantic import ValidationError
 from temporalio.api.enums.v1 import EventType, TaskQueueType
+from temporalio.api.history.v1 import HistoryEvent
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
+from temporalio.converter import PayloadConverter
 
+from tether._activities.specs import LOCAL_ACTIVITY_MARKER
 from tether._cli.common import Handle, UserError, check_id, emit_json, root_cause, run_link
 from tether._cli.follow import Approver, agent_progress, follow
 from tether._client import AgentRun, RunExists
-from tether._seam import AgentInput, AgentResult
+from tether._seam import DESCRIBE_AGENT_ACTIVITY, AgentInput, AgentResult
 from tether._settings import task_queue
 from tether._temporal import connect
 
@@ -27,6 +30,15 @@ FIRST_TASK_SECONDS = 10.0
 # A run that fails with one of these at its first step was given to a worker that cannot
 # serve it: the CLI reports it in one line, exit status 2.
 FIRST_STEP_FAILURES = {"UnknownAgent", "InvalidInput"}
+# Events that show the run got past resolving its agents (a step of its own was taken,
+# or it ended some other way).
+PAST_THE_FIRST_STEP = {
+    EventType.EVENT_TYPE_TIMER_STARTED,
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED,
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED,
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED,
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW,
+}
 
 
 def add_run_options(parser: argparse.ArgumentParser, default_agent: str | None) -> None:
@@ -114,8 +126,10 @@ async def check_taken(client: Client, handle: WorkflowHandle[Any, Any]) -> None:
 async def first_task_problem(
     handle: WorkflowHandle[Any, Any], within: float = FIRST_TASK_SECONDS
 ) -> str | None:
-    """Why the run's first workflow task could not go on, or None once it did (or
-    after `within` seconds: a slow worker is not a wrong one)."""
+    """Why the run could not take its first step, or None once it did (or after
+    `within` seconds: a slow worker is not a wrong one). The first step resolves the
+    agents it runs (`tether.describe_agent`): a run that gets past it, or fails for
+    another reason, is the worker's to report."""
     try:
         async with asyncio.timeout(within):
             async for event in handle.fetch_history_events(wait_new_event=True):
@@ -129,17 +143,30 @@ async def first_task_problem(
                             f"no worker on task queue {task_queue()!r} runs workflow "
                             f"{handle_type(failure.message)}; the run was terminated"
                         )
-                if kind == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
-                    break
+                elif kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED:
+                    failure = event.workflow_execution_failed_event_attributes.failure
+                    if failure.application_failure_info.type in FIRST_STEP_FAILURES:
+                        return failure.message
+                    return None
+                elif kind in PAST_THE_FIRST_STEP or _scheduled_beyond_describe(event):
+                    return None
     except TimeoutError:
         return None
-    # The first task's commands were written with its completion: did they fail the run?
-    async for event in handle.fetch_history_events():
-        if event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED:
-            failure = event.workflow_execution_failed_event_attributes.failure
-            if failure.application_failure_info.type in FIRST_STEP_FAILURES:
-                return failure.message
     return None
+
+
+def _scheduled_beyond_describe(event: HistoryEvent) -> bool:
+    """An activity (or local activity) other than resolving the agents."""
+    if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+        name = event.activity_task_scheduled_event_attributes.activity_type.name
+        return name != DESCRIBE_AGENT_ACTIVITY
+    if event.event_type == EventType.EVENT_TYPE_MARKER_RECORDED:
+        marker = event.marker_recorded_event_attributes
+        if marker.marker_name == LOCAL_ACTIVITY_MARKER and "data" in marker.details:
+            # Core writes the marker's own data as plain JSON, outside any codec.
+            meta = PayloadConverter.default.from_payloads(marker.details["data"].payloads)[0]
+            return isinstance(meta, dict) and meta.get("activity_type") != DESCRIBE_AGENT_ACTIVITY
+    return False
 
 
 async def cmd_run(args: argparse.Namespace) -> int:

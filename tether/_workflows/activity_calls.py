@@ -22,7 +22,7 @@ R = TypeVar("R", bound=BaseModel)
 
 async def execute(
     activity: str,
-    arg: BaseModel,
+    arg: object,
     *,
     result_type: type[R],
     local: bool,

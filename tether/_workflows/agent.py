@@ -61,6 +61,12 @@ T = TypeVar("T")
 OPEN_STATUSES: tuple[RunStatus, ...] = ("running", "awaiting_approval", "awaiting_user")
 # Runs started before this patch upsert their search attributes on every turn.
 UPSERT_ON_STATUS_ONLY = "upsert-on-status-only"
+# Runs started before this patch use local activities while updates may arrive. An
+# update accepted while a local activity runs can be recorded ahead of the command that
+# followed the activity's result, and such a history does not replay (temporalio 1.35;
+# tests/test_stress.py found it); so chats, and turns in which a call waits for a
+# person, use regular activities only.
+NO_LOCAL_ACTIVITIES_WITH_UPDATES = "no-local-activities-with-updates"
 
 
 class DeadlineReached(Exception):
@@ -97,25 +103,34 @@ class AgentWorkflow(DecidesApprovals):
         self._inbox = Inbox()
         self._shown = Publishing()
         self._approvals = Approvals(on_change=self._approvals_changed)
+        if valid and valid.carried:
+            # What the conversation carried over, there for queries from the first task.
+            self._restore(valid.carried, valid.model)
 
     @workflow.run
     async def run(self, *args: Any) -> AgentResult:
         """Answer the input's prompt (an `AgentInput`; a chat: every message sent)."""
         # Asked first thing, so replay meets the patch marker where it was recorded.
         self._shown.upsert_every_turn = not workflow.patched(UPSERT_ON_STATUS_ONLY)
+        self._local_with_updates = not workflow.patched(NO_LOCAL_ACTIVITIES_WITH_UPDATES)
         params = checked_input(AgentInput, args)
         try:
             result = await self._loop(params)
         except BaseException as e:
             if is_cancelled_exception(e):
                 self._set_status("cancelled")
+            elif not self._closed and isinstance(e, FailureError):
+                # E.g. an agent no worker serves: `state` says so. No upsert here, as
+                # runs that failed before this line replay without one.
+                self._status, self._error = "failed", e.message
+                self._show_details()
             raise
         # Callers of `send` learn how the run ended before it closes.
         await workflow.wait_condition(workflow.all_handlers_finished)
         return result
 
     async def _loop(self, params: AgentInput) -> AgentResult:
-        spec = await describe_agent(params.agent)
+        spec = await describe_agent(params.agent, local=self._local_allowed())
         self._configure(spec, params)
         try:
             return await self._converse(spec, params)
@@ -131,20 +146,21 @@ class AgentWorkflow(DecidesApprovals):
         limits.max_turns = params.max_turns or spec.max_turns
         limits.max_total_tokens = params.max_total_tokens or spec.max_total_tokens
         limits.continue_as_new_turns = params.continue_as_new_turns or spec.continue_as_new_turns
-        carried = params.carried
-        if carried is None:
+        if params.carried is None:
             self._conversation.messages = [
                 Message.system(spec.instructions),
                 Message.user(params.prompt),
             ]
             seconds = params.deadline_seconds or spec.deadline_seconds
             limits.deadline = workflow.now() + timedelta(seconds=seconds) if seconds else None
-            return
+
+    def _restore(self, carried: Carried, model: str | None) -> None:
+        self._model = model
         self._conversation.messages = carried.messages
         self._spend.usage = carried.usage
         self._spend.carried_cost = carried.cost_usd
         self._turn = carried.turn
-        limits.deadline = carried.deadline
+        self._limits.deadline = carried.deadline
 
     async def _converse(self, spec: AgentSpec, params: AgentInput) -> AgentResult:
         approval_timeout = timedelta(
@@ -202,8 +218,11 @@ class AgentWorkflow(DecidesApprovals):
             if calls:
                 self._tools_waiting = "tools: " + ", ".join(c.name for c in calls)
                 self._set_status("running", self._tools_waiting)
+                local = self._local_allowed(
+                    any(t.needs_approval for c in calls if (t := spec.tool(c.name)))
+                )
                 outcomes = await asyncio.gather(
-                    *(self._run_tool(spec, call, approval_timeout) for call in calls)
+                    *(self._run_tool(spec, call, approval_timeout, local) for call in calls)
                 )
                 self._tools_waiting = None
                 for call, outcome in zip(calls, outcomes, strict=True):
@@ -333,7 +352,7 @@ class AgentWorkflow(DecidesApprovals):
         # could not rebuild the conversation from it: it is sent whole (costing no
         # history). A regular call sends only what is new, and whole again if the
         # worker could not rebuild the rest.
-        whole = spec.llm.local_activity
+        whole = spec.llm.local_activity and self._local_allowed()
         while True:
             model = self._model or spec.model
             self._shown.waiting_for = f"a reply from `{model}`"
@@ -352,6 +371,7 @@ class AgentWorkflow(DecidesApprovals):
                     request,
                     summary=f"llm {model} · turn {self._turn}",
                     worker_queue=self._worker_queue,
+                    local_allowed=self._local_allowed(),
                 )
             except ActivityError as e:
                 if is_cancelled_exception(e):
@@ -392,7 +412,7 @@ class AgentWorkflow(DecidesApprovals):
         return ApplicationError(message, type=kind or "LlmCallFailed", non_retryable=True)
 
     async def _run_tool(
-        self, spec: AgentSpec, call: ToolCall, approval_timeout: timedelta
+        self, spec: AgentSpec, call: ToolCall, approval_timeout: timedelta, local: bool
     ) -> ToolOutcome:
         return await run_tool_call(
             spec,
@@ -401,7 +421,13 @@ class AgentWorkflow(DecidesApprovals):
             approvals=self._approvals,
             approval_timeout=approval_timeout,
             run_subagent=self._run_subagent,
+            local_allowed=local,
         )
+
+    def _local_allowed(self, approvals_in_turn: bool = False) -> bool:
+        """Whether `fast` tools and local model calls may run as local activities now:
+        not while an update may arrive (see NO_LOCAL_ACTIVITIES_WITH_UPDATES)."""
+        return self._local_with_updates or not (self._chat or approvals_in_turn)
 
     async def _run_subagent(self, tool: ToolSpec, call: ToolCall) -> ToolOutcome:
         """The other agent as a child run, within what is left of this run's budgets;

@@ -26,20 +26,24 @@ with workflow.unsafe.imports_passed_through():
     )
 
 
-async def describe_agent(name: str) -> AgentSpec:
-    """The agent's spec from the worker, recorded in history so a run replays against it.
+async def describe_agent(name: str, *, local: bool = True) -> AgentSpec:
+    """The agent's spec from the worker, recorded in history so a run replays against it
+    (as a local activity, or with `local` False a regular one).
 
     Raises:
         ApplicationError: ``UnknownAgent``, the worker does not serve `name` (the run
             fails at once, saying what the worker serves).
     """
     try:
-        spec: AgentSpec = await workflow.execute_local_activity(
+        spec: AgentSpec = await execute(
             DESCRIBE_AGENT_ACTIVITY,
             name,
             result_type=AgentSpec,
-            start_to_close_timeout=timedelta(seconds=10),
-            retry_policy=RetryPolicy(maximum_attempts=3),
+            local=local,
+            start_to_close=timedelta(seconds=10),
+            heartbeat=timedelta(seconds=10),
+            retry=RetryPolicy(maximum_attempts=3),
+            summary=f"agent {name} · spec recorded for this run",
         )
     except ActivityError as e:
         cause = e.cause
@@ -55,7 +59,12 @@ AFFINITY_WAIT = timedelta(seconds=5)
 
 
 async def execute_llm(
-    spec: AgentSpec, request: LlmRequest, *, summary: str, worker_queue: str | None = None
+    spec: AgentSpec,
+    request: LlmRequest,
+    *,
+    summary: str,
+    worker_queue: str | None = None,
+    local_allowed: bool = True,
 ) -> LlmReply:
     """One model call: a regular activity, or a local one if the agent's policy says so.
 
@@ -63,6 +72,7 @@ async def execute_llm(
     last call polls it, and keeps the conversation), for up to AFFINITY_WAIT; if that
     worker is gone, to the run's task queue, where any worker takes it."""
     policy = spec.llm
+    local = policy.local_activity and local_allowed
     if spec.digest is not None:  # the activity then acts on the agent this run recorded
         request = request.model_copy(update={"digest": spec.digest})
 
@@ -71,7 +81,7 @@ async def execute_llm(
             LLM_ACTIVITY,
             request,
             result_type=LlmReply,
-            local=policy.local_activity,
+            local=local,
             start_to_close=timedelta(seconds=policy.timeout_seconds),
             heartbeat=timedelta(seconds=policy.heartbeat_timeout_seconds),
             retry=policy.retry.to_policy(),
@@ -80,7 +90,7 @@ async def execute_llm(
             schedule_to_start=AFFINITY_WAIT if queue else None,
         )
 
-    if worker_queue is None or policy.local_activity:
+    if worker_queue is None or local:
         return await call(None)
     try:
         return await call(worker_queue)

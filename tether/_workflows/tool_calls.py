@@ -49,9 +49,11 @@ async def run_tool_call(
     approvals: Approvals,
     approval_timeout: timedelta,
     run_subagent: RunSubagent,
+    local_allowed: bool = True,
 ) -> ToolOutcome:
     """Run one tool call of the model's message at `turn`; `run_subagent` is the
-    workflow's, which knows its budgets."""
+    workflow's, which knows its budgets; a `fast` tool runs as a local activity only if
+    `local_allowed`."""
     tool = spec.tool(call.name)
     if tool is None:
         return unknown_tool(call.name, [t.name for t in spec.tools])
@@ -62,19 +64,24 @@ async def run_tool_call(
         if isinstance(approved, ToolOutcome):
             return approved
         if approved.arguments != call.arguments:
-            outcome = await _dispatch(spec, tool, approved, turn, run_subagent)
+            outcome = await _dispatch(spec, tool, approved, turn, run_subagent, local_allowed)
             return outcome.model_copy(
                 update={"content": edited_note(approved.arguments) + outcome.content}
             )
-    return await _dispatch(spec, tool, call, turn, run_subagent)
+    return await _dispatch(spec, tool, call, turn, run_subagent, local_allowed)
 
 
 async def _dispatch(
-    spec: AgentSpec, tool: ToolSpec, call: ToolCall, turn: int, run_subagent: RunSubagent
+    spec: AgentSpec,
+    tool: ToolSpec,
+    call: ToolCall,
+    turn: int,
+    run_subagent: RunSubagent,
+    local_allowed: bool,
 ) -> ToolOutcome:
     if tool.builtin == "subagent":
         return await run_subagent(tool, call)
-    return await execute_tool(tool, tool_request(spec, call, turn))
+    return await execute_tool(tool, tool_request(spec, call, turn), local=local_allowed)
 
 
 def tool_request(spec: AgentSpec, call: ToolCall, turn: int) -> ToolRequest:
@@ -90,13 +97,14 @@ def tool_request(spec: AgentSpec, call: ToolCall, turn: int) -> ToolRequest:
     return request
 
 
-async def execute_tool(tool: ToolSpec, request: ToolRequest) -> ToolOutcome:
+async def execute_tool(tool: ToolSpec, request: ToolRequest, *, local: bool = True) -> ToolOutcome:
+    """One tool call as an activity: a local one if the tool is `fast` and `local`."""
     heartbeat = tool.heartbeat_timeout_seconds or DEFAULT_HEARTBEAT_TIMEOUT_SECONDS
     return await execute(
         TOOL_ACTIVITY,
         request,
         result_type=ToolOutcome,
-        local=tool.fast,
+        local=tool.fast and local,
         start_to_close=timedelta(seconds=tool.timeout_seconds),
         heartbeat=timedelta(seconds=heartbeat),
         retry=tool.retry.to_policy(),
