@@ -12,6 +12,7 @@ clear failure), cancellation reaching the server, and a server that does not sta
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
 import os
 import signal
@@ -397,11 +398,44 @@ async def test_tether_worker_reports_a_server_that_does_not_answer_in_one_line(
     assert "ConnectError" in event
 
 
+def readme_file(name: str) -> str:
+    """The README's code block that starts with `# NAME`."""
+    text = (ROOT / "README.md").read_text()
+    start = text.index(f"```python\n# {name}\n") + len("```python\n")
+    return text[start : text.index("```", start)]
+
+
+async def test_the_readmes_mcp_example_runs_as_written(
+    ts_env: WorkflowEnvironment, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("notes_server.py", "scribe.py"):
+        (tmp_path / name).write_text(readme_file(name))
+    monkeypatch.chdir(tmp_path)  # where the worker starts `notes_server.py`
+    spec = importlib.util.spec_from_file_location("scribe", tmp_path / "scribe.py")
+    assert spec is not None and spec.loader is not None
+    scribe = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(scribe)
+    with ScriptedLLM() as llm:
+        llm.enqueue(
+            call_tools(("add_note", {"text": "call the plumber"})),
+            call_tools(("list_notes", {})),
+            say("Noted."),
+        )
+        async with worker(ts_env.client, scribe.REGISTRY, llm) as w:
+            run = await AgentRun.start(ts_env.client, "scribe", "note it", task_queue=w.task_queue)
+            [call] = await run.wait_for_approval()
+            await run.approve(call.call_id)
+            assert (await run.result()).status == "completed"
+    assert tool_messages(llm, 2) == ["1 notes", "call the plumber"]
+
+
 def test_mcp_servers_need_the_mcp_extra() -> None:
-    """Without the `mcp` package, declaring a server says which extra to install."""
+    """Without the `mcp` package, agents without MCP servers are served as ever, and
+    declaring a server says which extra to install."""
     code = (
-        "import sys; sys.modules['mcp'] = None\n"
-        "from tether import McpServer\n"
+        "import sys; sys.modules['mcp'] = sys.modules['jsonschema'] = None\n"
+        "from tether import Agent, McpServer, TetherPlugin\n"
+        "TetherPlugin(Agent(name='plain', instructions='-'))\n"
         "try:\n    McpServer.http('x', 'http://127.0.0.1:1/mcp')\n"
         "except ImportError as e:\n    print(e)\n"
     )
