@@ -360,6 +360,8 @@ async def test_cancelling_a_run_cancels_the_call_on_the_server(
                 return bool(calls(tmp_path, event="cancelled"))
 
             await until(cancelled_there, "the server never saw the cancellation", seconds=20)
+            with pytest.raises(WorkflowFailureError):
+                await asyncio.wait_for(run.result(), 30)
             assert (await run.state()).status == "cancelled"
 
 

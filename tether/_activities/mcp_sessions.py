@@ -58,6 +58,11 @@ class McpSession:
     def alive(self) -> bool:
         return self._why is None
 
+    @property
+    def why(self) -> str | None:
+        """Why the session ended; None while it is alive."""
+        return self._why
+
     async def start(self) -> None:
         """Connect (for stdio: start the process) and finish MCP's handshake."""
         # A context of its own: the session outlives the activity that starts it, and
@@ -135,11 +140,16 @@ class McpSession:
         try:
             return work.result()
         except MCPError as e:
-            if e.code == CONNECTION_CLOSED:
-                self._end(f"the connection closed ({e.message})")
-                self._stop.set()
-                raise SessionGone(self._why) from None
-            raise
+            if e.code != CONNECTION_CLOSED:
+                raise  # the server's answer to this request; the session is fine
+            self._lose(f"the connection closed ({e.message})")
+        except Exception as e:  # a transport that broke: the next request needs a new one
+            self._lose(_reason(e))
+        raise SessionGone(self._why)
+
+    def _lose(self, why: str) -> None:
+        self._end(why)
+        self._stop.set()
 
     async def _hold(self) -> None:
         try:
@@ -178,7 +188,7 @@ class McpSessions:
             if session is not None and session.alive:
                 return session
             if session is not None:
-                log.warning("mcp session ended", server=server.describe(), why=session._why)
+                log.warning("mcp session ended", server=server.describe(), why=session.why)
             session = McpSession(server)
             await session.start()
             self._sessions[key] = session
