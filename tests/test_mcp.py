@@ -21,7 +21,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -54,6 +54,19 @@ def calls(notes: Path, tool: str = "add_note", event: str = "started") -> list[d
 def notes_written(notes: Path) -> list[str]:
     with sqlite3.connect(notes / "notes.db") as db:
         return [row[0] for row in db.execute("SELECT text FROM notes ORDER BY id")]
+
+
+def written(notes: Path) -> Callable[[], Awaitable[bool]]:
+    """Whether a note is written: `add_note` then hangs if told to (see mcp_server.py).
+    The call's log line comes before the write, so a kill must wait for this."""
+
+    async def check() -> bool:
+        try:
+            return bool(notes_written(notes))
+        except sqlite3.OperationalError:  # no table yet: the server has not started
+            return False
+
+    return check
 
 
 def tool_messages(llm: ScriptedLLM, request: int) -> list[str]:
@@ -190,10 +203,7 @@ async def test_a_server_killed_mid_call_is_retried_and_the_run_completes(
         async with worker(ts_env.client, notetaker(server), llm) as w:
             run = await start(ts_env, w.task_queue)
 
-            async def hanging() -> bool:
-                return bool(calls(tmp_path))
-
-            await until(hanging, "add_note never reached the server")
+            await until(written(tmp_path), "add_note never wrote its note")
             (first,) = calls(tmp_path)
             if transport == "stdio":
                 os.kill(first["pid"], signal.SIGKILL)  # the worker starts it again
@@ -231,10 +241,7 @@ async def test_a_side_effecting_mcp_tool_happens_once_when_the_worker_is_killed(
         with tether_worker(env, tmp_path / "first.log") as first:
             run = await start(dev_env, queue)
 
-            async def hanging() -> bool:
-                return bool(calls(tmp_path))
-
-            await until(hanging, "add_note never reached the server", seconds=60)
+            await until(written(tmp_path), "add_note never wrote its note", seconds=60)
             first.kill()
             first.wait()
         with tether_worker(env, tmp_path / "second.log"):
