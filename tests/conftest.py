@@ -236,3 +236,19 @@ async def approve_all(
             AgentWorkflow.decide, ApprovalDecision(call_id=call.call_id, approve=True)
         )
     return pending
+
+
+async def retried_activities(run: AgentHandle) -> list[tuple[str, int]]:
+    """(activity type, attempt) of every activity that completed on a retry."""
+    events = (await run.fetch_history()).events
+    kinds = {
+        e.event_id: e.activity_task_scheduled_event_attributes.activity_type.name
+        for e in events
+        if e.HasField("activity_task_scheduled_event_attributes")
+    }
+    started = [
+        e.activity_task_started_event_attributes
+        for e in events
+        if e.HasField("activity_task_started_event_attributes")
+    ]
+    return [(kinds[s.scheduled_event_id], s.attempt) for s in started if s.attempt > 1]

@@ -38,6 +38,7 @@ from tests.conftest import (
     pending_approvals,
     prompt_and_turn,
     refund_prompt,
+    retried_activities,
     runs_per_key,
     seed_orders,
     start_refund,
@@ -178,22 +179,6 @@ async def tool_started(run: AgentHandle) -> bool:
         and a.state == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED
         for a in described.raw_description.pending_activities
     )
-
-
-async def retried_activities(run: AgentHandle) -> list[tuple[str, int]]:
-    """(activity type, attempt) of every activity that completed on a retry."""
-    events = (await run.fetch_history()).events
-    kinds = {
-        e.event_id: e.activity_task_scheduled_event_attributes.activity_type.name
-        for e in events
-        if e.HasField("activity_task_scheduled_event_attributes")
-    }
-    started = [
-        e.activity_task_started_event_attributes
-        for e in events
-        if e.HasField("activity_task_started_event_attributes")
-    ]
-    return [(kinds[s.scheduled_event_id], s.attempt) for s in started if s.attempt > 1]
 
 
 def once_per_run(runs: list[AgentHandle]) -> Counter[str]:

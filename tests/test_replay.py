@@ -16,6 +16,7 @@ from tests.histories.record import GENERATION
 from tests.incompatible_workflow import ReorderedAgentWorkflow
 from tether import AgentResult, AgentWorkflow, ApprovalDecision
 from tether._replay import load_history, replay
+from tether._seam import MCP_TOOL_ACTIVITY
 from tether._temporal import TETHER_CONVERTER
 from workflows.refund_pipeline import RefundPipelineWorkflow
 from workflows.refund_pipeline_types import RefundResult
@@ -36,6 +37,7 @@ class Recorded:
     decisions: list[ApprovalDecision]  # accepted `decide` updates
     continued_from: str  # the run id this run continued, or ""
     continued_as_new: bool
+    activities: list[str]  # the type of each activity scheduled, in order
 
 
 async def decode(payloads: Payloads, kind: type[T]) -> T:
@@ -62,6 +64,11 @@ async def recorded(history: WorkflowHistory) -> Recorded:
         decisions=decisions,
         continued_from=started.continued_execution_run_id,
         continued_as_new=last.HasField("workflow_execution_continued_as_new_event_attributes"),
+        activities=[
+            e.activity_task_scheduled_event_attributes.activity_type.name
+            for e in history.events
+            if e.HasField("activity_task_scheduled_event_attributes")
+        ],
     )
 
 
@@ -99,6 +106,9 @@ CLAIMS: dict[str, Callable[[Recorded], bool]] = {
     ),
     "local-model-calls": answered("completed", "Order A-1003"),
     "chat-with-tools": answered("completed", "Order A-1002"),
+    "mcp-tool": lambda r: (
+        answered("completed", "Noted: note 1.")(r) and r.activities.count(MCP_TOOL_ACTIVITY) == 2
+    ),
     "pipeline-refund": lambda r: (
         isinstance(r.result, RefundResult)
         and r.result.outcome == "refunded"

@@ -5,14 +5,15 @@ activity. Define agents and tools, serve them with `TetherPlugin` on your own wo
 `tether worker --agents myapp.agents:REGISTRY`), and drive runs with the `tether` CLI
 or `AgentRun`:
 
-    from tether import Agent, AgentRegistry, ToolContext, tool
+    from tether import Agent, AgentRegistry, McpServer, ToolContext, tool
 
     @tool(side_effects=True, needs_approval=True)
     def close_issue(ctx: ToolContext, number: int) -> str:
         '''Close an issue.'''
         ...
 
-    TRIAGE = Agent(name="issue-triage", instructions="...", tools=[close_issue])
+    TRIAGE = Agent(name="issue-triage", instructions="...", tools=[close_issue],
+                   mcp=[McpServer.stdio("tracker", ["python", "tracker_server.py"])])
     REGISTRY = AgentRegistry([TRIAGE])
 
 Everything importable from here is the public API; modules whose names start with an
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
         load_registry,
     )
     from tether._client import AgentRun, RunExists
+    from tether._mcp import McpServer
     from tether._messages import Message, ToolCall, Usage
     from tether._plugin import TetherPlugin
     from tether._seam import (
@@ -73,6 +75,7 @@ _EXPORTS = {
     "load_registry": "tether._agents",
     "AgentRun": "tether._client",
     "RunExists": "tether._client",
+    "McpServer": "tether._mcp",
     "Message": "tether._messages",
     "ToolCall": "tether._messages",
     "Usage": "tether._messages",
@@ -126,6 +129,7 @@ __all__ = [
     "LlmPolicy",
     "LlmReply",
     "LlmSettings",
+    "McpServer",
     "Message",
     "ModelSwitch",
     "ModuleMissing",

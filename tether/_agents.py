@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
+from tether._mcp import McpServer
 from tether._seam import (
     DEFAULT_MAX_RESULT_BYTES,
     MAX_RESULT_BYTES_LIMIT,
@@ -39,6 +40,8 @@ class Agent:
         name: Unique name; runs are started with it.
         instructions: The system prompt.
         tools: The tools the model may call.
+        mcp: MCP servers whose tools the model may call too (see `McpServer`); each run
+            lists them once, at its start, and keeps that list.
         model: The model to use; None takes the worker's default (TETHER_MODEL).
         max_turns: Model calls allowed per run before it stops with status max_turns.
         output_type: A pydantic model the final answer must validate against.
@@ -61,6 +64,7 @@ class Agent:
     name: str
     instructions: str
     tools: list[Tool] = field(default_factory=list)
+    mcp: list[McpServer] = field(default_factory=list)
     model: str | None = None
     max_turns: int = 12
     output_type: type[BaseModel] | None = None
@@ -94,9 +98,15 @@ class Agent:
         duplicates = {n for n in names if names.count(n) > 1}
         if duplicates:
             raise ValueError(f"agent {self.name!r} has duplicate tool names: {sorted(duplicates)}")
+        servers = [s.name for s in self.mcp]
+        if len(set(servers)) < len(servers):
+            raise ValueError(f"agent {self.name!r}: two MCP servers share a name: {servers}")
 
     def tool(self, name: str) -> Tool | None:
         return next((t for t in self.tools if t.name == name), None)
+
+    def mcp_server(self, name: str) -> McpServer | None:
+        return next((s for s in self.mcp if s.name == name), None)
 
     def spec(self, default_model: str) -> AgentSpec:
         """The agent as a run records it: what the workflow decides with, and what the

@@ -17,6 +17,7 @@ offline scripted model.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -32,6 +33,8 @@ from temporalio.worker import Worker, WorkerConfig
 from tether._activities.agents import AgentActivities
 from tether._activities.conversations import Conversations
 from tether._activities.llm import LlmActivities, make_client
+from tether._activities.mcp_sessions import McpSessions, check_servers
+from tether._activities.mcp_tools import McpActivities
 from tether._activities.specs import RecordedSpecs
 from tether._activities.tools import ToolActivities
 from tether._agents import Agent, AgentRegistry, as_registry
@@ -63,6 +66,10 @@ class TetherPlugin(SimplePlugin):
         search_attributes: Keep runs' AgentName/AgentStatus/AgentTurns/AgentTokens
             search attributes (registered in the namespace where it allows); False
             saves their history events, and `tether list --status` cannot filter.
+        check_mcp_servers: Connect to every agent's MCP servers as the worker starts,
+            logging one line for each that does not start or answer (the worker runs
+            on). Otherwise a server is started when a run first needs it. Either way
+            the worker keeps its sessions for later runs and closes them as it stops.
     """
 
     def __init__(
@@ -73,12 +80,15 @@ class TetherPlugin(SimplePlugin):
         prices: PriceTable | None = None,
         cached_conversations: int = 1000,
         search_attributes: bool = True,
+        check_mcp_servers: bool = False,
     ) -> None:
         self.registry = as_registry(agents)
         self._search_attributes = search_attributes
+        self._check_mcp_servers = check_mcp_servers
+        self._mcp_sessions = McpSessions()
         self.llm = llm or LlmSettings.from_env()
-        specs = RecordedSpecs(self.llm.model, max_runs=cached_conversations)
-        self._agent_activities = AgentActivities(self.registry, specs)
+        specs = RecordedSpecs(self.llm.model, max_recorded=cached_conversations)
+        self._agent_activities = AgentActivities(self.registry, specs, self._mcp_sessions)
         self._llm_activities = LlmActivities(
             self.registry,
             make_client(self.llm),
@@ -87,6 +97,7 @@ class TetherPlugin(SimplePlugin):
             conversations=Conversations(cached_conversations),
         )
         tool_activities = ToolActivities(self.registry, specs)
+        mcp_activities = McpActivities(self.registry, specs, self._mcp_sessions)
         super().__init__(
             PLUGIN_NAME,
             data_converter=_with_tether_payloads,
@@ -95,6 +106,7 @@ class TetherPlugin(SimplePlugin):
                 self._agent_activities.describe_agent,
                 self._llm_activities.call_llm,
                 tool_activities.run_tool,
+                mcp_activities.call_mcp_tool,
                 *self.registry.activities,
             ],
             interceptors=[ActivityLogContext()],
@@ -117,8 +129,9 @@ class TetherPlugin(SimplePlugin):
         return super().configure_worker(config)
 
     async def run_worker(self, worker: Worker, next: Callable[[Worker], Awaitable[None]]) -> None:
-        """See base class. Registers the search attributes, and runs the offline model
-        while the worker runs if no model is configured."""
+        """See base class. Registers the search attributes, runs the offline model
+        while the worker runs if no model is configured, and closes the MCP sessions
+        once it has stopped."""
         async with self._running(worker):
             await next(worker)
 
@@ -129,6 +142,11 @@ class TetherPlugin(SimplePlugin):
         )
         async with AsyncExitStack() as stack:
             await stack.enter_async_context(self._conversation_queue(worker))
+            stack.push_async_callback(self._mcp_sessions.close)
+            if self._check_mcp_servers:
+                servers = [server for agent in self.registry for server in agent.mcp]
+                check = asyncio.create_task(check_servers(servers, self._mcp_sessions))
+                stack.callback(check.cancel)
             if self.llm.offline:
                 scripted = stack.enter_context(
                     ScriptedLLM(scripts=self.registry.scripts, unscripted=no_script)

@@ -36,6 +36,7 @@ LLM_ACTIVITY = "tether.llm"
 TOOL_ACTIVITY = "tether.tool"
 # The LLM activity could not rebuild the run's conversation (the workflow resends it).
 CONVERSATION_LOST = "ConversationLost"
+MCP_TOOL_ACTIVITY = "tether.mcp_tool"
 
 MAX_PROMPT_CHARS = 100_000
 MAX_TURNS_LIMIT = 1_000
@@ -233,6 +234,18 @@ class ToolOptionsSpec(BaseModel):
     )
 
 
+class McpTarget(BaseModel):
+    """Where the call of a tool that came from an MCP server goes."""
+
+    server: str = Field(description="The agent's name for the server (`McpServer.name`).")
+    tool: str = Field(description="The server's name for the tool.")
+    session: str | None = Field(
+        default=None,
+        description="A stateful server's session the run listed its tools in; its calls "
+        "must reach that session (None: any session of the server will do).",
+    )
+
+
 class ToolSpec(ToolOptionsSpec):
     """What the workflow needs to know to schedule a tool (its code stays in the worker),
     and what the model is shown of it, as the run recorded them."""
@@ -240,7 +253,9 @@ class ToolSpec(ToolOptionsSpec):
     name: str
     description: str = ""
     parameters: dict[str, Any] | None = Field(
-        default=None, description="The strict JSON schema of the arguments."
+        default=None,
+        description="The JSON schema of the arguments: strict for Tether's tools, the "
+        "server's own for MCP tools.",
     )
     builtin: Literal["wait", "subagent"] | None = Field(
         default=None, description="Run by the workflow itself instead of an activity."
@@ -248,16 +263,24 @@ class ToolSpec(ToolOptionsSpec):
     agent: str | None = Field(
         default=None, description="The agent a `subagent` tool runs as a child workflow."
     )
+    strict: bool = Field(
+        default=True,
+        description="Ask for strict arguments; MCP tools keep their server's own schema, "
+        "which strict mode would change the meaning of.",
+    )
+    mcp: McpTarget | None = Field(
+        default=None, description="The MCP server and tool a call goes to, for MCP tools."
+    )
 
     def openai_schema(self) -> dict[str, Any]:
-        """The tool as a chat-completions `tools` entry, with strict arguments."""
+        """The tool as a chat-completions `tools` entry."""
         return {
             "type": "function",
             "function": {
                 "name": self.name,
                 "description": self.description,
                 "parameters": self.parameters or {"type": "object", "properties": {}},
-                "strict": True,
+                "strict": self.strict,
             },
         }
 
@@ -310,16 +333,26 @@ class AgentSpec(BaseModel):
     def surface_digest(self) -> str:
         """The digest of what the activities act on, to set `digest` with."""
         surface = {
-            "tools": [
-                t.model_dump(include={"name", "description", "parameters", "max_result_bytes"})
-                for t in self.tools
-            ],
+            "tools": [_tool_surface(t) for t in self.tools],
             "output": self.output.model_dump() if self.output else None,
             "max_tool_result_bytes": self.max_tool_result_bytes,
             "max_tokens": self.llm.max_tokens,
         }
         text = json.dumps(surface, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _tool_surface(tool: ToolSpec) -> dict[str, Any]:
+    """What the activities act on of one tool. The MCP fields join only for MCP tools, so
+    the digests of agents without them stay what their runs recorded."""
+    surface = tool.model_dump(include={"name", "description", "parameters", "max_result_bytes"})
+    if tool.mcp is not None:
+        # The MCP activity acts on the target, and passes the idempotency key to the
+        # server only for side-effecting tools.
+        surface.update(mcp=tool.mcp.model_dump(), side_effects=tool.side_effects)
+    if not tool.strict:
+        surface["strict"] = False
+    return surface
 
 
 class LlmRequest(BaseModel):

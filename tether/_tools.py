@@ -118,26 +118,7 @@ class Tool:
             raise ValueError(
                 f"tool {self.name!r} has no description: give it a docstring or description="
             )
-        unknown = set(options) - set(ToolOptions.__annotations__)
-        if unknown:
-            raise TypeError(f"tool {self.name!r}: unknown options {sorted(unknown)}")
-        if options.get("fast") and (options.get("side_effects") or options.get("needs_approval")):
-            raise ValueError(
-                f"tool {self.name!r}: fast=True is for read-only, idempotent tools that run "
-                "as local activities; a tool with side_effects=True or needs_approval=True "
-                "must run as a regular activity (drop fast=True)"
-            )
-        if options.get("fast") and options.get("heartbeat_timeout_seconds") is not None:
-            raise ValueError(
-                f"tool {self.name!r}: fast tools run as local activities, which cannot "
-                "heartbeat; drop heartbeat_timeout_seconds or fast=True"
-            )
-        limit = options.get("max_result_bytes")
-        if limit is not None and not 1 <= limit <= MAX_RESULT_BYTES_LIMIT:
-            raise ValueError(
-                f"tool {self.name!r}: max_result_bytes must be between 1 and "
-                f"{MAX_RESULT_BYTES_LIMIT:,} (a result must fit Temporal's 2 MiB payload limit)"
-            )
+        check_options(f"tool {self.name!r}", options)
         self._context_param, self._model_param, self._args_model = _arguments_model(fn, self.name)
         try:
             self.spec = ToolSpec(
@@ -167,19 +148,11 @@ class Tool:
         try:
             raw = json.loads(arguments or "{}")
         except json.JSONDecodeError as e:
-            return ToolOutcome(
-                error="malformed_arguments",
-                content=f"Error: the arguments for {self.name} are not valid JSON ({e}). "
-                "Send a JSON object matching the tool's schema.",
-            )
+            return malformed_arguments(self.name, e)
         try:
             return self._args_model.model_validate(drop_nulls_for_defaults(self._args_model, raw))
         except ValidationError as e:
-            return ToolOutcome(
-                error="invalid_arguments",
-                content=f"Error: invalid arguments for {self.name}: "
-                + describe(e, whole="arguments"),
-            )
+            return invalid_arguments(self.name, describe(e, whole="arguments"))
 
     async def invoke(self, arguments: str, ctx: ToolContext) -> ToolOutcome:
         """Validate the model's arguments, run the tool and render its result.
@@ -204,6 +177,30 @@ class Tool:
         except ToolError as e:
             return ToolOutcome(error="tool_error", content=f"Error: {e}")
         return ToolOutcome(content=_render(result))
+
+
+def check_options(what: str, options: ToolOptions) -> None:
+    """Refuse options that are unknown or contradict each other; `what` names the tool."""
+    unknown = set(options) - set(ToolOptions.__annotations__)
+    if unknown:
+        raise TypeError(f"{what}: unknown options {sorted(unknown)}")
+    if options.get("fast") and (options.get("side_effects") or options.get("needs_approval")):
+        raise ValueError(
+            f"{what}: fast=True is for read-only, idempotent tools that run as local "
+            "activities; a tool with side_effects=True or needs_approval=True must run as "
+            "a regular activity (drop fast=True)"
+        )
+    if options.get("fast") and options.get("heartbeat_timeout_seconds") is not None:
+        raise ValueError(
+            f"{what}: fast tools run as local activities, which cannot heartbeat; drop "
+            "heartbeat_timeout_seconds or fast=True"
+        )
+    limit = options.get("max_result_bytes")
+    if limit is not None and not 1 <= limit <= MAX_RESULT_BYTES_LIMIT:
+        raise ValueError(
+            f"{what}: max_result_bytes must be between 1 and {MAX_RESULT_BYTES_LIMIT:,} "
+            "(a result must fit Temporal's 2 MiB payload limit)"
+        )
 
 
 class ToolDeclaration(ToolOptions, total=False):
@@ -242,6 +239,22 @@ def unknown_tool(name: str, known: list[str]) -> ToolOutcome:
     return ToolOutcome(
         error="unknown_tool",
         content=f"Error: there is no tool named {name!r}. Available tools: {', '.join(known)}.",
+    )
+
+
+def malformed_arguments(tool: str, error: json.JSONDecodeError) -> ToolOutcome:
+    """The answer to arguments that are not JSON."""
+    return ToolOutcome(
+        error="malformed_arguments",
+        content=f"Error: the arguments for {tool} are not valid JSON ({error}). "
+        "Send a JSON object matching the tool's schema.",
+    )
+
+
+def invalid_arguments(tool: str, problems: str) -> ToolOutcome:
+    """The answer to arguments that do not match the tool's schema."""
+    return ToolOutcome(
+        error="invalid_arguments", content=f"Error: invalid arguments for {tool}: {problems}"
     )
 
 

@@ -44,6 +44,7 @@ def create_worker(
     tuning: WorkerTuning = SDK_DEFAULTS,
     telemetry: Telemetry = NO_TELEMETRY,
     search_attributes: bool = True,
+    check_mcp_servers: bool = False,
 ) -> Worker:
     """A worker for `agents` on `client` (which has Tether's data converter, e.g. from
     `tether.connect()`), with Tether's plugin. `tether.testing.worker` wraps it for tests.
@@ -57,6 +58,7 @@ def create_worker(
         tuning: Slots and cache size (`WorkerTuning.from_env()` reads the variables).
         telemetry: Traces, from TETHER_TRACING.
         search_attributes: See `TetherPlugin`.
+        check_mcp_servers: See `TetherPlugin` (`tether worker` sets it).
     """
     return Worker(
         client,
@@ -69,6 +71,7 @@ def create_worker(
                 # As many conversations as runs cached, so a cached run seldom rebuilds.
                 cached_conversations=tuning.max_cached_workflows,
                 search_attributes=search_attributes,
+                check_mcp_servers=check_mcp_servers,
             )
         ],
         max_concurrent_activities=tuning.max_concurrent_activities,
@@ -109,6 +112,7 @@ async def serve(agents: AgentRegistry, config: WorkerConfig) -> None:
         prices=config.prices,
         tuning=config.tuning,
         telemetry=config.telemetry,
+        check_mcp_servers=True,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

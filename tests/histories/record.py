@@ -36,6 +36,7 @@ from tests.conftest import (
     until,
 )
 from tests.llm_agents import LOCAL, TRIAGE, WITH_FALLBACK
+from tests.mcp_agents import SIDE_EFFECTS, notetaker, stdio_notes
 from tether import AgentInput, AgentRegistry, AgentWorkflow, ApprovalDecision
 from tether._temporal import TETHER_CONVERTER
 from tether.testing import Fail, ScriptedLLM, binary, call_tools, say
@@ -106,6 +107,20 @@ def pipeline_refund(llm: ScriptedLLM) -> RefundTicket:
     return RefundTicket(text="Order A-1001 arrived broken, please refund it.")
 
 
+def mcp_tool(llm: ScriptedLLM) -> AgentInput:
+    llm.enqueue(
+        call_tools(("add_note", {"text": "buy milk"}), ("find_note", {"number": 9})),
+        say("Noted: note 1."),
+    )
+    return AgentInput(agent="notetaker", prompt="Note: buy milk. And what is note 9?")
+
+
+def with_notes(state: Path) -> AgentRegistry:
+    """The notetaker, its MCP server a subprocess keeping its notes in `state`."""
+    state.mkdir(exist_ok=True)
+    return AgentRegistry([notetaker(stdio_notes(state, options=SIDE_EFFECTS))])
+
+
 def chat(llm: ScriptedLLM) -> AgentInput:
     llm.responder = support_desk_responder
     # Each order question takes two model calls (lookup, answer): the second message
@@ -149,10 +164,11 @@ async def another_question(run: AgentHandle) -> None:
 @dataclass(frozen=True)
 class Scenario:
     """A run to record: its input (scripting the model on the way), the agents that
-    serve it, and what a person does while it runs."""
+    serve it (or how to make them, given a directory of the scenario's own), and what a
+    person does while it runs."""
 
     start: Callable[[ScriptedLLM], AgentInput | RefundTicket]
-    agents: AgentRegistry = AGENTS
+    agents: AgentRegistry | Callable[[Path], AgentRegistry] = AGENTS
     person: Callable[[AgentHandle], Awaitable[object]] | None = None
 
 
@@ -169,13 +185,18 @@ SCENARIOS: dict[str, Scenario] = {
     "pipeline-refund": Scenario(pipeline_refund, REGISTRY),
     "local-model-calls": Scenario(local_model_calls),
     "chat-with-tools": Scenario(chat_with_tools, person=another_question),
+    # Tools from an MCP server (tests/mcp_server.py over stdio): `tether.mcp_tool` calls.
+    "mcp-tool": Scenario(mcp_tool, with_notes),
 }
 
 
-async def record(client: Client, name: str, scenario: Scenario) -> None:
+async def record(client: Client, name: str, scenario: Scenario, state: Path) -> None:
+    agents = scenario.agents
+    if not isinstance(agents, AgentRegistry):
+        agents = agents(state)
     with ScriptedLLM() as llm:
         params = scenario.start(llm)
-        async with running_worker(client, llm, agents=scenario.agents) as worker:
+        async with running_worker(client, llm, agents=agents) as worker:
             handle: AgentHandle | WorkflowHandle[RefundPipelineWorkflow, RefundResult]
             if isinstance(params, AgentInput):
                 handle = await client.start_workflow(
@@ -222,7 +243,7 @@ async def main(names: list[str]) -> None:
             for name in names or SCENARIOS:
                 # A fresh shop per scenario: none depends on what another refunded.
                 os.environ["TETHER_SHOP_DB"] = str(Path(tmp) / f"{name}.db")
-                await record(env.client, name, SCENARIOS[name])
+                await record(env.client, name, SCENARIOS[name], Path(tmp) / name)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,8 @@ from __future__ import annotations
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from tether._activities.mcp_listing import listed_tools
+from tether._activities.mcp_sessions import McpSessions
 from tether._activities.specs import RecordedSpecs
 from tether._agents import Agent, AgentRegistry, UnknownAgentError
 from tether._seam import DESCRIBE_AGENT_ACTIVITY, AgentSpec
@@ -20,17 +22,26 @@ def served(agents: AgentRegistry, name: str) -> Agent:
 
 
 class AgentActivities:
-    def __init__(self, agents: AgentRegistry, specs: RecordedSpecs) -> None:
+    def __init__(self, agents: AgentRegistry, specs: RecordedSpecs, sessions: McpSessions) -> None:
         self._agents = agents
         self._specs = specs
+        self._sessions = sessions
         # Whether the namespace has Tether's search attributes: the plugin finds out
         # once the worker runs (see TetherPlugin.run_worker).
         self.searchable = False
 
     @activity.defn(name=DESCRIBE_AGENT_ACTIVITY)
     async def describe_agent(self, name: str) -> AgentSpec:
-        """The agent's spec, recorded in history so the run replays against it."""
-        spec = self._specs.live(served(self._agents, name))
+        """The agent's spec, recorded in history so the run replays against it; with
+        the tools of its MCP servers as they list them now."""
+        agent = served(self._agents, name)
+        spec = self._specs.live(agent)
+        if agent.mcp:
+            spec = spec.model_copy(
+                update={"tools": spec.tools + await listed_tools(agent, self._sessions)}
+            )
+            spec.digest = spec.surface_digest()
+            self._specs.remember(spec)
         # Rebuilt from a full dump so every field counts as set and is recorded, defaults
         # included: a run replays against the values it started with even when a later
         # Tether changes a default (the converter leaves unset fields out).

@@ -4,8 +4,9 @@ A run records its agent's spec once, at its start (the `tether.describe_agent` l
 activity), and replays against it. The LLM and tool activities must act on that record
 too: a run started before a deploy that changed the agent's tools must keep showing the
 model the tools it started with. Each request carries the recorded spec's digest; a
-worker whose live agent has the same digest (the usual case) uses it as is, and one
-whose agent changed reads the recorded spec from the run's history, once per run.
+worker whose live agent has the same digest (the usual case) uses it as is, one that
+recorded that spec itself (an agent with MCP tools, listed per run) has it in memory,
+and any other reads it from the run's history, once per digest.
 """
 
 from __future__ import annotations
@@ -24,13 +25,14 @@ LOCAL_ACTIVITY_MARKER = "core_local_activity"
 
 
 class RecordedSpecs:
-    """Live specs by agent, recorded ones by run (the latest `max_runs` runs)."""
+    """Live specs by agent, recorded ones by agent and digest (the latest `max_recorded`):
+    specs with one digest act alike, whichever run recorded them."""
 
-    def __init__(self, default_model: str, max_runs: int = 1000) -> None:
+    def __init__(self, default_model: str, max_recorded: int = 1000) -> None:
         self._default_model = default_model
         self._live: dict[str, AgentSpec] = {}
         self._recorded: OrderedDict[tuple[str, str], AgentSpec] = OrderedDict()
-        self._max_runs = max_runs
+        self._max_recorded = max_recorded
 
     def live(self, agent: Agent) -> AgentSpec:
         spec = self._live.get(agent.name)
@@ -45,16 +47,22 @@ class RecordedSpecs:
         live = self.live(agent)
         if digest is None or digest == live.digest:
             return live
-        info = activity.info()
-        key = (info.workflow_run_id or "", agent.name)
-        spec = self._recorded.get(key)
+        spec = self._recorded.get((agent.name, digest))
         if spec is None:
-            spec = await _from_history(info.workflow_id or "", key[0], agent.name, digest)
-            self._recorded[key] = spec
-            while len(self._recorded) > self._max_runs:
-                self._recorded.popitem(last=False)
-        self._recorded.move_to_end(key)
+            info = activity.info()
+            spec = await _from_history(
+                info.workflow_id or "", info.workflow_run_id or "", agent.name, digest
+            )
+        self.remember(spec)
         return spec
+
+    def remember(self, spec: AgentSpec) -> None:
+        """Keep a spec a run recorded, for the activities that act on it."""
+        key = (spec.name, spec.digest or "")
+        self._recorded[key] = spec
+        self._recorded.move_to_end(key)
+        while len(self._recorded) > self._max_recorded:
+            self._recorded.popitem(last=False)
 
 
 async def _from_history(workflow_id: str, run_id: str, agent: str, digest: str) -> AgentSpec:

@@ -24,12 +24,13 @@ from tether._client import AgentRun, RunExists
 from tether._seam import DESCRIBE_AGENT_ACTIVITY, AgentInput, AgentResult
 from tether._settings import task_queue
 from tether._temporal import connect
+from tether._workflows.llm_calls import STARTS_NOT
 
 # How long `run`, `chat` and `pipeline` wait for a worker to take a new run's first task.
 FIRST_TASK_SECONDS = 10.0
 # A run that fails with one of these at its first step was given to a worker that cannot
 # serve it: the CLI reports it in one line, exit status 2.
-FIRST_STEP_FAILURES = {"UnknownAgent", "InvalidInput"}
+FIRST_STEP_FAILURES = {*STARTS_NOT, "InvalidInput"}
 # Events that show the run got past resolving its agents (a step of its own was taken,
 # or it ended some other way).
 PAST_THE_FIRST_STEP = {

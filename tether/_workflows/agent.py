@@ -335,6 +335,8 @@ class AgentWorkflow(DecidesApprovals):
         task = asyncio.ensure_future(work)
         try:
             await self._until(task.done)
+        except GeneratorExit:
+            raise  # closed by the garbage collector, perhaps amid another run: see Approvals
         except BaseException:
             task.cancel()
             try:

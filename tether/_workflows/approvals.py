@@ -74,8 +74,12 @@ class Approvals:
             expires_at=workflow.now() + expires_after,
         )
         self._on_change()
+        closed = False
         try:
             await workflow.wait_condition(lambda: call.id in self._decided, timeout=expires_after)
+        except GeneratorExit:
+            closed = True
+            raise
         except TimeoutError:
             # A late decision for this call is refused as "already decided".
             self._decided[call.id] = ApprovalDecision(call_id=call.id, approve=False)
@@ -87,9 +91,11 @@ class Approvals:
             )
         finally:
             del self._pending[call.id]
-            # A worker evicting the run from its cache closes this coroutine outside the
-            # workflow's event loop: nothing changed then, and nothing may be published.
-            if workflow.in_workflow():
+            # A run evicted from a worker's cache may leave this coroutine to the garbage
+            # collector, which closes it (GeneratorExit) in whatever thread it runs, maybe
+            # while another run's code runs there: workflow calls would then act on that
+            # run (an upsert in its history). Nothing changed, so nothing is published.
+            if not closed and workflow.in_workflow():
                 self._on_change()
         decision = self._decided[call.id]
         if not decision.approve:

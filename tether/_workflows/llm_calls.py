@@ -26,13 +26,19 @@ with workflow.unsafe.imports_passed_through():
     )
 
 
+# Why a run cannot start, as its failure says it.
+STARTS_NOT = ("UnknownAgent", "McpServerUnavailable", "McpToolsInvalid")
+
+
 async def describe_agent(name: str, *, local: bool = True) -> AgentSpec:
     """The agent's spec from the worker, recorded in history so a run replays against it
     (as a local activity, or with `local` False a regular one).
 
     Raises:
         ApplicationError: ``UnknownAgent``, the worker does not serve `name` (the run
-            fails at once, saying what the worker serves).
+            fails at once, saying what the worker serves); ``McpServerUnavailable`` or
+            ``McpToolsInvalid``, the agent's MCP tools could not be listed (saying which
+            server, and why).
     """
     try:
         spec: AgentSpec = await execute(
@@ -40,15 +46,17 @@ async def describe_agent(name: str, *, local: bool = True) -> AgentSpec:
             name,
             result_type=AgentSpec,
             local=local,
-            start_to_close=timedelta(seconds=10),
-            heartbeat=timedelta(seconds=10),
+            # Listing MCP tools may start a server process first (each server has its
+            # own, shorter, connect timeout); without MCP servers this takes no time.
+            start_to_close=timedelta(seconds=60),
+            heartbeat=timedelta(seconds=60),
             retry=RetryPolicy(maximum_attempts=3),
             summary=f"agent {name} · spec recorded for this run",
         )
     except ActivityError as e:
         cause = e.cause
-        if isinstance(cause, ApplicationError) and cause.type == "UnknownAgent":
-            raise ApplicationError(cause.message, type="UnknownAgent", non_retryable=True) from e
+        if isinstance(cause, ApplicationError) and cause.type in STARTS_NOT:
+            raise ApplicationError(cause.message, type=cause.type, non_retryable=True) from e
         raise
     return spec
 

@@ -5,7 +5,8 @@
 - The built-in `wait` tool is a durable timer, not an activity.
 - A `subagent` tool runs another agent as a child workflow (see subagents.py).
 - A `fast` tool runs as a local activity; any other as a regular activity that
-  heartbeats, so a cancelled run can cancel it.
+  heartbeats, so a cancelled run can cancel it. A tool from an MCP server runs in an
+  activity of its own type (`tether.mcp_tool`), the same way.
 Each path returns a `ToolOutcome`: bad calls are explained to the model, while
 infrastructure errors are retried by Temporal per the tool's retry policy.
 """
@@ -22,6 +23,7 @@ from temporalio.workflow import ActivityCancellationType
 with workflow.unsafe.imports_passed_through():
     from tether._messages import ToolCall
     from tether._seam import (
+        MCP_TOOL_ACTIVITY,
         TOOL_ACTIVITY,
         AgentSpec,
         ToolOutcome,
@@ -100,15 +102,20 @@ def tool_request(spec: AgentSpec, call: ToolCall, turn: int) -> ToolRequest:
 async def execute_tool(tool: ToolSpec, request: ToolRequest, *, local: bool = True) -> ToolOutcome:
     """One tool call as an activity: a local one if the tool is `fast` and `local`."""
     heartbeat = tool.heartbeat_timeout_seconds or DEFAULT_HEARTBEAT_TIMEOUT_SECONDS
+    summary = f"tool {_call_summary(request.call)}"
+    if tool.mcp is not None:
+        summary = f"mcp {tool.mcp.server}: {_call_summary(request.call)}"
     return await execute(
-        TOOL_ACTIVITY,
+        TOOL_ACTIVITY if tool.mcp is None else MCP_TOOL_ACTIVITY,
         request,
         result_type=ToolOutcome,
-        local=tool.fast and local,
+        # A stateful MCP server's calls must run where its session is: always local
+        # (which an update arriving meanwhile may make unreplayable; see README).
+        local=tool.fast and (local or _stateful(tool)),
         start_to_close=timedelta(seconds=tool.timeout_seconds),
         heartbeat=timedelta(seconds=heartbeat),
         retry=tool.retry.to_policy(),
-        summary=f"tool {_call_summary(request.call)}",
+        summary=summary,
         # Wait for the tool to acknowledge a cancellation, so a cancelled run ends only
         # after its tools have stopped (not while a refund is half done).
         cancellation=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
@@ -127,6 +134,10 @@ async def _durable_wait(call: ToolCall) -> ToolOutcome:
         content=f"Waited {args.hours:g} hours ({args.reason}). "
         f"It is now {workflow.now():%Y-%m-%d %H:%M} UTC."
     )
+
+
+def _stateful(tool: ToolSpec) -> bool:
+    return tool.mcp is not None and tool.mcp.session is not None
 
 
 def _call_summary(call: ToolCall) -> str:
