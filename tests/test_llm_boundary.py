@@ -108,6 +108,17 @@ async def test_rate_limit_waits_as_long_as_retry_after_says(
     assert 1.9 <= gap < 6, gap
 
 
+async def test_a_zero_retry_after_retries_at_once(
+    dev_env: WorkflowEnvironment, llm: ScriptedLLM
+) -> None:
+    # 'patient' backs off 30 s on its own: a provider's "retry after 0" overrides that.
+    llm.enqueue(rate_limited(retry_after="0"), say("Right away."))
+    result = await run(dev_env, llm, "patient")
+    assert result.answer == "Right away."
+    first, second = llm.requests
+    assert second.received_at - first.received_at < 15
+
+
 async def test_rate_limit_with_an_http_date_waits_until_that_date(
     dev_env: WorkflowEnvironment, llm: ScriptedLLM
 ) -> None:
