@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -234,6 +235,29 @@ async def test_side_effects_happen_once_when_a_tool_fails_after_committing(
     # The history replays against the current code: the keys are stable on replay too.
     replayer = Replayer(workflows=[AgentWorkflow], data_converter=ts_env.client.data_converter)
     await replayer.replay_workflow(await handle.fetch_history())
+
+
+async def test_a_call_id_reused_in_a_later_message_is_a_new_call(
+    ts_env: WorkflowEnvironment, llm: ScriptedLLM, shop_db: Path
+) -> None:
+    # Some providers number calls per message: the second refund must not be taken
+    # for a retry of the first (the idempotency key holds the turn for this).
+    unattended = tool(side_effects=True)(issue_refund.fn)
+    agent = Agent("reusing-shop", "Help.", tools=[unattended])
+    llm.enqueue(
+        call_tools(("issue_refund", {"order_id": "A-1001", "reason": "broken"}), ids=["call_0"]),
+        call_tools(("issue_refund", {"order_id": "A-1004", "reason": "broken"}), ids=["call_0"]),
+        say("Both refunded."),
+    )
+
+    result, _ = await run(ts_env.client, llm, agent)
+
+    assert result.status == "completed"
+    called = [m["tool_calls"][0]["id"] for m in llm.requests[2].messages if m.get("tool_calls")]
+    assert called == ["call_0", "call_0"]
+    with sqlite3.connect(shop_db) as db:
+        refunded = sorted(row[0] for row in db.execute("SELECT order_id FROM refunds"))
+    assert refunded == ["A-1001", "A-1004"]
 
 
 async def test_wait_is_a_durable_timer_that_time_skipping_fires_at_once(
