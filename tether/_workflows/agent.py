@@ -310,6 +310,8 @@ class AgentWorkflow(DecidesApprovals):
         task = asyncio.ensure_future(work)
         try:
             await self._until(task.done)
+        except GeneratorExit:
+            raise  # evicted from the worker's cache: closing, nothing may be awaited
         except BaseException:
             task.cancel()
             try:
