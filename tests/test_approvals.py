@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -231,3 +232,27 @@ async def test_of_two_decisions_in_one_workflow_task_the_second_is_refused(
     assert approved.call_id == pending.call_id
     assert result.status == "completed"
     assert count_rows(shop_db, "refunds") == 1
+
+
+async def test_a_call_id_reused_in_a_later_message_waits_for_its_own_decision(
+    ts_env: WorkflowEnvironment, llm: ScriptedLLM, shop_db: Path
+) -> None:
+    # Some providers number calls per message: the second refund is another call, and
+    # the approval given to the first must not carry it out without a person.
+    llm.enqueue(
+        call_tools(("issue_refund", {"order_id": "A-1001", "reason": "broken"}), ids=["call_0"]),
+        call_tools(("issue_refund", {"order_id": "A-1004", "reason": "broken"}), ids=["call_0"]),
+        say("One refunded."),
+    )
+    async with refund_run(ts_env, llm) as handle:
+        (first,) = await pending_approvals(handle)
+        await handle.execute_update(AgentWorkflow.decide, ApprovalDecision(approve=True))
+        (second,) = await pending_approvals(handle, within=10)
+        await handle.execute_update(AgentWorkflow.decide, ApprovalDecision(approve=False))
+        result = await handle.result()
+
+    assert [json.loads(p.arguments)["order_id"] for p in (first, second)] == ["A-1001", "A-1004"]
+    assert (first.turn, second.turn) == (1, 2)
+    assert result.status == "completed"
+    with sqlite3.connect(shop_db) as db:
+        assert [row[0] for row in db.execute("SELECT order_id FROM refunds")] == ["A-1001"]
