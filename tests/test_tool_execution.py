@@ -41,7 +41,7 @@ from tether import (
     tool,
 )
 from tether._seam import TOOL_ACTIVITY
-from tether.testing import ScriptedLLM, call_tools, say
+from tether.testing import CallTools, ScriptedLLM, call_tools, say
 
 RETRY_SOON = RetryOptions(initial_interval_seconds=0.1)
 
@@ -237,27 +237,44 @@ async def test_side_effects_happen_once_when_a_tool_fails_after_committing(
     await replayer.replay_workflow(await handle.fetch_history())
 
 
+# Refunds without a person, from a provider that numbers calls per message.
+REUSING_SHOP = Agent("reusing-shop", "Help.", tools=[tool(side_effects=True)(issue_refund.fn)])
+
+
+def refund_as_call_0(order: str) -> CallTools:
+    return call_tools(("issue_refund", {"order_id": order, "reason": "broken"}), ids=["call_0"])
+
+
+def refunded_orders(shop: Path) -> list[str]:
+    with sqlite3.connect(shop) as db:
+        return sorted(row[0] for row in db.execute("SELECT order_id FROM refunds"))
+
+
 async def test_a_call_id_reused_in_a_later_message_is_a_new_call(
     ts_env: WorkflowEnvironment, llm: ScriptedLLM, shop_db: Path
 ) -> None:
-    # Some providers number calls per message: the second refund must not be taken
-    # for a retry of the first (the idempotency key holds the turn for this).
-    unattended = tool(side_effects=True)(issue_refund.fn)
-    agent = Agent("reusing-shop", "Help.", tools=[unattended])
-    llm.enqueue(
-        call_tools(("issue_refund", {"order_id": "A-1001", "reason": "broken"}), ids=["call_0"]),
-        call_tools(("issue_refund", {"order_id": "A-1004", "reason": "broken"}), ids=["call_0"]),
-        say("Both refunded."),
-    )
+    # The second refund must not be taken for a retry of the first: the idempotency
+    # key holds the turn for this.
+    llm.enqueue(refund_as_call_0("A-1001"), refund_as_call_0("A-1004"), say("Both refunded."))
 
-    result, _ = await run(ts_env.client, llm, agent)
+    result, _ = await run(ts_env.client, llm, REUSING_SHOP)
 
     assert result.status == "completed"
     called = [m["tool_calls"][0]["id"] for m in llm.requests[2].messages if m.get("tool_calls")]
     assert called == ["call_0", "call_0"]
-    with sqlite3.connect(shop_db) as db:
-        refunded = sorted(row[0] for row in db.execute("SELECT order_id FROM refunds"))
-    assert refunded == ["A-1001", "A-1004"]
+    assert refunded_orders(shop_db) == ["A-1001", "A-1004"]
+
+
+async def test_two_runs_with_the_same_call_ids_act_each_once(
+    ts_env: WorkflowEnvironment, llm: ScriptedLLM, shop_db: Path
+) -> None:
+    # Same turn, same call id, same shop: only the run's id tells the keys apart.
+    llm.enqueue(refund_as_call_0("A-1001"), say("Refunded."))
+    await run(ts_env.client, llm, REUSING_SHOP)
+    llm.enqueue(refund_as_call_0("A-1004"), say("Refunded."))
+    await run(ts_env.client, llm, REUSING_SHOP)
+
+    assert refunded_orders(shop_db) == ["A-1001", "A-1004"]
 
 
 async def test_wait_is_a_durable_timer_that_time_skipping_fires_at_once(
