@@ -83,8 +83,12 @@ class Approvals:
             expires_at=workflow.now() + expires_after,
         )
         self._on_change()
+        evicted = False
         try:
             await workflow.wait_condition(lambda: call.id in self._decided, timeout=expires_after)
+        except GeneratorExit:
+            evicted = True
+            raise
         except TimeoutError:
             # A late decision for this call is refused as "already decided".
             self._decided[call.id] = ApprovalDecision(call_id=call.id, approve=False)
@@ -96,9 +100,10 @@ class Approvals:
             )
         finally:
             del self._pending[call.id]
-            # A worker evicting the run from its cache closes this coroutine outside the
-            # workflow's event loop: nothing changed then, and nothing may be published.
-            if workflow.in_workflow():
+            # A worker evicting the run from its cache leaves this coroutine to be closed
+            # whenever it is collected, even inside another run's activation or query:
+            # nothing changed then, and nothing may be published (to whichever run).
+            if not evicted:
                 self._on_change()
         decision = self._decided[call.id]
         if not decision.approve:
