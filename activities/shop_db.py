@@ -70,8 +70,22 @@ def connect(path: Path | None = None) -> Iterator[sqlite3.Connection]:
 
 def _ensure_seeded(conn: sqlite3.Connection) -> None:
     conn.executescript(SCHEMA)
-    if conn.execute("SELECT 1 FROM customers LIMIT 1").fetchone():
+    if _seeded(conn):
         return
+    # Two first tool calls in parallel both find the shop empty: the write lock, taken
+    # before looking again, lets one seed it while the other waits, then sees its rows
+    # (checked without the lock, both inserted the seed and one failed on its ids).
+    conn.execute("BEGIN IMMEDIATE")
+    if not _seeded(conn):
+        _seed(conn)
+    conn.commit()
+
+
+def _seeded(conn: sqlite3.Connection) -> bool:
+    return conn.execute("SELECT 1 FROM customers LIMIT 1").fetchone() is not None
+
+
+def _seed(conn: sqlite3.Connection) -> None:
     today = datetime.now(UTC).date()
 
     def days_ago(n: int) -> str:

@@ -58,6 +58,9 @@ from tether._process import exit_now, stdout_to_stderr
 from tether._temporal import TETHER_CONVERTER
 from tether.testing import OFFLINE_MODEL, Chaos, Responder, ScriptedLLM, call_tools, say
 
+# Every run of the tether path ends within this: the default 200 took 601 s (README).
+RUNS_TIMEOUT_S, RUNS_TIMEOUT_S_PER_RUN = 60.0, 10.0
+
 TASK = "Work through the task: record every step with record_step, one at a time."
 RERUN_TRIES = 10
 
@@ -185,7 +188,12 @@ async def tether_path(
                     for i in range(runs)
                 )
             )
-            results = await asyncio.gather(*(h.result() for h in handles))
+            # Temporal retries a failed call for as long as it takes: a run that never
+            # ends (a bug, a dead server) stops the bench with a timeout, not a hang.
+            results = await asyncio.wait_for(
+                asyncio.gather(*(h.result() for h in handles)),
+                RUNS_TIMEOUT_S + RUNS_TIMEOUT_S_PER_RUN * runs,
+            )
             wall = time.monotonic() - started
     completed = sum(r.status == "completed" for r in results)
     return _result("tether", runs, completed, steps, llm, db, wall)

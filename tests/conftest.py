@@ -10,12 +10,13 @@ import sqlite3
 import time
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from temporalio.api.workflowservice.v1 import ListOpenWorkflowExecutionsRequest
 from temporalio.client import (
     Client,
     WorkflowHandle,
@@ -72,9 +73,41 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
+async def shared_ts_server() -> AsyncIterator[WorkflowEnvironment]:
     async with time_skipping() as env:
         yield env
+
+
+@pytest.fixture
+async def ts_env(shared_ts_server: WorkflowEnvironment) -> AsyncIterator[WorkflowEnvironment]:
+    """The session's time-skipping server, for one test, which must close every run it
+    starts: a run left open (its worker gone) can stop the server from skipping time for
+    the tests after it, which then hang. Such a test fails here, its runs terminated."""
+    yield shared_ts_server
+    left = await terminate_open_runs(shared_ts_server.client)
+    assert not left, f"the test left runs open on the shared time-skipping server: {left}"
+
+
+async def terminate_open_runs(client: Client) -> list[str]:
+    """Terminate every open run on the server; the ids of those that were open."""
+    left: list[str] = []
+    page = b""
+    while True:
+        listed = await client.workflow_service.list_open_workflow_executions(
+            ListOpenWorkflowExecutionsRequest(
+                namespace=client.namespace, maximum_page_size=100, next_page_token=page
+            )
+        )
+        for run in listed.executions:
+            left.append(run.execution.workflow_id)
+            handle = client.get_workflow_handle(
+                run.execution.workflow_id, run_id=run.execution.run_id
+            )
+            with suppress(RPCError):  # a child, ended with its parent
+                await handle.terminate(reason="left open by a test")
+        page = listed.next_page_token
+        if not page:
+            return left
 
 
 @pytest.fixture(scope="session")

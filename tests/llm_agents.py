@@ -16,6 +16,8 @@ class Triage(BaseModel):
 
 
 QUICK_RETRY = RetryOptions(initial_interval_seconds=0.1, max_interval_seconds=0.5, max_attempts=5)
+# Backs off for long on its own: a provider's delay that shows up as short is the header's.
+SLOW_RETRY = RetryOptions(initial_interval_seconds=30, max_attempts=3)
 
 TRIAGE = Agent(
     name="triage",
@@ -40,6 +42,7 @@ QUICK = Agent(
     instructions="Be helpful.",
     llm=LlmPolicy(retry=QUICK_RETRY, timeout_seconds=3),
 )
+PATIENT = Agent(name="patient", instructions="Be helpful.", llm=LlmPolicy(retry=SLOW_RETRY))
 
 LOCAL = Agent(
     name="local-llm",
@@ -48,4 +51,6 @@ LOCAL = Agent(
     llm=LlmPolicy(local_activity=True, retry=QUICK_RETRY),
 )
 
-REGISTRY = AgentRegistry([SUPPORT_DESK, TRIAGE, TRIAGE_IN_PROMPT, WITH_FALLBACK, QUICK, LOCAL])
+REGISTRY = AgentRegistry(
+    [SUPPORT_DESK, TRIAGE, TRIAGE_IN_PROMPT, WITH_FALLBACK, QUICK, PATIENT, LOCAL]
+)

@@ -175,9 +175,10 @@ async def starter_in_background(
 
 
 async def wait_for_pollers(
-    client: Client, queue: str, workers: Sequence[subprocess.Popen[bytes]]
+    client: Client, queue: str, workers: Sequence[subprocess.Popen[bytes]], within: float = 120
 ) -> None:
     """Until every worker polls for workflow and activity tasks, so all share the load."""
+    deadline = time.monotonic() + within
     for kind in (TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW, TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY):
         while True:
             described = await client.workflow_service.describe_task_queue(
@@ -191,4 +192,5 @@ async def wait_for_pollers(
             if {str(w.pid) for w in workers} <= polling:
                 break
             assert all(w.poll() is None for w in workers), "a worker exited while starting"
+            assert time.monotonic() < deadline, f"workers {polling} poll {queue}, not all"
             await asyncio.sleep(0.2)

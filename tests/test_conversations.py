@@ -4,7 +4,6 @@ against the scripted model over HTTP."""
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -12,11 +11,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from temporalio.client import WorkflowFailureError, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.client import (
+    WorkflowExecutionStatus,
+    WorkflowFailureError,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+)
 from temporalio.exceptions import ApplicationError, CancelledError
 from temporalio.testing import WorkflowEnvironment
 
-from tests.conftest import pending_approvals, running_worker
+from tests.conftest import pending_approvals, running_worker, terminate_open_runs
 from tether import AgentInput, AgentResult, AgentWorkflow, RunStatus
 from tether.testing import ScriptedLLM, Slow, Step, call_tools, say
 
@@ -170,17 +174,48 @@ async def test_each_budget_ends_a_run_with_its_own_status(
     assert sum(m.role == "assistant" for m in transcript) == turns
 
 
+async def test_a_token_budget_is_spent_when_usage_reaches_it(
+    ts_env: WorkflowEnvironment, shop_db: Path
+) -> None:
+    # The scripted model counts tokens the same way for the same conversation: one
+    # call's usage, measured first, is a budget that the first call meets exactly.
+    with ScriptedLLM(lookup_forever) as llm:
+        async with started(ts_env, llm, max_turns=1) as handle:
+            one_call = (await handle.result()).usage.total_tokens
+        async with started(ts_env, llm, max_total_tokens=one_call) as handle:
+            met = await handle.result()
+        async with started(ts_env, llm, max_total_tokens=one_call + 1) as handle:
+            short_by_one = await handle.result()
+
+    assert (met.status, met.turns, met.usage.total_tokens) == ("max_tokens", 1, one_call)
+    assert (short_by_one.status, short_by_one.turns) == ("max_tokens", 2)
+
+
+async def test_a_chat_message_that_spends_the_budget_ends_the_chat(
+    ts_env: WorkflowEnvironment, shop_db: Path
+) -> None:
+    with ScriptedLLM(echo) as llm:
+        async with started(ts_env, llm, chat=True, max_total_tokens=1) as handle:
+            # Ended once answered: not left waiting for a message it could not afford.
+            await status_becomes(handle, "max_tokens")
+            result = await handle.result()
+
+    assert (result.status, result.answer, result.turns) == ("max_tokens", "echo: hello", 1)
+    assert llm.request_count == 1
+
+
 async def test_a_deadline_ends_a_wait_for_approval(
     ts_env: WorkflowEnvironment, llm: ScriptedLLM, shop_db: Path
 ) -> None:
     llm.enqueue(call_tools(("issue_refund", {"order_id": "A-1001", "reason": "broken"})))
     async with started(ts_env, llm, deadline_seconds=3600) as handle:
         await pending_approvals(handle)
-        begun = time.monotonic()
         result = await handle.result()
         state = await handle.query(AgentWorkflow.state)
+        ended = (await handle.describe()).close_time
 
-    assert time.monotonic() - begun < 5
+    # It ended at the deadline on the run's clock (the time-skipping server got there).
+    assert state.deadline is not None and ended is not None and ended >= state.deadline
     assert result.status == "deadline_exceeded"
     assert state.pending_approvals == []
 
@@ -226,8 +261,7 @@ async def test_messages_are_refused_by_runs_that_are_not_chats_or_have_ended(
                 errors.append(refused.value.cause.message)
             await chat.signal(AgentWorkflow.end)
             await chat.result()
-            # Ended here: an open run would hold back the time-skipping clock of the
-            # tests that follow.
+            # Ended here: a run left open fails the test (see conftest.ts_env).
             await single.cancel()
             with pytest.raises(WorkflowFailureError):
                 await single.result()
@@ -236,3 +270,17 @@ async def test_messages_are_refused_by_runs_that_are_not_chats_or_have_ended(
         "this run is not a chat; start one with `tether chat`",
         "the message is empty",
     ]
+
+
+async def test_a_run_a_test_leaves_open_is_found_and_terminated(
+    ts_env: WorkflowEnvironment, shop_db: Path
+) -> None:
+    # What ts_env does after every test, failing the test that left the run open.
+    with ScriptedLLM(echo) as llm:
+        async with started(ts_env, llm, chat=True) as handle:
+            await status_becomes(handle, "awaiting_user")
+    left = await terminate_open_runs(ts_env.client)
+    described = await handle.describe()
+
+    assert left == [handle.id]
+    assert described.status == WorkflowExecutionStatus.TERMINATED

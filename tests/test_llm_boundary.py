@@ -29,6 +29,7 @@ from tether.testing import (
     Garbage,
     ScriptedLLM,
     Slow,
+    Step,
     call_tools,
     context_length_exceeded,
     rate_limited,
@@ -108,16 +109,35 @@ async def test_rate_limit_waits_as_long_as_retry_after_says(
     assert 1.9 <= gap < 6, gap
 
 
-async def test_rate_limit_with_an_http_date_waits_until_that_date(
+async def test_a_zero_retry_after_retries_at_once(
     dev_env: WorkflowEnvironment, llm: ScriptedLLM
 ) -> None:
-    not_before = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=4)
-    llm.enqueue(rate_limited(retry_after=format_datetime(not_before, usegmt=True)), say("On time."))
-    result = await run(dev_env, llm, "quick")
-    assert result.answer == "On time."
+    # 'patient' backs off 30 s on its own: a provider's "retry after 0" overrides that.
+    llm.enqueue(rate_limited(retry_after="0"), say("Right away."))
+    result = await run(dev_env, llm, "patient")
+    assert result.answer == "Right away."
     first, second = llm.requests
-    assert first.received_at < not_before.timestamp() - 1
-    assert second.received_at >= not_before.timestamp() - 0.05
+    assert second.received_at - first.received_at < 15
+
+
+async def test_rate_limit_with_an_http_date_waits_until_that_date(
+    dev_env: WorkflowEnvironment,
+) -> None:
+    # The date is set when the first request arrives (so worker start-up is not in the
+    # wait), 3 to 4 s on: HTTP dates are in whole seconds.
+    dates: list[datetime] = []
+
+    def limited_until_a_date(messages: list[dict[str, Any]]) -> Step:
+        if dates:
+            return say("On time.")
+        dates.append(datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=4))
+        return rate_limited(retry_after=format_datetime(dates[0], usegmt=True))
+
+    with ScriptedLLM(limited_until_a_date) as llm:
+        result = await run(dev_env, llm, "quick")
+    assert result.answer == "On time."
+    _, second = llm.requests
+    assert second.received_at >= dates[0].timestamp() - 0.05
 
 
 async def test_unauthorized_fails_fast_naming_the_key(

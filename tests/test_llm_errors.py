@@ -10,7 +10,7 @@ import pytest
 from openai import AsyncOpenAI
 from temporalio.exceptions import ApplicationError
 
-from tether._activities.llm_errors import MAX_RETRY_AFTER, classify, retry_after
+from tether._activities.llm_errors import MAX_RETRY_AFTER, RETRY_NOW, classify, retry_after
 from tether.testing import (
     Drop,
     Fail,
@@ -93,12 +93,42 @@ async def test_retry_after_headers_set_the_next_delay(llm: ScriptedLLM) -> None:
     ("headers", "expected"),
     [
         ({"retry-after": "0.5"}, timedelta(seconds=0.5)),
-        ({"retry-after": "soon"}, None),
         ({"retry-after": "86400"}, MAX_RETRY_AFTER),
         ({"retry-after": format_datetime(NOW - timedelta(seconds=5), usegmt=True)}, timedelta(0)),
-        ({"retry-after-ms": "nan?"}, None),
+        ({"retry-after": "Fri, 31 Dec 9999 23:59:59 GMT"}, MAX_RETRY_AFTER),
+        ({"retry-after-ms": "soon", "retry-after": "3"}, timedelta(seconds=3)),
         ({}, None),
     ],
 )
 def test_retry_after_parsing_edges(headers: dict[str, str], expected: timedelta | None) -> None:
     assert retry_after(headers, NOW) == expected
+
+
+# Each value in each header: seconds for Retry-After, milliseconds for retry-after-ms.
+ODD_VALUES = [
+    ("inf", MAX_RETRY_AFTER),
+    ("-inf", timedelta(0)),
+    ("1e20", MAX_RETRY_AFTER),
+    ("1e400", MAX_RETRY_AFTER),
+    ("-5", timedelta(0)),
+    ("0", timedelta(0)),  # retry now: an answer, not a missing header
+    ("nan", None),
+    ("soon", None),
+    ("", None),
+]
+
+
+@pytest.mark.parametrize("header", ["retry-after", "retry-after-ms"])
+@pytest.mark.parametrize(("value", "expected"), ODD_VALUES, ids=[v for v, _ in ODD_VALUES])
+def test_odd_retry_after_values_are_capped_or_ignored_never_raised(
+    header: str, value: str, expected: timedelta | None
+) -> None:
+    assert retry_after({header: value}, NOW) == expected
+
+
+async def test_a_zero_retry_after_reaches_temporal_as_retry_now(llm: ScriptedLLM) -> None:
+    # The SDK drops a zero next_retry_delay, so "now" must be the smallest it keeps.
+    now = await failure_for(llm, rate_limited(retry_after="0"))
+    assert now.next_retry_delay == RETRY_NOW
+    endless = await failure_for(llm, rate_limited(retry_after="inf"))
+    assert endless.next_retry_delay == MAX_RETRY_AFTER

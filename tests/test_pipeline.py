@@ -20,21 +20,11 @@ from support_desk import SCRIPTS
 from support_desk.pipeline_agents import TRIAGE, WRITER
 from tests.conftest import pending_approvals, running_worker
 from tether import ApprovalDecision
-from tether.testing import ScriptedLLM, time_skipping
+from tether.testing import ScriptedLLM
 from workflows.refund_pipeline import RefundPipelineWorkflow
 from workflows.refund_pipeline_types import RefundResult, RefundTicket
 
 Pipeline = WorkflowHandle[RefundPipelineWorkflow, RefundResult]
-
-
-@pytest.fixture(scope="module")
-async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
-    """A time-skipping server of this module's own. On the session's, the one-day
-    approval timeout below hung twice in full runs (never alone): likely a run another
-    module left open whose timer fired during the skip and whose task went to a gone
-    worker's sticky queue, which stops this server from skipping time."""
-    async with time_skipping() as env:
-        yield env
 
 
 @asynccontextmanager

@@ -10,18 +10,22 @@ import os
 import threading
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from google.protobuf import json_format
-from temporalio.api.common.v1 import Payload, Payloads
-from temporalio.client import Client
+from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.message import Message
+from temporalio.api.common.v1 import Payload, Payloads, SearchAttributes
+from temporalio.api.history.v1 import MarkerRecordedEventAttributes
+from temporalio.client import Client, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 
 from support_desk.offline import support_desk_responder
 from tests.conftest import UNATTENDED, running_worker
-from tests.processes import target
+from tests.processes import process_env, starter, target, worker_process
 from tether import AgentInput, AgentWorkflow, ConfigurationError, LlmSettings
 from tether._codec import ENCODING, EncryptionCodec, UnknownKeyError
 from tether._temporal import TETHER_CONVERTER
@@ -116,9 +120,7 @@ async def test_history_is_ciphertext_and_the_codec_server_reads_it(
     assert result.status == "completed"  # the encrypting client reads its own results
 
     history = await dev_env.client.get_workflow_handle(handle.id).fetch_history()
-    raw = history.to_json()
-    for secret in ("A-1001", "ada@example.com", "arrived broken", "refund_id"):
-        assert secret not in raw
+    assert_sealed(history)
     started = history.events[0].workflow_execution_started_event_attributes
     sealed = list(started.input.payloads)
     assert sealed[0].metadata["encoding"] == ENCODING
@@ -127,6 +129,63 @@ async def test_history_is_ciphertext_and_the_codec_server_reads_it(
     assert json.loads(decoded[0].data)["prompt"] == PROMPT
     resealed = post(f"{codec_server}/encode", decoded)
     assert resealed[0].metadata["encoding"] == ENCODING
+
+
+async def test_worker_and_starter_encrypt_with_the_keys_in_their_environment(
+    dev_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    # The path users take: both processes build their client from TETHER_ENCRYPTION_KEYS.
+    keys = f"k1={base64.b64encode(KEY_1).decode()}"
+    queue = f"sealed-{uuid.uuid4().hex[:8]}"
+    env = process_env(target(dev_env), queue, tmp_path / "shop.db", TETHER_ENCRYPTION_KEYS=keys)
+    with worker_process(env, tmp_path / "worker.log"):
+        done = starter(env, "run", PROMPT, "--yes", "--json")
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert out["status"] == "completed"  # the starter read what the worker sealed
+
+    # Read back raw, by a client without the key.
+    assert_sealed(await dev_env.client.get_workflow_handle(out["workflow_id"]).fetch_history())
+
+
+def assert_sealed(history: WorkflowHistory) -> None:
+    """Every payload of a support run's history is ciphertext under key k1."""
+    sealed = [p for event in history.events for p in payloads_in(event)]
+    assert len(sealed) > 10  # input, every model and tool call, the result
+    assert {p.metadata["encoding"] for p in sealed} == {ENCODING}
+    assert {p.metadata["encryption-key-id"] for p in sealed} == {b"k1"}
+    raw = history.to_json()
+    for secret in ("A-1001", "ada@example.com", "arrived broken", "refund_id"):
+        assert secret not in raw
+
+
+def payloads_in(message: Message) -> Iterator[Payload]:
+    """Every payload of Tether's inside a history event. Not search attributes (plain,
+    for the server to index them) nor the SDK's bookkeeping in markers (patch ids,
+    local-activity timings); a local activity's result is Tether's."""
+    if isinstance(message, SearchAttributes):
+        return
+    if isinstance(message, MarkerRecordedEventAttributes):
+        if "result" in message.details:
+            yield from message.details["result"].payloads
+        return
+    if isinstance(message, Payload):
+        yield message
+        return
+    for field, value in message.ListFields():
+        for inner in _messages(field, value):
+            yield from payloads_in(inner)
+
+
+def _messages(field: FieldDescriptor, value: Any) -> Iterable[Message]:
+    """The messages a field holds: itself, a repeated field's items, a map's values."""
+    entry = field.message_type
+    if entry is None:  # a scalar
+        return []
+    if entry.GetOptions().map_entry:
+        held = entry.fields_by_name["value"].message_type is not None
+        return list(value.values()) if held else []
+    return list(value) if field.is_repeated else [value]
 
 
 async def test_the_api_key_never_enters_history(ts_env: WorkflowEnvironment, shop_db: Path) -> None:

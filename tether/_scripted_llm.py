@@ -19,7 +19,7 @@ import random
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -37,10 +37,12 @@ class Say:
 @dataclass(frozen=True)
 class CallTools:
     """Reply with tool calls; arguments given as a dict are JSON-encoded, a str is sent
-    verbatim (to script malformed arguments)."""
+    verbatim (to script malformed arguments). Call ids are numbered per server
+    (`call_0001`, ...) unless `ids` names them, e.g. to play a provider that reuses them."""
 
     calls: tuple[tuple[str, dict[str, Any] | str], ...]
     content: str | None = None
+    ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -96,9 +98,10 @@ def say(content: str) -> Say:
     return Say(content)
 
 
-def call_tools(*calls: tuple[str, dict[str, Any] | str]) -> CallTools:
-    """A reply that calls tools: `call_tools(("lookup", {"id": 1}), ("quote", {}))`."""
-    return CallTools(tuple(calls))
+def call_tools(*calls: tuple[str, dict[str, Any] | str], ids: Sequence[str] = ()) -> CallTools:
+    """A reply that calls tools: `call_tools(("lookup", {"id": 1}), ("quote", {}))`;
+    `ids=("call_a", ...)` names the first calls' ids (the rest are numbered)."""
+    return CallTools(tuple(calls), ids=tuple(ids))
 
 
 def rate_limited(*, retry_after: str | None = None, retry_after_ms: int | None = None) -> Fail:
@@ -306,14 +309,14 @@ class ScriptedLLM:
             message["content"] = step.content
             message["tool_calls"] = [
                 {
-                    "id": self._next_call_id(),
+                    "id": step.ids[i] if i < len(step.ids) else self._next_call_id(),
                     "type": "function",
                     "function": {
                         "name": name,
                         "arguments": args if isinstance(args, str) else json.dumps(args),
                     },
                 }
-                for name, args in step.calls
+                for i, (name, args) in enumerate(step.calls)
             ]
             finish = "tool_calls"
         prompt = _estimate_tokens(json.dumps(body.get("messages", [])))

@@ -18,7 +18,8 @@ The model is a real OpenAI-compatible server on loopback, spoken to by the real
 (`ScriptedLLM(scripts={"issue-triage": fn})`, `fn(messages) -> step`) that plays its
 conversations. Its `requests` record what the model was sent. Faults are steps too:
 `Fail(500)`, `rate_limited(retry_after="2")`, `Drop()`, `Garbage()`, `Slow(5, then)`,
-or random ones with `Chaos`.
+or random ones with `Chaos`. Tool calls get ids `call_0001`, `call_0002`, ... per
+server; `call_tools(..., ids=["call_0"])` fixes them, to play a provider that reuses ids.
 """
 
 from __future__ import annotations

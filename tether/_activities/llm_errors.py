@@ -2,12 +2,15 @@
 
 Retryable: 408, 409, 429, 5xx, timeouts, connection errors, malformed bodies. The
 provider's `retry-after-ms` or `Retry-After` (seconds or an HTTP date) becomes the
-next attempt's delay. Non-retryable: 400, 401, 403, 404, 422 and context-length errors,
-each with a `type` a user can read and a message that says what to do.
+next attempt's delay: 0 means at once, anything past MAX_RETRY_AFTER (`inf` too) the
+cap, and a value that is no number or date is ignored. Non-retryable: 400, 401, 403,
+404, 422 and context-length errors, each with a `type` a user can read and a message
+that says what to do.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -21,6 +24,8 @@ from tether._redaction import redact
 # A provider asking for longer than this is capped: the run's retry policy still bounds
 # how many attempts it gets, and a days-long header is more likely a bug than a plan.
 MAX_RETRY_AFTER = timedelta(minutes=10)
+# What a provider's "retry after 0" becomes (see _from_status).
+RETRY_NOW = timedelta(milliseconds=1)
 
 CONTEXT_LENGTH = re.compile(
     r"context[_ ]length|maximum context|context window|exceed_context_size|too many tokens",
@@ -83,10 +88,13 @@ def _from_status(error: openai.APIStatusError, model: str, now: datetime) -> App
     where = f"{status} from {error.request.url}"
     if status in RETRYABLE_STATUS or status >= 500:
         kind = "RateLimited" if status == 429 else "ProviderUnavailable"
+        delay = retry_after(error.response.headers, now)
         return ApplicationError(
             f"{where}: {said}",
             type=kind,
-            next_retry_delay=retry_after(error.response.headers, now),
+            # The SDK leaves a zero delay out of the failure, as if none had been asked
+            # for, and the retry policy's backoff would apply: the shortest it keeps.
+            next_retry_delay=RETRY_NOW if delay == timedelta(0) else delay,
         )
     # llama.cpp puts its reason only in the error's type (exceed_context_size_error).
     if CONTEXT_LENGTH.search(f"{error.code} {error.type} {said}"):
@@ -101,7 +109,8 @@ def _from_status(error: openai.APIStatusError, model: str, now: datetime) -> App
 
 
 def retry_after(headers: object, now: datetime) -> timedelta | None:
-    """The delay a provider asked for, from `retry-after-ms` or `Retry-After`."""
+    """The delay a provider asked for, from `retry-after-ms` or `Retry-After`, between
+    zero (retry now) and MAX_RETRY_AFTER; None when neither header makes sense."""
     get = getattr(headers, "get", None)
     if get is None:
         return None
@@ -109,17 +118,21 @@ def retry_after(headers: object, now: datetime) -> timedelta | None:
     if (ms := get("retry-after-ms")) is not None:
         delay = _seconds(ms, scale=0.001)
     if delay is None and (value := get("retry-after")) is not None:
-        delay = _seconds(value) or _until(value, now)
-    if delay is None:
-        return None
-    return min(max(delay, timedelta(0)), MAX_RETRY_AFTER)
+        delay = _seconds(value)
+        if delay is None:  # not `or`: a zero delay is an answer, not a missing one
+            delay = _until(value, now)
+    return delay
 
 
 def _seconds(value: str, scale: float = 1.0) -> timedelta | None:
     try:
-        return timedelta(seconds=float(value) * scale)
+        seconds = float(value) * scale
     except ValueError:
         return None
+    if math.isnan(seconds):
+        return None
+    # Clamped before timedelta sees it: `inf` or `1e20` would overflow it.
+    return timedelta(seconds=min(max(seconds, 0.0), MAX_RETRY_AFTER.total_seconds()))
 
 
 def _until(http_date: str, now: datetime) -> timedelta | None:
@@ -129,7 +142,7 @@ def _until(http_date: str, now: datetime) -> timedelta | None:
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    return when - now
+    return min(max(when - now, timedelta(0)), MAX_RETRY_AFTER)
 
 
 def _provider_message(error: openai.APIStatusError) -> str:

@@ -20,6 +20,10 @@ with workflow.unsafe.imports_passed_through():
     from tether._validation import json_object
 
 
+# Runs started before this patch let a reused call id inherit the earlier decision.
+REUSED_CALL_IDS = "approvals-per-reused-call-id"
+
+
 class Approvals:
     """The calls waiting for a human, and the decisions taken in this run."""
 
@@ -66,6 +70,11 @@ class Approvals:
         self, call: ToolCall, *, turn: int, expires_after: timedelta
     ) -> ToolCall | ToolOutcome:
         """The call to run (its arguments perhaps edited), or the refusal for the model."""
+        if call.id in self._decided and workflow.patched(REUSED_CALL_IDS):
+            # A provider that numbers calls per message reused this id: the decision on
+            # record was for an earlier call, whose wait is over. (Before this patch,
+            # the earlier decision was taken for this call too, with nobody asked.)
+            del self._decided[call.id]
         self._pending[call.id] = PendingApproval(
             call_id=call.id,
             tool=call.name,

@@ -1,0 +1,409 @@
+"""Does a test catch what it guards? One-line mutations of Tether's seams, each applied
+alone, with the tests that should then fail: a mutation every test passes is a gap.
+
+    .venv/bin/python -m tests.mutations                 # every mutation below
+    .venv/bin/python -m tests.mutations budget-gte ...  # only these
+    .venv/bin/python -m tests.mutations --list
+
+Run by hand, not in CI: each mutation runs its tests once (seconds to a minute). The
+source is edited in place, so worker and starter subprocesses run the mutant too, and
+restored (with its timestamp, so no stale bytecode is used) after each, Ctrl-C included.
+Each line says caught or SURVIVED and which tests failed; tests/MUTATIONS.md records
+what a run found. To check a new test: add the mutation it guards against here, see it
+caught, and see it survive without the test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+T = "tests/"
+
+
+@dataclass(frozen=True)
+class Mutation:
+    name: str
+    path: str
+    old: str  # must occur exactly once in the file
+    new: str
+    tests: tuple[str, ...]  # pytest node ids or files
+    # Why no test can catch it (it changes no behaviour, only e.g. a message): a known
+    # survivor, reported as such rather than as a gap.
+    equivalent: str = ""
+
+
+MUTATIONS = [
+    # Budgets
+    Mutation(
+        "budget-after-chat-turn",
+        "tether/_workflows/agent.py",
+        '                self._inbox.answered(answer or "")\n'
+        "                if self._limits.out_of_tokens(self._spend.usage):\n"
+        '                    return self._finish("max_tokens", answer)\n',
+        '                self._inbox.answered(answer or "")\n',
+        (T + "test_conversations.py",),
+    ),
+    Mutation(
+        "budget-gte",
+        "tether/_workflows/run_state.py",
+        "usage.total_tokens >= limit",
+        "usage.total_tokens > limit",
+        (T + "test_conversations.py", T + "test_subagents.py"),
+    ),
+    Mutation(
+        "budget-before-turn",
+        "tether/_workflows/agent.py",
+        "            if self._limits.out_of_tokens(self._spend.usage):\n"
+        '                return self._finish("max_tokens", None)\n',
+        "",
+        (T + "test_conversations.py", T + "test_subagents.py"),
+    ),
+    Mutation(
+        "budget-usage-summed",
+        "tether/_workflows/run_state.py",
+        "self.usage += reply.usage",
+        "self.usage = reply.usage",
+        (T + "test_agent_workflow.py", T + "test_conversations.py"),
+    ),
+    Mutation(
+        "budget-child-gets-what-is-left",
+        "tether/_workflows/run_state.py",
+        "return None if limit is None else limit - usage.total_tokens",
+        "return limit",
+        (T + "test_subagents.py",),
+    ),
+    Mutation(
+        "budget-max-turns",
+        "tether/_workflows/agent.py",
+        "for _ in range(self._limits.max_turns):",
+        "for _ in range(self._limits.max_turns + 1):",
+        (T + "test_conversations.py", T + "test_agent_workflow.py"),
+    ),
+    Mutation(
+        "budget-deadline",
+        "tether/_workflows/agent.py",
+        "limits.deadline = workflow.now() + timedelta(seconds=seconds) if seconds else None",
+        "limits.deadline = None",
+        (T + "test_conversations.py",),
+    ),
+    # LLM errors
+    Mutation(
+        "llm-429-retryable",
+        "tether/_activities/llm_errors.py",
+        "RETRYABLE_STATUS = {408, 409, 429}",
+        "RETRYABLE_STATUS = {408, 409}",
+        (T + "test_llm_errors.py", T + "test_llm_boundary.py"),
+    ),
+    Mutation(
+        "llm-500-retryable",
+        "tether/_activities/llm_errors.py",
+        "status in RETRYABLE_STATUS or status >= 500",
+        "status in RETRYABLE_STATUS or status > 500",
+        (T + "test_llm_errors.py", T + "test_llm_boundary.py"),
+    ),
+    Mutation(
+        "llm-context-length-final",
+        "tether/_activities/llm_errors.py",
+        'type="ContextLengthExceeded",\n            non_retryable=True,',
+        'type="ContextLengthExceeded",\n            non_retryable=False,',
+        (T + "test_llm_errors.py", T + "test_llm_boundary.py"),
+    ),
+    Mutation(
+        "llm-retry-after-ms-scale",
+        "tether/_activities/llm_errors.py",
+        "delay = _seconds(ms, scale=0.001)",
+        "delay = _seconds(ms)",
+        (T + "test_llm_errors.py", T + "test_llm_boundary.py"),
+    ),
+    Mutation(
+        "llm-retry-after-cap",
+        "tether/_activities/llm_errors.py",
+        "min(max(seconds, 0.0), MAX_RETRY_AFTER.total_seconds())",
+        "max(seconds, 0.0)",
+        (T + "test_llm_errors.py",),
+    ),
+    Mutation(
+        "llm-retry-after-zero",
+        "tether/_activities/llm_errors.py",
+        "        if delay is None:  # not `or`",
+        "        if not delay:  # not `or`",
+        (T + "test_llm_errors.py",),
+    ),
+    Mutation(
+        "llm-retry-now",
+        "tether/_activities/llm_errors.py",
+        "next_retry_delay=RETRY_NOW if delay == timedelta(0) else delay,",
+        "next_retry_delay=delay,",
+        (T + "test_llm_errors.py", T + "test_llm_boundary.py"),
+    ),
+    Mutation(
+        "llm-client-gives-up-first",
+        "tether/_activities/llm.py",
+        "return max((limit - TIMEOUT_MARGIN).total_seconds(), limit.total_seconds() / 2)",
+        "return limit.total_seconds()",
+        (T + "test_llm_boundary.py",),
+    ),
+    Mutation(
+        "llm-fallback-on-missing-model",
+        "tether/_workflows/agent.py",
+        'cause.type == "ModelNotFound"',
+        'cause.type == "ModelMissing"',
+        (T + "test_llm_boundary.py",),
+    ),
+    # Tool execution
+    Mutation(
+        "tool-limit-in-bytes",
+        "tether/_tools.py",
+        "    if len(data) <= max_bytes:",
+        "    if len(content) <= max_bytes:",
+        (T + "test_tools.py", T + "test_tool_execution.py"),
+    ),
+    Mutation(
+        "tool-own-limit",
+        "tether/_activities/tools.py",
+        "limit = (recorded.max_result_bytes if recorded else None) or spec.max_tool_result_bytes",
+        "limit = spec.max_tool_result_bytes",
+        (T + "test_tool_execution.py",),
+    ),
+    Mutation(
+        "tool-error-to-model",
+        "tether/_tools.py",
+        "except ToolError as e:",
+        "except LookupError as e:",
+        (T + "test_tools.py", T + "test_tool_execution.py", T + "test_agent_workflow.py"),
+    ),
+    Mutation(
+        "tool-fast-is-local",
+        "tether/_workflows/tool_calls.py",
+        "local=tool.fast,",
+        "local=False,",
+        (T + "test_tool_execution.py",),
+    ),
+    Mutation(
+        "tool-waits-for-cancellation",
+        "tether/_workflows/tool_calls.py",
+        "cancellation=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,",
+        "cancellation=ActivityCancellationType.TRY_CANCEL,",
+        (T + "test_tool_execution.py",),
+    ),
+    Mutation(
+        "tool-results-in-order",
+        "tether/_workflows/agent.py",
+        "zip(calls, outcomes, strict=True)",
+        "zip(calls, reversed(outcomes), strict=True)",
+        (T + "test_tool_execution.py", T + "test_agent_workflow.py"),
+    ),
+    Mutation(
+        "tool-attempt",
+        "tether/_activities/tools.py",
+        "attempt=info.attempt,",
+        "attempt=1,",
+        (T + "test_tool_execution.py",),
+    ),
+    # Approvals
+    Mutation(
+        "approval-needed",
+        "tether/_workflows/tool_calls.py",
+        "    if tool.needs_approval:",
+        "    if False:",
+        (T + "test_approvals.py",),
+    ),
+    Mutation(
+        "approval-already-decided",
+        "tether/_workflows/approvals.py",
+        "        elif decision.call_id in self._decided:\n"
+        '            raise ValueError(f"tool call {decision.call_id!r} was already decided")\n',
+        "",
+        (T + "test_approvals.py",),
+    ),
+    Mutation(
+        "approval-rejection-honoured",
+        "tether/_workflows/approvals.py",
+        "        decision = self._decided[call.id]\n        if not decision.approve:",
+        "        decision = self._decided[call.id]\n        if decision.approve is None:",
+        (T + "test_approvals.py",),
+    ),
+    Mutation(
+        "approval-edited-arguments",
+        "tether/_workflows/approvals.py",
+        'return call.model_copy(update={"arguments": decision.arguments})',
+        "return call",
+        (T + "test_approvals.py",),
+    ),
+    Mutation(
+        "approval-reused-call-id",
+        "tether/_workflows/approvals.py",
+        "            del self._decided[call.id]\n",
+        "            pass\n",
+        (T + "test_approvals.py",),
+    ),
+    Mutation(
+        "approval-timeout-recorded",
+        "tether/_workflows/approvals.py",
+        "self._decided[call.id] = ApprovalDecision(call_id=call.id, approve=False)",
+        "pass",
+        (T + "test_approvals.py",),
+        equivalent="a late decision is refused either way, as 'already decided' or as "
+        "'no tool call waits': only the message differs",
+    ),
+    # Idempotency
+    Mutation(
+        "idempotency-key-turn",
+        "tether/_workflows/tool_calls.py",
+        'idempotency_key=f"{workflow.info().workflow_id}:{turn}:{call.id}",',
+        'idempotency_key=f"{workflow.info().workflow_id}:{call.id}",',
+        (T + "test_tool_execution.py", T + "test_agent_workflow.py"),
+    ),
+    Mutation(
+        "idempotency-key-run",
+        "tether/_workflows/tool_calls.py",
+        'idempotency_key=f"{workflow.info().workflow_id}:{turn}:{call.id}",',
+        'idempotency_key=f"{turn}:{call.id}",',
+        (T + "test_tool_execution.py", T + "test_agent_workflow.py"),
+    ),
+    Mutation(
+        "idempotency-key-to-tool",
+        "tether/_activities/tools.py",
+        "idempotency_key=request.idempotency_key,",
+        "idempotency_key=request.call.id,",
+        (T + "test_tool_execution.py", T + "test_agent_workflow.py"),
+    ),
+    Mutation(
+        "idempotency-refund-lookup",
+        "activities/support_tools.py",
+        "        if done is not None:\n            return _refund(done)\n",
+        "",
+        (T + "test_tool_execution.py",),
+    ),
+    Mutation(
+        "idempotency-email-conflict",
+        "activities/support_tools.py",
+        ' ON CONFLICT (idempotency_key) DO NOTHING"',
+        '"',
+        (T + "test_tool_execution.py",),
+    ),
+    # Encryption and the demo shop
+    Mutation(
+        "codec-from-environment",
+        "tether/_temporal.py",
+        "    if codec is None:\n        return TETHER_CONVERTER",
+        "    if codec is None or True:\n        return TETHER_CONVERTER",
+        (T + "test_secrets.py",),
+    ),
+    Mutation(
+        "shop-seeded-once",
+        "activities/shop_db.py",
+        '    conn.execute("BEGIN IMMEDIATE")\n',
+        "",
+        (T + "test_shop_db.py",),
+    ),
+]
+
+
+@dataclass
+class Outcome:
+    mutation: Mutation
+    caught: bool
+    failed: list[str]
+    seconds: float
+    note: str = ""
+
+
+def mutated(mutation: Mutation) -> tuple[Path, str, str]:
+    """The file, its text and its mutant; refuses a mutation that no longer fits."""
+    path = ROOT / mutation.path
+    text = path.read_text()
+    found = text.count(mutation.old)
+    if found != 1:
+        sys.exit(f"mutation {mutation.name}: its line occurs {found} times in {mutation.path}")
+    return path, text, text.replace(mutation.old, mutation.new)
+
+
+def run_tests(tests: list[str], timeout: int) -> subprocess.CompletedProcess[str]:
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o"]
+    cmd += [f"timeout={timeout}", *tests]
+    # No bytecode from a mutant is left behind for later runs to pick up.
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
+
+
+def failures(done: subprocess.CompletedProcess[str]) -> list[str]:
+    """The tests that failed, once each (a test can fail and then error in teardown)."""
+    found = re.findall(r"^(?:FAILED|ERROR) (\S+)", done.stdout, re.MULTILINE)
+    return list(dict.fromkeys(found))
+
+
+def apply_and_test(mutation: Mutation, timeout: int) -> Outcome:
+    path, original, mutant = mutated(mutation)
+    stat = path.stat()
+    started = time.monotonic()
+    try:
+        path.write_text(mutant)
+        done = run_tests(list(mutation.tests), timeout)
+    finally:
+        path.write_text(original)
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    # 1: tests failed. 0: all passed. Anything else (no tests, an internal error) is
+    # neither, and says so rather than counting as caught.
+    note = "" if done.returncode in (0, 1) else f"pytest exited {done.returncode}"
+    return Outcome(mutation, done.returncode == 1, failures(done), time.monotonic() - started, note)
+
+
+def report(outcome: Outcome) -> str:
+    equivalent = outcome.mutation.equivalent
+    verdict = "caught  " if outcome.caught else "survived" if equivalent else "SURVIVED"
+    notes = [outcome.note] if outcome.note else []
+    if equivalent and not outcome.caught:
+        notes.append(f"equivalent: {equivalent}")
+    line = f"{verdict} {outcome.mutation.name} ({outcome.seconds:.0f} s)"
+    line += "".join(f" [{note}]" for note in notes)
+    return line + "".join(f"\n           {test}" for test in outcome.failed)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("names", nargs="*", help="mutations to run (default: all)")
+    parser.add_argument("--list", action="store_true", help="list the mutations and stop")
+    parser.add_argument("--timeout", type=int, default=120, help="per test, in seconds")
+    parser.add_argument(
+        "--no-baseline", action="store_true", help="skip running the tests unmutated first"
+    )
+    args = parser.parse_args()
+    chosen = [m for m in MUTATIONS if not args.names or m.name in args.names]
+    unknown = set(args.names) - {m.name for m in MUTATIONS}
+    if unknown:
+        parser.error(f"no mutation named {', '.join(sorted(unknown))}")
+    if args.list:
+        for m in chosen:
+            print(f"{m.name:32} {m.path}")
+        return 0
+    for m in chosen:
+        mutated(m)  # every line still fits, before anything is changed
+    if not args.no_baseline:
+        # A test that fails unmutated would count every mutation as caught.
+        tests = sorted({t for m in chosen for t in m.tests})
+        baseline = run_tests(tests, args.timeout)
+        if baseline.returncode != 0:
+            print(baseline.stdout[-3000:], file=sys.stderr)
+            sys.exit(f"the tests fail without any mutation: {failures(baseline)}")
+        print(f"baseline: {len(tests)} test files pass unmutated", flush=True)
+    outcomes = []
+    for m in chosen:
+        outcomes.append(apply_and_test(m, args.timeout))
+        print(report(outcomes[-1]), flush=True)
+    caught = sum(o.caught for o in outcomes)
+    gaps = [o for o in outcomes if not o.caught and not o.mutation.equivalent]
+    print(f"{caught} of {len(outcomes)} caught, {len(gaps)} gaps", flush=True)
+    return 1 if gaps else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
