@@ -63,10 +63,13 @@ def worker_process(env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[
 
 
 @contextmanager
-def tether_worker(env: dict[str, str], log: Path, agents: str) -> Iterator[subprocess.Popen[bytes]]:
-    """`tether worker --agents AGENTS`, run from the repository (so `tests.` modules
-    import), logging to `log`; stopped (SIGTERM) at the end."""
-    command = [str(Path(sys.executable).parent / "tether"), "worker", "--agents", agents]
+def tether_worker(
+    env: dict[str, str], log: Path, agents: str, *extra: str
+) -> Iterator[subprocess.Popen[bytes]]:
+    """`tether worker --agents AGENTS [EXTRA...]`, run from the repository (so `tests.`
+    modules import), logging to `log`; stopped (SIGTERM) at the end."""
+    tether = str(Path(sys.executable).parent / "tether")
+    command = [tether, "worker", "--agents", agents, *extra]
     with running(command, env, log) as proc:
         yield proc
 

@@ -133,7 +133,7 @@ async def test_runs_steered_at_random_moments_all_replay(
                     id=f"stress-{tag}-{i}",
                     task_queue=worker.task_queue,
                 )
-                run = AgentRun(handle)
+                run = AgentRun(handle, client=dev_env.client)
                 if chat:
                     steering.append(steer_chat(run, order, random.Random(rng.random())))
                 else:

@@ -16,10 +16,11 @@ from pydantic import BaseModel
 from tether._mcp import McpServer
 from tether._seam import (
     DEFAULT_MAX_RESULT_BYTES,
-    MAX_RESULT_BYTES_LIMIT,
     AgentSpec,
+    ContextPolicy,
     LlmPolicy,
     OutputSpec,
+    result_bytes_limit,
 )
 from tether._settings import ConfigurationError
 from tether._tools import Tool
@@ -59,6 +60,9 @@ class Agent:
         deadline: The run ends with status deadline_exceeded this long after it started.
         continue_as_new_turns: A chat continues-as-new after this many model calls in
             one run (or sooner, when Temporal suggests it), keeping its history small.
+        context: What the model is sent once the conversation outgrows a budget (older
+            tool results elided, older turns summarized); None sends it everything,
+            and a chat carries all of it into its next run.
     """
 
     name: str
@@ -75,16 +79,18 @@ class Agent:
     max_total_tokens: int | None = None
     deadline: timedelta | None = None
     continue_as_new_turns: int = 200
+    context: ContextPolicy | None = None
 
     def __post_init__(self) -> None:
         if not self.name.strip():
             raise ValueError("an agent needs a non-empty name")
         if self.max_turns < 1:
             raise ValueError(f"agent {self.name!r}: max_turns must be at least 1")
-        if not 1 <= self.max_tool_result_bytes <= MAX_RESULT_BYTES_LIMIT:
+        if not 1 <= self.max_tool_result_bytes <= result_bytes_limit():
             raise ValueError(
                 f"agent {self.name!r}: max_tool_result_bytes must be between 1 and "
-                f"{MAX_RESULT_BYTES_LIMIT:,} (a result must fit Temporal's 2 MiB payload limit)"
+                f"{result_bytes_limit():,} (a result must fit Temporal's 2 MiB payload limit; "
+                "with TETHER_PAYLOAD_STORE set, 64 MiB)"
             )
         for option in ("approval_timeout", "deadline"):
             value = getattr(self, option)
@@ -132,6 +138,7 @@ class Agent:
             continue_as_new_turns=self.continue_as_new_turns,
             output=output,
             max_tool_result_bytes=self.max_tool_result_bytes,
+            context=self.context,
         )
         return spec.model_copy(update={"digest": spec.surface_digest()})
 

@@ -40,8 +40,9 @@ class AgentRun:
     workflow handle underneath, for anything this does not cover.
     """
 
-    def __init__(self, handle: WorkflowHandle[Any, AgentResult]) -> None:
+    def __init__(self, handle: WorkflowHandle[Any, AgentResult], *, client: Client) -> None:
         self.handle = handle
+        self._client = client
 
     @property
     def id(self) -> str:
@@ -105,12 +106,13 @@ class AgentRun:
             details=f"**Prompt**\n\n{prompt[:DETAILS_CHARS]}",
             result_type=AgentResult,
         )
-        return cls(handle)
+        return cls(handle, client=client)
 
     @classmethod
     def attach(cls, client: Client, workflow_id: str, *, run_id: str | None = None) -> AgentRun:
         """The run with this workflow id (its latest run, unless `run_id` names one)."""
-        return cls(client.get_workflow_handle(workflow_id, run_id=run_id, result_type=AgentResult))
+        handle = client.get_workflow_handle(workflow_id, run_id=run_id, result_type=AgentResult)
+        return cls(handle, client=client)
 
     async def state(self) -> RunState:
         """Status, turn, usage, pending approvals, the latest answer (needs a worker)."""
@@ -118,8 +120,14 @@ class AgentRun:
         return state
 
     async def transcript(self) -> list[Message]:
-        """Every message of the conversation so far, also after the run ended."""
-        messages: list[Message] = await self.handle.query("transcript", result_type=list[Message])
+        """Every message of the conversation so far, also after the run ended: those of
+        the earlier runs a chat with a context policy left them in (closed runs answer
+        queries too), then the latest run's."""
+        messages: list[Message] = []
+        for run_id in (await self.state()).earlier_runs:
+            earlier = self._client.get_workflow_handle(self.id, run_id=run_id)
+            messages += await earlier.query("transcript", result_type=list[Message])
+        messages += await self.handle.query("transcript", result_type=list[Message])
         return messages
 
     async def pending_approvals(self) -> list[PendingApproval]:

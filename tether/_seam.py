@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 from temporalio.common import RetryPolicy
 
 from tether._messages import Message, ToolCall, Usage
+from tether._storage import payload_store_configured
 
 RunStatus = Literal[
     "running",
@@ -48,6 +49,14 @@ DEFAULT_MAX_RESULT_BYTES = 16 * 1024
 PAYLOAD_LIMIT_BYTES = 2 * 1024 * 1024
 MAX_RESULT_BYTES_LIMIT = PAYLOAD_LIMIT_BYTES // 2
 PAYLOAD_BUDGET_BYTES = PAYLOAD_LIMIT_BYTES - 64 * 1024
+# With TETHER_PAYLOAD_STORE set, large payloads go to external storage instead.
+STORED_RESULT_BYTES_LIMIT = 64 * 1024 * 1024
+
+
+def result_bytes_limit() -> int:
+    """The largest tool result limit allowed here: 1 MiB, or 64 MiB with a payload store
+    (read where agents and tools are defined: in the worker's process, its environment)."""
+    return STORED_RESULT_BYTES_LIMIT if payload_store_configured() else MAX_RESULT_BYTES_LIMIT
 
 
 class PendingApproval(BaseModel):
@@ -78,7 +87,15 @@ class ApprovalDecision(BaseModel):
 class Carried(BaseModel):
     """What a conversation carries into its next run when it continues-as-new."""
 
-    messages: list[Message]
+    messages: list[Message] = Field(
+        description="What the model is sent: the whole conversation, or with a context "
+        "policy its compacted view (the rest is in `earlier_runs`' transcripts)."
+    )
+    earlier_runs: list[str] = Field(
+        default_factory=list,
+        description="Run ids whose transcripts hold the conversation before this run's, "
+        "oldest first (empty: `messages` is the whole conversation).",
+    )
     usage: Usage
     cost_usd: float | None = None
     turn: int
@@ -206,6 +223,34 @@ class RunState(BaseModel):
     last_message: str | None = Field(default=None, description="The latest assistant text.")
     runs: int = Field(default=1, description="Runs so far, counting continue-as-new.")
     deadline: datetime | None = None
+    earlier_runs: list[str] = Field(
+        default_factory=list,
+        description="Run ids whose `transcript` holds the conversation before this run's "
+        "(a chat with a context policy); `AgentRun.transcript()` joins them.",
+    )
+
+
+class ContextPolicy(BaseModel):
+    """What the model is sent of a conversation that outgrows a budget.
+
+    Before each model call, the messages it would be sent are estimated (four characters
+    a token); over `max_tokens`, older tool results longer than `tool_result_chars` are
+    elided first, then the messages before the latest `keep_recent` are summarized by a
+    model call (an activity of its own), then any message still too long is cut. The
+    transcript keeps every message as it was, and marks where the model's view was
+    compacted. A chat with a policy carries only that view into its next run.
+    """
+
+    max_tokens: int = Field(gt=0, description="What one model call may be sent, estimated.")
+    keep_recent: int = Field(default=8, ge=1, description="The latest messages, never summarized.")
+    tool_result_chars: int = Field(
+        default=4000, ge=100, description="Older tool results longer than this are elided first."
+    )
+    summarize: bool = Field(
+        default=True,
+        description="Summarize older messages with a model call; False drops them (the "
+        "transcript keeps them).",
+    )
 
 
 class ToolOptionsSpec(BaseModel):
@@ -229,7 +274,6 @@ class ToolOptionsSpec(BaseModel):
     max_result_bytes: int | None = Field(
         default=None,
         ge=1,
-        le=MAX_RESULT_BYTES_LIMIT,
         description="None takes the agent's max_tool_result_bytes.",
     )
 
@@ -320,6 +364,9 @@ class AgentSpec(BaseModel):
     output: OutputSpec | None = Field(
         default=None, description="The structured answer's schema, for agents with one."
     )
+    context: ContextPolicy | None = Field(
+        default=None, description="What the model is sent of a long conversation."
+    )
     max_tool_result_bytes: int = DEFAULT_MAX_RESULT_BYTES
     digest: str | None = Field(
         default=None,
@@ -367,6 +414,11 @@ class LlmRequest(BaseModel):
     turn: int
     known: int = Field(
         default=0, ge=0, description="Messages of the run's conversation sent by earlier calls."
+    )
+    summary: bool = Field(
+        default=False,
+        description="A call that summarizes the conversation (a context policy's): the "
+        "model is sent no tools and no output schema.",
     )
 
 

@@ -118,3 +118,41 @@ def _int_env(name: str, default: int, *, minimum: int) -> int:
     if value is None or value < minimum:
         raise ConfigurationError(f"{name} must be a whole number >= {minimum}, got {raw!r}")
     return value
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """The Worker Deployment a worker belongs to, and its build (Worker Versioning).
+
+    A versioned worker pins each run it starts to its build: the run finishes on that
+    build's workers however many newer builds are deployed meanwhile, so workflow code
+    can change without `workflow.patched`. A chat moves to the deployment's current
+    build when it next continues-as-new.
+    """
+
+    name: str
+    build_id: str
+
+    def __post_init__(self) -> None:
+        if not self.name or "." in self.name:
+            raise ConfigurationError(
+                f"the deployment name {self.name!r} must be non-empty and have no '.'"
+            )
+        if not self.build_id:
+            raise ConfigurationError(
+                "a deployment needs a build id (--build-id or TETHER_BUILD_ID)"
+            )
+
+    @classmethod
+    def from_env(cls) -> Deployment | None:
+        """TETHER_DEPLOYMENT_NAME and TETHER_BUILD_ID, both or neither."""
+        name = os.environ.get("TETHER_DEPLOYMENT_NAME", "").strip()
+        build = os.environ.get("TETHER_BUILD_ID", "").strip()
+        if not name and not build:
+            return None
+        if not name or not build:
+            raise ConfigurationError(
+                "set both TETHER_DEPLOYMENT_NAME and TETHER_BUILD_ID for a versioned worker, "
+                "or neither"
+            )
+        return cls(name, build)

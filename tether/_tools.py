@@ -27,7 +27,7 @@ import pydantic_core
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
 from tether._schema import drop_nulls_for_defaults, strict_schema
-from tether._seam import MAX_RESULT_BYTES_LIMIT, RetryOptions, ToolOutcome, ToolSpec
+from tether._seam import RetryOptions, ToolOutcome, ToolSpec, result_bytes_limit
 from tether._validation import describe
 
 
@@ -196,10 +196,11 @@ def check_options(what: str, options: ToolOptions) -> None:
             "heartbeat_timeout_seconds or fast=True"
         )
     limit = options.get("max_result_bytes")
-    if limit is not None and not 1 <= limit <= MAX_RESULT_BYTES_LIMIT:
+    if limit is not None and not 1 <= limit <= result_bytes_limit():
         raise ValueError(
-            f"{what}: max_result_bytes must be between 1 and {MAX_RESULT_BYTES_LIMIT:,} "
-            "(a result must fit Temporal's 2 MiB payload limit)"
+            f"{what}: max_result_bytes must be between 1 and {result_bytes_limit():,} "
+            "(a result must fit Temporal's 2 MiB payload limit; with TETHER_PAYLOAD_STORE set, "
+            "64 MiB)"
         )
 
 

@@ -1,6 +1,7 @@
-"""A codec server, so the Temporal web UI can show encrypted payloads to its user.
+"""A codec server, so the Temporal web UI can show encrypted payloads to its user, and
+the payloads a run's history only refers to (kept in TETHER_PAYLOAD_STORE).
 
-    TETHER_ENCRYPTION_KEYS=... python -m tether.codec_server --port 8081
+    TETHER_ENCRYPTION_KEYS=... TETHER_PAYLOAD_STORE=... python -m tether.codec_server --port 8081
 
 then start the dev server with `--ui-codec-endpoint http://localhost:8081` (dev.py does
 when TETHER_CODEC_ENDPOINT is set) or set it in the UI under "Codec Server". The UI
@@ -20,17 +21,32 @@ from typing import Any
 
 from google.protobuf import json_format
 from google.protobuf.struct_pb2 import Struct
-from temporalio.api.common.v1 import Payloads
+from temporalio.api.common.v1 import Payload, Payloads
+from temporalio.converter import ExternalStorage, PayloadCodec
 
 from tether._codec import EncryptionCodec
 from tether._settings import ConfigurationError
+from tether._storage import external_storage_from_env, resolve_references
 
 DEFAULT_UI_ORIGIN = "http://localhost:8233"
 
 
 def make_server(
-    codec: EncryptionCodec, *, host: str = "127.0.0.1", port: int = 0, ui_origin: str
+    codec: PayloadCodec | None,
+    *,
+    storage: ExternalStorage | None = None,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    ui_origin: str,
 ) -> ThreadingHTTPServer:
+    async def decode(payloads: list[Payload]) -> list[Payload]:
+        if storage is not None:  # stored payloads are encoded: resolve first
+            payloads = await resolve_references(storage, payloads)
+        return payloads if codec is None else await codec.decode(payloads)
+
+    async def encode(payloads: list[Payload]) -> list[Payload]:
+        return payloads if codec is None else await codec.encode(payloads)
+
     class Handler(BaseHTTPRequestHandler):
         def do_OPTIONS(self) -> None:  # CORS preflight from the web UI
             self.send_response(200)
@@ -46,9 +62,9 @@ def make_server(
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             try:
                 payloads = json_format.Parse(body, Payloads())
-                convert = codec.encode if route == "encode" else codec.decode
+                convert = encode if route == "encode" else decode
                 result = asyncio.run(convert(list(payloads.payloads)))
-            except (json_format.ParseError, ValueError) as e:
+            except (json_format.ParseError, ValueError, OSError) as e:
                 self._reply(400, json_format.MessageToJson(_error(str(e))).encode())
                 return
             out = json_format.MessageToJson(Payloads(payloads=result))
@@ -90,13 +106,20 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         codec = EncryptionCodec.from_env()
+        storage = external_storage_from_env()
     except ConfigurationError as e:
         print(f"codec server: {e}", file=sys.stderr)
         return 2
-    if codec is None:
-        print("codec server: set TETHER_ENCRYPTION_KEYS (see tether/codec.py)", file=sys.stderr)
+    if codec is None and storage is None:
+        print(
+            "codec server: set TETHER_ENCRYPTION_KEYS or TETHER_PAYLOAD_STORE (it has "
+            "nothing to decode otherwise)",
+            file=sys.stderr,
+        )
         return 2
-    server = make_server(codec, host=args.host, port=args.port, ui_origin=args.ui_origin)
+    server = make_server(
+        codec, storage=storage, host=args.host, port=args.port, ui_origin=args.ui_origin
+    )
     print(f"codec server on http://{args.host}:{server.server_port} for {args.ui_origin}")
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how it stops
         server.serve_forever()

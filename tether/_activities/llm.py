@@ -72,7 +72,11 @@ class LlmActivities:
         try:
             async with heartbeating():
                 spec = await self._specs.resolve(agent, request.digest)
-                messages = await self._conversations.messages(request)
+                if request.summary:  # a context policy's: plain text in, plain text out
+                    spec = spec.model_copy(update={"tools": [], "output": None})
+                    messages = request.messages
+                else:
+                    messages = await self._conversations.messages(request)
                 completion = await self.client.chat.completions.create(
                     model=request.model,
                     messages=_messages(spec, messages),  # type: ignore[arg-type]

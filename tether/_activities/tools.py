@@ -51,7 +51,10 @@ class ToolActivities:
 
 def fitted(outcome: ToolOutcome, limit: int) -> ToolOutcome:
     """`outcome` cut to `limit` bytes of UTF-8, and further if its payload would still
-    exceed Temporal's limit (JSON escapes some characters to six bytes)."""
+    exceed Temporal's limit (JSON escapes some characters to six bytes), unless the
+    worker keeps large payloads in an external store."""
+    if activity.client().data_converter.external_storage is not None:
+        return outcome.model_copy(update={"content": truncate(outcome.content, limit)})
     while True:
         cut = outcome.model_copy(update={"content": truncate(outcome.content, limit)})
         size = len(cut.model_dump_json())

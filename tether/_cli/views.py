@@ -11,6 +11,7 @@ from tether._cli.common import Handle, UserError, emit_json, explained, numbered
 from tether._cli.follow import Approver
 from tether._cli.pipeline import finish_pipeline, pipeline_status_text
 from tether._cli.run import finish
+from tether._client import AgentRun
 from tether._seam import RunState, RunStatus
 from tether._temporal import connect
 from tether._visibility import AGENT_NAME_KEY, AGENT_STATUS_KEY, AGENT_TOKENS_KEY, AGENT_TURNS_KEY
@@ -80,9 +81,11 @@ async def cmd_watch(args: argparse.Namespace) -> int:
 
 
 async def cmd_transcript(args: argparse.Namespace) -> int:
-    _, handle = await open_run(args.id)
+    client, _ = await open_run(args.id)
     with explained(args.id):
-        messages = await handle.query(AgentWorkflow.transcript)
+        # Every run of the conversation: a chat with a context policy keeps earlier
+        # messages in its earlier runs.
+        messages = await AgentRun.attach(client, args.id).transcript()
     if args.json:
         emit_json([m.model_dump(mode="json", exclude_defaults=True) for m in messages])
         return 0

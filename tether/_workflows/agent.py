@@ -24,6 +24,7 @@ from temporalio.exceptions import (
     RetryState,
     is_cancelled_exception,
 )
+from temporalio.workflow import ContinueAsNewVersioningBehavior
 
 with workflow.unsafe.imports_passed_through():
     from tether._messages import Message, ToolCall
@@ -34,6 +35,7 @@ with workflow.unsafe.imports_passed_through():
         AgentResult,
         AgentSpec,
         Carried,
+        ContextPolicy,
         LlmReply,
         LlmRequest,
         ModelSwitch,
@@ -50,6 +52,7 @@ with workflow.unsafe.imports_passed_through():
         current_details,
     )
 
+from tether._workflows import context
 from tether._workflows.approvals import Approvals, DecidesApprovals
 from tether._workflows.inputs import checked_input, parsed_input
 from tether._workflows.llm_calls import describe_agent, execute_llm, repair_request
@@ -94,6 +97,7 @@ class AgentWorkflow(DecidesApprovals):
         self._turn = 0
         self._output: dict[str, object] | None = None
         self._tools_waiting: str | None = None
+        self._context: ContextPolicy | None = None
         # The task queue of the worker that holds this run's conversation (its last
         # model call's); the next call goes there first.
         self._worker_queue: str | None = None
@@ -141,22 +145,26 @@ class AgentWorkflow(DecidesApprovals):
 
     def _configure(self, spec: AgentSpec, params: AgentInput) -> None:
         self._shown.searchable = spec.searchable
+        self._context = spec.context
         self._model = params.model or spec.model
         limits = self._limits
         limits.max_turns = params.max_turns or spec.max_turns
         limits.max_total_tokens = params.max_total_tokens or spec.max_total_tokens
         limits.continue_as_new_turns = params.continue_as_new_turns or spec.continue_as_new_turns
         if params.carried is None:
-            self._conversation.messages = [
-                Message.system(spec.instructions),
-                Message.user(params.prompt),
-            ]
+            self._conversation.add(Message.system(spec.instructions), Message.user(params.prompt))
             seconds = params.deadline_seconds or spec.deadline_seconds
             limits.deadline = workflow.now() + timedelta(seconds=seconds) if seconds else None
 
     def _restore(self, carried: Carried, model: str | None) -> None:
         self._model = model
-        self._conversation.messages = carried.messages
+        # With a context policy the chat carried its compacted view: this run's transcript
+        # starts empty, the earlier runs' transcripts hold the rest.
+        self._conversation = Conversation(
+            messages=list(carried.messages),
+            transcript=[] if carried.earlier_runs else list(carried.messages),
+            earlier_runs=carried.earlier_runs,
+        )
         self._spend.usage = carried.usage
         self._spend.carried_cost = carried.cost_usd
         self._turn = carried.turn
@@ -187,7 +195,7 @@ class AgentWorkflow(DecidesApprovals):
             )
             unanswered = bool(inbox.queued)
             if unanswered:
-                self._conversation.messages.extend(Message.user(t) for t in inbox.take())
+                self._conversation.add(*(Message.user(t) for t in inbox.take()))
             elif inbox.end_requested:
                 return self._finish("completed", self._conversation.answer())
             else:
@@ -197,20 +205,25 @@ class AgentWorkflow(DecidesApprovals):
                     lambda: workflow.all_handlers_finished() or bool(inbox.queued)
                 )
                 if not inbox.queued:
-                    workflow.continue_as_new(self._carry_over(params))
+                    # On a versioned fleet the next run starts on the current build
+                    # (a run is otherwise pinned to the build that started it).
+                    workflow.continue_as_new(
+                        self._carry_over(params),
+                        initial_versioning_behavior=ContinueAsNewVersioningBehavior.AUTO_UPGRADE,
+                    )
 
     async def _respond(self, spec: AgentSpec, approval_timeout: timedelta) -> AgentResult | None:
         """Model and tool calls until the model answers the latest user message: None
         once it has (the answer is the last message), or how the run ended instead."""
         self._output = None
         repairs_left = spec.llm.output_repairs
-        messages = self._conversation.messages
+        conversation = self._conversation
         for _ in range(self._limits.max_turns):
             if self._limits.out_of_tokens(self._spend.usage):
                 return self._finish("max_tokens", None)
             self._turn += 1
             reply = await self._call_llm(spec)
-            messages.append(reply.message)
+            conversation.add(reply.message)
             calls = reply.message.tool_calls
             workflow.logger.info(
                 "turn finished", extra={"turn": self._turn, "tool_calls": len(calls)}
@@ -226,7 +239,7 @@ class AgentWorkflow(DecidesApprovals):
                 )
                 self._tools_waiting = None
                 for call, outcome in zip(calls, outcomes, strict=True):
-                    messages.append(Message.tool(call.id, outcome.content))
+                    conversation.add(Message.tool(call.id, outcome.content))
                 continue
             if reply.output_error is None:
                 self._output = reply.output
@@ -235,7 +248,7 @@ class AgentWorkflow(DecidesApprovals):
                 workflow.logger.info("structured output still invalid after repairs")
                 return self._finish("invalid_output", reply.message.content)
             repairs_left -= 1
-            messages.append(repair_request(reply.output_error))
+            conversation.add(repair_request(reply.output_error))
         workflow.logger.info("turn limit reached", extra={"max_turns": self._limits.max_turns})
         return self._finish("max_turns", None)
 
@@ -248,7 +261,7 @@ class AgentWorkflow(DecidesApprovals):
             turn=self._turn,
             usage=self._spend.usage,
             cost_usd=self._spend.cost(),
-            messages=len(self._conversation.messages),
+            messages=len(self._conversation.transcript),
             model_switches=self._spend.switches,
             error=self._error,
             chat=self._chat,
@@ -257,12 +270,13 @@ class AgentWorkflow(DecidesApprovals):
             last_message=self._conversation.answer(),
             runs=self._runs,
             deadline=self._limits.deadline,
+            earlier_runs=self._conversation.earlier_runs,
         )
 
     @workflow.query
     def transcript(self) -> list[Message]:
         """Every message of the conversation so far."""
-        return self._conversation.messages
+        return self._conversation.transcript
 
     @workflow.update
     async def send(self, text: str) -> str:
@@ -306,8 +320,15 @@ class AgentWorkflow(DecidesApprovals):
         )
 
     def _carry_over(self, params: AgentInput) -> AgentInput:
+        conversation = self._conversation
+        # With a context policy only the model's (bounded) view is carried: the payload
+        # stays small however long the chat lives; this run's transcript stays here.
+        earlier = []
+        if self._context is not None:
+            earlier = [*conversation.earlier_runs, workflow.info().run_id]
         carried = Carried(
-            messages=self._conversation.messages,
+            messages=conversation.messages,
+            earlier_runs=earlier,
             usage=self._spend.usage,
             cost_usd=self._spend.cost(),
             turn=self._turn,
@@ -355,6 +376,7 @@ class AgentWorkflow(DecidesApprovals):
         # history). A regular call sends only what is new, and whole again if the
         # worker could not rebuild the rest.
         whole = spec.llm.local_activity and self._local_allowed()
+        await self._fit_context(spec)
         while True:
             model = self._model or spec.model
             self._shown.waiting_for = f"a reply from `{model}`"
@@ -392,6 +414,61 @@ class AgentWorkflow(DecidesApprovals):
             self._shown.waiting_for = None
             self._publish()
             return reply
+
+    async def _fit_context(self, spec: AgentSpec) -> None:
+        """Compact what the model is sent to the agent's context policy, if it is over
+        (see context.py); the transcript notes what was done."""
+        policy = spec.context
+        conversation = self._conversation
+        if policy is None or not context.over(policy, conversation.messages):
+            return
+        notes = []
+        view, elided = context.elide_tool_results(policy, conversation.messages)
+        if elided:
+            notes.append(f"{elided} older tool results elided")
+        start = context.recent_start(policy, view)
+        if context.over(policy, view) and start > 1:
+            older = view[1:start]
+            summary = await self._summarize(spec, policy, older) if policy.summarize else None
+            if summary is None:
+                view = [view[0], context.dropped_message(len(older)), *view[start:]]
+                notes.append(f"{len(older)} older messages dropped")
+            else:
+                view = [view[0], context.summary_message(summary, len(older)), *view[start:]]
+                notes.append(f"{len(older)} older messages summarized")
+        view, cut = context.cut_to_fit(policy, view)
+        if cut:
+            notes.append(f"{cut} long messages cut")
+        workflow.logger.info("context compacted", extra={"turn": self._turn, "notes": notes})
+        conversation.compact(view, context.compaction_note(notes, self._turn))
+
+    async def _summarize(
+        self, spec: AgentSpec, policy: ContextPolicy, older: list[Message]
+    ) -> str | None:
+        """A model call that condenses `older` (its tokens count as the run's); None if
+        it failed, and the messages are dropped instead (the transcript keeps them)."""
+        model = self._model or spec.model
+        request = LlmRequest(
+            agent=self._agent,
+            model=model,
+            messages=context.summary_request(older, policy),
+            turn=self._turn,
+            summary=True,
+        )
+        try:
+            reply = await execute_llm(
+                spec,
+                request,
+                summary=f"llm {model} · summary before turn {self._turn}",
+                local_allowed=self._local_allowed(),
+            )
+        except ActivityError as e:
+            if is_cancelled_exception(e):
+                raise
+            workflow.logger.warning("summary failed; older messages dropped")
+            return None
+        self._spend.add_call(reply)
+        return reply.message.content or None
 
     def _switch(self, from_model: str, to_model: str, reason: str) -> None:
         switch = ModelSwitch(
