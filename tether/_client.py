@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -20,9 +21,11 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
+from tether._events import RunEvent
 from tether._messages import Message
 from tether._seam import AgentInput, AgentResult, ApprovalDecision, PendingApproval, RunState
 from tether._settings import task_queue as default_task_queue
+from tether._subscribe import subscribe
 from tether._visibility import run_summary
 
 DETAILS_CHARS = 2_000
@@ -129,6 +132,11 @@ class AgentRun:
             messages += await earlier.query("transcript", result_type=list[Message])
         messages += await self.handle.query("transcript", result_type=list[Message])
         return messages
+
+    def events(self, *, from_seq: int = 0) -> AsyncIterator[RunEvent]:
+        """The run's events from `from_seq` on, as they happen, until it ends (see
+        `tether.subscribe`)."""
+        return subscribe(self._client, self.id, from_seq=from_seq)
 
     async def pending_approvals(self) -> list[PendingApproval]:
         """The tool calls that wait for a person's decision now."""

@@ -17,6 +17,7 @@ from datetime import timedelta
 from typing import Any, TypeVar
 
 from temporalio import workflow
+from temporalio.contrib.workflow_streams import WorkflowStream
 from temporalio.exceptions import (
     ActivityError,
     ApplicationError,
@@ -27,6 +28,16 @@ from temporalio.exceptions import (
 from temporalio.workflow import ContinueAsNewVersioningBehavior
 
 with workflow.unsafe.imports_passed_through():
+    from tether._events import (
+        BudgetReached,
+        ContinuedAsNew,
+        ModelSwitched,
+        RunEnded,
+        ToolCallFinished,
+        ToolCallStarted,
+        TurnStarted,
+        UserMessage,
+    )
     from tether._messages import Message, ToolCall
     from tether._seam import (
         CONVERSATION_LOST,
@@ -54,6 +65,7 @@ with workflow.unsafe.imports_passed_through():
 
 from tether._workflows import context
 from tether._workflows.approvals import Approvals, DecidesApprovals
+from tether._workflows.events import RunEvents
 from tether._workflows.inputs import checked_input, parsed_input
 from tether._workflows.llm_calls import describe_agent, execute_llm, repair_request
 from tether._workflows.run_state import Conversation, Inbox, Limits, Publishing, Spend
@@ -106,7 +118,10 @@ class AgentWorkflow(DecidesApprovals):
         self._limits = Limits()
         self._inbox = Inbox()
         self._shown = Publishing()
-        self._approvals = Approvals(on_change=self._approvals_changed)
+        # The run's event feed, continued from the run before when a chat went on.
+        carried = valid.carried if valid else None
+        self._events = RunEvents(WorkflowStream(carried.stream if carried else None))
+        self._approvals = Approvals(on_change=self._approvals_changed, publish=self._events.publish)
         if valid and valid.carried:
             # What the conversation carried over, there for queries from the first task.
             self._restore(valid.carried, valid.model)
@@ -128,7 +143,11 @@ class AgentWorkflow(DecidesApprovals):
                 # runs that failed before this line replay without one.
                 self._status, self._error = "failed", e.message
                 self._show_details()
+            if not isinstance(e, workflow.ContinueAsNewError):
+                self._events.publish(RunEnded(status=self._status, error=self._error))
+                self._events.close()
             raise
+        self._events.close()
         # Callers of `send` learn how the run ended before it closes.
         await workflow.wait_condition(workflow.all_handlers_finished)
         return result
@@ -153,6 +172,7 @@ class AgentWorkflow(DecidesApprovals):
         limits.continue_as_new_turns = params.continue_as_new_turns or spec.continue_as_new_turns
         if params.carried is None:
             self._conversation.add(Message.system(spec.instructions), Message.user(params.prompt))
+            self._events.publish(UserMessage(text=params.prompt))
             seconds = params.deadline_seconds or spec.deadline_seconds
             limits.deadline = workflow.now() + timedelta(seconds=seconds) if seconds else None
 
@@ -195,7 +215,9 @@ class AgentWorkflow(DecidesApprovals):
             )
             unanswered = bool(inbox.queued)
             if unanswered:
-                self._conversation.add(*(Message.user(t) for t in inbox.take()))
+                for text in inbox.take():
+                    self._conversation.add(Message.user(text))
+                    self._events.publish(UserMessage(text=text))
             elif inbox.end_requested:
                 return self._finish("completed", self._conversation.answer())
             else:
@@ -222,6 +244,7 @@ class AgentWorkflow(DecidesApprovals):
             if self._limits.out_of_tokens(self._spend.usage):
                 return self._finish("max_tokens", None)
             self._turn += 1
+            self._events.publish(TurnStarted(turn=self._turn, model=self._model or spec.model))
             reply = await self._call_llm(spec)
             conversation.add(reply.message)
             calls = reply.message.tool_calls
@@ -326,6 +349,7 @@ class AgentWorkflow(DecidesApprovals):
         earlier = []
         if self._context is not None:
             earlier = [*conversation.earlier_runs, workflow.info().run_id]
+        self._events.publish(ContinuedAsNew(runs=self._runs))
         carried = Carried(
             messages=conversation.messages,
             earlier_runs=earlier,
@@ -334,6 +358,7 @@ class AgentWorkflow(DecidesApprovals):
             turn=self._turn,
             deadline=self._limits.deadline,
             runs=self._runs,
+            stream=self._events.carry(),
         )
         workflow.logger.info("continuing as new", extra={"turn": self._turn, "runs": self._runs})
         return params.model_copy(update={"model": self._model, "carried": carried})
@@ -396,6 +421,7 @@ class AgentWorkflow(DecidesApprovals):
                     summary=f"llm {model} · turn {self._turn}",
                     worker_queue=self._worker_queue,
                     local_allowed=self._local_allowed(),
+                    events=self._events,
                 )
             except ActivityError as e:
                 if is_cancelled_exception(e):
@@ -477,6 +503,7 @@ class AgentWorkflow(DecidesApprovals):
         self._spend.switches.append(switch)
         self._model = to_model
         workflow.logger.warning("falling back to another model", extra=switch.model_dump())
+        self._events.publish(ModelSwitched(**switch.model_dump()))
         # The decision goes into history (and the web UI's memo) as its own event.
         workflow.upsert_memo(
             {"model": to_model, "model_switches": [s.model_dump() for s in self._spend.switches]}
@@ -493,7 +520,8 @@ class AgentWorkflow(DecidesApprovals):
     async def _run_tool(
         self, spec: AgentSpec, call: ToolCall, approval_timeout: timedelta, local: bool
     ) -> ToolOutcome:
-        return await run_tool_call(
+        self._events.publish(ToolCallStarted.of(self._turn, call))
+        outcome = await run_tool_call(
             spec,
             call,
             turn=self._turn,
@@ -502,6 +530,8 @@ class AgentWorkflow(DecidesApprovals):
             run_subagent=self._run_subagent,
             local_allowed=local,
         )
+        self._events.publish(ToolCallFinished.of(self._turn, call, outcome.content, outcome.error))
+        return outcome
 
     def _local_allowed(self, approvals_in_turn: bool = False) -> bool:
         """Whether `fast` tools and local model calls may run as local activities now:
@@ -566,10 +596,24 @@ class AgentWorkflow(DecidesApprovals):
         )
         return state
 
+    def _budget_detail(self, status: RunStatus) -> str | None:
+        """What ran out, if a budget ended the run."""
+        limits = self._limits
+        if status == "max_turns":
+            return f"{limits.max_turns} model calls for one message"
+        if status == "max_tokens":
+            return f"{self._spend.usage.total_tokens:,} tokens of {limits.max_total_tokens:,}"
+        if status == "deadline_exceeded":
+            return f"the deadline {limits.deadline:%Y-%m-%d %H:%M:%S} UTC passed"
+        return None
+
     def _finish(
         self, status: RunStatus, answer: str | None, output: dict[str, object] | None = None
     ) -> AgentResult:
         self._set_status(status)
+        if budget := self._budget_detail(status):
+            self._events.publish(BudgetReached(status=status, detail=budget))
+        self._events.publish(RunEnded(status=status, answer=answer))
         return AgentResult(
             status=status,
             answer=answer,

@@ -15,6 +15,7 @@ from datetime import timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from tether._events import ARGUMENTS_CHARS, ApprovalDecided, ApprovalWaiting, Event, cut
     from tether._messages import ToolCall
     from tether._seam import ApprovalDecision, PendingApproval, ToolOutcome
     from tether._validation import json_object
@@ -27,11 +28,13 @@ REUSED_CALL_IDS = "approvals-per-reused-call-id"
 class Approvals:
     """The calls waiting for a human, and the decisions taken in this run."""
 
-    def __init__(self, on_change: Callable[[], None]) -> None:
+    def __init__(self, on_change: Callable[[], None], publish: Callable[[Event], None]) -> None:
         self._pending: dict[str, PendingApproval] = {}
         self._decided: dict[str, ApprovalDecision] = {}
-        # The workflow keeps its status and search attributes current through this.
+        # The workflow keeps its status and search attributes current through this,
         self._on_change = on_change
+        # and its event feed through this.
+        self._publish = publish
 
     @property
     def pending(self) -> list[PendingApproval]:
@@ -75,7 +78,7 @@ class Approvals:
             # record was for an earlier call, whose wait is over. (Before this patch,
             # the earlier decision was taken for this call too, with nobody asked.)
             del self._decided[call.id]
-        self._pending[call.id] = PendingApproval(
+        pending = self._pending[call.id] = PendingApproval(
             call_id=call.id,
             tool=call.name,
             arguments=call.arguments,
@@ -83,6 +86,15 @@ class Approvals:
             expires_at=workflow.now() + expires_after,
         )
         self._on_change()
+        self._publish(
+            ApprovalWaiting(
+                turn=turn,
+                call_id=call.id,
+                tool=call.name,
+                arguments=cut(call.arguments, ARGUMENTS_CHARS),
+                expires_at=pending.expires_at,
+            )
+        )
         closed = False
         try:
             await workflow.wait_condition(lambda: call.id in self._decided, timeout=expires_after)
@@ -92,6 +104,11 @@ class Approvals:
         except TimeoutError:
             # A late decision for this call is refused as "already decided".
             self._decided[call.id] = ApprovalDecision(call_id=call.id, approve=False)
+            self._publish(
+                ApprovalDecided(
+                    turn=turn, call_id=call.id, tool=call.name, approved=False, timed_out=True
+                )
+            )
             waited = _hours(expires_after)
             return ToolOutcome(
                 error="rejected",
@@ -107,6 +124,16 @@ class Approvals:
             if not closed and workflow.in_workflow():
                 self._on_change()
         decision = self._decided[call.id]
+        self._publish(
+            ApprovalDecided(
+                turn=turn,
+                call_id=call.id,
+                tool=call.name,
+                approved=decision.approve,
+                reason=decision.reason,
+                edited=decision.arguments is not None,
+            )
+        )
         if not decision.approve:
             why = f": {decision.reason}" if decision.reason else ""
             return ToolOutcome(

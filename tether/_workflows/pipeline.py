@@ -27,11 +27,13 @@ from datetime import timedelta
 from typing import Any, TypeVar
 
 from temporalio import workflow
+from temporalio.contrib.workflow_streams import WorkflowStream
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel, Field
 
+    from tether._events import RunEnded, StepDone, ToolCallFinished, ToolCallStarted, TurnStarted
     from tether._messages import Message, ToolCall, Usage
     from tether._seam import (
         DAY_SECONDS,
@@ -44,6 +46,7 @@ with workflow.unsafe.imports_passed_through():
     )
 
 from tether._workflows.approvals import Approvals, DecidesApprovals
+from tether._workflows.events import RunEvents
 from tether._workflows.llm_calls import describe_agent, execute_llm, repair_request
 from tether._workflows.tool_calls import execute_tool, tool_request
 
@@ -85,7 +88,8 @@ class Pipeline(DecidesApprovals):
         self._llm_calls = 0
         self._usage = Usage()
         self._specs: dict[str, AgentSpec] = {}
-        self._approvals = Approvals(on_change=self._approvals_changed)
+        self._events = RunEvents(WorkflowStream())
+        self._approvals = Approvals(on_change=self._approvals_changed, publish=self._events.publish)
 
     @workflow.query
     def state(self) -> PipelineState:
@@ -111,11 +115,15 @@ class Pipeline(DecidesApprovals):
         """Record a step done: shown by `tether watch`/`status` and in the web UI."""
         self._steps.append(line)
         self._publish()
+        self._events.publish(StepDone(text=line))
 
     def finish(self, status: str) -> None:
-        """Set how the pipeline ended (its `state` status), e.g. "refunded"."""
+        """Set how the pipeline ended (its `state` status), e.g. "refunded": the last
+        event of its feed."""
         self._status = status
         self._publish()
+        self._events.publish(RunEnded(status=status))
+        self._events.close()
 
     async def agent(self, name: str) -> AgentSpec:
         """The spec of a registered agent whose model and tools a step uses, recorded
@@ -135,7 +143,10 @@ class Pipeline(DecidesApprovals):
         request = LlmRequest(
             agent=agent.name, model=chosen, messages=messages, turn=self._llm_calls
         )
-        reply = await execute_llm(agent, request, summary=f"llm {chosen} · {step}")
+        self._events.publish(TurnStarted(turn=self._llm_calls, model=chosen))
+        reply = await execute_llm(
+            agent, request, summary=f"llm {chosen} · {step}", events=self._events
+        )
         self._usage += reply.usage
         return reply
 
@@ -183,7 +194,10 @@ class Pipeline(DecidesApprovals):
             raise ApplicationError(
                 f"agent {agent.name!r} has no tool {call.name!r}", non_retryable=True
             )
-        return await execute_tool(tool, tool_request(agent, call, TURN))
+        self._events.publish(ToolCallStarted.of(TURN, call))
+        outcome = await execute_tool(tool, tool_request(agent, call, TURN))
+        self._events.publish(ToolCallFinished.of(TURN, call, outcome.content, outcome.error))
+        return outcome
 
     async def approval(self, call: ToolCall, *, expires_after: timedelta) -> ToolCall | ToolOutcome:
         """Wait for a person to decide `call` (`tether approve/reject`): the call to run
