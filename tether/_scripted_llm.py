@@ -78,11 +78,15 @@ class Slow:
 class Streamed:
     """Take the next step, and if it is a reply and the request asked for a stream, send
     its chunks `delay` seconds apart; `drop_after` closes the connection after that many
-    chunks, as a provider that breaks off mid-reply."""
+    chunks, as a provider that breaks off mid-reply. `pause_after` holds the stream
+    after that many chunks until `resume` is set (at most a minute): a test then knows
+    the reply is still being written."""
 
     then: Step
     delay: float = 0.0
     drop_after: int | None = None
+    pause_after: int | None = None
+    resume: threading.Event | None = None
 
 
 Step = Say | CallTools | Fail | Drop | Garbage | Slow | Streamed
@@ -92,6 +96,7 @@ Responder = Callable[[list[dict[str, Any]]], Step]
 Unscripted = Callable[[str], Step]
 AGENT_HEADER = "X-Tether-Agent"
 ARGUMENT_PIECE = 16  # characters of a tool call's arguments per streamed chunk
+PAUSE_LIMIT_SECONDS = 60.0
 OFFLINE_NOTE = "[offline scripted model — set OPENAI_API_KEY or OPENAI_BASE_URL for a real one]"
 
 
@@ -193,8 +198,7 @@ class _Reply:
     total_tokens: int = 0
     # A streamed reply: server-sent events, each its own chunk of the HTTP body.
     events: list[bytes] | None = None
-    delay: float = 0.0
-    drop_after: int | None = None
+    streamed: Streamed | None = None
 
 
 @dataclass
@@ -339,11 +343,9 @@ class ScriptedLLM:
         return _Reply(
             200,
             b"",
-            content_type="text/event-stream",
             total_tokens=tokens,
             events=_stream_events(completion, usage),
-            delay=streamed.delay if streamed else self.chunk_delay,
-            drop_after=streamed.drop_after if streamed else None,
+            streamed=streamed or Streamed(step, delay=self.chunk_delay),
         )
 
     def _completion(self, body: dict[str, Any], step: Say | CallTools) -> dict[str, Any]:
@@ -432,8 +434,8 @@ def _handler_for(llm: ScriptedLLM) -> type[BaseHTTPRequestHandler]:
             if reply.drop:
                 self.close_connection = True
                 return
-            if reply.events is not None:
-                self._stream(reply, reply.events)
+            if reply.events is not None and reply.streamed is not None:
+                self._stream(reply.events, reply.streamed)
                 return
             self.send_response(reply.status)
             self.send_header("Content-Type", reply.content_type)
@@ -443,19 +445,21 @@ def _handler_for(llm: ScriptedLLM) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(reply.body)
 
-        def _stream(self, reply: _Reply, events: list[bytes]) -> None:
+        def _stream(self, events: list[bytes], how: Streamed) -> None:
             self.send_response(200)
-            self.send_header("Content-Type", reply.content_type)
+            self.send_header("Content-Type", "text/event-stream")
             self.send_header("Cache-Control", "no-cache")
             self.send_header("Transfer-Encoding", "chunked")
             self.end_headers()
             for i, event in enumerate(events):
-                if i == reply.drop_after:
+                if i == how.drop_after:
                     # Gone mid-body: the client sees a connection that broke off.
                     self.close_connection = True
                     return
-                if i and reply.delay:
-                    time.sleep(reply.delay)
+                if i == how.pause_after and how.resume is not None:
+                    how.resume.wait(PAUSE_LIMIT_SECONDS)
+                if i and how.delay:
+                    time.sleep(how.delay)
                 self.wfile.write(b"%x\r\n%s\r\n" % (len(event), event))
             self.wfile.write(b"0\r\n\r\n")
 
