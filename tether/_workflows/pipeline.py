@@ -15,9 +15,10 @@ tool activities, idempotency keys and approvals as an agent:
             ...
 
 It answers the `state` query (a `PipelineState`: status, the steps done, what waits for
-a person) and takes the `decide` update, so `tether status`, `watch`, `approve` and
-`reject` work on it as on an agent run; `tether pipeline TEXT --workflow NAME` starts
-one with a `PipelineInput`.
+a person) and the `transcript` query (its LLM steps' messages), and takes the `decide`
+update: the protocol every Tether run type keeps, so `tether status`, `watch`,
+`transcript`, `list`, `approve` and `reject` work on it as on an agent run; `tether
+pipeline TEXT --workflow NAME` starts one with a `PipelineInput`.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ with workflow.unsafe.imports_passed_through():
         PendingApproval,
         ToolOutcome,
     )
+    from tether._visibility import approval_details
 
 from tether._workflows.approvals import Approvals, DecidesApprovals
 from tether._workflows.llm_calls import describe_agent, execute_llm, repair_request
@@ -86,6 +88,8 @@ class Pipeline(DecidesApprovals):
         self._usage = Usage()
         self._specs: dict[str, AgentSpec] = {}
         self._approvals = Approvals(on_change=self._approvals_changed)
+        self._transcript: list[Message] = []
+        self._step_start = 0  # where the latest LLM step's messages begin
 
     @workflow.query
     def state(self) -> PipelineState:
@@ -97,6 +101,11 @@ class Pipeline(DecidesApprovals):
             llm_calls=self._llm_calls,
             usage=self._usage,
         )
+
+    @workflow.query
+    def transcript(self) -> list[Message]:
+        """The messages of each LLM step so far, step after step, with the replies."""
+        return self._transcript
 
     @property
     def usage(self) -> Usage:
@@ -137,6 +146,11 @@ class Pipeline(DecidesApprovals):
         )
         reply = await execute_llm(agent, request, summary=f"llm {chosen} · {step}")
         self._usage += reply.usage
+        # A repair resends its step's conversation: only what is new joins the transcript.
+        step_so_far = self._transcript[self._step_start :]
+        if not step_so_far or messages[: len(step_so_far)] != step_so_far:
+            self._step_start, step_so_far = len(self._transcript), []
+        self._transcript += [*messages[len(step_so_far) :], reply.message]
         return reply
 
     async def ask_for(
@@ -196,10 +210,18 @@ class Pipeline(DecidesApprovals):
         self._publish()
 
     def _publish(self) -> None:
+        info = workflow.info()
         steps = "\n".join(f"- {s}" for s in self._steps)
+        waiting = approval_details(self._approvals.pending, info.workflow_id)
         workflow.set_current_details(
-            f"**{workflow.info().workflow_type}** · `{self._status}`\n\n"
-            f"{self._llm_calls} LLM calls · {self._usage.total_tokens:,} tokens\n\n{steps}"
+            "\n\n".join(
+                [
+                    f"**{info.workflow_type}** · `{self._status}`",
+                    f"{self._llm_calls} LLM calls · {self._usage.total_tokens:,} tokens",
+                    *waiting,
+                    steps,
+                ]
+            )
         )
 
 
