@@ -11,6 +11,7 @@ from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError, Wor
 
 from tether._cli.common import UserError, emit_json, explained, open_run, prog
 from tether._cli.follow import POLL_SECONDS, Waiting
+from tether._cli.history import execution_status
 from tether._seam import ApprovalDecision
 from tether._validation import describe, json_object
 from tether._workflows.agent import AgentWorkflow
@@ -70,8 +71,9 @@ async def cmd_cancel(args: argparse.Namespace) -> int:
     with explained(args.id):
         described = await handle.describe()
         if described.status != WorkflowExecutionStatus.RUNNING:
-            status = described.status.name.lower() if described.status else "closed"
-            raise UserError(f"run {args.id!r} has already ended ({status})")
+            raise UserError(
+                f"run {args.id!r} has already ended ({execution_status(described.status)})"
+            )
         await handle.cancel()
     try:
         await asyncio.wait_for(handle.result(), CANCEL_WAIT_SECONDS)

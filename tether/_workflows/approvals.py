@@ -19,6 +19,7 @@ with workflow.unsafe.imports_passed_through():
     from tether._messages import ToolCall
     from tether._seam import ApprovalDecision, PendingApproval, ToolOutcome
     from tether._validation import json_object
+    from tether._visibility import approval_summary
 
 
 # Runs started before this patch let a reused call id inherit the earlier decision.
@@ -64,10 +65,14 @@ class Approvals:
             json_object(decision.arguments, what="edited arguments")
 
     def decide(self, decision: ApprovalDecision) -> PendingApproval:
-        """Record a checked decision; the waiting call wakes up with it."""
+        """Record a checked decision; the waiting call wakes up with it. Returns the call
+        as it will run: with edited arguments, those (the person sees them confirmed)."""
         call_id = decision.call_id or next(iter(self._pending))
         self._decided[call_id] = decision.model_copy(update={"call_id": call_id})
-        return self._pending[call_id]
+        call = self._pending[call_id]
+        if decision.arguments is not None:  # only an approval has them (see check)
+            return call.model_copy(update={"arguments": decision.arguments})
+        return call
 
     async def wait(
         self, call: ToolCall, *, turn: int, expires_after: timedelta
@@ -97,7 +102,12 @@ class Approvals:
         )
         closed = False
         try:
-            await workflow.wait_condition(lambda: call.id in self._decided, timeout=expires_after)
+            await workflow.wait_condition(
+                lambda: call.id in self._decided,
+                timeout=expires_after,
+                # The timer's label in the web UI (metadata only: the same commands).
+                timeout_summary=approval_summary(pending, workflow.info().workflow_id),
+            )
         except GeneratorExit:
             closed = True
             raise

@@ -38,6 +38,19 @@ class Conversation:
         self.sent = 0
         self.transcript.append(note)
 
+    def results_since_user(self) -> list[tuple[str, str]]:
+        """The name and result of each tool call answered since the user last spoke."""
+        names: dict[str, str] = {}
+        found: list[tuple[str, str]] = []
+        for message in self.messages:
+            if message.role == "user":
+                names, found = {}, []
+            for call in message.tool_calls:
+                names[call.id] = call.name
+            if message.role == "tool" and message.tool_call_id in names:
+                found.append((names[message.tool_call_id], message.content or ""))
+        return found
+
     def answer(self) -> str | None:
         """The latest answer the model gave (not a tool-calling message)."""
         for message in reversed(self.messages):
