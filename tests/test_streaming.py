@@ -104,7 +104,7 @@ async def test_the_deltas_join_to_exactly_the_answer(dev_env: WorkflowEnvironmen
         llm.enqueue(Streamed(say(ANSWER), delay=0.01, pause_after=6, resume=resume))
         async with worker(dev_env.client, AGENTS, llm) as w:
             run = await AgentRun.start(
-                dev_env.client, "writer", "Where is A-1003?", task_queue=w.task_queue
+                dev_env.client, "writer", "Where is A-1003?", task_queue=w.task_queue, watch=True
             )
             events: list[RunEvent] = []
             async with asyncio.timeout(WITHIN):
@@ -143,7 +143,7 @@ async def test_a_stream_broken_mid_reply_is_retried_and_shows_one_clean_answer(
         )
         async with worker(dev_env.client, AGENTS, llm) as w:
             run = await AgentRun.start(
-                dev_env.client, "writer", "Where is A-1003?", task_queue=w.task_queue
+                dev_env.client, "writer", "Where is A-1003?", task_queue=w.task_queue, watch=True
             )
             events: list[RunEvent] = []
             async with asyncio.timeout(WITHIN):
@@ -174,7 +174,11 @@ async def test_a_subscriber_that_reconnects_at_an_offset_gets_each_event_once(
         )
         async with worker(dev_env.client, REGISTRY, llm) as w:
             run = await AgentRun.start(
-                dev_env.client, "support-desk", "Where is A-1003?", task_queue=w.task_queue
+                dev_env.client,
+                "support-desk",
+                "Where is A-1003?",
+                task_queue=w.task_queue,
+                watch=True,
             )
             first: list[RunEvent] = []
             async with asyncio.timeout(WITHIN):
@@ -270,7 +274,7 @@ async def test_a_reply_not_streamed_comes_as_one_delta_at_no_signal(
         llm.enqueue(say(ANSWER))
         async with worker(dev_env.client, AGENTS, llm) as w:
             run = await AgentRun.start(
-                dev_env.client, agent, "Where is A-1003?", task_queue=w.task_queue
+                dev_env.client, agent, "Where is A-1003?", task_queue=w.task_queue, watch=True
             )
             events = await events_until_end(run.events())
             assert (await run.result()).answer == ANSWER

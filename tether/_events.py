@@ -20,6 +20,8 @@ from tether._messages import ToolCall
 
 # The stream topic every Tether event is published on.
 TOPIC = "tether"
+# A subscriber's "I am watching" to its run: model calls stream their text for a while.
+WATCH_SIGNAL = "tether.watch"
 # Tool arguments and results in events are cut to this many characters: an event says
 # what happened; the transcript has it all.
 SHORT_CHARS = 200

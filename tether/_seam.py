@@ -105,6 +105,9 @@ class Carried(BaseModel):
     stream: WorkflowStreamState | None = Field(
         default=None, description="The run's event feed: its offsets and latest events."
     )
+    watched_until: datetime | None = Field(
+        default=None, description="The end of the latest subscriber's watch lease."
+    )
 
 
 class AgentInput(BaseModel):
@@ -184,8 +187,9 @@ class LlmPolicy(BaseModel):
     stream: bool = Field(
         default=True,
         description="Stream the reply's text to the run's subscribers as the model writes "
-        "it (each batch is a signal: history events, see README). Off, or with a local "
-        "activity, subscribers get each reply's text at once when the call returns.",
+        "it, while someone subscribes (each batch is a signal: history events, see "
+        "README; unwatched, nothing). Off, or with a local activity, subscribers get "
+        "each reply's text at once when the call returns.",
     )
     stream_interval_seconds: float = Field(
         default=0.5,

@@ -13,6 +13,10 @@ per batch it returns, for every subscriber), cannot race a local activity into a
 history that does not replay (an update can: see README), and leaves nothing open on
 the run if the subscriber goes away. The price is polling: every `poll_interval`
 while events come, backing off to a second while none do.
+
+A subscriber announces itself to the run by signal (WATCH_SIGNAL), when it starts and
+every WATCH_LEASE / 2 while it stays: only a watched run streams its replies' text as
+it is written, so a run nobody watches pays nothing for streaming.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import base64
 from collections.abc import AsyncIterator
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Protocol
@@ -30,7 +35,8 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowQueryFail
 from temporalio.contrib.workflow_streams import PollInput, PollResult
 from temporalio.service import RPCError, RPCStatusCode
 
-from tether._events import RUN_EVENT, TOPIC, Reply, RunEnded, RunEvent, TextDelta
+from tether._events import RUN_EVENT, TOPIC, WATCH_SIGNAL, Reply, RunEnded, RunEvent, TextDelta
+from tether._workflows.events import WATCH_LEASE
 
 # The Workflow Stream's query (temporalio.contrib.workflow_streams registers it).
 POLL_QUERY = "__temporal_workflow_stream_poll"
@@ -48,7 +54,12 @@ class EventsUnavailable(RuntimeError):
 
 
 async def subscribe(
-    client: Client, workflow_id: str, *, from_seq: int = 0, poll_interval: float = 0.1
+    client: Client,
+    workflow_id: str,
+    *,
+    from_seq: int = 0,
+    poll_interval: float = 0.1,
+    watch: bool = True,
 ) -> AsyncIterator[RunEvent]:
     """The events of the run `workflow_id`, from `from_seq` on, as they happen, until
     its `RunEnded` (or until it closed without one). A chat's feed goes on across
@@ -64,15 +75,26 @@ async def subscribe(
         workflow_id: The run's workflow id.
         from_seq: The first event wanted (0: all of them).
         poll_interval: Seconds between polls while events come.
+        watch: Announce this subscriber, so that the run streams its replies' text as
+            it is written (a signal now and every 5 minutes: history events). Off, a
+            reply's text comes whole when its model call returns, at no cost to the run.
 
     Raises:
         EventsUnavailable: the run's worker publishes no events.
         temporalio.service.RPCError: there is no such run (status NOT_FOUND), or
             Temporal refused the query.
     """
-    feed = _Feed(client, workflow_id, from_seq)
+    feed = _Feed(client, workflow_id, from_seq, watch)
     async for event in feed.follow(poll_interval):
         yield event
+
+
+def follow(
+    client: Client, workflow_id: str, from_seq: int, *, watch: bool, announced: float | None
+) -> AsyncIterator[RunEvent]:
+    """`subscribe`, for a caller that announced a subscriber at `announced` (the event
+    loop's time) itself: the first announcement is then due half a lease later."""
+    return _Feed(client, workflow_id, from_seq, watch, announced=announced).follow(0.1)
 
 
 @dataclass
@@ -80,12 +102,15 @@ class _Feed:
     client: Client
     workflow_id: str
     offset: int
+    watch: bool
     texts: _Texts = field(default_factory=lambda: _Texts())
+    announced: float | None = None  # when this subscriber last announced itself
 
     async def follow(self, interval: float) -> AsyncIterator[RunEvent]:
         loop = asyncio.get_running_loop()
         idle, quiet_since, closed = interval, loop.time(), False
         while True:
+            await self._announce()
             result = await self._poll(None)
             found = [*(await self._earlier(result)), *result.items]
             for item in found:
@@ -113,6 +138,17 @@ class _Feed:
             await asyncio.sleep(idle)
             if not found:
                 idle = min(idle * 2, MAX_IDLE_SECONDS)
+
+    async def _announce(self) -> None:
+        """Tell the run it is watched, if the last word is half a lease old."""
+        now = asyncio.get_running_loop().time()
+        renew = WATCH_LEASE.total_seconds() / 2
+        if not self.watch or (self.announced is not None and now - self.announced < renew):
+            return
+        self.announced = now
+        handle = self.client.get_workflow_handle(self.workflow_id)
+        with suppress(RPCError):  # a closed run (or none: the poll says so) needs no word
+            await handle.signal(WATCH_SIGNAL, rpc_timeout=QUERY_TIMEOUT)
 
     async def _closed(self) -> bool:
         status = (await self.client.get_workflow_handle(self.workflow_id).describe()).status

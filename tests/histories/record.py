@@ -38,6 +38,7 @@ from tests.conftest import (
 from tests.llm_agents import LOCAL, TRIAGE, WITH_FALLBACK
 from tests.mcp_agents import SIDE_EFFECTS, notetaker, stdio_notes
 from tether import AgentInput, AgentRegistry, AgentWorkflow, ApprovalDecision
+from tether._events import WATCH_SIGNAL
 from tether._temporal import TETHER_CONVERTER
 from tether.testing import Fail, ScriptedLLM, binary, call_tools, say
 from workflows.refund_pipeline import RefundPipelineWorkflow
@@ -161,6 +162,13 @@ async def another_question(run: AgentHandle) -> None:
     await run.signal(AgentWorkflow.end)
 
 
+def streamed(llm: ScriptedLLM) -> AgentInput:
+    llm.responder = support_desk_responder
+    # Replies written over a second or so: their text reaches the run in signals.
+    llm.chunk_delay = 0.05
+    return AgentInput(agent="support-desk", prompt="Where is order A-1003?")
+
+
 @dataclass(frozen=True)
 class Scenario:
     """A run to record: its input (scripting the model on the way), the agents that
@@ -170,6 +178,7 @@ class Scenario:
     start: Callable[[ScriptedLLM], AgentInput | RefundTicket]
     agents: AgentRegistry | Callable[[Path], AgentRegistry] = AGENTS
     person: Callable[[AgentHandle], Awaitable[object]] | None = None
+    watched: bool = False  # started with a subscriber's announcement (streams its text)
 
 
 SCENARIOS: dict[str, Scenario] = {
@@ -187,6 +196,7 @@ SCENARIOS: dict[str, Scenario] = {
     "chat-with-tools": Scenario(chat_with_tools, person=another_question),
     # Tools from an MCP server (tests/mcp_server.py over stdio): `tether.mcp_tool` calls.
     "mcp-tool": Scenario(mcp_tool, with_notes),
+    "streamed": Scenario(streamed, watched=True),
 }
 
 
@@ -200,7 +210,11 @@ async def record(client: Client, name: str, scenario: Scenario, state: Path) -> 
             handle: AgentHandle | WorkflowHandle[RefundPipelineWorkflow, RefundResult]
             if isinstance(params, AgentInput):
                 handle = await client.start_workflow(
-                    AgentWorkflow.run, params, id=name, task_queue=worker.task_queue
+                    AgentWorkflow.run,
+                    params,
+                    id=name,
+                    task_queue=worker.task_queue,
+                    start_signal=WATCH_SIGNAL if scenario.watched else None,
                 )
             else:
                 handle = await client.start_workflow(

@@ -120,7 +120,10 @@ class AgentWorkflow(DecidesApprovals):
         self._shown = Publishing()
         # The run's event feed, continued from the run before when a chat went on.
         carried = valid.carried if valid else None
-        self._events = RunEvents(WorkflowStream(carried.stream if carried else None))
+        self._events = RunEvents(
+            WorkflowStream(carried.stream if carried else None),
+            carried.watched_until if carried else None,
+        )
         self._approvals = Approvals(on_change=self._approvals_changed, publish=self._events.publish)
         if valid and valid.carried:
             # What the conversation carried over, there for queries from the first task.
@@ -359,6 +362,7 @@ class AgentWorkflow(DecidesApprovals):
             deadline=self._limits.deadline,
             runs=self._runs,
             stream=self._events.carry(),
+            watched_until=self._events.watched_until,
         )
         workflow.logger.info("continuing as new", extra={"turn": self._turn, "runs": self._runs})
         return params.model_copy(update={"model": self._model, "carried": carried})

@@ -83,13 +83,14 @@ async def execute_llm(
     A regular call goes to `worker_queue` when given (the worker that made the run's
     last call polls it, and keeps the conversation), for up to AFFINITY_WAIT; if that
     worker is gone, to the run's task queue, where any worker takes it. With `events`,
-    the reply's text goes to the run's feed: as it is written if the agent streams and
-    the call is regular, else at once when it returns."""
+    the reply's text goes to the run's feed: as it is written if someone watches the
+    run, the agent streams and the call is regular, else at once when it returns."""
     policy = spec.llm
     local = policy.local_activity and local_allowed
     if spec.digest is not None:  # the activity then acts on the agent this run recorded
         request = request.model_copy(update={"digest": spec.digest})
-    if events is not None and policy.stream and not local and not request.summary:
+    streams = policy.stream and not local and not request.summary
+    if events is not None and events.watched and streams:
         request = request.model_copy(update={"stream": True})
 
     async def call(queue: str | None) -> LlmReply:
