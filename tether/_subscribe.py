@@ -40,6 +40,7 @@ from tether._workflows.events import WATCH_LEASE
 
 # The Workflow Stream's query (temporalio.contrib.workflow_streams registers it).
 POLL_QUERY = "__temporal_workflow_stream_poll"
+OFFSET_QUERY = "__temporal_workflow_stream_offset"  # the offset its next item will have
 MAX_IDLE_SECONDS = 1.0
 # After this long without events, ask whether the run closed without a last event (it
 # was terminated, or its code does not publish one): the feed then ends.

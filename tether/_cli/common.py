@@ -3,6 +3,7 @@ Temporal's errors turned into one line."""
 
 from __future__ import annotations
 
+import argparse
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -109,6 +110,19 @@ def describe(message: Message, turn: int) -> str | None:
         calls = [f"  → {c.name}({c.arguments})" for c in message.tool_calls]
         return "\n".join([f"turn {turn}", *calls]) if calls else None
     if message.role == "tool":
-        content = " ".join((message.content or "").split())  # one line per result
-        return f"  ← {content[:117] + '…' if len(content) > 118 else content}"
+        return f"  ← {result_text(message.content or '')}"
     return None
+
+
+def result_text(content: str) -> str:
+    """A tool's result in one line of a run's progress."""
+    content = " ".join(content.split())
+    return content[:117] + "…" if len(content) > 118 else content
+
+
+def add_events_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--events",
+        action="store_true",
+        help="print each of the run's events as one JSON line (workflow_id, seq, type, ...)",
+    )
