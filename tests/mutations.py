@@ -26,6 +26,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 T = "tests/"
+STUCK = T + "test_cli_when_stuck.py::"
 
 
 @dataclass(frozen=True)
@@ -304,6 +305,28 @@ MUTATIONS = [
         '    conn.execute("BEGIN IMMEDIATE")\n',
         "",
         (T + "test_shop_db.py",),
+    ),
+    # Seeing runs when something goes wrong (the CLI)
+    Mutation(
+        "script-failure-retried",
+        "tether/_activities/llm_errors.py",
+        '            type="ScriptFailed",\n            non_retryable=True,\n',
+        '            type="ScriptFailed",\n',
+        (STUCK + "test_run_says_each_retry_and_a_broken_script_fails_at_once",),
+    ),
+    Mutation(
+        "decide-echoes-original-arguments",
+        "tether/_workflows/approvals.py",
+        "        if decision.arguments is not None:  # only an approval has them (see check)\n",
+        "        if False:\n",
+        (STUCK + "test_an_edited_approval_runs_with_the_edited_arguments_offline",),
+    ),
+    Mutation(
+        "shut-down-worker-polls",
+        "tether/_cli/reading.py",
+        "p.identity not in gone or p.last_access_time.ToDatetime() > gone[p.identity]",
+        "True",
+        (STUCK + "test_without_a_worker_status_transcript_and_watch_read_the_history",),
     ),
 ]
 
