@@ -23,11 +23,13 @@ def env(dev_env: WorkflowEnvironment, tmp_path: Path) -> dict[str, str]:
     return process_env(target(dev_env), f"chat-{uuid.uuid4().hex[:8]}", tmp_path / "shop.db")
 
 
+# The approval at the chat's first message, and at a later one (a different wait).
+@pytest.mark.parametrize("before", ["", "Where is order A-1003?\n"], ids=["first", "later"])
 async def test_a_piped_chat_at_an_approval_says_how_to_decide_and_leaves(
-    env: dict[str, str], tmp_path: Path
+    env: dict[str, str], tmp_path: Path, before: str
 ) -> None:
     with worker_process(env, tmp_path / "worker.log"):
-        left = starter(env, "chat", stdin=f"{REFUND}\nthanks\n")
+        left = starter(env, "chat", stdin=f"{before}{REFUND}\nthanks\n")
         chat_id = started_id(left.stdout)
         approved = starter(env, "approve", chat_id)
         resumed = starter(env, "chat", "--id", chat_id, stdin="")
