@@ -435,8 +435,9 @@ class LlmReply(BaseModel):
     )
     worker_queue: str | None = Field(
         default=None,
-        description="The task queue only the worker that made this call polls: it keeps "
-        "the run's conversation, so the run's next model call goes there first.",
+        description="The task queue only the worker that made this call polls, set once "
+        "a call landed away from the worker that held the run's conversation: that worker "
+        "holds it now, so the run's next model calls go there first.",
     )
 
 

@@ -54,6 +54,7 @@ with workflow.unsafe.imports_passed_through():
 
 from tether._workflows import context
 from tether._workflows.approvals import Approvals, DecidesApprovals
+from tether._workflows.generations import paths
 from tether._workflows.inputs import checked_input, parsed_input
 from tether._workflows.llm_calls import describe_agent, execute_llm, repair_request
 from tether._workflows.run_state import Conversation, Inbox, Limits, Publishing, Spend
@@ -62,14 +63,6 @@ from tether._workflows.tool_calls import run_tool_call
 
 T = TypeVar("T")
 OPEN_STATUSES: tuple[RunStatus, ...] = ("running", "awaiting_approval", "awaiting_user")
-# Runs started before this patch upsert their search attributes on every turn.
-UPSERT_ON_STATUS_ONLY = "upsert-on-status-only"
-# Runs started before this patch use local activities while updates may arrive. An
-# update accepted while a local activity runs can be recorded ahead of the command that
-# followed the activity's result, and such a history does not replay (temporalio 1.35;
-# tests/test_stress.py found it); so chats, and turns in which a call waits for a
-# person, use regular activities only.
-NO_LOCAL_ACTIVITIES_WITH_UPDATES = "no-local-activities-with-updates"
 
 
 class DeadlineReached(Exception):
@@ -114,9 +107,10 @@ class AgentWorkflow(DecidesApprovals):
     @workflow.run
     async def run(self, *args: Any) -> AgentResult:
         """Answer the input's prompt (an `AgentInput`; a chat: every message sent)."""
-        # Asked first thing, so replay meets the patch marker where it was recorded.
-        self._shown.upsert_every_turn = not workflow.patched(UPSERT_ON_STATUS_ONLY)
-        self._local_with_updates = not workflow.patched(NO_LOCAL_ACTIVITIES_WITH_UPDATES)
+        taken = paths()
+        self._shown.upsert_every_turn = not taken.upsert_on_status_only
+        self._local_with_updates = not taken.no_local_activities_with_updates
+        self._approvals.reused_call_ids = taken.reused_call_ids
         params = checked_input(AgentInput, args)
         try:
             result = await self._loop(params)
@@ -505,7 +499,7 @@ class AgentWorkflow(DecidesApprovals):
 
     def _local_allowed(self, approvals_in_turn: bool = False) -> bool:
         """Whether `fast` tools and local model calls may run as local activities now:
-        not while an update may arrive (see NO_LOCAL_ACTIVITIES_WITH_UPDATES)."""
+        not while an update may arrive (see generations.NO_LOCAL_ACTIVITIES_WITH_UPDATES)."""
         return self._local_with_updates or not (self._chat or approvals_in_turn)
 
     async def _run_subagent(self, tool: ToolSpec, call: ToolCall) -> ToolOutcome:

@@ -19,9 +19,7 @@ with workflow.unsafe.imports_passed_through():
     from tether._seam import ApprovalDecision, PendingApproval, ToolOutcome
     from tether._validation import json_object
 
-
-# Runs started before this patch let a reused call id inherit the earlier decision.
-REUSED_CALL_IDS = "approvals-per-reused-call-id"
+from tether._workflows.generations import REUSED_CALL_IDS
 
 
 class Approvals:
@@ -32,6 +30,9 @@ class Approvals:
         self._decided: dict[str, ApprovalDecision] = {}
         # The workflow keeps its status and search attributes current through this.
         self._on_change = on_change
+        # Whether this run's code path gives a reused call id its own decision (see
+        # generations.REUSED_CALL_IDS); a workflow whose runs know it sets its own.
+        self.reused_call_ids: Callable[[], bool] = lambda: workflow.patched(REUSED_CALL_IDS)
 
     @property
     def pending(self) -> list[PendingApproval]:
@@ -70,7 +71,7 @@ class Approvals:
         self, call: ToolCall, *, turn: int, expires_after: timedelta
     ) -> ToolCall | ToolOutcome:
         """The call to run (its arguments perhaps edited), or the refusal for the model."""
-        if call.id in self._decided and workflow.patched(REUSED_CALL_IDS):
+        if call.id in self._decided and self.reused_call_ids():
             # A provider that numbers calls per message reused this id: the decision on
             # record was for an earlier call, whose wait is over. (Before this patch,
             # the earlier decision was taken for this call too, with nobody asked.)
