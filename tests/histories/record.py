@@ -28,6 +28,7 @@ from temporalio.testing import WorkflowEnvironment
 from support_desk import REGISTRY, SCRIPTS
 from support_desk.offline import support_desk_responder
 from tests.conftest import (
+    CUSTOMER,
     UNATTENDED,
     AgentHandle,
     approve_all,
@@ -56,7 +57,9 @@ AGENTS = AgentRegistry([UNATTENDED.get("support-desk"), TRIAGE, WITH_FALLBACK, L
 
 def multi_tool(llm: ScriptedLLM) -> AgentInput:
     llm.responder = support_desk_responder
-    return AgentInput(agent="support-desk", prompt="Order A-1001 arrived broken, refund it.")
+    return AgentInput(
+        agent="support-desk", acting_for=CUSTOMER, prompt="Order A-1001 arrived broken, refund it."
+    )
 
 
 def parallel_and_bad_calls(llm: ScriptedLLM) -> AgentInput:
@@ -69,7 +72,9 @@ def parallel_and_bad_calls(llm: ScriptedLLM) -> AgentInput:
         ),
         say("Your lamp has shipped."),
     )
-    return AgentInput(agent="support-desk", prompt="Where is A-1003? Cancel it.")
+    return AgentInput(
+        agent="support-desk", acting_for=CUSTOMER, prompt="Where is A-1003? Cancel it."
+    )
 
 
 def structured_output_repaired(llm: ScriptedLLM) -> AgentInput:
@@ -84,13 +89,15 @@ def fallback_after_errors(llm: ScriptedLLM) -> AgentInput:
 
 def max_turns(llm: ScriptedLLM) -> AgentInput:
     llm.responder = lambda _: call_tools(("get_refund_policy", {}))
-    return AgentInput(agent="support-desk", prompt="loop", max_turns=2)
+    return AgentInput(agent="support-desk", acting_for=CUSTOMER, prompt="loop", max_turns=2)
 
 
 def refund_waiting_for_a_person(llm: ScriptedLLM) -> AgentInput:
     llm.responder = support_desk_responder
     # A-1004: the multi-tool scenario has refunded A-1001 in this shop already.
-    return AgentInput(agent="support-desk", prompt="Order A-1004 is faulty, refund it.")
+    return AgentInput(
+        agent="support-desk", acting_for=CUSTOMER, prompt="Order A-1004 is faulty, refund it."
+    )
 
 
 async def reject(run: AgentHandle) -> None:
@@ -104,7 +111,7 @@ async def reject(run: AgentHandle) -> None:
 def pipeline_refund(llm: ScriptedLLM) -> RefundTicket:
     llm.scripts = SCRIPTS
     # Under the approval threshold: the pipeline refunds on its own.
-    return RefundTicket(text="Order A-1001 arrived broken, please refund it.")
+    return RefundTicket(text="Order A-1001 arrived broken, please refund it.", acting_for=CUSTOMER)
 
 
 def mcp_tool(llm: ScriptedLLM) -> AgentInput:
@@ -149,7 +156,9 @@ def local_model_calls(llm: ScriptedLLM) -> AgentInput:
 
 def chat_with_tools(llm: ScriptedLLM) -> AgentInput:
     llm.responder = support_desk_responder
-    return AgentInput(agent="support-desk", prompt="Where is order A-1003?", chat=True)
+    return AgentInput(
+        agent="support-desk", acting_for=CUSTOMER, prompt="Where is order A-1003?", chat=True
+    )
 
 
 async def another_question(run: AgentHandle) -> None:

@@ -51,13 +51,14 @@ with workflow.unsafe.imports_passed_through():
     )
 
 from tether._workflows.approvals import Approvals, DecidesApprovals
-from tether._workflows.inputs import checked_input, parsed_input
+from tether._workflows.inputs import checked_input, invalid_input, parsed_input
 from tether._workflows.llm_calls import describe_agent, execute_llm, repair_request
 from tether._workflows.run_state import Conversation, Inbox, Limits, Publishing, Spend
 from tether._workflows.subagents import run_subagent
-from tether._workflows.tool_calls import run_tool_call
+from tether._workflows.tool_calls import BOUND_AND_SCOPED, RunContext, run_tool_call
 
 T = TypeVar("T")
+N = TypeVar("N", int, float)
 OPEN_STATUSES: tuple[RunStatus, ...] = ("running", "awaiting_approval", "awaiting_user")
 # Runs started before this patch upsert their search attributes on every turn.
 UPSERT_ON_STATUS_ONLY = "upsert-on-status-only"
@@ -103,8 +104,10 @@ class AgentWorkflow(DecidesApprovals):
         self._inbox = Inbox()
         self._shown = Publishing()
         self._approvals = Approvals(on_change=self._approvals_changed)
-        if valid and valid.carried:
-            # What the conversation carried over, there for queries from the first task.
+        self._context = RunContext()
+        if valid and valid.carried and workflow.info().continued_run_id:
+            # What the conversation carried over, there for queries from the first task
+            # (`carried` on a first start is not the workflow's own: `run` refuses it).
             self._restore(valid.carried, valid.model)
 
     @workflow.run
@@ -113,7 +116,14 @@ class AgentWorkflow(DecidesApprovals):
         # Asked first thing, so replay meets the patch marker where it was recorded.
         self._shown.upsert_every_turn = not workflow.patched(UPSERT_ON_STATUS_ONLY)
         self._local_with_updates = not workflow.patched(NO_LOCAL_ACTIVITIES_WITH_UPDATES)
+        bound = workflow.patched(BOUND_AND_SCOPED)
         params = checked_input(AgentInput, args)
+        if bound:
+            self._context = RunContext(
+                acting_for=params.acting_for, started_by=params.started_by, bound=True
+            )
+            if params.carried is not None and not workflow.info().continued_run_id:
+                raise invalid_input("`carried` is the workflow's own, for continue-as-new")
         try:
             result = await self._loop(params)
         except BaseException as e:
@@ -146,13 +156,30 @@ class AgentWorkflow(DecidesApprovals):
         limits.max_turns = params.max_turns or spec.max_turns
         limits.max_total_tokens = params.max_total_tokens or spec.max_total_tokens
         limits.continue_as_new_turns = params.continue_as_new_turns or spec.continue_as_new_turns
+        seconds = params.deadline_seconds or spec.deadline_seconds
+        if self._context.bound:
+            self._check_model(spec, params)
+            # The input may lower the agent's budgets, never raise them.
+            limits.max_turns = min(limits.max_turns, spec.max_turns)
+            limits.max_total_tokens = _lower(limits.max_total_tokens, spec.max_total_tokens)
+            seconds = _lower(seconds, spec.deadline_seconds)
         if params.carried is None:
             self._conversation.messages = [
                 Message.system(spec.instructions),
                 Message.user(params.prompt),
             ]
-            seconds = params.deadline_seconds or spec.deadline_seconds
             limits.deadline = workflow.now() + timedelta(seconds=seconds) if seconds else None
+
+    def _check_model(self, spec: AgentSpec, params: AgentInput) -> None:
+        """Refuse a first start that asks for a model the agent does not allow."""
+        if spec.models is None or params.model is None or params.carried is not None:
+            return  # a continued run's model is the one its conversation moved to
+        allowed = [spec.model, *spec.llm.fallback_models, *spec.models]
+        if params.model not in allowed:
+            raise invalid_input(
+                f"agent {spec.name!r} does not run model {params.model!r} "
+                f"(allowed: {', '.join(dict.fromkeys(allowed))})"
+            )
 
     def _restore(self, carried: Carried, model: str | None) -> None:
         self._model = model
@@ -424,6 +451,7 @@ class AgentWorkflow(DecidesApprovals):
             approval_timeout=approval_timeout,
             run_subagent=self._run_subagent,
             local_allowed=local,
+            context=self._context,
         )
 
     def _local_allowed(self, approvals_in_turn: bool = False) -> bool:
@@ -503,6 +531,13 @@ class AgentWorkflow(DecidesApprovals):
             model=self._model or "",
             model_switches=self._spend.switches,
         )
+
+
+def _lower(asked: N | None, cap: N | None) -> N | None:
+    """`asked`, but no more than `cap` (None: no limit)."""
+    if cap is None:
+        return asked
+    return cap if asked is None else min(asked, cap)
 
 
 def _lost_conversation(error: ActivityError) -> bool:
