@@ -167,12 +167,12 @@ class _Handler(BaseHTTPRequestHandler):
         self._check_host_and_origin()
         segments = [s for s in self.path.split("?", 1)[0].split("/") if s]
         bearer = self.headers.get("Authorization", "")
-        presented = bearer[7:].strip() if bearer[:7].lower() == "bearer " else None
-        if presented is None and len(segments) >= 2:
-            presented = segments[0]  # the token in the path, for a UI that sends no header
-        if presented is None or not hmac.compare_digest(
-            presented.encode(), self._policy.token.encode()
-        ):
+        presented = [bearer[7:].strip()] if bearer[:7].lower() == "bearer " else []
+        if len(segments) >= 2:
+            # The token in the path, for a UI that sends no header of ours (or its
+            # user's own access token in Authorization).
+            presented.append(segments[0])
+        if not any(self._valid(token) for token in presented):
             raise Refused(401, "a valid token is required")
         route = segments[-1] if segments else ""
         if route not in self._policy.routes:
@@ -180,6 +180,9 @@ class _Handler(BaseHTTPRequestHandler):
                 raise Refused(403, "/encode is off (start the server with --allow-encode)")
             raise Refused(404, "POST payloads to /decode")
         return route
+
+    def _valid(self, token: str) -> bool:
+        return hmac.compare_digest(token.encode(), self._policy.token.encode())
 
     def _check_host_and_origin(self) -> None:
         if self.headers.get("Host", "") not in self._policy.allowed_hosts:

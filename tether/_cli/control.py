@@ -40,15 +40,16 @@ async def cmd_decide(args: argparse.Namespace) -> int:
     checked_decision(  # malformed input is refused before anything is sent
         call_id=args.call, approve=approve, reason=reason, arguments=arguments, approver=person()
     )
-    if args.call is None and not sys.stdin.isatty():
-        raise UserError(
-            f"name the call to {args.command} with --call CALL_ID "
-            f"(`{prog()} status {args.id}` shows the calls that wait, with their digests)"
-        )
     if args.digest is not None and len(args.digest) < MIN_DIGEST_CHARS:
         raise UserError(f"--digest needs at least {MIN_DIGEST_CHARS} characters of the digest")
     _, handle = await open_run(args.id)
     with explained(args.id):
+        if args.call is None and not sys.stdin.isatty():
+            await pending(handle)  # an unknown run is named first
+            raise UserError(
+                f"name the call to {args.command} with --call CALL_ID "
+                f"(`{prog()} status {args.id}` shows the calls that wait, with their digests)"
+            )
         if args.call is None:
             call = await asked(handle, args.command, args.wait)
         else:
