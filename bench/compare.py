@@ -197,7 +197,7 @@ async def run_ticket(client: Client, queue: str, path: Way, ticket: Ticket) -> T
 def shop_as_expected(ticket: Ticket, workflow_id: str) -> bool:
     """A refund by this run exactly when one is expected, and then an email to the
     customer (an email on another outcome is no error: a reply may go by email)."""
-    mine = (f"{workflow_id}:%",)
+    mine = (f"%:{workflow_id}:%",)  # keys are namespace:workflow id:run id:turn:call id
     with connect() as db:
         refunds = db.execute("SELECT order_id FROM refunds WHERE idempotency_key LIKE ?", mine)
         refunded = [row["order_id"] for row in refunds]

@@ -11,10 +11,10 @@ import sqlite3
 import uuid
 from pathlib import Path
 
-from temporalio.testing import WorkflowEnvironment
+from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
 from activities.support_tools import issue_refund
-from support_desk import SCRIPTS
+from support_desk import REGISTRY, SCRIPTS
 from tests.conftest import (
     CUSTOMER,
     UNATTENDED,
@@ -24,9 +24,12 @@ from tests.conftest import (
     running_worker,
     seed_orders,
 )
-from tether import AgentInput, AgentWorkflow, ToolContext
+from tether import AgentInput, AgentWorkflow, ApprovalDecision, ToolCall, ToolContext, ToolOutcome
+from tether._activities.specs import RecordedSpecs
+from tether._activities.tools import ToolActivities
 from tether._arguments import digest_of
-from tether.testing import ScriptedLLM, call_tools, say
+from tether._seam import ToolRequest
+from tether.testing import OFFLINE_MODEL, ScriptedLLM, call_tools, say
 from workflows.refund_pipeline import RefundPipelineWorkflow
 from workflows.refund_pipeline_types import RefundTicket
 
@@ -146,3 +149,34 @@ async def test_a_reused_workflow_id_does_not_get_the_earlier_runs_effect(
         rows = db.execute("SELECT order_id, idempotency_key FROM refunds ORDER BY id").fetchall()
     assert [order for order, _ in rows] == ["A-1001", "A-1004"]
     assert len({key for _, key in rows}) == 2  # each run's key names its own run
+
+
+def test_the_tool_activity_refuses_arguments_other_than_the_approved_ones(shop_db: Path) -> None:
+    # The last check before the side effect: the activity recomputes the digest of what
+    # it is asked to run and compares it with the one the person approved.
+    activities = ToolActivities(REGISTRY, RecordedSpecs(OFFLINE_MODEL))
+    approved = '{"order_id": "A-1001", "reason": "broken"}'
+
+    def run(arguments: str) -> ToolOutcome:
+        request = ToolRequest(
+            agent="support-desk",
+            call=ToolCall(id="call_1", name="issue_refund", arguments=arguments),
+            idempotency_key=f"default:wf:{uuid.uuid4()}:1:call_1",
+            acting_for=CUSTOMER,
+            approval=ApprovalDecision(call_id="call_1", approve=True, approver="bob@shop"),
+            approved_digest=digest_of(approved),
+        )
+        outcome: ToolOutcome = asyncio.run(ActivityEnvironment().run(activities.run_tool, request))
+        return outcome
+
+    swapped = run('{"order_id": "A-1004", "reason": "broken"}')
+    assert (swapped.error, swapped.content) == (
+        "rejected",
+        "Error: not done. These arguments are not the ones a person approved.",
+    )
+    ran = run(approved)
+    assert ran.error is None and '"order_id":"A-1001"' in ran.content
+    with sqlite3.connect(shop_db) as db:
+        assert db.execute("SELECT order_id, approved_by FROM refunds").fetchall() == [
+            ("A-1001", "bob@shop")
+        ]

@@ -140,7 +140,12 @@ class AgentWorkflow(DecidesApprovals):
         return result
 
     async def _loop(self, params: AgentInput) -> AgentResult:
-        spec = await describe_agent(params.agent, local=self._local_allowed())
+        # From BOUND_AND_SCOPED on, a regular activity: a local one's result can be
+        # recorded in the task before the run has seen it, and a cancel arriving in that
+        # moment left a history whose replay upserts the status where the run did not
+        # (tests/test_stress.py found it).
+        local = self._local_allowed() and not self._context.bound
+        spec = await describe_agent(params.agent, local=local)
         self._configure(spec, params)
         try:
             return await self._converse(spec, params)
