@@ -139,8 +139,6 @@ def stop_server() -> None:
 def demo() -> int:
     start_server()
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "TETHER_LOG_FORMAT": "pretty"}
-    # The demo's ticket is Ada Lovelace's (customer C-1), who owns the shop's orders.
-    env.setdefault("TETHER_ACTING_FOR", "C-1")
     private_dir(STATE)
     worker_log = STATE / "demo-worker.log"
     say(f"starting a worker (log: {worker_log})")
