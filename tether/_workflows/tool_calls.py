@@ -92,7 +92,7 @@ async def run_tool_call(
         return await _durable_wait(call)
     if tool.needs_approval:
         approved = await approvals.wait(
-            call, turn=turn, expires_after=approval_timeout, rules=None
+            call, turn=turn, expires_after=approval_timeout, rules=context.rules(spec, tool)
         )
         if isinstance(approved, ToolOutcome):
             return approved
