@@ -34,6 +34,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from support_desk.offline import support_desk_responder
 from tests.conftest import (
+    CUSTOMER,
     AgentHandle,
     pending_approvals,
     prompt_and_turn,
@@ -317,7 +318,7 @@ async def test_a_chat_goes_on_across_a_graceful_worker_restart(
         with support_worker(mode, env, tmp_path / "first.log"):
             run = await AgentRun.start(
                 dev_env.client, "support-desk", "Where is order A-1003?", chat=True,
-                task_queue=queue,
+                task_queue=queue, acting_for=CUSTOMER,
             )  # fmt: skip
 
             async def answered() -> bool:

@@ -15,9 +15,16 @@ from typing import Any, TypeVar
 from pydantic import ValidationError
 from temporalio.client import WorkflowFailureError, WorkflowHandle
 
-from tether._cli.common import UserError, check_id, emit_json
+from tether._cli.common import (
+    UserError,
+    check_id,
+    decide_command,
+    emit_json,
+    person,
+    shown_call,
+)
 from tether._cli.follow import Approver, Progress, follow
-from tether._cli.run import announce, check_taken, report_failure
+from tether._cli.run import add_acting_for, announce, check_taken, report_failure
 from tether._client import RunExists, start_workflow
 from tether._temporal import connect
 from tether._visibility import run_summary
@@ -43,6 +50,7 @@ def add_pipeline_command(
     )
     sub.add_argument("--json", action="store_true", help="print JSON")
     sub.add_argument("--model", help="override the model of the LLM steps")
+    add_acting_for(sub)
     sub.add_argument(
         "--approval-timeout", type=float, metavar="SECONDS", help="then an approval is rejected"
     )
@@ -58,6 +66,8 @@ async def cmd_pipeline(args: argparse.Namespace) -> int:
         params = PipelineInput(
             text=args.text.strip(),
             model=args.model,
+            acting_for=args.acting_for,
+            started_by=person(),
             **(
                 {"approval_timeout_seconds": args.approval_timeout} if args.approval_timeout else {}
             ),
@@ -129,8 +139,9 @@ def pipeline_status_text(workflow_id: str, kind: str, state: PipelineState) -> s
     ]
     for call in state.pending_approvals:
         lines.append(
-            f"  waiting for approval: {call.tool}({call.arguments}) · call {call.call_id}"
-            f" · until {call.expires_at:%Y-%m-%d %H:%M} UTC"
+            f"  waiting for approval: {shown_call(call)}"
+            f" · until {call.expires_at:%Y-%m-%d %H:%M} UTC\n"
+            f"    to approve: {decide_command(workflow_id, call)}"
         )
     return "\n".join(lines)
 

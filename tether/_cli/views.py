@@ -7,7 +7,17 @@ from typing import get_args
 
 from temporalio.service import RPCError
 
-from tether._cli.common import Handle, UserError, emit_json, explained, numbered, open_run, run_link
+from tether._cli.common import (
+    Handle,
+    UserError,
+    decide_command,
+    emit_json,
+    explained,
+    numbered,
+    open_run,
+    run_link,
+    shown_call,
+)
 from tether._cli.follow import Approver
 from tether._cli.pipeline import finish_pipeline, pipeline_status_text
 from tether._cli.run import finish
@@ -57,8 +67,9 @@ def status_text(workflow_id: str, state: RunState) -> str:
         lines.append(f"  deadline {state.deadline:%Y-%m-%d %H:%M:%S} UTC")
     for call in state.pending_approvals:
         lines.append(
-            f"  waiting for approval: {call.tool}({call.arguments}) · call {call.call_id}"
-            f" · until {call.expires_at:%Y-%m-%d %H:%M} UTC"
+            f"  waiting for approval: {shown_call(call)}"
+            f" · until {call.expires_at:%Y-%m-%d %H:%M} UTC\n"
+            f"    to approve: {decide_command(workflow_id, call)}"
         )
     if state.queued_messages:
         lines.append(f"  {state.queued_messages} messages queued")

@@ -32,6 +32,11 @@ UPSERT_ON_STATUS_ONLY = "upsert-on-status-only"
 NO_LOCAL_ACTIVITIES_WITH_UPDATES = "no-local-activities-with-updates"
 # Runs started before this let a reused call id inherit the earlier approval decision.
 REUSED_CALL_IDS = "approvals-per-reused-call-id"
+# Runs started before this: keys `workflow id:turn:call id` (a later run under the same
+# workflow id shared them), approvals of the model's raw text with no digest, `carried`
+# or budgets above the agent's taken from any start, and the agent's spec recorded by a
+# local activity.
+BOUND_AND_SCOPED = "approvals-bound-keys-scoped-to-the-run"
 
 
 @dataclass(frozen=True)
@@ -43,6 +48,7 @@ class Paths:
     # None: the run predates CURRENT, and asks REUSED_CALL_IDS where its code asked it
     # (the first time a call id came back), not at the start.
     approvals_per_reused_call_id: bool | None = True
+    bound_and_scoped: bool = True
 
     def reused_call_ids(self) -> bool:
         if self.approvals_per_reused_call_id is None:
@@ -59,4 +65,5 @@ def paths() -> Paths:
         upsert_on_status_only=workflow.patched(UPSERT_ON_STATUS_ONLY),
         no_local_activities_with_updates=workflow.patched(NO_LOCAL_ACTIVITIES_WITH_UPDATES),
         approvals_per_reused_call_id=None,
+        bound_and_scoped=workflow.patched(BOUND_AND_SCOPED),
     )
