@@ -45,6 +45,8 @@ def process_env(
         TETHER_SHOP_DB=str(shop_db),
         TETHER_LOG_FORMAT="json",
         PYTHONUNBUFFERED="1",
+        # The support desk's runs act for Ada Lovelace, who owns the seeded orders.
+        TETHER_ACTING_FOR="C-1",
         **extra,
     )
     return env

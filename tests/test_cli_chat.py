@@ -31,14 +31,15 @@ async def test_a_piped_chat_at_an_approval_says_how_to_decide_and_leaves(
     with worker_process(env, tmp_path / "worker.log"):
         left = starter(env, "chat", stdin=f"{before}{REFUND}\nthanks\n")
         chat_id = started_id(left.stdout)
-        approved = starter(env, "approve", chat_id)
+        approved = starter(env, *approve_command(left.stderr))
         resumed = starter(env, "chat", "--id", chat_id, stdin="")
         cancelled = starter(env, "cancel", chat_id)
     assert left.returncode == 0, left.stderr
     assert (
         '⏸ issue_refund({"order_id": "A-1001", "reason": "Order A-1001 arrived broken, I want '
-        f'my money back."}}) waits for approval: starter.py approve {chat_id} --call call_'
+        'my money back."}) · call call_'
     ) in left.stderr
+    assert f"waits for approval: starter.py approve {chat_id} --call call_" in left.stderr
     assert f"left {chat_id} open; come back with: starter.py chat --id {chat_id}" in left.stdout
     assert approved.returncode == 0, approved.stderr
     assert resumed.returncode == 0, resumed.stderr
@@ -53,8 +54,8 @@ async def test_send_says_when_its_message_waits_for_an_approval(
         opened = starter(env, "chat", stdin="Where is order A-1003?\n")
         chat_id = started_id(opened.stdout)
         sending = Spawned(env, "send", chat_id, REFUND)
-        await sending.wait_for("waits for approval: starter.py approve")
-        approved = starter(env, "approve", chat_id)
+        await sending.wait_for("(or reject)")
+        approved = starter(env, *approve_command(sending.stderr))
         sent = await sending.finish()
         cancelled = starter(env, "cancel", chat_id)
     assert opened.returncode == 0, opened.stderr
@@ -108,3 +109,12 @@ def started_id(stdout: str) -> str:
     found = re.search(r"▶ (\S+) · ", stdout)
     assert found, stdout
     return found[1]
+
+
+def approve_command(stderr: str) -> list[str]:
+    """The arguments of the approve command the CLI said decides the waiting call."""
+    found = re.search(
+        r"waits for approval: starter\.py (approve \S+ --call \S+ --digest \S+)", stderr
+    )
+    assert found, stderr
+    return found.group(1).split()

@@ -145,13 +145,16 @@ async def test_a_five_megabyte_tool_result_is_stored_and_the_history_holds_a_ref
 
 def decoded(payloads: list[Payload]) -> list[Payload]:
     """`payloads` through the codec server's /decode, as the web UI posts them."""
-    server = make_server(None, storage=external_storage_from_env(), ui_origin="http://ui")
+    token = "a-codec-token-for-the-test"
+    server = make_server(
+        None, token=token, storage=external_storage_from_env(), ui_origin="http://ui"
+    )
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         request = urllib.request.Request(
             f"http://127.0.0.1:{server.server_port}/decode",
             data=json_format.MessageToJson(Payloads(payloads=payloads)).encode(),
-            headers={"Content-Type": "application/json"},
+            headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
             method="POST",
         )
         with urllib.request.urlopen(request, timeout=30) as response:

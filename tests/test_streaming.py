@@ -18,7 +18,7 @@ from temporalio.contrib.workflow_streams import PollInput, PollResult
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
 from support_desk import REGISTRY, SCRIPTS
-from tests.conftest import refund_prompt, retried_activities, until
+from tests.conftest import CUSTOMER, refund_prompt, retried_activities, until
 from tether import (
     Agent,
     AgentInput,
@@ -94,8 +94,18 @@ async def publish_signals(handle: WorkflowHandle[Any, Any]) -> int:
 
 
 async def llm_completed(handle: WorkflowHandle[Any, Any]) -> bool:
+    """Whether a model call of the run has completed (other activities do not count)."""
     history = await handle.fetch_history()
-    return any(e.HasField("activity_task_completed_event_attributes") for e in history.events)
+    llm = {
+        e.event_id
+        for e in history.events
+        if e.activity_task_scheduled_event_attributes.activity_type.name == "tether.llm"
+    }
+    return any(
+        e.activity_task_completed_event_attributes.scheduled_event_id in llm
+        for e in history.events
+        if e.HasField("activity_task_completed_event_attributes")
+    )
 
 
 async def test_the_deltas_join_to_exactly_the_answer(dev_env: WorkflowEnvironment) -> None:
@@ -178,6 +188,7 @@ async def test_a_subscriber_that_reconnects_at_an_offset_gets_each_event_once(
                 "support-desk",
                 "Where is A-1003?",
                 task_queue=w.task_queue,
+                acting_for=CUSTOMER,
                 watch=True,
             )
             first: list[RunEvent] = []
@@ -207,7 +218,13 @@ async def test_a_chats_steps_arrive_in_order_across_an_approval_and_continue_as_
         async with worker(client, REGISTRY, llm) as w:
             handle = await client.start_workflow(
                 AgentWorkflow.run,
-                AgentInput(agent="support-desk", prompt=prompt, chat=True, continue_as_new_turns=5),
+                AgentInput(
+                    agent="support-desk",
+                    acting_for=CUSTOMER,
+                    prompt=prompt,
+                    chat=True,
+                    continue_as_new_turns=5,
+                ),
                 id=f"stream-chat-{uuid.uuid4().hex[:8]}",
                 task_queue=w.task_queue,
             )

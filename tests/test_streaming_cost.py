@@ -13,6 +13,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from bench.measure import history_stats
 from support_desk.agents import SUPPORT_DESK
+from tests.conftest import CUSTOMER
 from tether import AgentRegistry, AgentRun, LlmPolicy, TextDelta
 from tether._events import WATCH_SIGNAL
 from tether._scripted_llm import CallTools
@@ -44,7 +45,12 @@ async def four_calls(env: WorkflowEnvironment, agent: str, *, watched: bool) -> 
         )
         async with worker(env.client, AGENTS, llm) as w:
             run = await AgentRun.start(
-                env.client, agent, "Where is A-1003?", task_queue=w.task_queue, watch=watched
+                env.client,
+                agent,
+                "Where is A-1003?",
+                task_queue=w.task_queue,
+                acting_for=CUSTOMER,
+                watch=watched,
             )
             text = ""
             async with asyncio.timeout(60):

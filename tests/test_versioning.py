@@ -27,7 +27,14 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from support_desk import SCRIPTS
-from tests.conftest import approve_all, refund_prompt, seed_orders, until
+from tests.conftest import (
+    CUSTOMER,
+    SEEDED_CUSTOMER,
+    approve_all,
+    refund_prompt,
+    seed_orders,
+    until,
+)
 from tests.processes import ROOT, model_env, process_env, target, tether_worker
 from tether import AgentInput, AgentWorkflow
 from tether.testing import ScriptedLLM, binary
@@ -114,7 +121,9 @@ async def test_runs_stay_on_their_build_and_chats_move_at_continue_as_new(
             await make_current(dev_env, "b1")
             pinned = await client.start_workflow(
                 AgentWorkflow.run,
-                AgentInput(agent="support-desk", prompt=refund_prompt(order)),
+                AgentInput(
+                    agent="support-desk", acting_for=SEEDED_CUSTOMER, prompt=refund_prompt(order)
+                ),
                 id=f"{queue}-pinned",
                 task_queue=queue,
             )
@@ -122,6 +131,7 @@ async def test_runs_stay_on_their_build_and_chats_move_at_continue_as_new(
                 AgentWorkflow.run,
                 AgentInput(
                     agent="support-desk",
+                    acting_for=CUSTOMER,
                     prompt="Where is order A-1003?",
                     chat=True,
                     continue_as_new_turns=2,
@@ -154,7 +164,9 @@ async def test_runs_stay_on_their_build_and_chats_move_at_continue_as_new(
                 await asyncio.wait_for(chat.result(), 60)
                 fresh = await client.start_workflow(
                     AgentWorkflow.run,
-                    AgentInput(agent="support-desk", prompt="Where is order A-1003?"),
+                    AgentInput(
+                        agent="support-desk", acting_for=CUSTOMER, prompt="Where is order A-1003?"
+                    ),
                     id=f"{queue}-fresh",
                     task_queue=queue,
                 )

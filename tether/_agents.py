@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from tether._mcp import McpServer
 from tether._seam import (
     DEFAULT_MAX_RESULT_BYTES,
+    DEFAULT_MAX_TOTAL_TOKENS,
     AgentSpec,
     ContextPolicy,
     LlmPolicy,
@@ -57,7 +58,16 @@ class Agent:
             then it counts as rejected and the model is told.
         max_total_tokens: Token budget of a run (a conversation counts across its
             continue-as-new runs); reaching it ends the run with status max_tokens.
+            Default 1,000,000; None for no limit. A run's input may lower it (and
+            `max_turns`, `deadline`), never raise it.
         deadline: The run ends with status deadline_exceeded this long after it started.
+        models: The models a run's input may choose (besides `model` and the fallback
+            models); None lets a run name any model its provider serves.
+        approvers: Who may decide this agent's calls that wait for a person, by the
+            `approver` a decision states; the run's `started_by` never may. None lets
+            any client decide. The names are what clients claim: make them
+            trustworthy with your deployment's authentication (see the README's
+            Security section).
         continue_as_new_turns: A chat continues-as-new after this many model calls in
             one run (or sooner, when Temporal suggests it), keeping its history small.
         context: What the model is sent once the conversation outgrows a budget (older
@@ -76,10 +86,12 @@ class Agent:
     llm: LlmPolicy = field(default_factory=LlmPolicy)
     max_tool_result_bytes: int = DEFAULT_MAX_RESULT_BYTES
     approval_timeout: timedelta = timedelta(hours=24)
-    max_total_tokens: int | None = None
+    max_total_tokens: int | None = DEFAULT_MAX_TOTAL_TOKENS
     deadline: timedelta | None = None
     continue_as_new_turns: int = 200
     context: ContextPolicy | None = None
+    models: Sequence[str] | None = None
+    approvers: Sequence[str] | None = None
 
     def __post_init__(self) -> None:
         if not self.name.strip():
@@ -104,6 +116,10 @@ class Agent:
         duplicates = {n for n in names if names.count(n) > 1}
         if duplicates:
             raise ValueError(f"agent {self.name!r} has duplicate tool names: {sorted(duplicates)}")
+        for option in ("models", "approvers"):
+            value = getattr(self, option)
+            if value is not None and (isinstance(value, str) or not all(value)):
+                raise ValueError(f"agent {self.name!r}: {option} must be a list of names")
         servers = [s.name for s in self.mcp]
         if len(set(servers)) < len(servers):
             raise ValueError(f"agent {self.name!r}: two MCP servers share a name: {servers}")
@@ -134,6 +150,8 @@ class Agent:
             structured_output=self.output_type is not None,
             approval_timeout_seconds=self.approval_timeout.total_seconds(),
             max_total_tokens=self.max_total_tokens,
+            models=list(self.models) if self.models is not None else None,
+            approvers=list(self.approvers) if self.approvers is not None else None,
             deadline_seconds=self.deadline.total_seconds() if self.deadline else None,
             continue_as_new_turns=self.continue_as_new_turns,
             output=output,

@@ -2,8 +2,8 @@
 
     client = await tether.connect()
     run = await AgentRun.start(client, "support-desk", "Order A-1001 arrived broken.")
-    for call in await run.pending_approvals():
-        await run.approve(call.call_id)
+    for call in await run.pending_approvals():  # show each to a person first
+        await run.approve(call, approver="ada@example.com")
     result = await run.result()
 
 The CLI is built on this; a web backend can be too.
@@ -68,6 +68,8 @@ class AgentRun:
         max_total_tokens: int | None = None,
         deadline: timedelta | None = None,
         approval_timeout: timedelta | None = None,
+        acting_for: str | None = None,
+        started_by: str | None = None,
         watch: bool = False,
     ) -> AgentRun:
         """Start a run of `agent` on `prompt`.
@@ -89,6 +91,11 @@ class AgentRun:
             watch: Announce a subscriber with the start, so that the first model call
                 streams its text too (`events()` announces one itself, but a call may
                 have started by then). Unwatched, a run streams nothing.
+            acting_for: Who the run acts for (a customer id, say), from your own
+                authentication, never from the prompt: tools see it as
+                `ToolContext.acting_for`.
+            started_by: Who starts it; an agent with `approvers` refuses this one's
+                decisions on the run's calls.
 
         Raises:
             pydantic.ValidationError: an argument is out of range.
@@ -103,6 +110,8 @@ class AgentRun:
             "approval_timeout_seconds": approval_timeout.total_seconds()
             if approval_timeout
             else None,
+            "acting_for": acting_for,
+            "started_by": started_by,
         }
         # Only the options given: the run's input (in the web UI) shows no list of nulls.
         params = AgentInput(
@@ -171,23 +180,64 @@ class AgentRun:
         return reply
 
     async def approve(
-        self, call_id: str | None = None, *, arguments: str | None = None
+        self,
+        call: PendingApproval | str,
+        *,
+        arguments: str | None = None,
+        approver: str | None = None,
     ) -> PendingApproval:
-        """Approve a call that waits for a person; `arguments` (JSON) replaces the
-        model's. Without `call_id`, the only pending call (refused if several wait)."""
+        """Approve a call that waits for a person: the `PendingApproval` you showed
+        them (the decision carries its digest, so it is refused if the arguments are
+        not those), or a call id (then the arguments it waits with now). `arguments`
+        (JSON) replaces the model's; `approver` says who decides. Returns the call as
+        it runs."""
         return await self.decide(
-            ApprovalDecision(call_id=call_id, approve=True, arguments=arguments)
+            await self._bound(
+                call, approve=True, arguments=arguments, approver=approver, reason=None
+            )
         )
 
     async def reject(
-        self, call_id: str | None = None, *, reason: str | None = None
+        self,
+        call: PendingApproval | str,
+        *,
+        reason: str | None = None,
+        approver: str | None = None,
     ) -> PendingApproval:
-        """Reject a call that waits for a person; `reason` is told to the model."""
-        return await self.decide(ApprovalDecision(call_id=call_id, approve=False, reason=reason))
+        """Reject a call that waits for a person (as `approve` names it); `reason` is
+        told to the model."""
+        return await self.decide(
+            await self._bound(call, approve=False, arguments=None, approver=approver, reason=reason)
+        )
+
+    async def _bound(
+        self,
+        call: PendingApproval | str,
+        *,
+        approve: bool,
+        arguments: str | None,
+        approver: str | None,
+        reason: str | None,
+    ) -> ApprovalDecision:
+        if isinstance(call, str):
+            found = [p for p in await self.pending_approvals() if p.call_id == call]
+            digest = found[0].digest if found else None  # an unknown id: the run says so
+            call_id = call
+        else:
+            digest, call_id = call.digest, call.call_id
+        return ApprovalDecision(
+            call_id=call_id,
+            approve=approve,
+            reason=reason,
+            arguments=arguments,
+            digest=digest,
+            approver=approver,
+        )
 
     async def decide(self, decision: ApprovalDecision) -> PendingApproval:
         """Send a decision; the run's validator refuses one for an unknown or already
-        decided call (`WorkflowUpdateFailedError`)."""
+        decided call, for arguments other than its digest's, or from someone the agent
+        does not list as an approver (`WorkflowUpdateFailedError`)."""
         call: PendingApproval = await self.handle.execute_update(
             "decide", decision, result_type=PendingApproval
         )

@@ -166,8 +166,9 @@ class TetherPlugin(SimplePlugin):
     @asynccontextmanager
     async def _conversation_queue(self, worker: Worker) -> AsyncIterator[None]:
         """A task queue only this worker polls, for the model calls of the runs whose
-        conversation it holds: a fleet's workers then seldom read a conversation back
-        from history (each call that does reads all of it). It runs the LLM activity
+        conversation it holds once a call of theirs landed elsewhere (a fleet without
+        eager dispatch): a fleet's workers then read a conversation back from history at
+        most once per run and lost worker, not on every call. It runs the LLM activity
         alone, with the worker's own activity slots."""
         shared = worker.task_queue
         own = f"{shared}@{uuid.uuid4().hex[:12]}"

@@ -44,6 +44,9 @@ MAX_PROMPT_CHARS = 100_000
 MAX_TURNS_LIMIT = 1_000
 DAY_SECONDS = 24 * 3600
 DEFAULT_MAX_RESULT_BYTES = 16 * 1024
+# A run's token budget unless its agent sets another (None: no limit): a run that
+# loops, or a caller that asks for a long one, stops here rather than at the invoice.
+DEFAULT_MAX_TOTAL_TOKENS = 1_000_000
 # Temporal refuses a payload over 2 MiB (and the SDK then retries the activity until it
 # gives up, failing the run). A tool result may be at most half of that, so JSON
 # escaping and the codec fit; the tool activity cuts any result that still does not.
@@ -60,14 +63,26 @@ def result_bytes_limit() -> int:
     return STORED_RESULT_BYTES_LIMIT if payload_store_configured() else MAX_RESULT_BYTES_LIMIT
 
 
+MAX_NAME_CHARS = 200
+
+
 class PendingApproval(BaseModel):
     """A tool call that waits for a human's decision."""
 
     call_id: str
     tool: str
-    arguments: str = Field(description="The JSON text exactly as the model sent it.")
+    arguments: str = Field(
+        description="The arguments as they will run: the model's JSON parsed (duplicate "
+        "keys refused) and written out again. Runs started before Tether bound decisions "
+        "to arguments show the model's text as it was sent, with no digest."
+    )
     turn: int
     expires_at: datetime = Field(description="Counts as rejected after this (UTC).")
+    digest: str | None = Field(
+        default=None,
+        description="Digest of `arguments`: a decision must carry it, so it applies to "
+        "these arguments and no others.",
+    )
 
 
 class ApprovalDecision(BaseModel):
@@ -81,7 +96,20 @@ class ApprovalDecision(BaseModel):
     arguments: str | None = Field(
         default=None,
         max_length=MAX_PROMPT_CHARS,
-        description="Approve with these JSON arguments instead of the model's.",
+        description="Approve with these JSON arguments instead of the model's (checked "
+        "against the tool's schema; recorded as they run).",
+    )
+    digest: str | None = Field(
+        default=None,
+        max_length=64,
+        description="The pending call's `digest`: the arguments the person was shown. "
+        "Required for calls that have one.",
+    )
+    approver: str | None = Field(
+        default=None,
+        max_length=MAX_NAME_CHARS,
+        description="Who decides, as the client states it; required, and checked, when "
+        "the agent names its approvers.",
     )
 
 
@@ -98,10 +126,10 @@ class Carried(BaseModel):
         "oldest first (empty: `messages` is the whole conversation).",
     )
     usage: Usage
-    cost_usd: float | None = None
-    turn: int
+    cost_usd: float | None = Field(default=None, ge=0)
+    turn: int = Field(ge=0)
     deadline: datetime | None
-    runs: int = Field(description="Runs of this conversation before the next one.")
+    runs: int = Field(ge=1, description="Runs of this conversation before the next one.")
     stream: WorkflowStreamState | None = Field(
         default=None, description="The run's event feed: its offsets and latest events."
     )
@@ -115,13 +143,22 @@ class AgentInput(BaseModel):
 
     agent: str = Field(min_length=1, description="Name of a registered agent.")
     prompt: str = Field(min_length=1, max_length=MAX_PROMPT_CHARS)
-    model: str | None = Field(default=None, description="Override the agent's model.")
-    max_turns: int | None = Field(
-        default=None, ge=1, le=MAX_TURNS_LIMIT, description="Model calls per user message."
+    model: str | None = Field(
+        default=None, description="Override the agent's model (one of its `models`, if set)."
     )
-    max_total_tokens: int | None = Field(default=None, ge=1, description="Tokens per run.")
+    max_turns: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_TURNS_LIMIT,
+        description="Model calls per user message; at most the agent's.",
+    )
+    max_total_tokens: int | None = Field(
+        default=None, ge=1, description="Tokens per run; at most the agent's."
+    )
     deadline_seconds: float | None = Field(
-        default=None, gt=0, description="The run ends this long after it started."
+        default=None,
+        gt=0,
+        description="The run ends this long after it started (no later than the agent's deadline).",
     )
     approval_timeout_seconds: float | None = Field(
         default=None, gt=0, description="An undecided approval counts as rejected after this."
@@ -133,7 +170,21 @@ class AgentInput(BaseModel):
         default=None, ge=1, description="Model calls per run before a chat continues-as-new."
     )
     carried: Carried | None = Field(
-        default=None, description="Set by the workflow itself when it continues-as-new."
+        default=None,
+        description="Set by the workflow itself when it continues-as-new; refused on a "
+        "first start.",
+    )
+    acting_for: str | None = Field(
+        default=None,
+        max_length=MAX_NAME_CHARS,
+        description="Who the run acts for (a customer, a tenant), set by whoever starts it "
+        "and never by the model: every tool call sees it as `ToolContext.acting_for`.",
+    )
+    started_by: str | None = Field(
+        default=None,
+        max_length=MAX_NAME_CHARS,
+        description="Who started the run, as the client states it: an agent that names "
+        "its approvers refuses this one's decisions on the run's calls.",
     )
 
 
@@ -380,6 +431,12 @@ class AgentSpec(BaseModel):
     )
     approval_timeout_seconds: float = DAY_SECONDS
     max_total_tokens: int | None = None
+    models: list[str] | None = Field(
+        default=None, description="The models a run may choose; None: any."
+    )
+    approvers: list[str] | None = Field(
+        default=None, description="Who may decide its calls that wait for a person; None: any."
+    )
     deadline_seconds: float | None = None
     continue_as_new_turns: int = 200
     output: OutputSpec | None = Field(
@@ -459,8 +516,9 @@ class LlmReply(BaseModel):
     )
     worker_queue: str | None = Field(
         default=None,
-        description="The task queue only the worker that made this call polls: it keeps "
-        "the run's conversation, so the run's next model call goes there first.",
+        description="The task queue only the worker that made this call polls, set once "
+        "a call landed away from the worker that held the run's conversation: that worker "
+        "holds it now, so the run's next model calls go there first.",
     )
     streamed: bool = Field(
         default=False,
@@ -480,6 +538,15 @@ class ToolRequest(BaseModel):
     call: ToolCall
     idempotency_key: str = Field(
         description="Stable across retries and replays; side-effecting tools use it."
+    )
+    acting_for: str | None = Field(default=None, description="The run's `AgentInput.acting_for`.")
+    approval: ApprovalDecision | None = Field(
+        default=None, description="The decision that let this call run, if it needed one."
+    )
+    approved_digest: str | None = Field(
+        default=None,
+        description="Digest of the arguments the person approved: the activity refuses to "
+        "run other ones.",
     )
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from tether._redaction import redact
+
 DEFAULT_TASK_QUEUE = "tether"
 # The model name the offline scripted model answers to.
 OFFLINE_MODEL = "tether-scripted"
@@ -34,7 +36,8 @@ class LlmSettings:
     offline: bool
 
     def __repr__(self) -> str:  # never print the key
-        return f"LlmSettings(base_url={self.base_url!r}, model={self.model!r})"
+        shown = redact(self.base_url) if self.base_url else None
+        return f"LlmSettings(base_url={shown!r}, model={self.model!r})"
 
     @classmethod
     def from_env(cls) -> LlmSettings:
@@ -48,7 +51,7 @@ class LlmSettings:
         if model is None:
             if base_url is not None:
                 raise ConfigurationError(
-                    f"OPENAI_BASE_URL is set ({base_url}) but TETHER_MODEL is not: "
+                    f"OPENAI_BASE_URL is set ({redact(base_url)}) but TETHER_MODEL is not: "
                     "set TETHER_MODEL to a model that server serves"
                 )
             model = DEFAULT_OPENAI_MODEL

@@ -66,22 +66,16 @@ with workflow.unsafe.imports_passed_through():
 from tether._workflows import context
 from tether._workflows.approvals import Approvals, DecidesApprovals
 from tether._workflows.events import RunEvents
-from tether._workflows.inputs import checked_input, parsed_input
+from tether._workflows.generations import paths
+from tether._workflows.inputs import checked_input, invalid_input, parsed_input
 from tether._workflows.llm_calls import describe_agent, execute_llm, repair_request
 from tether._workflows.run_state import Conversation, Inbox, Limits, Publishing, Spend
 from tether._workflows.subagents import run_subagent
-from tether._workflows.tool_calls import run_tool_call
+from tether._workflows.tool_calls import RunContext, run_tool_call
 
 T = TypeVar("T")
+N = TypeVar("N", int, float)
 OPEN_STATUSES: tuple[RunStatus, ...] = ("running", "awaiting_approval", "awaiting_user")
-# Runs started before this patch upsert their search attributes on every turn.
-UPSERT_ON_STATUS_ONLY = "upsert-on-status-only"
-# Runs started before this patch use local activities while updates may arrive. An
-# update accepted while a local activity runs can be recorded ahead of the command that
-# followed the activity's result, and such a history does not replay (temporalio 1.35;
-# tests/test_stress.py found it); so chats, and turns in which a call waits for a
-# person, use regular activities only.
-NO_LOCAL_ACTIVITIES_WITH_UPDATES = "no-local-activities-with-updates"
 
 
 class DeadlineReached(Exception):
@@ -109,7 +103,7 @@ class AgentWorkflow(DecidesApprovals):
         self._turn = 0
         self._output: dict[str, object] | None = None
         self._tools_waiting: str | None = None
-        self._context: ContextPolicy | None = None
+        self._policy: ContextPolicy | None = None
         # The task queue of the worker that holds this run's conversation (its last
         # model call's); the next call goes there first.
         self._worker_queue: str | None = None
@@ -118,24 +112,34 @@ class AgentWorkflow(DecidesApprovals):
         self._limits = Limits()
         self._inbox = Inbox()
         self._shown = Publishing()
-        # The run's event feed, continued from the run before when a chat went on.
-        carried = valid.carried if valid else None
+        # The run's event feed, continued from the run before when a chat went on
+        # (`carried` on a first start is not the workflow's own: `run` refuses it).
+        continued = valid.carried if valid and workflow.info().continued_run_id else None
         self._events = RunEvents(
-            WorkflowStream(carried.stream if carried else None),
-            carried.watched_until if carried else None,
+            WorkflowStream(continued.stream if continued else None),
+            continued.watched_until if continued else None,
         )
         self._approvals = Approvals(on_change=self._approvals_changed, publish=self._events.publish)
-        if valid and valid.carried:
+        self._context = RunContext()
+        if valid and continued:
             # What the conversation carried over, there for queries from the first task.
-            self._restore(valid.carried, valid.model)
+            self._restore(continued, valid.model)
 
     @workflow.run
     async def run(self, *args: Any) -> AgentResult:
         """Answer the input's prompt (an `AgentInput`; a chat: every message sent)."""
-        # Asked first thing, so replay meets the patch marker where it was recorded.
-        self._shown.upsert_every_turn = not workflow.patched(UPSERT_ON_STATUS_ONLY)
-        self._local_with_updates = not workflow.patched(NO_LOCAL_ACTIVITIES_WITH_UPDATES)
+        taken = paths()
+        self._shown.upsert_every_turn = not taken.upsert_on_status_only
+        self._local_with_updates = not taken.no_local_activities_with_updates
+        self._approvals.reused_call_ids = taken.reused_call_ids
+        bound = taken.bound_and_scoped
         params = checked_input(AgentInput, args)
+        if bound:
+            self._context = RunContext(
+                acting_for=params.acting_for, started_by=params.started_by, bound=True
+            )
+            if params.carried is not None and not workflow.info().continued_run_id:
+                raise invalid_input("`carried` is the workflow's own, for continue-as-new")
         try:
             result = await self._loop(params)
         except BaseException as e:
@@ -156,7 +160,12 @@ class AgentWorkflow(DecidesApprovals):
         return result
 
     async def _loop(self, params: AgentInput) -> AgentResult:
-        spec = await describe_agent(params.agent, local=self._local_allowed())
+        # From generations.BOUND_AND_SCOPED on, a regular activity: a local one's result can be
+        # recorded in the task before the run has seen it, and a cancel arriving in that
+        # moment left a history whose replay upserts the status where the run did not
+        # (tests/test_stress.py found it).
+        local = self._local_allowed() and not self._context.bound
+        spec = await describe_agent(params.agent, local=local)
         self._configure(spec, params)
         try:
             return await self._converse(spec, params)
@@ -167,17 +176,34 @@ class AgentWorkflow(DecidesApprovals):
 
     def _configure(self, spec: AgentSpec, params: AgentInput) -> None:
         self._shown.searchable = spec.searchable
-        self._context = spec.context
+        self._policy = spec.context
         self._model = params.model or spec.model
         limits = self._limits
         limits.max_turns = params.max_turns or spec.max_turns
         limits.max_total_tokens = params.max_total_tokens or spec.max_total_tokens
         limits.continue_as_new_turns = params.continue_as_new_turns or spec.continue_as_new_turns
+        seconds = params.deadline_seconds or spec.deadline_seconds
+        if self._context.bound:
+            self._check_model(spec, params)
+            # The input may lower the agent's budgets, never raise them.
+            limits.max_turns = min(limits.max_turns, spec.max_turns)
+            limits.max_total_tokens = _lower(limits.max_total_tokens, spec.max_total_tokens)
+            seconds = _lower(seconds, spec.deadline_seconds)
         if params.carried is None:
             self._conversation.add(Message.system(spec.instructions), Message.user(params.prompt))
             self._events.publish(UserMessage(text=params.prompt))
-            seconds = params.deadline_seconds or spec.deadline_seconds
             limits.deadline = workflow.now() + timedelta(seconds=seconds) if seconds else None
+
+    def _check_model(self, spec: AgentSpec, params: AgentInput) -> None:
+        """Refuse a first start that asks for a model the agent does not allow."""
+        if spec.models is None or params.model is None or params.carried is not None:
+            return  # a continued run's model is the one its conversation moved to
+        allowed = [spec.model, *spec.llm.fallback_models, *spec.models]
+        if params.model not in allowed:
+            raise invalid_input(
+                f"agent {spec.name!r} does not run model {params.model!r} "
+                f"(allowed: {', '.join(dict.fromkeys(allowed))})"
+            )
 
     def _restore(self, carried: Carried, model: str | None) -> None:
         self._model = model
@@ -350,7 +376,7 @@ class AgentWorkflow(DecidesApprovals):
         # With a context policy only the model's (bounded) view is carried: the payload
         # stays small however long the chat lives; this run's transcript stays here.
         earlier = []
-        if self._context is not None:
+        if self._policy is not None:
             earlier = [*conversation.earlier_runs, workflow.info().run_id]
         self._events.publish(ContinuedAsNew(runs=self._runs))
         carried = Carried(
@@ -542,13 +568,14 @@ class AgentWorkflow(DecidesApprovals):
             approval_timeout=approval_timeout,
             run_subagent=self._run_subagent,
             local_allowed=local,
+            context=self._context,
         )
         self._events.publish(ToolCallFinished.of(self._turn, call, outcome.content, outcome.error))
         return outcome
 
     def _local_allowed(self, approvals_in_turn: bool = False) -> bool:
         """Whether `fast` tools and local model calls may run as local activities now:
-        not while an update may arrive (see NO_LOCAL_ACTIVITIES_WITH_UPDATES)."""
+        not while an update may arrive (see generations.NO_LOCAL_ACTIVITIES_WITH_UPDATES)."""
         return self._local_with_updates or not (self._chat or approvals_in_turn)
 
     async def _run_subagent(self, tool: ToolSpec, call: ToolCall) -> ToolOutcome:
@@ -644,6 +671,13 @@ class AgentWorkflow(DecidesApprovals):
             model=self._model or "",
             model_switches=self._spend.switches,
         )
+
+
+def _lower(asked: N | None, cap: N | None) -> N | None:
+    """`asked`, but no more than `cap` (None: no limit)."""
+    if cap is None:
+        return asked
+    return cap if asked is None else min(asked, cap)
 
 
 def _lost_conversation(error: ActivityError) -> bool:
