@@ -150,7 +150,9 @@ class AgentWorkflow(DecidesApprovals):
                 # runs that failed before this line replay without one.
                 self._status, self._error = "failed", e.message
                 self._show_details()
-            if not isinstance(e, workflow.ContinueAsNewError):
+            # Not for a run evicted from the cache (GeneratorExit): it has not ended, and
+            # outside its activation there is no workflow to publish to.
+            if not isinstance(e, workflow.ContinueAsNewError | GeneratorExit):
                 self._events.publish(RunEnded(status=self._status, error=self._error))
                 self._events.close()
             raise
