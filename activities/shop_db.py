@@ -47,6 +47,13 @@ CREATE TABLE IF NOT EXISTS outbox (
     created_at TEXT NOT NULL
 );
 """
+# Columns added since the first schema, so a shop created before them gains them:
+# the digest of the arguments each effect was made with (a key found again with other
+# arguments is refused), and who approved a refund and why (the audit row).
+ADDED_COLUMNS = {
+    "refunds": ("arguments_digest TEXT", "approved_by TEXT", "approval_reason TEXT"),
+    "outbox": ("arguments_digest TEXT",),
+}
 
 
 def db_path() -> Path:
@@ -55,9 +62,12 @@ def db_path() -> Path:
 
 @contextmanager
 def connect(path: Path | None = None) -> Iterator[sqlite3.Connection]:
-    """A connection to a seeded database; commits on success, rolls back on error."""
+    """A connection to a seeded database; commits on success, rolls back on error.
+    A new database and its directory are readable by their owner only."""
     path = path or db_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if not path.exists():
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
     conn = sqlite3.connect(path, timeout=30)
     conn.row_factory = sqlite3.Row
     try:
@@ -70,6 +80,7 @@ def connect(path: Path | None = None) -> Iterator[sqlite3.Connection]:
 
 def _ensure_seeded(conn: sqlite3.Connection) -> None:
     conn.executescript(SCHEMA)
+    _add_columns(conn)
     if _seeded(conn):
         return
     # Two first tool calls in parallel both find the shop empty: the write lock, taken
@@ -79,6 +90,18 @@ def _ensure_seeded(conn: sqlite3.Connection) -> None:
     if not _seeded(conn):
         _seed(conn)
     conn.commit()
+
+
+def _add_columns(conn: sqlite3.Connection) -> None:
+    for table, columns in ADDED_COLUMNS.items():
+        have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        for column in columns:
+            if column.split()[0] not in have:
+                try:
+                    conn.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
+                except sqlite3.OperationalError as e:
+                    if "duplicate column" not in str(e):  # another connection added it
+                        raise
 
 
 def _seeded(conn: sqlite3.Connection) -> bool:
@@ -103,9 +126,9 @@ def _seed(conn: sqlite3.Connection) -> None:
         "INSERT INTO orders VALUES (?, ?, ?, ?, ?, ?, ?)",
         [
             ("A-1001", "C-1", "Ceramic teapot", 4200, "delivered", days_ago(9), days_ago(3)),
-            ("A-1002", "C-2", "Keyboard", 12900, "delivered", days_ago(80), days_ago(74)),
-            ("A-1003", "C-3", "Desk lamp", 3500, "shipped", days_ago(2), None),
+            ("A-1002", "C-1", "Keyboard", 12900, "delivered", days_ago(80), days_ago(74)),
+            ("A-1003", "C-1", "Desk lamp", 3500, "shipped", days_ago(2), None),
             ("A-1004", "C-1", "Headphones", 89900, "delivered", days_ago(6), days_ago(2)),
-            ("A-1005", "C-2", "Espresso machine", 24900, "delivered", days_ago(8), days_ago(4)),
+            ("A-1005", "C-1", "Espresso machine", 24900, "delivered", days_ago(8), days_ago(4)),
         ],
     )

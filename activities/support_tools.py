@@ -1,7 +1,15 @@
 """Support-desk tools over the demo shop database.
 
-Side-effecting tools write with the call's idempotency key under a UNIQUE constraint,
-so a retried or replayed call returns the first result instead of acting twice.
+The way to write tools that act for someone:
+
+- Whose data a call may touch comes from `ctx.acting_for` (the customer the run was
+  started for), never from the model's arguments: another customer's order reads as
+  not found, and emails go only to the run's own customer.
+- Side-effecting tools write with the call's idempotency key under a UNIQUE
+  constraint, so a retried or replayed call returns the first result instead of acting
+  twice, and store the arguments' digest beside it: a key found again with other
+  arguments is refused, never answered with another call's effect.
+- A refund records who approved it and why (`ctx.approval`) in the same row.
 """
 
 from __future__ import annotations
@@ -23,10 +31,11 @@ class EmailReceipt(BaseModel):
 
 
 @tool(fast=True)
-def lookup_order(order_id: str) -> Order:
-    """Look up an order by its id (like A-1001): item, amount, status, customer and refunds."""
+def lookup_order(ctx: ToolContext, order_id: str) -> Order:
+    """Look up an order of this customer by its id (like A-1001): item, amount, status,
+    customer and refunds."""
     with connect() as db:
-        return _order(db, order_id)
+        return _order(db, order_id, _customer(ctx))
 
 
 @tool(fast=True)
@@ -38,50 +47,86 @@ def get_refund_policy() -> str:
 # Money leaves the shop: a person approves each refund before it runs.
 @tool(side_effects=True, needs_approval=True)
 def issue_refund(ctx: ToolContext, order_id: str, reason: str) -> Refund:
-    """Refund an order in full to the customer's original payment method."""
+    """Refund an order of this customer in full to their original payment method."""
     with connect() as db:
         done = db.execute(
             "SELECT * FROM refunds WHERE idempotency_key = ?", (ctx.idempotency_key,)
         ).fetchone()
         if done is not None:
+            _same_call(done, ctx)
             return _refund(done)
-        order = _order(db, order_id)
+        order = _order(db, order_id, _customer(ctx))
         refusal = policy_refusal(order)
         if refusal is not None:
             raise ToolError(refusal)
+        approval = ctx.approval
         cur = db.execute(
-            "INSERT INTO refunds (order_id, amount_cents, reason, idempotency_key, created_at)"
-            " VALUES (?, ?, ?, ?, ?) RETURNING *",
-            (order.order_id, round(order.amount * 100), reason, ctx.idempotency_key, _now()),
+            "INSERT INTO refunds (order_id, amount_cents, reason, idempotency_key, created_at,"
+            " arguments_digest, approved_by, approval_reason)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
+            (
+                order.order_id,
+                round(order.amount * 100),
+                reason,
+                ctx.idempotency_key,
+                _now(),
+                ctx.arguments_digest,
+                approval.approver if approval else None,
+                approval.reason if approval else None,
+            ),
         )
         return _refund(cur.fetchone())
 
 
 @tool(side_effects=True)
 def send_email(ctx: ToolContext, to: str, subject: str, body: str) -> EmailReceipt:
-    """Send an email to a customer."""
-    if "@" not in to:
-        raise ToolError(f"{to!r} is not an email address")
+    """Send an email to this customer (only their own address is accepted)."""
     with connect() as db:
+        customer = _customer(ctx)
+        row = db.execute("SELECT email FROM customers WHERE id = ?", (customer,)).fetchone()
+        if row is None or to.strip().lower() != row["email"].lower():
+            raise ToolError("emails go only to this conversation's customer, at their address")
         db.execute(
-            "INSERT INTO outbox (to_address, subject, body, idempotency_key, created_at)"
-            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING",
-            (to, subject, body, ctx.idempotency_key, _now()),
+            "INSERT INTO outbox (to_address, subject, body, idempotency_key, created_at,"
+            " arguments_digest) VALUES (?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (idempotency_key) DO NOTHING",
+            (row["email"], subject, body, ctx.idempotency_key, _now(), ctx.arguments_digest),
         )
-        row = db.execute(
+        sent = db.execute(
             "SELECT * FROM outbox WHERE idempotency_key = ?", (ctx.idempotency_key,)
         ).fetchone()
-        return EmailReceipt(email_id=row["id"], to=row["to_address"], subject=row["subject"])
+        _same_call(sent, ctx)
+        return EmailReceipt(email_id=sent["id"], to=sent["to_address"], subject=sent["subject"])
 
 
-def _order(db: sqlite3.Connection, order_id: str) -> Order:
+def _customer(ctx: ToolContext) -> str:
+    """The customer the run acts for: the starter says who, never the model."""
+    if not ctx.acting_for:
+        raise ToolError(
+            "this conversation acts for no customer, so no order can be looked at: "
+            "start it for one (--acting-for CUSTOMER_ID)"
+        )
+    return ctx.acting_for
+
+
+def _same_call(row: sqlite3.Row, ctx: ToolContext) -> None:
+    """A row found under this call's key must have been written by this call."""
+    stored = row["arguments_digest"]
+    if stored is not None and stored != ctx.arguments_digest:
+        raise ToolError(
+            "this call's idempotency key was already used with other arguments; nothing was done"
+        )
+
+
+def _order(db: sqlite3.Connection, order_id: str, customer: str) -> Order:
     row = db.execute(
         "SELECT o.*, c.name, c.email,"
         " EXISTS (SELECT 1 FROM refunds r WHERE r.order_id = o.id) AS refunded"
-        " FROM orders o JOIN customers c ON c.id = o.customer_id WHERE o.id = ?",
-        (order_id.strip().upper(),),
+        " FROM orders o JOIN customers c ON c.id = o.customer_id"
+        " WHERE o.id = ? AND o.customer_id = ?",
+        (order_id.strip().upper(), customer),
     ).fetchone()
-    if row is None:
+    if row is None:  # another customer's order reads the same as none at all
         raise ToolError(f"order {order_id!r} not found")
     return Order(
         order_id=row["id"],

@@ -1,10 +1,12 @@
-"""The benchmark's agents, tools and scripted model.
+"""The benchmark's agents, tool and scripted model.
 
-The standard agent makes 4 LLM calls and 3 tool calls (two fast read-only tools, one
-side-effecting tool); the long agent is the same agent asked for more turns; the parked
-agent calls the built-in `wait` tool for 24 hours. The scripted model plays every
-conversation from its messages alone (no queue), so any number of runs can be in flight
-at once against one server.
+The standard agent is the one the peers' benchmarks run: 4 model calls, 3 calls of one
+ordinary tool (`get_weather(city)`, not declared fast), every option at its default.
+The long agent is the same agent asked for more turns; the parked agent calls the
+built-in `wait` tool for 24 hours. Variants of the standard agent each pull one of
+Tether's levers. The scripted model plays every conversation from its messages alone
+(no queue), so any number of runs can be in flight at once against one server; a
+prompt may ask for a model latency of its own ("bench: 4 turns, 200 ms").
 """
 
 from __future__ import annotations
@@ -12,107 +14,82 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from tether import WAIT, Agent, AgentRegistry, LlmPolicy, Tool, ToolContext
+from tether import WAIT, Agent, AgentRegistry, LlmPolicy, Tool
 from tether._seam import MAX_TURNS_LIMIT
 from tether.testing import Responder, Slow, Step, call_tools, say
 
-STANDARD_TURNS = 4  # LLM calls of the standard agent: 3 tool calls, then the answer
+STANDARD_TURNS = 4  # model calls of the standard agent: 3 tool calls, then the answer
 PARK_HOURS = 24.0
-# Tool results of a realistic size, so history growth per turn is not all overhead.
-RESULT_PADDING = "x" * 160
-
-# The side-effecting tool's "database": one row per idempotency key, like a real
-# table under a UNIQUE constraint. Lives in the worker (or plain-loop) process.
-RECORDED: dict[str, str] = {}
+CITIES = ("Paris", "Oslo", "Lima", "Accra", "Osaka", "Quito", "Perth")
+# A result of a realistic size, so history growth per turn is not all overhead.
+FORECAST = "light rain clearing by evening, wind 12 km/h from the south-west, humidity 81%"
 
 
-def lookup(key: str) -> str:
-    """Look a record up by its key."""
-    return f"record {key}: status open, owner bench, {RESULT_PADDING}"
+def get_weather(city: str) -> str:
+    """The current weather in a city."""
+    return f"{city}: 18 °C, {FORECAST}"
 
 
-def quote(key: str) -> str:
-    """Price the record with this key."""
-    return f"quote for {key}: 42.00 EUR, valid 30 days, {RESULT_PADDING}"
+INSTRUCTIONS = "You are a weather assistant. Look up each city you are asked about, then answer."
 
 
-def record(ctx: ToolContext, key: str, note: str) -> str:
-    """Write a note on the record with this key (a side effect, done once per call)."""
-    RECORDED.setdefault(ctx.idempotency_key, note)
-    return f"noted on {key}: {note}"
+def _agent(name: str, *, fast: bool = False, local_llm: bool = False) -> Agent:
+    return Agent(
+        name=name,
+        instructions=INSTRUCTIONS,
+        tools=[Tool(get_weather, fast=fast)],
+        max_turns=MAX_TURNS_LIMIT,
+        llm=LlmPolicy(local_activity=True) if local_llm else LlmPolicy(),
+    )
 
 
-def _tools(*, fast: bool) -> list[Tool]:
-    return [
-        Tool(lookup, fast=fast),
-        Tool(quote, fast=fast),
-        Tool(record, side_effects=True),
-    ]
-
-
-BENCH = Agent(
-    name="bench",
-    instructions="You are a benchmark agent. Call the tools you are told to, then answer.",
-    tools=_tools(fast=True),
-    max_turns=MAX_TURNS_LIMIT,
-)
-# The same agent with every tool a regular activity: the `fast` lever, measured.
-BENCH_REMOTE = Agent(
-    name="bench-remote",
-    instructions=BENCH.instructions,
-    tools=_tools(fast=False),
-    max_turns=MAX_TURNS_LIMIT,
-)
-# The same agent calling its model in local activities: Tether's opt-in latency lever.
-BENCH_LOCAL_LLM = Agent(
-    name="bench-local-llm",
-    instructions=BENCH.instructions,
-    tools=_tools(fast=True),
-    max_turns=MAX_TURNS_LIMIT,
-    llm=LlmPolicy(local_activity=True),
-)
+BENCH = _agent("bench")  # Tether's default configuration
+# The levers, one agent each: the tool as a `fast` local activity, model calls as local
+# activities, and both.
+BENCH_FAST_TOOL = _agent("bench-fast-tool", fast=True)
+BENCH_LOCAL_LLM = _agent("bench-local-llm", local_llm=True)
+BENCH_BOTH = _agent("bench-both", fast=True, local_llm=True)
 PARK = Agent(
     name="bench-park",
     instructions="You are a benchmark agent that waits.",
     tools=[WAIT],
     max_turns=2,
 )
-REGISTRY = AgentRegistry([BENCH, BENCH_REMOTE, BENCH_LOCAL_LLM, PARK])
+REGISTRY = AgentRegistry([BENCH, BENCH_FAST_TOOL, BENCH_LOCAL_LLM, BENCH_BOTH, PARK])
 
-PROMPT = re.compile(r"^bench: (\d+) turns$")
+PROMPT = re.compile(r"^bench: (\d+) turns(?:, (\d+) ms)?$")
 PARK_PROMPT = "bench: park"
 
 
-def prompt(turns: int) -> str:
-    """The user message that asks the scripted model for `turns` LLM calls."""
-    return f"bench: {turns} turns"
+def prompt(turns: int, latency_ms: int = 0) -> str:
+    """The user message that asks the scripted model for `turns` model calls, each
+    replied to after `latency_ms` (on top of the server's own latency)."""
+    return f"bench: {turns} turns" + (f", {latency_ms} ms" if latency_ms else "")
 
 
 def responder(latency: float = 0.0) -> Responder:
-    """The scripted model's replies, each after `latency` seconds."""
+    """The scripted model's replies, each after `latency` seconds (plus the prompt's)."""
 
     def respond(messages: list[dict[str, Any]]) -> Step:
-        step = _next_step(messages)
-        return Slow(latency, step) if latency > 0 else step
+        step, asked = _next_step(messages)
+        delay = latency + asked
+        return Slow(delay, step) if delay > 0 else step
 
     return respond
 
 
-def _next_step(messages: list[dict[str, Any]]) -> Step:
+def _next_step(messages: list[dict[str, Any]]) -> tuple[Step, float]:
     user = str(next(m["content"] for m in messages if m.get("role") == "user"))
     done = sum(1 for m in messages if m.get("role") == "assistant")
     if user == PARK_PROMPT:
         if done == 0:
-            return call_tools(("wait", {"hours": PARK_HOURS, "reason": "bench: park"}))
-        return say("done waiting")
+            return call_tools(("wait", {"hours": PARK_HOURS, "reason": "bench: park"})), 0.0
+        return say("done waiting"), 0.0
     match = PROMPT.match(user)
     if match is None:
-        return say(f"not a benchmark prompt: {user[:60]!r}")
+        return say(f"not a benchmark prompt: {user[:60]!r}"), 0.0
+    latency = int(match.group(2) or 0) / 1000
     if done + 1 >= int(match.group(1)):
-        return say(f"done after {done} tool calls")
-    key = f"K-{done:04d}"
-    name = ("lookup", "quote", "record")[done % 3]
-    args: dict[str, Any] = {"key": key}
-    if name == "record":
-        args["note"] = f"checked at turn {done + 1}"
-    return call_tools((name, args))
+        return say(f"done after {done} tool calls"), latency
+    city = CITIES[done % len(CITIES)]
+    return call_tools(("get_weather", {"city": city})), latency

@@ -96,7 +96,13 @@ class Decider(Approver):
 
     async def _decide(self, call: PendingApproval) -> ApprovalDecision:
         self.asked += 1
-        return ApprovalDecision(call_id=call.call_id, approve=self.approve, reason="bench")
+        return ApprovalDecision(
+            call_id=call.call_id,
+            approve=self.approve,
+            reason="bench",
+            digest=call.digest,
+            approver="bench",
+        )
 
 
 async def compare(
@@ -143,18 +149,20 @@ async def run_ticket(client: Client, queue: str, path: Way, ticket: Ticket) -> T
     workflow_id = f"compare-{path}-{uuid.uuid4().hex[:8]}"
     decider = Decider(workflow_id, approve=ticket.expect != "rejected")
     started = time.perf_counter()
+    # The run acts for the ticket's customer (one who has no such order, if it names none).
+    customer = ticket.order.customer if ticket.order else "C-1"
     handle: WorkflowHandle[Any, Any]
     if path == "agent":
         handle = await client.start_workflow(
             AgentWorkflow.run,
-            AgentInput(agent="support-desk", prompt=ticket.text),
+            AgentInput(agent="support-desk", acting_for=customer, prompt=ticket.text),
             id=workflow_id,
             task_queue=queue,
         )
     else:
         handle = await client.start_workflow(
             RefundPipelineWorkflow.run,
-            RefundTicket(text=ticket.text),
+            RefundTicket(text=ticket.text, acting_for=customer),
             id=workflow_id,
             task_queue=queue,
         )
@@ -189,7 +197,7 @@ async def run_ticket(client: Client, queue: str, path: Way, ticket: Ticket) -> T
 def shop_as_expected(ticket: Ticket, workflow_id: str) -> bool:
     """A refund by this run exactly when one is expected, and then an email to the
     customer (an email on another outcome is no error: a reply may go by email)."""
-    mine = (f"{workflow_id}:%",)
+    mine = (f"%:{workflow_id}:%",)  # keys are namespace:workflow id:run id:turn:call id
     with connect() as db:
         refunds = db.execute("SELECT order_id FROM refunds WHERE idempotency_key LIKE ?", mine)
         refunded = [row["order_id"] for row in refunds]

@@ -26,7 +26,7 @@ from pathlib import Path
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from bench.agents import BENCH_REMOTE, prompt, responder
+from bench.agents import BENCH, prompt, responder
 from bench.worker import READY
 from tether import AgentRun
 from tether._process import stdout_to_stderr, stop
@@ -109,7 +109,7 @@ def read(logs: list[Path]) -> int:
 async def _runs(client: Client, queue: str, turns: int, runs: int) -> int:
     """Run `runs` runs of `turns` model calls on `queue`; their history bytes."""
     started = [
-        await AgentRun.start(client, BENCH_REMOTE.name, prompt(turns), task_queue=queue)
+        await AgentRun.start(client, BENCH.name, prompt(turns), task_queue=queue)
         for _ in range(runs)
     ]
     await asyncio.wait_for(asyncio.gather(*(r.result() for r in started)), RUN_TIMEOUT_S)

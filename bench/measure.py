@@ -10,7 +10,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from temporalio.api.enums.v1 import EventType
-from temporalio.api.history.v1 import History
+from temporalio.api.history.v1 import History, HistoryEvent
 from temporalio.client import Client
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -42,8 +42,37 @@ def proc_stats(pid: int) -> ProcStats:
 class HistoryStats:
     events: int
     bytes: int
+    # Temporal Cloud's billable actions, counted from the events (see `actions`).
+    actions: int = 0
     # Bytes per event type, activities told apart by name: where the history goes.
     by_kind: dict[str, int] = field(default_factory=dict)
+
+
+# An action each, by Temporal Cloud's published rules: the workflow's start, each
+# activity (scheduled, and each retry), each local activity (its marker), each timer,
+# search-attribute upsert, signal, update and child workflow.
+ACTION_EVENTS = {
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED,
+    EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED,
+    EventType.EVENT_TYPE_TIMER_STARTED,
+    EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES,
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED,
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED,
+    EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED,
+}
+LOCAL_ACTIVITY_MARKER = "core_local_activity"
+
+
+def actions(events: list[HistoryEvent]) -> int:
+    """The billable actions a run's events add up to."""
+    count = 0
+    for event in events:
+        count += event.event_type in ACTION_EVENTS
+        if event.HasField("activity_task_started_event_attributes"):
+            count += event.activity_task_started_event_attributes.attempt - 1  # retries
+        if event.HasField("marker_recorded_event_attributes"):
+            count += event.marker_recorded_event_attributes.marker_name == LOCAL_ACTIVITY_MARKER
+    return count
 
 
 async def history_stats(client: Client, workflow_id: str) -> HistoryStats:
@@ -62,7 +91,12 @@ async def history_stats(client: Client, workflow_id: str) -> HistoryStats:
             kind += f" {names.get(scheduled, '?')}"
         by_kind[kind] += event.ByteSize()
     proto = History(events=history.events)
-    return HistoryStats(len(history.events), proto.ByteSize(), dict(by_kind.most_common()))
+    return HistoryStats(
+        len(history.events),
+        proto.ByteSize(),
+        actions(list(history.events)),
+        dict(by_kind.most_common()),
+    )
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -7,13 +7,13 @@ from dataclasses import dataclass, field
 
 from temporalio.client import Client
 
-from bench.agents import BENCH, BENCH_LOCAL_LLM, BENCH_REMOTE, prompt
+from bench.agents import BENCH, BENCH_BOTH, BENCH_FAST_TOOL, BENCH_LOCAL_LLM, prompt
 from bench.calls import complete, model_client, run_tool
 from bench.floor_workflow import FloorInput, FloorOptions, FloorWorkflow
 from bench.loop import Message, agent_loop, answer
 from tether import AgentInput, AgentResult, AgentWorkflow
 
-FAST_TOOLS = [t.name for t in BENCH.tools if t.spec.fast]
+TOOLS = [t.name for t in BENCH.tools]
 
 
 @dataclass(frozen=True)
@@ -40,34 +40,29 @@ class Mode:
 
 
 PLAIN = Mode("plain asyncio", "plain")
-FLOOR = Mode("floor", "floor")
-TETHER = Mode("tether", "tether")
+FLOOR = Mode("floor", "floor")  # one regular activity per model call and per tool call
+TETHER = Mode("tether", "tether")  # the default configuration
 MAIN_MODES = [PLAIN, FLOOR, TETHER]
 
 
 def _floor(name: str, **extras: object) -> Mode:
-    return Mode(name, "floor", options=FloorOptions(local_tools=FAST_TOOLS, **extras))  # type: ignore[arg-type]
+    return Mode(name, "floor", options=FloorOptions(**extras))  # type: ignore[arg-type]
 
 
 LOCAL_LLM = Mode("tether, LLM as local activity", "tether", agent=BENCH_LOCAL_LLM.name)
-# Levers, each priced against `floor + local tools` (the floor in Tether's configuration).
-LEVER_BASE = _floor("floor + local tools")
+# Levers: Tether's extras priced one at a time on the floor, Tether's own opt-ins.
 VARIANTS = [
-    LEVER_BASE,
-    _floor("… + spec local activity", spec=True),
-    _floor("… + summaries", summaries=True),
-    _floor("… + current details", details=True),
-    _floor("… + search-attribute upserts", upserts=True),
-    _floor("… + LLM as local activity", local_llm=True),
-    Mode(
-        "… without the workflow sandbox",
-        "floor",
-        options=LEVER_BASE.options,
-        worker="floor-unsandboxed",
-    ),
+    _floor("floor + spec local activity", spec=True),
+    _floor("floor + summaries", summaries=True),
+    _floor("floor + current details", details=True),
+    _floor("floor + search-attribute upserts", upserts=True),
+    _floor("floor + tool as local activity", local_tools=TOOLS),
+    _floor("floor + LLM as local activity", local_llm=True),
+    Mode("floor without the workflow sandbox", "floor", worker="floor-unsandboxed"),
     Mode("tether, no search attributes", "tether", worker="tether-nosearch"),
-    Mode("tether, no fast tools", "tether", agent=BENCH_REMOTE.name),
+    Mode("tether, tool `fast`", "tether", agent=BENCH_FAST_TOOL.name),
     LOCAL_LLM,
+    Mode("tether, both", "tether", agent=BENCH_BOTH.name),
 ]
 
 
@@ -89,20 +84,22 @@ class Runner:
     async def close(self) -> None:
         await self._model.close()
 
-    async def run(self, mode: Mode, turns: int, run_id: str) -> bool:
+    async def run(self, mode: Mode, turns: int, run_id: str, latency_ms: int = 0) -> bool:
+        """One run; the model answers each call after `latency_ms`."""
+        text = prompt(turns, latency_ms)
         if mode.kind == "plain":
-            return await self._plain(turns)
+            return answer(await self._loop(text, turns)).startswith("done")
         if mode.kind == "floor":
             reply = await self.client.execute_workflow(
                 FloorWorkflow.run,
-                FloorInput(BENCH.name, BENCH.instructions, prompt(turns), turns, mode.options),
+                FloorInput(BENCH.name, BENCH.instructions, text, turns, mode.options),
                 id=run_id,
                 task_queue=self.queues[mode.worker or mode.kind],
             )
             return reply.startswith("done")
         result: AgentResult = await self.client.execute_workflow(
             AgentWorkflow.run,
-            AgentInput(agent=mode.agent, prompt=prompt(turns), max_turns=turns),
+            AgentInput(agent=mode.agent, prompt=text, max_turns=turns),
             id=run_id,
             task_queue=self.queues[mode.worker or mode.kind],
         )
@@ -110,7 +107,9 @@ class Runner:
 
     async def conversation(self, turns: int) -> list[Message]:
         """One plain run's whole conversation (to size the messages each turn adds)."""
+        return await self._loop(prompt(turns), turns)
 
+    async def _loop(self, text: str, turns: int) -> list[Message]:
         async def call_llm(messages: list[Message], turn: int) -> Message:
             return await complete(self._model, BENCH, messages)
 
@@ -119,7 +118,4 @@ class Runner:
             key = f"plain:{turn}:{call['id']}"
             return await run_tool(BENCH, function["name"], function["arguments"], key)
 
-        return await agent_loop(BENCH.instructions, prompt(turns), turns, call_llm, call_tool)
-
-    async def _plain(self, turns: int) -> bool:
-        return answer(await self.conversation(turns)).startswith("done")
+        return await agent_loop(BENCH.instructions, text, turns, call_llm, call_tool)

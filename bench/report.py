@@ -5,14 +5,20 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from bench.measure import HistoryStats
-from bench.modes import FLOOR, LEVER_BASE, LOCAL_LLM, TETHER
+from bench.modes import FLOOR, PLAIN, TETHER
 
-# Targets from issue 10, as ratios of Tether to the hand-written floor.
-LATENCY_TARGET = 0.65
-CPU_TARGET = 1.1
-HISTORY_TARGET = 1.1
+# Targets from issue 22, as ratios of Tether's default to the hand-written floor (the
+# last to the plain loop), each measured in the same run.
+LATENCY_TARGET = 0.6
+CPU_TARGET = 1.0
+HISTORY_TARGET = 1.0
+ACTIONS_TARGET = 1.0
+THROUGHPUT_TARGET = 1.3  # at least
+THROUGHPUT_CONCURRENCY = 20
+SLOW_MODEL_TARGET = 1.10
 # "Close to the size of the new messages": we read it as at most this many times as large.
 GROWTH_TARGET = 1.2
+SLOW_MODEL = "standard, slow model"
 
 
 @dataclass
@@ -57,6 +63,7 @@ class Target:
     ratio: float
     limit: float
     met: bool
+    at_least: bool = False  # the ratio must reach the limit, not stay under it
 
 
 @dataclass
@@ -65,15 +72,18 @@ class Report:
     sizes: dict[str, object]
     cells: list[Cell]
     variants: list[Cell]
+    slow_model: list[Cell]
     growth: list[Growth]
     peak_rss_mb: dict[str, float]
     parked: Parked
     targets: list[Target] = field(default_factory=list)
     seconds: float = 0.0
+    command: str = ""
+    load_at_start: str = ""
 
     @property
     def all_completed(self) -> bool:
-        cells = [*self.cells, *self.variants]
+        cells = [*self.cells, *self.variants, *self.slow_model]
         return all(c.completed == c.runs for c in cells) and self.parked.parked == self.parked.runs
 
     def cell(self, mode: str, agent: str, concurrency: int) -> Cell:
@@ -83,39 +93,44 @@ class Report:
 
 
 def targets(report: Report) -> list[Target]:
-    """Tether against the floor: latency at concurrency 1, worker CPU at the highest
-    concurrency (least idle polling per run), history of the standard agent, and history
-    growth per turn between the two largest turn counts against the messages added."""
-    top = max(c.concurrency for c in report.cells)
-    low = min(c.concurrency for c in report.cells)
+    """Tether's default against the floor: latency at the lowest concurrency, worker
+    CPU at the highest (least idle polling per run), history bytes and billable actions
+    of the standard agent, throughput at 20 runs in flight (or the nearest level), the
+    realistic model's latency against the plain loop, and history growth per turn
+    between the two largest turn counts against the messages added."""
+    levels = sorted({c.concurrency for c in report.cells})
+    low, top = levels[0], levels[-1]
+    busy = min(levels, key=lambda c: abs(c - THROUGHPUT_CONCURRENCY))
     t1, f1 = report.cell(TETHER.name, "standard", low), report.cell(FLOOR.name, "standard", low)
     tn, fn = report.cell(TETHER.name, "standard", top), report.cell(FLOOR.name, "standard", top)
+    tb, fb = report.cell(TETHER.name, "standard", busy), report.cell(FLOOR.name, "standard", busy)
     assert t1.history and f1.history and tn.cpu_ms_per_run and fn.cpu_ms_per_run
+    slow = {c.mode: c for c in report.slow_model}
     out = [
-        _target(
-            f"median latency, standard agent, concurrency {low}",
-            t1.median_s,
-            f1.median_s,
-            LATENCY_TARGET,
-        ),
+        _target(f"median latency, concurrency {low}", t1.median_s, f1.median_s, LATENCY_TARGET),
         _target(
             f"worker CPU ms per run, concurrency {top}",
             tn.cpu_ms_per_run,
             fn.cpu_ms_per_run,
             CPU_TARGET,
         ),
+        _target("history bytes per run", t1.history.bytes, f1.history.bytes, HISTORY_TARGET),
+        _target("billable actions per run", t1.history.actions, f1.history.actions, ACTIONS_TARGET),
         _target(
-            "history bytes per run, standard agent",
-            t1.history.bytes,
-            f1.history.bytes,
-            HISTORY_TARGET,
+            f"throughput, runs/s at concurrency {busy}",
+            tb.runs_per_s,
+            fb.runs_per_s,
+            THROUGHPUT_TARGET,
+            at_least=True,
+        ),
+        _target(
+            f"median latency with a {report.sizes['slow_model_ms']} ms model, against the "
+            "plain asyncio loop",
+            slow[TETHER.name].median_s,
+            slow[PLAIN.name].median_s,
+            SLOW_MODEL_TARGET,
         ),
     ]
-    local = next((v for v in report.variants if v.mode == LOCAL_LLM.name), None)
-    if local is not None and low == 1:
-        # Measured among the levers, a little after the floor's cell: same machine, same run.
-        name = "median latency, concurrency 1, with `LlmPolicy(local_activity=True)` (opt-in)"
-        out.append(_target(name, local.median_s, f1.median_s, LATENCY_TARGET))
     if len(report.growth) >= 3:
         # Every turn stores its new messages plus a fixed cost in events (task scheduled,
         # started, completed...) that the floor pays too; what must not happen is a turn
@@ -131,24 +146,34 @@ def targets(report: Report) -> list[Target]:
     return out
 
 
-def _target(name: str, tether: float, floor: float, limit: float) -> Target:
-    return Target(name, tether, floor, tether / floor, limit, tether / floor <= limit)
+def _target(
+    name: str, tether: float, floor: float, limit: float, *, at_least: bool = False
+) -> Target:
+    ratio = tether / floor
+    met = ratio >= limit if at_least else ratio <= limit
+    return Target(name, tether, floor, ratio, limit, met, at_least)
 
 
 def markdown(report: Report) -> str:
     lines = [
-        f"Machine: {report.machine['cpus']} CPUs, {report.machine['platform']}, Python "
-        f"{report.machine['python']}, temporalio {report.machine['temporalio']}; "
-        f"load average {report.machine['load_average']} at the end; "
-        f"benchmark took {report.seconds:.0f} s.",
+        f"`{report.command}` on {report.machine['cpus']} CPUs, "
+        f"{report.machine['platform']}, Python {report.machine['python']}, temporalio "
+        f"{report.machine['temporalio']}; load average {report.load_at_start} at the start, "
+        f"{report.machine['load_average']} at the end; benchmark took {report.seconds:.0f} s.",
         "",
         *_header(["agent", "mode", "concurrency", *MEASURES]),
         *(_row(c) for c in report.cells),
         "",
-        f"Levers, each added to `{LEVER_BASE.name}` (standard agent, concurrency 1):",
+        "Levers: Tether's extras, each added to the floor alone, and Tether's opt-ins "
+        "(standard agent, concurrency 1):",
         "",
         *_header(["variant", *MEASURES]),
         *(_row(c, variant=True) for c in report.variants),
+        "",
+        f"With a {report.sizes['slow_model_ms']} ms model (standard agent, concurrency 1):",
+        "",
+        *_header(["mode", *MEASURES]),
+        *(_row(c, variant=True) for c in report.slow_model),
         "",
         "History growth (one run each):",
         "",
@@ -175,12 +200,13 @@ def markdown(report: Report) -> str:
         "| target | tether | floor | ratio | limit | met |",
         "|---|--:|--:|--:|--:|---|",
         *(
-            f"| {t.name} | {t.tether:.3g} | {t.floor:.3g} | {t.ratio:.2f} | ≤ {t.limit} | "
-            f"{'yes' if t.met else 'no'} |"
+            f"| {t.name} | {t.tether:.3g} | {t.floor:.3g} | {t.ratio:.2f} | "
+            f"{'≥' if t.at_least else '≤'} {t.limit} | {'yes' if t.met else 'no'} |"
             for t in report.targets
         ),
     ]
-    failed = [c for c in [*report.cells, *report.variants] if c.completed < c.runs]
+    cells = [*report.cells, *report.variants, *report.slow_model]
+    failed = [c for c in cells if c.completed < c.runs]
     lines += [""] + [
         f"**{c.mode} / {c.agent} / c={c.concurrency}: {c.runs - c.completed} runs failed**"
         f" {c.errors}"
@@ -214,6 +240,7 @@ MEASURES = [
     "worker CPU ms/run",
     "history events",
     "history KB",
+    "actions",
 ]
 
 
@@ -227,6 +254,7 @@ def _row(c: Cell, *, variant: bool = False) -> str:
     cpu = "—" if c.cpu_ms_per_run is None else f"{c.cpu_ms_per_run:.1f}"
     events = "—" if c.history is None else str(c.history.events)
     size = "—" if c.history is None else f"{c.history.bytes / 1024:.1f}"
+    actions = "—" if c.history is None else str(c.history.actions)
     head = (
         f"| {c.mode} |"
         if variant
@@ -234,5 +262,5 @@ def _row(c: Cell, *, variant: bool = False) -> str:
     )
     return (
         f"{head} {c.runs} | {c.median_s:.3f} | {c.p95_s:.3f} | {c.runs_per_s:.1f} | {cpu} "
-        f"| {events} | {size} |"
+        f"| {events} | {size} | {actions} |"
     )

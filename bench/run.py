@@ -34,7 +34,7 @@ from bench.agents import PARK, PARK_PROMPT, STANDARD_TURNS, responder
 from bench.fleet import fleet, table
 from bench.measure import HistoryStats, history_stats, median, percentile, proc_stats
 from bench.modes import FLOOR, MAIN_MODES, TETHER, VARIANTS, Mode, Runner
-from bench.report import Cell, Growth, Parked, Report, markdown, targets
+from bench.report import SLOW_MODEL, Cell, Growth, Parked, Report, markdown, targets
 from bench.worker import KINDS, READY
 from tether import AgentInput, AgentWorkflow
 from tether._process import stdout_to_stderr, stop
@@ -64,6 +64,8 @@ class Sizes:
     llm_latency: float = 0.0
     # Runs per worker before measuring: imports, sandbox and connections are not per-run.
     warmup: int = 2
+    # A realistic model: the standard agent again at concurrency 1, each call this slow.
+    slow_model_ms: int = 200
 
 
 TINY = Sizes(
@@ -96,7 +98,9 @@ class Batch:
     cpu_s: float | None
 
 
-async def run_batch(env: Env, mode: Mode, turns: int, concurrency: int, runs: int) -> Batch:
+async def run_batch(
+    env: Env, mode: Mode, turns: int, concurrency: int, runs: int, latency_ms: int = 0
+) -> Batch:
     gate = asyncio.Semaphore(concurrency)
     latencies: list[float] = []
     ids = [f"bench-{uuid.uuid4().hex[:10]}" for _ in range(runs)]
@@ -104,7 +108,9 @@ async def run_batch(env: Env, mode: Mode, turns: int, concurrency: int, runs: in
     async def one(run_id: str) -> bool:
         async with gate:
             start = time.perf_counter()
-            done = await asyncio.wait_for(env.runner.run(mode, turns, run_id), RUN_TIMEOUT_S)
+            done = await asyncio.wait_for(
+                env.runner.run(mode, turns, run_id, latency_ms), RUN_TIMEOUT_S
+            )
             latencies.append(time.perf_counter() - start)
             return done
 
@@ -118,7 +124,13 @@ async def run_batch(env: Env, mode: Mode, turns: int, concurrency: int, runs: in
 
 
 async def run_cells(
-    env: Env, modes: list[Mode], agent: str, turns: int, concurrency: int, runs: int
+    env: Env,
+    modes: list[Mode],
+    agent: str,
+    turns: int,
+    concurrency: int,
+    runs: int,
+    latency_ms: int = 0,
 ) -> list[Cell]:
     """`runs` runs of each mode, `concurrency` at a time: latency, throughput, worker CPU
     (over the batches, divided by runs) and history size. At concurrency 1 the modes
@@ -129,7 +141,8 @@ async def run_cells(
     for r in range(rounds):
         share = runs // rounds + (1 if r < runs % rounds else 0)
         for mode in modes:
-            batches[mode.name].append(await run_batch(env, mode, turns, concurrency, share))
+            batch = await run_batch(env, mode, turns, concurrency, share, latency_ms)
+            batches[mode.name].append(batch)
     return [await _cell(env, mode, agent, turns, concurrency, batches[mode.name]) for mode in modes]
 
 
@@ -171,6 +184,7 @@ async def _history(client: Client, ids: list[str]) -> HistoryStats:
     return HistoryStats(
         events=round(sum(s.events for s in stats) / len(stats)),
         bytes=round(sum(s.bytes for s in stats) / len(stats)),
+        actions=round(sum(s.actions for s in stats) / len(stats)),
         by_kind=stats[0].by_kind,
     )
 
@@ -307,8 +321,9 @@ async def environment(sizes: Sizes) -> AsyncIterator[Env]:
                 await runner.close()
 
 
-async def bench(sizes: Sizes) -> Report:
+async def bench(sizes: Sizes, command: str = "python -m bench.run") -> Report:
     started = time.perf_counter()
+    load = machine()["load_average"]
     async with environment(sizes) as env:
         # One mode per worker process (and the plain loop) warms up before anything counts.
         warm = {mode.process: mode for mode in reversed([*MAIN_MODES, *VARIANTS])}
@@ -325,6 +340,9 @@ async def bench(sizes: Sizes) -> Report:
                 cells += await run_cells(env, MAIN_MODES, agent, turns, concurrency, runs_here)
         peak = {kind: proc_stats(pid).peak_rss_kb / 1024 for kind, pid in env.pids.items()}
         variants = await run_cells(env, VARIANTS, "standard", STANDARD_TURNS, 1, sizes.runs)
+        slow = await run_cells(
+            env, MAIN_MODES, SLOW_MODEL, STANDARD_TURNS, 1, sizes.runs, sizes.slow_model_ms
+        )
         rows = await growth(env, sorted(sizes.turns))
         parked = await park(env, sizes.parked)
     report = Report(
@@ -332,11 +350,14 @@ async def bench(sizes: Sizes) -> Report:
         sizes=asdict(sizes),
         cells=cells,
         variants=variants,
+        slow_model=slow,
         growth=rows,
         peak_rss_mb=peak,
         parked=parked,
         targets=[],
         seconds=time.perf_counter() - started,
+        command=command,
+        load_at_start=load,
     )
     report.targets = targets(report)
     return report
@@ -393,6 +414,11 @@ def parse(argv: list[str]) -> tuple[Sizes, argparse.Namespace]:
         "--llm-latency", type=float, help="seconds the model takes per reply (default 0)"
     )
     parser.add_argument(
+        "--slow-model-ms",
+        type=int,
+        help=f"model latency of the realistic-model cells, in ms (default {default.slow_model_ms})",
+    )
+    parser.add_argument(
         "--fleet",
         action="store_true",
         help="instead: the bytes 1 and 3 workers read back from history (bench/fleet.py), "
@@ -408,10 +434,13 @@ def parse(argv: list[str]) -> tuple[Sizes, argparse.Namespace]:
         "turns": args.turns,
         "parked": args.parked,
         "llm_latency": args.llm_latency,
+        "slow_model_ms": args.slow_model_ms,
     }
     sizes = Sizes(**{**asdict(base), **{k: v for k, v in given.items() if v is not None}})
     if min(sizes.runs, sizes.long_runs, sizes.parked) < 1 or sizes.llm_latency < 0:
         parser.error("--runs, --long-runs and --parked must be at least 1, --llm-latency >= 0")
+    if sizes.slow_model_ms < 1:
+        parser.error("--slow-model-ms must be at least 1")
     return sizes, args
 
 
@@ -422,7 +451,7 @@ def main(argv: list[str]) -> int:
         rows = asyncio.run(fleet(turns, [1, 3], args.runs or (1 if args.tiny else 3)))
         print(json.dumps([asdict(r) for r in rows], indent=2) if args.json else table(rows))
         return 0
-    report = asyncio.run(bench(sizes))
+    report = asyncio.run(bench(sizes, " ".join(["python -m bench.run", *argv])))
     as_json = json.dumps(asdict(report), indent=2)
     if args.save:
         args.save.write_text(as_json + "\n")

@@ -48,6 +48,11 @@ from tether._settings import SDK_DEFAULTS
 from tether.testing import ScriptedLLM, dev_server, time_skipping, worker
 
 AgentHandle = WorkflowHandle[AgentWorkflow, AgentResult]
+# Who the support desk's runs act for: Ada Lovelace owns every order of the seeded
+# shop; `seed_orders` gives its orders to SEEDED_CUSTOMER, Grace Hopper.
+CUSTOMER = "C-1"
+SEEDED_CUSTOMER = "C-2"
+APPROVER = "approver@tests"
 
 
 # The support desk with refunds that need no person: for tests about something else
@@ -141,8 +146,8 @@ def seed_orders(shop: Path, orders: list[str]) -> list[str]:
     delivered = (date.today() - timedelta(days=1)).isoformat()
     with connect(shop) as db:
         db.executemany(
-            "INSERT INTO orders VALUES (?, 'C-2', 'Widget', 1000, 'delivered', ?, ?)",
-            [(order, delivered, delivered) for order in orders],
+            "INSERT INTO orders VALUES (?, ?, 'Widget', 1000, 'delivered', ?, ?)",
+            [(order, SEEDED_CUSTOMER, delivered, delivered) for order in orders],
         )
     return orders
 
@@ -178,7 +183,7 @@ async def start_refund(
     dies meanwhile."""
     run = await client.start_workflow(
         AgentWorkflow.run,
-        AgentInput(agent="support-desk", prompt=refund_prompt(order)),
+        AgentInput(agent="support-desk", acting_for=SEEDED_CUSTOMER, prompt=refund_prompt(order)),
         id=f"{queue}-{order}",
         task_queue=queue,
     )
@@ -212,11 +217,16 @@ async def until(check: Callable[[], Awaitable[bool]], what: str, seconds: float 
         await asyncio.sleep(0.05)
 
 
+def key_of(handle: WorkflowHandle[Any, Any], turn: int, call_id: str) -> str:
+    """The idempotency key of a call of the run `handle` started (default namespace)."""
+    return f"default:{handle.id}:{handle.first_execution_run_id}:{turn}:{call_id}"
+
+
 def runs_per_key(shop: Path, table: str) -> Counter[str]:
-    """Rows per run: idempotency keys are `workflow id:turn:tool call id`."""
+    """Rows per run: idempotency keys are `namespace:workflow id:first run id:turn:call id`."""
     with sqlite3.connect(shop) as db:
         keys = [row[0] for row in db.execute(f"SELECT idempotency_key FROM {table}")]
-    return Counter(key.split(":")[0] for key in keys)
+    return Counter(key.split(":")[1] for key in keys)
 
 
 @asynccontextmanager
@@ -265,10 +275,14 @@ async def approve_all(
     """Approve the run's next `count` calls that wait for a person, as a person would."""
     pending = await pending_approvals(handle, count, within=within)
     for call in pending:
-        await handle.execute_update(
-            AgentWorkflow.decide, ApprovalDecision(call_id=call.call_id, approve=True)
-        )
+        await handle.execute_update(AgentWorkflow.decide, approval(call))
     return pending
+
+
+def approval(call: PendingApproval, **fields: object) -> ApprovalDecision:
+    """A person's approval of exactly `call` (its digest), by APPROVER."""
+    decision = {"call_id": call.call_id, "approve": True, "digest": call.digest, **fields}
+    return ApprovalDecision.model_validate({"approver": APPROVER, **decision})
 
 
 async def retried_activities(run: AgentHandle) -> list[tuple[str, int]]:

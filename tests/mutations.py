@@ -185,7 +185,7 @@ MUTATIONS = [
     Mutation(
         "tool-fast-is-local",
         "tether/_workflows/tool_calls.py",
-        "local=tool.fast,",
+        "local=tool.fast and (local or _stateful(tool)),",
         "local=False,",
         (T + "test_tool_execution.py",),
     ),
@@ -248,6 +248,34 @@ MUTATIONS = [
         (T + "test_approvals.py",),
     ),
     Mutation(
+        "approval-digest-checked",
+        "tether/_workflows/approvals.py",
+        "        if call.digest is not None and decision.digest != call.digest:",
+        "        if False:",
+        (T + "test_approvals.py",),
+    ),
+    Mutation(
+        "approval-checked-before-asking",
+        "tether/_workflows/tool_calls.py",
+        "call, turn=turn, expires_after=approval_timeout, rules=context.rules(spec, tool)",
+        "call, turn=turn, expires_after=approval_timeout, rules=None",
+        (T + "test_approvals.py",),
+    ),
+    Mutation(
+        "approval-approvers",
+        "tether/_workflows/approvals.py",
+        "        if rules is not None:\n            _check_approver(rules, decision)\n",
+        "",
+        (T + "test_approvals.py",),
+    ),
+    Mutation(
+        "approval-execution-digest",
+        "tether/_activities/tools.py",
+        "    if arguments_digest(request.call.arguments) == request.approved_digest:",
+        "    if True:",
+        (T + "test_tool_scope.py",),
+    ),
+    Mutation(
         "approval-timeout-recorded",
         "tether/_workflows/approvals.py",
         "self._decided[call.id] = ApprovalDecision(call_id=call.id, approve=False)",
@@ -260,16 +288,16 @@ MUTATIONS = [
     Mutation(
         "idempotency-key-turn",
         "tether/_workflows/tool_calls.py",
-        'idempotency_key=f"{workflow.info().workflow_id}:{turn}:{call.id}",',
-        'idempotency_key=f"{workflow.info().workflow_id}:{call.id}",',
+        "{info.first_execution_run_id}:{turn}:{call.id}",
+        "{info.first_execution_run_id}:{call.id}",
         (T + "test_tool_execution.py", T + "test_agent_workflow.py"),
     ),
     Mutation(
         "idempotency-key-run",
         "tether/_workflows/tool_calls.py",
-        'idempotency_key=f"{workflow.info().workflow_id}:{turn}:{call.id}",',
-        'idempotency_key=f"{turn}:{call.id}",',
-        (T + "test_tool_execution.py", T + "test_agent_workflow.py"),
+        "    if context.bound:\n        key = ",
+        "    if False:\n        key = ",
+        (T + "test_tool_scope.py",),
     ),
     Mutation(
         "idempotency-key-to-tool",
@@ -281,16 +309,53 @@ MUTATIONS = [
     Mutation(
         "idempotency-refund-lookup",
         "activities/support_tools.py",
-        "        if done is not None:\n            return _refund(done)\n",
+        "            _same_call(done, ctx)\n            return _refund(done)\n",
         "",
         (T + "test_tool_execution.py",),
     ),
     Mutation(
         "idempotency-email-conflict",
         "activities/support_tools.py",
-        ' ON CONFLICT (idempotency_key) DO NOTHING"',
-        '"',
+        '" ON CONFLICT (idempotency_key) DO NOTHING",',
+        '"",',
         (T + "test_tool_execution.py",),
+    ),
+    Mutation(
+        "idempotency-other-arguments",
+        "activities/support_tools.py",
+        "    if stored is not None and stored != ctx.arguments_digest:",
+        "    if False:",
+        (T + "test_tool_scope.py",),
+    ),
+    # Who a run acts for
+    Mutation(
+        "scope-order-owner",
+        "activities/support_tools.py",
+        '" WHERE o.id = ? AND o.customer_id = ?",',
+        '" WHERE o.id = ? AND ? IS NOT NULL",',
+        (T + "test_tool_scope.py",),
+    ),
+    Mutation(
+        "scope-email-recipient",
+        "activities/support_tools.py",
+        'if row is None or to.strip().lower() != row["email"].lower():',
+        "if row is None:",
+        (T + "test_tool_scope.py",),
+    ),
+    # Start input
+    Mutation(
+        "input-carried-first-start",
+        "tether/_workflows/agent.py",
+        "            if params.carried is not None and not workflow.info().continued_run_id:",
+        "            if False:",
+        (T + "test_run_limits.py",),
+    ),
+    Mutation(
+        "input-budget-capped",
+        "tether/_workflows/agent.py",
+        "            limits.max_turns = min(limits.max_turns, spec.max_turns)\n",
+        "",
+        (T + "test_run_limits.py",),
     ),
     # Encryption and the demo shop
     Mutation(
@@ -299,6 +364,34 @@ MUTATIONS = [
         "    if codec is None:\n        return TETHER_CONVERTER",
         "    if codec is None or True:\n        return TETHER_CONVERTER",
         (T + "test_secrets.py",),
+    ),
+    Mutation(
+        "codec-strict",
+        "tether/_codec.py",
+        "                if self.strict:",
+        "                if False:",
+        (T + "test_secrets.py",),
+    ),
+    Mutation(
+        "codec-associated-data",
+        "tether/_codec.py",
+        "sealed = cipher.encrypt(nonce, payload.SerializeToString(), aad)",
+        "sealed = cipher.encrypt(nonce, payload.SerializeToString(), None)",
+        (T + "test_secrets.py",),
+    ),
+    Mutation(
+        "codec-server-token",
+        "tether/codec_server.py",
+        "        if not any(self._valid(token) for token in presented):",
+        "        if False:",
+        (T + "test_codec_server.py",),
+    ),
+    Mutation(
+        "codec-server-host",
+        "tether/codec_server.py",
+        '        if self.headers.get("Host", "") not in self._policy.allowed_hosts:',
+        "        if False:",
+        (T + "test_codec_server.py",),
     ),
     Mutation(
         "shop-seeded-once",
@@ -318,8 +411,8 @@ MUTATIONS = [
     Mutation(
         "decide-echoes-original-arguments",
         "tether/_workflows/approvals.py",
-        "        if decision.arguments is not None:  # only an approval has them (see check)\n",
-        "        if False:\n",
+        "            call = call.model_copy(\n                update=",
+        "            call.model_copy(\n                update=",  # the call as it waited
         (STUCK + "test_an_edited_approval_runs_with_the_edited_arguments_offline",),
     ),
     Mutation(

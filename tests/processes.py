@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import codecs
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -45,6 +46,8 @@ def process_env(
         TETHER_SHOP_DB=str(shop_db),
         TETHER_LOG_FORMAT="json",
         PYTHONUNBUFFERED="1",
+        # The support desk's runs act for Ada Lovelace, who owns the seeded orders.
+        TETHER_ACTING_FOR="C-1",
         **extra,
     )
     return env
@@ -67,10 +70,13 @@ def worker_process(env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[
 
 
 @contextmanager
-def tether_worker(env: dict[str, str], log: Path, agents: str) -> Iterator[subprocess.Popen[bytes]]:
-    """`tether worker --agents AGENTS`, run from the repository (so `tests.` modules
-    import), logging to `log`; stopped (SIGTERM) at the end."""
-    command = [str(Path(sys.executable).parent / "tether"), "worker", "--agents", agents]
+def tether_worker(
+    env: dict[str, str], log: Path, agents: str, *extra: str
+) -> Iterator[subprocess.Popen[bytes]]:
+    """`tether worker --agents AGENTS [EXTRA...]`, run from the repository (so `tests.`
+    modules import), logging to `log`; stopped (SIGTERM) at the end."""
+    tether = str(Path(sys.executable).parent / "tether")
+    command = [tether, "worker", "--agents", agents, *extra]
     with running(command, env, log) as proc:
         yield proc
 
@@ -268,3 +274,11 @@ def _collect(stream: IO[bytes] | None, into: list[str]) -> None:
     decoder = codecs.getincrementaldecoder("utf-8")()
     while chunk := os.read(stream.fileno(), 4096):
         into.append(decoder.decode(chunk))
+
+
+def call_in(text: str) -> str:
+    """The call id of the first `approve ID --call CALL_ID` command `text` shows (a
+    status, a chat's notice): without a terminal, `approve` needs one."""
+    found = re.search(r" approve \S+ --call (\S+)", text)
+    assert found, text
+    return found[1]

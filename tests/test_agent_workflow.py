@@ -12,7 +12,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
 from support_desk.offline import support_desk_responder
-from tests.conftest import approve_all, count_rows, running_worker
+from tests.conftest import CUSTOMER, approve_all, count_rows, running_worker
 from tether import AgentInput, AgentResult, AgentWorkflow
 from tether.testing import ScriptedLLM, call_tools, say
 
@@ -21,7 +21,7 @@ async def run_agent(
     env: WorkflowEnvironment, llm: ScriptedLLM, *, approvals: int = 0, **kwargs: object
 ) -> AgentResult:
     """Run the support desk to its end, approving its first `approvals` refund calls."""
-    params = AgentInput.model_validate({"agent": "support-desk", **kwargs})
+    params = AgentInput.model_validate({"agent": "support-desk", "acting_for": CUSTOMER, **kwargs})
     async with running_worker(env.client, llm) as worker:
         handle = await env.client.start_workflow(
             AgentWorkflow.run, params, id=f"wf-{uuid.uuid4()}", task_queue=worker.task_queue

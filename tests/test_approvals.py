@@ -7,6 +7,7 @@ The time-skipping server runs these: a day-long wait fires in milliseconds.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import sqlite3
 import time
@@ -27,9 +28,19 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
+from activities.shop_db import connect
+from support_desk import REGISTRY
+from support_desk.agents import SUPPORT_DESK
 from support_desk.offline import support_desk_responder
-from tests.conftest import count_rows, pending_approvals, running_worker
-from tether import AgentInput, AgentResult, AgentWorkflow, ApprovalDecision
+from tests.conftest import (
+    APPROVER,
+    CUSTOMER,
+    approval,
+    count_rows,
+    pending_approvals,
+    running_worker,
+)
+from tether import AgentInput, AgentRegistry, AgentResult, AgentWorkflow
 from tether.testing import ScriptedLLM, call_tools, say
 
 REFUND_PROMPT = "Order A-1001 arrived broken, I want my money back."
@@ -38,13 +49,13 @@ Handle = WorkflowHandle[AgentWorkflow, AgentResult]
 
 @asynccontextmanager
 async def refund_run(
-    env: WorkflowEnvironment, llm: ScriptedLLM, **options: object
+    env: WorkflowEnvironment, llm: ScriptedLLM, agents: AgentRegistry = REGISTRY, **options: object
 ) -> AsyncIterator[Handle]:
     """A support-desk run on `llm`, started; the worker runs while the block does."""
     params = AgentInput.model_validate(
-        {"agent": "support-desk", "prompt": REFUND_PROMPT, **options}
+        {"agent": "support-desk", "prompt": REFUND_PROMPT, "acting_for": CUSTOMER, **options}
     )
-    async with running_worker(env.client, llm) as worker:
+    async with running_worker(env.client, llm, agents=agents) as worker:
         yield await env.client.start_workflow(
             AgentWorkflow.run, params, id=f"wf-{uuid.uuid4()}", task_queue=worker.task_queue
         )
@@ -55,6 +66,13 @@ async def time_into_run(handle: Handle, kind: EventType.ValueType) -> timedelta:
     events = [e async for e in handle.fetch_history_events()]
     (event,) = [e for e in events if e.event_type == kind]
     return event.event_time.ToDatetime() - events[0].event_time.ToDatetime()
+
+
+def refusal(error: pytest.ExceptionInfo[WorkflowUpdateFailedError]) -> str:
+    """Why the run's validator refused a decision."""
+    cause = error.value.cause
+    assert isinstance(cause, ApplicationError)
+    return cause.message
 
 
 def last_tool_result(llm: ScriptedLLM) -> str:
@@ -91,9 +109,7 @@ async def test_an_approval_after_three_days_is_honoured(
         async with refund_run(ts_env, llm, approval_timeout_seconds=week) as handle:
             (pending,) = await pending_approvals(handle)
             await ts_env.sleep(timedelta(days=3))
-            decided = await handle.execute_update(
-                AgentWorkflow.decide, ApprovalDecision(call_id=pending.call_id, approve=True)
-            )
+            decided = await handle.execute_update(AgentWorkflow.decide, approval(pending))
             result = await handle.result()
 
     assert decided.call_id == pending.call_id
@@ -113,9 +129,9 @@ async def test_refused_decisions_leave_no_trace_in_history(
             (pending,) = await pending_approvals(handle)
             refusals = []
             for decision in [
-                ApprovalDecision(call_id="call_nope", approve=True),
-                ApprovalDecision(call_id=pending.call_id, approve=False, arguments="{}"),
-                ApprovalDecision(call_id=pending.call_id, approve=True, arguments="[1]"),
+                approval(pending, call_id="call_nope"),
+                approval(pending, approve=False, arguments="{}"),
+                approval(pending, arguments="[1]"),
             ]:
                 with pytest.raises(WorkflowUpdateFailedError) as refused:
                     await handle.execute_update(AgentWorkflow.decide, decision)
@@ -123,18 +139,16 @@ async def test_refused_decisions_leave_no_trace_in_history(
                 refusals.append(refused.value.cause.message)
             await handle.execute_update(
                 AgentWorkflow.decide,
-                ApprovalDecision(approve=False, reason="the photo shows no damage"),
+                approval(pending, call_id=None, approve=False, reason="the photo shows no damage"),
             )
             with pytest.raises(WorkflowUpdateFailedError) as again:
-                await handle.execute_update(
-                    AgentWorkflow.decide, ApprovalDecision(call_id=pending.call_id, approve=True)
-                )
+                await handle.execute_update(AgentWorkflow.decide, approval(pending))
             result = await handle.result()
 
     assert refusals == [
         f"no tool call 'call_nope' waits for approval (waiting: {pending.call_id})",
         "edited arguments only go with an approval",
-        "edited arguments must be a JSON object",
+        "edited arguments are refused: not a JSON object",
     ]
     assert isinstance(again.value.cause, ApplicationError)
     assert again.value.cause.message == f"tool call {pending.call_id!r} was already decided"
@@ -166,17 +180,30 @@ async def test_approving_with_edited_arguments_runs_them_and_says_so(
         call_tools(("issue_refund", {"order_id": "A-1001", "reason": "customer is angry"})),
         say("Refunded."),
     )
-    edited = json.dumps({"order_id": "A-1001", "reason": "arrived damaged"})
+    edited = '{"reason":"arrived damaged",  "order_id":"A-1001"}'
     async with refund_run(ts_env, llm) as handle:
-        await pending_approvals(handle)
-        await handle.execute_update(
-            AgentWorkflow.decide, ApprovalDecision(approve=True, arguments=edited)
+        (pending,) = await pending_approvals(handle)
+        refused = []
+        for bad in ['{"order_id": 1001, "reason": "x"}', '{"order_id": "A-1001"}', edited + "x"]:
+            with pytest.raises(WorkflowUpdateFailedError) as error:
+                await handle.execute_update(
+                    AgentWorkflow.decide, approval(pending, call_id=None, arguments=bad)
+                )
+            refused.append(refusal(error))
+        runs = await handle.execute_update(
+            AgentWorkflow.decide, approval(pending, call_id=None, arguments=edited)
         )
         result = await handle.result()
 
+    assert refused[0] == "edited arguments are refused: order_id: must be of type string"
+    assert refused[1] == "edited arguments are refused: reason: required"
+    assert refused[2].startswith("edited arguments are refused: not valid JSON")
+    # The decision's answer is what runs: the edit parsed and written out again.
+    canonical = '{"reason": "arrived damaged", "order_id": "A-1001"}'
+    assert runs.arguments == canonical and runs.digest != pending.digest
     assert result.status == "completed"
     note, refund = last_tool_result(llm).split("\n", 1)
-    assert note == f"A person approved this call with edited arguments: {edited}"
+    assert note == f"A person approved this call with edited arguments: {canonical}"
     assert json.loads(refund)["reason"] == "arrived damaged"
     assert count_rows(shop_db, "refunds") == 1
 
@@ -218,7 +245,7 @@ async def test_of_two_decisions_in_one_workflow_task_the_second_is_refused(
     # No worker now: both decisions wait at the server and reach the run together.
     decisions = {}
     for update_id, approve in [("approve", True), ("reject", False)]:
-        decision = ApprovalDecision(call_id=pending.call_id, approve=approve)
+        decision = approval(pending, approve=approve)
         decisions[update_id] = asyncio.create_task(
             handle.execute_update(AgentWorkflow.decide, decision, id=update_id)
         )
@@ -246,13 +273,108 @@ async def test_a_call_id_reused_in_a_later_message_waits_for_its_own_decision(
     )
     async with refund_run(ts_env, llm) as handle:
         (first,) = await pending_approvals(handle)
-        await handle.execute_update(AgentWorkflow.decide, ApprovalDecision(approve=True))
+        await handle.execute_update(AgentWorkflow.decide, approval(first))
         (second,) = await pending_approvals(handle, within=10)
-        await handle.execute_update(AgentWorkflow.decide, ApprovalDecision(approve=False))
+        # The first call's decision, sent again, is for other arguments than these.
+        with pytest.raises(WorkflowUpdateFailedError) as stale:
+            await handle.execute_update(AgentWorkflow.decide, approval(first))
+        await handle.execute_update(AgentWorkflow.decide, approval(second, approve=False))
         result = await handle.result()
 
     assert [json.loads(p.arguments)["order_id"] for p in (first, second)] == ["A-1001", "A-1004"]
     assert (first.turn, second.turn) == (1, 2)
+    assert "waits with other arguments than the ones decided on" in refusal(stale)
     assert result.status == "completed"
     with sqlite3.connect(shop_db) as db:
         assert [row[0] for row in db.execute("SELECT order_id FROM refunds")] == ["A-1001"]
+
+
+def refund_rows(db: Path) -> list[tuple[str, str | None, str | None]]:
+    """Each refund's order, approver and reason (the shop is seeded if no tool ran)."""
+    with connect(db) as conn:
+        query = "SELECT order_id, approved_by, approval_reason FROM refunds"
+        return [tuple(row) for row in conn.execute(query)]
+
+
+async def test_arguments_with_a_duplicate_key_are_refused_before_anyone_is_asked(
+    ts_env: WorkflowEnvironment, llm: ScriptedLLM, shop_db: Path
+) -> None:
+    # The review's case: read as A-1001 by a person, run as A-1004 by json.loads.
+    ambiguous = '{"order_id": "A-1001", "reason": "teapot arrived broken", "order_id": "A-1004"}'
+    llm.enqueue(call_tools(("issue_refund", ambiguous)), say("I could not refund that."))
+    async with refund_run(ts_env, llm) as handle:
+        result = await handle.result()
+        events = [e async for e in handle.fetch_history_events()]
+
+    assert result.status == "completed"
+    assert last_tool_result(llm) == (
+        "Error: invalid arguments for issue_refund: the arguments are refused: "
+        "the key 'order_id' appears twice"
+    )
+    assert refund_rows(shop_db) == []
+    # Nobody was asked: the run never waited (no timer), and nothing ran the tool.
+    assert not any(e.event_type == EventType.EVENT_TYPE_TIMER_STARTED for e in events)
+
+
+async def test_a_decision_for_other_arguments_or_without_a_digest_is_refused(
+    ts_env: WorkflowEnvironment, llm: ScriptedLLM, shop_db: Path
+) -> None:
+    llm.enqueue(
+        call_tools(("issue_refund", {"reason": "arrived broken", "order_id": "A-1001"})),
+        say("Refunded."),
+    )
+    async with refund_run(ts_env, llm) as handle:
+        (pending,) = await pending_approvals(handle)
+        refusals = []
+        for digest in ["0123456789abcdef", None]:
+            with pytest.raises(WorkflowUpdateFailedError) as refused:
+                await handle.execute_update(AgentWorkflow.decide, approval(pending, digest=digest))
+            refusals.append(refusal(refused))
+        state = await handle.query(AgentWorkflow.state)
+        assert refund_rows(shop_db) == []
+        await handle.execute_update(
+            AgentWorkflow.decide, approval(pending, reason="photo shows the crack")
+        )
+        result = await handle.result()
+
+    assert state.status == "awaiting_approval"  # still waiting, nothing done
+    # What the person is shown is what runs: parsed, written out again, with its digest.
+    assert pending.arguments == '{"reason": "arrived broken", "order_id": "A-1001"}'
+    assert pending.digest is not None and len(pending.digest) == 16
+    assert refusals[0].startswith(f"call {pending.call_id!r} waits with other arguments")
+    assert refusals[1] == (
+        f"a decision on call {pending.call_id!r} must carry the digest of the arguments it "
+        f"was shown ({pending.digest})"
+    )
+    assert result.status == "completed"
+    # The audit row is written with the side effect: who approved, and why.
+    assert refund_rows(shop_db) == [("A-1001", APPROVER, "photo shows the crack")]
+
+
+GUARDED = AgentRegistry([dataclasses.replace(SUPPORT_DESK, approvers=["alice@shop", "bob@shop"])])
+
+
+async def test_only_a_listed_approver_other_than_the_starter_may_decide(
+    ts_env: WorkflowEnvironment, llm: ScriptedLLM, shop_db: Path
+) -> None:
+    llm.enqueue(
+        call_tools(("issue_refund", {"order_id": "A-1001", "reason": "broken"})), say("Done.")
+    )
+    async with refund_run(ts_env, llm, GUARDED, started_by="alice@shop") as handle:
+        (pending,) = await pending_approvals(handle)
+        refusals = []
+        for who in [None, "mallory@elsewhere", "alice@shop"]:
+            with pytest.raises(WorkflowUpdateFailedError) as refused:
+                await handle.execute_update(AgentWorkflow.decide, approval(pending, approver=who))
+            refusals.append(refusal(refused))
+        assert refund_rows(shop_db) == []
+        await handle.execute_update(AgentWorkflow.decide, approval(pending, approver="bob@shop"))
+        result = await handle.result()
+
+    assert refusals == [
+        "this agent's calls are decided by named approvers: say who decides",
+        "'mallory@elsewhere' is not among this agent's approvers",
+        "'alice@shop' started this run and may not decide its calls",
+    ]
+    assert result.status == "completed"
+    assert refund_rows(shop_db) == [("A-1001", "bob@shop", None)]

@@ -35,7 +35,8 @@ def test_tiny_benchmark_completes_and_reports(tmp_path: Path) -> None:
         for agent in ("standard", "long")
         for mode in ("plain asyncio", "floor", "tether")
     }
-    for cell in [*cells, *report["variants"]]:
+    assert {c["mode"] for c in report["slow_model"]} == {"plain asyncio", "floor", "tether"}
+    for cell in [*cells, *report["variants"], *report["slow_model"]]:
         assert cell["completed"] == cell["runs"] > 0, cell
         assert 0 < cell["median_s"] <= cell["p95_s"], cell
         assert cell["runs_per_s"] > 0
@@ -45,6 +46,8 @@ def test_tiny_benchmark_completes_and_reports(tmp_path: Path) -> None:
             assert cell["cpu_ms_per_run"] > 0
             history = cell["history"]
             assert history["events"] > 0 and history["bytes"] > 0
+            # At least the start and one action per model and tool call.
+            assert history["actions"] >= 1 + 2 * (cell["turns"] - 1) + 1
             assert sum(history["by_kind"].values()) > 0
 
     growth = report["growth"]
@@ -58,6 +61,10 @@ def test_tiny_benchmark_completes_and_reports(tmp_path: Path) -> None:
     assert parked["rss_parked_mb"] > 0
     assert all(mb > 0 for mb in report["peak_rss_mb"].values())
     targets = report["targets"]
-    assert len(targets) == 5  # latency, CPU, history, latency with the opt-in, growth
+    # latency, CPU, history, actions, throughput, the slow model against plain, growth
+    assert len(targets) == 7
     for target in targets:
-        assert target["ratio"] > 0 and target["met"] == (target["ratio"] <= target["limit"])
+        ratio, limit = target["ratio"], target["limit"]
+        assert ratio > 0 and target["met"] == (
+            ratio >= limit if target["at_least"] else ratio <= limit
+        )

@@ -21,7 +21,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
 from support_desk import SCRIPTS
-from tests.conftest import free_port, pending_approvals, running_worker
+from tests.conftest import CUSTOMER, free_port, pending_approvals, running_worker
 from tests.processes import process_env, starter_in_background, target
 from tether import AgentInput, AgentWorkflow, PendingApproval
 from tether._cli.common import MAX_ID_CHARS
@@ -204,7 +204,7 @@ async def outcomes(
         async with running_worker(dev_env.client, llm, queue=QUEUE) as worker:
             waiting = await dev_env.client.start_workflow(
                 AgentWorkflow.run,
-                AgentInput(agent="support-desk", prompt="Refund A-1001"),
+                AgentInput(agent="support-desk", acting_for=CUSTOMER, prompt="Refund A-1001"),
                 id=WAITING,
                 task_queue=worker.task_queue,
             )

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from tests.processes import Spawned, process_env, starter, target, worker_process
+from tests.processes import Spawned, call_in, process_env, starter, target, worker_process
 
 REFUND = "Order A-1001 arrived broken, I want my money back."
 
@@ -31,14 +31,17 @@ async def test_a_piped_chat_at_an_approval_says_how_to_decide_and_leaves(
     with worker_process(env, tmp_path / "worker.log"):
         left = starter(env, "chat", stdin=f"{before}{REFUND}\nthanks\n")
         chat_id = started_id(left.stdout)
-        approved = starter(env, "approve", chat_id)
+        approved = starter(env, "approve", chat_id, "--call", call_in(left.stderr))
         resumed = starter(env, "chat", "--id", chat_id, stdin="")
         cancelled = starter(env, "cancel", chat_id)
     assert left.returncode == 0, left.stderr
+    call = call_in(left.stderr)
     assert (
         '⏸ issue_refund({"order_id": "A-1001", "reason": "Order A-1001 arrived broken, I want '
-        f'my money back."}}) waits for approval: starter.py approve {chat_id} --call call_'
+        f'my money back."}}) · call {call} · digest 1c450b19ad540d4e waits for approval: '
+        f"starter.py approve {chat_id} --call {call} --digest 1c450b19ad540d4e (or reject)"
     ) in left.stderr
+    assert "Traceback" not in left.stderr
     assert f"left {chat_id} open; come back with: starter.py chat --id {chat_id}" in left.stdout
     assert approved.returncode == 0, approved.stderr
     assert resumed.returncode == 0, resumed.stderr
@@ -54,7 +57,7 @@ async def test_send_says_when_its_message_waits_for_an_approval(
         chat_id = started_id(opened.stdout)
         sending = Spawned(env, "send", chat_id, REFUND)
         await sending.wait_for("waits for approval: starter.py approve")
-        approved = starter(env, "approve", chat_id)
+        approved = starter(env, "approve", chat_id, "--call", call_in(sending.stderr))
         sent = await sending.finish()
         cancelled = starter(env, "cancel", chat_id)
     assert opened.returncode == 0, opened.stderr

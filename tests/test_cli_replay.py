@@ -11,7 +11,7 @@ from pathlib import Path
 from temporalio.testing import WorkflowEnvironment
 
 from support_desk.offline import support_desk_responder
-from tests.conftest import running_worker
+from tests.conftest import CUSTOMER, running_worker
 from tests.histories.record import GENERATION
 from tests.processes import process_env, starter, target
 from tether import AgentInput, AgentWorkflow
@@ -67,7 +67,9 @@ async def test_a_run_that_just_finished_replays_by_id(
         async with running_worker(dev_env.client, llm) as worker:
             handle = await dev_env.client.start_workflow(
                 AgentWorkflow.run,
-                AgentInput(agent="support-desk", prompt="Where is order A-1003?"),
+                AgentInput(
+                    agent="support-desk", acting_for=CUSTOMER, prompt="Where is order A-1003?"
+                ),
                 id=f"replay-{uuid.uuid4().hex[:8]}",
                 task_queue=worker.task_queue,
             )

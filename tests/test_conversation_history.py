@@ -11,7 +11,7 @@ import uuid
 
 from temporalio.testing import WorkflowEnvironment
 
-from tests.conftest import approve_all, pending_approvals, running_worker
+from tests.conftest import CUSTOMER, approve_all, pending_approvals, running_worker
 from tests.history_reading import model_calls
 from tether import AgentInput, AgentWorkflow, Message
 from tether.testing import ScriptedLLM, call_tools, say
@@ -30,7 +30,7 @@ async def test_history_holds_each_message_once_while_the_model_sees_them_all(
     async with running_worker(ts_env.client, llm) as worker:
         handle = await ts_env.client.start_workflow(
             AgentWorkflow.run,
-            AgentInput(agent="support-desk", prompt="policy, again and again"),
+            AgentInput(agent="support-desk", acting_for=CUSTOMER, prompt="policy, again and again"),
             id=f"wf-{uuid.uuid4()}",
             task_queue=worker.task_queue,
         )
@@ -64,7 +64,7 @@ async def test_a_worker_that_never_saw_the_run_rebuilds_its_conversation_from_hi
     async with running_worker(dev_env.client, llm, queue=queue):
         handle = await dev_env.client.start_workflow(
             AgentWorkflow.run,
-            AgentInput(agent="support-desk", prompt="A-1001 arrived broken"),
+            AgentInput(agent="support-desk", acting_for=CUSTOMER, prompt="A-1001 arrived broken"),
             id=f"wf-{uuid.uuid4()}",
             task_queue=queue,
         )

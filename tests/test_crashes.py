@@ -34,6 +34,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from support_desk.offline import support_desk_responder
 from tests.conftest import (
+    CUSTOMER,
     AgentHandle,
     pending_approvals,
     prompt_and_turn,
@@ -54,7 +55,7 @@ from tests.processes import (
     worker_process,
 )
 from tether import AgentRun
-from tether._seam import TOOL_ACTIVITY
+from tether._seam import LLM_ACTIVITY, TOOL_ACTIVITY
 from tether.testing import CallTools, ScriptedLLM, Step
 
 # The support conversation: lookup, policy, refund, email, answer; one request each.
@@ -225,10 +226,12 @@ async def test_killed_while_a_model_call_and_a_tool_are_in_flight(
     assert runs_per_key(shop, "refunds") == once_per_run(runs)
     assert runs_per_key(shop, "outbox") == once_per_run(runs)
     # The kills hit the calls in flight: exactly those ran again, on the new worker.
-    # The interrupted model call ran again on the new worker: as a local activity,
-    # replayed; as an activity, after waiting 5 s for the dead worker's own task queue.
-    assert await retried_activities(runs[0]) == []
-    assert await moved_model_calls(runs[0]) == (1 if mode == "activity" else 0)
+    # The interrupted model call: as a local activity, replayed; as an activity (on the
+    # shared queue: its worker held the conversation), its second attempt, once the
+    # dead worker's heartbeat timeout passed.
+    expected = [(LLM_ACTIVITY, 2)] if mode == "activity" else []
+    assert await retried_activities(runs[0]) == expected
+    assert await moved_model_calls(runs[0]) == 0
     assert await retried_activities(runs[1]) == [(TOOL_ACTIVITY, 2)]
 
 
@@ -315,7 +318,7 @@ async def test_a_chat_goes_on_across_a_graceful_worker_restart(
         with support_worker(mode, env, tmp_path / "first.log"):
             run = await AgentRun.start(
                 dev_env.client, "support-desk", "Where is order A-1003?", chat=True,
-                task_queue=queue,
+                task_queue=queue, acting_for=CUSTOMER,
             )  # fmt: skip
 
             async def answered() -> bool:

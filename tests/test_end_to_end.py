@@ -6,6 +6,8 @@ import asyncio
 import json
 import os
 import pty
+import sqlite3
+import subprocess
 import uuid
 from pathlib import Path
 from typing import Any
@@ -84,28 +86,43 @@ async def test_a_refund_waits_for_approval_from_another_process(
         shown = starter(env, "status", run_id)
         listed = await listed_with_status(env, "awaiting_approval", run_id)
         wrong = starter(env, "approve", run_id, "--call", "call_nope")
-        approved = starter(env, "approve", run_id)
+        (pending,) = state["pending_approvals"]
+        unnamed = starter(env, "approve", run_id)  # no terminal showed it: refused
+        stale = starter(env, "approve", run_id, "--call", pending["call_id"], "--digest", "0" * 16)
+        approver = {**env, "TETHER_IDENTITY": "grace@support"}
+        approved = starter(
+            approver, "approve", run_id, "--call", pending["call_id"], "--digest", pending["digest"]
+        )
         watched = starter(env, "watch", run_id, "--json")
         transcript = starter(env, "transcript", run_id)
         unknown = starter(env, "status", "no-such-run")
 
-    (pending,) = state["pending_approvals"]
     assert pending["tool"] == "issue_refund"
     assert json.loads(pending["arguments"])["order_id"] == "A-1001"
     assert "waiting for approval: issue_refund(" in shown.stdout
-    assert f"call {pending['call_id']}" in shown.stdout
+    call, digest = pending["call_id"], pending["digest"]
+    assert f"call {call} · digest {digest}" in shown.stdout
+    assert (
+        f"to approve: starter.py approve {run_id} --call {call} --digest {digest}" in shown.stdout
+    )
+    assert unnamed.returncode == 2 and "name the call to approve with --call" in unnamed.stderr
+    assert stale.returncode == 2 and "waits with other arguments than digest" in stale.stderr
     assert run_id in listed
     assert wrong.returncode == 2
     assert wrong.stderr.strip() == (
         f"starter.py: no tool call 'call_nope' waits for approval (waiting: {pending['call_id']})"
     )
     assert approved.returncode == 0, approved.stderr
-    assert approved.stdout.startswith("approved issue_refund(")
+    assert approved.stdout.strip() == (
+        f"approved issue_refund({pending['arguments']}) · call {call} · digest {digest}"
+        f" · by grace@support · run {run_id}"
+    )
     assert watched.returncode == 0, watched.stderr
     result = json.loads(watched.stdout)
     assert result["status"] == "completed"
     assert "refunded $42.00" in result["answer"]
-    assert count_rows(shop, "refunds") == 1
+    with sqlite3.connect(shop) as db:
+        assert db.execute("SELECT approved_by FROM refunds").fetchall() == [("grace@support",)]
     assert count_rows(shop, "outbox") == 1
     assert "→ issue_refund(" in transcript.stdout
     assert unknown.returncode == 2
@@ -172,6 +189,40 @@ async def test_run_asks_for_approval_on_a_terminal(
     assert count_rows(shop, "refunds") == 1
 
 
+async def test_approve_without_a_call_id_shows_the_call_on_a_terminal_and_asks(
+    dev_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    shop = tmp_path / "shop.db"
+    env = process_env(target(dev_env), f"e2e-{uuid.uuid4().hex[:8]}", shop)
+
+    def approve_on_a_terminal(run_id: str, answer: bytes) -> subprocess.CompletedProcess[str]:
+        ours, terminal = pty.openpty()
+        os.write(ours, answer)  # read by the prompt, once it has shown the call
+        try:
+            return starter(env, "approve", run_id, stdin=terminal)
+        finally:
+            os.close(ours)
+            os.close(terminal)
+
+    with worker_process(env, tmp_path / "worker.log"):
+        started = starter(env, "run", "A-1001 arrived broken, refund", "--detach", "--json")
+        run_id = json.loads(started.stdout)["workflow_id"]
+        state = await wait_for_status(env, run_id, "awaiting_approval")
+        declined = approve_on_a_terminal(run_id, b"n\n")
+        assert count_rows(shop, "refunds") == 0
+        approved = approve_on_a_terminal(run_id, b"y\n")
+        watched = starter(env, "watch", run_id, "--json")
+
+    (pending,) = state["pending_approvals"]
+    shown = f"approve issue_refund({pending['arguments']}) · call {pending['call_id']}"
+    assert declined.returncode == 2 and declined.stdout.startswith(shown)
+    assert "not approved: nothing was sent" in declined.stderr
+    assert approved.returncode == 0, approved.stderr
+    assert approved.stdout.startswith(shown)
+    assert json.loads(watched.stdout)["status"] == "completed"
+    assert count_rows(shop, "refunds") == 1
+
+
 async def test_starter_runs_the_pipeline_and_approves_its_refund(
     dev_env: WorkflowEnvironment, tmp_path: Path
 ) -> None:
@@ -183,9 +234,9 @@ async def test_starter_runs_the_pipeline_and_approves_its_refund(
         detached = starter(env, "pipeline", ticket, "--detach", "--json")
         run_id = json.loads(detached.stdout)["workflow_id"]
         handle = dev_env.client.get_workflow_handle(run_id, result_type=RefundResult)
-        await pending_approvals(handle)
+        (call,) = await pending_approvals(handle)
         waiting = starter(env, "status", run_id)
-        approved = starter(env, "approve", run_id)
+        approved = starter(env, "approve", run_id, "--call", call.call_id)
         result = await handle.result()
         watched = starter(env, "watch", run_id)
         described = await handle.describe()

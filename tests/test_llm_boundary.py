@@ -16,7 +16,7 @@ from temporalio.client import WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
-from tests.conftest import running_worker
+from tests.conftest import CUSTOMER, running_worker
 from tests.history_reading import model_replies
 from tests.llm_agents import REGISTRY
 from tether import AgentInput, AgentResult, AgentWorkflow
@@ -50,7 +50,7 @@ async def started(
     async with running_worker(env.client, llm, agents=REGISTRY, prices=prices) as worker:
         yield await env.client.start_workflow(
             AgentWorkflow.run,
-            AgentInput(agent=agent, prompt=prompt),
+            AgentInput(agent=agent, prompt=prompt, acting_for=CUSTOMER),
             id=f"llm-{uuid.uuid4()}",
             task_queue=worker.task_queue,
         )

@@ -10,7 +10,7 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from support_desk.offline import support_desk_responder
-from tests.conftest import UNATTENDED, running_worker
+from tests.conftest import CUSTOMER, UNATTENDED, running_worker
 from tether import AgentInput, AgentWorkflow
 from tether._replay import replay
 from tether._temporal import TETHER_CONVERTER
@@ -33,7 +33,11 @@ async def test_workflow_lines_are_not_repeated_when_the_workflow_replays(
         async with running_worker(ts_env.client, llm, agents=UNATTENDED) as worker:
             handle = await ts_env.client.start_workflow(
                 AgentWorkflow.run,
-                AgentInput(agent="support-desk", prompt="A-1001 arrived broken, refund it"),
+                AgentInput(
+                    agent="support-desk",
+                    acting_for=CUSTOMER,
+                    prompt="A-1001 arrived broken, refund it",
+                ),
                 id=f"replay-{uuid.uuid4()}",
                 task_queue=worker.task_queue,
             )

@@ -31,7 +31,7 @@ from temporalio.client import WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
-from tests.conftest import free_port, pending_approvals, retried_activities, until
+from tests.conftest import free_port, key_of, pending_approvals, retried_activities, until
 from tests.mcp_agents import NAME, SERVER, SIDE_EFFECTS, http_notes, notetaker, stdio_notes
 from tests.processes import ROOT, model_env, process_env, target, tether_worker
 from tether import Agent, AgentRun, AgentWorkflow, McpServer, ToolOptions
@@ -185,7 +185,7 @@ async def test_an_agent_calls_a_streamable_http_servers_tools_with_the_idempoten
     assert tool_messages(llm, 2) == ["note 1", "1. call Ann"]
     (call,) = next(m for m in llm.requests[1].messages if m["role"] == "assistant")["tool_calls"]
     # Side-effecting: its key in `_meta`; a read-only tool's calls carry none.
-    assert [c["key"] for c in calls(tmp_path)] == [f"{run.id}:1:{call['id']}"]
+    assert [c["key"] for c in calls(tmp_path)] == [key_of(run.handle, 1, call["id"])]
     assert [c["key"] for c in calls(tmp_path, "list_notes")] == [None]
 
 
@@ -249,7 +249,9 @@ async def test_a_side_effecting_mcp_tool_happens_once_when_the_worker_is_killed(
     assert result.status == "completed"
     assert notes_written(tmp_path) == ["pay rent"]
     first_call, retry = calls(tmp_path)
-    assert first_call["key"] == retry["key"] and first_call["key"].startswith(f"{run.id}:1:")
+    assert first_call["key"] == retry["key"] and first_call["key"].startswith(
+        key_of(run.handle, 1, "")
+    )
     assert tool_messages(llm, 1) == ["note 1 (written before)"]
     assert await retried_activities(run.handle) == [(MCP_TOOL_ACTIVITY, 2)]
 

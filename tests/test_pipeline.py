@@ -18,8 +18,7 @@ from temporalio.testing import WorkflowEnvironment
 from activities.shop_db import connect
 from support_desk import SCRIPTS
 from support_desk.pipeline_agents import TRIAGE, WRITER
-from tests.conftest import pending_approvals, running_worker
-from tether import ApprovalDecision
+from tests.conftest import CUSTOMER, approval, key_of, pending_approvals, running_worker
 from tether.testing import ScriptedLLM
 from workflows.refund_pipeline import RefundPipelineWorkflow
 from workflows.refund_pipeline_types import RefundResult, RefundTicket
@@ -34,7 +33,7 @@ async def pipeline_run(env: WorkflowEnvironment, ticket: str) -> AsyncIterator[P
         async with running_worker(env.client, llm) as worker:
             yield await env.client.start_workflow(
                 RefundPipelineWorkflow.run,
-                RefundTicket(text=ticket),
+                RefundTicket(text=ticket, acting_for=CUSTOMER),
                 id=f"pipeline-{uuid.uuid4()}",
                 task_queue=worker.task_queue,
             )
@@ -64,8 +63,8 @@ async def test_a_small_refund_is_made_and_confirmed_without_asking(
     assert result.outcome == "refunded"
     assert result.refunded == 42.0 and result.approvals == 0
     assert result.llm_calls == 2 and result.usage.total_tokens > 0
-    # The agent's idempotency key scheme: workflow id:turn:call id.
-    assert refunds(shop_db) == [f"{run.id}:1:issue_refund"]
+    # The agent's idempotency key scheme: the run's own, one turn, the step's call id.
+    assert refunds(shop_db) == [key_of(run, 1, "issue_refund")]
     ((to, body),) = emails(shop_db)
     assert to == "ada@example.com" and body == result.answer
     assert "$42.00" in body
@@ -103,9 +102,7 @@ async def test_a_large_refund_waits_for_a_person_who_approves_it(
         (pending,) = await pending_approvals(run)
         state = await run.query(RefundPipelineWorkflow.state)
         assert refunds(shop_db) == []  # nothing happens before the decision
-        await run.execute_update(
-            RefundPipelineWorkflow.decide, ApprovalDecision(call_id=pending.call_id, approve=True)
-        )
+        await run.execute_update(RefundPipelineWorkflow.decide, approval(pending))
         result = await run.result()
 
     assert state.status == "awaiting_approval"
@@ -145,9 +142,9 @@ async def test_invalid_input_fails_the_run_at_once(ts_env: WorkflowEnvironment) 
 
 async def test_a_rejected_refund_is_not_made(ts_env: WorkflowEnvironment, shop_db: Path) -> None:
     async with pipeline_run(ts_env, "Order A-1004: the headphones are damaged, refund me.") as run:
-        await pending_approvals(run)
+        (pending,) = await pending_approvals(run)
         await run.execute_update(
-            RefundPipelineWorkflow.decide, ApprovalDecision(approve=False, reason="too much")
+            RefundPipelineWorkflow.decide, approval(pending, approve=False, reason="too much")
         )
         result = await run.result()
 

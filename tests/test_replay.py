@@ -16,7 +16,7 @@ from tests.histories.record import GENERATION
 from tests.incompatible_workflow import ReorderedAgentWorkflow
 from tether import AgentResult, AgentWorkflow, ApprovalDecision
 from tether._replay import load_history, replay
-from tether._seam import MCP_TOOL_ACTIVITY
+from tether._seam import MCP_TOOL_ACTIVITY, TOOL_ACTIVITY
 from tether._temporal import TETHER_CONVERTER
 from workflows.refund_pipeline import RefundPipelineWorkflow
 from workflows.refund_pipeline_types import RefundResult
@@ -113,6 +113,21 @@ CLAIMS: dict[str, Callable[[Recorded], bool]] = {
         isinstance(r.result, RefundResult)
         and r.result.outcome == "refunded"
         and r.result.order_id == "A-1001"
+    ),
+    # v4 on: a decision carries the digest of the arguments shown, and who took it.
+    "approval-by-named-approver": lambda r: (
+        decided(True, "refunded $899.00")(r)
+        and [(d.approver, bool(d.digest)) for d in r.decisions] == [("bob@shop", True)]
+    ),
+    "duplicate-keys-refused": lambda r: (
+        answered("completed", "could not refund")(r)
+        and r.decisions == []
+        and TOOL_ACTIVITY not in r.activities
+    ),
+    "pipeline-approval": lambda r: (
+        isinstance(r.result, RefundResult)
+        and (r.result.outcome, r.result.order_id, r.result.approvals) == ("refunded", "A-1004", 1)
+        and [bool(d.digest) for d in r.decisions] == [True]
     ),
 }
 

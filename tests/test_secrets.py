@@ -11,24 +11,47 @@ import threading
 import urllib.request
 import uuid
 from collections.abc import Iterable, Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from google.protobuf import json_format
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 from temporalio.api.common.v1 import Payload, Payloads, SearchAttributes
+from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import MarkerRecordedEventAttributes
-from temporalio.client import Client, WorkflowHistory
+from temporalio.client import (
+    Client,
+    WorkflowHandle,
+    WorkflowHistory,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
 from temporalio.testing import WorkflowEnvironment
 
 from support_desk.offline import support_desk_responder
-from tests.conftest import UNATTENDED, running_worker
+from tests.conftest import (
+    CUSTOMER,
+    UNATTENDED,
+    approval,
+    count_rows,
+    pending_approvals,
+    running_worker,
+    until,
+)
 from tests.processes import process_env, starter, target, worker_process
 from tether import AgentInput, AgentWorkflow, ConfigurationError, LlmSettings
-from tether._codec import ENCODING, EncryptionCodec, UnknownKeyError
-from tether._temporal import TETHER_CONVERTER
+from tether._codec import (
+    ENCODING,
+    KEY_ID,
+    VERSION,
+    EncryptionCodec,
+    PlaintextPayloadError,
+    UnknownKeyError,
+)
+from tether._temporal import TETHER_CONVERTER, with_codec
 from tether.codec_server import make_server
 from tether.testing import OFFLINE_MODEL, ScriptedLLM
 
@@ -53,8 +76,45 @@ async def test_round_trip_and_key_rotation() -> None:
     assert fresh[0].metadata["encryption-key-id"] == b"k2"
     with pytest.raises(UnknownKeyError, match="key 'k2', which is not in TETHER_ENCRYPTION_KEYS"):
         await old.decode(fresh)
+
+
+async def test_a_strict_codec_refuses_plaintext_and_a_lenient_one_reads_it() -> None:
     plain = payload('"not encrypted"')
-    assert await old.decode([plain]) == [plain]
+    with pytest.raises(PlaintextPayloadError, match="not encrypted"):
+        await EncryptionCodec({"k1": KEY_1}, "k1").decode([plain])
+    assert await EncryptionCodec({"k1": KEY_1}, "k1", strict=False).decode([plain]) == [plain]
+
+
+@pytest.mark.parametrize(
+    ("allow", "strict"), [(None, True), ("0", True), ("1", False), ("true", False)]
+)
+def test_keys_make_the_codec_strict_unless_plaintext_is_allowed(
+    monkeypatch: pytest.MonkeyPatch, allow: str | None, strict: bool
+) -> None:
+    monkeypatch.setenv("TETHER_ENCRYPTION_KEYS", f"k1={base64.b64encode(KEY_1).decode()}")
+    if allow is not None:
+        monkeypatch.setenv("TETHER_ENCRYPTION_ALLOW_PLAINTEXT", allow)
+    codec = EncryptionCodec.from_env()
+    assert codec is not None and codec.strict is strict
+
+
+async def test_ciphertexts_are_bound_to_their_metadata_and_old_ones_still_open() -> None:
+    codec = EncryptionCodec({"k1": KEY_1, "k2": KEY_1}, "k1")
+    sealed = (await codec.encode([payload('"pay 10"')]))[0]
+    assert sealed.metadata[VERSION] == b"2"
+    # The same key under another id, or the version dropped: the tag no longer matches.
+    relabelled = Payload(metadata={**sealed.metadata, KEY_ID: b"k2"}, data=sealed.data)
+    downgraded = Payload(
+        metadata={k: v for k, v in sealed.metadata.items() if k != VERSION}, data=sealed.data
+    )
+    for forged in (relabelled, downgraded):
+        with pytest.raises(ValueError, match="failed authentication"):
+            await codec.decode([forged])
+    # A payload sealed before the binding (version 1: no version, no associated data).
+    nonce = os.urandom(12)
+    old = AESGCM(KEY_1).encrypt(nonce, payload('"old"').SerializeToString(), None)
+    v1 = Payload(metadata={"encoding": ENCODING, KEY_ID: b"k1"}, data=nonce + old)
+    assert (await codec.decode([v1]))[0].data == b'"old"'
 
 
 async def test_tampering_is_detected() -> None:
@@ -81,10 +141,15 @@ def test_bad_key_settings_say_what_is_wrong(
         EncryptionCodec.from_env()
 
 
+CODEC_TOKEN = uuid.uuid4().hex
+
+
 @pytest.fixture
 def codec_server() -> Iterator[str]:
     codec = EncryptionCodec({"k1": KEY_1}, "k1")
-    server = make_server(codec, ui_origin="http://localhost:8233")
+    server = make_server(
+        codec, token=CODEC_TOKEN, ui_origin="http://localhost:8233", allow_encode=True
+    )
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
@@ -94,7 +159,14 @@ def codec_server() -> Iterator[str]:
 def post(url: str, payloads: list[Payload]) -> list[Payload]:
     body = json_format.MessageToJson(Payloads(payloads=payloads)).encode()
     request = urllib.request.Request(
-        url, data=body, headers={"Content-Type": "application/json"}, method="POST"
+        url,
+        data=body,
+        headers={
+            "Content-Type": "application/json",
+            "Origin": "http://localhost:8233",
+            "Authorization": f"Bearer {CODEC_TOKEN}",
+        },
+        method="POST",
     )
     with urllib.request.urlopen(request, timeout=10) as response:
         assert response.headers["Access-Control-Allow-Origin"] == "http://localhost:8233"
@@ -112,7 +184,7 @@ async def test_history_is_ciphertext_and_the_codec_server_reads_it(
         async with running_worker(client, llm, agents=UNATTENDED) as worker:
             handle = await client.start_workflow(
                 AgentWorkflow.run,
-                AgentInput(agent="support-desk", prompt=PROMPT),
+                AgentInput(agent="support-desk", acting_for=CUSTOMER, prompt=PROMPT),
                 id=f"sealed-{uuid.uuid4()}",
                 task_queue=worker.task_queue,
             )
@@ -197,7 +269,7 @@ async def test_the_api_key_never_enters_history(ts_env: WorkflowEnvironment, sho
         async with running_worker(ts_env.client, settings, agents=UNATTENDED) as worker:
             handle = await ts_env.client.start_workflow(
                 AgentWorkflow.run,
-                AgentInput(agent="support-desk", prompt=PROMPT),
+                AgentInput(agent="support-desk", acting_for=CUSTOMER, prompt=PROMPT),
                 id=f"canary-{uuid.uuid4()}",
                 task_queue=worker.task_queue,
             )
@@ -208,3 +280,60 @@ async def test_the_api_key_never_enters_history(ts_env: WorkflowEnvironment, sho
     history = await handle.fetch_history()
     assert canary not in history.to_json()
     assert canary.encode() not in b"".join(e.SerializeToString() for e in history.events)
+
+
+async def workflow_task_failures(handle: WorkflowHandle[Any, Any]) -> int:
+    return sum(
+        [
+            e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED
+            async for e in handle.fetch_history_events()
+        ]
+    )
+
+
+async def test_a_strict_worker_runs_nothing_a_client_without_the_keys_sends(
+    dev_env: WorkflowEnvironment, shop_db: Path
+) -> None:
+    # The review's case: a client without the key started and approved a refund
+    # against the encrypted worker. Now neither its start nor its decision is read.
+    sealed = with_codec(TETHER_CONVERTER, EncryptionCodec({"k1": KEY_1}, "k1"))
+    client = await Client.connect(target(dev_env), data_converter=sealed)
+    plain = dev_env.client
+    with ScriptedLLM(support_desk_responder) as llm:
+        async with running_worker(client, llm) as worker:
+            forged = await plain.start_workflow(
+                AgentWorkflow.run,
+                AgentInput(agent="support-desk", acting_for=CUSTOMER, prompt=PROMPT),
+                id=f"plain-{uuid.uuid4()}",
+                task_queue=worker.task_queue,
+            )
+
+            async def refused() -> bool:
+                return await workflow_task_failures(forged) > 0
+
+            await until(refused, "the worker did not refuse the plaintext start")
+            assert llm.request_count == 0  # its prompt never reached the model
+
+            run = await client.start_workflow(
+                AgentWorkflow.run,
+                AgentInput(agent="support-desk", acting_for=CUSTOMER, prompt=PROMPT),
+                id=f"sealed-{uuid.uuid4()}",
+                task_queue=worker.task_queue,
+            )
+            (call,) = await pending_approvals(run)
+            plain_run = plain.get_workflow_handle_for(AgentWorkflow.run, run.id)
+            # Its update cannot be read: the worker fails the task that holds it, and the
+            # update is never accepted (the client gives up waiting).
+            with pytest.raises(WorkflowUpdateRPCTimeoutOrCancelledError):
+                await plain_run.execute_update(
+                    AgentWorkflow.decide, approval(call), rpc_timeout=timedelta(seconds=5)
+                )
+            assert count_rows(shop_db, "refunds") == 0
+            await forged.terminate("done")
+            await run.terminate("done")
+    decisions = [
+        e
+        async for e in run.fetch_history_events()
+        if e.HasField("workflow_execution_update_accepted_event_attributes")
+    ]
+    assert decisions == []

@@ -20,7 +20,7 @@ from temporalio.client import WorkflowExecutionStatus, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 
 from support_desk import REGISTRY, SCRIPTS
-from tests.conftest import refund_prompt, running_worker, seed_orders
+from tests.conftest import SEEDED_CUSTOMER, refund_prompt, running_worker, seed_orders
 from tether import AgentInput, AgentRun, AgentWorkflow
 from tether._replay import replay
 from tether._temporal import TETHER_CONVERTER
@@ -123,6 +123,7 @@ async def test_runs_steered_at_random_moments_all_replay(
                 # Chats continue-as-new after two model calls, so they cross runs.
                 params = AgentInput(
                     agent="support-desk",
+                    acting_for=SEEDED_CUSTOMER,
                     prompt=refund_prompt(order),
                     chat=chat,
                     continue_as_new_turns=2,
@@ -133,7 +134,7 @@ async def test_runs_steered_at_random_moments_all_replay(
                     id=f"stress-{tag}-{i}",
                     task_queue=worker.task_queue,
                 )
-                run = AgentRun(handle)
+                run = AgentRun(handle, client=dev_env.client)
                 if chat:
                     steering.append(steer_chat(run, order, random.Random(rng.random())))
                 else:

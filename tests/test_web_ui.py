@@ -19,7 +19,7 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from support_desk.offline import support_desk_responder
-from tests.conftest import UNATTENDED, free_port, running_worker
+from tests.conftest import CUSTOMER, UNATTENDED, free_port, running_worker
 from tests.processes import process_env, starter, target, worker_process
 from tether import AgentInput, AgentRun, AgentWorkflow
 from tether._temporal import TETHER_CONVERTER
@@ -72,7 +72,7 @@ async def test_web_ui_shows_the_run_summary_and_tool_calls(
         async with running_worker(env.client, llm, agents=UNATTENDED) as worker:
             handle = await env.client.start_workflow(
                 AgentWorkflow.run,
-                AgentInput(agent="support-desk", prompt=PROMPT),
+                AgentInput(agent="support-desk", acting_for=CUSTOMER, prompt=PROMPT),
                 id=workflow_id,
                 task_queue=worker.task_queue,
                 static_summary=summary,
@@ -183,7 +183,11 @@ async def test_the_page_of_a_run_waiting_for_approval_says_what_waits_and_how_to
     with ScriptedLLM(support_desk_responder) as llm:
         async with running_worker(env.client, llm) as worker:
             run = await AgentRun.start(
-                env.client, "support-desk", PROMPT, task_queue=worker.task_queue
+                env.client,
+                "support-desk",
+                PROMPT,
+                task_queue=worker.task_queue,
+                acting_for=CUSTOMER,
             )
             [call] = await run.wait_for_approval()
             decide = f"tether approve {run.id} --call {call.call_id}"

@@ -46,6 +46,7 @@ if TYPE_CHECKING:
         AgentResult,
         AgentSpec,
         ApprovalDecision,
+        ContextPolicy,
         LlmPolicy,
         LlmReply,
         ModelSwitch,
@@ -57,7 +58,7 @@ if TYPE_CHECKING:
         ToolOutcome,
         ToolSpec,
     )
-    from tether._settings import ConfigurationError, LlmSettings, WorkerTuning
+    from tether._settings import ConfigurationError, Deployment, LlmSettings, WorkerTuning
     from tether._subagents import subagent
     from tether._temporal import TemporalUnreachable, connect, data_converter
     from tether._tools import Tool, ToolContext, ToolError, ToolOptions, tool
@@ -84,6 +85,7 @@ _EXPORTS = {
     "AgentResult": "tether._seam",
     "AgentSpec": "tether._seam",
     "ApprovalDecision": "tether._seam",
+    "ContextPolicy": "tether._seam",
     "LlmPolicy": "tether._seam",
     "LlmReply": "tether._seam",
     "ModelSwitch": "tether._seam",
@@ -95,6 +97,7 @@ _EXPORTS = {
     "ToolOutcome": "tether._seam",
     "ToolSpec": "tether._seam",
     "ConfigurationError": "tether._settings",
+    "Deployment": "tether._settings",
     "LlmSettings": "tether._settings",
     "WorkerTuning": "tether._settings",
     "subagent": "tether._subagents",
@@ -126,6 +129,8 @@ __all__ = [
     "AgentWorkflow",
     "ApprovalDecision",
     "ConfigurationError",
+    "ContextPolicy",
+    "Deployment",
     "LlmPolicy",
     "LlmReply",
     "LlmSettings",

@@ -16,10 +16,12 @@ from pydantic import BaseModel
 from tether._mcp import McpServer
 from tether._seam import (
     DEFAULT_MAX_RESULT_BYTES,
-    MAX_RESULT_BYTES_LIMIT,
+    DEFAULT_MAX_TOTAL_TOKENS,
     AgentSpec,
+    ContextPolicy,
     LlmPolicy,
     OutputSpec,
+    result_bytes_limit,
 )
 from tether._settings import ConfigurationError
 from tether._tools import Tool
@@ -56,9 +58,21 @@ class Agent:
             then it counts as rejected and the model is told.
         max_total_tokens: Token budget of a run (a conversation counts across its
             continue-as-new runs); reaching it ends the run with status max_tokens.
+            Default 1,000,000; None for no limit. A run's input may lower it (and
+            `max_turns`, `deadline`), never raise it.
         deadline: The run ends with status deadline_exceeded this long after it started.
+        models: The models a run's input may choose (besides `model` and the fallback
+            models); None lets a run name any model its provider serves.
+        approvers: Who may decide this agent's calls that wait for a person, by the
+            `approver` a decision states; the run's `started_by` never may. None lets
+            any client decide. The names are what clients claim: make them
+            trustworthy with your deployment's authentication (see the README's
+            Security section).
         continue_as_new_turns: A chat continues-as-new after this many model calls in
             one run (or sooner, when Temporal suggests it), keeping its history small.
+        context: What the model is sent once the conversation outgrows a budget (older
+            tool results elided, older turns summarized); None sends it everything,
+            and a chat carries all of it into its next run.
     """
 
     name: str
@@ -72,19 +86,23 @@ class Agent:
     llm: LlmPolicy = field(default_factory=LlmPolicy)
     max_tool_result_bytes: int = DEFAULT_MAX_RESULT_BYTES
     approval_timeout: timedelta = timedelta(hours=24)
-    max_total_tokens: int | None = None
+    max_total_tokens: int | None = DEFAULT_MAX_TOTAL_TOKENS
     deadline: timedelta | None = None
     continue_as_new_turns: int = 200
+    context: ContextPolicy | None = None
+    models: Sequence[str] | None = None
+    approvers: Sequence[str] | None = None
 
     def __post_init__(self) -> None:
         if not self.name.strip():
             raise ValueError("an agent needs a non-empty name")
         if self.max_turns < 1:
             raise ValueError(f"agent {self.name!r}: max_turns must be at least 1")
-        if not 1 <= self.max_tool_result_bytes <= MAX_RESULT_BYTES_LIMIT:
+        if not 1 <= self.max_tool_result_bytes <= result_bytes_limit():
             raise ValueError(
                 f"agent {self.name!r}: max_tool_result_bytes must be between 1 and "
-                f"{MAX_RESULT_BYTES_LIMIT:,} (a result must fit Temporal's 2 MiB payload limit)"
+                f"{result_bytes_limit():,} (a result must fit Temporal's 2 MiB payload limit; "
+                "with TETHER_PAYLOAD_STORE set, 64 MiB)"
             )
         for option in ("approval_timeout", "deadline"):
             value = getattr(self, option)
@@ -98,6 +116,10 @@ class Agent:
         duplicates = {n for n in names if names.count(n) > 1}
         if duplicates:
             raise ValueError(f"agent {self.name!r} has duplicate tool names: {sorted(duplicates)}")
+        for option in ("models", "approvers"):
+            value = getattr(self, option)
+            if value is not None and (isinstance(value, str) or not all(value)):
+                raise ValueError(f"agent {self.name!r}: {option} must be a list of names")
         servers = [s.name for s in self.mcp]
         if len(set(servers)) < len(servers):
             raise ValueError(f"agent {self.name!r}: two MCP servers share a name: {servers}")
@@ -128,10 +150,13 @@ class Agent:
             structured_output=self.output_type is not None,
             approval_timeout_seconds=self.approval_timeout.total_seconds(),
             max_total_tokens=self.max_total_tokens,
+            models=list(self.models) if self.models is not None else None,
+            approvers=list(self.approvers) if self.approvers is not None else None,
             deadline_seconds=self.deadline.total_seconds() if self.deadline else None,
             continue_as_new_turns=self.continue_as_new_turns,
             output=output,
             max_tool_result_bytes=self.max_tool_result_bytes,
+            context=self.context,
         )
         return spec.model_copy(update={"digest": spec.surface_digest()})
 

@@ -2,8 +2,8 @@
 
     client = await tether.connect()
     run = await AgentRun.start(client, "support-desk", "Order A-1001 arrived broken.")
-    for call in await run.pending_approvals():
-        await run.approve(call.call_id)
+    for call in await run.pending_approvals():  # show each to a person first
+        await run.approve(call, approver="ada@example.com")
     result = await run.result()
 
 The CLI is built on this; a web backend can be too.
@@ -39,8 +39,9 @@ class AgentRun:
     workflow handle underneath, for anything this does not cover.
     """
 
-    def __init__(self, handle: WorkflowHandle[Any, AgentResult]) -> None:
+    def __init__(self, handle: WorkflowHandle[Any, AgentResult], *, client: Client) -> None:
         self.handle = handle
+        self._client = client
 
     @property
     def id(self) -> str:
@@ -62,6 +63,8 @@ class AgentRun:
         max_total_tokens: int | None = None,
         deadline: timedelta | None = None,
         approval_timeout: timedelta | None = None,
+        acting_for: str | None = None,
+        started_by: str | None = None,
     ) -> AgentRun:
         """Start a run of `agent` on `prompt`.
 
@@ -79,6 +82,11 @@ class AgentRun:
             max_total_tokens: Token budget of the whole run.
             deadline: The run ends this long after it started.
             approval_timeout: An undecided approval counts as rejected after this.
+            acting_for: Who the run acts for (a customer id, say), from your own
+                authentication, never from the prompt: tools see it as
+                `ToolContext.acting_for`.
+            started_by: Who starts it; an agent with `approvers` refuses this one's
+                decisions on the run's calls.
 
         Raises:
             pydantic.ValidationError: an argument is out of range.
@@ -93,6 +101,8 @@ class AgentRun:
             "approval_timeout_seconds": approval_timeout.total_seconds()
             if approval_timeout
             else None,
+            "acting_for": acting_for,
+            "started_by": started_by,
         }
         # Only the options given: the run's input (in the web UI) shows no list of nulls.
         params = AgentInput(
@@ -108,12 +118,13 @@ class AgentRun:
             details=start_details("Prompt", prompt),
             result_type=AgentResult,
         )
-        return cls(handle)
+        return cls(handle, client=client)
 
     @classmethod
     def attach(cls, client: Client, workflow_id: str, *, run_id: str | None = None) -> AgentRun:
         """The run with this workflow id (its latest run, unless `run_id` names one)."""
-        return cls(client.get_workflow_handle(workflow_id, run_id=run_id, result_type=AgentResult))
+        handle = client.get_workflow_handle(workflow_id, run_id=run_id, result_type=AgentResult)
+        return cls(handle, client=client)
 
     async def state(self) -> RunState:
         """Status, turn, usage, pending approvals, the latest answer (needs a worker)."""
@@ -121,8 +132,14 @@ class AgentRun:
         return state
 
     async def transcript(self) -> list[Message]:
-        """Every message of the conversation so far, also after the run ended."""
-        messages: list[Message] = await self.handle.query("transcript", result_type=list[Message])
+        """Every message of the conversation so far, also after the run ended: those of
+        the earlier runs a chat with a context policy left them in (closed runs answer
+        queries too), then the latest run's."""
+        messages: list[Message] = []
+        for run_id in (await self.state()).earlier_runs:
+            earlier = self._client.get_workflow_handle(self.id, run_id=run_id)
+            messages += await earlier.query("transcript", result_type=list[Message])
+        messages += await self.handle.query("transcript", result_type=list[Message])
         return messages
 
     async def pending_approvals(self) -> list[PendingApproval]:
@@ -145,23 +162,64 @@ class AgentRun:
         return reply
 
     async def approve(
-        self, call_id: str | None = None, *, arguments: str | None = None
+        self,
+        call: PendingApproval | str,
+        *,
+        arguments: str | None = None,
+        approver: str | None = None,
     ) -> PendingApproval:
-        """Approve a call that waits for a person; `arguments` (JSON) replaces the
-        model's. Without `call_id`, the only pending call (refused if several wait)."""
+        """Approve a call that waits for a person: the `PendingApproval` you showed
+        them (the decision carries its digest, so it is refused if the arguments are
+        not those), or a call id (then the arguments it waits with now). `arguments`
+        (JSON) replaces the model's; `approver` says who decides. Returns the call as
+        it runs."""
         return await self.decide(
-            ApprovalDecision(call_id=call_id, approve=True, arguments=arguments)
+            await self._bound(
+                call, approve=True, arguments=arguments, approver=approver, reason=None
+            )
         )
 
     async def reject(
-        self, call_id: str | None = None, *, reason: str | None = None
+        self,
+        call: PendingApproval | str,
+        *,
+        reason: str | None = None,
+        approver: str | None = None,
     ) -> PendingApproval:
-        """Reject a call that waits for a person; `reason` is told to the model."""
-        return await self.decide(ApprovalDecision(call_id=call_id, approve=False, reason=reason))
+        """Reject a call that waits for a person (as `approve` names it); `reason` is
+        told to the model."""
+        return await self.decide(
+            await self._bound(call, approve=False, arguments=None, approver=approver, reason=reason)
+        )
+
+    async def _bound(
+        self,
+        call: PendingApproval | str,
+        *,
+        approve: bool,
+        arguments: str | None,
+        approver: str | None,
+        reason: str | None,
+    ) -> ApprovalDecision:
+        if isinstance(call, str):
+            found = [p for p in await self.pending_approvals() if p.call_id == call]
+            digest = found[0].digest if found else None  # an unknown id: the run says so
+            call_id = call
+        else:
+            digest, call_id = call.digest, call.call_id
+        return ApprovalDecision(
+            call_id=call_id,
+            approve=approve,
+            reason=reason,
+            arguments=arguments,
+            digest=digest,
+            approver=approver,
+        )
 
     async def decide(self, decision: ApprovalDecision) -> PendingApproval:
         """Send a decision; the run's validator refuses one for an unknown or already
-        decided call (`WorkflowUpdateFailedError`)."""
+        decided call, for arguments other than its digest's, or from someone the agent
+        does not list as an approver (`WorkflowUpdateFailedError`)."""
         call: PendingApproval = await self.handle.execute_update(
             "decide", decision, result_type=PendingApproval
         )

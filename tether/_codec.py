@@ -7,6 +7,14 @@ histories stay readable while keys rotate: add the new key, make it active, and 
 the old one only once no history needs it.
 
     TETHER_ENCRYPTION_KEYS="2026-11=$(openssl rand -base64 32)"
+
+With keys set the codec is strict: a payload that is not encrypted is refused, so a
+client without the keys can neither start a run nor decide one, and nothing it sends
+is read as if it came from a process that holds them. (TETHER_ENCRYPTION_ALLOW_PLAINTEXT=1
+reads plaintext payloads again, for a namespace moving to encryption with runs in flight.)
+Each ciphertext is bound to its format version, its encoding and its key id (AES-GCM
+associated data): metadata changed in history fails authentication. Payloads written
+before that binding (no version in their metadata) still decrypt without it.
 """
 
 from __future__ import annotations
@@ -25,7 +33,11 @@ from tether._settings import ConfigurationError
 
 ENCODING = b"binary/encrypted"
 KEY_ID = "encryption-key-id"
+VERSION = "encryption-version"
+# Version 2 binds the metadata as associated data; version 1 (no VERSION key) did not.
+CURRENT_VERSION = b"2"
 NONCE_BYTES = 12
+ALLOW_PLAINTEXT = "TETHER_ENCRYPTION_ALLOW_PLAINTEXT"
 
 
 def encrypting() -> bool:
@@ -37,10 +49,25 @@ class UnknownKeyError(ValueError):
     """A payload was encrypted with a key this process does not have."""
 
 
-class EncryptionCodec(PayloadCodec):
-    """AES-GCM with a random nonce per payload; the key id travels in the metadata."""
+class PlaintextPayloadError(ValueError):
+    """A strict codec was given a payload that is not encrypted."""
 
-    def __init__(self, keys: dict[str, bytes], active_key_id: str) -> None:
+
+def associated_data(key_id: str) -> bytes:
+    """What a version-2 ciphertext is bound to: its version, encoding and key id."""
+    return b"tether/" + CURRENT_VERSION + b"|" + ENCODING + b"|" + key_id.encode()
+
+
+class EncryptionCodec(PayloadCodec):
+    """AES-GCM with a random nonce per payload; the key id travels in the metadata.
+
+    Args:
+        keys: Key id to key (16, 24 or 32 bytes).
+        active_key_id: The key new payloads are encrypted with.
+        strict: Refuse payloads that are not encrypted (`PlaintextPayloadError`).
+    """
+
+    def __init__(self, keys: dict[str, bytes], active_key_id: str, *, strict: bool = True) -> None:
         if active_key_id not in keys:
             raise ConfigurationError(
                 f"TETHER_ENCRYPTION_KEY_ID {active_key_id!r} is not a known key id"
@@ -52,16 +79,22 @@ class EncryptionCodec(PayloadCodec):
                 )
         self._keys = {key_id: AESGCM(key) for key_id, key in keys.items()}
         self.active_key_id = active_key_id
+        self.strict = strict
 
     async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
         cipher = self._keys[self.active_key_id]
+        aad = associated_data(self.active_key_id)
         out = []
         for payload in payloads:
             nonce = os.urandom(NONCE_BYTES)
-            sealed = cipher.encrypt(nonce, payload.SerializeToString(), None)
+            sealed = cipher.encrypt(nonce, payload.SerializeToString(), aad)
             out.append(
                 Payload(
-                    metadata={"encoding": ENCODING, KEY_ID: self.active_key_id.encode()},
+                    metadata={
+                        "encoding": ENCODING,
+                        KEY_ID: self.active_key_id.encode(),
+                        VERSION: CURRENT_VERSION,
+                    },
                     data=nonce + sealed,
                 )
             )
@@ -71,26 +104,41 @@ class EncryptionCodec(PayloadCodec):
         out = []
         for payload in payloads:
             if payload.metadata.get("encoding") != ENCODING:
+                if self.strict:
+                    raise PlaintextPayloadError(
+                        "refused a payload that is not encrypted: this process has "
+                        "TETHER_ENCRYPTION_KEYS set, and so must whoever sent it"
+                    )
                 out.append(payload)  # written before encryption was switched on
                 continue
-            key_id = payload.metadata.get(KEY_ID, b"").decode()
-            cipher = self._keys.get(key_id)
-            if cipher is None:
-                raise UnknownKeyError(
-                    f"payload encrypted with key {key_id!r}, which is not in TETHER_ENCRYPTION_KEYS"
-                )
-            data = payload.data
-            try:
-                plain = cipher.decrypt(data[:NONCE_BYTES], data[NONCE_BYTES:], None)
-            except InvalidTag:
-                raise ValueError(
-                    f"payload encrypted with key {key_id!r} failed authentication: "
-                    "wrong key material or tampered data"
-                ) from None
-            decoded = Payload()
-            decoded.ParseFromString(plain)
-            out.append(decoded)
+            out.append(self._open(payload))
         return out
+
+    def _open(self, payload: Payload) -> Payload:
+        key_id = payload.metadata.get(KEY_ID, b"").decode()
+        cipher = self._keys.get(key_id)
+        if cipher is None:
+            raise UnknownKeyError(
+                f"payload encrypted with key {key_id!r}, which is not in TETHER_ENCRYPTION_KEYS"
+            )
+        version = payload.metadata.get(VERSION)
+        if version not in (None, CURRENT_VERSION):
+            raise ValueError(f"payload encrypted in an unknown format (version {version!r})")
+        # A version-1 payload was sealed without associated data. Dropping the version
+        # from a version-2 payload's metadata does not help a forger: its tag covers
+        # the associated data, so it fails authentication without it.
+        aad = associated_data(key_id) if version == CURRENT_VERSION else None
+        data = payload.data
+        try:
+            plain = cipher.decrypt(data[:NONCE_BYTES], data[NONCE_BYTES:], aad)
+        except InvalidTag:
+            raise ValueError(
+                f"payload encrypted with key {key_id!r} failed authentication: "
+                "wrong key material or tampered data"
+            ) from None
+        decoded = Payload()
+        decoded.ParseFromString(plain)
+        return decoded
 
     @classmethod
     def from_env(cls) -> EncryptionCodec | None:
@@ -110,4 +158,5 @@ class EncryptionCodec(PayloadCodec):
             except binascii.Error:
                 raise ConfigurationError(f"encryption key {key_id!r} is not valid base64") from None
         active = os.environ.get("TETHER_ENCRYPTION_KEY_ID") or list(keys)[-1]
-        return cls(keys, active)
+        allow = os.environ.get(ALLOW_PLAINTEXT, "").strip().lower() in ("1", "true", "yes")
+        return cls(keys, active, strict=not allow)

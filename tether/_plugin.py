@@ -166,8 +166,9 @@ class TetherPlugin(SimplePlugin):
     @asynccontextmanager
     async def _conversation_queue(self, worker: Worker) -> AsyncIterator[None]:
         """A task queue only this worker polls, for the model calls of the runs whose
-        conversation it holds: a fleet's workers then seldom read a conversation back
-        from history (each call that does reads all of it). It runs the LLM activity
+        conversation it holds once a call of theirs landed elsewhere (a fleet without
+        eager dispatch): a fleet's workers then read a conversation back from history at
+        most once per run and lost worker, not on every call. It runs the LLM activity
         alone, with the worker's own activity slots."""
         shared = worker.task_queue
         own = f"{shared}@{uuid.uuid4().hex[:12]}"
@@ -190,6 +191,9 @@ class TetherPlugin(SimplePlugin):
             # each would take a call (and its retry) that then waits out a timeout.
             max_concurrent_activity_task_polls=1,
             interceptors=config.get("interceptors", []),
+            # Unversioned even on a versioned worker: the queue is this process's, not
+            # its build's. Were it the build's, the next build (which cannot poll it)
+            # could not become current while this worker lives.
         )
         self._llm_activities.worker_queues.update({shared: own, own: own})
         async with calls:
@@ -200,9 +204,11 @@ class TetherPlugin(SimplePlugin):
 
 
 def _with_tether_payloads(existing: DataConverter | None) -> DataConverter:
-    """Tether's payload converter, keeping a codec the client already has (yours, or
-    Tether's encryption from TETHER_ENCRYPTION_KEYS)."""
+    """Tether's payload converter, keeping a codec and an external store the client
+    already has (yours, or Tether's from TETHER_ENCRYPTION_KEYS / TETHER_PAYLOAD_STORE)."""
     ours = data_converter()
+    if existing is not None and existing.external_storage is not None:
+        ours = dataclasses.replace(ours, external_storage=existing.external_storage)
     if existing is None or existing.payload_codec is None:
         return ours
     return with_codec(ours, existing.payload_codec)

@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 from temporalio.common import RetryPolicy
 
 from tether._messages import Message, ToolCall, Usage
+from tether._storage import payload_store_configured
 
 RunStatus = Literal[
     "running",
@@ -42,12 +43,26 @@ MAX_PROMPT_CHARS = 100_000
 MAX_TURNS_LIMIT = 1_000
 DAY_SECONDS = 24 * 3600
 DEFAULT_MAX_RESULT_BYTES = 16 * 1024
+# A run's token budget unless its agent sets another (None: no limit): a run that
+# loops, or a caller that asks for a long one, stops here rather than at the invoice.
+DEFAULT_MAX_TOTAL_TOKENS = 1_000_000
 # Temporal refuses a payload over 2 MiB (and the SDK then retries the activity until it
 # gives up, failing the run). A tool result may be at most half of that, so JSON
 # escaping and the codec fit; the tool activity cuts any result that still does not.
 PAYLOAD_LIMIT_BYTES = 2 * 1024 * 1024
 MAX_RESULT_BYTES_LIMIT = PAYLOAD_LIMIT_BYTES // 2
 PAYLOAD_BUDGET_BYTES = PAYLOAD_LIMIT_BYTES - 64 * 1024
+# With TETHER_PAYLOAD_STORE set, large payloads go to external storage instead.
+STORED_RESULT_BYTES_LIMIT = 64 * 1024 * 1024
+
+
+def result_bytes_limit() -> int:
+    """The largest tool result limit allowed here: 1 MiB, or 64 MiB with a payload store
+    (read where agents and tools are defined: in the worker's process, its environment)."""
+    return STORED_RESULT_BYTES_LIMIT if payload_store_configured() else MAX_RESULT_BYTES_LIMIT
+
+
+MAX_NAME_CHARS = 200
 
 
 class PendingApproval(BaseModel):
@@ -55,9 +70,18 @@ class PendingApproval(BaseModel):
 
     call_id: str
     tool: str
-    arguments: str = Field(description="The JSON text exactly as the model sent it.")
+    arguments: str = Field(
+        description="The arguments as they will run: the model's JSON parsed (duplicate "
+        "keys refused) and written out again. Runs started before Tether bound decisions "
+        "to arguments show the model's text as it was sent, with no digest."
+    )
     turn: int
     expires_at: datetime = Field(description="Counts as rejected after this (UTC).")
+    digest: str | None = Field(
+        default=None,
+        description="Digest of `arguments`: a decision must carry it, so it applies to "
+        "these arguments and no others.",
+    )
 
 
 class ApprovalDecision(BaseModel):
@@ -71,19 +95,40 @@ class ApprovalDecision(BaseModel):
     arguments: str | None = Field(
         default=None,
         max_length=MAX_PROMPT_CHARS,
-        description="Approve with these JSON arguments instead of the model's.",
+        description="Approve with these JSON arguments instead of the model's (checked "
+        "against the tool's schema; recorded as they run).",
+    )
+    digest: str | None = Field(
+        default=None,
+        max_length=64,
+        description="The pending call's `digest`: the arguments the person was shown. "
+        "Required for calls that have one.",
+    )
+    approver: str | None = Field(
+        default=None,
+        max_length=MAX_NAME_CHARS,
+        description="Who decides, as the client states it; required, and checked, when "
+        "the agent names its approvers.",
     )
 
 
 class Carried(BaseModel):
     """What a conversation carries into its next run when it continues-as-new."""
 
-    messages: list[Message]
+    messages: list[Message] = Field(
+        description="What the model is sent: the whole conversation, or with a context "
+        "policy its compacted view (the rest is in `earlier_runs`' transcripts)."
+    )
+    earlier_runs: list[str] = Field(
+        default_factory=list,
+        description="Run ids whose transcripts hold the conversation before this run's, "
+        "oldest first (empty: `messages` is the whole conversation).",
+    )
     usage: Usage
-    cost_usd: float | None = None
-    turn: int
+    cost_usd: float | None = Field(default=None, ge=0)
+    turn: int = Field(ge=0)
     deadline: datetime | None
-    runs: int = Field(description="Runs of this conversation before the next one.")
+    runs: int = Field(ge=1, description="Runs of this conversation before the next one.")
 
 
 class AgentInput(BaseModel):
@@ -91,13 +136,22 @@ class AgentInput(BaseModel):
 
     agent: str = Field(min_length=1, description="Name of a registered agent.")
     prompt: str = Field(min_length=1, max_length=MAX_PROMPT_CHARS)
-    model: str | None = Field(default=None, description="Override the agent's model.")
-    max_turns: int | None = Field(
-        default=None, ge=1, le=MAX_TURNS_LIMIT, description="Model calls per user message."
+    model: str | None = Field(
+        default=None, description="Override the agent's model (one of its `models`, if set)."
     )
-    max_total_tokens: int | None = Field(default=None, ge=1, description="Tokens per run.")
+    max_turns: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_TURNS_LIMIT,
+        description="Model calls per user message; at most the agent's.",
+    )
+    max_total_tokens: int | None = Field(
+        default=None, ge=1, description="Tokens per run; at most the agent's."
+    )
     deadline_seconds: float | None = Field(
-        default=None, gt=0, description="The run ends this long after it started."
+        default=None,
+        gt=0,
+        description="The run ends this long after it started (no later than the agent's deadline).",
     )
     approval_timeout_seconds: float | None = Field(
         default=None, gt=0, description="An undecided approval counts as rejected after this."
@@ -109,7 +163,21 @@ class AgentInput(BaseModel):
         default=None, ge=1, description="Model calls per run before a chat continues-as-new."
     )
     carried: Carried | None = Field(
-        default=None, description="Set by the workflow itself when it continues-as-new."
+        default=None,
+        description="Set by the workflow itself when it continues-as-new; refused on a "
+        "first start.",
+    )
+    acting_for: str | None = Field(
+        default=None,
+        max_length=MAX_NAME_CHARS,
+        description="Who the run acts for (a customer, a tenant), set by whoever starts it "
+        "and never by the model: every tool call sees it as `ToolContext.acting_for`.",
+    )
+    started_by: str | None = Field(
+        default=None,
+        max_length=MAX_NAME_CHARS,
+        description="Who started the run, as the client states it: an agent that names "
+        "its approvers refuses this one's decisions on the run's calls.",
     )
 
 
@@ -206,6 +274,34 @@ class RunState(BaseModel):
     last_message: str | None = Field(default=None, description="The latest assistant text.")
     runs: int = Field(default=1, description="Runs so far, counting continue-as-new.")
     deadline: datetime | None = None
+    earlier_runs: list[str] = Field(
+        default_factory=list,
+        description="Run ids whose `transcript` holds the conversation before this run's "
+        "(a chat with a context policy); `AgentRun.transcript()` joins them.",
+    )
+
+
+class ContextPolicy(BaseModel):
+    """What the model is sent of a conversation that outgrows a budget.
+
+    Before each model call, the messages it would be sent are estimated (four characters
+    a token); over `max_tokens`, older tool results longer than `tool_result_chars` are
+    elided first, then the messages before the latest `keep_recent` are summarized by a
+    model call (an activity of its own), then any message still too long is cut. The
+    transcript keeps every message as it was, and marks where the model's view was
+    compacted. A chat with a policy carries only that view into its next run.
+    """
+
+    max_tokens: int = Field(gt=0, description="What one model call may be sent, estimated.")
+    keep_recent: int = Field(default=8, ge=1, description="The latest messages, never summarized.")
+    tool_result_chars: int = Field(
+        default=4000, ge=100, description="Older tool results longer than this are elided first."
+    )
+    summarize: bool = Field(
+        default=True,
+        description="Summarize older messages with a model call; False drops them (the "
+        "transcript keeps them).",
+    )
 
 
 class ToolOptionsSpec(BaseModel):
@@ -229,7 +325,6 @@ class ToolOptionsSpec(BaseModel):
     max_result_bytes: int | None = Field(
         default=None,
         ge=1,
-        le=MAX_RESULT_BYTES_LIMIT,
         description="None takes the agent's max_tool_result_bytes.",
     )
 
@@ -315,10 +410,19 @@ class AgentSpec(BaseModel):
     )
     approval_timeout_seconds: float = DAY_SECONDS
     max_total_tokens: int | None = None
+    models: list[str] | None = Field(
+        default=None, description="The models a run may choose; None: any."
+    )
+    approvers: list[str] | None = Field(
+        default=None, description="Who may decide its calls that wait for a person; None: any."
+    )
     deadline_seconds: float | None = None
     continue_as_new_turns: int = 200
     output: OutputSpec | None = Field(
         default=None, description="The structured answer's schema, for agents with one."
+    )
+    context: ContextPolicy | None = Field(
+        default=None, description="What the model is sent of a long conversation."
     )
     max_tool_result_bytes: int = DEFAULT_MAX_RESULT_BYTES
     digest: str | None = Field(
@@ -368,6 +472,11 @@ class LlmRequest(BaseModel):
     known: int = Field(
         default=0, ge=0, description="Messages of the run's conversation sent by earlier calls."
     )
+    summary: bool = Field(
+        default=False,
+        description="A call that summarizes the conversation (a context policy's): the "
+        "model is sent no tools and no output schema.",
+    )
 
 
 class LlmReply(BaseModel):
@@ -383,8 +492,9 @@ class LlmReply(BaseModel):
     )
     worker_queue: str | None = Field(
         default=None,
-        description="The task queue only the worker that made this call polls: it keeps "
-        "the run's conversation, so the run's next model call goes there first.",
+        description="The task queue only the worker that made this call polls, set once "
+        "a call landed away from the worker that held the run's conversation: that worker "
+        "holds it now, so the run's next model calls go there first.",
     )
 
 
@@ -399,6 +509,15 @@ class ToolRequest(BaseModel):
     call: ToolCall
     idempotency_key: str = Field(
         description="Stable across retries and replays; side-effecting tools use it."
+    )
+    acting_for: str | None = Field(default=None, description="The run's `AgentInput.acting_for`.")
+    approval: ApprovalDecision | None = Field(
+        default=None, description="The decision that let this call run, if it needed one."
+    )
+    approved_digest: str | None = Field(
+        default=None,
+        description="Digest of the arguments the person approved: the activity refuses to "
+        "run other ones.",
     )
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from tether._redaction import redact
+
 DEFAULT_TASK_QUEUE = "tether"
 # The model name the offline scripted model answers to.
 OFFLINE_MODEL = "tether-scripted"
@@ -34,7 +36,8 @@ class LlmSettings:
     offline: bool
 
     def __repr__(self) -> str:  # never print the key
-        return f"LlmSettings(base_url={self.base_url!r}, model={self.model!r})"
+        shown = redact(self.base_url) if self.base_url else None
+        return f"LlmSettings(base_url={shown!r}, model={self.model!r})"
 
     @classmethod
     def from_env(cls) -> LlmSettings:
@@ -48,7 +51,7 @@ class LlmSettings:
         if model is None:
             if base_url is not None:
                 raise ConfigurationError(
-                    f"OPENAI_BASE_URL is set ({base_url}) but TETHER_MODEL is not: "
+                    f"OPENAI_BASE_URL is set ({redact(base_url)}) but TETHER_MODEL is not: "
                     "set TETHER_MODEL to a model that server serves"
                 )
             model = DEFAULT_OPENAI_MODEL
@@ -118,3 +121,41 @@ def _int_env(name: str, default: int, *, minimum: int) -> int:
     if value is None or value < minimum:
         raise ConfigurationError(f"{name} must be a whole number >= {minimum}, got {raw!r}")
     return value
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """The Worker Deployment a worker belongs to, and its build (Worker Versioning).
+
+    A versioned worker pins each run it starts to its build: the run finishes on that
+    build's workers however many newer builds are deployed meanwhile, so workflow code
+    can change without `workflow.patched`. A chat moves to the deployment's current
+    build when it next continues-as-new.
+    """
+
+    name: str
+    build_id: str
+
+    def __post_init__(self) -> None:
+        if not self.name or "." in self.name:
+            raise ConfigurationError(
+                f"the deployment name {self.name!r} must be non-empty and have no '.'"
+            )
+        if not self.build_id:
+            raise ConfigurationError(
+                "a deployment needs a build id (--build-id or TETHER_BUILD_ID)"
+            )
+
+    @classmethod
+    def from_env(cls) -> Deployment | None:
+        """TETHER_DEPLOYMENT_NAME and TETHER_BUILD_ID, both or neither."""
+        name = os.environ.get("TETHER_DEPLOYMENT_NAME", "").strip()
+        build = os.environ.get("TETHER_BUILD_ID", "").strip()
+        if not name and not build:
+            return None
+        if not name or not build:
+            raise ConfigurationError(
+                "set both TETHER_DEPLOYMENT_NAME and TETHER_BUILD_ID for a versioned worker, "
+                "or neither"
+            )
+        return cls(name, build)

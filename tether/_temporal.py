@@ -21,6 +21,7 @@ from temporalio.envconfig import ClientConfig
 from temporalio.runtime import Runtime
 
 from tether._codec import EncryptionCodec
+from tether._storage import external_storage_from_env
 
 DEFAULT_ADDRESS = "localhost:7233"
 
@@ -53,12 +54,14 @@ TETHER_CONVERTER = DataConverter(payload_converter_class=CompactPayloadConverter
 
 def data_converter() -> DataConverter:
     """Tether's data converter: pydantic JSON payloads, encrypted when
-    TETHER_ENCRYPTION_KEYS is set (failure messages and stack traces too); worker and
-    starter must agree, so both build it here."""
+    TETHER_ENCRYPTION_KEYS is set (failure messages and stack traces too), large ones
+    kept in TETHER_PAYLOAD_STORE; worker and starter must agree, so both build it here."""
+    converter = TETHER_CONVERTER
+    storage = external_storage_from_env()
+    if storage is not None:
+        converter = dataclasses.replace(converter, external_storage=storage)
     codec = EncryptionCodec.from_env()
-    if codec is None:
-        return TETHER_CONVERTER
-    return with_codec(TETHER_CONVERTER, codec)
+    return converter if codec is None else with_codec(converter, codec)
 
 
 def with_codec(converter: DataConverter, codec: PayloadCodec) -> DataConverter:

@@ -11,7 +11,8 @@
 The JSON schema comes from the parameters' types (made strict, see `tether._schema`), the
 description from the docstring. A parameter annotated `ToolContext` is injected (never
 shown to the model): it carries the idempotency key a side-effecting tool must use so a
-retry does not act twice, and a heartbeat for long tools to report progress.
+retry does not act twice, who the run acts for, the decision that approved the call,
+and a heartbeat for long tools to report progress.
 """
 
 from __future__ import annotations
@@ -26,8 +27,15 @@ from typing import Any, Literal, TypedDict, Unpack, get_type_hints, overload
 import pydantic_core
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
+from tether import _arguments
 from tether._schema import drop_nulls_for_defaults, strict_schema
-from tether._seam import MAX_RESULT_BYTES_LIMIT, RetryOptions, ToolOutcome, ToolSpec
+from tether._seam import (
+    ApprovalDecision,
+    RetryOptions,
+    ToolOutcome,
+    ToolSpec,
+    result_bytes_limit,
+)
 from tether._validation import describe
 
 
@@ -45,11 +53,22 @@ def _no_heartbeat(*details: Any) -> None:
 
 @dataclass(frozen=True)
 class ToolContext:
-    """Injected into tools that declare a parameter of this type.
+    """Injected into tools that declare a parameter of this type. Everything here comes
+    from the run and its starter, never from the model.
 
     Attributes:
-        idempotency_key: Same on every retry and replay of this call; side-effecting
-            tools store it under a unique constraint (or pass it to the API they call).
+        idempotency_key: Same on every retry and replay of this call, and no other
+            call's (it names the run: namespace, workflow id, first run id, turn, call
+            id). Side-effecting tools store it under a unique constraint (or pass it to
+            the API they call), with `arguments_digest` beside it.
+        arguments_digest: Digest of this call's arguments. A key found again with
+            another digest is not a retry of this call: refuse it (raise ToolError),
+            never answer with the stored effect.
+        acting_for: Who the run acts for (`AgentInput.acting_for`, set by whoever
+            started it), e.g. a customer id: check ownership against it. None when the
+            starter named nobody.
+        approval: The person's decision that let this call run (its `approver` and
+            `reason`), for tools that need approval; record it with the side effect.
         attempt: 1 on the first try, 2 on the first retry, ...
         heartbeat: Report progress from a long tool, e.g. `ctx.heartbeat({"page": 3})`.
             The activity heartbeats on its own while a tool runs; this only sets the
@@ -61,6 +80,9 @@ class ToolContext:
     tool_call_id: str
     attempt: int = 1
     heartbeat: Callable[..., None] = field(default=_no_heartbeat)
+    arguments_digest: str = ""
+    acting_for: str | None = None
+    approval: ApprovalDecision | None = None
 
 
 class ToolOptions(TypedDict, total=False):
@@ -146,9 +168,11 @@ class Tool:
     def parse(self, arguments: str) -> BaseModel | ToolOutcome:
         """The model's arguments validated, or an explained `ToolOutcome` for the model."""
         try:
-            raw = json.loads(arguments or "{}")
+            raw = _arguments.loads(arguments)
         except json.JSONDecodeError as e:
             return malformed_arguments(self.name, e)
+        except _arguments.ArgumentsError as e:
+            return invalid_arguments(self.name, str(e))
         try:
             return self._args_model.model_validate(drop_nulls_for_defaults(self._args_model, raw))
         except ValidationError as e:
@@ -196,10 +220,11 @@ def check_options(what: str, options: ToolOptions) -> None:
             "heartbeat_timeout_seconds or fast=True"
         )
     limit = options.get("max_result_bytes")
-    if limit is not None and not 1 <= limit <= MAX_RESULT_BYTES_LIMIT:
+    if limit is not None and not 1 <= limit <= result_bytes_limit():
         raise ValueError(
-            f"{what}: max_result_bytes must be between 1 and {MAX_RESULT_BYTES_LIMIT:,} "
-            "(a result must fit Temporal's 2 MiB payload limit)"
+            f"{what}: max_result_bytes must be between 1 and {result_bytes_limit():,} "
+            "(a result must fit Temporal's 2 MiB payload limit; with TETHER_PAYLOAD_STORE set, "
+            "64 MiB)"
         )
 
 

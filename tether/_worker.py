@@ -20,14 +20,15 @@ from pathlib import Path
 
 import structlog
 from temporalio.client import Client
+from temporalio.common import VersioningBehavior, WorkerDeploymentVersion
 from temporalio.converter import DataConverter
-from temporalio.worker import Worker
+from temporalio.worker import Worker, WorkerDeploymentConfig
 
 from tether._agents import Agent, AgentRegistry
 from tether._liveness import beat
 from tether._plugin import TetherPlugin
 from tether._pricing import PriceTable
-from tether._settings import SDK_DEFAULTS, LlmSettings, WorkerTuning, task_queue
+from tether._settings import SDK_DEFAULTS, Deployment, LlmSettings, WorkerTuning, task_queue
 from tether._telemetry import NO_TELEMETRY, Telemetry
 from tether._temporal import connect, data_converter
 
@@ -45,6 +46,7 @@ def create_worker(
     telemetry: Telemetry = NO_TELEMETRY,
     search_attributes: bool = True,
     check_mcp_servers: bool = False,
+    deployment: Deployment | None = None,
 ) -> Worker:
     """A worker for `agents` on `client` (which has Tether's data converter, e.g. from
     `tether.connect()`), with Tether's plugin. `tether.testing.worker` wraps it for tests.
@@ -58,6 +60,8 @@ def create_worker(
         tuning: Slots and cache size (`WorkerTuning.from_env()` reads the variables).
         telemetry: Traces, from TETHER_TRACING.
         search_attributes: See `TetherPlugin`.
+        deployment: A Worker Deployment and build: the worker is versioned, and the
+            runs it starts are pinned to its build (see `Deployment`).
         check_mcp_servers: See `TetherPlugin` (`tether worker` sets it).
     """
     return Worker(
@@ -78,6 +82,16 @@ def create_worker(
         max_concurrent_workflow_tasks=tuning.max_concurrent_workflow_tasks,
         max_cached_workflows=tuning.max_cached_workflows,
         interceptors=telemetry.interceptors(),
+        deployment_config=versioned(deployment) if deployment else None,
+    )
+
+
+def versioned(deployment: Deployment) -> WorkerDeploymentConfig:
+    """Worker Versioning for `deployment`: runs pinned to the build that started them."""
+    return WorkerDeploymentConfig(
+        version=WorkerDeploymentVersion(deployment.name, deployment.build_id),
+        use_worker_versioning=True,
+        default_versioning_behavior=VersioningBehavior.PINNED,
     )
 
 
@@ -90,6 +104,7 @@ class WorkerConfig:
     tuning: WorkerTuning
     telemetry: Telemetry
     converter: DataConverter
+    deployment: Deployment | None
 
     @classmethod
     def from_env(cls) -> WorkerConfig:
@@ -99,6 +114,7 @@ class WorkerConfig:
             tuning=WorkerTuning.from_env(),
             telemetry=Telemetry.from_env(),
             converter=data_converter(),
+            deployment=Deployment.from_env(),
         )
 
 
@@ -113,6 +129,7 @@ async def serve(agents: AgentRegistry, config: WorkerConfig) -> None:
         tuning=config.tuning,
         telemetry=config.telemetry,
         check_mcp_servers=True,
+        deployment=config.deployment,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -128,6 +145,7 @@ async def serve(agents: AgentRegistry, config: WorkerConfig) -> None:
             model=config.llm.model,
             llm=config.llm.base_url or "offline scripted model",
             tuning=config.tuning,
+            deployment=config.deployment,
         )
         await stop.wait()
         log.info("worker stopping: finishing in-flight tasks")

@@ -18,7 +18,7 @@ from typing import Any
 
 from temporalio import workflow
 
-from tether import AgentSpec, Message, Pipeline, ToolCall, checked_input, tool_call
+from tether import AgentSpec, Message, Pipeline, ToolCall, tool_call
 
 with workflow.unsafe.imports_passed_through():
     from activities.refund_policy import Order, Refund, policy_refusal
@@ -55,7 +55,7 @@ class RefundPipelineWorkflow(Pipeline):
     async def run(self, *args: Any) -> RefundResult:
         """Triage, look up, apply the policy, ask a person above the threshold, refund,
         draft the reply and email it."""
-        ticket = checked_input(RefundTicket, args)
+        ticket = self.read_input(RefundTicket, args)
         triage_spec, writer_spec, tools = await asyncio.gather(
             self.agent(TRIAGE_AGENT), self.agent(WRITER_AGENT), self.agent(TOOLS_AGENT)
         )
@@ -113,7 +113,9 @@ class RefundPipelineWorkflow(Pipeline):
             self._asked += 1
             self.step(f"approval: asked (${order.amount:.2f} > ${APPROVAL_ABOVE:.2f})")
             decided = await self.approval(
-                call, expires_after=timedelta(seconds=ticket.approval_timeout_seconds)
+                call,
+                expires_after=timedelta(seconds=ticket.approval_timeout_seconds),
+                agent=tools,
             )
             if not isinstance(decided, ToolCall):
                 self.step("approval: rejected")

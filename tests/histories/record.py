@@ -14,6 +14,7 @@ tests/test_replay.py also checks that each file holds what its scenario is about
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import sys
@@ -26,10 +27,13 @@ from temporalio.client import Client, WorkflowHandle, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 
 from support_desk import REGISTRY, SCRIPTS
+from support_desk.agents import SUPPORT_DESK
 from support_desk.offline import support_desk_responder
 from tests.conftest import (
+    CUSTOMER,
     UNATTENDED,
     AgentHandle,
+    approval,
     approve_all,
     pending_approvals,
     running_worker,
@@ -37,7 +41,7 @@ from tests.conftest import (
 )
 from tests.llm_agents import LOCAL, TRIAGE, WITH_FALLBACK
 from tests.mcp_agents import SIDE_EFFECTS, notetaker, stdio_notes
-from tether import AgentInput, AgentRegistry, AgentWorkflow, ApprovalDecision
+from tether import AgentInput, AgentRegistry, AgentWorkflow
 from tether._temporal import TETHER_CONVERTER
 from tether.testing import Fail, ScriptedLLM, binary, call_tools, say
 from workflows.refund_pipeline import RefundPipelineWorkflow
@@ -48,15 +52,19 @@ HERE = Path(__file__).parent
 # starts a new one (and records into it), so runs of every generation stay checked.
 # v1: before the patch "upsert-on-status-only"; v2: from it on; v3: from the patch
 # "no-local-activities-with-updates" on (and model calls routed to the worker that holds
-# the conversation).
-GENERATION = "v3"
+# the conversation); v4: from the patch "approvals-bound-keys-scoped-to-the-run" on;
+# v5: from "tether-generation-2026-12" on, the one patch a run asks (see
+# tether/_workflows/generations.py), with model calls on the shared queue first.
+GENERATION = "v5"
 # Runs that must end without a person: the support desk's refunds need no approval here.
 AGENTS = AgentRegistry([UNATTENDED.get("support-desk"), TRIAGE, WITH_FALLBACK, LOCAL])
 
 
 def multi_tool(llm: ScriptedLLM) -> AgentInput:
     llm.responder = support_desk_responder
-    return AgentInput(agent="support-desk", prompt="Order A-1001 arrived broken, refund it.")
+    return AgentInput(
+        agent="support-desk", acting_for=CUSTOMER, prompt="Order A-1001 arrived broken, refund it."
+    )
 
 
 def parallel_and_bad_calls(llm: ScriptedLLM) -> AgentInput:
@@ -69,7 +77,9 @@ def parallel_and_bad_calls(llm: ScriptedLLM) -> AgentInput:
         ),
         say("Your lamp has shipped."),
     )
-    return AgentInput(agent="support-desk", prompt="Where is A-1003? Cancel it.")
+    return AgentInput(
+        agent="support-desk", acting_for=CUSTOMER, prompt="Where is A-1003? Cancel it."
+    )
 
 
 def structured_output_repaired(llm: ScriptedLLM) -> AgentInput:
@@ -84,27 +94,67 @@ def fallback_after_errors(llm: ScriptedLLM) -> AgentInput:
 
 def max_turns(llm: ScriptedLLM) -> AgentInput:
     llm.responder = lambda _: call_tools(("get_refund_policy", {}))
-    return AgentInput(agent="support-desk", prompt="loop", max_turns=2)
+    return AgentInput(agent="support-desk", acting_for=CUSTOMER, prompt="loop", max_turns=2)
 
 
 def refund_waiting_for_a_person(llm: ScriptedLLM) -> AgentInput:
     llm.responder = support_desk_responder
     # A-1004: the multi-tool scenario has refunded A-1001 in this shop already.
-    return AgentInput(agent="support-desk", prompt="Order A-1004 is faulty, refund it.")
+    return AgentInput(
+        agent="support-desk", acting_for=CUSTOMER, prompt="Order A-1004 is faulty, refund it."
+    )
 
 
 async def reject(run: AgentHandle) -> None:
     (call,) = await pending_approvals(run)
     await run.execute_update(
-        AgentWorkflow.decide,
-        ApprovalDecision(call_id=call.call_id, approve=False, reason="no photo of the fault"),
+        AgentWorkflow.decide, approval(call, approve=False, reason="no photo of the fault")
     )
+
+
+# The support desk whose refunds only named people may approve.
+GUARDED = AgentRegistry([dataclasses.replace(SUPPORT_DESK, approvers=["bob@shop"])])
+
+
+def refund_for_a_named_approver(llm: ScriptedLLM) -> AgentInput:
+    llm.responder = support_desk_responder
+    return AgentInput(
+        agent="support-desk",
+        acting_for=CUSTOMER,
+        started_by="alice@shop",
+        prompt="Order A-1004 is faulty, refund it.",
+    )
+
+
+async def named_approver(run: AgentHandle) -> None:
+    (call,) = await pending_approvals(run)
+    decision = approval(call, approver="bob@shop", reason="photo shows the fault")
+    await run.execute_update(AgentWorkflow.decide, decision)
+
+
+def duplicate_keys(llm: ScriptedLLM) -> AgentInput:
+    ambiguous = '{"order_id": "A-1001", "reason": "broken", "order_id": "A-1004"}'
+    llm.enqueue(call_tools(("issue_refund", ambiguous)), say("I could not refund that."))
+    return AgentInput(agent="support-desk", acting_for=CUSTOMER, prompt="Refund A-1001.")
+
+
+def pipeline_approval(llm: ScriptedLLM) -> RefundTicket:
+    llm.scripts = SCRIPTS
+    # Over the approval threshold: a person approves the refund the pipeline asks for.
+    return RefundTicket(
+        text="Order A-1004: the headphones are damaged, refund me.", acting_for=CUSTOMER
+    )
+
+
+async def approve_the_pipelines_refund(run: AgentHandle) -> None:
+    (call,) = await pending_approvals(run)
+    await run.execute_update(AgentWorkflow.decide, approval(call))
 
 
 def pipeline_refund(llm: ScriptedLLM) -> RefundTicket:
     llm.scripts = SCRIPTS
     # Under the approval threshold: the pipeline refunds on its own.
-    return RefundTicket(text="Order A-1001 arrived broken, please refund it.")
+    return RefundTicket(text="Order A-1001 arrived broken, please refund it.", acting_for=CUSTOMER)
 
 
 def mcp_tool(llm: ScriptedLLM) -> AgentInput:
@@ -126,7 +176,11 @@ def chat(llm: ScriptedLLM) -> AgentInput:
     # Each order question takes two model calls (lookup, answer): the second message
     # reaches the limit, so the first run continues-as-new once it has answered.
     return AgentInput(
-        agent="support-desk", prompt="Where is order A-1003?", chat=True, continue_as_new_turns=3
+        agent="support-desk",
+        acting_for=CUSTOMER,
+        prompt="Where is order A-1003?",
+        chat=True,
+        continue_as_new_turns=3,
     )
 
 
@@ -144,12 +198,14 @@ async def chat_into_a_second_run(run: AgentHandle) -> None:
 
 def local_model_calls(llm: ScriptedLLM) -> AgentInput:
     llm.responder = support_desk_responder
-    return AgentInput(agent="local-llm", prompt="Where is order A-1003?")
+    return AgentInput(agent="local-llm", acting_for=CUSTOMER, prompt="Where is order A-1003?")
 
 
 def chat_with_tools(llm: ScriptedLLM) -> AgentInput:
     llm.responder = support_desk_responder
-    return AgentInput(agent="support-desk", prompt="Where is order A-1003?", chat=True)
+    return AgentInput(
+        agent="support-desk", acting_for=CUSTOMER, prompt="Where is order A-1003?", chat=True
+    )
 
 
 async def another_question(run: AgentHandle) -> None:
@@ -187,6 +243,10 @@ SCENARIOS: dict[str, Scenario] = {
     "chat-with-tools": Scenario(chat_with_tools, person=another_question),
     # Tools from an MCP server (tests/mcp_server.py over stdio): `tether.mcp_tool` calls.
     "mcp-tool": Scenario(mcp_tool, with_notes),
+    # v4: decisions bound to the arguments shown (a digest), by a named approver.
+    "approval-by-named-approver": Scenario(refund_for_a_named_approver, GUARDED, named_approver),
+    "duplicate-keys-refused": Scenario(duplicate_keys, REGISTRY),
+    "pipeline-approval": Scenario(pipeline_approval, REGISTRY, approve_the_pipelines_refund),
 }
 
 
@@ -206,8 +266,7 @@ async def record(client: Client, name: str, scenario: Scenario, state: Path) -> 
                 handle = await client.start_workflow(
                     RefundPipelineWorkflow.run, params, id=name, task_queue=worker.task_queue
                 )
-            if scenario.person is not None:
-                assert isinstance(params, AgentInput), "people play agent runs only"
+            if scenario.person is not None:  # both answer `state` and take `decide`
                 await scenario.person(handle)  # type: ignore[arg-type]
             await handle.result()  # follows the run through continue-as-new
             histories = await runs_of(client, name, handle.result_run_id)

@@ -33,13 +33,15 @@ class Conversations:
         self._max_runs = max_runs
         self._runs: OrderedDict[str, list[Message]] = OrderedDict()
 
-    async def messages(self, request: LlmRequest) -> list[Message]:
-        """The whole conversation `request` continues (call inside its activity)."""
+    async def messages(self, request: LlmRequest) -> tuple[list[Message], bool]:
+        """The whole conversation `request` continues (call inside its activity), and
+        whether it had to be read back from history (this worker did not hold it)."""
         info = activity.info()
         # Keyed by run: a continued-as-new run starts over with `known` 0.
         key = info.workflow_run_id or ""
         known = self._runs.get(key, []) if request.known else []
-        if len(known) < request.known:
+        rebuilt = len(known) < request.known
+        if rebuilt:
             known = await _rebuild(info.workflow_id or "", key)
         if len(known) < request.known:
             raise ApplicationError(
@@ -55,7 +57,7 @@ class Conversations:
         self._runs.move_to_end(key)
         while len(self._runs) > self._max_runs:
             self._runs.popitem(last=False)
-        return conversation
+        return conversation, rebuilt
 
 
 async def _rebuild(workflow_id: str, run_id: str) -> list[Message]:

@@ -72,7 +72,12 @@ class LlmActivities:
         try:
             async with heartbeating():
                 spec = await self._specs.resolve(agent, request.digest)
-                messages = await self._conversations.messages(request)
+                rebuilt = False
+                if request.summary:  # a context policy's: plain text in, plain text out
+                    spec = spec.model_copy(update={"tools": [], "output": None})
+                    messages = request.messages
+                else:
+                    messages, rebuilt = await self._conversations.messages(request)
                 completion = await self.client.chat.completions.create(
                     model=request.model,
                     messages=_messages(spec, messages),  # type: ignore[arg-type]
@@ -98,9 +103,13 @@ class LlmActivities:
             finish_reason=finish_reason,
             cost_usd=self._prices.cost(request.model, usage),
         )
-        if not info.is_local and info.task_queue in self.worker_queues:
-            # This worker now holds the conversation: the run's next call comes here.
-            reply.worker_queue = self.worker_queues[info.task_queue]
+        own = self.worker_queues.get(info.task_queue)
+        if own is not None and not info.is_local and (rebuilt or info.task_queue == own):
+            # The call landed on a worker that did not hold the conversation (no eager
+            # dispatch, or a lost worker): from now on the run's calls come to this one
+            # first. Until then they go to the shared queue, where eager dispatch hands
+            # them to the worker running the workflow, which holds it, at no round trip.
+            reply.worker_queue = own
         # Validated with the live type: the code that reads `output` is the live code.
         if spec.output is not None and agent.output_type is not None and not message.tool_calls:
             reply.output, reply.output_error = _validate(agent.output_type, message.content)

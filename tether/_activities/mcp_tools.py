@@ -15,11 +15,13 @@ import structlog
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from tether import _arguments
 from tether._activities.agents import served
 from tether._activities.heartbeat import heartbeating
 from tether._activities.mcp_listing import unavailable
 from tether._activities.mcp_sessions import McpSessions, SessionGone
 from tether._activities.specs import RecordedSpecs
+from tether._activities.tools import not_approved
 from tether._agents import AgentRegistry
 from tether._mcp import McpServer
 from tether._seam import MCP_TOOL_ACTIVITY, McpTarget, ToolOutcome, ToolRequest, ToolSpec
@@ -59,7 +61,7 @@ class McpActivities:
                 type="McpServerRemoved",
                 non_retryable=True,
             )
-        arguments = checked_arguments(tool, request.call.arguments)
+        arguments = not_approved(request) or checked_arguments(tool, request.call.arguments)
         if isinstance(arguments, ToolOutcome):
             return arguments
         meta = {IDEMPOTENCY_META_KEY: request.idempotency_key} if tool.side_effects else None
@@ -106,9 +108,11 @@ def checked_arguments(tool: ToolSpec, text: str) -> dict[str, Any] | ToolOutcome
     from jsonschema.validators import validator_for
 
     try:
-        value = json.loads(text or "{}")
+        value = _arguments.loads(text)
     except json.JSONDecodeError as e:
         return malformed_arguments(tool.name, e)
+    except _arguments.ArgumentsError as e:
+        return invalid_arguments(tool.name, str(e))
     if not isinstance(value, dict):
         return invalid_arguments(tool.name, "send a JSON object")
     schema = tool.parameters or {"type": "object"}

@@ -1,20 +1,23 @@
 """The agent a run recorded, for the activities that act on it.
 
-A run records its agent's spec once, at its start (the `tether.describe_agent` local
-activity), and replays against it. The LLM and tool activities must act on that record
-too: a run started before a deploy that changed the agent's tools must keep showing the
-model the tools it started with. Each request carries the recorded spec's digest; a
-worker whose live agent has the same digest (the usual case) uses it as is, one that
-recorded that spec itself (an agent with MCP tools, listed per run) has it in memory,
-and any other reads it from the run's history, once per digest.
+A run records its agent's spec once, at its start (the `tether.describe_agent` activity,
+local or regular), and replays against it. The LLM and tool activities must act on that
+record too: a run started before a deploy that changed the agent's tools must keep
+showing the model the tools it started with. Each request carries the recorded spec's
+digest; a worker whose live agent has the same digest (the usual case) uses it as is,
+one that recorded that spec itself (an agent with MCP tools, listed per run) has it in
+memory, and any other reads it from the run's history, once per digest.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Sequence
 
 from temporalio import activity
+from temporalio.api.common.v1 import Payload
 from temporalio.api.enums.v1 import EventType
+from temporalio.api.history.v1 import MarkerRecordedEventAttributes
 from temporalio.converter import PayloadConverter
 from temporalio.exceptions import ApplicationError
 
@@ -68,17 +71,22 @@ class RecordedSpecs:
 async def _from_history(workflow_id: str, run_id: str, agent: str, digest: str) -> AgentSpec:
     client = activity.client()
     handle = client.get_workflow_handle(workflow_id, run_id=run_id)
+    describes: set[int] = set()  # event ids of describe activities scheduled
     async for event in handle.fetch_history_events():
-        if event.event_type != EventType.EVENT_TYPE_MARKER_RECORDED:
+        recorded: Sequence[Payload] | None = None
+        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+            scheduled = event.activity_task_scheduled_event_attributes
+            if scheduled.activity_type.name == DESCRIBE_AGENT_ACTIVITY:
+                describes.add(event.event_id)
+        elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+            completed = event.activity_task_completed_event_attributes
+            if completed.scheduled_event_id in describes:
+                recorded = completed.result.payloads
+        elif event.event_type == EventType.EVENT_TYPE_MARKER_RECORDED:
+            recorded = _described_locally(event.marker_recorded_event_attributes)
+        if recorded is None:
             continue
-        marker = event.marker_recorded_event_attributes
-        if marker.marker_name != LOCAL_ACTIVITY_MARKER or "result" not in marker.details:
-            continue
-        # Core writes the marker's own data as plain JSON, outside the payload codec.
-        (meta,) = PayloadConverter.default.from_payloads(marker.details["data"].payloads, [dict])
-        if meta.get("activity_type") != DESCRIBE_AGENT_ACTIVITY:
-            continue
-        (spec,) = await client.data_converter.decode(marker.details["result"].payloads, [AgentSpec])
+        (spec,) = await client.data_converter.decode(recorded, [AgentSpec])
         if spec.name == agent and spec.digest == digest:
             return spec  # type: ignore[no-any-return]
     raise ApplicationError(
@@ -87,3 +95,14 @@ async def _from_history(workflow_id: str, run_id: str, agent: str, digest: str) 
         type="AgentChanged",
         non_retryable=True,
     )
+
+
+def _described_locally(marker: MarkerRecordedEventAttributes) -> Sequence[Payload] | None:
+    """The result of a describe local activity, or None for any other marker."""
+    if marker.marker_name != LOCAL_ACTIVITY_MARKER or "result" not in marker.details:
+        return None
+    # Core writes the marker's own data as plain JSON, outside the payload codec.
+    (meta,) = PayloadConverter.default.from_payloads(marker.details["data"].payloads, [dict])
+    if meta.get("activity_type") != DESCRIBE_AGENT_ACTIVITY:
+        return None
+    return marker.details["result"].payloads

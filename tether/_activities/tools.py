@@ -8,6 +8,7 @@ from __future__ import annotations
 import structlog
 from temporalio import activity
 
+from tether import _arguments
 from tether._activities.agents import served
 from tether._activities.heartbeat import heartbeating
 from tether._activities.specs import RecordedSpecs
@@ -31,6 +32,10 @@ class ToolActivities:
         tool = agent.tool(request.call.name)
         if tool is None:  # the workflow checks too, but its spec may predate a deploy
             return unknown_tool(request.call.name, [t.name for t in agent.tools])
+        refused = not_approved(request)
+        if refused is not None:
+            log.warning("tool call refused: not the approved arguments", tool=tool.name)
+            return refused
         info = activity.info()
         async with heartbeating() as progress:
             ctx = ToolContext(
@@ -39,6 +44,9 @@ class ToolActivities:
                 tool_call_id=request.call.id,
                 attempt=info.attempt,
                 heartbeat=progress.report,
+                arguments_digest=arguments_digest(request.call.arguments),
+                acting_for=request.acting_for,
+                approval=request.approval,
             )
             outcome = await tool.invoke(request.call.arguments, ctx)
         log.info("tool ran", tool=tool.name, error=outcome.error)
@@ -49,12 +57,45 @@ class ToolActivities:
         return fitted(outcome, limit)
 
 
+def arguments_digest(text: str) -> str:
+    """The digest of a call's arguments ("" for arguments the tool will refuse anyway)."""
+    try:
+        return _arguments.digest_of(text)
+    except _arguments.ArgumentsError:
+        return ""
+
+
+def not_approved(request: ToolRequest) -> ToolOutcome | None:
+    """The refusal of a call whose arguments are not the ones a person approved (the
+    workflow sends those; this is the last check before the side effect)."""
+    if request.approved_digest is None:
+        return None
+    if arguments_digest(request.call.arguments) == request.approved_digest:
+        return None
+    return ToolOutcome(
+        error="rejected",
+        content="Error: not done. These arguments are not the ones a person approved.",
+    )
+
+
 def fitted(outcome: ToolOutcome, limit: int) -> ToolOutcome:
     """`outcome` cut to `limit` bytes of UTF-8, and further if its payload would still
-    exceed Temporal's limit (JSON escapes some characters to six bytes)."""
+    exceed Temporal's limit (JSON escapes some characters to six bytes), unless the
+    worker keeps large payloads in an external store."""
+    if _external_storage():
+        return outcome.model_copy(update={"content": truncate(outcome.content, limit)})
     while True:
         cut = outcome.model_copy(update={"content": truncate(outcome.content, limit)})
         size = len(cut.model_dump_json())
         if size <= PAYLOAD_BUDGET_BYTES:
             return cut
         limit = max(1, int(limit * PAYLOAD_BUDGET_BYTES / size * 0.9))
+
+
+def _external_storage() -> bool:
+    """Whether this worker's client keeps large payloads in a store (a tool tested in an
+    `ActivityEnvironment` without a client: no)."""
+    try:
+        return activity.client().data_converter.external_storage is not None
+    except RuntimeError:
+        return False

@@ -3,10 +3,15 @@ Temporal's errors turned into one line."""
 
 from __future__ import annotations
 
+import getpass
+import io
 import json
+import os
+import re
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TextIO
 from urllib.parse import quote
 
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
@@ -14,7 +19,7 @@ from temporalio.exceptions import ApplicationError, FailureError
 from temporalio.service import RPCError, RPCStatusCode
 
 from tether._messages import Message
-from tether._seam import AgentResult
+from tether._seam import AgentResult, PendingApproval
 from tether._settings import ui_url
 from tether._temporal import connect
 from tether._workflows.agent import AgentWorkflow
@@ -33,6 +38,65 @@ PROG = ["tether"]
 
 def prog() -> str:
     return PROG[0]
+
+
+IDENTITY_VARIABLE = "TETHER_IDENTITY"
+
+
+def person() -> str:
+    """Who uses this CLI, as its runs and decisions record it: TETHER_IDENTITY, else
+    the login and host. A claim, not a proof: see the README's Security section."""
+    return os.environ.get(IDENTITY_VARIABLE) or f"{getpass.getuser()}@{socket.gethostname()}"
+
+
+# Terminal escape sequences (CSI, OSC and the other ESC forms) and C1 controls, which a
+# terminal may act on; the other control characters but newline and tab; and the
+# characters that reorder or hide text (bidi controls, zero-width marks).
+_ESCAPES = re.compile(r"\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)?|[@-Z\\-_])?")
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_INVISIBLE = re.compile(r"[\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
+
+
+def terminal_safe(text: str) -> str:
+    """`text` (a model's answer, a tool's result: anything untrusted) as a terminal
+    shows it literally: escape sequences dropped, other controls as `?`, characters
+    that reorder or hide text written as `\\uXXXX`."""
+    text = _CONTROLS.sub("?", _ESCAPES.sub("", text))
+    return _INVISIBLE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+class TerminalSafe(io.TextIOBase):
+    """A text stream that writes everything through `terminal_safe`: what the CLI
+    prints of a run (answers, tool results, transcripts) cannot steer the terminal."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        self._stream.write(terminal_safe(text))
+        return len(text)
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+    def isatty(self) -> bool:
+        return self._stream.isatty()
+
+    def fileno(self) -> int:
+        return self._stream.fileno()
+
+
+def shown_call(call: PendingApproval) -> str:
+    """A call that waits for a person, as the person is shown it: the tool, its
+    arguments as they will run, the call id and the digest a decision must carry."""
+    digest = f" · digest {call.digest}" if call.digest else ""
+    return terminal_safe(f"{call.tool}({call.arguments}) · call {call.call_id}{digest}")
+
+
+def decide_command(workflow_id: str, call: PendingApproval) -> str:
+    """The command that approves exactly `call` (the one the person was shown)."""
+    digest = f" --digest {call.digest}" if call.digest else ""
+    return terminal_safe(f"{prog()} approve {workflow_id} --call {call.call_id}{digest}")
 
 
 class UserError(Exception):
@@ -106,9 +170,9 @@ def numbered(messages: list[Message]) -> Iterator[tuple[Message, str | None]]:
 def describe(message: Message, turn: int) -> str | None:
     """One line for a message of a run's progress (the answer is printed apart)."""
     if message.role == "assistant":
-        calls = [f"  → {c.name}({c.arguments})" for c in message.tool_calls]
+        calls = [f"  → {terminal_safe(f'{c.name}({c.arguments})')}" for c in message.tool_calls]
         return "\n".join([f"turn {turn}", *calls]) if calls else None
     if message.role == "tool":
-        content = " ".join((message.content or "").split())  # one line per result
+        content = terminal_safe(" ".join((message.content or "").split()))  # one line
         return f"  ← {content[:117] + '…' if len(content) > 118 else content}"
     return None

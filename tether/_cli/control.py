@@ -1,52 +1,133 @@
-"""`approve`, `reject` and `cancel`: decisions a person sends to a run."""
+"""`approve`, `reject` and `cancel`: decisions a person sends to a run.
+
+A decision names the call it is for and carries the digest of the arguments the person
+was shown, so it cannot land on another call, or on the same call id with other
+arguments. Without `--call`, only a terminal may decide: it shows the call and asks.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 from typing import Any
 
 from pydantic import ValidationError
 from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle
 
-from tether._cli.common import UserError, emit_json, explained, open_run, prog
-from tether._cli.follow import POLL_SECONDS, Waiting
+from tether._cli.common import (
+    UserError,
+    emit_json,
+    explained,
+    open_run,
+    person,
+    prog,
+    shown_call,
+)
+from tether._cli.follow import POLL_SECONDS, Waiting, decision_on
 from tether._cli.history import execution_status
-from tether._seam import ApprovalDecision
+from tether._seam import ApprovalDecision, PendingApproval
 from tether._validation import describe, json_object
 from tether._workflows.agent import AgentWorkflow
 
 CANCEL_WAIT_SECONDS = 30
+MIN_DIGEST_CHARS = 8
 
 
 async def cmd_decide(args: argparse.Namespace) -> int:
     approve = args.command == "approve"
-    decision = checked_decision(
-        call_id=args.call,
-        approve=approve,
-        reason=None if approve else args.reason,
-        arguments=args.arguments if approve else None,
+    reason = None if approve else args.reason
+    arguments = args.arguments if approve else None
+    checked_decision(  # malformed input is refused before anything is sent
+        call_id=args.call, approve=approve, reason=reason, arguments=arguments, approver=person()
     )
+    if args.digest is not None and len(args.digest) < MIN_DIGEST_CHARS:
+        raise UserError(f"--digest needs at least {MIN_DIGEST_CHARS} characters of the digest")
     _, handle = await open_run(args.id)
     with explained(args.id):
-        if args.wait is not None:
-            await until_pending(handle, args.wait)
-        # The workflow's validator refuses unknown or already decided calls.
-        call = await handle.execute_update(AgentWorkflow.decide, decision)
+        if args.call is None and not sys.stdin.isatty():
+            await pending(handle)  # an unknown run is named first
+            raise UserError(
+                f"name the call to {args.command} with --call CALL_ID "
+                f"(`{prog()} status {args.id}` shows the calls that wait, with their digests)"
+            )
+        if args.call is None:
+            call = await asked(handle, args.command, args.wait)
+        else:
+            call = await waiting_call(handle, args.call, args.digest, args.wait)
+        decision = checked_decision(
+            **decision_on(call, approve=approve, reason=reason, arguments=arguments).model_dump()
+        )
+        # The workflow's validator refuses unknown, decided or changed calls.
+        runs = await handle.execute_update(AgentWorkflow.decide, decision)
     verb = "approved" if approve else "rejected"
     if args.json:
-        emit_json({"workflow_id": args.id, "decision": verb, **call.model_dump(mode="json")})
+        emit_json(
+            {
+                "workflow_id": args.id,
+                "decision": verb,
+                "approver": decision.approver,
+                "edited": arguments is not None,
+                **runs.model_dump(mode="json"),
+            }
+        )
     else:
-        print(f"{verb} {call.tool}({call.arguments}) · call {call.call_id} · run {args.id}")
+        edited = " (edited)" if arguments is not None else ""
+        print(f"{verb} {shown_call(runs)}{edited} · by {decision.approver} · run {args.id}")
     return 0
 
 
-async def until_pending(handle: WorkflowHandle[Any, Any], seconds: float) -> None:
-    """Until a call of the run waits for a person (a script's `approve --wait`)."""
+async def waiting_call(
+    handle: WorkflowHandle[Any, Any], call_id: str, digest: str | None, wait: float | None
+) -> PendingApproval:
+    """The call `call_id` that waits for a person (after up to `wait` seconds), checked
+    against the digest the person was shown."""
+    call = await until_pending(handle, wait or 0, call_id)
+    if call is None:
+        waiting = await pending(handle)
+        names = ", ".join(c.call_id for c in waiting) or "none"
+        raise UserError(f"no tool call {call_id!r} waits for approval (waiting: {names})")
+    if digest is not None and not (call.digest or "").startswith(digest):
+        raise UserError(
+            f"call {call_id!r} waits with other arguments than digest {digest}: "
+            f"{shown_call(call)}; look at it again"
+        )
+    return call
+
+
+async def asked(handle: WorkflowHandle[Any, Any], verb: str, wait: float | None) -> PendingApproval:
+    """The one waiting call, once the person at the terminal has seen it and said yes."""
+    if await until_pending(handle, wait or 0) is None:
+        within = f" in {wait:g} s" if wait else ""
+        raise UserError(f"no call of run {handle.id!r} waited for approval{within}")
+    waiting = await pending(handle)
+    if len(waiting) != 1:
+        calls = "\n".join(f"  {shown_call(c)}" for c in waiting)
+        raise UserError(f"{len(waiting)} calls wait; name one with --call:\n{calls}")
+    [call] = waiting
+    answer = await asyncio.to_thread(input, f"{verb} {shown_call(call)}? [y/N] ")
+    if answer.strip().lower() not in ("y", "yes"):
+        raise UserError(f"not {verb}d: nothing was sent")
+    return call
+
+
+async def pending(handle: WorkflowHandle[Any, Any]) -> list[PendingApproval]:
+    state: Waiting = await handle.query("state", result_type=Waiting)
+    return state.pending_approvals
+
+
+async def until_pending(
+    handle: WorkflowHandle[Any, Any], seconds: float, call_id: str | None = None
+) -> PendingApproval | None:
+    """The call `call_id` (or any call) once it waits for a person, polling up to
+    `seconds` (a script's `approve --wait`); None if it does not."""
     deadline = asyncio.get_running_loop().time() + seconds
-    while not (await handle.query("state", result_type=Waiting)).pending_approvals:
-        if asyncio.get_running_loop().time() > deadline:
-            raise UserError(f"no call of run {handle.id!r} waited for approval in {seconds:g} s")
+    while True:
+        for call in await pending(handle):
+            if call_id is None or call.call_id == call_id:
+                return call
+        if asyncio.get_running_loop().time() >= deadline:
+            return None
         await asyncio.sleep(POLL_SECONDS)
 
 

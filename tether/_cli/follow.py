@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from temporalio.client import WorkflowHandle, WorkflowQueryFailedError
 from temporalio.service import RPCError
 
-from tether._cli.common import numbered, prog
+from tether._cli.common import decide_command, numbered, person, prog, shown_call
 from tether._cli.notices import Notices
 from tether._cli.prompting import read_line
 from tether._cli.reading import ask_state, ask_transcript
@@ -58,21 +58,21 @@ class Approver:
                 self.undecided.append(call)
 
     async def _decide(self, call: PendingApproval) -> ApprovalDecision | None:
-        shown = f"{call.tool}({call.arguments})"
+        shown = shown_call(call)
         if self.approve_all:
             print(f"  ✓ approved {shown} (--yes)", file=sys.stderr)
-            return ApprovalDecision(call_id=call.call_id, approve=True)
+            return decision_on(call, approve=True)
         if not self.ask:
             print(
-                f"  ⏸ {shown} waits for approval: {prog()} approve {self.workflow_id} "
-                f"--call {call.call_id} (or reject)",
+                f"  ⏸ {shown} waits for approval: {decide_command(self.workflow_id, call)}"
+                " (or reject)",
                 file=sys.stderr,
             )
             return None
         try:
             answer = await read_line(f"  ? approve {shown}? [y/N] ")
             if answer.strip().lower() in ("y", "yes"):
-                return ApprovalDecision(call_id=call.call_id, approve=True)
+                return decision_on(call, approve=True)
             reason = await read_line("    reason (optional): ")
         except EOFError:
             print(f"\n  (no answer: decide with {prog()} approve/reject)", file=sys.stderr)
@@ -80,12 +80,30 @@ class Approver:
         except asyncio.CancelledError:  # Ctrl-C
             print(
                 f"\n  (interrupted: run {self.workflow_id} goes on, and the call waits for "
-                f"approval: {prog()} approve {self.workflow_id} --call {call.call_id}, or "
-                "reject)",
+                f"approval: {decide_command(self.workflow_id, call)}, or reject)",
                 file=sys.stderr,
             )
             raise
-        return ApprovalDecision(call_id=call.call_id, approve=False, reason=reason.strip() or None)
+        return decision_on(call, approve=False, reason=reason.strip() or None)
+
+
+def decision_on(
+    call: PendingApproval,
+    *,
+    approve: bool,
+    reason: str | None = None,
+    arguments: str | None = None,
+) -> ApprovalDecision:
+    """A decision by this CLI's user on exactly `call`: its id and the digest of the
+    arguments they were shown."""
+    return ApprovalDecision(
+        call_id=call.call_id,
+        approve=approve,
+        reason=reason,
+        arguments=arguments,
+        digest=call.digest,
+        approver=person(),
+    )
 
 
 async def follow(

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import NoReturn
 
 from tether._cli.chat import cmd_chat, cmd_send
-from tether._cli.common import PROG, UserError
+from tether._cli.common import PROG, TerminalSafe, UserError
 from tether._cli.control import cmd_cancel, cmd_decide
 from tether._cli.pipeline import add_pipeline_command
 from tether._cli.run import add_run_options, cmd_run
@@ -79,7 +79,15 @@ def build_parser(
     for verb in ("approve", "reject"):
         decide = command(verb, cmd_decide, f"{verb} a tool call that waits for a person")
         decide.add_argument("id", help="workflow id")
-        decide.add_argument("--call", help="tool call id (needed when several wait)")
+        decide.add_argument(
+            "--call",
+            help="the tool call id, as `status` shows it (without it, a terminal shows the "
+            "one waiting call and asks)",
+        )
+        decide.add_argument(
+            "--digest",
+            help="the digest `status` showed with the call: refused if its arguments changed",
+        )
         decide.add_argument(
             "--wait",
             type=float,
@@ -137,6 +145,8 @@ def main(
     parser = build_parser(prog, default_agent=default_agent, default_pipeline=default_pipeline)
     args = parser.parse_args(argv)
     PROG[0] = prog
+    if args.command not in ("worker", "health"):  # a worker's own log keeps its colours
+        sys.stdout, sys.stderr = TerminalSafe(sys.stdout), TerminalSafe(sys.stderr)
     try:
         code: int = asyncio.run(args.run(args))
         return code

@@ -14,10 +14,10 @@ from typing import TypeVar
 
 from pydantic import ValidationError
 
-from tether._cli.common import UserError, check_id
+from tether._cli.common import UserError, check_id, person
 from tether._cli.ending import finish
 from tether._cli.follow import Approver
-from tether._cli.run import announce, check_taken
+from tether._cli.run import add_acting_for, announce, check_taken
 from tether._client import RunExists, start_workflow
 from tether._temporal import connect
 from tether._visibility import run_summary, start_details
@@ -42,6 +42,7 @@ def add_pipeline_command(
     )
     sub.add_argument("--json", action="store_true", help="print JSON")
     sub.add_argument("--model", help="override the model of the LLM steps")
+    add_acting_for(sub)
     sub.add_argument(
         "--approval-timeout", type=float, metavar="SECONDS", help="then an approval is rejected"
     )
@@ -57,6 +58,8 @@ async def cmd_pipeline(args: argparse.Namespace) -> int:
         params = PipelineInput(
             text=args.text.strip(),
             model=args.model,
+            acting_for=args.acting_for,
+            started_by=person(),
             **(
                 {"approval_timeout_seconds": args.approval_timeout} if args.approval_timeout else {}
             ),

@@ -89,3 +89,20 @@ async def ask_state(handle: WorkflowHandle[Any, Any]) -> AnyState | None:
 
 async def ask_transcript(handle: WorkflowHandle[Any, Any]) -> list[Message] | None:
     return await ask(handle, "transcript", list[Message])
+
+
+async def ask_conversation(
+    client: Client, handle: WorkflowHandle[Any, Any]
+) -> list[Message] | None:
+    """Every message of the run's conversation: first those of the earlier runs a chat
+    with a context policy left them in (closed runs answer queries too), then the run's
+    own; None if a worker did not answer."""
+    state = await ask_state(handle)
+    messages: list[Message] = []
+    for run_id in state.earlier_runs if isinstance(state, RunState) else []:
+        earlier = await ask_transcript(client.get_workflow_handle(handle.id, run_id=run_id))
+        if earlier is None:
+            return None
+        messages += earlier
+    latest = await ask_transcript(handle)
+    return None if latest is None else messages + latest

@@ -16,7 +16,7 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.converter import PayloadConverter
 
 from tether._activities.specs import LOCAL_ACTIVITY_MARKER
-from tether._cli.common import Handle, UserError, check_id, emit_json, run_link
+from tether._cli.common import Handle, UserError, check_id, emit_json, person, run_link
 from tether._cli.ending import finish
 from tether._cli.follow import Approver
 from tether._cli.reading import polling
@@ -57,6 +57,17 @@ def add_run_options(parser: argparse.ArgumentParser, default_agent: str | None) 
     parser.add_argument(
         "--approval-timeout", type=float, metavar="SECONDS", help="then a call counts as rejected"
     )
+    add_acting_for(parser)
+
+
+def add_acting_for(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--acting-for",
+        metavar="WHO",
+        default=os.environ.get("TETHER_ACTING_FOR") or None,
+        help="who the run acts for, e.g. a customer id: its tools see it, never the "
+        "model's choice (default: TETHER_ACTING_FOR)",
+    )
 
 
 def chosen_agent(args: argparse.Namespace) -> str:
@@ -76,6 +87,8 @@ def parse_input(args: argparse.Namespace, prompt: str, *, chat: bool = False) ->
             deadline_seconds=args.deadline,
             approval_timeout_seconds=args.approval_timeout,
             chat=chat,
+            acting_for=args.acting_for,
+            started_by=person(),
         )
     except ValidationError as e:
         first = e.errors(include_url=False)[0]
@@ -97,6 +110,8 @@ async def start(client: Client, params: AgentInput, workflow_id: str | None) -> 
             max_total_tokens=params.max_total_tokens,
             deadline=_seconds(params.deadline_seconds),
             approval_timeout=_seconds(params.approval_timeout_seconds),
+            acting_for=params.acting_for,
+            started_by=params.started_by,
         )
     except RunExists as e:
         raise UserError(f"{e} (--id)") from None

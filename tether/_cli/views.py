@@ -15,11 +15,21 @@ from typing import Any, get_args
 from temporalio.client import Client, WorkflowExecutionDescription
 from temporalio.service import RPCError
 
-from tether._cli.common import Handle, UserError, emit_json, explained, numbered, open_run, run_link
+from tether._cli.common import (
+    Handle,
+    UserError,
+    decide_command,
+    emit_json,
+    explained,
+    numbered,
+    open_run,
+    run_link,
+    shown_call,
+)
 from tether._cli.ending import finish, plural
 from tether._cli.follow import Approver
 from tether._cli.history import Record, Retry, labels_of, read_record, retries, run_status
-from tether._cli.reading import QUERY_SECONDS, AnyState, ask_state, ask_transcript, polling
+from tether._cli.reading import QUERY_SECONDS, AnyState, ask_conversation, ask_state, polling
 from tether._seam import RunState, RunStatus
 from tether._temporal import connect
 from tether._visibility import AGENT_NAME_KEY, AGENT_STATUS_KEY, AGENT_TOKENS_KEY, AGENT_TURNS_KEY
@@ -118,8 +128,9 @@ def agent_lines(workflow_id: str, state: RunState, status: str) -> list[str]:
         lines.append(f"  deadline {state.deadline:%Y-%m-%d %H:%M:%S} UTC")
     for call in state.pending_approvals:
         lines.append(
-            f"  waiting for approval: {call.tool}({call.arguments}) · call {call.call_id}"
-            f" · until {call.expires_at:%Y-%m-%d %H:%M} UTC"
+            f"  waiting for approval: {shown_call(call)}"
+            f" · until {call.expires_at:%Y-%m-%d %H:%M} UTC\n"
+            f"    to approve: {decide_command(workflow_id, call)}"
         )
     if state.queued_messages:
         lines.append(f"  {plural(state.queued_messages, 'message')} queued")
@@ -138,8 +149,9 @@ def pipeline_lines(workflow_id: str, kind: str, state: PipelineState, status: st
     ]
     for call in state.pending_approvals:
         lines.append(
-            f"  waiting for approval: {call.tool}({call.arguments}) · call {call.call_id}"
-            f" · until {call.expires_at:%Y-%m-%d %H:%M} UTC"
+            f"  waiting for approval: {shown_call(call)}"
+            f" · until {call.expires_at:%Y-%m-%d %H:%M} UTC\n"
+            f"    to approve: {decide_command(workflow_id, call)}"
         )
     return lines
 
@@ -176,7 +188,8 @@ async def cmd_transcript(args: argparse.Namespace) -> int:
     with explained(args.id):
         described = await handle.describe()
         worker = await polling(client, described.task_queue)
-        messages = await ask_transcript(handle) if worker else None
+        # A chat with a context policy keeps earlier messages in its earlier runs.
+        messages = await ask_conversation(client, handle) if worker else None
         if messages is None:
             why = (
                 f"its worker did not answer within {QUERY_SECONDS:g} s"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 from pathlib import Path
 
@@ -10,7 +11,7 @@ from tether._agents import AgentRegistry, ModuleMissing, load_registry
 from tether._cli.common import UserError
 from tether._liveness import DEFAULT_MAX_AGE_SECONDS, check
 from tether._logs import configure as configure_logs
-from tether._settings import ConfigurationError
+from tether._settings import ConfigurationError, Deployment
 from tether._worker import WorkerConfig, serve
 
 # What `tether worker` serves with no --agents, when it is importable: the demo of
@@ -28,6 +29,15 @@ def add_worker_command(commands: argparse._SubParsersAction) -> None:  # type: i
         default=os.environ.get("TETHER_AGENTS"),
         help="an AgentRegistry or a list of Agents, e.g. myapp.agents:REGISTRY; the module "
         "is imported with the working directory on the path (default: TETHER_AGENTS)",
+    )
+    sub.add_argument(
+        "--deployment",
+        metavar="NAME",
+        help="a Worker Deployment: runs pinned to this worker's build "
+        "(default: TETHER_DEPLOYMENT_NAME; needs --build-id)",
+    )
+    sub.add_argument(
+        "--build-id", metavar="ID", help="this worker's build (default: TETHER_BUILD_ID)"
     )
 
 
@@ -48,6 +58,10 @@ async def cmd_worker(args: argparse.Namespace) -> int:
     configure_logs()
     registry = registry_named(args.agents)
     config = WorkerConfig.from_env()
+    if args.deployment or args.build_id:
+        name = args.deployment or (config.deployment.name if config.deployment else "")
+        build = args.build_id or (config.deployment.build_id if config.deployment else "")
+        config = dataclasses.replace(config, deployment=Deployment(name, build))
     with config.telemetry.exporting():
         await serve(registry, config)
     return 0

@@ -24,6 +24,7 @@ from temporalio.exceptions import (
     RetryState,
     is_cancelled_exception,
 )
+from temporalio.workflow import ContinueAsNewVersioningBehavior
 
 with workflow.unsafe.imports_passed_through():
     from tether._messages import Message, ToolCall
@@ -34,6 +35,7 @@ with workflow.unsafe.imports_passed_through():
         AgentResult,
         AgentSpec,
         Carried,
+        ContextPolicy,
         LlmReply,
         LlmRequest,
         ModelSwitch,
@@ -50,23 +52,18 @@ with workflow.unsafe.imports_passed_through():
         current_details,
     )
 
+from tether._workflows import context
 from tether._workflows.approvals import Approvals, DecidesApprovals
-from tether._workflows.inputs import checked_input, parsed_input
+from tether._workflows.generations import paths
+from tether._workflows.inputs import checked_input, invalid_input, parsed_input
 from tether._workflows.llm_calls import describe_agent, execute_llm, repair_request
 from tether._workflows.run_state import Conversation, Inbox, Limits, Publishing, Spend
 from tether._workflows.subagents import run_subagent
-from tether._workflows.tool_calls import run_tool_call
+from tether._workflows.tool_calls import RunContext, run_tool_call
 
 T = TypeVar("T")
+N = TypeVar("N", int, float)
 OPEN_STATUSES: tuple[RunStatus, ...] = ("running", "awaiting_approval", "awaiting_user")
-# Runs started before this patch upsert their search attributes on every turn.
-UPSERT_ON_STATUS_ONLY = "upsert-on-status-only"
-# Runs started before this patch use local activities while updates may arrive. An
-# update accepted while a local activity runs can be recorded ahead of the command that
-# followed the activity's result, and such a history does not replay (temporalio 1.35;
-# tests/test_stress.py found it); so chats, and turns in which a call waits for a
-# person, use regular activities only.
-NO_LOCAL_ACTIVITIES_WITH_UPDATES = "no-local-activities-with-updates"
 
 
 class DeadlineReached(Exception):
@@ -94,6 +91,7 @@ class AgentWorkflow(DecidesApprovals):
         self._turn = 0
         self._output: dict[str, object] | None = None
         self._tools_waiting: str | None = None
+        self._policy: ContextPolicy | None = None
         # The task queue of the worker that holds this run's conversation (its last
         # model call's); the next call goes there first.
         self._worker_queue: str | None = None
@@ -103,17 +101,27 @@ class AgentWorkflow(DecidesApprovals):
         self._inbox = Inbox()
         self._shown = Publishing()
         self._approvals = Approvals(on_change=self._approvals_changed)
-        if valid and valid.carried:
-            # What the conversation carried over, there for queries from the first task.
+        self._context = RunContext()
+        if valid and valid.carried and workflow.info().continued_run_id:
+            # What the conversation carried over, there for queries from the first task
+            # (`carried` on a first start is not the workflow's own: `run` refuses it).
             self._restore(valid.carried, valid.model)
 
     @workflow.run
     async def run(self, *args: Any) -> AgentResult:
         """Answer the input's prompt (an `AgentInput`; a chat: every message sent)."""
-        # Asked first thing, so replay meets the patch marker where it was recorded.
-        self._shown.upsert_every_turn = not workflow.patched(UPSERT_ON_STATUS_ONLY)
-        self._local_with_updates = not workflow.patched(NO_LOCAL_ACTIVITIES_WITH_UPDATES)
+        taken = paths()
+        self._shown.upsert_every_turn = not taken.upsert_on_status_only
+        self._local_with_updates = not taken.no_local_activities_with_updates
+        self._approvals.reused_call_ids = taken.reused_call_ids
+        bound = taken.bound_and_scoped
         params = checked_input(AgentInput, args)
+        if bound:
+            self._context = RunContext(
+                acting_for=params.acting_for, started_by=params.started_by, bound=True
+            )
+            if params.carried is not None and not workflow.info().continued_run_id:
+                raise invalid_input("`carried` is the workflow's own, for continue-as-new")
         try:
             result = await self._loop(params)
         except BaseException as e:
@@ -130,7 +138,12 @@ class AgentWorkflow(DecidesApprovals):
         return result
 
     async def _loop(self, params: AgentInput) -> AgentResult:
-        spec = await describe_agent(params.agent, local=self._local_allowed())
+        # From generations.BOUND_AND_SCOPED on, a regular activity: a local one's result can be
+        # recorded in the task before the run has seen it, and a cancel arriving in that
+        # moment left a history whose replay upserts the status where the run did not
+        # (tests/test_stress.py found it).
+        local = self._local_allowed() and not self._context.bound
+        spec = await describe_agent(params.agent, local=local)
         self._configure(spec, params)
         try:
             return await self._converse(spec, params)
@@ -141,22 +154,43 @@ class AgentWorkflow(DecidesApprovals):
 
     def _configure(self, spec: AgentSpec, params: AgentInput) -> None:
         self._shown.searchable = spec.searchable
+        self._policy = spec.context
         self._model = params.model or spec.model
         limits = self._limits
         limits.max_turns = params.max_turns or spec.max_turns
         limits.max_total_tokens = params.max_total_tokens or spec.max_total_tokens
         limits.continue_as_new_turns = params.continue_as_new_turns or spec.continue_as_new_turns
+        seconds = params.deadline_seconds or spec.deadline_seconds
+        if self._context.bound:
+            self._check_model(spec, params)
+            # The input may lower the agent's budgets, never raise them.
+            limits.max_turns = min(limits.max_turns, spec.max_turns)
+            limits.max_total_tokens = _lower(limits.max_total_tokens, spec.max_total_tokens)
+            seconds = _lower(seconds, spec.deadline_seconds)
         if params.carried is None:
-            self._conversation.messages = [
-                Message.system(spec.instructions),
-                Message.user(params.prompt),
-            ]
-            seconds = params.deadline_seconds or spec.deadline_seconds
+            self._conversation.add(Message.system(spec.instructions), Message.user(params.prompt))
             limits.deadline = workflow.now() + timedelta(seconds=seconds) if seconds else None
+
+    def _check_model(self, spec: AgentSpec, params: AgentInput) -> None:
+        """Refuse a first start that asks for a model the agent does not allow."""
+        if spec.models is None or params.model is None or params.carried is not None:
+            return  # a continued run's model is the one its conversation moved to
+        allowed = [spec.model, *spec.llm.fallback_models, *spec.models]
+        if params.model not in allowed:
+            raise invalid_input(
+                f"agent {spec.name!r} does not run model {params.model!r} "
+                f"(allowed: {', '.join(dict.fromkeys(allowed))})"
+            )
 
     def _restore(self, carried: Carried, model: str | None) -> None:
         self._model = model
-        self._conversation.messages = carried.messages
+        # With a context policy the chat carried its compacted view: this run's transcript
+        # starts empty, the earlier runs' transcripts hold the rest.
+        self._conversation = Conversation(
+            messages=list(carried.messages),
+            transcript=[] if carried.earlier_runs else list(carried.messages),
+            earlier_runs=carried.earlier_runs,
+        )
         self._spend.usage = carried.usage
         self._spend.carried_cost = carried.cost_usd
         self._turn = carried.turn
@@ -187,7 +221,7 @@ class AgentWorkflow(DecidesApprovals):
             )
             unanswered = bool(inbox.queued)
             if unanswered:
-                self._conversation.messages.extend(Message.user(t) for t in inbox.take())
+                self._conversation.add(*(Message.user(t) for t in inbox.take()))
             elif inbox.end_requested:
                 return self._finish("completed", self._conversation.answer())
             else:
@@ -197,20 +231,25 @@ class AgentWorkflow(DecidesApprovals):
                     lambda: workflow.all_handlers_finished() or bool(inbox.queued)
                 )
                 if not inbox.queued:
-                    workflow.continue_as_new(self._carry_over(params))
+                    # On a versioned fleet the next run starts on the current build
+                    # (a run is otherwise pinned to the build that started it).
+                    workflow.continue_as_new(
+                        self._carry_over(params),
+                        initial_versioning_behavior=ContinueAsNewVersioningBehavior.AUTO_UPGRADE,
+                    )
 
     async def _respond(self, spec: AgentSpec, approval_timeout: timedelta) -> AgentResult | None:
         """Model and tool calls until the model answers the latest user message: None
         once it has (the answer is the last message), or how the run ended instead."""
         self._output = None
         repairs_left = spec.llm.output_repairs
-        messages = self._conversation.messages
+        conversation = self._conversation
         for _ in range(self._limits.max_turns):
             if self._limits.out_of_tokens(self._spend.usage):
                 return self._finish("max_tokens", None)
             self._turn += 1
             reply = await self._call_llm(spec)
-            messages.append(reply.message)
+            conversation.add(reply.message)
             calls = reply.message.tool_calls
             workflow.logger.info(
                 "turn finished", extra={"turn": self._turn, "tool_calls": len(calls)}
@@ -226,7 +265,7 @@ class AgentWorkflow(DecidesApprovals):
                 )
                 self._tools_waiting = None
                 for call, outcome in zip(calls, outcomes, strict=True):
-                    messages.append(Message.tool(call.id, outcome.content))
+                    conversation.add(Message.tool(call.id, outcome.content))
                 continue
             if reply.output_error is None:
                 self._output = reply.output
@@ -235,7 +274,7 @@ class AgentWorkflow(DecidesApprovals):
                 workflow.logger.info("structured output still invalid after repairs")
                 return self._finish("invalid_output", reply.message.content)
             repairs_left -= 1
-            messages.append(repair_request(reply.output_error))
+            conversation.add(repair_request(reply.output_error))
         workflow.logger.info("turn limit reached", extra={"max_turns": self._limits.max_turns})
         return self._finish("max_turns", None)
 
@@ -248,7 +287,7 @@ class AgentWorkflow(DecidesApprovals):
             turn=self._turn,
             usage=self._spend.usage,
             cost_usd=self._spend.cost(),
-            messages=len(self._conversation.messages),
+            messages=len(self._conversation.transcript),
             model_switches=self._spend.switches,
             error=self._error,
             chat=self._chat,
@@ -257,12 +296,13 @@ class AgentWorkflow(DecidesApprovals):
             last_message=self._conversation.answer(),
             runs=self._runs,
             deadline=self._limits.deadline,
+            earlier_runs=self._conversation.earlier_runs,
         )
 
     @workflow.query
     def transcript(self) -> list[Message]:
         """Every message of the conversation so far."""
-        return self._conversation.messages
+        return self._conversation.transcript
 
     @workflow.update
     async def send(self, text: str) -> str:
@@ -306,8 +346,15 @@ class AgentWorkflow(DecidesApprovals):
         )
 
     def _carry_over(self, params: AgentInput) -> AgentInput:
+        conversation = self._conversation
+        # With a context policy only the model's (bounded) view is carried: the payload
+        # stays small however long the chat lives; this run's transcript stays here.
+        earlier = []
+        if self._policy is not None:
+            earlier = [*conversation.earlier_runs, workflow.info().run_id]
         carried = Carried(
-            messages=self._conversation.messages,
+            messages=conversation.messages,
+            earlier_runs=earlier,
             usage=self._spend.usage,
             cost_usd=self._spend.cost(),
             turn=self._turn,
@@ -364,6 +411,7 @@ class AgentWorkflow(DecidesApprovals):
         # history). A regular call sends only what is new, and whole again if the
         # worker could not rebuild the rest.
         whole = spec.llm.local_activity and self._local_allowed()
+        await self._fit_context(spec)
         while True:
             model = self._model or spec.model
             self._shown.waiting_for = f"a reply from `{model}`"
@@ -402,6 +450,61 @@ class AgentWorkflow(DecidesApprovals):
             self._publish()
             return reply
 
+    async def _fit_context(self, spec: AgentSpec) -> None:
+        """Compact what the model is sent to the agent's context policy, if it is over
+        (see context.py); the transcript notes what was done."""
+        policy = spec.context
+        conversation = self._conversation
+        if policy is None or not context.over(policy, conversation.messages):
+            return
+        notes = []
+        view, elided = context.elide_tool_results(policy, conversation.messages)
+        if elided:
+            notes.append(f"{elided} older tool results elided")
+        start = context.recent_start(policy, view)
+        if context.over(policy, view) and start > 1:
+            older = view[1:start]
+            summary = await self._summarize(spec, policy, older) if policy.summarize else None
+            if summary is None:
+                view = [view[0], context.dropped_message(len(older)), *view[start:]]
+                notes.append(f"{len(older)} older messages dropped")
+            else:
+                view = [view[0], context.summary_message(summary, len(older)), *view[start:]]
+                notes.append(f"{len(older)} older messages summarized")
+        view, cut = context.cut_to_fit(policy, view)
+        if cut:
+            notes.append(f"{cut} long messages cut")
+        workflow.logger.info("context compacted", extra={"turn": self._turn, "notes": notes})
+        conversation.compact(view, context.compaction_note(notes, self._turn))
+
+    async def _summarize(
+        self, spec: AgentSpec, policy: ContextPolicy, older: list[Message]
+    ) -> str | None:
+        """A model call that condenses `older` (its tokens count as the run's); None if
+        it failed, and the messages are dropped instead (the transcript keeps them)."""
+        model = self._model or spec.model
+        request = LlmRequest(
+            agent=self._agent,
+            model=model,
+            messages=context.summary_request(older, policy),
+            turn=self._turn,
+            summary=True,
+        )
+        try:
+            reply = await execute_llm(
+                spec,
+                request,
+                summary=f"llm {model} · summary before turn {self._turn}",
+                local_allowed=self._local_allowed(),
+            )
+        except ActivityError as e:
+            if is_cancelled_exception(e):
+                raise
+            workflow.logger.warning("summary failed; older messages dropped")
+            return None
+        self._spend.add_call(reply)
+        return reply.message.content or None
+
     def _switch(self, from_model: str, to_model: str, reason: str) -> None:
         switch = ModelSwitch(
             turn=self._turn, from_model=from_model, to_model=to_model, reason=reason
@@ -433,11 +536,12 @@ class AgentWorkflow(DecidesApprovals):
             approval_timeout=approval_timeout,
             run_subagent=self._run_subagent,
             local_allowed=local,
+            context=self._context,
         )
 
     def _local_allowed(self, approvals_in_turn: bool = False) -> bool:
         """Whether `fast` tools and local model calls may run as local activities now:
-        not while an update may arrive (see NO_LOCAL_ACTIVITIES_WITH_UPDATES)."""
+        not while an update may arrive (see generations.NO_LOCAL_ACTIVITIES_WITH_UPDATES)."""
         return self._local_with_updates or not (self._chat or approvals_in_turn)
 
     async def _run_subagent(self, tool: ToolSpec, call: ToolCall) -> ToolOutcome:
@@ -519,6 +623,13 @@ class AgentWorkflow(DecidesApprovals):
             model=self._model or "",
             model_switches=self._spend.switches,
         )
+
+
+def _lower(asked: N | None, cap: N | None) -> N | None:
+    """`asked`, but no more than `cap` (None: no limit)."""
+    if cap is None:
+        return asked
+    return cap if asked is None else min(asked, cap)
 
 
 def _lost_conversation(error: ActivityError) -> bool:

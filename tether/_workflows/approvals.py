@@ -1,28 +1,45 @@
 """Human approval of tool calls (workflow code: deterministic, no I/O).
 
 A call of a `needs_approval` tool waits here for a decision delivered by the workflow's
-`decide` update. The update's validator runs `Approvals.check`, so a decision for an
-unknown or already decided call is refused before it reaches history. The wait is a
-durable timer: with no decision in time the call counts as rejected, and in every case
-the model is told what happened as that call's result.
+`decide` update. Before anyone is asked, its arguments are parsed strictly and checked
+against the tool's schema (a bad call goes back to the model, nobody is asked), and the
+person is shown them written out again, with their digest. The update's validator runs
+`Approvals.check`, so a decision is refused before it reaches history when it is for an
+unknown or already decided call, for other arguments than those shown (its digest), by
+someone the agent does not list as an approver (or by the run's starter), or with
+edited arguments the tool's schema refuses. The wait is a durable timer: with no
+decision in time the call counts as rejected, and in every case the model is told what
+happened as that call's result.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from tether import _arguments
     from tether._messages import ToolCall
     from tether._seam import ApprovalDecision, PendingApproval, ToolOutcome
+    from tether._tools import invalid_arguments
     from tether._validation import json_object
     from tether._visibility import approval_summary
 
+from tether._workflows.generations import REUSED_CALL_IDS
 
-# Runs started before this patch let a reused call id inherit the earlier decision.
-REUSED_CALL_IDS = "approvals-per-reused-call-id"
+
+@dataclass(frozen=True)
+class Rules:
+    """What a call's arguments and its decision must satisfy (runs started before
+    decisions were bound to arguments have none)."""
+
+    schema: dict[str, Any] | None = None  # the tool's parameters; None: parse only
+    approvers: tuple[str, ...] | None = None  # None: anyone may decide
+    started_by: str | None = None  # never an approver when approvers are named
 
 
 class Approvals:
@@ -30,13 +47,21 @@ class Approvals:
 
     def __init__(self, on_change: Callable[[], None]) -> None:
         self._pending: dict[str, PendingApproval] = {}
+        self._rules: dict[str, Rules] = {}
         self._decided: dict[str, ApprovalDecision] = {}
         # The workflow keeps its status and search attributes current through this.
         self._on_change = on_change
+        # Whether this run's code path gives a reused call id its own decision (see
+        # generations.REUSED_CALL_IDS); a workflow whose runs know it sets its own.
+        self.reused_call_ids: Callable[[], bool] = lambda: workflow.patched(REUSED_CALL_IDS)
 
     @property
     def pending(self) -> list[PendingApproval]:
         return list(self._pending.values())
+
+    def decision(self, call_id: str) -> ApprovalDecision | None:
+        """The decision taken on `call_id` (its edited arguments as they run)."""
+        return self._decided.get(call_id)
 
     def check(self, decision: ApprovalDecision) -> None:
         """Raise ValueError (the update is refused) unless `decision` can be taken now.
@@ -56,26 +81,65 @@ class Approvals:
             raise ValueError(
                 f"no tool call {decision.call_id!r} waits for approval (waiting: {waiting})"
             )
+        call = self._pending[decision.call_id or next(iter(self._pending))]
+        rules = self._rules.get(call.call_id)
+        if call.digest is not None and decision.digest != call.digest:
+            if decision.digest is None:
+                raise ValueError(
+                    f"a decision on call {call.call_id!r} must carry the digest of the "
+                    f"arguments it was shown ({call.digest})"
+                )
+            raise ValueError(
+                f"call {call.call_id!r} waits with other arguments than the ones decided "
+                f"on (digest {call.digest}, not {decision.digest}): look at it again"
+            )
+        if rules is not None:
+            _check_approver(rules, decision)
         if decision.arguments is not None:
             if not decision.approve:
                 raise ValueError("edited arguments only go with an approval")
-            json_object(decision.arguments, what="edited arguments")
+            if rules is None:
+                json_object(decision.arguments, what="edited arguments")
+            else:
+                checked(decision.arguments, rules, what="edited arguments")
 
     def decide(self, decision: ApprovalDecision) -> PendingApproval:
-        """Record a checked decision; the waiting call wakes up with it. Returns the call
-        as it will run: with edited arguments, those (the person sees them confirmed)."""
+        """Record a checked decision; the waiting call wakes up with it. Returns the
+        call as it will run (edited arguments written out as they run)."""
         call_id = decision.call_id or next(iter(self._pending))
-        self._decided[call_id] = decision.model_copy(update={"call_id": call_id})
         call = self._pending[call_id]
-        if decision.arguments is not None:  # only an approval has them (see check)
-            return call.model_copy(update={"arguments": decision.arguments})
+        update: dict[str, object] = {"call_id": call_id}
+        rules = self._rules.get(call_id)
+        if decision.arguments is not None and rules is not None:
+            runs = checked(decision.arguments, rules, what="edited arguments")
+            update["arguments"] = _arguments.canonical(runs)
+            call = call.model_copy(
+                update={"arguments": update["arguments"], "digest": _arguments.digest(runs)}
+            )
+        self._decided[call_id] = decision.model_copy(update=update)
         return call
 
     async def wait(
-        self, call: ToolCall, *, turn: int, expires_after: timedelta
+        self,
+        call: ToolCall,
+        *,
+        turn: int,
+        expires_after: timedelta,
+        rules: Rules | None = None,
     ) -> ToolCall | ToolOutcome:
-        """The call to run (its arguments perhaps edited), or the refusal for the model."""
-        if call.id in self._decided and workflow.patched(REUSED_CALL_IDS):
+        """The call to run (its arguments perhaps edited), or the refusal for the model.
+
+        With `rules`, arguments the tool would refuse go back to the model at once, and
+        the call that waits (and runs) has its arguments written out canonically."""
+        digest = None
+        if rules is not None:
+            try:
+                parsed = checked(call.arguments, rules, what="the arguments")
+            except ValueError as e:
+                return invalid_arguments(call.name, str(e))
+            call = call.model_copy(update={"arguments": _arguments.canonical(parsed)})
+            digest = _arguments.digest(parsed)
+        if call.id in self._decided and self.reused_call_ids():
             # A provider that numbers calls per message reused this id: the decision on
             # record was for an earlier call, whose wait is over. (Before this patch,
             # the earlier decision was taken for this call too, with nobody asked.)
@@ -87,6 +151,10 @@ class Approvals:
             turn=turn,
             expires_at=workflow.now() + expires_after,
         )
+        if digest is not None:  # left unset otherwise: old runs' payloads stay as they were
+            self._pending[call.id].digest = digest
+        if rules is not None:
+            self._rules[call.id] = rules
         self._on_change()
         closed = False
         try:
@@ -110,6 +178,7 @@ class Approvals:
             )
         finally:
             del self._pending[call.id]
+            self._rules.pop(call.id, None)
             # A run evicted from a worker's cache may leave this coroutine to the garbage
             # collector, which closes it (GeneratorExit) in whatever thread it runs, maybe
             # while another run's code runs there: workflow calls would then act on that
@@ -125,6 +194,28 @@ class Approvals:
         if decision.arguments is not None:
             return call.model_copy(update={"arguments": decision.arguments})
         return call
+
+
+def checked(text: str, rules: Rules, *, what: str) -> dict[str, Any]:
+    """`text` parsed strictly and checked against the rules' schema (ValueError)."""
+    try:
+        value = _arguments.parse(text)
+        _arguments.check(rules.schema, value)
+    except _arguments.ArgumentsError as e:
+        raise ValueError(f"{what} are refused: {e}") from None
+    return value
+
+
+def _check_approver(rules: Rules, decision: ApprovalDecision) -> None:
+    if rules.approvers is None:
+        return
+    who = decision.approver
+    if who is None:
+        raise ValueError("this agent's calls are decided by named approvers: say who decides")
+    if who not in rules.approvers:
+        raise ValueError(f"{who!r} is not among this agent's approvers")
+    if who == rules.started_by:
+        raise ValueError(f"{who!r} started this run and may not decide its calls")
 
 
 class DecidesApprovals:

@@ -23,14 +23,14 @@ M = TypeVar("M", bound=BaseModel)
 def parsed_input(model: type[M], args: Sequence[Any]) -> M | ApplicationError:
     """The start arguments as one valid `model`, or the error to fail the run with."""
     if len(args) != 1:
-        return _invalid(f"expected one {model.__name__} object, got {len(args)} arguments")
+        return invalid_input(f"expected one {model.__name__} object, got {len(args)} arguments")
     [arg] = args
     if isinstance(arg, model):
         return arg
     try:
         return model.model_validate(arg)
     except ValidationError as e:
-        return _invalid(describe(e, whole="input"))
+        return invalid_input(describe(e, whole="input"))
 
 
 def checked_input(model: type[M], args: Sequence[Any]) -> M:
@@ -46,5 +46,6 @@ def checked_input(model: type[M], args: Sequence[Any]) -> M:
     return parsed
 
 
-def _invalid(problem: str) -> ApplicationError:
+def invalid_input(problem: str) -> ApplicationError:
+    """The error that fails a run over its input (non-retryable `InvalidInput`)."""
     return ApplicationError(f"invalid input: {problem}", type="InvalidInput", non_retryable=True)

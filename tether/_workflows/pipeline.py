@@ -8,7 +8,7 @@ tool activities, idempotency keys and approvals as an agent:
     class TicketPipeline(Pipeline):
         @workflow.run
         async def run(self, *args: Any) -> PipelineResult:
-            ticket = checked_input(PipelineInput, args)
+            ticket = self.read_input(PipelineInput, args)
             reader = await self.agent("ticket-reader")
             triage = await self.ask_for(Triage, reader, [Message.user(ticket.text)], step="triage")
             found = await self.use_tool(reader, "lookup_order", {"order_id": triage.order_id})
@@ -23,7 +23,9 @@ pipeline TEXT --workflow NAME` starts one with a `PipelineInput`.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -36,6 +38,7 @@ with workflow.unsafe.imports_passed_through():
     from tether._messages import Message, ToolCall, Usage
     from tether._seam import (
         DAY_SECONDS,
+        MAX_NAME_CHARS,
         MAX_PROMPT_CHARS,
         AgentSpec,
         LlmReply,
@@ -45,13 +48,16 @@ with workflow.unsafe.imports_passed_through():
     )
     from tether._visibility import approval_details
 
-from tether._workflows.approvals import Approvals, DecidesApprovals
+from tether._workflows.approvals import Approvals, DecidesApprovals, Rules
+from tether._workflows.generations import paths
+from tether._workflows.inputs import checked_input
 from tether._workflows.llm_calls import describe_agent, execute_llm, repair_request
-from tether._workflows.tool_calls import execute_tool, tool_request
+from tether._workflows.tool_calls import RunContext, execute_tool, tool_request
 
 M = TypeVar("M", bound=BaseModel)
-# A pipeline's idempotency keys are `workflow id:1:call id`: one "turn", and call ids
-# that name the step (by default the tool's name: each tool runs once per run).
+P = TypeVar("P", bound="PipelineInput")
+# A pipeline's tool calls are all of one "turn", and their call ids name the step (by
+# default the tool's name: each tool runs once per run).
 TURN = 1
 
 
@@ -62,6 +68,17 @@ class PipelineInput(BaseModel):
     model: str | None = Field(default=None, description="Override the steps' model.")
     approval_timeout_seconds: float = Field(
         default=DAY_SECONDS, gt=0, description="An undecided approval is rejected after this."
+    )
+    acting_for: str | None = Field(
+        default=None,
+        max_length=MAX_NAME_CHARS,
+        description="Who the run acts for, set by its starter: `ToolContext.acting_for`.",
+    )
+    started_by: str | None = Field(
+        default=None,
+        max_length=MAX_NAME_CHARS,
+        description="Who started the run: never an approver of its calls when the agent "
+        "names approvers.",
     )
 
 
@@ -90,6 +107,22 @@ class Pipeline(DecidesApprovals):
         self._approvals = Approvals(on_change=self._approvals_changed)
         self._transcript: list[Message] = []
         self._step_start = 0  # where the latest LLM step's messages begin
+        # Asked before the run's first command, as the agent asks it first thing.
+        self._context = RunContext(bound=paths().bound_and_scoped)
+
+    def read_input(self, model: type[P], args: Sequence[Any]) -> P:
+        """The start arguments of `run(self, *args)` as one valid `model` (a
+        `PipelineInput`), as `checked_input` returns them; who the run acts for and who
+        started it go with every tool call and approval of the run.
+
+        Raises:
+            ApplicationError: the input is not one valid `model` (``InvalidInput``).
+        """
+        params = checked_input(model, args)
+        self._context = dataclasses.replace(
+            self._context, acting_for=params.acting_for, started_by=params.started_by
+        )
+        return params
 
     @workflow.query
     def state(self) -> PipelineState:
@@ -189,21 +222,30 @@ class Pipeline(DecidesApprovals):
         call_id: str | None = None,
     ) -> ToolOutcome:
         """Run `agent`'s tool `name` through Tether's tool activity, with its timeouts,
-        retries and idempotency key (`workflow id:1:call id`; the call id defaults to
-        the tool's name). A `ToolCall` (e.g. from `approval`) runs as it is."""
+        retries and idempotency key (the run's own; the call id defaults to the tool's
+        name). A `ToolCall` (e.g. from `approval`) runs as it is, with the decision
+        that approved it."""
         call = arguments if isinstance(arguments, ToolCall) else tool_call(name, arguments, call_id)
         tool = agent.tool(call.name)
         if tool is None:
             raise ApplicationError(
                 f"agent {agent.name!r} has no tool {call.name!r}", non_retryable=True
             )
-        return await execute_tool(tool, tool_request(agent, call, TURN))
+        decision = self._approvals.decision(call.id) if isinstance(arguments, ToolCall) else None
+        return await execute_tool(tool, tool_request(agent, call, TURN, self._context, decision))
 
-    async def approval(self, call: ToolCall, *, expires_after: timedelta) -> ToolCall | ToolOutcome:
+    async def approval(
+        self, call: ToolCall, *, expires_after: timedelta, agent: AgentSpec | None = None
+    ) -> ToolCall | ToolOutcome:
         """Wait for a person to decide `call` (`tether approve/reject`): the call to run
         (its arguments perhaps edited), or the rejection (also when nobody decided in
-        time)."""
-        return await self._approvals.wait(call, turn=TURN, expires_after=expires_after)
+        time). With `agent`, the call's arguments are checked against its tool's schema
+        first, and decisions against the agent's approvers."""
+        tool = agent.tool(call.name) if agent is not None else None
+        rules = self._context.rules(agent, tool) if agent is not None and tool is not None else None
+        if rules is None and self._context.bound:
+            rules = Rules(started_by=self._context.started_by)
+        return await self._approvals.wait(call, turn=TURN, expires_after=expires_after, rules=rules)
 
     def _approvals_changed(self) -> None:
         self._status = "awaiting_approval" if self._approvals.pending else "running"

@@ -15,19 +15,29 @@ with workflow.unsafe.imports_passed_through():
 
 @dataclass
 class Conversation:
-    """The messages of this run, and how many of them the model has been sent."""
+    """What the model is sent (`messages`: with a context policy a compacted view), how
+    much of it the model has been sent, and this run's `transcript`: every message as
+    it was, with a note wherever the view was compacted. A run that continued a chat
+    with a policy holds only its own messages; `earlier_runs` hold the rest."""
 
     messages: list[Message] = field(default_factory=list)
     sent: int = 0
+    transcript: list[Message] = field(default_factory=list)
+    earlier_runs: list[str] = field(default_factory=list)
+
+    def add(self, *messages: Message) -> None:
+        self.messages.extend(messages)
+        self.transcript.extend(messages)
 
     def unsent(self) -> list[Message]:
         return self.messages[self.sent :]
 
     def results_since_user(self) -> list[tuple[str, str]]:
-        """The name and result of each tool call answered since the user last spoke."""
+        """The name and result of each tool call answered since the user last spoke, as
+        the tool gave it (from the transcript: a compacted view may have elided it)."""
         names: dict[str, str] = {}
         found: list[tuple[str, str]] = []
-        for message in self.messages:
+        for message in self.transcript:
             if message.role == "user":
                 names, found = {}, []
             for call in message.tool_calls:
@@ -35,6 +45,12 @@ class Conversation:
             if message.role == "tool" and message.tool_call_id in names:
                 found.append((names[message.tool_call_id], message.content or ""))
         return found
+
+    def compact(self, view: list[Message], note: Message) -> None:
+        """The model is sent `view` from now on (whole, at its next call)."""
+        self.messages = view
+        self.sent = 0
+        self.transcript.append(note)
 
     def answer(self) -> str | None:
         """The latest answer the model gave (not a tool-calling message)."""

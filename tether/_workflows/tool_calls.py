@@ -14,17 +14,20 @@ infrastructure errors are retried by Temporal per the tool's retry policy.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
+    from tether import _arguments
     from tether._messages import ToolCall
     from tether._seam import (
         MCP_TOOL_ACTIVITY,
         TOOL_ACTIVITY,
         AgentSpec,
+        ApprovalDecision,
         ToolOutcome,
         ToolRequest,
         ToolSpec,
@@ -34,12 +37,33 @@ with workflow.unsafe.imports_passed_through():
     from tether._waiting import WAIT, WaitArgs
 
 from tether._workflows.activity_calls import execute
-from tether._workflows.approvals import Approvals, edited_note
+from tether._workflows.approvals import Approvals, Rules, edited_note
 
 # Heartbeats show a worker is alive and carry cancellation to a running tool: a crashed
 # worker's attempt is retried after this long, and a cancel reaches the tool within it.
 DEFAULT_HEARTBEAT_TIMEOUT_SECONDS = 10.0
 RunSubagent = Callable[[ToolSpec, ToolCall], Awaitable[ToolOutcome]]
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What a run's tool calls carry besides their arguments: who it acts for and who
+    started it (both from its input), and whether it follows generations.BOUND_AND_SCOPED."""
+
+    acting_for: str | None = None
+    started_by: str | None = None
+    bound: bool = False
+
+    def rules(self, spec: AgentSpec, tool: ToolSpec) -> Rules | None:
+        """What a decision on a call of `tool` must satisfy (None for older runs)."""
+        if not self.bound:
+            return None
+        return Rules(
+            # MCP schemas are the server's own (any JSON schema): its activity checks them.
+            schema=tool.parameters if tool.mcp is None else None,
+            approvers=tuple(spec.approvers) if spec.approvers is not None else None,
+            started_by=self.started_by,
+        )
 
 
 async def run_tool_call(
@@ -51,6 +75,7 @@ async def run_tool_call(
     approval_timeout: timedelta,
     run_subagent: RunSubagent,
     local_allowed: bool = True,
+    context: RunContext = RunContext(),
 ) -> ToolOutcome:
     """Run one tool call of the model's message at `turn`; `run_subagent` is the
     workflow's, which knows its budgets; a `fast` tool runs as a local activity only if
@@ -61,15 +86,23 @@ async def run_tool_call(
     if tool.builtin == "wait":
         return await _durable_wait(call)
     if tool.needs_approval:
-        approved = await approvals.wait(call, turn=turn, expires_after=approval_timeout)
+        approved = await approvals.wait(
+            call, turn=turn, expires_after=approval_timeout, rules=context.rules(spec, tool)
+        )
         if isinstance(approved, ToolOutcome):
             return approved
-        if approved.arguments != call.arguments:
-            outcome = await _dispatch(spec, tool, approved, turn, run_subagent, local_allowed)
+        decision = approvals.decision(call.id)
+        if decision is not None and decision.arguments is not None:
+            outcome = await _dispatch(
+                spec, tool, approved, turn, run_subagent, local_allowed, context, decision
+            )
             return outcome.model_copy(
                 update={"content": edited_note(approved.arguments) + outcome.content}
             )
-    return await _dispatch(spec, tool, call, turn, run_subagent, local_allowed)
+        return await _dispatch(
+            spec, tool, approved, turn, run_subagent, local_allowed, context, decision
+        )
+    return await _dispatch(spec, tool, call, turn, run_subagent, local_allowed, context)
 
 
 async def _dispatch(
@@ -79,22 +112,39 @@ async def _dispatch(
     turn: int,
     run_subagent: RunSubagent,
     local_allowed: bool,
+    context: RunContext,
+    decision: ApprovalDecision | None = None,
 ) -> ToolOutcome:
     if tool.builtin == "subagent":
         return await run_subagent(tool, call)
-    return await execute_tool(tool, tool_request(spec, call, turn), local=local_allowed)
+    request = tool_request(spec, call, turn, context, decision)
+    return await execute_tool(tool, request, local=local_allowed)
 
 
-def tool_request(spec: AgentSpec, call: ToolCall, turn: int) -> ToolRequest:
-    request = ToolRequest(
-        agent=spec.name,
-        call=call,
-        # Stable across retries and replays; the turn guards against providers that
-        # reuse call ids across messages.
-        idempotency_key=f"{workflow.info().workflow_id}:{turn}:{call.id}",
-    )
+def tool_request(
+    spec: AgentSpec,
+    call: ToolCall,
+    turn: int,
+    context: RunContext = RunContext(),
+    decision: ApprovalDecision | None = None,
+) -> ToolRequest:
+    """The tool activity's input: the call, its idempotency key, and what the tool may
+    know of the run (who it acts for, the decision that let the call run)."""
+    info = workflow.info()
+    # Stable across retries and replays; the turn guards against providers that reuse
+    # call ids across messages. A run's own: a workflow id may be used again once its
+    # run has closed, and a namespace's ids are not another's.
+    key = f"{info.workflow_id}:{turn}:{call.id}"
+    if context.bound:
+        key = f"{info.namespace}:{info.workflow_id}:{info.first_execution_run_id}:{turn}:{call.id}"
+    request = ToolRequest(agent=spec.name, call=call, idempotency_key=key)
     if spec.digest is not None:  # the activity then acts on the agent this run recorded
         request.digest = spec.digest
+    if context.acting_for is not None:
+        request.acting_for = context.acting_for
+    if decision is not None and context.bound:
+        request.approval = decision
+        request.approved_digest = _arguments.digest_of(call.arguments)
     return request
 
 

@@ -24,7 +24,7 @@ async def test_closes_a_duplicate_once_a_person_approves(
             )
             [call] = await run.wait_for_approval()
             assert call.tool == "close_issue"
-            await run.approve(call.call_id)
+            await run.approve(call, approver="reviewer@example.com")  # the call it was shown
             result = await run.result()
     assert result.status == "completed"
     assert result.answer == "#12: closed #12 as a duplicate of #7"

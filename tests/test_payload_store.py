@@ -1,0 +1,192 @@
+"""Payloads bigger than a history should hold go to an external store (TETHER_PAYLOAD_STORE),
+a reference stays in history: a 5 MB tool result completes its run whole, through the
+embedded file store and through the SDK's S3 driver against an S3-compatible server on
+loopback (moto's), and the model is shown what the agent's context policy allows.
+Time-skipping server, scripted model over HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from google.protobuf import json_format
+from moto.server import ThreadedMotoServer
+from temporalio.api.common.v1 import Payload, Payloads
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+
+from tests.conftest import running_worker
+from tether import Agent, AgentRegistry, AgentRun, ContextPolicy, data_converter, tool
+from tether._seam import MAX_RESULT_BYTES_LIMIT
+from tether._storage import FileStore, external_storage_from_env
+from tether.codec_server import make_server
+from tether.testing import ScriptedLLM, call_tools, say
+
+FIVE_MB = 5 * 1024 * 1024
+BUDGET = 20_000  # tokens
+REFERENCE = b"temporal.api.sdk.v1.ExternalStorageReference"  # what a stored payload leaves
+
+
+def document(megabytes: float) -> str:
+    """Return the document, `megabytes` long."""
+    return "".join(f"line {i:08d} of the document\n" for i in range(int(megabytes * 2**20) // 31))
+
+
+@pytest.fixture
+def file_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    where = tmp_path / "payloads"
+    monkeypatch.setenv("TETHER_PAYLOAD_STORE", str(where))
+    yield where
+
+
+@pytest.fixture
+def s3_store(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A bucket on moto's S3-compatible server, on a loopback port of its own."""
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    for name, value in {
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": "tether-test",
+        "AWS_SECRET_ACCESS_KEY": "tether-test",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    bucket = f"tether-{uuid.uuid4().hex[:8]}"
+    # moto checks no signatures: a plain PUT makes the bucket.
+    urllib.request.urlopen(urllib.request.Request(f"{endpoint}/{bucket}", method="PUT"), timeout=10)
+    monkeypatch.setenv("TETHER_PAYLOAD_STORE", f"s3://{bucket}")
+    try:
+        yield bucket
+    finally:
+        server.stop()
+
+
+def with_store(env: WorkflowEnvironment) -> Client:
+    """The test server's client with Tether's converter as the environment sets it."""
+    return Client(
+        env.client.service_client, namespace=env.client.namespace, data_converter=data_converter()
+    )
+
+
+def reader(megabytes: float, *, policy: ContextPolicy | None = None) -> Agent:
+    @tool(max_result_bytes=int(megabytes * 2**20) + 1024)
+    def fetch(part: int) -> str:
+        """Fetch one part of the document."""
+        return document(megabytes)
+
+    return Agent(name="reader", instructions="Read it.", tools=[fetch], context=policy)
+
+
+def reads(count: int) -> Any:
+    def script(messages: list[dict[str, Any]]) -> Any:
+        done = sum(m["role"] == "tool" for m in messages)
+        return call_tools(("fetch", {"part": done})) if done < count else say("read")
+
+    return script
+
+
+async def history_of(run: AgentRun) -> list[Any]:
+    return [e async for e in run.handle.fetch_history_events()]
+
+
+def history_bytes(history: list[Any]) -> int:
+    return sum(e.ByteSize() for e in history)
+
+
+async def run_reader(client: Client, agent: Agent, count: int) -> tuple[AgentRun, Any, ScriptedLLM]:
+    with ScriptedLLM(reads(count)) as llm:
+        async with running_worker(client, llm, agents=AgentRegistry([agent])) as w:
+            run = await AgentRun.start(client, "reader", "go", task_queue=w.task_queue)
+            result = await asyncio.wait_for(run.result(), 120)
+            transcript = await run.transcript()
+    assert result.status == "completed", result
+    return run, transcript, llm
+
+
+@pytest.mark.parametrize("store", ["file_store", "s3_store"])
+async def test_a_five_megabyte_tool_result_is_stored_and_the_history_holds_a_reference(
+    ts_env: WorkflowEnvironment, store: str, request: pytest.FixtureRequest
+) -> None:
+    request.getfixturevalue(store)
+    client = with_store(ts_env)
+    agent = reader(5, policy=ContextPolicy(max_tokens=BUDGET))
+    run, transcript, llm = await run_reader(client, agent, 1)
+    history = await history_of(run)
+    # The run has the whole result: the transcript returns all five megabytes.
+    (result,) = [m.content for m in transcript if m.role == "tool"]
+    assert result == document(5)
+    # History holds references, not the bytes: the tool's completion is a reference.
+    completions = [
+        e.activity_task_completed_event_attributes.result.payloads[0]
+        for e in history
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED
+    ]
+    assert any(p.metadata.get("messageType") == REFERENCE for p in completions)
+    assert max(p.ByteSize() for p in completions) < 10_000
+    assert history_bytes(history) < 200_000
+    # The model was shown what the policy allows: the result cut to fit the budget.
+    seen = next(m["content"] for m in llm.requests[-1].messages if m["role"] == "tool")
+    assert f"[Cut: this message is {len(document(5)):,} characters" in seen
+    assert len(seen) < BUDGET * 4
+    # The web UI, through the codec server, shows the result the reference stands for.
+    (shown,) = decoded([p for p in completions if p.metadata.get("messageType") == REFERENCE])
+    assert json.loads(shown.data)["content"] == document(5)
+
+
+def decoded(payloads: list[Payload]) -> list[Payload]:
+    """`payloads` through the codec server's /decode, as the web UI posts them."""
+    token = "a-codec-token-for-the-test"
+    server = make_server(
+        None, token=token, storage=external_storage_from_env(), ui_origin="http://ui"
+    )
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{server.server_port}/decode",
+            data=json_format.MessageToJson(Payloads(payloads=payloads)).encode(),
+            headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return list(json_format.Parse(response.read(), Payloads()).payloads)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_stored_payload_is_checked_when_read_back(file_store: Path) -> None:
+    store = FileStore(file_store)
+    (claim,) = store._store([Payload(data=b"x" * 1000)])
+    path = file_store / claim.claim_data["sha256"]
+    assert path.stat().st_mode & 0o777 == 0o600
+    path.write_bytes(b"altered")
+    with pytest.raises(ValueError, match="was altered"):
+        store._retrieve([claim])
+    path.unlink()
+    with pytest.raises(FileNotFoundError, match="must share TETHER_PAYLOAD_STORE"):
+        store._retrieve([claim])
+
+
+async def test_a_store_keeps_megabyte_results_out_of_history(
+    ts_env: WorkflowEnvironment, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Three 1 MB tool results: the history without a store holds them (a few MB), with
+    the file store it holds references (kilobytes). bench/payload_store.py prints both."""
+    assert MAX_RESULT_BYTES_LIMIT >= 2**20
+    without, _, _ = await run_reader(ts_env.client, reader(0.99), 3)
+    bare = history_bytes(await history_of(without))
+    monkeypatch.setenv("TETHER_PAYLOAD_STORE", str(tmp_path / "payloads"))
+    stored, _, _ = await run_reader(with_store(ts_env), reader(0.99), 3)
+    kept = history_bytes(await history_of(stored))
+    assert bare > 3 * 2**20 * 0.99
+    assert kept < bare / 20

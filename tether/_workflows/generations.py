@@ -1,0 +1,69 @@
+"""Which of the workflows' code paths a run takes, by the code it started on (workflow
+code).
+
+Every change to what a workflow does sits behind a patch, so that runs recorded before
+the change replay. Each patch a new run asks costs it a marker and a
+`TemporalChangeVersion` search-attribute upsert (a history event and a billable action
+each); so a run asks one patch, the current generation's, and takes every path added up
+to it. A run recorded before that patch finds no marker for it and asks the older
+patches, each where its code asked it.
+
+To change a workflow's commands: keep the old path, put the new one behind a new patch
+name in `CURRENT`, move the old `CURRENT` into the per-patch checks of `paths`, and
+record a new generation of histories (tests/histories/README.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from temporalio import workflow
+
+# The current generation: new runs record this patch only.
+CURRENT = "tether-generation-2026-12"
+# The patches before it, each asked only by runs recorded before CURRENT.
+# Runs started before this upsert their search attributes on every turn.
+UPSERT_ON_STATUS_ONLY = "upsert-on-status-only"
+# Runs started before this use local activities while updates may arrive. An update
+# accepted while a local activity runs can be recorded ahead of the command that
+# followed the activity's result, and such a history does not replay (temporalio 1.35;
+# tests/test_stress.py found it); so chats, and turns in which a call waits for a
+# person, use regular activities only.
+NO_LOCAL_ACTIVITIES_WITH_UPDATES = "no-local-activities-with-updates"
+# Runs started before this let a reused call id inherit the earlier approval decision.
+REUSED_CALL_IDS = "approvals-per-reused-call-id"
+# Runs started before this: keys `workflow id:turn:call id` (a later run under the same
+# workflow id shared them), approvals of the model's raw text with no digest, `carried`
+# or budgets above the agent's taken from any start, and the agent's spec recorded by a
+# local activity.
+BOUND_AND_SCOPED = "approvals-bound-keys-scoped-to-the-run"
+
+
+@dataclass(frozen=True)
+class Paths:
+    """The paths a run takes; each True is the newer one."""
+
+    upsert_on_status_only: bool = True
+    no_local_activities_with_updates: bool = True
+    # None: the run predates CURRENT, and asks REUSED_CALL_IDS where its code asked it
+    # (the first time a call id came back), not at the start.
+    approvals_per_reused_call_id: bool | None = True
+    bound_and_scoped: bool = True
+
+    def reused_call_ids(self) -> bool:
+        if self.approvals_per_reused_call_id is None:
+            return workflow.patched(REUSED_CALL_IDS)
+        return self.approvals_per_reused_call_id
+
+
+def paths() -> Paths:
+    """Ask first thing in the run, so that replay meets the markers where they were
+    recorded."""
+    if workflow.patched(CURRENT):
+        return Paths()
+    return Paths(
+        upsert_on_status_only=workflow.patched(UPSERT_ON_STATUS_ONLY),
+        no_local_activities_with_updates=workflow.patched(NO_LOCAL_ACTIVITIES_WITH_UPDATES),
+        approvals_per_reused_call_id=None,
+        bound_and_scoped=workflow.patched(BOUND_AND_SCOPED),
+    )
