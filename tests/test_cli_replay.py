@@ -42,7 +42,8 @@ def test_a_changed_history_is_incompatible_and_says_why(tmp_path: Path) -> None:
     scheduled = next(
         e["activityTaskScheduledEventAttributes"]
         for e in history["events"]
-        if "activityTaskScheduledEventAttributes" in e
+        if e.get("activityTaskScheduledEventAttributes", {}).get("activityType", {}).get("name")
+        == "tether.llm"
     )
     scheduled["activityType"]["name"] = "tether.llm_v2"
     path = tmp_path / "renamed.json"

@@ -166,4 +166,5 @@ async def test_a_worker_that_no_longer_serves_the_agent_fails_the_run_at_once(
         if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED
     ]
     failed_calls = [e for e in history if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED]
-    assert attempts == [1, 1] and len(failed_calls) == 1  # the model call, then the tool's
+    # The agent's description, the model call, then the tool's.
+    assert attempts == [1, 1, 1] and len(failed_calls) == 1
