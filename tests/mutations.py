@@ -445,6 +445,13 @@ MUTATIONS = [
         (CHAT + "test_ctrl_c_at_an_approval_prompt_leaves_at_once_and_the_run_goes_on",),
     ),
     Mutation(
+        "approve-prompt-in-executor",
+        "tether/_cli/control.py",
+        'answer = await read_line(f"{verb} {shown_call(call)}? [y/N] ")',
+        'answer = await asyncio.to_thread(input, f"{verb} {shown_call(call)}? [y/N] ")',
+        (CHAT + "test_ctrl_c_at_an_approval_prompt_leaves_at_once_and_the_run_goes_on",),
+    ),
+    Mutation(
         "one-turns",
         "tether/_cli/ending.py",
         '("" if count == 1 else "s")',

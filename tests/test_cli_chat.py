@@ -1,6 +1,6 @@
 """Chats and prompts that never block without a word: a piped chat at an approval, a
-`send` that triggers one, Ctrl-C at a prompt, a named new chat, `/end`. Real dev server,
-worker.py and starter.py as subprocesses."""
+`send` that triggers one, Ctrl-C at a prompt (of `run` and of `approve`), a named new
+chat, `/end`. Real dev server, worker.py and starter.py as subprocesses."""
 
 from __future__ import annotations
 
@@ -79,6 +79,11 @@ async def test_ctrl_c_at_an_approval_prompt_leaves_at_once_and_the_run_goes_on(
             await asking.wait_for("? approve issue_refund(")
             asking.interrupt()  # and no Enter after it
             stopped = await asking.finish(seconds=10)
+            # `approve` without --call asks on the terminal too.
+            deciding = Spawned(env, "approve", f"{env['TETHER_TASK_QUEUE']}-c", stdin=terminal)
+            await deciding.wait_for("? [y/N]")
+            deciding.interrupt()
+            undecided = await deciding.finish(seconds=10)
             status = starter(env, "status", f"{env['TETHER_TASK_QUEUE']}-c")
             cancelled = starter(env, "cancel", f"{env['TETHER_TASK_QUEUE']}-c")
     finally:
@@ -89,6 +94,8 @@ async def test_ctrl_c_at_an_approval_prompt_leaves_at_once_and_the_run_goes_on(
         f"(interrupted: run {env['TETHER_TASK_QUEUE']}-c goes on, and the call waits for "
         "approval: starter.py approve"
     ) in stopped.stderr
+    assert undecided.returncode == 130
+    assert "(interrupted: nothing was sent; the call still waits)" in undecided.stderr
     assert "awaiting_approval" in status.stdout
     assert cancelled.returncode == 0, cancelled.stderr
 
