@@ -190,7 +190,7 @@ async def test_the_page_of_a_run_waiting_for_approval_says_what_waits_and_how_to
                 acting_for=CUSTOMER,
             )
             [call] = await run.wait_for_approval()
-            decide = f"tether approve {run.id} --call {call.call_id}"
+            decide = f"tether approve {run.id} --call {call.call_id} --digest {call.digest}"
             async with browser_page(tmp_path) as page:
                 await page.goto(f"http://127.0.0.1:{port}/namespaces/default/workflows/{run.id}")
                 # The timeline: the wait is a timer labelled with what it waits for.
