@@ -411,8 +411,8 @@ MUTATIONS = [
     Mutation(
         "decide-echoes-original-arguments",
         "tether/_workflows/approvals.py",
-        "        elif decision.arguments is not None:  # only an approval has them (see check)\n",
-        "        elif False:\n",
+        "            call = call.model_copy(\n                update=",
+        "            call.model_copy(\n                update=",  # the call as it waited
         (STUCK + "test_an_edited_approval_runs_with_the_edited_arguments_offline",),
     ),
     Mutation(
@@ -442,6 +442,13 @@ MUTATIONS = [
         "tether/_cli/prompting.py",
         "threading.Thread(target=read, daemon=True).start()",
         "loop.run_in_executor(None, read)",  # asyncio.run waits for it at exit
+        (CHAT + "test_ctrl_c_at_an_approval_prompt_leaves_at_once_and_the_run_goes_on",),
+    ),
+    Mutation(
+        "approve-prompt-in-executor",
+        "tether/_cli/control.py",
+        'answer = await read_line(f"{verb} {shown_call(call)}? [y/N] ")',
+        'answer = await asyncio.to_thread(input, f"{verb} {shown_call(call)}? [y/N] ")',
         (CHAT + "test_ctrl_c_at_an_approval_prompt_leaves_at_once_and_the_run_goes_on",),
     ),
     Mutation(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import codecs
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -273,3 +274,11 @@ def _collect(stream: IO[bytes] | None, into: list[str]) -> None:
     decoder = codecs.getincrementaldecoder("utf-8")()
     while chunk := os.read(stream.fileno(), 4096):
         into.append(decoder.decode(chunk))
+
+
+def call_in(text: str) -> str:
+    """The call id of the first `approve ID --call CALL_ID` command `text` shows (a
+    status, a chat's notice): without a terminal, `approve` needs one."""
+    found = re.search(r" approve \S+ --call (\S+)", text)
+    assert found, text
+    return found[1]

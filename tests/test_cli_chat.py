@@ -1,6 +1,6 @@
 """Chats and prompts that never block without a word: a piped chat at an approval, a
-`send` that triggers one, Ctrl-C at a prompt, a named new chat, `/end`. Real dev server,
-worker.py and starter.py as subprocesses."""
+`send` that triggers one, Ctrl-C at a prompt (of `run` and of `approve`), a named new
+chat, `/end`. Real dev server, worker.py and starter.py as subprocesses."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from tests.processes import Spawned, process_env, starter, target, worker_process
+from tests.processes import Spawned, call_in, process_env, starter, target, worker_process
 
 REFUND = "Order A-1001 arrived broken, I want my money back."
 
@@ -31,15 +31,17 @@ async def test_a_piped_chat_at_an_approval_says_how_to_decide_and_leaves(
     with worker_process(env, tmp_path / "worker.log"):
         left = starter(env, "chat", stdin=f"{before}{REFUND}\nthanks\n")
         chat_id = started_id(left.stdout)
-        approved = starter(env, *approve_command(left.stderr))
+        approved = starter(env, "approve", chat_id, "--call", call_in(left.stderr))
         resumed = starter(env, "chat", "--id", chat_id, stdin="")
         cancelled = starter(env, "cancel", chat_id)
     assert left.returncode == 0, left.stderr
+    call = call_in(left.stderr)
     assert (
         '⏸ issue_refund({"order_id": "A-1001", "reason": "Order A-1001 arrived broken, I want '
-        'my money back."}) · call call_'
+        f'my money back."}}) · call {call} · digest 1c450b19ad540d4e waits for approval: '
+        f"starter.py approve {chat_id} --call {call} --digest 1c450b19ad540d4e (or reject)"
     ) in left.stderr
-    assert f"waits for approval: starter.py approve {chat_id} --call call_" in left.stderr
+    assert "Traceback" not in left.stderr
     assert f"left {chat_id} open; come back with: starter.py chat --id {chat_id}" in left.stdout
     assert approved.returncode == 0, approved.stderr
     assert resumed.returncode == 0, resumed.stderr
@@ -54,8 +56,8 @@ async def test_send_says_when_its_message_waits_for_an_approval(
         opened = starter(env, "chat", stdin="Where is order A-1003?\n")
         chat_id = started_id(opened.stdout)
         sending = Spawned(env, "send", chat_id, REFUND)
-        await sending.wait_for("(or reject)")
-        approved = starter(env, *approve_command(sending.stderr))
+        await sending.wait_for("waits for approval: starter.py approve")
+        approved = starter(env, "approve", chat_id, "--call", call_in(sending.stderr))
         sent = await sending.finish()
         cancelled = starter(env, "cancel", chat_id)
     assert opened.returncode == 0, opened.stderr
@@ -77,6 +79,11 @@ async def test_ctrl_c_at_an_approval_prompt_leaves_at_once_and_the_run_goes_on(
             await asking.wait_for("? approve issue_refund(")
             asking.interrupt()  # and no Enter after it
             stopped = await asking.finish(seconds=10)
+            # `approve` without --call asks on the terminal too.
+            deciding = Spawned(env, "approve", f"{env['TETHER_TASK_QUEUE']}-c", stdin=terminal)
+            await deciding.wait_for("? [y/N]")
+            deciding.interrupt()
+            undecided = await deciding.finish(seconds=10)
             status = starter(env, "status", f"{env['TETHER_TASK_QUEUE']}-c")
             cancelled = starter(env, "cancel", f"{env['TETHER_TASK_QUEUE']}-c")
     finally:
@@ -87,6 +94,8 @@ async def test_ctrl_c_at_an_approval_prompt_leaves_at_once_and_the_run_goes_on(
         f"(interrupted: run {env['TETHER_TASK_QUEUE']}-c goes on, and the call waits for "
         "approval: starter.py approve"
     ) in stopped.stderr
+    assert undecided.returncode == 130
+    assert "(interrupted: nothing was sent; the call still waits)" in undecided.stderr
     assert "awaiting_approval" in status.stdout
     assert cancelled.returncode == 0, cancelled.stderr
 
@@ -109,12 +118,3 @@ def started_id(stdout: str) -> str:
     found = re.search(r"▶ (\S+) · ", stdout)
     assert found, stdout
     return found[1]
-
-
-def approve_command(stderr: str) -> list[str]:
-    """The arguments of the approve command the CLI said decides the waiting call."""
-    found = re.search(
-        r"waits for approval: starter\.py (approve \S+ --call \S+ --digest \S+)", stderr
-    )
-    assert found, stderr
-    return found.group(1).split()

@@ -6,17 +6,19 @@ and borrows this checkout's `.venv`, so `dev.py` installs nothing; its dev serve
 demo starts it) gets free ports through TEMPORAL_ADDRESS and TETHER_UI_URL, as the README
 says. The demo runs on a terminal (a pseudo-terminal, answering `y`), the rest from
 pipes. What the README shows is matched line by line: `…` alone on a line stands for any
-lines, `…` within a line for any text; random ids, run ids, times, and the free ports
-are read as the README's.
+lines, `…` within a line for any text; random ids, run ids, times, the free ports and
+who decided an approval (login@host) are read as the README's.
 """
 
 from __future__ import annotations
 
+import getpass
 import os
 import pty
 import re
 import shlex
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -157,7 +159,11 @@ def test_the_readme_walkthrough_prints_what_it_shows(clone: Path) -> None:
         TETHER_UI_URL=f"http://localhost:{ui}",
         PYTHONUNBUFFERED="1",
     )
-    ports = {f"localhost:{ui}": "localhost:8233", f"127.0.0.1:{grpc}": "127.0.0.1:7233"}
+    ports = {
+        f"localhost:{ui}": "localhost:8233",
+        f"127.0.0.1:{grpc}": "127.0.0.1:7233",
+        f"by {getpass.getuser()}@{socket.gethostname()} ": "by ada@laptop ",  # who decided
+    }
     background: list[subprocess.Popen[bytes]] = []
     wrong: list[str] = []
     printed: list[str] = []  # every example's output, for the report

@@ -183,10 +183,14 @@ async def test_the_page_of_a_run_waiting_for_approval_says_what_waits_and_how_to
     with ScriptedLLM(support_desk_responder) as llm:
         async with running_worker(env.client, llm) as worker:
             run = await AgentRun.start(
-                env.client, "support-desk", PROMPT, task_queue=worker.task_queue
+                env.client,
+                "support-desk",
+                PROMPT,
+                task_queue=worker.task_queue,
+                acting_for=CUSTOMER,
             )
             [call] = await run.wait_for_approval()
-            decide = f"tether approve {run.id} --call {call.call_id}"
+            decide = f"tether approve {run.id} --call {call.call_id} --digest {call.digest}"
             async with browser_page(tmp_path) as page:
                 await page.goto(f"http://127.0.0.1:{port}/namespaces/default/workflows/{run.id}")
                 # The timeline: the wait is a timer labelled with what it waits for.

@@ -78,8 +78,11 @@ def call_summary(name: str, arguments: str, chars: int = SUMMARY_ARGS_CHARS) -> 
     return f"{name}({shown})"
 
 
-def decide_command(workflow_id: str, call_id: str) -> str:
-    return f"{CLI} approve {workflow_id} --call {call_id}"
+def decide_command(workflow_id: str, call: PendingApproval, verb: str = "approve") -> str:
+    """The command that decides exactly `call`: its id, and the digest of the arguments
+    shown (a call that waits with other arguments is then refused)."""
+    digest = f" --digest {call.digest}" if call.digest else ""
+    return f"{CLI} {verb} {workflow_id} --call {call.call_id}{digest}"
 
 
 def approval_summary(call: PendingApproval, workflow_id: str) -> str:
@@ -87,7 +90,7 @@ def approval_summary(call: PendingApproval, workflow_id: str) -> str:
     decide it."""
     return (
         f"waiting for a person to approve {call_summary(call.tool, call.arguments, 40)} · "
-        f"{decide_command(workflow_id, call.call_id)} (or reject) · "
+        f"{decide_command(workflow_id, call)} (or reject) · "
         f"until {call.expires_at:%Y-%m-%d %H:%M} UTC"
     )
 
@@ -105,8 +108,8 @@ def approval_details(
             "The arguments:",
             code(_pretty(call.arguments)),
             "Decide with "
-            f"`{decide_command(workflow_id, call.call_id)}` (`--arguments JSON` to change "
-            f"them) or `{CLI} reject {workflow_id} --call {call.call_id} --reason TEXT`.",
+            f"`{decide_command(workflow_id, call)}` (`--arguments JSON` to change "
+            f"them) or `{decide_command(workflow_id, call, 'reject')} --reason TEXT`.",
         ]
     if pending and found:
         lines.append("What the run found before:")

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import sys
 
-from temporalio.client import Client, WorkflowFailureError
+from temporalio.client import (
+    Client,
+    WorkflowFailureError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
 from temporalio.service import RPCError, RPCStatusCode
 
 from tether._cli.common import Handle, UserError, emit_json, explained, open_run, prog, run_link
@@ -199,6 +204,11 @@ async def reply_to(
                 await approver.attend(handle, state.pending_approvals)
             if approver.undecided and leave_undecided:
                 sending.cancel()  # the message stays sent; only waiting stops
+                # Retrieved, or asyncio prints "Task exception was never retrieved".
+                with contextlib.suppress(
+                    asyncio.CancelledError, WorkflowUpdateRPCTimeoutOrCancelledError
+                ):
+                    await sending
                 return None
     except asyncio.CancelledError:  # Ctrl-C
         print(

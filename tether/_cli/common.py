@@ -180,7 +180,7 @@ def describe(message: Message, turn: int) -> str | None:
 
 def result_text(content: str) -> str:
     """A tool's result in one line of a run's progress."""
-    content = " ".join(terminal_safe(content).split())
+    content = terminal_safe(" ".join(content.split()))  # one line
     return content[:117] + "…" if len(content) > 118 else content
 
 

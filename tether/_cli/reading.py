@@ -94,14 +94,15 @@ async def ask_transcript(handle: WorkflowHandle[Any, Any]) -> list[Message] | No
 async def ask_conversation(
     client: Client, handle: WorkflowHandle[Any, Any]
 ) -> list[Message] | None:
-    """Every message of the conversation: those of the earlier runs a chat with a
-    context policy left them in (closed runs answer queries too), then the latest run's."""
+    """Every message of the run's conversation: first those of the earlier runs a chat
+    with a context policy left them in (closed runs answer queries too), then the run's
+    own; None if a worker did not answer."""
     state = await ask_state(handle)
-    earlier = state.earlier_runs if isinstance(state, RunState) else []
     messages: list[Message] = []
-    for run_id in [*earlier, handle.run_id]:
-        part = await ask_transcript(client.get_workflow_handle(handle.id, run_id=run_id))
-        if part is None:
+    for run_id in state.earlier_runs if isinstance(state, RunState) else []:
+        earlier = await ask_transcript(client.get_workflow_handle(handle.id, run_id=run_id))
+        if earlier is None:
             return None
-        messages += part
-    return messages
+        messages += earlier
+    latest = await ask_transcript(handle)
+    return None if latest is None else messages + latest

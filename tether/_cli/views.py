@@ -196,6 +196,7 @@ async def cmd_transcript(args: argparse.Namespace) -> int:
     with explained(args.id):
         described = await handle.describe()
         worker = await polling(client, described.task_queue)
+        # A chat with a context policy keeps earlier messages in its earlier runs.
         messages = await ask_conversation(client, handle) if worker else None
         if messages is None:
             why = (

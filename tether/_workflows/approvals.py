@@ -108,8 +108,7 @@ class Approvals:
 
     def decide(self, decision: ApprovalDecision) -> PendingApproval:
         """Record a checked decision; the waiting call wakes up with it. Returns the
-        call as it will run: with edited arguments, those (written out as they run when
-        the call has rules), so the person sees them confirmed."""
+        call as it will run (edited arguments written out as they run)."""
         call_id = decision.call_id or next(iter(self._pending))
         call = self._pending[call_id]
         update: dict[str, object] = {"call_id": call_id}
@@ -120,8 +119,6 @@ class Approvals:
             call = call.model_copy(
                 update={"arguments": update["arguments"], "digest": _arguments.digest(runs)}
             )
-        elif decision.arguments is not None:  # only an approval has them (see check)
-            call = call.model_copy(update={"arguments": decision.arguments})
         self._decided[call_id] = decision.model_copy(update=update)
         return call
 
