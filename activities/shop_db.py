@@ -129,5 +129,6 @@ def _seed(conn: sqlite3.Connection) -> None:
             ("A-1002", "C-1", "Keyboard", 12900, "delivered", days_ago(80), days_ago(74)),
             ("A-1003", "C-1", "Desk lamp", 3500, "shipped", days_ago(2), None),
             ("A-1004", "C-1", "Headphones", 89900, "delivered", days_ago(6), days_ago(2)),
+            ("A-1005", "C-1", "Espresso machine", 24900, "delivered", days_ago(8), days_ago(4)),
         ],
     )

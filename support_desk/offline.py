@@ -74,14 +74,17 @@ def answer(text: str) -> Say:
 
 
 def _tool_results(messages: list[dict[str, Any]]) -> dict[str, str]:
-    """Tool name -> its latest result text, for the calls made since the user spoke."""
+    """Tool name -> its latest result text, for the calls made since the user spoke.
+    A call a person approved with edited arguments has a note before its result (the
+    model is told); the shop's tools answer in one line, the last."""
     names: dict[str, str] = {}
     results: dict[str, str] = {}
     for m in messages:
         for call in m.get("tool_calls") or []:
             names[call["id"]] = call["function"]["name"]
         if m.get("role") == "tool" and m.get("tool_call_id") in names:
-            results[names[m["tool_call_id"]]] = str(m.get("content") or "")
+            content = str(m.get("content") or "")
+            results[names[m["tool_call_id"]]] = content.rsplit("\n", 1)[-1]
     return results
 
 

@@ -26,6 +26,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 T = "tests/"
+STUCK = T + "test_cli_when_stuck.py::"
+CHAT = T + "test_cli_chat.py::"
 
 
 @dataclass(frozen=True)
@@ -397,6 +399,85 @@ MUTATIONS = [
         '    conn.execute("BEGIN IMMEDIATE")\n',
         "",
         (T + "test_shop_db.py",),
+    ),
+    # Seeing runs when something goes wrong (the CLI)
+    Mutation(
+        "script-failure-retried",
+        "tether/_activities/llm_errors.py",
+        '            type="ScriptFailed",\n            non_retryable=True,\n',
+        '            type="ScriptFailed",\n',
+        (STUCK + "test_run_says_each_retry_and_a_broken_script_fails_at_once",),
+    ),
+    Mutation(
+        "decide-echoes-original-arguments",
+        "tether/_workflows/approvals.py",
+        "            call = call.model_copy(\n                update=",
+        "            call.model_copy(\n                update=",  # the call as it waited
+        (STUCK + "test_an_edited_approval_runs_with_the_edited_arguments_offline",),
+    ),
+    Mutation(
+        "shut-down-worker-polls",
+        "tether/_cli/reading.py",
+        "p.identity not in gone or p.last_access_time.ToDatetime() > gone[p.identity]",
+        "True",
+        (STUCK + "test_without_a_worker_status_transcript_and_watch_read_the_history",),
+    ),
+    # Steering runs from the CLI: links, chats and prompts, words
+    Mutation(
+        "link-ends-in-slash",
+        "tether/_cli/common.py",
+        "if run_id else link",
+        'if run_id else f"{link}/"',
+        (T + "test_web_ui.py::test_every_link_the_cli_prints_opens_its_run",),
+    ),
+    Mutation(
+        "piped-chat-waits-later",
+        "tether/_cli/chat.py",
+        "leave_undecided=not approver.ask",
+        "leave_undecided=False",
+        (CHAT + "test_a_piped_chat_at_an_approval_says_how_to_decide_and_leaves",),
+    ),
+    Mutation(
+        "ctrl-c-waits-for-enter",
+        "tether/_cli/prompting.py",
+        "threading.Thread(target=read, daemon=True).start()",
+        "loop.run_in_executor(None, read)",  # asyncio.run waits for it at exit
+        (CHAT + "test_ctrl_c_at_an_approval_prompt_leaves_at_once_and_the_run_goes_on",),
+    ),
+    Mutation(
+        "approve-prompt-in-executor",
+        "tether/_cli/control.py",
+        'answer = await read_line(f"{verb} {shown_call(call)}? [y/N] ")',
+        'answer = await asyncio.to_thread(input, f"{verb} {shown_call(call)}? [y/N] ")',
+        (CHAT + "test_ctrl_c_at_an_approval_prompt_leaves_at_once_and_the_run_goes_on",),
+    ),
+    Mutation(
+        "one-turns",
+        "tether/_cli/ending.py",
+        '("" if count == 1 else "s")',
+        '"s"',
+        (T + "test_cli_small.py",),
+    ),
+    Mutation(
+        "list-in-store-order",
+        "tether/_cli/views.py",
+        "    rows.sort(key=_started, reverse=True)\n",
+        "",
+        (T + "test_cli_small.py",),
+    ),
+    Mutation(
+        "canceled-spelt-two-ways",
+        "tether/_cli/history.py",
+        'WorkflowExecutionStatus.CANCELED: "cancelled"',
+        'WorkflowExecutionStatus.CANCELED: "canceled"',
+        (T + "test_cli_small.py",),
+    ),
+    Mutation(
+        "log-message-repeats-context",
+        "tether/_logs.py",
+        "workflow.logger.workflow_info_on_message = False",
+        "workflow.logger.workflow_info_on_message = True",
+        (T + "test_cli_small.py",),
     ),
 ]
 

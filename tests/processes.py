@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import codecs
 import os
+import re
+import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
@@ -199,3 +204,81 @@ async def wait_for_pollers(
             assert all(w.poll() is None for w in workers), "a worker exited while starting"
             assert time.monotonic() < deadline, f"workers {polling} poll {queue}, not all"
             await asyncio.sleep(0.2)
+
+
+class Spawned:
+    """starter.py in the background, its output collected as it comes: for commands that
+    wait (`watch`, `send`, a prompt), which a test reads, answers or interrupts meanwhile."""
+
+    def __init__(self, env: dict[str, str], *args: str, stdin: int | None = None) -> None:
+        self.proc = subprocess.Popen(
+            starter_command(*args),
+            env=env,
+            stdin=stdin if stdin is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        self._out: list[str] = []
+        self._err: list[str] = []
+        self._readers = [
+            threading.Thread(target=_collect, args=(stream, into), daemon=True)
+            for stream, into in ((self.proc.stdout, self._out), (self.proc.stderr, self._err))
+        ]
+        for reader in self._readers:
+            reader.start()
+
+    @property
+    def stdout(self) -> str:
+        return "".join(self._out)
+
+    @property
+    def stderr(self) -> str:
+        return "".join(self._err)
+
+    async def wait_for(self, text: str, seconds: float = 30) -> None:
+        """Until `text` is in its stdout or stderr (it fails if the process ends first)."""
+        deadline = time.monotonic() + seconds
+        while text not in self.stdout + self.stderr:
+            assert self.proc.poll() is None or any(r.is_alive() for r in self._readers), (
+                f"exited ({self.proc.returncode}) without {text!r}:\n{self.stdout}{self.stderr}"
+            )
+            assert time.monotonic() < deadline, (
+                f"no {text!r} in {seconds} s:\n{self.stdout}{self.stderr}"
+            )
+            await asyncio.sleep(0.1)
+
+    def interrupt(self) -> None:
+        """Ctrl-C, as a terminal sends it."""
+        self.proc.send_signal(signal.SIGINT)
+
+    async def finish(self, seconds: float = 30) -> subprocess.CompletedProcess[str]:
+        """Its exit status and output, once it has exited (within `seconds`)."""
+        deadline = time.monotonic() + seconds
+        while self.proc.poll() is None:
+            if time.monotonic() > deadline:
+                self.proc.kill()
+                raise AssertionError(
+                    f"still running after {seconds} s:\n{self.stdout}{self.stderr}"
+                )
+            await asyncio.sleep(0.1)
+        for reader in self._readers:
+            reader.join(timeout=5)
+        return subprocess.CompletedProcess(
+            self.proc.args, self.proc.returncode, self.stdout, self.stderr
+        )
+
+
+def _collect(stream: IO[bytes] | None, into: list[str]) -> None:
+    """Chunks as they come, not lines: a prompt ends without a newline."""
+    assert stream is not None
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    while chunk := os.read(stream.fileno(), 4096):
+        into.append(decoder.decode(chunk))
+
+
+def call_in(text: str) -> str:
+    """The call id of the first `approve ID --call CALL_ID` command `text` shows (a
+    status, a chat's notice): without a terminal, `approve` needs one."""
+    found = re.search(r" approve \S+ --call (\S+)", text)
+    assert found, text
+    return found[1]

@@ -9,8 +9,15 @@ are classified.
 
 from __future__ import annotations
 
+import json
+import select
+import shlex
+import subprocess
+import sys
+import urllib.request
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Literal
 
 import pytest
@@ -19,7 +26,7 @@ from temporalio.client import WorkflowFailureError
 from temporalio.exceptions import ActivityError, ApplicationError, RetryState
 from temporalio.testing import WorkflowEnvironment
 
-from tests.conftest import running_worker
+from tests.conftest import free_port, running_worker
 from tests.history_reading import model_replies
 from tether import (
     Agent,
@@ -149,3 +156,34 @@ async def test_a_prompt_longer_than_the_context_fails_at_once(
     activity_error = error.cause
     assert isinstance(activity_error, ActivityError)
     assert activity_error.retry_state == RetryState.NON_RETRYABLE_FAILURE
+
+
+def test_the_readme_command_serves_the_bundled_model(tmp_path: Path) -> None:
+    """The README's own command (on a free port instead of 8080), as a person runs it:
+    it serves the bundled model under the name the README's worker line asks for."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    [serve] = [
+        ln for ln in readme.splitlines() if ln.startswith(".venv/bin/python -m tether._llamacpp")
+    ]
+    [use] = [
+        ln for ln in readme.splitlines() if ln.startswith("OPENAI_BASE_URL=http://127.0.0.1:8080")
+    ]
+    assert f"TETHER_MODEL={MODEL_ALIAS} " in use
+    command = shlex.split(serve, comments=True)
+    port = free_port()
+    command[0], command[command.index("8080")] = sys.executable, str(port)
+    with (tmp_path / "server.log").open("wb") as log:
+        proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log)
+    assert proc.stdin is not None and proc.stdout is not None
+    try:
+        ready, _, _ = select.select([proc.stdout], [], [], 60)
+        assert ready, (tmp_path / "server.log").read_text()[-2000:]
+        address = proc.stdout.readline().decode().strip()
+        assert address == f"http://127.0.0.1:{port}"
+        with urllib.request.urlopen(f"{address}/v1/models", timeout=30) as response:
+            served = [m["id"] for m in json.load(response)["data"]]
+        assert MODEL_ALIAS in served
+    finally:
+        proc.stdin.close()  # Ctrl-D
+        proc.wait(timeout=30)
+    assert proc.returncode == 0

@@ -16,7 +16,13 @@ from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from tests.processes import process_env, starter, target, worker_process
-from tether._visibility import AGENT_NAME_KEY, AGENT_STATUS_KEY, AGENT_TOKENS_KEY, AGENT_TURNS_KEY
+from tether._visibility import (
+    AGENT_NAME_KEY,
+    AGENT_STATUS_KEY,
+    AGENT_TOKENS_KEY,
+    AGENT_TURNS_KEY,
+    READING_GUIDE,
+)
 
 PROMPT = "Order A-1001 arrived broken, I want my money back."
 
@@ -49,7 +55,7 @@ async def demo_run(
 async def test_the_run_has_a_summary_and_details(demo_run: DemoRun) -> None:
     described = await demo_run.handle.describe()
     assert await described.static_summary() == f"support-desk: {PROMPT}"
-    assert await described.static_details() == f"**Prompt**\n\n{PROMPT}"
+    assert await described.static_details() == f"**Prompt**\n\n{PROMPT}\n\n{READING_GUIDE}"
 
 
 async def test_search_attributes_follow_the_run(

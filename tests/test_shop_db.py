@@ -40,4 +40,4 @@ def test_parallel_first_calls_seed_a_fresh_shop_once(tmp_path: Path) -> None:
 
     assert errors == []
     assert not any(call.is_alive() for call in calls)
-    assert (count_rows(shop, "customers"), count_rows(shop, "orders")) == (3, 4)
+    assert (count_rows(shop, "customers"), count_rows(shop, "orders")) == (3, 5)

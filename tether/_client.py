@@ -23,9 +23,8 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from tether._messages import Message
 from tether._seam import AgentInput, AgentResult, ApprovalDecision, PendingApproval, RunState
 from tether._settings import task_queue as default_task_queue
-from tether._visibility import run_summary
+from tether._visibility import run_summary, start_details
 
-DETAILS_CHARS = 2_000
 POLL_SECONDS = 0.1
 
 
@@ -93,17 +92,21 @@ class AgentRun:
             pydantic.ValidationError: an argument is out of range.
             RunExists: a run with this id exists already.
         """
+        options = {
+            "chat": chat or None,
+            "model": model,
+            "max_turns": max_turns,
+            "max_total_tokens": max_total_tokens,
+            "deadline_seconds": deadline.total_seconds() if deadline else None,
+            "approval_timeout_seconds": approval_timeout.total_seconds()
+            if approval_timeout
+            else None,
+            "acting_for": acting_for,
+            "started_by": started_by,
+        }
+        # Only the options given: the run's input (in the web UI) shows no list of nulls.
         params = AgentInput(
-            agent=agent,
-            prompt=prompt,
-            chat=chat,
-            model=model,
-            max_turns=max_turns,
-            max_total_tokens=max_total_tokens,
-            deadline_seconds=deadline.total_seconds() if deadline else None,
-            approval_timeout_seconds=approval_timeout.total_seconds() if approval_timeout else None,
-            acting_for=acting_for,
-            started_by=started_by,
+            agent=agent, prompt=prompt, **{k: v for k, v in options.items() if v is not None}
         )
         handle = await start_workflow(
             client,
@@ -112,7 +115,7 @@ class AgentRun:
             id=id or f"{agent}-{uuid.uuid4().hex[:8]}",
             task_queue=task_queue,
             summary=run_summary(agent, prompt),
-            details=f"**Prompt**\n\n{prompt[:DETAILS_CHARS]}",
+            details=start_details("Prompt", prompt),
             result_type=AgentResult,
         )
         return cls(handle, client=client)

@@ -5,17 +5,19 @@ pytest, and its chatty log goes to a file. The child loads the model, prints its
 address, and serves until its stdin closes.
 
     python -m tether._llamacpp MODEL.gguf   # serves on a free port of 127.0.0.1
+    python -m tether._llamacpp --port 8080  # the bundled model, until Ctrl-C or Ctrl-D
 """
 
 from __future__ import annotations
 
+import argparse
 import importlib.metadata
 import importlib.util
 import select
 import subprocess
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 MODEL_ALIAS = "smollm2"
@@ -82,15 +84,16 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait()
 
 
-def serve(gguf: str) -> None:
-    """The child: load the model, print the address, serve until stdin closes."""
+def serve(gguf: str, port: int = 0) -> None:
+    """Load the model, print the address, serve until stdin closes (the child of
+    `llama_server`; a person's Ctrl-D, or Ctrl-C)."""
     import xllamacpp  # type: ignore[import-untyped]  # only in the child; ships no types
 
     params = xllamacpp.CommonParams()
     params.model.path = gguf
     params.model_alias = {MODEL_ALIAS}
     params.hostnames = ["127.0.0.1"]
-    params.port = 0  # a free port; the server reports which
+    params.port = port  # 0: a free port; the server reports which
     params.n_ctx = CONTEXT_TOKENS
     params.n_parallel = 1
     params.cpuparams.n_threads = THREADS
@@ -100,9 +103,22 @@ def serve(gguf: str) -> None:
     params.sampling.seed = 42
     server = xllamacpp.Server(params)
     print(server.listening_address, flush=True)
-    sys.stdin.read()
+    with suppress(KeyboardInterrupt):
+        sys.stdin.read()
     del server  # its destructor stops the HTTP server and the model's threads
 
 
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m tether._llamacpp",
+        description=f"Serve a GGUF model (default: the bundled SmolLM2-135M) as {MODEL_ALIAS!r} "
+        "with llama.cpp's OpenAI-compatible server, on 127.0.0.1.",
+    )
+    parser.add_argument("model", nargs="?", help="a GGUF file (default: the bundled model)")
+    parser.add_argument("--port", type=int, default=0, help="default: a free one")
+    args = parser.parse_args(argv)
+    serve(args.model or str(model_path()), args.port)
+
+
 if __name__ == "__main__":
-    serve(sys.argv[1])
+    main(sys.argv[1:])

@@ -15,6 +15,7 @@ is recorded, so tests can count calls.
 from __future__ import annotations
 
 import json
+import logging
 import random
 import threading
 import time
@@ -25,6 +26,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from tether._settings import OFFLINE_MODEL
+
+log = logging.getLogger("tether.scripted_llm")
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,8 @@ Responder = Callable[[list[dict[str, Any]]], Step]
 # the request did not say).
 Unscripted = Callable[[str], Step]
 AGENT_HEADER = "X-Tether-Agent"
+# The error code of a reply whose script raised (see llm_errors: not retried).
+SCRIPT_FAILED = "script_failed"
 OFFLINE_NOTE = "[offline scripted model — set OPENAI_API_KEY or OPENAI_BASE_URL for a real one]"
 
 
@@ -273,7 +278,16 @@ class ScriptedLLM:
             else:
                 step = self._state.script.popleft() if self._state.script else None
         if step is None:
-            step = self._respond(agent, messages)
+            try:
+                step = self._respond(agent, messages)
+            except Exception as e:
+                # A bug in the script, not a server that is down: said as what it is, and
+                # not retried (the same messages would fail it the same way).
+                log.exception("the scripted model's script failed", extra={"agent": agent})
+                who = f"agent {agent!r}" if agent else "this request"
+                step = Fail(
+                    500, f"the script for {who} raised {type(e).__name__}: {e}", SCRIPT_FAILED
+                )
         reply = self._render(body, step)
         record.status = reply.status
         if reply.status == 200 and not reply.drop and reply.content_type == "application/json":

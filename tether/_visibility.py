@@ -1,12 +1,22 @@
-"""What a run shows in the Temporal web UI: summary, current details, search attributes."""
+"""What a run shows in the Temporal web UI: summary, current details, search attributes,
+and the labels of its activities and timers.
+
+Model-written text (a tool call's arguments, a tool's result) goes into the details
+inside code blocks, so the UI shows it as text and never renders it as markdown: a
+model could otherwise put a link or an image on an approver's page.
+"""
 
 from __future__ import annotations
 
+import json
+import re
+import textwrap
+from collections.abc import Sequence
 from typing import Any
 
 from temporalio.common import SearchAttributeKey
 
-from tether._seam import RunState
+from tether._seam import PendingApproval, RunState
 from tether._search_attributes import AGENT_NAME, AGENT_STATUS, AGENT_TOKENS, AGENT_TURNS
 
 AGENT_NAME_KEY = SearchAttributeKey.for_keyword(AGENT_NAME)
@@ -21,6 +31,22 @@ SEARCH_KEYS: list[SearchAttributeKey[Any]] = [
 ]
 
 SUMMARY_PROMPT_CHARS = 80
+DETAILS_INPUT_CHARS = 2_000
+SUMMARY_ARGS_CHARS = 80
+DETAILS_RESULT_CHARS = 600
+# How a person decides a waiting call, whatever started the run.
+CLI = "tether"
+
+# The static details' part that explains the run page's rows (set when a run starts).
+READING_GUIDE = (
+    "**Reading this page.** `tether.llm` rows are model calls and `tether.tool` rows tool "
+    "calls, each labelled with its summary (a `fast` tool runs as a local activity: its "
+    "label is in *Event History*). A timer is a wait, labelled with what it waits for: a "
+    "person's approval, the run's deadline, or the agent's own `wait`. "
+    "`tether.describe_agent` records the agent's spec once, so the run replays against "
+    "the agent it started with; `core_patch` markers record which version of Tether's "
+    "workflow code the run follows. *Current details* (here) say what the run does now."
+)
 
 
 def run_summary(agent: str, prompt: str) -> str:
@@ -31,7 +57,73 @@ def run_summary(agent: str, prompt: str) -> str:
     return f"{agent}: {line}"
 
 
-def current_details(state: RunState, max_turns: int, waiting_for: str | None) -> str:
+def start_details(label: str, text: str) -> str:
+    """The static details a run starts with: what it was given, and how to read its page."""
+    return f"**{label}**\n\n{text[:DETAILS_INPUT_CHARS]}\n\n{READING_GUIDE}"
+
+
+def call_summary(name: str, arguments: str, chars: int = SUMMARY_ARGS_CHARS) -> str:
+    """`lookup_order(order_id='A-1001')`, shortened, for an activity's or a timer's label."""
+    try:
+        args = json.loads(arguments or "{}")
+        shown = (
+            ", ".join(f"{k}={v!r}" for k, v in args.items())
+            if isinstance(args, dict)
+            else arguments
+        )
+    except json.JSONDecodeError:
+        shown = arguments
+    if len(shown) > chars:
+        shown = shown[: chars - 1] + "…"
+    return f"{name}({shown})"
+
+
+def decide_command(workflow_id: str, call: PendingApproval, verb: str = "approve") -> str:
+    """The command that decides exactly `call`: its id, and the digest of the arguments
+    shown (a call that waits with other arguments is then refused)."""
+    digest = f" --digest {call.digest}" if call.digest else ""
+    return f"{CLI} {verb} {workflow_id} --call {call.call_id}{digest}"
+
+
+def approval_summary(call: PendingApproval, workflow_id: str) -> str:
+    """The label of the timer a call waits on for a person: what, until when, and how to
+    decide it."""
+    return (
+        f"waiting for a person to approve {call_summary(call.tool, call.arguments, 40)} · "
+        f"{decide_command(workflow_id, call)} (or reject) · "
+        f"until {call.expires_at:%Y-%m-%d %H:%M} UTC"
+    )
+
+
+def approval_details(
+    pending: list[PendingApproval], workflow_id: str, found: Sequence[tuple[str, str]] = ()
+) -> list[str]:
+    """Markdown paragraphs for the calls that wait for a person, and what the run found
+    before them (`found`: a tool's name and result), which is what a person decides on."""
+    lines: list[str] = []
+    for call in pending:
+        lines += [
+            f"**Waiting for a person** to approve `{call.tool}` (call `{call.call_id}`), "
+            f"until {call.expires_at:%Y-%m-%d %H:%M} UTC; then it counts as rejected. "
+            "The arguments:",
+            code(_pretty(call.arguments)),
+            "Decide with "
+            f"`{decide_command(workflow_id, call)}` (`--arguments JSON` to change "
+            f"them) or `{decide_command(workflow_id, call, 'reject')} --reason TEXT`.",
+        ]
+    if pending and found:
+        lines.append("What the run found before:")
+        lines += [code(f"{name} →\n{_readable(result)}") for name, result in found]
+    return lines
+
+
+def current_details(
+    state: RunState,
+    max_turns: int,
+    waiting_for: str | None,
+    workflow_id: str = "",
+    found: Sequence[tuple[str, str]] = (),
+) -> str:
     """Markdown for the run's page, kept current at every transition."""
     lines = [
         f"**{state.agent}** · `{state.status}`",
@@ -40,8 +132,36 @@ def current_details(state: RunState, max_turns: int, waiting_for: str | None) ->
         + (f" · ${state.cost_usd:.4f}" if state.cost_usd is not None else "")
         + f" · model `{state.model}`",
     ]
-    if waiting_for:
+    if state.pending_approvals:
+        lines += approval_details(state.pending_approvals, workflow_id, found)
+    elif waiting_for:
         lines.append(f"waiting for: {waiting_for}")
     if state.error:
         lines.append(f"error: {state.error}")
     return "\n\n".join(lines)
+
+
+def code(text: str) -> str:
+    """`text` as a fenced code block that no backticks inside it can close."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}\n{text}\n{fence}"
+
+
+def _pretty(arguments: str) -> str:
+    try:
+        return json.dumps(json.loads(arguments), indent=2, ensure_ascii=False)
+    except json.JSONDecodeError:
+        return arguments
+
+
+def _readable(result: str) -> str:
+    """A tool's result for a person: a JSON object one field a line, other text wrapped;
+    at most DETAILS_RESULT_CHARS of it."""
+    if len(result) > DETAILS_RESULT_CHARS:
+        result = result[: DETAILS_RESULT_CHARS - 1] + "…"
+    try:
+        value = json.loads(result)
+    except json.JSONDecodeError:
+        return textwrap.fill(" ".join(result.split()), 68)
+    return json.dumps(value, indent=2, ensure_ascii=False)

@@ -20,6 +20,7 @@ import openai
 from temporalio.exceptions import ApplicationError
 
 from tether._redaction import redact
+from tether._scripted_llm import SCRIPT_FAILED
 
 # A provider asking for longer than this is capped: the run's retry policy still bounds
 # how many attempts it gets, and a days-long header is more likely a bug than a plan.
@@ -86,6 +87,13 @@ def _from_status(error: openai.APIStatusError, model: str, now: datetime) -> App
     status = error.status_code
     said = _provider_message(error)
     where = f"{status} from {error.request.url}"
+    if error.code == SCRIPT_FAILED:
+        return ApplicationError(
+            f"the scripted model could not answer: {said} (a bug in the script; see the "
+            "worker's log for its traceback)",
+            type="ScriptFailed",
+            non_retryable=True,
+        )
     if status in RETRYABLE_STATUS or status >= 500:
         kind = "RateLimited" if status == 429 else "ProviderUnavailable"
         delay = retry_after(error.response.headers, now)

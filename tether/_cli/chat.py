@@ -4,13 +4,25 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import sys
+
+from temporalio.client import (
+    Client,
+    WorkflowFailureError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
+from temporalio.service import RPCError, RPCStatusCode
 
 from tether._cli.common import Handle, UserError, emit_json, explained, open_run, prog, run_link
+from tether._cli.ending import plural, report_failure
 from tether._cli.follow import POLL_SECONDS, Approver
-from tether._cli.run import chosen_agent, finish, parse_input, start
-from tether._seam import MAX_PROMPT_CHARS, RunState
+from tether._cli.prompting import read_line
+from tether._cli.reading import QUERY_SECONDS, ask_state, polling
+from tether._cli.run import chosen_agent, parse_input, start
+from tether._seam import MAX_PROMPT_CHARS, AgentResult, RunState
 from tether._temporal import connect
-from tether._workflows.agent import AgentWorkflow
+from tether._workflows.agent import OPEN_STATUSES, AgentWorkflow
 
 END = "/end"
 
@@ -23,7 +35,8 @@ async def cmd_send(args: argparse.Namespace) -> int:
         raise UserError(f"the message is longer than {MAX_PROMPT_CHARS:,} characters")
     _, handle = await open_run(args.id)
     with explained(args.id):
-        reply = await handle.execute_update(AgentWorkflow.send, text)
+        # Someone else decides what waits for a person: it is said, on stderr.
+        reply = await reply_to(handle, text, Approver(args.id)) or ""
     if args.json:
         emit_json({"workflow_id": args.id, "reply": reply})
     else:
@@ -32,67 +45,150 @@ async def cmd_send(args: argparse.Namespace) -> int:
 
 
 async def cmd_chat(args: argparse.Namespace) -> int:
-    """Talk to an agent: a new chat run, or an open one with --id. `/end` ends the
-    conversation; end of input (Ctrl-D) leaves it open to come back to."""
-    if args.id is None:
+    """Talk to an agent: a new chat run (named --id, if given), or the open chat --id.
+    `/end` ends the conversation; end of input (Ctrl-D) leaves it open to come back to."""
+    client, handle = await attach(args.id) if args.id is not None else (None, None)
+    if handle is None:
         chosen_agent(args)  # before the user types anything
     print(f"(type your messages; {END} ends the conversation, Ctrl-D leaves it open)")
-    if args.id is not None:
-        client, handle = await open_run(args.id)
-        with explained(args.id):
-            state = await handle.query(AgentWorkflow.state)
-        if not state.chat:
-            raise UserError(f"run {args.id!r} is not a chat")
-        print(f"▶ attached to {args.id} · {run_link(client, args.id)}")
-        if state.last_message:
-            print(f"agent> {state.last_message}")
-    else:
+    # On a terminal each approval is asked for; from a pipe the chat says how to decide.
+    approver = Approver(args.id or "", ask=sys.stdin.isatty())
+    if handle is None:
         first = await read("you> ")
         if first is None or first == END:
             return 0
         params = parse_input(args, first, chat=True)  # checked before connecting
-        client = await connect()
-        handle = await start(client, params, None)
+        client = await client_for(client)
+        handle, _ = await start(client, params, args.id)
+        approver.workflow_id = handle.id
         print(f"▶ {handle.id} · {run_link(client, handle.id)}")
-        state = await until_answered(handle, Approver(handle.id, ask=True))
+        state = await until_answered(handle, approver)
+        if state is None:
+            return left_open(handle.id)
         if state.status != "awaiting_user":
-            link = run_link(client, handle.id)
-            return await finish(handle, Approver(handle.id), link, as_json=False)
+            return await ended(client, handle)
         print(f"agent> {state.last_message}")
-    approver = Approver(handle.id, ask=True)
+    assert client is not None
     while True:
-        text = await read("you> ")
+        try:
+            text = await read("you> ")
+        except asyncio.CancelledError:  # Ctrl-C
+            left_open(handle.id)
+            raise
         if text is None:
-            print(f"\nleft {handle.id} open; come back with: {prog()} chat --id {handle.id}")
-            return 0
+            return left_open(handle.id)
         if text == END:
             await handle.signal(AgentWorkflow.end)
-            return await finish(handle, approver, run_link(client, handle.id), as_json=False)
+            return await ended(client, handle)
         if text:
             with explained(handle.id):
-                print(f"agent> {await reply_to(handle, text, approver)}")
+                reply = await reply_to(handle, text, approver, leave_undecided=not approver.ask)
+            if reply is None:
+                return left_open(handle.id)
+            print(f"agent> {reply}")
+
+
+async def attach(workflow_id: str) -> tuple[Client, Handle | None]:
+    """The open chat `workflow_id`, or None if no run has that id (a new chat gets it)."""
+    client, handle = await open_run(workflow_id)
+    try:
+        described = await handle.describe()
+    except RPCError as e:
+        if e.status == RPCStatusCode.NOT_FOUND:
+            return client, None
+        raise UserError(f"run {workflow_id!r}: {e.message}") from None
+    with explained(workflow_id):
+        if not await polling(client, described.task_queue):
+            raise UserError(
+                f"no worker is polling task queue {described.task_queue!r}, and a chat needs "
+                f"one; start one with `tether worker --agents MODULE:ATTR` ({prog()} status "
+                f"{workflow_id} reads the run meanwhile)"
+            )
+        state = await ask_state(handle)
+    if state is None:
+        raise UserError(
+            f"run {workflow_id!r} did not answer within {QUERY_SECONDS:g} s: is a worker "
+            f"running? ({prog()} status {workflow_id} says more)"
+        )
+    if not isinstance(state, RunState) or not state.chat:
+        raise UserError(f"run {workflow_id!r} is not a chat; start one with {prog()} chat")
+    if state.status not in OPEN_STATUSES:
+        raise UserError(f"the conversation {workflow_id!r} has ended ({state.status})")
+    print(f"▶ attached to {workflow_id} · {run_link(client, workflow_id)}")
+    if state.last_message:
+        print(f"agent> {state.last_message}")
+    return client, handle
+
+
+async def client_for(client: Client | None) -> Client:
+    return client if client is not None else await connect()
+
+
+def left_open(workflow_id: str) -> int:
+    print(f"\nleft {workflow_id} open; come back with: {prog()} chat --id {workflow_id}")
+    return 0
+
+
+async def ended(client: Client, handle: Handle) -> int:
+    """How the conversation ended, in one line: its answers were printed as they came."""
+    link = run_link(client, handle.id)
+    try:
+        result: AgentResult = await handle.result()
+    except WorkflowFailureError as e:  # failed or cancelled meanwhile
+        return report_failure(handle.id, link, e, as_json=False)
+    print(
+        f"status {result.status} · {plural(result.turns, 'turn')} · "
+        f"{result.usage.total_tokens} tokens · model {result.model}\nweb UI: {link}"
+    )
+    return 0 if result.status == "completed" else 1
 
 
 async def read(prompt: str) -> str | None:
     try:
-        return (await asyncio.to_thread(input, prompt)).strip()
+        return (await read_line(prompt)).strip()
     except EOFError:
         return None
 
 
-async def reply_to(handle: Handle, text: str, approver: Approver) -> str:
-    """Send `text`; while the agent works on it, ask for the approvals it needs."""
+async def reply_to(
+    handle: Handle, text: str, approver: Approver, *, leave_undecided: bool = False
+) -> str | None:
+    """Send `text`; while the agent works on it, let `approver` see what waits for a
+    person. With `leave_undecided`, None once a call waits that it could not ask about
+    (no terminal): the reply comes once someone decides, and the caller leaves."""
     sending = asyncio.create_task(handle.execute_update(AgentWorkflow.send, text))
-    while not (await asyncio.wait({sending}, timeout=POLL_SECONDS))[0]:
-        await approver.attend(handle, (await handle.query(AgentWorkflow.state)).pending_approvals)
+    try:
+        while not (await asyncio.wait({sending}, timeout=POLL_SECONDS))[0]:
+            state = await ask_state(handle)
+            if state is not None:
+                await approver.attend(handle, state.pending_approvals)
+            if approver.undecided and leave_undecided:
+                sending.cancel()  # the message stays sent; only waiting stops
+                # Retrieved, or asyncio prints "Task exception was never retrieved".
+                with contextlib.suppress(
+                    asyncio.CancelledError, WorkflowUpdateRPCTimeoutOrCancelledError
+                ):
+                    await sending
+                return None
+    except asyncio.CancelledError:  # Ctrl-C
+        print(
+            f"\n  (stopped waiting: the message was sent, and run {handle.id} goes on; "
+            f"{prog()} status {handle.id} shows the reply once there is one)",
+            file=sys.stderr,
+        )
+        raise
     return sending.result()
 
 
-async def until_answered(handle: Handle, approver: Approver) -> RunState:
-    """The state once the run has answered its first message (or ended)."""
+async def until_answered(handle: Handle, approver: Approver) -> RunState | None:
+    """The state once the run has answered its first message (or ended); None if a call
+    waits that `approver` could not ask about."""
     while True:
-        state = await handle.query(AgentWorkflow.state)
-        if state.status not in ("running", "awaiting_approval"):
-            return state
-        await approver.attend(handle, state.pending_approvals)
+        state = await ask_state(handle)
+        if isinstance(state, RunState):
+            if state.status not in ("running", "awaiting_approval"):
+                return state
+            await approver.attend(handle, state.pending_approvals)
+            if approver.undecided and not approver.ask:
+                return None
         await asyncio.sleep(POLL_SECONDS)

@@ -12,6 +12,7 @@ import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, TextIO
+from urllib.parse import quote
 
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError, FailureError
@@ -115,7 +116,11 @@ def emit_json(data: Any) -> None:
 
 
 def run_link(client: Client, workflow_id: str, run_id: str | None = None) -> str:
-    return f"{ui_url()}/namespaces/{client.namespace}/workflows/{workflow_id}/{run_id or ''}"
+    """The run's page in the web UI; without `run_id`, the latest run's (the UI takes
+    `.../workflows/ID` to it, but `.../workflows/ID/` to a page that does not exist)."""
+    namespace, run = quote(client.namespace, safe=""), quote(workflow_id, safe="")
+    link = f"{ui_url()}/namespaces/{namespace}/workflows/{run}"
+    return f"{link}/{quote(run_id, safe='')}" if run_id else link
 
 
 async def open_run(workflow_id: str, run_id: str | None = None) -> tuple[Client, Handle]:
@@ -168,6 +173,6 @@ def describe(message: Message, turn: int) -> str | None:
         calls = [f"  → {terminal_safe(f'{c.name}({c.arguments})')}" for c in message.tool_calls]
         return "\n".join([f"turn {turn}", *calls]) if calls else None
     if message.role == "tool":
-        content = terminal_safe(message.content or "")
+        content = terminal_safe(" ".join((message.content or "").split()))  # one line
         return f"  ← {content[:117] + '…' if len(content) > 118 else content}"
     return None

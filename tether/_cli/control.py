@@ -25,6 +25,8 @@ from tether._cli.common import (
     shown_call,
 )
 from tether._cli.follow import POLL_SECONDS, Waiting, decision_on
+from tether._cli.history import execution_status
+from tether._cli.prompting import read_line
 from tether._seam import ApprovalDecision, PendingApproval
 from tether._validation import describe, json_object
 from tether._workflows.agent import AgentWorkflow
@@ -104,7 +106,11 @@ async def asked(handle: WorkflowHandle[Any, Any], verb: str, wait: float | None)
         calls = "\n".join(f"  {shown_call(c)}" for c in waiting)
         raise UserError(f"{len(waiting)} calls wait; name one with --call:\n{calls}")
     [call] = waiting
-    answer = await asyncio.to_thread(input, f"{verb} {shown_call(call)}? [y/N] ")
+    try:
+        answer = await read_line(f"{verb} {shown_call(call)}? [y/N] ")
+    except asyncio.CancelledError:  # Ctrl-C
+        print("\n(interrupted: nothing was sent; the call still waits)", file=sys.stderr)
+        raise
     if answer.strip().lower() not in ("y", "yes"):
         raise UserError(f"not {verb}d: nothing was sent")
     return call
@@ -151,8 +157,9 @@ async def cmd_cancel(args: argparse.Namespace) -> int:
     with explained(args.id):
         described = await handle.describe()
         if described.status != WorkflowExecutionStatus.RUNNING:
-            status = described.status.name.lower() if described.status else "closed"
-            raise UserError(f"run {args.id!r} has already ended ({status})")
+            raise UserError(
+                f"run {args.id!r} has already ended ({execution_status(described.status)})"
+            )
         await handle.cancel()
     try:
         await asyncio.wait_for(handle.result(), CANCEL_WAIT_SECONDS)

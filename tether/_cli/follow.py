@@ -9,12 +9,16 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
-from temporalio.client import WorkflowHandle
+from temporalio.client import WorkflowHandle, WorkflowQueryFailedError
 from temporalio.service import RPCError
 
-from tether._cli.common import Handle, decide_command, numbered, person, prog, shown_call
+from tether._cli.common import decide_command, numbered, person, prog, shown_call
+from tether._cli.notices import Notices
+from tether._cli.prompting import read_line
+from tether._cli.reading import ask_state, ask_transcript
 from tether._seam import ApprovalDecision, PendingApproval
 from tether._workflows.agent import AgentWorkflow
+from tether._workflows.pipeline import PipelineState
 
 POLL_SECONDS = 0.25
 R = TypeVar("R")
@@ -35,6 +39,8 @@ class Approver:
     ask: bool = False
     approve_all: bool = False
     _seen: set[str] = field(default_factory=set)
+    # Calls it saw and could not decide (no terminal): someone else must.
+    undecided: list[PendingApproval] = field(default_factory=list)
 
     async def attend(
         self, handle: WorkflowHandle[Any, Any], pending: list[PendingApproval]
@@ -48,6 +54,8 @@ class Approver:
             decision = await self._decide(call)
             if decision is not None:
                 await handle.execute_update(AgentWorkflow.decide, decision)
+            else:
+                self.undecided.append(call)
 
     async def _decide(self, call: PendingApproval) -> ApprovalDecision | None:
         shown = shown_call(call)
@@ -62,13 +70,20 @@ class Approver:
             )
             return None
         try:
-            answer = await asyncio.to_thread(input, f"  ? approve {shown}? [y/N] ")
+            answer = await read_line(f"  ? approve {shown}? [y/N] ")
             if answer.strip().lower() in ("y", "yes"):
                 return decision_on(call, approve=True)
-            reason = await asyncio.to_thread(input, "    reason (optional): ")
+            reason = await read_line("    reason (optional): ")
         except EOFError:
             print(f"\n  (no answer: decide with {prog()} approve/reject)", file=sys.stderr)
             return None
+        except asyncio.CancelledError:  # Ctrl-C
+            print(
+                f"\n  (interrupted: run {self.workflow_id} goes on, and the call waits for "
+                f"approval: {decide_command(self.workflow_id, call)}, or reject)",
+                file=sys.stderr,
+            )
+            raise
         return decision_on(call, approve=False, reason=reason.strip() or None)
 
 
@@ -94,25 +109,59 @@ def decision_on(
 async def follow(
     handle: WorkflowHandle[Any, R],
     approver: Approver,
-    progress: Callable[[], Awaitable[Progress]],
+    progress: Callable[[], Awaitable[Progress | None]],
+    notices: Notices | None = None,
 ) -> R:
-    """Wait for the run's result, printing each new line of its `progress` as it appears
-    and letting `approver` decide what waits for a person."""
+    """Wait for the run's result, printing each new line of its `progress` (None: no
+    worker answered) as it appears and letting `approver` decide what waits for a
+    person; with `notices`, also what Temporal retries, and the run's history while no
+    worker polls."""
     result_task = asyncio.create_task(handle.result())
-    shown = 0
-    while True:
-        done, _ = await asyncio.wait({result_task}, timeout=POLL_SECONDS)
-        try:
-            # A closed run still answers queries, so its last lines get printed.
-            pending, lines = await progress()
-        except RPCError:
-            pending, lines = [], []  # no worker yet, or the run is between runs
-        for line in lines[shown:]:
-            print(line, flush=True)
-        shown = max(shown, len(lines))
-        if done:
-            return result_task.result()
-        await approver.attend(handle, pending)
+    printed: list[str] = []
+
+    def show(lines: list[str]) -> None:
+        nonlocal printed
+        if lines:  # lines from history and from the worker: each line once
+            for line in lines[_common_prefix(lines, printed) :]:
+                print(line, flush=True)
+            printed = lines
+
+    try:
+        while True:
+            done, _ = await asyncio.wait({result_task}, timeout=POLL_SECONDS)
+            if notices is not None:
+                show(await notices.check(now=bool(done)) or [])
+                if not notices.polling:
+                    if done:
+                        return result_task.result()
+                    continue
+            try:
+                # A closed run still answers queries, so its last lines get printed.
+                pending, lines = await progress() or ([], [])
+            except (RPCError, WorkflowQueryFailedError):
+                pending, lines = [], []  # no worker yet, or the run is between runs
+            show(lines)
+            if done:
+                return result_task.result()
+            await approver.attend(handle, pending)
+    except asyncio.CancelledError:  # Ctrl-C
+        print(
+            f"\n  (stopped following: run {handle.id} goes on; {prog()} watch {handle.id} "
+            "follows it again)",
+            file=sys.stderr,
+        )
+        raise
+    finally:
+        result_task.cancel()
+
+
+def _common_prefix(lines: list[str], other: list[str]) -> int:
+    same = 0
+    for mine, theirs in zip(lines, other, strict=False):
+        if mine != theirs:
+            break
+        same += 1
+    return same
 
 
 class Waiting(BaseModel):
@@ -132,12 +181,21 @@ def approvals_only(handle: WorkflowHandle[Any, Any]) -> Callable[[], Awaitable[P
     return progress
 
 
-def agent_progress(handle: Handle, *, quiet: bool) -> Callable[[], Awaitable[Progress]]:
-    """An agent run's progress: its transcript as lines (none if `quiet`)."""
+def any_progress(
+    handle: WorkflowHandle[Any, Any], *, quiet: bool
+) -> Callable[[], Awaitable[Progress | None]]:
+    """A run's progress as its `state` shows it: a pipeline's steps, an agent's
+    transcript (no lines if `quiet`); None while no worker answers."""
 
-    async def progress() -> Progress:
-        state = await handle.query(AgentWorkflow.state)
-        messages = [] if quiet else await handle.query(AgentWorkflow.transcript)
+    async def progress() -> Progress | None:
+        state = await ask_state(handle)
+        if state is None or quiet:
+            return None if state is None else (state.pending_approvals, [])
+        if isinstance(state, PipelineState):
+            return state.pending_approvals, [f"  · {step}" for step in state.steps]
+        messages = await ask_transcript(handle)
+        if messages is None:
+            return None
         return state.pending_approvals, [line for _, line in numbered(messages) if line]
 
     return progress

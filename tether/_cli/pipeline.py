@@ -10,27 +10,19 @@ import argparse
 import os
 import sys
 import uuid
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from pydantic import ValidationError
-from temporalio.client import WorkflowFailureError, WorkflowHandle
 
-from tether._cli.common import (
-    UserError,
-    check_id,
-    decide_command,
-    emit_json,
-    person,
-    shown_call,
-)
-from tether._cli.follow import Approver, Progress, follow
-from tether._cli.run import add_acting_for, announce, check_taken, report_failure
+from tether._cli.common import UserError, check_id, person
+from tether._cli.ending import finish
+from tether._cli.follow import Approver
+from tether._cli.run import add_acting_for, announce, check_taken
 from tether._client import RunExists, start_workflow
 from tether._temporal import connect
-from tether._visibility import run_summary
-from tether._workflows.pipeline import PipelineInput, PipelineState
+from tether._visibility import run_summary, start_details
+from tether._workflows.pipeline import PipelineInput
 
-PipelineHandle = WorkflowHandle[Any, Any]
 P = TypeVar("P", bound=argparse.ArgumentParser)  # the CLI's own parser class
 
 
@@ -86,69 +78,13 @@ async def cmd_pipeline(args: argparse.Namespace) -> int:
             id=args.id or f"{args.workflow}-{uuid.uuid4().hex[:8]}",
             task_queue=None,
             summary=run_summary(args.workflow, params.text),
-            details=f"**Input**\n\n{params.text[:2000]}",
+            details=start_details("Input", params.text),
         )
     except RunExists as e:
         raise UserError(f"{e} (--id)") from None
-    await check_taken(client, handle)
+    worker = await check_taken(client, handle)
     link = await announce(client, handle, args.workflow, args)
     if args.detach:
         return 0
     approver = Approver(handle.id, ask=sys.stdin.isatty(), approve_all=args.yes)
-    return await finish_pipeline(handle, approver, link, as_json=args.json)
-
-
-async def finish_pipeline(
-    handle: PipelineHandle, approver: Approver, link: str, *, as_json: bool
-) -> int:
-    """Follow a pipeline run to its end, printing its steps, then its result."""
-    try:
-        result = await follow(handle, approver, pipeline_progress(handle, quiet=as_json))
-    except WorkflowFailureError as e:
-        return report_failure(handle.id, link, e, as_json=as_json)
-    fields = result if isinstance(result, dict) else {"result": result}
-    if as_json:
-        emit_json({"workflow_id": handle.id, "url": link, **fields})
-        return 0
-    answer = fields.get("answer")
-    if answer:
-        print(f"\n{answer}\n")
-    print(result_line(fields))
-    print(f"workflow id: {handle.id}\nweb UI: {link}")
-    return 0
-
-
-def result_line(fields: dict[str, Any]) -> str:
-    """The result's short fields in one line: `outcome refunded · llm_calls 2 · ...`."""
-    shown = [
-        f"{key} {value}"
-        for key, value in fields.items()
-        if key not in ("answer", "steps") and isinstance(value, str | int | float)
-    ]
-    usage = fields.get("usage")
-    if isinstance(usage, dict) and "total_tokens" in usage:
-        shown.append(f"{usage['total_tokens']} tokens")
-    return " · ".join(shown)
-
-
-def pipeline_status_text(workflow_id: str, kind: str, state: PipelineState) -> str:
-    lines = [
-        f"{workflow_id} · {kind} · {state.status}",
-        f"  {state.llm_calls} LLM calls · {state.usage.total_tokens} tokens",
-        *(f"  · {step}" for step in state.steps),
-    ]
-    for call in state.pending_approvals:
-        lines.append(
-            f"  waiting for approval: {shown_call(call)}"
-            f" · until {call.expires_at:%Y-%m-%d %H:%M} UTC\n"
-            f"    to approve: {decide_command(workflow_id, call)}"
-        )
-    return "\n".join(lines)
-
-
-def pipeline_progress(handle: PipelineHandle, *, quiet: bool) -> Any:
-    async def progress() -> Progress:
-        state: PipelineState = await handle.query("state", result_type=PipelineState)
-        return state.pending_approvals, [] if quiet else [f"  · {s}" for s in state.steps]
-
-    return progress
+    return await finish(client, handle, approver, link, as_json=args.json, polling=worker)

@@ -10,26 +10,18 @@ from datetime import timedelta
 from typing import Any
 
 from pydantic import ValidationError
-from temporalio.api.enums.v1 import EventType, TaskQueueType
+from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
-from temporalio.api.taskqueue.v1 import TaskQueue
-from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
-from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
+from temporalio.client import Client, WorkflowHandle
 from temporalio.converter import PayloadConverter
 
 from tether._activities.specs import LOCAL_ACTIVITY_MARKER
-from tether._cli.common import (
-    Handle,
-    UserError,
-    check_id,
-    emit_json,
-    person,
-    root_cause,
-    run_link,
-)
-from tether._cli.follow import Approver, agent_progress, follow
+from tether._cli.common import Handle, UserError, check_id, emit_json, person, run_link
+from tether._cli.ending import finish
+from tether._cli.follow import Approver
+from tether._cli.reading import polling
 from tether._client import AgentRun, RunExists
-from tether._seam import DESCRIBE_AGENT_ACTIVITY, AgentInput, AgentResult
+from tether._seam import DESCRIBE_AGENT_ACTIVITY, AgentInput
 from tether._settings import task_queue
 from tether._temporal import connect
 from tether._workflows.llm_calls import STARTS_NOT
@@ -103,8 +95,9 @@ def parse_input(args: argparse.Namespace, prompt: str, *, chat: bool = False) ->
         raise UserError(f"invalid {first['loc'][0]}: {first['msg']}") from None
 
 
-async def start(client: Client, params: AgentInput, workflow_id: str | None) -> Handle:
-    """Start an agent run; once a worker has taken it, check that it serves the agent."""
+async def start(client: Client, params: AgentInput, workflow_id: str | None) -> tuple[Handle, bool]:
+    """Start an agent run; once a worker has taken it, check that it serves the agent.
+    Also says whether a worker polls (if none, it said so)."""
     try:
         run = await AgentRun.start(
             client,
@@ -122,29 +115,31 @@ async def start(client: Client, params: AgentInput, workflow_id: str | None) -> 
         )
     except RunExists as e:
         raise UserError(f"{e} (--id)") from None
-    await check_taken(client, run.handle)
+    worker = await check_taken(client, run.handle)
     handle: Handle = run.handle
-    return handle
+    return handle, worker
 
 
 def _seconds(value: float | None) -> timedelta | None:
     return timedelta(seconds=value) if value is not None else None
 
 
-async def check_taken(client: Client, handle: WorkflowHandle[Any, Any]) -> None:
+async def check_taken(client: Client, handle: WorkflowHandle[Any, Any]) -> bool:
     """Until a worker took the run's first task (a few seconds at most): a run whose
     worker cannot serve it (an unknown agent, an unregistered workflow) ends here with
-    one line, not later in a failure nobody reads. With no worker polling, says so."""
-    if not await has_pollers(client):
+    one line, not later in a failure nobody reads. With no worker polling, says so (and
+    returns False)."""
+    if not await polling(client, task_queue()):
         print(
             f"  (no worker is polling task queue {task_queue()!r} yet; start one with "
             "`tether worker --agents MODULE:ATTR`)",
             file=sys.stderr,
         )
-        return
+        return False
     problem = await first_task_problem(handle)
     if problem is not None:
         raise UserError(f"run {handle.id}: {problem}")
+    return True
 
 
 async def first_task_problem(
@@ -198,12 +193,12 @@ async def cmd_run(args: argparse.Namespace) -> int:
     if args.id is not None:
         check_id(args.id)
     client = await connect()
-    handle = await start(client, params, args.id)
+    handle, worker = await start(client, params, args.id)
     link = await announce(client, handle, params.agent, args)
     if args.detach:
         return 0
     approver = Approver(handle.id, ask=sys.stdin.isatty(), approve_all=args.yes)
-    return await finish(handle, approver, link, as_json=args.json)
+    return await finish(client, handle, approver, link, as_json=args.json, polling=worker)
 
 
 async def announce(
@@ -219,62 +214,6 @@ async def announce(
     elif not args.json:
         print(f"▶ {name} · {handle.id}\n  web UI: {link}")
     return link
-
-
-async def finish(handle: Handle, approver: Approver, link: str, *, as_json: bool) -> int:
-    """Follow a run to its end and print how it ended; exit status 0 if it completed."""
-    try:
-        result = await follow(handle, approver, agent_progress(handle, quiet=as_json))
-    except WorkflowFailureError as e:
-        return report_failure(handle.id, link, e, as_json=as_json)
-    print_result(handle.id, link, result, as_json=as_json)
-    return 0 if result.status == "completed" else 1
-
-
-def print_result(workflow_id: str, link: str, result: AgentResult, *, as_json: bool) -> None:
-    if as_json:
-        emit_json({"workflow_id": workflow_id, "url": link, **result.model_dump()})
-        return
-    print(f"\n{result.answer or '(no answer)'}\n")
-    cost = f" · ${result.cost_usd:.6f}" if result.cost_usd is not None else ""
-    print(
-        f"status {result.status} · {result.turns} turns · {result.usage.total_tokens} tokens"
-        f"{cost} · model {result.model}"
-    )
-    print(f"workflow id: {workflow_id}\nweb UI: {link}")
-
-
-def report_failure(
-    workflow_id: str, link: str, error: WorkflowFailureError, *, as_json: bool
-) -> int:
-    """A failed or cancelled run: the type and message of what failed it (the root of
-    the chain, e.g. `ContextLengthExceeded`, not `ActivityError`), exit status 1."""
-    kind, message = root_cause(error)
-    status = "cancelled" if kind == "CancelledError" else "failed"
-    if as_json:
-        emit_json(
-            {
-                "workflow_id": workflow_id,
-                "url": link,
-                "status": status,
-                "error": {"type": kind, "message": message},
-            }
-        )
-    else:
-        print(f"run {workflow_id} {status} ({kind}): {message}\nweb UI: {link}", file=sys.stderr)
-    return 1
-
-
-async def has_pollers(client: Client) -> bool:
-    """Whether any worker polls the task queue for workflow tasks right now."""
-    response = await client.workflow_service.describe_task_queue(
-        DescribeTaskQueueRequest(
-            namespace=client.namespace,
-            task_queue=TaskQueue(name=task_queue()),
-            task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
-        )
-    )
-    return bool(response.pollers)
 
 
 def handle_type(message: str) -> str:

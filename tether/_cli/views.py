@@ -1,10 +1,18 @@
-"""`status`, `watch`, `transcript` and `list`: reading runs."""
+"""`status`, `watch`, `transcript` and `list`: reading runs of any kind.
+
+Each asks the run's worker first (its `state` and `transcript` queries answer the most),
+for a few seconds at most, and otherwise reads the run from Temporal alone: its
+description and its history (see history.py). Either way it says which.
+"""
 
 from __future__ import annotations
 
 import argparse
-from typing import get_args
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, get_args
 
+from temporalio.client import Client, WorkflowExecutionDescription
 from temporalio.service import RPCError
 
 from tether._cli.common import (
@@ -18,50 +26,103 @@ from tether._cli.common import (
     run_link,
     shown_call,
 )
+from tether._cli.ending import finish, plural
 from tether._cli.follow import Approver
-from tether._cli.pipeline import finish_pipeline, pipeline_status_text
-from tether._cli.run import finish
-from tether._client import AgentRun
+from tether._cli.history import Record, Retry, labels_of, read_record, retries, run_status
+from tether._cli.reading import QUERY_SECONDS, AnyState, ask_conversation, ask_state, polling
 from tether._seam import RunState, RunStatus
 from tether._temporal import connect
 from tether._visibility import AGENT_NAME_KEY, AGENT_STATUS_KEY, AGENT_TOKENS_KEY, AGENT_TURNS_KEY
-from tether._workflows.agent import AGENT_WORKFLOW, AgentWorkflow
 from tether._workflows.pipeline import PipelineState
 
-STATUSES: tuple[str, ...] = get_args(RunStatus)
+STATUSES: tuple[str, ...] = (*get_args(RunStatus), "terminated", "timed_out")
 MAX_LIST = 1_000
 
 
-async def cmd_status(args: argparse.Namespace) -> int:
-    _, handle = await open_run(args.id)
-    state: RunState | PipelineState
-    with explained(args.id):
-        kind = await workflow_type(handle)
-        if kind != AGENT_WORKFLOW:
-            progress = await handle.query("state", result_type=PipelineState)
-            text, state = pipeline_status_text(args.id, kind, progress), progress
-        else:
-            agent_state = await handle.query(AgentWorkflow.state)
-            text, state = status_text(args.id, agent_state), agent_state
-    if args.json:
-        emit_json({"workflow_id": args.id, **state.model_dump(mode="json")})
+@dataclass
+class Look:
+    """A run as the CLI found it: from its worker (`state`), or else from Temporal
+    (`record`), and in both cases the calls Temporal retries."""
+
+    described: WorkflowExecutionDescription
+    state: AnyState | None
+    record: Record | None
+    retries: list[Retry]
+    why_history: str
+
+
+async def look_at(client: Client, handle: Handle) -> Look:
+    described = await handle.describe()
+    queue = described.task_queue
+    worker = await polling(client, queue)
+    state = await ask_state(handle) if worker else None
+    # A run that failed (or was cancelled or terminated) may not have said so in its
+    # state: how it ended, and why, is in its history.
+    ended_badly = run_status(described) not in ("running", "completed") and not (
+        state is not None and state.status == run_status(described)
+    )
+    if state is None or ended_badly:
+        record = await read_record(client, handle, described)
+        found = record.retries
     else:
-        print(text)
+        record = None
+        pending = described.raw_description.pending_activities
+        labels = await labels_of(client, handle) if any(p.attempt > 1 for p in pending) else {}
+        found = await retries(client, described, labels)
+    why = (
+        f"its worker did not answer within {QUERY_SECONDS:g} s"
+        if worker
+        else f"no worker is polling task queue {queue!r}"
+    )
+    return Look(described, state, record, found, why)
+
+
+async def cmd_status(args: argparse.Namespace) -> int:
+    client, handle = await open_run(args.id)
+    with explained(args.id):
+        look = await look_at(client, handle)
+    if args.json:
+        emit_json(status_json(args.id, look))
+    else:
+        print(status_text(args.id, look))
     return 0
 
 
-async def workflow_type(handle: Handle) -> str:
-    """The run's workflow type: an agent's, or a pipeline's (an unknown id fails here,
-    in one line)."""
-    return (await handle.describe()).workflow_type
+def status_json(workflow_id: str, look: Look) -> dict[str, Any]:
+    retrying = [r.line() for r in look.retries]
+    if look.state is None:
+        assert look.record is not None
+        return {"source": "history", "why": look.why_history, **look.record.as_json()}
+    shown = {"workflow_id": workflow_id, **look.state.model_dump(mode="json")}
+    if look.record is not None:  # how it ended, from history
+        shown.update(status=look.record.status, error=look.record.error)
+    return {**shown, "retrying": retrying}
 
 
-def status_text(workflow_id: str, state: RunState) -> str:
+def status_text(workflow_id: str, look: Look) -> str:
+    state, record = look.state, look.record
+    if state is None:
+        assert record is not None
+        lines = record_lines(record, look.why_history)
+    else:
+        status, error = (record.status, record.error) if record else (state.status, None)
+        kind = look.described.workflow_type
+        if isinstance(state, PipelineState):
+            lines = pipeline_lines(workflow_id, kind, state, status)
+        else:
+            lines = agent_lines(workflow_id, state, status)
+        if error:
+            lines.append(f"  error: {error}")
+    lines += [f"  {r.line()}" for r in look.retries]
+    return "\n".join(lines)
+
+
+def agent_lines(workflow_id: str, state: RunState, status: str) -> list[str]:
     cost = f" · ${state.cost_usd:.6f}" if state.cost_usd is not None else ""
     lines = [
-        f"{workflow_id} · {state.agent} · {state.status}" + (" · chat" if state.chat else ""),
+        f"{workflow_id} · {state.agent} · {status}" + (" · chat" if state.chat else ""),
         f"  turn {state.turn} · {state.usage.total_tokens} tokens{cost} · model {state.model}"
-        f" · {state.messages} messages · run {state.runs}",
+        f" · {plural(state.messages, 'message')} · run {state.runs}",
     ]
     if state.deadline:
         lines.append(f"  deadline {state.deadline:%Y-%m-%d %H:%M:%S} UTC")
@@ -72,31 +133,71 @@ def status_text(workflow_id: str, state: RunState) -> str:
             f"    to approve: {decide_command(workflow_id, call)}"
         )
     if state.queued_messages:
-        lines.append(f"  {state.queued_messages} messages queued")
+        lines.append(f"  {plural(state.queued_messages, 'message')} queued")
     if state.error:
         lines.append(f"  error: {state.error}")
     if state.last_message:
         lines.append(f"  last answer: {state.last_message}")
-    return "\n".join(lines)
+    return lines
+
+
+def pipeline_lines(workflow_id: str, kind: str, state: PipelineState, status: str) -> list[str]:
+    lines = [
+        f"{workflow_id} · {kind} · {status}",
+        f"  {plural(state.llm_calls, 'LLM call')} · {state.usage.total_tokens} tokens",
+        *(f"  · {step}" for step in state.steps),
+    ]
+    for call in state.pending_approvals:
+        lines.append(
+            f"  waiting for approval: {shown_call(call)}"
+            f" · until {call.expires_at:%Y-%m-%d %H:%M} UTC\n"
+            f"    to approve: {decide_command(workflow_id, call)}"
+        )
+    return lines
+
+
+def record_lines(record: Record, why: str) -> list[str]:
+    """A run as its history tells it."""
+    lines = [
+        f"{record.workflow_id} · {record.name} · {record.status}",
+        f"  (from the run's history: {why})",
+        f"  {plural(record.llm_calls, 'model call')} · {record.usage.total_tokens} tokens"
+        + (f" · model {record.model}" if record.model else "")
+        + f" · {plural(len(record.messages), 'message')}",
+    ]
+    lines += [f"  {wait.line()}" for wait in record.waits]
+    if record.error:
+        lines.append(f"  error: {record.error}")
+    if record.last_answer:
+        lines.append(f"  last answer: {record.last_answer}")
+    return lines
 
 
 async def cmd_watch(args: argparse.Namespace) -> int:
-    """Follow a run until it ends; it says what waits for approval but decides nothing."""
+    """Follow a run until it ends; it says what waits for approval but decides nothing.
+    With no worker polling, it says so at once and shows the run's history meanwhile."""
     client, handle = await open_run(args.id)
-    link = run_link(client, args.id)
     with explained(args.id):
-        if await workflow_type(handle) != AGENT_WORKFLOW:
-            pipeline = client.get_workflow_handle(args.id)  # its result: the pipeline's own
-            return await finish_pipeline(pipeline, Approver(args.id), link, as_json=args.json)
-        return await finish(handle, Approver(args.id), link, as_json=args.json)
+        await handle.describe()  # an unknown id fails here, in one line
+        link = run_link(client, args.id)
+        return await finish(client, handle, Approver(args.id), link, as_json=args.json)
 
 
 async def cmd_transcript(args: argparse.Namespace) -> int:
-    client, _ = await open_run(args.id)
+    client, handle = await open_run(args.id)
     with explained(args.id):
-        # Every run of the conversation: a chat with a context policy keeps earlier
-        # messages in its earlier runs.
-        messages = await AgentRun.attach(client, args.id).transcript()
+        described = await handle.describe()
+        worker = await polling(client, described.task_queue)
+        # A chat with a context policy keeps earlier messages in its earlier runs.
+        messages = await ask_conversation(client, handle) if worker else None
+        if messages is None:
+            why = (
+                f"its worker did not answer within {QUERY_SECONDS:g} s"
+                if worker
+                else f"no worker is polling task queue {described.task_queue!r}"
+            )
+            print(f"(from the run's history: {why})")
+            messages = (await read_record(client, handle, described)).messages
     if args.json:
         emit_json([m.model_dump(mode="json", exclude_defaults=True) for m in messages])
         return 0
@@ -107,23 +208,45 @@ async def cmd_transcript(args: argparse.Namespace) -> int:
     return 0
 
 
+def list_query(status: str | None) -> str:
+    """Every run in the namespace, of any kind; with `status`, those whose own status
+    (`AgentStatus`) is it, or, for runs that set none (a pipeline's), whose execution
+    status is (a failed or completed pipeline, say)."""
+    if status is None:
+        return ""
+    own = f"{AGENT_STATUS_KEY.name} = '{status}'"
+    execution = EXECUTION_LIST_NAMES.get(status)
+    if execution is None:
+        return own
+    return f"{own} OR ({AGENT_STATUS_KEY.name} IS NULL AND ExecutionStatus = '{execution}')"
+
+
+# Tether's words for execution statuses, and how the visibility store names them.
+EXECUTION_LIST_NAMES = {
+    "running": "Running",
+    "completed": "Completed",
+    "failed": "Failed",
+    "cancelled": "Canceled",
+    "terminated": "Terminated",
+    "timed_out": "TimedOut",
+}
+
+
 async def cmd_list(args: argparse.Namespace) -> int:
-    """Runs from the visibility store, filtered on the AgentStatus search attribute."""
+    """Recent runs of any kind from the visibility store, newest first."""
     if not 1 <= args.limit <= MAX_LIST:
         raise UserError(f"--limit must be between 1 and {MAX_LIST:,}")
-    query = "WorkflowType = 'AgentWorkflow'"
-    if args.status:
-        query += f" AND {AGENT_STATUS_KEY.name} = '{args.status}'"
     client = await connect()
     rows = []
     try:
-        async for run in client.list_workflows(query, limit=args.limit):
+        # The store lists open runs first: read up to MAX_LIST, sort, keep the newest.
+        async for run in client.list_workflows(list_query(args.status), limit=MAX_LIST):
             found = run.typed_search_attributes
             rows.append(
                 {
                     "workflow_id": run.id,
-                    "status": found.get(AGENT_STATUS_KEY),
-                    "agent": found.get(AGENT_NAME_KEY),
+                    "status": run_status(run),
+                    "agent": found.get(AGENT_NAME_KEY) or run.workflow_type,
                     "turns": found.get(AGENT_TURNS_KEY),
                     "tokens": found.get(AGENT_TOKENS_KEY),
                     "started": run.start_time,
@@ -131,15 +254,22 @@ async def cmd_list(args: argparse.Namespace) -> int:
             )
     except RPCError as e:
         raise UserError(f"cannot list runs ({e.message}); see `python3 dev.py server`") from None
+    rows.sort(key=_started, reverse=True)
+    rows = rows[: args.limit]
     if args.json:
         emit_json(rows)
         return 0
     for row in rows:
         print(
-            f"{row['workflow_id']}  {row['status'] or '?'}  {row['agent'] or '?'}  "
+            f"{row['workflow_id']}  {row['status']}  {row['agent']}  "
             f"turns {row['turns'] or 0}  tokens {row['tokens'] or 0}  "
             f"{row['started']:%Y-%m-%d %H:%M}"
         )
     if not rows:
         print("no runs" + (f" with status {args.status}" if args.status else ""))
     return 0
+
+
+def _started(row: dict[str, Any]) -> datetime:
+    started: datetime = row["started"]
+    return started

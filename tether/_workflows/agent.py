@@ -371,8 +371,17 @@ class AgentWorkflow(DecidesApprovals):
             timeout = (self._limits.deadline - workflow.now()).total_seconds()
             if timeout <= 0:
                 raise DeadlineReached
+        deadline = self._limits.deadline
         try:
-            await workflow.wait_condition(condition, timeout=timeout)
+            await workflow.wait_condition(
+                condition,
+                timeout=timeout,
+                # The timer's label in the web UI (metadata only: the same commands).
+                timeout_summary=f"the run's deadline: it ends at {deadline:%Y-%m-%d %H:%M:%S} "
+                "UTC unless it is done"
+                if deadline
+                else None,
+            )
         except TimeoutError:
             raise DeadlineReached from None
 
@@ -588,8 +597,15 @@ class AgentWorkflow(DecidesApprovals):
     def _show_details(self) -> RunState:
         """The web UI's current details (a query, not history), from the state now."""
         state = self.state()
+        found = self._conversation.results_since_user() if state.pending_approvals else []
         workflow.set_current_details(
-            current_details(state, self._limits.max_turns, self._shown.waiting_for)
+            current_details(
+                state,
+                self._limits.max_turns,
+                self._shown.waiting_for,
+                workflow.info().workflow_id,
+                found,
+            )
         )
         return state
 

@@ -27,6 +27,7 @@ with workflow.unsafe.imports_passed_through():
     from tether._seam import ApprovalDecision, PendingApproval, ToolOutcome
     from tether._tools import invalid_arguments
     from tether._validation import json_object
+    from tether._visibility import approval_summary
 
 from tether._workflows.generations import REUSED_CALL_IDS
 
@@ -143,7 +144,7 @@ class Approvals:
             # record was for an earlier call, whose wait is over. (Before this patch,
             # the earlier decision was taken for this call too, with nobody asked.)
             del self._decided[call.id]
-        self._pending[call.id] = PendingApproval(
+        pending = self._pending[call.id] = PendingApproval(
             call_id=call.id,
             tool=call.name,
             arguments=call.arguments,
@@ -157,7 +158,12 @@ class Approvals:
         self._on_change()
         closed = False
         try:
-            await workflow.wait_condition(lambda: call.id in self._decided, timeout=expires_after)
+            await workflow.wait_condition(
+                lambda: call.id in self._decided,
+                timeout=expires_after,
+                # The timer's label in the web UI (metadata only: the same commands).
+                timeout_summary=approval_summary(pending, workflow.info().workflow_id),
+            )
         except GeneratorExit:
             closed = True
             raise

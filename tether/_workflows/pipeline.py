@@ -15,9 +15,10 @@ tool activities, idempotency keys and approvals as an agent:
             ...
 
 It answers the `state` query (a `PipelineState`: status, the steps done, what waits for
-a person) and takes the `decide` update, so `tether status`, `watch`, `approve` and
-`reject` work on it as on an agent run; `tether pipeline TEXT --workflow NAME` starts
-one with a `PipelineInput`.
+a person) and the `transcript` query (its LLM steps' messages), and takes the `decide`
+update: the protocol every Tether run type keeps, so `tether status`, `watch`,
+`transcript`, `list`, `approve` and `reject` work on it as on an agent run; `tether
+pipeline TEXT --workflow NAME` starts one with a `PipelineInput`.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ with workflow.unsafe.imports_passed_through():
         PendingApproval,
         ToolOutcome,
     )
+    from tether._visibility import approval_details
 
 from tether._workflows.approvals import Approvals, DecidesApprovals, Rules
 from tether._workflows.generations import paths
@@ -103,6 +105,8 @@ class Pipeline(DecidesApprovals):
         self._usage = Usage()
         self._specs: dict[str, AgentSpec] = {}
         self._approvals = Approvals(on_change=self._approvals_changed)
+        self._transcript: list[Message] = []
+        self._step_start = 0  # where the latest LLM step's messages begin
         # Asked before the run's first command, as the agent asks it first thing.
         self._context = RunContext(bound=paths().bound_and_scoped)
 
@@ -130,6 +134,11 @@ class Pipeline(DecidesApprovals):
             llm_calls=self._llm_calls,
             usage=self._usage,
         )
+
+    @workflow.query
+    def transcript(self) -> list[Message]:
+        """The messages of each LLM step so far, step after step, with the replies."""
+        return self._transcript
 
     @property
     def usage(self) -> Usage:
@@ -170,6 +179,11 @@ class Pipeline(DecidesApprovals):
         )
         reply = await execute_llm(agent, request, summary=f"llm {chosen} · {step}")
         self._usage += reply.usage
+        # A repair resends its step's conversation: only what is new joins the transcript.
+        step_so_far = self._transcript[self._step_start :]
+        if not step_so_far or messages[: len(step_so_far)] != step_so_far:
+            self._step_start, step_so_far = len(self._transcript), []
+        self._transcript += [*messages[len(step_so_far) :], reply.message]
         return reply
 
     async def ask_for(
@@ -238,10 +252,18 @@ class Pipeline(DecidesApprovals):
         self._publish()
 
     def _publish(self) -> None:
+        info = workflow.info()
         steps = "\n".join(f"- {s}" for s in self._steps)
+        waiting = approval_details(self._approvals.pending, info.workflow_id)
         workflow.set_current_details(
-            f"**{workflow.info().workflow_type}** · `{self._status}`\n\n"
-            f"{self._llm_calls} LLM calls · {self._usage.total_tokens:,} tokens\n\n{steps}"
+            "\n\n".join(
+                [
+                    f"**{info.workflow_type}** · `{self._status}`",
+                    f"{self._llm_calls} LLM calls · {self._usage.total_tokens:,} tokens",
+                    *waiting,
+                    steps,
+                ]
+            )
         )
 
 

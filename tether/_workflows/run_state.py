@@ -32,6 +32,20 @@ class Conversation:
     def unsent(self) -> list[Message]:
         return self.messages[self.sent :]
 
+    def results_since_user(self) -> list[tuple[str, str]]:
+        """The name and result of each tool call answered since the user last spoke, as
+        the tool gave it (from the transcript: a compacted view may have elided it)."""
+        names: dict[str, str] = {}
+        found: list[tuple[str, str]] = []
+        for message in self.transcript:
+            if message.role == "user":
+                names, found = {}, []
+            for call in message.tool_calls:
+                names[call.id] = call.name
+            if message.role == "tool" and message.tool_call_id in names:
+                found.append((names[message.tool_call_id], message.content or ""))
+        return found
+
     def compact(self, view: list[Message], note: Message) -> None:
         """The model is sent `view` from now on (whole, at its next call)."""
         self.messages = view

@@ -13,7 +13,6 @@ infrastructure errors are retried by Temporal per the tool's retry policy.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -34,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
         ToolSpec,
     )
     from tether._tools import unknown_tool
+    from tether._visibility import call_summary
     from tether._waiting import WAIT, WaitArgs
 
 from tether._workflows.activity_calls import execute
@@ -42,7 +42,6 @@ from tether._workflows.approvals import Approvals, Rules, edited_note
 # Heartbeats show a worker is alive and carry cancellation to a running tool: a crashed
 # worker's attempt is retried after this long, and a cancel reaches the tool within it.
 DEFAULT_HEARTBEAT_TIMEOUT_SECONDS = 10.0
-SUMMARY_ARGS_CHARS = 80
 RunSubagent = Callable[[ToolSpec, ToolCall], Awaitable[ToolOutcome]]
 
 
@@ -152,9 +151,8 @@ def tool_request(
 async def execute_tool(tool: ToolSpec, request: ToolRequest, *, local: bool = True) -> ToolOutcome:
     """One tool call as an activity: a local one if the tool is `fast` and `local`."""
     heartbeat = tool.heartbeat_timeout_seconds or DEFAULT_HEARTBEAT_TIMEOUT_SECONDS
-    summary = f"tool {_call_summary(request.call)}"
-    if tool.mcp is not None:
-        summary = f"mcp {tool.mcp.server}: {_call_summary(request.call)}"
+    shown = call_summary(request.call.name, request.call.arguments)
+    summary = f"tool {shown}" if tool.mcp is None else f"mcp {tool.mcp.server}: {shown}"
     return await execute(
         TOOL_ACTIVITY if tool.mcp is None else MCP_TOOL_ACTIVITY,
         request,
@@ -188,19 +186,3 @@ async def _durable_wait(call: ToolCall) -> ToolOutcome:
 
 def _stateful(tool: ToolSpec) -> bool:
     return tool.mcp is not None and tool.mcp.session is not None
-
-
-def _call_summary(call: ToolCall) -> str:
-    """`lookup_order(order_id='A-1001')`, shortened, for the activity's summary."""
-    try:
-        args = json.loads(call.arguments or "{}")
-        shown = (
-            ", ".join(f"{k}={v!r}" for k, v in args.items())
-            if isinstance(args, dict)
-            else call.arguments
-        )
-    except json.JSONDecodeError:
-        shown = call.arguments
-    if len(shown) > SUMMARY_ARGS_CHARS:
-        shown = shown[: SUMMARY_ARGS_CHARS - 1] + "…"
-    return f"{call.name}({shown})"

@@ -1,0 +1,107 @@
+"""How a followed run ended, printed: an agent's result, another kind's (a pipeline's),
+or the failure that ended it."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from pydantic import ValidationError
+from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
+
+from tether._cli.common import emit_json, root_cause
+from tether._cli.follow import Approver, any_progress, follow
+from tether._cli.notices import Notices
+from tether._seam import AgentResult
+
+
+async def finish(
+    client: Client,
+    handle: WorkflowHandle[Any, Any],
+    approver: Approver,
+    link: str,
+    *,
+    as_json: bool,
+    polling: bool = True,
+) -> int:
+    """Follow any run to its end (an agent's or a pipeline's) and print how it ended;
+    exit status 0 if it completed. `polling` False: the caller said no worker polls."""
+    # The result as plain JSON, whatever the workflow returns.
+    raw = client.get_workflow_handle(handle.id)
+    notices = Notices(client, raw, quiet=as_json, polling=polling)
+    try:
+        result = await follow(raw, approver, any_progress(raw, quiet=as_json), notices)
+    except WorkflowFailureError as e:
+        return report_failure(handle.id, link, e, as_json=as_json)
+    try:
+        agent = AgentResult.model_validate(result)
+    except ValidationError:
+        print_outcome(handle.id, link, result, as_json=as_json)
+        return 0
+    print_result(handle.id, link, agent, as_json=as_json)
+    return 0 if agent.status == "completed" else 1
+
+
+def print_result(workflow_id: str, link: str, result: AgentResult, *, as_json: bool) -> None:
+    if as_json:
+        emit_json({"workflow_id": workflow_id, "url": link, **result.model_dump()})
+        return
+    print(f"\n{result.answer or '(no answer)'}\n")
+    cost = f" · ${result.cost_usd:.6f}" if result.cost_usd is not None else ""
+    print(
+        f"status {result.status} · {plural(result.turns, 'turn')} · "
+        f"{result.usage.total_tokens} tokens{cost} · model {result.model}"
+    )
+    print(f"workflow id: {workflow_id}\nweb UI: {link}")
+
+
+def print_outcome(workflow_id: str, link: str, result: Any, *, as_json: bool) -> None:
+    """The result of a run of another kind (a pipeline's): its answer, then its short
+    fields in one line."""
+    fields = result if isinstance(result, dict) else {"result": result}
+    if as_json:
+        emit_json({"workflow_id": workflow_id, "url": link, **fields})
+        return
+    answer = fields.get("answer")
+    if answer:
+        print(f"\n{answer}\n")
+    print(result_line(fields))
+    print(f"workflow id: {workflow_id}\nweb UI: {link}")
+
+
+def result_line(fields: dict[str, Any]) -> str:
+    """The result's short fields in one line: `outcome refunded · llm_calls 2 · ...`."""
+    shown = [
+        f"{key} {value}"
+        for key, value in fields.items()
+        if key not in ("answer", "steps") and isinstance(value, str | int | float)
+    ]
+    usage = fields.get("usage")
+    if isinstance(usage, dict) and "total_tokens" in usage:
+        shown.append(f"{usage['total_tokens']} tokens")
+    return " · ".join(shown)
+
+
+def plural(count: int, word: str) -> str:
+    return f"{count} {word}" + ("" if count == 1 else "s")
+
+
+def report_failure(
+    workflow_id: str, link: str, error: WorkflowFailureError, *, as_json: bool
+) -> int:
+    """A failed or cancelled run: the type and message of what failed it (the root of
+    the chain, e.g. `ContextLengthExceeded`, not `ActivityError`), exit status 1."""
+    kind, message = root_cause(error)
+    status = "cancelled" if kind == "CancelledError" else "failed"
+    if as_json:
+        emit_json(
+            {
+                "workflow_id": workflow_id,
+                "url": link,
+                "status": status,
+                "error": {"type": kind, "message": message},
+            }
+        )
+    else:
+        print(f"run {workflow_id} {status} ({kind}): {message}\nweb UI: {link}", file=sys.stderr)
+    return 1
