@@ -361,8 +361,8 @@ MUTATIONS = [
     Mutation(
         "codec-from-environment",
         "tether/_temporal.py",
-        "    if codec is None:\n        return TETHER_CONVERTER",
-        "    if codec is None or True:\n        return TETHER_CONVERTER",
+        "    return converter if codec is None else with_codec(converter, codec)\n",
+        "    return converter\n",
         (T + "test_secrets.py",),
     ),
     Mutation(
