@@ -49,6 +49,9 @@ class Screen:
     _given: int = 0  # how many of `lines` the feed has given
     _headed: set[int] = field(default_factory=set)  # turns whose "turn N" is printed
     _writing: int | None = None  # the turn whose text is on the current line
+    # A run that tells its own steps (a pipeline's `step`) is shown by them alone, as
+    # `tether status` shows it: its tool calls are among them.
+    _by_steps: bool = False
     answer: str | None = None  # the latest reply's text as it was written here
     before_text: str = "\n"  # what a reply's text starts after (chat: "agent> ")
 
@@ -60,6 +63,8 @@ class Screen:
                 self._write("\n")
                 self._writing = None
                 self.answer = event.text
+        elif isinstance(event, ToolCallStarted | ToolCallFinished) and self._by_steps:
+            return
         elif isinstance(event, ToolCallStarted):
             if event.turn not in self._headed:
                 self._headed.add(event.turn)
@@ -68,6 +73,7 @@ class Screen:
         elif isinstance(event, ToolCallFinished):
             self._line(f"  ← {result_text(event.result)}")
         elif isinstance(event, StepDone):
+            self._by_steps = True
             self._line(f"  · {event.text}")
         elif isinstance(event, ApprovalDecided) and event.call_id not in self.approver.decided:
             verdict = "approved" if event.approved else "rejected"
