@@ -114,8 +114,8 @@ MUTATIONS = [
     Mutation(
         "llm-context-length-final",
         "tether/_activities/llm_errors.py",
-        'type="ContextLengthExceeded",\n            non_retryable=True,',
-        'type="ContextLengthExceeded",\n            non_retryable=False,',
+        'type="ContextLengthExceeded",\n        non_retryable=True,',
+        'type="ContextLengthExceeded",\n        non_retryable=False,',
         (T + "test_llm_errors.py", T + "test_llm_boundary.py"),
     ),
     Mutation(
@@ -229,8 +229,8 @@ MUTATIONS = [
     Mutation(
         "approval-rejection-honoured",
         "tether/_workflows/approvals.py",
-        "        decision = self._decided[call.id]\n        if not decision.approve:",
-        "        decision = self._decided[call.id]\n        if decision.approve is None:",
+        "        )\n        if not decision.approve:\n            why",
+        "        )\n        if decision.approve is None:\n            why",
         (T + "test_approvals.py",),
     ),
     Mutation(

@@ -15,6 +15,7 @@ from temporalio.client import WorkflowHistory
 from tests.histories.record import GENERATION
 from tests.incompatible_workflow import ReorderedAgentWorkflow
 from tether import AgentResult, AgentWorkflow, ApprovalDecision
+from tether._events import WATCH_SIGNAL
 from tether._replay import load_history, replay
 from tether._seam import MCP_TOOL_ACTIVITY, TOOL_ACTIVITY
 from tether._temporal import TETHER_CONVERTER
@@ -24,6 +25,7 @@ from workflows.refund_pipeline_types import RefundResult
 T = TypeVar("T")
 WORKFLOWS: list[type] = [AgentWorkflow, RefundPipelineWorkflow]
 PIPELINE = "RefundPipelineWorkflow"  # its @workflow.defn name
+PUBLISH_SIGNAL = "__temporal_workflow_stream_publish"  # a Workflow Stream's
 GENERATIONS = Path(__file__).parent / "histories"
 HISTORIES = sorted(GENERATIONS.glob("v*/*.json"))
 IDS = [f"{p.parent.name}/{p.stem}" for p in HISTORIES]
@@ -38,6 +40,7 @@ class Recorded:
     continued_from: str  # the run id this run continued, or ""
     continued_as_new: bool
     activities: list[str]  # the type of each activity scheduled, in order
+    signals: list[str]  # the name of each signal received, in order
 
 
 async def decode(payloads: Payloads, kind: type[T]) -> T:
@@ -68,6 +71,11 @@ async def recorded(history: WorkflowHistory) -> Recorded:
             e.activity_task_scheduled_event_attributes.activity_type.name
             for e in history.events
             if e.HasField("activity_task_scheduled_event_attributes")
+        ],
+        signals=[
+            e.workflow_execution_signaled_event_attributes.signal_name
+            for e in history.events
+            if e.HasField("workflow_execution_signaled_event_attributes")
         ],
     )
 
@@ -108,6 +116,12 @@ CLAIMS: dict[str, Callable[[Recorded], bool]] = {
     "chat-with-tools": answered("completed", "Order A-1002"),
     "mcp-tool": lambda r: (
         answered("completed", "Noted: note 1.")(r) and r.activities.count(MCP_TOOL_ACTIVITY) == 2
+    ),
+    # Watched from its start: the replies' text came in by signal as it was written.
+    "streamed": lambda r: (
+        answered("completed", "Order A-1003")(r)
+        and r.signals[0] == WATCH_SIGNAL
+        and r.signals.count(PUBLISH_SIGNAL) >= 2
     ),
     "pipeline-refund": lambda r: (
         isinstance(r.result, RefundResult)

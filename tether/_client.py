@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -20,9 +21,11 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
+from tether._events import WATCH_SIGNAL, RunEvent
 from tether._messages import Message
 from tether._seam import AgentInput, AgentResult, ApprovalDecision, PendingApproval, RunState
 from tether._settings import task_queue as default_task_queue
+from tether._subscribe import follow
 from tether._visibility import run_summary, start_details
 
 POLL_SECONDS = 0.1
@@ -42,6 +45,8 @@ class AgentRun:
     def __init__(self, handle: WorkflowHandle[Any, AgentResult], *, client: Client) -> None:
         self.handle = handle
         self._client = client
+        # When `start(watch=True)` announced a subscriber (the event loop's time).
+        self._announced: float | None = None
 
     @property
     def id(self) -> str:
@@ -65,6 +70,7 @@ class AgentRun:
         approval_timeout: timedelta | None = None,
         acting_for: str | None = None,
         started_by: str | None = None,
+        watch: bool = False,
     ) -> AgentRun:
         """Start a run of `agent` on `prompt`.
 
@@ -82,6 +88,9 @@ class AgentRun:
             max_total_tokens: Token budget of the whole run.
             deadline: The run ends this long after it started.
             approval_timeout: An undecided approval counts as rejected after this.
+            watch: Announce a subscriber with the start, so that the first model call
+                streams its text too (`events()` announces one itself, but a call may
+                have started by then). Unwatched, a run streams nothing.
             acting_for: Who the run acts for (a customer id, say), from your own
                 authentication, never from the prompt: tools see it as
                 `ToolContext.acting_for`.
@@ -117,8 +126,12 @@ class AgentRun:
             summary=run_summary(agent, prompt),
             details=start_details("Prompt", prompt),
             result_type=AgentResult,
+            watch=watch,
         )
-        return cls(handle, client=client)
+        run = cls(handle, client=client)
+        if watch:
+            run._announced = asyncio.get_running_loop().time()
+        return run
 
     @classmethod
     def attach(cls, client: Client, workflow_id: str, *, run_id: str | None = None) -> AgentRun:
@@ -141,6 +154,11 @@ class AgentRun:
             messages += await earlier.query("transcript", result_type=list[Message])
         messages += await self.handle.query("transcript", result_type=list[Message])
         return messages
+
+    def events(self, *, from_seq: int = 0, watch: bool = True) -> AsyncIterator[RunEvent]:
+        """The run's events from `from_seq` on, as they happen, until it ends (see
+        `tether.subscribe`)."""
+        return follow(self._client, self.id, from_seq, watch=watch, announced=self._announced)
 
     async def pending_approvals(self) -> list[PendingApproval]:
         """The tool calls that wait for a person's decision now."""
@@ -248,8 +266,10 @@ async def start_workflow(
     summary: str,
     details: str,
     result_type: type | None = None,
+    watch: bool = False,
 ) -> WorkflowHandle[Any, Any]:
-    """Start `workflow` under an id no run had before (an id names one conversation)."""
+    """Start `workflow` under an id no run had before (an id names one conversation);
+    `watch` sends a subscriber's announcement with the start."""
     try:
         return await client.start_workflow(
             workflow,
@@ -260,6 +280,7 @@ async def start_workflow(
             static_summary=summary,
             static_details=details,
             result_type=result_type,
+            start_signal=WATCH_SIGNAL if watch else None,
         )
     except WorkflowAlreadyStartedError:
         raise RunExists(f"a run with id {id!r} already exists; choose another id") from None

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import re
 import threading
 import time
 from collections import deque
@@ -76,12 +77,29 @@ class Slow:
     then: Step
 
 
-Step = Say | CallTools | Fail | Drop | Garbage | Slow
+@dataclass(frozen=True)
+class Streamed:
+    """Take the next step, and if it is a reply and the request asked for a stream, send
+    its chunks `delay` seconds apart; `drop_after` closes the connection after that many
+    chunks, as a provider that breaks off mid-reply. `pause_after` holds the stream
+    after that many chunks until `resume` is set (at most a minute): a test then knows
+    the reply is still being written."""
+
+    then: Step
+    delay: float = 0.0
+    drop_after: int | None = None
+    pause_after: int | None = None
+    resume: threading.Event | None = None
+
+
+Step = Say | CallTools | Fail | Drop | Garbage | Slow | Streamed
 Responder = Callable[[list[dict[str, Any]]], Step]
 # What the server answers an agent it has no script for, given the agent's name ("" if
 # the request did not say).
 Unscripted = Callable[[str], Step]
 AGENT_HEADER = "X-Tether-Agent"
+ARGUMENT_PIECE = 16  # characters of a tool call's arguments per streamed chunk
+PAUSE_LIMIT_SECONDS = 60.0
 # The error code of a reply whose script raised (see llm_errors: not retried).
 SCRIPT_FAILED = "script_failed"
 OFFLINE_NOTE = "[offline scripted model — set OPENAI_API_KEY or OPENAI_BASE_URL for a real one]"
@@ -169,6 +187,11 @@ class RecordedRequest:
     def model(self) -> str:
         return str(self.body.get("model", ""))
 
+    @property
+    def stream(self) -> bool:
+        """The request asked for a streamed reply."""
+        return self.body.get("stream") is True
+
 
 @dataclass
 class _Reply:
@@ -177,6 +200,10 @@ class _Reply:
     headers: tuple[tuple[str, str], ...] = ()
     content_type: str = "application/json"
     drop: bool = False
+    total_tokens: int = 0
+    # A streamed reply: server-sent events, each its own chunk of the HTTP body.
+    events: list[bytes] | None = None
+    streamed: Streamed | None = None
 
 
 @dataclass
@@ -198,6 +225,11 @@ class ScriptedLLM:
             "the scripted model has no more replies".
         models: If given, requests for any other model get a 404 "model not found".
         chaos: Random faults at a rate, for fault-injection runs.
+        streams: Answer a request for a stream (`"stream": true`) with server-sent
+            events, a chunk per word (False: with the whole completion, as a provider
+            that does not stream).
+        chunk_delay: Seconds between a streamed reply's chunks (a `Streamed` step
+            chooses its own).
     """
 
     def __init__(
@@ -211,8 +243,12 @@ class ScriptedLLM:
         model: str = OFFLINE_MODEL,
         models: set[str] | None = None,
         chaos: Chaos | None = None,
+        streams: bool = True,
+        chunk_delay: float = 0.0,
     ) -> None:
         self.responder = responder
+        self.streams = streams
+        self.chunk_delay = chunk_delay
         self.scripts = dict(scripts or {})
         self.unscripted = unscripted
         self.model = model
@@ -290,8 +326,7 @@ class ScriptedLLM:
                 )
         reply = self._render(body, step)
         record.status = reply.status
-        if reply.status == 200 and not reply.drop and reply.content_type == "application/json":
-            record.total_tokens = json.loads(reply.body)["usage"]["total_tokens"]
+        record.total_tokens = reply.total_tokens
         return reply
 
     def _respond(self, agent: str, messages: list[dict[str, Any]]) -> Step:
@@ -302,17 +337,30 @@ class ScriptedLLM:
             return self.unscripted(agent)
         return Fail(500, "the scripted model has no more replies", "script_exhausted")
 
-    def _render(self, body: dict[str, Any], step: Step) -> _Reply:
+    def _render(self, body: dict[str, Any], step: Step, streamed: Streamed | None = None) -> _Reply:
         if isinstance(step, Slow):
             time.sleep(step.seconds)
-            return self._render(body, step.then)
+            return self._render(body, step.then, streamed)
+        if isinstance(step, Streamed):
+            return self._render(body, step.then, step)
         if isinstance(step, Fail):
             return _json(step.status, _error(step.message, step.code), step.headers)
         if isinstance(step, Drop):
             return _Reply(0, b"", drop=True)
         if isinstance(step, Garbage):
             return _Reply(200, b"<html>502 Bad Gateway</html>", content_type="text/html")
-        return _json(200, self._completion(body, step))
+        completion = self._completion(body, step)
+        tokens = completion["usage"]["total_tokens"]
+        if not (self.streams and body.get("stream") is True):
+            return _Reply(200, json.dumps(completion).encode(), total_tokens=tokens)
+        usage = (body.get("stream_options") or {}).get("include_usage") is True
+        return _Reply(
+            200,
+            b"",
+            total_tokens=tokens,
+            events=_stream_events(completion, usage),
+            streamed=streamed or Streamed(step, delay=self.chunk_delay),
+        )
 
     def _completion(self, body: dict[str, Any], step: Say | CallTools) -> dict[str, Any]:
         message: dict[str, Any] = {"role": "assistant", "content": None}
@@ -400,6 +448,9 @@ def _handler_for(llm: ScriptedLLM) -> type[BaseHTTPRequestHandler]:
             if reply.drop:
                 self.close_connection = True
                 return
+            if reply.events is not None and reply.streamed is not None:
+                self._stream(reply.events, reply.streamed)
+                return
             self.send_response(reply.status)
             self.send_header("Content-Type", reply.content_type)
             self.send_header("Content-Length", str(len(reply.body)))
@@ -407,6 +458,24 @@ def _handler_for(llm: ScriptedLLM) -> type[BaseHTTPRequestHandler]:
                 self.send_header(name, value)
             self.end_headers()
             self.wfile.write(reply.body)
+
+        def _stream(self, events: list[bytes], how: Streamed) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Cache-Control", "no-cache")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for i, event in enumerate(events):
+                if i == how.drop_after:
+                    # Gone mid-body: the client sees a connection that broke off.
+                    self.close_connection = True
+                    return
+                if i == how.pause_after and how.resume is not None:
+                    how.resume.wait(PAUSE_LIMIT_SECONDS)
+                if i and how.delay:
+                    time.sleep(how.delay)
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(event), event))
+            self.wfile.write(b"0\r\n\r\n")
 
         def log_message(self, format: str, *args: Any) -> None:
             pass  # the server is quiet; tests read `requests` instead
@@ -422,6 +491,43 @@ def _json(
 
 def _error(message: str, code: str) -> dict[str, Any]:
     return {"error": {"message": message, "type": "invalid_request_error", "code": code}}
+
+
+def _stream_events(completion: dict[str, Any], usage: bool) -> list[bytes]:
+    """`completion` as a provider streams it: the role, then a chunk per word of the
+    text and per piece of each tool call, the finish reason, the usage if asked for."""
+    [choice] = completion["choices"]
+    message = choice["message"]
+
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+        return {
+            "id": completion["id"],
+            "object": "chat.completion.chunk",
+            "created": completion["created"],
+            "model": completion["model"],
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        }
+
+    chunks = [chunk({"role": "assistant", "content": ""})]
+    chunks += [
+        chunk({"content": word}) for word in re.findall(r"\S+\s*|\s+", message["content"] or "")
+    ]
+    for i, call in enumerate(message.get("tool_calls") or []):
+        function = call["function"]
+        head = {"index": i, "id": call["id"], "type": "function"}
+        chunks.append(
+            chunk(
+                {"tool_calls": [{**head, "function": {"name": function["name"], "arguments": ""}}]}
+            )
+        )
+        args = function["arguments"]
+        for start in range(0, len(args), ARGUMENT_PIECE):
+            piece = {"index": i, "function": {"arguments": args[start : start + ARGUMENT_PIECE]}}
+            chunks.append(chunk({"tool_calls": [piece]}))
+    chunks.append(chunk({}, choice["finish_reason"]))
+    if usage:
+        chunks.append({**chunk({}), "choices": [], "usage": completion["usage"]})
+    return [b"data: %s\n\n" % json.dumps(c).encode() for c in chunks] + [b"data: [DONE]\n\n"]
 
 
 def _estimate_tokens(text: str) -> int:

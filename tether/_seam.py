@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 from temporalio.common import RetryPolicy
+from temporalio.contrib.workflow_streams import WorkflowStreamState
 
 from tether._messages import Message, ToolCall, Usage
 from tether._storage import payload_store_configured
@@ -129,6 +130,12 @@ class Carried(BaseModel):
     turn: int = Field(ge=0)
     deadline: datetime | None
     runs: int = Field(ge=1, description="Runs of this conversation before the next one.")
+    stream: WorkflowStreamState | None = Field(
+        default=None, description="The run's event feed: its offsets and latest events."
+    )
+    watched_until: datetime | None = Field(
+        default=None, description="The end of the latest subscriber's watch lease."
+    )
 
 
 class AgentInput(BaseModel):
@@ -227,6 +234,20 @@ class LlmPolicy(BaseModel):
         "call (a 4-call run took about half the time), but no heartbeats, and a worker "
         "that dies may repeat calls finished since the run's last workflow task (they "
         "are paid twice). For short calls to fast models.",
+    )
+    stream: bool = Field(
+        default=True,
+        description="Stream the reply's text to the run's subscribers as the model writes "
+        "it, while someone subscribes (each batch is a signal: history events, see "
+        "README; unwatched, nothing). Off, or with a local activity, subscribers get "
+        "each reply's text at once when the call returns.",
+    )
+    stream_interval_seconds: float = Field(
+        default=0.5,
+        ge=0.05,
+        description="How often a streamed reply's new text is sent to the run at most; a "
+        "long reply less often (every twentieth of the time it has taken so far), so "
+        "its cost grows with the log of its length.",
     )
 
 
@@ -477,6 +498,9 @@ class LlmRequest(BaseModel):
         description="A call that summarizes the conversation (a context policy's): the "
         "model is sent no tools and no output schema.",
     )
+    stream: bool = Field(
+        default=False, description="Stream the reply's text to the run's event feed."
+    )
 
 
 class LlmReply(BaseModel):
@@ -495,6 +519,11 @@ class LlmReply(BaseModel):
         description="The task queue only the worker that made this call polls, set once "
         "a call landed away from the worker that held the run's conversation: that worker "
         "holds it now, so the run's next model calls go there first.",
+    )
+    streamed: bool = Field(
+        default=False,
+        description="Some of the reply's text reached the run's feed as it was written "
+        "(else the workflow publishes it whole).",
     )
 
 

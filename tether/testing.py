@@ -18,7 +18,10 @@ The model is a real OpenAI-compatible server on loopback, spoken to by the real
 (`ScriptedLLM(scripts={"issue-triage": fn})`, `fn(messages) -> step`) that plays its
 conversations. Its `requests` record what the model was sent. Faults are steps too:
 `Fail(500)`, `rate_limited(retry_after="2")`, `Drop()`, `Garbage()`, `Slow(5, then)`,
-or random ones with `Chaos`. Tool calls get ids `call_0001`, `call_0002`, ... per
+or random ones with `Chaos`. A request for a stream gets server-sent events, a chunk
+per word (`ScriptedLLM(chunk_delay=...)`, `Streamed(step, delay=..., drop_after=N)` to
+pace a reply or break it off after N chunks; `streams=False` plays a provider that does
+not stream). Tool calls get ids `call_0001`, `call_0002`, ... per
 server; `call_tools(..., ids=["call_0"])` fixes them, to play a provider that reuses ids.
 """
 
@@ -52,6 +55,7 @@ from tether._scripted_llm import (
     ScriptedLLM,
     Slow,
     Step,
+    Streamed,
     call_tools,
     context_length_exceeded,
     model_not_found,
@@ -80,6 +84,7 @@ __all__ = [
     "ScriptedLLM",
     "Slow",
     "Step",
+    "Streamed",
     "binary",
     "call_tools",
     "context_length_exceeded",

@@ -42,6 +42,7 @@ from tests.conftest import (
 from tests.llm_agents import LOCAL, TRIAGE, WITH_FALLBACK
 from tests.mcp_agents import SIDE_EFFECTS, notetaker, stdio_notes
 from tether import AgentInput, AgentRegistry, AgentWorkflow
+from tether._events import WATCH_SIGNAL
 from tether._temporal import TETHER_CONVERTER
 from tether.testing import Fail, ScriptedLLM, binary, call_tools, say
 from workflows.refund_pipeline import RefundPipelineWorkflow
@@ -217,6 +218,13 @@ async def another_question(run: AgentHandle) -> None:
     await run.signal(AgentWorkflow.end)
 
 
+def streamed(llm: ScriptedLLM) -> AgentInput:
+    llm.responder = support_desk_responder
+    # Replies written over a second or so: their text reaches the run in signals.
+    llm.chunk_delay = 0.05
+    return AgentInput(agent="support-desk", acting_for=CUSTOMER, prompt="Where is order A-1003?")
+
+
 @dataclass(frozen=True)
 class Scenario:
     """A run to record: its input (scripting the model on the way), the agents that
@@ -226,6 +234,7 @@ class Scenario:
     start: Callable[[ScriptedLLM], AgentInput | RefundTicket]
     agents: AgentRegistry | Callable[[Path], AgentRegistry] = AGENTS
     person: Callable[[AgentHandle], Awaitable[object]] | None = None
+    watched: bool = False  # started with a subscriber's announcement (streams its text)
 
 
 SCENARIOS: dict[str, Scenario] = {
@@ -247,6 +256,7 @@ SCENARIOS: dict[str, Scenario] = {
     "approval-by-named-approver": Scenario(refund_for_a_named_approver, GUARDED, named_approver),
     "duplicate-keys-refused": Scenario(duplicate_keys, REGISTRY),
     "pipeline-approval": Scenario(pipeline_approval, REGISTRY, approve_the_pipelines_refund),
+    "streamed": Scenario(streamed, watched=True),
 }
 
 
@@ -260,7 +270,11 @@ async def record(client: Client, name: str, scenario: Scenario, state: Path) -> 
             handle: AgentHandle | WorkflowHandle[RefundPipelineWorkflow, RefundResult]
             if isinstance(params, AgentInput):
                 handle = await client.start_workflow(
-                    AgentWorkflow.run, params, id=name, task_queue=worker.task_queue
+                    AgentWorkflow.run,
+                    params,
+                    id=name,
+                    task_queue=worker.task_queue,
+                    start_signal=WATCH_SIGNAL if scenario.watched else None,
                 )
             else:
                 handle = await client.start_workflow(

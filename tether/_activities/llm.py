@@ -23,6 +23,7 @@ from tether._activities.conversations import Conversations
 from tether._activities.heartbeat import heartbeating
 from tether._activities.llm_errors import classify, malformed
 from tether._activities.specs import RecordedSpecs
+from tether._activities.streaming import DeltaFeed, streamed_completion
 from tether._agents import AgentRegistry
 from tether._messages import Message, ToolCall, Usage
 from tether._pricing import PriceTable
@@ -78,14 +79,21 @@ class LlmActivities:
                     messages = request.messages
                 else:
                     messages, rebuilt = await self._conversations.messages(request)
-                completion = await self.client.chat.completions.create(
-                    model=request.model,
-                    messages=_messages(spec, messages),  # type: ignore[arg-type]
-                    timeout=_client_timeout(),
+                create: dict[str, Any] = {
+                    "messages": _messages(spec, messages),
+                    "timeout": _client_timeout(),
                     # Names the agent to gateways (and to the scripted model's scripts).
-                    extra_headers={AGENT_HEADER: agent.name},
+                    "extra_headers": {AGENT_HEADER: agent.name},
                     **_options(spec),
-                )
+                }
+                # A local activity's signals would wait for its workflow task to end.
+                if request.stream and not activity.info().is_local:
+                    completion, streamed = await self._streamed(request, spec, create)
+                else:
+                    completion = await self.client.chat.completions.create(
+                        model=request.model, **create
+                    )
+                    streamed = False
         except openai.APIError as e:
             raise classify(e, model=request.model, secrets=self._secrets) from None
         message, usage, finish_reason = _parse(completion, request.model)
@@ -103,6 +111,8 @@ class LlmActivities:
             finish_reason=finish_reason,
             cost_usd=self._prices.cost(request.model, usage),
         )
+        if streamed:  # else the workflow publishes the text at once
+            reply.streamed = True
         own = self.worker_queues.get(info.task_queue)
         if own is not None and not info.is_local and (rebuilt or info.task_queue == own):
             # The call landed on a worker that did not hold the conversation (no eager
@@ -114,6 +124,20 @@ class LlmActivities:
         if spec.output is not None and agent.output_type is not None and not message.tool_calls:
             reply.output, reply.output_error = _validate(agent.output_type, message.content)
         return reply
+
+    async def _streamed(
+        self, request: LlmRequest, spec: AgentSpec, create: dict[str, Any]
+    ) -> tuple[ChatCompletion, bool]:
+        """The completion, its text streamed to the run as it comes; and whether any of
+        it reached the run."""
+        feed = DeltaFeed(request.turn, spec.llm.stream_interval_seconds)
+        try:
+            completion = await streamed_completion(self.client, request.model, feed.add, **create)
+        except BaseException:
+            await feed.abort()
+            raise
+        await feed.finish()
+        return completion, feed.sent
 
 
 def _options(spec: AgentSpec) -> dict[str, Any]:
@@ -166,7 +190,10 @@ def _parse(completion: object, model: str) -> tuple[Message, Usage, str | None]:
         for c in choice.message.tool_calls or []
         if c.type == "function"
     ]
-    message = Message(role="assistant", content=choice.message.content, tool_calls=calls)
+    content = choice.message.content
+    if calls and not content:
+        content = None  # a stream's "" beside tool calls: the same message as a plain call's
+    message = Message(role="assistant", content=content, tool_calls=calls)
     u = completion.usage
     usage = (
         Usage(

@@ -74,6 +74,14 @@ def _classify(error: Exception, *, model: str, now: datetime) -> ApplicationErro
         )
     if isinstance(error, openai.APIStatusError):
         return _from_status(error, model, now)
+    if isinstance(error, openai.APIError):
+        # An error event in the middle of a streamed reply (its HTTP status was 200).
+        if CONTEXT_LENGTH.search(f"{error.code} {error.type} {error.message}"):
+            return _too_long(f"{model} (mid-reply)", model, error.message)
+        return ApplicationError(
+            f"{model}: the provider broke off its reply ({error.message})",
+            type="ProviderUnavailable",
+        )
     raise error
 
 
@@ -106,14 +114,18 @@ def _from_status(error: openai.APIStatusError, model: str, now: datetime) -> App
         )
     # llama.cpp puts its reason only in the error's type (exceed_context_size_error).
     if CONTEXT_LENGTH.search(f"{error.code} {error.type} {said}"):
-        return ApplicationError(
-            f"{where}: the conversation is longer than {model}'s context window: shorten "
-            f"the prompt or use a model with a larger context ({said})",
-            type="ContextLengthExceeded",
-            non_retryable=True,
-        )
+        return _too_long(where, model, said)
     kind, fix = FIXES.get(status, ("BadRequest", "the provider rejected the request"))
     return ApplicationError(f"{where}: {fix} ({said})", type=kind, non_retryable=True)
+
+
+def _too_long(where: str, model: str, said: str) -> ApplicationError:
+    return ApplicationError(
+        f"{where}: the conversation is longer than {model}'s context window: shorten "
+        f"the prompt or use a model with a larger context ({said})",
+        type="ContextLengthExceeded",
+        non_retryable=True,
+    )
 
 
 def retry_after(headers: object, now: datetime) -> timedelta | None:

@@ -17,6 +17,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from tether._cli.common import Handle, UserError, emit_json, explained, open_run, prog, run_link
 from tether._cli.ending import plural, report_failure
 from tether._cli.follow import POLL_SECONDS, Approver
+from tether._cli.live import Screen, feed_end, written_while
 from tether._cli.prompting import read_line
 from tether._cli.reading import QUERY_SECONDS, ask_state, polling
 from tether._cli.run import chosen_agent, parse_input, start
@@ -33,15 +34,43 @@ async def cmd_send(args: argparse.Namespace) -> int:
         raise UserError("the message is empty")
     if len(text) > MAX_PROMPT_CHARS:
         raise UserError(f"the message is longer than {MAX_PROMPT_CHARS:,} characters")
-    _, handle = await open_run(args.id)
+    client, handle = await open_run(args.id)
+    # Someone else decides what waits for a person: it is said, on stderr.
+    approver = Approver(args.id)
+    screen = on_terminal(approver, before_text="") if not args.json else None
     with explained(args.id):
-        # Someone else decides what waits for a person: it is said, on stderr.
-        reply = await reply_to(handle, text, Approver(args.id)) or ""
+        reply = await answer(client, handle, text, approver, screen) or ""
     if args.json:
         emit_json({"workflow_id": args.id, "reply": reply})
-    else:
+    elif screen is None or screen.answer != reply:
         print(reply)
     return 0
+
+
+def on_terminal(approver: Approver, *, before_text: str) -> Screen | None:
+    """Where a reply's text is shown as the model writes it: a terminal's screen."""
+    if not sys.stdout.isatty():
+        return None  # a pipe gets each reply whole
+    return Screen(tty=True, approver=approver, before_text=before_text)
+
+
+async def answer(
+    client: Client,
+    handle: Handle,
+    text: str,
+    approver: Approver,
+    screen: Screen | None,
+    *,
+    leave_undecided: bool = False,
+) -> str | None:
+    """`reply_to`, its reply written on `screen` (if any) as the model writes it."""
+    replying = reply_to(handle, text, approver, leave_undecided=leave_undecided)
+    if screen is None:
+        return await replying
+    start = await feed_end(client, handle.id)
+    return await written_while(
+        client, handle.id, screen, replying, lambda reply: reply, from_seq=start
+    )
 
 
 async def cmd_chat(args: argparse.Namespace) -> int:
@@ -53,6 +82,7 @@ async def cmd_chat(args: argparse.Namespace) -> int:
     print(f"(type your messages; {END} ends the conversation, Ctrl-D leaves it open)")
     # On a terminal each approval is asked for; from a pipe the chat says how to decide.
     approver = Approver(args.id or "", ask=sys.stdin.isatty())
+    screen = on_terminal(approver, before_text="agent> ")
     if handle is None:
         first = await read("you> ")
         if first is None or first == END:
@@ -62,12 +92,19 @@ async def cmd_chat(args: argparse.Namespace) -> int:
         handle, _ = await start(client, params, args.id)
         approver.workflow_id = handle.id
         print(f"▶ {handle.id} · {run_link(client, handle.id)}")
-        state = await until_answered(handle, approver)
+        answering = until_answered(handle, approver)
+        if screen is None:
+            state = await answering
+        else:
+            state = await written_while(
+                client, handle.id, screen, answering, last_message, from_seq=0
+            )
         if state is None:
             return left_open(handle.id)
         if state.status != "awaiting_user":
             return await ended(client, handle)
-        print(f"agent> {state.last_message}")
+        if screen is None or screen.answer != state.last_message:
+            print(f"agent> {state.last_message}")
     assert client is not None
     while True:
         try:
@@ -82,10 +119,13 @@ async def cmd_chat(args: argparse.Namespace) -> int:
             return await ended(client, handle)
         if text:
             with explained(handle.id):
-                reply = await reply_to(handle, text, approver, leave_undecided=not approver.ask)
+                reply = await answer(
+                    client, handle, text, approver, screen, leave_undecided=not approver.ask
+                )
             if reply is None:
                 return left_open(handle.id)
-            print(f"agent> {reply}")
+            if screen is None or screen.answer != reply:
+                print(f"agent> {reply}")
 
 
 async def attach(workflow_id: str) -> tuple[Client, Handle | None]:
@@ -192,3 +232,7 @@ async def until_answered(handle: Handle, approver: Approver) -> RunState | None:
             if approver.undecided and not approver.ask:
                 return None
         await asyncio.sleep(POLL_SECONDS)
+
+
+def last_message(state: RunState | None) -> str | None:
+    return state.last_message if state is not None else None

@@ -3,6 +3,7 @@ Temporal's errors turned into one line."""
 
 from __future__ import annotations
 
+import argparse
 import getpass
 import io
 import json
@@ -173,6 +174,19 @@ def describe(message: Message, turn: int) -> str | None:
         calls = [f"  → {terminal_safe(f'{c.name}({c.arguments})')}" for c in message.tool_calls]
         return "\n".join([f"turn {turn}", *calls]) if calls else None
     if message.role == "tool":
-        content = terminal_safe(" ".join((message.content or "").split()))  # one line
-        return f"  ← {content[:117] + '…' if len(content) > 118 else content}"
+        return f"  ← {result_text(message.content or '')}"
     return None
+
+
+def result_text(content: str) -> str:
+    """A tool's result in one line of a run's progress."""
+    content = terminal_safe(" ".join(content.split()))  # one line
+    return content[:117] + "…" if len(content) > 118 else content
+
+
+def add_events_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--events",
+        action="store_true",
+        help="print each of the run's events as one JSON line (workflow_id, seq, type, ...)",
+    )

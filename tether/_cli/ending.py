@@ -1,5 +1,5 @@
-"""How a followed run ended, printed: an agent's result, another kind's (a pipeline's),
-or the failure that ended it."""
+"""Following a run to its end, and how it ended, printed: an agent's result, another
+kind's (a pipeline's), or the failure that ended it."""
 
 from __future__ import annotations
 
@@ -11,8 +11,11 @@ from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 
 from tether._cli.common import emit_json, root_cause
 from tether._cli.follow import Approver, any_progress, follow
+from tether._cli.live import Screen, follow_feed, print_event
 from tether._cli.notices import Notices
+from tether._events import RunEvent
 from tether._seam import AgentResult
+from tether._subscribe import EventsUnavailable
 
 
 async def finish(
@@ -23,30 +26,60 @@ async def finish(
     *,
     as_json: bool,
     polling: bool = True,
+    events: bool = False,
+    from_seq: int = 0,
 ) -> int:
-    """Follow any run to its end (an agent's or a pipeline's) and print how it ended;
-    exit status 0 if it completed. `polling` False: the caller said no worker polls."""
+    """Follow any run to its end (an agent's or a pipeline's) by its event feed and
+    print how it ended; exit status 0 if it completed. `polling` False: the caller said
+    no worker polls. `events`: print each event from `from_seq` as a JSON line, and
+    nothing else on stdout."""
     # The result as plain JSON, whatever the workflow returns.
     raw = client.get_workflow_handle(handle.id)
-    notices = Notices(client, raw, quiet=as_json, polling=polling)
+    quiet = as_json or events
+    notices = Notices(client, raw, quiet=quiet, polling=polling)
+    screen = Screen(tty=sys.stdout.isatty(), approver=approver)
+    show = print_event if events else nothing if as_json else screen.show
     try:
-        result = await follow(raw, approver, any_progress(raw, quiet=as_json), notices)
+        try:
+            result = await follow_feed(
+                client,
+                raw,
+                approver,
+                show,
+                notices,
+                history=None if quiet else screen.history,
+                from_seq=from_seq,
+            )
+        except EventsUnavailable:  # its worker runs a Tether without event feeds
+            result = await follow(raw, approver, any_progress(raw, quiet=quiet), notices)
     except WorkflowFailureError as e:
-        return report_failure(handle.id, link, e, as_json=as_json)
+        return 1 if events else report_failure(handle.id, link, e, as_json=as_json)
     try:
         agent = AgentResult.model_validate(result)
     except ValidationError:
-        print_outcome(handle.id, link, result, as_json=as_json)
+        if not events:
+            print_outcome(handle.id, link, result, as_json=as_json)
         return 0
-    print_result(handle.id, link, agent, as_json=as_json)
+    if not events:
+        print_result(handle.id, link, agent, as_json=as_json, written=screen.answer)
     return 0 if agent.status == "completed" else 1
 
 
-def print_result(workflow_id: str, link: str, result: AgentResult, *, as_json: bool) -> None:
+def nothing(event: RunEvent) -> None:
+    """--json prints only the result."""
+
+
+def print_result(
+    workflow_id: str, link: str, result: AgentResult, *, as_json: bool, written: str | None = None
+) -> None:
+    """The run's answer (unless it is `written`: streamed onto the terminal already),
+    then its status, usage and where to find it."""
     if as_json:
         emit_json({"workflow_id": workflow_id, "url": link, **result.model_dump()})
         return
-    print(f"\n{result.answer or '(no answer)'}\n")
+    if written is None or written != result.answer:
+        print(f"\n{result.answer or '(no answer)'}")
+    print()
     cost = f" · ${result.cost_usd:.6f}" if result.cost_usd is not None else ""
     print(
         f"status {result.status} · {plural(result.turns, 'turn')} · "

@@ -41,6 +41,7 @@ class Approver:
     _seen: set[str] = field(default_factory=set)
     # Calls it saw and could not decide (no terminal): someone else must.
     undecided: list[PendingApproval] = field(default_factory=list)
+    decided: set[str] = field(default_factory=set)  # the calls it decided
 
     async def attend(
         self, handle: WorkflowHandle[Any, Any], pending: list[PendingApproval]
@@ -54,6 +55,7 @@ class Approver:
             decision = await self._decide(call)
             if decision is not None:
                 await handle.execute_update(AgentWorkflow.decide, decision)
+                self.decided.add(call.call_id)
             else:
                 self.undecided.append(call)
 

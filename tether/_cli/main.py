@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import NoReturn
 
 from tether._cli.chat import cmd_chat, cmd_send
-from tether._cli.common import PROG, TerminalSafe, UserError
+from tether._cli.common import PROG, TerminalSafe, UserError, add_events_option
 from tether._cli.control import cmd_cancel, cmd_decide
 from tether._cli.pipeline import add_pipeline_command
 from tether._cli.run import add_run_options, cmd_run
@@ -65,6 +65,7 @@ def build_parser(
     run.add_argument(
         "--yes", action="store_true", help="approve every call that needs approval, unasked"
     )
+    add_events_option(run)
 
     add_pipeline_command(commands, default_pipeline)
 
@@ -101,11 +102,22 @@ def build_parser(
 
     for name, run_view, help in [
         ("status", cmd_status, "a run's status, usage and pending approvals"),
-        ("watch", cmd_watch, "follow a run's progress until it ends"),
         ("transcript", cmd_transcript, "every message of a run"),
         ("cancel", cmd_cancel, "cancel a run (its transcript is kept)"),
     ]:
         command(name, run_view, help).add_argument("id", help="workflow id")
+
+    watch = command("watch", cmd_watch, "follow a run's progress until it ends")
+    watch.add_argument("id", help="workflow id")
+    add_events_option(watch)
+    watch.add_argument(
+        "--from",
+        dest="from_seq",
+        type=int,
+        default=0,
+        metavar="SEQ",
+        help="with --events: start at event SEQ (the last one a reader got, plus one)",
+    )
 
     listing = command("list", cmd_list, "recent runs, newest first")
     listing.add_argument("--status", choices=STATUSES, help="only runs with this status")

@@ -14,7 +14,7 @@ from typing import TypeVar
 
 from pydantic import ValidationError
 
-from tether._cli.common import UserError, check_id, person
+from tether._cli.common import UserError, add_events_option, check_id, person
 from tether._cli.ending import finish
 from tether._cli.follow import Approver
 from tether._cli.run import add_acting_for, announce, check_taken
@@ -49,6 +49,7 @@ def add_pipeline_command(
     sub.add_argument("--id", help="workflow id (default: WORKFLOW-<random>)")
     sub.add_argument("--detach", action="store_true", help="start and return at once")
     sub.add_argument("--yes", action="store_true", help="approve what waits for a person, unasked")
+    add_events_option(sub)
 
 
 async def cmd_pipeline(args: argparse.Namespace) -> int:
@@ -79,6 +80,7 @@ async def cmd_pipeline(args: argparse.Namespace) -> int:
             task_queue=None,
             summary=run_summary(args.workflow, params.text),
             details=start_details("Input", params.text),
+            watch=not args.detach,
         )
     except RunExists as e:
         raise UserError(f"{e} (--id)") from None
@@ -86,5 +88,8 @@ async def cmd_pipeline(args: argparse.Namespace) -> int:
     link = await announce(client, handle, args.workflow, args)
     if args.detach:
         return 0
-    approver = Approver(handle.id, ask=sys.stdin.isatty(), approve_all=args.yes)
-    return await finish(client, handle, approver, link, as_json=args.json, polling=worker)
+    ask = sys.stdin.isatty() and not args.events
+    approver = Approver(handle.id, ask=ask, approve_all=args.yes)
+    return await finish(
+        client, handle, approver, link, as_json=args.json, polling=worker, events=args.events
+    )

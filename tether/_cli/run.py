@@ -95,9 +95,12 @@ def parse_input(args: argparse.Namespace, prompt: str, *, chat: bool = False) ->
         raise UserError(f"invalid {first['loc'][0]}: {first['msg']}") from None
 
 
-async def start(client: Client, params: AgentInput, workflow_id: str | None) -> tuple[Handle, bool]:
+async def start(
+    client: Client, params: AgentInput, workflow_id: str | None, *, watch: bool = True
+) -> tuple[Handle, bool]:
     """Start an agent run; once a worker has taken it, check that it serves the agent.
-    Also says whether a worker polls (if none, it said so)."""
+    Also says whether a worker polls (if none, it said so). `watch`: the CLI follows
+    the run, which then streams its replies' text from its first model call."""
     try:
         run = await AgentRun.start(
             client,
@@ -112,6 +115,7 @@ async def start(client: Client, params: AgentInput, workflow_id: str | None) -> 
             approval_timeout=_seconds(params.approval_timeout_seconds),
             acting_for=params.acting_for,
             started_by=params.started_by,
+            watch=watch,
         )
     except RunExists as e:
         raise UserError(f"{e} (--id)") from None
@@ -193,12 +197,16 @@ async def cmd_run(args: argparse.Namespace) -> int:
     if args.id is not None:
         check_id(args.id)
     client = await connect()
-    handle, worker = await start(client, params, args.id)
+    handle, worker = await start(client, params, args.id, watch=not args.detach)
     link = await announce(client, handle, params.agent, args)
     if args.detach:
         return 0
-    approver = Approver(handle.id, ask=sys.stdin.isatty(), approve_all=args.yes)
-    return await finish(client, handle, approver, link, as_json=args.json, polling=worker)
+    # --events keeps stdout for its JSON lines: approvals are only said, on stderr.
+    ask = sys.stdin.isatty() and not args.events
+    approver = Approver(handle.id, ask=ask, approve_all=args.yes)
+    return await finish(
+        client, handle, approver, link, as_json=args.json, polling=worker, events=args.events
+    )
 
 
 async def announce(
@@ -211,7 +219,7 @@ async def announce(
             emit_json({"workflow_id": handle.id, "run_id": handle.result_run_id, "url": link})
         else:
             print(f"started {handle.id}\n  web UI: {link}")
-    elif not args.json:
+    elif not args.json and not args.events:
         print(f"▶ {name} · {handle.id}\n  web UI: {link}")
     return link
 

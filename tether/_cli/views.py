@@ -180,7 +180,15 @@ async def cmd_watch(args: argparse.Namespace) -> int:
     with explained(args.id):
         await handle.describe()  # an unknown id fails here, in one line
         link = run_link(client, args.id)
-        return await finish(client, handle, Approver(args.id), link, as_json=args.json)
+        return await finish(
+            client,
+            handle,
+            Approver(args.id),
+            link,
+            as_json=args.json,
+            events=args.events,
+            from_seq=args.from_seq,
+        )
 
 
 async def cmd_transcript(args: argparse.Namespace) -> int:

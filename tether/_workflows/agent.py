@@ -17,6 +17,7 @@ from datetime import timedelta
 from typing import Any, TypeVar
 
 from temporalio import workflow
+from temporalio.contrib.workflow_streams import WorkflowStream
 from temporalio.exceptions import (
     ActivityError,
     ApplicationError,
@@ -27,6 +28,16 @@ from temporalio.exceptions import (
 from temporalio.workflow import ContinueAsNewVersioningBehavior
 
 with workflow.unsafe.imports_passed_through():
+    from tether._events import (
+        BudgetReached,
+        ContinuedAsNew,
+        ModelSwitched,
+        RunEnded,
+        ToolCallFinished,
+        ToolCallStarted,
+        TurnStarted,
+        UserMessage,
+    )
     from tether._messages import Message, ToolCall
     from tether._seam import (
         CONVERSATION_LOST,
@@ -54,6 +65,7 @@ with workflow.unsafe.imports_passed_through():
 
 from tether._workflows import context
 from tether._workflows.approvals import Approvals, DecidesApprovals
+from tether._workflows.events import RunEvents
 from tether._workflows.generations import paths
 from tether._workflows.inputs import checked_input, invalid_input, parsed_input
 from tether._workflows.llm_calls import describe_agent, execute_llm, repair_request
@@ -100,12 +112,18 @@ class AgentWorkflow(DecidesApprovals):
         self._limits = Limits()
         self._inbox = Inbox()
         self._shown = Publishing()
-        self._approvals = Approvals(on_change=self._approvals_changed)
+        # The run's event feed, continued from the run before when a chat went on
+        # (`carried` on a first start is not the workflow's own: `run` refuses it).
+        continued = valid.carried if valid and workflow.info().continued_run_id else None
+        self._events = RunEvents(
+            WorkflowStream(continued.stream if continued else None),
+            continued.watched_until if continued else None,
+        )
+        self._approvals = Approvals(on_change=self._approvals_changed, publish=self._events.publish)
         self._context = RunContext()
-        if valid and valid.carried and workflow.info().continued_run_id:
-            # What the conversation carried over, there for queries from the first task
-            # (`carried` on a first start is not the workflow's own: `run` refuses it).
-            self._restore(valid.carried, valid.model)
+        if valid and continued:
+            # What the conversation carried over, there for queries from the first task.
+            self._restore(continued, valid.model)
 
     @workflow.run
     async def run(self, *args: Any) -> AgentResult:
@@ -132,7 +150,13 @@ class AgentWorkflow(DecidesApprovals):
                 # runs that failed before this line replay without one.
                 self._status, self._error = "failed", e.message
                 self._show_details()
+            # Not for a run evicted from the cache (GeneratorExit): it has not ended, and
+            # outside its activation there is no workflow to publish to.
+            if not isinstance(e, workflow.ContinueAsNewError | GeneratorExit):
+                self._events.publish(RunEnded(status=self._status, error=self._error))
+                self._events.close()
             raise
+        self._events.close()
         # Callers of `send` learn how the run ended before it closes.
         await workflow.wait_condition(workflow.all_handlers_finished)
         return result
@@ -169,6 +193,7 @@ class AgentWorkflow(DecidesApprovals):
             seconds = _lower(seconds, spec.deadline_seconds)
         if params.carried is None:
             self._conversation.add(Message.system(spec.instructions), Message.user(params.prompt))
+            self._events.publish(UserMessage(text=params.prompt))
             limits.deadline = workflow.now() + timedelta(seconds=seconds) if seconds else None
 
     def _check_model(self, spec: AgentSpec, params: AgentInput) -> None:
@@ -221,7 +246,9 @@ class AgentWorkflow(DecidesApprovals):
             )
             unanswered = bool(inbox.queued)
             if unanswered:
-                self._conversation.add(*(Message.user(t) for t in inbox.take()))
+                for text in inbox.take():
+                    self._conversation.add(Message.user(text))
+                    self._events.publish(UserMessage(text=text))
             elif inbox.end_requested:
                 return self._finish("completed", self._conversation.answer())
             else:
@@ -248,6 +275,7 @@ class AgentWorkflow(DecidesApprovals):
             if self._limits.out_of_tokens(self._spend.usage):
                 return self._finish("max_tokens", None)
             self._turn += 1
+            self._events.publish(TurnStarted(turn=self._turn, model=self._model or spec.model))
             reply = await self._call_llm(spec)
             conversation.add(reply.message)
             calls = reply.message.tool_calls
@@ -352,6 +380,7 @@ class AgentWorkflow(DecidesApprovals):
         earlier = []
         if self._policy is not None:
             earlier = [*conversation.earlier_runs, workflow.info().run_id]
+        self._events.publish(ContinuedAsNew(runs=self._runs))
         carried = Carried(
             messages=conversation.messages,
             earlier_runs=earlier,
@@ -360,6 +389,8 @@ class AgentWorkflow(DecidesApprovals):
             turn=self._turn,
             deadline=self._limits.deadline,
             runs=self._runs,
+            stream=self._events.carry(),
+            watched_until=self._events.watched_until,
         )
         workflow.logger.info("continuing as new", extra={"turn": self._turn, "runs": self._runs})
         return params.model_copy(update={"model": self._model, "carried": carried})
@@ -431,6 +462,7 @@ class AgentWorkflow(DecidesApprovals):
                     summary=f"llm {model} · turn {self._turn}",
                     worker_queue=self._worker_queue,
                     local_allowed=self._local_allowed(),
+                    events=self._events,
                 )
             except ActivityError as e:
                 if is_cancelled_exception(e):
@@ -512,6 +544,7 @@ class AgentWorkflow(DecidesApprovals):
         self._spend.switches.append(switch)
         self._model = to_model
         workflow.logger.warning("falling back to another model", extra=switch.model_dump())
+        self._events.publish(ModelSwitched(**switch.model_dump()))
         # The decision goes into history (and the web UI's memo) as its own event.
         workflow.upsert_memo(
             {"model": to_model, "model_switches": [s.model_dump() for s in self._spend.switches]}
@@ -528,7 +561,8 @@ class AgentWorkflow(DecidesApprovals):
     async def _run_tool(
         self, spec: AgentSpec, call: ToolCall, approval_timeout: timedelta, local: bool
     ) -> ToolOutcome:
-        return await run_tool_call(
+        self._events.publish(ToolCallStarted.of(self._turn, call))
+        outcome = await run_tool_call(
             spec,
             call,
             turn=self._turn,
@@ -538,6 +572,8 @@ class AgentWorkflow(DecidesApprovals):
             local_allowed=local,
             context=self._context,
         )
+        self._events.publish(ToolCallFinished.of(self._turn, call, outcome.content, outcome.error))
+        return outcome
 
     def _local_allowed(self, approvals_in_turn: bool = False) -> bool:
         """Whether `fast` tools and local model calls may run as local activities now:
@@ -609,10 +645,24 @@ class AgentWorkflow(DecidesApprovals):
         )
         return state
 
+    def _budget_detail(self, status: RunStatus) -> str | None:
+        """What ran out, if a budget ended the run."""
+        limits = self._limits
+        if status == "max_turns":
+            return f"{limits.max_turns} model calls for one message"
+        if status == "max_tokens":
+            return f"{self._spend.usage.total_tokens:,} tokens of {limits.max_total_tokens:,}"
+        if status == "deadline_exceeded":
+            return f"the deadline {limits.deadline:%Y-%m-%d %H:%M:%S} UTC passed"
+        return None
+
     def _finish(
         self, status: RunStatus, answer: str | None, output: dict[str, object] | None = None
     ) -> AgentResult:
         self._set_status(status)
+        if budget := self._budget_detail(status):
+            self._events.publish(BudgetReached(status=status, detail=budget))
+        self._events.publish(RunEnded(status=status, answer=answer))
         return AgentResult(
             status=status,
             answer=answer,

@@ -23,6 +23,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from tether import _arguments
+    from tether._events import ARGUMENTS_CHARS, ApprovalDecided, ApprovalWaiting, Event, cut
     from tether._messages import ToolCall
     from tether._seam import ApprovalDecision, PendingApproval, ToolOutcome
     from tether._tools import invalid_arguments
@@ -45,12 +46,14 @@ class Rules:
 class Approvals:
     """The calls waiting for a human, and the decisions taken in this run."""
 
-    def __init__(self, on_change: Callable[[], None]) -> None:
+    def __init__(self, on_change: Callable[[], None], publish: Callable[[Event], None]) -> None:
         self._pending: dict[str, PendingApproval] = {}
         self._rules: dict[str, Rules] = {}
         self._decided: dict[str, ApprovalDecision] = {}
-        # The workflow keeps its status and search attributes current through this.
+        # The workflow keeps its status and search attributes current through this,
         self._on_change = on_change
+        # its event feed through this,
+        self._publish = publish
         # Whether this run's code path gives a reused call id its own decision (see
         # generations.REUSED_CALL_IDS); a workflow whose runs know it sets its own.
         self.reused_call_ids: Callable[[], bool] = lambda: workflow.patched(REUSED_CALL_IDS)
@@ -156,6 +159,15 @@ class Approvals:
         if rules is not None:
             self._rules[call.id] = rules
         self._on_change()
+        self._publish(
+            ApprovalWaiting(
+                turn=turn,
+                call_id=call.id,
+                tool=call.name,
+                arguments=cut(call.arguments, ARGUMENTS_CHARS),
+                expires_at=pending.expires_at,
+            )
+        )
         closed = False
         try:
             await workflow.wait_condition(
@@ -170,6 +182,11 @@ class Approvals:
         except TimeoutError:
             # A late decision for this call is refused as "already decided".
             self._decided[call.id] = ApprovalDecision(call_id=call.id, approve=False)
+            self._publish(
+                ApprovalDecided(
+                    turn=turn, call_id=call.id, tool=call.name, approved=False, timed_out=True
+                )
+            )
             waited = _hours(expires_after)
             return ToolOutcome(
                 error="rejected",
@@ -186,6 +203,16 @@ class Approvals:
             if not closed and workflow.in_workflow():
                 self._on_change()
         decision = self._decided[call.id]
+        self._publish(
+            ApprovalDecided(
+                turn=turn,
+                call_id=call.id,
+                tool=call.name,
+                approved=decision.approve,
+                reason=decision.reason,
+                edited=decision.arguments is not None,
+            )
+        )
         if not decision.approve:
             why = f": {decision.reason}" if decision.reason else ""
             return ToolOutcome(

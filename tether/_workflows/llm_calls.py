@@ -6,6 +6,7 @@ model through the same activity, timeouts, retries and structured-output checks.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from temporalio import workflow
@@ -14,8 +15,10 @@ from temporalio.exceptions import ActivityError, ApplicationError, TimeoutType
 from temporalio.exceptions import TimeoutError as ActivityTimeout
 
 from tether._workflows.activity_calls import execute
+from tether._workflows.events import RunEvents
 
 with workflow.unsafe.imports_passed_through():
+    from tether._events import Reply, TextDelta
     from tether._messages import Message
     from tether._seam import (
         DESCRIBE_AGENT_ACTIVITY,
@@ -73,16 +76,22 @@ async def execute_llm(
     summary: str,
     worker_queue: str | None = None,
     local_allowed: bool = True,
+    events: RunEvents | None = None,
 ) -> LlmReply:
     """One model call: a regular activity, or a local one if the agent's policy says so.
 
     A regular call goes to `worker_queue` when given (the worker that made the run's
     last call polls it, and keeps the conversation), for up to AFFINITY_WAIT; if that
-    worker is gone, to the run's task queue, where any worker takes it."""
+    worker is gone, to the run's task queue, where any worker takes it. With `events`,
+    the reply's text goes to the run's feed: as it is written if someone watches the
+    run, the agent streams and the call is regular, else at once when it returns."""
     policy = spec.llm
     local = policy.local_activity and local_allowed
     if spec.digest is not None:  # the activity then acts on the agent this run recorded
         request = request.model_copy(update={"digest": spec.digest})
+    streams = policy.stream and not local and not request.summary
+    if events is not None and events.watched and streams:
+        request = request.model_copy(update={"stream": True})
 
     async def call(queue: str | None) -> LlmReply:
         return await execute(
@@ -98,7 +107,21 @@ async def execute_llm(
             schedule_to_start=AFFINITY_WAIT if queue else None,
         )
 
-    if worker_queue is None or local:
+    reply = await _call_where(call, None if local else worker_queue)
+    if events is not None:
+        text = reply.message.content
+        if text and not reply.streamed:
+            events.publish(TextDelta(turn=request.turn, text=text))
+        events.publish(Reply(turn=request.turn, text=text))
+    return reply
+
+
+async def _call_where(
+    call: Callable[[str | None], Awaitable[LlmReply]], worker_queue: str | None
+) -> LlmReply:
+    """`call` on `worker_queue` first, if there is one; on the run's task queue if no
+    worker took it there in time."""
+    if worker_queue is None:
         return await call(None)
     try:
         return await call(worker_queue)

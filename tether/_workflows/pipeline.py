@@ -30,11 +30,13 @@ from datetime import timedelta
 from typing import Any, TypeVar
 
 from temporalio import workflow
+from temporalio.contrib.workflow_streams import WorkflowStream
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel, Field
 
+    from tether._events import RunEnded, StepDone, ToolCallFinished, ToolCallStarted, TurnStarted
     from tether._messages import Message, ToolCall, Usage
     from tether._seam import (
         DAY_SECONDS,
@@ -49,6 +51,7 @@ with workflow.unsafe.imports_passed_through():
     from tether._visibility import approval_details
 
 from tether._workflows.approvals import Approvals, DecidesApprovals, Rules
+from tether._workflows.events import RunEvents
 from tether._workflows.generations import paths
 from tether._workflows.inputs import checked_input
 from tether._workflows.llm_calls import describe_agent, execute_llm, repair_request
@@ -104,7 +107,8 @@ class Pipeline(DecidesApprovals):
         self._llm_calls = 0
         self._usage = Usage()
         self._specs: dict[str, AgentSpec] = {}
-        self._approvals = Approvals(on_change=self._approvals_changed)
+        self._events = RunEvents(WorkflowStream())
+        self._approvals = Approvals(on_change=self._approvals_changed, publish=self._events.publish)
         self._transcript: list[Message] = []
         self._step_start = 0  # where the latest LLM step's messages begin
         # Asked before the run's first command, as the agent asks it first thing.
@@ -153,11 +157,15 @@ class Pipeline(DecidesApprovals):
         """Record a step done: shown by `tether watch`/`status` and in the web UI."""
         self._steps.append(line)
         self._publish()
+        self._events.publish(StepDone(text=line))
 
     def finish(self, status: str) -> None:
-        """Set how the pipeline ended (its `state` status), e.g. "refunded"."""
+        """Set how the pipeline ended (its `state` status), e.g. "refunded": the last
+        event of its feed."""
         self._status = status
         self._publish()
+        self._events.publish(RunEnded(status=status))
+        self._events.close()
 
     async def agent(self, name: str) -> AgentSpec:
         """The spec of a registered agent whose model and tools a step uses, recorded
@@ -177,7 +185,10 @@ class Pipeline(DecidesApprovals):
         request = LlmRequest(
             agent=agent.name, model=chosen, messages=messages, turn=self._llm_calls
         )
-        reply = await execute_llm(agent, request, summary=f"llm {chosen} · {step}")
+        self._events.publish(TurnStarted(turn=self._llm_calls, model=chosen))
+        reply = await execute_llm(
+            agent, request, summary=f"llm {chosen} · {step}", events=self._events
+        )
         self._usage += reply.usage
         # A repair resends its step's conversation: only what is new joins the transcript.
         step_so_far = self._transcript[self._step_start :]
@@ -231,8 +242,11 @@ class Pipeline(DecidesApprovals):
             raise ApplicationError(
                 f"agent {agent.name!r} has no tool {call.name!r}", non_retryable=True
             )
+        self._events.publish(ToolCallStarted.of(TURN, call))
         decision = self._approvals.decision(call.id) if isinstance(arguments, ToolCall) else None
-        return await execute_tool(tool, tool_request(agent, call, TURN, self._context, decision))
+        outcome = await execute_tool(tool, tool_request(agent, call, TURN, self._context, decision))
+        self._events.publish(ToolCallFinished.of(TURN, call, outcome.content, outcome.error))
+        return outcome
 
     async def approval(
         self, call: ToolCall, *, expires_after: timedelta, agent: AgentSpec | None = None
