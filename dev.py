@@ -222,9 +222,10 @@ def test(pytest_args: list[str]) -> int:
             return 1
     if not CHROMIUM.exists():
         say(f"{CHROMIUM} not found: skipping the web UI test (apt-get install -y chromium)")
-    # The whole suite in two processes, each test file whole in one (its module
-    # fixtures): the tests mostly wait on servers and subprocesses, so two halve the time.
-    whole = [] if pytest_args else ["-n", "2", "--dist", "loadfile"]
+    # The whole suite in two processes (the tests mostly wait on servers and
+    # subprocesses), grouped by tests/conftest.py: each module whole in one process, and
+    # the modules that kill and stop processes one after another.
+    whole = [] if pytest_args else ["-n", "2", "--dist", "loadgroup"]
     return subprocess.run([str(PY), "-m", "pytest", *whole, *pytest_args], cwd=ROOT).returncode
 
 

@@ -77,15 +77,42 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="session")
+# Modules whose tests kill, stop or flood worker and server processes against deadlines:
+# under pytest-xdist they run one after another in one process, never beside each other.
+PROCESS_HEAVY = {
+    "test_bench",
+    "test_chaos_bench",
+    "test_crashes",
+    "test_fleet_reads",
+    "test_liveness",
+    "test_mcp",
+    "test_scale_out",
+    "test_server_restart",
+    "test_stress",
+    "test_versioning",
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Group tests for `--dist loadgroup`: a module's tests stay in one process (its
+    module fixtures run once), and the process-heavy modules share one."""
+    for item in items:
+        module = item.path.stem
+        item.add_marker(pytest.mark.xdist_group("processes" if module in PROCESS_HEAVY else module))
+
+
+@pytest.fixture(scope="module")
 async def shared_ts_server() -> AsyncIterator[WorkflowEnvironment]:
+    # One per test module: what a module's runs leave on the server (time-skipping is
+    # server-wide) cannot stall another module's timers, in whatever order and process
+    # pytest-xdist runs the modules. A start costs about a second.
     async with time_skipping() as env:
         yield env
 
 
 @pytest.fixture
 async def ts_env(shared_ts_server: WorkflowEnvironment) -> AsyncIterator[WorkflowEnvironment]:
-    """The session's time-skipping server, for one test, which must close every run it
+    """The module's time-skipping server, for one test, which must close every run it
     starts: a run left open (its worker gone) can stop the server from skipping time for
     the tests after it, which then hang. Such a test fails here, its runs terminated."""
     yield shared_ts_server
