@@ -147,14 +147,19 @@ async def follow(
                 return result_task.result()
             await approver.attend(handle, pending)
     except asyncio.CancelledError:  # Ctrl-C
-        print(
-            f"\n  (stopped following: run {handle.id} goes on; {prog()} watch {handle.id} "
-            "follows it again)",
-            file=sys.stderr,
-        )
+        say_stopped_following(handle)
         raise
     finally:
         result_task.cancel()
+
+
+def say_stopped_following(handle: WorkflowHandle[Any, Any]) -> None:
+    """What Ctrl-C while following a run says: the run goes on, and how to follow it."""
+    print(
+        f"\n  (stopped following: run {handle.id} goes on; {prog()} watch {handle.id} "
+        "follows it again)",
+        file=sys.stderr,
+    )
 
 
 def _common_prefix(lines: list[str], other: list[str]) -> int:

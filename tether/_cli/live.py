@@ -13,8 +13,8 @@ from typing import Any, TypeVar
 from temporalio.client import Client, WorkflowHandle, WorkflowQueryFailedError
 from temporalio.service import RPCError
 
-from tether._cli.common import prog, result_text
-from tether._cli.follow import Approver
+from tether._cli.common import result_text
+from tether._cli.follow import Approver, say_stopped_following
 from tether._cli.notices import NOTICE_SECONDS, Notices
 from tether._cli.reading import ask_state
 from tether._events import (
@@ -169,11 +169,7 @@ async def follow_feed(
         await asyncio.wait({reading}, timeout=DRAIN_SECONDS)
         return result.result()
     except asyncio.CancelledError:  # Ctrl-C
-        print(
-            f"\n  (stopped following: run {handle.id} goes on; {prog()} watch {handle.id} "
-            "follows it again)",
-            file=sys.stderr,
-        )
+        say_stopped_following(handle)
         raise
     finally:
         result.cancel()
