@@ -5,6 +5,7 @@ from __future__ import annotations
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from tether._activities.heartbeat import heartbeating
 from tether._activities.mcp_listing import listed_tools
 from tether._activities.mcp_sessions import McpSessions
 from tether._activities.specs import RecordedSpecs
@@ -37,9 +38,9 @@ class AgentActivities:
         agent = served(self._agents, name)
         spec = self._specs.live(agent)
         if agent.mcp:
-            spec = spec.model_copy(
-                update={"tools": spec.tools + await listed_tools(agent, self._sessions)}
-            )
+            async with heartbeating():  # a server may take its time to start
+                listed = await listed_tools(agent, self._sessions)
+            spec = spec.model_copy(update={"tools": spec.tools + listed})
             spec.digest = spec.surface_digest()
             self._specs.remember(spec)
         # Rebuilt from a full dump so every field counts as set and is recorded, defaults

@@ -19,6 +19,10 @@ with workflow.unsafe.imports_passed_through():
 
 R = TypeVar("R", bound=BaseModel)
 
+# Heartbeats show a worker is alive and carry cancellation to a running activity: a
+# crashed worker's attempt is retried after this long, and a cancel arrives within it.
+DEFAULT_HEARTBEAT_TIMEOUT_SECONDS = 10.0
+
 
 async def execute(
     activity: str,

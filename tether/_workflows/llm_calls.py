@@ -14,7 +14,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, TimeoutType
 from temporalio.exceptions import TimeoutError as ActivityTimeout
 
-from tether._workflows.activity_calls import execute
+from tether._workflows.activity_calls import DEFAULT_HEARTBEAT_TIMEOUT_SECONDS, execute
 from tether._workflows.events import RunEvents
 
 with workflow.unsafe.imports_passed_through():
@@ -52,7 +52,9 @@ async def describe_agent(name: str, *, local: bool = True) -> AgentSpec:
             # Listing MCP tools may start a server process first (each server has its
             # own, shorter, connect timeout); without MCP servers this takes no time.
             start_to_close=timedelta(seconds=60),
-            heartbeat=timedelta(seconds=60),
+            # The activity heartbeats: a worker lost while describing costs the run
+            # this long, not the minute an MCP server may take to list its tools.
+            heartbeat=timedelta(seconds=DEFAULT_HEARTBEAT_TIMEOUT_SECONDS),
             retry=RetryPolicy(maximum_attempts=3),
             summary=f"agent {name} · spec recorded for this run",
         )

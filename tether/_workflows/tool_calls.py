@@ -36,12 +36,9 @@ with workflow.unsafe.imports_passed_through():
     from tether._visibility import call_summary
     from tether._waiting import WAIT, WaitArgs
 
-from tether._workflows.activity_calls import execute
+from tether._workflows.activity_calls import DEFAULT_HEARTBEAT_TIMEOUT_SECONDS, execute
 from tether._workflows.approvals import Approvals, Rules, edited_note
 
-# Heartbeats show a worker is alive and carry cancellation to a running tool: a crashed
-# worker's attempt is retried after this long, and a cancel reaches the tool within it.
-DEFAULT_HEARTBEAT_TIMEOUT_SECONDS = 10.0
 RunSubagent = Callable[[ToolSpec, ToolCall], Awaitable[ToolOutcome]]
 
 
