@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import socket
 import sqlite3
 import time
@@ -198,8 +199,20 @@ def refund_prompt(order: str) -> str:
     return f"Order {order} arrived broken, I want my money back."
 
 
-# Approvers run beside the test; kept here so they are not garbage-collected.
+# Approvers run beside the test; kept here so they are not garbage-collected, and
+# cancelled when it ends (a run that never asks would keep its approver polling).
 _approvers: set[asyncio.Task[None]] = set()
+# One RPC of an approver: a query or an update sent to a worker that was just killed
+# waits for this, then is asked again (a lost answer must not stall the approval).
+APPROVER_RPC_TIMEOUT = timedelta(seconds=15)
+
+
+@pytest.fixture(autouse=True)
+async def _cancel_approvers() -> AsyncIterator[None]:
+    yield
+    for approver in list(_approvers):
+        approver.cancel()
+    await asyncio.gather(*_approvers, return_exceptions=True)
 
 
 async def start_refund(
@@ -219,14 +232,29 @@ async def start_refund(
     approver = asyncio.create_task(_approve_when_asked(run))
     _approvers.add(approver)
     approver.add_done_callback(_approvers.discard)
+    approver.add_done_callback(_report_failure)
     return run
+
+
+def _report_failure(approver: asyncio.Task[None]) -> None:
+    # An approver that gave up leaves its run waiting: say why in the test's log.
+    if not approver.cancelled() and (error := approver.exception()) is not None:
+        logging.getLogger("tests.approver").error("approver gave up: %r", error)
 
 
 async def _approve_when_asked(run: AgentHandle, within: float = 180) -> None:
     deadline = asyncio.get_running_loop().time() + within
     while asyncio.get_running_loop().time() < deadline:
         try:
-            await approve_all(run, within=deadline - asyncio.get_running_loop().time())
+            remaining = deadline - asyncio.get_running_loop().time()
+            # Polling as a person would, not five times a second: fifty runs' approvers
+            # are load enough on a two-core machine.
+            for call in await pending_approvals(
+                run, within=remaining, interval=1.0, rpc_timeout=APPROVER_RPC_TIMEOUT
+            ):
+                await run.execute_update(
+                    AgentWorkflow.decide, approval(call), rpc_timeout=APPROVER_RPC_TIMEOUT
+                )
             return
         except (RPCError, WorkflowQueryFailedError, WorkflowUpdateRPCTimeoutOrCancelledError):
             # The worker was killed mid-query or mid-update: ask again.
@@ -274,7 +302,12 @@ async def running_worker(
 
 
 async def pending_approvals(
-    handle: WorkflowHandle[Any, Any], count: int = 1, *, within: float = 30
+    handle: WorkflowHandle[Any, Any],
+    count: int = 1,
+    *,
+    within: float = 30,
+    interval: float = 0.2,
+    rpc_timeout: timedelta | None = None,
 ) -> list[PendingApproval]:
     """Poll the run's state until `count` tool calls wait for a person (an agent run or a
     pipeline run: both answer the `state` query with their pending approvals).
@@ -285,7 +318,9 @@ async def pending_approvals(
     deadline = asyncio.get_running_loop().time() + within
     while True:
         try:
-            state: Waiting = await handle.query("state", result_type=Waiting)
+            state: Waiting = await handle.query(
+                "state", result_type=Waiting, rpc_timeout=rpc_timeout
+            )
             pending = state.pending_approvals
         except RPCError:
             pending = []  # not started yet, or its worker is being replaced
@@ -293,7 +328,7 @@ async def pending_approvals(
             return pending
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"{count} approvals never became pending (saw {pending})")
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(interval)
 
 
 async def approve_all(

@@ -54,6 +54,7 @@ from tests.processes import (
     tether_worker,
     worker_process,
 )
+from tests.stuck_runs import results_within
 from tether import AgentRun
 from tether._seam import LLM_ACTIVITY, TOOL_ACTIVITY
 from tether.testing import CallTools, ScriptedLLM, Step
@@ -160,6 +161,11 @@ def support_worker(mode: str, env: dict[str, str], log: Path) -> Iterator[Popen[
             yield proc
 
 
+def worker_logs(tmp_path: Path) -> list[Path]:
+    """The logs of a test's first worker (killed) and second (taking over)."""
+    return [tmp_path / "first.log", tmp_path / "second.log"]
+
+
 async def moved_model_calls(run: AgentHandle) -> int:
     """Model calls that waited for the worker holding the run's conversation, in vain (it
     was killed), and were then given to any worker."""
@@ -172,12 +178,15 @@ async def moved_model_calls(run: AgentHandle) -> int:
     )
 
 
-async def tool_started(run: AgentHandle) -> bool:
-    """A worker has taken the run's pending tool call (so it runs or waits inside)."""
+async def tool_running(run: AgentHandle) -> bool:
+    """The run's pending tool call runs (or waits inside) in a worker: it has sent its
+    first heartbeat. The server marks a call started when it hands the task out, while
+    the task may still be on its way, and a proxy frozen then would hold it forever."""
     described = await run.describe()
     return any(
         a.activity_type.name == TOOL_ACTIVITY
         and a.state == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED
+        and a.HasField("last_heartbeat_time")
         for a in described.raw_description.pending_activities
     )
 
@@ -208,7 +217,7 @@ async def test_killed_while_a_model_call_and_a_tool_are_in_flight(
             await until(held, "the model call of turn 4 was never made")
             # Only now: the lock would also stop the first run's refund.
             runs.append(await start_refund(dev_env.client, queue, in_tool))
-            await until(lambda: tool_started(runs[1]), "the refund never started")
+            await until(lambda: tool_running(runs[1]), "the refund never ran")
             first.kill()
             first.wait()
         model.release.set()
@@ -216,7 +225,7 @@ async def test_killed_while_a_model_call_and_a_tool_are_in_flight(
         env = worker_env(llm, shop, queue, target(dev_env))
         with support_worker(mode, env, tmp_path / "second.log"):
             # The retries wait out the dead worker's heartbeat timeout (10 s).
-            results = await asyncio.wait_for(asyncio.gather(*(r.result() for r in runs)), 60)
+            results = await results_within(runs, 60, worker_logs(tmp_path))
 
     assert [r.status for r in results] == ["completed", "completed"]
     assert all("refunded $10.00" in (r.answer or "") for r in results)
@@ -249,7 +258,7 @@ async def test_killed_after_a_refund_committed_before_its_activity_completed(
             env = worker_env(llm, shop, queue, proxy.address)
             with support_worker(mode, env, tmp_path / "first.log") as first:
                 run = await start_refund(dev_env.client, queue, order)
-                await until(lambda: tool_started(run), "the refund never started")
+                await until(lambda: tool_running(run), "the refund never ran")
                 proxy.freeze()
                 model.unlock()
 
@@ -261,7 +270,7 @@ async def test_killed_after_a_refund_committed_before_its_activity_completed(
                 first.wait()
         env = worker_env(llm, shop, queue, target(dev_env))
         with support_worker(mode, env, tmp_path / "second.log"):
-            result = await asyncio.wait_for(run.result(), 60)
+            (result,) = await results_within([run], 60, worker_logs(tmp_path))
 
     assert result.status == "completed"
     assert "refunded $10.00" in (result.answer or "")
@@ -291,7 +300,7 @@ async def test_killed_while_a_refund_waits_for_approval(
             # The new worker rebuilds the pending call from history, or the workflow's
             # validator would refuse a decision for this call id.
             approved = starter(env, "approve", run.id, "--call", waiting.call_id)
-            result = await asyncio.wait_for(run.result(), 60)
+            (result,) = await results_within([run], 60, worker_logs(tmp_path))
 
     assert waiting.tool == "issue_refund"
     assert approved.returncode == 0, approved.stderr

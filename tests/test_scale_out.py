@@ -16,6 +16,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from tests.conftest import AgentHandle, runs_per_key, seed_orders, start_refund
 from tests.processes import process_env, target, wait_for_pollers, worker_process
+from tests.stuck_runs import results_within
 
 RUNS = 50
 WORKERS = 3
@@ -51,11 +52,9 @@ async def test_runs_survive_a_killed_worker_with_side_effects_once(
     # No OPENAI_* variables: each worker runs its own offline scripted model.
     env = process_env(target(dev_env), queue, shop)
     client = dev_env.client
+    logs = [tmp_path / f"worker-{i}.log" for i in range(WORKERS)]
     with ExitStack() as stack:
-        workers = [
-            stack.enter_context(worker_process(env, tmp_path / f"worker-{i}.log"))
-            for i in range(WORKERS)
-        ]
+        workers = [stack.enter_context(worker_process(env, log)) for log in logs]
         await wait_for_pollers(client, queue, workers)
         handles = await asyncio.gather(*(start_refund(client, queue, order) for order in orders))
         victim = workers[0]
@@ -64,7 +63,7 @@ async def test_runs_survive_a_killed_worker_with_side_effects_once(
         victim.wait()
         # Activities heartbeat, so the server retries what the victim held within the
         # heartbeat timeout (10 s), on a live worker and with the same idempotency key.
-        results = await asyncio.wait_for(asyncio.gather(*(h.result() for h in handles)), 120)
+        results = await results_within(handles, 120, logs)
         assert all(w.poll() is None for w in workers[1:]), "a surviving worker died"
 
     assert [r.status for r in results] == ["completed"] * RUNS
