@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
-from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.enums.v1 import DescribeTaskQueueMode, TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
@@ -190,20 +190,34 @@ async def wait_for_pollers(
     """Until every worker polls for workflow and activity tasks, so all share the load."""
     deadline = time.monotonic() + within
     for kind in (TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW, TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY):
-        while True:
-            described = await client.workflow_service.describe_task_queue(
-                DescribeTaskQueueRequest(
-                    namespace=client.namespace,
-                    task_queue=TaskQueue(name=queue),
-                    task_queue_type=kind,
-                )
-            )
-            polling = {p.identity.split("@")[0] for p in described.pollers}
-            if {str(w.pid) for w in workers} <= polling:
-                break
+        while not {str(w.pid) for w in workers} <= (polling := await _pollers(client, queue, kind)):
             assert all(w.poll() is None for w in workers), "a worker exited while starting"
             assert time.monotonic() < deadline, f"workers {polling} poll {queue}, not all"
             await asyncio.sleep(0.2)
+
+
+async def _pollers(client: Client, queue: str, kind: TaskQueueType.ValueType) -> set[str]:
+    """The pids of the workers seen polling `queue` for `kind` tasks. The plain describe
+    sees the root partition only, where an idle worker's polls may not arrive for the
+    minute a long poll lasts; the enhanced one sees every partition, some seconds late."""
+    name = TaskQueue(name=queue)
+    plain = await client.workflow_service.describe_task_queue(
+        DescribeTaskQueueRequest(namespace=client.namespace, task_queue=name, task_queue_type=kind)
+    )
+    enhanced = await client.workflow_service.describe_task_queue(
+        DescribeTaskQueueRequest(
+            namespace=client.namespace,
+            task_queue=name,
+            api_mode=DescribeTaskQueueMode.DESCRIBE_TASK_QUEUE_MODE_ENHANCED,
+            task_queue_types=[kind],
+            report_pollers=True,
+        )
+    )
+    pollers = list(plain.pollers)
+    for version in enhanced.versions_info.values():
+        for info in version.types_info.values():
+            pollers += info.pollers
+    return {p.identity.split("@")[0] for p in pollers}
 
 
 class Spawned:
