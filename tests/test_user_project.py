@@ -47,14 +47,13 @@ def readme_blocks() -> dict[str, str]:
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
-    subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(out), str(ROOT)],
-        check=True,
-        capture_output=True,
-        timeout=300,
+    build = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation"]
+    built = subprocess.run(
+        [*build, "-w", str(out), str(ROOT)], capture_output=True, text=True, timeout=300
     )
-    [built] = out.glob("tether-*.whl")
-    return built
+    assert built.returncode == 0, built.stdout + built.stderr
+    [made] = out.glob("tether-*.whl")
+    return made
 
 
 def test_the_wheel_installs_one_import_name_and_the_tether_command(wheel: Path) -> None:
