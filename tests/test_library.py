@@ -168,3 +168,15 @@ async def test_a_worker_that_no_longer_serves_the_agent_fails_the_run_at_once(
     failed_calls = [e for e in history if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED]
     # The agent's description, the model call, then the tool's.
     assert attempts == [1, 1, 1] and len(failed_calls) == 1
+
+
+async def test_waiting_for_an_approval_ends_at_its_bound_when_no_worker_answers(
+    dev_env: WorkflowEnvironment,
+) -> None:
+    """The bound covers the whole wait, also a `state` query that no worker answers."""
+    queue = f"unserved-{uuid.uuid4().hex[:8]}"  # nobody polls it
+    run = await AgentRun.start(dev_env.client, "deployed", "go", task_queue=queue)
+    # Not the query's own RPC timeout (an RPCError), whenever that comes.
+    with pytest.raises(TimeoutError, match=f"no call of run {run.id} waited for approval in 2 s"):
+        await run.wait_for_approval(within=2)
+    await run.handle.terminate("the test is over")

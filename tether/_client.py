@@ -139,9 +139,12 @@ class AgentRun:
         handle = client.get_workflow_handle(workflow_id, run_id=run_id, result_type=AgentResult)
         return cls(handle, client=client)
 
-    async def state(self) -> RunState:
-        """Status, turn, usage, pending approvals, the latest answer (needs a worker)."""
-        state: RunState = await self.handle.query("state", result_type=RunState)
+    async def state(self, *, rpc_timeout: timedelta | None = None) -> RunState:
+        """Status, turn, usage, pending approvals, the latest answer (needs a worker;
+        without one the query waits, for `rpc_timeout` if given)."""
+        state: RunState = await self.handle.query(
+            "state", result_type=RunState, rpc_timeout=rpc_timeout
+        )
         return state
 
     async def transcript(self) -> list[Message]:
@@ -166,13 +169,20 @@ class AgentRun:
 
     async def wait_for_approval(self, *, within: float = 60) -> list[PendingApproval]:
         """Until at least one call waits for a person (TimeoutError after `within`
-        seconds). Polls the `state` query, which needs a worker."""
-        deadline = asyncio.get_running_loop().time() + within
-        while not (pending := await self.pending_approvals()):
-            if asyncio.get_running_loop().time() > deadline:
-                raise TimeoutError(f"no call of run {self.id} waited for approval in {within} s")
+        seconds, also while no worker answers). Polls the `state` query."""
+        try:
+            async with asyncio.timeout(within):
+                return await self._poll_approvals()
+        except TimeoutError:
+            raise TimeoutError(
+                f"no call of run {self.id} waited for approval in {within:g} s"
+            ) from None
+
+    async def _poll_approvals(self) -> list[PendingApproval]:
+        while True:
+            if pending := (await self.state()).pending_approvals:
+                return pending
             await asyncio.sleep(POLL_SECONDS)
-        return pending
 
     async def send(self, text: str) -> str:
         """Send a chat message; returns the agent's reply once it has answered."""
