@@ -10,7 +10,6 @@ history sizes; then one worker is killed, and the runs it held are read back onc
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 from collections import Counter
@@ -23,6 +22,7 @@ from temporalio.client import Client
 from tests.conftest import until
 from tests.fleet_agents import STEPS, stepper
 from tests.processes import DevServer, process_env, tether_worker, wait_for_pollers
+from tests.stuck_runs import results_within
 from tether import AgentRun
 from tether.testing import OFFLINE_MODEL, ScriptedLLM
 
@@ -70,7 +70,7 @@ async def test_a_fleet_reads_each_conversation_back_at_most_once_per_lost_worker
                 await AgentRun.start(client, "stepper", f"run {i}", task_queue=queue)
                 for i in range(RUNS)
             ]
-            results = await asyncio.wait_for(asyncio.gather(*(r.result() for r in runs)), 120)
+            results = await results_within([r.handle for r in runs], 120, logs)
             assert [r.turns for r in results] == [STEPS] * RUNS
             calm = rebuilds(logs)
             total = await history_bytes(client, runs)
@@ -86,7 +86,7 @@ async def test_a_fleet_reads_each_conversation_back_at_most_once_per_lost_worker
 
             await until(half_way, "the second runs never got half-way", seconds=60)
             workers[0].kill()
-            finished = await asyncio.wait_for(asyncio.gather(*(r.result() for r in more)), 120)
+            finished = await results_within([r.handle for r in more], 120, logs)
             assert [r.status for r in finished] == ["completed"] * RUNS
             after_kill = rebuilds(logs)[len(calm) :]
             total_more = await history_bytes(client, more)

@@ -18,6 +18,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from tests.conftest import runs_per_key, seed_orders, start_refund
 from tests.processes import process_env, target, wait_for_pollers, worker_process
+from tests.stuck_runs import results_within
 from tests.test_deploy import resolved_compose
 
 TETHER = str(Path(sys.executable).parent / "tether")
@@ -68,7 +69,8 @@ async def test_a_stopped_worker_goes_stale_is_killed_and_its_runs_finish_elsewhe
         assert stale.stdout.strip().endswith(": killed")
         assert hung.wait(timeout=10) == -signal.SIGKILL
         assert (await health(files[1])).returncode == 0
-        results = await asyncio.wait_for(asyncio.gather(*(r.result() for r in runs)), 120)
+        logs = [tmp_path / f"worker-{i}.log" for i in range(len(files))]
+        results = await results_within(runs, 120, logs)
     assert [r.status for r in results] == ["completed"] * len(orders)
     assert sum(runs_per_key(shop, "refunds").values()) == len(orders)
 

@@ -44,12 +44,20 @@ def readme_blocks() -> dict[str, str]:
     return dict(re.findall(r'```\w+ title="([^"]+)"\n(.*?)```', section, re.S))
 
 
+# What a checkout holds besides its sources.
+NOT_SOURCE = (".git", ".venv", "build", "*.egg-info", "__pycache__", ".*_cache", ".tether")
+
+
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
+    # From a copy: setuptools builds in the source tree, where an earlier build's
+    # leftovers (build/, a run stopped half-way) break the next one.
+    source = tmp_path_factory.mktemp("source") / "tether"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(*NOT_SOURCE))
     build = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation"]
     built = subprocess.run(
-        [*build, "-w", str(out), str(ROOT)], capture_output=True, text=True, timeout=300
+        [*build, "-w", str(out), str(source)], capture_output=True, text=True, timeout=300
     )
     assert built.returncode == 0, built.stdout + built.stderr
     [made] = out.glob("tether-*.whl")
