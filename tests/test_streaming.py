@@ -8,12 +8,12 @@ import asyncio
 import dataclasses
 import threading
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from temporalio.client import WorkflowHandle
+from temporalio.client import Client, WorkflowHandle
 from temporalio.contrib.workflow_streams import PollInput, PollResult
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
@@ -58,10 +58,23 @@ PUBLISH_SIGNAL = "__temporal_workflow_stream_publish"
 WITHIN = 60.0
 
 
-async def events_until_end(feed: AsyncIterator[RunEvent]) -> list[RunEvent]:
-    """Every event of `feed`, to the run's end (within a minute)."""
+async def events_until_end(
+    feed: AsyncIterator[RunEvent], each: Callable[[RunEvent], Awaitable[None]] | None = None
+) -> list[RunEvent]:
+    """Every event of `feed`, to the run's end (within a minute); `each` sees each one
+    as it comes."""
+    events: list[RunEvent] = []
     async with asyncio.timeout(WITHIN):
-        return [event async for event in feed]
+        async for event in feed:
+            events.append(event)
+            if each is not None:
+                await each(event)
+    return events
+
+
+async def start_watched(client: Client, agent: str, queue: str) -> AgentRun:
+    """A run of `agent` with the question every test asks, watched from its start."""
+    return await AgentRun.start(client, agent, "Where is A-1003?", task_queue=queue, watch=True)
 
 
 def turn_texts(events: list[RunEvent]) -> dict[int, str]:
@@ -113,17 +126,15 @@ async def test_the_deltas_join_to_exactly_the_answer(dev_env: WorkflowEnvironmen
     with ScriptedLLM() as llm:
         llm.enqueue(Streamed(say(ANSWER), delay=0.01, pause_after=6, resume=resume))
         async with worker(dev_env.client, AGENTS, llm) as w:
-            run = await AgentRun.start(
-                dev_env.client, "writer", "Where is A-1003?", task_queue=w.task_queue, watch=True
-            )
-            events: list[RunEvent] = []
-            async with asyncio.timeout(WITHIN):
-                async for event in run.events():
-                    events.append(event)
-                    if isinstance(event, TextDelta) and not resume.is_set():
-                        # The model is still writing (it is held), and the text is here.
-                        assert not await llm_completed(run.handle)
-                        resume.set()
+            run = await start_watched(dev_env.client, "writer", w.task_queue)
+
+            async def check_held(event: RunEvent) -> None:
+                if isinstance(event, TextDelta) and not resume.is_set():
+                    # The model is still writing (it is held), and the text is here.
+                    assert not await llm_completed(run.handle)
+                    resume.set()
+
+            events = await events_until_end(run.events(), check_held)
             result = await run.result()
     assert result.answer == ANSWER
     deltas = [e for e in events if isinstance(e, TextDelta)]
@@ -152,15 +163,13 @@ async def test_a_stream_broken_mid_reply_is_retried_and_shows_one_clean_answer(
             Streamed(say(ANSWER), delay=0.01),
         )
         async with worker(dev_env.client, AGENTS, llm) as w:
-            run = await AgentRun.start(
-                dev_env.client, "writer", "Where is A-1003?", task_queue=w.task_queue, watch=True
-            )
-            events: list[RunEvent] = []
-            async with asyncio.timeout(WITHIN):
-                async for event in run.events():
-                    events.append(event)
-                    if isinstance(event, TextDelta):
-                        seen_first_attempt.set()
+            run = await start_watched(dev_env.client, "writer", w.task_queue)
+
+            async def release(event: RunEvent) -> None:
+                if isinstance(event, TextDelta):
+                    seen_first_attempt.set()
+
+            events = await events_until_end(run.events(), release)
             result = await run.result()
             retried = await retried_activities(run.handle)
     assert result.answer == ANSWER and llm.request_count == 2
@@ -290,9 +299,7 @@ async def test_a_reply_not_streamed_comes_as_one_delta_at_no_signal(
     with ScriptedLLM(streams=streams, chunk_delay=0.02) as llm:
         llm.enqueue(say(ANSWER))
         async with worker(dev_env.client, AGENTS, llm) as w:
-            run = await AgentRun.start(
-                dev_env.client, agent, "Where is A-1003?", task_queue=w.task_queue, watch=True
-            )
+            run = await start_watched(dev_env.client, agent, w.task_queue)
             events = await events_until_end(run.events())
             assert (await run.result()).answer == ANSWER
             assert await publish_signals(run.handle) == 0
