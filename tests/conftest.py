@@ -249,12 +249,7 @@ async def _approve_when_asked(run: AgentHandle, within: float = 180) -> None:
             remaining = deadline - asyncio.get_running_loop().time()
             # Polling as a person would, not five times a second: fifty runs' approvers
             # are load enough on a two-core machine.
-            for call in await pending_approvals(
-                run, within=remaining, interval=1.0, rpc_timeout=APPROVER_RPC_TIMEOUT
-            ):
-                await run.execute_update(
-                    AgentWorkflow.decide, approval(call), rpc_timeout=APPROVER_RPC_TIMEOUT
-                )
+            await approve_all(run, within=remaining, interval=1.0, rpc_timeout=APPROVER_RPC_TIMEOUT)
             return
         except (RPCError, WorkflowQueryFailedError, WorkflowUpdateRPCTimeoutOrCancelledError):
             # The worker was killed mid-query or mid-update: ask again.
@@ -332,12 +327,20 @@ async def pending_approvals(
 
 
 async def approve_all(
-    handle: WorkflowHandle[AgentWorkflow, AgentResult], count: int = 1, *, within: float = 30
+    handle: WorkflowHandle[AgentWorkflow, AgentResult],
+    count: int = 1,
+    *,
+    within: float = 30,
+    interval: float = 0.2,
+    rpc_timeout: timedelta | None = None,
 ) -> list[PendingApproval]:
-    """Approve the run's next `count` calls that wait for a person, as a person would."""
-    pending = await pending_approvals(handle, count, within=within)
+    """Approve the run's next `count` calls that wait for a person, as a person would
+    (`interval` and `rpc_timeout` as in `pending_approvals`, the latter for each update too)."""
+    pending = await pending_approvals(
+        handle, count, within=within, interval=interval, rpc_timeout=rpc_timeout
+    )
     for call in pending:
-        await handle.execute_update(AgentWorkflow.decide, approval(call))
+        await handle.execute_update(AgentWorkflow.decide, approval(call), rpc_timeout=rpc_timeout)
     return pending
 
 

@@ -139,12 +139,9 @@ class AgentRun:
         handle = client.get_workflow_handle(workflow_id, run_id=run_id, result_type=AgentResult)
         return cls(handle, client=client)
 
-    async def state(self, *, rpc_timeout: timedelta | None = None) -> RunState:
-        """Status, turn, usage, pending approvals, the latest answer (needs a worker;
-        without one the query waits, for `rpc_timeout` if given)."""
-        state: RunState = await self.handle.query(
-            "state", result_type=RunState, rpc_timeout=rpc_timeout
-        )
+    async def state(self) -> RunState:
+        """Status, turn, usage, pending approvals, the latest answer (needs a worker)."""
+        state: RunState = await self.handle.query("state", result_type=RunState)
         return state
 
     async def transcript(self) -> list[Message]:
