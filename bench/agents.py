@@ -15,7 +15,7 @@ import re
 from typing import Any
 
 from tether import WAIT, Agent, AgentRegistry, LlmPolicy, Tool
-from tether._seam import MAX_TURNS_LIMIT
+from tether._limits import MAX_TURNS_LIMIT
 from tether.testing import Responder, Slow, Step, call_tools, say
 
 STANDARD_TURNS = 4  # model calls of the standard agent: 3 tool calls, then the answer

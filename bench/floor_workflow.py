@@ -16,7 +16,7 @@ from temporalio.common import RetryPolicy, SearchAttributeKey
 
 with workflow.unsafe.imports_passed_through():
     from bench.loop import Message, agent_loop, answer
-    from tether._seam import AgentSpec
+    from tether._records import AgentSpec
 
 FLOOR_LLM_ACTIVITY = "bench.llm"
 FLOOR_TOOL_ACTIVITY = "bench.tool"

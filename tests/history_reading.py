@@ -6,7 +6,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle
 
 from tether import LlmReply
-from tether._seam import LLM_ACTIVITY, LlmRequest
+from tether._wire import LLM_ACTIVITY, LlmRequest
 
 
 async def model_calls(handle: WorkflowHandle) -> list[tuple[LlmRequest, LlmReply | None]]:  # type: ignore[type-arg]

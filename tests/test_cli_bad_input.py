@@ -25,7 +25,7 @@ from tests.conftest import CUSTOMER, free_port, pending_approvals, running_worke
 from tests.processes import process_env, starter_in_background, target
 from tether import AgentInput, AgentWorkflow, PendingApproval
 from tether._cli.common import MAX_ID_CHARS
-from tether._seam import MAX_PROMPT_CHARS
+from tether._limits import MAX_PROMPT_CHARS
 from tether.testing import ScriptedLLM, call_tools
 
 SUFFIX = uuid.uuid4().hex[:8]

@@ -23,7 +23,7 @@ from tether import (
     ContextPolicy,
     tool,
 )
-from tether._seam import PAYLOAD_LIMIT_BYTES
+from tether._limits import PAYLOAD_LIMIT_BYTES
 from tether._workflows.context import CHARS_PER_TOKEN, MESSAGE_OVERHEAD, SUMMARY_PROMPT
 from tether.testing import ScriptedLLM, Step, call_tools, say
 

@@ -56,7 +56,7 @@ from tests.processes import (
 )
 from tests.stuck_runs import results_within
 from tether import AgentRun
-from tether._seam import LLM_ACTIVITY, TOOL_ACTIVITY
+from tether._wire import LLM_ACTIVITY, TOOL_ACTIVITY
 from tether.testing import CallTools, ScriptedLLM, Step
 
 # The support conversation: lookup, policy, refund, email, answer; one request each.

@@ -28,7 +28,7 @@ from tether import (
     ToolSpec,
     tool,
 )
-from tether._seam import ToolOptionsSpec
+from tether._records import ToolOptionsSpec
 from tether.testing import ScriptedLLM, call_tools, no_script, say
 
 

@@ -21,7 +21,7 @@ from tests.history_reading import model_replies
 from tests.llm_agents import REGISTRY
 from tether import AgentInput, AgentResult, AgentWorkflow
 from tether._pricing import ModelPrice, PriceTable
-from tether._seam import LLM_ACTIVITY
+from tether._wire import LLM_ACTIVITY
 from tether.testing import (
     Chaos,
     Drop,

@@ -37,8 +37,8 @@ from tests.processes import ROOT, model_env, process_env, target, tether_worker
 from tether import Agent, AgentRun, AgentWorkflow, McpServer, ToolOptions
 from tether._process import stop
 from tether._replay import replay
-from tether._seam import MCP_TOOL_ACTIVITY
 from tether._temporal import TETHER_CONVERTER
+from tether._wire import MCP_TOOL_ACTIVITY
 from tether.testing import ScriptedLLM, call_tools, say, worker
 
 AGENTS = "tests.mcp_agents:REGISTRY"  # what the tests' `tether worker` processes serve

@@ -12,7 +12,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from tests.conftest import running_worker
 from tether import Agent, AgentRegistry, AgentRun, tool
-from tether._seam import MAX_RESULT_BYTES_LIMIT, PAYLOAD_LIMIT_BYTES
+from tether._limits import MAX_RESULT_BYTES_LIMIT, PAYLOAD_LIMIT_BYTES
 from tether.testing import ScriptedLLM, call_tools, say
 
 FIVE_MB = 5 * 1024 * 1024

@@ -25,7 +25,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from tests.conftest import running_worker
 from tether import Agent, AgentRegistry, AgentRun, ContextPolicy, data_converter, tool
-from tether._seam import MAX_RESULT_BYTES_LIMIT
+from tether._limits import MAX_RESULT_BYTES_LIMIT
 from tether._storage import FileStore, external_storage_from_env
 from tether.codec_server import make_server
 from tether.testing import ScriptedLLM, call_tools, say

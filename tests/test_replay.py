@@ -17,8 +17,8 @@ from tests.incompatible_workflow import ReorderedAgentWorkflow
 from tether import AgentResult, AgentWorkflow, ApprovalDecision
 from tether._events import WATCH_SIGNAL
 from tether._replay import load_history, replay
-from tether._seam import MCP_TOOL_ACTIVITY, TOOL_ACTIVITY
 from tether._temporal import TETHER_CONVERTER
+from tether._wire import MCP_TOOL_ACTIVITY, TOOL_ACTIVITY
 from workflows.refund_pipeline import RefundPipelineWorkflow
 from workflows.refund_pipeline_types import RefundResult
 

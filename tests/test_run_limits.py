@@ -15,7 +15,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from tests.conftest import running_worker
 from tether import Agent, AgentRegistry, AgentResult, AgentWorkflow, tool
-from tether._seam import DEFAULT_MAX_TOTAL_TOKENS
+from tether._limits import DEFAULT_MAX_TOTAL_TOKENS
 from tether.testing import ScriptedLLM, call_tools, say
 
 

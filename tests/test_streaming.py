@@ -35,8 +35,8 @@ from tether import (
 from tether._activities.llm import LlmActivities, make_client
 from tether._activities.specs import RecordedSpecs
 from tether._messages import Message
-from tether._seam import LlmRequest
 from tether._subscribe import POLL_QUERY
+from tether._wire import LlmRequest
 from tether.testing import (
     ScriptedLLM,
     Streamed,

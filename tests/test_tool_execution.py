@@ -40,7 +40,7 @@ from tether import (
     ToolError,
     tool,
 )
-from tether._seam import TOOL_ACTIVITY
+from tether._wire import TOOL_ACTIVITY
 from tether.testing import CallTools, ScriptedLLM, call_tools, say
 
 RETRY_SOON = RetryOptions(initial_interval_seconds=0.1)

@@ -28,7 +28,7 @@ from tether import AgentInput, AgentWorkflow, ApprovalDecision, ToolCall, ToolCo
 from tether._activities.specs import RecordedSpecs
 from tether._activities.tools import ToolActivities
 from tether._arguments import digest_of
-from tether._seam import ToolRequest
+from tether._wire import ToolRequest
 from tether.testing import OFFLINE_MODEL, ScriptedLLM, call_tools, say
 from workflows.refund_pipeline import RefundPipelineWorkflow
 from workflows.refund_pipeline_types import RefundTicket

@@ -58,22 +58,16 @@ if TYPE_CHECKING:
     from tether._mcp import McpServer
     from tether._messages import Message, ToolCall, Usage
     from tether._plugin import TetherPlugin
-    from tether._seam import (
+    from tether._policies import ContextPolicy, LlmPolicy, RetryOptions
+    from tether._records import AgentSpec, OutputSpec, ToolSpec
+    from tether._run_io import (
         AgentInput,
         AgentResult,
-        AgentSpec,
         ApprovalDecision,
-        ContextPolicy,
-        LlmPolicy,
-        LlmReply,
         ModelSwitch,
-        OutputSpec,
         PendingApproval,
-        RetryOptions,
         RunState,
         RunStatus,
-        ToolOutcome,
-        ToolSpec,
     )
     from tether._settings import ConfigurationError, Deployment, LlmSettings, WorkerTuning
     from tether._subagents import subagent
@@ -81,6 +75,7 @@ if TYPE_CHECKING:
     from tether._temporal import TemporalUnreachable, connect, data_converter
     from tether._tools import Tool, ToolContext, ToolError, ToolOptions, tool
     from tether._waiting import WAIT
+    from tether._wire import LlmReply, ToolOutcome
     from tether._worker import create_worker
     from tether._workflows.agent import AgentWorkflow
     from tether._workflows.inputs import checked_input
@@ -114,21 +109,21 @@ _EXPORTS = {
     "ToolCall": "tether._messages",
     "Usage": "tether._messages",
     "TetherPlugin": "tether._plugin",
-    "AgentInput": "tether._seam",
-    "AgentResult": "tether._seam",
-    "AgentSpec": "tether._seam",
-    "ApprovalDecision": "tether._seam",
-    "ContextPolicy": "tether._seam",
-    "LlmPolicy": "tether._seam",
-    "LlmReply": "tether._seam",
-    "ModelSwitch": "tether._seam",
-    "OutputSpec": "tether._seam",
-    "PendingApproval": "tether._seam",
-    "RetryOptions": "tether._seam",
-    "RunState": "tether._seam",
-    "RunStatus": "tether._seam",
-    "ToolOutcome": "tether._seam",
-    "ToolSpec": "tether._seam",
+    "AgentInput": "tether._run_io",
+    "AgentResult": "tether._run_io",
+    "AgentSpec": "tether._records",
+    "ApprovalDecision": "tether._run_io",
+    "ContextPolicy": "tether._policies",
+    "LlmPolicy": "tether._policies",
+    "LlmReply": "tether._wire",
+    "ModelSwitch": "tether._run_io",
+    "OutputSpec": "tether._records",
+    "PendingApproval": "tether._run_io",
+    "RetryOptions": "tether._policies",
+    "RunState": "tether._run_io",
+    "RunStatus": "tether._run_io",
+    "ToolOutcome": "tether._wire",
+    "ToolSpec": "tether._records",
     "ConfigurationError": "tether._settings",
     "Deployment": "tether._settings",
     "LlmSettings": "tether._settings",

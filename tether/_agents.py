@@ -13,16 +13,10 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
+from tether._limits import DEFAULT_MAX_RESULT_BYTES, DEFAULT_MAX_TOTAL_TOKENS, result_bytes_limit
 from tether._mcp import McpServer
-from tether._seam import (
-    DEFAULT_MAX_RESULT_BYTES,
-    DEFAULT_MAX_TOTAL_TOKENS,
-    AgentSpec,
-    ContextPolicy,
-    LlmPolicy,
-    OutputSpec,
-    result_bytes_limit,
-)
+from tether._policies import ContextPolicy, LlmPolicy
+from tether._records import AgentSpec, OutputSpec
 from tether._settings import ConfigurationError
 from tether._tools import Tool
 

@@ -23,7 +23,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from tether._events import WATCH_SIGNAL, RunEvent
 from tether._messages import Message
-from tether._seam import AgentInput, AgentResult, ApprovalDecision, PendingApproval, RunState
+from tether._run_io import AgentInput, AgentResult, ApprovalDecision, PendingApproval, RunState
 from tether._settings import task_queue as default_task_queue
 from tether._subscribe import follow
 from tether._visibility import run_summary, start_details

@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
-from tether._seam import ToolOptionsSpec
+from tether._records import ToolOptionsSpec
 from tether._tools import ToolOptions, check_options
 from tether._validation import describe
 

@@ -28,15 +28,13 @@ import pydantic_core
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
 from tether import _arguments
+from tether._limits import result_bytes_limit
+from tether._policies import RetryOptions
+from tether._records import ToolSpec
+from tether._run_io import ApprovalDecision
 from tether._schema import drop_nulls_for_defaults, strict_schema
-from tether._seam import (
-    ApprovalDecision,
-    RetryOptions,
-    ToolOutcome,
-    ToolSpec,
-    result_bytes_limit,
-)
 from tether._validation import describe
+from tether._wire import ToolOutcome
 
 
 class ToolError(Exception):

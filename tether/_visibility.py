@@ -16,7 +16,7 @@ from typing import Any
 
 from temporalio.common import SearchAttributeKey
 
-from tether._seam import PendingApproval, RunState
+from tether._run_io import PendingApproval, RunState
 from tether._search_attributes import AGENT_NAME, AGENT_STATUS, AGENT_TOKENS, AGENT_TURNS
 
 AGENT_NAME_KEY = SearchAttributeKey.for_keyword(AGENT_NAME)

@@ -10,7 +10,8 @@ from tether._activities.mcp_listing import listed_tools
 from tether._activities.mcp_sessions import McpSessions
 from tether._activities.specs import RecordedSpecs
 from tether._agents import Agent, AgentRegistry, UnknownAgentError
-from tether._seam import DESCRIBE_AGENT_ACTIVITY, AgentSpec
+from tether._records import AgentSpec
+from tether._wire import DESCRIBE_AGENT_ACTIVITY
 
 
 def served(agents: AgentRegistry, name: str) -> Agent:

@@ -19,7 +19,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.exceptions import ApplicationError
 
 from tether._messages import Message
-from tether._seam import CONVERSATION_LOST, LLM_ACTIVITY, LlmRequest
+from tether._wire import CONVERSATION_LOST, LLM_ACTIVITY, LlmRequest
 
 log = structlog.get_logger("tether.llm")
 

@@ -27,11 +27,12 @@ from tether._activities.streaming import DeltaFeed, streamed_completion
 from tether._agents import AgentRegistry
 from tether._messages import Message, ToolCall, Usage
 from tether._pricing import PriceTable
+from tether._records import AgentSpec
 from tether._redaction import configured_secrets
 from tether._scripted_llm import AGENT_HEADER
-from tether._seam import LLM_ACTIVITY, AgentSpec, LlmReply, LlmRequest
 from tether._settings import LlmSettings
 from tether._validation import describe
+from tether._wire import LLM_ACTIVITY, LlmReply, LlmRequest
 
 log = structlog.get_logger("tether.llm")
 

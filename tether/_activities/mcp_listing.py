@@ -15,7 +15,7 @@ from temporalio.exceptions import ApplicationError
 from tether._activities.mcp_sessions import McpSessions, SessionGone
 from tether._agents import Agent
 from tether._mcp import McpServer
-from tether._seam import McpTarget, ToolSpec
+from tether._records import McpTarget, ToolSpec
 
 if TYPE_CHECKING:
     from mcp.types import Tool

@@ -24,8 +24,9 @@ from tether._activities.specs import RecordedSpecs
 from tether._activities.tools import not_approved
 from tether._agents import AgentRegistry
 from tether._mcp import McpServer
-from tether._seam import MCP_TOOL_ACTIVITY, McpTarget, ToolOutcome, ToolRequest, ToolSpec
+from tether._records import McpTarget, ToolSpec
 from tether._tools import invalid_arguments, malformed_arguments, truncate, unknown_tool
+from tether._wire import MCP_TOOL_ACTIVITY, ToolOutcome, ToolRequest
 
 if TYPE_CHECKING:
     from mcp.types import CallToolResult, ContentBlock

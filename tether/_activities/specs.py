@@ -22,7 +22,8 @@ from temporalio.converter import PayloadConverter
 from temporalio.exceptions import ApplicationError
 
 from tether._agents import Agent
-from tether._seam import DESCRIBE_AGENT_ACTIVITY, AgentSpec
+from tether._records import AgentSpec
+from tether._wire import DESCRIBE_AGENT_ACTIVITY
 
 LOCAL_ACTIVITY_MARKER = "core_local_activity"
 

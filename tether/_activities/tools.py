@@ -13,8 +13,9 @@ from tether._activities.agents import served
 from tether._activities.heartbeat import heartbeating
 from tether._activities.specs import RecordedSpecs
 from tether._agents import AgentRegistry
-from tether._seam import PAYLOAD_BUDGET_BYTES, TOOL_ACTIVITY, ToolOutcome, ToolRequest
+from tether._limits import PAYLOAD_BUDGET_BYTES
 from tether._tools import ToolContext, truncate, unknown_tool
+from tether._wire import TOOL_ACTIVITY, ToolOutcome, ToolRequest
 
 log = structlog.get_logger("tether.tool")
 

@@ -21,7 +21,8 @@ from tether._cli.live import Screen, feed_end, written_while
 from tether._cli.prompting import read_line
 from tether._cli.reading import QUERY_SECONDS, ask_state, polling
 from tether._cli.run import chosen_agent, parse_input, start
-from tether._seam import MAX_PROMPT_CHARS, AgentResult, RunState
+from tether._limits import MAX_PROMPT_CHARS
+from tether._run_io import AgentResult, RunState
 from tether._temporal import connect
 from tether._workflows.agent import OPEN_STATUSES, AgentWorkflow
 

@@ -20,7 +20,7 @@ from temporalio.exceptions import ApplicationError, FailureError
 from temporalio.service import RPCError, RPCStatusCode
 
 from tether._messages import Message
-from tether._seam import AgentResult, PendingApproval
+from tether._run_io import AgentResult, PendingApproval
 from tether._settings import ui_url
 from tether._temporal import connect
 from tether._workflows.agent import AgentWorkflow

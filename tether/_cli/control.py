@@ -27,7 +27,7 @@ from tether._cli.common import (
 from tether._cli.follow import POLL_SECONDS, Waiting, decision_on
 from tether._cli.history import execution_status
 from tether._cli.prompting import read_line
-from tether._seam import ApprovalDecision, PendingApproval
+from tether._run_io import ApprovalDecision, PendingApproval
 from tether._validation import describe, json_object
 from tether._workflows.agent import AgentWorkflow
 

@@ -14,7 +14,7 @@ from tether._cli.follow import Approver, any_progress, follow
 from tether._cli.live import Screen, follow_feed, print_event
 from tether._cli.notices import Notices
 from tether._events import RunEvent
-from tether._seam import AgentResult
+from tether._run_io import AgentResult
 from tether._subscribe import EventsUnavailable
 
 

@@ -16,7 +16,7 @@ from tether._cli.common import decide_command, numbered, person, prog, shown_cal
 from tether._cli.notices import Notices
 from tether._cli.prompting import read_line
 from tether._cli.reading import ask_state, ask_transcript
-from tether._seam import ApprovalDecision, PendingApproval
+from tether._run_io import ApprovalDecision, PendingApproval
 from tether._workflows.agent import AgentWorkflow
 from tether._workflows.pipeline import PipelineState
 

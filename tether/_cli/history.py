@@ -29,8 +29,8 @@ from temporalio.client import WorkflowHandle as _Handle
 
 from tether._cli.common import root_cause
 from tether._messages import Message, Usage
-from tether._seam import LLM_ACTIVITY, LlmReply, LlmRequest
 from tether._visibility import AGENT_NAME_KEY, AGENT_STATUS_KEY
+from tether._wire import LLM_ACTIVITY, LlmReply, LlmRequest
 
 # Temporal's execution statuses in Tether's words (one spelling of "cancelled").
 EXECUTION_STATUS = {

@@ -15,7 +15,7 @@ from temporalio.client import Client, WorkflowHandle, WorkflowQueryFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from tether._messages import Message
-from tether._seam import RunState
+from tether._run_io import RunState
 from tether._workflows.pipeline import PipelineState
 
 QUERY_SECONDS = 3.0

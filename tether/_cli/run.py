@@ -21,9 +21,10 @@ from tether._cli.ending import finish
 from tether._cli.follow import Approver
 from tether._cli.reading import polling
 from tether._client import AgentRun, RunExists
-from tether._seam import DESCRIBE_AGENT_ACTIVITY, AgentInput
+from tether._run_io import AgentInput
 from tether._settings import task_queue
 from tether._temporal import connect
+from tether._wire import DESCRIBE_AGENT_ACTIVITY
 from tether._workflows.llm_calls import STARTS_NOT
 
 # How long `run`, `chat` and `pipeline` wait for a worker to take a new run's first task.

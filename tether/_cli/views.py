@@ -30,7 +30,7 @@ from tether._cli.ending import finish, plural
 from tether._cli.follow import Approver
 from tether._cli.history import Record, Retry, labels_of, read_record, retries, run_status
 from tether._cli.reading import QUERY_SECONDS, AnyState, ask_conversation, ask_state, polling
-from tether._seam import RunState, RunStatus
+from tether._run_io import RunState, RunStatus
 from tether._temporal import connect
 from tether._visibility import AGENT_NAME_KEY, AGENT_STATUS_KEY, AGENT_TOKENS_KEY, AGENT_TURNS_KEY
 from tether._workflows.pipeline import PipelineState

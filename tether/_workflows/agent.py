@@ -38,23 +38,11 @@ with workflow.unsafe.imports_passed_through():
         TurnStarted,
         UserMessage,
     )
+    from tether._limits import MAX_PROMPT_CHARS
     from tether._messages import Message, ToolCall
-    from tether._seam import (
-        CONVERSATION_LOST,
-        MAX_PROMPT_CHARS,
-        AgentInput,
-        AgentResult,
-        AgentSpec,
-        Carried,
-        ContextPolicy,
-        LlmReply,
-        LlmRequest,
-        ModelSwitch,
-        RunState,
-        RunStatus,
-        ToolOutcome,
-        ToolSpec,
-    )
+    from tether._policies import ContextPolicy
+    from tether._records import AgentSpec, ToolSpec
+    from tether._run_io import AgentInput, AgentResult, Carried, ModelSwitch, RunState, RunStatus
     from tether._visibility import (
         AGENT_NAME_KEY,
         AGENT_STATUS_KEY,
@@ -62,6 +50,7 @@ with workflow.unsafe.imports_passed_through():
         AGENT_TURNS_KEY,
         current_details,
     )
+    from tether._wire import CONVERSATION_LOST, LlmReply, LlmRequest, ToolOutcome
 
 from tether._workflows import context
 from tether._workflows.approvals import Approvals, DecidesApprovals

@@ -25,10 +25,11 @@ with workflow.unsafe.imports_passed_through():
     from tether import _arguments
     from tether._events import ARGUMENTS_CHARS, ApprovalDecided, ApprovalWaiting, Event, cut
     from tether._messages import ToolCall
-    from tether._seam import ApprovalDecision, PendingApproval, ToolOutcome
+    from tether._run_io import ApprovalDecision, PendingApproval
     from tether._tools import invalid_arguments
     from tether._validation import json_object
     from tether._visibility import approval_summary
+    from tether._wire import ToolOutcome
 
 from tether._workflows.generations import REUSED_CALL_IDS
 

@@ -15,7 +15,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from tether._messages import Message
-    from tether._seam import ContextPolicy
+    from tether._policies import ContextPolicy
 
 CHARS_PER_TOKEN = 4  # the usual estimate for English text; no tokenizer in a workflow
 MESSAGE_OVERHEAD = 4  # tokens a message costs beyond its text (role, separators)

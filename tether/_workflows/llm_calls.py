@@ -20,13 +20,8 @@ from tether._workflows.events import RunEvents
 with workflow.unsafe.imports_passed_through():
     from tether._events import Reply, TextDelta
     from tether._messages import Message
-    from tether._seam import (
-        DESCRIBE_AGENT_ACTIVITY,
-        LLM_ACTIVITY,
-        AgentSpec,
-        LlmReply,
-        LlmRequest,
-    )
+    from tether._records import AgentSpec
+    from tether._wire import DESCRIBE_AGENT_ACTIVITY, LLM_ACTIVITY, LlmReply, LlmRequest
 
 
 # Why a run cannot start, as its failure says it.

@@ -37,18 +37,12 @@ with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel, Field
 
     from tether._events import RunEnded, StepDone, ToolCallFinished, ToolCallStarted, TurnStarted
+    from tether._limits import DAY_SECONDS, MAX_NAME_CHARS, MAX_PROMPT_CHARS
     from tether._messages import Message, ToolCall, Usage
-    from tether._seam import (
-        DAY_SECONDS,
-        MAX_NAME_CHARS,
-        MAX_PROMPT_CHARS,
-        AgentSpec,
-        LlmReply,
-        LlmRequest,
-        PendingApproval,
-        ToolOutcome,
-    )
+    from tether._records import AgentSpec
+    from tether._run_io import PendingApproval
     from tether._visibility import approval_details
+    from tether._wire import LlmReply, LlmRequest, ToolOutcome
 
 from tether._workflows.approvals import Approvals, DecidesApprovals, Rules
 from tether._workflows.events import RunEvents

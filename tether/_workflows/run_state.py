@@ -10,7 +10,8 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from tether._messages import Message, Usage
-    from tether._seam import AgentResult, LlmReply, ModelSwitch
+    from tether._run_io import AgentResult, ModelSwitch
+    from tether._wire import LlmReply
 
 
 @dataclass

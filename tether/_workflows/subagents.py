@@ -11,10 +11,12 @@ from temporalio.exceptions import ChildWorkflowError, FailureError, is_cancelled
 
 with workflow.unsafe.imports_passed_through():
     from tether._messages import ToolCall
-    from tether._seam import AgentInput, AgentResult, ToolOutcome, ToolSpec
+    from tether._records import ToolSpec
+    from tether._run_io import AgentInput, AgentResult
     from tether._subagents import Handoff
     from tether._validation import describe
     from tether._visibility import run_summary
+    from tether._wire import ToolOutcome
 
 
 async def run_subagent(

@@ -23,18 +23,12 @@ from temporalio.workflow import ActivityCancellationType
 with workflow.unsafe.imports_passed_through():
     from tether import _arguments
     from tether._messages import ToolCall
-    from tether._seam import (
-        MCP_TOOL_ACTIVITY,
-        TOOL_ACTIVITY,
-        AgentSpec,
-        ApprovalDecision,
-        ToolOutcome,
-        ToolRequest,
-        ToolSpec,
-    )
+    from tether._records import AgentSpec, ToolSpec
+    from tether._run_io import ApprovalDecision
     from tether._tools import unknown_tool
     from tether._visibility import call_summary
     from tether._waiting import WAIT, WaitArgs
+    from tether._wire import MCP_TOOL_ACTIVITY, TOOL_ACTIVITY, ToolOutcome, ToolRequest
 
 from tether._workflows.activity_calls import DEFAULT_HEARTBEAT_TIMEOUT_SECONDS, execute
 from tether._workflows.approvals import Approvals, Rules, edited_note

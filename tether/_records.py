@@ -1,0 +1,168 @@
+"""What a run records of its agent (its spec), so it replays against the agent it
+started with even if the definition changes while it is in flight."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from tether._limits import DAY_SECONDS, DEFAULT_MAX_RESULT_BYTES
+from tether._policies import ContextPolicy, LlmPolicy, RetryOptions
+
+
+class ToolOptionsSpec(BaseModel):
+    """The options a tool is declared with (`@tool(...)`); see `tether.Tool` for each."""
+
+    side_effects: bool = False
+    needs_approval: bool = Field(
+        default=False, description="Each call waits for a human's decision first."
+    )
+    fast: bool = Field(
+        default=False, description="Read-only, short, idempotent: runs as a local activity."
+    )
+    timeout_seconds: float = Field(default=60.0, gt=0)
+    heartbeat_timeout_seconds: float | None = Field(
+        default=None, gt=0, description="None takes the workflow's default."
+    )
+    retry: RetryOptions = Field(
+        default_factory=lambda: RetryOptions(max_interval_seconds=30, max_attempts=5),
+        description="For infrastructure failures; bad arguments and ToolErrors never retry.",
+    )
+    max_result_bytes: int | None = Field(
+        default=None,
+        ge=1,
+        description="None takes the agent's max_tool_result_bytes.",
+    )
+
+
+class McpTarget(BaseModel):
+    """Where the call of a tool that came from an MCP server goes."""
+
+    server: str = Field(description="The agent's name for the server (`McpServer.name`).")
+    tool: str = Field(description="The server's name for the tool.")
+    session: str | None = Field(
+        default=None,
+        description="A stateful server's session the run listed its tools in; its calls "
+        "must reach that session (None: any session of the server will do).",
+    )
+
+
+class ToolSpec(ToolOptionsSpec):
+    """What the workflow needs to know to schedule a tool (its code stays in the worker),
+    and what the model is shown of it, as the run recorded them."""
+
+    name: str
+    description: str = ""
+    parameters: dict[str, Any] | None = Field(
+        default=None,
+        description="The JSON schema of the arguments: strict for Tether's tools, the "
+        "server's own for MCP tools.",
+    )
+    builtin: Literal["wait", "subagent"] | None = Field(
+        default=None, description="Run by the workflow itself instead of an activity."
+    )
+    agent: str | None = Field(
+        default=None, description="The agent a `subagent` tool runs as a child workflow."
+    )
+    strict: bool = Field(
+        default=True,
+        description="Ask for strict arguments; MCP tools keep their server's own schema, "
+        "which strict mode would change the meaning of.",
+    )
+    mcp: McpTarget | None = Field(
+        default=None, description="The MCP server and tool a call goes to, for MCP tools."
+    )
+
+    def openai_schema(self) -> dict[str, Any]:
+        """The tool as a chat-completions `tools` entry."""
+        return {
+            "type": "function",
+            "function": {
+                "name": self.name,
+                "description": self.description,
+                "parameters": self.parameters or {"type": "object", "properties": {}},
+                "strict": self.strict,
+            },
+        }
+
+
+class OutputSpec(BaseModel):
+    """An agent's structured answer: the schema the model is asked to follow."""
+
+    name: str
+    json_schema: dict[str, Any]
+    native: bool = Field(
+        default=True,
+        description="As the provider's JSON-schema response format; False: in the prompt.",
+    )
+
+
+class AgentSpec(BaseModel):
+    """An agent as the workflow sees it, resolved once per run and kept in history.
+
+    Recording it makes a run replay against the agent it started with, even if the
+    agent's definition changes while the run is in flight.
+    """
+
+    name: str
+    instructions: str
+    model: str
+    max_turns: int
+    tools: list[ToolSpec]
+    llm: LlmPolicy = Field(default_factory=LlmPolicy)
+    structured_output: bool = False
+    searchable: bool = Field(
+        default=False, description="The namespace has Tether's search attributes."
+    )
+    approval_timeout_seconds: float = DAY_SECONDS
+    max_total_tokens: int | None = None
+    models: list[str] | None = Field(
+        default=None, description="The models a run may choose; None: any."
+    )
+    approvers: list[str] | None = Field(
+        default=None, description="Who may decide its calls that wait for a person; None: any."
+    )
+    deadline_seconds: float | None = None
+    continue_as_new_turns: int = 200
+    output: OutputSpec | None = Field(
+        default=None, description="The structured answer's schema, for agents with one."
+    )
+    context: ContextPolicy | None = Field(
+        default=None, description="What the model is sent of a long conversation."
+    )
+    max_tool_result_bytes: int = DEFAULT_MAX_RESULT_BYTES
+    digest: str | None = Field(
+        default=None,
+        description="Digest of what the activities act on (tool schemas and limits, the "
+        "output schema): a worker whose agent differs reads the run's own record instead.",
+    )
+
+    def tool(self, name: str) -> ToolSpec | None:
+        return next((t for t in self.tools if t.name == name), None)
+
+    def surface_digest(self) -> str:
+        """The digest of what the activities act on, to set `digest` with."""
+        surface = {
+            "tools": [_tool_surface(t) for t in self.tools],
+            "output": self.output.model_dump() if self.output else None,
+            "max_tool_result_bytes": self.max_tool_result_bytes,
+            "max_tokens": self.llm.max_tokens,
+        }
+        text = json.dumps(surface, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _tool_surface(tool: ToolSpec) -> dict[str, Any]:
+    """What the activities act on of one tool. The MCP fields join only for MCP tools, so
+    the digests of agents without them stay what their runs recorded."""
+    surface = tool.model_dump(include={"name", "description", "parameters", "max_result_bytes"})
+    if tool.mcp is not None:
+        # The MCP activity acts on the target, and passes the idempotency key to the
+        # server only for side-effecting tools.
+        surface.update(mcp=tool.mcp.model_dump(), side_effects=tool.side_effects)
+    if not tool.strict:
+        surface["strict"] = False
+    return surface

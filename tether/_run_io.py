@@ -1,0 +1,198 @@
+"""What a run is started with, what it reports while it runs, and how it ends."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+from temporalio.contrib.workflow_streams import WorkflowStreamState
+
+from tether._limits import MAX_NAME_CHARS, MAX_PROMPT_CHARS, MAX_TURNS_LIMIT
+from tether._messages import Message, Usage
+
+RunStatus = Literal[
+    "running",
+    "awaiting_approval",  # a tool call waits for a human's decision
+    "awaiting_user",  # a chat run has answered and waits for the next message
+    "completed",
+    "max_turns",  # budget: model calls for one user message
+    "max_tokens",  # budget: total tokens of the run, across continue-as-new
+    "deadline_exceeded",  # budget: the run's wall-clock deadline
+    "invalid_output",
+    "failed",
+    "cancelled",
+]
+
+
+class PendingApproval(BaseModel):
+    """A tool call that waits for a human's decision."""
+
+    call_id: str
+    tool: str
+    arguments: str = Field(
+        description="The arguments as they will run: the model's JSON parsed (duplicate "
+        "keys refused) and written out again. Runs started before Tether bound decisions "
+        "to arguments show the model's text as it was sent, with no digest."
+    )
+    turn: int
+    expires_at: datetime = Field(description="Counts as rejected after this (UTC).")
+    digest: str | None = Field(
+        default=None,
+        description="Digest of `arguments`: a decision must carry it, so it applies to "
+        "these arguments and no others.",
+    )
+
+
+class ApprovalDecision(BaseModel):
+    """A human's decision on a pending tool call, sent by the `decide` update."""
+
+    call_id: str | None = Field(
+        default=None, description="None decides the only pending call (refused if several)."
+    )
+    approve: bool
+    reason: str | None = Field(default=None, max_length=2_000)
+    arguments: str | None = Field(
+        default=None,
+        max_length=MAX_PROMPT_CHARS,
+        description="Approve with these JSON arguments instead of the model's (checked "
+        "against the tool's schema; recorded as they run).",
+    )
+    digest: str | None = Field(
+        default=None,
+        max_length=64,
+        description="The pending call's `digest`: the arguments the person was shown. "
+        "Required for calls that have one.",
+    )
+    approver: str | None = Field(
+        default=None,
+        max_length=MAX_NAME_CHARS,
+        description="Who decides, as the client states it; required, and checked, when "
+        "the agent names its approvers.",
+    )
+
+
+class Carried(BaseModel):
+    """What a conversation carries into its next run when it continues-as-new."""
+
+    messages: list[Message] = Field(
+        description="What the model is sent: the whole conversation, or with a context "
+        "policy its compacted view (the rest is in `earlier_runs`' transcripts)."
+    )
+    earlier_runs: list[str] = Field(
+        default_factory=list,
+        description="Run ids whose transcripts hold the conversation before this run's, "
+        "oldest first (empty: `messages` is the whole conversation).",
+    )
+    usage: Usage
+    cost_usd: float | None = Field(default=None, ge=0)
+    turn: int = Field(ge=0)
+    deadline: datetime | None
+    runs: int = Field(ge=1, description="Runs of this conversation before the next one.")
+    stream: WorkflowStreamState | None = Field(
+        default=None, description="The run's event feed: its offsets and latest events."
+    )
+    watched_until: datetime | None = Field(
+        default=None, description="The end of the latest subscriber's watch lease."
+    )
+
+
+class AgentInput(BaseModel):
+    """What a user starts a run with. Budgets left None take the agent's defaults."""
+
+    agent: str = Field(min_length=1, description="Name of a registered agent.")
+    prompt: str = Field(min_length=1, max_length=MAX_PROMPT_CHARS)
+    model: str | None = Field(
+        default=None, description="Override the agent's model (one of its `models`, if set)."
+    )
+    max_turns: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_TURNS_LIMIT,
+        description="Model calls per user message; at most the agent's.",
+    )
+    max_total_tokens: int | None = Field(
+        default=None, ge=1, description="Tokens per run; at most the agent's."
+    )
+    deadline_seconds: float | None = Field(
+        default=None,
+        gt=0,
+        description="The run ends this long after it started (no later than the agent's deadline).",
+    )
+    approval_timeout_seconds: float | None = Field(
+        default=None, gt=0, description="An undecided approval counts as rejected after this."
+    )
+    chat: bool = Field(
+        default=False, description="Stay open for more messages (the `send` update)."
+    )
+    continue_as_new_turns: int | None = Field(
+        default=None, ge=1, description="Model calls per run before a chat continues-as-new."
+    )
+    carried: Carried | None = Field(
+        default=None,
+        description="Set by the workflow itself when it continues-as-new; refused on a "
+        "first start.",
+    )
+    acting_for: str | None = Field(
+        default=None,
+        max_length=MAX_NAME_CHARS,
+        description="Who the run acts for (a customer, a tenant), set by whoever starts it "
+        "and never by the model: every tool call sees it as `ToolContext.acting_for`.",
+    )
+    started_by: str | None = Field(
+        default=None,
+        max_length=MAX_NAME_CHARS,
+        description="Who started the run, as the client states it: an agent that names "
+        "its approvers refuses this one's decisions on the run's calls.",
+    )
+
+
+class ModelSwitch(BaseModel):
+    """A fallback decision: the run moved from one model to the next."""
+
+    turn: int
+    from_model: str
+    to_model: str
+    reason: str
+
+
+class AgentResult(BaseModel):
+    """How a run ended."""
+
+    status: RunStatus
+    answer: str | None
+    output: dict[str, Any] | None = Field(
+        default=None, description="The validated structured answer, for agents with one."
+    )
+    turns: int
+    usage: Usage
+    cost_usd: float | None = None
+    model: str
+    # Per-call usage and cost are in the run's history (each LLM activity's result):
+    # a result that listed every call grew with the run, 100 B a turn.
+    model_switches: list[ModelSwitch] = Field(default_factory=list)
+
+
+class RunState(BaseModel):
+    """A run's progress, as its `state` query reports it."""
+
+    status: RunStatus
+    agent: str
+    model: str | None
+    turn: int
+    usage: Usage
+    cost_usd: float | None = None
+    messages: int
+    model_switches: list[ModelSwitch] = Field(default_factory=list)
+    error: str | None = None
+    chat: bool = False
+    pending_approvals: list[PendingApproval] = Field(default_factory=list)
+    queued_messages: int = 0
+    last_message: str | None = Field(default=None, description="The latest assistant text.")
+    runs: int = Field(default=1, description="Runs so far, counting continue-as-new.")
+    deadline: datetime | None = None
+    earlier_runs: list[str] = Field(
+        default_factory=list,
+        description="Run ids whose `transcript` holds the conversation before this run's "
+        "(a chat with a context policy); `AgentRun.transcript()` joins them.",
+    )

@@ -1,0 +1,99 @@
+"""What the workflow and its activities send each other: activity names, requests
+and replies. Every activity takes one model and returns one (fields can be added with
+defaults without breaking running workflows). Nothing here holds a secret: API keys
+live in the worker's environment and never enter workflow inputs, results or history."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from tether._messages import Message, ToolCall, Usage
+from tether._run_io import ApprovalDecision
+
+# Activity names, shared by their definitions (worker) and the workflow that calls them.
+DESCRIBE_AGENT_ACTIVITY = "tether.describe_agent"
+LLM_ACTIVITY = "tether.llm"
+TOOL_ACTIVITY = "tether.tool"
+# The LLM activity could not rebuild the run's conversation (the workflow resends it).
+CONVERSATION_LOST = "ConversationLost"
+MCP_TOOL_ACTIVITY = "tether.mcp_tool"
+
+
+class LlmRequest(BaseModel):
+    """One model call. Only what the history does not hold already: the tool schemas are
+    the agent's as the run recorded them (`digest`), and the conversation is the run's
+    earlier requests plus `messages` (see _activities/conversations.py)."""
+
+    agent: str
+    digest: str | None = Field(default=None, description="The run's `AgentSpec.digest`.")
+    model: str
+    messages: list[Message] = Field(description="The messages after the first `known`.")
+    turn: int
+    known: int = Field(
+        default=0, ge=0, description="Messages of the run's conversation sent by earlier calls."
+    )
+    summary: bool = Field(
+        default=False,
+        description="A call that summarizes the conversation (a context policy's): the "
+        "model is sent no tools and no output schema.",
+    )
+    stream: bool = Field(
+        default=False, description="Stream the reply's text to the run's event feed."
+    )
+
+
+class LlmReply(BaseModel):
+    message: Message
+    usage: Usage
+    finish_reason: str | None = None
+    cost_usd: float | None = None
+    output: dict[str, Any] | None = Field(
+        default=None, description="A final answer validated against the agent's output type."
+    )
+    output_error: str | None = Field(
+        default=None, description="Why a final answer failed that validation."
+    )
+    worker_queue: str | None = Field(
+        default=None,
+        description="The task queue only the worker that made this call polls, set once "
+        "a call landed away from the worker that held the run's conversation: that worker "
+        "holds it now, so the run's next model calls go there first.",
+    )
+    streamed: bool = Field(
+        default=False,
+        description="Some of the reply's text reached the run's feed as it was written "
+        "(else the workflow publishes it whole).",
+    )
+
+
+ToolErrorKind = Literal[
+    "unknown_tool", "malformed_arguments", "invalid_arguments", "tool_error", "rejected"
+]
+
+
+class ToolRequest(BaseModel):
+    agent: str
+    digest: str | None = Field(default=None, description="The run's `AgentSpec.digest`.")
+    call: ToolCall
+    idempotency_key: str = Field(
+        description="Stable across retries and replays; side-effecting tools use it."
+    )
+    acting_for: str | None = Field(default=None, description="The run's `AgentInput.acting_for`.")
+    approval: ApprovalDecision | None = Field(
+        default=None, description="The decision that let this call run, if it needed one."
+    )
+    approved_digest: str | None = Field(
+        default=None,
+        description="Digest of the arguments the person approved: the activity refuses to "
+        "run other ones.",
+    )
+
+
+class ToolOutcome(BaseModel):
+    """A tool's answer for the model. Bad calls come back here too, explained, so the
+    model can correct itself instead of the run crashing."""
+
+    content: str
+    error: ToolErrorKind | None = None
