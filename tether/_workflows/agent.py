@@ -12,7 +12,6 @@ The workflow decides; activities act.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -54,6 +53,7 @@ with workflow.unsafe.imports_passed_through():
 
 from tether._workflows import context
 from tether._workflows.approvals import Approvals, DecidesApprovals
+from tether._workflows.deadline import DeadlineReached, by_deadline, until
 from tether._workflows.events import RunEvents
 from tether._workflows.generations import paths
 from tether._workflows.inputs import checked_input, invalid_input, parsed_input
@@ -62,13 +62,8 @@ from tether._workflows.run_state import Conversation, Inbox, Limits, Publishing,
 from tether._workflows.subagents import run_subagent
 from tether._workflows.tool_calls import RunContext, run_tool_call
 
-T = TypeVar("T")
 N = TypeVar("N", int, float)
 OPEN_STATUSES: tuple[RunStatus, ...] = ("running", "awaiting_approval", "awaiting_user")
-
-
-class DeadlineReached(Exception):
-    """The run's deadline came; caught in the workflow, which ends the run with it."""
 
 
 AGENT_WORKFLOW = "AgentWorkflow"  # the workflow type; histories name it, keep it
@@ -220,7 +215,8 @@ class AgentWorkflow(DecidesApprovals):
         while True:
             if unanswered:
                 self._set_status("running")
-                ended = await self._by_deadline(self._respond(spec, approval_timeout))
+                work = self._respond(spec, approval_timeout)
+                ended = await by_deadline(work, self._limits.deadline)
                 if ended is not None:
                     return ended
                 answer = self._conversation.answer()
@@ -230,8 +226,9 @@ class AgentWorkflow(DecidesApprovals):
                 if self._limits.out_of_tokens(self._spend.usage):
                     return self._finish("max_tokens", answer)
             self._set_status("awaiting_user", "the user's next message")
-            await self._until(
-                lambda: bool(inbox.queued) or inbox.end_requested or self._continue_as_new_due()
+            await until(
+                lambda: bool(inbox.queued) or inbox.end_requested or self._continue_as_new_due(),
+                self._limits.deadline,
             )
             unanswered = bool(inbox.queued)
             if unanswered:
@@ -383,45 +380,6 @@ class AgentWorkflow(DecidesApprovals):
         )
         workflow.logger.info("continuing as new", extra={"turn": self._turn, "runs": self._runs})
         return params.model_copy(update={"model": self._model, "carried": carried})
-
-    async def _until(self, condition: Callable[[], bool]) -> None:
-        """Wait for `condition`; raise DeadlineReached if the run's deadline comes first."""
-        timeout = None
-        if self._limits.deadline is not None:
-            timeout = (self._limits.deadline - workflow.now()).total_seconds()
-            if timeout <= 0:
-                raise DeadlineReached
-        deadline = self._limits.deadline
-        try:
-            await workflow.wait_condition(
-                condition,
-                timeout=timeout,
-                # The timer's label in the web UI (metadata only: the same commands).
-                timeout_summary=f"the run's deadline: it ends at {deadline:%Y-%m-%d %H:%M:%S} "
-                "UTC unless it is done"
-                if deadline
-                else None,
-            )
-        except TimeoutError:
-            raise DeadlineReached from None
-
-    async def _by_deadline(self, work: Awaitable[T]) -> T:
-        """`work`'s result; if the deadline (or a cancellation) comes first, the work is
-        cancelled, and its activities stopped, before that is raised."""
-        task = asyncio.ensure_future(work)
-        try:
-            await self._until(task.done)
-        except GeneratorExit:
-            raise  # closed by the garbage collector, perhaps amid another run: see Approvals
-        except BaseException:
-            task.cancel()
-            try:
-                await task
-            except BaseException as e:
-                if not is_cancelled_exception(e):
-                    raise
-            raise
-        return task.result()
 
     async def _call_llm(self, spec: AgentSpec) -> LlmReply:
         """One model call, moving down the fallback list when a model is unavailable."""
