@@ -42,13 +42,6 @@ with workflow.unsafe.imports_passed_through():
     from tether._policies import ContextPolicy
     from tether._records import AgentSpec, ToolSpec
     from tether._run_io import AgentInput, AgentResult, Carried, ModelSwitch, RunState, RunStatus
-    from tether._visibility import (
-        AGENT_NAME_KEY,
-        AGENT_STATUS_KEY,
-        AGENT_TOKENS_KEY,
-        AGENT_TURNS_KEY,
-        current_details,
-    )
     from tether._wire import CONVERSATION_LOST, LlmReply, LlmRequest, ToolOutcome
 
 from tether._workflows import context
@@ -58,12 +51,12 @@ from tether._workflows.events import RunEvents
 from tether._workflows.generations import paths
 from tether._workflows.inputs import checked_input, invalid_input, parsed_input
 from tether._workflows.llm_calls import describe_agent, execute_llm, repair_request
-from tether._workflows.run_state import Conversation, Inbox, Limits, Publishing, Spend
+from tether._workflows.publishing import Publisher, budget_detail
+from tether._workflows.run_state import Conversation, Inbox, Limits, Spend
 from tether._workflows.subagents import run_subagent
 from tether._workflows.tool_calls import RunContext, run_tool_call
 
 N = TypeVar("N", int, float)
-OPEN_STATUSES: tuple[RunStatus, ...] = ("running", "awaiting_approval", "awaiting_user")
 
 
 AGENT_WORKFLOW = "AgentWorkflow"  # the workflow type; histories name it, keep it
@@ -82,8 +75,6 @@ class AgentWorkflow(DecidesApprovals):
         self._chat = valid.chat if valid else False
         self._runs = valid.carried.runs + 1 if valid and valid.carried else 1
         self._model: str | None = None
-        self._status: RunStatus = "running"
-        self._error: str | None = None
         self._turn = 0
         self._output: dict[str, object] | None = None
         self._tools_waiting: str | None = None
@@ -95,7 +86,6 @@ class AgentWorkflow(DecidesApprovals):
         self._spend = Spend()
         self._limits = Limits()
         self._inbox = Inbox()
-        self._shown = Publishing()
         # The run's event feed, continued from the run before when a chat went on
         # (`carried` on a first start is not the workflow's own: `run` refuses it).
         continued = valid.carried if valid and workflow.info().continued_run_id else None
@@ -108,6 +98,7 @@ class AgentWorkflow(DecidesApprovals):
         if valid and continued:
             # What the conversation carried over, there for queries from the first task.
             self._restore(continued, valid.model)
+        self._shown = Publisher(self._agent, self.state, self._limits, self._conversation)
 
     @workflow.run
     async def run(self, *args: Any) -> AgentResult:
@@ -128,16 +119,16 @@ class AgentWorkflow(DecidesApprovals):
             result = await self._loop(params)
         except BaseException as e:
             if is_cancelled_exception(e):
-                self._set_status("cancelled")
-            elif not self._closed and isinstance(e, FailureError):
+                self._shown.set_status("cancelled")
+            elif not self._shown.closed and isinstance(e, FailureError):
                 # E.g. an agent no worker serves: `state` says so. No upsert here, as
                 # runs that failed before this line replay without one.
-                self._status, self._error = "failed", e.message
-                self._show_details()
+                self._shown.status, self._shown.error = "failed", e.message
+                self._shown.show_details()
             # Not for a run evicted from the cache (GeneratorExit): it has not ended, and
             # outside its activation there is no workflow to publish to.
             if not isinstance(e, workflow.ContinueAsNewError | GeneratorExit):
-                self._events.publish(RunEnded(status=self._status, error=self._error))
+                self._events.publish(RunEnded(status=self._shown.status, error=self._shown.error))
                 self._events.close()
             raise
         self._events.close()
@@ -214,7 +205,7 @@ class AgentWorkflow(DecidesApprovals):
         inbox = self._inbox
         while True:
             if unanswered:
-                self._set_status("running")
+                self._shown.set_status("running")
                 work = self._respond(spec, approval_timeout)
                 ended = await by_deadline(work, self._limits.deadline)
                 if ended is not None:
@@ -225,7 +216,7 @@ class AgentWorkflow(DecidesApprovals):
                 self._inbox.answered(answer or "")
                 if self._limits.out_of_tokens(self._spend.usage):
                     return self._finish("max_tokens", answer)
-            self._set_status("awaiting_user", "the user's next message")
+            self._shown.set_status("awaiting_user", "the user's next message")
             await until(
                 lambda: bool(inbox.queued) or inbox.end_requested or self._continue_as_new_due(),
                 self._limits.deadline,
@@ -270,7 +261,7 @@ class AgentWorkflow(DecidesApprovals):
             )
             if calls:
                 self._tools_waiting = "tools: " + ", ".join(c.name for c in calls)
-                self._set_status("running", self._tools_waiting)
+                self._shown.set_status("running", self._tools_waiting)
                 local = self._local_allowed(
                     any(t.needs_approval for c in calls if (t := spec.tool(c.name)))
                 )
@@ -295,7 +286,7 @@ class AgentWorkflow(DecidesApprovals):
     @workflow.query
     def state(self) -> RunState:
         return RunState(
-            status=self._status,
+            status=self._shown.status,
             agent=self._agent,
             model=self._model,
             turn=self._turn,
@@ -303,7 +294,7 @@ class AgentWorkflow(DecidesApprovals):
             cost_usd=self._spend.cost(),
             messages=len(self._conversation.transcript),
             model_switches=self._spend.switches,
-            error=self._error,
+            error=self._shown.error,
             chat=self._chat,
             pending_approvals=self._approvals.pending,
             queued_messages=len(self._inbox.queued),
@@ -324,12 +315,13 @@ class AgentWorkflow(DecidesApprovals):
         seq = self._inbox.put(text)
         # Details only: a handler must not write history (an upsert is a command), or a
         # task that ran it could record state ahead of the loop's; the loop upserts.
-        self._show_details()
+        self._shown.show_details()
         replies = self._inbox.replies
-        await workflow.wait_condition(lambda: seq in replies or self._closed)
+        await workflow.wait_condition(lambda: seq in replies or self._shown.closed)
         if seq not in replies:
             raise ApplicationError(
-                f"the run ended with status {self._status} before answering", type="RunEnded"
+                f"the run ended with status {self._shown.status} before answering",
+                type="RunEnded",
             )
         return replies.pop(seq)
 
@@ -337,8 +329,8 @@ class AgentWorkflow(DecidesApprovals):
     def _check_send(self, text: str) -> None:
         if not self._chat:
             raise ValueError("this run is not a chat; start one with `tether chat`")
-        if self._closed or self._inbox.end_requested:
-            raise ValueError(f"the conversation has ended ({self._status})")
+        if self._shown.closed or self._inbox.end_requested:
+            raise ValueError(f"the conversation has ended ({self._shown.status})")
         if not text.strip():
             raise ValueError("the message is empty")
         if len(text) > MAX_PROMPT_CHARS:
@@ -348,10 +340,6 @@ class AgentWorkflow(DecidesApprovals):
     def end(self) -> None:
         """End a chat once the messages it has received are answered."""
         self._inbox.end_requested = True
-
-    @property
-    def _closed(self) -> bool:
-        return self._status not in OPEN_STATUSES
 
     def _continue_as_new_due(self) -> bool:
         return (
@@ -393,7 +381,7 @@ class AgentWorkflow(DecidesApprovals):
         while True:
             model = self._model or spec.model
             self._shown.waiting_for = f"a reply from `{model}`"
-            self._publish()
+            self._shown.publish()
             conversation = self._conversation
             request = LlmRequest(
                 agent=self._agent,
@@ -426,7 +414,7 @@ class AgentWorkflow(DecidesApprovals):
             self._worker_queue = reply.worker_queue
             self._spend.add_call(reply)
             self._shown.waiting_for = None
-            self._publish()
+            self._shown.publish()
             return reply
 
     async def _fit_context(self, spec: AgentSpec) -> None:
@@ -492,17 +480,13 @@ class AgentWorkflow(DecidesApprovals):
         self._model = to_model
         workflow.logger.warning("falling back to another model", extra=switch.model_dump())
         self._events.publish(ModelSwitched(**switch.model_dump()))
-        # The decision goes into history (and the web UI's memo) as its own event.
-        workflow.upsert_memo(
-            {"model": to_model, "model_switches": [s.model_dump() for s in self._spend.switches]}
-        )
+        self._shown.model_switched(to_model, self._spend.switches)
 
     def _fail(self, error: ActivityError) -> ApplicationError:
         cause = error.cause
         kind = cause.type if isinstance(cause, ApplicationError) else None
         message = cause.message if isinstance(cause, FailureError) else error.message
-        self._error = f"{kind}: {message}" if kind else message
-        self._set_status("failed")
+        self._shown.fail(f"{kind}: {message}" if kind else message)
         return ApplicationError(message, type=kind or "LlmCallFailed", non_retryable=True)
 
     async def _run_tool(
@@ -539,75 +523,22 @@ class AgentWorkflow(DecidesApprovals):
         )
         if child is not None:
             self._spend.add_child(child)
-            self._publish()
+            self._shown.publish()
         return outcome
 
     def _approvals_changed(self) -> None:
         pending = self._approvals.pending
         if not pending:
-            self._set_status("running", self._tools_waiting)
+            self._shown.set_status("running", self._tools_waiting)
             return
         calls = ", ".join(f"{p.tool} (call {p.call_id})" for p in pending)
-        self._set_status("awaiting_approval", f"a person to approve {calls}")
-
-    def _set_status(self, status: RunStatus, waiting_for: str | None = None) -> None:
-        self._status = status
-        self._shown.waiting_for = waiting_for
-        self._publish()
-
-    def _publish(self) -> None:
-        """Keep the web UI's view of the run current: details always (a query, free),
-        search attributes when the status changes (each upsert is a history event, and
-        one per turn was a fifth of a short run's history); turns and tokens ride along."""
-        state, shown = self._show_details(), self._shown
-        searchable: tuple[object, ...] = (state.status,)
-        if shown.upsert_every_turn:
-            searchable = (state.status, state.turn, state.usage.total_tokens)
-        if searchable == shown.published:
-            return
-        shown.published = searchable
-        if not shown.searchable:
-            return
-        workflow.upsert_search_attributes(
-            [
-                AGENT_NAME_KEY.value_set(self._agent),
-                AGENT_STATUS_KEY.value_set(state.status),
-                AGENT_TURNS_KEY.value_set(state.turn),
-                AGENT_TOKENS_KEY.value_set(state.usage.total_tokens),
-            ]
-        )
-
-    def _show_details(self) -> RunState:
-        """The web UI's current details (a query, not history), from the state now."""
-        state = self.state()
-        found = self._conversation.results_since_user() if state.pending_approvals else []
-        workflow.set_current_details(
-            current_details(
-                state,
-                self._limits.max_turns,
-                self._shown.waiting_for,
-                workflow.info().workflow_id,
-                found,
-            )
-        )
-        return state
-
-    def _budget_detail(self, status: RunStatus) -> str | None:
-        """What ran out, if a budget ended the run."""
-        limits = self._limits
-        if status == "max_turns":
-            return f"{limits.max_turns} model calls for one message"
-        if status == "max_tokens":
-            return f"{self._spend.usage.total_tokens:,} tokens of {limits.max_total_tokens:,}"
-        if status == "deadline_exceeded":
-            return f"the deadline {limits.deadline:%Y-%m-%d %H:%M:%S} UTC passed"
-        return None
+        self._shown.set_status("awaiting_approval", f"a person to approve {calls}")
 
     def _finish(
         self, status: RunStatus, answer: str | None, output: dict[str, object] | None = None
     ) -> AgentResult:
-        self._set_status(status)
-        if budget := self._budget_detail(status):
+        self._shown.set_status(status)
+        if budget := budget_detail(status, self._limits, self._spend):
             self._events.publish(BudgetReached(status=status, detail=budget))
         self._events.publish(RunEnded(status=status, answer=answer))
         return AgentResult(

@@ -140,13 +140,3 @@ class Inbox:
     def answered(self, reply: str) -> None:
         for seq in self.answering:
             self.replies[seq] = reply
-
-
-@dataclass
-class Publishing:
-    """What the web UI was last shown of the run, and how to show it."""
-
-    waiting_for: str | None = None
-    published: tuple[object, ...] | None = None
-    searchable: bool = False
-    upsert_every_turn: bool = False
