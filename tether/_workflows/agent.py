@@ -12,6 +12,7 @@ The workflow decides; activities act.
 from __future__ import annotations
 
 import asyncio
+import functools
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -377,7 +378,8 @@ class AgentWorkflow(DecidesApprovals):
         # history). A regular call sends only what is new, and whole again if the
         # worker could not rebuild the rest.
         whole = spec.llm.local_activity and self._local_allowed()
-        await self._fit_context(spec)
+        summarize = functools.partial(self._summarize, spec)
+        await context.fit(spec.context, self._conversation, self._turn, summarize)
         while True:
             model = self._model or spec.model
             self._shown.waiting_for = f"a reply from `{model}`"
@@ -417,43 +419,14 @@ class AgentWorkflow(DecidesApprovals):
             self._shown.publish()
             return reply
 
-    async def _fit_context(self, spec: AgentSpec) -> None:
-        """Compact what the model is sent to the agent's context policy, if it is over
-        (see context.py); the transcript notes what was done."""
-        policy = spec.context
-        conversation = self._conversation
-        if policy is None or not context.over(policy, conversation.messages):
-            return
-        notes = []
-        view, elided = context.elide_tool_results(policy, conversation.messages)
-        if elided:
-            notes.append(f"{elided} older tool results elided")
-        start = context.recent_start(policy, view)
-        if context.over(policy, view) and start > 1:
-            older = view[1:start]
-            summary = await self._summarize(spec, policy, older) if policy.summarize else None
-            if summary is None:
-                view = [view[0], context.dropped_message(len(older)), *view[start:]]
-                notes.append(f"{len(older)} older messages dropped")
-            else:
-                view = [view[0], context.summary_message(summary, len(older)), *view[start:]]
-                notes.append(f"{len(older)} older messages summarized")
-        view, cut = context.cut_to_fit(policy, view)
-        if cut:
-            notes.append(f"{cut} long messages cut")
-        workflow.logger.info("context compacted", extra={"turn": self._turn, "notes": notes})
-        conversation.compact(view, context.compaction_note(notes, self._turn))
-
-    async def _summarize(
-        self, spec: AgentSpec, policy: ContextPolicy, older: list[Message]
-    ) -> str | None:
-        """A model call that condenses `older` (its tokens count as the run's); None if
-        it failed, and the messages are dropped instead (the transcript keeps them)."""
+    async def _summarize(self, spec: AgentSpec, messages: list[Message]) -> str | None:
+        """The model call of a context summary (its tokens count as the run's); None if
+        it failed, and the older messages are dropped instead (the transcript keeps them)."""
         model = self._model or spec.model
         request = LlmRequest(
             agent=self._agent,
             model=model,
-            messages=context.summary_request(older, policy),
+            messages=messages,
             turn=self._turn,
             summary=True,
         )
