@@ -12,17 +12,14 @@ The workflow decides; activities act.
 from __future__ import annotations
 
 import asyncio
-import functools
 from datetime import timedelta
 from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.contrib.workflow_streams import WorkflowStream
 from temporalio.exceptions import (
-    ActivityError,
     ApplicationError,
     FailureError,
-    RetryState,
     is_cancelled_exception,
 )
 from temporalio.workflow import ContinueAsNewVersioningBehavior
@@ -31,7 +28,6 @@ with workflow.unsafe.imports_passed_through():
     from tether._events import (
         BudgetReached,
         ContinuedAsNew,
-        ModelSwitched,
         RunEnded,
         ToolCallFinished,
         ToolCallStarted,
@@ -42,16 +38,15 @@ with workflow.unsafe.imports_passed_through():
     from tether._messages import Message, ToolCall
     from tether._policies import ContextPolicy
     from tether._records import AgentSpec, ToolSpec
-    from tether._run_io import AgentInput, AgentResult, Carried, ModelSwitch, RunState, RunStatus
-    from tether._wire import CONVERSATION_LOST, LlmReply, LlmRequest, ToolOutcome
+    from tether._run_io import AgentInput, AgentResult, Carried, RunState, RunStatus
+    from tether._wire import ToolOutcome
 
-from tether._workflows import context
 from tether._workflows.approvals import Approvals, DecidesApprovals
 from tether._workflows.deadline import DeadlineReached, by_deadline, until
 from tether._workflows.events import RunEvents
 from tether._workflows.generations import paths
 from tether._workflows.inputs import checked_input, invalid_input, parsed_input
-from tether._workflows.llm_calls import describe_agent, execute_llm, repair_request
+from tether._workflows.llm_calls import ModelCalls, describe_agent, repair_request
 from tether._workflows.publishing import Publisher, budget_detail
 from tether._workflows.run_state import Conversation, Inbox, Limits, Spend
 from tether._workflows.subagents import run_subagent
@@ -75,14 +70,10 @@ class AgentWorkflow(DecidesApprovals):
         self._agent = valid.agent if valid else ""
         self._chat = valid.chat if valid else False
         self._runs = valid.carried.runs + 1 if valid and valid.carried else 1
-        self._model: str | None = None
         self._turn = 0
         self._output: dict[str, object] | None = None
         self._tools_waiting: str | None = None
         self._policy: ContextPolicy | None = None
-        # The task queue of the worker that holds this run's conversation (its last
-        # model call's); the next call goes there first.
-        self._worker_queue: str | None = None
         self._conversation = Conversation()
         self._spend = Spend()
         self._limits = Limits()
@@ -98,8 +89,13 @@ class AgentWorkflow(DecidesApprovals):
         self._context = RunContext()
         if valid and continued:
             # What the conversation carried over, there for queries from the first task.
-            self._restore(continued, valid.model)
+            self._restore(continued)
         self._shown = Publisher(self._agent, self.state, self._limits, self._conversation)
+        self._models = ModelCalls(
+            self._agent, self._conversation, self._spend, self._events, self._shown
+        )
+        if valid and continued:
+            self._models.model = valid.model  # the model the conversation moved to
 
     @workflow.run
     async def run(self, *args: Any) -> AgentResult:
@@ -155,7 +151,7 @@ class AgentWorkflow(DecidesApprovals):
     def _configure(self, spec: AgentSpec, params: AgentInput) -> None:
         self._shown.searchable = spec.searchable
         self._policy = spec.context
-        self._model = params.model or spec.model
+        self._models.model = params.model or spec.model
         limits = self._limits
         limits.max_turns = params.max_turns or spec.max_turns
         limits.max_total_tokens = params.max_total_tokens or spec.max_total_tokens
@@ -183,8 +179,7 @@ class AgentWorkflow(DecidesApprovals):
                 f"(allowed: {', '.join(dict.fromkeys(allowed))})"
             )
 
-    def _restore(self, carried: Carried, model: str | None) -> None:
-        self._model = model
+    def _restore(self, carried: Carried) -> None:
         # With a context policy the chat carried its compacted view: this run's transcript
         # starts empty, the earlier runs' transcripts hold the rest.
         self._conversation = Conversation(
@@ -253,8 +248,10 @@ class AgentWorkflow(DecidesApprovals):
             if self._limits.out_of_tokens(self._spend.usage):
                 return self._finish("max_tokens", None)
             self._turn += 1
-            self._events.publish(TurnStarted(turn=self._turn, model=self._model or spec.model))
-            reply = await self._call_llm(spec)
+            self._events.publish(
+                TurnStarted(turn=self._turn, model=self._models.model or spec.model)
+            )
+            reply = await self._models.call(spec, self._turn, local_allowed=self._local_allowed())
             conversation.add(reply.message)
             calls = reply.message.tool_calls
             workflow.logger.info(
@@ -289,7 +286,7 @@ class AgentWorkflow(DecidesApprovals):
         return RunState(
             status=self._shown.status,
             agent=self._agent,
-            model=self._model,
+            model=self._models.model,
             turn=self._turn,
             usage=self._spend.usage,
             cost_usd=self._spend.cost(),
@@ -368,99 +365,7 @@ class AgentWorkflow(DecidesApprovals):
             watched_until=self._events.watched_until,
         )
         workflow.logger.info("continuing as new", extra={"turn": self._turn, "runs": self._runs})
-        return params.model_copy(update={"model": self._model, "carried": carried})
-
-    async def _call_llm(self, spec: AgentSpec) -> LlmReply:
-        """One model call, moving down the fallback list when a model is unavailable."""
-        fallbacks = [m for m in spec.llm.fallback_models if m != self._model]
-        # A local activity's input never reaches history, so a worker new to the run
-        # could not rebuild the conversation from it: it is sent whole (costing no
-        # history). A regular call sends only what is new, and whole again if the
-        # worker could not rebuild the rest.
-        whole = spec.llm.local_activity and self._local_allowed()
-        summarize = functools.partial(self._summarize, spec)
-        await context.fit(spec.context, self._conversation, self._turn, summarize)
-        while True:
-            model = self._model or spec.model
-            self._shown.waiting_for = f"a reply from `{model}`"
-            self._shown.publish()
-            conversation = self._conversation
-            request = LlmRequest(
-                agent=self._agent,
-                model=model,
-                messages=conversation.messages if whole else conversation.unsent(),
-                turn=self._turn,
-                known=0 if whole else conversation.sent,
-            )
-            try:
-                reply = await execute_llm(
-                    spec,
-                    request,
-                    summary=f"llm {model} · turn {self._turn}",
-                    worker_queue=self._worker_queue,
-                    local_allowed=self._local_allowed(),
-                    events=self._events,
-                )
-            except ActivityError as e:
-                if is_cancelled_exception(e):
-                    raise  # the run was cancelled or reached its deadline: not a failure
-                if _lost_conversation(e) and not whole:
-                    whole = True
-                    continue
-                reason = _unavailable(e)
-                if reason is None or not fallbacks:
-                    raise self._fail(e) from e
-                self._switch(model, fallbacks.pop(0), reason)
-                continue
-            conversation.sent = len(conversation.messages)
-            self._worker_queue = reply.worker_queue
-            self._spend.add_call(reply)
-            self._shown.waiting_for = None
-            self._shown.publish()
-            return reply
-
-    async def _summarize(self, spec: AgentSpec, messages: list[Message]) -> str | None:
-        """The model call of a context summary (its tokens count as the run's); None if
-        it failed, and the older messages are dropped instead (the transcript keeps them)."""
-        model = self._model or spec.model
-        request = LlmRequest(
-            agent=self._agent,
-            model=model,
-            messages=messages,
-            turn=self._turn,
-            summary=True,
-        )
-        try:
-            reply = await execute_llm(
-                spec,
-                request,
-                summary=f"llm {model} · summary before turn {self._turn}",
-                local_allowed=self._local_allowed(),
-            )
-        except ActivityError as e:
-            if is_cancelled_exception(e):
-                raise
-            workflow.logger.warning("summary failed; older messages dropped")
-            return None
-        self._spend.add_call(reply)
-        return reply.message.content or None
-
-    def _switch(self, from_model: str, to_model: str, reason: str) -> None:
-        switch = ModelSwitch(
-            turn=self._turn, from_model=from_model, to_model=to_model, reason=reason
-        )
-        self._spend.switches.append(switch)
-        self._model = to_model
-        workflow.logger.warning("falling back to another model", extra=switch.model_dump())
-        self._events.publish(ModelSwitched(**switch.model_dump()))
-        self._shown.model_switched(to_model, self._spend.switches)
-
-    def _fail(self, error: ActivityError) -> ApplicationError:
-        cause = error.cause
-        kind = cause.type if isinstance(cause, ApplicationError) else None
-        message = cause.message if isinstance(cause, FailureError) else error.message
-        self._shown.fail(f"{kind}: {message}" if kind else message)
-        return ApplicationError(message, type=kind or "LlmCallFailed", non_retryable=True)
+        return params.model_copy(update={"model": self._models.model, "carried": carried})
 
     async def _run_tool(
         self, spec: AgentSpec, call: ToolCall, approval_timeout: timedelta, local: bool
@@ -521,7 +426,7 @@ class AgentWorkflow(DecidesApprovals):
             turns=self._turn,
             usage=self._spend.usage,
             cost_usd=self._spend.cost(),
-            model=self._model or "",
+            model=self._models.model or "",
             model_switches=self._spend.switches,
         )
 
@@ -531,19 +436,3 @@ def _lower(asked: N | None, cap: N | None) -> N | None:
     if cap is None:
         return asked
     return cap if asked is None else min(asked, cap)
-
-
-def _lost_conversation(error: ActivityError) -> bool:
-    cause = error.cause
-    return isinstance(cause, ApplicationError) and cause.type == CONVERSATION_LOST
-
-
-def _unavailable(error: ActivityError) -> str | None:
-    """Why a model counts as unavailable (so a fallback may take over), or None."""
-    cause = error.cause
-    if isinstance(cause, ApplicationError) and cause.type == "ModelNotFound":
-        return "model not found"
-    if error.retry_state in (RetryState.MAXIMUM_ATTEMPTS_REACHED, RetryState.TIMEOUT):
-        detail = cause.message if isinstance(cause, FailureError) else "no detail"
-        return f"retries exhausted ({detail})"
-    return None
