@@ -22,12 +22,10 @@ from temporalio.exceptions import (
     FailureError,
     is_cancelled_exception,
 )
-from temporalio.workflow import ContinueAsNewVersioningBehavior
 
 with workflow.unsafe.imports_passed_through():
     from tether._events import (
         BudgetReached,
-        ContinuedAsNew,
         RunEnded,
         ToolCallFinished,
         ToolCallStarted,
@@ -36,19 +34,18 @@ with workflow.unsafe.imports_passed_through():
     )
     from tether._limits import MAX_PROMPT_CHARS
     from tether._messages import Message, ToolCall
-    from tether._policies import ContextPolicy
     from tether._records import AgentSpec, ToolSpec
-    from tether._run_io import AgentInput, AgentResult, Carried, RunState, RunStatus
+    from tether._run_io import AgentInput, AgentResult, RunState, RunStatus
     from tether._wire import ToolOutcome
 
 from tether._workflows.approvals import Approvals, DecidesApprovals
-from tether._workflows.deadline import DeadlineReached, by_deadline, until
+from tether._workflows.chat import Chat, restore
+from tether._workflows.deadline import DeadlineReached, by_deadline
 from tether._workflows.events import RunEvents
 from tether._workflows.generations import paths
 from tether._workflows.inputs import checked_input, invalid_input, parsed_input
 from tether._workflows.llm_calls import ModelCalls, describe_agent, repair_request
 from tether._workflows.publishing import Publisher, budget_detail
-from tether._workflows.run_state import Conversation, Inbox, Limits, Spend
 from tether._workflows.subagents import run_subagent
 from tether._workflows.tool_calls import RunContext, run_tool_call
 
@@ -68,33 +65,32 @@ class AgentWorkflow(DecidesApprovals):
         parsed = parsed_input(AgentInput, args)
         valid = parsed if isinstance(parsed, AgentInput) else None
         self._agent = valid.agent if valid else ""
-        self._chat = valid.chat if valid else False
-        self._runs = valid.carried.runs + 1 if valid and valid.carried else 1
-        self._turn = 0
+        # What a chat carried over from the run before, there for queries from the first
+        # task (`carried` on a first start is not the workflow's own: `run` refuses it).
+        carried = valid.carried if valid and workflow.info().continued_run_id else None
+        self._conversation, self._spend, self._limits = restore(carried)
+        self._turn = carried.turn if carried else 0
         self._output: dict[str, object] | None = None
         self._tools_waiting: str | None = None
-        self._policy: ContextPolicy | None = None
-        self._conversation = Conversation()
-        self._spend = Spend()
-        self._limits = Limits()
-        self._inbox = Inbox()
-        # The run's event feed, continued from the run before when a chat went on
-        # (`carried` on a first start is not the workflow's own: `run` refuses it).
-        continued = valid.carried if valid and workflow.info().continued_run_id else None
-        self._events = RunEvents(
-            WorkflowStream(continued.stream if continued else None),
-            continued.watched_until if continued else None,
+        self._events = RunEvents(  # the run's event feed, continued from the run before
+            WorkflowStream(carried.stream if carried else None),
+            carried.watched_until if carried else None,
+        )
+        self._chat = Chat(
+            valid.chat if valid else False,
+            valid.carried.runs + 1 if valid and valid.carried else 1,
+            self._conversation,
+            self._spend,
+            self._limits,
+            self._events,
         )
         self._approvals = Approvals(on_change=self._approvals_changed, publish=self._events.publish)
         self._context = RunContext()
-        if valid and continued:
-            # What the conversation carried over, there for queries from the first task.
-            self._restore(continued)
         self._shown = Publisher(self._agent, self.state, self._limits, self._conversation)
         self._models = ModelCalls(
             self._agent, self._conversation, self._spend, self._events, self._shown
         )
-        if valid and continued:
+        if valid and carried:
             self._models.model = valid.model  # the model the conversation moved to
 
     @workflow.run
@@ -150,7 +146,6 @@ class AgentWorkflow(DecidesApprovals):
 
     def _configure(self, spec: AgentSpec, params: AgentInput) -> None:
         self._shown.searchable = spec.searchable
-        self._policy = spec.context
         self._models.model = params.model or spec.model
         limits = self._limits
         limits.max_turns = params.max_turns or spec.max_turns
@@ -179,26 +174,12 @@ class AgentWorkflow(DecidesApprovals):
                 f"(allowed: {', '.join(dict.fromkeys(allowed))})"
             )
 
-    def _restore(self, carried: Carried) -> None:
-        # With a context policy the chat carried its compacted view: this run's transcript
-        # starts empty, the earlier runs' transcripts hold the rest.
-        self._conversation = Conversation(
-            messages=list(carried.messages),
-            transcript=[] if carried.earlier_runs else list(carried.messages),
-            earlier_runs=carried.earlier_runs,
-        )
-        self._spend.usage = carried.usage
-        self._spend.carried_cost = carried.cost_usd
-        self._turn = carried.turn
-        self._limits.deadline = carried.deadline
-
     async def _converse(self, spec: AgentSpec, params: AgentInput) -> AgentResult:
         approval_timeout = timedelta(
             seconds=params.approval_timeout_seconds or spec.approval_timeout_seconds
         )
         # A continued conversation has answered everything it was sent.
         unanswered = params.carried is None
-        inbox = self._inbox
         while True:
             if unanswered:
                 self._shown.set_status("running")
@@ -207,36 +188,23 @@ class AgentWorkflow(DecidesApprovals):
                 if ended is not None:
                     return ended
                 answer = self._conversation.answer()
-                if not self._chat:
+                if not self._chat.enabled:
                     return self._finish("completed", answer, self._output)
-                self._inbox.answered(answer or "")
+                self._chat.inbox.answered(answer or "")
                 if self._limits.out_of_tokens(self._spend.usage):
                     return self._finish("max_tokens", answer)
             self._shown.set_status("awaiting_user", "the user's next message")
-            await until(
-                lambda: bool(inbox.queued) or inbox.end_requested or self._continue_as_new_due(),
-                self._limits.deadline,
+            # Continues-as-new instead when due, carrying the conversation over.
+            compacted = spec.context is not None
+            messages = await self._chat.next_messages(
+                params, model=self._models.model, turn=self._turn, compacted=compacted
             )
-            unanswered = bool(inbox.queued)
-            if unanswered:
-                for text in inbox.take():
-                    self._conversation.add(Message.user(text))
-                    self._events.publish(UserMessage(text=text))
-            elif inbox.end_requested:
+            if messages is None:
                 return self._finish("completed", self._conversation.answer())
-            else:
-                # Callers of `send` still wait for replies already given: let them have
-                # them first. A message arriving meanwhile is answered in this run.
-                await workflow.wait_condition(
-                    lambda: workflow.all_handlers_finished() or bool(inbox.queued)
-                )
-                if not inbox.queued:
-                    # On a versioned fleet the next run starts on the current build
-                    # (a run is otherwise pinned to the build that started it).
-                    workflow.continue_as_new(
-                        self._carry_over(params),
-                        initial_versioning_behavior=ContinueAsNewVersioningBehavior.AUTO_UPGRADE,
-                    )
+            for text in messages:
+                self._conversation.add(Message.user(text))
+                self._events.publish(UserMessage(text=text))
+            unanswered = bool(messages)
 
     async def _respond(self, spec: AgentSpec, approval_timeout: timedelta) -> AgentResult | None:
         """Model and tool calls until the model answers the latest user message: None
@@ -293,11 +261,11 @@ class AgentWorkflow(DecidesApprovals):
             messages=len(self._conversation.transcript),
             model_switches=self._spend.switches,
             error=self._shown.error,
-            chat=self._chat,
+            chat=self._chat.enabled,
             pending_approvals=self._approvals.pending,
-            queued_messages=len(self._inbox.queued),
+            queued_messages=len(self._chat.inbox.queued),
             last_message=self._conversation.answer(),
-            runs=self._runs,
+            runs=self._chat.runs,
             deadline=self._limits.deadline,
             earlier_runs=self._conversation.earlier_runs,
         )
@@ -310,11 +278,11 @@ class AgentWorkflow(DecidesApprovals):
     @workflow.update
     async def send(self, text: str) -> str:
         """Send a chat message; returns the agent's reply once it has answered."""
-        seq = self._inbox.put(text)
+        seq = self._chat.inbox.put(text)
         # Details only: a handler must not write history (an upsert is a command), or a
         # task that ran it could record state ahead of the loop's; the loop upserts.
         self._shown.show_details()
-        replies = self._inbox.replies
+        replies = self._chat.inbox.replies
         await workflow.wait_condition(lambda: seq in replies or self._shown.closed)
         if seq not in replies:
             raise ApplicationError(
@@ -325,9 +293,9 @@ class AgentWorkflow(DecidesApprovals):
 
     @send.validator
     def _check_send(self, text: str) -> None:
-        if not self._chat:
+        if not self._chat.enabled:
             raise ValueError("this run is not a chat; start one with `tether chat`")
-        if self._shown.closed or self._inbox.end_requested:
+        if self._shown.closed or self._chat.inbox.end_requested:
             raise ValueError(f"the conversation has ended ({self._shown.status})")
         if not text.strip():
             raise ValueError("the message is empty")
@@ -337,35 +305,7 @@ class AgentWorkflow(DecidesApprovals):
     @workflow.signal
     def end(self) -> None:
         """End a chat once the messages it has received are answered."""
-        self._inbox.end_requested = True
-
-    def _continue_as_new_due(self) -> bool:
-        return (
-            self._spend.calls >= self._limits.continue_as_new_turns
-            or workflow.info().is_continue_as_new_suggested()
-        )
-
-    def _carry_over(self, params: AgentInput) -> AgentInput:
-        conversation = self._conversation
-        # With a context policy only the model's (bounded) view is carried: the payload
-        # stays small however long the chat lives; this run's transcript stays here.
-        earlier = []
-        if self._policy is not None:
-            earlier = [*conversation.earlier_runs, workflow.info().run_id]
-        self._events.publish(ContinuedAsNew(runs=self._runs))
-        carried = Carried(
-            messages=conversation.messages,
-            earlier_runs=earlier,
-            usage=self._spend.usage,
-            cost_usd=self._spend.cost(),
-            turn=self._turn,
-            deadline=self._limits.deadline,
-            runs=self._runs,
-            stream=self._events.carry(),
-            watched_until=self._events.watched_until,
-        )
-        workflow.logger.info("continuing as new", extra={"turn": self._turn, "runs": self._runs})
-        return params.model_copy(update={"model": self._models.model, "carried": carried})
+        self._chat.inbox.end_requested = True
 
     async def _run_tool(
         self, spec: AgentSpec, call: ToolCall, approval_timeout: timedelta, local: bool
@@ -387,7 +327,7 @@ class AgentWorkflow(DecidesApprovals):
     def _local_allowed(self, approvals_in_turn: bool = False) -> bool:
         """Whether `fast` tools and local model calls may run as local activities now:
         not while an update may arrive (see generations.NO_LOCAL_ACTIVITIES_WITH_UPDATES)."""
-        return self._local_with_updates or not (self._chat or approvals_in_turn)
+        return self._local_with_updates or not (self._chat.enabled or approvals_in_turn)
 
     async def _run_subagent(self, tool: ToolSpec, call: ToolCall) -> ToolOutcome:
         """The other agent as a child run, within what is left of this run's budgets;
