@@ -11,7 +11,6 @@ The workflow decides; activities act.
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -27,18 +26,15 @@ with workflow.unsafe.imports_passed_through():
     from tether._events import (
         BudgetReached,
         RunEnded,
-        ToolCallFinished,
-        ToolCallStarted,
         TurnStarted,
         UserMessage,
     )
     from tether._limits import MAX_PROMPT_CHARS
-    from tether._messages import Message, ToolCall
-    from tether._records import AgentSpec, ToolSpec
+    from tether._messages import Message
+    from tether._records import AgentSpec
     from tether._run_io import AgentInput, AgentResult, RunState, RunStatus
-    from tether._wire import ToolOutcome
 
-from tether._workflows.approvals import Approvals, DecidesApprovals
+from tether._workflows.approvals import DecidesApprovals
 from tether._workflows.chat import Chat, restore
 from tether._workflows.deadline import DeadlineReached, by_deadline
 from tether._workflows.events import RunEvents
@@ -46,8 +42,7 @@ from tether._workflows.generations import paths
 from tether._workflows.inputs import checked_input, invalid_input, parsed_input
 from tether._workflows.llm_calls import ModelCalls, describe_agent, repair_request
 from tether._workflows.publishing import Publisher, budget_detail
-from tether._workflows.subagents import run_subagent
-from tether._workflows.tool_calls import RunContext, run_tool_call
+from tether._workflows.tool_calls import RunContext, ToolCalls, awaits_approval
 
 N = TypeVar("N", int, float)
 
@@ -71,7 +66,6 @@ class AgentWorkflow(DecidesApprovals):
         self._conversation, self._spend, self._limits = restore(carried)
         self._turn = carried.turn if carried else 0
         self._output: dict[str, object] | None = None
-        self._tools_waiting: str | None = None
         self._events = RunEvents(  # the run's event feed, continued from the run before
             WorkflowStream(carried.stream if carried else None),
             carried.watched_until if carried else None,
@@ -84,9 +78,9 @@ class AgentWorkflow(DecidesApprovals):
             self._limits,
             self._events,
         )
-        self._approvals = Approvals(on_change=self._approvals_changed, publish=self._events.publish)
-        self._context = RunContext()
         self._shown = Publisher(self._agent, self.state, self._limits, self._conversation)
+        self._tools = ToolCalls(self._events, self._shown, self._limits, self._spend)
+        self._approvals = self._tools.approvals  # what `decide` decides
         self._models = ModelCalls(
             self._agent, self._conversation, self._spend, self._events, self._shown
         )
@@ -103,7 +97,7 @@ class AgentWorkflow(DecidesApprovals):
         bound = taken.bound_and_scoped
         params = checked_input(AgentInput, args)
         if bound:
-            self._context = RunContext(
+            self._tools.context = RunContext(
                 acting_for=params.acting_for, started_by=params.started_by, bound=True
             )
             if params.carried is not None and not workflow.info().continued_run_id:
@@ -134,7 +128,7 @@ class AgentWorkflow(DecidesApprovals):
         # recorded in the task before the run has seen it, and a cancel arriving in that
         # moment left a history whose replay upserts the status where the run did not
         # (tests/test_stress.py found it).
-        local = self._local_allowed() and not self._context.bound
+        local = self._local_allowed() and not self._tools.context.bound
         spec = await describe_agent(params.agent, local=local)
         self._configure(spec, params)
         try:
@@ -147,12 +141,15 @@ class AgentWorkflow(DecidesApprovals):
     def _configure(self, spec: AgentSpec, params: AgentInput) -> None:
         self._shown.searchable = spec.searchable
         self._models.model = params.model or spec.model
+        self._tools.approval_timeout = timedelta(
+            seconds=params.approval_timeout_seconds or spec.approval_timeout_seconds
+        )
         limits = self._limits
         limits.max_turns = params.max_turns or spec.max_turns
         limits.max_total_tokens = params.max_total_tokens or spec.max_total_tokens
         limits.continue_as_new_turns = params.continue_as_new_turns or spec.continue_as_new_turns
         seconds = params.deadline_seconds or spec.deadline_seconds
-        if self._context.bound:
+        if self._tools.context.bound:
             self._check_model(spec, params)
             # The input may lower the agent's budgets, never raise them.
             limits.max_turns = min(limits.max_turns, spec.max_turns)
@@ -175,16 +172,12 @@ class AgentWorkflow(DecidesApprovals):
             )
 
     async def _converse(self, spec: AgentSpec, params: AgentInput) -> AgentResult:
-        approval_timeout = timedelta(
-            seconds=params.approval_timeout_seconds or spec.approval_timeout_seconds
-        )
         # A continued conversation has answered everything it was sent.
         unanswered = params.carried is None
         while True:
             if unanswered:
                 self._shown.set_status("running")
-                work = self._respond(spec, approval_timeout)
-                ended = await by_deadline(work, self._limits.deadline)
+                ended = await by_deadline(self._respond(spec), self._limits.deadline)
                 if ended is not None:
                     return ended
                 answer = self._conversation.answer()
@@ -206,7 +199,7 @@ class AgentWorkflow(DecidesApprovals):
                 self._events.publish(UserMessage(text=text))
             unanswered = bool(messages)
 
-    async def _respond(self, spec: AgentSpec, approval_timeout: timedelta) -> AgentResult | None:
+    async def _respond(self, spec: AgentSpec) -> AgentResult | None:
         """Model and tool calls until the model answers the latest user message: None
         once it has (the answer is the last message), or how the run ended instead."""
         self._output = None
@@ -226,15 +219,8 @@ class AgentWorkflow(DecidesApprovals):
                 "turn finished", extra={"turn": self._turn, "tool_calls": len(calls)}
             )
             if calls:
-                self._tools_waiting = "tools: " + ", ".join(c.name for c in calls)
-                self._shown.set_status("running", self._tools_waiting)
-                local = self._local_allowed(
-                    any(t.needs_approval for c in calls if (t := spec.tool(c.name)))
-                )
-                outcomes = await asyncio.gather(
-                    *(self._run_tool(spec, call, approval_timeout, local) for call in calls)
-                )
-                self._tools_waiting = None
+                local = self._local_allowed(awaits_approval(spec, calls))
+                outcomes = await self._tools.run(spec, calls, self._turn, local=local)
                 for call, outcome in zip(calls, outcomes, strict=True):
                     conversation.add(Message.tool(call.id, outcome.content))
                 continue
@@ -307,50 +293,10 @@ class AgentWorkflow(DecidesApprovals):
         """End a chat once the messages it has received are answered."""
         self._chat.inbox.end_requested = True
 
-    async def _run_tool(
-        self, spec: AgentSpec, call: ToolCall, approval_timeout: timedelta, local: bool
-    ) -> ToolOutcome:
-        self._events.publish(ToolCallStarted.of(self._turn, call))
-        outcome = await run_tool_call(
-            spec,
-            call,
-            turn=self._turn,
-            approvals=self._approvals,
-            approval_timeout=approval_timeout,
-            run_subagent=self._run_subagent,
-            local_allowed=local,
-            context=self._context,
-        )
-        self._events.publish(ToolCallFinished.of(self._turn, call, outcome.content, outcome.error))
-        return outcome
-
     def _local_allowed(self, approvals_in_turn: bool = False) -> bool:
         """Whether `fast` tools and local model calls may run as local activities now:
         not while an update may arrive (see generations.NO_LOCAL_ACTIVITIES_WITH_UPDATES)."""
         return self._local_with_updates or not (self._chat.enabled or approvals_in_turn)
-
-    async def _run_subagent(self, tool: ToolSpec, call: ToolCall) -> ToolOutcome:
-        """The other agent as a child run, within what is left of this run's budgets;
-        its tokens (and cost) count as this run's."""
-        outcome, child = await run_subagent(
-            tool,
-            call,
-            turn=self._turn,
-            tokens_left=self._limits.tokens_left(self._spend.usage),
-            deadline=self._limits.deadline,
-        )
-        if child is not None:
-            self._spend.add_child(child)
-            self._shown.publish()
-        return outcome
-
-    def _approvals_changed(self) -> None:
-        pending = self._approvals.pending
-        if not pending:
-            self._shown.set_status("running", self._tools_waiting)
-            return
-        calls = ", ".join(f"{p.tool} (call {p.call_id})" for p in pending)
-        self._shown.set_status("awaiting_approval", f"a person to approve {calls}")
 
     def _finish(
         self, status: RunStatus, answer: str | None, output: dict[str, object] | None = None
