@@ -12,7 +12,7 @@ The workflow decides; activities act.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 from temporalio import workflow
 from temporalio.contrib.workflow_streams import WorkflowStream
@@ -39,13 +39,10 @@ from tether._workflows.chat import Chat, restore
 from tether._workflows.deadline import DeadlineReached, by_deadline
 from tether._workflows.events import RunEvents
 from tether._workflows.generations import paths
-from tether._workflows.inputs import checked_input, invalid_input, parsed_input
+from tether._workflows.inputs import check_model, checked_input, invalid_input, parsed_input
 from tether._workflows.llm_calls import ModelCalls, describe_agent, repair_request
 from tether._workflows.publishing import Publisher, budget_detail
 from tether._workflows.tool_calls import RunContext, ToolCalls, awaits_approval
-
-N = TypeVar("N", int, float)
-
 
 AGENT_WORKFLOW = "AgentWorkflow"  # the workflow type; histories name it, keep it
 
@@ -144,32 +141,13 @@ class AgentWorkflow(DecidesApprovals):
         self._tools.approval_timeout = timedelta(
             seconds=params.approval_timeout_seconds or spec.approval_timeout_seconds
         )
-        limits = self._limits
-        limits.max_turns = params.max_turns or spec.max_turns
-        limits.max_total_tokens = params.max_total_tokens or spec.max_total_tokens
-        limits.continue_as_new_turns = params.continue_as_new_turns or spec.continue_as_new_turns
-        seconds = params.deadline_seconds or spec.deadline_seconds
-        if self._tools.context.bound:
-            self._check_model(spec, params)
-            # The input may lower the agent's budgets, never raise them.
-            limits.max_turns = min(limits.max_turns, spec.max_turns)
-            limits.max_total_tokens = _lower(limits.max_total_tokens, spec.max_total_tokens)
-            seconds = _lower(seconds, spec.deadline_seconds)
+        bound = self._tools.context.bound
+        self._limits.set_from(spec, params, bound=bound)
+        if bound:
+            check_model(spec, params)
         if params.carried is None:
             self._conversation.add(Message.system(spec.instructions), Message.user(params.prompt))
             self._events.publish(UserMessage(text=params.prompt))
-            limits.deadline = workflow.now() + timedelta(seconds=seconds) if seconds else None
-
-    def _check_model(self, spec: AgentSpec, params: AgentInput) -> None:
-        """Refuse a first start that asks for a model the agent does not allow."""
-        if spec.models is None or params.model is None or params.carried is not None:
-            return  # a continued run's model is the one its conversation moved to
-        allowed = [spec.model, *spec.llm.fallback_models, *spec.models]
-        if params.model not in allowed:
-            raise invalid_input(
-                f"agent {spec.name!r} does not run model {params.model!r} "
-                f"(allowed: {', '.join(dict.fromkeys(allowed))})"
-            )
 
     async def _converse(self, spec: AgentSpec, params: AgentInput) -> AgentResult:
         # A continued conversation has answered everything it was sent.
@@ -315,10 +293,3 @@ class AgentWorkflow(DecidesApprovals):
             model=self._models.model or "",
             model_switches=self._spend.switches,
         )
-
-
-def _lower(asked: N | None, cap: N | None) -> N | None:
-    """`asked`, but no more than `cap` (None: no limit)."""
-    if cap is None:
-        return asked
-    return cap if asked is None else min(asked, cap)

@@ -4,14 +4,18 @@ pure data and arithmetic, no I/O)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import TypeVar
 
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from tether._messages import Message, Usage
-    from tether._run_io import AgentResult, ModelSwitch
+    from tether._records import AgentSpec
+    from tether._run_io import AgentInput, AgentResult, ModelSwitch
     from tether._wire import LlmReply
+
+N = TypeVar("N", int, float)
 
 
 @dataclass
@@ -103,6 +107,22 @@ class Limits:
     deadline: datetime | None = None
     continue_as_new_turns: int = 0
 
+    def set_from(self, spec: AgentSpec, params: AgentInput, *, bound: bool) -> None:
+        """The input's budgets, else the agent's. `bound` (a run from
+        generations.BOUND_AND_SCOPED on): the input may lower the agent's budgets, never
+        raise them. A first run's deadline counts from now; a continued run keeps the
+        deadline it carried."""
+        self.max_turns = params.max_turns or spec.max_turns
+        self.max_total_tokens = params.max_total_tokens or spec.max_total_tokens
+        self.continue_as_new_turns = params.continue_as_new_turns or spec.continue_as_new_turns
+        seconds = params.deadline_seconds or spec.deadline_seconds
+        if bound:
+            self.max_turns = min(self.max_turns, spec.max_turns)
+            self.max_total_tokens = _lower(self.max_total_tokens, spec.max_total_tokens)
+            seconds = _lower(seconds, spec.deadline_seconds)
+        if params.carried is None:
+            self.deadline = workflow.now() + timedelta(seconds=seconds) if seconds else None
+
     def out_of_tokens(self, usage: Usage) -> bool:
         limit = self.max_total_tokens
         return limit is not None and usage.total_tokens >= limit
@@ -140,3 +160,10 @@ class Inbox:
     def answered(self, reply: str) -> None:
         for seq in self.answering:
             self.replies[seq] = reply
+
+
+def _lower(asked: N | None, cap: N | None) -> N | None:
+    """`asked`, but no more than `cap` (None: no limit)."""
+    if cap is None:
+        return asked
+    return cap if asked is None else min(asked, cap)
