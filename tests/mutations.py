@@ -48,8 +48,8 @@ MUTATIONS = [
         "budget-after-chat-turn",
         "tether/_workflows/agent.py",
         '                self._chat.inbox.answered(answer or "")\n'
-        "                if self._limits.out_of_tokens(self._spend.usage):\n"
-        '                    return self._finish("max_tokens", answer)\n',
+        "                if spent := self._limits.spent(self._spend):\n"
+        "                    return self._finish(spent, answer)\n",
         '                self._chat.inbox.answered(answer or "")\n',
         (T + "test_conversations.py",),
     ),
@@ -63,8 +63,8 @@ MUTATIONS = [
     Mutation(
         "budget-before-turn",
         "tether/_workflows/agent.py",
-        "            if self._limits.out_of_tokens(self._spend.usage):\n"
-        '                return self._finish("max_tokens", None)\n',
+        "            if spent := self._limits.spent(self._spend):\n"
+        "                return self._finish(spent, None)\n",
         "",
         (T + "test_conversations.py", T + "test_subagents.py"),
     ),

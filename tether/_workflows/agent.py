@@ -1,12 +1,24 @@
-"""AgentWorkflow: the durable agent loop.
+"""AgentWorkflow: the durable agent loop, to read top to bottom.
 
-Each turn sends the conversation to the LLM activity, runs every tool call the model
-asked for as its own activity (concurrently, results kept in the model's order), and
-stops at a final answer. A `chat` run then waits for the next message (the `send`
-update) and answers it the same way, until it is ended, cancelled or out of budget.
-A long chat continues-as-new between messages, carrying the conversation along.
-Budgets: model calls per message, total tokens, and a deadline for the whole run.
-The workflow decides; activities act.
+`run` starts the run and ends it, however it ends. `_converse` answers the prompt and,
+in a `chat` run, each message sent after it (the `send` update), until the chat is
+ended, cancelled or out of budget. `_respond` is the turn loop: a model call, then
+every tool call the model asked for, each its own activity (concurrently, results kept
+in the model's order), until a final answer. The handlers (queries, updates, signals)
+come last. The workflow decides; activities act.
+
+Each other concern has its own module, handed the pieces of the run's state it needs:
+- run_state.py: the conversation, the spend, the limits (budgets), a chat's inbox;
+- llm_calls.py: model calls with fallback and conversation resend (ModelCalls);
+- context.py: fitting what the model is sent to the agent's context policy;
+- tool_calls.py: tool calls, the approvals they wait for, sub-agents (ToolCalls);
+- chat.py: the wait for a chat's next message, continue-as-new, restore (Chat);
+- deadline.py: waits that end at the run's deadline;
+- publishing.py: status, current details, search attributes, memo (Publisher).
+A new budget is a `Limits` field that `Limits.spent` checks; a new step of a turn goes
+into `_respond` where it happens. A change to the commands a run issues (an activity, a
+timer, an upsert, their order) goes behind a patch (generations.py): without one, runs
+recorded on the old code fail to replay (tests/test_replay.py).
 """
 
 from __future__ import annotations
@@ -16,19 +28,10 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.contrib.workflow_streams import WorkflowStream
-from temporalio.exceptions import (
-    ApplicationError,
-    FailureError,
-    is_cancelled_exception,
-)
+from temporalio.exceptions import ApplicationError, FailureError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
-    from tether._events import (
-        BudgetReached,
-        RunEnded,
-        TurnStarted,
-        UserMessage,
-    )
+    from tether._events import BudgetReached, RunEnded, TurnStarted, UserMessage
     from tether._limits import MAX_PROMPT_CHARS
     from tether._messages import Message
     from tether._records import AgentSpec
@@ -121,10 +124,9 @@ class AgentWorkflow(DecidesApprovals):
         return result
 
     async def _loop(self, params: AgentInput) -> AgentResult:
-        # From generations.BOUND_AND_SCOPED on, a regular activity: a local one's result can be
-        # recorded in the task before the run has seen it, and a cancel arriving in that
-        # moment left a history whose replay upserts the status where the run did not
-        # (tests/test_stress.py found it).
+        # From generations.BOUND_AND_SCOPED on, a regular activity: a local one's result
+        # can be recorded in the task before the run has seen it, and a cancel arriving
+        # then gives a history whose replay upserts a status the run never did.
         local = self._local_allowed() and not self._tools.context.bound
         spec = await describe_agent(params.agent, local=local)
         self._configure(spec, params)
@@ -162,8 +164,8 @@ class AgentWorkflow(DecidesApprovals):
                 if not self._chat.enabled:
                     return self._finish("completed", answer, self._output)
                 self._chat.inbox.answered(answer or "")
-                if self._limits.out_of_tokens(self._spend.usage):
-                    return self._finish("max_tokens", answer)
+                if spent := self._limits.spent(self._spend):
+                    return self._finish(spent, answer)
             self._shown.set_status("awaiting_user", "the user's next message")
             # Continues-as-new instead when due, carrying the conversation over.
             compacted = spec.context is not None
@@ -184,8 +186,8 @@ class AgentWorkflow(DecidesApprovals):
         repairs_left = spec.llm.output_repairs
         conversation = self._conversation
         for _ in range(self._limits.max_turns):
-            if self._limits.out_of_tokens(self._spend.usage):
-                return self._finish("max_tokens", None)
+            if spent := self._limits.spent(self._spend):
+                return self._finish(spent, None)
             self._turn += 1
             self._events.publish(
                 TurnStarted(turn=self._turn, model=self._models.model or spec.model)
@@ -212,6 +214,29 @@ class AgentWorkflow(DecidesApprovals):
             conversation.add(repair_request(reply.output_error))
         workflow.logger.info("turn limit reached", extra={"max_turns": self._limits.max_turns})
         return self._finish("max_turns", None)
+
+    def _finish(
+        self, status: RunStatus, answer: str | None, output: dict[str, object] | None = None
+    ) -> AgentResult:
+        self._shown.set_status(status)
+        if budget := budget_detail(status, self._limits, self._spend):
+            self._events.publish(BudgetReached(status=status, detail=budget))
+        self._events.publish(RunEnded(status=status, answer=answer))
+        return AgentResult(
+            status=status,
+            answer=answer,
+            output=output,
+            turns=self._turn,
+            usage=self._spend.usage,
+            cost_usd=self._spend.cost(),
+            model=self._models.model or "",
+            model_switches=self._spend.switches,
+        )
+
+    def _local_allowed(self, approvals_in_turn: bool = False) -> bool:
+        """Whether `fast` tools and local model calls may run as local activities now:
+        not while an update may arrive (see generations.NO_LOCAL_ACTIVITIES_WITH_UPDATES)."""
+        return self._local_with_updates or not (self._chat.enabled or approvals_in_turn)
 
     @workflow.query
     def state(self) -> RunState:
@@ -270,26 +295,3 @@ class AgentWorkflow(DecidesApprovals):
     def end(self) -> None:
         """End a chat once the messages it has received are answered."""
         self._chat.inbox.end_requested = True
-
-    def _local_allowed(self, approvals_in_turn: bool = False) -> bool:
-        """Whether `fast` tools and local model calls may run as local activities now:
-        not while an update may arrive (see generations.NO_LOCAL_ACTIVITIES_WITH_UPDATES)."""
-        return self._local_with_updates or not (self._chat.enabled or approvals_in_turn)
-
-    def _finish(
-        self, status: RunStatus, answer: str | None, output: dict[str, object] | None = None
-    ) -> AgentResult:
-        self._shown.set_status(status)
-        if budget := budget_detail(status, self._limits, self._spend):
-            self._events.publish(BudgetReached(status=status, detail=budget))
-        self._events.publish(RunEnded(status=status, answer=answer))
-        return AgentResult(
-            status=status,
-            answer=answer,
-            output=output,
-            turns=self._turn,
-            usage=self._spend.usage,
-            cost_usd=self._spend.cost(),
-            model=self._models.model or "",
-            model_switches=self._spend.switches,
-        )

@@ -12,7 +12,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from tether._messages import Message, Usage
     from tether._records import AgentSpec
-    from tether._run_io import AgentInput, AgentResult, ModelSwitch
+    from tether._run_io import AgentInput, AgentResult, ModelSwitch, RunStatus
     from tether._wire import LlmReply
 
 N = TypeVar("N", int, float)
@@ -123,9 +123,13 @@ class Limits:
         if params.carried is None:
             self.deadline = workflow.now() + timedelta(seconds=seconds) if seconds else None
 
-    def out_of_tokens(self, usage: Usage) -> bool:
+    def spent(self, spend: Spend) -> RunStatus | None:
+        """The status of the budget `spend` has used up, or None (checked before each
+        turn, and after each answer of a chat)."""
         limit = self.max_total_tokens
-        return limit is not None and usage.total_tokens >= limit
+        if limit is not None and spend.usage.total_tokens >= limit:
+            return "max_tokens"
+        return None
 
     def tokens_left(self, usage: Usage) -> int | None:
         limit = self.max_total_tokens
