@@ -2,8 +2,8 @@
 
 - Current details (a query: free, no history) at every change of what they show.
 - Search attributes (agent, status, turns, tokens: to filter runs) only when the status
-  changes: each upsert is a history event and a billable action, and one per turn made
-  a large share of a short run's history. Runs that predate
+  changes, turns and tokens riding along: each upsert is a history event and a billable
+  action, so one per turn would grow every run's history. Runs that predate
   generations.UPSERT_ON_STATUS_ONLY upsert on every turn, as they were recorded.
 - The memo: the model the run moved to, and every fallback so far.
 Only the loop publishes what writes history (an upsert is a command): a handler that
@@ -68,8 +68,7 @@ class Publisher:
         self.set_status("failed")
 
     def publish(self) -> None:
-        """Details always; search attributes when what they show changed (turns and
-        tokens ride along with the status)."""
+        """Details always; search attributes when what they show has changed."""
         state = self.show_details()
         searchable: tuple[object, ...] = (state.status,)
         if self.upsert_every_turn:
