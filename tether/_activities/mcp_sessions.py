@@ -70,7 +70,7 @@ class McpSession:
         self._task = asyncio.create_task(
             self._hold(), name=f"mcp {self.server.name}", context=contextvars.Context()
         )
-        seconds = self.server.connect_timeout_seconds
+        seconds = self.server.connect_timeout.total_seconds()
         try:
             async with asyncio.timeout(seconds):
                 await asyncio.shield(self._ready)
