@@ -20,21 +20,18 @@ from temporalio.testing import WorkflowEnvironment
 import tether
 import tether.testing
 from tests.conftest import running_worker
-from tether import (
-    Agent,
-    AgentRegistry,
-    AgentRun,
-    ToolOptions,
-    ToolSpec,
-    tool,
-)
-from tether._records import ToolOptionsSpec
+from tether import Agent, AgentRegistry, AgentRun, tool
+from tether._records import ToolOptionsSpec, ToolSpec
+from tether._tools import ToolOptions
 from tether.testing import ScriptedLLM, call_tools, no_script, say
 
 
 def test_the_tool_options_are_the_recorded_specs_fields() -> None:
-    assert set(ToolOptions.__annotations__) == set(ToolOptionsSpec.model_fields)
-    assert set(ToolOptionsSpec.model_fields) <= set(ToolSpec.model_fields)
+    """Each option is recorded under its name, or in seconds for a duration."""
+    recorded = set(ToolOptionsSpec.model_fields)
+    for option in ToolOptions.__annotations__:
+        assert option in recorded or f"{option}_seconds" in recorded, option
+    assert recorded <= set(ToolSpec.model_fields)
 
 
 @pytest.mark.parametrize("module", [tether, tether.testing], ids=lambda m: m.__name__)

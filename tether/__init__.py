@@ -34,9 +34,6 @@ import importlib
 import logging
 from typing import TYPE_CHECKING, Any
 
-from tether._deprecation import deprecated
-from tether._public import rehome
-
 if TYPE_CHECKING:
     from tether._agents import Agent as Agent
     from tether._agents import AgentRegistry as AgentRegistry
@@ -51,8 +48,25 @@ if TYPE_CHECKING:
     from tether._policies import Budgets as Budgets
     from tether._policies import ContextPolicy as ContextPolicy
     from tether._policies import LlmPolicy as LlmPolicy
+    from tether._run_io import AgentResult as AgentResult
+    from tether._run_io import ApprovalDecision as ApprovalDecision
+    from tether._run_io import ModelSwitch as ModelSwitch
+    from tether._run_io import PendingApproval as PendingApproval
+    from tether._run_io import RunState as RunState
+    from tether._run_io import RunStatus as RunStatus
+    from tether._settings import ConfigurationError as ConfigurationError
+    from tether._settings import LlmSettings as LlmSettings
+    from tether._subagents import subagent as subagent
+    from tether._temporal import TemporalUnreachable as TemporalUnreachable
+    from tether._temporal import connect as connect
+    from tether._tools import Tool as Tool
+    from tether._tools import ToolContext as ToolContext
+    from tether._tools import ToolError as ToolError
+    from tether._tools import tool as tool
+    from tether._waiting import WAIT as WAIT
 
-    # Deprecated here (see _MOVED): importable, with a DeprecationWarning, until 0.3.
+# Deprecated here (see _MOVED): importable, with a DeprecationWarning, until 0.3.
+if TYPE_CHECKING:
     from tether._records import OutputSpec as OutputSpec
     from tether._records import RetryRecord as RetryOptions  # noqa: F401 (re-exported)
     from tether._records import ToolSpec as ToolSpec
@@ -123,7 +137,39 @@ _EXPORTS = {
     "tool": "tether._tools",
     "WAIT": "tether._waiting",
 }
-__all__ = list(_EXPORTS)
+# The same names as _EXPORTS (a literal list, which type checkers read); a test checks
+# that __all__, _EXPORTS and the imports above agree.
+__all__ = [
+    "WAIT",
+    "Agent",
+    "AgentRegistry",
+    "AgentResult",
+    "AgentRun",
+    "ApprovalDecision",
+    "Budgets",
+    "ConfigurationError",
+    "ContextPolicy",
+    "LlmPolicy",
+    "LlmSettings",
+    "McpServer",
+    "Message",
+    "ModelSwitch",
+    "PendingApproval",
+    "RunExists",
+    "RunState",
+    "RunStatus",
+    "TemporalUnreachable",
+    "TetherPlugin",
+    "Tool",
+    "ToolCall",
+    "ToolContext",
+    "ToolError",
+    "UnknownAgentError",
+    "Usage",
+    "connect",
+    "subagent",
+    "tool",
+]
 
 _EVENTS = "tether.events"
 _WORKFLOW = "tether.workflow"
@@ -194,6 +240,9 @@ logging.getLogger("tether").addHandler(logging.NullHandler())
 
 
 def __getattr__(name: str) -> Any:
+    from tether._deprecation import deprecated
+    from tether._public import rehome
+
     module = _EXPORTS.get(name)
     if module is not None:
         value = rehome(getattr(importlib.import_module(module), name), __name__)

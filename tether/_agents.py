@@ -180,9 +180,8 @@ class AgentRegistry:
         workflows: Your own workflow classes (e.g. a deterministic pipeline with LLM
             steps) that `tether worker` registers beside `AgentWorkflow`.
         activities: Activities those workflows call.
-        scripts: For the offline scripted model (`tether worker` with no OPENAI_*
-            variables set, and `tether.testing.ScriptedLLM`): a responder per agent
-            name that plays that agent's conversations without a real model.
+        scripts: Deprecated: scripts belong to the offline model,
+            `LlmSettings.scripted(scripts)` (`tether worker --offline MODULE:ATTR`).
     """
 
     def __init__(
@@ -209,6 +208,12 @@ class AgentRegistry:
                     )
         self.workflows = list(workflows)
         self.activities = list(activities)
+        if scripts is not None:
+            deprecated(
+                "AgentRegistry(scripts=...)",
+                "LlmSettings.scripted(scripts) or `tether worker --offline MODULE:ATTR`",
+                stacklevel=3,
+            )
         self.scripts: dict[str, Responder] = dict(scripts or {})
         unknown = sorted(set(self.scripts) - set(self._agents))
         if unknown:
@@ -255,10 +260,16 @@ def as_registry(value: object, *, source: str = "agents") -> AgentRegistry:
 def load_registry(target: str) -> AgentRegistry:
     """The registry `MODULE:ATTR` names, imported with the working directory on the
     path (as uvicorn and celery do); `ConfigurationError` says what is wrong."""
+    return as_registry(load_target(target, option="--agents"), source=target)
+
+
+def load_target(target: str, *, option: str) -> object:
+    """The object `MODULE:ATTR` names (given as `option`), imported with the working
+    directory on the path; `ConfigurationError` says what is wrong."""
     module_name, sep, attr = target.partition(":")
     if not sep or not module_name or not attr:
         raise ConfigurationError(
-            f"--agents {target!r} must be MODULE:ATTR, e.g. myapp.agents:REGISTRY"
+            f"{option} {target!r} must be MODULE:ATTR, e.g. myapp.agents:REGISTRY"
         )
     cwd = os.getcwd()
     if cwd not in sys.path:
@@ -275,10 +286,9 @@ def load_registry(target: str) -> AgentRegistry:
     except Exception as e:
         raise ConfigurationError(f"importing {module_name!r} failed: {_where(e)}") from None
     try:
-        value = getattr(module, attr)
+        return getattr(module, attr)
     except AttributeError:
         raise ConfigurationError(f"module {module_name!r} has no attribute {attr!r}") from None
-    return as_registry(value, source=target)
 
 
 def _where(error: BaseException) -> str:

@@ -193,6 +193,7 @@ class AgentSpec(BaseModel):
     )
     approval_timeout_seconds: float = DAY_SECONDS
     max_total_tokens: int | None = None
+    max_cost_usd: float | None = None
     models: list[str] | None = Field(
         default=None, description="The models a run may choose; None: any."
     )

@@ -232,6 +232,8 @@ def options_record(what: str, options: ToolOptions) -> ToolOptionsSpec:
     recorded: dict[str, Any] = {}
     for name, value in options.items():
         if isinstance(value, timedelta):
+            if value <= timedelta(0):
+                raise ValueError(f"{what}: {name} must be positive")
             recorded[f"{name}_seconds"] = value.total_seconds()
         elif isinstance(value, RetryPolicy):
             recorded[name] = retry_record(value)

@@ -13,15 +13,15 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-import structlog
 from temporalio import activity
 from temporalio.api.enums.v1 import EventType
 from temporalio.exceptions import ApplicationError
 
+from tether._logs import get_logger
 from tether._messages import Message
 from tether._wire import CONVERSATION_LOST, LLM_ACTIVITY, LlmRequest
 
-log = structlog.get_logger("tether.llm")
+log = get_logger("tether.llm")
 
 
 class Conversations:

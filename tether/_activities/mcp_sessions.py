@@ -18,8 +18,7 @@ from collections.abc import Awaitable
 from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import structlog
-
+from tether._logs import get_logger
 from tether._mcp import HttpConnection, McpServer, StdioConnection
 from tether._replay import one_line
 
@@ -27,7 +26,7 @@ if TYPE_CHECKING:
     from mcp import Client
     from mcp.types import CallToolResult, Tool
 
-log = structlog.get_logger("tether.mcp")
+log = get_logger("tether.mcp")
 
 T = TypeVar("T")
 # A paginating server that never ends its list cannot hold a run's start forever.
