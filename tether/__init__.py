@@ -62,6 +62,7 @@ if TYPE_CHECKING:
     from tether._tools import Tool as Tool
     from tether._tools import ToolContext as ToolContext
     from tether._tools import ToolError as ToolError
+    from tether._tools import ToolOptions as ToolOptions
     from tether._tools import tool as tool
     from tether._waiting import WAIT as WAIT
 
@@ -71,7 +72,6 @@ if TYPE_CHECKING:
     from tether._records import RetryRecord as RetryOptions  # noqa: F401 (re-exported)
     from tether._records import ToolSpec as ToolSpec
     from tether._run_io import AgentInput as AgentInput
-    from tether._tools import ToolOptions as ToolOptions
     from tether.events import ApprovalDecided as ApprovalDecided
     from tether.events import ApprovalWaiting as ApprovalWaiting
     from tether.events import BudgetReached as BudgetReached
@@ -134,6 +134,7 @@ _EXPORTS = {
     "Tool": "tether._tools",
     "ToolContext": "tether._tools",
     "ToolError": "tether._tools",
+    "ToolOptions": "tether._tools",
     "tool": "tether._tools",
     "WAIT": "tether._waiting",
 }
@@ -164,6 +165,7 @@ __all__ = [
     "ToolCall",
     "ToolContext",
     "ToolError",
+    "ToolOptions",
     "UnknownAgentError",
     "Usage",
     "connect",
@@ -232,7 +234,6 @@ _MOVED: dict[str, tuple[str, str, str]] = {
     "OutputSpec": ("tether._records", "OutputSpec", "Agent(output_type=...)"),
     "ToolSpec": ("tether._records", "ToolSpec", "tether.workflow.AgentSpec.tools"),
     "RetryOptions": ("tether._records", "RetryRecord", "temporalio.common.RetryPolicy"),
-    "ToolOptions": ("tether._tools", "ToolOptions", "Tool's keyword arguments"),
 }
 
 # A library stays quiet unless the application configures logging.
