@@ -69,7 +69,7 @@ if TYPE_CHECKING:
 # Deprecated here (see _MOVED): importable, with a DeprecationWarning, until 0.3.
 if TYPE_CHECKING:
     from tether._records import OutputSpec as OutputSpec
-    from tether._records import RetryRecord as RetryOptions  # noqa: F401 (re-exported)
+    from tether._records import RetryOptions as RetryOptions
     from tether._records import ToolSpec as ToolSpec
     from tether._run_io import AgentInput as AgentInput
     from tether.events import ApprovalDecided as ApprovalDecided
@@ -233,7 +233,7 @@ _MOVED: dict[str, tuple[str, str, str]] = {
     ),
     "OutputSpec": ("tether._records", "OutputSpec", "Agent(output_type=...)"),
     "ToolSpec": ("tether._records", "ToolSpec", "tether.workflow.AgentSpec.tools"),
-    "RetryOptions": ("tether._records", "RetryRecord", "temporalio.common.RetryPolicy"),
+    "RetryOptions": ("tether._records", "RetryOptions", "temporalio.common.RetryPolicy"),
 }
 
 # A library stays quiet unless the application configures logging.

@@ -14,7 +14,7 @@ def rehome(obj: Any, module: str) -> Any:
     """`obj`, reporting `module` as its module if a private Tether module defined it."""
     # A type alias (`RunStatus = Literal[...]`) reports `typing` until it is rehomed.
     home = str(getattr(obj, "__module__", ""))
-    if home.startswith(PRIVATE_PREFIX) or home == "typing":
+    if home.startswith(PRIVATE_PREFIX) or home in ("typing", "types"):
         # An object whose module cannot be set (a builtin) is left as it is.
         with contextlib.suppress(AttributeError, TypeError):
             obj.__module__ = module

@@ -40,6 +40,10 @@ class RetryRecord(BaseModel):
         )
 
 
+# Tether 0.1's public name for it (`tether.RetryOptions`, deprecated).
+RetryOptions = RetryRecord
+
+
 def retry_record(policy: RetryPolicy) -> RetryRecord:
     """`policy` as a run records it; ValueError names a value Temporal would refuse."""
     initial = policy.initial_interval.total_seconds()

@@ -43,6 +43,7 @@ from temporalio.worker import Worker
 from tether._agents import Agent, AgentRegistry
 from tether._llamacpp import MODEL_ALIAS, llama_server, model_path
 from tether._pricing import PriceTable
+from tether._public import rehome_all
 from tether._scripted_llm import (
     OFFLINE_NOTE,
     CallTools,
@@ -189,3 +190,6 @@ async def worker(
     )
     async with running:
         yield running
+
+
+rehome_all(globals(), __all__)
