@@ -172,8 +172,8 @@ class AgentResult(BaseModel):
     usage: Usage
     cost_usd: float | None = None
     model: str
-    # Per-call usage and cost are in the run's history (each LLM activity's result):
-    # a result that listed every call grew with the run, 100 B a turn.
+    # Per-call usage and cost are in the run's history (each LLM activity's result),
+    # not here: a result must not grow with the run.
     model_switches: list[ModelSwitch] = Field(default_factory=list)
 
 

@@ -118,7 +118,7 @@ class WorkerTuning:
                 "cache's sticky queue needs a spare slot"
             )
         if self.max_cached_workflows < self.max_concurrent_workflow_tasks:
-            # Measured: 4 runs with cache 1 and 4 slots finished 10, 20 and 30 s late.
+            # A run the cache cannot keep waits out a workflow-task timeout per task.
             raise ConfigurationError(
                 f"TETHER_MAX_CACHED_WORKFLOWS ({self.max_cached_workflows}) is below "
                 f"TETHER_MAX_CONCURRENT_WORKFLOW_TASKS ({self.max_concurrent_workflow_tasks}): "

