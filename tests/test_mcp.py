@@ -435,7 +435,10 @@ def test_mcp_servers_need_the_mcp_extra() -> None:
         "except ImportError as e:\n    print(e)\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert done.stdout.strip() == "MCP servers need Tether's `mcp` extra: pip install 'tether[mcp]'"
+    assert (
+        done.stdout.strip()
+        == "MCP servers need Tether's `mcp` extra: pip install 'tether-agents[mcp]'"
+    )
 
 
 def test_bad_mcp_server_declarations_are_refused_when_declared() -> None:

@@ -272,3 +272,20 @@ def test_a_worker_with_no_model_refuses_to_start_and_names_both_ways_out(
         monkeypatch.delenv(name, raising=False)
     with pytest.raises(tether.ConfigurationError, match="no model configured"):
         LlmSettings.from_env()  # what TetherPlugin reads when a worker starts
+
+
+def test_a_workflow_the_sandbox_refuses_stops_the_worker_in_one_line(
+    ts_env: WorkflowEnvironment,
+) -> None:
+    """Named: the workflow, its module, the forbidden call and the two ways out."""
+    tether_cli = str(Path(sys.executable).parent / "tether")
+    done = subprocess.run(
+        [tether_cli, "worker", "--agents", "tests.sandbox_refused:REGISTRY", "--offline"],
+        capture_output=True, text=True, timeout=60, cwd=ROOT,
+        env={**os.environ, "TEMPORAL_ADDRESS": target(ts_env)},
+    )  # fmt: skip
+    assert done.returncode == 2
+    [line] = done.stderr.strip().splitlines()
+    assert "workflow ClockPipeline (module tests.sandbox_refused)" in line
+    assert "datetime.datetime.now" in line
+    assert "module of its own" in line and "imports_passed_through" in line

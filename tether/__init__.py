@@ -244,6 +244,10 @@ def __getattr__(name: str) -> Any:
     from tether._deprecation import deprecated
     from tether._public import rehome
 
+    if name == "__version__":
+        from tether._version import installed_version
+
+        return installed_version()
     module = _EXPORTS.get(name)
     if module is not None:
         value = rehome(getattr(importlib.import_module(module), name), __name__)

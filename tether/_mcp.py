@@ -27,8 +27,9 @@ from urllib.parse import urlsplit
 from tether._deprecation import deprecated
 from tether._records import ToolOptionsSpec
 from tether._tools import ToolOptions, options_record
+from tether._version import extra
 
-MCP_EXTRA = "pip install 'tether[mcp]'"
+MCP_EXTRA = extra("mcp")
 DEFAULT_CONNECT_TIMEOUT = timedelta(seconds=30)
 NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 # What chat-completions APIs accept as a function name; other characters become "_".

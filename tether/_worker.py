@@ -27,6 +27,7 @@ from tether._liveness import beat
 from tether._logs import get_logger
 from tether._plugin import TetherPlugin
 from tether._pricing import PriceTable
+from tether._sandbox import quiet_validation, sandbox_refusal
 from tether._settings import SDK_DEFAULTS, Deployment, LlmSettings, WorkerTuning, task_queue
 from tether._telemetry import NO_TELEMETRY, Telemetry
 from tether._temporal import connect, data_converter
@@ -122,16 +123,23 @@ class WorkerConfig:
 async def serve(agents: AgentRegistry, config: WorkerConfig) -> None:
     """Run a worker for `agents` until SIGINT or SIGTERM, then finish in-flight tasks."""
     client = await connect(config.converter, runtime=config.telemetry.runtime())
-    worker = create_worker(
-        client,
-        agents,
-        llm=config.llm,
-        prices=config.prices,
-        tuning=config.tuning,
-        telemetry=config.telemetry,
-        check_mcp_servers=True,
-        deployment=config.deployment,
-    )
+    try:
+        with quiet_validation():
+            worker = create_worker(
+                client,
+                agents,
+                llm=config.llm,
+                prices=config.prices,
+                tuning=config.tuning,
+                telemetry=config.telemetry,
+                check_mcp_servers=True,
+                deployment=config.deployment,
+            )
+    except RuntimeError as e:
+        refusal = sandbox_refusal(e, agents.workflows)
+        if refusal is None:
+            raise
+        raise refusal from None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
