@@ -11,10 +11,11 @@ from temporalio.testing import WorkflowEnvironment
 
 from support_desk.offline import support_desk_responder
 from tests.conftest import CUSTOMER, UNATTENDED, running_worker
-from tether import AgentInput, AgentWorkflow
 from tether._replay import replay
+from tether._run_io import AgentInput
 from tether._temporal import TETHER_CONVERTER
 from tether.testing import ScriptedLLM
+from tether.workflow import AgentWorkflow
 
 
 def turn_lines(caplog: pytest.LogCaptureFixture) -> list[object]:

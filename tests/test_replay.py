@@ -14,11 +14,12 @@ from temporalio.client import WorkflowHistory
 
 from tests.histories.record import GENERATION
 from tests.incompatible_workflow import ReorderedAgentWorkflow
-from tether import AgentResult, AgentWorkflow, ApprovalDecision
+from tether import AgentResult, ApprovalDecision
 from tether._events import WATCH_SIGNAL
 from tether._replay import load_history, replay
 from tether._temporal import TETHER_CONVERTER
 from tether._wire import LLM_ACTIVITY, MCP_TOOL_ACTIVITY, TOOL_ACTIVITY, LlmRequest
+from tether.workflow import AgentWorkflow
 from workflows.refund_pipeline import RefundPipelineWorkflow
 from workflows.refund_pipeline_types import RefundResult
 

@@ -14,9 +14,10 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
 from tests.conftest import running_worker
-from tether import Agent, AgentRegistry, AgentResult, AgentWorkflow, tool
+from tether import Agent, AgentRegistry, AgentResult, Budgets, tool
 from tether._limits import DEFAULT_MAX_TOTAL_TOKENS
 from tether.testing import ScriptedLLM, call_tools, say
+from tether.workflow import AgentWorkflow
 
 
 @tool(fast=True)
@@ -29,8 +30,7 @@ LIMITED = Agent(
     name="limited",
     instructions="Be brief.",
     tools=[ping],
-    max_turns=2,
-    max_total_tokens=10_000,
+    budgets=Budgets(max_turns=2, max_total_tokens=10_000),
     models=["tether-scripted", "cheap-model"],
 )
 AGENTS = AgentRegistry([LIMITED])
@@ -110,7 +110,12 @@ async def test_a_run_cannot_raise_the_agents_budgets(
     result = await ran(ts_env, llm, max_turns=500)
     assert (result.status, result.turns) == ("max_turns", 2)  # the agent's 2, not 500
     # Tokens: each scripted call costs a few hundred; the agent allows 10,000.
-    big = Agent(name="limited", instructions="Be brief.", tools=[ping], max_total_tokens=300)
+    big = Agent(
+        name="limited",
+        instructions="Be brief.",
+        tools=[ping],
+        budgets=Budgets(max_total_tokens=300),
+    )
     async with running_worker(ts_env.client, llm, agents=AgentRegistry([big])) as worker:
         handle = await ts_env.client.start_workflow(
             AgentWorkflow.run,
@@ -123,11 +128,12 @@ async def test_a_run_cannot_raise_the_agents_budgets(
     assert capped.turns <= 3
 
 
-def test_agents_have_a_token_budget_unless_they_say_otherwise() -> None:
-    assert Agent(name="a", instructions="x").max_total_tokens == DEFAULT_MAX_TOTAL_TOKENS
-    assert (
-        Agent(name="a", instructions="x", max_total_tokens=None).spec("m").max_total_tokens is None
-    )
+def test_agents_have_default_budgets_where_they_set_none() -> None:
+    spec = Agent(name="a", instructions="x").spec("m")
+    assert (spec.max_turns, spec.max_total_tokens) == (12, DEFAULT_MAX_TOTAL_TOKENS)
+    assert (spec.deadline_seconds, spec.max_cost_usd) == (None, None)
+    spec = Agent(name="a", instructions="x", budgets=Budgets(max_total_tokens=500)).spec("m")
+    assert (spec.max_turns, spec.max_total_tokens) == (12, 500)
     with pytest.raises(ValueError, match="models must be a list of names"):
         Agent(name="a", instructions="x", models="gpt-4o")
 
@@ -135,7 +141,7 @@ def test_agents_have_a_token_budget_unless_they_say_otherwise() -> None:
 async def test_a_run_cannot_push_the_agents_deadline_back(
     ts_env: WorkflowEnvironment, llm: ScriptedLLM
 ) -> None:
-    short = Agent(name="limited", instructions="x", deadline=timedelta(hours=1))
+    short = Agent(name="limited", instructions="x", budgets=Budgets(deadline=timedelta(hours=1)))
     async with running_worker(ts_env.client, llm, agents=AgentRegistry([short])) as worker:
         llm.enqueue(say("hi"))
         handle = await ts_env.client.start_workflow(

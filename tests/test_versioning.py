@@ -26,7 +26,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from support_desk import SCRIPTS
+from support_desk.scripts import SCRIPTS
 from tests.conftest import (
     CUSTOMER,
     SEEDED_CUSTOMER,
@@ -36,8 +36,9 @@ from tests.conftest import (
     until,
 )
 from tests.processes import ROOT, model_env, process_env, target, tether_worker
-from tether import AgentInput, AgentWorkflow
+from tether._run_io import AgentInput
 from tether.testing import ScriptedLLM, binary
+from tether.workflow import AgentWorkflow
 
 DEPLOYMENT = f"tether-test-{uuid.uuid4().hex[:6]}"
 # Build 2's change: a timer before each model call.

@@ -26,9 +26,10 @@ from pathlib import Path
 from temporalio.client import Client, WorkflowHandle, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 
-from support_desk import REGISTRY, SCRIPTS
+from support_desk import REGISTRY
 from support_desk.agents import SUPPORT_DESK
 from support_desk.offline import support_desk_responder
+from support_desk.scripts import SCRIPTS
 from tests.conftest import (
     CUSTOMER,
     UNATTENDED,
@@ -42,10 +43,12 @@ from tests.conftest import (
 from tests.llm_agents import LOCAL, TRIAGE, WITH_FALLBACK
 from tests.mcp_agents import SIDE_EFFECTS, notetaker, stdio_notes
 from tests.test_context import chatter
-from tether import Agent, AgentInput, AgentRegistry, AgentWorkflow, ContextPolicy, subagent
+from tether import Agent, AgentRegistry, ContextPolicy, subagent
 from tether._events import WATCH_SIGNAL
+from tether._run_io import AgentInput
 from tether._temporal import TETHER_CONVERTER
 from tether.testing import Fail, ScriptedLLM, Step, binary, call_tools, say
+from tether.workflow import AgentWorkflow
 from workflows.refund_pipeline import RefundPipelineWorkflow
 from workflows.refund_pipeline_types import RefundResult, RefundTicket
 

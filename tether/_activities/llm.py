@@ -12,7 +12,6 @@ from datetime import timedelta
 from typing import Any
 
 import openai
-import structlog
 from openai import AsyncOpenAI
 from openai.types.chat import ChatCompletion
 from pydantic import BaseModel, ValidationError
@@ -25,6 +24,7 @@ from tether._activities.llm_errors import classify, malformed
 from tether._activities.specs import RecordedSpecs
 from tether._activities.streaming import DeltaFeed, streamed_completion
 from tether._agents import AgentRegistry
+from tether._logs import get_logger
 from tether._messages import Message, ToolCall, Usage
 from tether._pricing import PriceTable
 from tether._records import AgentSpec
@@ -34,7 +34,7 @@ from tether._settings import LlmSettings
 from tether._validation import describe
 from tether._wire import LLM_ACTIVITY, LlmReply, LlmRequest
 
-log = structlog.get_logger("tether.llm")
+log = get_logger("tether.llm")
 
 # The client gives up this long before Temporal's start-to-close timeout, so a slow
 # provider fails as a classified, retryable LlmTimeout rather than an opaque timeout.

@@ -37,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
     from tether._records import AgentSpec
     from tether._run_io import AgentInput, AgentResult, RunState, RunStatus
 
+from tether._workflows.agent_runs import AGENT_WORKFLOW
 from tether._workflows.approvals import DecidesApprovals
 from tether._workflows.chat import Chat, restore
 from tether._workflows.deadline import DeadlineReached, by_deadline
@@ -47,7 +48,6 @@ from tether._workflows.llm_calls import ModelCalls, describe_agent, repair_reque
 from tether._workflows.publishing import Publisher, budget_detail
 from tether._workflows.tool_calls import RunContext, ToolCalls, awaits_approval
 
-AGENT_WORKFLOW = "AgentWorkflow"  # the workflow type; histories name it, keep it
 
 
 @workflow.defn(name=AGENT_WORKFLOW)
