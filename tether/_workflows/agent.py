@@ -49,7 +49,6 @@ from tether._workflows.publishing import Publisher, budget_detail
 from tether._workflows.tool_calls import RunContext, ToolCalls, awaits_approval
 
 
-
 @workflow.defn(name=AGENT_WORKFLOW)
 class AgentWorkflow(DecidesApprovals):
     # The input is read here, before any handler runs: an update can arrive in the run's
