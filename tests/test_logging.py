@@ -29,7 +29,7 @@ def turn_lines(caplog: pytest.LogCaptureFixture) -> list[object]:
 async def test_workflow_lines_are_not_repeated_when_the_workflow_replays(
     ts_env: WorkflowEnvironment, shop_db: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="temporalio.workflow")
+    caplog.set_level(logging.INFO, logger="tether.workflow")
     with ScriptedLLM(support_desk_responder) as llm:
         async with running_worker(ts_env.client, llm, agents=UNATTENDED) as worker:
             handle = await ts_env.client.start_workflow(

@@ -14,9 +14,11 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
 from tests.conftest import running_worker
-from tether import Agent, AgentRegistry, AgentResult, Budgets, tool
+from tether import Agent, AgentRegistry, AgentResult, AgentRun, Budgets, tool
 from tether._limits import DEFAULT_MAX_TOTAL_TOKENS
-from tether.testing import ScriptedLLM, call_tools, say
+from tether.events import BudgetReached, RunEvent
+from tether.testing import ScriptedLLM, call_tools, say, worker
+from tether.worker import ModelPrice, PriceTable
 from tether.workflow import AgentWorkflow
 
 
@@ -154,3 +156,64 @@ async def test_a_run_cannot_push_the_agents_deadline_back(
         state = await handle.query(AgentWorkflow.state)
     started = (await handle.describe()).start_time
     assert state.deadline is not None and state.deadline - started <= timedelta(hours=1, seconds=5)
+
+
+PRICED = Agent(
+    name="priced",
+    instructions="Ping until told otherwise.",
+    tools=[ping],
+    budgets=Budgets(max_turns=50, max_cost_usd=0.01),
+)
+# Ten dollars per million tokens: a scripted call of ~60 tokens costs about $0.0006.
+PRICES = PriceTable(prices={"tether-scripted": ModelPrice(input=10.0, output=10.0)})
+
+
+async def priced_run(
+    env: WorkflowEnvironment, llm: ScriptedLLM, prices: PriceTable, budgets: Budgets | None
+) -> tuple[AgentResult, list[RunEvent]]:
+    llm.enqueue(*[call_tools(("ping", {})) for _ in range(50)])
+    async with worker(env.client, AgentRegistry([PRICED]), llm, prices=prices) as w:
+        run = await AgentRun.start(
+            env.client, PRICED, "ping", task_queue=w.task_queue, budgets=budgets
+        )
+        result = await run.result()
+        events = [e async for e in run.events()]
+    return result, events
+
+
+async def test_a_cost_budget_ends_the_run_once_its_spend_reaches_it(
+    ts_env: WorkflowEnvironment,
+) -> None:
+    with ScriptedLLM() as llm:
+        result, events = await priced_run(ts_env, llm, PRICES, None)
+    assert result.status == "max_cost"
+    assert result.cost_usd is not None and result.cost_usd >= 0.01
+    per_call = [10.0 * r.total_tokens / 1e6 for r in llm.requests]
+    # The call that crossed the budget was the last: the spend before it was under.
+    assert sum(per_call[:-1]) < 0.01 <= sum(per_call)
+    [reached] = [e for e in events if isinstance(e, BudgetReached)]
+    assert reached.status == "max_cost" and reached.detail.endswith("of $0.0100")
+
+
+async def test_a_run_may_lower_the_agents_cost_budget_never_raise_it(
+    ts_env: WorkflowEnvironment,
+) -> None:
+    with ScriptedLLM() as llm:
+        lowered, _ = await priced_run(ts_env, llm, PRICES, Budgets(max_cost_usd=0.002))
+        lowered_calls = len(llm.requests)
+    with ScriptedLLM() as llm:
+        raised, _ = await priced_run(ts_env, llm, PRICES, Budgets(max_cost_usd=100))
+    assert (lowered.status, raised.status) == ("max_cost", "max_cost")
+    assert lowered.cost_usd is not None and lowered.cost_usd < 0.01
+    assert raised.cost_usd is not None and raised.cost_usd < 0.02  # the agent's 0.01 held
+    assert lowered_calls < len(llm.requests)
+
+
+async def test_a_cost_budget_without_a_price_is_refused_before_any_model_call(
+    ts_env: WorkflowEnvironment,
+) -> None:
+    with ScriptedLLM() as llm, pytest.raises(WorkflowFailureError) as failed:
+        await priced_run(ts_env, llm, PriceTable(), None)
+    assert llm.requests == []
+    cause = failed.value.cause
+    assert isinstance(cause, ApplicationError) and cause.type == "NoPrice"

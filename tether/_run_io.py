@@ -19,6 +19,7 @@ RunStatus = Literal[
     "completed",
     "max_turns",  # budget: model calls for one user message
     "max_tokens",  # budget: total tokens of the run, across continue-as-new
+    "max_cost",  # budget: the run's spend in USD, by the worker's price table
     "deadline_exceeded",  # budget: the run's wall-clock deadline
     "invalid_output",
     "failed",

@@ -16,6 +16,7 @@ from openai import AsyncOpenAI
 from openai.types.chat import ChatCompletion
 from pydantic import BaseModel, ValidationError
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from tether._activities.agents import served
 from tether._activities.conversations import Conversations
@@ -71,6 +72,13 @@ class LlmActivities:
         """Send the conversation and the agent's tool schemas, as the run recorded them;
         return one message."""
         agent = served(self._agents, request.agent)
+        if request.priced and request.model not in self._prices.prices:
+            raise ApplicationError(
+                f"model {request.model!r} has no price in this worker's price table "
+                "(TETHER_PRICES), so the run's cost budget cannot be kept",
+                type="NoPrice",
+                non_retryable=True,
+            )
         try:
             async with heartbeating():
                 spec = await self._specs.resolve(agent, request.digest)

@@ -45,6 +45,7 @@ from tether._workflows.events import RunEvents
 from tether._workflows.generations import paths
 from tether._workflows.inputs import check_model, checked_input, invalid_input, parsed_input
 from tether._workflows.llm_calls import ModelCalls, describe_agent, repair_request
+from tether._workflows.logs import log
 from tether._workflows.publishing import Publisher, budget_detail
 from tether._workflows.tool_calls import RunContext, ToolCalls, awaits_approval
 
@@ -133,7 +134,7 @@ class AgentWorkflow(DecidesApprovals):
             return await self._converse(spec, params)
         except DeadlineReached:
             deadline = str(self._limits.deadline)
-            workflow.logger.info("deadline reached", extra={"deadline": deadline})
+            log.info("deadline reached", extra={"deadline": deadline})
             return self._finish("deadline_exceeded", None)
 
     def _configure(self, spec: AgentSpec, params: AgentInput) -> None:
@@ -144,6 +145,7 @@ class AgentWorkflow(DecidesApprovals):
         )
         bound = self._tools.context.bound
         self._limits.set_from(spec, params, bound=bound)
+        self._models.priced = self._limits.max_cost_usd is not None
         if bound:
             check_model(spec, params)
         if params.carried is None:
@@ -194,9 +196,7 @@ class AgentWorkflow(DecidesApprovals):
             reply = await self._models.call(spec, self._turn, local_allowed=self._local_allowed())
             conversation.add(reply.message)
             calls = reply.message.tool_calls
-            workflow.logger.info(
-                "turn finished", extra={"turn": self._turn, "tool_calls": len(calls)}
-            )
+            log.info("turn finished", extra={"turn": self._turn, "tool_calls": len(calls)})
             if calls:
                 local = self._local_allowed(awaits_approval(spec, calls))
                 outcomes = await self._tools.run(spec, calls, self._turn, local=local)
@@ -207,11 +207,11 @@ class AgentWorkflow(DecidesApprovals):
                 self._output = reply.output
                 return None
             if repairs_left == 0:
-                workflow.logger.info("structured output still invalid after repairs")
+                log.info("structured output still invalid after repairs")
                 return self._finish("invalid_output", reply.message.content)
             repairs_left -= 1
             conversation.add(repair_request(reply.output_error))
-        workflow.logger.info("turn limit reached", extra={"max_turns": self._limits.max_turns})
+        log.info("turn limit reached", extra={"max_turns": self._limits.max_turns})
         return self._finish("max_turns", None)
 
     def _finish(

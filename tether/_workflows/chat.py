@@ -20,6 +20,7 @@ with workflow.unsafe.imports_passed_through():
 
 from tether._workflows.deadline import until
 from tether._workflows.events import RunEvents
+from tether._workflows.logs import log
 from tether._workflows.run_state import Conversation, Inbox, Limits, Spend
 
 
@@ -105,7 +106,7 @@ class Chat:
             stream=self._events.carry(),
             watched_until=self._events.watched_until,
         )
-        workflow.logger.info("continuing as new", extra={"turn": turn, "runs": self.runs})
+        log.info("continuing as new", extra={"turn": turn, "runs": self.runs})
         return params.model_copy(update={"model": model, "carried": carried})
 
 

@@ -20,6 +20,7 @@ with workflow.unsafe.imports_passed_through():
     from tether._messages import Message
     from tether._policies import ContextPolicy
 
+from tether._workflows.logs import log
 from tether._workflows.run_state import Conversation
 
 CHARS_PER_TOKEN = 4  # the usual estimate for English text; no tokenizer in a workflow
@@ -60,7 +61,7 @@ async def fit(
     view, cut = cut_to_fit(policy, view)
     if cut:
         notes.append(f"{cut} long messages cut")
-    workflow.logger.info("context compacted", extra={"turn": turn, "notes": notes})
+    log.info("context compacted", extra={"turn": turn, "notes": notes})
     conversation.compact(view, compaction_note(notes, turn))
 
 

@@ -28,6 +28,7 @@ from temporalio.exceptions import TimeoutError as ActivityTimeout
 from tether._workflows import context
 from tether._workflows.activity_calls import DEFAULT_HEARTBEAT_TIMEOUT_SECONDS, execute
 from tether._workflows.events import RunEvents
+from tether._workflows.logs import log
 from tether._workflows.publishing import Publisher
 from tether._workflows.run_state import Conversation, Spend
 
@@ -146,7 +147,7 @@ async def _call_where(
     except ActivityError as e:
         if not _not_started(e):
             raise
-        workflow.logger.info("the conversation's worker is gone", extra={"queue": worker_queue})
+        log.info("the conversation's worker is gone", extra={"queue": worker_queue})
         return await call(None)
 
 
@@ -178,6 +179,8 @@ class ModelCalls:
         shown: Publisher,
     ) -> None:
         self.model: str | None = None
+        # The run has a cost budget: a model without a price must not be called.
+        self.priced = False
         # The task queue of the worker that holds this run's conversation (its last
         # model call's); the next call goes there first.
         self.worker_queue: str | None = None
@@ -209,6 +212,7 @@ class ModelCalls:
                 messages=conversation.messages if whole else conversation.unsent(),
                 turn=turn,
                 known=0 if whole else conversation.sent,
+                priced=self.priced,
             )
             try:
                 reply = await execute_llm(
@@ -256,7 +260,7 @@ class ModelCalls:
         except ActivityError as e:
             if is_cancelled_exception(e):
                 raise
-            workflow.logger.warning("summary failed; older messages dropped")
+            log.warning("summary failed; older messages dropped")
             return None
         self._spend.add_call(reply)
         return reply.message.content or None
@@ -265,7 +269,7 @@ class ModelCalls:
         switch = ModelSwitch(turn=turn, from_model=from_model, to_model=to_model, reason=reason)
         self._spend.switches.append(switch)
         self.model = to_model
-        workflow.logger.warning("falling back to another model", extra=switch.model_dump())
+        log.warning("falling back to another model", extra=switch.model_dump())
         self._events.publish(ModelSwitched(**switch.model_dump()))
         self._shown.model_switched(to_model, self._spend.switches)
 

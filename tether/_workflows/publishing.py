@@ -113,6 +113,8 @@ def budget_detail(status: RunStatus, limits: Limits, spend: Spend) -> str | None
         return f"{limits.max_turns} model calls for one message"
     if status == "max_tokens":
         return f"{spend.usage.total_tokens:,} tokens of {limits.max_total_tokens:,}"
+    if status == "max_cost":
+        return f"${spend.cost() or 0:,.4f} of ${limits.max_cost_usd or 0:,.4f}"
     if status == "deadline_exceeded":
         return f"the deadline {limits.deadline:%Y-%m-%d %H:%M:%S} UTC passed"
     return None

@@ -104,6 +104,7 @@ class Limits:
 
     max_turns: int = 0
     max_total_tokens: int | None = None
+    max_cost_usd: float | None = None
     deadline: datetime | None = None
     continue_as_new_turns: int = 0
 
@@ -114,11 +115,13 @@ class Limits:
         deadline it carried."""
         self.max_turns = params.max_turns or spec.max_turns
         self.max_total_tokens = params.max_total_tokens or spec.max_total_tokens
+        self.max_cost_usd = params.max_cost_usd or spec.max_cost_usd
         self.continue_as_new_turns = params.continue_as_new_turns or spec.continue_as_new_turns
         seconds = params.deadline_seconds or spec.deadline_seconds
         if bound:
             self.max_turns = min(self.max_turns, spec.max_turns)
             self.max_total_tokens = _lower(self.max_total_tokens, spec.max_total_tokens)
+            self.max_cost_usd = _lower(self.max_cost_usd, spec.max_cost_usd)
             seconds = _lower(seconds, spec.deadline_seconds)
         if params.carried is None:
             self.deadline = workflow.now() + timedelta(seconds=seconds) if seconds else None
@@ -129,6 +132,9 @@ class Limits:
         limit = self.max_total_tokens
         if limit is not None and spend.usage.total_tokens >= limit:
             return "max_tokens"
+        cost, max_cost = spend.cost(), self.max_cost_usd
+        if max_cost is not None and cost is not None and cost >= max_cost:
+            return "max_cost"
         return None
 
     def tokens_left(self, usage: Usage) -> int | None:
