@@ -264,14 +264,14 @@ MUTATIONS = [
     Mutation(
         "approval-approvers",
         "tether/_workflows/approvals.py",
-        "        if rules is not None:\n            _check_approver(rules, decision)\n",
+        "        if rules is not None:\n            _check_decider(rules, decision, call)\n",
         "",
         (T + "test_approvals.py",),
     ),
     Mutation(
         "approval-execution-digest",
         "tether/_activities/tools.py",
-        "    if arguments_digest(request.call.arguments) == request.approved_digest:",
+        "    if expected is None or arguments_digest(request.call.arguments) == expected:",
         "    if True:",
         (T + "test_tool_scope.py",),
     ),

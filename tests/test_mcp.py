@@ -39,7 +39,7 @@ from tether._process import stop
 from tether._replay import replay
 from tether._temporal import TETHER_CONVERTER
 from tether._wire import MCP_TOOL_ACTIVITY
-from tether.testing import ScriptedLLM, call_tools, say, worker
+from tether.testing import SIGNER, ScriptedLLM, call_tools, say, worker
 
 AGENTS = "tests.mcp_agents:REGISTRY"  # what the tests' `tether worker` processes serve
 FAILS_OVER = 60  # seconds: a retry waits out a dead worker's heartbeat timeout (10 s)
@@ -270,8 +270,8 @@ async def test_approvals_hold_mcp_calls_until_a_person_decides(
             run = await start(ts_env, w.task_queue)
             keep, drop = await pending_approvals(run.handle, 2)
             assert calls(tmp_path) == []  # nothing reached the server before a decision
-            await run.approve(keep.call_id)
-            await run.reject(drop.call_id, reason="not needed")
+            await run.approve(keep, signer=SIGNER)
+            await run.reject(drop, signer=SIGNER, reason="not needed")
             result = await run.result()
     assert result.status == "completed"
     assert notes_written(tmp_path) == ["keep"]
@@ -296,7 +296,7 @@ async def test_a_run_keeps_the_tools_it_listed_when_the_server_changes_them(
         llm.enqueue(say("Noted."), say("Hello."))
         v2 = notetaker(stdio_notes(tmp_path, "2", options=approve))
         async with worker(dev_env.client, v2, llm, queue=queue):
-            await run.approve(pending.call_id)
+            await run.approve(pending, signer=SIGNER)
             assert (await run.result()).status == "completed"
             fresh = await start(dev_env, queue, "hello")
             await fresh.result()
@@ -321,7 +321,7 @@ async def test_a_stateful_servers_lost_session_fails_the_call_once_and_clearly(
             [pending] = await run.wait_for_approval()
             (listed,) = calls(tmp_path, "list_notes")
             os.kill(listed["pid"], signal.SIGKILL)  # the session's state goes with it
-            await run.approve(pending.call_id)
+            await run.approve(pending, signer=SIGNER)
             with pytest.raises(WorkflowFailureError) as failed:
                 await asyncio.wait_for(run.result(), 30)
     cause = failed.value.cause
@@ -417,7 +417,7 @@ async def test_the_readmes_mcp_example_runs_as_written(
         async with worker(ts_env.client, scribe.REGISTRY, llm) as w:
             run = await AgentRun.start(ts_env.client, "scribe", "note it", task_queue=w.task_queue)
             [call] = await run.wait_for_approval()
-            await run.approve(call.call_id)
+            await run.approve(call, signer=SIGNER)
             assert (await run.result()).status == "completed"
     assert tool_messages(llm, 2) == ["1 notes", "call the plumber"]
 

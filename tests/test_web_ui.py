@@ -23,7 +23,7 @@ from tests.conftest import CUSTOMER, UNATTENDED, free_port, running_worker
 from tests.processes import process_env, starter, target, worker_process
 from tether import AgentInput, AgentRun, AgentWorkflow
 from tether._visibility import run_summary
-from tether.testing import ScriptedLLM, dev_server
+from tether.testing import SIGNER, ScriptedLLM, dev_server
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_MISSING = f"{CHROMIUM} not installed (apt-get install -y chromium); web UI test skipped"
@@ -208,5 +208,5 @@ async def test_the_page_of_a_run_waiting_for_approval_says_what_waits_and_how_to
                     await expect(current.get_by_text(text).first).to_be_visible(timeout=UI_TIMEOUT)
                 await expect(details.get_by_text("Reading this page.")).to_be_visible()
                 await page.screenshot(path=WAITING_DETAILS)
-            await run.reject(call.call_id, reason="seen in the browser test")
+            await run.reject(call, signer=SIGNER, reason="seen in the browser test")
             assert (await run.result()).status == "completed"

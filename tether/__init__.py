@@ -70,10 +70,12 @@ if TYPE_CHECKING:
         RunStatus,
     )
     from tether._settings import ConfigurationError, Deployment, LlmSettings, WorkerTuning
+    from tether._signing import Signer
     from tether._subagents import subagent
     from tether._subscribe import EventsUnavailable, subscribe
     from tether._temporal import TemporalUnreachable, connect, data_converter
     from tether._tools import Tool, ToolContext, ToolError, ToolOptions, tool
+    from tether._trust import ApproverKeys
     from tether._waiting import WAIT
     from tether._wire import LlmReply, ToolOutcome
     from tether._worker import create_worker
@@ -128,6 +130,7 @@ _EXPORTS = {
     "Deployment": "tether._settings",
     "LlmSettings": "tether._settings",
     "WorkerTuning": "tether._settings",
+    "Signer": "tether._signing",
     "subagent": "tether._subagents",
     "EventsUnavailable": "tether._subscribe",
     "subscribe": "tether._subscribe",
@@ -139,6 +142,7 @@ _EXPORTS = {
     "ToolError": "tether._tools",
     "ToolOptions": "tether._tools",
     "tool": "tether._tools",
+    "ApproverKeys": "tether._trust",
     "WAIT": "tether._waiting",
     "create_worker": "tether._worker",
     "AgentWorkflow": "tether._workflows.agent",
@@ -160,6 +164,7 @@ __all__ = [
     "ApprovalDecided",
     "ApprovalDecision",
     "ApprovalWaiting",
+    "ApproverKeys",
     "BudgetReached",
     "ConfigurationError",
     "ContextPolicy",
@@ -187,6 +192,7 @@ __all__ = [
     "RunExists",
     "RunState",
     "RunStatus",
+    "Signer",
     "StepDone",
     "TemporalUnreachable",
     "TetherPlugin",

@@ -19,6 +19,7 @@ from tether._policies import ContextPolicy, LlmPolicy
 from tether._records import AgentSpec, OutputSpec
 from tether._settings import ConfigurationError
 from tether._tools import Tool
+from tether._trust import ApproverKeys
 
 if TYPE_CHECKING:
     from tether._scripted_llm import Responder
@@ -58,10 +59,12 @@ class Agent:
         models: The models a run's input may choose (besides `model` and the fallback
             models); None lets a run name any model its provider serves.
         approvers: Who may decide this agent's calls that wait for a person, by the
-            `approver` a decision states; the run's `started_by` never may. None lets
-            any client decide. The names are what clients claim: make them
-            trustworthy with your deployment's authentication (see the README's
-            Security section).
+            `approver` a decision is signed for; the run's `started_by` never may. None:
+            anyone a trusted key may sign for.
+        approver_keys: The keys whose signed decisions its runs accept, and the names
+            each may sign for; None takes the worker's (TETHER_APPROVER_KEYS), and with
+            neither every decision is refused. `ApproverKeys(unsigned=True)` accepts
+            unsigned decisions (see the README's Security section for what that gives up).
         continue_as_new_turns: A chat continues-as-new after this many model calls in
             one run (or sooner, when Temporal suggests it), keeping its history small.
         context: What the model is sent once the conversation outgrows a budget (older
@@ -86,6 +89,7 @@ class Agent:
     context: ContextPolicy | None = None
     models: Sequence[str] | None = None
     approvers: Sequence[str] | None = None
+    approver_keys: ApproverKeys | None = None
 
     def __post_init__(self) -> None:
         if not self.name.strip():
@@ -124,9 +128,10 @@ class Agent:
     def mcp_server(self, name: str) -> McpServer | None:
         return next((s for s in self.mcp if s.name == name), None)
 
-    def spec(self, default_model: str) -> AgentSpec:
+    def spec(self, default_model: str, approver_keys: ApproverKeys | None = None) -> AgentSpec:
         """The agent as a run records it: what the workflow decides with, and what the
-        activities act on (tool schemas, the output schema, limits)."""
+        activities act on (tool schemas, the output schema, limits); `approver_keys` are
+        the worker's, for an agent that names none."""
         output = None
         if self.output_type is not None:
             output = OutputSpec(
@@ -146,6 +151,7 @@ class Agent:
             max_total_tokens=self.max_total_tokens,
             models=list(self.models) if self.models is not None else None,
             approvers=list(self.approvers) if self.approvers is not None else None,
+            approver_keys=self.approver_keys or approver_keys or ApproverKeys(),
             deadline_seconds=self.deadline.total_seconds() if self.deadline else None,
             continue_as_new_turns=self.continue_as_new_turns,
             output=output,

@@ -45,6 +45,7 @@ from tether._scripted_llm import ScriptedLLM, no_script
 from tether._search_registration import ensure_search_attributes
 from tether._settings import ConfigurationError, LlmSettings
 from tether._temporal import data_converter, with_codec
+from tether._trust import ApproverKeys
 from tether._workflows.agent import AgentWorkflow
 
 log = structlog.get_logger("tether.plugin")
@@ -70,6 +71,9 @@ class TetherPlugin(SimplePlugin):
             logging one line for each that does not start or answer (the worker runs
             on). Otherwise a server is started when a run first needs it. Either way
             the worker keeps its sessions for later runs and closes them as it stops.
+        approver_keys: The keys whose signed decisions runs of agents that name none
+            accept (see `ApproverKeys`); None reads TETHER_APPROVER_KEYS (a file, or
+            `unsigned`). With neither, such runs refuse every decision.
     """
 
     def __init__(
@@ -81,13 +85,16 @@ class TetherPlugin(SimplePlugin):
         cached_conversations: int = 1000,
         search_attributes: bool = True,
         check_mcp_servers: bool = False,
+        approver_keys: ApproverKeys | None = None,
     ) -> None:
         self.registry = as_registry(agents)
         self._search_attributes = search_attributes
         self._check_mcp_servers = check_mcp_servers
         self._mcp_sessions = McpSessions()
         self.llm = llm or LlmSettings.from_env()
-        specs = RecordedSpecs(self.llm.model, max_recorded=cached_conversations)
+        keys = approver_keys if approver_keys is not None else ApproverKeys.from_env()
+        warn_undecidable(self.registry, keys)
+        specs = RecordedSpecs(self.llm.model, cached_conversations, keys)
         self._agent_activities = AgentActivities(self.registry, specs, self._mcp_sessions)
         self._llm_activities = LlmActivities(
             self.registry,
@@ -201,6 +208,21 @@ class TetherPlugin(SimplePlugin):
                 yield
             finally:
                 self._llm_activities.worker_queues.pop(shared, None)
+
+
+def warn_undecidable(registry: AgentRegistry, worker_keys: ApproverKeys | None) -> None:
+    """Log each agent whose calls wait for a person but whose runs could accept no
+    decision (no key trusted, unsigned decisions not allowed)."""
+    for agent in registry:
+        keys = agent.approver_keys or worker_keys or ApproverKeys()
+        if keys.keys or keys.unsigned or not any(t.spec.needs_approval for t in agent.tools):
+            continue
+        log.warning(
+            "this agent's calls wait for a person, but it trusts no approver keys: every "
+            "decision will be refused; set TETHER_APPROVER_KEYS to an allowed-signers file "
+            "(or to `unsigned`), or give the agent approver_keys",
+            agent=agent.name,
+        )
 
 
 def _with_tether_payloads(existing: DataConverter | None) -> DataConverter:

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from tether._limits import DAY_SECONDS, DEFAULT_MAX_RESULT_BYTES
 from tether._policies import ContextPolicy, LlmPolicy, RetryOptions
+from tether._trust import ApproverKeys
 
 
 class ToolOptionsSpec(BaseModel):
@@ -124,6 +125,11 @@ class AgentSpec(BaseModel):
     )
     approvers: list[str] | None = Field(
         default=None, description="Who may decide its calls that wait for a person; None: any."
+    )
+    approver_keys: ApproverKeys | None = Field(
+        default=None,
+        description="The keys whose signed decisions the run accepts; None: a run recorded "
+        "before decisions were signed, which takes the approver a decision states.",
     )
     deadline_seconds: float | None = None
     continue_as_new_turns: int = 200

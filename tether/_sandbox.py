@@ -13,7 +13,10 @@ import dataclasses
 from temporalio.worker import WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
-PASSED_THROUGH = ("tether",)
+# cryptography too: the `decide` validator verifies signatures with it, and its Rust
+# extension imports `cryptography.exceptions` when it raises InvalidSignature; inside the
+# sandbox that import re-created the module and aborted the whole worker process.
+PASSED_THROUGH = ("tether", "cryptography")
 
 
 def passing_tether_through(runner: WorkflowRunner | None = None) -> WorkflowRunner:

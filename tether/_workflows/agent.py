@@ -125,7 +125,10 @@ class AgentWorkflow(DecidesApprovals):
         params = checked_input(AgentInput, args)
         if bound:
             self._context = RunContext(
-                acting_for=params.acting_for, started_by=params.started_by, bound=True
+                acting_for=params.acting_for,
+                started_by=params.started_by,
+                bound=True,
+                parent_rules=tuple(params.parent_rules),
             )
             if params.carried is not None and not workflow.info().continued_run_id:
                 raise invalid_input("`carried` is the workflow's own, for continue-as-new")
@@ -569,7 +572,9 @@ class AgentWorkflow(DecidesApprovals):
         not while an update may arrive (see generations.NO_LOCAL_ACTIVITIES_WITH_UPDATES)."""
         return self._local_with_updates or not (self._chat or approvals_in_turn)
 
-    async def _run_subagent(self, tool: ToolSpec, call: ToolCall) -> ToolOutcome:
+    async def _run_subagent(
+        self, tool: ToolSpec, call: ToolCall, inherits: RunContext
+    ) -> ToolOutcome:
         """The other agent as a child run, within what is left of this run's budgets;
         its tokens (and cost) count as this run's."""
         outcome, child = await run_subagent(
@@ -578,6 +583,7 @@ class AgentWorkflow(DecidesApprovals):
             turn=self._turn,
             tokens_left=self._limits.tokens_left(self._spend.usage),
             deadline=self._limits.deadline,
+            inherits=inherits,
         )
         if child is not None:
             self._spend.add_child(child)

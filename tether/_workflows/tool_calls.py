@@ -13,6 +13,7 @@ infrastructure errors are retried by Temporal per the tool's retry policy.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -21,11 +22,11 @@ from temporalio import workflow
 from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
-    from tether import _arguments
     from tether._messages import ToolCall
     from tether._records import AgentSpec, ToolSpec
     from tether._run_io import ApprovalDecision
     from tether._tools import unknown_tool
+    from tether._trust import ApprovalRules
     from tether._visibility import call_summary
     from tether._waiting import WAIT, WaitArgs
     from tether._wire import MCP_TOOL_ACTIVITY, TOOL_ACTIVITY, ToolOutcome, ToolRequest
@@ -33,7 +34,7 @@ with workflow.unsafe.imports_passed_through():
 from tether._workflows.activity_calls import DEFAULT_HEARTBEAT_TIMEOUT_SECONDS, execute
 from tether._workflows.approvals import Approvals, Rules, edited_note
 
-RunSubagent = Callable[[ToolSpec, ToolCall], Awaitable[ToolOutcome]]
+RunSubagent = Callable[[ToolSpec, ToolCall, "RunContext"], Awaitable[ToolOutcome]]
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ class RunContext:
     acting_for: str | None = None
     started_by: str | None = None
     bound: bool = False
+    parent_rules: tuple[ApprovalRules, ...] = ()  # a sub-agent's: its parents' rules
 
     def rules(self, spec: AgentSpec, tool: ToolSpec) -> Rules | None:
         """What a decision on a call of `tool` must satisfy (None for older runs)."""
@@ -54,7 +56,15 @@ class RunContext:
             schema=tool.parameters if tool.mcp is None else None,
             approvers=tuple(spec.approvers) if spec.approvers is not None else None,
             started_by=self.started_by,
+            keys=spec.approver_keys,
+            inherited=self.parent_rules,
         )
+
+    def for_child(self, spec: AgentSpec) -> RunContext:
+        """What a sub-agent's run inherits: who it acts for, who started it, and the
+        rules for deciding calls of this run and its parents."""
+        own = ApprovalRules(approvers=spec.approvers, approver_keys=spec.approver_keys)
+        return dataclasses.replace(self, parent_rules=(own, *self.parent_rules))
 
 
 async def run_tool_call(
@@ -107,7 +117,7 @@ async def _dispatch(
     decision: ApprovalDecision | None = None,
 ) -> ToolOutcome:
     if tool.builtin == "subagent":
-        return await run_subagent(tool, call)
+        return await run_subagent(tool, call, context.for_child(spec))
     request = tool_request(spec, call, turn, context, decision)
     return await execute_tool(tool, request, local=local_allowed)
 
@@ -134,8 +144,7 @@ def tool_request(
     if context.acting_for is not None:
         request.acting_for = context.acting_for
     if decision is not None and context.bound:
-        request.approval = decision
-        request.approved_digest = _arguments.digest_of(call.arguments)
+        request.approval = decision  # the activity checks the call against it
     return request
 
 
