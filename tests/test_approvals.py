@@ -391,3 +391,29 @@ async def test_only_a_listed_approver_other_than_the_starter_may_decide(
     ]
     assert result.status == "completed"
     assert refund_rows(shop_db) == [("A-1001", "bob@shop", None)]
+
+
+async def test_two_calls_with_one_id_in_a_message_each_wait_for_their_own_decision(
+    ts_env: WorkflowEnvironment, llm: ScriptedLLM, shop_db: Path
+) -> None:
+    # Before: the person saw one call, and deciding it wedged the run (a KeyError on
+    # every retry of the workflow task).
+    llm.enqueue(
+        call_tools(
+            ("issue_refund", {"order_id": "A-1001", "reason": "broken"}),
+            ("issue_refund", {"order_id": "A-1004", "reason": "broken"}),
+            ids=["call_0", "call_0"],
+        ),
+        say("One refunded, one not."),
+    )
+    async with refund_run(ts_env, llm) as handle:
+        first, second = await pending_approvals(handle, 2, within=10)
+        await handle.execute_update(AgentWorkflow.decide, approval(handle, first))
+        await handle.execute_update(AgentWorkflow.decide, approval(handle, second, approve=False))
+        result = await handle.result()
+
+    assert (first.call_id, second.call_id) == ("call_0", "call_0~2")
+    assert result.status == "completed"
+    tool_ids = [m["tool_call_id"] for m in llm.requests[-1].messages if m["role"] == "tool"]
+    assert tool_ids == ["call_0", "call_0~2"]  # the provider sees the ids it is answered by
+    assert refund_rows(shop_db) == [("A-1001", APPROVER, None)]
