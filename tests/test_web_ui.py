@@ -187,7 +187,7 @@ async def test_the_page_of_a_run_waiting_for_approval_says_what_waits_and_how_to
             async with browser_page(tmp_path) as page:
                 await page.goto(f"http://127.0.0.1:{port}/namespaces/default/workflows/{run.id}")
                 # The timeline: the wait is a timer labelled with what it waits for.
-                waits = "waiting for a person to approve issue_refund(order_id='A-1001'"
+                waits = 'waiting for a person to approve issue_refund({"order_id": "A-1001"'
                 await expect(page.get_by_text(waits)).to_be_visible(timeout=UI_TIMEOUT)
                 await expect(page.get_by_text(f"{decide} (or reject)")).to_be_attached()
                 ARTIFACT.parent.mkdir(parents=True, exist_ok=True)

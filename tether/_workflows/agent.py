@@ -49,6 +49,7 @@ with workflow.unsafe.imports_passed_through():
         AGENT_TOKENS_KEY,
         AGENT_TURNS_KEY,
         current_details,
+        inline,
     )
     from tether._wire import CONVERSATION_LOST, LlmReply, LlmRequest, ToolOutcome
 
@@ -275,7 +276,7 @@ class AgentWorkflow(DecidesApprovals):
                 "turn finished", extra={"turn": self._turn, "tool_calls": len(calls)}
             )
             if calls:
-                self._tools_waiting = "tools: " + ", ".join(c.name for c in calls)
+                self._tools_waiting = "tools: " + ", ".join(inline(c.name) for c in calls)
                 self._set_status("running", self._tools_waiting)
                 local = self._local_allowed(
                     any(t.needs_approval for c in calls if (t := spec.tool(c.name)))

@@ -24,7 +24,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from tether import _arguments
-    from tether._events import ARGUMENTS_CHARS, ApprovalDecided, ApprovalWaiting, Event, cut
+    from tether._events import ARGUMENTS_CHARS, ApprovalDecided, ApprovalWaiting, Event
     from tether._messages import ToolCall
     from tether._run_io import ApprovalDecision, PendingApproval
     from tether._signing import Binding, check_signature
@@ -182,7 +182,7 @@ class Approvals:
                 turn=turn,
                 call_id=call.id,
                 tool=call.name,
-                arguments=cut(call.arguments, ARGUMENTS_CHARS),
+                arguments=call.arguments if len(call.arguments) <= ARGUMENTS_CHARS else None,
                 expires_at=pending.expires_at,
             )
         )

@@ -42,7 +42,7 @@ with workflow.unsafe.imports_passed_through():
     from tether._records import AgentSpec
     from tether._run_io import PendingApproval
     from tether._trust import ApproverKeys
-    from tether._visibility import approval_details
+    from tether._visibility import approval_details, code
     from tether._wire import LlmReply, LlmRequest, ToolOutcome
 
 from tether._workflows.approvals import Approvals, DecidesApprovals, Rules
@@ -264,7 +264,7 @@ class Pipeline(DecidesApprovals):
 
     def _publish(self) -> None:
         info = workflow.info()
-        steps = "\n".join(f"- {s}" for s in self._steps)
+        steps = code("\n".join(f"- {s}" for s in self._steps)) if self._steps else ""
         waiting = approval_details(self._approvals.pending, info.workflow_id)
         workflow.set_current_details(
             "\n\n".join(

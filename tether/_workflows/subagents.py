@@ -15,7 +15,7 @@ with workflow.unsafe.imports_passed_through():
     from tether._run_io import AgentInput, AgentResult
     from tether._subagents import Handoff
     from tether._validation import describe
-    from tether._visibility import run_summary
+    from tether._visibility import code, inline, run_summary
     from tether._wire import ToolOutcome
 
 from tether._workflows.tool_calls import RunContext
@@ -54,8 +54,8 @@ async def run_subagent(
             id=f"{parent}:{turn}:{call.id}",
             result_type=AgentResult,
             static_summary=run_summary(f"{agent} for {parent}", task),
-            static_details=f"**Sub-agent** of `{parent}` (turn {turn}, tool call "
-            f"`{call.id}`)\n\n**Task**\n\n{task[:2000]}",
+            static_details=f"**Sub-agent** of {inline(parent)} (turn {turn}, tool call "
+            f"{inline(call.id)})\n\n**Task**\n\n{code(task[:2000])}",
         )
     except ChildWorkflowError as e:
         if is_cancelled_exception(e):
