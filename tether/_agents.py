@@ -243,23 +243,31 @@ def as_registry(value: object, *, source: str = "agents") -> AgentRegistry:
 
 
 def load_registry(target: str) -> AgentRegistry:
-    """The registry `MODULE:ATTR` names, imported with the working directory on the
-    path (as uvicorn and celery do); `ConfigurationError` says what is wrong."""
+    """The registry `MODULE:ATTR` names; `ConfigurationError` says what is wrong.
+
+    A module the installed packages do not have is looked for in the working directory
+    too (as uvicorn and celery do), added to the end of the path: after the installed
+    packages, so a file planted there (`./trio.py`) cannot stand in for one of them, and
+    only when the named module needs it."""
     module_name, sep, attr = target.partition(":")
     if not sep or not module_name or not attr:
         raise ConfigurationError(
             f"--agents {target!r} must be MODULE:ATTR, e.g. myapp.agents:REGISTRY"
         )
     cwd = os.getcwd()
-    if cwd not in sys.path:
-        sys.path.insert(0, cwd)
     try:
-        module = importlib.import_module(module_name)
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as e:
+            if cwd in sys.path or e.name is None or not module_name.startswith(e.name):
+                raise
+            sys.path.append(cwd)
+            module = importlib.import_module(module_name)
     except ModuleNotFoundError as e:
         if e.name is not None and module_name.startswith(e.name):
             raise ModuleMissing(
                 f"cannot import {module_name!r}: no module named {e.name!r} (searched the "
-                f"working directory {cwd} and the installed packages)"
+                f"installed packages and the working directory {cwd})"
             ) from None
         raise ConfigurationError(f"importing {module_name!r} failed: {_where(e)}") from None
     except Exception as e:
