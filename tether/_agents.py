@@ -56,8 +56,9 @@ class Agent:
             Default 1,000,000; None for no limit. A run's input may lower it (and
             `max_turns`, `deadline`), never raise it.
         deadline: The run ends with status deadline_exceeded this long after it started.
-        models: The models a run's input may choose (besides `model` and the fallback
-            models); None lets a run name any model its provider serves.
+        models: The models a run's input may choose besides `model` and the fallback
+            models (None: only those). `["*"]` lets a run name any model its provider
+            serves, and spend on it: only where every starter may.
         approvers: Who may decide this agent's calls that wait for a person, by the
             `approver` a decision is signed for; the run's `started_by` never may. None:
             anyone a trusted key may sign for.
@@ -149,7 +150,7 @@ class Agent:
             structured_output=self.output_type is not None,
             approval_timeout_seconds=self.approval_timeout.total_seconds(),
             max_total_tokens=self.max_total_tokens,
-            models=list(self.models) if self.models is not None else None,
+            models=list(self.models) if self.models is not None else [],
             approvers=list(self.approvers) if self.approvers is not None else None,
             approver_keys=self.approver_keys or approver_keys or ApproverKeys(),
             deadline_seconds=self.deadline.total_seconds() if self.deadline else None,

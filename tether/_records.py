@@ -13,6 +13,9 @@ from tether._limits import DAY_SECONDS, DEFAULT_MAX_RESULT_BYTES
 from tether._policies import ContextPolicy, LlmPolicy, RetryOptions
 from tether._trust import ApproverKeys
 
+# Agent(models=[ANY_MODEL]): a run may name any model its provider serves.
+ANY_MODEL = "*"
+
 
 class ToolOptionsSpec(BaseModel):
     """The options a tool is declared with (`@tool(...)`); see `tether.Tool` for each."""
@@ -121,7 +124,9 @@ class AgentSpec(BaseModel):
     approval_timeout_seconds: float = DAY_SECONDS
     max_total_tokens: int | None = None
     models: list[str] | None = Field(
-        default=None, description="The models a run may choose; None: any."
+        default=None,
+        description="The models a run may choose besides the agent's own; `*`: any; None: "
+        "any too (a run recorded before runs were held to their agent's models).",
     )
     approvers: list[str] | None = Field(
         default=None, description="Who may decide its calls that wait for a person; None: any."

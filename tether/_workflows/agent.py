@@ -41,7 +41,7 @@ with workflow.unsafe.imports_passed_through():
     from tether._limits import MAX_PROMPT_CHARS
     from tether._messages import Message, ToolCall
     from tether._policies import ContextPolicy
-    from tether._records import AgentSpec, ToolSpec
+    from tether._records import ANY_MODEL, AgentSpec, ToolSpec
     from tether._run_io import AgentInput, AgentResult, Carried, ModelSwitch, RunState, RunStatus
     from tether._visibility import (
         AGENT_NAME_KEY,
@@ -191,7 +191,9 @@ class AgentWorkflow(DecidesApprovals):
 
     def _check_model(self, spec: AgentSpec, params: AgentInput) -> None:
         """Refuse a first start that asks for a model the agent does not allow."""
-        if spec.models is None or params.model is None or params.carried is not None:
+        if spec.models is None or ANY_MODEL in spec.models:
+            return
+        if params.model is None or params.carried is not None:
             return  # a continued run's model is the one its conversation moved to
         allowed = [spec.model, *spec.llm.fallback_models, *spec.models]
         if params.model not in allowed:
