@@ -448,3 +448,30 @@ def test_bad_mcp_server_declarations_are_refused_when_declared() -> None:
     with pytest.raises(ValueError, match="two MCP servers share a name"):
         server = McpServer.http("x", "http://h/mcp")
         Agent(name="a", instructions="-", mcp=[server, server])
+
+
+async def test_a_servers_listing_and_results_are_bounded(
+    ts_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    # Before, a server's every tool was taken (20,000 of them took a worker to 696 MB),
+    # and a result was read whole, however many blocks it had.
+    everything = notetaker(stdio_notes(tmp_path, "flood"))
+    chosen = notetaker(stdio_notes(tmp_path, "flood", tools=["dump"]))
+    with ScriptedLLM() as llm:
+        async with worker(ts_env.client, everything, llm) as w:
+            with pytest.raises(WorkflowFailureError) as failed:
+                await (await start(ts_env, w.task_queue)).result()
+        llm.enqueue(call_tools(("dump", {"blocks": 5000})), say("Dumped."))
+        async with worker(ts_env.client, chosen, llm) as w:
+            result = await (await start(ts_env, w.task_queue)).result()
+    cause: BaseException | None = failed.value.cause
+    while cause is not None and not isinstance(cause, ApplicationError):
+        cause = cause.__cause__
+    assert isinstance(cause, ApplicationError) and cause.type == "McpToolsInvalid"
+    assert cause.message == (
+        f"agent {NAME!r} would take 304 tools from its MCP servers and its own, over the 128 "
+        "a model is sent: take the ones it needs with tools=[...]"
+    )
+    assert result.status == "completed"
+    (dumped,) = tool_messages(llm, 1)
+    assert dumped.startswith("0000xxx") and len(dumped.encode()) < 20_000  # the agent's 16 KiB
