@@ -62,7 +62,8 @@ async def demo_run(
 async def test_the_run_has_a_summary_and_details(demo_run: DemoRun) -> None:
     described = await demo_run.handle.describe()
     assert await described.static_summary() == f"support-desk: {PROMPT}"
-    assert await described.static_details() == f"**Prompt**\n\n{PROMPT}\n\n{READING_GUIDE}"
+    shown = f"**Prompt**\n\n```\n{PROMPT}\n```\n\n{READING_GUIDE}"  # the ticket as text
+    assert await described.static_details() == shown
 
 
 async def test_search_attributes_follow_the_run(
