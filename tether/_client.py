@@ -96,8 +96,9 @@ class AgentRun:
             acting_for: Who the run acts for (a customer id, say), from your own
                 authentication, never from the prompt: tools see it as
                 `ToolContext.acting_for`.
-            started_by: Who starts it; an agent with `approvers` refuses this one's
-                decisions on the run's calls.
+            started_by: Who starts it, as you state it: a label for the record, not a
+                proof. A decision signed for this name is refused on the run's calls
+                when the agent names its approvers.
 
         Raises:
             pydantic.ValidationError: an argument is out of range.

@@ -101,7 +101,7 @@ class Signer:
             serialization.NoEncryption(),
         )
         partial = where.with_name(f".{where.name}.{os.getpid()}.tmp")
-        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
         try:
@@ -121,8 +121,22 @@ class Signer:
         approver: str | None = None,
         at: datetime | None = None,
     ) -> ApprovalDecision:
-        """`decision` on `call` of that run, signed by this key as `approver` (default
-        this signer's `name`), at `at` (default now)."""
+        """`decision`, signed for `call` of one run (`AgentRun.approve` fills these in).
+
+        Args:
+            decision: What is decided: approve or reject, and any reason or edited
+                arguments (its call id and digest are taken from `call`).
+            call: The waiting call, as the person was shown it.
+            namespace: The run's namespace.
+            workflow_id: The run's workflow id.
+            first_run_id: The first run id of that workflow id (a chat's continued runs
+                share it).
+            approver: Who decides (default the decision's `approver`, else `name`).
+            at: When it was decided (default now).
+
+        Returns:
+            The decision with `approver`, `signed_at`, `key` and `signature` set.
+        """
         who = approver or decision.approver or self.name
         if not who:
             raise ValueError("say who decides: pass approver=, or give the Signer a name")
