@@ -269,6 +269,27 @@ MUTATIONS = [
         (T + "test_approvals.py",),
     ),
     Mutation(
+        "approval-signature-verified",
+        "tether/_signing.py",
+        "        key.verify(signature, message(decision, call, binding))\n",
+        "",
+        (T + "test_signed_decisions.py",),
+    ),
+    Mutation(
+        "payload-sealed-for-its-workflow",
+        "tether/_codec.py",
+        "        if self.workflow is not None and self.workflow != (namespace, workflow_id):",
+        "        if False:",
+        (T + "test_signed_decisions.py",),
+    ),
+    Mutation(
+        "payload-reference-is-a-name",
+        "tether/_storage.py",
+        "            if not CLAIM.fullmatch(digest):",
+        "            if False:",
+        (T + "test_payload_references.py",),
+    ),
+    Mutation(
         "approval-execution-digest",
         "tether/_activities/tools.py",
         "    if expected is None or arguments_digest(request.call.arguments) == expected:",
@@ -382,7 +403,7 @@ MUTATIONS = [
     Mutation(
         "codec-server-token",
         "tether/codec_server.py",
-        "        if not any(self._valid(token) for token in presented):",
+        "        if token is None or not self._policy.admits(token):",
         "        if False:",
         (T + "test_codec_server.py",),
     ),
