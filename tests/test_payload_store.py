@@ -20,7 +20,14 @@ from google.protobuf import json_format
 from moto.server import ThreadedMotoServer
 from temporalio.api.common.v1 import Payload, Payloads
 from temporalio.api.enums.v1 import EventType
+from temporalio.api.sdk.v1.external_storage_pb2 import ExternalStorageReference
 from temporalio.client import Client
+from temporalio.converter import (
+    StorageDriverClaim,
+    StorageDriverRetrieveContext,
+    StorageDriverStoreContext,
+    StorageDriverWorkflowInfo,
+)
 from temporalio.testing import WorkflowEnvironment
 
 from tests.conftest import running_worker
@@ -191,3 +198,29 @@ async def test_a_store_keeps_megabyte_results_out_of_history(
     kept = history_bytes(await history_of(stored))
     assert bare > 3 * 2**20 * 0.99
     assert kept < bare / 20
+
+
+async def test_s3_references_are_read_from_the_stores_bucket_and_namespaces_only(
+    s3_store: str,
+) -> None:
+    # A reference in history may name any bucket the worker's credentials reach, and
+    # any namespace's objects: the codec server shows only its own namespaces' payloads.
+    storage = external_storage_from_env()
+    assert storage is not None
+    (driver,) = storage.drivers
+    stored = {}
+    for namespace in ("default", "other"):
+        target = StorageDriverWorkflowInfo(namespace=namespace, id="wf", run_id="r", type="t")
+        (claim,) = await driver.store(
+            StorageDriverStoreContext(target=target), [Payload(data=namespace.encode())]
+        )
+        ref = ExternalStorageReference(driver_name=driver.name(), claim_data=claim.claim_data)
+        stored[namespace] = Payload(
+            metadata={"encoding": b"json/protobuf", "messageType": REFERENCE},
+            data=json_format.MessageToJson(ref).encode(),
+        )
+    shown = decoded([stored["default"], stored["other"]])
+    assert [p.data for p in shown] == [b"default", stored["other"].data]
+    elsewhere = dict(claim.claim_data, bucket="another-bucket")
+    with pytest.raises(ValueError, match="another bucket than TETHER_PAYLOAD_STORE's"):
+        await driver.retrieve(StorageDriverRetrieveContext(), [StorageDriverClaim(elsewhere)])

@@ -1,9 +1,10 @@
 """What a run shows in the Temporal web UI: summary, current details, search attributes,
 and the labels of its activities and timers.
 
-Model-written text (a tool call's arguments, a tool's result) goes into the details
-inside code blocks, so the UI shows it as text and never renders it as markdown: a
-model could otherwise put a link or an image on an approver's page.
+Text from a prompt, a model or a tool (a ticket, a tool call's arguments, a tool's
+result, a sub-agent's task, an error) goes into the details as code, so the UI shows it
+as text and never renders it as markdown: a ticket or a model could otherwise put a
+"click to approve" link or an image on an approver's page.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ SEARCH_KEYS: list[SearchAttributeKey[Any]] = [
 SUMMARY_PROMPT_CHARS = 80
 DETAILS_INPUT_CHARS = 2_000
 SUMMARY_ARGS_CHARS = 80
+# What Temporal keeps of a summary (the server's limit.userMetadataSummarySize).
+LABEL_BYTES = 400
 DETAILS_RESULT_CHARS = 600
 # How a person decides a waiting call, whatever started the run.
 CLI = "tether"
@@ -59,7 +62,7 @@ def run_summary(agent: str, prompt: str) -> str:
 
 def start_details(label: str, text: str) -> str:
     """The static details a run starts with: what it was given, and how to read its page."""
-    return f"**{label}**\n\n{text[:DETAILS_INPUT_CHARS]}\n\n{READING_GUIDE}"
+    return f"**{label}**\n\n{code(text[:DETAILS_INPUT_CHARS])}\n\n{READING_GUIDE}"
 
 
 def call_summary(name: str, arguments: str, chars: int = SUMMARY_ARGS_CHARS) -> str:
@@ -86,12 +89,20 @@ def decide_command(workflow_id: str, call: PendingApproval, verb: str = "approve
 
 
 def approval_summary(call: PendingApproval, workflow_id: str) -> str:
-    """The label of the timer a call waits on for a person: what, until when, and how to
-    decide it."""
+    """The label of the timer a call waits on for a person: the call with its arguments
+    whole, as they will run, until when, and the command that decides it. Arguments
+    too long for a label are not cut (the cut part may be the one that matters, and the
+    command beside them would approve it): the label points to the current details."""
+    until = f"until {call.expires_at:%Y-%m-%d %H:%M} UTC"
+    label = (
+        f"waiting for a person to approve {call.tool}({call.arguments}) · "
+        f"{decide_command(workflow_id, call)} (or reject) · {until}"
+    )
+    if len(label.encode()) <= LABEL_BYTES:
+        return label
     return (
-        f"waiting for a person to approve {call_summary(call.tool, call.arguments, 40)} · "
-        f"{decide_command(workflow_id, call)} (or reject) · "
-        f"until {call.expires_at:%Y-%m-%d %H:%M} UTC"
+        f"waiting for a person to approve {call.tool}: its arguments are too long for "
+        f"this label, read them in the run's current details · {until}"
     )
 
 
@@ -137,7 +148,7 @@ def current_details(
     elif waiting_for:
         lines.append(f"waiting for: {waiting_for}")
     if state.error:
-        lines.append(f"error: {state.error}")
+        lines += ["error:", code(state.error)]
     return "\n\n".join(lines)
 
 
@@ -146,6 +157,14 @@ def code(text: str) -> str:
     longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
     fence = "`" * max(3, longest + 1)
     return f"{fence}\n{text}\n{fence}"
+
+
+def inline(text: str) -> str:
+    """`text` as inline code on one line, whatever backticks it holds."""
+    text = " ".join(text.split())
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    return f"{fence} {text} {fence}"
 
 
 def _pretty(arguments: str) -> str:

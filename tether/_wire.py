@@ -88,11 +88,6 @@ class ToolRequest(BaseModel):
     approval: ApprovalDecision | None = Field(
         default=None, description="The decision that let this call run, if it needed one."
     )
-    approved_digest: str | None = Field(
-        default=None,
-        description="Digest of the arguments the person approved: the activity refuses to "
-        "run other ones.",
-    )
 
 
 class ToolOutcome(BaseModel):

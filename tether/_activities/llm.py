@@ -194,11 +194,13 @@ def _parse(completion: object, model: str) -> tuple[Message, Usage, str | None]:
     if not completion.choices:
         raise malformed(model, "no choices")
     choice = completion.choices[0]
-    calls = [
-        ToolCall(id=c.id, name=c.function.name, arguments=c.function.arguments or "{}")
-        for c in choice.message.tool_calls or []
-        if c.type == "function"
-    ]
+    calls = distinct_ids(
+        [
+            ToolCall(id=c.id, name=c.function.name, arguments=c.function.arguments or "{}")
+            for c in choice.message.tool_calls or []
+            if c.type == "function"
+        ]
+    )
     content = choice.message.content
     if calls and not content:
         content = None  # a stream's "" beside tool calls: the same message as a plain call's
@@ -214,6 +216,26 @@ def _parse(completion: object, model: str) -> tuple[Message, Usage, str | None]:
         else Usage()
     )
     return message, usage, choice.finish_reason
+
+
+def distinct_ids(calls: list[ToolCall]) -> list[ToolCall]:
+    """`calls` with an id given twice in one message renamed (`call_0~2`): the workflow
+    keys calls, their approvals and results by id, and two calls under one id showed a
+    person one of them while the approval wedged the run. The renamed ids go back to the
+    provider with the message and its results, so the conversation stays consistent."""
+    taken = {c.id for c in calls}
+    seen: set[str] = set()
+    out = []
+    for call in calls:
+        if call.id in seen:
+            n = 2
+            while f"{call.id}~{n}" in taken:
+                n += 1
+            call = call.model_copy(update={"id": f"{call.id}~{n}"})
+            taken.add(call.id)
+        seen.add(call.id)
+        out.append(call)
+    return out
 
 
 def _validate(

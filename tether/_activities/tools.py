@@ -67,12 +67,19 @@ def arguments_digest(text: str) -> str:
 
 
 def not_approved(request: ToolRequest) -> ToolOutcome | None:
-    """The refusal of a call whose arguments are not the ones a person approved (the
-    workflow sends those; this is the last check before the side effect)."""
-    if request.approved_digest is None:
+    """The refusal of a call whose arguments are not the ones a person approved: the
+    digest the decision carries (of the arguments shown), or the decision's own edited
+    arguments. The last check before the side effect, on the decision itself, not on
+    anything the workflow derived from the call."""
+    approval = request.approval
+    if approval is None:
         return None
-    if arguments_digest(request.call.arguments) == request.approved_digest:
-        return None
+    if approval.arguments is not None:
+        expected: str | None = arguments_digest(approval.arguments)
+    else:
+        expected = approval.digest
+    if expected is None or arguments_digest(request.call.arguments) == expected:
+        return None  # None: a run recorded before decisions carried a digest
     return ToolOutcome(
         error="rejected",
         content="Error: not done. These arguments are not the ones a person approved.",

@@ -21,7 +21,8 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from tether._messages import Message
 from tether._run_io import AgentResult, PendingApproval
-from tether._settings import ui_url
+from tether._settings import ConfigurationError, ui_url
+from tether._signing import Signer
 from tether._temporal import connect
 from tether._workflows.agent import AgentWorkflow
 
@@ -46,8 +47,18 @@ IDENTITY_VARIABLE = "TETHER_IDENTITY"
 
 def person() -> str:
     """Who uses this CLI, as its runs and decisions record it: TETHER_IDENTITY, else
-    the login and host. A claim, not a proof: see the README's Security section."""
+    the login and host. A decision proves it with the user's signing key (the run must
+    trust that key for this name); a run's `started_by` is only a label."""
     return os.environ.get(IDENTITY_VARIABLE) or f"{getpass.getuser()}@{socket.gethostname()}"
+
+
+def cli_signer() -> Signer | None:
+    """The CLI user's signing key, from the file TETHER_SIGNING_KEY names (never from
+    argv), signing as `person()`; None when the variable is unset."""
+    try:
+        return Signer.from_env(name=person())
+    except ConfigurationError as e:
+        raise UserError(str(e)) from None
 
 
 # Terminal escape sequences (CSI, OSC and the other ESC forms) and C1 controls, which a

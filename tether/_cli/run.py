@@ -212,7 +212,7 @@ async def cmd_run(args: argparse.Namespace) -> int:
         return 0
     # --events keeps stdout for its JSON lines: approvals are only said, on stderr.
     ask = sys.stdin.isatty() and not args.events
-    approver = Approver(handle.id, ask=ask, approve_all=args.yes)
+    approver = Approver(handle.id, ask=ask, approve_all=args.yes, namespace=client.namespace)
     return await finish(
         client, handle, approver, link, as_json=args.json, polling=worker, events=args.events
     )

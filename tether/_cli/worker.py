@@ -29,7 +29,8 @@ def add_worker_command(commands: argparse._SubParsersAction) -> None:  # type: i
         metavar="MODULE:ATTR",
         default=os.environ.get("TETHER_AGENTS"),
         help="an AgentRegistry or a list of Agents, e.g. myapp.agents:REGISTRY; the module "
-        "is imported with the working directory on the path (default: TETHER_AGENTS)",
+        "is looked for in the installed packages, then the working directory (default: "
+        "TETHER_AGENTS)",
     )
     sub.add_argument(
         "--offline",

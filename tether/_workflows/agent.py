@@ -98,7 +98,10 @@ class AgentWorkflow(DecidesApprovals):
         params = checked_input(AgentInput, args)
         if bound:
             self._tools.context = RunContext(
-                acting_for=params.acting_for, started_by=params.started_by, bound=True
+                acting_for=params.acting_for,
+                started_by=params.started_by,
+                bound=True,
+                parent_rules=tuple(params.parent_rules),
             )
             if params.carried is not None and not workflow.info().continued_run_id:
                 raise invalid_input("`carried` is the workflow's own, for continue-as-new")

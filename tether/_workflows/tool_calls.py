@@ -17,6 +17,7 @@ infrastructure errors are retried by Temporal per the tool's retry policy.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -26,13 +27,13 @@ from temporalio import workflow
 from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
-    from tether import _arguments
     from tether._events import ToolCallFinished, ToolCallStarted
     from tether._messages import ToolCall
     from tether._records import AgentSpec, ToolSpec
     from tether._run_io import ApprovalDecision
     from tether._tools import unknown_tool
-    from tether._visibility import call_summary
+    from tether._trust import ApprovalRules
+    from tether._visibility import call_summary, inline
     from tether._waiting import WAIT, WaitArgs
     from tether._wire import MCP_TOOL_ACTIVITY, TOOL_ACTIVITY, ToolOutcome, ToolRequest
 
@@ -43,7 +44,7 @@ from tether._workflows.publishing import Publisher
 from tether._workflows.run_state import Limits, Spend
 from tether._workflows.subagents import run_subagent
 
-RunSubagent = Callable[[ToolSpec, ToolCall], Awaitable[ToolOutcome]]
+RunSubagent = Callable[[ToolSpec, ToolCall, "RunContext"], Awaitable[ToolOutcome]]
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,7 @@ class RunContext:
     acting_for: str | None = None
     started_by: str | None = None
     bound: bool = False
+    parent_rules: tuple[ApprovalRules, ...] = ()  # a sub-agent's: its parents' rules
 
     def rules(self, spec: AgentSpec, tool: ToolSpec) -> Rules | None:
         """What a decision on a call of `tool` must satisfy (None for older runs)."""
@@ -64,7 +66,15 @@ class RunContext:
             schema=tool.parameters if tool.mcp is None else None,
             approvers=tuple(spec.approvers) if spec.approvers is not None else None,
             started_by=self.started_by,
+            keys=spec.approver_keys,
+            inherited=self.parent_rules,
         )
+
+    def for_child(self, spec: AgentSpec) -> RunContext:
+        """What a sub-agent's run inherits: who it acts for, who started it, and the
+        rules for deciding calls of this run and its parents."""
+        own = ApprovalRules(approvers=spec.approvers, approver_keys=spec.approver_keys)
+        return dataclasses.replace(self, parent_rules=(own, *self.parent_rules))
 
 
 class ToolCalls:
@@ -89,7 +99,7 @@ class ToolCalls:
     ) -> list[ToolOutcome]:
         """The outcome of each call, in the calls' order; `local`: whether `fast` tools
         may run as local activities now."""
-        self._waiting = "tools: " + ", ".join(c.name for c in calls)
+        self._waiting = "tools: " + ", ".join(inline(c.name) for c in calls)
         self._shown.set_status("running", self._waiting)
         outcomes = await asyncio.gather(*(self._run(spec, call, turn, local) for call in calls))
         self._waiting = None
@@ -110,7 +120,9 @@ class ToolCalls:
         self._events.publish(ToolCallFinished.of(turn, call, outcome.content, outcome.error))
         return outcome
 
-    async def _run_subagent(self, turn: int, tool: ToolSpec, call: ToolCall) -> ToolOutcome:
+    async def _run_subagent(
+        self, turn: int, tool: ToolSpec, call: ToolCall, inherits: RunContext
+    ) -> ToolOutcome:
         """The other agent as a child run, within what is left of this run's budgets;
         its tokens (and cost) count as this run's."""
         outcome, child = await run_subagent(
@@ -119,6 +131,7 @@ class ToolCalls:
             turn=turn,
             tokens_left=self._limits.tokens_left(self._spend.usage),
             deadline=self._limits.deadline,
+            inherits=inherits,
         )
         if child is not None:
             self._spend.add_child(child)
@@ -189,7 +202,7 @@ async def _dispatch(
     decision: ApprovalDecision | None = None,
 ) -> ToolOutcome:
     if tool.builtin == "subagent":
-        return await run_subagent(tool, call)
+        return await run_subagent(tool, call, context.for_child(spec))
     request = tool_request(spec, call, turn, context, decision)
     return await execute_tool(tool, request, local=local_allowed)
 
@@ -216,8 +229,7 @@ def tool_request(
     if context.acting_for is not None:
         request.acting_for = context.acting_for
     if decision is not None and context.bound:
-        request.approval = decision
-        request.approved_digest = _arguments.digest_of(call.arguments)
+        request.approval = decision  # the activity checks the call against it
     return request
 
 
