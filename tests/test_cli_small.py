@@ -68,7 +68,7 @@ def test_a_worker_imports_from_the_working_directory_only_what_agents_names_and_
     env = {**os.environ, "TEMPORAL_ADDRESS": "127.0.0.1:1", "PYTHONPATH": str(ROOT)}
     ran = {}
     for agents in ("myagents:AGENTS", "support_desk:REGISTRY"):
-        command = [tether, "worker", "--agents", agents]
+        command = [tether, "worker", "--agents", agents, "--offline"]
         ran[agents] = subprocess.run(
             command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
         )

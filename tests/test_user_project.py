@@ -60,7 +60,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
         [*build, "-w", str(out), str(source)], capture_output=True, text=True, timeout=300
     )
     assert built.returncode == 0, built.stdout + built.stderr
-    [made] = out.glob("tether-*.whl")
+    [made] = out.glob("tether_agents-*.whl")
     return made
 
 
