@@ -4,6 +4,7 @@
 python3 dev.py demo     # what the demo runs, dev server, worker, offline model, one support run
 python3 dev.py test     # every extra, ruff, mypy, the whole test suite
 python3 dev.py setup    # .venv with every extra (what `test` installs)
+python3 dev.py matrix   # CI's other ends: Python 3.12 at the lowest versions, 3.13 from the wheel
 python3 dev.py bench    # deps, then the benchmark (python -m bench.run; --tiny, --json, ...)
 python3 dev.py compare  # deps, then agent vs pipeline on the same tickets (python -m bench.compare)
 python3 dev.py server   # start the Temporal dev server (no-op if one is running)
@@ -241,7 +242,8 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
     parser.add_argument(
-        "command", choices=["setup", "server", "stop", "demo", "test", "bench", "compare"]
+        "command",
+        choices=["setup", "server", "stop", "demo", "test", "matrix", "bench", "compare"],
     )
     parser.add_argument(
         "pytest_args",
@@ -252,13 +254,16 @@ def main() -> int:
     if args.command == "stop":
         stop_server()
         return 0
-    setup(FULL if args.command in ("setup", "test") else "demo")
+    setup(FULL if args.command in ("setup", "test", "matrix") else "demo")
     if args.command == "server":
         start_server()
     elif args.command == "demo":
         return demo()
     elif args.command == "test":
         return test(args.pytest_args)
+    elif args.command == "matrix":
+        matrix = [str(PY), str(ROOT / ".ci" / "matrix.py"), *args.pytest_args]
+        return subprocess.run(matrix, cwd=ROOT).returncode
     elif args.command in ("bench", "compare"):
         # Each starts its own dev server on free ports, so a running `dev.py server` is fine.
         module = "bench.run" if args.command == "bench" else "bench.compare"
