@@ -10,7 +10,8 @@ says how a page marks a block):
 - `toml`: parsed; `text`: `not run:` with the reason (output, listings, diagrams).
 
 The examples shown as files (examples/expense-approval on the pipelines page) are the
-example's files, and the example's tests and the README's agent test pass as written.
+example's files, and the example's tests, the README's agent test and the testing
+guide's tests (in the first agent's project) pass as written.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ from tests.test_readme import PAGES as WALKTHROUGH
 DOCS = ROOT / "docs"
 PIPELINE_PAGE = DOCS / "guides" / "pipelines.md"
 PIPELINE_EXAMPLE = ROOT / "examples" / "expense-approval"
+TESTING_PAGE = DOCS / "guides" / "testing.md"
+FIRST_AGENT = ROOT / "examples" / "issue-triage"
 USER_PROJECT_TEST = "tests/test_user_project.py"
 # A block with `await` outside a function shows a step of an async program: it is
 # checked as the body of an `async def` (see `project`).
@@ -186,6 +189,19 @@ def test_the_pipeline_example_passes_its_tests(tmp_path: Path) -> None:
     done = run_tests(home)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "3 passed" in done.stdout
+
+
+def test_the_testing_guides_tests_pass_in_the_first_agents_project(tmp_path: Path) -> None:
+    """Its blocks are tests of the issue-triage agent: run them there."""
+    home = tmp_path / "issue-triage"
+    shutil.copytree(FIRST_AGENT, home, ignore=shutil.ignore_patterns("__pycache__", "*.db"))
+    python = [b for b in blocks(TESTING_PAGE) if b.lang == "python"]
+    (home / "tests" / "test_guide.py").write_text(
+        "".join((b.note + "\n" if b.marker == "prelude" else "") + b.code for b in python)
+    )
+    done = run_tests(home)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert f"{len(python) + 1} passed" in done.stdout  # and the project's own test
 
 
 def test_the_readmes_agent_passes_its_test_as_written(tmp_path: Path) -> None:
