@@ -52,6 +52,9 @@ from tether._workflows.tool_calls import RunContext, ToolCalls, awaits_approval
 
 @workflow.defn(name=AGENT_WORKFLOW)
 class AgentWorkflow(DecidesApprovals):
+    """One agent run as a workflow: started by `AgentRun.start`, `tether run` or
+    `run_agent`, registered by `TetherPlugin` (a worker without it registers it itself)."""
+
     # The input is read here, before any handler runs: an update can arrive in the run's
     # first workflow task, and its validator must already know the run is a chat.
     @workflow.init
