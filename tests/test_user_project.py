@@ -13,6 +13,7 @@ test venv's other packages.
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import shutil
 import sqlite3
