@@ -3,7 +3,7 @@
     python worker.py        # tether worker --agents support_desk:REGISTRY, with the demo's key
 
 Configured from the environment (TEMPORAL_ADDRESS, TETHER_TASK_QUEUE, OPENAI_BASE_URL,
-OPENAI_API_KEY, TETHER_MODEL, ...; see the README). With no model configured, the demo
+OPENAI_API_KEY, TETHER_MODEL, ...; see docs/reference/configuration.md). With no model configured, the demo
 plays its agents with the offline scripted model (`--offline support_desk.scripts:SCRIPTS`):
 a demo's choice, where a library worker would refuse to start. Ctrl-C or SIGTERM stops it
 gracefully.
