@@ -12,8 +12,8 @@ import hmac
 from dataclasses import dataclass
 from typing import Any
 
-from tether._version import extra
 from tether._settings import ConfigurationError
+from tether._version import extra
 
 OIDC_EXTRA = f"checking access tokens needs Tether's oidc extra: {extra('oidc')}"
 # What a forwarded access token may be signed with: the identity provider's key says
