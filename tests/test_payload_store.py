@@ -26,7 +26,7 @@ from temporalio.testing import WorkflowEnvironment
 from tests.conftest import running_worker
 from tether import Agent, AgentRegistry, AgentRun, ContextPolicy, data_converter, tool
 from tether._limits import MAX_RESULT_BYTES_LIMIT
-from tether._storage import FileStore, external_storage_from_env
+from tether._storage import FileStore, PayloadLost, external_storage_from_env
 from tether.codec_server import make_server
 from tether.testing import ScriptedLLM, call_tools, say
 
@@ -164,17 +164,21 @@ def decoded(payloads: list[Payload]) -> list[Payload]:
         server.server_close()
 
 
-def test_a_stored_payload_is_checked_when_read_back(file_store: Path) -> None:
+def test_a_stored_payload_is_checked_when_read_back(file_store: Path, tmp_path: Path) -> None:
     store = FileStore(file_store)
     (claim,) = store._store([Payload(data=b"x" * 1000)])
     path = file_store / claim.claim_data["sha256"]
     assert path.stat().st_mode & 0o777 == 0o600
+    # Another directory than the one it was written to: a setting to fix, retried.
+    with pytest.raises(FileNotFoundError, match="must share TETHER_PAYLOAD_STORE"):
+        FileStore(tmp_path / "elsewhere")._retrieve([claim])
     path.write_bytes(b"altered")
-    with pytest.raises(ValueError, match="was altered"):
+    with pytest.raises(PayloadLost, match="was altered"):
         store._retrieve([claim])
     path.unlink()
-    with pytest.raises(FileNotFoundError, match="must share TETHER_PAYLOAD_STORE"):
+    with pytest.raises(PayloadLost, match="is gone from the payload store") as lost:
         store._retrieve([claim])
+    assert lost.value.non_retryable
 
 
 async def test_a_store_keeps_megabyte_results_out_of_history(

@@ -21,8 +21,10 @@ TETHER_PAYLOAD_STORE_THRESHOLD is the size in bytes from which a payload is stor
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
+import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -39,6 +41,7 @@ from temporalio.converter import (
     StorageDriverRetrieveContext,
     StorageDriverStoreContext,
 )
+from temporalio.exceptions import ApplicationError
 
 from tether._settings import ConfigurationError
 
@@ -46,8 +49,20 @@ if TYPE_CHECKING:
     from temporalio.contrib.aws.s3driver import S3StorageDriverClient
 
 DEFAULT_THRESHOLD = 256 * 1024
+# The file in a store's directory that names it (see FileStore._identity).
+STORE_ID_FILE = ".tether-store-id"
 FILE_DRIVER = "tether-files"
 S3_EXTRA = "S3 payload storage needs Tether's s3 extra: pip install 'tether[s3]'"
+
+
+class PayloadLost(ApplicationError):
+    """A payload a run's history refers to is gone from the store it was written to (or
+    no longer what was written). Non-retryable: raised while a worker decodes the run's
+    history, it fails the run with this type and message, where any other error would
+    fail the run's workflow task again on every attempt, forever."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, type="PayloadLost", non_retryable=True)
 
 
 def payload_store_configured() -> bool:
@@ -110,6 +125,7 @@ class FileStore(StorageDriver):
 
     def _store(self, payloads: Sequence[Payload]) -> list[StorageDriverClaim]:
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        store = self._identity(create=True) or ""
         claims = []
         for payload in payloads:
             data = payload.SerializeToString()
@@ -120,8 +136,25 @@ class FileStore(StorageDriver):
                 partial.write_bytes(data)
                 partial.chmod(0o600)
                 os.replace(partial, path)  # readers never see half a payload
-            claims.append(StorageDriverClaim(claim_data={"sha256": digest}))
+            claims.append(StorageDriverClaim(claim_data={"sha256": digest, "store": store}))
         return claims
+
+    def _identity(self, *, create: bool = False) -> str | None:
+        """This store's id (STORE_ID_FILE, made by its first write): a claim names the
+        store it was written to, so a payload missing from that very store is known lost,
+        while another directory (a worker not sharing the store) is a setting to fix."""
+        path = self.directory / STORE_ID_FILE
+        try:
+            return path.read_text().strip()
+        except FileNotFoundError:
+            if not create:
+                return None
+        partial = path.with_name(f"{STORE_ID_FILE}.{os.getpid()}.tmp")
+        partial.write_text(uuid.uuid4().hex)
+        with contextlib.suppress(FileExistsError):
+            os.link(partial, path)  # the first writer's id stays
+        partial.unlink()
+        return path.read_text().strip() or None
 
     def _retrieve(self, claims: Sequence[StorageDriverClaim]) -> list[Payload]:
         payloads = []
@@ -131,12 +164,20 @@ class FileStore(StorageDriver):
             try:
                 data = path.read_bytes()
             except FileNotFoundError:
+                stored_in = claim.claim_data.get("store")
+                if stored_in is not None and stored_in == self._identity():
+                    raise PayloadLost(
+                        f"payload {digest} is gone from the payload store {self.directory} "
+                        "(deleted, or the store restored from an older backup): the run "
+                        "cannot go on without it. Restore the file, or start the run again"
+                    ) from None
                 raise FileNotFoundError(
-                    f"payload {digest} is not in {self.directory}: every worker and client "
+                    f"payload {digest} is not in {self.directory}: this process reads "
+                    "another store than the one it was written to; every worker and client "
                     "must share TETHER_PAYLOAD_STORE"
                 ) from None
             if hashlib.sha256(data).hexdigest() != digest:
-                raise ValueError(f"payload {digest} in {self.directory} was altered")
+                raise PayloadLost(f"payload {digest} in {self.directory} was altered")
             payload = Payload()
             payload.ParseFromString(data)
             payloads.append(payload)
