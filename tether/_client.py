@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowHandle, WorkflowQueryFailedError
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
@@ -26,6 +26,7 @@ from tether._messages import Message
 from tether._run_io import AgentInput, AgentResult, ApprovalDecision, PendingApproval, RunState
 from tether._settings import task_queue as default_task_queue
 from tether._subscribe import follow
+from tether._transcripts import TRANSCRIPT_PAGE_QUERY, TranscriptPage, read_pages
 from tether._visibility import run_summary, start_details
 
 POLL_SECONDS = 0.1
@@ -147,13 +148,13 @@ class AgentRun:
     async def transcript(self) -> list[Message]:
         """Every message of the conversation so far, also after the run ended: those of
         the earlier runs a chat with a context policy left them in (closed runs answer
-        queries too), then the latest run's."""
+        queries too), then the latest run's; each run's read in pages, so a transcript
+        of any length comes whole."""
         messages: list[Message] = []
         for run_id in (await self.state()).earlier_runs:
             earlier = self._client.get_workflow_handle(self.id, run_id=run_id)
-            messages += await earlier.query("transcript", result_type=list[Message])
-        messages += await self.handle.query("transcript", result_type=list[Message])
-        return messages
+            messages += await _transcript_of(earlier)
+        return messages + await _transcript_of(self.handle)
 
     def events(self, *, from_seq: int = 0, watch: bool = True) -> AsyncIterator[RunEvent]:
         """The run's events from `from_seq` on, as they happen, until it ends (see
@@ -261,6 +262,25 @@ class AgentRun:
     async def result(self) -> AgentResult:
         """How the run ended (raises `WorkflowFailureError` if it failed)."""
         return await self.handle.result()
+
+
+async def _transcript_of(handle: WorkflowHandle[Any, Any]) -> list[Message]:
+    async def page(start: int) -> TranscriptPage:
+        found: TranscriptPage = await handle.query(
+            TRANSCRIPT_PAGE_QUERY, start, result_type=TranscriptPage
+        )
+        return found
+
+    try:
+        messages = await read_pages(page)
+    except WorkflowQueryFailedError as e:
+        if "unknown queryType" not in e.message:
+            raise
+        # A worker of a Tether before pages: its whole transcript in one answer.
+        whole: list[Message] = await handle.query("transcript", result_type=list[Message])
+        return whole
+    assert messages is not None  # `page` raises rather than give none
+    return messages
 
 
 async def start_workflow(

@@ -16,6 +16,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from tether._messages import Message
 from tether._run_io import RunState
+from tether._transcripts import TRANSCRIPT_PAGE_QUERY, TranscriptPage, read_pages
 from tether._workflows.pipeline import PipelineState
 
 QUERY_SECONDS = 3.0
@@ -60,12 +61,14 @@ async def _shut_down(client: Client, task_queue: str) -> dict[str, datetime]:
     }
 
 
-async def ask(handle: WorkflowHandle[Any, Any], query: str, result_type: type[T]) -> T | None:
+async def ask(
+    handle: WorkflowHandle[Any, Any], query: str, result_type: type[T], *args: Any
+) -> T | None:
     """The answer to `query`, or None if no worker gave one within QUERY_SECONDS (or the
     run's workflow has no such query)."""
     try:
         answer: T = await handle.query(
-            query, result_type=result_type, rpc_timeout=timedelta(seconds=QUERY_SECONDS)
+            query, *args, result_type=result_type, rpc_timeout=timedelta(seconds=QUERY_SECONDS)
         )
     except WorkflowQueryFailedError:
         return None
@@ -88,7 +91,14 @@ async def ask_state(handle: WorkflowHandle[Any, Any]) -> AnyState | None:
 
 
 async def ask_transcript(handle: WorkflowHandle[Any, Any]) -> list[Message] | None:
-    return await ask(handle, "transcript", list[Message])
+    """The run's transcript, page by page (as `AgentRun.transcript` reads it); a worker
+    of a Tether before pages answers the whole in one."""
+
+    async def page(start: int) -> TranscriptPage | None:
+        return await ask(handle, TRANSCRIPT_PAGE_QUERY, TranscriptPage, start)
+
+    paged = await read_pages(page)
+    return paged if paged is not None else await ask(handle, "transcript", list[Message])
 
 
 async def ask_conversation(

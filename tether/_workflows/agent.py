@@ -43,6 +43,7 @@ with workflow.unsafe.imports_passed_through():
     from tether._policies import ContextPolicy
     from tether._records import AgentSpec, ToolSpec
     from tether._run_io import AgentInput, AgentResult, Carried, ModelSwitch, RunState, RunStatus
+    from tether._transcripts import TRANSCRIPT_PAGE_QUERY, TranscriptPage, page_of
     from tether._visibility import (
         AGENT_NAME_KEY,
         AGENT_STATUS_KEY,
@@ -54,6 +55,7 @@ with workflow.unsafe.imports_passed_through():
 
 from tether._workflows import context
 from tether._workflows.approvals import Approvals, DecidesApprovals
+from tether._workflows.carrying import fitted_carry
 from tether._workflows.events import RunEvents
 from tether._workflows.generations import paths
 from tether._workflows.inputs import checked_input, invalid_input, parsed_input
@@ -250,7 +252,7 @@ class AgentWorkflow(DecidesApprovals):
                     # On a versioned fleet the next run starts on the current build
                     # (a run is otherwise pinned to the build that started it).
                     workflow.continue_as_new(
-                        self._carry_over(params),
+                        fitted_carry(self._carry_over(params), workflow.info().run_id),
                         initial_versioning_behavior=ContinueAsNewVersioningBehavior.AUTO_UPGRADE,
                     )
 
@@ -321,6 +323,11 @@ class AgentWorkflow(DecidesApprovals):
         """Every message of the conversation so far."""
         return self._conversation.transcript
 
+    @workflow.query(name=TRANSCRIPT_PAGE_QUERY)
+    def transcript_page(self, start: int) -> TranscriptPage:
+        """The transcript from message `start` on, as much as one answer holds."""
+        return page_of(self._conversation.transcript, start)
+
     @workflow.update
     async def send(self, text: str) -> str:
         """Send a chat message; returns the agent's reply once it has answered."""
@@ -367,7 +374,8 @@ class AgentWorkflow(DecidesApprovals):
         # With a context policy only the model's (bounded) view is carried: the payload
         # stays small however long the chat lives; this run's transcript stays here.
         earlier = []
-        if self._policy is not None:
+        # (A chat without a policy has earlier runs once its carry was compacted.)
+        if self._policy is not None or conversation.earlier_runs:
             earlier = [*conversation.earlier_runs, workflow.info().run_id]
         self._events.publish(ContinuedAsNew(runs=self._runs))
         carried = Carried(
