@@ -38,6 +38,7 @@ with workflow.unsafe.imports_passed_through():
         TurnStarted,
         UserMessage,
     )
+    from tether._failures import root_message
     from tether._limits import MAX_PROMPT_CHARS
     from tether._messages import Message, ToolCall
     from tether._policies import ContextPolicy
@@ -139,7 +140,7 @@ class AgentWorkflow(DecidesApprovals):
             elif not self._closed and isinstance(e, FailureError):
                 # E.g. an agent no worker serves: `state` says so. No upsert here, as
                 # runs that failed before this line replay without one.
-                self._status, self._error = "failed", e.message
+                self._status, self._error = "failed", root_message(e)
                 self._show_details()
             # Not for a run evicted from the cache (GeneratorExit): it has not ended, and
             # outside its activation there is no workflow to publish to.

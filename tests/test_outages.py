@@ -1,0 +1,76 @@
+"""A dependency that is down: Tether keeps retrying a tool for about 2.5 minutes by
+default (10 attempts, 1 s doubling to 30 s), so an outage of a minute costs the run that
+minute; a tool down for longer is told to the model as unavailable, and the run goes on.
+The probe's runs failed once a backend was down ~15 s (5 attempts). Time-skipping server:
+the retries' backoff passes in no time."""
+
+from __future__ import annotations
+
+import uuid
+
+from temporalio.testing import WorkflowEnvironment
+
+from tests.conftest import running_worker
+from tether import Agent, AgentInput, AgentRegistry, AgentWorkflow, ToolContext, tool
+from tether.testing import ScriptedLLM, call_tools, say
+
+# Attempts that fail before the backend is back: about a minute of backoff.
+DOWN_FOR = 6
+
+
+@tool
+def flaky(ctx: ToolContext, order: str) -> str:
+    """Look an order up in a backend that is down for a while."""
+    if ctx.attempt <= DOWN_FOR:
+        raise ConnectionError("backend down")
+    return f"order {order}: shipped"
+
+
+@tool
+def dead(order: str) -> str:
+    """Look an order up in a backend that stays down."""
+    raise ConnectionError("backend down")
+
+
+REGISTRY = AgentRegistry([Agent(name="desk", instructions="Help.", tools=[flaky, dead])])
+
+
+async def run_calling(env: WorkflowEnvironment, tool_name: str) -> tuple[str, list[str], int]:
+    """A run whose model calls `tool_name`, then answers: its status, what the run
+    kept, and how many attempts the tool took."""
+    with ScriptedLLM() as llm:
+        llm.enqueue(call_tools((tool_name, {"order": "A-1"})), say("done"))
+        async with running_worker(env.client, llm, agents=REGISTRY) as w:
+            handle = await env.client.start_workflow(
+                AgentWorkflow.run,
+                AgentInput(agent="desk", prompt="Where is A-1?"),
+                id=f"outage-{uuid.uuid4().hex[:8]}",
+                task_queue=w.task_queue,
+            )
+            result = await handle.result()
+            told = [m.content or "" for m in await handle.query(AgentWorkflow.transcript)]
+            attempts = [
+                e.activity_task_started_event_attributes.attempt
+                async for e in handle.fetch_history_events()
+                if e.HasField("activity_task_started_event_attributes")
+            ]
+    # History records an activity's last attempt only; the model calls took one each.
+    return result.status, told, max(attempts)
+
+
+async def test_a_backend_down_for_a_minute_costs_the_run_that_minute(
+    ts_env: WorkflowEnvironment,
+) -> None:
+    status, told, attempts = await run_calling(ts_env, "flaky")
+    assert status == "completed"
+    assert "order A-1: shipped" in told
+    assert attempts == DOWN_FOR + 1
+
+
+async def test_a_backend_that_stays_down_is_told_to_the_model(ts_env: WorkflowEnvironment) -> None:
+    status, told, attempts = await run_calling(ts_env, "dead")
+    assert status == "completed"
+    [result] = [t for t in told if t.startswith("Error:")]
+    assert result.startswith("Error: the tool dead is unavailable right now")
+    assert "ConnectionError: backend down" in result  # the root cause, not "Activity task failed"
+    assert attempts == 10
