@@ -33,8 +33,7 @@ async def run_subagent(
     try:
         task = Handoff.model_validate_json(call.arguments or "{}").task
     except ValidationError as e:
-        problem = describe(e, whole="arguments")
-        return _error("invalid_arguments", f"invalid arguments for {tool.name}: {problem}"), None
+        return _invalid(tool, e), None
     seconds_left = (deadline - workflow.now()).total_seconds() if deadline else None
     if (tokens_left is not None and tokens_left <= 0) or (
         seconds_left is not None and seconds_left <= 0
@@ -42,14 +41,17 @@ async def run_subagent(
         return _error("tool_error", f"this run has no budget left for the {agent} agent"), None
     parent = workflow.info().workflow_id
     try:
+        # Checked here: a model's task can be anything (100,000 characters and more),
+        # and a ValidationError raised further on would fail every workflow task.
+        child = AgentInput(
+            agent=agent, prompt=task, max_total_tokens=tokens_left, deadline_seconds=seconds_left
+        )
+    except ValidationError as e:
+        return _invalid(tool, e), None
+    try:
         result: AgentResult = await workflow.execute_child_workflow(
             "AgentWorkflow",
-            AgentInput(
-                agent=agent,
-                prompt=task,
-                max_total_tokens=tokens_left,
-                deadline_seconds=seconds_left,
-            ),
+            child,
             # Deterministic, like a tool's idempotency key: a replay finds the same child.
             id=f"{parent}:{turn}:{call.id}",
             result_type=AgentResult,
@@ -66,6 +68,11 @@ async def run_subagent(
         return ToolOutcome(content=result.answer or "(the agent gave no answer)"), result
     last = f" Its last answer: {result.answer}" if result.answer else ""
     return _error("tool_error", f"the {agent} agent stopped ({result.status}).{last}"), result
+
+
+def _invalid(tool: ToolSpec, error: ValidationError) -> ToolOutcome:
+    problem = describe(error, whole="arguments")
+    return _error("invalid_arguments", f"invalid arguments for {tool.name}: {problem}")
 
 
 def _error(kind: str, message: str) -> ToolOutcome:
