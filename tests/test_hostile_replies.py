@@ -40,6 +40,7 @@ SEED = os.environ.get("TETHER_HYPOTHESIS_SEED", "29")
 # far fewer workflow tasks than this unless one fails and is retried.
 MAX_WORKFLOW_TASKS = 80
 RUN_SECONDS = 30
+DEADLOCK = "[TMPRL1101] Potential deadlock detected"
 ENDINGS = {"completed", "max_turns", "max_tokens", "invalid_output", "failed"}
 
 JSON_LEAF = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20)
@@ -188,9 +189,14 @@ async def run_to_its_end(
         history = await handle.fetch_history()
         seam.scripts.pop(prompt, None)
     failed_tasks = [
-        e.workflow_task_failed_event_attributes.failure.message
+        message
         for e in history.events
         if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED
+        # A task that took over 2 s on a loaded machine (the SDK's deadlock detector) is
+        # retried and passes; any other failure would fail again on every attempt.
+        and not (message := e.workflow_task_failed_event_attributes.failure.message).startswith(
+            DEADLOCK
+        )
     ]
     assert not failed_tasks, f"a workflow task failed: {failed_tasks[0][:300]}"
     tasks = sum(
