@@ -20,13 +20,15 @@ from google.protobuf import json_format
 from moto.server import ThreadedMotoServer
 from temporalio.api.common.v1 import Payload, Payloads
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
-from tests.conftest import running_worker
+from tests.conftest import running_worker, until
+from tests.processes import process_env, starter_in_background, target
 from tether import Agent, AgentRegistry, AgentRun, ContextPolicy, data_converter, tool
 from tether._limits import MAX_RESULT_BYTES_LIMIT
-from tether._storage import FileStore, PayloadLost, external_storage_from_env
+from tether._lost_payloads import PayloadLost
+from tether._storage import FileStore, external_storage_from_env
 from tether.codec_server import make_server
 from tether.testing import ScriptedLLM, call_tools, say
 
@@ -179,6 +181,51 @@ def test_a_stored_payload_is_checked_when_read_back(file_store: Path, tmp_path: 
     with pytest.raises(PayloadLost, match="is gone from the payload store") as lost:
         store._retrieve([claim])
     assert lost.value.non_retryable
+
+
+async def test_a_lost_payload_ends_its_run_saying_why(
+    dev_env: WorkflowEnvironment,
+    file_store: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """The probe deleted a stored payload: a worker that had to read the run's history
+    back failed its workflow task on every attempt, forever, telling to share the store.
+    Now the run ends within seconds, its reason naming the lost payload."""
+    monkeypatch.setenv("TETHER_PAYLOAD_STORE_THRESHOLD", "4096")
+    client = with_store(dev_env)
+    registry = AgentRegistry([reader(0.01)])
+    with ScriptedLLM(reads(1)) as llm:
+        async with running_worker(client, llm, agents=registry) as w:
+            run = await AgentRun.start(client, "reader", "go", task_queue=w.task_queue, chat=True)
+
+            async def answered() -> bool:
+                return (await run.state()).status == "awaiting_user"
+
+            await until(answered, "the chat never answered its prompt", seconds=60)
+        for stored in await asyncio.to_thread(lambda: list(file_store.iterdir())):
+            if not stored.name.startswith("."):
+                stored.unlink()
+        # A new worker has the run in no cache: it reads the history back.
+        async with running_worker(client, llm, agents=registry, queue=w.task_queue):
+            await run.end()
+
+            async def ended() -> bool:
+                return (await run.handle.describe()).status != WorkflowExecutionStatus.RUNNING
+
+            await until(ended, "the run never ended", seconds=60)
+    described = await run.handle.describe()
+    assert described.status == WorkflowExecutionStatus.TERMINATED
+    last = [e async for e in run.handle.fetch_history_events()][-1]
+    reason = last.workflow_execution_terminated_event_attributes.reason
+    assert reason.startswith("PayloadLost: payload ") and "is gone from the payload store" in reason
+    # Reading the run says so in one line, no traceback (exit status 2).
+    env = process_env(target(dev_env), w.task_queue, tmp_path / "shop.db")
+    for command in ("status", "transcript"):
+        shown = await starter_in_background(env, command, run.id)
+        assert "Traceback" not in shown.stderr, shown.stderr
+        assert shown.returncode == 2 and len(shown.stderr.strip().splitlines()) == 1
+        assert "cannot read a payload of its history (PayloadLost: payload" in shown.stderr
 
 
 async def test_a_store_keeps_megabyte_results_out_of_history(

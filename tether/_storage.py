@@ -41,8 +41,8 @@ from temporalio.converter import (
     StorageDriverRetrieveContext,
     StorageDriverStoreContext,
 )
-from temporalio.exceptions import ApplicationError
 
+from tether._lost_payloads import PayloadLost, RunAwareStorage
 from tether._settings import ConfigurationError
 
 if TYPE_CHECKING:
@@ -53,16 +53,6 @@ DEFAULT_THRESHOLD = 256 * 1024
 STORE_ID_FILE = ".tether-store-id"
 FILE_DRIVER = "tether-files"
 S3_EXTRA = "S3 payload storage needs Tether's s3 extra: pip install 'tether[s3]'"
-
-
-class PayloadLost(ApplicationError):
-    """A payload a run's history refers to is gone from the store it was written to (or
-    no longer what was written). Non-retryable: raised while a worker decodes the run's
-    history, it fails the run with this type and message, where any other error would
-    fail the run's workflow task again on every attempt, forever."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message, type="PayloadLost", non_retryable=True)
 
 
 def payload_store_configured() -> bool:
@@ -80,7 +70,7 @@ def external_storage_from_env() -> ExternalStorage | None:
     if parsed.scheme == "s3":
         if not parsed.netloc:
             raise ConfigurationError(f"TETHER_PAYLOAD_STORE {where!r} names no bucket")
-        return ExternalStorage(
+        return RunAwareStorage(
             drivers=[s3_driver(parsed.netloc, parsed.path.strip("/"))],
             payload_size_threshold=threshold,
         )
@@ -89,7 +79,7 @@ def external_storage_from_env() -> ExternalStorage | None:
             f"TETHER_PAYLOAD_STORE {where!r}: give a directory or an s3://bucket URL"
         )
     directory = Path(parsed.path if parsed.scheme == "file" else where)
-    return ExternalStorage(drivers=[FileStore(directory)], payload_size_threshold=threshold)
+    return RunAwareStorage(drivers=[FileStore(directory)], payload_size_threshold=threshold)
 
 
 def _threshold() -> int:
