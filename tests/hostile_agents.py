@@ -3,11 +3,19 @@
 
 from __future__ import annotations
 
-from tether import WAIT, Agent, AgentRegistry, LlmPolicy, RetryOptions, subagent, tool
+from datetime import timedelta
+
+from temporalio.common import RetryPolicy
+
+from tether import WAIT, Agent, AgentRegistry, Budgets, LlmPolicy, subagent, tool
 
 # What `lookup` returns for a key: the test sets it, so tool results are generated too.
 RESULTS: dict[str, str] = {}
-QUICK = RetryOptions(initial_interval_seconds=0.1, max_interval_seconds=0.2, max_attempts=3)
+QUICK = RetryPolicy(
+    initial_interval=timedelta(seconds=0.1),
+    maximum_interval=timedelta(seconds=0.2),
+    maximum_attempts=3,
+)
 
 
 @tool(retry=QUICK)
@@ -28,13 +36,15 @@ def pay(amount: int, to: str = "shop") -> str:
     return f"paid {amount} to {to}"
 
 
-HELPER = Agent(name="helper", instructions="Help.", llm=LlmPolicy(retry=QUICK), max_turns=2)
+HELPER = Agent(
+    name="helper", instructions="Help.", llm=LlmPolicy(retry=QUICK), budgets=Budgets(max_turns=2)
+)
 HOSTILE = Agent(
     name="hostile",
     instructions="Use your tools.",
     tools=[echo, lookup, pay, WAIT, subagent("helper", "Ask the helper.")],
     llm=LlmPolicy(retry=QUICK, fallback_models=["backup"]),
-    max_turns=5,
+    budgets=Budgets(max_turns=5),
 )
 REGISTRY = AgentRegistry([HOSTILE, HELPER])
 TOOL_NAMES = ["echo", "lookup", "pay", "wait", "ask_helper"]

@@ -29,10 +29,12 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from tests.hostile_agents import REGISTRY, RESULTS, TOOL_NAMES
-from tether import AgentInput, AgentResult, AgentWorkflow, Message
+from tether import AgentResult, Message
 from tether._replay import replay
+from tether._run_io import AgentInput
 from tether._temporal import TETHER_CONVERTER
 from tether.testing import Raw, ScriptedLLM, Step, say, worker
+from tether.workflow import AgentWorkflow
 
 EXAMPLES = int(os.environ.get("TETHER_HYPOTHESIS_EXAMPLES", "60"))
 SEED = os.environ.get("TETHER_HYPOTHESIS_SEED", "29")

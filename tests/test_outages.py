@@ -11,8 +11,10 @@ import uuid
 from temporalio.testing import WorkflowEnvironment
 
 from tests.conftest import running_worker
-from tether import Agent, AgentInput, AgentRegistry, AgentWorkflow, ToolContext, tool
+from tether import Agent, AgentRegistry, ToolContext, tool
+from tether._run_io import AgentInput
 from tether.testing import ScriptedLLM, call_tools, say
+from tether.workflow import AgentWorkflow
 
 # Attempts that fail before the backend is back: about a minute of backoff.
 DOWN_FOR = 6

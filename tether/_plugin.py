@@ -11,8 +11,8 @@ uses too. On a worker it adds `AgentWorkflow`, the LLM, tool and agent activitie
 registry's agents, the registry's own workflows and activities, a log context for
 activities, and `tether` as a sandbox pass-through module (it is deterministic at
 import, and workflows import it). While the worker runs, it registers Tether's search
-attributes where the namespace allows it, and, with no model configured, starts the
-offline scripted model.
+attributes where the namespace allows it, and, when asked to run offline
+(`LlmSettings.scripted()`), starts the offline scripted model.
 """
 
 from __future__ import annotations
@@ -22,8 +22,9 @@ import dataclasses
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
 
-import structlog
 from temporalio.client import Client
 from temporalio.contrib.pydantic import PydanticPayloadConverter
 from temporalio.converter import DataConverter
@@ -38,7 +39,7 @@ from tether._activities.mcp_tools import McpActivities
 from tether._activities.specs import RecordedSpecs
 from tether._activities.tools import ToolActivities
 from tether._agents import Agent, AgentRegistry, as_registry
-from tether._logs import ActivityLogContext
+from tether._logs import ActivityLogContext, get_logger
 from tether._lost_payloads import ending_runs_with_lost_payloads, stop_ending
 from tether._pricing import PriceTable
 from tether._sandbox import passing_tether_through
@@ -48,7 +49,7 @@ from tether._settings import ConfigurationError, LlmSettings
 from tether._temporal import data_converter, with_codec
 from tether._workflows.agent import AgentWorkflow
 
-log = structlog.get_logger("tether.plugin")
+log = get_logger("tether.plugin")
 
 PLUGIN_NAME = "tether.TetherPlugin"
 
@@ -58,9 +59,10 @@ class TetherPlugin(SimplePlugin):
 
     Args:
         agents: The agents to serve: an `AgentRegistry` (which may also carry your own
-            workflows, activities and offline scripts), an `Agent`, or a list of them.
-        llm: Where model calls go; None reads OPENAI_BASE_URL, OPENAI_API_KEY and
-            TETHER_MODEL (neither of the first two set: the offline scripted model).
+            workflows and activities), an `Agent`, or a list of them.
+        llm: Where model calls go; None reads OPENAI_API_KEY, OPENAI_BASE_URL and
+            TETHER_MODEL when a worker starts (with none of them set, the worker refuses
+            to start; `LlmSettings.scripted()` runs the offline scripted model).
         prices: Per-model prices, so runs report their cost; None reads TETHER_PRICES.
         cached_conversations: Conversations the LLM activity keeps per worker, so a
             run's model calls send only their new messages (see Conversations).
@@ -84,39 +86,31 @@ class TetherPlugin(SimplePlugin):
         check_mcp_servers: bool = False,
     ) -> None:
         self.registry = as_registry(agents)
+        self._llm = llm
+        self._prices = prices
+        self._cached_conversations = cached_conversations
         self._search_attributes = search_attributes
         self._check_mcp_servers = check_mcp_servers
         self._mcp_sessions = McpSessions()
-        self.llm = llm or LlmSettings.from_env()
-        specs = RecordedSpecs(self.llm.model, max_recorded=cached_conversations)
-        self._agent_activities = AgentActivities(self.registry, specs, self._mcp_sessions)
-        self._llm_activities = LlmActivities(
-            self.registry,
-            make_client(self.llm),
-            specs,
-            prices if prices is not None else PriceTable.from_env(),
-            conversations=Conversations(cached_conversations),
-        )
-        tool_activities = ToolActivities(self.registry, specs)
-        mcp_activities = McpActivities(self.registry, specs, self._mcp_sessions)
+        self._served: _Activities | None = None
         super().__init__(
             PLUGIN_NAME,
             data_converter=_with_tether_payloads,
             workflows=[AgentWorkflow, *self.registry.workflows],
-            activities=[
-                self._agent_activities.describe_agent,
-                self._llm_activities.call_llm,
-                tool_activities.run_tool,
-                mcp_activities.call_mcp_tool,
-                *self.registry.activities,
-            ],
+            activities=self._with_activities,
             interceptors=[ActivityLogContext()],
             workflow_runner=passing_tether_through,
         )
 
+    @property
+    def llm(self) -> LlmSettings:
+        """Where this plugin's workers send model calls (read from the environment the
+        first time a worker needs it, if not given)."""
+        return self._activities().llm
+
     def configure_worker(self, config: WorkerConfig) -> WorkerConfig:
-        """See base class. Refuses a client without Tether's data converter: the worker
-        would fail to decode every run."""
+        """See base class. Refuses a client without Tether's data converter (the worker
+        would fail to decode every run), and a worker with no model configured."""
         client = config.get("client")
         converter = client.data_converter if client is not None else None
         if converter is None or not issubclass(
@@ -129,16 +123,50 @@ class TetherPlugin(SimplePlugin):
             )
         return super().configure_worker(config)
 
+    def _activities(self) -> _Activities:
+        """The activities this plugin's workers run, made once, when the first worker
+        is configured: a client-only process needs no model settings."""
+        if self._served is None:
+            llm = self._llm or LlmSettings.from_env()
+            specs = RecordedSpecs(llm.model, max_recorded=self._cached_conversations)
+            prices = self._prices if self._prices is not None else PriceTable.from_env()
+            self._served = _Activities(
+                llm=llm,
+                agents=AgentActivities(self.registry, specs, self._mcp_sessions),
+                llm_calls=LlmActivities(
+                    self.registry,
+                    make_client(llm),
+                    specs,
+                    prices,
+                    conversations=Conversations(self._cached_conversations),
+                ),
+                tools=ToolActivities(self.registry, specs),
+                mcp_tools=McpActivities(self.registry, specs, self._mcp_sessions),
+            )
+        return self._served
+
+    def _with_activities(self, existing: Sequence[Callable[..., Any]] | None) -> list[Any]:
+        served = self._activities()
+        return [
+            *(existing or []),
+            served.agents.describe_agent,
+            served.llm_calls.call_llm,
+            served.tools.run_tool,
+            served.mcp_tools.call_mcp_tool,
+            *self.registry.activities,
+        ]
+
     async def run_worker(self, worker: Worker, next: Callable[[Worker], Awaitable[None]]) -> None:
-        """See base class. Registers the search attributes, runs the offline model
-        while the worker runs if no model is configured, and closes the MCP sessions
-        once it has stopped."""
+        """See base class. Registers the search attributes, runs the offline scripted
+        model while the worker runs if asked to, and closes the MCP sessions once it
+        has stopped."""
         async with self._running(worker):
             await next(worker)
 
     @asynccontextmanager
     async def _running(self, worker: Worker) -> AsyncIterator[None]:
-        self._agent_activities.searchable = self._search_attributes and (
+        served = self._activities()
+        served.agents.searchable = self._search_attributes and (
             await ensure_search_attributes(worker.client)
         )
         async with AsyncExitStack() as stack:
@@ -149,17 +177,17 @@ class TetherPlugin(SimplePlugin):
                 servers = [server for agent in self.registry for server in agent.mcp]
                 check = asyncio.create_task(check_servers(servers, self._mcp_sessions))
                 stack.callback(check.cancel)
-            if self.llm.offline:
-                scripted = stack.enter_context(
-                    ScriptedLLM(scripts=self.registry.scripts, unscripted=no_script)
+            if served.llm.offline:
+                scripts = served.llm.scripts
+                if scripts is None:
+                    scripts = self.registry.scripts  # deprecated: AgentRegistry(scripts=)
+                scripted = stack.enter_context(ScriptedLLM(scripts=scripts, unscripted=no_script))
+                served.llm_calls.client = make_client(
+                    dataclasses.replace(served.llm, base_url=scripted.base_url)
                 )
-                self._llm_activities.client = make_client(
-                    dataclasses.replace(self.llm, base_url=scripted.base_url)
-                )
-                unscripted = sorted(set(self.registry.names) - set(self.registry.scripts))
-                log.warning(
-                    "no model configured: using the offline scripted model; set "
-                    "OPENAI_API_KEY or OPENAI_BASE_URL for a real one",
+                unscripted = sorted(set(self.registry.names) - set(scripts))
+                log.info(
+                    "offline: the scripted model plays the agents",
                     llm=scripted.base_url,
                     agents_without_script=unscripted,
                 )
@@ -187,7 +215,7 @@ class TetherPlugin(SimplePlugin):
         calls = Worker(
             client,
             task_queue=own,
-            activities=[self._llm_activities.call_llm],
+            activities=[self._activities().llm_calls.call_llm],
             max_concurrent_activities=config.get("max_concurrent_activities"),
             # One poll at a time: a hung (not dead) worker keeps its polls open, and
             # each would take a call (and its retry) that then waits out a timeout.
@@ -197,12 +225,12 @@ class TetherPlugin(SimplePlugin):
             # its build's. Were it the build's, the next build (which cannot poll it)
             # could not become current while this worker lives.
         )
-        self._llm_activities.worker_queues.update({shared: own, own: own})
+        self._activities().llm_calls.worker_queues.update({shared: own, own: own})
         async with calls:
             try:
                 yield
             finally:
-                self._llm_activities.worker_queues.pop(shared, None)
+                self._activities().llm_calls.worker_queues.pop(shared, None)
 
 
 def _with_tether_payloads(existing: DataConverter | None) -> DataConverter:
@@ -214,3 +242,14 @@ def _with_tether_payloads(existing: DataConverter | None) -> DataConverter:
     if existing is None or existing.payload_codec is None:
         return ours
     return with_codec(ours, existing.payload_codec)
+
+
+@dataclass
+class _Activities:
+    """What a plugin's workers run, and the model settings they run with."""
+
+    llm: LlmSettings
+    agents: AgentActivities
+    llm_calls: LlmActivities
+    tools: ToolActivities
+    mcp_tools: McpActivities

@@ -12,11 +12,11 @@ from datetime import timedelta
 from typing import Any
 
 import openai
-import structlog
 from openai import AsyncOpenAI
 from openai.types.chat import ChatCompletion
 from pydantic import BaseModel, ValidationError
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from tether._activities.agents import served
 from tether._activities.conversations import Conversations
@@ -27,6 +27,7 @@ from tether._activities.specs import RecordedSpecs
 from tether._activities.streaming import DeltaFeed, streamed_completion
 from tether._activities.tools import stores_large_payloads
 from tether._agents import AgentRegistry
+from tether._logs import get_logger
 from tether._messages import Message, ToolCall, Usage
 from tether._pricing import PriceTable
 from tether._records import AgentSpec
@@ -36,7 +37,7 @@ from tether._settings import LlmSettings
 from tether._validation import describe
 from tether._wire import LLM_ACTIVITY, LlmReply, LlmRequest
 
-log = structlog.get_logger("tether.llm")
+log = get_logger("tether.llm")
 
 # The client gives up this long before Temporal's start-to-close timeout, so a slow
 # provider fails as a classified, retryable LlmTimeout rather than an opaque timeout.
@@ -73,6 +74,13 @@ class LlmActivities:
         """Send the conversation and the agent's tool schemas, as the run recorded them;
         return one message."""
         agent = served(self._agents, request.agent)
+        if request.priced and request.model not in self._prices.prices:
+            raise ApplicationError(
+                f"model {request.model!r} has no price in this worker's price table "
+                "(TETHER_PRICES), so the run's cost budget cannot be kept",
+                type="NoPrice",
+                non_retryable=True,
+            )
         try:
             async with heartbeating():
                 spec = await self._specs.resolve(agent, request.digest)
