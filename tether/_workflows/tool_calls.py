@@ -29,7 +29,7 @@ from temporalio.workflow import ActivityCancellationType
 with workflow.unsafe.imports_passed_through():
     from tether import _arguments
     from tether._events import ToolCallFinished, ToolCallStarted
-    from tether._failures import root_message
+    from tether._failures import root_type
     from tether._messages import ToolCall
     from tether._records import AgentSpec, ToolSpec
     from tether._run_io import ApprovalDecision
@@ -236,12 +236,14 @@ async def execute_tool(tool: ToolSpec, request: ToolRequest, *, local: bool = Tr
     except ActivityError as e:
         if e.retry_state not in RETRIES_RAN_OUT or not workflow.patched(TOOL_UNAVAILABLE_TOLD):
             raise
-        why = root_message(e)
-        log.warning("tool unavailable", extra={"tool": tool.name, "error": why})
+        # The error's type only: its message may quote a customer or a secret, and the
+        # model's provider is not to see it (history and `tether status` have it).
+        kind = root_type(e)
+        log.warning("tool unavailable", extra={"tool": tool.name, "error": kind})
         return ToolOutcome(
             error="unavailable",
             content=f"Error: the tool {tool.name} is unavailable right now; it kept failing "
-            f"after {tool.retry.max_attempts or 'many'} attempts ({why}). Nothing was done. "
+            f"after {tool.retry.max_attempts or 'many'} attempts ({kind}). Nothing was done. "
             "Go on without it, or tell the user to try again later.",
         )
 
