@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
+from temporalio.client import WorkflowFailureError
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
 from tests.conftest import running_worker
-from tether import Agent, AgentRegistry, ToolContext, tool
+from tether import Agent, AgentRegistry, AgentRun, ToolContext, tool
 from tether._run_io import AgentInput
 from tether.testing import ScriptedLLM, call_tools, say
 from tether.workflow import AgentWorkflow
@@ -34,7 +37,15 @@ def dead(order: str) -> str:
     raise ConnectionError("backend down")
 
 
-REGISTRY = AgentRegistry([Agent(name="desk", instructions="Help.", tools=[flaky, dead])])
+@tool
+def refusing(order: str) -> str:
+    """Look an order up in a backend that refuses for good."""
+    raise ApplicationError(
+        "the backend refused the lookup", type="BackendRefused", non_retryable=True
+    )
+
+
+REGISTRY = AgentRegistry([Agent(name="desk", instructions="Help.", tools=[flaky, dead, refusing])])
 
 
 async def run_calling(env: WorkflowEnvironment, tool_name: str) -> tuple[str, list[str], int]:
@@ -78,3 +89,21 @@ async def test_a_backend_that_stays_down_is_told_to_the_model(ts_env: WorkflowEn
     # quote a customer or a secret (tests/test_secret_leaks.py).
     assert "(ConnectionError)" in result and "backend down" not in result
     assert attempts == 10
+
+
+async def test_a_failed_run_says_its_root_cause(ts_env: WorkflowEnvironment) -> None:
+    """A non-retryable tool error still fails the run (the tool said no retry helps):
+    its state, which `tether status` prints, says why, not "Activity task failed"."""
+    with ScriptedLLM() as llm:
+        llm.enqueue(call_tools(("refusing", {"order": "A-1"})))
+        async with running_worker(ts_env.client, llm, agents=REGISTRY) as w:
+            run = await AgentRun.start(
+                ts_env.client, "desk", "Where is A-1?", task_queue=w.task_queue
+            )
+            with pytest.raises(WorkflowFailureError):
+                await run.result()
+            state = await run.state()
+    assert (state.status, state.error) == (
+        "failed",
+        "BackendRefused: the backend refused the lookup",
+    )
