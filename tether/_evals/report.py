@@ -169,7 +169,7 @@ def verdict(targets: list[TargetSummary]) -> list[str]:
     agent first): the more correct one, by how much; the cheaper of two equally
     correct ones, by how much; what each asks of a person."""
     pairs = sorted(combinations(targets, 2), key=lambda pair: pair[0].kind == pair[1].kind)
-    lines = [_pair(a, b) for a, b in pairs]
+    lines = [_pair(a, b) + _asks(a, b) for a, b in pairs]
     if len(targets) == 1:
         t = targets[0]
         lines.append(f"{t.target}: {t.correct}/{t.runs} correct, {_cost(t)}.")
@@ -201,6 +201,16 @@ def _pair(a: TargetSummary, b: TargetSummary) -> str:
     return (
         text + f", at {ratio:.1f}x the cost ({unit}): {better.target} wins on correctness; "
         f"{worse.target} only where {abs(points)} points matter less than the cost."
+    )
+
+
+def _asks(a: TargetSummary, b: TargetSummary) -> str:
+    """What else differs: approvals asked of a person, and the median wall time."""
+    if a.kind == "agent" and b.kind != "agent":
+        a, b = b, a
+    return (
+        f" {a.target} asks a person {a.approvals} times against {b.approvals}, and takes "
+        f"{a.seconds_p50:.2f} s per run against {b.seconds_p50:.2f} s (p50)."
     )
 
 

@@ -1,12 +1,13 @@
-"""The agents whose model and tools the pipeline's steps use, and what a worker serves:
+"""The agents whose model and tools the pipeline's steps use, the same process as one
+agent (to compare the two: `evals/`), and what a worker serves:
 `tether worker --agents expenses.agents:REGISTRY`."""
 
 import os
 import sqlite3
 
-from expenses.models import CLERK, READER, REVIEWER, Claim
+from expenses.models import CLERK, DESK, READER, REVIEWER, Claim
 from expenses.pipeline import ExpensePipeline
-from tether import Agent, AgentRegistry, Budgets, ToolContext, tool
+from tether import Agent, AgentRegistry, Budgets, Tool, ToolContext, tool
 
 
 @tool(side_effects=True)
@@ -37,4 +38,18 @@ REVIEW = Agent(
     budgets=Budgets(max_turns=3),
 )
 
-REGISTRY = AgentRegistry([READ, PAY, REVIEW], workflows=[ExpensePipeline])
+# The whole process as one agent: the model reads, decides and pays, so a person
+# approves every payment it makes.
+EXPENSE_DESK = Agent(
+    name=DESK,
+    instructions=(
+        "You decide employees' expense claims. Never pay a claim over $5,000. A claim for "
+        "travel, meals or equipment is a business expense; any other is paid only when it "
+        "was for a client. Pay a claim you accept with pay_expense, then answer in one "
+        "sentence starting with paid, refused or rejected (when the payment was declined)."
+    ),
+    tools=[Tool(pay_expense.fn, side_effects=True, needs_approval=True)],
+    budgets=Budgets(max_turns=4),
+)
+
+REGISTRY = AgentRegistry([READ, PAY, REVIEW, EXPENSE_DESK], workflows=[ExpensePipeline])

@@ -6,6 +6,7 @@ from pydantic import BaseModel
 READER = "expense-reader"
 CLERK = "expense-clerk"
 REVIEWER = "expense-reviewer"
+DESK = "expense-desk"  # the whole process as one agent
 CATEGORIES = ("travel", "meals", "equipment")  # anything else is reviewed first
 APPROVAL_ABOVE = 100.0  # a person approves larger claims
 LIMIT = 5_000.0  # never paid

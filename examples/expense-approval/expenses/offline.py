@@ -4,8 +4,8 @@
 import re
 from typing import Any
 
-from expenses.models import CATEGORIES, READER, REVIEWER, Claim
-from tether.testing import Step, say
+from expenses.models import CATEGORIES, DESK, LIMIT, READER, REVIEWER, Claim
+from tether.testing import Step, call_tools, say
 
 CLAIM = re.compile(r"(.+?) spent \$([\d.]+) on (\w+): (.+)")
 
@@ -31,4 +31,21 @@ def review(messages: list[dict[str, Any]]) -> Step:
     return say("Yes: it was for a client." if "client" in task else "No: nothing says why.")
 
 
-SCRIPTS = {READER: read_claim, REVIEWER: review}
+def decide(messages: list[dict[str, Any]]) -> Step:
+    """The desk agent: the rules the pipeline follows in code, then one payment."""
+    found = CLAIM.fullmatch(next(m["content"] for m in messages if m["role"] == "user"))
+    if found is None:
+        return say("refused: that is not an expense claim.")
+    employee, amount, category, description = found.groups()
+    paid = [m["content"] for m in messages if m["role"] == "tool"]
+    if paid:
+        declined = "reject" in paid[-1].lower()
+        return say(f"rejected: {paid[-1]}" if declined else f"paid: {paid[-1]}")
+    if float(amount) > LIMIT:
+        return say(f"refused: ${amount} is over the ${LIMIT:,.0f} limit.")
+    if category not in CATEGORIES and "client" not in description:
+        return say("refused: nothing says it was a business expense.")
+    return call_tools(("pay_expense", {"employee": employee, "amount": float(amount)}))
+
+
+SCRIPTS = {READER: read_claim, REVIEWER: review, DESK: decide}
