@@ -18,6 +18,7 @@ from temporalio.api.enums.v1 import WorkflowExecutionStatus
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError
 
+from tether._activities.heartbeat import heartbeating
 from tether._client import first_run_id
 from tether._evals.dataset import CaseRun, LoadedDataset
 from tether._evals.history import read_run
@@ -65,7 +66,10 @@ class EvalActivities:
     async def score(self, request: ScoreRequest) -> Scored:
         """The run's facts from its history, and its scores by the case's evaluators
         (a judge's question is handed back for the workflow to ask)."""
-        client = activity.client()
+        async with heartbeating():
+            return await self._score(activity.client(), request)
+
+    async def _score(self, client: Client, request: ScoreRequest) -> Scored:
         facts, result = await read_run(client, request.workflow_id)
         output = _output(result)
         case = self.dataset.dataset.cases[request.case]

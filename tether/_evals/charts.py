@@ -35,7 +35,7 @@ def _text(x: float, y: float, text: str, anchor: str = "start", extra: str = "")
 def cost_vs_correctness(report: EvalReport) -> str:
     """Each target as a point: cost (or tokens, when a model has no price) across,
     correctness up."""
-    width, height, left, bottom, top, right = 560, 340, 60, 50, 20, 30
+    width, height, left, bottom, top, right = 600, 340, 60, 50, 20, 150
     targets = report.targets
     priced = all(t.cost_usd is not None for t in targets)
     values = [(t.cost_usd or 0.0) if priced else float(t.tokens) for t in targets]
@@ -79,8 +79,24 @@ def cost_vs_correctness(report: EvalReport) -> str:
             f'<circle class="point" cx="{x:.1f}" cy="{y:.1f}" r="9" fill="{color(i)}" '
             f'fill-opacity="0.85"><title>{escape(tip)}</title></circle>'
         )
-        body.append(_text(x + 13, y + 4, t.target))
+        # Labels stack below one another where points meet (two targets as correct).
+        body.append(_text(x + 13, y + 4 + 14 * _same_height(targets, i), t.target))
     return _svg("cost-correctness", width, height, body, "Cost against correctness")
+
+
+def _same_height(targets: Sequence[TargetSummary], i: int) -> int:
+    """How many targets before target `i` are exactly as correct."""
+    return sum(t.accuracy == targets[i].accuracy for t in targets[:i])
+
+
+def legend(report: EvalReport) -> str:
+    """A swatch per target, in the charts' colours."""
+    body = []
+    for i, t in enumerate(report.targets):
+        y = 6 + 20 * i
+        body.append(f'<rect x="0" y="{y}" width="14" height="14" fill="{color(i)}"/>')
+        body.append(_text(20, y + 12, f"{t.target} ({t.kind})"))
+    return _svg("legend", 420, 10 + 20 * len(report.targets), body, "Targets")
 
 
 def grouped_bars(

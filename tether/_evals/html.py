@@ -13,6 +13,7 @@ from tether._evals.charts import (
     correctness_bars,
     cost_vs_correctness,
     latency_bars,
+    legend,
     usage_bars,
 )
 from tether._evals.report import EvalReport
@@ -25,7 +26,7 @@ h1 { font-size: 1.5rem; margin-bottom: .2rem; } h2 { font-size: 1.15rem; margin-
 .meta { color: #666; }
 .verdict { background: #f6f8fa; border-left: 4px solid #4e79a7; padding: .6rem 1rem; }
 .charts { display: flex; flex-wrap: wrap; gap: 1.5rem; }
-.charts figure { margin: 0; } figcaption { font-weight: 600; margin-bottom: .3rem; }
+figure { margin: 0 0 1rem 0; } figcaption { font-weight: 600; margin-bottom: .3rem; }
 table { border-collapse: collapse; margin-top: .5rem; }
 th, td { border-bottom: 1px solid #e4e4e4; padding: .3rem .7rem; text-align: right;
          vertical-align: top; }
@@ -47,7 +48,9 @@ def render_html(report: EvalReport) -> str:
         "<h2>Verdict</h2><div class='verdict'><ul>",
         *(f"<li>{escape(line)}</li>" for line in report.verdict),
         "</ul></div>",
-        "<h2>Charts</h2><div class='charts'>",
+        "<h2>Charts</h2>",
+        legend(report),
+        "<div class='charts'>",
         _figure("Cost against correctness", cost_vs_correctness(report)),
         _figure("Correct runs per evaluator", correctness_bars(report)),
         _figure("Wall time per run", latency_bars(report)),

@@ -44,10 +44,11 @@ with workflow.unsafe.imports_passed_through():
 
 from tether._workflows.llm_calls import describe_agent, execute_llm
 
-# The approver polls its run until the run ends: a crashed worker's poller is replaced
-# after this long.
-APPROVER_HEARTBEAT = timedelta(seconds=30)
-SCORE_TIMEOUT = timedelta(minutes=10)  # evaluators run here: a slow one is retried
+# Both activities heartbeat: a crashed worker's attempt is retried after this long (the
+# approver polls its run until the run ends; scoring reads histories and runs the
+# evaluators, which may take their time).
+HEARTBEAT = timedelta(seconds=10)
+SCORE_TIMEOUT = timedelta(minutes=10)
 
 
 @workflow.defn(name=EVAL_WORKFLOW)
@@ -113,7 +114,7 @@ class EvalWorkflow:
                 ApproveRequest(workflow_id=workflow_id, policy=case.approvals),
                 result_type=int,
                 start_to_close_timeout=timedelta(days=7),
-                heartbeat_timeout=APPROVER_HEARTBEAT,
+                heartbeat_timeout=HEARTBEAT,
                 retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=10)),
                 summary=f"answer approvals: {case.approvals}",
             )
@@ -150,6 +151,7 @@ class EvalWorkflow:
                 ),
                 result_type=Scored,
                 start_to_close_timeout=SCORE_TIMEOUT,
+                heartbeat_timeout=HEARTBEAT,
                 retry_policy=RetryPolicy(maximum_attempts=5),
                 summary=f"score {params.cases[index].name} · {target.label}",
             )
