@@ -37,6 +37,7 @@ from tether._run_io import ApprovalDecision, PendingApproval
 from tether._signing import Signer
 
 POLL_SECONDS = 0.3
+ENDED_WITHOUT_RESULT = ("failed", "timed_out", "cancelled", "terminated")
 # A run's output as an evaluation's result keeps it (the whole one is in its history).
 MAX_OUTPUT_CHARS = 2000
 
@@ -88,7 +89,11 @@ class EvalActivities:
         )
         scores, judge = [], []
         for evaluator in [*self.dataset.dataset.evaluators, *case.evaluators]:
-            if is_judge(evaluator):
+            if is_judge(evaluator) and facts.status in ENDED_WITHOUT_RESULT:
+                # Nothing to judge, and a model call to save.
+                name = evaluator.get_default_evaluation_name()
+                scores.append(Score(evaluator=name, value=None, error=f"the run {facts.status}"))
+            elif is_judge(evaluator):
                 judge.append(judge_ask(evaluator, run))
             else:
                 scores += await _evaluate(evaluator, run, facts)

@@ -17,6 +17,7 @@ from temporalio.client import Client
 from tether._agents import load_registry
 from tether._cli.common import UserError, cli_signer
 from tether._cli.worker import offline_model
+from tether._evals.dataset import evaluator_types, parse_dataset, read_dataset
 from tether._evals.model import CaseResult, Target
 from tether._evals.progress import ProgressView
 from tether._evals.report import EvalReport, build_report
@@ -57,6 +58,9 @@ async def cmd_eval(args: argparse.Namespace) -> int:
         raise UserError(str(e)) from None
     from tether.evals import evaluate, resume
 
+    if not args.resume:  # a mistake in the dataset is told before anything connects
+        text, fmt = read_dataset(args.what[0])
+        parse_dataset(text, fmt, name="dataset", evaluators=evaluator_types(args.evaluators))
     registry = load_registry(args.agents) if args.agents else None
     llm = offline_model(args.offline)
     signer = cli_signer()
