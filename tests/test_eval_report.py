@@ -9,6 +9,7 @@ import asyncio
 import functools
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -22,11 +23,13 @@ from typing import Any
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
+from tests.doc_blocks import blocks
 from tests.processes import target
 from tests.test_web_ui import ARTIFACTS, CHROMIUM, CHROMIUM_MISSING, browser_page
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "expense-approval"
+GUIDE = ROOT / "docs/guides/evaluations.md"
 TETHER = str(Path(sys.executable).parent / "tether")
 AGENT, PIPELINE = "expense-desk", "ExpensePipeline"
 PRICES = {"tether-scripted": {"input": 0.15, "output": 0.6}}
@@ -47,13 +50,10 @@ async def evaluated(
         EXPENSES_DB=str(tmp / "expenses.db"),
         PYTHONUNBUFFERED="1",
     )
-    command = [
-        TETHER, "eval", "evals/claims.yaml",
-        "--agents", "expenses.agents:REGISTRY", "--offline", "expenses.offline:SCRIPTS",
-        "--target", AGENT, "--target", f"workflow:{PIPELINE}", "--evaluators", "expenses.evals",
-        "--prices", str(tmp / "prices.json"), "--save", str(tmp / "report.json"),
-        "--html", str(tmp / "report.html"),
-    ]  # fmt: skip
+    # The guide's command, priced, its report saved and its page written in `tmp`.
+    [shown] = [b.code for b in blocks(GUIDE) if b.marker == "run by"]
+    command = [TETHER, *shlex.split(shown)[1:], "--prices", str(tmp / "prices.json")]
+    command += ["--save", str(tmp / "report.json"), "--html", str(tmp / "report.html")]
     done = await asyncio.to_thread(
         subprocess.run, command, cwd=EXAMPLE, env=env, capture_output=True, text=True, timeout=300
     )

@@ -32,7 +32,14 @@ from pathlib import Path
 from temporalio.client import Client
 
 from tether._agents import AgentRegistry
-from tether._evals.dataset import CaseRun, evaluator, evaluator_types, parse_dataset, read_dataset
+from tether._evals.dataset import (
+    CaseRun,
+    case_run,
+    evaluator,
+    evaluator_types,
+    parse_dataset,
+    read_dataset,
+)
 from tether._evals.html import render_html
 from tether._evals.model import Approvals, CaseResult, EvalProgress, Score, Target, ToolEffect
 from tether._evals.report import EvalReport, TargetSummary, build_report
@@ -63,6 +70,7 @@ __all__ = [
     "Target",
     "TargetSummary",
     "ToolEffect",
+    "case_run",
     "evaluate",
     "evaluator",
     "render_html",
