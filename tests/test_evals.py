@@ -18,8 +18,11 @@ from tether._evals.judge import JUDGE_AGENT, Verdict
 from tether._evals.model import CaseResult, EvalInput, EvalProgress, RunFacts, Score, Target
 from tether._evals.progress import ProgressView
 from tether._evals.report import build_report, percentile
+from tether._evals.workflow import EvalWorkflow
 from tether._messages import Usage
 from tether._pricing import PriceTable
+from tether._replay import load_history, replay
+from tether._temporal import TETHER_CONVERTER
 from tether._wire import LLM_ACTIVITY
 from tether.evals import evaluate
 from tether.testing import ScriptedLLM, Step, llm_settings, say
@@ -204,3 +207,24 @@ def tether_eval(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [TETHER, "eval", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=60
     )
+
+
+RECORDED = sorted((Path(__file__).parent / "histories" / "evals").glob("*.json"))
+
+
+@pytest.mark.parametrize("path", RECORDED, ids=lambda p: p.stem)
+async def test_recorded_evaluations_replay_on_the_current_code(path: Path) -> None:
+    """An evaluation recorded by this module's judge scenario (two cases, an agent and a
+    target nobody serves, a judge): a change to the evaluation's workflow code that
+    would break a running evaluation fails here."""
+    history = load_history(path)
+    kinds = [e.WhichOneof("attributes") for e in history.events]
+    activities = [
+        e.activity_task_scheduled_event_attributes.activity_type.name
+        for e in history.events
+        if e.HasField("activity_task_scheduled_event_attributes")
+    ]
+    assert kinds.count("start_child_workflow_execution_initiated_event_attributes") == 4
+    assert activities.count("tether.eval.score") == 4 and LLM_ACTIVITY in activities
+    [verdict] = await replay([history], workflows=[EvalWorkflow], converter=TETHER_CONVERTER)
+    assert verdict.compatible, verdict.problem
