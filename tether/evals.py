@@ -142,7 +142,6 @@ async def evaluate(
         evaluators=evaluators,
         concurrency=concurrency,
         judge_model=judge_model,
-        signed=signer is not None,
     )
     serving = Serving(agents, llm, signer)
     async with serving_worker(client, loaded, serving, eval_queue(eval_id)):

@@ -43,7 +43,6 @@ MAX_OUTPUT_CHARS = 2000
 
 
 class ScoreRequest(BaseModel):
-    eval_id: str
     case: int
     target: str
     workflow_id: str

@@ -35,10 +35,6 @@ class Target(BaseModel):
         default=None, description="Where its workers poll; default the evaluation's own."
     )
 
-    @property
-    def label(self) -> str:
-        return self.name
-
     @classmethod
     def parse(cls, text: str) -> Target:
         """`NAME` (an agent), `workflow:TYPE`, either with `@QUEUE`."""
@@ -80,7 +76,6 @@ class EvalInput(BaseModel):
     judge_model: str | None = Field(
         default=None, description="The model an `LLMJudge` without its own model asks."
     )
-    signed: bool = Field(default=False, description="Decisions are signed by a key.")
 
 
 class RunKey(BaseModel):

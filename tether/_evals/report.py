@@ -73,7 +73,7 @@ def build_report(
     """The report of evaluation `eval_id`'s `results`, priced by `prices` (a model
     without a price there is priced by what its worker reported, if it did)."""
     summaries = [
-        summarize(t, [r for r in results if r.target == t.label], prices) for t in params.targets
+        summarize(t, [r for r in results if r.target == t.name], prices) for t in params.targets
     ]
     return EvalReport(
         eval_id=eval_id,
@@ -107,7 +107,7 @@ def summarize(target: Target, runs: list[CaseResult], prices: PriceTable) -> Tar
         "approved" if a.approve else "rejected" for r in runs for a in r.facts.approvals
     )
     return TargetSummary(
-        target=target.label,
+        target=target.name,
         kind=target.kind,
         runs=len(runs),
         correct=sum(r.passed for r in runs),

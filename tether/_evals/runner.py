@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from temporalio.api.enums.v1 import WorkflowExecutionStatus
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.worker import Worker
@@ -126,7 +125,6 @@ def new_input(
     evaluators: str | None,
     concurrency: int,
     judge_model: str | None,
-    signed: bool,
 ) -> EvalInput:
     runs = len(loaded.cases) * len(targets)
     if runs > MAX_RUNS:
@@ -143,7 +141,6 @@ def new_input(
         targets=targets,
         concurrency=concurrency,
         judge_model=judge_model,
-        signed=signed,
     )
 
 
@@ -159,7 +156,7 @@ async def start(
         task_queue=eval_queue(eval_id),
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         static_summary=f"evaluation of {params.dataset}: {len(params.cases)} cases x "
-        f"{', '.join(t.label for t in params.targets)}",
+        f"{', '.join(t.name for t in params.targets)}",
     )
 
 
@@ -229,9 +226,3 @@ async def follow(
             )
         )
     return results
-
-
-async def is_running(client: Client, eval_id: str) -> bool:
-    described = await client.get_workflow_handle(eval_id).describe()
-    status = described.raw_description.workflow_execution_info.status
-    return status == WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING

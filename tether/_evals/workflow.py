@@ -65,7 +65,7 @@ class EvalWorkflow:
     @workflow.run
     async def run(self, params: EvalInput) -> list[CaseResult]:
         self._total = len(params.cases) * len(params.targets)
-        self._targets = [t.label for t in params.targets]
+        self._targets = [t.name for t in params.targets]
         slots = asyncio.Semaphore(params.concurrency)
         # Case by case, each through every target: the targets advance side by side.
         runs = [
@@ -128,7 +128,7 @@ class EvalWorkflow:
                 CaseResult(
                     case=case.name,
                     case_index=index,
-                    target=target.label,
+                    target=target.name,
                     workflow_id=workflow_id,
                     facts=scored.facts,
                     scores=scored.scores,
@@ -144,16 +144,15 @@ class EvalWorkflow:
             scored: Scored = await workflow.execute_activity(
                 SCORE_ACTIVITY,
                 ScoreRequest(
-                    eval_id=workflow.info().workflow_id,
                     case=index,
-                    target=target.label,
+                    target=target.name,
                     workflow_id=workflow_id,
                 ),
                 result_type=Scored,
                 start_to_close_timeout=SCORE_TIMEOUT,
                 heartbeat_timeout=HEARTBEAT,
                 retry_policy=RetryPolicy(maximum_attempts=5),
-                summary=f"score {params.cases[index].name} · {target.label}",
+                summary=f"score {params.cases[index].name} · {target.name}",
             )
         except ActivityError as e:
             facts = RunFacts(status="unscored", failure="scoring_failed")
