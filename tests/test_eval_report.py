@@ -58,7 +58,14 @@ async def evaluated(
         subprocess.run, command, cwd=EXAMPLE, env=env, capture_output=True, text=True, timeout=300
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    yield json.loads((tmp / "report.json").read_text()), tmp / "report.html", done.stdout
+    report = json.loads((tmp / "report.json").read_text())
+    # Once it ended, `eval status` prints its report, read from Temporal alone.
+    again = [TETHER, "eval", "status", report["eval_id"], "--prices", str(tmp / "prices.json")]
+    status = await asyncio.to_thread(
+        subprocess.run, again, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert status.returncode == 0, status.stderr
+    yield report, tmp / "report.html", done.stdout + status.stdout
 
 
 async def test_the_json_report_holds_every_figure_per_target(
@@ -98,8 +105,11 @@ async def test_the_json_report_holds_every_figure_per_target(
     for r in results:
         described = await dev_env.client.get_workflow_handle(r["workflow_id"]).describe()
         assert described.parent_id == report["eval_id"]
-    # The terminal table says the same, side by side.
-    assert f"{AGENT}" in printed and "8/8 (100%)" in printed and "Verdict:" in printed
+    # The terminal table says the same, side by side, and `eval status` once more.
+    [table, again] = printed.split("evaluation ")[1:]
+    assert f"{report['eval_id']} · dataset expense-claims · 8 cases" in table
+    assert table == again
+    assert "8/8 (100%)" in table and f"- {report['verdict'][0]}" in table
 
 
 @contextmanager
