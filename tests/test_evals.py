@@ -4,6 +4,8 @@ mistakes `tether eval` answers in one line."""
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import io
 import subprocess
 import sys
@@ -12,8 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
+from tether import AgentRegistry, ApproverKeys, Signer
 from tether._evals.judge import JUDGE_AGENT, Verdict
 from tether._evals.model import CaseResult, EvalInput, EvalProgress, RunFacts, Score, Target
 from tether._evals.progress import ProgressView
@@ -99,6 +103,32 @@ async def test_a_judge_is_a_model_call_of_the_evaluation_and_a_raising_evaluator
     missing = report.targets[1]
     assert (missing.runs, missing.correct, missing.failures) == (2, 0, {"UnknownAgent": 2})
     assert report.targets[0].approvals_by_decision == {"approved": 1, "rejected": 1}
+
+
+async def test_a_run_that_refuses_the_evaluations_decisions_ends_instead_of_waiting(
+    dev_env: WorkflowEnvironment, triage: Path
+) -> None:
+    """An agent that trusts another key than the evaluation's would wait a day for a
+    person: the evaluation cancels its run, and says why."""
+    from myapp.catalog import TRIAGE
+    from myapp.offline import SCRIPTS
+
+    stranger = ApproverKeys(keys={Signer.generate().public_key: ["*"]})
+    distrustful = AgentRegistry([dataclasses.replace(TRIAGE, approver_keys=stranger)])
+    await asyncio.to_thread(
+        triage.write_text, "cases: [{name: dup-12, inputs: 'Close #12 as a duplicate of #7.'}]\n"
+    )
+    with ScriptedLLM(scripts=SCRIPTS) as llm:
+        async with asyncio.timeout(120):  # not the agent's day-long approval timeout
+            report = await evaluate(
+                dev_env.client, triage, ["issue-triage"], agents=distrustful,
+                llm=llm_settings(llm),
+            )  # fmt: skip
+    [run] = report.results
+    assert run.facts.failure == "DecisionRefused" and not run.passed
+    assert report.targets[0].failures == {"DecisionRefused": 1}
+    described = await dev_env.client.get_workflow_handle(run.workflow_id).describe()
+    assert described.status == WorkflowExecutionStatus.CANCELED
 
 
 def result(case: str, target: str, *, passed: bool, tokens: int) -> CaseResult:

@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from temporalio import activity
 from temporalio.api.enums.v1 import WorkflowExecutionStatus
 from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
 from tether._activities.heartbeat import heartbeating
@@ -25,6 +26,7 @@ from tether._evals.history import read_run
 from tether._evals.judge import is_judge, judge_ask
 from tether._evals.model import (
     APPROVE_ACTIVITY,
+    DECISION_REFUSED,
     EVAL_APPROVER,
     SCORE_ACTIVITY,
     Approvals,
@@ -145,8 +147,15 @@ class EvalActivities:
         try:
             await handle.execute_update("decide", decision, result_type=PendingApproval)
         except WorkflowUpdateFailedError as e:
-            # Decided already (a retried attempt), or refused: the run's record says which.
-            activity.logger.warning("decision refused on %s: %s", request.workflow_id, e.cause)
+            if call.call_id not in {p.call_id for p in await _pending(client, handle.id)}:
+                return  # decided already, by an earlier attempt of this activity
+            # Refused (a key the run does not trust, an approver it does not list): the
+            # run would wait for a person, and the evaluation with it. It ends instead.
+            raise ApplicationError(
+                f"{handle.id} refused the evaluation's decision on {call.tool}: {e.cause}",
+                type=DECISION_REFUSED,
+                non_retryable=True,
+            ) from None
 
 
 async def _pending(client: Client, workflow_id: str) -> list[PendingApproval]:

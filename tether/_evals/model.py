@@ -17,6 +17,8 @@ Approvals = Literal["approve", "reject"]
 EVAL_WORKFLOW = "TetherEvaluation"
 SCORE_ACTIVITY = "tether.eval.score"
 APPROVE_ACTIVITY = "tether.eval.approve"
+# A run refused the evaluation's decision on one of its calls: the evaluation cancels it.
+DECISION_REFUSED = "DecisionRefused"
 # The approver name of the decisions an evaluation makes on its cases' calls.
 EVAL_APPROVER = "tether-eval"
 # Runs per evaluation (cases times targets): an evaluation's history grows by about 15

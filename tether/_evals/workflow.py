@@ -17,13 +17,14 @@ from typing import Any
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ChildWorkflowError
-from temporalio.workflow import ParentClosePolicy
+from temporalio.workflow import ActivityHandle, ChildWorkflowHandle, ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from tether._evals.activities import ApproveRequest, ScoreRequest
     from tether._evals.judge import JUDGE_AGENT, verdict_score
     from tether._evals.model import (
         APPROVE_ACTIVITY,
+        DECISION_REFUSED,
         EVAL_WORKFLOW,
         SCORE_ACTIVITY,
         CaseResult,
@@ -118,10 +119,10 @@ class EvalWorkflow:
                 retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=10)),
                 summary=f"answer approvals: {case.approvals}",
             )
-            with contextlib.suppress(ChildWorkflowError):
-                await child  # a failure is in its history, which scoring reads
-            await approver
+            refused = await _until_ended(child, approver)
             scored = await self._score(params, index, t, target, workflow_id)
+            if refused:
+                scored.facts = scored.facts.model_copy(update={"failure": DECISION_REFUSED})
             for ask in scored.judge:
                 scored.scores.append(await self._judge(ask, params))
             self._results.append(
@@ -171,6 +172,20 @@ class EvalWorkflow:
         except ActivityError as e:
             return Score(evaluator=ask.evaluator, value=None, error=f"judge failed: {e.cause}")
         return verdict_score(ask, reply)
+
+
+async def _until_ended(child: ChildWorkflowHandle[Any, Any], approver: ActivityHandle[int]) -> bool:
+    """Wait for the run to end; whether the approver failed first (a decision the run
+    refused), in which case the run is cancelled rather than left waiting for a person."""
+    await workflow.wait([child, approver], return_when=asyncio.FIRST_COMPLETED)
+    refused = approver.done() and approver.exception() is not None
+    if refused:
+        child.cancel()
+    with contextlib.suppress(ChildWorkflowError, asyncio.CancelledError):
+        await child  # a failure is in its history, which scoring reads
+    with contextlib.suppress(ActivityError):
+        await approver  # ended with the run (a refusal once it ended changes nothing)
+    return refused
 
 
 def _start_input(case: EvalCase, target: Target, *, started_by: str) -> Any:
