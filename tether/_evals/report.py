@@ -209,9 +209,13 @@ def _asks(a: TargetSummary, b: TargetSummary) -> str:
     if a.kind == "agent" and b.kind != "agent":
         a, b = b, a
     return (
-        f" {a.target} asks a person {a.approvals} times against {b.approvals}, and takes "
+        f" {a.target} asks a person {_times(a.approvals)} against {_times(b.approvals)}, and takes "
         f"{a.seconds_p50:.2f} s per run against {b.seconds_p50:.2f} s (p50)."
     )
+
+
+def _times(n: int) -> str:
+    return {0: "never", 1: "once"}.get(n, f"{n} times")
 
 
 def _cheaper(
