@@ -96,7 +96,11 @@ def evaluator(fn: Callable[[CaseRun], Any]) -> Callable[[CaseRun], Any]:
 
     Returns:
         `fn` itself, marked (call it in your own tests as before).
+
+    Raises:
+        ConfigurationError: pydantic-evals is not installed (the `evals` extra).
     """
+    require_pydantic_evals()
     from pydantic_evals.evaluators import Evaluator
 
     def evaluate(self: Any, ctx: EvaluatorContext[Any, Any, Any]) -> Any:
