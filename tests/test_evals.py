@@ -18,6 +18,7 @@ from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
 from tether import AgentRegistry, ApproverKeys, Signer
+from tether._cli.common import TerminalSafe
 from tether._evals.judge import JUDGE_AGENT, Verdict
 from tether._evals.model import CaseResult, EvalInput, EvalProgress, RunFacts, Score, Target
 from tether._evals.progress import ProgressView
@@ -174,18 +175,23 @@ def test_percentiles_interpolate() -> None:
 
 
 def test_progress_is_a_bar_on_a_terminal_and_a_line_per_run_elsewhere() -> None:
-    done = [result("a", "desk", passed=True, tokens=1), result("a", "Flow", passed=False, tokens=1)]
+    done = [
+        result("a", "desk", passed=True, tokens=1),
+        result("a\x1b]0;pwned\x07", "Flow", passed=False, tokens=1),  # a name that steers
+    ]
     progress = EvalProgress(total=4, done=2, running=2, targets=["desk", "Flow"], finished=done)
     lines, bar = io.StringIO(), io.StringIO()
-    ProgressView(lines, tty=False)(progress)
-    ProgressView(bar, tty=True)(progress)
+    ProgressView(TerminalSafe(lines), tty=False)(progress)
+    ProgressView(TerminalSafe(bar), tty=True)(progress)
     assert lines.getvalue().splitlines() == [
         "1/4 ✓ desk · a · completed · 1 calls · 0.00 s",
         "2/4 ✗ Flow · a · completed · 1 calls · 0.00 s · failed right",
     ]
-    assert "✗ Flow · a: failed right\n" in bar.getvalue()
-    assert bar.getvalue().endswith(
-        "██████████████░░░░░░░░░░░░░░ 2/4 · desk 1 (1 ✓) · Flow 1 (0 ✓) · 2 running"
+    # On a terminal: the failed run on a line of its own, then the bar, each drawn from
+    # the line's start (its own control sequences only).
+    assert bar.getvalue() == (
+        "\r\x1b[K  ✗ Flow · a: failed right\n"
+        "\r\x1b[K██████████████░░░░░░░░░░░░░░ 2/4 · desk 1 (1 ✓) · Flow 1 (0 ✓) · 2 running"
     )
 
 

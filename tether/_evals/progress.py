@@ -6,9 +6,11 @@ import sys
 from collections import Counter
 from typing import TextIO
 
+from tether._cli.common import TerminalSafe, terminal_safe
 from tether._evals.model import CaseResult, EvalProgress
 
 BAR = 28
+CLEAR_LINE = "\r\033[K"
 
 
 class ProgressView:
@@ -19,6 +21,9 @@ class ProgressView:
     def __init__(self, stream: TextIO | None = None, *, tty: bool | None = None) -> None:
         self.stream = stream or sys.stderr
         self.tty = self.stream.isatty() if tty is None else tty
+        # Its own control sequences go underneath the CLI's TerminalSafe; the text
+        # between them (case and target names) is made safe here.
+        self.raw = self.stream.raw if isinstance(self.stream, TerminalSafe) else self.stream
         self.done: Counter[str] = Counter()
         self.passed: Counter[str] = Counter()
         self.drawn = False
@@ -30,7 +35,7 @@ class ProgressView:
             if not self.tty:
                 self._line(progress, result)
             elif not result.passed:
-                self._write(f"\r\033[K  ✗ {result.target} · {result.case}: {_why(result)}\n")
+                self._redraw(f"  ✗ {result.target} · {result.case}: {_why(result)}\n")
         if self.tty:
             self._bar(progress)
 
@@ -48,7 +53,7 @@ class ProgressView:
         )
         running = f" · {progress.running} running" if progress.running else ""
         bar = "█" * filled + "░" * (BAR - filled)
-        self._write(f"\r\033[K{bar} {done}/{progress.total} · {per_target}{running}")
+        self._redraw(f"{bar} {done}/{progress.total} · {per_target}{running}")
         self.drawn = True
 
     def _line(self, progress: EvalProgress, result: CaseResult) -> None:
@@ -64,8 +69,13 @@ class ProgressView:
         self._write(line + "\n")
 
     def _write(self, text: str) -> None:
-        self.stream.write(text)
-        self.stream.flush()
+        self.raw.write(terminal_safe(text))
+        self.raw.flush()
+
+    def _redraw(self, text: str) -> None:
+        """`text` over the bar's line: back to its start, cleared, then written."""
+        self.raw.write(CLEAR_LINE)
+        self._write(text)
 
 
 def _why(result: CaseResult) -> str:
