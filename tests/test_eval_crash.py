@@ -138,10 +138,18 @@ async def test_a_killed_evaluation_resumes_and_runs_every_case_once(
     assert sorted(r["case"] for r in results) == sorted(f"case-{n}" for n in range(1, CASES + 1))
     assert len({r["workflow_id"] for r in results}) == CASES
     assert report["targets"][0]["correct"] == CASES, report["targets"][0]["failing_cases"]
-    started = 0
+    started, open_runs, most = 0, 0, 0
     async for event in dev_env.client.get_workflow_handle(eval_id).fetch_history_events():
-        started += event.HasField("start_child_workflow_execution_initiated_event_attributes")
+        kind = event.WhichOneof("attributes") or ""
+        if kind == "start_child_workflow_execution_initiated_event_attributes":
+            started, open_runs = started + 1, open_runs + 1
+        elif kind.startswith("child_workflow_execution_") and kind != (
+            "child_workflow_execution_started_event_attributes"
+        ):
+            open_runs -= 1
+        most = max(most, open_runs)
     assert started == CASES
+    assert most == CONCURRENCY  # never more runs at once than asked, and that many
     # The resumed follower reports every run once, those of before the kill too.
     shown = re.findall(rf"^\d+/{CASES} . {NOTER} · (case-\d+) ", resumed.stderr, re.MULTILINE)
     assert sorted(shown) == sorted(r["case"] for r in results)

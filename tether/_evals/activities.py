@@ -40,8 +40,10 @@ from tether._signing import Signer
 
 POLL_SECONDS = 0.3
 ENDED_WITHOUT_RESULT = ("failed", "timed_out", "cancelled", "terminated")
-# A run's output as an evaluation's result keeps it (the whole one is in its history).
+# How much of a run's output, and of each tool call, the evaluation's result keeps (the
+# whole of each is in the run's own history).
 MAX_OUTPUT_CHARS = 2000
+MAX_TOOL_CHARS = 500
 
 
 class ScoreRequest(BaseModel):
@@ -98,7 +100,7 @@ class EvalActivities:
                 judge.append(judge_ask(evaluator, run))
             else:
                 scores += await _evaluate(evaluator, run, facts)
-        return Scored(facts=facts, output=_shortened(output), scores=scores, judge=judge)
+        return Scored(facts=_compact(facts), output=_shortened(output), scores=scores, judge=judge)
 
     @activity.defn(name=APPROVE_ACTIVITY)
     async def approve(self, request: ApproveRequest) -> int:
@@ -226,8 +228,25 @@ def _output(result: Any) -> Any:
     return result
 
 
+def _compact(facts: RunFacts) -> RunFacts:
+    """The facts as the evaluation keeps them, in its history and result: each tool
+    call's arguments and answer shortened (the evaluators saw them whole)."""
+    calls = [
+        call.model_copy(
+            update={
+                "arguments": _cut(call.arguments, MAX_TOOL_CHARS),
+                "content": _cut(call.content, MAX_TOOL_CHARS),
+            }
+        )
+        for call in facts.tool_calls
+    ]
+    return facts.model_copy(update={"tool_calls": calls})
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit] + " …"
+
+
 def _shortened(output: Any) -> Any:
     text = output if isinstance(output, str) else json.dumps(output, default=str)
-    if len(text) <= MAX_OUTPUT_CHARS:
-        return output
-    return text[:MAX_OUTPUT_CHARS] + " …"
+    return output if len(text) <= MAX_OUTPUT_CHARS else _cut(text, MAX_OUTPUT_CHARS)

@@ -50,6 +50,9 @@ from tether._workflows.llm_calls import describe_agent, execute_llm
 # evaluators, which may take their time).
 HEARTBEAT = timedelta(seconds=10)
 SCORE_TIMEOUT = timedelta(minutes=10)
+# Runs per `progress` answer: a follower that starts late (a resumed one) asks for the
+# rest on its next look, and no answer nears a query's 2 MB limit.
+PROGRESS_PAGE = 100
 
 
 @workflow.defn(name=EVAL_WORKFLOW)
@@ -86,7 +89,7 @@ class EvalWorkflow:
             done=len(self._results),
             running=self._running,
             targets=self._targets,
-            finished=self._results[since:],
+            finished=self._results[since : since + PROGRESS_PAGE],
             since=since,
         )
 
