@@ -506,7 +506,8 @@ MUTATIONS = [
         "eval-resume-starts-again",
         "tether/evals.py",
         "        results = await follow(client.get_workflow_handle(eval_id), on_progress)\n",
-        "        results = await follow(await start(client, params), on_progress)\n",
+        "        again = await start(client, params, eval_id + '.again')\n"
+        "        results = await follow(again, on_progress)\n",
         (T + "test_eval_crash.py",),
     ),
     Mutation(

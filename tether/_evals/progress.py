@@ -18,7 +18,9 @@ class ProgressView:
     place (with a line above it for each run that did not pass); elsewhere (a log, CI)
     a plain line per run that ended."""
 
-    def __init__(self, stream: TextIO | None = None, *, tty: bool | None = None) -> None:
+    def __init__(
+        self, stream: TextIO | TerminalSafe | None = None, *, tty: bool | None = None
+    ) -> None:
         self.stream = stream or sys.stderr
         self.tty = self.stream.isatty() if tty is None else tty
         # Its own control sequences go underneath the CLI's TerminalSafe; the text

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -144,11 +143,9 @@ def new_input(
     )
 
 
-async def start(
-    client: Client, params: EvalInput, eval_id: str | None = None
-) -> WorkflowHandle[Any, Any]:
-    """Start the evaluation's workflow on its own task queue."""
-    eval_id = eval_id or f"eval-{uuid.uuid4().hex[:8]}"
+async def start(client: Client, params: EvalInput, eval_id: str) -> WorkflowHandle[Any, Any]:
+    """Start evaluation `eval_id` on its own task queue (an id a workflow had before is
+    refused: `WorkflowAlreadyStartedError`)."""
     return await client.start_workflow(
         EVAL_WORKFLOW,
         params,
