@@ -15,7 +15,7 @@ from temporalio.api.enums.v1 import WorkflowExecutionStatus
 from temporalio.client import Client
 
 from tether._agents import load_registry
-from tether._cli.common import UserError, cli_signer
+from tether._cli.common import PROG, UserError, cli_signer
 from tether._cli.worker import offline_model
 from tether._evals.dataset import evaluator_types, parse_dataset, read_dataset
 from tether._evals.model import CaseResult, Target
@@ -64,6 +64,12 @@ async def cmd_eval(args: argparse.Namespace) -> int:
     registry = load_registry(args.agents) if args.agents else None
     llm = offline_model(args.offline)
     signer = cli_signer()
+    if signer is None and registry is None:
+        print(
+            f"{PROG[0]} eval: no TETHER_SIGNING_KEY: a call that waits for a person gets an "
+            "unsigned decision, which a worker refuses unless TETHER_APPROVER_KEYS=unsigned",
+            file=sys.stderr,
+        )
     client = await connect()
     view = ProgressView()
     try:
