@@ -21,7 +21,7 @@ from tether._settings import ConfigurationError
 from tether._tools import Tool
 
 if TYPE_CHECKING:
-    from tether._scripted_llm import Responder
+    from tether._scripted_llm.steps import Responder
 
 
 class UnknownAgentError(LookupError):

@@ -41,7 +41,8 @@ from tether._agents import Agent, AgentRegistry, as_registry
 from tether._logs import ActivityLogContext
 from tether._pricing import PriceTable
 from tether._sandbox import passing_tether_through
-from tether._scripted_llm import ScriptedLLM, no_script
+from tether._scripted_llm.server import ScriptedLLM
+from tether._scripted_llm.steps import no_script
 from tether._search_registration import ensure_search_attributes
 from tether._settings import ConfigurationError, LlmSettings
 from tether._temporal import data_converter, with_codec

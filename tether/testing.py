@@ -23,6 +23,14 @@ per word (`ScriptedLLM(chunk_delay=...)`, `Streamed(step, delay=..., drop_after=
 pace a reply or break it off after N chunks; `streams=False` plays a provider that does
 not stream). Tool calls get ids `call_0001`, `call_0002`, ... per
 server; `call_tools(..., ids=["call_0"])` fixes them, to play a provider that reuses ids.
+`Cut("text")` is a reply cut at the length limit (`finish_reason: length`);
+`ScriptedLLM(drops_tools=True)` plays a server that leaves tools out of the prompt.
+
+The same script answers the Responses API (`POST /v1/responses`, an agent with
+`LlmPolicy(api="responses")`): `Say(text, reasoning="...")` and `CallTools(...,
+reasoning=...)` add a reasoning item to the reply, and a later request that replays those
+tool calls without it (with its encrypted content) is refused with a 400, as OpenAI's
+reasoning models refuse it.
 """
 
 from __future__ import annotations
@@ -43,17 +51,17 @@ from temporalio.worker import Worker
 from tether._agents import Agent, AgentRegistry
 from tether._llamacpp import MODEL_ALIAS, llama_server, model_path
 from tether._pricing import PriceTable
-from tether._scripted_llm import (
+from tether._scripted_llm.server import RecordedRequest, ScriptedLLM
+from tether._scripted_llm.steps import (
     OFFLINE_NOTE,
     CallTools,
     Chaos,
+    Cut,
     Drop,
     Fail,
     Garbage,
-    RecordedRequest,
     Responder,
     Say,
-    ScriptedLLM,
     Slow,
     Step,
     Streamed,
@@ -76,6 +84,7 @@ __all__ = [
     "OFFLINE_NOTE",
     "CallTools",
     "Chaos",
+    "Cut",
     "Drop",
     "Fail",
     "Garbage",

@@ -29,7 +29,7 @@ from tether._messages import Message, ToolCall, Usage
 from tether._pricing import PriceTable
 from tether._records import AgentSpec
 from tether._redaction import configured_secrets
-from tether._scripted_llm import AGENT_HEADER
+from tether._scripted_llm.steps import AGENT_HEADER
 from tether._settings import LlmSettings
 from tether._validation import describe
 from tether._wire import LLM_ACTIVITY, LlmReply, LlmRequest
