@@ -58,7 +58,7 @@ if TYPE_CHECKING:
     from tether._mcp import McpServer
     from tether._messages import Message, ToolCall, Usage
     from tether._plugin import TetherPlugin
-    from tether._policies import ContextPolicy, LlmPolicy, RetryOptions
+    from tether._policies import ContextPolicy, LlmPolicy, ModelOptions, RetryOptions
     from tether._records import AgentSpec, OutputSpec, ToolSpec
     from tether._run_io import (
         AgentInput,
@@ -115,6 +115,7 @@ _EXPORTS = {
     "ApprovalDecision": "tether._run_io",
     "ContextPolicy": "tether._policies",
     "LlmPolicy": "tether._policies",
+    "ModelOptions": "tether._policies",
     "LlmReply": "tether._wire",
     "ModelSwitch": "tether._run_io",
     "OutputSpec": "tether._records",
@@ -172,6 +173,7 @@ __all__ = [
     "LlmSettings",
     "McpServer",
     "Message",
+    "ModelOptions",
     "ModelSwitch",
     "ModelSwitched",
     "ModuleMissing",

@@ -96,6 +96,7 @@ class TetherPlugin(SimplePlugin):
             specs,
             prices if prices is not None else PriceTable.from_env(),
             conversations=Conversations(cached_conversations),
+            api=self.llm.api,
         )
         tool_activities = ToolActivities(self.registry, specs)
         mcp_activities = McpActivities(self.registry, specs, self._mcp_sessions)

@@ -4,9 +4,20 @@ policies a user configures (recorded in the agent's spec, so a run keeps its own
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Literal
 
 from pydantic import BaseModel, Field
 from temporalio.common import RetryPolicy
+
+# A reply's tokens unless the agent says otherwise: a weak local model otherwise writes
+# until its context is full (one turn of SmolLM2 took 261 s at 13 tokens/s), and a
+# capable model seldom needs more for one turn of an agent. Reasoning models count
+# their reasoning in it: give them a larger cap (`ModelOptions`).
+DEFAULT_MAX_TOKENS = 2048
+# The wire formats the LLM activity speaks.
+Api = Literal["chat", "responses"]
+# What an agent does with a reply cut at its length limit (see LlmPolicy.on_truncated).
+OnTruncated = Literal["accept", "continue", "fail"]
 
 
 class RetryOptions(BaseModel):
@@ -26,10 +37,31 @@ class RetryOptions(BaseModel):
         )
 
 
+class ModelOptions(BaseModel):
+    """What differs for one model of an agent (its own or a fallback): each field left
+    None takes the agent's `LlmPolicy`."""
+
+    max_tokens: int | None = Field(default=None, ge=1, description="Cap on each reply's tokens.")
+    api: Api | None = Field(default=None, description="The wire format for this model.")
+
+
 class LlmPolicy(BaseModel):
     """How an agent calls its model."""
 
-    timeout_seconds: float = Field(default=120.0, gt=0, description="Per attempt.")
+    timeout_seconds: float = Field(
+        default=600.0,
+        gt=0,
+        description="Per attempt, in total, from the moment a worker starts it (a call "
+        "queued for a free model slot, see TETHER_MAX_CONCURRENT_LLM_CALLS, is not "
+        "counted). A slow reply that keeps coming is given this long.",
+    )
+    stall_timeout_seconds: float = Field(
+        default=120.0,
+        gt=0,
+        description="An attempt fails as LlmTimeout (and is retried) when the provider "
+        "sends nothing for this long: before the first byte of its reply (its queue and "
+        "the prompt's reading) or between two pieces of it.",
+    )
     heartbeat_timeout_seconds: float = Field(
         default=10.0,
         gt=0,
@@ -44,10 +76,33 @@ class LlmPolicy(BaseModel):
         default=2, ge=0, description="Invalid structured answers sent back for repair."
     )
     max_tokens: int | None = Field(
-        default=None,
+        default=DEFAULT_MAX_TOKENS,
         ge=1,
-        description="Cap on each reply's tokens, sent as max_completion_tokens (OpenAI, "
-        "vLLM and llama.cpp honour it); None leaves the length to the provider.",
+        description="Cap on each reply's tokens, sent as max_completion_tokens "
+        "(max_output_tokens on the Responses API; OpenAI, vLLM and llama.cpp honour it); "
+        "None leaves the length to the provider.",
+    )
+    on_truncated: OnTruncated = Field(
+        default="accept",
+        description="A reply cut at its length limit (the cap or the context: "
+        "finish_reason `length`) is marked `truncated` in the transcript, the events and "
+        "the result, and then: `accept` keeps it; `continue` asks the model to go on "
+        "where it stopped (up to `max_continuations` times; the pieces join into the "
+        "answer); `fail` ends the run with status `truncated`.",
+    )
+    max_continuations: int = Field(
+        default=2, ge=1, description="With on_truncated `continue`: asks per reply, at most."
+    )
+    api: Api | None = Field(
+        default=None,
+        description="`chat` (chat completions) or `responses` (OpenAI's Responses API, "
+        "which carries a reasoning model's reasoning between calls); None takes the "
+        "worker's TETHER_LLM_API (default `chat`).",
+    )
+    per_model: dict[str, ModelOptions] = Field(
+        default_factory=dict,
+        description="Options by model name, over the ones above (e.g. a larger cap and the "
+        "Responses API for a reasoning model among the fallbacks).",
     )
     local_activity: bool = Field(
         default=False,
@@ -70,6 +125,16 @@ class LlmPolicy(BaseModel):
         "long reply less often (every twentieth of the time it has taken so far), so "
         "its cost grows with the log of its length.",
     )
+
+    def reply_cap(self, model: str) -> int | None:
+        """The cap on a reply of `model`'s."""
+        options = self.per_model.get(model)
+        return options.max_tokens if options and options.max_tokens else self.max_tokens
+
+    def api_for(self, model: str) -> Api | None:
+        """The wire format this policy chooses for `model` (None: the worker's)."""
+        options = self.per_model.get(model)
+        return options.api if options and options.api else self.api
 
 
 class ContextPolicy(BaseModel):

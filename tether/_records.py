@@ -145,12 +145,18 @@ class AgentSpec(BaseModel):
 
     def surface_digest(self) -> str:
         """The digest of what the activities act on, to set `digest` with."""
-        surface = {
+        surface: dict[str, Any] = {
             "tools": [_tool_surface(t) for t in self.tools],
             "output": self.output.model_dump() if self.output else None,
             "max_tool_result_bytes": self.max_tool_result_bytes,
             "max_tokens": self.llm.max_tokens,
         }
+        # Joined only when set, so the digests of agents without them stay what their
+        # runs recorded.
+        if self.llm.api is not None:
+            surface["api"] = self.llm.api
+        if self.llm.per_model:
+            surface["per_model"] = {m: o.model_dump() for m, o in self.llm.per_model.items()}
         text = json.dumps(surface, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 

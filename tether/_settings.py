@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import get_args
 
+from tether._policies import Api
 from tether._redaction import redact
 
 DEFAULT_TASK_QUEUE = "tether"
@@ -34,6 +36,7 @@ class LlmSettings:
     api_key: str
     model: str
     offline: bool
+    api: Api = "chat"  # the wire format of agents whose LlmPolicy does not choose one
 
     def __repr__(self) -> str:  # never print the key
         shown = redact(self.base_url) if self.base_url else None
@@ -46,8 +49,10 @@ class LlmSettings:
         base_url = os.environ.get("OPENAI_BASE_URL") or None
         api_key = os.environ.get("OPENAI_API_KEY") or None
         model = os.environ.get("TETHER_MODEL") or None
+        api = _api_env()
         if base_url is None and api_key is None:
-            return cls(base_url=None, api_key="offline", model=model or OFFLINE_MODEL, offline=True)
+            model = model or OFFLINE_MODEL
+            return cls(base_url=None, api_key="offline", model=model, offline=True, api=api)
         if model is None:
             if base_url is not None:
                 raise ConfigurationError(
@@ -56,7 +61,17 @@ class LlmSettings:
                 )
             model = DEFAULT_OPENAI_MODEL
         # Local servers (Ollama, vLLM, llama.cpp) ignore the key, but the client needs one.
-        return cls(base_url=base_url, api_key=api_key or "unused", model=model, offline=False)
+        return cls(
+            base_url=base_url, api_key=api_key or "unused", model=model, offline=False, api=api
+        )
+
+
+def _api_env() -> Api:
+    raw = os.environ.get("TETHER_LLM_API", "").strip() or "chat"
+    for api in get_args(Api):
+        if raw == api:
+            return api  # type: ignore[no-any-return]
+    raise ConfigurationError(f"TETHER_LLM_API must be chat or responses, got {raw!r}")
 
 
 @dataclass(frozen=True)
@@ -65,14 +80,19 @@ class WorkerTuning:
 
     Lower the activity limit when the LLM provider rate-limits you (each LLM call holds
     an activity slot for its whole duration); the workflow cache trades memory for not
-    replaying histories.
+    replaying histories. `max_concurrent_llm_calls` limits the model calls alone: for a
+    server with few slots (a local model), calls beyond it wait in Temporal, where their
+    timeouts do not run, instead of inside the server.
     """
 
     max_concurrent_activities: int = 100
     max_concurrent_workflow_tasks: int = 100
     max_cached_workflows: int = 1000
+    max_concurrent_llm_calls: int | None = None
 
     def __post_init__(self) -> None:
+        if self.max_concurrent_llm_calls is not None and self.max_concurrent_llm_calls < 1:
+            raise ConfigurationError("TETHER_MAX_CONCURRENT_LLM_CALLS must be at least 1")
         if self.max_concurrent_workflow_tasks < 2:
             # Documented by the SDK (sticky queues need a spare slot), not checked by it.
             raise ConfigurationError(
@@ -90,11 +110,14 @@ class WorkerTuning:
 
     @classmethod
     def from_env(cls) -> WorkerTuning:
-        """TETHER_MAX_CONCURRENT_ACTIVITIES / _WORKFLOW_TASKS / TETHER_MAX_CACHED_WORKFLOWS.
-        A cache set below the default task slots lowers the slots to match."""
+        """TETHER_MAX_CONCURRENT_ACTIVITIES / _WORKFLOW_TASKS / _LLM_CALLS and
+        TETHER_MAX_CACHED_WORKFLOWS. A cache set below the default task slots lowers the
+        slots to match."""
         defaults = cls()
         cached = _int_env("TETHER_MAX_CACHED_WORKFLOWS", defaults.max_cached_workflows, minimum=2)
+        llm_calls = _int_env("TETHER_MAX_CONCURRENT_LLM_CALLS", 0, minimum=1)
         return cls(
+            max_concurrent_llm_calls=llm_calls or None,
             max_concurrent_activities=_int_env(
                 "TETHER_MAX_CONCURRENT_ACTIVITIES", defaults.max_concurrent_activities, minimum=1
             ),

@@ -8,7 +8,6 @@ honour the provider's Retry-After, the others stop the call at once with a clear
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 from typing import Any
 
 import openai
@@ -22,10 +21,13 @@ from tether._activities.agents import served
 from tether._activities.conversations import Conversations
 from tether._activities.heartbeat import heartbeating
 from tether._activities.llm_errors import classify, malformed
+from tether._activities.responses_api import responses_call
 from tether._activities.specs import RecordedSpecs
-from tether._activities.streaming import DeltaFeed, streamed_completion
+from tether._activities.streaming import receiving, streamed_completion
+from tether._activities.timeouts import bounded, client_timeout
 from tether._agents import AgentRegistry
 from tether._messages import Message, ToolCall, Usage
+from tether._policies import Api
 from tether._pricing import PriceTable
 from tether._records import AgentSpec
 from tether._redaction import configured_secrets
@@ -35,10 +37,6 @@ from tether._validation import describe
 from tether._wire import LLM_ACTIVITY, LlmReply, LlmRequest
 
 log = structlog.get_logger("tether.llm")
-
-# The client gives up this long before Temporal's start-to-close timeout, so a slow
-# provider fails as a classified, retryable LlmTimeout rather than an opaque timeout.
-TIMEOUT_MARGIN = timedelta(seconds=2)
 
 
 def make_client(settings: LlmSettings) -> AsyncOpenAI:
@@ -54,9 +52,11 @@ class LlmActivities:
         prices: PriceTable | None = None,
         *,
         conversations: Conversations | None = None,
+        api: Api = "chat",
     ) -> None:
         self._agents = agents
         self.client = client
+        self._api = api  # the wire format of agents whose policy chooses none
         self._specs = specs
         self._prices = prices or PriceTable()
         # What a provider's error must not carry into history: the key this client
@@ -71,8 +71,9 @@ class LlmActivities:
         """Send the conversation and the agent's tool schemas, as the run recorded them;
         return one message."""
         agent = served(self._agents, request.agent)
+        info = activity.info()
         try:
-            async with heartbeating():
+            async with heartbeating() as progress:
                 spec = await self._specs.resolve(agent, request.digest)
                 rebuilt = False
                 if request.summary:  # a context policy's: plain text in, plain text out
@@ -80,39 +81,60 @@ class LlmActivities:
                     messages = request.messages
                 else:
                     messages, rebuilt = await self._conversations.messages(request)
-                create: dict[str, Any] = {
-                    "messages": _messages(spec, messages),
-                    "timeout": _client_timeout(),
-                    # Names the agent to gateways (and to the scripted model's scripts).
-                    "extra_headers": {AGENT_HEADER: agent.name},
-                    **_options(spec),
+                options: dict[str, Any] = {
+                    "timeout": client_timeout(spec.llm),
+                    # Names the agent to gateways (and to the scripted model's scripts);
+                    # a gateway that honours idempotency keys answers a retry from its
+                    # first attempt.
+                    "extra_headers": {
+                        AGENT_HEADER: agent.name,
+                        "Idempotency-Key": f"tether-{info.workflow_run_id}-{info.activity_id}",
+                    },
                 }
                 # A local activity's signals would wait for its workflow task to end.
-                if request.stream and not activity.info().is_local:
-                    completion, streamed = await self._streamed(request, spec, create)
-                else:
-                    completion = await self.client.chat.completions.create(
-                        model=request.model, **create
-                    )
-                    streamed = False
+                to_run = request.stream and not info.is_local
+                interval = spec.llm.stream_interval_seconds if to_run else None
+                async with (
+                    receiving(progress, request.turn, interval) as got,
+                    bounded(request.model, spec.llm),
+                ):
+                    if (spec.llm.api_for(request.model) or self._api) == "responses":
+                        message, usage, finish_reason = await responses_call(
+                            self.client,
+                            request.model,
+                            spec,
+                            _messages(spec, messages),
+                            got,
+                            **options,
+                        )
+                    else:
+                        completion = await streamed_completion(
+                            self.client,
+                            request.model,
+                            got,
+                            messages=[m.to_openai() for m in _messages(spec, messages)],
+                            **options,
+                            **_options(spec, request.model),
+                        )
+                        message, usage, finish_reason = _parse(completion, request.model)
         except openai.APIError as e:
             raise classify(e, model=request.model, secrets=self._secrets) from None
-        message, usage, finish_reason = _parse(completion, request.model)
+        message.truncated = finish_reason == "length"
         log.info(
             "model replied",
             model=request.model,
             turn=request.turn,
             tool_calls=len(message.tool_calls),
             tokens=usage.total_tokens,
+            truncated=message.truncated,
         )
-        info = activity.info()
         reply = LlmReply(
             message=message,
             usage=usage,
             finish_reason=finish_reason,
             cost_usd=self._prices.cost(request.model, usage),
         )
-        if streamed:  # else the workflow publishes the text at once
+        if got.sent:  # else the workflow publishes the text at once
             reply.streamed = True
         own = self.worker_queues.get(info.task_queue)
         if own is not None and not info.is_local and (rebuilt or info.task_queue == own):
@@ -126,28 +148,15 @@ class LlmActivities:
             reply.output, reply.output_error = _validate(agent.output_type, message.content)
         return reply
 
-    async def _streamed(
-        self, request: LlmRequest, spec: AgentSpec, create: dict[str, Any]
-    ) -> tuple[ChatCompletion, bool]:
-        """The completion, its text streamed to the run as it comes; and whether any of
-        it reached the run."""
-        feed = DeltaFeed(request.turn, spec.llm.stream_interval_seconds)
-        try:
-            completion = await streamed_completion(self.client, request.model, feed.add, **create)
-        except BaseException:
-            await feed.abort()
-            raise
-        await feed.finish()
-        return completion, feed.sent
 
-
-def _options(spec: AgentSpec) -> dict[str, Any]:
+def _options(spec: AgentSpec, model: str) -> dict[str, Any]:
+    """What a chat completion asks for besides the messages."""
     options: dict[str, Any] = {}
     if spec.tools:
         options["tools"] = [t.openai_schema() for t in spec.tools]
-    if spec.llm.max_tokens is not None:
+    if (cap := spec.llm.reply_cap(model)) is not None:
         # Not max_tokens: OpenAI deprecated it and its reasoning models reject it.
-        options["max_completion_tokens"] = spec.llm.max_tokens
+        options["max_completion_tokens"] = cap
     if spec.output is not None and spec.output.native:
         options["response_format"] = {
             "type": "json_schema",
@@ -156,27 +165,16 @@ def _options(spec: AgentSpec) -> dict[str, Any]:
     return options
 
 
-def _messages(spec: AgentSpec, messages: list[Message]) -> list[dict[str, Any]]:
-    out = [m.to_openai() for m in messages]
-    if spec.output is not None and not spec.output.native:
-        # Servers without a JSON-schema response format get the schema in the prompt.
-        schema = json.dumps(spec.output.json_schema)
-        out.insert(
-            1,
-            {
-                "role": "system",
-                "content": "When you give your final answer, reply with only a JSON object "
-                f"matching this JSON schema: {schema}",
-            },
-        )
-    return out
-
-
-def _client_timeout() -> float | None:
-    limit = activity.info().start_to_close_timeout
-    if limit is None:
-        return None
-    return max((limit - TIMEOUT_MARGIN).total_seconds(), limit.total_seconds() / 2)
+def _messages(spec: AgentSpec, messages: list[Message]) -> list[Message]:
+    if spec.output is None or spec.output.native:
+        return messages
+    # Servers without a JSON-schema response format get the schema in the prompt.
+    schema = json.dumps(spec.output.json_schema)
+    note = Message.system(
+        "When you give your final answer, reply with only a JSON object matching this "
+        f"JSON schema: {schema}"
+    )
+    return [*messages[:1], note, *messages[1:]]
 
 
 def _parse(completion: object, model: str) -> tuple[Message, Usage, str | None]:

@@ -1,0 +1,119 @@
+"""Slow and local models: a reply cap by default, a call bounded by its silence (a stall)
+and separately in total, and calls beyond a worker's model slots queued in Temporal.
+
+Timing-sensitive, so on a real dev server: the time-skipping server may skip an
+activity's timeout while the test waits.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from temporalio.client import WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
+
+from tether import (
+    Agent,
+    AgentInput,
+    AgentRegistry,
+    AgentResult,
+    AgentWorkflow,
+    LlmPolicy,
+    ModelOptions,
+    RetryOptions,
+)
+from tether._policies import DEFAULT_MAX_TOKENS
+from tether._wire import LLM_ACTIVITY
+from tether.testing import ScriptedLLM, Slow, Streamed, say, worker
+
+QUICK_RETRY = RetryOptions(initial_interval_seconds=0.1, max_interval_seconds=0.5, max_attempts=3)
+# Nothing for a second is a stall; a reply may take half a minute in all.
+WATCHFUL = Agent(
+    name="watchful",
+    instructions="Be helpful.",
+    llm=LlmPolicy(stall_timeout_seconds=1.0, timeout_seconds=30, retry=QUICK_RETRY),
+)
+CAPPED = Agent(
+    name="capped",
+    instructions="Be brief.",
+    model="small",
+    llm=LlmPolicy(
+        max_tokens=300,
+        fallback_models=["thinker"],
+        per_model={"thinker": ModelOptions(max_tokens=20_000)},
+        retry=QUICK_RETRY,
+    ),
+)
+DEFAULTS = Agent(name="defaults", instructions="Be helpful.")
+AGENTS = AgentRegistry([WATCHFUL, CAPPED, DEFAULTS])
+
+
+async def run_of(
+    env: WorkflowEnvironment, llm: ScriptedLLM, agent: str
+) -> tuple[AgentResult, WorkflowHandle[AgentWorkflow, AgentResult]]:
+    async with worker(env.client, AGENTS, llm) as w:
+        handle = await env.client.start_workflow(
+            AgentWorkflow.run,
+            AgentInput(agent=agent, prompt="Tell me about the lamp."),
+            id=f"slow-{uuid.uuid4().hex[:8]}",
+            task_queue=w.task_queue,
+        )
+        return await handle.result(), handle
+
+
+async def attempts_and_failures(
+    handle: WorkflowHandle[AgentWorkflow, AgentResult],
+) -> list[tuple[int, str]]:
+    """Each model call's attempts, and the type and message of the failure before its last."""
+    events = (await handle.fetch_history()).events
+    calls = {
+        e.event_id
+        for e in events
+        if e.activity_task_scheduled_event_attributes.activity_type.name == LLM_ACTIVITY
+    }
+    found = []
+    for event in events:
+        started = event.activity_task_started_event_attributes
+        if event.HasField("activity_task_started_event_attributes") and (
+            started.scheduled_event_id in calls
+        ):
+            failure = started.last_failure
+            kind = failure.application_failure_info.type
+            found.append((started.attempt, f"{kind}: {failure.message}" if kind else ""))
+    return found
+
+
+async def test_a_slow_reply_that_keeps_coming_is_not_a_stall(dev_env: WorkflowEnvironment) -> None:
+    """40 words 0.1 s apart: four times the stall timeout in all, never a second silent."""
+    with ScriptedLLM() as llm:
+        text = "word " * 40
+        llm.enqueue(Streamed(say(text), delay=0.1))
+        result, handle = await run_of(dev_env, llm, "watchful")
+    assert result.status == "completed" and result.answer == text
+    assert await attempts_and_failures(handle) == [(1, "")]
+    assert llm.requests[0].stream  # read as a stream, so that its pieces count
+
+
+async def test_a_silent_provider_is_a_stall_and_is_retried(dev_env: WorkflowEnvironment) -> None:
+    with ScriptedLLM() as llm:
+        llm.enqueue(Slow(3, say("too late")), say("on time"))
+        result, handle = await run_of(dev_env, llm, "watchful")
+    assert result.answer == "on time"
+    [(attempt, failure)] = await attempts_and_failures(handle)
+    assert attempt == 2
+    assert failure.startswith("LlmTimeout: ") and "stall_timeout_seconds" in failure
+
+
+async def test_replies_are_capped_by_default_and_per_model(dev_env: WorkflowEnvironment) -> None:
+    with ScriptedLLM() as llm:
+        llm.enqueue(say("hello"))
+        await run_of(dev_env, llm, "defaults")
+        llm.models = {"thinker"}  # the agent's own model is gone: its fallback answers
+        llm.enqueue(say("hello"))
+        await run_of(dev_env, llm, "capped")
+    caps = [(r.model, r.body.get("max_completion_tokens")) for r in llm.requests]
+    assert caps == [
+        ("tether-scripted", DEFAULT_MAX_TOKENS),
+        ("small", 300),
+        ("thinker", 20_000),
+    ]
