@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import uuid
 
-from temporalio.client import WorkflowHandle
+from temporalio.client import WorkflowFailureError, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
+from tests.conftest import until
 from tether import (
     Agent,
     AgentInput,
@@ -21,7 +22,9 @@ from tether import (
     LlmPolicy,
     ModelOptions,
     RetryOptions,
+    WorkerTuning,
 )
+from tether._cli.views import look_at, status_text
 from tether._policies import DEFAULT_MAX_TOKENS
 from tether._wire import LLM_ACTIVITY
 from tether.testing import ScriptedLLM, Slow, Streamed, say, worker
@@ -117,3 +120,66 @@ async def test_replies_are_capped_by_default_and_per_model(dev_env: WorkflowEnvi
         ("small", 300),
         ("thinker", 20_000),
     ]
+
+
+# A reply takes a second; an attempt may take 2 s in all (4 s less the client's margin),
+# and is not retried.
+ONE_SECOND_REPLIES = Agent(
+    name="one-second",
+    instructions="Be helpful.",
+    llm=LlmPolicy(timeout_seconds=4, retry=RetryOptions(max_attempts=1)),
+)
+RUNS = 4
+
+
+async def four_runs_on_one_slot(
+    env: WorkflowEnvironment, tuning: WorkerTuning, *, while_waiting: bool = False
+) -> tuple[list[str], list[str]]:
+    """Four runs at once against a one-slot server: how each ended, and (if asked) what
+    `tether status` showed of the last run while the others were answered."""
+    shown: list[str] = []
+    with ScriptedLLM(responder=lambda _: Slow(1.0, say("done")), slots=1) as llm:
+        registry = AgentRegistry([ONE_SECOND_REPLIES])
+        async with worker(env.client, registry, llm, tuning=tuning) as w:
+            handles = [
+                await env.client.start_workflow(
+                    AgentWorkflow.run,
+                    AgentInput(agent="one-second", prompt="hello"),
+                    id=f"slot-{uuid.uuid4().hex[:8]}",
+                    task_queue=w.task_queue,
+                )
+                for _ in range(RUNS)
+            ]
+            if while_waiting:
+
+                async def shows_a_queued_call() -> bool:
+                    look = await look_at(env.client, handles[-1])
+                    shown[:] = status_text(handles[-1].id, look).splitlines()
+                    return any(c.queued for c in look.model_calls)
+
+                await until(shows_a_queued_call, "the last run never showed a queued call")
+            ended: list[str] = []
+            for handle in handles:
+                try:
+                    ended.append((await handle.result()).status)
+                except WorkflowFailureError as e:
+                    ended.append(f"failed: {e.cause}")
+    return ended, shown
+
+
+async def test_calls_beyond_the_model_slots_wait_in_temporal(dev_env: WorkflowEnvironment) -> None:
+    ended, shown = await four_runs_on_one_slot(
+        dev_env, WorkerTuning(max_concurrent_llm_calls=1), while_waiting=True
+    )
+    assert ended == ["completed"] * RUNS
+    assert any(line.strip().startswith("queued for ") for line in shown), shown
+
+
+async def test_without_a_limit_calls_time_out_in_the_servers_queue(
+    dev_env: WorkflowEnvironment,
+) -> None:
+    """What the limit prevents: the third and fourth requests wait in the server past
+    their attempt's 2 s."""
+    ended, _ = await four_runs_on_one_slot(dev_env, WorkerTuning())
+    assert ended.count("completed") < RUNS
+    assert any("LlmTimeout" in status for status in ended)

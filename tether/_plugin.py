@@ -67,6 +67,12 @@ class TetherPlugin(SimplePlugin):
         search_attributes: Keep runs' AgentName/AgentStatus/AgentTurns/AgentTokens
             search attributes (registered in the namespace where it allows); False
             saves their history events, and `tether list --status` cannot filter.
+        max_concurrent_llm_calls: Model calls this worker makes at once (None: as many
+            as it has activity slots). The calls of runs started meanwhile go to a task
+            queue of their own (`QUEUE@models`), which the worker polls only while it
+            has a free slot: the others wait in Temporal, where their timeouts do not
+            run, not inside the model server. Give every worker of a task queue the same
+            limit.
         check_mcp_servers: Connect to every agent's MCP servers as the worker starts,
             logging one line for each that does not start or answer (the worker runs
             on). Otherwise a server is started when a run first needs it. Either way
@@ -82,8 +88,10 @@ class TetherPlugin(SimplePlugin):
         cached_conversations: int = 1000,
         search_attributes: bool = True,
         check_mcp_servers: bool = False,
+        max_concurrent_llm_calls: int | None = None,
     ) -> None:
         self.registry = as_registry(agents)
+        self._llm_slots = max_concurrent_llm_calls
         self._search_attributes = search_attributes
         self._check_mcp_servers = check_mcp_servers
         self._mcp_sessions = McpSessions()
@@ -144,6 +152,8 @@ class TetherPlugin(SimplePlugin):
         )
         async with AsyncExitStack() as stack:
             await stack.enter_async_context(self._conversation_queue(worker))
+            if self._llm_slots is not None:
+                await stack.enter_async_context(self._model_queue(worker, self._llm_slots))
             stack.push_async_callback(self._mcp_sessions.close)
             if self._check_mcp_servers:
                 servers = [server for agent in self.registry for server in agent.mcp]
@@ -175,6 +185,29 @@ class TetherPlugin(SimplePlugin):
         shared = worker.task_queue
         own = f"{shared}@{uuid.uuid4().hex[:12]}"
         config = worker.config(active_config=True)
+        # One poll at a time: a hung (not dead) worker keeps its polls open, and each
+        # would take a call (and its retry) that then waits out a timeout.
+        calls = self._llm_worker(worker, own, config.get("max_concurrent_activities"), polls=1)
+        self._llm_activities.worker_queues.update({shared: own, own: own})
+        async with calls:
+            try:
+                yield
+            finally:
+                self._llm_activities.worker_queues.pop(shared, None)
+
+    @asynccontextmanager
+    async def _model_queue(self, worker: Worker, slots: int) -> AsyncIterator[None]:
+        """The task queue the model calls of runs described here wait on, polled with
+        `slots` activity slots: the worker asks for a call only when one is free."""
+        queue = f"{worker.task_queue}@models"
+        self._agent_activities.llm_queue = queue
+        async with self._llm_worker(worker, queue, slots, polls=min(slots, 2)):
+            log.info("model calls limited", queue=queue, max_concurrent_llm_calls=slots)
+            yield
+
+    def _llm_worker(self, worker: Worker, queue: str, slots: int | None, *, polls: int) -> Worker:
+        """A worker beside `worker` that runs the LLM activity alone, from `queue`."""
+        config = worker.config(active_config=True)
         # The client without its plugins, or this plugin would configure (and run) a
         # whole Tether worker again inside this one.
         active = worker.client.config(active_config=True)
@@ -184,25 +217,17 @@ class TetherPlugin(SimplePlugin):
             data_converter=active["data_converter"],
             interceptors=active["interceptors"],
         )
-        calls = Worker(
+        return Worker(
             client,
-            task_queue=own,
+            task_queue=queue,
             activities=[self._llm_activities.call_llm],
-            max_concurrent_activities=config.get("max_concurrent_activities"),
-            # One poll at a time: a hung (not dead) worker keeps its polls open, and
-            # each would take a call (and its retry) that then waits out a timeout.
-            max_concurrent_activity_task_polls=1,
+            max_concurrent_activities=slots,
+            max_concurrent_activity_task_polls=polls,
             interceptors=config.get("interceptors", []),
-            # Unversioned even on a versioned worker: the queue is this process's, not
-            # its build's. Were it the build's, the next build (which cannot poll it)
-            # could not become current while this worker lives.
+            # Unversioned even on a versioned worker: the queue is this process's (or
+            # the limit's), not its build's. Were it the build's, the next build (which
+            # cannot poll it) could not become current while this worker lives.
         )
-        self._llm_activities.worker_queues.update({shared: own, own: own})
-        async with calls:
-            try:
-                yield
-            finally:
-                self._llm_activities.worker_queues.pop(shared, None)
 
 
 def _with_tether_payloads(existing: DataConverter | None) -> DataConverter:

@@ -117,6 +117,11 @@ class AgentSpec(BaseModel):
     searchable: bool = Field(
         default=False, description="The namespace has Tether's search attributes."
     )
+    llm_queue: str | None = Field(
+        default=None,
+        description="The task queue of the worker's model calls, when it limits them "
+        "(TETHER_MAX_CONCURRENT_LLM_CALLS): calls wait there for a free slot.",
+    )
     approval_timeout_seconds: float = DAY_SECONDS
     max_total_tokens: int | None = None
     models: list[str] | None = Field(

@@ -74,6 +74,7 @@ def create_worker(
                 prices=prices,
                 # As many conversations as runs cached, so a cached run seldom rebuilds.
                 cached_conversations=tuning.max_cached_workflows,
+                max_concurrent_llm_calls=tuning.max_concurrent_llm_calls,
                 search_attributes=search_attributes,
                 check_mcp_servers=check_mcp_servers,
             )

@@ -102,6 +102,7 @@ class Record:
     model: str | None = None
     waits: list[Wait] = field(default_factory=list)
     retries: list[Retry] = field(default_factory=list)
+    labels: dict[str, str] = field(default_factory=dict)  # activity id to summary
     error: str | None = None
     result: Any = None
     # Where the latest conversation starts: a pipeline's LLM steps are one each.
@@ -165,6 +166,7 @@ async def read_record(
     if record.running:
         record.waits = list(reader.timers.values())
     record.retries = await retries(client, described, reader.labels)
+    record.labels = reader.labels
     return record
 
 

@@ -8,8 +8,8 @@ description and its history (see history.py). Either way it says which.
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from typing import Any, get_args
 
 from temporalio.client import Client, WorkflowExecutionDescription
@@ -29,6 +29,7 @@ from tether._cli.common import (
 from tether._cli.ending import finish, plural
 from tether._cli.follow import Approver
 from tether._cli.history import Record, Retry, labels_of, read_record, retries, run_status
+from tether._cli.model_calls import ModelCall, has_model_calls, model_calls
 from tether._cli.reading import QUERY_SECONDS, AnyState, ask_conversation, ask_state, polling
 from tether._run_io import RunState, RunStatus
 from tether._temporal import connect
@@ -49,6 +50,7 @@ class Look:
     record: Record | None
     retries: list[Retry]
     why_history: str
+    model_calls: list[ModelCall] = field(default_factory=list)
 
 
 async def look_at(client: Client, handle: Handle) -> Look:
@@ -63,18 +65,20 @@ async def look_at(client: Client, handle: Handle) -> Look:
     )
     if state is None or ended_badly:
         record = await read_record(client, handle, described)
-        found = record.retries
+        found, labels = record.retries, record.labels
     else:
         record = None
         pending = described.raw_description.pending_activities
-        labels = await labels_of(client, handle) if any(p.attempt > 1 for p in pending) else {}
+        labelled = any(p.attempt > 1 for p in pending) or has_model_calls(described)
+        labels = await labels_of(client, handle) if labelled else {}
         found = await retries(client, described, labels)
     why = (
         f"its worker did not answer within {QUERY_SECONDS:g} s"
         if worker
         else f"no worker is polling task queue {queue!r}"
     )
-    return Look(described, state, record, found, why)
+    calls = await model_calls(client, described, labels)
+    return Look(described, state, record, found, why, calls)
 
 
 async def cmd_status(args: argparse.Namespace) -> int:
@@ -90,13 +94,16 @@ async def cmd_status(args: argparse.Namespace) -> int:
 
 def status_json(workflow_id: str, look: Look) -> dict[str, Any]:
     retrying = [r.line() for r in look.retries]
+    now = datetime.now(UTC)
+    calls = [{**asdict(c), "line": c.line(now)} for c in look.model_calls]
     if look.state is None:
         assert look.record is not None
-        return {"source": "history", "why": look.why_history, **look.record.as_json()}
+        record = look.record.as_json()
+        return {"source": "history", "why": look.why_history, **record, "model_calls": calls}
     shown = {"workflow_id": workflow_id, **look.state.model_dump(mode="json")}
     if look.record is not None:  # how it ended, from history
         shown.update(status=look.record.status, error=look.record.error)
-    return {**shown, "retrying": retrying}
+    return {**shown, "retrying": retrying, "model_calls": calls}
 
 
 def status_text(workflow_id: str, look: Look) -> str:
@@ -114,6 +121,8 @@ def status_text(workflow_id: str, look: Look) -> str:
         if error:
             lines.append(f"  error: {error}")
     lines += [f"  {r.line()}" for r in look.retries]
+    now = datetime.now(UTC)
+    lines += [f"  {c.line(now)}" for c in look.model_calls]
     return "\n".join(lines)
 
 

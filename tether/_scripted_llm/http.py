@@ -62,15 +62,15 @@ def handler_for(llm: ScriptedLLM) -> type[BaseHTTPRequestHandler]:
                     json_answer(400, error_body("body is not a JSON object", "invalid_request"))
                 )
                 return
-            self._send(
-                llm.receive(
+            with llm.slot():
+                answer = llm.receive(
                     body,
                     path,
                     authorization=self.headers.get("Authorization", ""),
                     agent=self.headers.get(AGENT_HEADER, ""),
                     probe=PROBE_HEADER in self.headers,
                 )
-            )
+                self._send(answer)
 
         def do_GET(self) -> None:
             if self.path.rstrip("/") == "/v1/models":

@@ -9,6 +9,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Mapping
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -102,6 +103,9 @@ class ScriptedLLM:
         drops_tools: Play a server that leaves the tools out of its model's prompt
             (llama.cpp serving a model whose chat template has none): Tether's tool
             probe gets text back instead of the tool call it forced.
+        slots: Answer this many requests at once (None: any number); the others wait
+            in the server, as in a local model server with few slots (llama.cpp's
+            `--parallel`).
     """
 
     def __init__(
@@ -118,11 +122,13 @@ class ScriptedLLM:
         streams: bool = True,
         chunk_delay: float = 0.0,
         drops_tools: bool = False,
+        slots: int | None = None,
     ) -> None:
         self.responder = responder
         self.streams = streams
         self.chunk_delay = chunk_delay
         self.drops_tools = drops_tools
+        self._slots = threading.BoundedSemaphore(slots) if slots else None
         self.scripts = dict(scripts or {})
         self.unscripted = unscripted
         self.model = model
@@ -154,6 +160,10 @@ class ScriptedLLM:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    def slot(self) -> AbstractContextManager[object]:
+        """Held while a request is answered, to its last byte."""
+        return self._slots if self._slots is not None else nullcontext()
 
     def enqueue(self, *steps: Step) -> None:
         with self._state.lock:
