@@ -18,7 +18,7 @@ from tether import AgentResult, AgentWorkflow, ApprovalDecision
 from tether._events import WATCH_SIGNAL
 from tether._replay import load_history, replay
 from tether._temporal import TETHER_CONVERTER
-from tether._wire import MCP_TOOL_ACTIVITY, TOOL_ACTIVITY
+from tether._wire import LLM_ACTIVITY, MCP_TOOL_ACTIVITY, TOOL_ACTIVITY
 from workflows.refund_pipeline import RefundPipelineWorkflow
 from workflows.refund_pipeline_types import RefundResult
 
@@ -40,6 +40,7 @@ class Recorded:
     continued_from: str  # the run id this run continued, or ""
     continued_as_new: bool
     activities: list[str]  # the type of each activity scheduled, in order
+    queues: list[str]  # the task queue of each activity scheduled, in order
     signals: list[str]  # the name of each signal received, in order
 
 
@@ -69,6 +70,11 @@ async def recorded(history: WorkflowHistory) -> Recorded:
         continued_as_new=last.HasField("workflow_execution_continued_as_new_event_attributes"),
         activities=[
             e.activity_task_scheduled_event_attributes.activity_type.name
+            for e in history.events
+            if e.HasField("activity_task_scheduled_event_attributes")
+        ],
+        queues=[
+            e.activity_task_scheduled_event_attributes.task_queue.name
             for e in history.events
             if e.HasField("activity_task_scheduled_event_attributes")
         ],
@@ -143,6 +149,26 @@ CLAIMS: dict[str, Callable[[Recorded], bool]] = {
         and (r.result.outcome, r.result.order_id, r.result.approvals) == ("refunded", "A-1004", 1)
         and [bool(d.digest) for d in r.decisions] == [True]
     ),
+    # v6 on: the cut reply continued and joined; tools dropped is no `completed`; the
+    # model calls waited on the worker's model queue; the Responses API.
+    "truncated-continued": lambda r: (
+        answered("completed", "Once upon a time.")(r) and r.activities.count(LLM_ACTIVITY) == 2
+    ),
+    "tools-dropped": lambda r: (
+        answered("tools_dropped", "on its way")(r)
+        and isinstance(r.result, AgentResult)
+        and r.result.tools_dropped
+    ),
+    "model-queue": lambda r: (
+        answered("completed", "Order A-1003")(r)
+        and [
+            q.endswith("@models")
+            for q, a in zip(r.queues, r.activities, strict=True)
+            if a == LLM_ACTIVITY
+        ]
+        == [True, True]
+    ),
+    "responses-with-reasoning": answered("completed", "Order A-1003"),
 }
 
 

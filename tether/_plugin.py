@@ -73,6 +73,10 @@ class TetherPlugin(SimplePlugin):
             has a free slot: the others wait in Temporal, where their timeouts do not
             run, not inside the model server. Give every worker of a task queue the same
             limit.
+        check_tools: Ask the model server as the worker starts whether it passes tools
+            to the models of the agents that have tools (one log line each; see
+            _activities/tool_support.py). Otherwise it is asked at the first reply to
+            such an agent that calls no tool.
         check_mcp_servers: Connect to every agent's MCP servers as the worker starts,
             logging one line for each that does not start or answer (the worker runs
             on). Otherwise a server is started when a run first needs it. Either way
@@ -89,9 +93,11 @@ class TetherPlugin(SimplePlugin):
         search_attributes: bool = True,
         check_mcp_servers: bool = False,
         max_concurrent_llm_calls: int | None = None,
+        check_tools: bool = False,
     ) -> None:
         self.registry = as_registry(agents)
         self._llm_slots = max_concurrent_llm_calls
+        self._check_tools = check_tools
         self._search_attributes = search_attributes
         self._check_mcp_servers = check_mcp_servers
         self._mcp_sessions = McpSessions()
@@ -159,6 +165,9 @@ class TetherPlugin(SimplePlugin):
                 servers = [server for agent in self.registry for server in agent.mcp]
                 check = asyncio.create_task(check_servers(servers, self._mcp_sessions))
                 stack.callback(check.cancel)
+            if self._check_tools and not self.llm.offline:
+                check_tools = asyncio.create_task(self._ask_about_tools())
+                stack.callback(check_tools.cancel)
             if self.llm.offline:
                 scripted = stack.enter_context(
                     ScriptedLLM(scripts=self.registry.scripts, unscripted=no_script)
@@ -174,6 +183,17 @@ class TetherPlugin(SimplePlugin):
                     agents_without_script=unscripted,
                 )
             yield
+
+    async def _ask_about_tools(self) -> None:
+        """Whether the model server passes tools, for each model of an agent with tools."""
+        models = [
+            (model, agent.llm.api_for(model) or self.llm.api)
+            for agent in self.registry
+            if agent.tools or agent.mcp
+            for model in [agent.model or self.llm.model, *agent.llm.fallback_models]
+        ]
+        activities = self._llm_activities
+        await activities.tool_support.check(activities.client, models)
 
     @asynccontextmanager
     async def _conversation_queue(self, worker: Worker) -> AsyncIterator[None]:

@@ -46,6 +46,7 @@ def create_worker(
     telemetry: Telemetry = NO_TELEMETRY,
     search_attributes: bool = True,
     check_mcp_servers: bool = False,
+    check_tools: bool = False,
     deployment: Deployment | None = None,
 ) -> Worker:
     """A worker for `agents` on `client` (which has Tether's data converter, e.g. from
@@ -63,6 +64,7 @@ def create_worker(
         deployment: A Worker Deployment and build: the worker is versioned, and the
             runs it starts are pinned to its build (see `Deployment`).
         check_mcp_servers: See `TetherPlugin` (`tether worker` sets it).
+        check_tools: See `TetherPlugin` (`tether worker` sets it).
     """
     return Worker(
         client,
@@ -77,6 +79,7 @@ def create_worker(
                 max_concurrent_llm_calls=tuning.max_concurrent_llm_calls,
                 search_attributes=search_attributes,
                 check_mcp_servers=check_mcp_servers,
+                check_tools=check_tools,
             )
         ],
         max_concurrent_activities=tuning.max_concurrent_activities,
@@ -130,6 +133,7 @@ async def serve(agents: AgentRegistry, config: WorkerConfig) -> None:
         tuning=config.tuning,
         telemetry=config.telemetry,
         check_mcp_servers=True,
+        check_tools=True,
         deployment=config.deployment,
     )
     stop = asyncio.Event()

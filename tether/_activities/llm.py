@@ -25,6 +25,7 @@ from tether._activities.responses_api import responses_call
 from tether._activities.specs import RecordedSpecs
 from tether._activities.streaming import receiving, streamed_completion
 from tether._activities.timeouts import bounded, client_timeout
+from tether._activities.tool_support import ToolSupport
 from tether._agents import AgentRegistry
 from tether._messages import Message, ToolCall, Usage
 from tether._policies import Api
@@ -57,6 +58,7 @@ class LlmActivities:
         self._agents = agents
         self.client = client
         self._api = api  # the wire format of agents whose policy chooses none
+        self.tool_support = ToolSupport()
         self._specs = specs
         self._prices = prices or PriceTable()
         # What a provider's error must not carry into history: the key this client
@@ -98,7 +100,8 @@ class LlmActivities:
                     receiving(progress, request.turn, interval) as got,
                     bounded(request.model, spec.llm),
                 ):
-                    if (spec.llm.api_for(request.model) or self._api) == "responses":
+                    api = spec.llm.api_for(request.model) or self._api
+                    if api == "responses":
                         message, usage, finish_reason = await responses_call(
                             self.client,
                             request.model,
@@ -117,6 +120,10 @@ class LlmActivities:
                             **_options(spec, request.model),
                         )
                         message, usage, finish_reason = _parse(completion, request.model)
+                # A reply that calls none of the agent's tools: did they reach the model?
+                dropped = bool(spec.tools) and not message.tool_calls
+                if dropped:
+                    dropped = await self.tool_support.drops(self.client, request.model, api)
         except openai.APIError as e:
             raise classify(e, model=request.model, secrets=self._secrets) from None
         message.truncated = finish_reason == "length"
@@ -134,6 +141,8 @@ class LlmActivities:
             finish_reason=finish_reason,
             cost_usd=self._prices.cost(request.model, usage),
         )
+        if dropped:
+            reply.tools_dropped = True
         if got.sent:  # else the workflow publishes the text at once
             reply.streamed = True
         own = self.worker_queues.get(info.task_queue)

@@ -25,6 +25,7 @@ from tether._cli.common import (
     open_run,
     run_link,
     shown_call,
+    warnings,
 )
 from tether._cli.ending import finish, plural
 from tether._cli.follow import Approver
@@ -145,6 +146,7 @@ def agent_lines(workflow_id: str, state: RunState, status: str) -> list[str]:
         lines.append(f"  {plural(state.queued_messages, 'message')} queued")
     if state.error:
         lines.append(f"  error: {state.error}")
+    lines += warnings(truncated=state.truncated, tools_dropped=state.tools_dropped)
     if state.last_message:
         lines.append(f"  last answer: {state.last_message}")
     return lines
@@ -177,6 +179,7 @@ def record_lines(record: Record, why: str) -> list[str]:
     lines += [f"  {wait.line()}" for wait in record.waits]
     if record.error:
         lines.append(f"  error: {record.error}")
+    lines += warnings(truncated=record.truncated, tools_dropped=record.tools_dropped)
     if record.last_answer:
         lines.append(f"  last answer: {record.last_answer}")
     return lines
@@ -221,6 +224,8 @@ async def cmd_transcript(args: argparse.Namespace) -> int:
     for message, line in numbered(messages):
         if message.role in ("system", "user") or (message.role == "assistant" and not line):
             line = f"{message.role}: {message.content or ''}"
+        if message.truncated:
+            line = f"{line}\n  [cut at its length limit]"
         print(line)
     return 0
 

@@ -58,6 +58,7 @@ from tether._workflows.events import RunEvents
 from tether._workflows.generations import paths
 from tether._workflows.inputs import checked_input, invalid_input, parsed_input
 from tether._workflows.llm_calls import describe_agent, execute_llm, repair_request
+from tether._workflows.outcomes import Outcomes, continue_request
 from tether._workflows.run_state import Conversation, Inbox, Limits, Publishing, Spend
 from tether._workflows.subagents import run_subagent
 from tether._workflows.tool_calls import RunContext, run_tool_call
@@ -101,6 +102,7 @@ class AgentWorkflow(DecidesApprovals):
         self._limits = Limits()
         self._inbox = Inbox()
         self._shown = Publishing()
+        self._outcomes = Outcomes()
         # The run's event feed, continued from the run before when a chat went on
         # (`carried` on a first start is not the workflow's own: `run` refuses it).
         continued = valid.carried if valid and workflow.info().continued_run_id else None
@@ -121,6 +123,7 @@ class AgentWorkflow(DecidesApprovals):
         self._shown.upsert_every_turn = not taken.upsert_on_status_only
         self._local_with_updates = not taken.no_local_activities_with_updates
         self._approvals.reused_call_ids = taken.reused_call_ids
+        self._outcomes.enabled = taken.real_models
         bound = taken.bound_and_scoped
         params = checked_input(AgentInput, args)
         if bound:
@@ -223,7 +226,7 @@ class AgentWorkflow(DecidesApprovals):
                 ended = await self._by_deadline(self._respond(spec, approval_timeout))
                 if ended is not None:
                     return ended
-                answer = self._conversation.answer()
+                answer = self._outcomes.answer(self._conversation.answer())
                 if not self._chat:
                     return self._finish("completed", answer, self._output)
                 self._inbox.answered(answer or "")
@@ -267,6 +270,12 @@ class AgentWorkflow(DecidesApprovals):
             self._events.publish(TurnStarted(turn=self._turn, model=self._model or spec.model))
             reply = await self._call_llm(spec)
             conversation.add(reply.message)
+            step = self._outcomes.after(spec, reply)  # see outcomes.py
+            if step == "fail":
+                return self._finish("truncated", reply.message.content)
+            if step == "continue":
+                conversation.add(continue_request())
+                continue
             calls = reply.message.tool_calls
             workflow.logger.info(
                 "turn finished", extra={"turn": self._turn, "tool_calls": len(calls)}
@@ -314,6 +323,8 @@ class AgentWorkflow(DecidesApprovals):
             runs=self._runs,
             deadline=self._limits.deadline,
             earlier_runs=self._conversation.earlier_runs,
+            truncated=self._outcomes.truncated,
+            tools_dropped=self._outcomes.tools_dropped,
         )
 
     @workflow.query
@@ -648,6 +659,7 @@ class AgentWorkflow(DecidesApprovals):
     def _finish(
         self, status: RunStatus, answer: str | None, output: dict[str, object] | None = None
     ) -> AgentResult:
+        status = self._outcomes.status(status)
         self._set_status(status)
         if budget := self._budget_detail(status):
             self._events.publish(BudgetReached(status=status, detail=budget))
@@ -661,6 +673,8 @@ class AgentWorkflow(DecidesApprovals):
             cost_usd=self._spend.cost(),
             model=self._model or "",
             model_switches=self._spend.switches,
+            truncated=self._outcomes.truncated,
+            tools_dropped=self._outcomes.tools_dropped,
         )
 
 

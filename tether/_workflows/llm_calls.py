@@ -117,7 +117,14 @@ async def execute_llm(
         text = reply.message.content
         if text and not reply.streamed:
             events.publish(TextDelta(turn=request.turn, text=text))
-        events.publish(Reply(turn=request.turn, text=text))
+        events.publish(
+            Reply(
+                turn=request.turn,
+                text=text,
+                truncated=reply.message.truncated,
+                tools_dropped=reply.tools_dropped,
+            )
+        )
     return reply
 
 
