@@ -58,7 +58,7 @@ async def responses_call(
     done: Response | None = None
     async with stream:
         if "text/event-stream" not in stream.response.headers.get("content-type", ""):
-            return parsed(_whole(model, await stream.response.aread()), model)
+            return _capped(parsed(_whole(model, await stream.response.aread()), model), cap)
         async for event in stream:
             got.piece(event.delta if event.type == "response.output_text.delta" else None)
             if event.type in ENDINGS:
@@ -67,7 +67,7 @@ async def responses_call(
                 raise _broken_off(event, stream.response.request)
     if done is None:
         raise malformed(model, "the stream ended before the response did")
-    return parsed(done, model)
+    return _capped(parsed(done, model), cap)
 
 
 def input_items(messages: list[Message]) -> list[dict[str, Any]]:
@@ -136,6 +136,17 @@ def parsed(response: Response, model: str) -> tuple[Message, Usage, str | None]:
         completion_tokens=counts.get("output_tokens", 0),
         total_tokens=counts.get("total_tokens", 0),
     )
+    return message, usage, finish
+
+
+def _capped(
+    reply: tuple[Message, Usage, str | None], cap: int | None
+) -> tuple[Message, Usage, str | None]:
+    """A reply that used its whole cap was cut, whatever its status said: llama.cpp's
+    Responses API calls such a response `completed`."""
+    message, usage, finish = reply
+    if finish == "stop" and cap is not None and usage.completion_tokens >= cap:
+        finish = "length"
     return message, usage, finish
 
 

@@ -32,10 +32,13 @@ log = structlog.get_logger("tether.llm")
 Verdict = Literal["passes", "drops", "unknown"]
 PROBE_TOOL = "tether_probe"
 PROBE_PROMPT = f"Call the function {PROBE_TOOL} now."
-PROBE_TIMEOUT_SECONDS = 60.0
-# Room for a reasoning model to think before its call; a reply cut before any text
-# tells nothing (unknown), not that tools are dropped.
-PROBE_TOKENS = 256
+# As long as a model call may be silent (LlmPolicy.stall_timeout_seconds): the probe is
+# not streamed, and a slow local model writes its whole reply first.
+PROBE_TIMEOUT_SECONDS = 120.0
+# Enough for a call, or for a few words instead of one; a reasoning model may spend them
+# all thinking, and a reply with neither tells nothing (unknown), not that tools are
+# dropped.
+PROBE_TOKENS = 64
 # A probe that could not tell (an error, a cut reply) is asked again after this long.
 ASK_AGAIN_SECONDS = 300.0
 
@@ -78,6 +81,7 @@ async def _probe(client: AsyncOpenAI, model: str, api: Api) -> Verdict:
         log.info("the model server passes tools to the model", model=model, api=api)
         return "passes"
     if not text:
+        log.warning("could not tell whether the model server passes tools", model=model)
         return "unknown"
     log.warning(
         "the model server drops tools: agents' tools never reach the model, and their "
