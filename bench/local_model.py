@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import tempfile
@@ -27,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from temporalio.api.history.v1 import HistoryEvent
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowFailureError
 
 from tether import Agent, AgentInput, AgentWorkflow, LlmPolicy, LlmSettings, WorkerTuning
 from tether.testing import MODEL_ALIAS, dev_server, llama_server, worker
@@ -49,6 +50,7 @@ class RunTimes:
 
 
 async def one_run(client: Client, queue: str, agent: str) -> tuple[str, float]:
+    """The run's workflow id, and how long it took to end (completed or not)."""
     started = time.monotonic()
     handle = await client.start_workflow(
         AgentWorkflow.run,
@@ -56,14 +58,19 @@ async def one_run(client: Client, queue: str, agent: str) -> tuple[str, float]:
         id=f"local-{uuid.uuid4().hex[:8]}",
         task_queue=queue,
     )
-    await asyncio.wait_for(handle.result(), RUN_TIMEOUT_S)
+    with contextlib.suppress(WorkflowFailureError):
+        await asyncio.wait_for(handle.result(), RUN_TIMEOUT_S)
     return handle.id, time.monotonic() - started
 
 
 async def times_of(client: Client, workflow_id: str, seconds: float) -> RunTimes:
     handle = client.get_workflow_handle(workflow_id)
     history = await handle.fetch_history()
-    result = await handle.result()
+    try:
+        result = await handle.result()
+        status, tokens = result.status, result.usage.completion_tokens
+    except WorkflowFailureError as e:
+        status, tokens = f"failed ({e.cause})"[:60], 0
     scheduled: dict[int, HistoryEvent] = {}
     attempts, queued, failure = 0, 0.0, ""
     for event in history.events:
@@ -75,7 +82,7 @@ async def times_of(client: Client, workflow_id: str, seconds: float) -> RunTimes
             started = event.activity_task_started_event_attributes
             if started.scheduled_event_id not in scheduled:
                 continue
-            # Only the last attempt's start is in history; it carries the one before's failure.
+            # Only the last attempt's start is in history, with the one before's failure.
             attempts += started.attempt
             if started.attempt == 1:
                 at = scheduled[started.scheduled_event_id].event_time.ToDatetime()
@@ -90,11 +97,11 @@ async def times_of(client: Client, workflow_id: str, seconds: float) -> RunTimes
                 failure = f"{kind}: {cause.message[:80]}"
     return RunTimes(
         seconds=round(seconds, 1),
-        status=result.status,
+        status=status,
         attempts=attempts,
         last_failure=failure,
         queued_seconds=round(queued, 1),
-        completion_tokens=result.usage.completion_tokens,
+        completion_tokens=tokens,
     )
 
 

@@ -24,7 +24,8 @@ pace a reply or break it off after N chunks; `streams=False` plays a provider th
 not stream). Tool calls get ids `call_0001`, `call_0002`, ... per
 server; `call_tools(..., ids=["call_0"])` fixes them, to play a provider that reuses ids.
 `Cut("text")` is a reply cut at the length limit (`finish_reason: length`);
-`ScriptedLLM(drops_tools=True)` plays a server that leaves tools out of the prompt.
+`ScriptedLLM(drops_tools=True)` plays a server that leaves tools out of the prompt, and
+`ScriptedLLM(slots=1)` one that answers one request at a time (a local model server).
 
 The same script answers the Responses API (`POST /v1/responses`, an agent with
 `LlmPolicy(api="responses")`): `Say(text, reasoning="...")` and `CallTools(...,
