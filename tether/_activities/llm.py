@@ -23,7 +23,7 @@ from tether._activities.heartbeat import heartbeating
 from tether._activities.llm_errors import classify, malformed
 from tether._activities.responses_api import responses_call
 from tether._activities.specs import RecordedSpecs
-from tether._activities.streaming import receiving, streamed_completion
+from tether._activities.streaming import Receiving, receiving, streamed_completion
 from tether._activities.timeouts import bounded, client_timeout
 from tether._activities.tool_support import ToolSupport
 from tether._agents import AgentRegistry
@@ -101,25 +101,9 @@ class LlmActivities:
                     bounded(request.model, spec.llm),
                 ):
                     api = spec.llm.api_for(request.model) or self._api
-                    if api == "responses":
-                        message, usage, finish_reason = await responses_call(
-                            self.client,
-                            request.model,
-                            spec,
-                            _messages(spec, messages),
-                            got,
-                            **options,
-                        )
-                    else:
-                        completion = await streamed_completion(
-                            self.client,
-                            request.model,
-                            got,
-                            messages=[m.to_openai() for m in _messages(spec, messages)],
-                            **options,
-                            **_options(spec, request.model),
-                        )
-                        message, usage, finish_reason = _parse(completion, request.model)
+                    message, usage, finish_reason = await self._ask(
+                        api, request.model, spec, _messages(spec, messages), got, options
+                    )
                 # A reply that calls none of the agent's tools: did they reach the model?
                 dropped = bool(spec.tools) and not message.tool_calls
                 if dropped:
@@ -156,6 +140,28 @@ class LlmActivities:
         if spec.output is not None and agent.output_type is not None and not message.tool_calls:
             reply.output, reply.output_error = _validate(agent.output_type, message.content)
         return reply
+
+    async def _ask(
+        self,
+        api: Api,
+        model: str,
+        spec: AgentSpec,
+        messages: list[Message],
+        got: Receiving,
+        options: dict[str, Any],
+    ) -> tuple[Message, Usage, str | None]:
+        """One call in `api`'s wire format: the reply, its usage and its finish reason."""
+        if api == "responses":
+            return await responses_call(self.client, model, spec, messages, got, **options)
+        completion = await streamed_completion(
+            self.client,
+            model,
+            got,
+            messages=[m.to_openai() for m in messages],
+            **options,
+            **_options(spec, model),
+        )
+        return _parse(completion, model)
 
 
 def _options(spec: AgentSpec, model: str) -> dict[str, Any]:

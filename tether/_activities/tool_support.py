@@ -27,7 +27,8 @@ from openai import AsyncOpenAI
 from tether._policies import Api
 from tether._scripted_llm.steps import PROBE_HEADER
 
-log = structlog.get_logger("tether.llm")
+# What the worker learnt of its model server, not a step of the call that asked.
+log = structlog.get_logger("tether.model_server")
 
 Verdict = Literal["passes", "drops", "unknown"]
 PROBE_TOOL = "tether_probe"
