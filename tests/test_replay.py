@@ -149,7 +149,7 @@ CLAIMS: dict[str, Callable[[Recorded], bool]] = {
         and (r.result.outcome, r.result.order_id, r.result.approvals) == ("refunded", "A-1004", 1)
         and [bool(d.digest) for d in r.decisions] == [True]
     ),
-    # v6 on: the cut reply continued and joined; tools dropped is no `completed`; the
+    # v7 on: the cut reply continued and joined; tools dropped is no `completed`; the
     # model calls waited on the worker's model queue; the Responses API.
     "truncated-continued": lambda r: (
         answered("completed", "Once upon a time.")(r) and r.activities.count(LLM_ACTIVITY) == 2

@@ -68,9 +68,9 @@ HERE = Path(__file__).parent
 # the conversation); v4: from the patch "approvals-bound-keys-scoped-to-the-run" on;
 # v5: from "tether-generation-2026-12" on, the one patch a run asks (see
 # tether/_workflows/generations.py), with model calls on the shared queue first;
-# v6: from "tether-generation-2027-01" on: cut replies and dropped tools acted on, model
+# v7: from "tether-generation-2027-01" on: cut replies and dropped tools acted on, model
 # calls on a worker's model queue when it limits them.
-GENERATION = "v6"
+GENERATION = "v7"
 # Continues a reply cut at its length limit.
 STORYTELLER = Agent(
     name="storyteller", instructions="Tell stories.", llm=LlmPolicy(on_truncated="continue")
