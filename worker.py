@@ -3,13 +3,19 @@
     python worker.py        # the same as: tether worker --agents support_desk:REGISTRY
 
 Configured from the environment (TEMPORAL_ADDRESS, TETHER_TASK_QUEUE, OPENAI_BASE_URL,
-OPENAI_API_KEY, TETHER_MODEL, ...; see the README); with no model configured it plays
-the agents with the offline scripted model. Ctrl-C or SIGTERM stops it gracefully.
+OPENAI_API_KEY, TETHER_MODEL, ...; see the README). With no model configured, the demo
+plays its agents with the offline scripted model (`--offline support_desk.scripts:SCRIPTS`):
+a demo's choice, where a library worker would refuse to start. Ctrl-C or SIGTERM stops it
+gracefully.
 """
 
 from __future__ import annotations
 
+import os
+
 from tether.cli import main
 
 if __name__ == "__main__":
-    main(["worker", "--agents", "support_desk:REGISTRY"], prog="worker.py")
+    configured = os.environ.get("OPENAI_API_KEY") or os.environ.get("OPENAI_BASE_URL")
+    offline = [] if configured else ["--offline", "support_desk.scripts:SCRIPTS"]
+    main(["worker", "--agents", "support_desk:REGISTRY", *offline], prog="worker.py")

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from tether import WAIT, Agent, AgentRegistry, LlmPolicy, Tool
+from tether import WAIT, Agent, AgentRegistry, Budgets, LlmPolicy, Tool
 from tether._limits import MAX_TURNS_LIMIT
 from tether.testing import Responder, Slow, Step, call_tools, say
 
@@ -38,7 +38,7 @@ def _agent(name: str, *, fast: bool = False, local_llm: bool = False) -> Agent:
         name=name,
         instructions=INSTRUCTIONS,
         tools=[Tool(get_weather, fast=fast)],
-        max_turns=MAX_TURNS_LIMIT,
+        budgets=Budgets(max_turns=MAX_TURNS_LIMIT),
         llm=LlmPolicy(local_activity=True) if local_llm else LlmPolicy(),
     )
 
@@ -53,7 +53,7 @@ PARK = Agent(
     name="bench-park",
     instructions="You are a benchmark agent that waits.",
     tools=[WAIT],
-    max_turns=2,
+    budgets=Budgets(max_turns=2),
 )
 REGISTRY = AgentRegistry([BENCH, BENCH_FAST_TOOL, BENCH_LOCAL_LLM, BENCH_BOTH, PARK])
 

@@ -42,21 +42,14 @@ from temporalio.client import Client
 from temporalio.runtime import LogForwardingConfig, LoggingConfig, Runtime, TelemetryConfig
 from temporalio.testing import WorkflowEnvironment
 
-from tether import (
-    Agent,
-    AgentInput,
-    AgentRegistry,
-    AgentWorkflow,
-    LlmSettings,
-    Tool,
-    ToolContext,
-    create_worker,
-    tool,
-)
+from tether import Agent, AgentRegistry, Budgets, LlmSettings, Tool, ToolContext, tool
 from tether import _logs as logs
 from tether._process import exit_now, stdout_to_stderr
+from tether._run_io import AgentInput
 from tether._temporal import TETHER_CONVERTER
 from tether.testing import OFFLINE_MODEL, Chaos, Responder, ScriptedLLM, call_tools, say
+from tether.worker import create_worker
+from tether.workflow import AgentWorkflow
 
 # Every run of the tether path ends within this: the default 200 took 601 s (README).
 RUNS_TIMEOUT_S, RUNS_TIMEOUT_S_PER_RUN = 60.0, 10.0
@@ -168,7 +161,12 @@ async def plain_path(
 async def tether_path(
     client: Client, *, runs: int, steps: int, p: float, seed: int, db: Path
 ) -> PathResult:
-    agent = Agent(name="chaos-steps", instructions=TASK, tools=[step_recorder(db)], max_turns=steps)
+    agent = Agent(
+        name="chaos-steps",
+        instructions=TASK,
+        tools=[step_recorder(db)],
+        budgets=Budgets(max_turns=steps),
+    )
     queue = f"chaos-{uuid.uuid4().hex[:8]}"
     with ScriptedLLM(steps_responder(steps), chaos=Chaos(p, seed=seed)) as llm:
         settings = LlmSettings(

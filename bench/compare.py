@@ -36,21 +36,16 @@ from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from activities.shop_db import connect
 from bench.run import dev_server, machine
 from bench.tickets import TICKETS, Ticket, seed
-from support_desk import REGISTRY, SCRIPTS
-from tether import (
-    AgentInput,
-    AgentResult,
-    AgentWorkflow,
-    ApprovalDecision,
-    ConfigurationError,
-    LlmSettings,
-    PendingApproval,
-    create_worker,
-)
+from support_desk import REGISTRY
+from support_desk.scripts import SCRIPTS
+from tether import AgentResult, ApprovalDecision, ConfigurationError, LlmSettings, PendingApproval
 from tether import _logs as logs
 from tether._cli.follow import Approver, approvals_only, follow
 from tether._process import exit_now
+from tether._run_io import AgentInput
 from tether.testing import ScriptedLLM
+from tether.worker import create_worker
+from tether.workflow import AgentWorkflow
 from workflows.refund_pipeline import RefundPipelineWorkflow
 from workflows.refund_pipeline_types import RefundResult, RefundTicket
 

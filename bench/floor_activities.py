@@ -13,8 +13,9 @@ from bench.floor_workflow import (
     ToolRun,
 )
 from bench.loop import Message
-from tether import Agent, AgentSpec
+from tether import Agent
 from tether.testing import OFFLINE_MODEL
+from tether.workflow import AgentSpec
 
 
 class FloorActivities:

@@ -30,7 +30,12 @@ from typing import Any
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client, WorkflowFailureError
 
-from tether import Agent, AgentInput, AgentWorkflow, LlmPolicy, LlmSettings, WorkerTuning
+from tether import Agent, AgentRun, LlmPolicy, LlmSettings
+
+try:
+    from tether.worker import WorkerTuning
+except ImportError:  # a Tether before its public submodules
+    from tether import WorkerTuning
 from tether.testing import MODEL_ALIAS, dev_server, llama_server, worker
 
 PROMPT = "Tell me a long story about a dragon who guards a library."
@@ -49,25 +54,22 @@ class RunTimes:
     completion_tokens: int
 
 
-async def one_run(client: Client, queue: str, agent: str) -> tuple[str, float]:
-    """The run's workflow id, and how long it took to end (completed or not)."""
+async def one_run(client: Client, queue: str, agent: str) -> tuple[AgentRun, float]:
+    """The run, and how long it took to end (completed or not)."""
     started = time.monotonic()
-    handle = await client.start_workflow(
-        AgentWorkflow.run,
-        AgentInput(agent=agent, prompt=PROMPT),
-        id=f"local-{uuid.uuid4().hex[:8]}",
-        task_queue=queue,
+    run = await AgentRun.start(
+        client, agent, PROMPT, id=f"local-{uuid.uuid4().hex[:8]}", task_queue=queue
     )
     with contextlib.suppress(WorkflowFailureError):
-        await asyncio.wait_for(handle.result(), RUN_TIMEOUT_S)
-    return handle.id, time.monotonic() - started
+        await asyncio.wait_for(run.result(), RUN_TIMEOUT_S)
+    return run, time.monotonic() - started
 
 
-async def times_of(client: Client, workflow_id: str, seconds: float) -> RunTimes:
-    handle = client.get_workflow_handle(workflow_id)
-    history = await handle.fetch_history()
+async def times_of(run: AgentRun, seconds: float) -> RunTimes:
+    history = await run.handle.fetch_history()
+    status: str
     try:
-        result = await handle.result()
+        result = await run.result()
         status, tokens = result.status, result.usage.completion_tokens
     except WorkflowFailureError as e:
         status, tokens = f"failed ({e.cause})"[:60], 0
@@ -122,13 +124,13 @@ async def measure(runs: int, llm_slots: int | None, max_tokens: int | None) -> d
                 *(one_run(env.client, w.task_queue, agent.name) for _ in range(runs))
             )
             wall = time.monotonic() - started
-            found = [await times_of(env.client, wid, s) for wid, s in done]
+            found = [await times_of(run, s) for run, s in done]
     return {
         "runs": runs,
         "llm_slots": llm_slots,
         "max_tokens": max_tokens,
         "policy": {
-            k: v for k, v in policy.model_dump().items() if "seconds" in k or k == "max_tokens"
+            k: str(v) for k, v in policy.model_dump().items() if "timeout" in k or k == "max_tokens"
         },
         "wall_seconds": round(wall, 1),
         "load_before": [round(x, 2) for x in load_before],

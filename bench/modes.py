@@ -11,7 +11,9 @@ from bench.agents import BENCH, BENCH_BOTH, BENCH_FAST_TOOL, BENCH_LOCAL_LLM, pr
 from bench.calls import complete, model_client, run_tool
 from bench.floor_workflow import FloorInput, FloorOptions, FloorWorkflow
 from bench.loop import Message, agent_loop, answer
-from tether import AgentInput, AgentResult, AgentWorkflow
+from tether import AgentResult
+from tether._run_io import AgentInput
+from tether.workflow import AgentWorkflow
 
 TOOLS = [t.name for t in BENCH.tools]
 

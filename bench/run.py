@@ -36,11 +36,12 @@ from bench.measure import HistoryStats, history_stats, median, percentile, proc_
 from bench.modes import FLOOR, MAIN_MODES, TETHER, VARIANTS, Mode, Runner
 from bench.report import SLOW_MODEL, Cell, Growth, Parked, Report, markdown, targets
 from bench.worker import KINDS, READY
-from tether import AgentInput, AgentWorkflow
 from tether._process import stdout_to_stderr, stop
+from tether._run_io import AgentInput
 from tether._temporal import TETHER_CONVERTER
 from tether._visibility import SEARCH_KEYS
 from tether.testing import ScriptedLLM
+from tether.workflow import AgentWorkflow
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent

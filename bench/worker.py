@@ -22,11 +22,12 @@ from bench.agents import BENCH, REGISTRY
 from bench.calls import model_client
 from bench.floor_activities import FloorActivities
 from bench.floor_workflow import FloorWorkflow
-from tether import LlmSettings, create_worker
+from tether import LlmSettings
 from tether import _logs as logs
 from tether._process import exit_now
 from tether._temporal import TETHER_CONVERTER
 from tether.testing import OFFLINE_MODEL
+from tether.worker import create_worker
 
 READY = "bench-worker ready"
 KINDS = ("tether", "tether-nosearch", "floor", "floor-unsandboxed")

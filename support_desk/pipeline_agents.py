@@ -3,7 +3,7 @@ they run through the same LLM activity as any agent, the triage step with a sche
 
 from __future__ import annotations
 
-from tether import Agent
+from tether import Agent, Budgets
 from workflows.refund_pipeline_types import TRIAGE_AGENT, WRITER_AGENT, Triage
 
 TRIAGE = Agent(
@@ -15,7 +15,7 @@ TRIAGE = Agent(
         "customer's reason in a few words."
     ),
     output_type=Triage,
-    max_turns=1,
+    budgets=Budgets(max_turns=1),
 )
 
 WRITER = Agent(
@@ -25,5 +25,5 @@ WRITER = Agent(
         "name and the facts of what was done, as JSON. Write two or three friendly "
         "sentences that tell them those facts; promise nothing else."
     ),
-    max_turns=1,
+    budgets=Budgets(max_turns=1),
 )

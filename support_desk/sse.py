@@ -20,12 +20,13 @@ from starlette.routing import Route
 from temporalio.client import Client
 
 import tether
+from tether.events import subscribe
 
 
 async def sse(client: Client, workflow_id: str, last_id: str | None) -> AsyncIterator[str]:
     """The run's events after `last_id` (a reconnecting browser's), as SSE frames."""
     from_seq = int(last_id) + 1 if last_id and last_id.isdigit() else 0
-    async for event in tether.subscribe(client, workflow_id, from_seq=from_seq):
+    async for event in subscribe(client, workflow_id, from_seq=from_seq):
         yield f"id: {event.seq}\nevent: {event.type}\ndata: {event.model_dump_json()}\n\n"
 
 

@@ -32,21 +32,14 @@ from temporalio.worker import Worker
 from activities.shop_db import connect
 from support_desk import REGISTRY
 from support_desk.agents import SUPPORT_DESK
-from tether import (
-    AgentInput,
-    AgentRegistry,
-    AgentResult,
-    AgentWorkflow,
-    ApprovalDecision,
-    LlmSettings,
-    PendingApproval,
-    WorkerTuning,
-    tool,
-)
+from tether import AgentRegistry, AgentResult, ApprovalDecision, LlmSettings, PendingApproval, tool
 from tether._cli.follow import Waiting
 from tether._pricing import PriceTable
+from tether._run_io import AgentInput
 from tether._settings import SDK_DEFAULTS
 from tether.testing import ScriptedLLM, dev_server, time_skipping, worker
+from tether.worker import WorkerTuning
+from tether.workflow import AgentWorkflow
 
 AgentHandle = WorkflowHandle[AgentWorkflow, AgentResult]
 # Who the support desk's runs act for: Ada Lovelace owns every order of the seeded

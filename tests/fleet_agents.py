@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tether import Agent, AgentRegistry, tool
+from tether import Agent, AgentRegistry, Budgets, tool
 from tether.testing import Step, call_tools, say
 
 STEPS = 20
@@ -24,5 +24,8 @@ def stepper(messages: list[dict[str, Any]]) -> Step:
     return say(f"All {done} steps are noted.")
 
 
-STEPPER = Agent(name="stepper", instructions="Note each step.", tools=[note], max_turns=100)
-REGISTRY = AgentRegistry([STEPPER], scripts={STEPPER.name: stepper})
+STEPPER = Agent(
+    name="stepper", instructions="Note each step.", tools=[note], budgets=Budgets(max_turns=100)
+)
+REGISTRY = AgentRegistry([STEPPER])
+SCRIPTS = {STEPPER.name: stepper}

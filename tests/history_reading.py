@@ -5,8 +5,8 @@ from __future__ import annotations
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle
 
-from tether import LlmReply
 from tether._wire import LLM_ACTIVITY, LlmRequest
+from tether.workflow import LlmReply
 
 
 async def model_calls(handle: WorkflowHandle) -> list[tuple[LlmRequest, LlmReply | None]]:  # type: ignore[type-arg]

@@ -10,7 +10,8 @@ from typing import Any
 
 from temporalio import workflow
 
-from tether import AgentResult, AgentWorkflow
+from tether import AgentResult
+from tether.workflow import AgentWorkflow
 
 
 @workflow.defn(name="AgentWorkflow")

@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
-from tether import Agent, AgentRegistry, LlmPolicy, RetryOptions, tool
+from temporalio.common import RetryPolicy
+
+from tether import Agent, AgentRegistry, LlmPolicy, tool
 
 CUSTOMER = "canary.customer.7f3a@example.com"
-ONCE = RetryOptions(max_attempts=1)
+ONCE = RetryPolicy(maximum_attempts=1)
 
 
 @tool(retry=ONCE)

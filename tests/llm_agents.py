@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Literal
 
 from pydantic import BaseModel
+from temporalio.common import RetryPolicy
 
 from support_desk.agents import SUPPORT_DESK
-from tether import Agent, AgentRegistry, LlmPolicy, RetryOptions
+from tether import Agent, AgentRegistry, LlmPolicy
 
 
 class Triage(BaseModel):
@@ -15,9 +17,13 @@ class Triage(BaseModel):
     order_id: str | None
 
 
-QUICK_RETRY = RetryOptions(initial_interval_seconds=0.1, max_interval_seconds=0.5, max_attempts=5)
+QUICK_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=0.1),
+    maximum_interval=timedelta(seconds=0.5),
+    maximum_attempts=5,
+)
 # Backs off for long on its own: a provider's delay that shows up as short is the header's.
-SLOW_RETRY = RetryOptions(initial_interval_seconds=30, max_attempts=3)
+SLOW_RETRY = RetryPolicy(initial_interval=timedelta(seconds=30), maximum_attempts=3)
 
 TRIAGE = Agent(
     name="triage",
@@ -40,7 +46,7 @@ WITH_FALLBACK = Agent(
 QUICK = Agent(
     name="quick",
     instructions="Be helpful.",
-    llm=LlmPolicy(retry=QUICK_RETRY, timeout_seconds=3),
+    llm=LlmPolicy(retry=QUICK_RETRY, timeout=timedelta(seconds=3)),
 )
 PATIENT = Agent(name="patient", instructions="Be helpful.", llm=LlmPolicy(retry=SLOW_RETRY))
 

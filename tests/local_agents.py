@@ -7,7 +7,6 @@ from __future__ import annotations
 import dataclasses
 
 from support_desk import REGISTRY as DEMO
-from support_desk import SCRIPTS
 from support_desk.agents import SUPPORT_DESK
 from tether import AgentRegistry, LlmPolicy
 
@@ -15,6 +14,5 @@ REGISTRY = AgentRegistry(
     [
         dataclasses.replace(SUPPORT_DESK, llm=LlmPolicy(local_activity=True)),
         *(agent for agent in DEMO if agent.name != SUPPORT_DESK.name),
-    ],
-    scripts=SCRIPTS,
+    ]
 )

@@ -12,8 +12,9 @@ import sys
 from pathlib import Path
 from typing import Unpack
 
-from tether import Agent, AgentRegistry, McpServer, ToolOptions
+from tether import Agent, AgentRegistry, McpServer
 from tether._mcp import McpChoices
+from tether._tools import ToolOptions
 
 SERVER = Path(__file__).with_name("mcp_server.py")
 NAME = "notetaker"

@@ -47,10 +47,10 @@ MUTATIONS = [
     Mutation(
         "budget-after-chat-turn",
         "tether/_workflows/agent.py",
-        '                self._inbox.answered(answer or "")\n'
-        "                if self._limits.out_of_tokens(self._spend.usage):\n"
-        '                    return self._finish("max_tokens", answer)\n',
-        '                self._inbox.answered(answer or "")\n',
+        '                self._chat.inbox.answered(answer or "")\n'
+        "                if spent := self._limits.spent(self._spend):\n"
+        "                    return self._finish(spent, answer)\n",
+        '                self._chat.inbox.answered(answer or "")\n',
         (T + "test_conversations.py",),
     ),
     Mutation(
@@ -63,8 +63,8 @@ MUTATIONS = [
     Mutation(
         "budget-before-turn",
         "tether/_workflows/agent.py",
-        "            if self._limits.out_of_tokens(self._spend.usage):\n"
-        '                return self._finish("max_tokens", None)\n',
+        "            if spent := self._limits.spent(self._spend):\n"
+        "                return self._finish(spent, None)\n",
         "",
         (T + "test_conversations.py", T + "test_subagents.py"),
     ),
@@ -91,9 +91,9 @@ MUTATIONS = [
     ),
     Mutation(
         "budget-deadline",
-        "tether/_workflows/agent.py",
-        "limits.deadline = workflow.now() + timedelta(seconds=seconds) if seconds else None",
-        "limits.deadline = None",
+        "tether/_workflows/run_state.py",
+        "self.deadline = workflow.now() + timedelta(seconds=seconds) if seconds else None",
+        "self.deadline = None",
         (T + "test_conversations.py",),
     ),
     # LLM errors
@@ -155,7 +155,7 @@ MUTATIONS = [
     ),
     Mutation(
         "llm-fallback-on-missing-model",
-        "tether/_workflows/agent.py",
+        "tether/_workflows/llm_calls.py",
         'cause.type == "ModelNotFound"',
         'cause.type == "ModelMissing"',
         (T + "test_llm_boundary.py",),
@@ -352,8 +352,8 @@ MUTATIONS = [
     ),
     Mutation(
         "input-budget-capped",
-        "tether/_workflows/agent.py",
-        "            limits.max_turns = min(limits.max_turns, spec.max_turns)\n",
+        "tether/_workflows/run_state.py",
+        "            self.max_turns = min(self.max_turns, spec.max_turns)\n",
         "",
         (T + "test_run_limits.py",),
     ),

@@ -13,8 +13,10 @@ from temporalio.testing import WorkflowEnvironment
 
 from support_desk.offline import support_desk_responder
 from tests.conftest import CUSTOMER, approve_all, count_rows, running_worker
-from tether import AgentInput, AgentResult, AgentWorkflow
+from tether import AgentResult
+from tether._run_io import AgentInput
 from tether.testing import ScriptedLLM, call_tools, say
+from tether.workflow import AgentWorkflow
 
 
 async def run_agent(

@@ -40,8 +40,10 @@ from tests.conftest import (
     pending_approvals,
     running_worker,
 )
-from tether import AgentInput, AgentRegistry, AgentResult, AgentWorkflow
+from tether import AgentRegistry, AgentResult
+from tether._run_io import AgentInput
 from tether.testing import ScriptedLLM, call_tools, say
+from tether.workflow import AgentWorkflow
 
 REFUND_PROMPT = "Order A-1001 arrived broken, I want my money back."
 Handle = WorkflowHandle[AgentWorkflow, AgentResult]

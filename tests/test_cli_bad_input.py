@@ -20,13 +20,15 @@ from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
-from support_desk import SCRIPTS
+from support_desk.scripts import SCRIPTS
 from tests.conftest import CUSTOMER, free_port, pending_approvals, running_worker
 from tests.processes import process_env, starter_in_background, target
-from tether import AgentInput, AgentWorkflow, PendingApproval
+from tether import PendingApproval
 from tether._cli.common import MAX_ID_CHARS
 from tether._limits import MAX_PROMPT_CHARS
+from tether._run_io import AgentInput
 from tether.testing import ScriptedLLM, call_tools
+from tether.workflow import AgentWorkflow
 
 SUFFIX = uuid.uuid4().hex[:8]
 QUEUE = f"bad-input-{SUFFIX}"  # where starter.py would start runs

@@ -14,9 +14,10 @@ from support_desk.offline import support_desk_responder
 from tests.conftest import CUSTOMER, running_worker
 from tests.histories.record import GENERATION
 from tests.processes import process_env, starter, target
-from tether import AgentInput, AgentWorkflow
 from tether._replay import load_history
+from tether._run_io import AgentInput
 from tether.testing import ScriptedLLM
+from tether.workflow import AgentWorkflow
 
 HISTORIES = Path(__file__).parent / "histories" / GENERATION
 

@@ -12,9 +12,9 @@ from temporalio.testing import WorkflowEnvironment
 from bench.compare import compare, markdown, summarise
 from bench.run import machine
 from bench.tickets import TICKETS
-from support_desk import SCRIPTS
 from support_desk.agents import SUPPORT_DESK
 from support_desk.pipeline_agents import TRIAGE, WRITER
+from support_desk.scripts import SCRIPTS
 from tether import LlmSettings
 from tether.testing import OFFLINE_MODEL, ScriptedLLM
 

@@ -14,18 +14,12 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.testing import WorkflowEnvironment
 
 from tests.conftest import running_worker
-from tether import (
-    Agent,
-    AgentInput,
-    AgentRegistry,
-    AgentRun,
-    AgentWorkflow,
-    ContextPolicy,
-    tool,
-)
+from tether import Agent, AgentRegistry, AgentRun, ContextPolicy, tool
 from tether._limits import PAYLOAD_LIMIT_BYTES
+from tether._run_io import AgentInput
 from tether._workflows.context import CHARS_PER_TOKEN, MESSAGE_OVERHEAD, SUMMARY_PROMPT
 from tether.testing import ScriptedLLM, Step, call_tools, say
+from tether.workflow import AgentWorkflow
 
 BUDGET = 6_000  # tokens
 MESSAGES = 2_000

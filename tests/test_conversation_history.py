@@ -13,8 +13,10 @@ from temporalio.testing import WorkflowEnvironment
 
 from tests.conftest import CUSTOMER, approve_all, pending_approvals, running_worker
 from tests.history_reading import model_calls
-from tether import AgentInput, AgentWorkflow, Message
+from tether import Message
+from tether._run_io import AgentInput
 from tether.testing import ScriptedLLM, call_tools, say
+from tether.workflow import AgentWorkflow
 
 TURNS = 12
 

@@ -21,8 +21,10 @@ from temporalio.exceptions import ApplicationError, CancelledError
 from temporalio.testing import WorkflowEnvironment
 
 from tests.conftest import pending_approvals, running_worker, terminate_open_runs
-from tether import AgentInput, AgentResult, AgentWorkflow, RunStatus
+from tether import AgentResult, RunStatus
+from tether._run_io import AgentInput
 from tether.testing import ScriptedLLM, Slow, Step, call_tools, say
+from tether.workflow import AgentWorkflow
 
 Handle = WorkflowHandle[AgentWorkflow, AgentResult]
 

@@ -29,20 +29,11 @@ from temporalio.testing import WorkflowEnvironment
 
 from tests.conftest import free_port, running_worker
 from tests.history_reading import model_replies
-from tether import (
-    Agent,
-    AgentInput,
-    AgentRegistry,
-    AgentResult,
-    AgentWorkflow,
-    LlmPolicy,
-    LlmReply,
-    LlmSettings,
-    Message,
-    tool,
-)
+from tether import Agent, AgentRegistry, AgentResult, Budgets, LlmPolicy, LlmSettings, Message, tool
 from tether._llamacpp import CONTEXT_TOKENS
+from tether._run_io import AgentInput
 from tether.testing import MODEL_ALIAS, llama_server
+from tether.workflow import AgentWorkflow, LlmReply
 
 REPLY_CAP = 48  # tokens per reply: keeps a rambling 135M model to ~1 s a call
 
@@ -62,7 +53,7 @@ CHAT = Agent(
     name="llama-chat",
     instructions="You answer questions about orders. Call lookup_order to find an order.",
     tools=[lookup_order],
-    max_turns=3,
+    budgets=Budgets(max_turns=3),
     llm=LlmPolicy(max_tokens=REPLY_CAP),
 )
 STORY = Agent(

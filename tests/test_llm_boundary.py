@@ -19,8 +19,9 @@ from temporalio.testing import WorkflowEnvironment
 from tests.conftest import CUSTOMER, running_worker
 from tests.history_reading import model_replies
 from tests.llm_agents import REGISTRY
-from tether import AgentInput, AgentResult, AgentWorkflow
+from tether import AgentResult
 from tether._pricing import ModelPrice, PriceTable
+from tether._run_io import AgentInput
 from tether._wire import LLM_ACTIVITY
 from tether.testing import (
     Chaos,
@@ -36,6 +37,7 @@ from tether.testing import (
     say,
     unauthorized,
 )
+from tether.workflow import AgentWorkflow
 
 
 @asynccontextmanager

@@ -11,10 +11,11 @@ from temporalio.testing import WorkflowEnvironment
 
 from support_desk.offline import support_desk_responder
 from tests.conftest import CUSTOMER, UNATTENDED, running_worker
-from tether import AgentInput, AgentWorkflow
 from tether._replay import replay
+from tether._run_io import AgentInput
 from tether._temporal import TETHER_CONVERTER
 from tether.testing import ScriptedLLM
+from tether.workflow import AgentWorkflow
 
 
 def turn_lines(caplog: pytest.LogCaptureFixture) -> list[object]:
@@ -28,7 +29,7 @@ def turn_lines(caplog: pytest.LogCaptureFixture) -> list[object]:
 async def test_workflow_lines_are_not_repeated_when_the_workflow_replays(
     ts_env: WorkflowEnvironment, shop_db: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="temporalio.workflow")
+    caplog.set_level(logging.INFO, logger="tether.workflow")
     with ScriptedLLM(support_desk_responder) as llm:
         async with running_worker(ts_env.client, llm, agents=UNATTENDED) as worker:
             handle = await ts_env.client.start_workflow(

@@ -34,12 +34,14 @@ from temporalio.testing import WorkflowEnvironment
 from tests.conftest import free_port, key_of, pending_approvals, retried_activities, until
 from tests.mcp_agents import NAME, SERVER, SIDE_EFFECTS, http_notes, notetaker, stdio_notes
 from tests.processes import ROOT, model_env, process_env, target, tether_worker
-from tether import Agent, AgentRun, AgentWorkflow, McpServer, ToolOptions
+from tether import Agent, AgentRun, McpServer
 from tether._process import stop
 from tether._replay import replay
 from tether._temporal import TETHER_CONVERTER
+from tether._tools import ToolOptions
 from tether._wire import MCP_TOOL_ACTIVITY
 from tether.testing import ScriptedLLM, call_tools, say, worker
+from tether.workflow import AgentWorkflow
 
 AGENTS = "tests.mcp_agents:REGISTRY"  # what the tests' `tether worker` processes serve
 FAILS_OVER = 60  # seconds: a retry waits out a dead worker's heartbeat timeout (10 s)
@@ -379,7 +381,7 @@ async def test_tether_worker_reports_a_server_that_does_not_answer_in_one_line(
     url = f"http://127.0.0.1:{free_port()}/mcp"  # nothing listens there
     env = process_env(target(ts_env), "mcp-check", tmp_path / "shop.db", NOTES_URL=url)
     log = tmp_path / "worker.log"
-    with tether_worker(env, log, AGENTS):
+    with tether_worker(env, log, AGENTS, "--offline"):
 
         async def reported() -> bool:
             return "did not start or answer" in log.read_text()
@@ -433,7 +435,10 @@ def test_mcp_servers_need_the_mcp_extra() -> None:
         "except ImportError as e:\n    print(e)\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert done.stdout.strip() == "MCP servers need Tether's `mcp` extra: pip install 'tether[mcp]'"
+    assert (
+        done.stdout.strip()
+        == "MCP servers need Tether's `mcp` extra: pip install 'tether-agents[mcp]'"
+    )
 
 
 def test_bad_mcp_server_declarations_are_refused_when_declared() -> None:

@@ -24,11 +24,12 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from tests.conftest import running_worker
-from tether import Agent, AgentRegistry, AgentRun, ContextPolicy, data_converter, tool
+from tether import Agent, AgentRegistry, AgentRun, ContextPolicy, tool
 from tether._limits import MAX_RESULT_BYTES_LIMIT
 from tether._storage import FileStore, external_storage_from_env
 from tether.codec_server import make_server
 from tether.testing import ScriptedLLM, call_tools, say
+from tether.worker import data_converter
 
 FIVE_MB = 5 * 1024 * 1024
 BUDGET = 20_000  # tokens

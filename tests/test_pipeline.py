@@ -16,8 +16,8 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
 from activities.shop_db import connect
-from support_desk import SCRIPTS
 from support_desk.pipeline_agents import TRIAGE, WRITER
+from support_desk.scripts import SCRIPTS
 from tests.conftest import CUSTOMER, approval, key_of, pending_approvals, running_worker
 from tether.testing import ScriptedLLM
 from workflows.refund_pipeline import RefundPipelineWorkflow

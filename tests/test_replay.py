@@ -14,11 +14,12 @@ from temporalio.client import WorkflowHistory
 
 from tests.histories.record import GENERATION
 from tests.incompatible_workflow import ReorderedAgentWorkflow
-from tether import AgentResult, AgentWorkflow, ApprovalDecision
+from tether import AgentResult, ApprovalDecision
 from tether._events import WATCH_SIGNAL
 from tether._replay import load_history, replay
 from tether._temporal import TETHER_CONVERTER
-from tether._wire import LLM_ACTIVITY, MCP_TOOL_ACTIVITY, TOOL_ACTIVITY
+from tether._wire import LLM_ACTIVITY, MCP_TOOL_ACTIVITY, TOOL_ACTIVITY, LlmRequest
+from tether.workflow import AgentWorkflow
 from workflows.refund_pipeline import RefundPipelineWorkflow
 from workflows.refund_pipeline_types import RefundResult
 
@@ -42,6 +43,8 @@ class Recorded:
     activities: list[str]  # the type of each activity scheduled, in order
     queues: list[str]  # the task queue of each activity scheduled, in order
     signals: list[str]  # the name of each signal received, in order
+    summaries: int  # model calls that summarized older messages (a context policy's)
+    children: int  # child workflows started (sub-agents)
 
 
 async def decode(payloads: Payloads, kind: type[T]) -> T:
@@ -52,6 +55,7 @@ async def decode(payloads: Payloads, kind: type[T]) -> T:
 async def recorded(history: WorkflowHistory) -> Recorded:
     result: AgentResult | RefundResult | None = None
     decisions: list[ApprovalDecision] = []
+    summaries = 0
     started = history.events[0].workflow_execution_started_event_attributes
     kind = RefundResult if started.workflow_type.name == PIPELINE else AgentResult
     for event in history.events:
@@ -62,6 +66,11 @@ async def recorded(history: WorkflowHistory) -> Recorded:
             request = event.workflow_execution_update_accepted_event_attributes.accepted_request
             if request.input.name == "decide":
                 decisions.append(await decode(request.input.args, ApprovalDecision))
+        scheduled = event.activity_task_scheduled_event_attributes
+        if event.HasField("activity_task_scheduled_event_attributes") and (
+            scheduled.activity_type.name == LLM_ACTIVITY
+        ):
+            summaries += (await decode(scheduled.input, LlmRequest)).summary
     last = history.events[-1]
     return Recorded(
         result=result,
@@ -83,6 +92,11 @@ async def recorded(history: WorkflowHistory) -> Recorded:
             for e in history.events
             if e.HasField("workflow_execution_signaled_event_attributes")
         ],
+        summaries=summaries,
+        children=sum(
+            e.HasField("start_child_workflow_execution_initiated_event_attributes")
+            for e in history.events
+        ),
     )
 
 
@@ -143,6 +157,21 @@ CLAIMS: dict[str, Callable[[Recorded], bool]] = {
         answered("completed", "could not refund")(r)
         and r.decisions == []
         and TOOL_ACTIVITY not in r.activities
+    ),
+    # v6 on: the engine's own paths. A chat's older messages summarized, and only the
+    # model's view carried into the next run, which answers from it.
+    "context-compacted-run1": lambda r: (
+        r.continued_as_new and not r.continued_from and r.summaries == 1
+    ),
+    "context-compacted-run2": lambda r: (
+        bool(r.continued_from) and answered("completed", "echo: m-3")(r)
+    ),
+    # Nobody decided the refund: the run's deadline ended it while it waited.
+    "deadline-during-approval": lambda r: (
+        answered("deadline_exceeded", "")(r) and r.decisions == []
+    ),
+    "subagent": lambda r: (
+        answered("completed", "The helper says: The answer is 42.")(r) and r.children == 1
     ),
     "pipeline-approval": lambda r: (
         isinstance(r.result, RefundResult)

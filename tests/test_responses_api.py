@@ -9,28 +9,22 @@ from __future__ import annotations
 import asyncio
 import threading
 import uuid
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from temporalio.client import WorkflowFailureError
+from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
 from tests.conftest import retried_activities, until
 from tests.processes import model_env, process_env, target, tether_worker
-from tether import (
-    Agent,
-    AgentInput,
-    AgentRegistry,
-    AgentRun,
-    AgentWorkflow,
-    LlmPolicy,
-    RetryOptions,
-    TextDelta,
-    tool,
-)
+from tether import Agent, AgentRegistry, AgentRun, LlmPolicy, tool
+from tether._run_io import AgentInput
 from tether._wire import LLM_ACTIVITY
+from tether.events import TextDelta
 from tether.testing import (
     CallTools,
     Say,
@@ -41,9 +35,14 @@ from tether.testing import (
     rate_limited,
     worker,
 )
+from tether.workflow import AgentWorkflow
 
 WITHIN = 60.0
-QUICK = RetryOptions(initial_interval_seconds=0.1, max_interval_seconds=0.5, max_attempts=5)
+QUICK = RetryPolicy(
+    initial_interval=timedelta(milliseconds=100),
+    maximum_interval=timedelta(milliseconds=500),
+    maximum_attempts=5,
+)
 ANSWER = "A-1003 has shipped and arrives tomorrow."
 
 
@@ -65,7 +64,7 @@ PLAIN = Agent(
     name="plain",
     instructions="Look orders up.",
     tools=[lookup_order],
-    llm=LlmPolicy(heartbeat_timeout_seconds=2, retry=QUICK),
+    llm=LlmPolicy(heartbeat_timeout=timedelta(seconds=2), retry=QUICK),
 )
 AGENTS = AgentRegistry([REASONER, PLAIN])
 

@@ -14,9 +14,12 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
 from tests.conftest import running_worker
-from tether import Agent, AgentRegistry, AgentResult, AgentWorkflow, tool
+from tether import Agent, AgentRegistry, AgentResult, AgentRun, Budgets, tool
 from tether._limits import DEFAULT_MAX_TOTAL_TOKENS
-from tether.testing import ScriptedLLM, call_tools, say
+from tether.events import BudgetReached, RunEvent
+from tether.testing import ScriptedLLM, call_tools, say, worker
+from tether.worker import ModelPrice, PriceTable
+from tether.workflow import AgentWorkflow
 
 
 @tool(fast=True)
@@ -29,8 +32,7 @@ LIMITED = Agent(
     name="limited",
     instructions="Be brief.",
     tools=[ping],
-    max_turns=2,
-    max_total_tokens=10_000,
+    budgets=Budgets(max_turns=2, max_total_tokens=10_000),
     models=["tether-scripted", "cheap-model"],
 )
 AGENTS = AgentRegistry([LIMITED])
@@ -110,7 +112,12 @@ async def test_a_run_cannot_raise_the_agents_budgets(
     result = await ran(ts_env, llm, max_turns=500)
     assert (result.status, result.turns) == ("max_turns", 2)  # the agent's 2, not 500
     # Tokens: each scripted call costs a few hundred; the agent allows 10,000.
-    big = Agent(name="limited", instructions="Be brief.", tools=[ping], max_total_tokens=300)
+    big = Agent(
+        name="limited",
+        instructions="Be brief.",
+        tools=[ping],
+        budgets=Budgets(max_total_tokens=300),
+    )
     async with running_worker(ts_env.client, llm, agents=AgentRegistry([big])) as worker:
         handle = await ts_env.client.start_workflow(
             AgentWorkflow.run,
@@ -123,11 +130,12 @@ async def test_a_run_cannot_raise_the_agents_budgets(
     assert capped.turns <= 3
 
 
-def test_agents_have_a_token_budget_unless_they_say_otherwise() -> None:
-    assert Agent(name="a", instructions="x").max_total_tokens == DEFAULT_MAX_TOTAL_TOKENS
-    assert (
-        Agent(name="a", instructions="x", max_total_tokens=None).spec("m").max_total_tokens is None
-    )
+def test_agents_have_default_budgets_where_they_set_none() -> None:
+    spec = Agent(name="a", instructions="x").spec("m")
+    assert (spec.max_turns, spec.max_total_tokens) == (12, DEFAULT_MAX_TOTAL_TOKENS)
+    assert (spec.deadline_seconds, spec.max_cost_usd) == (None, None)
+    spec = Agent(name="a", instructions="x", budgets=Budgets(max_total_tokens=500)).spec("m")
+    assert (spec.max_turns, spec.max_total_tokens) == (12, 500)
     with pytest.raises(ValueError, match="models must be a list of names"):
         Agent(name="a", instructions="x", models="gpt-4o")
 
@@ -135,7 +143,7 @@ def test_agents_have_a_token_budget_unless_they_say_otherwise() -> None:
 async def test_a_run_cannot_push_the_agents_deadline_back(
     ts_env: WorkflowEnvironment, llm: ScriptedLLM
 ) -> None:
-    short = Agent(name="limited", instructions="x", deadline=timedelta(hours=1))
+    short = Agent(name="limited", instructions="x", budgets=Budgets(deadline=timedelta(hours=1)))
     async with running_worker(ts_env.client, llm, agents=AgentRegistry([short])) as worker:
         llm.enqueue(say("hi"))
         handle = await ts_env.client.start_workflow(
@@ -148,3 +156,64 @@ async def test_a_run_cannot_push_the_agents_deadline_back(
         state = await handle.query(AgentWorkflow.state)
     started = (await handle.describe()).start_time
     assert state.deadline is not None and state.deadline - started <= timedelta(hours=1, seconds=5)
+
+
+PRICED = Agent(
+    name="priced",
+    instructions="Ping until told otherwise.",
+    tools=[ping],
+    budgets=Budgets(max_turns=50, max_cost_usd=0.01),
+)
+# Ten dollars per million tokens: a scripted call of ~60 tokens costs about $0.0006.
+PRICES = PriceTable(prices={"tether-scripted": ModelPrice(input=10.0, output=10.0)})
+
+
+async def priced_run(
+    env: WorkflowEnvironment, llm: ScriptedLLM, prices: PriceTable, budgets: Budgets | None
+) -> tuple[AgentResult, list[RunEvent]]:
+    llm.enqueue(*[call_tools(("ping", {})) for _ in range(50)])
+    async with worker(env.client, AgentRegistry([PRICED]), llm, prices=prices) as w:
+        run = await AgentRun.start(
+            env.client, PRICED, "ping", task_queue=w.task_queue, budgets=budgets
+        )
+        result = await run.result()
+        events = [e async for e in run.events()]
+    return result, events
+
+
+async def test_a_cost_budget_ends_the_run_once_its_spend_reaches_it(
+    ts_env: WorkflowEnvironment,
+) -> None:
+    with ScriptedLLM() as llm:
+        result, events = await priced_run(ts_env, llm, PRICES, None)
+    assert result.status == "max_cost"
+    assert result.cost_usd is not None and result.cost_usd >= 0.01
+    per_call = [10.0 * r.total_tokens / 1e6 for r in llm.requests]
+    # The call that crossed the budget was the last: the spend before it was under.
+    assert sum(per_call[:-1]) < 0.01 <= sum(per_call)
+    [reached] = [e for e in events if isinstance(e, BudgetReached)]
+    assert reached.status == "max_cost" and reached.detail.endswith("of $0.0100")
+
+
+async def test_a_run_may_lower_the_agents_cost_budget_never_raise_it(
+    ts_env: WorkflowEnvironment,
+) -> None:
+    with ScriptedLLM() as llm:
+        lowered, _ = await priced_run(ts_env, llm, PRICES, Budgets(max_cost_usd=0.002))
+        lowered_calls = len(llm.requests)
+    with ScriptedLLM() as llm:
+        raised, _ = await priced_run(ts_env, llm, PRICES, Budgets(max_cost_usd=100))
+    assert (lowered.status, raised.status) == ("max_cost", "max_cost")
+    assert lowered.cost_usd is not None and lowered.cost_usd < 0.01
+    assert raised.cost_usd is not None and raised.cost_usd < 0.02  # the agent's 0.01 held
+    assert lowered_calls < len(llm.requests)
+
+
+async def test_a_cost_budget_without_a_price_is_refused_before_any_model_call(
+    ts_env: WorkflowEnvironment,
+) -> None:
+    with ScriptedLLM() as llm, pytest.raises(WorkflowFailureError) as failed:
+        await priced_run(ts_env, llm, PriceTable(), None)
+    assert llm.requests == []
+    cause = failed.value.cause
+    assert isinstance(cause, ApplicationError) and cause.type == "NoPrice"

@@ -42,7 +42,7 @@ from tests.conftest import (
     until,
 )
 from tests.processes import process_env, starter, target, worker_process
-from tether import AgentInput, AgentWorkflow, ConfigurationError, LlmSettings
+from tether import ConfigurationError, LlmSettings
 from tether._codec import (
     ENCODING,
     KEY_ID,
@@ -51,9 +51,11 @@ from tether._codec import (
     PlaintextPayloadError,
     UnknownKeyError,
 )
+from tether._run_io import AgentInput
 from tether._temporal import TETHER_CONVERTER, with_codec
 from tether.codec_server import make_server
 from tether.testing import OFFLINE_MODEL, ScriptedLLM
+from tether.workflow import AgentWorkflow
 
 PROMPT = "Order A-1001 arrived broken, I want my money back."
 KEY_1, KEY_2 = os.urandom(32), os.urandom(32)

@@ -21,8 +21,8 @@ from tests.conftest import (
     until,
 )
 from tests.processes import DevServer, model_env, process_env, worker_process
-from tether import AgentWorkflow
 from tether.testing import ScriptedLLM, Slow, Step
+from tether.workflow import AgentWorkflow
 
 ORDERS = ["R-1001", "R-1002", "R-1003"]
 

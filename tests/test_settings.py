@@ -11,8 +11,9 @@ import pytest
 from temporalio.worker import Worker
 
 from tests.processes import ROOT, process_env
-from tether import ConfigurationError, WorkerTuning
+from tether import ConfigurationError
 from tether._settings import SDK_DEFAULTS
+from tether.worker import WorkerTuning
 
 TUNING_VARS = (
     "TETHER_MAX_CONCURRENT_ACTIVITIES",

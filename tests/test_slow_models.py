@@ -8,33 +8,34 @@ activity's timeout while the test waits.
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 from temporalio.client import WorkflowFailureError, WorkflowHandle
+from temporalio.common import RetryPolicy
 from temporalio.testing import WorkflowEnvironment
 
 from tests.conftest import until
-from tether import (
-    Agent,
-    AgentInput,
-    AgentRegistry,
-    AgentResult,
-    AgentWorkflow,
-    LlmPolicy,
-    ModelOptions,
-    RetryOptions,
-    WorkerTuning,
-)
+from tether import Agent, AgentRegistry, AgentResult, LlmPolicy
 from tether._cli.views import look_at, status_text
-from tether._policies import DEFAULT_MAX_TOKENS
+from tether._policies import DEFAULT_MAX_TOKENS, ModelOptions
+from tether._run_io import AgentInput
 from tether._wire import LLM_ACTIVITY
 from tether.testing import ScriptedLLM, Slow, Streamed, say, worker
+from tether.worker import WorkerTuning
+from tether.workflow import AgentWorkflow
 
-QUICK_RETRY = RetryOptions(initial_interval_seconds=0.1, max_interval_seconds=0.5, max_attempts=3)
+QUICK_RETRY = RetryPolicy(
+    initial_interval=timedelta(milliseconds=100),
+    maximum_interval=timedelta(milliseconds=500),
+    maximum_attempts=3,
+)
 # Nothing for a second is a stall; a reply may take half a minute in all.
 WATCHFUL = Agent(
     name="watchful",
     instructions="Be helpful.",
-    llm=LlmPolicy(stall_timeout_seconds=1.0, timeout_seconds=30, retry=QUICK_RETRY),
+    llm=LlmPolicy(
+        stall_timeout=timedelta(seconds=1), timeout=timedelta(seconds=30), retry=QUICK_RETRY
+    ),
 )
 CAPPED = Agent(
     name="capped",
@@ -127,7 +128,7 @@ async def test_replies_are_capped_by_default_and_per_model(dev_env: WorkflowEnvi
 ONE_SECOND_REPLIES = Agent(
     name="one-second",
     instructions="Be helpful.",
-    llm=LlmPolicy(timeout_seconds=4, retry=RetryOptions(max_attempts=1)),
+    llm=LlmPolicy(timeout=timedelta(seconds=4), retry=RetryPolicy(maximum_attempts=1)),
 )
 RUNS = 4
 

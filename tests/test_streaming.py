@@ -18,26 +18,17 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.contrib.workflow_streams import PollInput, PollResult
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
-from support_desk import REGISTRY, SCRIPTS
+from support_desk import REGISTRY
+from support_desk.scripts import SCRIPTS
 from tests.conftest import CUSTOMER, refund_prompt, retried_activities, until
-from tether import (
-    Agent,
-    AgentInput,
-    AgentRegistry,
-    AgentRun,
-    AgentWorkflow,
-    ApprovalDecided,
-    LlmPolicy,
-    Reply,
-    RunEnded,
-    RunEvent,
-    TextDelta,
-)
+from tether import Agent, AgentRegistry, AgentRun, LlmPolicy
 from tether._activities.llm import LlmActivities, make_client
 from tether._activities.specs import RecordedSpecs
 from tether._messages import Message
+from tether._run_io import AgentInput
 from tether._subscribe import POLL_QUERY
 from tether._wire import LlmRequest
+from tether.events import ApprovalDecided, Reply, RunEnded, RunEvent, TextDelta
 from tether.testing import (
     ScriptedLLM,
     Streamed,
@@ -46,6 +37,7 @@ from tether.testing import (
     say,
     worker,
 )
+from tether.workflow import AgentWorkflow
 
 # Punctuation, spacing, a line break and non-ASCII: the deltas must join to it exactly.
 ANSWER = (

@@ -14,8 +14,9 @@ from temporalio.testing import WorkflowEnvironment
 from bench.measure import history_stats
 from support_desk.agents import SUPPORT_DESK
 from tests.conftest import CUSTOMER
-from tether import AgentRegistry, AgentRun, LlmPolicy, TextDelta
+from tether import AgentRegistry, AgentRun, LlmPolicy
 from tether._events import WATCH_SIGNAL
+from tether.events import TextDelta
 from tether.testing import CallTools, ScriptedLLM, Streamed, say, worker
 
 SENTENCE = "Let me look that order up in the shop's records for you, one moment please. "

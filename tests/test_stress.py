@@ -19,12 +19,15 @@ import pytest
 from temporalio.client import WorkflowExecutionStatus, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 
-from support_desk import REGISTRY, SCRIPTS
+from support_desk import REGISTRY
+from support_desk.scripts import SCRIPTS
 from tests.conftest import SEEDED_CUSTOMER, refund_prompt, running_worker, seed_orders
-from tether import AgentInput, AgentRun, AgentWorkflow
+from tether import AgentRun
 from tether._replay import replay
+from tether._run_io import AgentInput
 from tether._temporal import TETHER_CONVERTER
 from tether.testing import ScriptedLLM, Slow, Step
+from tether.workflow import AgentWorkflow
 
 SEEDS = [int(os.environ["TETHER_STRESS_SEED"])] if "TETHER_STRESS_SEED" in os.environ else [1, 2, 3]
 CHATS, SINGLES = 10, 10

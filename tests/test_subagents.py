@@ -13,8 +13,10 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.testing import WorkflowEnvironment
 
 from tests.conftest import running_worker
-from tether import Agent, AgentInput, AgentRegistry, AgentResult, AgentWorkflow, subagent
+from tether import Agent, AgentRegistry, AgentResult, subagent
+from tether._run_io import AgentInput
 from tether.testing import ScriptedLLM, Step, call_tools, say
+from tether.workflow import AgentWorkflow
 
 HELPER = Agent(name="helper", instructions="You are the helper. Do the task you are given.")
 LEAD = Agent(

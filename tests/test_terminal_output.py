@@ -13,9 +13,11 @@ from temporalio.testing import WorkflowEnvironment
 
 from tests.conftest import CUSTOMER, running_worker
 from tests.processes import process_env, starter_in_background, target
-from tether import AgentInput, AgentWorkflow, PendingApproval
+from tether import PendingApproval
 from tether._cli.common import shown_call, terminal_safe
+from tether._run_io import AgentInput
 from tether.testing import ScriptedLLM, call_tools, say
+from tether.workflow import AgentWorkflow
 
 HOSTILE = "\x1b]0;pwned\x07\x1b[2J\x1b[31mrefund approved\x1b[0m\rA-1001\u202e4001-A"
 

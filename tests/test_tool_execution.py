@@ -19,6 +19,7 @@ import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
+from temporalio.common import RetryPolicy
 from temporalio.exceptions import CancelledError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
@@ -27,23 +28,13 @@ from activities.refund_policy import Refund
 from activities.support_tools import EmailReceipt, issue_refund, lookup_order, send_email
 from support_desk import DEFAULT_AGENT, REGISTRY
 from tests.conftest import CUSTOMER, approve_all, count_rows, running_worker
-from tether import (
-    WAIT,
-    Agent,
-    AgentInput,
-    AgentRegistry,
-    AgentResult,
-    AgentWorkflow,
-    RetryOptions,
-    Tool,
-    ToolContext,
-    ToolError,
-    tool,
-)
+from tether import WAIT, Agent, AgentRegistry, AgentResult, Tool, ToolContext, ToolError, tool
+from tether._run_io import AgentInput
 from tether._wire import TOOL_ACTIVITY
 from tether.testing import CallTools, ScriptedLLM, call_tools, say
+from tether.workflow import AgentWorkflow
 
-RETRY_SOON = RetryOptions(initial_interval_seconds=0.1)
+RETRY_SOON = RetryPolicy(initial_interval=timedelta(seconds=0.1))
 
 
 Handle = WorkflowHandle[AgentWorkflow, AgentResult]
@@ -348,7 +339,7 @@ def crawler(started: asyncio.Event, seen: list[str]) -> Tool:
         seen.append("finished")
         return "crawled everything"
 
-    return Tool(crawl, description="Crawl the web.", heartbeat_timeout_seconds=1)
+    return Tool(crawl, description="Crawl the web.", heartbeat_timeout=timedelta(seconds=1))
 
 
 async def test_cancelling_a_run_cancels_its_heartbeating_tool(

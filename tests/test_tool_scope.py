@@ -14,7 +14,8 @@ from pathlib import Path
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
 from activities.support_tools import issue_refund
-from support_desk import REGISTRY, SCRIPTS
+from support_desk import REGISTRY
+from support_desk.scripts import SCRIPTS
 from tests.conftest import (
     CUSTOMER,
     UNATTENDED,
@@ -24,12 +25,14 @@ from tests.conftest import (
     running_worker,
     seed_orders,
 )
-from tether import AgentInput, AgentWorkflow, ApprovalDecision, ToolCall, ToolContext, ToolOutcome
+from tether import ApprovalDecision, ToolCall, ToolContext
 from tether._activities.specs import RecordedSpecs
 from tether._activities.tools import ToolActivities
 from tether._arguments import digest_of
+from tether._run_io import AgentInput
 from tether._wire import ToolRequest
 from tether.testing import OFFLINE_MODEL, ScriptedLLM, call_tools, say
+from tether.workflow import AgentWorkflow, ToolOutcome
 from workflows.refund_pipeline import RefundPipelineWorkflow
 from workflows.refund_pipeline_types import RefundTicket
 

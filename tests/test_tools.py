@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+from datetime import timedelta
 
 import pytest
 from pydantic import BaseModel
+from temporalio.common import RetryPolicy
 
-from tether import RetryOptions, ToolContext, ToolError, tool
+from tether import ToolContext, ToolError, tool
 from tether._tools import truncate
 
 CTX = ToolContext(idempotency_key="wf:1:call_1", workflow_id="wf", tool_call_id="call_1")
@@ -116,10 +118,10 @@ def test_fast_tools_cannot_act_or_wait_for_approval() -> None:
     with pytest.raises(ValueError, match="fast=True is for read-only"):
         tool(fast=True, needs_approval=True)(refund)
     with pytest.raises(ValueError, match="cannot heartbeat"):
-        tool(fast=True, heartbeat_timeout_seconds=5)(refund)
-    with pytest.raises(ValueError, match="tool 'refund': timeout_seconds: Input should be"):
-        tool(timeout_seconds=0)(refund)
-    spec = tool(needs_approval=True, retry=RetryOptions(max_attempts=2))(refund).spec
+        tool(fast=True, heartbeat_timeout=timedelta(seconds=5))(refund)
+    with pytest.raises(ValueError, match="tool 'refund': timeout must be positive"):
+        tool(timeout=timedelta(0))(refund)
+    spec = tool(needs_approval=True, retry=RetryPolicy(maximum_attempts=2))(refund).spec
     assert (spec.needs_approval, spec.fast, spec.retry.max_attempts) == (True, False, 2)
 
 

@@ -13,20 +13,10 @@ from temporalio.testing import WorkflowEnvironment
 
 from tests.conftest import until
 from tests.processes import model_env, process_env, target, tether_worker
-from tether import (
-    Agent,
-    AgentRegistry,
-    AgentResult,
-    AgentRun,
-    LlmPolicy,
-    Message,
-    Reply,
-    RunEnded,
-    RunEvent,
-    tool,
-)
+from tether import Agent, AgentRegistry, AgentResult, AgentRun, LlmPolicy, Message, tool
 from tether._cli.views import look_at, status_text
 from tether._workflows.outcomes import continue_request
+from tether.events import Reply, RunEnded, RunEvent
 from tether.testing import Cut, ScriptedLLM, say, worker
 
 WITHIN = 60.0

@@ -26,7 +26,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from support_desk import SCRIPTS
+from support_desk.scripts import SCRIPTS
 from tests.conftest import (
     CUSTOMER,
     SEEDED_CUSTOMER,
@@ -36,14 +36,15 @@ from tests.conftest import (
     until,
 )
 from tests.processes import ROOT, model_env, process_env, target, tether_worker
-from tether import AgentInput, AgentWorkflow
+from tether._run_io import AgentInput
 from tether.testing import ScriptedLLM, binary
+from tether.workflow import AgentWorkflow
 
 DEPLOYMENT = f"tether-test-{uuid.uuid4().hex[:6]}"
 # Build 2's change: a timer before each model call.
 CHANGE = (
-    "    async def _call_llm(self, spec: AgentSpec) -> LlmReply:\n",
-    "    async def _call_llm(self, spec: AgentSpec) -> LlmReply:\n"
+    "    async def call(self, spec: AgentSpec, turn: int, *, local_allowed: bool) -> LlmReply:\n",
+    "    async def call(self, spec: AgentSpec, turn: int, *, local_allowed: bool) -> LlmReply:\n"
     "        await workflow.sleep(timedelta(milliseconds=1))\n",
 )
 
@@ -53,10 +54,10 @@ def build_two(tmp: Path) -> Iterator[Path]:
     """A copy of the tether package with build 2's change, for PYTHONPATH."""
     home = tmp / "build-2"
     shutil.copytree(ROOT / "tether", home / "tether", ignore=shutil.ignore_patterns("__pycache__"))
-    agent = home / "tether" / "_workflows" / "agent.py"
-    text = agent.read_text()
-    assert CHANGE[0] in text, "AgentWorkflow._call_llm moved: update the test's change"
-    agent.write_text(text.replace(*CHANGE))
+    calls = home / "tether" / "_workflows" / "llm_calls.py"
+    text = calls.read_text()
+    assert CHANGE[0] in text, "ModelCalls.call moved: update the test's change"
+    calls.write_text(text.replace(*CHANGE))
     yield home
 
 

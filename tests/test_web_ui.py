@@ -21,9 +21,11 @@ from temporalio.testing import WorkflowEnvironment
 from support_desk.offline import support_desk_responder
 from tests.conftest import CUSTOMER, UNATTENDED, free_port, running_worker
 from tests.processes import process_env, starter, target, worker_process
-from tether import AgentInput, AgentRun, AgentWorkflow
+from tether import AgentRun
+from tether._run_io import AgentInput
 from tether._visibility import run_summary
 from tether.testing import ScriptedLLM, dev_server
+from tether.workflow import AgentWorkflow
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_MISSING = f"{CHROMIUM} not installed (apt-get install -y chromium); web UI test skipped"

@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import os
 import sys
 import traceback
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
+from tether._deprecation import deprecated
 from tether._limits import DEFAULT_MAX_RESULT_BYTES, DEFAULT_MAX_TOTAL_TOKENS, result_bytes_limit
 from tether._mcp import McpServer
-from tether._policies import ContextPolicy, LlmPolicy
-from tether._records import AgentSpec, OutputSpec
+from tether._policies import Budgets, ContextPolicy, LlmPolicy
+from tether._records import AgentSpec, OutputSpec, llm_record
 from tether._settings import ConfigurationError
 from tether._tools import Tool
 
@@ -26,6 +28,10 @@ if TYPE_CHECKING:
 
 class UnknownAgentError(LookupError):
     """No agent of that name is registered; the message names those that are."""
+
+
+# An agent's budgets where it leaves them None (see `Budgets`).
+DEFAULT_MAX_TURNS = 12
 
 
 @dataclass(frozen=True)
@@ -39,7 +45,9 @@ class Agent:
         mcp: MCP servers whose tools the model may call too (see `McpServer`); each run
             lists them once, at its start, and keeps that list.
         model: The model to use; None takes the worker's default (TETHER_MODEL).
-        max_turns: Model calls allowed per run before it stops with status max_turns.
+        budgets: What a run may spend: model calls per message, tokens, time and money
+            (see `Budgets`; left None, 12 calls and 1,000,000 tokens). A run may lower
+            them, never raise them.
         output_type: A pydantic model the final answer must validate against.
         native_json_schema: Request the output type with the provider's JSON-schema
             response format; False puts the schema in the prompt instead, for servers
@@ -51,23 +59,19 @@ class Agent:
             `max_result_bytes` overrides it.
         approval_timeout: How long a call of a `needs_approval` tool waits for a human;
             then it counts as rejected and the model is told.
-        max_total_tokens: Token budget of a run (a conversation counts across its
-            continue-as-new runs); reaching it ends the run with status max_tokens.
-            Default 1,000,000; None for no limit. A run's input may lower it (and
-            `max_turns`, `deadline`), never raise it.
-        deadline: The run ends with status deadline_exceeded this long after it started.
-        models: The models a run's input may choose (besides `model` and the fallback
-            models); None lets a run name any model its provider serves.
+        models: The models a run may choose (besides `model` and the fallback models);
+            None lets a run name any model its provider serves.
         approvers: Who may decide this agent's calls that wait for a person, by the
             `approver` a decision states; the run's `started_by` never may. None lets
-            any client decide. The names are what clients claim: make them
-            trustworthy with your deployment's authentication (see the README's
-            Security section).
+            any client decide.
         continue_as_new_turns: A chat continues-as-new after this many model calls in
             one run (or sooner, when Temporal suggests it), keeping its history small.
         context: What the model is sent once the conversation outgrows a budget (older
             tool results elided, older turns summarized); None sends it everything,
             and a chat carries all of it into its next run.
+        max_turns: Deprecated: `budgets=Budgets(max_turns=...)`.
+        max_total_tokens: Deprecated: `budgets=Budgets(max_total_tokens=...)`.
+        deadline: Deprecated: `budgets=Budgets(deadline=...)`.
     """
 
     name: str
@@ -75,36 +79,42 @@ class Agent:
     tools: list[Tool] = field(default_factory=list)
     mcp: list[McpServer] = field(default_factory=list)
     model: str | None = None
-    max_turns: int = 12
+    budgets: Budgets = field(default_factory=Budgets)
     output_type: type[BaseModel] | None = None
     native_json_schema: bool = True
     llm: LlmPolicy = field(default_factory=LlmPolicy)
     max_tool_result_bytes: int = DEFAULT_MAX_RESULT_BYTES
     approval_timeout: timedelta = timedelta(hours=24)
-    max_total_tokens: int | None = DEFAULT_MAX_TOTAL_TOKENS
-    deadline: timedelta | None = None
     continue_as_new_turns: int = 200
     context: ContextPolicy | None = None
     models: Sequence[str] | None = None
     approvers: Sequence[str] | None = None
+    max_turns: InitVar[int | None] = None
+    max_total_tokens: InitVar[int | None] = None
+    deadline: InitVar[timedelta | None] = None
 
-    def __post_init__(self) -> None:
+    def __post_init__(
+        self, max_turns: int | None, max_total_tokens: int | None, deadline: timedelta | None
+    ) -> None:
         if not self.name.strip():
             raise ValueError("an agent needs a non-empty name")
-        if self.max_turns < 1:
-            raise ValueError(f"agent {self.name!r}: max_turns must be at least 1")
+        old = {"max_turns": max_turns, "max_total_tokens": max_total_tokens, "deadline": deadline}
+        given: dict[str, Any] = {k: v for k, v in old.items() if v is not None}
+        for option in given:
+            deprecated(f"Agent({option}=...)", f"Agent(budgets=Budgets({option}=...))")
+        try:
+            budgets = dataclasses.replace(self.budgets, **given)
+        except ValueError as e:
+            raise ValueError(f"agent {self.name!r}: {e}") from None
+        object.__setattr__(self, "budgets", budgets)
         if not 1 <= self.max_tool_result_bytes <= result_bytes_limit():
             raise ValueError(
                 f"agent {self.name!r}: max_tool_result_bytes must be between 1 and "
                 f"{result_bytes_limit():,} (a result must fit Temporal's 2 MiB payload limit; "
                 "with TETHER_PAYLOAD_STORE set, 64 MiB)"
             )
-        for option in ("approval_timeout", "deadline"):
-            value = getattr(self, option)
-            if value is not None and value <= timedelta(0):
-                raise ValueError(f"agent {self.name!r}: {option} must be positive")
-        if self.max_total_tokens is not None and self.max_total_tokens < 1:
-            raise ValueError(f"agent {self.name!r}: max_total_tokens must be positive")
+        if self.approval_timeout <= timedelta(0):
+            raise ValueError(f"agent {self.name!r}: approval_timeout must be positive")
         if self.continue_as_new_turns < 1:
             raise ValueError(f"agent {self.name!r}: continue_as_new_turns must be at least 1")
         names = [t.name for t in self.tools]
@@ -120,9 +130,11 @@ class Agent:
             raise ValueError(f"agent {self.name!r}: two MCP servers share a name: {servers}")
 
     def tool(self, name: str) -> Tool | None:
+        """The agent's tool called `name`, if it has one."""
         return next((t for t in self.tools if t.name == name), None)
 
     def mcp_server(self, name: str) -> McpServer | None:
+        """The agent's MCP server called `name`, if it has one."""
         return next((s for s in self.mcp if s.name == name), None)
 
     def spec(self, default_model: str) -> AgentSpec:
@@ -135,23 +147,27 @@ class Agent:
                 json_schema=self.output_type.model_json_schema(),
                 native=self.native_json_schema,
             )
+        budgets = self.budgets
+        # A cost budget is recorded only when set: specs without one stay as they were.
+        cost = {"max_cost_usd": budgets.max_cost_usd} if budgets.max_cost_usd else {}
         spec = AgentSpec(
             name=self.name,
             instructions=self.instructions,
             model=self.model or default_model,
-            max_turns=self.max_turns,
+            max_turns=budgets.max_turns or DEFAULT_MAX_TURNS,
             tools=[t.spec for t in self.tools],
-            llm=self.llm,
+            llm=llm_record(self.llm),
             structured_output=self.output_type is not None,
             approval_timeout_seconds=self.approval_timeout.total_seconds(),
-            max_total_tokens=self.max_total_tokens,
+            max_total_tokens=budgets.max_total_tokens or DEFAULT_MAX_TOTAL_TOKENS,
             models=list(self.models) if self.models is not None else None,
             approvers=list(self.approvers) if self.approvers is not None else None,
-            deadline_seconds=self.deadline.total_seconds() if self.deadline else None,
+            deadline_seconds=budgets.deadline.total_seconds() if budgets.deadline else None,
             continue_as_new_turns=self.continue_as_new_turns,
             output=output,
             max_tool_result_bytes=self.max_tool_result_bytes,
             context=self.context,
+            **cost,
         )
         return spec.model_copy(update={"digest": spec.surface_digest()})
 
@@ -165,9 +181,8 @@ class AgentRegistry:
         workflows: Your own workflow classes (e.g. a deterministic pipeline with LLM
             steps) that `tether worker` registers beside `AgentWorkflow`.
         activities: Activities those workflows call.
-        scripts: For the offline scripted model (`tether worker` with no OPENAI_*
-            variables set, and `tether.testing.ScriptedLLM`): a responder per agent
-            name that plays that agent's conversations without a real model.
+        scripts: Deprecated: scripts belong to the offline model,
+            `LlmSettings.scripted(scripts)` (`tether worker --offline MODULE:ATTR`).
     """
 
     def __init__(
@@ -194,6 +209,12 @@ class AgentRegistry:
                     )
         self.workflows = list(workflows)
         self.activities = list(activities)
+        if scripts is not None:
+            deprecated(
+                "AgentRegistry(scripts=...)",
+                "LlmSettings.scripted(scripts) or `tether worker --offline MODULE:ATTR`",
+                stacklevel=3,
+            )
         self.scripts: dict[str, Responder] = dict(scripts or {})
         unknown = sorted(set(self.scripts) - set(self._agents))
         if unknown:
@@ -240,10 +261,16 @@ def as_registry(value: object, *, source: str = "agents") -> AgentRegistry:
 def load_registry(target: str) -> AgentRegistry:
     """The registry `MODULE:ATTR` names, imported with the working directory on the
     path (as uvicorn and celery do); `ConfigurationError` says what is wrong."""
+    return as_registry(load_target(target, option="--agents"), source=target)
+
+
+def load_target(target: str, *, option: str) -> object:
+    """The object `MODULE:ATTR` names (given as `option`), imported with the working
+    directory on the path; `ConfigurationError` says what is wrong."""
     module_name, sep, attr = target.partition(":")
     if not sep or not module_name or not attr:
         raise ConfigurationError(
-            f"--agents {target!r} must be MODULE:ATTR, e.g. myapp.agents:REGISTRY"
+            f"{option} {target!r} must be MODULE:ATTR, e.g. myapp.agents:REGISTRY"
         )
     cwd = os.getcwd()
     if cwd not in sys.path:
@@ -260,10 +287,9 @@ def load_registry(target: str) -> AgentRegistry:
     except Exception as e:
         raise ConfigurationError(f"importing {module_name!r} failed: {_where(e)}") from None
     try:
-        value = getattr(module, attr)
+        return getattr(module, attr)
     except AttributeError:
         raise ConfigurationError(f"module {module_name!r} has no attribute {attr!r}") from None
-    return as_registry(value, source=target)
 
 
 def _where(error: BaseException) -> str:

@@ -12,21 +12,34 @@ The CLI is built on this; a web backend can be too.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
+from tether._deprecation import deprecated
 from tether._events import WATCH_SIGNAL, RunEvent
 from tether._messages import Message
-from tether._run_io import AgentInput, AgentResult, ApprovalDecision, PendingApproval, RunState
+from tether._policies import Budgets
+from tether._run_io import (
+    AgentInput,
+    AgentResult,
+    ApprovalDecision,
+    PendingApproval,
+    RunState,
+    budget_fields,
+)
 from tether._settings import task_queue as default_task_queue
 from tether._subscribe import follow
 from tether._visibility import run_summary, start_details
+
+if TYPE_CHECKING:
+    from tether._agents import Agent
 
 POLL_SECONDS = 0.1
 
@@ -57,36 +70,35 @@ class AgentRun:
     async def start(
         cls,
         client: Client,
-        agent: str,
+        agent: Agent | str,
         prompt: str,
         *,
         id: str | None = None,
         task_queue: str | None = None,
         chat: bool = False,
         model: str | None = None,
-        max_turns: int | None = None,
-        max_total_tokens: int | None = None,
-        deadline: timedelta | None = None,
+        budgets: Budgets | None = None,
         approval_timeout: timedelta | None = None,
         acting_for: str | None = None,
         started_by: str | None = None,
         watch: bool = False,
+        max_turns: int | None = None,
+        max_total_tokens: int | None = None,
+        deadline: timedelta | None = None,
     ) -> AgentRun:
         """Start a run of `agent` on `prompt`.
 
         Args:
             client: A client with Tether's data converter (`tether.connect()`, or one
                 with `TetherPlugin`).
-            agent: The name of an agent the workers on `task_queue` serve.
+            agent: An agent (or its name) that the workers on `task_queue` serve.
             prompt: The user's message, up to 100,000 characters.
             id: The workflow id; default `AGENT-<random>`. An id that a run had before
                 is refused (`RunExists`).
             task_queue: Default TETHER_TASK_QUEUE, else `tether`.
             chat: Stay open for more messages (`send`) until `end`.
             model: Override the agent's model.
-            max_turns: Model calls per user message (the agent's default otherwise).
-            max_total_tokens: Token budget of the whole run.
-            deadline: The run ends this long after it started.
+            budgets: Lower the agent's budgets for this run (see `Budgets`).
             approval_timeout: An undecided approval counts as rejected after this.
             watch: Announce a subscriber with the start, so that the first model call
                 streams its text too (`events()` announces one itself, but a call may
@@ -96,17 +108,26 @@ class AgentRun:
                 `ToolContext.acting_for`.
             started_by: Who starts it; an agent with `approvers` refuses this one's
                 decisions on the run's calls.
+            max_turns: Deprecated: `budgets=Budgets(max_turns=...)`.
+            max_total_tokens: Deprecated: `budgets=Budgets(max_total_tokens=...)`.
+            deadline: Deprecated: `budgets=Budgets(deadline=...)`.
 
         Raises:
             pydantic.ValidationError: an argument is out of range.
             RunExists: a run with this id exists already.
         """
+        old = {"max_turns": max_turns, "max_total_tokens": max_total_tokens, "deadline": deadline}
+        given: dict[str, Any] = {k: v for k, v in old.items() if v is not None}
+        for option in given:
+            deprecated(
+                f"AgentRun.start({option}=...)", f"budgets=Budgets({option}=...)", stacklevel=3
+            )
+        if given:
+            budgets = dataclasses.replace(budgets or Budgets(), **given)
+        name = agent if isinstance(agent, str) else agent.name
         options = {
             "chat": chat or None,
             "model": model,
-            "max_turns": max_turns,
-            "max_total_tokens": max_total_tokens,
-            "deadline_seconds": deadline.total_seconds() if deadline else None,
             "approval_timeout_seconds": approval_timeout.total_seconds()
             if approval_timeout
             else None,
@@ -115,15 +136,18 @@ class AgentRun:
         }
         # Only the options given: the run's input (in the web UI) shows no list of nulls.
         params = AgentInput(
-            agent=agent, prompt=prompt, **{k: v for k, v in options.items() if v is not None}
+            agent=name,
+            prompt=prompt,
+            **budget_fields(budgets),
+            **{k: v for k, v in options.items() if v is not None},
         )
         handle = await start_workflow(
             client,
             "AgentWorkflow",
             params,
-            id=id or f"{agent}-{uuid.uuid4().hex[:8]}",
+            id=id or f"{name}-{uuid.uuid4().hex[:8]}",
             task_queue=task_queue,
-            summary=run_summary(agent, prompt),
+            summary=run_summary(name, prompt),
             details=start_details("Prompt", prompt),
             result_type=AgentResult,
             watch=watch,

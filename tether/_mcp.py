@@ -19,17 +19,18 @@ import re
 import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import TypedDict, Unpack
 from urllib.parse import urlsplit
 
-from pydantic import ValidationError
-
+from tether._deprecation import deprecated
 from tether._records import ToolOptionsSpec
-from tether._tools import ToolOptions, check_options
-from tether._validation import describe
+from tether._tools import ToolOptions, options_record
+from tether._version import extra
 
-MCP_EXTRA = "pip install 'tether[mcp]'"
+MCP_EXTRA = extra("mcp")
+DEFAULT_CONNECT_TIMEOUT = timedelta(seconds=30)
 NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 # What chat-completions APIs accept as a function name; other characters become "_".
 NOT_IN_A_TOOL_NAME = re.compile(r"[^A-Za-z0-9_-]")
@@ -73,6 +74,8 @@ class McpChoices(TypedDict, total=False):
     defaults: ToolOptions
     prefix: str
     stateful: bool
+    connect_timeout: timedelta
+    # Deprecated: Tether 0.1's name.
     connect_timeout_seconds: float
 
 
@@ -87,8 +90,8 @@ class McpServer:
         tools: The server's tools the agent takes, by the server's names; None takes
             them all. A run fails at its start, saying so, if the server lacks one.
         options: Per tool (by the server's name), the options `@tool` has:
-            side_effects, needs_approval, fast, timeout_seconds, heartbeat_timeout_seconds,
-            retry, max_result_bytes. A side-effecting tool's calls carry their
+            side_effects, needs_approval, fast, timeout, heartbeat_timeout, retry,
+            max_result_bytes. A side-effecting tool's calls carry their
             idempotency key in the request's `_meta` ("tether/idempotency_key").
         defaults: Options for every tool of the server; `options` override them.
         prefix: Put before each tool's name as the model sees it (e.g. "notes_"), to
@@ -98,8 +101,9 @@ class McpServer:
             activities, in the worker that holds the run); if that session is gone (the
             server exited, the run moved to another worker), the call fails without a
             retry (`McpSessionLost`) instead of acting on a fresh, empty session.
-        connect_timeout_seconds: How long starting or connecting to the server and
-            listing its tools may take.
+        connect_timeout: How long starting or connecting to the server and listing its
+            tools may take (default 30 s).
+        connect_timeout_seconds: Deprecated: `connect_timeout=timedelta(...)`.
     """
 
     def __init__(self, name: str, connection: Connection, **choices: Unpack[McpChoices]) -> None:
@@ -114,9 +118,12 @@ class McpServer:
         self.defaults: ToolOptions = choices.get("defaults") or {}
         self.prefix = choices.get("prefix", "")
         self.stateful = choices.get("stateful", False)
-        self.connect_timeout_seconds = choices.get("connect_timeout_seconds", 30.0)
-        if self.connect_timeout_seconds <= 0:
-            raise ValueError(f"MCP server {name!r}: connect_timeout_seconds must be positive")
+        self.connect_timeout = choices.get("connect_timeout", DEFAULT_CONNECT_TIMEOUT)
+        if "connect_timeout_seconds" in choices:
+            deprecated("McpServer(connect_timeout_seconds=...)", "connect_timeout=timedelta(...)")
+            self.connect_timeout = timedelta(seconds=choices["connect_timeout_seconds"])
+        if self.connect_timeout <= timedelta(0):
+            raise ValueError(f"MCP server {name!r}: connect_timeout must be positive")
         if self.tools is not None and (unknown := sorted(set(self.options) - set(self.tools))):
             raise ValueError(f"MCP server {name!r}: options for tools not taken: {unknown}")
         for tool in ["", *self.options]:  # refuses bad options now, not in a run
@@ -174,11 +181,7 @@ class McpServer:
         """The options of the server's tool `tool`: the defaults, then its own."""
         options: ToolOptions = {**self.defaults, **self.options.get(tool, {})}
         what = f"MCP server {self.name!r}, tool {tool!r}" if tool else f"MCP server {self.name!r}"
-        check_options(what, options)
-        try:
-            return ToolOptionsSpec(**options)
-        except ValidationError as e:
-            raise ValueError(f"{what}: {describe(e, whole='options')}") from None
+        return options_record(what, options)
 
 
 def _require_mcp() -> None:

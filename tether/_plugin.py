@@ -11,8 +11,8 @@ uses too. On a worker it adds `AgentWorkflow`, the LLM, tool and agent activitie
 registry's agents, the registry's own workflows and activities, a log context for
 activities, and `tether` as a sandbox pass-through module (it is deterministic at
 import, and workflows import it). While the worker runs, it registers Tether's search
-attributes where the namespace allows it, and, with no model configured, starts the
-offline scripted model.
+attributes where the namespace allows it, and, when asked to run offline
+(`LlmSettings.scripted()`), starts the offline scripted model.
 """
 
 from __future__ import annotations
@@ -22,8 +22,9 @@ import dataclasses
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
 
-import structlog
 from temporalio.client import Client
 from temporalio.contrib.pydantic import PydanticPayloadConverter
 from temporalio.converter import DataConverter
@@ -38,8 +39,9 @@ from tether._activities.mcp_tools import McpActivities
 from tether._activities.specs import RecordedSpecs
 from tether._activities.tools import ToolActivities
 from tether._agents import Agent, AgentRegistry, as_registry
-from tether._logs import ActivityLogContext
+from tether._logs import ActivityLogContext, get_logger
 from tether._pricing import PriceTable
+from tether._records import llm_record
 from tether._sandbox import passing_tether_through
 from tether._scripted_llm.server import ScriptedLLM
 from tether._scripted_llm.steps import no_script
@@ -48,7 +50,7 @@ from tether._settings import ConfigurationError, LlmSettings
 from tether._temporal import data_converter, with_codec
 from tether._workflows.agent import AgentWorkflow
 
-log = structlog.get_logger("tether.plugin")
+log = get_logger("tether.plugin")
 
 PLUGIN_NAME = "tether.TetherPlugin"
 
@@ -58,15 +60,20 @@ class TetherPlugin(SimplePlugin):
 
     Args:
         agents: The agents to serve: an `AgentRegistry` (which may also carry your own
-            workflows, activities and offline scripts), an `Agent`, or a list of them.
-        llm: Where model calls go; None reads OPENAI_BASE_URL, OPENAI_API_KEY and
-            TETHER_MODEL (neither of the first two set: the offline scripted model).
+            workflows and activities), an `Agent`, or a list of them.
+        llm: Where model calls go; None reads OPENAI_API_KEY, OPENAI_BASE_URL and
+            TETHER_MODEL when a worker starts (with none of them set, the worker refuses
+            to start; `LlmSettings.scripted()` runs the offline scripted model).
         prices: Per-model prices, so runs report their cost; None reads TETHER_PRICES.
         cached_conversations: Conversations the LLM activity keeps per worker, so a
             run's model calls send only their new messages (see Conversations).
         search_attributes: Keep runs' AgentName/AgentStatus/AgentTurns/AgentTokens
             search attributes (registered in the namespace where it allows); False
             saves their history events, and `tether list --status` cannot filter.
+        check_mcp_servers: Connect to every agent's MCP servers as the worker starts,
+            logging one line for each that does not start or answer (the worker runs
+            on). Otherwise a server is started when a run first needs it. Either way
+            the worker keeps its sessions for later runs and closes them as it stops.
         max_concurrent_llm_calls: Model calls this worker makes at once (None: as many
             as it has activity slots). The calls of runs started meanwhile go to a task
             queue of their own (`QUEUE@models`), which the worker polls only while it
@@ -77,10 +84,6 @@ class TetherPlugin(SimplePlugin):
             to the models of the agents that have tools (one log line each; see
             _activities/tool_support.py). Otherwise it is asked at the first reply to
             such an agent that calls no tool.
-        check_mcp_servers: Connect to every agent's MCP servers as the worker starts,
-            logging one line for each that does not start or answer (the worker runs
-            on). Otherwise a server is started when a run first needs it. Either way
-            the worker keeps its sessions for later runs and closes them as it stops.
     """
 
     def __init__(
@@ -98,40 +101,31 @@ class TetherPlugin(SimplePlugin):
         self.registry = as_registry(agents)
         self._llm_slots = max_concurrent_llm_calls
         self._check_tools = check_tools
+        self._llm = llm
+        self._prices = prices
+        self._cached_conversations = cached_conversations
         self._search_attributes = search_attributes
         self._check_mcp_servers = check_mcp_servers
         self._mcp_sessions = McpSessions()
-        self.llm = llm or LlmSettings.from_env()
-        specs = RecordedSpecs(self.llm.model, max_recorded=cached_conversations)
-        self._agent_activities = AgentActivities(self.registry, specs, self._mcp_sessions)
-        self._llm_activities = LlmActivities(
-            self.registry,
-            make_client(self.llm),
-            specs,
-            prices if prices is not None else PriceTable.from_env(),
-            conversations=Conversations(cached_conversations),
-            api=self.llm.api,
-        )
-        tool_activities = ToolActivities(self.registry, specs)
-        mcp_activities = McpActivities(self.registry, specs, self._mcp_sessions)
+        self._served: _Activities | None = None
         super().__init__(
             PLUGIN_NAME,
             data_converter=_with_tether_payloads,
             workflows=[AgentWorkflow, *self.registry.workflows],
-            activities=[
-                self._agent_activities.describe_agent,
-                self._llm_activities.call_llm,
-                tool_activities.run_tool,
-                mcp_activities.call_mcp_tool,
-                *self.registry.activities,
-            ],
+            activities=self._with_activities,
             interceptors=[ActivityLogContext()],
             workflow_runner=passing_tether_through,
         )
 
+    @property
+    def llm(self) -> LlmSettings:
+        """Where this plugin's workers send model calls (read from the environment the
+        first time a worker needs it, if not given)."""
+        return self._activities().llm
+
     def configure_worker(self, config: WorkerConfig) -> WorkerConfig:
-        """See base class. Refuses a client without Tether's data converter: the worker
-        would fail to decode every run."""
+        """See base class. Refuses a client without Tether's data converter (the worker
+        would fail to decode every run), and a worker with no model configured."""
         client = config.get("client")
         converter = client.data_converter if client is not None else None
         if converter is None or not issubclass(
@@ -144,16 +138,51 @@ class TetherPlugin(SimplePlugin):
             )
         return super().configure_worker(config)
 
+    def _activities(self) -> _Activities:
+        """The activities this plugin's workers run, made once, when the first worker
+        is configured: a client-only process needs no model settings."""
+        if self._served is None:
+            llm = self._llm or LlmSettings.from_env()
+            specs = RecordedSpecs(llm.model, max_recorded=self._cached_conversations)
+            prices = self._prices if self._prices is not None else PriceTable.from_env()
+            self._served = _Activities(
+                llm=llm,
+                agents=AgentActivities(self.registry, specs, self._mcp_sessions),
+                llm_calls=LlmActivities(
+                    self.registry,
+                    make_client(llm),
+                    specs,
+                    prices,
+                    conversations=Conversations(self._cached_conversations),
+                    api=llm.api,
+                ),
+                tools=ToolActivities(self.registry, specs),
+                mcp_tools=McpActivities(self.registry, specs, self._mcp_sessions),
+            )
+        return self._served
+
+    def _with_activities(self, existing: Sequence[Callable[..., Any]] | None) -> list[Any]:
+        served = self._activities()
+        return [
+            *(existing or []),
+            served.agents.describe_agent,
+            served.llm_calls.call_llm,
+            served.tools.run_tool,
+            served.mcp_tools.call_mcp_tool,
+            *self.registry.activities,
+        ]
+
     async def run_worker(self, worker: Worker, next: Callable[[Worker], Awaitable[None]]) -> None:
-        """See base class. Registers the search attributes, runs the offline model
-        while the worker runs if no model is configured, and closes the MCP sessions
-        once it has stopped."""
+        """See base class. Registers the search attributes, runs the offline scripted
+        model while the worker runs if asked to, and closes the MCP sessions once it
+        has stopped."""
         async with self._running(worker):
             await next(worker)
 
     @asynccontextmanager
     async def _running(self, worker: Worker) -> AsyncIterator[None]:
-        self._agent_activities.searchable = self._search_attributes and (
+        served = self._activities()
+        served.agents.searchable = self._search_attributes and (
             await ensure_search_attributes(worker.client)
         )
         async with AsyncExitStack() as stack:
@@ -165,35 +194,24 @@ class TetherPlugin(SimplePlugin):
                 servers = [server for agent in self.registry for server in agent.mcp]
                 check = asyncio.create_task(check_servers(servers, self._mcp_sessions))
                 stack.callback(check.cancel)
-            if self._check_tools and not self.llm.offline:
+            if self._check_tools and not served.llm.offline:
                 check_tools = asyncio.create_task(self._ask_about_tools())
                 stack.callback(check_tools.cancel)
-            if self.llm.offline:
-                scripted = stack.enter_context(
-                    ScriptedLLM(scripts=self.registry.scripts, unscripted=no_script)
+            if served.llm.offline:
+                scripts = served.llm.scripts
+                if scripts is None:
+                    scripts = self.registry.scripts  # deprecated: AgentRegistry(scripts=)
+                scripted = stack.enter_context(ScriptedLLM(scripts=scripts, unscripted=no_script))
+                served.llm_calls.client = make_client(
+                    dataclasses.replace(served.llm, base_url=scripted.base_url)
                 )
-                self._llm_activities.client = make_client(
-                    dataclasses.replace(self.llm, base_url=scripted.base_url)
-                )
-                unscripted = sorted(set(self.registry.names) - set(self.registry.scripts))
-                log.warning(
-                    "no model configured: using the offline scripted model; set "
-                    "OPENAI_API_KEY or OPENAI_BASE_URL for a real one",
+                unscripted = sorted(set(self.registry.names) - set(scripts))
+                log.info(
+                    "offline: the scripted model plays the agents",
                     llm=scripted.base_url,
                     agents_without_script=unscripted,
                 )
             yield
-
-    async def _ask_about_tools(self) -> None:
-        """Whether the model server passes tools, for each model of an agent with tools."""
-        models = [
-            (model, agent.llm.api_for(model) or self.llm.api)
-            for agent in self.registry
-            if agent.tools or agent.mcp
-            for model in [agent.model or self.llm.model, *agent.llm.fallback_models]
-        ]
-        activities = self._llm_activities
-        await activities.tool_support.check(activities.client, models)
 
     @asynccontextmanager
     async def _conversation_queue(self, worker: Worker) -> AsyncIterator[None]:
@@ -208,19 +226,20 @@ class TetherPlugin(SimplePlugin):
         # One poll at a time: a hung (not dead) worker keeps its polls open, and each
         # would take a call (and its retry) that then waits out a timeout.
         calls = self._llm_worker(worker, own, config.get("max_concurrent_activities"), polls=1)
-        self._llm_activities.worker_queues.update({shared: own, own: own})
+        served = self._activities()
+        served.llm_calls.worker_queues.update({shared: own, own: own})
         async with calls:
             try:
                 yield
             finally:
-                self._llm_activities.worker_queues.pop(shared, None)
+                served.llm_calls.worker_queues.pop(shared, None)
 
     @asynccontextmanager
     async def _model_queue(self, worker: Worker, slots: int) -> AsyncIterator[None]:
         """The task queue the model calls of runs described here wait on, polled with
         `slots` activity slots: the worker asks for a call only when one is free."""
         queue = f"{worker.task_queue}@models"
-        self._agent_activities.llm_queue = queue
+        self._activities().agents.llm_queue = queue
         async with self._llm_worker(worker, queue, slots, polls=min(slots, 2)):
             log.info("model calls limited", queue=queue, max_concurrent_llm_calls=slots)
             yield
@@ -240,7 +259,7 @@ class TetherPlugin(SimplePlugin):
         return Worker(
             client,
             task_queue=queue,
-            activities=[self._llm_activities.call_llm],
+            activities=[self._activities().llm_calls.call_llm],
             max_concurrent_activities=slots,
             max_concurrent_activity_task_polls=polls,
             interceptors=config.get("interceptors", []),
@@ -248,6 +267,17 @@ class TetherPlugin(SimplePlugin):
             # the limit's), not its build's. Were it the build's, the next build (which
             # cannot poll it) could not become current while this worker lives.
         )
+
+    async def _ask_about_tools(self) -> None:
+        """Whether the model server passes tools, for each model of an agent with tools."""
+        served = self._activities()
+        models = [
+            (model, llm_record(agent.llm).api_for(model) or served.llm.api)
+            for agent in self.registry
+            if agent.tools or agent.mcp
+            for model in [agent.model or served.llm.model, *agent.llm.fallback_models]
+        ]
+        await served.llm_calls.tool_support.check(served.llm_calls.client, models)
 
 
 def _with_tether_payloads(existing: DataConverter | None) -> DataConverter:
@@ -259,3 +289,14 @@ def _with_tether_payloads(existing: DataConverter | None) -> DataConverter:
     if existing is None or existing.payload_codec is None:
         return ours
     return with_codec(ours, existing.payload_codec)
+
+
+@dataclass
+class _Activities:
+    """What a plugin's workers run, and the model settings they run with."""
+
+    llm: LlmSettings
+    agents: AgentActivities
+    llm_calls: LlmActivities
+    tools: ToolActivities
+    mcp_tools: McpActivities

@@ -1,140 +1,188 @@
-"""How an agent calls its model and what it sends of a long conversation: the
-policies a user configures (recorded in the agent's spec, so a run keeps its own)."""
+"""What a user configures about how an agent runs: its budgets, how it calls its model,
+and what it sends of a long conversation. Durations are `timedelta`s and retries
+Temporal's own `RetryPolicy`; a run records them in its agent's spec (see `_records`),
+so it keeps the policies it started with."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, InstanceOf, field_validator, model_validator
 from temporalio.common import RetryPolicy
 
+from tether._deprecation import deprecated
+from tether._limits import MAX_TURNS_LIMIT
+from tether._settings import Api
+
+
+@dataclass(frozen=True)
+class Budgets:
+    """What a run may spend before it stops with a status that names the budget.
+
+    On an `Agent`, a field left None takes Tether's default: 12 model calls per user
+    message (`max_turns`), 1,000,000 tokens per run (`max_total_tokens`), no deadline,
+    no cost limit. Given to a run (`AgentRun.start`, `tether.workflow.run_agent`, the
+    CLI), each field set lowers the agent's budget for that run; it never raises it, and
+    None keeps the agent's.
+
+    Args:
+        max_turns: Model calls per user message; then the run ends with `max_turns`.
+        max_total_tokens: Tokens of the whole run (a chat counts across its
+            continue-as-new runs, a run its sub-agents' too); then `max_tokens`.
+        deadline: The run ends with `deadline_exceeded` this long after it started.
+        max_cost_usd: Spend in US dollars, by the worker's price table (`TETHER_PRICES`);
+            then `max_cost`. A run whose model has no price is refused at its start.
+    """
+
+    max_turns: int | None = None
+    max_total_tokens: int | None = None
+    deadline: timedelta | None = None
+    max_cost_usd: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.max_turns is not None and not 1 <= self.max_turns <= MAX_TURNS_LIMIT:
+            raise ValueError(f"max_turns must be between 1 and {MAX_TURNS_LIMIT:,}")
+        if self.max_total_tokens is not None and self.max_total_tokens < 1:
+            raise ValueError("max_total_tokens must be positive")
+        if self.deadline is not None and self.deadline <= timedelta(0):
+            raise ValueError("deadline must be positive")
+        if self.max_cost_usd is not None and not self.max_cost_usd > 0:
+            raise ValueError("max_cost_usd must be positive")
+
+
+def default_llm_retry() -> RetryPolicy:
+    """How a model call is retried unless its agent says otherwise."""
+    return RetryPolicy(
+        initial_interval=timedelta(seconds=1),
+        backoff_coefficient=2.0,
+        maximum_interval=timedelta(seconds=60),
+        maximum_attempts=10,
+    )
+
+
 # A reply's tokens unless the agent says otherwise: a weak local model otherwise writes
-# until its context is full (one turn of SmolLM2 took 261 s at 13 tokens/s), and a
-# capable model seldom needs more for one turn of an agent. Reasoning models count
-# their reasoning in it: give them a larger cap (`ModelOptions`).
+# until its context is full, and a capable model seldom needs more for one turn of an
+# agent. Reasoning models count their reasoning in it: give them a larger cap.
 DEFAULT_MAX_TOKENS = 2048
-# The wire formats the LLM activity speaks.
-Api = Literal["chat", "responses"]
 # What an agent does with a reply cut at its length limit (see LlmPolicy.on_truncated).
 OnTruncated = Literal["accept", "continue", "fail"]
 
 
-class RetryOptions(BaseModel):
-    """A retry policy as plain data (the workflow turns it into Temporal's RetryPolicy)."""
-
-    initial_interval_seconds: float = Field(default=1.0, gt=0)
-    backoff: float = Field(default=2.0, ge=1)
-    max_interval_seconds: float = Field(default=60.0, gt=0)
-    max_attempts: int = Field(default=10, ge=0, description="0 retries without limit.")
-
-    def to_policy(self) -> RetryPolicy:
-        return RetryPolicy(
-            initial_interval=timedelta(seconds=self.initial_interval_seconds),
-            backoff_coefficient=self.backoff,
-            maximum_interval=timedelta(seconds=self.max_interval_seconds),
-            maximum_attempts=self.max_attempts,
-        )
-
-
 class ModelOptions(BaseModel):
-    """What differs for one model of an agent (its own or a fallback): each field left
-    None takes the agent's `LlmPolicy`."""
+    """What differs for one model of an agent (its own or a fallback).
 
-    max_tokens: int | None = Field(default=None, ge=1, description="Cap on each reply's tokens.")
-    api: Api | None = Field(default=None, description="The wire format for this model.")
+    Args:
+        max_tokens: Cap on each reply's tokens; None takes the `LlmPolicy`'s.
+        api: The wire format for this model; None takes the `LlmPolicy`'s.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    max_tokens: int | None = Field(default=None, ge=1)
+    api: Api | None = None
+
+
+# The fields that were floats of seconds before durations became timedeltas.
+_SECONDS_FIELDS = {
+    "timeout_seconds": "timeout",
+    "heartbeat_timeout_seconds": "heartbeat_timeout",
+    "stream_interval_seconds": "stream_interval",
+}
 
 
 class LlmPolicy(BaseModel):
-    """How an agent calls its model."""
+    """How an agent calls its model.
 
-    timeout_seconds: float = Field(
-        default=600.0,
-        gt=0,
-        description="Per attempt, in total, from the moment a worker starts it (a call "
-        "queued for a free model slot, see TETHER_MAX_CONCURRENT_LLM_CALLS, is not "
-        "counted). A slow reply that keeps coming is given this long.",
-    )
-    stall_timeout_seconds: float = Field(
-        default=120.0,
-        gt=0,
-        description="An attempt fails as LlmTimeout (and is retried) when the provider "
-        "sends nothing for this long: before the first byte of its reply (its queue and "
-        "the prompt's reading) or between two pieces of it.",
-    )
-    heartbeat_timeout_seconds: float = Field(
-        default=10.0,
-        gt=0,
-        description="A crashed worker's call is retried elsewhere after this long.",
-    )
-    retry: RetryOptions = Field(default_factory=RetryOptions)
-    fallback_models: list[str] = Field(
-        default_factory=list,
-        description="Tried in order when a model is not found or a call's retries run out.",
-    )
-    output_repairs: int = Field(
-        default=2, ge=0, description="Invalid structured answers sent back for repair."
-    )
-    max_tokens: int | None = Field(
-        default=DEFAULT_MAX_TOKENS,
-        ge=1,
-        description="Cap on each reply's tokens, sent as max_completion_tokens "
-        "(max_output_tokens on the Responses API; OpenAI, vLLM and llama.cpp honour it); "
-        "None leaves the length to the provider.",
-    )
-    on_truncated: OnTruncated = Field(
-        default="accept",
-        description="A reply cut at its length limit (the cap or the context: "
-        "finish_reason `length`) is marked `truncated` in the transcript, the events and "
-        "the result, and then: `accept` keeps it; `continue` asks the model to go on "
-        "where it stopped (up to `max_continuations` times; the pieces join into the "
-        "answer); `fail` ends the run with status `truncated`.",
-    )
-    max_continuations: int = Field(
-        default=2, ge=1, description="With on_truncated `continue`: asks per reply, at most."
-    )
-    api: Api | None = Field(
-        default=None,
-        description="`chat` (chat completions) or `responses` (OpenAI's Responses API, "
-        "which carries a reasoning model's reasoning between calls); None takes the "
-        "worker's TETHER_LLM_API (default `chat`).",
-    )
-    per_model: dict[str, ModelOptions] = Field(
-        default_factory=dict,
-        description="Options by model name, over the ones above (e.g. a larger cap and the "
-        "Responses API for a reasoning model among the fallbacks).",
-    )
-    local_activity: bool = Field(
-        default=False,
-        description="Call the model in a local activity: no trip through the server per "
-        "call (a 4-call run took about half the time), but no heartbeats, and a worker "
-        "that dies may repeat calls finished since the run's last workflow task (they "
-        "are paid twice). For short calls to fast models.",
-    )
-    stream: bool = Field(
-        default=True,
-        description="Stream the reply's text to the run's subscribers as the model writes "
-        "it, while someone subscribes (each batch is a signal: history events, see "
-        "README; unwatched, nothing). Off, or with a local activity, subscribers get "
-        "each reply's text at once when the call returns.",
-    )
-    stream_interval_seconds: float = Field(
-        default=0.5,
-        ge=0.05,
-        description="How often a streamed reply's new text is sent to the run at most; a "
-        "long reply less often (every twentieth of the time it has taken so far), so "
-        "its cost grows with the log of its length.",
-    )
+    Args:
+        timeout: How long one attempt may take in total, from when a worker starts it (a
+            call queued for a free model slot, TETHER_MAX_CONCURRENT_LLM_CALLS, is not
+            counted): a slow reply that keeps coming is given this long.
+        stall_timeout: An attempt fails as LlmTimeout (and is retried) when the provider
+            sends nothing for this long: before the first byte of its reply (its queue
+            and the prompt's reading) or between two pieces of it.
+        heartbeat_timeout: A crashed worker's call is retried elsewhere after this long.
+        retry: How failed calls are retried (Temporal's `RetryPolicy`).
+        fallback_models: Tried in order when a model is not found or a call's retries
+            run out.
+        output_repairs: Invalid structured answers sent back for repair.
+        max_tokens: Cap on each reply's tokens (2,048 by default), sent as
+            max_completion_tokens (max_output_tokens on the Responses API); None leaves
+            the length to the provider.
+        on_truncated: A reply cut at its length limit (the cap or the context: finish
+            reason `length`) is marked `truncated` in the transcript, the events and the
+            result; then `accept` keeps it, `continue` asks the model to go on where it
+            stopped (up to `max_continuations` times, the pieces joined into the
+            answer), `fail` ends the run with status `truncated`.
+        max_continuations: With on_truncated `continue`: asks per reply, at most.
+        api: `chat` (chat completions) or `responses` (OpenAI's Responses API, which
+            carries a reasoning model's reasoning between calls); None takes the
+            worker's TETHER_LLM_API (default `chat`).
+        per_model: Options by model name, over the ones above (e.g. a larger cap and
+            the Responses API for a reasoning model among the fallbacks).
+        local_activity: Call the model in a local activity: no trip through the server
+            per call, but no heartbeats, and a worker that dies may repeat calls
+            finished since the run's last workflow task (they are paid twice). For short
+            calls to fast models.
+        stream: Stream the reply's text to the run's subscribers as the model writes
+            it, while someone subscribes; unwatched, nothing is streamed. Off, or with a
+            local activity, subscribers get each reply's text when the call returns.
+        stream_interval: How often a streamed reply's new text is sent to the run at
+            most; a long reply less often (every twentieth of the time it has taken so
+            far), so its cost grows with the log of its length.
+    """
 
-    def reply_cap(self, model: str) -> int | None:
-        """The cap on a reply of `model`'s."""
-        options = self.per_model.get(model)
-        return options.max_tokens if options and options.max_tokens else self.max_tokens
+    model_config = ConfigDict(frozen=True)
 
-    def api_for(self, model: str) -> Api | None:
-        """The wire format this policy chooses for `model` (None: the worker's)."""
-        options = self.per_model.get(model)
-        return options.api if options and options.api else self.api
+    timeout: timedelta = timedelta(seconds=600)
+    stall_timeout: timedelta = timedelta(seconds=120)
+    heartbeat_timeout: timedelta = timedelta(seconds=10)
+    retry: InstanceOf[RetryPolicy] = Field(default_factory=default_llm_retry)
+    fallback_models: list[str] = Field(default_factory=list)
+    output_repairs: int = Field(default=2, ge=0)
+    max_tokens: int | None = Field(default=DEFAULT_MAX_TOKENS, ge=1)
+    on_truncated: OnTruncated = "accept"
+    max_continuations: int = Field(default=2, ge=1)
+    api: Api | None = None
+    per_model: dict[str, ModelOptions] = Field(default_factory=dict)
+    local_activity: bool = False
+    stream: bool = True
+    stream_interval: timedelta = timedelta(milliseconds=500)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _seconds_and_retry_options(cls, data: Any) -> Any:
+        """Accept the names and types of Tether 0.1 (floats of seconds, `RetryOptions`),
+        with a DeprecationWarning."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        for old, new in _SECONDS_FIELDS.items():
+            if old in data:
+                deprecated(f"LlmPolicy({old}=...)", f"LlmPolicy({new}=timedelta(...))")
+                data[new] = timedelta(seconds=data.pop(old))
+        retry = data.get("retry")
+        if retry is not None and not isinstance(retry, RetryPolicy):
+            to_policy = getattr(retry, "to_policy", None)
+            if to_policy is not None:
+                deprecated("RetryOptions", "temporalio.common.RetryPolicy")
+                data["retry"] = to_policy()
+        return data
+
+    @field_validator("timeout", "stall_timeout", "heartbeat_timeout")
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("must be positive")
+        return value
+
+    @field_validator("stream_interval")
+    @classmethod
+    def _at_least_50_ms(cls, value: timedelta) -> timedelta:
+        if value < timedelta(milliseconds=50):
+            raise ValueError("must be at least 50 ms")
+        return value
 
 
 class ContextPolicy(BaseModel):
@@ -146,6 +194,13 @@ class ContextPolicy(BaseModel):
     model call (an activity of its own), then any message still too long is cut. The
     transcript keeps every message as it was, and marks where the model's view was
     compacted. A chat with a policy carries only that view into its next run.
+
+    Args:
+        max_tokens: What one model call may be sent, estimated.
+        keep_recent: The latest messages, never summarized.
+        tool_result_chars: Older tool results longer than this are elided first.
+        summarize: Summarize older messages with a model call; False drops them (the
+            transcript keeps them).
     """
 
     max_tokens: int = Field(gt=0, description="What one model call may be sent, estimated.")

@@ -1,10 +1,10 @@
 """Process exit for the CLI entry points.
 
 The Temporal SDK's Rust core keeps threads that may call into Python while the
-interpreter finalizes; measured here, `starter.py run` then aborted ("PyGILState_Release:
-thread state must be current") after printing its answer in 2 runs of 20. Once a
-command's work is done and its output flushed there is nothing left to finalize, so
-the entry points leave with os._exit.
+interpreter finalizes, which can abort a command after it printed its answer
+("PyGILState_Release: thread state must be current"). Once a command's work is done and
+its output flushed there is nothing left to finalize, so the entry points leave with
+os._exit.
 """
 
 from __future__ import annotations

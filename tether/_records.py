@@ -5,12 +5,112 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
+from temporalio.common import RetryPolicy
 
 from tether._limits import DAY_SECONDS, DEFAULT_MAX_RESULT_BYTES
-from tether._policies import ContextPolicy, LlmPolicy, RetryOptions
+from tether._policies import (
+    DEFAULT_MAX_TOKENS,
+    ContextPolicy,
+    LlmPolicy,
+    ModelOptions,
+    OnTruncated,
+)
+from tether._settings import Api
+
+# Temporal's default maximum interval between retries: 100 times the first.
+DEFAULT_MAX_INTERVAL_FACTOR = 100
+
+
+class RetryRecord(BaseModel):
+    """A retry policy as a run records it (the workflow turns it back into Temporal's
+    `RetryPolicy`). Users give a `RetryPolicy`; this shape is what histories hold."""
+
+    initial_interval_seconds: float = Field(default=1.0, gt=0)
+    backoff: float = Field(default=2.0, ge=1)
+    max_interval_seconds: float = Field(default=60.0, gt=0)
+    max_attempts: int = Field(default=10, ge=0, description="0 retries without limit.")
+    non_retryable: list[str] = Field(
+        default_factory=list, description="Error types that are never retried."
+    )
+
+    def to_policy(self) -> RetryPolicy:
+        return RetryPolicy(
+            initial_interval=timedelta(seconds=self.initial_interval_seconds),
+            backoff_coefficient=self.backoff,
+            maximum_interval=timedelta(seconds=self.max_interval_seconds),
+            maximum_attempts=self.max_attempts,
+            non_retryable_error_types=self.non_retryable or None,
+        )
+
+
+# Tether 0.1's public name for it (`tether.RetryOptions`, deprecated).
+RetryOptions = RetryRecord
+
+
+def retry_record(policy: RetryPolicy) -> RetryRecord:
+    """`policy` as a run records it; ValueError names a value Temporal would refuse."""
+    initial = policy.initial_interval.total_seconds()
+    maximum = policy.maximum_interval
+    record: dict[str, Any] = {
+        "initial_interval_seconds": initial,
+        "backoff": policy.backoff_coefficient,
+        "max_interval_seconds": maximum.total_seconds()
+        if maximum is not None
+        else initial * DEFAULT_MAX_INTERVAL_FACTOR,
+        "max_attempts": policy.maximum_attempts,
+    }
+    if policy.non_retryable_error_types:
+        record["non_retryable"] = list(policy.non_retryable_error_types)
+    return RetryRecord.model_validate(record)
+
+
+class LlmRecord(BaseModel):
+    """An agent's `LlmPolicy` as a run records it (durations in seconds)."""
+
+    timeout_seconds: float = Field(default=600.0, gt=0)
+    stall_timeout_seconds: float = Field(default=120.0, gt=0)
+    heartbeat_timeout_seconds: float = Field(default=10.0, gt=0)
+    retry: RetryRecord = Field(default_factory=RetryRecord)
+    fallback_models: list[str] = Field(default_factory=list)
+    output_repairs: int = Field(default=2, ge=0)
+    max_tokens: int | None = Field(default=DEFAULT_MAX_TOKENS, ge=1)
+    on_truncated: OnTruncated = "accept"
+    max_continuations: int = Field(default=2, ge=1)
+    api: Api | None = None
+    per_model: dict[str, ModelOptions] = Field(default_factory=dict)
+    local_activity: bool = False
+    stream: bool = True
+    stream_interval_seconds: float = Field(default=0.5, ge=0.05)
+
+    def reply_cap(self, model: str) -> int | None:
+        """The cap on a reply of `model`'s."""
+        options = self.per_model.get(model)
+        return options.max_tokens if options and options.max_tokens else self.max_tokens
+
+    def api_for(self, model: str) -> Api | None:
+        """The wire format the agent chose for `model` (None: the worker's)."""
+        options = self.per_model.get(model)
+        return options.api if options and options.api else self.api
+
+
+def llm_record(policy: LlmPolicy) -> LlmRecord:
+    """`policy` as a run records it. Only the fields the user set are recorded (the
+    rest take the record's defaults, which are the policy's): a history holds no more
+    than the agent says."""
+    record: dict[str, Any] = {}
+    for name in policy.model_fields_set:
+        value = getattr(policy, name)
+        if isinstance(value, timedelta):
+            record[f"{name}_seconds"] = value.total_seconds()
+        elif isinstance(value, RetryPolicy):
+            record[name] = retry_record(value)
+        else:
+            record[name] = value
+    return LlmRecord.model_validate(record)
 
 
 class ToolOptionsSpec(BaseModel):
@@ -27,8 +127,8 @@ class ToolOptionsSpec(BaseModel):
     heartbeat_timeout_seconds: float | None = Field(
         default=None, gt=0, description="None takes the workflow's default."
     )
-    retry: RetryOptions = Field(
-        default_factory=lambda: RetryOptions(max_interval_seconds=30, max_attempts=5),
+    retry: RetryRecord = Field(
+        default_factory=lambda: RetryRecord(max_interval_seconds=30, max_attempts=5),
         description="For infrastructure failures; bad arguments and ToolErrors never retry.",
     )
     max_result_bytes: int | None = Field(
@@ -112,7 +212,7 @@ class AgentSpec(BaseModel):
     model: str
     max_turns: int
     tools: list[ToolSpec]
-    llm: LlmPolicy = Field(default_factory=LlmPolicy)
+    llm: LlmRecord = Field(default_factory=LlmRecord)
     structured_output: bool = False
     searchable: bool = Field(
         default=False, description="The namespace has Tether's search attributes."
@@ -124,6 +224,7 @@ class AgentSpec(BaseModel):
     )
     approval_timeout_seconds: float = DAY_SECONDS
     max_total_tokens: int | None = None
+    max_cost_usd: float | None = None
     models: list[str] | None = Field(
         default=None, description="The models a run may choose; None: any."
     )

@@ -10,6 +10,7 @@ from temporalio.contrib.workflow_streams import WorkflowStreamState
 
 from tether._limits import MAX_NAME_CHARS, MAX_PROMPT_CHARS, MAX_TURNS_LIMIT
 from tether._messages import Message, Usage
+from tether._policies import Budgets
 
 RunStatus = Literal[
     "running",
@@ -18,6 +19,7 @@ RunStatus = Literal[
     "completed",
     "max_turns",  # budget: model calls for one user message
     "max_tokens",  # budget: total tokens of the run, across continue-as-new
+    "max_cost",  # budget: the run's spend in USD, by the worker's price table
     "deadline_exceeded",  # budget: the run's wall-clock deadline
     "invalid_output",
     "truncated",  # a reply was cut at its length limit and the agent's policy says fail
@@ -121,6 +123,9 @@ class AgentInput(BaseModel):
         gt=0,
         description="The run ends this long after it started (no later than the agent's deadline).",
     )
+    max_cost_usd: float | None = Field(
+        default=None, gt=0, description="Spend in USD per run; at most the agent's."
+    )
     approval_timeout_seconds: float | None = Field(
         default=None, gt=0, description="An undecided approval counts as rejected after this."
     )
@@ -170,8 +175,8 @@ class AgentResult(BaseModel):
     usage: Usage
     cost_usd: float | None = None
     model: str
-    # Per-call usage and cost are in the run's history (each LLM activity's result):
-    # a result that listed every call grew with the run, 100 B a turn.
+    # Per-call usage and cost are in the run's history (each LLM activity's result),
+    # not here: a result must not grow with the run.
     model_switches: list[ModelSwitch] = Field(default_factory=list)
     truncated: bool = Field(
         default=False,
@@ -210,3 +215,18 @@ class RunState(BaseModel):
     )
     truncated: bool = Field(default=False, description="As in `AgentResult`.")
     tools_dropped: bool = Field(default=False, description="As in `AgentResult`.")
+
+
+def budget_fields(budgets: Budgets | None) -> dict[str, Any]:
+    """The `AgentInput` fields that carry a run's `budgets`: only those set, so a run's
+    input (shown in the web UI) lists no nulls."""
+    if budgets is None:
+        return {}
+    deadline = budgets.deadline.total_seconds() if budgets.deadline is not None else None
+    fields = {
+        "max_turns": budgets.max_turns,
+        "max_total_tokens": budgets.max_total_tokens,
+        "deadline_seconds": deadline,
+        "max_cost_usd": budgets.max_cost_usd,
+    }
+    return {k: v for k, v in fields.items() if v is not None}

@@ -8,7 +8,6 @@ warns once and tells runs not to upsert them (runs still work, just unsearchable
 
 from __future__ import annotations
 
-import structlog
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import (
     AddSearchAttributesRequest,
@@ -17,9 +16,10 @@ from temporalio.api.operatorservice.v1 import (
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
+from tether._logs import get_logger
 from tether._search_attributes import SEARCH_ATTRIBUTES
 
-log = structlog.get_logger("tether._search_attributes")
+log = get_logger("tether._search_attributes")
 
 INDEXED_TYPES = {
     "Keyword": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,

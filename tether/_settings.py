@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from typing import get_args
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal, get_args
 
-from tether._policies import Api
 from tether._redaction import redact
+
+if TYPE_CHECKING:
+    from tether._scripted_llm.steps import Responder
 
 DEFAULT_TASK_QUEUE = "tether"
 # The model name the offline scripted model answers to.
@@ -28,31 +31,68 @@ def ui_url() -> str:
     return (os.environ.get("TETHER_UI_URL") or DEFAULT_UI_URL).rstrip("/")
 
 
+# The wire formats the LLM activity speaks: chat completions, OpenAI's Responses API.
+Api = Literal["chat", "responses"]
+
+NO_MODEL = (
+    "no model configured: set OPENAI_API_KEY (or OPENAI_BASE_URL and TETHER_MODEL for "
+    "another OpenAI-compatible server), or run the offline scripted model with "
+    "`tether worker --offline` (TETHER_OFFLINE=1) or LlmSettings.scripted()"
+)
+
+
 @dataclass(frozen=True)
 class LlmSettings:
-    """Where the LLM activity sends requests. The key stays in the worker process."""
+    """Where the LLM activity sends requests. The key stays in the worker process.
+
+    Build it with `LlmSettings.from_env()` (what `TetherPlugin` does when given none),
+    `LlmSettings.scripted()` for the offline scripted model, or directly.
+
+    Args:
+        base_url: An OpenAI-compatible endpoint; None is OpenAI's.
+        api_key: The key sent with each request (local servers ignore it).
+        model: The model of agents that name none.
+        offline: Serve the offline scripted model (see `scripted`).
+        scripts: For the offline model: a responder per agent name that plays that
+            agent's conversations (see `tether.testing.ScriptedLLM`).
+        api: The wire format of agents whose `LlmPolicy` chooses none: `chat` (chat
+            completions) or `responses` (TETHER_LLM_API).
+    """
 
     base_url: str | None
     api_key: str
     model: str
-    offline: bool
-    api: Api = "chat"  # the wire format of agents whose LlmPolicy does not choose one
+    offline: bool = False
+    scripts: Mapping[str, Responder] | None = field(default=None, compare=False)
+    api: Api = "chat"
 
     def __repr__(self) -> str:  # never print the key
         shown = redact(self.base_url) if self.base_url else None
         return f"LlmSettings(base_url={shown!r}, model={self.model!r})"
 
     @classmethod
+    def scripted(cls, scripts: Mapping[str, Responder] | None = None) -> LlmSettings:
+        """The offline scripted model: a worker runs it on loopback while it runs, and
+        it answers each agent with its script (an agent without one is told so). For
+        demos and trying an agent without a provider; tests use `tether.testing`."""
+        return cls(
+            base_url=None, api_key="offline", model=OFFLINE_MODEL, offline=True, scripts=scripts
+        )
+
+    @classmethod
     def from_env(cls) -> LlmSettings:
-        """OPENAI_API_KEY / OPENAI_BASE_URL / TETHER_MODEL; neither of the first two set
-        means the offline scripted model (its base URL is filled in once it runs)."""
+        """OPENAI_API_KEY / OPENAI_BASE_URL / TETHER_MODEL / TETHER_LLM_API.
+
+        Raises:
+            ConfigurationError: neither OPENAI_API_KEY nor OPENAI_BASE_URL is set, or
+                OPENAI_BASE_URL is set without TETHER_MODEL.
+        """
         base_url = os.environ.get("OPENAI_BASE_URL") or None
         api_key = os.environ.get("OPENAI_API_KEY") or None
         model = os.environ.get("TETHER_MODEL") or None
         api = _api_env()
         if base_url is None and api_key is None:
-            model = model or OFFLINE_MODEL
-            return cls(base_url=None, api_key="offline", model=model, offline=True, api=api)
+            raise ConfigurationError(NO_MODEL)
         if model is None:
             if base_url is not None:
                 raise ConfigurationError(
@@ -61,9 +101,7 @@ class LlmSettings:
                 )
             model = DEFAULT_OPENAI_MODEL
         # Local servers (Ollama, vLLM, llama.cpp) ignore the key, but the client needs one.
-        return cls(
-            base_url=base_url, api_key=api_key or "unused", model=model, offline=False, api=api
-        )
+        return cls(base_url=base_url, api_key=api_key or "unused", model=model, api=api)
 
 
 def _api_env() -> Api:
@@ -100,7 +138,7 @@ class WorkerTuning:
                 "cache's sticky queue needs a spare slot"
             )
         if self.max_cached_workflows < self.max_concurrent_workflow_tasks:
-            # Measured: 4 runs with cache 1 and 4 slots finished 10, 20 and 30 s late.
+            # A run the cache cannot keep waits out a workflow-task timeout per task.
             raise ConfigurationError(
                 f"TETHER_MAX_CACHED_WORKFLOWS ({self.max_cached_workflows}) is below "
                 f"TETHER_MAX_CONCURRENT_WORKFLOW_TASKS ({self.max_concurrent_workflow_tasks}): "

@@ -12,7 +12,7 @@ TETHER_PAYLOAD_STORE chooses the store:
   file per payload named by its SHA-256. No service needed, but every worker and client
   must see the same directory: one machine, or a shared volume.
 - `s3://bucket` or `s3://bucket/prefix`: Amazon S3 or any S3-compatible server, through
-  the SDK's S3 driver (`pip install 'tether[s3]'`); credentials, region and endpoint
+  the SDK's S3 driver (Tether's `s3` extra); credentials, region and endpoint
   come from the usual AWS variables (AWS_ENDPOINT_URL for a non-AWS server).
 TETHER_PAYLOAD_STORE_THRESHOLD is the size in bytes from which a payload is stored
 (default 256 KiB, the SDK's).
@@ -41,13 +41,14 @@ from temporalio.converter import (
 )
 
 from tether._settings import ConfigurationError
+from tether._version import extra
 
 if TYPE_CHECKING:
     from temporalio.contrib.aws.s3driver import S3StorageDriverClient
 
 DEFAULT_THRESHOLD = 256 * 1024
 FILE_DRIVER = "tether-files"
-S3_EXTRA = "S3 payload storage needs Tether's s3 extra: pip install 'tether[s3]'"
+S3_EXTRA = f"S3 payload storage needs Tether's s3 extra: {extra('s3')}"
 
 
 def payload_store_configured() -> bool:

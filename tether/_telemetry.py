@@ -6,7 +6,7 @@
 
 Metrics come from the SDK's Rust core (`temporal_` series: task latencies, slots,
 polls, activity and workflow outcomes). Traces come from the SDK's OpenTelemetry
-`TracingInterceptor`; they need `pip install 'tether[otel]'`.
+`TracingInterceptor`; they need Tether's `otel` extra.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Interceptor
 
 from tether._settings import ConfigurationError
+from tether._version import extra
 
 if TYPE_CHECKING:  # an optional dependency: imported only once tracing is asked for
     from opentelemetry.sdk.trace.export import SpanExporter
@@ -123,5 +124,5 @@ def _require_otel() -> None:
     except ImportError:
         raise ConfigurationError(
             "TETHER_TRACING is set but OpenTelemetry is not installed: "
-            "pip install 'tether[otel]' (or unset TETHER_TRACING)"
+            f"{extra('otel')} (or unset TETHER_TRACING)"
         ) from None

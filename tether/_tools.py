@@ -22,15 +22,17 @@ import inspect
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypedDict, Unpack, get_type_hints, overload
+from datetime import timedelta
+from typing import Any, Literal, TypedDict, Unpack, cast, get_type_hints, overload
 
 import pydantic_core
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
+from temporalio.common import RetryPolicy
 
 from tether import _arguments
+from tether._deprecation import deprecated
 from tether._limits import result_bytes_limit
-from tether._policies import RetryOptions
-from tether._records import ToolSpec
+from tether._records import ToolOptionsSpec, ToolSpec, retry_record
 from tether._run_io import ApprovalDecision
 from tether._schema import drop_nulls_for_defaults, strict_schema
 from tether._validation import describe
@@ -84,16 +86,19 @@ class ToolContext:
 
 
 class ToolOptions(TypedDict, total=False):
-    """The options of `@tool(...)` and `Tool(...)`, as keyword arguments. Each is a field
-    of the recorded `ToolSpec` of the same name (a test keeps the two in step)."""
+    """The options of `@tool(...)`, `Tool(...)` and an MCP server's tools, as keyword
+    arguments (see `Tool` for each)."""
 
     side_effects: bool
     needs_approval: bool
     fast: bool
+    timeout: timedelta
+    heartbeat_timeout: timedelta
+    retry: RetryPolicy
+    max_result_bytes: int
+    # Deprecated: the names of Tether 0.1.
     timeout_seconds: float
     heartbeat_timeout_seconds: float
-    retry: RetryOptions
-    max_result_bytes: int
 
 
 class Tool:
@@ -112,12 +117,13 @@ class Tool:
         fast: Read-only, short and idempotent: runs as a local activity in the worker that
             runs the workflow, saving a server round trip. Cannot have side effects or
             need approval, and does not heartbeat.
-        timeout_seconds: Start-to-close timeout of one attempt (default 60).
-        heartbeat_timeout_seconds: How long the worker may go silent before Temporal
-            retries the attempt elsewhere; also bounds how late a cancellation arrives.
-            Defaults to the workflow's (10 s).
-        retry: How infrastructure failures are retried (default: 5 attempts, 1 s
-            doubling to 30 s).
+        timeout: How long one attempt may take (default 60 s).
+        heartbeat_timeout: How long the worker may go silent before Temporal retries
+            the attempt elsewhere; also bounds how late a cancellation arrives. Defaults
+            to the workflow's (10 s).
+        retry: How infrastructure failures are retried (Temporal's `RetryPolicy`;
+            default: 5 attempts, 1 s doubling to 30 s). Bad arguments and `ToolError`s
+            are never retried.
         max_result_bytes: Longer results (UTF-8) are truncated with a note to the model;
             defaults to the agent's limit.
     """
@@ -138,17 +144,14 @@ class Tool:
             raise ValueError(
                 f"tool {self.name!r} has no description: give it a docstring or description="
             )
-        check_options(f"tool {self.name!r}", options)
+        recorded = options_record(f"tool {self.name!r}", options)
         self._context_param, self._model_param, self._args_model = _arguments_model(fn, self.name)
-        try:
-            self.spec = ToolSpec(
-                name=self.name,
-                description=self.description,
-                parameters=strict_schema(self._args_model.model_json_schema()),
-                **options,
-            )
-        except ValidationError as e:
-            raise ValueError(f"tool {self.name!r}: {describe(e, whole='arguments')}") from None
+        self.spec = ToolSpec(
+            name=self.name,
+            description=self.description,
+            parameters=strict_schema(self._args_model.model_json_schema()),
+            **recorded.model_dump(exclude_unset=True),
+        )
 
     @property
     def max_result_bytes(self) -> int | None:
@@ -201,8 +204,10 @@ class Tool:
         return ToolOutcome(content=_render(result))
 
 
-def check_options(what: str, options: ToolOptions) -> None:
-    """Refuse options that are unknown or contradict each other; `what` names the tool."""
+def options_record(what: str, options: ToolOptions) -> ToolOptionsSpec:
+    """The options as a run records them; refuses options that are unknown, out of
+    range or contradict each other (`what` names the tool)."""
+    options = _renamed(what, options)
     unknown = set(options) - set(ToolOptions.__annotations__)
     if unknown:
         raise TypeError(f"{what}: unknown options {sorted(unknown)}")
@@ -212,10 +217,10 @@ def check_options(what: str, options: ToolOptions) -> None:
             "activities; a tool with side_effects=True or needs_approval=True must run as "
             "a regular activity (drop fast=True)"
         )
-    if options.get("fast") and options.get("heartbeat_timeout_seconds") is not None:
+    if options.get("fast") and options.get("heartbeat_timeout") is not None:
         raise ValueError(
             f"{what}: fast tools run as local activities, which cannot heartbeat; drop "
-            "heartbeat_timeout_seconds or fast=True"
+            "heartbeat_timeout or fast=True"
         )
     limit = options.get("max_result_bytes")
     if limit is not None and not 1 <= limit <= result_bytes_limit():
@@ -224,6 +229,39 @@ def check_options(what: str, options: ToolOptions) -> None:
             "(a result must fit Temporal's 2 MiB payload limit; with TETHER_PAYLOAD_STORE set, "
             "64 MiB)"
         )
+    recorded: dict[str, Any] = {}
+    for name, value in options.items():
+        if isinstance(value, timedelta):
+            if value <= timedelta(0):
+                raise ValueError(f"{what}: {name} must be positive")
+            recorded[f"{name}_seconds"] = value.total_seconds()
+        elif isinstance(value, RetryPolicy):
+            recorded[name] = retry_record(value)
+        else:
+            recorded[name] = value
+    try:
+        return ToolOptionsSpec.model_validate(recorded)
+    except ValidationError as e:
+        raise ValueError(f"{what}: {describe(e, whole='options')}") from None
+
+
+def _renamed(what: str, options: ToolOptions) -> ToolOptions:
+    """`options` with Tether 0.1's names and types (seconds, `RetryOptions`) replaced
+    by today's, each with a DeprecationWarning."""
+    current: dict[str, Any] = dict(options)
+    for old in ("timeout_seconds", "heartbeat_timeout_seconds"):
+        if old in current:
+            new = old.removesuffix("_seconds")
+            deprecated(f"{old}= ({what})", f"{new}=timedelta(...)", stacklevel=5)
+            current[new] = timedelta(seconds=current.pop(old))
+    retry = current.get("retry")
+    if retry is not None and not isinstance(retry, RetryPolicy):
+        to_policy = getattr(retry, "to_policy", None)
+        if to_policy is None:
+            raise TypeError(f"{what}: retry must be a temporalio.common.RetryPolicy")
+        deprecated(f"RetryOptions ({what})", "temporalio.common.RetryPolicy", stacklevel=5)
+        current["retry"] = to_policy()
+    return cast(ToolOptions, current)
 
 
 class ToolDeclaration(ToolOptions, total=False):

@@ -42,6 +42,10 @@ class LlmRequest(BaseModel):
     stream: bool = Field(
         default=False, description="Stream the reply's text to the run's event feed."
     )
+    priced: bool = Field(
+        default=False,
+        description="The run has a cost budget: refuse a model the worker has no price for.",
+    )
 
 
 class LlmReply(BaseModel):

@@ -3,9 +3,8 @@
 Temporal from TEMPORAL_ADDRESS / TEMPORAL_NAMESPACE / profiles, task queue from
 TETHER_TASK_QUEUE (default `tether`), capacity from TETHER_MAX_CONCURRENT_ACTIVITIES,
 TETHER_MAX_CONCURRENT_WORKFLOW_TASKS and TETHER_MAX_CACHED_WORKFLOWS, the model from
-OPENAI_BASE_URL, OPENAI_API_KEY and TETHER_MODEL. With neither OPENAI_* variable set, the
-worker starts the offline scripted model on loopback (it plays the agents the registry
-has scripts for). Metrics and traces are opt-in: TETHER_PROMETHEUS_ADDRESS and
+OPENAI_BASE_URL, OPENAI_API_KEY and TETHER_MODEL (or, asked with --offline, the offline
+scripted model on loopback). Metrics and traces are opt-in: TETHER_PROMETHEUS_ADDRESS and
 TETHER_TRACING.
 """
 
@@ -18,7 +17,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import structlog
 from temporalio.client import Client
 from temporalio.common import VersioningBehavior, WorkerDeploymentVersion
 from temporalio.converter import DataConverter
@@ -26,13 +24,15 @@ from temporalio.worker import Worker, WorkerDeploymentConfig
 
 from tether._agents import Agent, AgentRegistry
 from tether._liveness import beat
+from tether._logs import get_logger
 from tether._plugin import TetherPlugin
 from tether._pricing import PriceTable
+from tether._sandbox import quiet_validation, sandbox_refusal
 from tether._settings import SDK_DEFAULTS, Deployment, LlmSettings, WorkerTuning, task_queue
 from tether._telemetry import NO_TELEMETRY, Telemetry
 from tether._temporal import connect, data_converter
 
-log = structlog.get_logger("tether.worker")
+log = get_logger("tether.worker")
 
 
 def create_worker(
@@ -111,9 +111,11 @@ class WorkerConfig:
     deployment: Deployment | None
 
     @classmethod
-    def from_env(cls) -> WorkerConfig:
+    def from_env(cls, llm: LlmSettings | None = None) -> WorkerConfig:
+        """The environment's settings; `llm` (e.g. the offline model) instead of the
+        model the environment names."""
         return cls(
-            llm=LlmSettings.from_env(),
+            llm=llm or LlmSettings.from_env(),
             prices=PriceTable.from_env(),
             tuning=WorkerTuning.from_env(),
             telemetry=Telemetry.from_env(),
@@ -125,17 +127,24 @@ class WorkerConfig:
 async def serve(agents: AgentRegistry, config: WorkerConfig) -> None:
     """Run a worker for `agents` until SIGINT or SIGTERM, then finish in-flight tasks."""
     client = await connect(config.converter, runtime=config.telemetry.runtime())
-    worker = create_worker(
-        client,
-        agents,
-        llm=config.llm,
-        prices=config.prices,
-        tuning=config.tuning,
-        telemetry=config.telemetry,
-        check_mcp_servers=True,
-        check_tools=True,
-        deployment=config.deployment,
-    )
+    try:
+        with quiet_validation():
+            worker = create_worker(
+                client,
+                agents,
+                llm=config.llm,
+                prices=config.prices,
+                tuning=config.tuning,
+                telemetry=config.telemetry,
+                check_mcp_servers=True,
+                check_tools=True,
+                deployment=config.deployment,
+            )
+    except RuntimeError as e:
+        refusal = sandbox_refusal(e, agents.workflows)
+        if refusal is None:
+            raise
+        raise refusal from None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -1,4 +1,4 @@
-"""The `tether` command line as a function, for a project's own entry scripts:
+"""The `tether` command line as a function, for a project's own entry scripts.
 
 from tether.cli import main
 main(prog="starter.py", default_agent="issue-triage")        # python starter.py run ...
@@ -21,8 +21,10 @@ def main(
     default_agent: str | None = None,
     default_pipeline: str | None = None,
 ) -> NoReturn:
-    """Run one `tether` command and exit with its status: 0 done, 1 the run did not
-    complete, 2 a mistake (one line on stderr), 130 interrupted.
+    """Run one `tether` command and exit with its status.
+
+    The status is 0 done, 1 the run did not complete, 2 a mistake (one line on
+    stderr), 130 interrupted.
 
     Args:
         argv: The arguments (the command first); None reads sys.argv.

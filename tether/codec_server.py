@@ -93,7 +93,8 @@ class Refused(Exception):
 @dataclass(frozen=True)
 class Translator:
     """Turns a history's payloads into readable ones: references resolved from the
-    payload store first (what it keeps is encoded), then decrypted."""
+    payload store first (what it keeps is encoded), then decrypted.
+    """
 
     codec: EncryptionCodec | None = None
     storage: ExternalStorage | None = None
@@ -121,7 +122,8 @@ def make_server(
     timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
 ) -> CodecServer:
     """The codec server, bound (not yet serving). `allowed_hosts` defaults to the
-    loopback names of the port it is bound to."""
+    loopback names of the port it is bound to.
+    """
     policy = Policy(
         token=token,
         allowed_hosts=frozenset(allowed_hosts),

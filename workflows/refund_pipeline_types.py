@@ -7,7 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
-from tether import PipelineInput, Usage
+from tether import Usage
+from tether.workflow import PipelineInput
 
 # The LLM steps are agents without tools, so they go through the same LLM activity (and
 # structured-output check) as any agent; the tools are the support desk's.

@@ -27,9 +27,10 @@ from typing import Any
 from temporalio.client import Client, WorkflowHandle, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 
-from support_desk import REGISTRY, SCRIPTS
+from support_desk import REGISTRY
 from support_desk.agents import SUPPORT_DESK
 from support_desk.offline import support_desk_responder
+from support_desk.scripts import SCRIPTS
 from tests.conftest import (
     CUSTOMER,
     UNATTENDED,
@@ -42,9 +43,11 @@ from tests.conftest import (
 )
 from tests.llm_agents import LOCAL, TRIAGE, WITH_FALLBACK
 from tests.mcp_agents import SIDE_EFFECTS, notetaker, stdio_notes
-from tether import Agent, AgentInput, AgentRegistry, AgentWorkflow, LlmPolicy, WorkerTuning
+from tests.test_context import chatter
+from tether import Agent, AgentRegistry, ContextPolicy, LlmPolicy, subagent
 from tether._events import WATCH_SIGNAL
-from tether._settings import SDK_DEFAULTS
+from tether._run_io import AgentInput
+from tether._settings import SDK_DEFAULTS, WorkerTuning
 from tether._temporal import TETHER_CONVERTER
 from tether.testing import (
     CallTools,
@@ -57,6 +60,7 @@ from tether.testing import (
     call_tools,
     say,
 )
+from tether.workflow import AgentWorkflow
 from workflows.refund_pipeline import RefundPipelineWorkflow
 from workflows.refund_pipeline_types import RefundResult, RefundTicket
 
@@ -68,6 +72,8 @@ HERE = Path(__file__).parent
 # the conversation); v4: from the patch "approvals-bound-keys-scoped-to-the-run" on;
 # v5: from "tether-generation-2026-12" on, the one patch a run asks (see
 # tether/_workflows/generations.py), with model calls on the shared queue first;
+# v6: the same patch, on the engine split into modules by concern (agent.py the loop),
+# with scenarios for its own paths (context compaction, a deadline, a sub-agent);
 # v7: from "tether-generation-2027-01" on: cut replies and dropped tools acted on, model
 # calls on a worker's model queue when it limits them.
 GENERATION = "v7"
@@ -209,8 +215,10 @@ def chat(llm: ScriptedLLM) -> AgentInput:
     )
 
 
-async def chat_into_a_second_run(run: AgentHandle) -> None:
-    for runs, text in [(1, "And order A-1002?"), (2, "Thanks. And A-1004?")]:
+async def chat_along(run: AgentHandle, messages: list[tuple[int, str]]) -> None:
+    """Send each message once the chat's run number `runs` waits for the user; then end
+    the chat."""
+    for runs, text in messages:
 
         async def waits_for_the_user(runs: int = runs) -> bool:
             state = await run.query(AgentWorkflow.state)
@@ -219,6 +227,10 @@ async def chat_into_a_second_run(run: AgentHandle) -> None:
         await until(waits_for_the_user, f"run {runs} of the chat never waited for the user")
         await run.execute_update(AgentWorkflow.send, text)
     await run.signal(AgentWorkflow.end)
+
+
+async def chat_into_a_second_run(run: AgentHandle) -> None:
+    await chat_along(run, [(1, "And order A-1002?"), (2, "Thanks. And A-1004?")])
 
 
 def local_model_calls(llm: ScriptedLLM) -> AgentInput:
@@ -275,6 +287,58 @@ def streamed(llm: ScriptedLLM) -> AgentInput:
     return AgentInput(agent="support-desk", acting_for=CUSTOMER, prompt="Where is order A-1003?")
 
 
+# v6: the engine's own paths, with small agents of their own. A chat whose messages
+# outgrow its context policy: the third turn's older messages are summarized (a model
+# call of its own), and the run continues-as-new carrying only the model's view.
+COMPACTOR = Agent(
+    name="compactor",
+    instructions="Answer briefly.",
+    context=ContextPolicy(max_tokens=500, keep_recent=2),
+)
+
+
+def long_message(i: int) -> str:
+    """About 200 tokens as the policy estimates them: three outgrow its 500."""
+    return f"m-{i} " + "lorem ipsum " * 66
+
+
+def compacted_chat(llm: ScriptedLLM) -> AgentInput:
+    llm.responder = chatter  # echoes each message's first word; answers the summary call
+    # Three turns and the summary make four model calls: then the run continues-as-new.
+    return AgentInput(agent="compactor", prompt=long_message(0), chat=True, continue_as_new_turns=4)
+
+
+async def three_more_messages(run: AgentHandle) -> None:
+    await chat_along(run, [(1, long_message(1)), (1, long_message(2)), (2, long_message(3))])
+
+
+def deadline_during_approval(llm: ScriptedLLM) -> AgentInput:
+    # Nobody decides: the deadline (an hour) comes before the approval's timeout (a day).
+    return refund_waiting_for_a_person(llm).model_copy(update={"deadline_seconds": 3600})
+
+
+# A lead agent hands a task to a helper, which runs as a child AgentWorkflow.
+HELPER = Agent(name="helper", instructions="You are the helper. Do the task you are given.")
+LEAD = Agent(
+    name="lead",
+    instructions="You are the lead. Hand research to the helper.",
+    tools=[subagent("helper", "Ask the helper agent to do a task; returns its answer.")],
+)
+
+
+def lead_and_helper(llm: ScriptedLLM) -> AgentInput:
+    def respond(messages: list[dict[str, object]]) -> Step:
+        if messages[0]["content"] == HELPER.instructions:
+            return say("The answer is 42.")
+        results = [m["content"] for m in messages if m["role"] == "tool"]
+        if not results:
+            return call_tools(("ask_helper", {"task": "Find the answer to everything."}))
+        return say(f"The helper says: {results[-1]}")
+
+    llm.responder = respond
+    return AgentInput(agent="lead", prompt="What is the answer?")
+
+
 @dataclass(frozen=True)
 class Scenario:
     """A run to record: its input (scripting the model on the way), the agents that
@@ -308,7 +372,11 @@ SCENARIOS: dict[str, Scenario] = {
     "duplicate-keys-refused": Scenario(duplicate_keys, REGISTRY),
     "pipeline-approval": Scenario(pipeline_approval, REGISTRY, approve_the_pipelines_refund),
     "streamed": Scenario(streamed, watched=True),
-    # v6: a reply cut at its length limit, continued; a model server that drops tools;
+    # v6: context compaction with a summary, carried over; a deadline; a sub-agent.
+    "context-compacted": Scenario(compacted_chat, AgentRegistry([COMPACTOR]), three_more_messages),
+    "deadline-during-approval": Scenario(deadline_during_approval, REGISTRY),
+    "subagent": Scenario(lead_and_helper, AgentRegistry([LEAD, HELPER])),
+    # v7: a reply cut at its length limit, continued; a model server that drops tools;
     # calls waiting for a worker's model slot; the Responses API with reasoning items.
     "truncated-continued": Scenario(truncated_continued),
     "tools-dropped": Scenario(tools_dropped),

@@ -1,9 +1,9 @@
 """The conversations a worker sends to models, so the workflow sends only what is new.
 
-Each LLM activity's input lands in the run's history. Sending the whole conversation
-every turn made history grow with the square of the turns (a 50-turn run wrote half a
-megabyte for a 19 KB conversation); an `LlmRequest` now carries the messages added since
-the run's previous model call, and `known`, how many came before them. The worker keeps
+Each LLM activity's input lands in the run's history, so sending the whole conversation
+every turn would make history grow with the square of the turns. An `LlmRequest`
+carries the messages added since the run's previous model call, and `known`, how many
+came before them. The worker keeps
 each run's conversation here. A worker that has not seen the run (a restart, another
 worker of the fleet, an evicted entry) rebuilds it from the run's history: the earlier
 requests, folded in order, are the conversation.
@@ -13,15 +13,15 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-import structlog
 from temporalio import activity
 from temporalio.api.enums.v1 import EventType
 from temporalio.exceptions import ApplicationError
 
+from tether._logs import get_logger
 from tether._messages import Message
 from tether._wire import CONVERSATION_LOST, LLM_ACTIVITY, LlmRequest
 
-log = structlog.get_logger("tether.llm")
+log = get_logger("tether.llm")
 
 
 class Conversations:

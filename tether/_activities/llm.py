@@ -11,11 +11,11 @@ import json
 from typing import Any
 
 import openai
-import structlog
 from openai import AsyncOpenAI
 from openai.types.chat import ChatCompletion
 from pydantic import BaseModel, ValidationError
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from tether._activities.agents import served
 from tether._activities.conversations import Conversations
@@ -27,17 +27,17 @@ from tether._activities.streaming import Receiving, receiving, streamed_completi
 from tether._activities.timeouts import bounded, client_timeout
 from tether._activities.tool_support import ToolSupport
 from tether._agents import AgentRegistry
+from tether._logs import get_logger
 from tether._messages import Message, ToolCall, Usage
-from tether._policies import Api
 from tether._pricing import PriceTable
 from tether._records import AgentSpec
 from tether._redaction import configured_secrets
 from tether._scripted_llm.steps import AGENT_HEADER
-from tether._settings import LlmSettings
+from tether._settings import Api, LlmSettings
 from tether._validation import describe
 from tether._wire import LLM_ACTIVITY, LlmReply, LlmRequest
 
-log = structlog.get_logger("tether.llm")
+log = get_logger("tether.llm")
 
 
 def make_client(settings: LlmSettings) -> AsyncOpenAI:
@@ -74,6 +74,13 @@ class LlmActivities:
         return one message."""
         agent = served(self._agents, request.agent)
         info = activity.info()
+        if request.priced and request.model not in self._prices.prices:
+            raise ApplicationError(
+                f"model {request.model!r} has no price in this worker's price table "
+                "(TETHER_PRICES), so the run's cost budget cannot be kept",
+                type="NoPrice",
+                non_retryable=True,
+            )
         try:
             async with heartbeating() as progress:
                 spec = await self._specs.resolve(agent, request.digest)

@@ -18,8 +18,7 @@ from collections.abc import Awaitable
 from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import structlog
-
+from tether._logs import get_logger
 from tether._mcp import HttpConnection, McpServer, StdioConnection
 from tether._replay import one_line
 
@@ -27,7 +26,7 @@ if TYPE_CHECKING:
     from mcp import Client
     from mcp.types import CallToolResult, Tool
 
-log = structlog.get_logger("tether.mcp")
+log = get_logger("tether.mcp")
 
 T = TypeVar("T")
 # A paginating server that never ends its list cannot hold a run's start forever.
@@ -70,7 +69,7 @@ class McpSession:
         self._task = asyncio.create_task(
             self._hold(), name=f"mcp {self.server.name}", context=contextvars.Context()
         )
-        seconds = self.server.connect_timeout_seconds
+        seconds = self.server.connect_timeout.total_seconds()
         try:
             async with asyncio.timeout(seconds):
                 await asyncio.shield(self._ready)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-import structlog
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -23,6 +22,7 @@ from tether._activities.mcp_sessions import McpSessions, SessionGone
 from tether._activities.specs import RecordedSpecs
 from tether._activities.tools import not_approved
 from tether._agents import AgentRegistry
+from tether._logs import get_logger
 from tether._mcp import McpServer
 from tether._records import McpTarget, ToolSpec
 from tether._tools import invalid_arguments, malformed_arguments, truncate, unknown_tool
@@ -31,7 +31,7 @@ from tether._wire import MCP_TOOL_ACTIVITY, ToolOutcome, ToolRequest
 if TYPE_CHECKING:
     from mcp.types import CallToolResult, ContentBlock
 
-log = structlog.get_logger("tether.mcp")
+log = get_logger("tether.mcp")
 
 # Where a side-effecting call's idempotency key goes in the request's `_meta` (a
 # prefixed key, as MCP asks of keys outside its own `io.modelcontextprotocol/`).

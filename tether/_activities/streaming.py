@@ -20,7 +20,6 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
-import structlog
 from openai import AsyncOpenAI
 from openai.lib.streaming.chat import ChatCompletionStreamState
 from openai.types.chat import ChatCompletion
@@ -30,8 +29,9 @@ from temporalio.contrib.workflow_streams import WorkflowStreamClient
 from tether._activities.heartbeat import Progress
 from tether._activities.llm_errors import malformed
 from tether._events import TOPIC, TextDelta
+from tether._logs import get_logger
 
-log = structlog.get_logger("tether.llm")
+log = get_logger("tether.llm")
 
 # A reply complete within this long of its first text is sent as no signal at all: the
 # workflow publishes it whole from the returned message, for free.

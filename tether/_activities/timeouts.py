@@ -21,7 +21,7 @@ import openai
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from tether._policies import LlmPolicy
+from tether._records import LlmRecord
 
 # The client gives up this long before Temporal's start-to-close timeout.
 TOTAL_MARGIN = timedelta(seconds=2)
@@ -29,14 +29,14 @@ TOTAL_MARGIN = timedelta(seconds=2)
 CONNECT_SECONDS = 30.0
 
 
-def client_timeout(policy: LlmPolicy) -> openai.Timeout:
+def client_timeout(policy: LlmRecord) -> openai.Timeout:
     """The client's timeout: each read (a stream's next bytes) within the stall timeout."""
     stall = policy.stall_timeout_seconds
     return openai.Timeout(stall, connect=min(stall, CONNECT_SECONDS))
 
 
 @asynccontextmanager
-async def bounded(model: str, policy: LlmPolicy) -> AsyncIterator[None]:
+async def bounded(model: str, policy: LlmRecord) -> AsyncIterator[None]:
     """Run a call within the attempt's total; a stall or the total raises LlmTimeout."""
     limit = activity.info().start_to_close_timeout
     total = None

@@ -21,14 +21,14 @@ from collections.abc import Iterable
 from typing import Any, Literal
 
 import openai
-import structlog
 from openai import AsyncOpenAI
 
-from tether._policies import Api
+from tether._logs import get_logger
 from tether._scripted_llm.steps import PROBE_HEADER
+from tether._settings import Api
 
 # What the worker learnt of its model server, not a step of the call that asked.
-log = structlog.get_logger("tether.model_server")
+log = get_logger("tether.model_server")
 
 Verdict = Literal["passes", "drops", "unknown"]
 PROBE_TOOL = "tether_probe"

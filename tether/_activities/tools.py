@@ -5,7 +5,6 @@ The same activity runs regular tools and, as a local activity, `fast` ones.
 
 from __future__ import annotations
 
-import structlog
 from temporalio import activity
 
 from tether import _arguments
@@ -14,10 +13,11 @@ from tether._activities.heartbeat import heartbeating
 from tether._activities.specs import RecordedSpecs
 from tether._agents import AgentRegistry
 from tether._limits import PAYLOAD_BUDGET_BYTES
+from tether._logs import get_logger
 from tether._tools import ToolContext, truncate, unknown_tool
 from tether._wire import TOOL_ACTIVITY, ToolOutcome, ToolRequest
 
-log = structlog.get_logger("tether.tool")
+log = get_logger("tether.tool")
 
 
 class ToolActivities:

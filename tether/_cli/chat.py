@@ -24,7 +24,8 @@ from tether._cli.run import chosen_agent, parse_input, start
 from tether._limits import MAX_PROMPT_CHARS
 from tether._run_io import AgentResult, RunState
 from tether._temporal import connect
-from tether._workflows.agent import OPEN_STATUSES, AgentWorkflow
+from tether._workflows.agent import AgentWorkflow
+from tether._workflows.publishing import OPEN_STATUSES
 
 END = "/end"
 

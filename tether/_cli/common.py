@@ -59,9 +59,9 @@ _INVISIBLE = re.compile(r"[\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
 
 
 def terminal_safe(text: str) -> str:
-    """`text` (a model's answer, a tool's result: anything untrusted) as a terminal
+    r"""`text` (a model's answer, a tool's result: anything untrusted) as a terminal
     shows it literally: escape sequences dropped, other controls as `?`, characters
-    that reorder or hide text written as `\\uXXXX`."""
+    that reorder or hide text written as `\uXXXX`."""
     text = _CONTROLS.sub("?", _ESCAPES.sub("", text))
     return _INVISIBLE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 

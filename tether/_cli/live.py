@@ -191,7 +191,6 @@ async def written_while(
 ) -> T:
     """`waiting`'s result, while the run's events from `from_seq` go to `screen`; once
     it is in, the feed gets DRAIN_SECONDS to show the end of its `reply`."""
-
     wanted: list[str | None] = []  # the reply, once it is in
 
     async def read() -> None:

@@ -20,6 +20,7 @@ from tether._cli.views import STATUSES, cmd_list, cmd_status, cmd_transcript, cm
 from tether._cli.worker import add_health_command, add_worker_command
 from tether._settings import ConfigurationError
 from tether._temporal import TemporalUnreachable
+from tether._version import DISTRIBUTION, installed_version
 
 Command = Callable[[argparse.Namespace], Awaitable[int]]
 
@@ -45,6 +46,9 @@ def build_parser(
     default_pipeline: str | None = None,
 ) -> argparse.ArgumentParser:
     parser = Parser(prog=prog, description="Run and steer Tether agents.")
+    parser.add_argument(
+        "--version", action="version", version=f"{DISTRIBUTION} {installed_version()}"
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     add_worker_command(commands)
     add_health_command(commands)

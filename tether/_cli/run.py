@@ -21,6 +21,7 @@ from tether._cli.ending import finish
 from tether._cli.follow import Approver
 from tether._cli.reading import polling
 from tether._client import AgentRun, RunExists
+from tether._policies import Budgets
 from tether._run_io import AgentInput
 from tether._settings import task_queue
 from tether._temporal import connect
@@ -56,6 +57,9 @@ def add_run_options(parser: argparse.ArgumentParser, default_agent: str | None) 
     parser.add_argument("--max-tokens", type=int, help="token budget of the whole run")
     parser.add_argument("--deadline", type=float, metavar="SECONDS", help="end the run after")
     parser.add_argument(
+        "--max-cost", type=float, metavar="USD", help="spend in US dollars (needs TETHER_PRICES)"
+    )
+    parser.add_argument(
         "--approval-timeout", type=float, metavar="SECONDS", help="then a call counts as rejected"
     )
     add_acting_for(parser)
@@ -86,6 +90,7 @@ def parse_input(args: argparse.Namespace, prompt: str, *, chat: bool = False) ->
             max_turns=args.max_turns,
             max_total_tokens=args.max_tokens,
             deadline_seconds=args.deadline,
+            max_cost_usd=args.max_cost,
             approval_timeout_seconds=args.approval_timeout,
             chat=chat,
             acting_for=args.acting_for,
@@ -110,9 +115,12 @@ async def start(
             id=workflow_id,
             chat=params.chat,
             model=params.model,
-            max_turns=params.max_turns,
-            max_total_tokens=params.max_total_tokens,
-            deadline=_seconds(params.deadline_seconds),
+            budgets=Budgets(
+                max_turns=params.max_turns,
+                max_total_tokens=params.max_total_tokens,
+                deadline=_seconds(params.deadline_seconds),
+                max_cost_usd=params.max_cost_usd,
+            ),
             approval_timeout=_seconds(params.approval_timeout_seconds),
             acting_for=params.acting_for,
             started_by=params.started_by,

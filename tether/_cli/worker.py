@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
-from tether._agents import AgentRegistry, ModuleMissing, load_registry
+from tether._agents import AgentRegistry, ModuleMissing, load_registry, load_target
 from tether._cli.common import UserError
 from tether._liveness import DEFAULT_MAX_AGE_SECONDS, check
 from tether._logs import configure as configure_logs
-from tether._settings import ConfigurationError, Deployment
+from tether._settings import ConfigurationError, Deployment, LlmSettings
 from tether._worker import WorkerConfig, serve
 
 # What `tether worker` serves with no --agents, when it is importable: the demo of
@@ -29,6 +30,16 @@ def add_worker_command(commands: argparse._SubParsersAction) -> None:  # type: i
         default=os.environ.get("TETHER_AGENTS"),
         help="an AgentRegistry or a list of Agents, e.g. myapp.agents:REGISTRY; the module "
         "is imported with the working directory on the path (default: TETHER_AGENTS)",
+    )
+    sub.add_argument(
+        "--offline",
+        nargs="?",
+        const="",
+        default=os.environ.get("TETHER_OFFLINE") or None,
+        metavar="SCRIPTS",
+        help="play the agents with the offline scripted model instead of a real one; "
+        "SCRIPTS (MODULE:ATTR) names a mapping of agent name to responder "
+        "(default: TETHER_OFFLINE, '1' for no scripts)",
     )
     sub.add_argument(
         "--deployment",
@@ -57,7 +68,7 @@ def registry_named(target: str | None) -> AgentRegistry:
 async def cmd_worker(args: argparse.Namespace) -> int:
     configure_logs()
     registry = registry_named(args.agents)
-    config = WorkerConfig.from_env()
+    config = WorkerConfig.from_env(offline_model(args.offline))
     if args.deployment or args.build_id:
         name = args.deployment or (config.deployment.name if config.deployment else "")
         build = args.build_id or (config.deployment.build_id if config.deployment else "")
@@ -65,6 +76,21 @@ async def cmd_worker(args: argparse.Namespace) -> int:
     with config.telemetry.exporting():
         await serve(registry, config)
     return 0
+
+
+def offline_model(offline: str | None) -> LlmSettings | None:
+    """The offline model `--offline [SCRIPTS]` asks for (None: not asked)."""
+    if offline is None:
+        return None
+    if offline.strip() in ("", "1", "true"):
+        return LlmSettings.scripted()
+    scripts = load_target(offline, option="--offline")
+    if not isinstance(scripts, Mapping) or not all(callable(s) for s in scripts.values()):
+        raise ConfigurationError(
+            f"--offline {offline}: not a mapping of agent name to responder "
+            "(a function of the messages that returns a step, see tether.testing)"
+        )
+    return LlmSettings.scripted(scripts)
 
 
 def add_health_command(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

@@ -1,21 +1,27 @@
-"""Keeping what the model is sent within a context policy's budget (workflow code: pure
-functions of the messages, so every replay compacts alike).
+"""Keeping what the model is sent within a context policy's budget (workflow code: the
+steps are pure functions of the messages, so every replay compacts alike).
 
-The steps, cheapest first, each taken only while the estimate is over budget:
+`fit` takes the steps, cheapest first, each only while the estimate is over budget:
 1. older tool results over `tool_result_chars` are elided, with a note;
 2. the messages before the latest `keep_recent` are summarized by a model call (the
-   workflow makes it; here the request and the message it becomes) or, without
-   `summarize`, dropped with a note;
+   caller makes it; here the request and the message it becomes) or, without
+   `summarize` or when that call fails, dropped with a note;
 3. any message still too long is cut, with a note.
+The model is sent the compacted view; the transcript keeps every message.
 """
 
 from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
 
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from tether._messages import Message
     from tether._policies import ContextPolicy
+
+from tether._workflows.logs import log
+from tether._workflows.run_state import Conversation
 
 CHARS_PER_TOKEN = 4  # the usual estimate for English text; no tokenizer in a workflow
 MESSAGE_OVERHEAD = 4  # tokens a message costs beyond its text (role, separators)
@@ -26,6 +32,37 @@ SUMMARY_PROMPT = (
     "sentences, at most a few hundred words."
 )
 RENDER_CHARS = 2000  # of one message, in what the summarizing call is sent
+
+# A model call given a `summary_request`: the summary, or None if the call failed.
+Summarize = Callable[[list[Message]], Awaitable[str | None]]
+
+
+async def fit(
+    policy: ContextPolicy | None, conversation: Conversation, turn: int, summarize: Summarize
+) -> None:
+    """Compact what the model is sent before `turn` to `policy`, if it is over; the
+    transcript notes what was done."""
+    if policy is None or not over(policy, conversation.messages):
+        return
+    notes = []
+    view, elided = elide_tool_results(policy, conversation.messages)
+    if elided:
+        notes.append(f"{elided} older tool results elided")
+    start = recent_start(policy, view)
+    if over(policy, view) and start > 1:
+        older = view[1:start]
+        summary = await summarize(summary_request(older, policy)) if policy.summarize else None
+        if summary is None:
+            view = [view[0], dropped_message(len(older)), *view[start:]]
+            notes.append(f"{len(older)} older messages dropped")
+        else:
+            view = [view[0], summary_message(summary, len(older)), *view[start:]]
+            notes.append(f"{len(older)} older messages summarized")
+    view, cut = cut_to_fit(policy, view)
+    if cut:
+        notes.append(f"{cut} long messages cut")
+    log.info("context compacted", extra={"turn": turn, "notes": notes})
+    conversation.compact(view, compaction_note(notes, turn))
 
 
 def estimate(messages: list[Message]) -> int:

@@ -10,12 +10,16 @@ check them here: a bad input fails the run at once, saying what was wrong.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from temporalio.exceptions import ApplicationError
 
 from tether._validation import describe
+
+if TYPE_CHECKING:
+    from tether._records import AgentSpec
+    from tether._run_io import AgentInput
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -49,3 +53,19 @@ def checked_input(model: type[M], args: Sequence[Any]) -> M:
 def invalid_input(problem: str) -> ApplicationError:
     """The error that fails a run over its input (non-retryable `InvalidInput`)."""
     return ApplicationError(f"invalid input: {problem}", type="InvalidInput", non_retryable=True)
+
+
+def check_model(spec: AgentSpec, params: AgentInput) -> None:
+    """Refuse a first start that asks for a model the agent does not allow.
+
+    Raises:
+        ApplicationError: ``InvalidInput``, naming the models the agent allows.
+    """
+    if spec.models is None or params.model is None or params.carried is not None:
+        return  # a continued run's model is the one its conversation moved to
+    allowed = [spec.model, *spec.llm.fallback_models, *spec.models]
+    if params.model not in allowed:
+        raise invalid_input(
+            f"agent {spec.name!r} does not run model {params.model!r} "
+            f"(allowed: {', '.join(dict.fromkeys(allowed))})"
+        )

@@ -1,28 +1,50 @@
-"""An agent's spec and one model call, as activities (workflow code).
+"""An agent's spec and its model calls, as activities (workflow code).
 
-Shared by AgentWorkflow's loop and the refund pipeline's LLM steps, so both call the
-model through the same activity, timeouts, retries and structured-output checks.
+`describe_agent` and `execute_llm` are shared by AgentWorkflow's loop and the refund
+pipeline's LLM steps, so both call the model through the same activity, timeouts,
+retries and structured-output checks. `ModelCalls` is the agent run's side: which model
+it calls (falling back when one is unavailable), which worker holds its conversation,
+and how much of the conversation each call is sent.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, TimeoutType
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    FailureError,
+    RetryState,
+    TimeoutType,
+    is_cancelled_exception,
+)
 from temporalio.exceptions import TimeoutError as ActivityTimeout
 
+from tether._workflows import context
 from tether._workflows.activity_calls import DEFAULT_HEARTBEAT_TIMEOUT_SECONDS, execute
 from tether._workflows.events import RunEvents
 from tether._workflows.generations import real_models
+from tether._workflows.logs import log
+from tether._workflows.publishing import Publisher
+from tether._workflows.run_state import Conversation, Spend
 
 with workflow.unsafe.imports_passed_through():
-    from tether._events import Reply, TextDelta
+    from tether._events import ModelSwitched, Reply, TextDelta
     from tether._messages import Message
     from tether._records import AgentSpec
-    from tether._wire import DESCRIBE_AGENT_ACTIVITY, LLM_ACTIVITY, LlmReply, LlmRequest
+    from tether._run_io import ModelSwitch
+    from tether._wire import (
+        CONVERSATION_LOST,
+        DESCRIBE_AGENT_ACTIVITY,
+        LLM_ACTIVITY,
+        LlmReply,
+        LlmRequest,
+    )
 
 
 # Why a run cannot start, as its failure says it.
@@ -140,7 +162,7 @@ async def _call_where(
     except ActivityError as e:
         if not _not_started(e):
             raise
-        workflow.logger.info("the conversation's worker is gone", extra={"queue": worker_queue})
+        log.info("the conversation's worker is gone", extra={"queue": worker_queue})
         return await call(None)
 
 
@@ -154,3 +176,137 @@ def repair_request(output_error: str) -> Message:
     return Message.user(
         f"Error: {output_error}. Reply again with only a JSON object that matches the schema."
     )
+
+
+class ModelCalls:
+    """An agent run's model calls: the model it calls now (moving down the agent's
+    fallback list when one is unavailable), the worker that holds its conversation (the
+    next call goes there first), and how much of the conversation the model was sent.
+    A call that cannot succeed fails the run: its status through `shown`, then the error
+    raised."""
+
+    def __init__(
+        self,
+        agent: str,
+        conversation: Conversation,
+        spend: Spend,
+        events: RunEvents,
+        shown: Publisher,
+    ) -> None:
+        self.model: str | None = None
+        # The run has a cost budget: a model without a price must not be called.
+        self.priced = False
+        # The task queue of the worker that holds this run's conversation (its last
+        # model call's); the next call goes there first.
+        self.worker_queue: str | None = None
+        self._agent = agent
+        self._conversation = conversation
+        self._spend = spend
+        self._events = events
+        self._shown = shown
+
+    async def call(self, spec: AgentSpec, turn: int, *, local_allowed: bool) -> LlmReply:
+        """The model's reply at `turn`, the conversation first fitted to the agent's
+        context policy; `local_allowed`: whether it may be a local activity now."""
+        fallbacks = [m for m in spec.llm.fallback_models if m != self.model]
+        # A local activity's input never reaches history, so a worker new to the run
+        # could not rebuild the conversation from it: it is sent whole (costing no
+        # history). A regular call sends only what is new, and whole again if the
+        # worker could not rebuild the rest.
+        whole = spec.llm.local_activity and local_allowed
+        summarize = functools.partial(self._summarize, spec, turn, local_allowed)
+        await context.fit(spec.context, self._conversation, turn, summarize)
+        while True:
+            model = self.model or spec.model
+            self._shown.waiting_for = f"a reply from `{model}`"
+            self._shown.publish()
+            conversation = self._conversation
+            request = LlmRequest(
+                agent=self._agent,
+                model=model,
+                messages=conversation.messages if whole else conversation.unsent(),
+                turn=turn,
+                known=0 if whole else conversation.sent,
+                priced=self.priced,
+            )
+            try:
+                reply = await execute_llm(
+                    spec,
+                    request,
+                    summary=f"llm {model} · turn {turn}",
+                    worker_queue=self.worker_queue,
+                    local_allowed=local_allowed,
+                    events=self._events,
+                )
+            except ActivityError as e:
+                if is_cancelled_exception(e):
+                    raise  # the run was cancelled or reached its deadline: not a failure
+                if _lost_conversation(e) and not whole:
+                    whole = True
+                    continue
+                reason = _unavailable(e)
+                if reason is None or not fallbacks:
+                    raise self._fail(e) from e
+                self._switch(turn, model, fallbacks.pop(0), reason)
+                continue
+            conversation.sent = len(conversation.messages)
+            self.worker_queue = reply.worker_queue
+            self._spend.add_call(reply)
+            self._shown.waiting_for = None
+            self._shown.publish()
+            return reply
+
+    async def _summarize(
+        self, spec: AgentSpec, turn: int, local_allowed: bool, messages: list[Message]
+    ) -> str | None:
+        """The model call of a context summary (its tokens count as the run's); None if
+        it failed, and the older messages are dropped instead (the transcript keeps them)."""
+        model = self.model or spec.model
+        request = LlmRequest(
+            agent=self._agent, model=model, messages=messages, turn=turn, summary=True
+        )
+        try:
+            reply = await execute_llm(
+                spec,
+                request,
+                summary=f"llm {model} · summary before turn {turn}",
+                local_allowed=local_allowed,
+            )
+        except ActivityError as e:
+            if is_cancelled_exception(e):
+                raise
+            log.warning("summary failed; older messages dropped")
+            return None
+        self._spend.add_call(reply)
+        return reply.message.content or None
+
+    def _switch(self, turn: int, from_model: str, to_model: str, reason: str) -> None:
+        switch = ModelSwitch(turn=turn, from_model=from_model, to_model=to_model, reason=reason)
+        self._spend.switches.append(switch)
+        self.model = to_model
+        log.warning("falling back to another model", extra=switch.model_dump())
+        self._events.publish(ModelSwitched(**switch.model_dump()))
+        self._shown.model_switched(to_model, self._spend.switches)
+
+    def _fail(self, error: ActivityError) -> ApplicationError:
+        cause = error.cause
+        kind = cause.type if isinstance(cause, ApplicationError) else None
+        message = cause.message if isinstance(cause, FailureError) else error.message
+        self._shown.fail(f"{kind}: {message}" if kind else message)
+        return ApplicationError(message, type=kind or "LlmCallFailed", non_retryable=True)
+
+
+def _lost_conversation(error: ActivityError) -> bool:
+    cause = error.cause
+    return isinstance(cause, ApplicationError) and cause.type == CONVERSATION_LOST
+
+
+def _unavailable(error: ActivityError) -> str | None:
+    """Why a model counts as unavailable (so a fallback may take over), or None."""
+    cause = error.cause
+    if isinstance(cause, ApplicationError) and cause.type == "ModelNotFound":
+        return "model not found"
+    if error.retry_state in (RetryState.MAXIMUM_ATTEMPTS_REACHED, RetryState.TIMEOUT):
+        detail = cause.message if isinstance(cause, FailureError) else "no detail"
+        return f"retries exhausted ({detail})"
+    return None

@@ -4,14 +4,18 @@ pure data and arithmetic, no I/O)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import TypeVar
 
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from tether._messages import Message, Usage
-    from tether._run_io import AgentResult, ModelSwitch
+    from tether._records import AgentSpec
+    from tether._run_io import AgentInput, AgentResult, ModelSwitch, RunStatus
     from tether._wire import LlmReply
+
+N = TypeVar("N", int, float)
 
 
 @dataclass
@@ -100,12 +104,38 @@ class Limits:
 
     max_turns: int = 0
     max_total_tokens: int | None = None
+    max_cost_usd: float | None = None
     deadline: datetime | None = None
     continue_as_new_turns: int = 0
 
-    def out_of_tokens(self, usage: Usage) -> bool:
+    def set_from(self, spec: AgentSpec, params: AgentInput, *, bound: bool) -> None:
+        """The input's budgets, else the agent's. `bound` (a run from
+        generations.BOUND_AND_SCOPED on): the input may lower the agent's budgets, never
+        raise them. A first run's deadline counts from now; a continued run keeps the
+        deadline it carried."""
+        self.max_turns = params.max_turns or spec.max_turns
+        self.max_total_tokens = params.max_total_tokens or spec.max_total_tokens
+        self.max_cost_usd = params.max_cost_usd or spec.max_cost_usd
+        self.continue_as_new_turns = params.continue_as_new_turns or spec.continue_as_new_turns
+        seconds = params.deadline_seconds or spec.deadline_seconds
+        if bound:
+            self.max_turns = min(self.max_turns, spec.max_turns)
+            self.max_total_tokens = _lower(self.max_total_tokens, spec.max_total_tokens)
+            self.max_cost_usd = _lower(self.max_cost_usd, spec.max_cost_usd)
+            seconds = _lower(seconds, spec.deadline_seconds)
+        if params.carried is None:
+            self.deadline = workflow.now() + timedelta(seconds=seconds) if seconds else None
+
+    def spent(self, spend: Spend) -> RunStatus | None:
+        """The status of the budget `spend` has used up, or None (checked before each
+        turn, and after each answer of a chat)."""
         limit = self.max_total_tokens
-        return limit is not None and usage.total_tokens >= limit
+        if limit is not None and spend.usage.total_tokens >= limit:
+            return "max_tokens"
+        cost, max_cost = spend.cost(), self.max_cost_usd
+        if max_cost is not None and cost is not None and cost >= max_cost:
+            return "max_cost"
+        return None
 
     def tokens_left(self, usage: Usage) -> int | None:
         limit = self.max_total_tokens
@@ -142,11 +172,8 @@ class Inbox:
             self.replies[seq] = reply
 
 
-@dataclass
-class Publishing:
-    """What the web UI was last shown of the run, and how to show it."""
-
-    waiting_for: str | None = None
-    published: tuple[object, ...] | None = None
-    searchable: bool = False
-    upsert_every_turn: bool = False
+def _lower(asked: N | None, cap: N | None) -> N | None:
+    """`asked`, but no more than `cap` (None: no limit)."""
+    if cap is None:
+        return asked
+    return cap if asked is None else min(asked, cap)

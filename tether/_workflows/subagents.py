@@ -15,8 +15,9 @@ with workflow.unsafe.imports_passed_through():
     from tether._run_io import AgentInput, AgentResult
     from tether._subagents import Handoff
     from tether._validation import describe
-    from tether._visibility import run_summary
     from tether._wire import ToolOutcome
+
+from tether._workflows.agent_runs import execute_agent
 
 
 async def run_subagent(
@@ -42,8 +43,7 @@ async def run_subagent(
         return _error("tool_error", f"this run has no budget left for the {agent} agent"), None
     parent = workflow.info().workflow_id
     try:
-        result: AgentResult = await workflow.execute_child_workflow(
-            "AgentWorkflow",
+        result = await execute_agent(
             AgentInput(
                 agent=agent,
                 prompt=task,
@@ -52,9 +52,7 @@ async def run_subagent(
             ),
             # Deterministic, like a tool's idempotency key: a replay finds the same child.
             id=f"{parent}:{turn}:{call.id}",
-            result_type=AgentResult,
-            static_summary=run_summary(f"{agent} for {parent}", task),
-            static_details=f"**Sub-agent** of `{parent}` (turn {turn}, tool call "
+            details=f"**Sub-agent** of `{parent}` (turn {turn}, tool call "
             f"`{call.id}`)\n\n**Task**\n\n{task[:2000]}",
         )
     except ChildWorkflowError as e:

@@ -1,5 +1,8 @@
-"""How AgentWorkflow runs one tool call (workflow code: deterministic, no I/O).
+"""How AgentWorkflow runs the tool calls the model asks for (workflow code:
+deterministic, no I/O).
 
+`ToolCalls` runs all the calls of one model message at once, each its own activity,
+and keeps the run's status and event feed current while they run. One call:
 - An unknown tool is answered here, without an activity.
 - A `needs_approval` tool first waits for a person's decision (see approvals.py).
 - The built-in `wait` tool is a durable timer, not an activity.
@@ -13,6 +16,8 @@ infrastructure errors are retried by Temporal per the tool's retry policy.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -22,6 +27,7 @@ from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
     from tether import _arguments
+    from tether._events import ToolCallFinished, ToolCallStarted
     from tether._messages import ToolCall
     from tether._records import AgentSpec, ToolSpec
     from tether._run_io import ApprovalDecision
@@ -32,6 +38,10 @@ with workflow.unsafe.imports_passed_through():
 
 from tether._workflows.activity_calls import DEFAULT_HEARTBEAT_TIMEOUT_SECONDS, execute
 from tether._workflows.approvals import Approvals, Rules, edited_note
+from tether._workflows.events import RunEvents
+from tether._workflows.publishing import Publisher
+from tether._workflows.run_state import Limits, Spend
+from tether._workflows.subagents import run_subagent
 
 RunSubagent = Callable[[ToolSpec, ToolCall], Awaitable[ToolOutcome]]
 
@@ -55,6 +65,78 @@ class RunContext:
             approvers=tuple(spec.approvers) if spec.approvers is not None else None,
             started_by=self.started_by,
         )
+
+
+class ToolCalls:
+    """An agent run's tool calls: those of one model message all at once, each told to
+    the event feed as it starts and ends; the calls that wait for a person (through
+    `approvals`, whose changes the run's status shows); sub-agents within what is left
+    of the run's budgets. `context` and `approval_timeout` are the run's, set once its
+    input is read."""
+
+    def __init__(self, events: RunEvents, shown: Publisher, limits: Limits, spend: Spend) -> None:
+        self.context = RunContext()
+        self.approval_timeout = timedelta(0)
+        self.approvals = Approvals(on_change=self._approvals_changed, publish=events.publish)
+        self._waiting: str | None = None  # the tools the run waits for, while they run
+        self._events = events
+        self._shown = shown
+        self._limits = limits
+        self._spend = spend
+
+    async def run(
+        self, spec: AgentSpec, calls: list[ToolCall], turn: int, *, local: bool
+    ) -> list[ToolOutcome]:
+        """The outcome of each call, in the calls' order; `local`: whether `fast` tools
+        may run as local activities now."""
+        self._waiting = "tools: " + ", ".join(c.name for c in calls)
+        self._shown.set_status("running", self._waiting)
+        outcomes = await asyncio.gather(*(self._run(spec, call, turn, local) for call in calls))
+        self._waiting = None
+        return outcomes
+
+    async def _run(self, spec: AgentSpec, call: ToolCall, turn: int, local: bool) -> ToolOutcome:
+        self._events.publish(ToolCallStarted.of(turn, call))
+        outcome = await run_tool_call(
+            spec,
+            call,
+            turn=turn,
+            approvals=self.approvals,
+            approval_timeout=self.approval_timeout,
+            run_subagent=functools.partial(self._run_subagent, turn),
+            local_allowed=local,
+            context=self.context,
+        )
+        self._events.publish(ToolCallFinished.of(turn, call, outcome.content, outcome.error))
+        return outcome
+
+    async def _run_subagent(self, turn: int, tool: ToolSpec, call: ToolCall) -> ToolOutcome:
+        """The other agent as a child run, within what is left of this run's budgets;
+        its tokens (and cost) count as this run's."""
+        outcome, child = await run_subagent(
+            tool,
+            call,
+            turn=turn,
+            tokens_left=self._limits.tokens_left(self._spend.usage),
+            deadline=self._limits.deadline,
+        )
+        if child is not None:
+            self._spend.add_child(child)
+            self._shown.publish()
+        return outcome
+
+    def _approvals_changed(self) -> None:
+        pending = self.approvals.pending
+        if not pending:
+            self._shown.set_status("running", self._waiting)
+            return
+        calls = ", ".join(f"{p.tool} (call {p.call_id})" for p in pending)
+        self._shown.set_status("awaiting_approval", f"a person to approve {calls}")
+
+
+def awaits_approval(spec: AgentSpec, calls: list[ToolCall]) -> bool:
+    """Whether any of `calls` is of a tool that waits for a person's decision."""
+    return any(t.needs_approval for c in calls if (t := spec.tool(c.name)))
 
 
 async def run_tool_call(

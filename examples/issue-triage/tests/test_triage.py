@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from myapp.catalog import REGISTRY, triage_script
+from myapp.catalog import REGISTRY, TRIAGE
+from myapp.offline import SCRIPTS
 from tether import AgentRun
 from tether.testing import ScriptedLLM, time_skipping, worker
 
@@ -14,11 +15,11 @@ async def test_closes_a_duplicate_once_a_person_approves(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("ISSUES_DB", str(tmp_path / "issues.db"))
-    with ScriptedLLM(scripts={"issue-triage": triage_script}) as llm:
+    with ScriptedLLM(scripts=SCRIPTS) as llm:
         async with time_skipping() as env, worker(env.client, REGISTRY, llm) as w:
             run = await AgentRun.start(
                 env.client,
-                "issue-triage",
+                TRIAGE,
                 "Close #12 as a duplicate of #7.",
                 task_queue=w.task_queue,
             )
