@@ -41,7 +41,6 @@ from tether._activities.tools import ToolActivities
 from tether._agents import Agent, AgentRegistry, as_registry
 from tether._logs import ActivityLogContext, get_logger
 from tether._pricing import PriceTable
-from tether._records import llm_record
 from tether._sandbox import passing_tether_through
 from tether._scripted_llm.server import ScriptedLLM
 from tether._scripted_llm.steps import no_script
@@ -272,7 +271,7 @@ class TetherPlugin(SimplePlugin):
         """Whether the model server passes tools, for each model of an agent with tools."""
         served = self._activities()
         models = [
-            (model, llm_record(agent.llm).api_for(model) or served.llm.api)
+            (model, agent.llm.api_for(model) or served.llm.api)
             for agent in self.registry
             if agent.tools or agent.mcp
             for model in [agent.model or served.llm.model, *agent.llm.fallback_models]

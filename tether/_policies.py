@@ -84,6 +84,27 @@ class ModelOptions(BaseModel):
     api: Api | None = None
 
 
+class ReplyOptions(BaseModel):
+    """How an agent's replies are capped, read and told: `LlmPolicy`'s fields that the
+    record a run keeps of it (`_records.LlmRecord`) holds as they are."""
+
+    max_tokens: int | None = Field(default=DEFAULT_MAX_TOKENS, ge=1)
+    on_truncated: OnTruncated = "accept"
+    max_continuations: int = Field(default=2, ge=1)
+    api: Api | None = None
+    per_model: dict[str, ModelOptions] = Field(default_factory=dict)
+
+    def reply_cap(self, model: str) -> int | None:
+        """The cap on a reply of `model`'s."""
+        options = self.per_model.get(model)
+        return options.max_tokens if options and options.max_tokens else self.max_tokens
+
+    def api_for(self, model: str) -> Api | None:
+        """The wire format chosen for `model` (None: the worker's)."""
+        options = self.per_model.get(model)
+        return options.api if options and options.api else self.api
+
+
 # The fields that were floats of seconds before durations became timedeltas.
 _SECONDS_FIELDS = {
     "timeout_seconds": "timeout",
@@ -92,7 +113,7 @@ _SECONDS_FIELDS = {
 }
 
 
-class LlmPolicy(BaseModel):
+class LlmPolicy(ReplyOptions):
     """How an agent calls its model.
 
     Args:
@@ -141,11 +162,6 @@ class LlmPolicy(BaseModel):
     retry: InstanceOf[RetryPolicy] = Field(default_factory=default_llm_retry)
     fallback_models: list[str] = Field(default_factory=list)
     output_repairs: int = Field(default=2, ge=0)
-    max_tokens: int | None = Field(default=DEFAULT_MAX_TOKENS, ge=1)
-    on_truncated: OnTruncated = "accept"
-    max_continuations: int = Field(default=2, ge=1)
-    api: Api | None = None
-    per_model: dict[str, ModelOptions] = Field(default_factory=dict)
     local_activity: bool = False
     stream: bool = True
     stream_interval: timedelta = timedelta(milliseconds=500)

@@ -12,14 +12,7 @@ from pydantic import BaseModel, Field
 from temporalio.common import RetryPolicy
 
 from tether._limits import DAY_SECONDS, DEFAULT_MAX_RESULT_BYTES
-from tether._policies import (
-    DEFAULT_MAX_TOKENS,
-    ContextPolicy,
-    LlmPolicy,
-    ModelOptions,
-    OnTruncated,
-)
-from tether._settings import Api
+from tether._policies import ContextPolicy, LlmPolicy, ReplyOptions
 
 # Temporal's default maximum interval between retries: 100 times the first.
 DEFAULT_MAX_INTERVAL_FACTOR = 100
@@ -68,7 +61,7 @@ def retry_record(policy: RetryPolicy) -> RetryRecord:
     return RetryRecord.model_validate(record)
 
 
-class LlmRecord(BaseModel):
+class LlmRecord(ReplyOptions):
     """An agent's `LlmPolicy` as a run records it (durations in seconds)."""
 
     timeout_seconds: float = Field(default=600.0, gt=0)
@@ -77,24 +70,9 @@ class LlmRecord(BaseModel):
     retry: RetryRecord = Field(default_factory=RetryRecord)
     fallback_models: list[str] = Field(default_factory=list)
     output_repairs: int = Field(default=2, ge=0)
-    max_tokens: int | None = Field(default=DEFAULT_MAX_TOKENS, ge=1)
-    on_truncated: OnTruncated = "accept"
-    max_continuations: int = Field(default=2, ge=1)
-    api: Api | None = None
-    per_model: dict[str, ModelOptions] = Field(default_factory=dict)
     local_activity: bool = False
     stream: bool = True
     stream_interval_seconds: float = Field(default=0.5, ge=0.05)
-
-    def reply_cap(self, model: str) -> int | None:
-        """The cap on a reply of `model`'s."""
-        options = self.per_model.get(model)
-        return options.max_tokens if options and options.max_tokens else self.max_tokens
-
-    def api_for(self, model: str) -> Api | None:
-        """The wire format the agent chose for `model` (None: the worker's)."""
-        options = self.per_model.get(model)
-        return options.api if options and options.api else self.api
 
 
 def llm_record(policy: LlmPolicy) -> LlmRecord:
