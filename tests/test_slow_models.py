@@ -105,7 +105,7 @@ async def test_a_silent_provider_is_a_stall_and_is_retried(dev_env: WorkflowEnvi
     assert result.answer == "on time"
     [(attempt, failure)] = await attempts_and_failures(handle)
     assert attempt == 2
-    assert failure.startswith("LlmTimeout: ") and "stall_timeout_seconds" in failure
+    assert failure.startswith("LlmTimeout: ") and "LlmPolicy.stall_timeout" in failure
 
 
 async def test_replies_are_capped_by_default_and_per_model(dev_env: WorkflowEnvironment) -> None:

@@ -1,6 +1,6 @@
 """The Responses API (`POST /v1/responses`) as the LLM activity's second wire format.
 
-Chosen per model (`LlmPolicy(api="responses")`, `ModelOptions(api=...)`) or for a whole
+Chosen per model (`LlmPolicy(api="responses")`, `per_model={"NAME": {"api": ...}}`) or for a whole
 worker (TETHER_LLM_API=responses). The call keeps the chat path's durability: the
 client's retries are off, its errors go through the same classification (Retry-After
 honoured), the reply is read as a stream (its text to the run's feed), and a retry is

@@ -2,9 +2,9 @@
 
 A slow model and a stalled one look alike to a single timeout: a local model writing
 2,000 tokens at 13 a second needs minutes, a hung server never answers. So a call is
-read as a stream and bounded twice: `LlmPolicy.stall_timeout_seconds` between any two
+read as a stream and bounded twice: `LlmPolicy.stall_timeout` between any two
 bytes (before the first too: the provider's queue and its reading of the prompt), and
-the attempt's start-to-close timeout (`LlmPolicy.timeout_seconds`) in total, which the
+the attempt's start-to-close timeout (`LlmPolicy.timeout`) in total, which the
 client gives up a little before Temporal would, so the failure is a classified,
 retryable `LlmTimeout` rather than an opaque timeout. Neither runs while the call waits
 in Temporal for a free model slot (TETHER_MAX_CONCURRENT_LLM_CALLS).
@@ -48,12 +48,12 @@ async def bounded(model: str, policy: LlmRecord) -> AsyncIterator[None]:
     except TimeoutError:
         raise ApplicationError(
             f"{model}: the reply was not complete within {total:g} s, the attempt's total "
-            "(LlmPolicy.timeout_seconds); retrying",
+            "(LlmPolicy.timeout); retrying",
             type="LlmTimeout",
         ) from None
     except openai.APITimeoutError:
         raise ApplicationError(
             f"{model}: nothing came from the provider for {policy.stall_timeout_seconds:g} s "
-            "(LlmPolicy.stall_timeout_seconds); retrying",
+            "(LlmPolicy.stall_timeout); retrying",
             type="LlmTimeout",
         ) from None

@@ -33,7 +33,7 @@ log = get_logger("tether.model_server")
 Verdict = Literal["passes", "drops", "unknown"]
 PROBE_TOOL = "tether_probe"
 PROBE_PROMPT = f"Call the function {PROBE_TOOL} now."
-# As long as a model call may be silent (LlmPolicy.stall_timeout_seconds): the probe is
+# As long as a model call may be silent (LlmPolicy.stall_timeout): the probe is
 # not streamed, and a slow local model writes its whole reply first.
 PROBE_TIMEOUT_SECONDS = 120.0
 # Enough for a call, or for a few words instead of one; a reasoning model may spend them
