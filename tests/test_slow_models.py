@@ -17,7 +17,7 @@ from temporalio.testing import WorkflowEnvironment
 from tests.conftest import until
 from tether import Agent, AgentRegistry, AgentResult, LlmPolicy
 from tether._cli.views import look_at, status_text
-from tether._policies import DEFAULT_MAX_TOKENS, ModelOptions
+from tether._policies import ModelOptions
 from tether._run_io import AgentInput
 from tether._wire import LLM_ACTIVITY
 from tether.testing import ScriptedLLM, Slow, Streamed, say, worker
@@ -117,7 +117,7 @@ async def test_replies_are_capped_by_default_and_per_model(dev_env: WorkflowEnvi
         await run_of(dev_env, llm, "capped")
     caps = [(r.model, r.body.get("max_completion_tokens")) for r in llm.requests]
     assert caps == [
-        ("tether-scripted", DEFAULT_MAX_TOKENS),
+        ("tether-scripted", 2048),  # the documented default
         ("small", 300),
         ("thinker", 20_000),
     ]
