@@ -40,6 +40,7 @@ from tether._activities.specs import RecordedSpecs
 from tether._activities.tools import ToolActivities
 from tether._agents import Agent, AgentRegistry, as_registry
 from tether._logs import ActivityLogContext, get_logger
+from tether._lost_payloads import ending_runs_with_lost_payloads, stop_ending
 from tether._pricing import PriceTable
 from tether._sandbox import passing_tether_through
 from tether._scripted_llm.server import ScriptedLLM
@@ -47,6 +48,7 @@ from tether._scripted_llm.steps import no_script
 from tether._search_registration import ensure_search_attributes
 from tether._settings import ConfigurationError, LlmSettings
 from tether._temporal import data_converter, with_codec
+from tether._trust import ApproverKeys
 from tether._workflows.agent import AgentWorkflow
 
 log = get_logger("tether.plugin")
@@ -83,6 +85,9 @@ class TetherPlugin(SimplePlugin):
             to the models of the agents that have tools (one log line each; see
             _activities/tool_support.py). Otherwise it is asked at the first reply to
             such an agent that calls no tool.
+        approver_keys: The keys whose signed decisions runs of agents that name none
+            accept (see `ApproverKeys`); None reads TETHER_APPROVER_KEYS (a file, or
+            `unsigned`). With neither, such runs refuse every decision.
     """
 
     def __init__(
@@ -96,6 +101,7 @@ class TetherPlugin(SimplePlugin):
         check_mcp_servers: bool = False,
         max_concurrent_llm_calls: int | None = None,
         check_tools: bool = False,
+        approver_keys: ApproverKeys | None = None,
     ) -> None:
         self.registry = as_registry(agents)
         self._llm_slots = max_concurrent_llm_calls
@@ -106,6 +112,7 @@ class TetherPlugin(SimplePlugin):
         self._search_attributes = search_attributes
         self._check_mcp_servers = check_mcp_servers
         self._mcp_sessions = McpSessions()
+        self._approver_keys = approver_keys
         self._served: _Activities | None = None
         super().__init__(
             PLUGIN_NAME,
@@ -142,7 +149,11 @@ class TetherPlugin(SimplePlugin):
         is configured: a client-only process needs no model settings."""
         if self._served is None:
             llm = self._llm or LlmSettings.from_env()
-            specs = RecordedSpecs(llm.model, max_recorded=self._cached_conversations)
+            keys = self._approver_keys
+            if keys is None:
+                keys = ApproverKeys.from_env()
+            warn_undecidable(self.registry, keys)
+            specs = RecordedSpecs(llm.model, self._cached_conversations, keys)
             prices = self._prices if self._prices is not None else PriceTable.from_env()
             self._served = _Activities(
                 llm=llm,
@@ -188,6 +199,7 @@ class TetherPlugin(SimplePlugin):
             await stack.enter_async_context(self._conversation_queue(worker))
             if self._llm_slots is not None:
                 await stack.enter_async_context(self._model_queue(worker, self._llm_slots))
+            stack.callback(stop_ending, ending_runs_with_lost_payloads(worker.client))
             stack.push_async_callback(self._mcp_sessions.close)
             if self._check_mcp_servers:
                 servers = [server for agent in self.registry for server in agent.mcp]
@@ -277,6 +289,21 @@ class TetherPlugin(SimplePlugin):
             for model in [agent.model or served.llm.model, *agent.llm.fallback_models]
         ]
         await served.llm_calls.tool_support.check(served.llm_calls.client, models)
+
+
+def warn_undecidable(registry: AgentRegistry, worker_keys: ApproverKeys | None) -> None:
+    """Log each agent whose calls wait for a person but whose runs could accept no
+    decision (no key trusted, unsigned decisions not allowed)."""
+    for agent in registry:
+        keys = agent.approver_keys or worker_keys or ApproverKeys()
+        if keys.keys or keys.unsigned or not any(t.spec.needs_approval for t in agent.tools):
+            continue
+        log.warning(
+            "this agent's calls wait for a person, but it trusts no approver keys: every "
+            "decision will be refused; set TETHER_APPROVER_KEYS to an allowed-signers file "
+            "(or to `unsigned`), or give the agent approver_keys",
+            agent=agent.name,
+        )
 
 
 def _with_tether_payloads(existing: DataConverter | None) -> DataConverter:

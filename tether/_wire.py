@@ -49,6 +49,9 @@ class LlmRequest(BaseModel):
 
 
 class LlmReply(BaseModel):
+    """One model call's answer (`Pipeline.ask` returns it): the assistant's message, its
+    usage and cost, why it stopped, and a structured answer or why it was invalid."""
+
     message: Message
     usage: Usage
     finish_reason: str | None = None
@@ -78,7 +81,12 @@ class LlmReply(BaseModel):
 
 
 ToolErrorKind = Literal[
-    "unknown_tool", "malformed_arguments", "invalid_arguments", "tool_error", "rejected"
+    "unknown_tool",
+    "malformed_arguments",
+    "invalid_arguments",
+    "tool_error",
+    "rejected",
+    "unavailable",
 ]
 
 
@@ -92,11 +100,6 @@ class ToolRequest(BaseModel):
     acting_for: str | None = Field(default=None, description="The run's `AgentInput.acting_for`.")
     approval: ApprovalDecision | None = Field(
         default=None, description="The decision that let this call run, if it needed one."
-    )
-    approved_digest: str | None = Field(
-        default=None,
-        description="Digest of the arguments the person approved: the activity refuses to "
-        "run other ones.",
     )
 
 

@@ -21,14 +21,23 @@ through the same LLM and tool activities, idempotency keys and approvals as an a
 of its own (Temporal re-imports it in a sandbox, where I/O at import fails), and
 register it in your `AgentRegistry(workflows=[...])` or your own `Worker`.
 
-`AgentSpec`, `LlmReply` and `ToolOutcome` are what a pipeline's steps hand back.
+`AgentSpec`, `LlmReply`, `ToolCall` and `ToolOutcome` are what a pipeline's steps take
+and hand back.
 """
 
 from __future__ import annotations
 
-from tether._public import rehome_all
-from tether._records import AgentSpec
-from tether._wire import LlmReply, ToolOutcome
+from temporalio import workflow as _temporal
+
+# Imported in Temporal's sandbox by your workflow modules (and by a Replayer of
+# AgentWorkflow, whose home this is): what is not workflow code passes through, as the
+# workflow modules pass it (a re-import of `cryptography` in the sandbox aborts).
+with _temporal.unsafe.imports_passed_through():
+    from tether._messages import ToolCall
+    from tether._public import rehome_all
+    from tether._records import AgentSpec
+    from tether._wire import LlmReply, ToolOutcome
+
 from tether._workflows.agent import AgentWorkflow
 from tether._workflows.agent_runs import run_agent
 from tether._workflows.inputs import checked_input
@@ -41,6 +50,7 @@ __all__ = [
     "Pipeline",
     "PipelineInput",
     "PipelineState",
+    "ToolCall",
     "ToolOutcome",
     "checked_input",
     "run_agent",

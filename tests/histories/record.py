@@ -139,7 +139,7 @@ def refund_waiting_for_a_person(llm: ScriptedLLM) -> AgentInput:
 async def reject(run: AgentHandle) -> None:
     (call,) = await pending_approvals(run)
     await run.execute_update(
-        AgentWorkflow.decide, approval(call, approve=False, reason="no photo of the fault")
+        AgentWorkflow.decide, approval(run, call, approve=False, reason="no photo of the fault")
     )
 
 
@@ -159,7 +159,7 @@ def refund_for_a_named_approver(llm: ScriptedLLM) -> AgentInput:
 
 async def named_approver(run: AgentHandle) -> None:
     (call,) = await pending_approvals(run)
-    decision = approval(call, approver="bob@shop", reason="photo shows the fault")
+    decision = approval(run, call, approver="bob@shop", reason="photo shows the fault")
     await run.execute_update(AgentWorkflow.decide, decision)
 
 
@@ -179,7 +179,7 @@ def pipeline_approval(llm: ScriptedLLM) -> RefundTicket:
 
 async def approve_the_pipelines_refund(run: AgentHandle) -> None:
     (call,) = await pending_approvals(run)
-    await run.execute_update(AgentWorkflow.decide, approval(call))
+    await run.execute_update(AgentWorkflow.decide, approval(run, call))
 
 
 def pipeline_refund(llm: ScriptedLLM) -> RefundTicket:

@@ -12,7 +12,6 @@ from typing import Any
 
 import openai
 from openai import AsyncOpenAI
-from openai.types.chat import ChatCompletion
 from pydantic import BaseModel, ValidationError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -20,12 +19,14 @@ from temporalio.exceptions import ApplicationError
 from tether._activities.agents import served
 from tether._activities.conversations import Conversations
 from tether._activities.heartbeat import heartbeating
-from tether._activities.llm_errors import classify, malformed
+from tether._activities.llm_errors import classify
+from tether._activities.replies import check_shape, fitted, normalized
 from tether._activities.responses_api import responses_call
 from tether._activities.specs import RecordedSpecs
 from tether._activities.streaming import Receiving, receiving, streamed_completion
 from tether._activities.timeouts import bounded, client_timeout
 from tether._activities.tool_support import ToolSupport
+from tether._activities.tools import stores_large_payloads
 from tether._agents import AgentRegistry
 from tether._logs import get_logger
 from tether._messages import Message, ToolCall, Usage
@@ -134,6 +135,7 @@ class LlmActivities:
         )
         if dropped:
             reply.tools_dropped = True
+        reply = fitted(reply, stored=stores_large_payloads())
         if got.sent:  # else the workflow publishes the text at once
             reply.streamed = True
         own = self.worker_queues.get(info.task_queue)
@@ -145,7 +147,7 @@ class LlmActivities:
             reply.worker_queue = own
         # Validated with the live type: the code that reads `output` is the live code.
         if spec.output is not None and agent.output_type is not None and not message.tool_calls:
-            reply.output, reply.output_error = _validate(agent.output_type, message.content)
+            reply.output, reply.output_error = _validate(agent.output_type, reply.message.content)
         return reply
 
     async def _ask(
@@ -159,7 +161,8 @@ class LlmActivities:
     ) -> tuple[Message, Usage, str | None]:
         """One call in `api`'s wire format: the reply, its usage and its finish reason."""
         if api == "responses":
-            return await responses_call(self.client, model, spec, messages, got, **options)
+            reply = await responses_call(self.client, model, spec, messages, got, **options)
+            return normalized(reply[0]), reply[1], reply[2]
         completion = await streamed_completion(
             self.client,
             model,
@@ -201,20 +204,19 @@ def _messages(spec: AgentSpec, messages: list[Message]) -> list[Message]:
 
 def _parse(completion: object, model: str) -> tuple[Message, Usage, str | None]:
     """The reply's message and usage; a body of any other shape is retried."""
-    if not isinstance(completion, ChatCompletion):
-        raise malformed(model, f"expected a chat completion, got {type(completion).__name__}")
-    if not completion.choices:
-        raise malformed(model, "no choices")
+    completion = check_shape(completion, model)
     choice = completion.choices[0]
-    calls = [
-        ToolCall(id=c.id, name=c.function.name, arguments=c.function.arguments or "{}")
-        for c in choice.message.tool_calls or []
-        if c.type == "function"
-    ]
+    calls = distinct_ids(
+        [
+            ToolCall(id=c.id, name=c.function.name, arguments=c.function.arguments or "{}")
+            for c in choice.message.tool_calls or []
+            if c.type == "function"
+        ]
+    )
     content = choice.message.content
     if calls and not content:
         content = None  # a stream's "" beside tool calls: the same message as a plain call's
-    message = Message(role="assistant", content=content, tool_calls=calls)
+    message = normalized(Message(role="assistant", content=content, tool_calls=calls))
     u = completion.usage
     usage = (
         Usage(
@@ -226,6 +228,26 @@ def _parse(completion: object, model: str) -> tuple[Message, Usage, str | None]:
         else Usage()
     )
     return message, usage, choice.finish_reason
+
+
+def distinct_ids(calls: list[ToolCall]) -> list[ToolCall]:
+    """`calls` with an id given twice in one message renamed (`call_0~2`): the workflow
+    keys calls, their approvals and results by id, and two calls under one id showed a
+    person one of them while the approval wedged the run. The renamed ids go back to the
+    provider with the message and its results, so the conversation stays consistent."""
+    taken = {c.id for c in calls}
+    seen: set[str] = set()
+    out = []
+    for call in calls:
+        if call.id in seen:
+            n = 2
+            while f"{call.id}~{n}" in taken:
+                n += 1
+            call = call.model_copy(update={"id": f"{call.id}~{n}"})
+            taken.add(call.id)
+        seen.add(call.id)
+        out.append(call)
+    return out
 
 
 def _validate(

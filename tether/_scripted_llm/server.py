@@ -22,6 +22,7 @@ from tether._scripted_llm.steps import (
     Drop,
     Fail,
     Garbage,
+    Raw,
     Reply,
     Responder,
     Say,
@@ -272,6 +273,9 @@ class ScriptedLLM:
             return Answer(0, b"", drop=True)
         if isinstance(step, Garbage):
             return Answer(200, b"<html>502 Bad Gateway</html>", content_type="text/html")
+        if isinstance(step, Raw):
+            raw = step.body if isinstance(step.body, bytes) else json.dumps(step.body).encode()
+            return Answer(step.status, raw)
         return self._reply(record, step, streamed)
 
     def _reply(self, record: RecordedRequest, step: Reply, streamed: Streamed | None) -> Answer:

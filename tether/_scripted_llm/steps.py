@@ -60,6 +60,15 @@ class Garbage:
 
 
 @dataclass(frozen=True)
+class Raw:
+    """Answer with exactly this body (a dict or list is sent as JSON, bytes as they
+    are): a reply of any shape, to play a provider that sends what no schema allows."""
+
+    body: Any
+    status: int = 200
+
+
+@dataclass(frozen=True)
 class Slow:
     """Wait, then take the next step (past the client's timeout, the client gives up)."""
 
@@ -82,7 +91,7 @@ class Streamed:
     resume: threading.Event | None = None
 
 
-Step = Say | CallTools | Cut | Fail | Drop | Garbage | Slow | Streamed
+Step = Say | CallTools | Cut | Fail | Drop | Garbage | Raw | Slow | Streamed
 Reply = Say | CallTools | Cut
 Responder = Callable[[list[dict[str, Any]]], Step]
 # What the server answers an agent it has no script for, given the agent's name ("" if
