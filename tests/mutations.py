@@ -531,6 +531,83 @@ MUTATIONS = [
         "low, high = (a, b) if x > y else (b, a)",
         (T + "test_evals.py",),
     ),
+    # Issue 31: slow and local models, truthful outcomes, the Responses API
+    Mutation(
+        "no-stall-timeout",
+        "tether/_activities/timeouts.py",
+        "    return openai.Timeout(stall, connect=min(stall, CONNECT_SECONDS))",
+        "    return openai.Timeout(None, connect=min(stall, CONNECT_SECONDS))",
+        (T + "test_slow_models.py::test_a_silent_provider_is_a_stall_and_is_retried",),
+    ),
+    Mutation(
+        "no-default-reply-cap",
+        "tether/_policies.py",
+        "DEFAULT_MAX_TOKENS = 2048",
+        "DEFAULT_MAX_TOKENS = None",
+        (T + "test_slow_models.py::test_replies_are_capped_by_default_and_per_model",),
+    ),
+    Mutation(
+        "model-queue-ignored",
+        "tether/_workflows/llm_calls.py",
+        "    model_queue = spec.llm_queue if spec.llm_queue and real_models() else None",
+        "    model_queue = None",
+        (T + "test_slow_models.py::test_calls_beyond_the_model_slots_wait_in_temporal",),
+    ),
+    Mutation(
+        "queued-call-not-shown",
+        "tether/_cli/model_calls.py",
+        'return f"queued{waited}: {self.what}, for a free model slot on a worker"',
+        'return f"{self.what}"',
+        (T + "test_slow_models.py::test_calls_beyond_the_model_slots_wait_in_temporal",),
+    ),
+    Mutation(
+        "cut-reply-unmarked",
+        "tether/_activities/llm.py",
+        '        message.truncated = finish_reason == "length"',
+        "        message.truncated = False",
+        (T + "test_truthful_outcomes.py",),
+    ),
+    Mutation(
+        "cut-reply-not-continued",
+        "tether/_workflows/outcomes.py",
+        '            self.pieces.append(message.content or "")\n            return "continue"',
+        '            return "go_on"',
+        (T + "test_truthful_outcomes.py::test_a_cut_reply_is_continued_and_joined",),
+    ),
+    Mutation(
+        "dropped-tools-complete",
+        "tether/_workflows/outcomes.py",
+        "and self.has_tools and not self.tool_calls:",
+        "and self.has_tools and not self.tool_calls and False:",
+        (
+            T
+            + "test_truthful_outcomes.py::test_a_server_that_drops_tools_does_not_complete_the_run",
+        ),
+    ),
+    Mutation(
+        "probe-trusts-text",
+        "tether/_activities/tool_support.py",
+        '    return "drops"',
+        '    return "passes"',
+        (
+            T
+            + "test_truthful_outcomes.py::test_a_server_that_drops_tools_does_not_complete_the_run",
+        ),
+    ),
+    Mutation(
+        "reasoning-not-carried",
+        "tether/_activities/responses_api.py",
+        "        items += m.reasoning",
+        "        items += []",
+        (T + "test_responses_api.py::test_a_run_completes_carrying_its_reasoning",),
+    ),
+    Mutation(
+        "model-serve-reads-stdin",
+        "tether/_llamacpp.py",
+        "        signal.sigwait(stops)",
+        "        sys.stdin.read()",
+        (T + "test_model_serve.py::test_in_the_foreground_under_nohup_it_serves_until_sigterm",),
+    ),
 ]
 
 

@@ -41,6 +41,7 @@ class Recorded:
     continued_from: str  # the run id this run continued, or ""
     continued_as_new: bool
     activities: list[str]  # the type of each activity scheduled, in order
+    queues: list[str]  # the task queue of each activity scheduled, in order
     signals: list[str]  # the name of each signal received, in order
     summaries: int  # model calls that summarized older messages (a context policy's)
     children: int  # child workflows started (sub-agents)
@@ -78,6 +79,11 @@ async def recorded(history: WorkflowHistory) -> Recorded:
         continued_as_new=last.HasField("workflow_execution_continued_as_new_event_attributes"),
         activities=[
             e.activity_task_scheduled_event_attributes.activity_type.name
+            for e in history.events
+            if e.HasField("activity_task_scheduled_event_attributes")
+        ],
+        queues=[
+            e.activity_task_scheduled_event_attributes.task_queue.name
             for e in history.events
             if e.HasField("activity_task_scheduled_event_attributes")
         ],
@@ -172,6 +178,26 @@ CLAIMS: dict[str, Callable[[Recorded], bool]] = {
         and (r.result.outcome, r.result.order_id, r.result.approvals) == ("refunded", "A-1004", 1)
         and [bool(d.digest) for d in r.decisions] == [True]
     ),
+    # v7 on: the cut reply continued and joined; tools dropped is no `completed`; the
+    # model calls waited on the worker's model queue; the Responses API.
+    "truncated-continued": lambda r: (
+        answered("completed", "Once upon a time.")(r) and r.activities.count(LLM_ACTIVITY) == 2
+    ),
+    "tools-dropped": lambda r: (
+        answered("tools_dropped", "on its way")(r)
+        and isinstance(r.result, AgentResult)
+        and r.result.tools_dropped
+    ),
+    "model-queue": lambda r: (
+        answered("completed", "Order A-1003")(r)
+        and [
+            q.endswith("@models")
+            for q, a in zip(r.queues, r.activities, strict=True)
+            if a == LLM_ACTIVITY
+        ]
+        == [True, True]
+    ),
+    "responses-with-reasoning": answered("completed", "Order A-1003"),
 }
 
 
