@@ -351,7 +351,8 @@ def _arguments_model(
 ) -> tuple[str | None, str | None, type[BaseModel]]:
     """The context parameter, the single-model parameter (if the tool takes one pydantic
     model) and the pydantic model of the arguments the model sends."""
-    hints = get_type_hints(fn)
+    # With their extras: `Annotated[int, Field(le=100)]` keeps its bounds.
+    hints = get_type_hints(fn, include_extras=True)
     context_param: str | None = None
     fields: dict[str, Any] = {}
     for param in inspect.signature(fn).parameters.values():
