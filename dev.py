@@ -6,6 +6,7 @@ python3 dev.py test     # every extra, ruff, mypy, the whole test suite
 python3 dev.py setup    # .venv with every extra (what `test` installs)
 python3 dev.py bench    # deps, then the benchmark (python -m bench.run; --tiny, --json, ...)
 python3 dev.py compare  # deps, then agent vs pipeline on the same tickets (python -m bench.compare)
+python3 dev.py mutate   # mutation tests of the seams (tests/mutate.py; [PATHS] --budget --changed)
 python3 dev.py server   # start the Temporal dev server (no-op if one is running)
 python3 dev.py stop     # stop the dev server this script started
 
@@ -234,24 +235,29 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
     parser.add_argument(
-        "command", choices=["setup", "server", "stop", "demo", "test", "bench", "compare"]
+        "command",
+        choices=["setup", "server", "stop", "demo", "test", "bench", "compare", "mutate"],
     )
     parser.add_argument(
         "pytest_args",
         nargs=argparse.REMAINDER,
-        help="passed to pytest (test), bench.run (bench) or bench.compare (compare)",
+        help="passed to pytest (test), bench.run (bench), bench.compare (compare) or "
+        "tests.mutate (mutate)",
     )
     args = parser.parse_args()
     if args.command == "stop":
         stop_server()
         return 0
-    setup(FULL if args.command in ("setup", "test") else "demo")
+    setup(FULL if args.command in ("setup", "test", "mutate") else "demo")
     if args.command == "server":
         start_server()
     elif args.command == "demo":
         return demo()
     elif args.command == "test":
         return test(args.pytest_args)
+    elif args.command == "mutate":
+        mutate = [str(PY), "-m", "tests.mutate", *args.pytest_args]
+        return subprocess.run(mutate, cwd=ROOT).returncode
     elif args.command in ("bench", "compare"):
         # Each starts its own dev server on free ports, so a running `dev.py server` is fine.
         module = "bench.run" if args.command == "bench" else "bench.compare"
