@@ -16,7 +16,16 @@ from temporalio.testing import WorkflowEnvironment
 
 from tests.conftest import pending_approvals, running_worker
 from tether import Agent, AgentRegistry, AgentRun, tool
-from tether._arguments import UNCHECKED, ArgumentsError, check, digest, parse, unchecked
+from tether._arguments import (
+    MAX_REF_DEPTH,
+    UNCHECKED,
+    ArgumentsError,
+    canonical,
+    check,
+    digest,
+    parse,
+    unchecked,
+)
 from tether._schema import strict_schema
 from tether.events import ApprovalWaiting, ToolCallFinished
 from tether.testing import ScriptedLLM, call_tools, say
@@ -136,6 +145,21 @@ def test_refs_are_followed_into_defs_and_a_cycle_is_refused() -> None:
             check(broken, {"x": 1})
 
 
+def ref_chain(links: int) -> dict[str, Any]:
+    """A schema whose value is reached through `links` references, one after another."""
+    defs: dict[str, Any] = {f"D{i}": {"$ref": f"#/$defs/D{i + 1}"} for i in range(links - 1)}
+    defs[f"D{links - 1}"] = {"type": "integer"}
+    return {"$ref": "#/$defs/D0", "$defs": defs}
+
+
+def test_references_are_followed_as_deep_as_the_limit_and_no_deeper() -> None:
+    check(ref_chain(MAX_REF_DEPTH + 1), 1)
+    with pytest.raises(ArgumentsError, match="cannot be followed"):
+        check(ref_chain(MAX_REF_DEPTH + 2), 1)
+    with pytest.raises(ArgumentsError):
+        check(ref_chain(MAX_REF_DEPTH + 1), "one")
+
+
 def test_no_schema_accepts_anything_and_several_problems_are_named() -> None:
     check(None, {"anything": [1, {"x": None}]})
     check({}, {"anything": 1})
@@ -175,9 +199,17 @@ def test_parse_refuses_what_two_readers_could_read_differently() -> None:
 
 
 def test_the_digest_is_of_the_value_not_its_spelling() -> None:
+    # Decisions on runs in flight carry digests made by earlier releases: the digest of
+    # a value never changes.
+    assert digest({"order_id": "A-1001", "reason": "broken"}) == "01cd5677d7f3a3c5"
     assert digest({"a": 1, "b": "é"}) == digest(parse('{ "b": "\\u00e9",\n"a": 1 }'))
     assert digest({"a": 1}) != digest({"a": 2})
     assert digest({"a": 1}) != digest({"a": "1"})
+
+
+def test_the_arguments_are_shown_as_they_are_written_in_the_models_order() -> None:
+    # A person reads "café", not "caf\\u00e9", and the keys in the model's order.
+    assert canonical(parse('{"b": "caf\\u00e9", "a": [1, 2.5]}')) == '{"b": "café", "a": [1, 2.5]}'
 
 
 # What pydantic writes for parameters a tool may have, and the keyword each becomes.
