@@ -11,6 +11,9 @@ call cancelled, for the tests to see what reached the server; and `hang-once`, a
 whose presence makes the next `add_note` write its note and then hang (deleting the
 file), so a test can kill something mid-call and the retry goes through.
 NOTES_VERSION=2 serves a changed tool list: `find_note` is renamed `get_note`.
+NOTES_FAILING=1 adds two tools that answer with JSON-RPC errors: `count_notes` an
+internal error while a file `fail-once` is there (deleting it), `forget_note` an
+invalid-params error always.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from pathlib import Path
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp.shared.exceptions import MCPError
+from mcp.types import INTERNAL_ERROR, INVALID_PARAMS
 
 IDEMPOTENCY_META_KEY = "tether/idempotency_key"  # what Tether sends; see mcp_tools.py
 HANG_SECONDS = 30  # bounded, so an orphaned server ends by itself
@@ -93,6 +98,28 @@ if VERSION == "1":
     server.tool(name="find_note", description="The text of note `number`.")(find)
 else:
     server.tool(name="get_note", description="The text of note `number` (v2).")(find)
+
+
+def count_notes(ctx: Context) -> str:
+    """How many notes there are."""
+    record_call("count_notes", ctx)
+    fail = STATE / "fail-once"
+    if fail.exists():
+        fail.unlink()
+        raise MCPError(code=INTERNAL_ERROR, message="the notebook is being reindexed")
+    with db() as conn:
+        return str(conn.execute("SELECT COUNT(*) FROM notes").fetchone()[0])
+
+
+def forget_note(number: int, ctx: Context) -> str:
+    """Forget note `number`."""
+    record_call("forget_note", ctx)
+    raise MCPError(code=INVALID_PARAMS, message=f"note {number} cannot be forgotten")
+
+
+if os.environ.get("NOTES_FAILING") == "1":
+    server.tool()(count_notes)
+    server.tool()(forget_note)
 
 
 if __name__ == "__main__":

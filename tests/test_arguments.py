@@ -149,15 +149,15 @@ def ref_chain(links: int) -> dict[str, Any]:
     """A schema whose value is reached through `links` references, one after another."""
     defs: dict[str, Any] = {f"D{i}": {"$ref": f"#/$defs/D{i + 1}"} for i in range(links - 1)}
     defs[f"D{links - 1}"] = {"type": "integer"}
-    return {"$ref": "#/$defs/D0", "$defs": defs}
+    return {"properties": {"v": {"$ref": "#/$defs/D0"}}, "$defs": defs}
 
 
 def test_references_are_followed_as_deep_as_the_limit_and_no_deeper() -> None:
-    check(ref_chain(MAX_REF_DEPTH + 1), 1)
+    check(ref_chain(MAX_REF_DEPTH), {"v": 1})
     with pytest.raises(ArgumentsError, match="cannot be followed"):
-        check(ref_chain(MAX_REF_DEPTH + 2), 1)
-    with pytest.raises(ArgumentsError):
-        check(ref_chain(MAX_REF_DEPTH + 1), "one")
+        check(ref_chain(MAX_REF_DEPTH + 1), {"v": 1})
+    with pytest.raises(ArgumentsError, match="must be of type"):
+        check(ref_chain(MAX_REF_DEPTH), {"v": "one"})
 
 
 def test_no_schema_accepts_anything_and_several_problems_are_named() -> None:
