@@ -47,6 +47,12 @@ CASES: dict[str, tuple[dict[str, Any], list[Any], list[Any]]] = {
     "maximum": ({"type": "number", "maximum": 10}, [10, 9.5, -1], [10.001, 11]),
     "exclusiveMinimum": ({"type": "number", "exclusiveMinimum": 1}, [1.001, 2], [1, 0]),
     "exclusiveMaximum": ({"type": "number", "exclusiveMaximum": 10}, [9.999, 0], [10, 11]),
+    "bounds are for numbers only": (
+        {"minimum": 1, "maxLength": 1, "minItems": 1},
+        [False, True, None, "x", {}, 5],
+        [0, "xy", []],
+    ),
+    "a type it does not know is the tool's to judge": ({"type": "decimal"}, ["1.5", 1, None], []),
     "minimum zero": ({"type": "integer", "minimum": 0}, [0, 5], [-1]),
     "maximum zero": ({"type": "integer", "maximum": 0}, [0, -5], [1]),
     "minLength": ({"type": "string", "minLength": 2}, ["ab", "abc"], ["", "a"]),
@@ -160,6 +166,44 @@ def test_references_are_followed_as_deep_as_the_limit_and_no_deeper() -> None:
         check(ref_chain(MAX_REF_DEPTH), {"v": "one"})
 
 
+@pytest.mark.parametrize("keyword", ["allOf", "anyOf", "oneOf"])
+def test_a_reference_cycle_that_consumes_nothing_is_refused_not_followed_forever(
+    keyword: str,
+) -> None:
+    schema = {
+        "properties": {"v": {"$ref": "#/$defs/L"}},
+        "$defs": {"L": {keyword: [{"$ref": "#/$defs/L"}]}},
+    }
+    with pytest.raises(ArgumentsError):
+        check(schema, {"v": 1})
+
+
+@pytest.mark.parametrize(
+    ("node", "value", "bad"),
+    [
+        ({"type": "array", "items": {"$ref": "#/$defs/N"}}, [[[[[]]]]], [[[[["x"]]]]]),
+        (
+            {"type": "object", "properties": {"x": {"$ref": "#/$defs/N"}}},
+            {"x": {"x": {"x": {"x": {}}}}},
+            {"x": {"x": {"x": {"x": []}}}},
+        ),
+        (
+            {"type": "object", "additionalProperties": {"$ref": "#/$defs/N"}},
+            {"a": {"b": {"c": {"d": {}}}}},
+            {"a": {"b": {"c": {"d": 1}}}},
+        ),
+    ],
+    ids=["items", "properties", "additionalProperties"],
+)
+def test_a_recursive_schema_follows_a_value_as_deep_as_it_goes(
+    node: dict[str, Any], value: Any, bad: Any
+) -> None:
+    schema = {"properties": {"v": {"$ref": "#/$defs/N"}}, "$defs": {"N": node}}
+    check(schema, {"v": value})
+    with pytest.raises(ArgumentsError, match="must be of type"):
+        check(schema, {"v": bad})
+
+
 def test_no_schema_accepts_anything_and_several_problems_are_named() -> None:
     check(None, {"anything": [1, {"x": None}]})
     check({}, {"anything": 1})
@@ -190,6 +234,8 @@ def test_parse_refuses_what_two_readers_could_read_differently() -> None:
         '{"a": NaN}',
         '{"a": Infinity}',
         '{"a": 1e999}',
+        '{"a": [1, -1e999]}',  # in a list
+        '{"a": {"b": [{"c": 1e999}]}}',
         "[1]",  # not an object
         "{not json",
         "[" * 100_000,
@@ -202,6 +248,7 @@ def test_the_digest_is_of_the_value_not_its_spelling() -> None:
     # Decisions on runs in flight carry digests made by earlier releases: the digest of
     # a value never changes.
     assert digest({"order_id": "A-1001", "reason": "broken"}) == "01cd5677d7f3a3c5"
+    assert digest({"reason": "cassé ☕"}) == "d2e27597a66904ab"
     assert digest({"a": 1, "b": "é"}) == digest(parse('{ "b": "\\u00e9",\n"a": 1 }'))
     assert digest({"a": 1}) != digest({"a": 2})
     assert digest({"a": 1}) != digest({"a": "1"})
