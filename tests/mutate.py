@@ -136,20 +136,30 @@ def main() -> int:
 
 def chosen(paths: list[str], changed: str | None) -> dict[str, tuple[str, ...]]:
     """The modules to mutate, with their tests."""
+    left_out = []
     if changed is not None:
-        touched = git("diff", "--name-only", changed, "--", "tether").split()
+        touched = git("diff", "--name-only", fork_point(changed), "--", "tether").split()
         paths = [p for p in touched if p.endswith(".py") and (ROOT / p).exists()]
+        if not paths:
+            raise ValueError(f"no module under tether/ changed from {changed}")
     modules: dict[str, tuple[str, ...]] = {}
     for path in paths or list(SEAMS):
         path = Path(path).resolve().relative_to(ROOT).as_posix()
         tests = SEAMS.get(path) or own_tests(path)
-        if not tests:
-            if changed is not None:
-                print(f"mutate: {path}: no seam and no tests/test_{Path(path).stem}.py, left out")
-                continue
+        if not tests and changed is None:
             raise ValueError(f"{path} is not a seam (see SEAMS in tests/mutate.py)")
-        modules[path] = tests
+        if tests:
+            modules[path] = tests
+        else:
+            left_out.append(path)
+    if left_out:
+        print(f"mutate: no seam and no tests/test_<name>.py, left out: {', '.join(left_out)}")
     return modules
+
+
+def fork_point(base: str) -> str:
+    """Where this branch left `base`: what it changed is compared with that."""
+    return git("merge-base", base, "HEAD").strip()
 
 
 def own_tests(path: str) -> tuple[str, ...]:
@@ -271,9 +281,8 @@ def work_items(module: str, lines: list[str], wanted: set[int] | None) -> list[W
 def changed_lines(module: str, base: str) -> set[int]:
     """The module's lines that differ from `base` (added or changed)."""
     lines: set[int] = set()
-    for hunk in re.finditer(
-        r"^@@ -\S+ \+(\d+)(?:,(\d+))? @@", git("diff", "-U0", base, "--", module), re.M
-    ):
+    diff = git("diff", "-U0", fork_point(base), "--", module)
+    for hunk in re.finditer(r"^@@ -\S+ \+(\d+)(?:,(\d+))? @@", diff, re.M):
         start, count = int(hunk[1]), int(hunk[2] or 1)
         lines.update(range(start, start + count))
     return lines
