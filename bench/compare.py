@@ -38,7 +38,15 @@ from bench.run import dev_server, machine
 from bench.tickets import TICKETS, Ticket, seed
 from support_desk import REGISTRY
 from support_desk.scripts import SCRIPTS
-from tether import AgentResult, ApprovalDecision, ConfigurationError, LlmSettings, PendingApproval
+from tether import (
+    AgentResult,
+    ApprovalDecision,
+    ApproverKeys,
+    ConfigurationError,
+    LlmSettings,
+    PendingApproval,
+    Signer,
+)
 from tether import _logs as logs
 from tether._cli.follow import Approver, approvals_only, follow
 from tether._process import exit_now
@@ -81,11 +89,15 @@ class PathSummary:
     wrong: list[str]
 
 
+# Signs the bench's decisions; its worker trusts this key alone.
+SIGNER = Signer.generate(name="bench")
+
+
 class Decider(Approver):
     """Answers each approval as the ticket expects, and counts them."""
 
     def __init__(self, workflow_id: str, *, approve: bool) -> None:
-        super().__init__(workflow_id)
+        super().__init__(workflow_id, signer=SIGNER)
         self.approve = approve
         self.asked = 0
 
@@ -105,7 +117,13 @@ async def compare(
 ) -> list[TicketRun]:
     """Every ticket through both paths, on a worker of this process; one line per
     finished ticket on stderr."""
-    worker = create_worker(client, REGISTRY, llm=llm, queue=f"compare-{uuid.uuid4().hex[:8]}")
+    worker = create_worker(
+        client,
+        REGISTRY,
+        llm=llm,
+        queue=f"compare-{uuid.uuid4().hex[:8]}",
+        approver_keys=ApproverKeys(keys={SIGNER.public_key: ["bench"]}),
+    )
     runs = []
     async with worker:
         for path in PATHS:

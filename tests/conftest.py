@@ -37,7 +37,7 @@ from tether._cli.follow import Waiting
 from tether._pricing import PriceTable
 from tether._run_io import AgentInput
 from tether._settings import SDK_DEFAULTS
-from tether.testing import ScriptedLLM, dev_server, time_skipping, worker
+from tether.testing import SIGNER, ScriptedLLM, dev_server, time_skipping, worker
 from tether.worker import WorkerTuning
 from tether.workflow import AgentWorkflow
 
@@ -84,6 +84,8 @@ PROCESS_HEAVY = {
     "test_server_restart",
     "test_stress",
     "test_versioning",
+    "test_graceful_shutdown",
+    "test_watch_after_a_crash",
 }
 
 
@@ -333,14 +335,31 @@ async def approve_all(
         handle, count, within=within, interval=interval, rpc_timeout=rpc_timeout
     )
     for call in pending:
-        await handle.execute_update(AgentWorkflow.decide, approval(call), rpc_timeout=rpc_timeout)
+        await handle.execute_update(
+            AgentWorkflow.decide, approval(handle, call), rpc_timeout=rpc_timeout
+        )
     return pending
 
 
-def approval(call: PendingApproval, **fields: object) -> ApprovalDecision:
-    """A person's approval of exactly `call` (its digest), by APPROVER."""
-    decision = {"call_id": call.call_id, "approve": True, "digest": call.digest, **fields}
-    return ApprovalDecision.model_validate({"approver": APPROVER, **decision})
+def approval(
+    handle: WorkflowHandle[Any, Any], call: PendingApproval, **fields: object
+) -> ApprovalDecision:
+    """A person's approval of exactly `call` (its digest) of the run `handle` started, by
+    APPROVER, signed with the key the tests' workers trust; a `call_id` or `digest`
+    among `fields` replaces the call's after signing (a decision for another call)."""
+    after: dict[str, object] = {n: fields.pop(n) for n in ("call_id", "digest") if n in fields}
+    decision = ApprovalDecision.model_validate(
+        {"call_id": call.call_id, "approve": True, "approver": APPROVER, **fields}
+    )
+    assert handle.first_execution_run_id, "sign for a run this test started"
+    signed = SIGNER.sign(
+        decision,
+        call=call,
+        namespace="default",
+        workflow_id=handle.id,
+        first_run_id=handle.first_execution_run_id,
+    )
+    return signed.model_copy(update=after)
 
 
 async def retried_activities(run: AgentHandle) -> list[tuple[str, int]]:

@@ -10,7 +10,9 @@ writing another; calls.jsonl, one line per call as it starts (tool, key, pid) an
 call cancelled, for the tests to see what reached the server; and `hang-once`, a file
 whose presence makes the next `add_note` write its note and then hang (deleting the
 file), so a test can kill something mid-call and the retry goes through.
-NOTES_VERSION=2 serves a changed tool list: `find_note` is renamed `get_note`.
+NOTES_VERSION=2 serves a changed tool list: `find_note` is renamed `get_note`;
+NOTES_VERSION=flood adds 300 tools of no use and `dump`, which answers with a flood of
+content blocks.
 NOTES_FAILING=1 adds two tools that answer with JSON-RPC errors: `count_notes` an
 internal error while a file `fail-once` is there (deleting it), `forget_note` an
 invalid-params error always.
@@ -28,7 +30,7 @@ from pathlib import Path
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.shared.exceptions import MCPError
-from mcp.types import INTERNAL_ERROR, INVALID_PARAMS
+from mcp.types import INTERNAL_ERROR, INVALID_PARAMS, TextContent
 
 IDEMPOTENCY_META_KEY = "tether/idempotency_key"  # what Tether sends; see mcp_tools.py
 HANG_SECONDS = 30  # bounded, so an orphaned server ends by itself
@@ -98,6 +100,16 @@ if VERSION == "1":
     server.tool(name="find_note", description="The text of note `number`.")(find)
 else:
     server.tool(name="get_note", description="The text of note `number` (v2).")(find)
+
+
+if VERSION == "flood":
+    for i in range(300):
+        server.tool(name=f"noise_{i}", description="Of no use.")(lambda: "noise")
+
+    @server.tool()
+    def dump(blocks: int) -> list[TextContent]:
+        """Answer with `blocks` content blocks of a kilobyte each."""
+        return [TextContent(type="text", text=f"{i:04d}" + "x" * 1020) for i in range(blocks)]
 
 
 def count_notes(ctx: Context) -> str:

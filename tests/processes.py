@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
 import codecs
+import functools
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -23,9 +27,10 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
+from tether import Signer
 from tether._process import stop
 from tether._temporal import TETHER_CONVERTER
-from tether.testing import OFFLINE_MODEL, ScriptedLLM, binary
+from tether.testing import OFFLINE_MODEL, SIGNER, ScriptedLLM, binary
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -48,9 +53,22 @@ def process_env(
         PYTHONUNBUFFERED="1",
         # The support desk's runs act for Ada Lovelace, who owns the seeded orders.
         TETHER_ACTING_FOR="C-1",
+        **signing_env(),
         **extra,
     )
     return env
+
+
+@functools.cache
+def signing_env() -> dict[str, str]:
+    """A starter's signing key and a worker's allowed signers, which trust that key and
+    the one the test's own process signs with (`tether.testing.SIGNER`), for any name."""
+    keys = Path(tempfile.mkdtemp(prefix="tether-test-keys-"))
+    atexit.register(shutil.rmtree, keys, ignore_errors=True)
+    starter_key = Signer.generate(keys / "approver.key")
+    allowed = keys / "approver-keys"
+    allowed.write_text(f"* {SIGNER.public_key}\n* {starter_key.public_key}\n")
+    return {"TETHER_SIGNING_KEY": str(keys / "approver.key"), "TETHER_APPROVER_KEYS": str(allowed)}
 
 
 def model_env(llm: ScriptedLLM) -> dict[str, str]:

@@ -17,7 +17,7 @@ from support_desk.offline import support_desk_responder
 from tests.conftest import CUSTOMER, running_worker
 from tether import AgentRun, PendingApproval
 from tether.events import ApprovalWaiting
-from tether.testing import ScriptedLLM
+from tether.testing import SIGNER, ScriptedLLM
 
 TIMEOUT = timedelta(hours=5)
 SLACK = timedelta(seconds=2)  # the server's clock and this process's
@@ -66,7 +66,7 @@ async def test_an_approval_expires_the_timeout_after_it_was_asked(
                 if e.event_type == EventType.EVENT_TYPE_TIMER_STARTED
                 and e.user_metadata.HasField("summary")
             ]
-            await run.reject(call.call_id, reason="checked the expiry")
+            await run.reject(call, reason="checked the expiry", signer=SIGNER)
             assert (await run.result()).status == "completed"
             events = [e async for e in run.events()]
     [waiting] = [e for e in events if isinstance(e, ApprovalWaiting)]

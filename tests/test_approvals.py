@@ -111,7 +111,7 @@ async def test_an_approval_after_three_days_is_honoured(
         async with refund_run(ts_env, llm, approval_timeout_seconds=week) as handle:
             (pending,) = await pending_approvals(handle)
             await ts_env.sleep(timedelta(days=3))
-            decided = await handle.execute_update(AgentWorkflow.decide, approval(pending))
+            decided = await handle.execute_update(AgentWorkflow.decide, approval(handle, pending))
             result = await handle.result()
 
     assert decided.call_id == pending.call_id
@@ -131,9 +131,9 @@ async def test_refused_decisions_leave_no_trace_in_history(
             (pending,) = await pending_approvals(handle)
             refusals = []
             for decision in [
-                approval(pending, call_id="call_nope"),
-                approval(pending, approve=False, arguments="{}"),
-                approval(pending, arguments="[1]"),
+                approval(handle, pending, call_id="call_nope"),
+                approval(handle, pending, approve=False, arguments="{}"),
+                approval(handle, pending, arguments="[1]"),
             ]:
                 with pytest.raises(WorkflowUpdateFailedError) as refused:
                     await handle.execute_update(AgentWorkflow.decide, decision)
@@ -141,10 +141,12 @@ async def test_refused_decisions_leave_no_trace_in_history(
                 refusals.append(refused.value.cause.message)
             await handle.execute_update(
                 AgentWorkflow.decide,
-                approval(pending, call_id=None, approve=False, reason="the photo shows no damage"),
+                approval(
+                    handle, pending, call_id=None, approve=False, reason="the photo shows no damage"
+                ),
             )
             with pytest.raises(WorkflowUpdateFailedError) as again:
-                await handle.execute_update(AgentWorkflow.decide, approval(pending))
+                await handle.execute_update(AgentWorkflow.decide, approval(handle, pending))
             result = await handle.result()
 
     assert refusals == [
@@ -189,11 +191,11 @@ async def test_approving_with_edited_arguments_runs_them_and_says_so(
         for bad in ['{"order_id": 1001, "reason": "x"}', '{"order_id": "A-1001"}', edited + "x"]:
             with pytest.raises(WorkflowUpdateFailedError) as error:
                 await handle.execute_update(
-                    AgentWorkflow.decide, approval(pending, call_id=None, arguments=bad)
+                    AgentWorkflow.decide, approval(handle, pending, call_id=None, arguments=bad)
                 )
             refused.append(refusal(error))
         runs = await handle.execute_update(
-            AgentWorkflow.decide, approval(pending, call_id=None, arguments=edited)
+            AgentWorkflow.decide, approval(handle, pending, call_id=None, arguments=edited)
         )
         result = await handle.result()
 
@@ -247,7 +249,7 @@ async def test_of_two_decisions_in_one_workflow_task_the_second_is_refused(
     # No worker now: both decisions wait at the server and reach the run together.
     decisions = {}
     for update_id, approve in [("approve", True), ("reject", False)]:
-        decision = approval(pending, approve=approve)
+        decision = approval(handle, pending, approve=approve)
         decisions[update_id] = asyncio.create_task(
             handle.execute_update(AgentWorkflow.decide, decision, id=update_id)
         )
@@ -275,12 +277,12 @@ async def test_a_call_id_reused_in_a_later_message_waits_for_its_own_decision(
     )
     async with refund_run(ts_env, llm) as handle:
         (first,) = await pending_approvals(handle)
-        await handle.execute_update(AgentWorkflow.decide, approval(first))
+        await handle.execute_update(AgentWorkflow.decide, approval(handle, first))
         (second,) = await pending_approvals(handle, within=10)
         # The first call's decision, sent again, is for other arguments than these.
         with pytest.raises(WorkflowUpdateFailedError) as stale:
-            await handle.execute_update(AgentWorkflow.decide, approval(first))
-        await handle.execute_update(AgentWorkflow.decide, approval(second, approve=False))
+            await handle.execute_update(AgentWorkflow.decide, approval(handle, first))
+        await handle.execute_update(AgentWorkflow.decide, approval(handle, second, approve=False))
         result = await handle.result()
 
     assert [json.loads(p.arguments)["order_id"] for p in (first, second)] == ["A-1001", "A-1004"]
@@ -330,12 +332,14 @@ async def test_a_decision_for_other_arguments_or_without_a_digest_is_refused(
         refusals = []
         for digest in ["0123456789abcdef", None]:
             with pytest.raises(WorkflowUpdateFailedError) as refused:
-                await handle.execute_update(AgentWorkflow.decide, approval(pending, digest=digest))
+                await handle.execute_update(
+                    AgentWorkflow.decide, approval(handle, pending, digest=digest)
+                )
             refusals.append(refusal(refused))
         state = await handle.query(AgentWorkflow.state)
         assert refund_rows(shop_db) == []
         await handle.execute_update(
-            AgentWorkflow.decide, approval(pending, reason="photo shows the crack")
+            AgentWorkflow.decide, approval(handle, pending, reason="photo shows the crack")
         )
         result = await handle.result()
 
@@ -365,18 +369,53 @@ async def test_only_a_listed_approver_other_than_the_starter_may_decide(
     async with refund_run(ts_env, llm, GUARDED, started_by="alice@shop") as handle:
         (pending,) = await pending_approvals(handle)
         refusals = []
-        for who in [None, "mallory@elsewhere", "alice@shop"]:
+        unsigned = approval(handle, pending, approver="bob@shop").model_copy(
+            update={"signature": None, "key": None, "signed_at": None}
+        )
+        for decision in [
+            unsigned,
+            approval(handle, pending, approver="mallory@elsewhere"),
+            approval(handle, pending, approver="alice@shop"),
+        ]:
             with pytest.raises(WorkflowUpdateFailedError) as refused:
-                await handle.execute_update(AgentWorkflow.decide, approval(pending, approver=who))
+                await handle.execute_update(AgentWorkflow.decide, decision)
             refusals.append(refusal(refused))
         assert refund_rows(shop_db) == []
-        await handle.execute_update(AgentWorkflow.decide, approval(pending, approver="bob@shop"))
+        await handle.execute_update(
+            AgentWorkflow.decide, approval(handle, pending, approver="bob@shop")
+        )
         result = await handle.result()
 
-    assert refusals == [
-        "this agent's calls are decided by named approvers: say who decides",
+    assert refusals[0].startswith("decision refused: it is unsigned")
+    assert refusals[1:] == [
         "'mallory@elsewhere' is not among this agent's approvers",
         "'alice@shop' started this run and may not decide its calls",
     ]
     assert result.status == "completed"
     assert refund_rows(shop_db) == [("A-1001", "bob@shop", None)]
+
+
+async def test_two_calls_with_one_id_in_a_message_each_wait_for_their_own_decision(
+    ts_env: WorkflowEnvironment, llm: ScriptedLLM, shop_db: Path
+) -> None:
+    # Before: the person saw one call, and deciding it wedged the run (a KeyError on
+    # every retry of the workflow task).
+    llm.enqueue(
+        call_tools(
+            ("issue_refund", {"order_id": "A-1001", "reason": "broken"}),
+            ("issue_refund", {"order_id": "A-1004", "reason": "broken"}),
+            ids=["call_0", "call_0"],
+        ),
+        say("One refunded, one not."),
+    )
+    async with refund_run(ts_env, llm) as handle:
+        first, second = await pending_approvals(handle, 2, within=10)
+        await handle.execute_update(AgentWorkflow.decide, approval(handle, first))
+        await handle.execute_update(AgentWorkflow.decide, approval(handle, second, approve=False))
+        result = await handle.result()
+
+    assert (first.call_id, second.call_id) == ("call_0", "call_0~2")
+    assert result.status == "completed"
+    tool_ids = [m["tool_call_id"] for m in llm.requests[-1].messages if m["role"] == "tool"]
+    assert tool_ids == ["call_0", "call_0~2"]  # the provider sees the ids it is answered by
+    assert refund_rows(shop_db) == [("A-1001", APPROVER, None)]

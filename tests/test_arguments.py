@@ -28,7 +28,7 @@ from tether._arguments import (
 )
 from tether._schema import strict_schema
 from tether.events import ApprovalWaiting, ToolCallFinished
-from tether.testing import ScriptedLLM, call_tools, say
+from tether.testing import SIGNER, ScriptedLLM, call_tools, say
 
 OBJ: dict[str, Any] = {"type": "object"}
 
@@ -367,7 +367,7 @@ async def test_a_call_the_schema_refuses_goes_back_to_the_model_and_nobody_is_as
             run = await AgentRun.start(ts_env.client, "bounded", "pay", task_queue=w.task_queue)
             [call] = await pending_approvals(run.handle)
             assert call.arguments == '{"amount": 100, "to": "A-1"}'
-            await run.approve(call.call_id)
+            await run.approve(call, signer=SIGNER)
             result = await run.result()
             events = [e async for e in run.events()]
     assert result.status == "completed"

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 
 from temporalio.testing import WorkflowEnvironment
 
-from tests.processes import process_env, starter, target, worker_process
+from tests.processes import ROOT, process_env, starter, target, worker_process
 
 
 async def test_list_is_newest_first_and_words_agree(
@@ -46,3 +49,30 @@ async def test_list_is_newest_first_and_words_agree(
     events = [json.loads(line)["event"] for line in worker_log if line.startswith("{")]
     assert "turn finished" in events
     assert not any("{'" in event for event in events), [e for e in events if "{'" in e]
+
+
+def test_a_worker_imports_from_the_working_directory_only_what_agents_names_and_last(
+    tmp_path: Path,
+) -> None:
+    # Before, the working directory went first on the path: a planted ./jsonschema.py
+    # stood in for the installed package, and a planted ./support_desk.py for the
+    # --agents module found elsewhere.
+    planted = 'raise SystemExit("planted {} ran")\n'
+    (tmp_path / "jsonschema.py").write_text(planted.format("jsonschema"))
+    (tmp_path / "support_desk.py").write_text(planted.format("support_desk"))
+    (tmp_path / "myagents.py").write_text(
+        "import jsonschema\nfrom tether import Agent\n\n"
+        'AGENTS = [Agent(name="mine", instructions="Help.")]\n'
+    )
+    tether = str(Path(sys.executable).parent / "tether")
+    env = {**os.environ, "TEMPORAL_ADDRESS": "127.0.0.1:1", "PYTHONPATH": str(ROOT)}
+    ran = {}
+    for agents in ("myagents:AGENTS", "support_desk:REGISTRY"):
+        command = [tether, "worker", "--agents", agents, "--offline"]
+        ran[agents] = subprocess.run(
+            command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+        )
+    for agents, done in ran.items():
+        assert "planted" not in done.stdout + done.stderr, agents
+        # It got as far as connecting: the registry loaded, from the right files.
+        assert done.returncode == 2 and "127.0.0.1:1" in done.stderr, (agents, done.stderr)

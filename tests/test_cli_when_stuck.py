@@ -84,7 +84,7 @@ async def test_without_a_worker_status_transcript_and_watch_read_the_history(
     assert shown["status"] == "awaiting_approval" and shown["turn"] == 3
     [wait] = shown["waiting"]
     assert wait["what"].startswith(
-        "waiting for a person to approve issue_refund(order_id='A-1001', reason="
+        'waiting for a person to approve issue_refund({"order_id": "A-1001", "reason": '
     )
     assert f"tether approve {queue}-refund --call call_" in wait["what"]
 

@@ -30,12 +30,14 @@ from tether.testing import binary
 SECRETS = {
     "POSTGRES_PASSWORD": "a-real-password-of-some-length",
     "TETHER_ENCRYPTION_KEYS": "k1=" + "A" * 43 + "=",
+    "TETHER_APPROVER_KEYS_FILE": "./approver-keys",
 }
 # What deploy/compose.secure.yml needs on top.
 SECURE = {
     "TETHER_CERTS": "/etc/tether/certs",
     "TEMPORAL_JWT_KEY_SOURCE": "https://id.example.com/jwks.json",
-    "TEMPORAL_API_KEY": "a-workers-token",
+    "TETHER_WORKER_API_KEY": "a-workers-token",
+    "TETHER_SETUP_API_KEY": "the-setup-jobs-admin-token",
     "TETHER_UI_OIDC_PROVIDER_URL": "https://id.example.com",
     "TETHER_UI_OIDC_CLIENT_ID": "temporal-ui",
     "TETHER_UI_OIDC_CLIENT_SECRET": "an-oidc-secret",
@@ -106,6 +108,25 @@ def test_the_secrets_check_refuses_placeholders(password: str, keys: str, says: 
     assert subprocess.run(["sh", str(script)], env=ok, capture_output=True).returncode == 0
 
 
+def check_secrets(**env: str) -> subprocess.CompletedProcess[str]:
+    script = ROOT / "deploy" / "check-secrets.sh"
+    given = {"PATH": os.environ["PATH"], **SECRETS, **env}
+    return subprocess.run(["sh", str(script)], env=given, capture_output=True, text=True)
+
+
+def test_a_public_address_or_a_shared_admin_token_is_refused_at_up() -> None:
+    # Before, TETHER_BIND_ADDRESS=0.0.0.0 came up without the secure overlay, and the
+    # workers held the setup job's admin token.
+    public = check_secrets(TETHER_BIND_ADDRESS="0.0.0.0")
+    assert public.returncode == 1 and "add deploy/compose.secure.yml" in public.stderr
+    assert check_secrets(TETHER_BIND_ADDRESS="0.0.0.0", TETHER_SECURE="1").returncode == 0
+    assert check_secrets(TETHER_BIND_ADDRESS="127.0.0.1").returncode == 0
+    shared = check_secrets(TETHER_SECURE="1", TETHER_WORKER_API_KEY="t", TETHER_SETUP_API_KEY="t")
+    assert shared.returncode == 1 and "are the same token" in shared.stderr
+    services = resolved_compose(env={**SECRETS, "TETHER_BIND_ADDRESS": "0.0.0.0"})
+    assert services["check-secrets"]["environment"]["TETHER_BIND_ADDRESS"] == "0.0.0.0"
+
+
 def test_the_cluster_listens_on_loopback_and_its_workers_encrypt() -> None:
     services = resolved_compose()
     published = [(name, p) for name, spec in services.items() for p in spec.get("ports", [])]
@@ -130,14 +151,19 @@ def test_the_secure_overlay_turns_on_mtls_an_authorizer_and_ui_login() -> None:
     assert server["TEMPORAL_AUTH_AUTHORIZER"] == server["TEMPORAL_AUTH_CLAIM_MAPPER"] == "default"
     assert server["TEMPORAL_JWT_KEY_SOURCE1"] == SECURE["TEMPORAL_JWT_KEY_SOURCE"]
     assert server["USE_INTERNAL_FRONTEND"] == "true"
-    for name in ("worker", "setup"):  # every client presents a certificate and a token
+    # Every client presents a certificate and a token; the workers' is not the setup
+    # job's admin token (before, they shared it).
+    for name, token in [("worker", "TETHER_WORKER_API_KEY"), ("setup", "TETHER_SETUP_API_KEY")]:
         client = services[name]["environment"]
         assert client["TEMPORAL_TLS_CLIENT_CERT_PATH"] == "/certs/client.pem"
-        assert client["TEMPORAL_API_KEY"] == SECURE["TEMPORAL_API_KEY"]
+        assert client["TEMPORAL_API_KEY"] == SECURE[token]
         assert any(v["target"] == "/certs" and v["read_only"] for v in services[name]["volumes"])
     ui = services["ui"]["environment"]
     assert ui["TEMPORAL_AUTH_ENABLED"] == "true" and ui["TEMPORAL_TLS_CERT"]
     assert ui["TEMPORAL_AUTH_CLIENT_SECRET"] == SECURE["TETHER_UI_OIDC_CLIENT_SECRET"]
+    # The UI only reads unless asked to write (before, it could signal and terminate).
+    assert ui["TEMPORAL_DISABLE_WRITE_ACTIONS"] == "true"
+    assert services["check-secrets"]["environment"]["TETHER_SECURE"] == "1"
 
 
 @pytest.mark.parametrize("missing", list(SECURE))

@@ -20,7 +20,7 @@ from tests.conftest import running_worker
 from tether import Agent, AgentRegistry, AgentRun, tool
 from tether._records import ToolOptionsSpec, ToolSpec
 from tether._tools import ToolOptions
-from tether.testing import ScriptedLLM, call_tools, no_script, say
+from tether.testing import SIGNER, ScriptedLLM, call_tools, no_script, say
 
 
 def test_the_tool_options_are_the_recorded_specs_fields() -> None:
@@ -107,7 +107,7 @@ async def test_a_run_keeps_the_agent_it_recorded_across_a_deploy(
             [call] = await run.wait_for_approval()
         llm.enqueue(say("done"), say("new run"))
         async with running_worker(dev_env.client, llm, agents=AgentRegistry([v2]), queue=queue):
-            await run.approve(call.call_id)
+            await run.approve(call, signer=SIGNER)
             assert (await run.result()).status == "completed"
             fresh = await AgentRun.start(dev_env.client, "deployed", "again", task_queue=queue)
             await fresh.result()
@@ -133,7 +133,7 @@ async def test_a_worker_that_no_longer_serves_the_agent_fails_the_run_at_once(
             run = await AgentRun.start(dev_env.client, "deployed", "go", task_queue=queue)
             [call] = await run.wait_for_approval()
         async with running_worker(dev_env.client, llm, agents=AgentRegistry([other]), queue=queue):
-            await run.approve(call.call_id)
+            await run.approve(call, signer=SIGNER)
             with pytest.raises(WorkflowFailureError) as failed:
                 await run.result()
     cause: BaseException = failed.value

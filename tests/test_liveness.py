@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from contextlib import ExitStack
 from pathlib import Path
@@ -86,3 +87,28 @@ async def test_health_without_a_file_says_how_to_set_it(tmp_path: Path) -> None:
     missing = await health(tmp_path / "nothing")
     assert missing.returncode == 1
     assert "is TETHER_LIVENESS_FILE set for the worker?" in missing.stdout
+
+
+def test_health_kills_only_the_worker_that_writes_the_file(tmp_path: Path) -> None:
+    # Before, `--kill` killed whatever pid the file named: a file anyone could write
+    # named any process to kill (a reused pid too).
+    bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        stale = f"{time.time() - 3600:.3f}"
+        started = Path(f"/proc/{bystander.pid}/stat").read_text().rpartition(")")[2].split()[19]
+        refused = []
+        for name, content in [
+            ("forged", f"{bystander.pid} {started} {stale}\n"),
+            ("reused-pid", f"{bystander.pid} 1 {stale}\n"),
+        ]:
+            file = tmp_path / name
+            file.write_text(content)
+            command = [TETHER, "health", "--file", str(file), "--max-age", "8", "--kill"]
+            refused.append(subprocess.run(command, capture_output=True, text=True, timeout=60))
+        assert bystander.poll() is None  # still running
+    finally:
+        bystander.kill()
+        bystander.wait()
+    for done in refused:
+        assert done.returncode == 1
+        assert f"not killed, process {bystander.pid} is not the worker" in done.stdout

@@ -61,3 +61,13 @@ def test_credentials_in_a_base_url_are_not_repeated(monkeypatch: pytest.MonkeyPa
     assert "https://[redacted]@llm.example.com/v1" in str(refused.value)
     monkeypatch.setenv("TETHER_MODEL", "m")
     assert "hunter2" not in repr(LlmSettings.from_env())
+
+
+def test_the_dev_server_command_line_holds_no_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Before, TETHER_CODEC_ENDPOINT (with the codec token as its path, as the README
+    # showed) went into the dev server's argv, readable by every user of the machine.
+    monkeypatch.setenv("TETHER_CODEC_ENDPOINT", "http://localhost:8081/codec-secret-token")
+    monkeypatch.setenv("TETHER_CODEC_TOKEN", "codec-secret-token")
+    command = " ".join(dev.server_command(7300, 8300))
+    assert "codec-secret-token" not in command
+    assert "--port 7300 --ui-port 8300" in command

@@ -40,11 +40,12 @@ from tether._replay import replay
 from tether._temporal import TETHER_CONVERTER
 from tether._tools import ToolOptions
 from tether._wire import MCP_TOOL_ACTIVITY
-from tether.testing import ScriptedLLM, call_tools, say, worker
+from tether.testing import SIGNER, ScriptedLLM, Slow, call_tools, say, worker
 from tether.workflow import AgentWorkflow
 
 AGENTS = "tests.mcp_agents:REGISTRY"  # what the tests' `tether worker` processes serve
 FAILS_OVER = 60  # seconds: a retry waits out a dead worker's heartbeat timeout (10 s)
+OUTAGE_SECONDS = 40
 
 
 def calls(notes: Path, tool: str = "add_note", event: str = "started") -> list[dict[str, Any]]:
@@ -272,8 +273,8 @@ async def test_approvals_hold_mcp_calls_until_a_person_decides(
             run = await start(ts_env, w.task_queue)
             keep, drop = await pending_approvals(run.handle, 2)
             assert calls(tmp_path) == []  # nothing reached the server before a decision
-            await run.approve(keep.call_id)
-            await run.reject(drop.call_id, reason="not needed")
+            await run.approve(keep, signer=SIGNER)
+            await run.reject(drop, signer=SIGNER, reason="not needed")
             result = await run.result()
     assert result.status == "completed"
     assert notes_written(tmp_path) == ["keep"]
@@ -298,7 +299,7 @@ async def test_a_run_keeps_the_tools_it_listed_when_the_server_changes_them(
         llm.enqueue(say("Noted."), say("Hello."))
         v2 = notetaker(stdio_notes(tmp_path, "2", options=approve))
         async with worker(dev_env.client, v2, llm, queue=queue):
-            await run.approve(pending.call_id)
+            await run.approve(pending, signer=SIGNER)
             assert (await run.result()).status == "completed"
             fresh = await start(dev_env, queue, "hello")
             await fresh.result()
@@ -323,7 +324,7 @@ async def test_a_stateful_servers_lost_session_fails_the_call_once_and_clearly(
             [pending] = await run.wait_for_approval()
             (listed,) = calls(tmp_path, "list_notes")
             os.kill(listed["pid"], signal.SIGKILL)  # the session's state goes with it
-            await run.approve(pending.call_id)
+            await run.approve(pending, signer=SIGNER)
             with pytest.raises(WorkflowFailureError) as failed:
                 await asyncio.wait_for(run.result(), 30)
     cause = failed.value.cause
@@ -419,7 +420,7 @@ async def test_the_readmes_mcp_example_runs_as_written(
         async with worker(ts_env.client, scribe.REGISTRY, llm) as w:
             run = await AgentRun.start(ts_env.client, "scribe", "note it", task_queue=w.task_queue)
             [call] = await run.wait_for_approval()
-            await run.approve(call.call_id)
+            await run.approve(call, signer=SIGNER)
             assert (await run.result()).status == "completed"
     assert tool_messages(llm, 2) == ["1 notes", "call the plumber"]
 
@@ -453,3 +454,56 @@ def test_bad_mcp_server_declarations_are_refused_when_declared() -> None:
     with pytest.raises(ValueError, match="two MCP servers share a name"):
         server = McpServer.http("x", "http://h/mcp")
         Agent(name="a", instructions="-", mcp=[server, server])
+
+
+async def test_a_servers_listing_and_results_are_bounded(
+    ts_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    # Before, a server's every tool was taken (20,000 of them took a worker to 696 MB),
+    # and a result was read whole, however many blocks it had.
+    everything = notetaker(stdio_notes(tmp_path, "flood"))
+    chosen = notetaker(stdio_notes(tmp_path, "flood", tools=["dump"]))
+    with ScriptedLLM() as llm:
+        async with worker(ts_env.client, everything, llm) as w:
+            with pytest.raises(WorkflowFailureError) as failed:
+                await (await start(ts_env, w.task_queue)).result()
+        llm.enqueue(call_tools(("dump", {"blocks": 5000})), say("Dumped."))
+        async with worker(ts_env.client, chosen, llm) as w:
+            result = await (await start(ts_env, w.task_queue)).result()
+    cause: BaseException | None = failed.value.cause
+    while cause is not None and not isinstance(cause, ApplicationError):
+        cause = cause.__cause__
+    assert isinstance(cause, ApplicationError) and cause.type == "McpToolsInvalid"
+    assert cause.message == (
+        f"agent {NAME!r} would take 304 tools from its MCP servers and its own, over the 128 "
+        "a model is sent: take the ones it needs with tools=[...]"
+    )
+    assert result.status == "completed"
+    (dumped,) = tool_messages(llm, 1)
+    assert dumped.startswith("0000xxx") and len(dumped.encode()) < 20_000  # the agent's 16 KiB
+
+
+async def test_an_mcp_server_down_for_40_seconds_does_not_fail_the_run(
+    dev_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    """The probe's run failed once its MCP server was down about 15 s (5 attempts). The
+    default policy retries a tool for about 2.5 minutes: real time, on a dev server."""
+    with ScriptedLLM() as llm, http_server(tmp_path) as http:
+        agent = notetaker(http_notes(http.url))
+        llm.enqueue(Slow(1, call_tools(("add_note", {"text": "call Ann"}))), say("Noted."))
+        async with worker(dev_env.client, agent, llm) as w:
+            run = await start(dev_env, w.task_queue)
+
+            async def asked() -> bool:
+                return llm.request_count == 1
+
+            await until(asked, "the model was never asked")
+            http.kill()  # before the model's reply reaches the tool
+            await asyncio.sleep(OUTAGE_SECONDS)
+            http.start()
+            result = await asyncio.wait_for(run.result(), 120)
+    assert result.status == "completed"
+    assert tool_messages(llm, 1) == ["note 1"]
+    assert notes_written(tmp_path) == ["call Ann"]
+    [(kind, attempt)] = await retried_activities(run.handle)
+    assert kind == MCP_TOOL_ACTIVITY and attempt > 5

@@ -102,7 +102,7 @@ async def test_a_large_refund_waits_for_a_person_who_approves_it(
         (pending,) = await pending_approvals(run)
         state = await run.query(RefundPipelineWorkflow.state)
         assert refunds(shop_db) == []  # nothing happens before the decision
-        await run.execute_update(RefundPipelineWorkflow.decide, approval(pending))
+        await run.execute_update(RefundPipelineWorkflow.decide, approval(run, pending))
         result = await run.result()
 
     assert state.status == "awaiting_approval"
@@ -144,7 +144,7 @@ async def test_a_rejected_refund_is_not_made(ts_env: WorkflowEnvironment, shop_d
     async with pipeline_run(ts_env, "Order A-1004: the headphones are damaged, refund me.") as run:
         (pending,) = await pending_approvals(run)
         await run.execute_update(
-            RefundPipelineWorkflow.decide, approval(pending, approve=False, reason="too much")
+            RefundPipelineWorkflow.decide, approval(run, pending, approve=False, reason="too much")
         )
         result = await run.result()
 

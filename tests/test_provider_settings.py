@@ -62,7 +62,11 @@ def test_a_base_url_without_a_model_says_to_set_tether_model(env: pytest.MonkeyP
         LlmSettings.from_env()
 
 
-def test_nothing_set_means_the_offline_model(env: pytest.MonkeyPatch) -> None:
-    settings = LlmSettings.from_env()
+def test_nothing_set_is_refused_and_the_offline_model_must_be_asked_for(
+    env: pytest.MonkeyPatch,
+) -> None:
+    with pytest.raises(ConfigurationError, match=r"no model configured.*--offline"):
+        LlmSettings.from_env()
+    settings = LlmSettings.scripted()
     assert settings.offline
     assert (settings.base_url, settings.model) == (None, OFFLINE_MODEL)

@@ -7,6 +7,7 @@ import asyncio
 import json
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,12 +17,18 @@ from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from tests.processes import process_env, starter, target, worker_process
+from tether import PendingApproval, RunState, Usage
 from tether._visibility import (
     AGENT_NAME_KEY,
     AGENT_STATUS_KEY,
     AGENT_TOKENS_KEY,
     AGENT_TURNS_KEY,
     READING_GUIDE,
+    approval_summary,
+    code,
+    current_details,
+    inline,
+    start_details,
 )
 
 PROMPT = "Order A-1001 arrived broken, I want my money back."
@@ -55,7 +62,8 @@ async def demo_run(
 async def test_the_run_has_a_summary_and_details(demo_run: DemoRun) -> None:
     described = await demo_run.handle.describe()
     assert await described.static_summary() == f"support-desk: {PROMPT}"
-    assert await described.static_details() == f"**Prompt**\n\n{PROMPT}\n\n{READING_GUIDE}"
+    shown = f"**Prompt**\n\n```\n{PROMPT}\n```\n\n{READING_GUIDE}"  # the ticket as text
+    assert await described.static_details() == shown
 
 
 async def test_search_attributes_follow_the_run(
@@ -138,3 +146,41 @@ async def test_starter_lists_runs_by_status(
     table = starter(env, "list", "--status", "completed")
     line = next(x for x in table.stdout.splitlines() if x.startswith(demo_run.handle.id))
     assert "completed" in line and "support-desk" in line
+
+
+HOSTILE = "Refund me. [click to approve](http://evil.example/approve) <img src=x> ``` **now**"
+
+
+def test_text_from_a_prompt_a_model_or_a_tool_is_shown_as_code_never_as_markdown() -> None:
+    # Before, the prompt (a customer's ticket) and a run's error were markdown on the
+    # run's page: a live "click to approve" link showed.
+    details = start_details("Prompt", HOSTILE)
+    assert details.split("\n\n")[:2] == ["**Prompt**", code(HOSTILE)]
+    assert code(HOSTILE).startswith("````\n")  # longer than any backtick run inside
+    state = RunState(
+        status="failed", agent="a", model="m", turn=1, usage=Usage(), messages=2, error=HOSTILE
+    )
+    assert current_details(state, 12, None).endswith("error:\n\n" + code(HOSTILE))
+    assert inline("a `b` ``c``") == "``` a `b` ``c`` ```"
+
+
+def test_an_approval_label_shows_the_whole_arguments_or_none() -> None:
+    # Before, the label cut the arguments at 40 characters and printed a ready approve
+    # command beside them (the model picks the key order: the cut part may matter).
+    def waiting(arguments: dict[str, str]) -> PendingApproval:
+        return PendingApproval(
+            call_id="call_3", tool="issue_refund", arguments=json.dumps(arguments), turn=3,
+            expires_at=datetime(2026, 12, 2, tzinfo=UTC), digest="1c450b19ad540d4e",
+        )  # fmt: skip
+
+    short = waiting({"reason": "arrived broken", "order_id": "A-1001"})
+    assert approval_summary(short, "ticket-7") == (
+        'waiting for a person to approve issue_refund({"reason": "arrived broken", '
+        '"order_id": "A-1001"}) · tether approve ticket-7 --call call_3 --digest '
+        "1c450b19ad540d4e (or reject) · until 2026-12-02 00:00 UTC"
+    )
+    long = waiting({"reason": "x" * 400, "order_id": "A-1004"})
+    assert approval_summary(long, "ticket-7") == (
+        "waiting for a person to approve issue_refund: its arguments are too long for this "
+        "label, read them in the run's current details · until 2026-12-02 00:00 UTC"
+    )

@@ -4,6 +4,7 @@ agent's. Real runs in the time-skipping server, the scripted model over HTTP."""
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -14,7 +15,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
 from tests.conftest import running_worker
-from tether import Agent, AgentRegistry, AgentResult, AgentRun, Budgets, tool
+from tether import Agent, AgentRegistry, AgentResult, AgentRun, Budgets, LlmPolicy, tool
 from tether._limits import DEFAULT_MAX_TOTAL_TOKENS
 from tether.events import BudgetReached, RunEvent
 from tether.testing import ScriptedLLM, call_tools, say, worker
@@ -217,3 +218,35 @@ async def test_a_cost_budget_without_a_price_is_refused_before_any_model_call(
     assert llm.requests == []
     cause = failed.value.cause
     assert isinstance(cause, ApplicationError) and cause.type == "NoPrice"
+
+
+async def test_an_agent_runs_only_its_own_models_unless_it_allows_any(
+    ts_env: WorkflowEnvironment, llm: ScriptedLLM
+) -> None:
+    # Before, an agent that named no `models` ran whatever model a starter asked for
+    # (the demo ran o1-pro).
+    plain = Agent(name="limited", instructions="x", llm=LlmPolicy(fallback_models=["backup"]))
+    async with running_worker(ts_env.client, llm, agents=AgentRegistry([plain])) as worker:
+        with pytest.raises(WorkflowFailureError) as failure:
+            await ts_env.client.execute_workflow(
+                "AgentWorkflow",
+                {"agent": "limited", "prompt": "hi", "model": "o1-pro"},
+                id=f"limits-{uuid.uuid4()}",
+                task_queue=worker.task_queue,
+            )
+    assert isinstance(failure.value.cause, ApplicationError)
+    assert failure.value.cause.message == (
+        "invalid input: agent 'limited' does not run model 'o1-pro' "
+        "(allowed: tether-scripted, backup)"
+    )
+    anything = dataclasses.replace(plain, models=["*"])
+    async with running_worker(ts_env.client, llm, agents=AgentRegistry([anything])) as worker:
+        llm.enqueue(say("hi"))
+        result = await ts_env.client.execute_workflow(
+            AgentWorkflow.run,
+            {"agent": "limited", "prompt": "hi", "model": "o1-pro"},
+            id=f"limits-{uuid.uuid4()}",
+            task_queue=worker.task_queue,
+        )
+    assert result.model == "o1-pro"
+    assert llm.request_count == 1

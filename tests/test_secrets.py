@@ -328,7 +328,7 @@ async def test_a_strict_worker_runs_nothing_a_client_without_the_keys_sends(
             # update is never accepted (the client gives up waiting).
             with pytest.raises(WorkflowUpdateRPCTimeoutOrCancelledError):
                 await plain_run.execute_update(
-                    AgentWorkflow.decide, approval(call), rpc_timeout=timedelta(seconds=5)
+                    AgentWorkflow.decide, approval(run, call), rpc_timeout=timedelta(seconds=5)
                 )
             assert count_rows(shop_db, "refunds") == 0
             await forged.terminate("done")

@@ -1,21 +1,36 @@
-"""The README's web backend (support_desk/sse.py), served by uvicorn on loopback and
-read over real HTTP: a run's events as server-sent events, resumed after Last-Event-ID."""
+"""The README's sketch of a web backend (examples/sse_sketch.py), served by uvicorn on
+loopback and read over real HTTP: a run's events as server-sent events, resumed after
+Last-Event-ID."""
 
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import uvicorn
+from starlette.applications import Starlette
 from temporalio.testing import WorkflowEnvironment
 
-from support_desk.sse import app
 from tests.conftest import free_port, until
 from tests.test_streaming import AGENTS, ANSWER
 from tether import AgentRun
 from tether.testing import ScriptedLLM, Streamed, say, worker
+
+SKETCH = Path(__file__).resolve().parent.parent / "examples" / "sse_sketch.py"
+
+
+def sketch_app() -> Starlette:
+    """The sketch's app (examples/ is not a package: it is loaded from its file)."""
+    spec = importlib.util.spec_from_file_location("sse_sketch", SKETCH)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    app: Starlette = module.app
+    return app
 
 
 async def frames(url: str, last_id: str | None = None) -> list[dict[str, Any]]:
@@ -34,6 +49,7 @@ async def frames(url: str, last_id: str | None = None) -> list[dict[str, Any]]:
 async def test_the_sse_backend_streams_a_runs_events_and_resumes_after_the_last_id(
     dev_env: WorkflowEnvironment,
 ) -> None:
+    app = sketch_app()
     app.state.client = dev_env.client  # what its lifespan connects, here the test's server
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, port=port, lifespan="off", log_level="warning"))

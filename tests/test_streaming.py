@@ -29,6 +29,7 @@ from tether._subscribe import POLL_QUERY
 from tether._wire import LlmRequest
 from tether.events import ApprovalDecided, Reply, RunEnded, RunEvent, TextDelta
 from tether.testing import (
+    SIGNER,
     ScriptedLLM,
     Streamed,
     call_tools,
@@ -232,7 +233,7 @@ async def test_a_chats_steps_arrive_in_order_across_an_approval_and_continue_as_
             run = AgentRun(handle, client=client)
             live = asyncio.create_task(events_until_end(run.events()))
             [call] = await run.wait_for_approval()
-            await run.approve(call.call_id)
+            await run.approve(call, signer=SIGNER)
 
             async def in_its_second_run() -> bool:
                 state = await run.state()

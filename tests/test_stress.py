@@ -26,7 +26,7 @@ from tether import AgentRun
 from tether._replay import replay
 from tether._run_io import AgentInput
 from tether._temporal import TETHER_CONVERTER
-from tether.testing import ScriptedLLM, Slow, Step
+from tether.testing import SIGNER, ScriptedLLM, Slow, Step
 from tether.workflow import AgentWorkflow
 
 SEEDS = [int(os.environ["TETHER_STRESS_SEED"])] if "TETHER_STRESS_SEED" in os.environ else [1, 2, 3]
@@ -62,9 +62,9 @@ async def decide_some(run: AgentRun, rng: random.Random, until: asyncio.Event) -
             continue
         for call in pending:
             if rng.random() < 0.7:
-                await quietly(run.approve(call.call_id))
+                await quietly(run.approve(call, signer=SIGNER))
             else:
-                await quietly(run.reject(call.call_id, reason="stress"))
+                await quietly(run.reject(call, signer=SIGNER, reason="stress"))
 
 
 async def steer_chat(run: AgentRun, order: str, rng: random.Random) -> None:

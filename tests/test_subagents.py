@@ -4,18 +4,21 @@ the lead's usage and budget."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
 from typing import Any
 
 import pytest
 from temporalio.api.enums.v1 import EventType
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
-from tests.conftest import running_worker
-from tether import Agent, AgentRegistry, AgentResult, subagent
+from tests.conftest import pending_approvals, running_worker
+from tether import Agent, AgentRegistry, AgentResult, AgentRun, ToolContext, subagent, tool
 from tether._run_io import AgentInput
-from tether.testing import ScriptedLLM, Step, call_tools, say
+from tether.testing import SIGNER, ScriptedLLM, Step, call_tools, say
 from tether.workflow import AgentWorkflow
 
 HELPER = Agent(name="helper", instructions="You are the helper. Do the task you are given.")
@@ -108,3 +111,67 @@ async def test_a_child_that_spends_the_budget_ends_the_parent_with_max_tokens(
 def test_a_registry_refuses_a_sub_agent_it_does_not_have() -> None:
     with pytest.raises(ValueError, match="hands work to agent 'helper', which is not registered"):
         AgentRegistry([LEAD])
+
+
+@tool(side_effects=True, needs_approval=True)
+def publish(ctx: ToolContext, text: str) -> str:
+    """Publish a text (a person approves it first)."""
+    return f"published for {ctx.acting_for}: {text}"
+
+
+PUBLISHER = Agent(name="publisher", instructions="You publish.", tools=[publish])
+EDITOR = dataclasses.replace(
+    LEAD,
+    name="editor",
+    instructions="You are the editor.",
+    tools=[subagent("publisher", "Hand a text to the publisher.")],
+    approvers=["alice@shop", "sam@shop"],
+)
+
+
+def editorial(messages: list[dict[str, Any]]) -> Step:
+    """The editor hands the text on; the publisher publishes it; both then answer."""
+    done = [m["content"] for m in messages if m["role"] == "tool"]
+    if done:
+        return say(done[-1])
+    if messages[0]["content"] == PUBLISHER.instructions:
+        return call_tools(("publish", {"text": "the news"}))
+    return call_tools(("ask_publisher", {"task": "Publish the news."}))
+
+
+async def test_a_sub_agent_acts_for_whom_its_parent_acts_and_keeps_its_approvers(
+    ts_env: WorkflowEnvironment,
+) -> None:
+    # The child's call needs a person: the parent's agent names its approvers, so the
+    # child's run refuses a decider the parent would refuse (its starter, anyone else).
+    parent_id = f"editor-{uuid.uuid4().hex[:8]}"
+    with ScriptedLLM(editorial) as llm:
+        async with running_worker(
+            ts_env.client, llm, agents=AgentRegistry([EDITOR, PUBLISHER])
+        ) as w:
+            parent = await ts_env.client.start_workflow(
+                AgentWorkflow.run,
+                AgentInput(
+                    agent="editor", prompt="Publish.", acting_for="C-9", started_by="sam@shop"
+                ),
+                id=parent_id,
+                task_queue=w.task_queue,
+            )
+            child = AgentRun.attach(ts_env.client, f"{parent_id}:1:call_0001")
+            (call,) = await pending_approvals(child.handle)
+            refusals = []
+            for who in ["bob@shop", "sam@shop"]:
+                with pytest.raises(WorkflowUpdateFailedError) as refused:
+                    await child.approve(call, signer=SIGNER, approver=who)
+                assert isinstance(refused.value.cause, ApplicationError)
+                refusals.append(refused.value.cause.message)
+            await child.approve(call, signer=SIGNER, approver="alice@shop")
+            result = await parent.result()
+
+    child_input = await started_input(ts_env, child.id)
+    assert (child_input["acting_for"], child_input["started_by"]) == ("C-9", "sam@shop")
+    assert refusals == [
+        "'bob@shop' is not among this agent's approvers",
+        "'sam@shop' started this run and may not decide its calls",
+    ]
+    assert result.answer == "published for C-9: the news"

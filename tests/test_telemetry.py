@@ -67,7 +67,7 @@ def test_bad_settings_are_refused(env: dict[str, str], message: str) -> None:
 
 def test_tracing_without_opentelemetry_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "opentelemetry.sdk.trace", None)  # import now fails
-    with pytest.raises(ConfigurationError, match=r"pip install 'tether\[otel\]'"):
+    with pytest.raises(ConfigurationError, match=r"pip install 'tether-agents\[otel\]'"):
         Telemetry.from_env({"TETHER_TRACING": "otlp"})
 
 

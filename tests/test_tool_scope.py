@@ -25,14 +25,14 @@ from tests.conftest import (
     running_worker,
     seed_orders,
 )
-from tether import ApprovalDecision, ToolCall, ToolContext
+from tether import ApprovalDecision, ToolContext
 from tether._activities.specs import RecordedSpecs
 from tether._activities.tools import ToolActivities
 from tether._arguments import digest_of
 from tether._run_io import AgentInput
 from tether._wire import ToolRequest
 from tether.testing import OFFLINE_MODEL, ScriptedLLM, call_tools, say
-from tether.workflow import AgentWorkflow, ToolOutcome
+from tether.workflow import AgentWorkflow, ToolCall, ToolOutcome
 from workflows.refund_pipeline import RefundPipelineWorkflow
 from workflows.refund_pipeline_types import RefundTicket
 
@@ -145,7 +145,7 @@ async def test_a_reused_workflow_id_does_not_get_the_earlier_runs_effect(
                 )
                 if "A-1004" in text:  # above the threshold: a person approves
                     (pending,) = await pending_approvals(run)
-                    await run.execute_update(RefundPipelineWorkflow.decide, approval(pending))
+                    await run.execute_update(RefundPipelineWorkflow.decide, approval(run, pending))
                 results.append(await run.result())
     assert [(r.order_id, r.refunded) for r in results] == [("A-1001", 42.0), ("A-1004", 899.0)]
     with sqlite3.connect(shop_db) as db:
@@ -155,19 +155,25 @@ async def test_a_reused_workflow_id_does_not_get_the_earlier_runs_effect(
 
 
 def test_the_tool_activity_refuses_arguments_other_than_the_approved_ones(shop_db: Path) -> None:
-    # The last check before the side effect: the activity recomputes the digest of what
-    # it is asked to run and compares it with the one the person approved.
+    # The last check before the side effect: the activity computes the digest of what it
+    # is asked to run and compares it with the one the decision carries (what the person
+    # was shown). `approved_digest` is what the workflow used to send: a digest of the
+    # call's own arguments, which could not refuse them.
     activities = ToolActivities(REGISTRY, RecordedSpecs(OFFLINE_MODEL))
     approved = '{"order_id": "A-1001", "reason": "broken"}'
 
     def run(arguments: str) -> ToolOutcome:
-        request = ToolRequest(
-            agent="support-desk",
-            call=ToolCall(id="call_1", name="issue_refund", arguments=arguments),
-            idempotency_key=f"default:wf:{uuid.uuid4()}:1:call_1",
-            acting_for=CUSTOMER,
-            approval=ApprovalDecision(call_id="call_1", approve=True, approver="bob@shop"),
-            approved_digest=digest_of(approved),
+        request = ToolRequest.model_validate(
+            {
+                "agent": "support-desk",
+                "call": ToolCall(id="call_1", name="issue_refund", arguments=arguments),
+                "idempotency_key": f"default:wf:{uuid.uuid4()}:1:call_1",
+                "acting_for": CUSTOMER,
+                "approval": ApprovalDecision(
+                    call_id="call_1", approve=True, approver="bob@shop", digest=digest_of(approved)
+                ),
+                "approved_digest": digest_of(arguments),
+            }
         )
         outcome: ToolOutcome = asyncio.run(ActivityEnvironment().run(activities.run_tool, request))
         return outcome

@@ -60,7 +60,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
         [*build, "-w", str(out), str(source)], capture_output=True, text=True, timeout=300
     )
     assert built.returncode == 0, built.stdout + built.stderr
-    [made] = out.glob("tether-*.whl")
+    [made] = out.glob("tether_agents-*.whl")
     return made
 
 
@@ -147,11 +147,22 @@ def background() -> Iterator[list[subprocess.Popen[bytes]]]:
         stop(proc)
 
 
+def words(line: str, env: dict[str, str]) -> tuple[list[str], dict[str, str]]:
+    """A README line's command and its environment: `NAME=value` before the command
+    sets a variable for it alone, as a shell does."""
+    command = shlex.split(line, comments=True)
+    env = dict(env)
+    while command and re.fullmatch(r"[A-Z_][A-Z0-9_]*=.*", command[0]):
+        name, _, value = command.pop(0).partition("=")
+        env[name] = value
+    return command, env
+
+
 def shell(line: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    command, env = words(line, env)
     return subprocess.run(
-        shlex.split(line, comments=True), cwd=cwd, env=env, capture_output=True, text=True,
-        timeout=TIMEOUT,
-    )  # fmt: skip
+        command, cwd=cwd, env=env, capture_output=True, text=True, timeout=TIMEOUT
+    )
 
 
 def spawn(command: list[str], cwd: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
@@ -169,11 +180,11 @@ async def test_a_user_project_runs_its_agent_as_the_readme_says(
     lines = [ln for ln in readme_blocks()["shell"].splitlines() if ln.strip()]
     done: dict[str, subprocess.CompletedProcess[str]] = {}
     for line in lines:
-        command = shlex.split(line, comments=True)
+        command, its_env = words(line, env)
         if command[:3] == ["temporal", "server", "start-dev"]:
             continue  # the session's dev server (TEMPORAL_ADDRESS)
         if command[-1] == "&":
-            proc = spawn(command[:-1], project, env)
+            proc = spawn(command[:-1], project, its_env)
             background.append(proc)
             await wait_for_pollers(dev_env.client, env["TETHER_TASK_QUEUE"], [proc])
             continue

@@ -24,7 +24,7 @@ from tests.processes import process_env, starter, target, worker_process
 from tests.test_approval_expiry import asked
 from tether._run_io import AgentInput
 from tether._visibility import run_summary
-from tether.testing import ScriptedLLM, dev_server
+from tether.testing import SIGNER, ScriptedLLM, dev_server
 from tether.workflow import AgentWorkflow
 
 CHROMIUM = "/usr/bin/chromium"
@@ -185,7 +185,7 @@ async def test_the_page_of_a_run_waiting_for_approval_says_what_waits_and_how_to
             async with browser_page(tmp_path) as page:
                 await page.goto(f"http://127.0.0.1:{port}/namespaces/default/workflows/{run.id}")
                 # The timeline: the wait is a timer labelled with what it waits for.
-                waits = "waiting for a person to approve issue_refund(order_id='A-1001'"
+                waits = 'waiting for a person to approve issue_refund({"order_id": "A-1001"'
                 await expect(page.get_by_text(waits)).to_be_visible(timeout=UI_TIMEOUT)
                 await expect(page.get_by_text(f"{decide} (or reject)")).to_be_attached()
                 ARTIFACT.parent.mkdir(parents=True, exist_ok=True)
@@ -206,5 +206,5 @@ async def test_the_page_of_a_run_waiting_for_approval_says_what_waits_and_how_to
                     await expect(current.get_by_text(text).first).to_be_visible(timeout=UI_TIMEOUT)
                 await expect(details.get_by_text("Reading this page.")).to_be_visible()
                 await page.screenshot(path=WAITING_DETAILS)
-            await run.reject(call.call_id, reason="seen in the browser test")
+            await run.reject(call, signer=SIGNER, reason="seen in the browser test")
             assert (await run.result()).status == "completed"

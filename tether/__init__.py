@@ -42,7 +42,6 @@ if TYPE_CHECKING:
     from tether._client import RunExists as RunExists
     from tether._mcp import McpServer as McpServer
     from tether._messages import Message as Message
-    from tether._messages import ToolCall as ToolCall
     from tether._messages import Usage as Usage
     from tether._plugin import TetherPlugin as TetherPlugin
     from tether._policies import Budgets as Budgets
@@ -56,14 +55,15 @@ if TYPE_CHECKING:
     from tether._run_io import RunStatus as RunStatus
     from tether._settings import ConfigurationError as ConfigurationError
     from tether._settings import LlmSettings as LlmSettings
+    from tether._signing import Signer as Signer
     from tether._subagents import subagent as subagent
     from tether._temporal import TemporalUnreachable as TemporalUnreachable
     from tether._temporal import connect as connect
     from tether._tools import Tool as Tool
     from tether._tools import ToolContext as ToolContext
     from tether._tools import ToolError as ToolError
-    from tether._tools import ToolOptions as ToolOptions
     from tether._tools import tool as tool
+    from tether._trust import ApproverKeys as ApproverKeys
     from tether._waiting import WAIT as WAIT
 
 # Deprecated here (see _MOVED): importable, with a DeprecationWarning, until 0.3.
@@ -72,6 +72,7 @@ if TYPE_CHECKING:
     from tether._records import RetryOptions as RetryOptions
     from tether._records import ToolSpec as ToolSpec
     from tether._run_io import AgentInput as AgentInput
+    from tether._tools import ToolOptions as ToolOptions
     from tether.events import ApprovalDecided as ApprovalDecided
     from tether.events import ApprovalWaiting as ApprovalWaiting
     from tether.events import BudgetReached as BudgetReached
@@ -101,6 +102,7 @@ if TYPE_CHECKING:
     from tether.workflow import Pipeline as Pipeline
     from tether.workflow import PipelineInput as PipelineInput
     from tether.workflow import PipelineState as PipelineState
+    from tether.workflow import ToolCall as ToolCall
     from tether.workflow import ToolOutcome as ToolOutcome
     from tether.workflow import checked_input as checked_input
     from tether.workflow import tool_call as tool_call
@@ -114,7 +116,6 @@ _EXPORTS = {
     "RunExists": "tether._client",
     "McpServer": "tether._mcp",
     "Message": "tether._messages",
-    "ToolCall": "tether._messages",
     "Usage": "tether._messages",
     "TetherPlugin": "tether._plugin",
     "Budgets": "tether._policies",
@@ -128,14 +129,15 @@ _EXPORTS = {
     "RunStatus": "tether._run_io",
     "ConfigurationError": "tether._settings",
     "LlmSettings": "tether._settings",
+    "Signer": "tether._signing",
     "subagent": "tether._subagents",
     "TemporalUnreachable": "tether._temporal",
     "connect": "tether._temporal",
     "Tool": "tether._tools",
     "ToolContext": "tether._tools",
     "ToolError": "tether._tools",
-    "ToolOptions": "tether._tools",
     "tool": "tether._tools",
+    "ApproverKeys": "tether._trust",
     "WAIT": "tether._waiting",
 }
 # The same names as _EXPORTS (a literal list, which type checkers read); a test checks
@@ -147,6 +149,7 @@ __all__ = [
     "AgentResult",
     "AgentRun",
     "ApprovalDecision",
+    "ApproverKeys",
     "Budgets",
     "ConfigurationError",
     "ContextPolicy",
@@ -159,13 +162,12 @@ __all__ = [
     "RunExists",
     "RunState",
     "RunStatus",
+    "Signer",
     "TemporalUnreachable",
     "TetherPlugin",
     "Tool",
-    "ToolCall",
     "ToolContext",
     "ToolError",
-    "ToolOptions",
     "UnknownAgentError",
     "Usage",
     "connect",
@@ -210,6 +212,7 @@ _MOVED: dict[str, tuple[str, str, str]] = {
             "Pipeline",
             "PipelineInput",
             "PipelineState",
+            "ToolCall",
             "ToolOutcome",
             "checked_input",
             "tool_call",
@@ -234,6 +237,7 @@ _MOVED: dict[str, tuple[str, str, str]] = {
     "OutputSpec": ("tether._records", "OutputSpec", "Agent(output_type=...)"),
     "ToolSpec": ("tether._records", "ToolSpec", "tether.workflow.AgentSpec.tools"),
     "RetryOptions": ("tether._records", "RetryOptions", "temporalio.common.RetryPolicy"),
+    "ToolOptions": ("tether._tools", "ToolOptions", "a dict of Tool's keyword arguments"),
 }
 
 # A library stays quiet unless the application configures logging.

@@ -21,6 +21,7 @@ from tether._policies import Budgets, ContextPolicy, LlmPolicy
 from tether._records import AgentSpec, OutputSpec, llm_record
 from tether._settings import ConfigurationError
 from tether._tools import Tool
+from tether._trust import ApproverKeys
 
 if TYPE_CHECKING:
     from tether._scripted_llm import Responder
@@ -58,11 +59,16 @@ class Agent:
             `max_result_bytes` overrides it.
         approval_timeout: How long a call of a `needs_approval` tool waits for a human;
             then it counts as rejected and the model is told.
-        models: The models a run may choose (besides `model` and the fallback models);
-            None lets a run name any model its provider serves.
+        models: The models a run's input may choose besides `model` and the fallback
+            models (None: only those). `["*"]` lets a run name any model its provider
+            serves, and spend on it: only where every starter may.
         approvers: Who may decide this agent's calls that wait for a person, by the
-            `approver` a decision states; the run's `started_by` never may. None lets
-            any client decide.
+            `approver` a decision is signed for; the run's `started_by` never may. None:
+            anyone a trusted key may sign for.
+        approver_keys: The keys whose signed decisions its runs accept, and the names
+            each may sign for; None takes the worker's (TETHER_APPROVER_KEYS), and with
+            neither every decision is refused. `ApproverKeys(unsigned=True)` accepts
+            unsigned decisions (see the README's Security section for what that gives up).
         continue_as_new_turns: A chat continues-as-new after this many model calls in
             one run (or sooner, when Temporal suggests it), keeping its history small.
         context: What the model is sent once the conversation outgrows a budget (older
@@ -88,6 +94,7 @@ class Agent:
     context: ContextPolicy | None = None
     models: Sequence[str] | None = None
     approvers: Sequence[str] | None = None
+    approver_keys: ApproverKeys | None = None
     max_turns: InitVar[int | None] = None
     max_total_tokens: InitVar[int | None] = None
     deadline: InitVar[timedelta | None] = None
@@ -136,9 +143,10 @@ class Agent:
         """The agent's MCP server called `name`, if it has one."""
         return next((s for s in self.mcp if s.name == name), None)
 
-    def spec(self, default_model: str) -> AgentSpec:
+    def spec(self, default_model: str, approver_keys: ApproverKeys | None = None) -> AgentSpec:
         """The agent as a run records it: what the workflow decides with, and what the
-        activities act on (tool schemas, the output schema, limits)."""
+        activities act on (tool schemas, the output schema, limits); `approver_keys` are
+        the worker's, for an agent that names none."""
         output = None
         if self.output_type is not None:
             output = OutputSpec(
@@ -159,8 +167,9 @@ class Agent:
             structured_output=self.output_type is not None,
             approval_timeout_seconds=self.approval_timeout.total_seconds(),
             max_total_tokens=budgets.max_total_tokens or DEFAULT_MAX_TOTAL_TOKENS,
-            models=list(self.models) if self.models is not None else None,
+            models=list(self.models) if self.models is not None else [],
             approvers=list(self.approvers) if self.approvers is not None else None,
+            approver_keys=self.approver_keys or approver_keys or ApproverKeys(),
             deadline_seconds=budgets.deadline.total_seconds() if budgets.deadline else None,
             continue_as_new_turns=self.continue_as_new_turns,
             output=output,
@@ -258,29 +267,37 @@ def as_registry(value: object, *, source: str = "agents") -> AgentRegistry:
 
 
 def load_registry(target: str) -> AgentRegistry:
-    """The registry `MODULE:ATTR` names, imported with the working directory on the
-    path (as uvicorn and celery do); `ConfigurationError` says what is wrong."""
+    """The registry `MODULE:ATTR` names; `ConfigurationError` says what is wrong."""
     return as_registry(load_target(target, option="--agents"), source=target)
 
 
 def load_target(target: str, *, option: str) -> object:
-    """The object `MODULE:ATTR` names (given as `option`), imported with the working
-    directory on the path; `ConfigurationError` says what is wrong."""
+    """The object `MODULE:ATTR` names (given as `option`); `ConfigurationError` says
+    what is wrong.
+
+    A module the installed packages do not have is looked for in the working directory
+    too (as uvicorn and celery do), added to the end of the path: after the installed
+    packages, so a file planted there (`./trio.py`) cannot stand in for one of them, and
+    only when the named module needs it."""
     module_name, sep, attr = target.partition(":")
     if not sep or not module_name or not attr:
         raise ConfigurationError(
             f"{option} {target!r} must be MODULE:ATTR, e.g. myapp.agents:REGISTRY"
         )
     cwd = os.getcwd()
-    if cwd not in sys.path:
-        sys.path.insert(0, cwd)
     try:
-        module = importlib.import_module(module_name)
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as e:
+            if cwd in sys.path or e.name is None or not module_name.startswith(e.name):
+                raise
+            sys.path.append(cwd)
+            module = importlib.import_module(module_name)
     except ModuleNotFoundError as e:
         if e.name is not None and module_name.startswith(e.name):
             raise ModuleMissing(
                 f"cannot import {module_name!r}: no module named {e.name!r} (searched the "
-                f"working directory {cwd} and the installed packages)"
+                f"installed packages and the working directory {cwd})"
             ) from None
         raise ConfigurationError(f"importing {module_name!r} failed: {_where(e)}") from None
     except Exception as e:

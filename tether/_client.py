@@ -1,9 +1,10 @@
 """Driving agent runs from code: start, chat, approve, reject, read.
 
     client = await tether.connect()
+    signer = tether.Signer.from_file("ada.key", name="ada@example.com")
     run = await AgentRun.start(client, "support-desk", "Order A-1001 arrived broken.")
     for call in await run.pending_approvals():  # show each to a person first
-        await run.approve(call, approver="ada@example.com")
+        await run.approve(call, signer=signer)
     result = await run.result()
 
 The CLI is built on this; a web backend can be too.
@@ -18,7 +19,7 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowHandle, WorkflowQueryFailedError
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
@@ -35,7 +36,9 @@ from tether._run_io import (
     budget_fields,
 )
 from tether._settings import task_queue as default_task_queue
+from tether._signing import Signer
 from tether._subscribe import follow
+from tether._transcripts import TRANSCRIPT_PAGE_QUERY, TranscriptPage, read_pages
 from tether._visibility import run_summary, start_details
 
 if TYPE_CHECKING:
@@ -106,8 +109,9 @@ class AgentRun:
             acting_for: Who the run acts for (a customer id, say), from your own
                 authentication, never from the prompt: tools see it as
                 `ToolContext.acting_for`.
-            started_by: Who starts it; an agent with `approvers` refuses this one's
-                decisions on the run's calls.
+            started_by: Who starts it, as you state it: a label for the record, not a
+                proof. A decision signed for this name is refused on the run's calls
+                when the agent names its approvers.
             max_turns: Deprecated: `budgets=Budgets(max_turns=...)`.
             max_total_tokens: Deprecated: `budgets=Budgets(max_total_tokens=...)`.
             deadline: Deprecated: `budgets=Budgets(deadline=...)`.
@@ -171,13 +175,13 @@ class AgentRun:
     async def transcript(self) -> list[Message]:
         """Every message of the conversation so far, also after the run ended: those of
         the earlier runs a chat with a context policy left them in (closed runs answer
-        queries too), then the latest run's."""
+        queries too), then the latest run's; each run's read in pages, so a transcript
+        of any length comes whole."""
         messages: list[Message] = []
         for run_id in (await self.state()).earlier_runs:
             earlier = self._client.get_workflow_handle(self.id, run_id=run_id)
-            messages += await earlier.query("transcript", result_type=list[Message])
-        messages += await self.handle.query("transcript", result_type=list[Message])
-        return messages
+            messages += await _transcript_of(earlier)
+        return messages + await _transcript_of(self.handle)
 
     def events(self, *, from_seq: int = 0, watch: bool = True) -> AsyncIterator[RunEvent]:
         """The run's events from `from_seq` on, as they happen, until it ends (see
@@ -214,61 +218,74 @@ class AgentRun:
         self,
         call: PendingApproval | str,
         *,
-        arguments: str | None = None,
+        signer: Signer | None = None,
         approver: str | None = None,
+        arguments: str | None = None,
     ) -> PendingApproval:
-        """Approve a call that waits for a person: the `PendingApproval` you showed
-        them (the decision carries its digest, so it is refused if the arguments are
-        not those), or a call id (then the arguments it waits with now). `arguments`
-        (JSON) replaces the model's; `approver` says who decides. Returns the call as
-        it runs."""
-        return await self.decide(
-            await self._bound(
-                call, approve=True, arguments=arguments, approver=approver, reason=None
-            )
-        )
+        """Approve a call that waits for a person.
+
+        Args:
+            call: The `PendingApproval` you showed them (the decision carries its
+                digest, so it is refused if the arguments are not those), or a call id
+                (then the arguments it waits with now).
+            signer: Signs the decision for this run and call. A run accepts only
+                decisions signed by a key it trusts, unless its agent accepts unsigned
+                ones. A web backend holds one service key and names the person it
+                authenticated as `approver`.
+            approver: Who decides (default the signer's `name`).
+            arguments: JSON that replaces the model's arguments.
+
+        Returns:
+            The call as it runs.
+        """
+        decision = ApprovalDecision(call_id="", approve=True, arguments=arguments)
+        return await self._send(call, decision, signer, approver)
 
     async def reject(
         self,
         call: PendingApproval | str,
         *,
-        reason: str | None = None,
+        signer: Signer | None = None,
         approver: str | None = None,
+        reason: str | None = None,
     ) -> PendingApproval:
-        """Reject a call that waits for a person (as `approve` names it); `reason` is
-        told to the model."""
-        return await self.decide(
-            await self._bound(call, approve=False, arguments=None, approver=approver, reason=reason)
-        )
+        """Reject a call that waits for a person (named and signed as in `approve`);
+        `reason` is told to the model."""
+        decision = ApprovalDecision(call_id="", approve=False, reason=reason)
+        return await self._send(call, decision, signer, approver)
 
-    async def _bound(
+    async def _send(
         self,
         call: PendingApproval | str,
-        *,
-        approve: bool,
-        arguments: str | None,
+        decision: ApprovalDecision,
+        signer: Signer | None,
         approver: str | None,
-        reason: str | None,
-    ) -> ApprovalDecision:
-        if isinstance(call, str):
+    ) -> PendingApproval:
+        shown: PendingApproval | None = call if isinstance(call, PendingApproval) else None
+        if shown is None:
             found = [p for p in await self.pending_approvals() if p.call_id == call]
-            digest = found[0].digest if found else None  # an unknown id: the run says so
-            call_id = call
-        else:
-            digest, call_id = call.digest, call.call_id
-        return ApprovalDecision(
-            call_id=call_id,
-            approve=approve,
-            reason=reason,
-            arguments=arguments,
-            digest=digest,
-            approver=approver,
-        )
+            shown = found[0] if found else None  # an unknown id: the run says so
+        update: dict[str, object] = {"call_id": shown.call_id if shown else call}
+        if shown is not None:
+            update["digest"] = shown.digest
+        if approver is not None:
+            update["approver"] = approver
+        decision = decision.model_copy(update=update)
+        if signer is not None and shown is not None:
+            decision = signer.sign(
+                decision,
+                call=shown,
+                namespace=self._client.namespace,
+                workflow_id=self.id,
+                first_run_id=await first_run_id(self.handle),
+            )
+        return await self.decide(decision)
 
     async def decide(self, decision: ApprovalDecision) -> PendingApproval:
-        """Send a decision; the run's validator refuses one for an unknown or already
-        decided call, for arguments other than its digest's, or from someone the agent
-        does not list as an approver (`WorkflowUpdateFailedError`)."""
+        """Send a decision as it is (see `Signer.sign`); the run's validator refuses one
+        for an unknown or already decided call, for arguments other than its digest's,
+        without proof, or from someone the agent does not list as an approver
+        (`WorkflowUpdateFailedError`)."""
         call: PendingApproval = await self.handle.execute_update(
             "decide", decision, result_type=PendingApproval
         )
@@ -285,6 +302,34 @@ class AgentRun:
     async def result(self) -> AgentResult:
         """How the run ended (raises `WorkflowFailureError` if it failed)."""
         return await self.handle.result()
+
+
+async def first_run_id(handle: WorkflowHandle[Any, Any]) -> str:
+    """The first run id of the handle's workflow (a chat's continued runs share it),
+    which a signed decision names."""
+    if handle.first_execution_run_id:
+        return handle.first_execution_run_id
+    described = await handle.describe()
+    return described.raw_description.workflow_execution_info.first_run_id
+
+
+async def _transcript_of(handle: WorkflowHandle[Any, Any]) -> list[Message]:
+    async def page(start: int) -> TranscriptPage:
+        found: TranscriptPage = await handle.query(
+            TRANSCRIPT_PAGE_QUERY, start, result_type=TranscriptPage
+        )
+        return found
+
+    try:
+        messages = await read_pages(page)
+    except WorkflowQueryFailedError as e:
+        if "unknown queryType" not in e.message:
+            raise
+        # A worker of a Tether before pages: its whole transcript in one answer.
+        whole: list[Message] = await handle.query("transcript", result_type=list[Message])
+        return whole
+    assert messages is not None  # `page` raises rather than give none
+    return messages
 
 
 async def start_workflow(

@@ -129,7 +129,10 @@ class ApprovalWaiting(Event):
     turn: int
     call_id: str
     tool: str
-    arguments: str
+    arguments: str | None = Field(
+        description="The arguments as they will run, whole; None when they are over "
+        "1,000 characters (never cut: read them in the run's pending approvals)."
+    )
     expires_at: datetime
 
 

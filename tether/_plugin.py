@@ -40,12 +40,14 @@ from tether._activities.specs import RecordedSpecs
 from tether._activities.tools import ToolActivities
 from tether._agents import Agent, AgentRegistry, as_registry
 from tether._logs import ActivityLogContext, get_logger
+from tether._lost_payloads import ending_runs_with_lost_payloads, stop_ending
 from tether._pricing import PriceTable
 from tether._sandbox import passing_tether_through
 from tether._scripted_llm import ScriptedLLM, no_script
 from tether._search_registration import ensure_search_attributes
 from tether._settings import ConfigurationError, LlmSettings
 from tether._temporal import data_converter, with_codec
+from tether._trust import ApproverKeys
 from tether._workflows.agent import AgentWorkflow
 
 log = get_logger("tether.plugin")
@@ -72,6 +74,9 @@ class TetherPlugin(SimplePlugin):
             logging one line for each that does not start or answer (the worker runs
             on). Otherwise a server is started when a run first needs it. Either way
             the worker keeps its sessions for later runs and closes them as it stops.
+        approver_keys: The keys whose signed decisions runs of agents that name none
+            accept (see `ApproverKeys`); None reads TETHER_APPROVER_KEYS (a file, or
+            `unsigned`). With neither, such runs refuse every decision.
     """
 
     def __init__(
@@ -83,6 +88,7 @@ class TetherPlugin(SimplePlugin):
         cached_conversations: int = 1000,
         search_attributes: bool = True,
         check_mcp_servers: bool = False,
+        approver_keys: ApproverKeys | None = None,
     ) -> None:
         self.registry = as_registry(agents)
         self._llm = llm
@@ -91,6 +97,7 @@ class TetherPlugin(SimplePlugin):
         self._search_attributes = search_attributes
         self._check_mcp_servers = check_mcp_servers
         self._mcp_sessions = McpSessions()
+        self._approver_keys = approver_keys
         self._served: _Activities | None = None
         super().__init__(
             PLUGIN_NAME,
@@ -127,7 +134,11 @@ class TetherPlugin(SimplePlugin):
         is configured: a client-only process needs no model settings."""
         if self._served is None:
             llm = self._llm or LlmSettings.from_env()
-            specs = RecordedSpecs(llm.model, max_recorded=self._cached_conversations)
+            keys = self._approver_keys
+            if keys is None:
+                keys = ApproverKeys.from_env()
+            warn_undecidable(self.registry, keys)
+            specs = RecordedSpecs(llm.model, self._cached_conversations, keys)
             prices = self._prices if self._prices is not None else PriceTable.from_env()
             self._served = _Activities(
                 llm=llm,
@@ -170,6 +181,7 @@ class TetherPlugin(SimplePlugin):
         )
         async with AsyncExitStack() as stack:
             await stack.enter_async_context(self._conversation_queue(worker))
+            stack.callback(stop_ending, ending_runs_with_lost_payloads(worker.client))
             stack.push_async_callback(self._mcp_sessions.close)
             if self._check_mcp_servers:
                 servers = [server for agent in self.registry for server in agent.mcp]
@@ -229,6 +241,21 @@ class TetherPlugin(SimplePlugin):
                 yield
             finally:
                 self._activities().llm_calls.worker_queues.pop(shared, None)
+
+
+def warn_undecidable(registry: AgentRegistry, worker_keys: ApproverKeys | None) -> None:
+    """Log each agent whose calls wait for a person but whose runs could accept no
+    decision (no key trusted, unsigned decisions not allowed)."""
+    for agent in registry:
+        keys = agent.approver_keys or worker_keys or ApproverKeys()
+        if keys.keys or keys.unsigned or not any(t.spec.needs_approval for t in agent.tools):
+            continue
+        log.warning(
+            "this agent's calls wait for a person, but it trusts no approver keys: every "
+            "decision will be refused; set TETHER_APPROVER_KEYS to an allowed-signers file "
+            "(or to `unsigned`), or give the agent approver_keys",
+            agent=agent.name,
+        )
 
 
 def _with_tether_payloads(existing: DataConverter | None) -> DataConverter:

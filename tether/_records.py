@@ -13,6 +13,10 @@ from temporalio.common import RetryPolicy
 
 from tether._limits import DAY_SECONDS, DEFAULT_MAX_RESULT_BYTES
 from tether._policies import ContextPolicy, LlmPolicy
+from tether._trust import ApproverKeys
+
+# Agent(models=[ANY_MODEL]): a run may name any model its provider serves.
+ANY_MODEL = "*"
 
 # Temporal's default maximum interval between retries: 100 times the first.
 DEFAULT_MAX_INTERVAL_FACTOR = 100
@@ -106,7 +110,10 @@ class ToolOptionsSpec(BaseModel):
         default=None, gt=0, description="None takes the workflow's default."
     )
     retry: RetryRecord = Field(
-        default_factory=lambda: RetryRecord(max_interval_seconds=30, max_attempts=5),
+        # About 2.5 minutes of retrying (1 s doubling to 30 s): a backend down for a
+        # minute costs the run that minute; after that the model is told the tool is
+        # unavailable (tool_calls.py), and the run goes on.
+        default_factory=lambda: RetryRecord(max_interval_seconds=30, max_attempts=10),
         description="For infrastructure failures; bad arguments and ToolErrors never retry.",
     )
     max_result_bytes: int | None = Field(
@@ -199,10 +206,17 @@ class AgentSpec(BaseModel):
     max_total_tokens: int | None = None
     max_cost_usd: float | None = None
     models: list[str] | None = Field(
-        default=None, description="The models a run may choose; None: any."
+        default=None,
+        description="The models a run may choose besides the agent's own; `*`: any; None: "
+        "any too (a run recorded before runs were held to their agent's models).",
     )
     approvers: list[str] | None = Field(
         default=None, description="Who may decide its calls that wait for a person; None: any."
+    )
+    approver_keys: ApproverKeys | None = Field(
+        default=None,
+        description="The keys whose signed decisions the run accepts; None: a run recorded "
+        "before decisions were signed, which takes the approver a decision states.",
     )
     deadline_seconds: float | None = None
     continue_as_new_turns: int = 200

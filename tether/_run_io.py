@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field
 from temporalio.contrib.workflow_streams import WorkflowStreamState
 
 from tether._limits import MAX_NAME_CHARS, MAX_PROMPT_CHARS, MAX_TURNS_LIMIT
 from tether._messages import Message, Usage
 from tether._policies import Budgets
+from tether._trust import ApprovalRules
 
 RunStatus = Literal[
     "running",
@@ -69,8 +70,22 @@ class ApprovalDecision(BaseModel):
     approver: str | None = Field(
         default=None,
         max_length=MAX_NAME_CHARS,
-        description="Who decides, as the client states it; required, and checked, when "
-        "the agent names its approvers.",
+        description="Who decides: proven by `signature` (its key must be trusted to sign "
+        "for this name), and checked against the agent's approvers when it names them.",
+    )
+    signed_at: AwareDatetime | None = Field(
+        default=None, description="When the decision was signed (the signer's clock)."
+    )
+    key: str | None = Field(
+        default=None,
+        max_length=200,
+        description="The signer's public key (`ssh-ed25519 AAAA...`).",
+    )
+    signature: str | None = Field(
+        default=None,
+        max_length=200,
+        description="Ed25519 signature (base64) over the decision and the run and call it "
+        "is for (see `tether.Signer`): what makes the approver's name a proof.",
     )
 
 
@@ -147,8 +162,15 @@ class AgentInput(BaseModel):
     started_by: str | None = Field(
         default=None,
         max_length=MAX_NAME_CHARS,
-        description="Who started the run, as the client states it: an agent that names "
-        "its approvers refuses this one's decisions on the run's calls.",
+        description="Who started the run, as its starter states it: a label for the "
+        "record, not a proof of identity. A decision signed for this name is refused on "
+        "the run's calls when the agent names its approvers.",
+    )
+    parent_rules: list[ApprovalRules] = Field(
+        default_factory=list,
+        max_length=20,
+        description="A sub-agent's run: its parents' rules for deciding calls, which a "
+        "decision must satisfy besides the agent's own (they can only narrow who decides).",
     )
 
 

@@ -21,7 +21,10 @@ from temporalio.worker.workflow_sandbox import (
 
 from tether._settings import ConfigurationError
 
-PASSED_THROUGH = ("tether",)
+# cryptography too: the `decide` validator verifies signatures with it, and its Rust
+# extension imports `cryptography.exceptions` when it raises InvalidSignature; inside the
+# sandbox that import re-created the module and aborted the whole worker process.
+PASSED_THROUGH = ("tether", "cryptography")
 RESTRICTIONS_LOGGER = "temporalio.worker.workflow_sandbox._restrictions"
 
 

@@ -21,13 +21,17 @@ TETHER_PAYLOAD_STORE_THRESHOLD is the size in bytes from which a payload is stor
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
-from collections.abc import AsyncIterator, Sequence
+import re
+import stat
+import uuid
+from collections.abc import AsyncIterator, Collection, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlparse
+from urllib.parse import quote, urlparse
 
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payload
@@ -40,6 +44,7 @@ from temporalio.converter import (
     StorageDriverStoreContext,
 )
 
+from tether._lost_payloads import PayloadLost, RunAwareStorage
 from tether._settings import ConfigurationError
 from tether._version import extra
 
@@ -47,7 +52,15 @@ if TYPE_CHECKING:
     from temporalio.contrib.aws.s3driver import S3StorageDriverClient
 
 DEFAULT_THRESHOLD = 256 * 1024
+# The file in a store's directory that names it (see FileStore._identity).
+STORE_ID_FILE = ".tether-store-id"
 FILE_DRIVER = "tether-files"
+# The largest payload the file store keeps or reads back: a tool result may be 64 MiB
+# (STORED_RESULT_BYTES_LIMIT), and JSON escapes may grow it.
+MAX_STORED_BYTES = 256 * 1024 * 1024
+# A file store's claim is the payload's SHA-256, and nothing else: a name in its
+# directory, never a path.
+CLAIM = re.compile(r"[0-9a-f]{64}")
 S3_EXTRA = f"S3 payload storage needs Tether's s3 extra: {extra('s3')}"
 
 
@@ -66,7 +79,7 @@ def external_storage_from_env() -> ExternalStorage | None:
     if parsed.scheme == "s3":
         if not parsed.netloc:
             raise ConfigurationError(f"TETHER_PAYLOAD_STORE {where!r} names no bucket")
-        return ExternalStorage(
+        return RunAwareStorage(
             drivers=[s3_driver(parsed.netloc, parsed.path.strip("/"))],
             payload_size_threshold=threshold,
         )
@@ -75,7 +88,7 @@ def external_storage_from_env() -> ExternalStorage | None:
             f"TETHER_PAYLOAD_STORE {where!r}: give a directory or an s3://bucket URL"
         )
     directory = Path(parsed.path if parsed.scheme == "file" else where)
-    return ExternalStorage(drivers=[FileStore(directory)], payload_size_threshold=threshold)
+    return RunAwareStorage(drivers=[FileStore(directory)], payload_size_threshold=threshold)
 
 
 def _threshold() -> int:
@@ -91,10 +104,16 @@ def _threshold() -> int:
 
 class FileStore(StorageDriver):
     """The embedded store: each payload a file named by its SHA-256 (so storing the same
-    payload twice, as a retry does, writes it once)."""
+    payload twice, as a retry does, writes it once).
 
-    def __init__(self, directory: Path) -> None:
+    A reference comes from history, which any client may write to: it is read only if
+    it names a digest, opened without following a link, only if it is a regular file,
+    and at most `max_bytes` of it.
+    """
+
+    def __init__(self, directory: Path, max_bytes: int = MAX_STORED_BYTES) -> None:
         self.directory = directory
+        self.max_bytes = max_bytes
 
     def name(self) -> str:
         return FILE_DRIVER
@@ -111,9 +130,14 @@ class FileStore(StorageDriver):
 
     def _store(self, payloads: Sequence[Payload]) -> list[StorageDriverClaim]:
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        store = self._identity(create=True) or ""
         claims = []
         for payload in payloads:
             data = payload.SerializeToString()
+            if len(data) > self.max_bytes:
+                raise ValueError(
+                    f"a payload of {len(data):,} bytes is over the store's {self.max_bytes:,}"
+                )
             digest = hashlib.sha256(data).hexdigest()
             path = self.directory / digest
             if not path.exists():
@@ -121,32 +145,85 @@ class FileStore(StorageDriver):
                 partial.write_bytes(data)
                 partial.chmod(0o600)
                 os.replace(partial, path)  # readers never see half a payload
-            claims.append(StorageDriverClaim(claim_data={"sha256": digest}))
+            claims.append(StorageDriverClaim(claim_data={"sha256": digest, "store": store}))
         return claims
+
+    def _identity(self, *, create: bool = False) -> str | None:
+        """This store's id (STORE_ID_FILE, made by its first write): a claim names the
+        store it was written to, so a payload missing from that very store is known lost,
+        while another directory (a worker not sharing the store) is a setting to fix."""
+        path = self.directory / STORE_ID_FILE
+        try:
+            return path.read_text().strip()
+        except FileNotFoundError:
+            if not create:
+                return None
+        partial = path.with_name(f"{STORE_ID_FILE}.{os.getpid()}.tmp")
+        partial.write_text(uuid.uuid4().hex)
+        with contextlib.suppress(FileExistsError):
+            os.link(partial, path)  # the first writer's id stays
+        partial.unlink()
+        return path.read_text().strip() or None
 
     def _retrieve(self, claims: Sequence[StorageDriverClaim]) -> list[Payload]:
         payloads = []
         for claim in claims:
             digest = claim.claim_data.get("sha256", "")
-            path = self.directory / digest
-            try:
-                data = path.read_bytes()
-            except FileNotFoundError:
-                raise FileNotFoundError(
-                    f"payload {digest} is not in {self.directory}: every worker and client "
-                    "must share TETHER_PAYLOAD_STORE"
-                ) from None
+            if not CLAIM.fullmatch(digest):
+                raise ValueError(
+                    f"refused a payload reference that names no stored payload: {digest[:80]!r}"
+                )
+            data = self._read(digest, claim.claim_data.get("store"))
             if hashlib.sha256(data).hexdigest() != digest:
-                raise ValueError(f"payload {digest} in {self.directory} was altered")
+                raise PayloadLost(f"payload {digest} in {self.directory} was altered")
             payload = Payload()
             payload.ParseFromString(data)
             payloads.append(payload)
         return payloads
 
+    def _read(self, digest: str, stored_in: str | None) -> bytes:
+        """The payload `digest` names, written to the store `stored_in` names."""
+        where = f"payload {digest} in {self.directory}"
+        path = self.directory / digest
+        try:
+            # A link, a FIFO (which would block the worker), a device: refused unopened.
+            if not stat.S_ISREG(path.lstat().st_mode):
+                raise ValueError(f"{where} is not a regular file")
+            # And opened so that a file swapped in meanwhile is refused the same way.
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        except FileNotFoundError:
+            if stored_in is not None and stored_in == self._identity():
+                raise PayloadLost(
+                    f"payload {digest} is gone from the payload store {self.directory} "
+                    "(deleted, or the store restored from an older backup): the run "
+                    "cannot go on without it. Restore the file, or start the run again"
+                ) from None
+            raise FileNotFoundError(
+                f"payload {digest} is not in {self.directory}: this process reads another "
+                "store than the one it was written to; every worker and client must share "
+                "TETHER_PAYLOAD_STORE"
+            ) from None
+        except OSError as e:
+            raise OSError(f"{where} cannot be read: {e.strerror}") from None
+        with os.fdopen(fd, "rb") as f:
+            found = os.fstat(f.fileno())
+            if not stat.S_ISREG(found.st_mode):
+                raise ValueError(f"{where} is not a regular file")
+            if found.st_size > self.max_bytes:
+                raise ValueError(f"{where} is over the store's {self.max_bytes:,} bytes")
+            data = f.read(self.max_bytes + 1)
+        if len(data) > self.max_bytes:
+            raise ValueError(f"{where} is over the store's {self.max_bytes:,} bytes")
+        return data
 
-async def resolve_references(storage: ExternalStorage, payloads: list[Payload]) -> list[Payload]:
+
+async def resolve_references(
+    storage: ExternalStorage, payloads: list[Payload], namespaces: Collection[str]
+) -> list[Payload]:
     """`payloads` with each reference to a stored payload replaced by the payload (for
-    the codec server: the web UI shows what a run's history only refers to)."""
+    the codec server: the web UI shows what a run's history only refers to). Only
+    references of its own drivers, and S3 objects of `namespaces`, are resolved; any
+    other reference is what is shown."""
     drivers = {d.name(): d for d in storage.drivers}
     out = []
     for payload in payloads:
@@ -155,13 +232,54 @@ async def resolve_references(storage: ExternalStorage, payloads: list[Payload]) 
             continue
         reference = json_format.Parse(payload.data, ExternalStorageReference())
         driver = drivers.get(reference.driver_name)
-        if driver is None:
+        claim = StorageDriverClaim(claim_data=dict(reference.claim_data))
+        if driver is None or not _of_namespaces(driver, claim, namespaces):
             out.append(payload)  # stored elsewhere: the reference is what can be shown
             continue
-        claim = StorageDriverClaim(claim_data=dict(reference.claim_data))
         (stored,) = await driver.retrieve(StorageDriverRetrieveContext(), [claim])
         out.append(stored)
     return out
+
+
+def _of_namespaces(
+    driver: StorageDriver, claim: StorageDriverClaim, namespaces: Collection[str]
+) -> bool:
+    """Whether a claim is of one of `namespaces` (an S3 key names its namespace; the
+    file store is one deployment's, its claims name none)."""
+    if not isinstance(driver, OwnBucket):
+        return True
+    key = claim.claim_data.get("key", "")
+    return any(key.startswith(f"v0/ns/{quote(n, safe='')}/") for n in namespaces)
+
+
+class OwnBucket(StorageDriver):
+    """The SDK's S3 driver, reading only its own bucket: a reference in history may name
+    any bucket the worker's credentials reach."""
+
+    def __init__(self, driver: StorageDriver, bucket: str) -> None:
+        self._driver = driver
+        self.bucket = bucket
+
+    def name(self) -> str:
+        return self._driver.name()
+
+    def type(self) -> str:
+        return self._driver.type()
+
+    async def store(
+        self, context: StorageDriverStoreContext, payloads: Sequence[Payload]
+    ) -> list[StorageDriverClaim]:
+        return await self._driver.store(context, payloads)
+
+    async def retrieve(
+        self, context: StorageDriverRetrieveContext, claims: Sequence[StorageDriverClaim]
+    ) -> list[Payload]:
+        for claim in claims:
+            if claim.claim_data.get("bucket") != self.bucket:
+                raise ValueError(
+                    "refused a payload reference to another bucket than TETHER_PAYLOAD_STORE's"
+                )
+        return await self._driver.retrieve(context, claims)
 
 
 _REFERENCE_TYPE = ExternalStorageReference.DESCRIPTOR.full_name.encode()
@@ -178,7 +296,7 @@ def s3_driver(bucket: str, prefix: str) -> StorageDriver:
             f"TETHER_PAYLOAD_STORE s3://{bucket}/{prefix}: the S3 driver keys payloads by "
             "run itself; give the bucket only"
         )
-    return S3StorageDriver(client=_s3_client(), bucket=bucket)
+    return OwnBucket(S3StorageDriver(client=_s3_client(), bucket=bucket), bucket)
 
 
 def _s3_client() -> S3StorageDriverClient:

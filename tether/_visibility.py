@@ -1,9 +1,10 @@
 """What a run shows in the Temporal web UI: summary, current details, search attributes,
 and the labels of its activities and timers.
 
-Model-written text (a tool call's arguments, a tool's result) goes into the details
-inside code blocks, so the UI shows it as text and never renders it as markdown: a
-model could otherwise put a link or an image on an approver's page.
+Text from a prompt, a model or a tool (a ticket, a tool call's arguments, a tool's
+result, a sub-agent's task, an error) goes into the details as code, so the UI shows it
+as text and never renders it as markdown: a ticket or a model could otherwise put a
+"click to approve" link or an image on an approver's page.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 from temporalio.common import SearchAttributeKey
 
+from tether import _arguments
 from tether._run_io import PendingApproval, RunState
 from tether._search_attributes import AGENT_NAME, AGENT_STATUS, AGENT_TOKENS, AGENT_TURNS
 
@@ -33,6 +35,9 @@ SEARCH_KEYS: list[SearchAttributeKey[Any]] = [
 SUMMARY_PROMPT_CHARS = 80
 DETAILS_INPUT_CHARS = 2_000
 SUMMARY_ARGS_CHARS = 80
+# What Temporal keeps of a summary (the server's limit.userMetadataSummarySize).
+LABEL_BYTES = 400
+SUMMARY_NAME_CHARS = 64
 DETAILS_RESULT_CHARS = 600
 # How a person decides a waiting call, whatever started the run.
 CLI = "tether"
@@ -59,23 +64,30 @@ def run_summary(agent: str, prompt: str) -> str:
 
 def start_details(label: str, text: str) -> str:
     """The static details a run starts with: what it was given, and how to read its page."""
-    return f"**{label}**\n\n{text[:DETAILS_INPUT_CHARS]}\n\n{READING_GUIDE}"
+    return f"**{label}**\n\n{code(text[:DETAILS_INPUT_CHARS])}\n\n{READING_GUIDE}"
 
 
 def call_summary(name: str, arguments: str, chars: int = SUMMARY_ARGS_CHARS) -> str:
-    """`lookup_order(order_id='A-1001')`, shortened, for an activity's or a timer's label."""
+    """`lookup_order(order_id='A-1001')`, shortened, for an activity's or a timer's label
+    (any text the model sent gives one)."""
+    args = _json(arguments or "{}")
+    shown = (
+        ", ".join(f"{k}={v!r}" for k, v in args.items()) if isinstance(args, dict) else arguments
+    )
+    return f"{_short(name, SUMMARY_NAME_CHARS)}({_short(shown, chars)})"
+
+
+def _short(text: str, chars: int) -> str:
+    return text if len(text) <= chars else text[: chars - 1] + "…"
+
+
+def _json(text: str) -> Any:
+    """`text` as JSON, or None if it is not JSON Tether reads (see `_arguments.loads`):
+    what a model or a tool wrote is shown, never a reason for workflow code to fail."""
     try:
-        args = json.loads(arguments or "{}")
-        shown = (
-            ", ".join(f"{k}={v!r}" for k, v in args.items())
-            if isinstance(args, dict)
-            else arguments
-        )
-    except json.JSONDecodeError:
-        shown = arguments
-    if len(shown) > chars:
-        shown = shown[: chars - 1] + "…"
-    return f"{name}({shown})"
+        return _arguments.loads(text)
+    except ValueError:
+        return None
 
 
 def decide_command(workflow_id: str, call: PendingApproval, verb: str = "approve") -> str:
@@ -86,12 +98,20 @@ def decide_command(workflow_id: str, call: PendingApproval, verb: str = "approve
 
 
 def approval_summary(call: PendingApproval, workflow_id: str) -> str:
-    """The label of the timer a call waits on for a person: what, until when, and how to
-    decide it."""
+    """The label of the timer a call waits on for a person: the call with its arguments
+    whole, as they will run, until when, and the command that decides it. Arguments
+    too long for a label are not cut (the cut part may be the one that matters, and the
+    command beside them would approve it): the label points to the current details."""
+    until = f"until {call.expires_at:%Y-%m-%d %H:%M} UTC"
+    label = (
+        f"waiting for a person to approve {call.tool}({call.arguments}) · "
+        f"{decide_command(workflow_id, call)} (or reject) · {until}"
+    )
+    if len(label.encode()) <= LABEL_BYTES:
+        return label
     return (
-        f"waiting for a person to approve {call_summary(call.tool, call.arguments, 40)} · "
-        f"{decide_command(workflow_id, call)} (or reject) · "
-        f"until {call.expires_at:%Y-%m-%d %H:%M} UTC"
+        f"waiting for a person to approve {call.tool}: its arguments are too long for "
+        f"this label, read them in the run's current details · {until}"
     )
 
 
@@ -137,7 +157,7 @@ def current_details(
     elif waiting_for:
         lines.append(f"waiting for: {waiting_for}")
     if state.error:
-        lines.append(f"error: {state.error}")
+        lines += ["error:", code(state.error)]
     return "\n\n".join(lines)
 
 
@@ -148,20 +168,24 @@ def code(text: str) -> str:
     return f"{fence}\n{text}\n{fence}"
 
 
+def inline(text: str) -> str:
+    """`text` as inline code on one line, whatever backticks it holds."""
+    text = " ".join(text.split())
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    return f"{fence} {text} {fence}"
+
+
 def _pretty(arguments: str) -> str:
-    try:
-        return json.dumps(json.loads(arguments), indent=2, ensure_ascii=False)
-    except json.JSONDecodeError:
-        return arguments
+    value = _json(arguments)
+    return arguments if value is None else json.dumps(value, indent=2, ensure_ascii=False)
 
 
 def _readable(result: str) -> str:
     """A tool's result for a person: a JSON object one field a line, other text wrapped;
     at most DETAILS_RESULT_CHARS of it."""
-    if len(result) > DETAILS_RESULT_CHARS:
-        result = result[: DETAILS_RESULT_CHARS - 1] + "…"
-    try:
-        value = json.loads(result)
-    except json.JSONDecodeError:
+    result = _short(result, DETAILS_RESULT_CHARS)
+    value = _json(result)
+    if value is None:
         return textwrap.fill(" ".join(result.split()), 68)
     return json.dumps(value, indent=2, ensure_ascii=False)

@@ -73,7 +73,12 @@ class LlmReply(BaseModel):
 
 
 ToolErrorKind = Literal[
-    "unknown_tool", "malformed_arguments", "invalid_arguments", "tool_error", "rejected"
+    "unknown_tool",
+    "malformed_arguments",
+    "invalid_arguments",
+    "tool_error",
+    "rejected",
+    "unavailable",
 ]
 
 
@@ -87,11 +92,6 @@ class ToolRequest(BaseModel):
     acting_for: str | None = Field(default=None, description="The run's `AgentInput.acting_for`.")
     approval: ApprovalDecision | None = Field(
         default=None, description="The decision that let this call run, if it needed one."
-    )
-    approved_digest: str | None = Field(
-        default=None,
-        description="Digest of the arguments the person approved: the activity refuses to "
-        "run other ones.",
     )
 
 

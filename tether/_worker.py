@@ -15,6 +15,7 @@ import os
 import signal
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from temporalio.client import Client
@@ -31,6 +32,7 @@ from tether._sandbox import quiet_validation, sandbox_refusal
 from tether._settings import SDK_DEFAULTS, Deployment, LlmSettings, WorkerTuning, task_queue
 from tether._telemetry import NO_TELEMETRY, Telemetry
 from tether._temporal import connect, data_converter
+from tether._trust import ApproverKeys
 
 log = get_logger("tether.worker")
 
@@ -47,6 +49,7 @@ def create_worker(
     search_attributes: bool = True,
     check_mcp_servers: bool = False,
     deployment: Deployment | None = None,
+    approver_keys: ApproverKeys | None = None,
 ) -> Worker:
     """A worker for `agents` on `client` (which has Tether's data converter, e.g. from
     `tether.connect()`), with Tether's plugin. `tether.testing.worker` wraps it for tests.
@@ -63,6 +66,7 @@ def create_worker(
         deployment: A Worker Deployment and build: the worker is versioned, and the
             runs it starts are pinned to its build (see `Deployment`).
         check_mcp_servers: See `TetherPlugin` (`tether worker` sets it).
+        approver_keys: See `TetherPlugin`; None reads TETHER_APPROVER_KEYS.
     """
     return Worker(
         client,
@@ -76,11 +80,13 @@ def create_worker(
                 cached_conversations=tuning.max_cached_workflows,
                 search_attributes=search_attributes,
                 check_mcp_servers=check_mcp_servers,
+                approver_keys=approver_keys,
             )
         ],
         max_concurrent_activities=tuning.max_concurrent_activities,
         max_concurrent_workflow_tasks=tuning.max_concurrent_workflow_tasks,
         max_cached_workflows=tuning.max_cached_workflows,
+        graceful_shutdown_timeout=timedelta(seconds=tuning.graceful_shutdown_seconds),
         interceptors=telemetry.interceptors(),
         deployment_config=versioned(deployment) if deployment else None,
     )
@@ -157,7 +163,10 @@ async def serve(agents: AgentRegistry, config: WorkerConfig) -> None:
             deployment=config.deployment,
         )
         await stop.wait()
-        log.info("worker stopping: finishing in-flight tasks")
+        log.info(
+            "worker stopping: finishing in-flight tasks",
+            within_seconds=config.tuning.graceful_shutdown_seconds,
+        )
     if beating is not None:
         beating.cancel()
     log.info("worker stopped")

@@ -1,26 +1,33 @@
-"""A codec server, so the Temporal web UI (or the `temporal` CLI) can show encrypted
-payloads to its user, and the payloads a run's history only refers to (kept in
-TETHER_PAYLOAD_STORE).
+"""A codec server, so the Temporal web UI (or the `temporal` CLI) can show payloads.
+
+It shows encrypted payloads to its user, and the payloads a run's history only refers
+to (kept in TETHER_PAYLOAD_STORE):
 
     export TETHER_CODEC_TOKEN=$(openssl rand -hex 24)
     TETHER_ENCRYPTION_KEYS=... TETHER_PAYLOAD_STORE=... python -m tether.codec_server --port 8081
 
 The UI posts `{"payloads": [...]}` (Temporal's Payloads in protobuf JSON) to /decode;
-the keys never leave this process. Whoever can reach it and present the token can read
+the keys never leave this process. Whoever can reach it and present a token can read
 every history, so it is closed by default:
 
-- Every request needs the token: `Authorization: Bearer TOKEN` (the `temporal` CLI's
-  `--codec-auth`), or the token as the endpoint's first path segment,
-  `http://127.0.0.1:8081/TOKEN`, for a web UI that cannot add a header (the dev
-  server's `--ui-codec-endpoint`; dev.py passes TETHER_CODEC_ENDPOINT). 401 without it.
+- Every request needs `Authorization: Bearer TOKEN`, a header (a token in a URL lands in
+  argv, logs and the UI's public settings): TETHER_CODEC_TOKEN (the `temporal` CLI's
+  TEMPORAL_CODEC_AUTH), or with `--jwks-url` an access token the identity provider
+  signed, which a web UI with a login forwards (its `codec.passAccessToken`). 401
+  without one.
 - The Host header must name this server (`--allowed-host`; default its own loopback
   names and port), so a page that rebinds a DNS name to 127.0.0.1 is refused (403); a
-  request with an Origin must come from `--ui-origin` (403), also for the preflight.
+  request with an Origin must come from `--ui-origin` (403), also for the preflight; an
+  X-Namespace must be one it serves (`--namespace`, 403).
+- It opens only payloads of its namespaces, and resolves only references of its own
+  payload store (TETHER_PAYLOAD_STORE) and namespaces.
 - /encode is off unless `--allow-encode`: the UI needs it only to edit payloads (e.g.
   a signal's input), and an encoder hands out ciphertexts under the active key.
-- A body over `--max-body-bytes` is refused (413), a request that takes longer than
-  `--timeout` seconds is dropped, and bad input gets a one-line JSON error, never a
-  traceback. It logs nothing about payloads.
+- A body over `--max-body-bytes` is refused (413), a client silent for `--timeout`
+  seconds is answered 408, one not done within twice that is dropped (however slowly
+  its bytes drip), at most
+  `--max-connections` are served at once (503 beyond), and bad input gets a one-line
+  JSON error, never a traceback. It logs nothing about payloads.
 """
 
 from __future__ import annotations
@@ -29,10 +36,11 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
-import hmac
 import json
 import os
+import socket
 import sys
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -42,77 +50,69 @@ from google.protobuf import json_format
 from temporalio.api.common.v1 import Payload, Payloads
 from temporalio.converter import ExternalStorage
 
-from tether._codec import EncryptionCodec
+from tether._codec import BOUND_VERSION, NAMESPACE, VERSION, EncryptionCodec
+from tether._codec_auth import (
+    DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_TIMEOUT_SECONDS,
+    DEFAULT_UI_ORIGIN,
+    TOKEN_VARIABLE,
+    AccessTokens,
+    Policy,
+    bearer,
+    loopback_hosts,
+)
 from tether._settings import ConfigurationError
 from tether._storage import external_storage_from_env, resolve_references
 
-DEFAULT_UI_ORIGIN = "http://localhost:8233"
-TOKEN_VARIABLE = "TETHER_CODEC_TOKEN"
-MIN_TOKEN_CHARS = 16
-# A payload is at most 2 MiB; base64 in JSON adds a third, and the UI sends a few at once.
-DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
-DEFAULT_TIMEOUT_SECONDS = 10.0
-
-
-@dataclass(frozen=True)
-class Policy:
-    """Who may use the codec server, and for what."""
-
-    token: str
-    allowed_hosts: frozenset[str]
-    ui_origins: frozenset[str]
-    allow_encode: bool = False
-    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
-    timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
-
-    def __post_init__(self) -> None:
-        if len(self.token) < MIN_TOKEN_CHARS:
-            raise ConfigurationError(
-                f"the codec server's token must be at least {MIN_TOKEN_CHARS} characters "
-                f"(set {TOKEN_VARIABLE}, e.g. to `openssl rand -hex 24`)"
-            )
-
-    @property
-    def routes(self) -> tuple[str, ...]:
-        return ("decode", "encode") if self.allow_encode else ("decode",)
-
-
-def loopback_hosts(port: int) -> frozenset[str]:
-    """The Host headers a loopback server on `port` is reached by."""
-    return frozenset(f"{name}:{port}" for name in ("127.0.0.1", "localhost", "[::1]"))
+BUSY = b"HTTP/1.0 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
 
 
 class Refused(Exception):
     """A request this server does not serve: its status and one line why."""
 
     def __init__(self, status: int, message: str) -> None:
+        """A refusal with HTTP `status` and its one-line `message`."""
         super().__init__(message)
         self.status = status
 
 
 @dataclass(frozen=True)
 class Translator:
-    """Turns a history's payloads into readable ones: references resolved from the
-    payload store first (what it keeps is encoded), then decrypted.
+    """Turns a history's payloads into readable ones, of `namespaces` only.
+
+    References are resolved from the payload store first (what it keeps is encoded),
+    then the payloads are decrypted.
     """
 
     codec: EncryptionCodec | None = None
     storage: ExternalStorage | None = None
+    namespaces: frozenset[str] = frozenset({"default"})
 
     async def decode(self, payloads: list[Payload]) -> list[Payload]:
+        """`payloads` readable: references resolved, then decrypted."""
         if self.storage is not None:
-            payloads = await resolve_references(self.storage, payloads)
+            payloads = await resolve_references(self.storage, payloads, self.namespaces)
+        for payload in payloads:
+            sealed_for = payload.metadata.get(NAMESPACE, b"").decode()
+            if payload.metadata.get(VERSION) == BOUND_VERSION and sealed_for not in self.namespaces:
+                raise ValueError(
+                    f"a payload of namespace {sealed_for!r}, which this server does not serve"
+                )
         return payloads if self.codec is None else await self.codec.decode(payloads)
 
     async def encode(self, payloads: list[Payload]) -> list[Payload]:
+        """`payloads` encrypted under the active key (when the server allows encoding)."""
         return payloads if self.codec is None else await self.codec.encode(payloads)
 
 
 def make_server(
     codec: EncryptionCodec | None,
     *,
-    token: str,
+    token: str | None,
+    access_tokens: AccessTokens | None = None,
     storage: ExternalStorage | None = None,
+    namespaces: Iterable[str] = ("default",),
     host: str = "127.0.0.1",
     port: int = 0,
     ui_origin: str | Iterable[str] = DEFAULT_UI_ORIGIN,
@@ -120,19 +120,24 @@ def make_server(
     allow_encode: bool = False,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
+    max_connections: int = DEFAULT_MAX_CONNECTIONS,
 ) -> CodecServer:
-    """The codec server, bound (not yet serving). `allowed_hosts` defaults to the
-    loopback names of the port it is bound to.
+    """The codec server, bound (not yet serving).
+
+    `allowed_hosts` defaults to the loopback names of the port it is bound to.
     """
     policy = Policy(
         token=token,
+        access_tokens=access_tokens,
         allowed_hosts=frozenset(allowed_hosts),
         ui_origins=frozenset([ui_origin] if isinstance(ui_origin, str) else ui_origin),
+        namespaces=frozenset(namespaces),
         allow_encode=allow_encode,
         max_body_bytes=max_body_bytes,
         timeout_seconds=timeout_seconds,
+        max_connections=max_connections,
     )
-    return CodecServer((host, port), Translator(codec, storage), policy)
+    return CodecServer((host, port), Translator(codec, storage, policy.namespaces), policy)
 
 
 class CodecServer(ThreadingHTTPServer):
@@ -141,14 +146,40 @@ class CodecServer(ThreadingHTTPServer):
     daemon_threads = True
 
     def __init__(self, address: tuple[str, int], translator: Translator, policy: Policy) -> None:
+        """Bind to `address`; requests are translated by `translator` under `policy`."""
         super().__init__(address, _Handler)
         self.translator = translator
         if not policy.allowed_hosts:  # now that the port is known
             policy = dataclasses.replace(policy, allowed_hosts=loopback_hosts(self.server_port))
         self.policy = policy
+        self._slots = threading.BoundedSemaphore(policy.max_connections)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """See base class.
+
+        A thread per connection, up to `max_connections`; beyond, 503 at once (slow
+        clients cannot take every thread).
+        """
+        if not self._slots.acquire(blocking=False):
+            with contextlib.suppress(OSError):
+                request.sendall(BUSY)
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        """See base class; frees the connection's slot when it ends."""
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
 
     def handle_error(self, request: Any, client_address: Any) -> None:
-        pass  # a broken connection is the client's doing: no traceback on stderr
+        """See base class: a broken connection is the client's doing, so no traceback."""
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -157,7 +188,21 @@ class _Handler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         super().setup()
-        self.connection.settimeout(self._policy.timeout_seconds)  # a slow client times out
+        timeout = self._policy.timeout_seconds
+        self.connection.settimeout(timeout)  # a client that stalls is answered 408,
+        # and one that sends a byte at a time (each resets that) is cut off at twice it.
+        self._deadline = threading.Timer(2 * timeout, self._cut_off)
+        self._deadline.daemon = True
+        self._deadline.start()
+
+    def finish(self) -> None:
+        self._deadline.cancel()
+        with contextlib.suppress(OSError):
+            super().finish()
+
+    def _cut_off(self) -> None:
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_RDWR)
 
     server: CodecServer
 
@@ -188,24 +233,15 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _checked_route(self) -> str:
         self._check_host_and_origin()
-        segments = [s for s in self.path.split("?", 1)[0].split("/") if s]
-        bearer = self.headers.get("Authorization", "")
-        presented = [bearer[7:].strip()] if bearer[:7].lower() == "bearer " else []
-        if len(segments) >= 2:
-            # The token in the path, for a UI that sends no header of ours (or its
-            # user's own access token in Authorization).
-            presented.append(segments[0])
-        if not any(self._valid(token) for token in presented):
+        token = bearer(self.headers.get("Authorization", ""))
+        if token is None or not self._policy.admits(token):
             raise Refused(401, "a valid token is required")
-        route = segments[-1] if segments else ""
+        route = self.path.split("?", 1)[0].strip("/")
         if route not in self._policy.routes:
             if route == "encode":
                 raise Refused(403, "/encode is off (start the server with --allow-encode)")
             raise Refused(404, "POST payloads to /decode")
         return route
-
-    def _valid(self, token: str) -> bool:
-        return hmac.compare_digest(token.encode(), self._policy.token.encode())
 
     def _check_host_and_origin(self) -> None:
         if self.headers.get("Host", "") not in self._policy.allowed_hosts:
@@ -213,6 +249,9 @@ class _Handler(BaseHTTPRequestHandler):
         origin = self.headers.get("Origin")
         if origin is not None and origin not in self._policy.ui_origins:
             raise Refused(403, "requests from that origin are not allowed")
+        namespace = self.headers.get("X-Namespace")
+        if namespace is not None and namespace not in self._policy.namespaces:
+            raise Refused(403, "this server does not serve that namespace")
 
     def _body(self) -> bytes:
         raw = self.headers.get("Content-Length")
@@ -268,6 +307,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Serve until interrupted (`python -m tether.codec_server --help`)."""
     parser = argparse.ArgumentParser(prog="python -m tether.codec_server", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8081)
@@ -277,11 +317,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--allowed-host", action="append", help="a Host header to answer (default: loopback)"
     )
+    parser.add_argument(
+        "--namespace",
+        action="append",
+        help="a namespace whose payloads it opens (default: TEMPORAL_NAMESPACE, else default)",
+    )
+    parser.add_argument(
+        "--jwks-url",
+        help="also admit access tokens your identity provider signed (its JWKS URL), as "
+        "a web UI with a login forwards them",
+    )
+    parser.add_argument("--jwt-audience", help="the audience an access token must name")
+    parser.add_argument("--jwt-issuer", help="the issuer an access token must name")
     parser.add_argument("--allow-encode", action="store_true", help="serve /encode too")
     parser.add_argument("--max-body-bytes", type=int, default=DEFAULT_MAX_BODY_BYTES)
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_SECONDS)
+    parser.add_argument("--max-connections", type=int, default=DEFAULT_MAX_CONNECTIONS)
     args = parser.parse_args(argv)
+    default_namespace = os.environ.get("TEMPORAL_NAMESPACE") or "default"
     try:
+        access_tokens = None
+        if args.jwks_url:
+            access_tokens = AccessTokens(
+                args.jwks_url, audience=args.jwt_audience, issuer=args.jwt_issuer
+            )
         codec = EncryptionCodec.from_env()
         storage = external_storage_from_env()
         if codec is None and storage is None:
@@ -292,7 +351,9 @@ def main(argv: list[str] | None = None) -> int:
         server = make_server(
             codec,
             storage=storage,
-            token=os.environ.get(TOKEN_VARIABLE, ""),
+            token=os.environ.get(TOKEN_VARIABLE) or None,
+            access_tokens=access_tokens,
+            namespaces=args.namespace or [default_namespace],
             host=args.host,
             port=args.port,
             ui_origin=args.ui_origin or [DEFAULT_UI_ORIGIN],
@@ -300,6 +361,7 @@ def main(argv: list[str] | None = None) -> int:
             allow_encode=args.allow_encode,
             max_body_bytes=args.max_body_bytes,
             timeout_seconds=args.timeout,
+            max_connections=args.max_connections,
         )
     except (ConfigurationError, OSError) as e:
         print(f"codec server: {e}", file=sys.stderr)

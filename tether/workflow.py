@@ -21,11 +21,13 @@ through the same LLM and tool activities, idempotency keys and approvals as an a
 of its own (Temporal re-imports it in a sandbox, where I/O at import fails), and
 register it in your `AgentRegistry(workflows=[...])` or your own `Worker`.
 
-`AgentSpec`, `LlmReply` and `ToolOutcome` are what a pipeline's steps hand back.
+`AgentSpec`, `LlmReply`, `ToolCall` and `ToolOutcome` are what a pipeline's steps take
+and hand back.
 """
 
 from __future__ import annotations
 
+from tether._messages import ToolCall
 from tether._public import rehome_all
 from tether._records import AgentSpec
 from tether._wire import LlmReply, ToolOutcome
@@ -41,6 +43,7 @@ __all__ = [
     "Pipeline",
     "PipelineInput",
     "PipelineState",
+    "ToolCall",
     "ToolOutcome",
     "checked_input",
     "run_agent",

@@ -18,8 +18,8 @@ from typing import Any
 
 from temporalio import workflow
 
-from tether import Message, ToolCall
-from tether.workflow import AgentSpec, Pipeline, tool_call
+from tether import Message
+from tether.workflow import AgentSpec, Pipeline, ToolCall, tool_call
 
 with workflow.unsafe.imports_passed_through():
     from activities.refund_policy import Order, Refund, policy_refusal

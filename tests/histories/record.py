@@ -115,7 +115,7 @@ def refund_waiting_for_a_person(llm: ScriptedLLM) -> AgentInput:
 async def reject(run: AgentHandle) -> None:
     (call,) = await pending_approvals(run)
     await run.execute_update(
-        AgentWorkflow.decide, approval(call, approve=False, reason="no photo of the fault")
+        AgentWorkflow.decide, approval(run, call, approve=False, reason="no photo of the fault")
     )
 
 
@@ -135,7 +135,7 @@ def refund_for_a_named_approver(llm: ScriptedLLM) -> AgentInput:
 
 async def named_approver(run: AgentHandle) -> None:
     (call,) = await pending_approvals(run)
-    decision = approval(call, approver="bob@shop", reason="photo shows the fault")
+    decision = approval(run, call, approver="bob@shop", reason="photo shows the fault")
     await run.execute_update(AgentWorkflow.decide, decision)
 
 
@@ -155,7 +155,7 @@ def pipeline_approval(llm: ScriptedLLM) -> RefundTicket:
 
 async def approve_the_pipelines_refund(run: AgentHandle) -> None:
     (call,) = await pending_approvals(run)
-    await run.execute_update(AgentWorkflow.decide, approval(call))
+    await run.execute_update(AgentWorkflow.decide, approval(run, call))
 
 
 def pipeline_refund(llm: ScriptedLLM) -> RefundTicket:

@@ -31,6 +31,14 @@ log = get_logger("tether.mcp")
 T = TypeVar("T")
 # A paginating server that never ends its list cannot hold a run's start forever.
 MAX_LIST_PAGES = 100
+# A server lists at most this many tools: 20,000 took a worker to 696 MB.
+MAX_LISTED_TOOLS = 1_000
+
+
+class TooManyTools(Exception):
+    """A server lists more tools than a run can take."""
+
+
 # Stopping a stdio server closes its stdin, then terminates and kills it: the SDK bounds
 # each step at 2 s; an HTTP session ends with one DELETE.
 CLOSE_SECONDS = 10.0
@@ -90,6 +98,8 @@ class McpSession:
                 self._connected().list_tools(cursor=cursor, cache_mode="refresh")
             )
             tools.extend(page.tools)
+            if len(tools) > MAX_LISTED_TOOLS:
+                raise TooManyTools(f"it lists over {MAX_LISTED_TOOLS} tools")
             cursor = page.next_cursor
             if not cursor:
                 return tools

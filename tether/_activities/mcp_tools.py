@@ -31,6 +31,8 @@ from tether._wire import MCP_TOOL_ACTIVITY, ToolOutcome, ToolRequest
 if TYPE_CHECKING:
     from mcp.types import CallToolResult, ContentBlock
 
+# Blocks of a tool result that are read: a server may answer with any number.
+MAX_RESULT_BLOCKS = 256
 log = get_logger("tether.mcp")
 
 # Where a side-effecting call's idempotency key goes in the request's `_meta` (a
@@ -66,10 +68,10 @@ class McpActivities:
         if isinstance(arguments, ToolOutcome):
             return arguments
         meta = {IDEMPOTENCY_META_KEY: request.idempotency_key} if tool.side_effects else None
-        async with heartbeating():
-            outcome = await self._call(server, target, arguments, meta)
-        log.info("mcp tool ran", server=server.name, tool=target.tool, error=outcome.error)
         limit = tool.max_result_bytes or spec.max_tool_result_bytes
+        async with heartbeating():
+            outcome = await self._call(server, target, arguments, meta, limit)
+        log.info("mcp tool ran", server=server.name, tool=target.tool, error=outcome.error)
         return outcome.model_copy(update={"content": truncate(outcome.content, limit)})
 
     async def _call(
@@ -78,6 +80,7 @@ class McpActivities:
         target: McpTarget,
         arguments: dict[str, Any],
         meta: dict[str, Any] | None,
+        limit: int,
     ) -> ToolOutcome:
         from mcp.shared.exceptions import MCPError
         from mcp.types import INVALID_PARAMS, METHOD_NOT_FOUND
@@ -100,7 +103,7 @@ class McpActivities:
             raise ApplicationError(
                 f"MCP server {server.describe()} failed the call: {e.message}", type="McpError"
             ) from None
-        return outcome_of(result)
+        return outcome_of(result, limit)
 
 
 def checked_arguments(tool: ToolSpec, text: str) -> dict[str, Any] | ToolOutcome:
@@ -127,11 +130,22 @@ def checked_arguments(tool: ToolSpec, text: str) -> dict[str, Any] | ToolOutcome
     return value
 
 
-def outcome_of(result: CallToolResult) -> ToolOutcome:
-    """A tool result for the model: its text, and `isError` as the call's error."""
-    text = "\n".join(_text(block) for block in result.content)
+def outcome_of(result: CallToolResult, limit: int) -> ToolOutcome:
+    """A tool result for the model: its text (read up to `limit` characters, of at most
+    MAX_RESULT_BLOCKS blocks, then cut to `limit` bytes by the caller), and `isError`
+    as the call's error."""
+    parts: list[str] = []
+    size = 0
+    for block in result.content[:MAX_RESULT_BLOCKS]:
+        if size > limit:
+            break
+        parts.append(_text(block))
+        size += len(parts[-1]) + 1
+    if len(result.content) > len(parts):
+        parts.append(f"[{len(result.content) - len(parts)} more content blocks, not shown]")
+    text = "\n".join(parts)
     if not text and result.structured_content is not None:
-        text = json.dumps(result.structured_content)
+        text = json.dumps(result.structured_content)[: limit + 1]
     if result.is_error:
         return ToolOutcome(error="tool_error", content=f"Error: {text or 'the tool failed'}")
     return ToolOutcome(content=text)

@@ -23,6 +23,7 @@ from temporalio.exceptions import ApplicationError
 
 from tether._agents import Agent
 from tether._records import AgentSpec
+from tether._trust import ApproverKeys
 from tether._wire import DESCRIBE_AGENT_ACTIVITY
 
 LOCAL_ACTIVITY_MARKER = "core_local_activity"
@@ -32,8 +33,14 @@ class RecordedSpecs:
     """Live specs by agent, recorded ones by agent and digest (the latest `max_recorded`):
     specs with one digest act alike, whichever run recorded them."""
 
-    def __init__(self, default_model: str, max_recorded: int = 1000) -> None:
+    def __init__(
+        self,
+        default_model: str,
+        max_recorded: int = 1000,
+        approver_keys: ApproverKeys | None = None,
+    ) -> None:
         self._default_model = default_model
+        self._approver_keys = approver_keys  # the worker's, for agents that name none
         self._live: dict[str, AgentSpec] = {}
         self._recorded: OrderedDict[tuple[str, str], AgentSpec] = OrderedDict()
         self._max_recorded = max_recorded
@@ -41,7 +48,7 @@ class RecordedSpecs:
     def live(self, agent: Agent) -> AgentSpec:
         spec = self._live.get(agent.name)
         if spec is None:
-            spec = self._live[agent.name] = agent.spec(self._default_model)
+            spec = self._live[agent.name] = agent.spec(self._default_model, self._approver_keys)
         return spec
 
     async def resolve(self, agent: Agent, digest: str | None) -> AgentSpec:

@@ -67,12 +67,19 @@ def arguments_digest(text: str) -> str:
 
 
 def not_approved(request: ToolRequest) -> ToolOutcome | None:
-    """The refusal of a call whose arguments are not the ones a person approved (the
-    workflow sends those; this is the last check before the side effect)."""
-    if request.approved_digest is None:
+    """The refusal of a call whose arguments are not the ones a person approved: the
+    digest the decision carries (of the arguments shown), or the decision's own edited
+    arguments. The last check before the side effect, on the decision itself, not on
+    anything the workflow derived from the call."""
+    approval = request.approval
+    if approval is None:
         return None
-    if arguments_digest(request.call.arguments) == request.approved_digest:
-        return None
+    if approval.arguments is not None:
+        expected: str | None = arguments_digest(approval.arguments)
+    else:
+        expected = approval.digest
+    if expected is None or arguments_digest(request.call.arguments) == expected:
+        return None  # None: a run recorded before decisions carried a digest
     return ToolOutcome(
         error="rejected",
         content="Error: not done. These arguments are not the ones a person approved.",
@@ -83,7 +90,7 @@ def fitted(outcome: ToolOutcome, limit: int) -> ToolOutcome:
     """`outcome` cut to `limit` bytes of UTF-8, and further if its payload would still
     exceed Temporal's limit (JSON escapes some characters to six bytes), unless the
     worker keeps large payloads in an external store."""
-    if _external_storage():
+    if stores_large_payloads():
         return outcome.model_copy(update={"content": truncate(outcome.content, limit)})
     while True:
         cut = outcome.model_copy(update={"content": truncate(outcome.content, limit)})
@@ -93,7 +100,7 @@ def fitted(outcome: ToolOutcome, limit: int) -> ToolOutcome:
         limit = max(1, int(limit * PAYLOAD_BUDGET_BYTES / size * 0.9))
 
 
-def _external_storage() -> bool:
+def stores_large_payloads() -> bool:
     """Whether this worker's client keeps large payloads in a store (a tool tested in an
     `ActivityEnvironment` without a client: no)."""
     try:

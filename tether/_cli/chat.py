@@ -38,7 +38,7 @@ async def cmd_send(args: argparse.Namespace) -> int:
         raise UserError(f"the message is longer than {MAX_PROMPT_CHARS:,} characters")
     client, handle = await open_run(args.id)
     # Someone else decides what waits for a person: it is said, on stderr.
-    approver = Approver(args.id)
+    approver = Approver(args.id, namespace=client.namespace)
     screen = on_terminal(approver, before_text="") if not args.json else None
     with explained(args.id):
         reply = await answer(client, handle, text, approver, screen) or ""
@@ -92,7 +92,7 @@ async def cmd_chat(args: argparse.Namespace) -> int:
         params = parse_input(args, first, chat=True)  # checked before connecting
         client = await client_for(client)
         handle, _ = await start(client, params, args.id)
-        approver.workflow_id = handle.id
+        approver.workflow_id, approver.namespace = handle.id, client.namespace
         print(f"▶ {handle.id} · {run_link(client, handle.id)}")
         answering = until_answered(handle, approver)
         if screen is None:
@@ -108,6 +108,7 @@ async def cmd_chat(args: argparse.Namespace) -> int:
         if screen is None or screen.answer != state.last_message:
             print(f"agent> {state.last_message}")
     assert client is not None
+    approver.namespace = client.namespace
     while True:
         try:
             text = await read("you> ")

@@ -2,7 +2,8 @@
 
 A decision names the call it is for and carries the digest of the arguments the person
 was shown, so it cannot land on another call, or on the same call id with other
-arguments. Without `--call`, only a terminal may decide: it shows the call and asks.
+arguments; it is signed with the user's key (TETHER_SIGNING_KEY), which proves who
+decided. Without `--call`, only a terminal may decide: it shows the call and asks.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError, Wor
 
 from tether._cli.common import (
     UserError,
+    cli_signer,
     emit_json,
     explained,
     open_run,
@@ -24,7 +26,7 @@ from tether._cli.common import (
     prog,
     shown_call,
 )
-from tether._cli.follow import POLL_SECONDS, Waiting, decision_on
+from tether._cli.follow import POLL_SECONDS, Waiting, decision_on, signed
 from tether._cli.history import execution_status
 from tether._cli.prompting import read_line
 from tether._run_io import ApprovalDecision, PendingApproval
@@ -44,7 +46,8 @@ async def cmd_decide(args: argparse.Namespace) -> int:
     )
     if args.digest is not None and len(args.digest) < MIN_DIGEST_CHARS:
         raise UserError(f"--digest needs at least {MIN_DIGEST_CHARS} characters of the digest")
-    _, handle = await open_run(args.id)
+    signer = cli_signer()  # a key file that cannot be read is named before anything is asked
+    client, handle = await open_run(args.id)
     with explained(args.id):
         if args.call is None and not sys.stdin.isatty():
             await pending(handle)  # an unknown run is named first
@@ -59,7 +62,8 @@ async def cmd_decide(args: argparse.Namespace) -> int:
         decision = checked_decision(
             **decision_on(call, approve=approve, reason=reason, arguments=arguments).model_dump()
         )
-        # The workflow's validator refuses unknown, decided or changed calls.
+        decision = await signed(decision, call, handle, client.namespace, signer)
+        # The workflow's validator refuses unknown, decided, changed or unproven calls.
         runs = await handle.execute_update(AgentWorkflow.decide, decision)
     verb = "approved" if approve else "rejected"
     if args.json:

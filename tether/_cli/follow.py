@@ -12,11 +12,13 @@ from pydantic import BaseModel
 from temporalio.client import WorkflowHandle, WorkflowQueryFailedError
 from temporalio.service import RPCError
 
-from tether._cli.common import decide_command, numbered, person, prog, shown_call
+from tether._cli.common import cli_signer, decide_command, numbered, person, prog, shown_call
 from tether._cli.notices import Notices
 from tether._cli.prompting import read_line
 from tether._cli.reading import ask_state, ask_transcript
+from tether._client import first_run_id
 from tether._run_io import ApprovalDecision, PendingApproval
+from tether._signing import Signer
 from tether._workflows.agent import AgentWorkflow
 from tether._workflows.pipeline import PipelineState
 
@@ -32,12 +34,16 @@ class Approver:
 
     `ask` prompts on the terminal; `approve_all` approves without asking (for demos
     and scripts); with neither, the CLI only says how to decide from another shell.
-    Its notices go to stderr, so that --json output stays one JSON document.
+    Its notices go to stderr, so that --json output stays one JSON document. Decisions
+    are signed for the run in `namespace` with `signer`, by default the CLI user's key
+    (TETHER_SIGNING_KEY), when there is one.
     """
 
     workflow_id: str
     ask: bool = False
     approve_all: bool = False
+    namespace: str = "default"
+    signer: Signer | None = None
     _seen: set[str] = field(default_factory=set)
     # Calls it saw and could not decide (no terminal): someone else must.
     undecided: list[PendingApproval] = field(default_factory=list)
@@ -54,6 +60,8 @@ class Approver:
             self._seen.add(call.call_id)
             decision = await self._decide(call)
             if decision is not None:
+                signer = self.signer or cli_signer()
+                decision = await signed(decision, call, handle, self.namespace, signer)
                 await handle.execute_update(AgentWorkflow.decide, decision)
                 self.decided.add(call.call_id)
             else:
@@ -105,6 +113,25 @@ def decision_on(
         arguments=arguments,
         digest=call.digest,
         approver=person(),
+    )
+
+
+async def signed(
+    decision: ApprovalDecision,
+    call: PendingApproval,
+    handle: WorkflowHandle[Any, Any],
+    namespace: str,
+    signer: Signer | None,
+) -> ApprovalDecision:
+    """`decision` signed by `signer` for `call` of the run (as it is without one)."""
+    if signer is None:
+        return decision
+    return signer.sign(
+        decision,
+        call=call,
+        namespace=namespace,
+        workflow_id=handle.id,
+        first_run_id=await first_run_id(handle),
     )
 
 

@@ -13,6 +13,7 @@ from typing import NoReturn
 from tether._cli.chat import cmd_chat, cmd_send
 from tether._cli.common import PROG, TerminalSafe, UserError, add_events_option
 from tether._cli.control import cmd_cancel, cmd_decide
+from tether._cli.keys import add_keygen_command
 from tether._cli.pipeline import add_pipeline_command
 from tether._cli.run import add_run_options, cmd_run
 from tether._cli.views import STATUSES, cmd_list, cmd_status, cmd_transcript, cmd_watch
@@ -22,6 +23,7 @@ from tether._temporal import TemporalUnreachable
 from tether._version import DISTRIBUTION, installed_version
 
 Command = Callable[[argparse.Namespace], Awaitable[int]]
+STDOUT = 1
 
 
 async def cmd_replay(args: argparse.Namespace) -> int:
@@ -51,6 +53,7 @@ def build_parser(
     commands = parser.add_subparsers(dest="command", required=True)
     add_worker_command(commands)
     add_health_command(commands)
+    add_keygen_command(commands)
 
     def command(
         name: str, run: Command, help: str, *, json: bool = True
@@ -150,7 +153,8 @@ def main(
     default_pipeline: str | None = None,
 ) -> int:
     """Run one `tether` command; returns its exit status (0 done, 1 the run did not
-    complete, 2 a mistake named in one line on stderr, 130 interrupted).
+    complete, 2 a mistake named in one line on stderr, 130 interrupted, 141 its output
+    closed early, as by `| head`).
 
     Args:
         argv: The arguments; None reads sys.argv.
@@ -171,3 +175,9 @@ def main(
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # `tether ... | head`: the reader has all it wanted. Quiet, as `git log | head`
+        # is, with the shell's status for it (SIGPIPE); stdout goes nowhere from here,
+        # so flushing it at exit cannot fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), STDOUT)
+        return 141

@@ -89,7 +89,7 @@ async def cmd_pipeline(args: argparse.Namespace) -> int:
     if args.detach:
         return 0
     ask = sys.stdin.isatty() and not args.events
-    approver = Approver(handle.id, ask=ask, approve_all=args.yes)
+    approver = Approver(handle.id, ask=ask, approve_all=args.yes, namespace=client.namespace)
     return await finish(
         client, handle, approver, link, as_json=args.json, polling=worker, events=args.events
     )

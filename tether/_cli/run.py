@@ -21,6 +21,7 @@ from tether._cli.ending import finish
 from tether._cli.follow import Approver
 from tether._cli.reading import polling
 from tether._client import AgentRun, RunExists
+from tether._limits import MAX_NAME_CHARS
 from tether._policies import Budgets
 from tether._run_io import AgentInput
 from tether._settings import task_queue
@@ -78,6 +79,9 @@ def add_acting_for(parser: argparse.ArgumentParser) -> None:
 def chosen_agent(args: argparse.Namespace) -> str:
     if not args.agent:
         raise UserError("name the agent to run with --agent NAME (or set TETHER_AGENT)")
+    # An agent's name is its runs' default id too, which Temporal caps.
+    if len(args.agent) > MAX_NAME_CHARS:
+        raise UserError(f"the agent name is longer than {MAX_NAME_CHARS} characters")
     return str(args.agent)
 
 
@@ -212,7 +216,7 @@ async def cmd_run(args: argparse.Namespace) -> int:
         return 0
     # --events keeps stdout for its JSON lines: approvals are only said, on stderr.
     ask = sys.stdin.isatty() and not args.events
-    approver = Approver(handle.id, ask=ask, approve_all=args.yes)
+    approver = Approver(handle.id, ask=ask, approve_all=args.yes, namespace=client.namespace)
     return await finish(
         client, handle, approver, link, as_json=args.json, polling=worker, events=args.events
     )

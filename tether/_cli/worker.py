@@ -29,7 +29,8 @@ def add_worker_command(commands: argparse._SubParsersAction) -> None:  # type: i
         metavar="MODULE:ATTR",
         default=os.environ.get("TETHER_AGENTS"),
         help="an AgentRegistry or a list of Agents, e.g. myapp.agents:REGISTRY; the module "
-        "is imported with the working directory on the path (default: TETHER_AGENTS)",
+        "is looked for in the installed packages, then the working directory (default: "
+        "TETHER_AGENTS)",
     )
     sub.add_argument(
         "--offline",
@@ -49,6 +50,13 @@ def add_worker_command(commands: argparse._SubParsersAction) -> None:  # type: i
     )
     sub.add_argument(
         "--build-id", metavar="ID", help="this worker's build (default: TETHER_BUILD_ID)"
+    )
+    sub.add_argument(
+        "--graceful-shutdown",
+        type=float,
+        metavar="SECONDS",
+        help="on SIGTERM, let in-flight model calls and tools finish for up to SECONDS "
+        "before cancelling them (default: TETHER_GRACEFUL_SHUTDOWN_SECONDS, else 60)",
     )
 
 
@@ -73,6 +81,11 @@ async def cmd_worker(args: argparse.Namespace) -> int:
         name = args.deployment or (config.deployment.name if config.deployment else "")
         build = args.build_id or (config.deployment.build_id if config.deployment else "")
         config = dataclasses.replace(config, deployment=Deployment(name, build))
+    if args.graceful_shutdown is not None:
+        tuning = dataclasses.replace(
+            config.tuning, graceful_shutdown_seconds=args.graceful_shutdown
+        )
+        config = dataclasses.replace(config, tuning=tuning)
     with config.telemetry.exporting():
         await serve(registry, config)
     return 0

@@ -5,9 +5,10 @@ A call of a `needs_approval` tool waits here for a decision delivered by the wor
 against the tool's schema (a bad call goes back to the model, nobody is asked), and the
 person is shown them written out again, with their digest. The update's validator runs
 `Approvals.check`, so a decision is refused before it reaches history when it is for an
-unknown or already decided call, for other arguments than those shown (its digest), by
-someone the agent does not list as an approver (or by the run's starter), or with
-edited arguments the tool's schema refuses. The wait is a durable timer: with no
+unknown or already decided call, for other arguments than those shown (its digest),
+without a signature by a key the run trusts for its approver (see tether/_signing.py),
+by someone the agent (or a parent run) does not list as an approver, by the run's stated
+starter, or with edited arguments the tool's schema refuses. The wait is a durable timer: with no
 decision in time the call counts as rejected, and in every case the model is told what
 happened as that call's result.
 """
@@ -23,10 +24,12 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from tether import _arguments
-    from tether._events import ARGUMENTS_CHARS, ApprovalDecided, ApprovalWaiting, Event, cut
+    from tether._events import ARGUMENTS_CHARS, ApprovalDecided, ApprovalWaiting, Event
     from tether._messages import ToolCall
     from tether._run_io import ApprovalDecision, PendingApproval
+    from tether._signing import Binding, check_signature
     from tether._tools import invalid_arguments
+    from tether._trust import ApprovalRules, ApproverKeys
     from tether._validation import json_object
     from tether._visibility import approval_summary
     from tether._wire import ToolOutcome
@@ -42,6 +45,20 @@ class Rules:
     schema: dict[str, Any] | None = None  # the tool's parameters; None: parse only
     approvers: tuple[str, ...] | None = None  # None: anyone may decide
     started_by: str | None = None  # never an approver when approvers are named
+    # The keys that may prove a decision; None: a run recorded before decisions were
+    # signed, which takes the approver a decision states.
+    keys: ApproverKeys | None = None
+    # A sub-agent's parents' rules: a decision must satisfy each of them too.
+    inherited: tuple[ApprovalRules, ...] = ()
+
+    def constraints(self) -> list[tuple[tuple[str, ...] | None, ApproverKeys | None]]:
+        """(approvers, keys) pairs a decision must each satisfy: this run's, then its
+        parents'."""
+        own = [(self.approvers, self.keys)]
+        return own + [
+            (tuple(r.approvers) if r.approvers is not None else None, r.approver_keys)
+            for r in self.inherited
+        ]
 
 
 class Approvals:
@@ -98,7 +115,7 @@ class Approvals:
                 f"on (digest {call.digest}, not {decision.digest}): look at it again"
             )
         if rules is not None:
-            _check_approver(rules, decision)
+            _check_decider(rules, decision, call)
         if decision.arguments is not None:
             if not decision.approve:
                 raise ValueError("edited arguments only go with an approval")
@@ -165,7 +182,7 @@ class Approvals:
                 turn=turn,
                 call_id=call.id,
                 tool=call.name,
-                arguments=cut(call.arguments, ARGUMENTS_CHARS),
+                arguments=call.arguments if len(call.arguments) <= ARGUMENTS_CHARS else None,
                 expires_at=pending.expires_at,
             )
         )
@@ -234,15 +251,24 @@ def checked(text: str, rules: Rules, *, what: str) -> dict[str, Any]:
     return value
 
 
-def _check_approver(rules: Rules, decision: ApprovalDecision) -> None:
-    if rules.approvers is None:
-        return
+def _check_decider(rules: Rules, decision: ApprovalDecision, call: PendingApproval) -> None:
+    """Refuse a decision not proven (signed by a key trusted for its approver, for this
+    run and call), by someone not among the approvers, or by the run's stated starter."""
+    info = workflow.info()
+    binding = Binding(info.namespace, info.workflow_id, info.first_execution_run_id)
     who = decision.approver
-    if who is None:
-        raise ValueError("this agent's calls are decided by named approvers: say who decides")
-    if who not in rules.approvers:
-        raise ValueError(f"{who!r} is not among this agent's approvers")
-    if who == rules.started_by:
+    for approvers, keys in rules.constraints():
+        if keys is not None:
+            with workflow.unsafe.imports_passed_through():  # see _sandbox.PASSED_THROUGH
+                check_signature(keys, decision, call, binding, now=workflow.now())
+        if approvers is None:
+            continue
+        if who is None:
+            raise ValueError("this agent's calls are decided by named approvers: say who decides")
+        if who not in approvers:
+            raise ValueError(f"{who!r} is not among this agent's approvers")
+    named = any(approvers is not None for approvers, _ in rules.constraints())
+    if named and who is not None and who == rules.started_by:
         raise ValueError(f"{who!r} started this run and may not decide its calls")
 
 

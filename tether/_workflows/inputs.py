@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from pydantic import BaseModel, ValidationError
 from temporalio.exceptions import ApplicationError
 
+from tether._records import ANY_MODEL
 from tether._validation import describe
 
 if TYPE_CHECKING:
@@ -61,7 +62,9 @@ def check_model(spec: AgentSpec, params: AgentInput) -> None:
     Raises:
         ApplicationError: ``InvalidInput``, naming the models the agent allows.
     """
-    if spec.models is None or params.model is None or params.carried is not None:
+    if spec.models is None or ANY_MODEL in spec.models:
+        return
+    if params.model is None or params.carried is not None:
         return  # a continued run's model is the one its conversation moved to
     allowed = [spec.model, *spec.llm.fallback_models, *spec.models]
     if params.model not in allowed:

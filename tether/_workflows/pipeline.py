@@ -41,7 +41,8 @@ with workflow.unsafe.imports_passed_through():
     from tether._messages import Message, ToolCall, Usage
     from tether._records import AgentSpec
     from tether._run_io import PendingApproval
-    from tether._visibility import approval_details
+    from tether._trust import ApproverKeys
+    from tether._visibility import approval_details, code
     from tether._wire import LlmReply, LlmRequest, ToolOutcome
 
 from tether._workflows.approvals import Approvals, DecidesApprovals, Rules
@@ -74,8 +75,8 @@ class PipelineInput(BaseModel):
     started_by: str | None = Field(
         default=None,
         max_length=MAX_NAME_CHARS,
-        description="Who started the run: never an approver of its calls when the agent "
-        "names approvers.",
+        description="Who started the run, as its starter states it (a label, not a "
+        "proof): never an approver of its calls when the agent names approvers.",
     )
 
 
@@ -248,11 +249,13 @@ class Pipeline(DecidesApprovals):
         """Wait for a person to decide `call` (`tether approve/reject`): the call to run
         (its arguments perhaps edited), or the rejection (also when nobody decided in
         time). With `agent`, the call's arguments are checked against its tool's schema
-        first, and decisions against the agent's approvers."""
+        first, and decisions against the agent's approvers and keys; without one, no
+        decision can be proven, and each is refused."""
         tool = agent.tool(call.name) if agent is not None else None
         rules = self._context.rules(agent, tool) if agent is not None and tool is not None else None
         if rules is None and self._context.bound:
-            rules = Rules(started_by=self._context.started_by)
+            # No agent, no keys to prove a decision with: every decision is refused.
+            rules = Rules(started_by=self._context.started_by, keys=ApproverKeys())
         return await self._approvals.wait(call, turn=TURN, expires_after=expires_after, rules=rules)
 
     def _approvals_changed(self) -> None:
@@ -261,7 +264,7 @@ class Pipeline(DecidesApprovals):
 
     def _publish(self) -> None:
         info = workflow.info()
-        steps = "\n".join(f"- {s}" for s in self._steps)
+        steps = code("\n".join(f"- {s}" for s in self._steps)) if self._steps else ""
         waiting = approval_details(self._approvals.pending, info.workflow_id)
         workflow.set_current_details(
             "\n\n".join(

@@ -17,33 +17,39 @@ infrastructure errors are retried by Temporal per the tool's retry policy.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
 from temporalio import workflow
+from temporalio.exceptions import ActivityError, RetryState
 from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
-    from tether import _arguments
     from tether._events import ToolCallFinished, ToolCallStarted
+    from tether._failures import root_type
     from tether._messages import ToolCall
     from tether._records import AgentSpec, ToolSpec
     from tether._run_io import ApprovalDecision
     from tether._tools import unknown_tool
-    from tether._visibility import call_summary
+    from tether._trust import ApprovalRules
+    from tether._visibility import call_summary, inline
     from tether._waiting import WAIT, WaitArgs
     from tether._wire import MCP_TOOL_ACTIVITY, TOOL_ACTIVITY, ToolOutcome, ToolRequest
 
 from tether._workflows.activity_calls import DEFAULT_HEARTBEAT_TIMEOUT_SECONDS, execute
 from tether._workflows.approvals import Approvals, Rules, edited_note
 from tether._workflows.events import RunEvents
+from tether._workflows.generations import TOOL_UNAVAILABLE_TOLD
+from tether._workflows.logs import log
 from tether._workflows.publishing import Publisher
 from tether._workflows.run_state import Limits, Spend
 from tether._workflows.subagents import run_subagent
 
-RunSubagent = Callable[[ToolSpec, ToolCall], Awaitable[ToolOutcome]]
+RunSubagent = Callable[[ToolSpec, ToolCall, "RunContext"], Awaitable[ToolOutcome]]
+RETRIES_RAN_OUT = (RetryState.MAXIMUM_ATTEMPTS_REACHED, RetryState.TIMEOUT)
 
 
 @dataclass(frozen=True)
@@ -54,6 +60,7 @@ class RunContext:
     acting_for: str | None = None
     started_by: str | None = None
     bound: bool = False
+    parent_rules: tuple[ApprovalRules, ...] = ()  # a sub-agent's: its parents' rules
 
     def rules(self, spec: AgentSpec, tool: ToolSpec) -> Rules | None:
         """What a decision on a call of `tool` must satisfy (None for older runs)."""
@@ -64,7 +71,15 @@ class RunContext:
             schema=tool.parameters if tool.mcp is None else None,
             approvers=tuple(spec.approvers) if spec.approvers is not None else None,
             started_by=self.started_by,
+            keys=spec.approver_keys,
+            inherited=self.parent_rules,
         )
+
+    def for_child(self, spec: AgentSpec) -> RunContext:
+        """What a sub-agent's run inherits: who it acts for, who started it, and the
+        rules for deciding calls of this run and its parents."""
+        own = ApprovalRules(approvers=spec.approvers, approver_keys=spec.approver_keys)
+        return dataclasses.replace(self, parent_rules=(own, *self.parent_rules))
 
 
 class ToolCalls:
@@ -89,7 +104,7 @@ class ToolCalls:
     ) -> list[ToolOutcome]:
         """The outcome of each call, in the calls' order; `local`: whether `fast` tools
         may run as local activities now."""
-        self._waiting = "tools: " + ", ".join(c.name for c in calls)
+        self._waiting = "tools: " + ", ".join(inline(c.name) for c in calls)
         self._shown.set_status("running", self._waiting)
         outcomes = await asyncio.gather(*(self._run(spec, call, turn, local) for call in calls))
         self._waiting = None
@@ -110,7 +125,9 @@ class ToolCalls:
         self._events.publish(ToolCallFinished.of(turn, call, outcome.content, outcome.error))
         return outcome
 
-    async def _run_subagent(self, turn: int, tool: ToolSpec, call: ToolCall) -> ToolOutcome:
+    async def _run_subagent(
+        self, turn: int, tool: ToolSpec, call: ToolCall, inherits: RunContext
+    ) -> ToolOutcome:
         """The other agent as a child run, within what is left of this run's budgets;
         its tokens (and cost) count as this run's."""
         outcome, child = await run_subagent(
@@ -119,6 +136,7 @@ class ToolCalls:
             turn=turn,
             tokens_left=self._limits.tokens_left(self._spend.usage),
             deadline=self._limits.deadline,
+            inherits=inherits,
         )
         if child is not None:
             self._spend.add_child(child)
@@ -189,7 +207,7 @@ async def _dispatch(
     decision: ApprovalDecision | None = None,
 ) -> ToolOutcome:
     if tool.builtin == "subagent":
-        return await run_subagent(tool, call)
+        return await run_subagent(tool, call, context.for_child(spec))
     request = tool_request(spec, call, turn, context, decision)
     return await execute_tool(tool, request, local=local_allowed)
 
@@ -216,13 +234,33 @@ def tool_request(
     if context.acting_for is not None:
         request.acting_for = context.acting_for
     if decision is not None and context.bound:
-        request.approval = decision
-        request.approved_digest = _arguments.digest_of(call.arguments)
+        request.approval = decision  # the activity checks the call against it
     return request
 
 
 async def execute_tool(tool: ToolSpec, request: ToolRequest, *, local: bool = True) -> ToolOutcome:
-    """One tool call as an activity: a local one if the tool is `fast` and `local`."""
+    """One tool call as an activity: a local one if the tool is `fast` and `local`. If
+    its retries run out (a backend down for longer than the tool's retry policy), the
+    model is told the tool is unavailable; a non-retryable error still fails the run
+    (the tool said no retry can help)."""
+    try:
+        return await _execute_tool(tool, request, local=local)
+    except ActivityError as e:
+        if e.retry_state not in RETRIES_RAN_OUT or not workflow.patched(TOOL_UNAVAILABLE_TOLD):
+            raise
+        # The error's type only: its message may quote a customer or a secret, and the
+        # model's provider is not to see it (history and `tether status` have it).
+        kind = root_type(e)
+        log.warning("tool unavailable", extra={"tool": tool.name, "error": kind})
+        return ToolOutcome(
+            error="unavailable",
+            content=f"Error: the tool {tool.name} is unavailable right now; it kept failing "
+            f"after {tool.retry.max_attempts or 'many'} attempts ({kind}). Nothing was done. "
+            "Go on without it, or tell the user to try again later.",
+        )
+
+
+async def _execute_tool(tool: ToolSpec, request: ToolRequest, *, local: bool) -> ToolOutcome:
     heartbeat = tool.heartbeat_timeout_seconds or DEFAULT_HEARTBEAT_TIMEOUT_SECONDS
     shown = call_summary(request.call.name, request.call.arguments)
     summary = f"tool {shown}" if tool.mcp is None else f"mcp {tool.mcp.server}: {shown}"

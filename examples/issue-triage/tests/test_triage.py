@@ -8,7 +8,7 @@ import pytest
 from myapp.catalog import REGISTRY, TRIAGE
 from myapp.offline import SCRIPTS
 from tether import AgentRun
-from tether.testing import ScriptedLLM, time_skipping, worker
+from tether.testing import SIGNER, ScriptedLLM, time_skipping, worker
 
 
 async def test_closes_a_duplicate_once_a_person_approves(
@@ -25,7 +25,8 @@ async def test_closes_a_duplicate_once_a_person_approves(
             )
             [call] = await run.wait_for_approval()
             assert call.tool == "close_issue"
-            await run.approve(call, approver="reviewer@example.com")  # the call it was shown
+            # The call it was shown, signed with the key the test worker trusts.
+            await run.approve(call, signer=SIGNER, approver="reviewer@example.com")
             result = await run.result()
     assert result.status == "completed"
     assert result.answer == "#12: closed #12 as a duplicate of #7"

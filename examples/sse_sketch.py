@@ -1,6 +1,17 @@
-"""A web backend that streams a run's events to a browser as server-sent events.
+"""A SKETCH of a web backend that streams a run's events to a browser as server-sent
+events: how `tether.subscribe` maps to SSE, not a backend to deploy.
 
-    uvicorn support_desk.sse:app        # then GET /runs/<workflow id>/events
+WARNING: it authenticates nobody. Anyone who reaches it reads any run's decrypted events
+(prompts, tool results, answers) by its workflow id, with any Host header, and each
+request makes the run stream (a subscriber's announcement is a signal: a history event).
+A real backend adds, before it subscribes:
+- who is asking: a session or an access token from your identity provider;
+- that the run is theirs: e.g. its `acting_for` is their customer id, in your own
+  records of who started what (a workflow id is a name, not a secret);
+- that Host is your own name and Origin your own page (DNS rebinding, cross-site reads);
+- limits on streams per user, and TLS in front.
+
+    uvicorn --app-dir examples sse_sketch:app --host 127.0.0.1   # GET /runs/<id>/events
 
 Each event goes out with its `seq` as the SSE id: a browser's EventSource that loses
 the connection reconnects with `Last-Event-ID`, and the feed resumes right after it,
