@@ -153,9 +153,10 @@ async def stored_completions(client: Client, size: int) -> list[bool]:
 async def test_payloads_over_the_threshold_variable_go_to_the_store(
     ts_env: WorkflowEnvironment, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("TETHER_PAYLOAD_STORE", str(tmp_path / "payloads"))
+    store = tmp_path / "var" / "tether" / "payloads"  # made with its parents
+    monkeypatch.setenv("TETHER_PAYLOAD_STORE", str(store))
     size = 100_000  # under the default threshold (256 KiB), over the one set below
     assert not any(await stored_completions(stored_client(ts_env), size))
     monkeypatch.setenv("TETHER_PAYLOAD_STORE_THRESHOLD", "50000")
     assert any(await stored_completions(stored_client(ts_env), size))
-    assert list((tmp_path / "payloads").iterdir())
+    assert list(store.iterdir())
