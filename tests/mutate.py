@@ -69,7 +69,11 @@ SEAMS: dict[str, tuple[str, ...]] = {
     ),
     "tether/_activities/tools.py": (T + "test_limits_boundary.py", T + "test_tool_execution.py"),
     "tether/_codec.py": (T + "test_key_rotation.py", T + "test_secrets.py"),
-    "tether/_storage.py": (T + "test_limits_boundary.py", T + "test_payload_store.py"),
+    "tether/_storage.py": (
+        T + "test_limits_boundary.py",
+        T + "test_key_rotation.py",
+        T + "test_payload_store.py",
+    ),
     "tether/_workflows/context.py": (T + "test_context_fitting.py", T + "test_context.py"),
     "tether/_workflows/chat.py": (T + "test_carry_over.py", T + "test_conversations.py"),
     "tether/_workflows/events.py": (T + "test_carry_over.py",),

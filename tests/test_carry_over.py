@@ -66,6 +66,16 @@ class Chain:
     events: list[RunEvent]
     transcript: list[Message]
     result: Any
+    carried: list[Carried]  # what each continued run was started with
+
+
+async def carried_into(client: Client, workflow_id: str, run_id: str) -> Carried:
+    """The carried state a continued run was started with, from its history."""
+    handle = client.get_workflow_handle(workflow_id, run_id=run_id)
+    started = (await handle.fetch_history()).events[0].workflow_execution_started_event_attributes
+    [params] = await client.data_converter.decode(started.input.payloads, [AgentInput])
+    assert isinstance(params, AgentInput) and params.carried is not None
+    return params.carried
 
 
 async def runs_reached(run: AgentRun, runs: int) -> RunState:
@@ -119,6 +129,7 @@ async def chain(shared_ts_server: WorkflowEnvironment) -> AsyncIterator[Chain]:
             result = await asyncio.wait_for(run.result(), 60)
             events = [e async for e in run.events()]
             transcript = await run.transcript()
+            carried = [await carried_into(client, handle.id, r) for r in run_ids[1:]]
     yield Chain(
         states=states,
         run_ids=run_ids,
@@ -127,6 +138,7 @@ async def chain(shared_ts_server: WorkflowEnvironment) -> AsyncIterator[Chain]:
         events=events,
         transcript=transcript,
         result=result,
+        carried=carried,
     )
 
 
@@ -188,6 +200,15 @@ def test_the_event_feed_goes_on_without_a_gap_or_a_repeat(chain: Chain) -> None:
     assert [e.runs for e in chain.events if isinstance(e, ContinuedAsNew)] == [1, 2, 3, 4]
 
 
+def test_an_unwatched_chat_carries_its_feeds_offset_and_no_events(chain: Chain) -> None:
+    # Nobody watched: the events stay in the run that published them (a subscriber
+    # reads them there); the next run carries only where the feed goes on.
+    boundaries = [i for i, e in enumerate(chain.events) if isinstance(e, ContinuedAsNew)]
+    for carried, boundary in zip(chain.carried, boundaries, strict=True):
+        assert carried.stream is not None
+        assert (carried.stream.log, carried.stream.base_offset) == ([], boundary + 1)
+
+
 async def test_a_chat_with_a_deadline_ends_by_it_after_several_boundaries(
     ts_env: WorkflowEnvironment,
 ) -> None:
@@ -219,11 +240,17 @@ async def test_a_watched_chat_keeps_streaming_in_its_next_run(dev_env: WorkflowE
             await run.send("second")
             await run.end()
             events = await asyncio.wait_for(feed, 60)
+            first_run = run.handle.first_execution_run_id or ""
+            runs = [first_run, (await run.handle.describe()).run_id]
+            carried = await carried_into(dev_env.client, run.id, runs[1])
     deltas = {e.turn: e for e in events if isinstance(e, TextDelta)}
     # Streamed: deltas of the model call's own attempt, not the one whole-text delta a
     # workflow publishes for a call that did not stream (attempt 0).
     assert sorted(deltas) == [1, 2]
     assert all(d.attempt > 0 for d in deltas.values())
+    # Watched, the next run carries the latest events, for a subscriber a little behind.
+    assert carried.stream is not None and carried.stream.log
+    assert carried.watched_until is not None
 
 
 async def collect(run: AgentRun) -> list[RunEvent]:

@@ -3,23 +3,31 @@ client read (TETHER_ENCRYPTION_KEYS, TETHER_ENCRYPTION_KEY_ID): new payloads are
 with the key named active (by default the last listed), payloads sealed before still
 open, and a chat whose worker is restarted with a new key goes on where it was, its
 history sealed under the old key up to the rotation and under the new one after (a dev
-server)."""
+server). Then what `dev.py mutate` found unguarded in the codec and the store: a payload
+sealed for its workflow, mixed batches read whole, the SDK's threshold by default."""
 
 from __future__ import annotations
 
 import base64
 import os
 import uuid
+from pathlib import Path
 
 import pytest
 from temporalio.api.common.v1 import Payload
 from temporalio.client import Client
+from temporalio.converter import (
+    ActivitySerializationContext,
+    ExternalStorage,
+    WorkflowSerializationContext,
+)
 from temporalio.testing import WorkflowEnvironment
 
 from tests.conftest import running_worker, until
 from tether import Agent, AgentRegistry, AgentRun
 from tether._codec import KEY_ID, EncryptionCodec, UnknownKeyError
 from tether._run_io import AgentInput
+from tether._storage import DEFAULT_THRESHOLD, FileStore, resolve_references
 from tether.testing import ScriptedLLM, say
 from tether.worker import data_converter
 from tether.workflow import AgentWorkflow
@@ -155,3 +163,51 @@ def payloads_of(event: object) -> list[Payload]:
 
     walk(event)
     return found
+
+
+# Survivors of `dev.py mutate` on the codec and the store, each a behaviour of its own.
+def workflow_context(workflow_id: str) -> WorkflowSerializationContext:
+    return WorkflowSerializationContext(namespace="default", workflow_id=workflow_id)
+
+
+def activity_context(workflow_id: str | None) -> ActivitySerializationContext:
+    return ActivitySerializationContext(
+        namespace="default",
+        activity_id="1",
+        activity_type="tether.tool",
+        activity_task_queue="q",
+        workflow_id=workflow_id,
+        workflow_type="AgentWorkflow" if workflow_id else None,
+        is_local=False,
+    )
+
+
+async def test_a_payload_is_sealed_for_its_workflow_and_opens_only_there() -> None:
+    codec = EncryptionCodec({"k": KEYS["2026-10"]}, "k")
+    [sealed] = await codec.with_context(workflow_context("wf-a")).encode([plain('"a"')])
+    assert await codec.with_context(activity_context("wf-a")).decode([sealed])
+    with pytest.raises(ValueError, match="wf-a"):
+        await codec.with_context(workflow_context("wf-b")).decode([sealed])
+    # An activity of no workflow seals for none: any process with the key opens it.
+    [free] = await codec.with_context(activity_context(None)).encode([plain('"free"')])
+    assert [p.data for p in await codec.decode([free])] == [b'"free"']
+    [free] = await codec.with_context(activity_context("")).encode([plain('"free"')])
+    assert [p.data for p in await codec.with_context(workflow_context("wf-b")).decode([free])]
+
+
+async def test_a_lenient_codec_reads_every_payload_of_a_mixed_batch() -> None:
+    lenient = EncryptionCodec({"k": KEYS["2026-10"]}, "k", strict=False)
+    [sealed] = await lenient.encode([plain('"sealed"')])
+    batch = [plain('"old"'), plain('"older"'), sealed]
+    assert [p.data for p in await lenient.decode(batch)] == [b'"old"', b'"older"', b'"sealed"']
+
+
+async def test_the_codec_server_returns_every_payload_it_is_given(tmp_path: Path) -> None:
+    storage = ExternalStorage(drivers=[FileStore(tmp_path)])
+    batch = [plain('"one"'), plain('"two"'), plain('"three"')]
+    assert await resolve_references(storage, batch, namespaces=["default"]) == batch
+
+
+def test_the_default_threshold_is_the_sdks(tmp_path: Path) -> None:
+    sdk = ExternalStorage(drivers=[FileStore(tmp_path)])
+    assert sdk.payload_size_threshold == DEFAULT_THRESHOLD
