@@ -61,7 +61,7 @@ T = "tests/"
 # them once, stopping at the first failure).
 SEAMS: dict[str, tuple[str, ...]] = {
     "tether/_arguments.py": (T + "test_arguments.py",),
-    "tether/_workflows/approvals.py": (T + "test_approvals.py",),
+    "tether/_workflows/approvals.py": (T + "test_approval_expiry.py", T + "test_approvals.py"),
     "tether/_tools.py": (
         T + "test_tools.py",
         T + "test_arguments.py",
@@ -95,6 +95,8 @@ OPERATORS = re.compile(
     r"|ZeroIterationForLoop"
     r")$"
 )
+# Where an operator token is a signature's marker (keyword-only `*`), not arithmetic.
+SIGNATURES = {"parameters", "lambdef", "varargslist"}
 MIN_TIMEOUT = 60.0  # seconds a mutant's test run may take, at least
 TIMEOUT_FACTOR = 3  # times the unmutated run's time
 
@@ -269,6 +271,8 @@ def work_items(module: str, lines: list[str], wanted: set[int] | None) -> list[W
         for occurrence, (node, start, end) in enumerate(positions):
             if NO_MUTATE in lines[start[0] - 1] or (wanted is not None and start[0] not in wanted):
                 continue
+            if node.type == "operator" and node.parent.type in SIGNATURES:
+                continue  # `*` for `/` in `def f(a, *, b)`: the same calls work
             mutation = MutationSpec(
                 module_path=module,
                 operator_name=name,

@@ -71,6 +71,8 @@ async def test_an_approval_expires_the_timeout_after_it_was_asked(
             events = [e async for e in run.events()]
     [waiting] = [e for e in events if isinstance(e, ApprovalWaiting)]
     assert waiting.expires_at == call.expires_at
+    # Short arguments are in the event whole (long ones only in the run's state).
+    assert waiting.arguments == call.arguments
     [label] = [x for x in labels if "waiting for a person to approve" in x]
     assert any(e in label for e in expiries), label
     assert any(e in metadata.current_details for e in expiries), metadata.current_details
