@@ -61,7 +61,11 @@ T = "tests/"
 # them once, stopping at the first failure).
 SEAMS: dict[str, tuple[str, ...]] = {
     "tether/_arguments.py": (T + "test_arguments.py",),
-    "tether/_workflows/approvals.py": (T + "test_approval_expiry.py", T + "test_approvals.py"),
+    "tether/_workflows/approvals.py": (
+        T + "test_arguments.py",
+        T + "test_approval_expiry.py",
+        T + "test_approvals.py",
+    ),
     "tether/_tools.py": (
         T + "test_tools.py",
         T + "test_arguments.py",

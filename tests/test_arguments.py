@@ -27,6 +27,8 @@ from tether._arguments import (
     unchecked,
 )
 from tether._schema import strict_schema
+from tether._trust import ApprovalRules
+from tether._workflows.approvals import Rules
 from tether.events import ApprovalWaiting, ToolCallFinished
 from tether.testing import SIGNER, ScriptedLLM, call_tools, say
 
@@ -374,3 +376,14 @@ async def test_a_call_the_schema_refuses_goes_back_to_the_model_and_nobody_is_as
     finished = [(e.turn, e.error) for e in events if isinstance(e, ToolCallFinished)]
     assert finished == [(1, "invalid_arguments"), (2, "invalid_arguments"), (3, None)]
     assert [e.turn for e in events if isinstance(e, ApprovalWaiting)] == [3]
+
+
+def test_a_sub_agents_decisions_keep_each_parents_approvers() -> None:
+    parent = ApprovalRules(approvers=["lead@tests"])
+    anyone = ApprovalRules(approvers=None)
+    rules = Rules(approvers=("child@tests",), inherited=(parent, anyone))
+    assert [approvers for approvers, _ in rules.constraints()] == [
+        ("child@tests",),
+        ("lead@tests",),
+        None,
+    ]

@@ -21,7 +21,14 @@ from tests.conftest import running_worker
 from tether import Agent, AgentRegistry, AgentRun, ContextPolicy, tool
 from tether._messages import Message, ToolCall
 from tether._workflows import context
-from tether._workflows.context import SUMMARY_PROMPT, fit, recent_start
+from tether._workflows.context import (
+    CHARS_PER_TOKEN,
+    MESSAGE_OVERHEAD,
+    SUMMARY_PROMPT,
+    estimate,
+    fit,
+    recent_start,
+)
 from tether._workflows.run_state import Conversation
 from tether.testing import ScriptedLLM, Step, call_tools, say
 
@@ -202,3 +209,10 @@ def wire(m: dict[str, Any]) -> dict[str, Any]:
         "tool_calls": calls,
         "tool_call_id": m.get("tool_call_id"),
     }
+
+
+def test_a_messages_tool_calls_count_in_its_estimate() -> None:
+    call = ToolCall(id="c1", name="lookup_order", arguments='{"order_id": "A-1001"}')
+    calling = Message(role="assistant", content="let me look", tool_calls=[call])
+    chars = len("let me look") + len(call.name) + len(call.arguments)
+    assert estimate([calling]) == chars // CHARS_PER_TOKEN + MESSAGE_OVERHEAD

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from temporalio.api.common.v1 import Payload
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
@@ -20,7 +21,7 @@ from tests.conftest import running_worker
 from tether import Agent, AgentRegistry, AgentRun, tool
 from tether._limits import MAX_RESULT_BYTES_LIMIT, STORED_RESULT_BYTES_LIMIT
 from tether._settings import ConfigurationError
-from tether._storage import DEFAULT_THRESHOLD, external_storage_from_env
+from tether._storage import DEFAULT_THRESHOLD, FileStore, external_storage_from_env
 from tether._tools import truncate
 from tether.testing import ScriptedLLM, call_tools, say
 from tether.worker import data_converter
@@ -160,3 +161,12 @@ async def test_payloads_over_the_threshold_variable_go_to_the_store(
     monkeypatch.setenv("TETHER_PAYLOAD_STORE_THRESHOLD", "50000")
     assert any(await stored_completions(stored_client(ts_env), size))
     assert list(store.iterdir())
+
+
+def test_the_file_store_keeps_a_payload_of_exactly_its_limit(tmp_path: Path) -> None:
+    payload = Payload(data=b"x" * 1000)
+    size = len(payload.SerializeToString())
+    (claim,) = FileStore(tmp_path, max_bytes=size)._store([payload])
+    assert FileStore(tmp_path, max_bytes=size)._retrieve([claim]) == [payload]
+    with pytest.raises(ValueError, match="over the store's"):
+        FileStore(tmp_path / "smaller", max_bytes=size - 1)._store([payload])
