@@ -17,6 +17,7 @@ from temporalio.testing import WorkflowEnvironment
 from tests.conftest import pending_approvals, running_worker
 from tether import Agent, AgentRegistry, AgentRun, tool
 from tether._arguments import (
+    MAX_DEPTH,
     MAX_REF_DEPTH,
     UNCHECKED,
     ArgumentsError,
@@ -387,3 +388,12 @@ def test_a_sub_agents_decisions_keep_each_parents_approvers() -> None:
         ("lead@tests",),
         None,
     ]
+
+
+def test_values_nest_as_deep_as_the_limit_and_no_deeper() -> None:
+    def nested(lists: int) -> str:
+        return '{"a": ' + "[" * lists + "]" * lists + "}"
+
+    parse(nested(MAX_DEPTH))  # the object, then MAX_DEPTH lists inside it
+    with pytest.raises(ArgumentsError, match="nested more than"):
+        parse(nested(MAX_DEPTH + 1))

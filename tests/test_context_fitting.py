@@ -216,3 +216,23 @@ def test_a_messages_tool_calls_count_in_its_estimate() -> None:
     calling = Message(role="assistant", content="let me look", tool_calls=[call])
     chars = len("let me look") + len(call.name) + len(call.arguments)
     assert estimate([calling]) == chars // CHARS_PER_TOKEN + MESSAGE_OVERHEAD
+
+
+def test_a_conversation_within_its_budget_is_sent_as_it_is() -> None:
+    long_result = Message.tool("c1", "r" * 5000)  # over tool_result_chars, under budget
+    call = ToolCall(id="c1", name="look", arguments="{}")
+    messages = [
+        Message.system(INSTRUCTIONS),
+        Message.user("look"),
+        Message(role="assistant", content=None, tool_calls=[call]),
+        long_result,
+        *(Message.user(f"more {i}") for i in range(10)),
+    ]
+    conversation = Conversation()
+    conversation.add(*messages)
+    conversation.sent = len(messages)
+    policy = ContextPolicy(max_tokens=100_000, keep_recent=2, tool_result_chars=100)
+    asyncio.run(fit(policy, conversation, 1, summarize))
+    assert conversation.messages == messages
+    assert conversation.transcript == messages  # no compaction noted
+    assert conversation.sent == len(messages)  # nothing to send again
