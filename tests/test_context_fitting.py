@@ -28,6 +28,7 @@ from tether._workflows.context import (
     estimate,
     fit,
     recent_start,
+    summary_request,
 )
 from tether._workflows.run_state import Conversation
 from tether.testing import ScriptedLLM, Step, call_tools, say
@@ -236,3 +237,13 @@ def test_a_conversation_within_its_budget_is_sent_as_it_is() -> None:
     assert conversation.messages == messages
     assert conversation.transcript == messages  # no compaction noted
     assert conversation.sent == len(messages)  # nothing to send again
+
+
+def test_a_summary_is_asked_of_the_newest_older_messages_that_fit_in_order() -> None:
+    # Newest first until one does not fit: nothing older than it is sent, even if short.
+    older = [Message.user("oldest short"), Message.user("x" * 50_000), Message.user("newest")]
+    [prompt, request] = summary_request(older, ContextPolicy(max_tokens=100))
+    assert prompt.content == SUMMARY_PROMPT
+    text = request.content or ""
+    assert "newest" in text and "oldest short" not in text
+    assert text.count("earlier messages omitted") == 1
