@@ -17,6 +17,7 @@ from tests.conftest import retried_activities
 from tests.mcp_agents import SERVER, notetaker
 from tests.test_mcp import calls
 from tether import AgentRun, McpServer
+from tether._activities.mcp_tools import MAX_RESULT_BLOCKS, outcome_of
 from tether._wire import MCP_TOOL_ACTIVITY
 from tether.events import RunEvent, ToolCallFinished
 from tether.testing import ScriptedLLM, call_tools, say, worker
@@ -78,3 +79,13 @@ async def test_an_internal_error_is_retried_until_the_call_goes_through(
     assert len(calls(tmp_path, "count_notes")) == 2
     assert await retried_activities(run.handle) == [(MCP_TOOL_ACTIVITY, 2)]
     assert [m["content"] for m in llm.requests[1].messages if m["role"] == "tool"] == ["0"]
+
+
+def test_a_flood_of_content_blocks_says_how_many_were_not_read() -> None:
+    from mcp.types import CallToolResult, TextContent
+
+    blocks = [TextContent(type="text", text=f"b{i}") for i in range(MAX_RESULT_BLOCKS + 44)]
+    outcome = outcome_of(CallToolResult(content=list(blocks)), limit=1_000_000)
+    assert outcome.error is None
+    assert outcome.content.splitlines()[MAX_RESULT_BLOCKS - 1] == f"b{MAX_RESULT_BLOCKS - 1}"
+    assert outcome.content.endswith("[44 more content blocks, not shown]")

@@ -66,6 +66,8 @@ def test_a_tool_cannot_change_the_context_it_is_given() -> None:
     # Who the run acts for, its key, its approval: a tool reads them and changes none.
     with pytest.raises(AttributeError):
         CTX.acting_for = "someone else"  # type: ignore[misc]
+    # Made by hand (a tool's own unit test), it is a first attempt.
+    assert CTX.attempt == 1
 
 
 async def test_invoke_validates_then_runs() -> None:
