@@ -9,6 +9,7 @@ python3 dev.py bench    # deps, then the benchmark (python -m bench.run; --tiny,
 python3 dev.py compare  # deps, then `tether eval` of agent vs pipeline on the same tickets
 python3 dev.py docs     # build the documentation site into site/ (offline, --strict)
 python3 dev.py docs --serve   # serve it on http://127.0.0.1:8000 while you edit docs/
+python3 dev.py mutate   # mutation tests of the seams (tests/mutate.py; [PATHS] --budget --changed)
 python3 dev.py server   # start the Temporal dev server (no-op if one is running)
 python3 dev.py stop     # stop the dev server this script started
 
@@ -261,19 +262,37 @@ def main() -> int:
     )
     parser.add_argument(
         "command",
-        choices=["setup", "server", "stop", "demo", "test", "matrix", "bench", "compare", "docs"],
+        choices=[
+            "setup",
+            "server",
+            "stop",
+            "demo",
+            "test",
+            "matrix",
+            "bench",
+            "compare",
+            "docs",
+            "mutate",
+        ],
     )
     parser.add_argument(
         "pytest_args",
         nargs=argparse.REMAINDER,
-        help="passed to pytest (test), bench.run (bench), bench.compare (compare) or"
-        " mkdocs (docs; --serve serves the site instead of building it)",
+        help="passed to pytest (test), bench.run (bench), bench.compare (compare),"
+        " tests.mutate (mutate) or mkdocs (docs; --serve serves the site instead of building it)",
     )
     args = parser.parse_args()
     if args.command == "stop":
         stop_server()
         return 0
-    profile = {"setup": FULL, "test": FULL, "matrix": FULL, "docs": "docs", "compare": "evals"}
+    profile = {
+        "setup": FULL,
+        "test": FULL,
+        "matrix": FULL,
+        "mutate": FULL,
+        "docs": "docs",
+        "compare": "evals",
+    }
     setup(profile.get(args.command, "demo"))
     if args.command == "server":
         start_server()
@@ -286,6 +305,9 @@ def main() -> int:
         return subprocess.run(matrix, cwd=ROOT).returncode
     elif args.command == "docs":
         return docs(args.pytest_args)
+    elif args.command == "mutate":
+        mutate = [str(PY), "-m", "tests.mutate", *args.pytest_args]
+        return subprocess.run(mutate, cwd=ROOT).returncode
     elif args.command in ("bench", "compare"):
         # Each starts its own dev server on free ports, so a running `dev.py server` is fine.
         module = "bench.run" if args.command == "bench" else "bench.compare"

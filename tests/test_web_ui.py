@@ -21,7 +21,7 @@ from temporalio.testing import WorkflowEnvironment
 from support_desk.offline import support_desk_responder
 from tests.conftest import CUSTOMER, UNATTENDED, free_port, running_worker
 from tests.processes import process_env, starter, target, worker_process
-from tether import AgentRun
+from tests.test_approval_expiry import asked
 from tether._run_io import AgentInput
 from tether._visibility import run_summary
 from tether.testing import SIGNER, ScriptedLLM, dev_server
@@ -177,14 +177,10 @@ async def test_the_page_of_a_run_waiting_for_approval_says_what_waits_and_how_to
     env, port = ui_env
     with ScriptedLLM(support_desk_responder) as llm:
         async with running_worker(env.client, llm) as worker:
-            run = await AgentRun.start(
-                env.client,
-                "support-desk",
-                PROMPT,
-                task_queue=worker.task_queue,
-                acting_for=CUSTOMER,
-            )
-            [call] = await run.wait_for_approval()
+            run, call, expiries = await asked(env.client, worker.task_queue)
+            # The page must show now + the timeout, read off this clock (not the run's
+            # own `expires_at`, which a wrong expiry would make agree).
+            until = re.compile("|".join(re.escape(e) for e in expiries))
             decide = f"tether approve {run.id} --call {call.call_id} --digest {call.digest}"
             async with browser_page(tmp_path) as page:
                 await page.goto(f"http://127.0.0.1:{port}/namespaces/default/workflows/{run.id}")
@@ -202,7 +198,7 @@ async def test_the_page_of_a_run_waiting_for_approval_says_what_waits_and_how_to
                 details, current = (page.frame_locator("iframe").nth(i) for i in (1, 2))
                 for text in (
                     "Waiting for a person",
-                    f"until {call.expires_at:%Y-%m-%d %H:%M} UTC",
+                    until,
                     '"order_id": "A-1001",',
                     decide,
                     '"amount": 42.0,',
