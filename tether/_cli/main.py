@@ -17,6 +17,7 @@ from tether._cli.keys import add_keygen_command
 from tether._cli.pipeline import add_pipeline_command
 from tether._cli.run import add_run_options, cmd_run
 from tether._cli.views import STATUSES, cmd_list, cmd_status, cmd_transcript, cmd_watch
+from tether._cli.web import add_web_command
 from tether._cli.worker import add_health_command, add_worker_command
 from tether._settings import ConfigurationError
 from tether._temporal import TemporalUnreachable
@@ -53,6 +54,7 @@ def build_parser(
     add_worker_command(commands)
     add_health_command(commands)
     add_keygen_command(commands)
+    add_web_command(commands)
 
     def command(
         name: str, run: Command, help: str, *, json: bool = True
@@ -163,7 +165,7 @@ def main(
     parser = build_parser(prog, default_agent=default_agent, default_pipeline=default_pipeline)
     args = parser.parse_args(argv)
     PROG[0] = prog
-    if args.command not in ("worker", "health"):  # a worker's own log keeps its colours
+    if args.command not in ("worker", "health", "web"):  # a worker's own log keeps its colours
         sys.stdout, sys.stderr = TerminalSafe(sys.stdout), TerminalSafe(sys.stderr)
     try:
         code: int = asyncio.run(args.run(args))
