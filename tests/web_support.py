@@ -39,7 +39,16 @@ LEAD = WebUser(
 )
 # Signed in, and may decide, but only the runs of another agent.
 OUTSIDER = WebUser(name="billing@shop.test", agents=("billing",), decide=True, password_hash=_HASH)
-USERS = {u.name: u for u in (LEAD, OUTSIDER)}
+# A customer who chats with the support desk and confirms what it does for her: she sees
+# the runs that act for her (C-1, as tests.conftest.CUSTOMER) and decides their calls.
+CUSTOMER_USER = WebUser(
+    name="ada@example.com",
+    acting_for="C-1",
+    chat=("support-desk",),
+    decide=True,
+    password_hash=_HASH,
+)
+USERS = {u.name: u for u in (LEAD, OUTSIDER, CUSTOMER_USER)}
 ARTIFACTS = Path(__file__).resolve().parent.parent / ".tether" / "artifacts"
 UI_TIMEOUT = 60_000  # ms, on a busy two-core machine
 
