@@ -55,6 +55,7 @@ async def test_a_lead_approves_the_waiting_refund_and_watches_the_answer(
             await until_listed_waiting(dev_env.client, run.id)
             async with served(create_app(config, client=dev_env.client)) as base:
                 await _outsider_sees_nothing(base, run.id, call.call_id, call.digest)
+                await _the_filter_narrows_the_inbox(base, run.id)
                 async with chromium(tmp_path) as browser:
                     page = await browser.new_page()
                     await sign_in(page, base, LEAD)
@@ -87,6 +88,20 @@ async def test_a_lead_approves_the_waiting_refund_and_watches_the_answer(
     with sqlite3.connect(shop_db) as db:
         [(approver,)] = db.execute("SELECT approved_by FROM refunds").fetchall()
     assert approver == LEAD.name  # signed by the app's key, for the person signed in
+
+
+async def _the_filter_narrows_the_inbox(base: str, workflow_id: str) -> None:
+    async with signed_in(base, LEAD) as http:
+        for q, shown in [
+            ("order_id=A-1001 tool=issue_refund", True),
+            ("order_id=A-1002", False),
+            ("age>1d", False),
+        ]:
+            page = await http.get("/", params={"q": q})
+            assert (f'data-run="{workflow_id}"' in page.text) is shown, q
+        assert f'data-run="{workflow_id}"' in (await http.get("/?agent=support-desk")).text
+        unreadable = await http.get("/", params={"q": "amount"})
+        assert 'role="alert"' in unreadable.text and "NAME OP VALUE" in unreadable.text
 
 
 async def _outsider_sees_nothing(

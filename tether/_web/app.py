@@ -23,6 +23,7 @@ def create_app(config: WebConfig, *, client: Client | None = None) -> Starlette:
         Route("/logout", signin.logout, methods=["POST"], name="logout"),
         Route("/login/oidc", signin.oidc_start, name="oidc_start"),
         Route("/auth/callback", signin.oidc_callback, name="oidc_callback"),
+        Route("/session", pages.session, name="session"),
         Route("/runs", pages.runs, name="runs"),
         Route("/runs/{id:path}/events/agui", pages.agui_events, name="agui_events"),
         Route("/runs/{id:path}/events", pages.events, name="events"),

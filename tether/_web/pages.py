@@ -86,6 +86,16 @@ async def new_chat(request: Request) -> Response:
     return web.page(request, "new_chat.html", agents=agents, error=None)
 
 
+async def session(request: Request) -> Response:
+    """Who is signed in and their CSRF token, for a script of this site (an AG-UI
+    client): no other site can read it, since the app answers no cross-origin read."""
+    web = context(request)
+    signed = web.session(request)
+    if signed is None:
+        return JSONResponse({"error": "sign in"}, status_code=401)
+    return JSONResponse({"user": signed.user, "csrf": signed.csrf})
+
+
 async def pending(request: Request) -> Response:
     """The calls that wait for a person now, as JSON, for the run and chat pages."""
     web, found = await _viewed_run(request, data=True)
