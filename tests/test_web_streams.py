@@ -60,16 +60,18 @@ async def test_a_lost_connection_resumes_after_the_last_event_id(
         llm.enqueue(say(ANSWER), say(ANSWER))
         async with worker(dev_env.client, [WRITER], llm) as w:
             config = WebConfig(users=USERS, signer=None, task_queue=w.task_queue)
-            async with served(create_app(config, client=dev_env.client)) as base:
-                async with signed_in(base, LEAD) as http:
-                    runs = []
-                    read: list[list[dict[str, str]]] = []
-                    for path in ("/events", "/events/agui"):
-                        run = await AgentRun.start(
-                            dev_env.client, WRITER, "Go on.", task_queue=w.task_queue, watch=True
-                        )
-                        runs.append(run)
-                        read.append(await read_with_a_break(http, f"/runs/{run.id}{path}"))
+            async with (
+                served(create_app(config, client=dev_env.client)) as base,
+                signed_in(base, LEAD) as http,
+            ):
+                runs = []
+                read: list[list[dict[str, str]]] = []
+                for path in ("/events", "/events/agui"):
+                    run = await AgentRun.start(
+                        dev_env.client, WRITER, "Go on.", task_queue=w.task_queue, watch=True
+                    )
+                    runs.append(run)
+                    read.append(await read_with_a_break(http, f"/runs/{run.id}{path}"))
             async with asyncio.timeout(60):
                 feeds = [
                     [e async for e in subscribe(dev_env.client, r.id, watch=False)] for r in runs
