@@ -84,6 +84,8 @@ PROCESS_HEAVY = {
     "test_server_restart",
     "test_stress",
     "test_versioning",
+    "test_graceful_shutdown",
+    "test_watch_after_a_crash",
 }
 
 

@@ -10,7 +10,7 @@
 The feed is the run's Workflow Stream, read with its poll *query*, not its long-poll
 update: a query writes nothing to the run's history (an update poll writes two events
 per batch it returns, for every subscriber), cannot race a local activity into a
-history that does not replay (an update can: see README), and leaves nothing open on
+history that does not replay (an update can: see the docs' Workers page), and leaves nothing open on
 the run if the subscriber goes away. The price is polling: every `poll_interval`
 while events come, backing off to a second while none do.
 
@@ -45,7 +45,10 @@ MAX_IDLE_SECONDS = 1.0
 # After this long without events, ask whether the run closed without a last event (it
 # was terminated, or its code does not publish one): the feed then ends.
 CLOSED_CHECK_SECONDS = 2.0
-QUERY_TIMEOUT = timedelta(seconds=10)
+# A poll that reaches a killed worker's sticky queue waits there about 10 s before the
+# server hands it to the run's task queue: a timeout of exactly that gave up on every
+# poll, and nothing streamed until the run ended. Well past it, the poll is answered.
+QUERY_TIMEOUT = timedelta(seconds=30)
 # How many runs back a subscriber looks for events older than the latest run keeps.
 MAX_RUNS_BACK = 100
 

@@ -12,7 +12,7 @@ from expenses.agents import REGISTRY
 from expenses.offline import SCRIPTS
 from expenses.pipeline import ExpensePipeline
 from tether import AgentRun, PendingApproval
-from tether.testing import ScriptedLLM, time_skipping, worker
+from tether.testing import SIGNER, ScriptedLLM, time_skipping, worker
 from tether.workflow import PipelineInput
 
 
@@ -39,10 +39,13 @@ async def run_claim(text: str, *, approve: bool | None = None) -> str:
                 call = await waiting_call(handle)
                 assert call.tool == "pay_expense"
                 run = AgentRun.attach(env.client, handle.id)  # `tether approve` does the same
+                # Signed with the key the test worker trusts: the run refuses unsigned ones.
                 if approve:
-                    await run.approve(call, approver="lead@example.com")
+                    await run.approve(call, signer=SIGNER, approver="lead@example.com")
                 else:
-                    await run.reject(call, reason="no receipt", approver="lead@example.com")
+                    await run.reject(
+                        call, signer=SIGNER, reason="no receipt", approver="lead@example.com"
+                    )
             return await handle.result()
 
 
