@@ -14,12 +14,13 @@ from typing import Any
 
 from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.workflowservice.v1 import GetWorkflowExecutionHistoryRequest
-from temporalio.client import Client, WorkflowQueryFailedError
+from temporalio.client import Client, WorkflowHandle, WorkflowQueryFailedError
 from temporalio.service import RPCError
 
 from tether._messages import Message
 from tether._run_io import PendingApproval, RunState
 from tether._search_attributes import AGENT_STATUS
+from tether._transcripts import TRANSCRIPT_PAGE_QUERY, TranscriptPage
 from tether._visibility import AGENT_NAME_KEY
 from tether._web.access import AccessRule, RunInfo, WebUser
 
@@ -108,12 +109,13 @@ class RunDirectory:
                     state = await handle.query("state", result_type=RunState)
                     if not state.pending_approvals:
                         return []
-                    messages = await handle.query("transcript", result_type=list[Message])
+                    first = await _page(handle, 0)
+                    last = await _page(handle, state.messages - CONTEXT_MESSAGES)
             except (RPCError, WorkflowQueryFailedError, TimeoutError):
                 return []  # no worker answers now: the run shows once one does
-        prompt = next((m.content for m in messages if m.role == "user"), None)
+        prompt = next((m.content for m in first if m.role == "user"), None)
         return [
-            WaitingCall(run, call, prompt, messages[-CONTEXT_MESSAGES:])
+            WaitingCall(run, call, prompt, last[-CONTEXT_MESSAGES:])
             for call in state.pending_approvals
         ]
 
@@ -121,6 +123,15 @@ class RunDirectory:
         handle = self.client.get_workflow_handle(workflow_id)
         state: RunState = await handle.query("state", result_type=RunState)
         return state.pending_approvals
+
+
+async def _page(handle: WorkflowHandle[Any, Any], start: int) -> list[Message]:
+    """The run's messages from `start` on (a page, as the transcript query pages them:
+    a person reads the prompt and the last messages, never a whole long transcript)."""
+    page: TranscriptPage = await handle.query(
+        TRANSCRIPT_PAGE_QUERY, max(start, 0), result_type=TranscriptPage
+    )
+    return page.messages
 
 
 @dataclass(frozen=True)
