@@ -18,6 +18,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from tests.oidc_provider import CLIENT_ID, CLIENT_SECRET, Provider
 from tests.web_support import (
+    ARTIFACTS,
     CHROMIUM,
     CHROMIUM_MISSING,
     LEAD,
@@ -59,7 +60,14 @@ async def test_a_person_signs_in_through_the_identity_provider_in_a_browser(
     async with served(app) as base, chromium(tmp_path) as browser:
         page = await browser.new_page()
         await page.goto(f"{base}/runs")
-        await page.get_by_role("link", name="Sign in with your identity provider").click()
+        link = page.get_by_role("link", name="Sign in with your identity provider")
+        await expect(link).to_be_visible(timeout=UI_TIMEOUT)
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        await page.screenshot(
+            path=ARTIFACTS / "tether-web-sign-in.png",
+            clip={"x": 0, "y": 0, "width": 1100, "height": 320},
+        )
+        await link.click()
         await expect(page.locator("#signed-in-as")).to_have_text(LEAD.name, timeout=UI_TIMEOUT)
         assert page.url == f"{base}/runs"  # back where sign-in was asked for
     assert provider.tokens_issued == 1
