@@ -205,6 +205,7 @@ def test_tether_web_says_what_is_wrong_in_one_line(tmp_path: Path) -> None:
         (["--users", str(users), "--host", "10.1.2.3"], "nobody can sign in"),
         (["--users", str(tmp_path / "missing.toml")], "cannot read users file"),
         (["--oidc-issuer", "https://id.example"], "needs both --oidc-issuer and"),
+        (["--rule", "tests.web_support:PASSWORD"], "--rule tests.web_support:PASSWORD: not a"),
     ]:
         done = subprocess.run(
             [tether, "web", *args], env=env, capture_output=True, text=True, timeout=60
@@ -217,3 +218,30 @@ def test_tether_web_says_what_is_wrong_in_one_line(tmp_path: Path) -> None:
     )  # fmt: skip
     assert hashed.returncode == 0
     assert check_password(WebUser(name="a", password_hash=hashed.stdout.strip()), "hunter2")
+
+
+async def test_mounted_in_your_own_app_under_a_path(dev_env: WorkflowEnvironment) -> None:
+    from starlette.applications import Starlette
+    from starlette.routing import Mount
+
+    config = WebConfig(users=USERS, signer=None)
+    outer = Starlette(routes=[Mount("/approvals", app=create_app(config, client=dev_env.client))])
+    async with (
+        served(outer) as base,
+        httpx.AsyncClient(base_url=base, headers={"Origin": base}) as http,
+    ):
+        asked = await http.get("/approvals/runs")
+        assert asked.status_code == 303
+        assert asked.headers["location"] == "/approvals/login?next=%2Fapprovals%2Fruns"
+        login = await http.get(asked.headers["location"])
+        assert 'action="/approvals/login"' in login.text
+        assert (await http.get("/approvals/static/app.js")).status_code == 200
+        signed = await http.post(
+            "/approvals/login",
+            data={"name": LEAD.name, "password": PASSWORD, "next": "/approvals/runs"},
+        )
+        assert signed.headers["location"] == "/approvals/runs"
+        assert "path=/approvals" in signed.headers["set-cookie"].lower()
+        runs = await http.get("/approvals/runs")
+        assert runs.status_code == 200 and 'data-base="/approvals"' in runs.text
+        assert (await http.get("/runs")).status_code == 404  # nothing outside its path

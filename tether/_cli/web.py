@@ -33,6 +33,13 @@ def add_web_command(commands: argparse._SubParsersAction) -> None:  # type: igno
         "--users", metavar="FILE", default=env("TETHER_WEB_USERS"), help="the users file (TOML)"
     )
     sub.add_argument(
+        "--rule",
+        metavar="MODULE:ATTR",
+        default=env("TETHER_WEB_RULE"),
+        help="which runs a person sees: a function (WebUser, RunInfo) -> bool "
+        "(default: by their agents, or the customer they act for)",
+    )
+    sub.add_argument(
         "--public-url",
         default=env("TETHER_WEB_PUBLIC_URL"),
         help="where people reach the app (https://...), needed beyond loopback",

@@ -67,6 +67,7 @@ class RunInfo:
         acting_for: Who the run acts for, as its starter said.
         started_by: Who started it, as its starter said.
         started_at: When it started.
+        chat: It is a chat (it takes more messages).
     """
 
     workflow_id: str
@@ -74,6 +75,7 @@ class RunInfo:
     acting_for: str | None = None
     started_by: str | None = None
     started_at: datetime | None = None
+    chat: bool = False
 
 
 AccessRule = Callable[[WebUser, RunInfo], bool]

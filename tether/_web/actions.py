@@ -22,7 +22,7 @@ from tether._web.agui import INTERRUPT_SEPARATOR, one_turn
 from tether._web.context import WebContext, local_path
 from tether._web.deciding import DecisionRefused, decide
 from tether._web.forms import FormRefused, read_body, read_form
-from tether._web.pages import SSE_HEADERS, context, not_found
+from tether._web.pages import SSE_HEADERS, context, may_send, not_found
 from tether._web.streams import first_seq
 
 MAX_AGUI_BYTES = 1024 * 1024
@@ -89,10 +89,13 @@ async def send_message(request: Request) -> Response:
     if (user := web.user(request)) is None:
         return web.sign_in_first(request)
     workflow_id = request.path_params["id"]
-    if await (await web.directory()).visible(user, workflow_id) is None:
+    run = await (await web.directory()).visible(user, workflow_id)
+    if run is None:
         return not_found(web, request)
     try:
         form = await read_form(request, web.session(request))
+        if not may_send(user, run):
+            raise FormRefused("you may not write in this run")
         text = form.get("message", "").strip()
         if (error := _message_error(text)) is not None:
             raise FormRefused(error)
@@ -148,6 +151,8 @@ async def agui_run(request: Request) -> Response:
         elif not web.config.rule(user, known) or known.agent != agent:
             return JSONResponse({"error": "no such thread"}, status_code=404)
         else:
+            if not given.resume and not may_send(user, known):
+                raise FormRefused("you may not write in this thread")
             run = AgentRun.attach(client, given.thread_id)
             start = first_seq(request) or await feed_end(client, run.id)
             await _continue(web, user, run, given)

@@ -33,7 +33,7 @@ def create_app(config: WebConfig, *, client: Client | None = None) -> Starlette:
         Route("/chat", pages.new_chat, name="new_chat"),
         Route("/chat", actions.start_chat, methods=["POST"]),
         Route("/chat/{id:path}/send", actions.send_message, methods=["POST"], name="send"),
-        Route("/chat/{id:path}", pages.chat_page, name="chat"),
+        Route("/chat/{id:path}", pages.run_page, name="chat"),
         Route("/agui/{agent}", actions.agui_run, methods=["POST"], name="agui"),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]

@@ -3,6 +3,7 @@ streams and pending calls those pages load."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 
 from starlette.requests import Request
@@ -11,12 +12,14 @@ from temporalio.client import WorkflowQueryFailedError
 from temporalio.service import RPCError
 
 from tether._client import AgentRun
+from tether._run_io import RunState
 from tether._web.access import RunInfo, WebUser
 from tether._web.agui import observed
 from tether._web.context import WebContext
 from tether._web.filters import FilterError, matching, parse
 from tether._web.streams import first_seq, tether_frames
 
+STATE_SECONDS = 3.0
 SSE_HEADERS = {"X-Accel-Buffering": "no"}  # a proxy in front passes each event at once
 
 
@@ -63,19 +66,36 @@ async def runs(request: Request) -> Response:
 
 
 async def run_page(request: Request) -> Response:
-    return await _live_page(request, chat=False)
-
-
-async def chat_page(request: Request) -> Response:
-    return await _live_page(request, chat=True)
-
-
-async def _live_page(request: Request, *, chat: bool) -> Response:
+    """A run, live; a chat's page also takes messages from whoever may chat with its
+    agent."""
     web, found = await _viewed_run(request, data=False)
     if isinstance(found, Response):
         return found
     user, run = found
-    return web.page(request, "run.html", run=run, chat=chat, may_decide=user.decide)
+    return web.page(
+        request,
+        "run.html",
+        run=run,
+        chat=may_send(user, run),
+        state=await _state(web, run),
+        may_decide=user.decide,
+    )
+
+
+def may_send(user: WebUser, run: RunInfo) -> bool:
+    """Whether `user` may write in the run: a chat of an agent they may chat with."""
+    return run.chat and user.may_chat(run.agent)
+
+
+async def _state(web: WebContext, run: RunInfo) -> RunState | None:
+    """The run's progress and spend as its worker reports it (None if none answers)."""
+    handle = (await web.client()).get_workflow_handle(run.workflow_id)
+    try:
+        async with asyncio.timeout(STATE_SECONDS):
+            state: RunState = await handle.query("state", result_type=RunState)
+    except (RPCError, WorkflowQueryFailedError, TimeoutError):
+        return None
+    return state
 
 
 async def new_chat(request: Request) -> Response:

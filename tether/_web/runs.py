@@ -64,6 +64,7 @@ class RunDirectory:
             acting_for=_text(given.get("acting_for")),
             started_by=_text(given.get("started_by")),
             started_at=first.event_time.ToDatetime(tzinfo=UTC),
+            chat=given.get("chat") is True,
         )
         self._infos[workflow_id] = info
         if len(self._infos) > self._cache_size:

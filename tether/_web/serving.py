@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from tether._agents import AgentRegistry, load_registry
+from tether._agents import AgentRegistry, load_registry, load_target
 from tether._settings import ConfigurationError
 from tether._signing import Signer
 from tether._web.access import load_users
@@ -33,6 +33,13 @@ def web_config(args: argparse.Namespace) -> WebConfig:
         public_url=args.public_url,
         agents=agents,
     )
+    if args.rule:
+        rule = load_target(args.rule, option="--rule")
+        if not callable(rule):
+            raise ConfigurationError(
+                f"--rule {args.rule}: not a function (WebUser, RunInfo) -> bool"
+            )
+        config = dataclasses.replace(config, rule=rule)
     if args.session_secret_file:
         signing = read_secret_file(args.session_secret_file, "session secret").encode()
         config = dataclasses.replace(config, session_secret=signing)
