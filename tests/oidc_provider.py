@@ -85,9 +85,10 @@ class Provider:
         ):
             return JSONResponse({"error": "invalid_grant"}, status_code=400)
         self.tokens_issued += 1
-        return JSONResponse({"id_token": self._id_token(grant["nonce"]), "token_type": "Bearer"})
+        return JSONResponse({"id_token": self.id_token(grant["nonce"]), "token_type": "Bearer"})
 
-    def _id_token(self, nonce: str) -> str:
+    def id_token(self, nonce: str) -> str:
+        """An ID token for `person`, as the token endpoint issues it (or tampered)."""
         now = int(time.time())
         claims: dict[str, Any] = {
             "iss": self.issuer if self.tamper != "issuer" else "https://elsewhere.test",

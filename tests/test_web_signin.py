@@ -245,3 +245,24 @@ async def test_mounted_in_your_own_app_under_a_path(dev_env: WorkflowEnvironment
         runs = await http.get("/approvals/runs")
         assert runs.status_code == 200 and 'data-base="/approvals"' in runs.text
         assert (await http.get("/runs")).status_code == 404  # nothing outside its path
+
+
+async def test_a_program_calls_with_an_id_token_of_the_provider(
+    dev_env: WorkflowEnvironment, provider: Provider
+) -> None:
+    app = create_app(oidc_config(provider), client=dev_env.client)
+    good = provider.id_token("any")
+    provider.tamper = "key"
+    forged = provider.id_token("any")
+    async with served(app) as base, httpx.AsyncClient(base_url=base, timeout=30) as http:
+        for token, status in [(None, 401), (forged, 401), (good, 404)]:
+            headers = {"Authorization": f"Bearer {token}"} if token else {}
+            read = await http.get("/runs/no-such-run/pending", headers=headers)
+            assert read.status_code == status, (token is good, read.text)
+        # A post with the token is the caller's own (no cookie, no CSRF): here a body
+        # that is no RunAgentInput; without a token, nobody.
+        ran = await http.post(
+            "/agui/support-desk", content=b"{}", headers={"Authorization": f"Bearer {good}"}
+        )
+        assert ran.status_code == 400 and "RunAgentInput" in ran.text
+        assert (await http.post("/agui/support-desk", content=b"{}")).status_code == 403

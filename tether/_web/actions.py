@@ -132,11 +132,12 @@ async def agui_run(request: Request) -> Response:
     is sent it, or, with `resume`, gets the decisions on the calls that interrupted it.
     The answer streams the turn as AG-UI events."""
     web = context(request)
-    if (user := web.user(request)) is None:
+    user, session = await web.caller(request)
+    if user is None:
         return JSONResponse({"error": "sign in"}, status_code=401)
     agent = request.path_params["agent"]
     try:
-        body = await read_body(request, web.session(request), MAX_AGUI_BYTES)
+        body = await read_body(request, session, MAX_AGUI_BYTES)
         given = RunAgentInput.model_validate_json(body)
     except FormRefused as e:
         return JSONResponse({"error": str(e)}, status_code=400)

@@ -19,7 +19,7 @@ from tether._temporal import connect
 from tether._web.access import WebUser
 from tether._web.config import WebConfig
 from tether._web.guard import Session, Sessions
-from tether._web.oidc import OidcClient
+from tether._web.oidc import OidcClient, SignInFailed
 from tether._web.runs import RunDirectory
 
 HERE = Path(__file__).parent
@@ -61,6 +61,21 @@ class WebContext:
         if session is None:
             return None
         return self.config.users.get(session.user) or WebUser(name=session.user)
+
+    async def caller(self, request: Request) -> tuple[WebUser | None, Session | None]:
+        """Who calls an endpoint a program may use (the event streams, AG-UI): the
+        bearer of an ID token the identity provider signed for this app, else the
+        signed-in person and their session (whose posts then need its CSRF token)."""
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            return self.user(request), self.session(request)
+        if self.oidc is None:
+            return None, None
+        try:
+            name = await self.oidc.bearer(token.strip())
+        except SignInFailed:
+            return None, None
+        return self.config.users.get(name) or WebUser(name=name), None
 
     def page(self, request: Request, name: str, status: int = 200, **values: Any) -> Response:
         session = self.session(request)

@@ -82,6 +82,15 @@ class OidcClient:
         claims = await self._verified(token)
         if not secrets.compare_digest(str(claims.get("nonce", "")), pending["nonce"]):
             raise SignInFailed("the ID token is not for this sign-in (nonce)")
+        return self._name(claims)
+
+    async def bearer(self, token: str) -> str:
+        """The person an ID token names, if the provider signed it for this app and it
+        has not expired (a program's `Authorization: Bearer`)."""
+        claims = await self._verified(token)
+        return self._name(claims)
+
+    def _name(self, claims: dict[str, Any]) -> str:
         name = claims.get(self.oidc.name_claim)
         if not isinstance(name, str) or not name:
             raise SignInFailed(f"the ID token has no {self.oidc.name_claim!r} claim")

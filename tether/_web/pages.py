@@ -155,7 +155,8 @@ async def _viewed_run(
     """The person and the run `{id}` names, or the answer for a person not signed in or
     a run they may not see (a page, or JSON for what a page's script reads)."""
     web = context(request)
-    if (user := web.user(request)) is None:
+    user = (await web.caller(request))[0] if data else web.user(request)
+    if user is None:
         if data:
             return web, JSONResponse({"error": "sign in"}, status_code=401)
         return web, web.sign_in_first(request)
