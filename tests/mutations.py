@@ -558,6 +558,13 @@ MUTATIONS = [
         (T + "test_web_signin.py",),
     ),
     Mutation(
+        "web-inbox-newest-first",
+        "tether/_web/runs.py",
+        "        calls.sort(key=lambda c: c.since)",
+        "        calls.sort(key=lambda c: c.since, reverse=True)",
+        (T + "test_web_inbox.py",),
+    ),
+    Mutation(
         "web-decision-unsigned",
         "tether/_web/deciding.py",
         "        return await run.approve(\n            call, signer=signer,",

@@ -35,6 +35,7 @@ from tether.web import WebConfig, create_app
 
 pytestmark = pytest.mark.skipif(shutil.which(CHROMIUM) is None, reason=CHROMIUM_MISSING)
 PROMPT = "Order A-1001 arrived broken, I want my money back."
+LATER = "Order A-1004 arrived broken, I want my money back."
 
 
 async def test_a_lead_approves_the_waiting_refund_and_watches_the_answer(
@@ -52,10 +53,22 @@ async def test_a_lead_approves_the_waiting_refund_and_watches_the_answer(
                 task_queue=w.task_queue,
             )  # fmt: skip
             [call] = await run.wait_for_approval(within=60)
+            later = await AgentRun.start(
+                dev_env.client, "support-desk", LATER, acting_for=CUSTOMER,
+                task_queue=w.task_queue,
+            )  # fmt: skip
+            [later_call] = await later.wait_for_approval(within=60)
             await until_listed_waiting(dev_env.client, run.id)
+            await until_listed_waiting(dev_env.client, later.id)
             async with served(create_app(config, client=dev_env.client)) as base:
                 await _outsider_sees_nothing(base, run.id, call.call_id, call.digest)
                 await _the_filter_narrows_the_inbox(base, run.id)
+                async with signed_in(base, LEAD) as http:
+                    inbox = (await http.get("/")).text
+                    # Oldest first: the call that has waited longest comes first.
+                    assert inbox.index(f'data-run="{run.id}"') < inbox.index(
+                        f'data-run="{later.id}"'
+                    )
                 async with chromium(tmp_path) as browser:
                     page = await browser.new_page()
                     await sign_in(page, base, LEAD)
@@ -83,10 +96,12 @@ async def test_a_lead_approves_the_waiting_refund_and_watches_the_answer(
                     ).to_be_visible()
                     await expect(events.locator("li.answer").last).to_contain_text("A-1001")
                     await page.screenshot(path=ARTIFACTS / "tether-web-run.png", full_page=True)
+            await later.reject(later_call, signer=service, approver=LEAD.name, reason="later")
+            assert (await later.result()).status == "completed"
     result = await run.result()
     assert result.status == "completed"
     with sqlite3.connect(shop_db) as db:
-        [(approver,)] = db.execute("SELECT approved_by FROM refunds").fetchall()
+        [(approver,)] = db.execute("SELECT approved_by FROM refunds").fetchall()  # not A-1004
     assert approver == LEAD.name  # signed by the app's key, for the person signed in
 
 
