@@ -61,3 +61,8 @@ def test_the_filter_finds_the_calls_it_names(text: str, expected: list[str]) -> 
 def test_a_filter_it_cannot_read_is_named(text: str) -> None:
     with pytest.raises(FilterError):
         parse(text)
+
+
+def test_the_inbox_says_how_long_a_call_has_waited() -> None:
+    waited = [waiting("a", "t", minutes).waited(NOW) for minutes in (0, 5, 90, 3000)]
+    assert waited == ["0 s", "5 min", "1 h", "2 d"]

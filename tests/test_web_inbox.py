@@ -71,6 +71,15 @@ async def test_a_lead_approves_the_waiting_refund_and_watches_the_answer(
                     )
                 async with chromium(tmp_path) as browser:
                     page = await browser.new_page()
+                    # Someone without rights to the support desk sees neither the call
+                    # nor the run, in the browser too.
+                    await sign_in(page, base, OUTSIDER)
+                    await expect(page.locator(".count")).to_have_text(
+                        "0 of 0 waiting, oldest first."
+                    )
+                    await page.goto(f"{base}/runs/{run.id}")
+                    await expect(page.get_by_role("alert")).to_have_text("No such run here.")
+                    await page.get_by_role("button", name="Sign out").click()
                     await sign_in(page, base, LEAD)
                     card = page.locator(f'article.call[data-run="{run.id}"]')
                     await expect(card).to_be_visible(timeout=UI_TIMEOUT)

@@ -149,6 +149,14 @@ class WaitingCall:
         """When it started waiting (for runs that do not say: when the run started)."""
         return self.call.since or self.run.started_at or datetime.now(UTC)
 
+    def waited(self, now: datetime) -> str:
+        """How long it has waited, for a person: `40 s`, `12 min`, `3 h`, `2 d`."""
+        seconds = max(0, int((now - self.since).total_seconds()))
+        for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+            if seconds >= size:
+                return f"{seconds // size} {unit}"
+        return f"{seconds} s"
+
     @property
     def arguments(self) -> dict[str, Any] | None:
         try:
