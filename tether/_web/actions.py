@@ -23,7 +23,6 @@ from tether._web.context import WebContext, local_path
 from tether._web.deciding import DecisionRefused, decide
 from tether._web.forms import FormRefused, read_body, read_form
 from tether._web.pages import SSE_HEADERS, context, may_send, not_found
-from tether._web.streams import first_seq
 
 MAX_AGUI_BYTES = 1024 * 1024
 
@@ -155,7 +154,7 @@ async def agui_run(request: Request) -> Response:
             if not given.resume and not may_send(user, known):
                 raise FormRefused("you may not write in this thread")
             run = AgentRun.attach(client, given.thread_id)
-            start = first_seq(request) or await feed_end(client, run.id)
+            start = await feed_end(client, run.id)  # this turn's events: those from now on
             await _continue(web, user, run, given)
     except (FormRefused, DecisionRefused, RunExists) as e:
         return JSONResponse({"error": str(e)}, status_code=400)
