@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -13,6 +14,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from tests.web_support import LEAD, USERS, served, signed_in
 from tether import Agent, AgentRun
+from tether._web.streams import paced
 from tether.events import subscribe
 from tether.testing import ScriptedLLM, say, worker
 from tether.web import WebConfig, create_app
@@ -95,3 +97,16 @@ async def test_a_lost_connection_resumes_after_the_last_event_id(
         json.loads(f["data"])["delta"] for f in agui if '"TEXT_MESSAGE_CONTENT"' in f["data"]
     )
     assert deltas == ANSWER
+
+
+async def test_idle_ticks_lose_no_item() -> None:
+    """Items that come as often as the idle ticks (the AG-UI stream looks at its run
+    every half second between events) all come through, in order."""
+
+    async def items() -> AsyncIterator[int]:
+        for i in range(200):
+            await asyncio.sleep(0.002 * (i % 3))
+            yield i
+
+    got = [i async for i in paced(items(), 0.002) if i is not None]
+    assert got == list(range(200))

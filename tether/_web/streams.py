@@ -53,22 +53,29 @@ async def paced(items: AsyncIterator[T], idle: float) -> AsyncIterator[T | None]
             await queue.put((None, None, True))
 
     reader = asyncio.create_task(pump())
+    # One get at a time, kept across idle ticks: a get cancelled by a timeout could
+    # take an item with it (asyncio.wait_for's race), and an event must never be lost.
+    getter: asyncio.Task[tuple[T | None, BaseException | None, bool]] | None = None
     try:
         while True:
-            try:
-                item, error, done = await asyncio.wait_for(queue.get(), idle)
-            except TimeoutError:
+            getter = getter or asyncio.create_task(queue.get())
+            done, _ = await asyncio.wait({getter}, timeout=idle)
+            if not done:
                 yield None
                 continue
+            item, error, finished = getter.result()
+            getter = None
             if error is not None:
                 raise error
-            if done:
+            if finished:
                 return
             yield item
     finally:
-        reader.cancel()
-        with suppress(asyncio.CancelledError):
-            await reader
+        for task in (reader, getter):
+            if task is not None:
+                task.cancel()
+                with suppress(asyncio.CancelledError):
+                    await task
 
 
 async def tether_frames(events: AsyncIterator[RunEvent]) -> AsyncIterator[str]:
