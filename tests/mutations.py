@@ -608,6 +608,77 @@ MUTATIONS = [
         "        sys.stdin.read()",
         (T + "test_model_serve.py::test_in_the_foreground_under_nohup_it_serves_until_sigterm",),
     ),
+    # tether web: who sees what, what reaches the page as markup, what a request carries
+    Mutation(
+        "web-everyone-sees-every-run",
+        "tether/_web/access.py",
+        "    if ANY in user.agents or run.agent in user.agents:\n        return True",
+        "    if True:\n        return True",
+        (T + "test_web_inbox.py",),
+    ),
+    Mutation(
+        "web-pages-not-escaped",
+        "tether/_web/context.py",
+        "autoescape=True,",
+        "autoescape=False,",
+        (T + "test_web_live.py::test_an_edited_approval_runs_edited_and_model_text_stays_text",),
+    ),
+    Mutation(
+        "web-script-makes-markup",
+        "tether/_web/static/app.js",
+        "    li.textContent = text;",
+        "    li.innerHTML = text;",
+        (T + "test_web_live.py::test_an_edited_approval_runs_edited_and_model_text_stays_text",),
+    ),
+    Mutation(
+        "web-stream-ignores-from",
+        "tether/_web/streams.py",
+        "    return int(given) if given.isdigit() else 0",
+        "    return 0",
+        (T + "test_web_live.py::test_a_reload_mid_stream_loses_no_event_and_repeats_none",),
+    ),
+    Mutation(
+        "web-stream-ignores-last-event-id",
+        "tether/_web/streams.py",
+        "    if last.isdigit():\n        return int(last) + 1",
+        "    if False:\n        return int(last) + 1",
+        (T + "test_web_streams.py",),
+    ),
+    Mutation(
+        "web-any-host",
+        "tether/_web/guard.py",
+        "        if _hostname(host) not in self.hosts:",
+        "        if False:",
+        (T + "test_web_signin.py::test_passwords_sessions_csrf_host_and_origin",),
+    ),
+    Mutation(
+        "web-no-csrf",
+        "tether/_web/forms.py",
+        "        if not csrf_ok(session, given):",
+        "        if False:",
+        (T + "test_web_signin.py::test_passwords_sessions_csrf_host_and_origin",),
+    ),
+    Mutation(
+        "web-oidc-any-nonce",
+        "tether/_web/oidc.py",
+        'if not secrets.compare_digest(str(claims.get("nonce", "")), pending["nonce"]):',
+        "if False:",
+        (T + "test_web_signin.py",),
+    ),
+    Mutation(
+        "web-inbox-newest-first",
+        "tether/_web/runs.py",
+        "        calls.sort(key=lambda c: c.since)",
+        "        calls.sort(key=lambda c: c.since, reverse=True)",
+        (T + "test_web_inbox.py",),
+    ),
+    Mutation(
+        "web-decision-unsigned",
+        "tether/_web/deciding.py",
+        "        return await run.approve(\n            call, signer=signer,",
+        "        return await run.approve(\n            call, signer=None,",
+        (T + "test_web_inbox.py", T + "test_web_agui.py"),
+    ),
 ]
 
 

@@ -25,7 +25,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from tests.doc_blocks import blocks
 from tests.processes import target
-from tests.test_web_ui import ARTIFACTS, CHROMIUM, CHROMIUM_MISSING, browser_page
+from tests.test_web_ui import ARTIFACTS, browser_page
+from tests.web_support import CHROMIUM, CHROMIUM_MISSING
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "expense-approval"

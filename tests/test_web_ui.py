@@ -22,17 +22,12 @@ from support_desk.offline import support_desk_responder
 from tests.conftest import CUSTOMER, UNATTENDED, free_port, running_worker
 from tests.processes import process_env, starter, target, worker_process
 from tests.test_approval_expiry import asked
+from tests.web_support import CHROMIUM, CHROMIUM_MISSING, chromium
 from tether._run_io import AgentInput
 from tether._visibility import run_summary
 from tether.testing import SIGNER, ScriptedLLM, dev_server
 from tether.workflow import AgentWorkflow
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_MISSING = f"{CHROMIUM} not installed (apt-get install -y chromium); web UI test skipped"
-CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]  # fmt: skip
 ARTIFACTS = Path(__file__).resolve().parent.parent / ".tether" / "artifacts"
 ARTIFACT = ARTIFACTS / "web-ui-run.png"
 WAITING_TIMELINE = ARTIFACTS / "web-ui-waiting.png"
@@ -83,24 +78,8 @@ async def test_web_ui_shows_the_run_summary_and_tool_calls(
 async def browser_page(tmp_path: Path) -> AsyncIterator[Page]:
     """A page of Debian's Chromium that reaches nothing beyond loopback (the UI also asks
     the internet for a news feed)."""
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as pw:
-        browser = await pw.chromium.launch_persistent_context(
-            str(tmp_path / "chromium-profile"),
-            executable_path=CHROMIUM,
-            args=CHROMIUM_FLAGS,
-            headless=True,
-            viewport={"width": 1400, "height": 1250},
-        )
-        try:
-            page = await browser.new_page()
-            await page.route(
-                re.compile(r"^(?!http://127\.0\.0\.1[:/])"), lambda route: route.abort()
-            )
-            yield page
-        finally:
-            await browser.close()
+    async with chromium(tmp_path, viewport={"width": 1400, "height": 1250}) as browser:
+        yield await browser.new_page()
 
 
 async def check_run_page(run_page: str, summary: str, tmp_path: Path) -> None:

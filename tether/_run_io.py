@@ -45,6 +45,9 @@ class PendingApproval(BaseModel):
     )
     turn: int
     expires_at: datetime = Field(description="Counts as rejected after this (UTC).")
+    since: datetime | None = Field(
+        default=None, description="When it started waiting (UTC); None in older runs."
+    )
     digest: str | None = Field(
         default=None,
         description="Digest of `arguments`: a decision must carry it, so it applies to "

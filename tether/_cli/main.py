@@ -18,6 +18,7 @@ from tether._cli.model import add_model_command
 from tether._cli.pipeline import add_pipeline_command
 from tether._cli.run import add_run_options, cmd_run
 from tether._cli.views import STATUSES, cmd_list, cmd_status, cmd_transcript, cmd_watch
+from tether._cli.web import add_web_command
 from tether._cli.worker import add_health_command, add_worker_command
 from tether._evals.command import add_eval_command
 from tether._settings import ConfigurationError
@@ -57,6 +58,7 @@ def build_parser(
     add_health_command(commands)
     add_model_command(commands)
     add_keygen_command(commands)
+    add_web_command(commands)
 
     def command(
         name: str, run: Command, help: str, *, json: bool = True
@@ -169,7 +171,7 @@ def main(
     parser = build_parser(prog, default_agent=default_agent, default_pipeline=default_pipeline)
     args = parser.parse_args(argv)
     PROG[0] = prog
-    if args.command not in ("worker", "health", "model"):  # their own logs keep colours
+    if args.command not in ("worker", "health", "model", "web"):  # their own logs keep colours
         sys.stdout, sys.stderr = TerminalSafe(sys.stdout), TerminalSafe(sys.stderr)
     try:
         code: int = asyncio.run(args.run(args))
