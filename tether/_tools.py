@@ -115,8 +115,8 @@ class Tool:
             `tether approve`) before it runs; a rejection or the agent's
             `approval_timeout` is told to the model as the call's result. Its
             parameters are checked before a person is asked, so a schema keyword that
-            check does not enforce (a `set`, `multiple_of`, a tuple: see the README's
-            approvals) is refused here.
+            check does not enforce (a `set`, `multiple_of`, a tuple: see the approvals
+            guide) is refused here.
         fast: Read-only, short and idempotent: runs as a local activity in the worker that
             runs the workflow, saving a server round trip. Cannot have side effects or
             need approval, and does not heartbeat.
