@@ -125,3 +125,7 @@ async def test_the_tool_probe_is_answered_apart_from_the_script() -> None:
             reply = await c.chat.completions.create(**probe, extra_headers={PROBE_HEADER: "tools"})
             assert bool(reply.choices[0].message.tool_calls) is called
             assert (llm.request_count, len(llm.probes)) == (0, 1)
+            # The script's calls are numbered as if no probe had come.
+            llm.enqueue(call_tools(("lookup", {})))
+            scripted = await c.chat.completions.create(**probe)
+            assert [t.id for t in scripted.choices[0].message.tool_calls or []] == ["call_0001"]

@@ -257,7 +257,9 @@ class ScriptedLLM:
             return Say("I am a language model and cannot call functions.")
         tool = tools[0]
         name = tool.get("name") or tool.get("function", {}).get("name", "")
-        return CallTools(((name, {}),))
+        # An id of its own: a probe, whenever a worker asks one, must not shift the ids
+        # the script's calls get (`call_0001`, ... per server).
+        return CallTools(((name, {}),), ids=("call_probe",))
 
     def _render(
         self, record: RecordedRequest, step: Step, streamed: Streamed | None = None
