@@ -74,24 +74,25 @@ def free_port() -> int:
 # Modules whose tests kill, stop or flood worker and server processes against deadlines:
 # under pytest-xdist they run one after another in one process, never beside each other.
 PROCESS_HEAVY = {
-    "test_bench",
-    "test_chaos_bench",
-    "test_crashes",
-    "test_fleet_reads",
-    "test_liveness",
-    "test_mcp",
-    "test_scale_out",
-    "test_server_restart",
-    "test_stress",
-    "test_versioning",
+    "demo/test_bench.py",
+    "demo/test_chaos_bench.py",
+    "durability/test_crashes.py",
+    "durability/test_fleet_reads.py",
+    "durability/test_liveness.py",
+    "durability/test_scale_out.py",
+    "durability/test_server_restart.py",
+    "durability/test_versioning.py",
+    "engine/test_mcp.py",
+    "engine/test_stress.py",
 }
+TESTS = Path(__file__).parent
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Group tests for `--dist loadgroup`: a module's tests stay in one process (its
     module fixtures run once), and the process-heavy modules share one."""
     for item in items:
-        module = item.path.stem
+        module = item.path.relative_to(TESTS).as_posix()
         item.add_marker(pytest.mark.xdist_group("processes" if module in PROCESS_HEAVY else module))
 
 

@@ -8,7 +8,7 @@ into the directory of the current generation of workflow code, `GENERATION`.
 Refresh them on purpose only: after a workflow change that is guarded by
 `workflow.patched` (old histories must still replay, so keep the old files and add new
 ones), or when the change is deliberately incompatible and no old runs are in flight.
-tests/test_replay.py also checks that each file holds what its scenario is about.
+tests/durability/test_replay.py also checks that each file holds what its scenario is about.
 """
 
 from __future__ import annotations
@@ -40,9 +40,9 @@ from tests.conftest import (
     running_worker,
     until,
 )
-from tests.llm_agents import LOCAL, TRIAGE, WITH_FALLBACK
-from tests.mcp_agents import SIDE_EFFECTS, notetaker, stdio_notes
-from tests.test_context import chatter
+from tests.engine.test_context import chatter
+from tests.support.llm_agents import LOCAL, TRIAGE, WITH_FALLBACK
+from tests.support.mcp_agents import SIDE_EFFECTS, notetaker, stdio_notes
 from tether import Agent, AgentRegistry, ContextPolicy, subagent
 from tether._events import WATCH_SIGNAL
 from tether._run_io import AgentInput
@@ -314,7 +314,7 @@ SCENARIOS: dict[str, Scenario] = {
     "pipeline-refund": Scenario(pipeline_refund, REGISTRY),
     "local-model-calls": Scenario(local_model_calls),
     "chat-with-tools": Scenario(chat_with_tools, person=another_question),
-    # Tools from an MCP server (tests/mcp_server.py over stdio): `tether.mcp_tool` calls.
+    # Tools from an MCP server (tests/support/mcp_server.py over stdio): `tether.mcp_tool` calls.
     "mcp-tool": Scenario(mcp_tool, with_notes),
     # v4: decisions bound to the arguments shown (a digest), by a named approver.
     "approval-by-named-approver": Scenario(refund_for_a_named_approver, GUARDED, named_approver),

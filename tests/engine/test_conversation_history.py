@@ -1,0 +1,84 @@
+"""The model sees the whole conversation; the run's history holds each message once.
+
+LLM requests carry only the messages added since the run's previous call
+(activities/conversations.py). These tests check both sides of that bargain: what the
+scripted model received over HTTP, and what the history recorded.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from temporalio.testing import WorkflowEnvironment
+
+from tests.conftest import CUSTOMER, approve_all, pending_approvals, running_worker
+from tests.support.history_reading import model_calls
+from tether import Message
+from tether._run_io import AgentInput
+from tether.testing import ScriptedLLM, call_tools, say
+from tether.workflow import AgentWorkflow
+
+TURNS = 12
+
+
+def size(messages: list[Message]) -> int:
+    return sum(len(m.model_dump_json()) for m in messages)
+
+
+async def test_history_holds_each_message_once_while_the_model_sees_them_all(
+    ts_env: WorkflowEnvironment, llm: ScriptedLLM
+) -> None:
+    llm.enqueue(*[call_tools(("get_refund_policy", {}))] * (TURNS - 1), say("done"))
+    async with running_worker(ts_env.client, llm) as worker:
+        handle = await ts_env.client.start_workflow(
+            AgentWorkflow.run,
+            AgentInput(agent="support-desk", acting_for=CUSTOMER, prompt="policy, again and again"),
+            id=f"wf-{uuid.uuid4()}",
+            task_queue=worker.task_queue,
+        )
+        result = await handle.result()
+        transcript = await handle.query(AgentWorkflow.transcript)
+
+    assert result.status == "completed"
+    assert result.turns == TURNS
+    # The model got system + user, then each turn's tool call and result on top.
+    assert [len(r.messages) for r in llm.requests] == [2 + 2 * turn for turn in range(TURNS)]
+    assert llm.requests[-1].messages == [m.to_openai() for m in transcript[:-1]]
+    # History: the first request carries the prompt, each later one the two new messages.
+    recorded = [request for request, _ in await model_calls(handle)]
+    assert [r.known for r in recorded] == [2 * turn for turn in range(TURNS)]
+    assert [len(r.messages) for r in recorded] == [2] + [2] * (TURNS - 1)
+    # So the requests in history add up to the conversation, not to TURNS copies of it.
+    assert sum(size(r.messages) for r in recorded) == size(transcript[:-1])
+
+
+async def test_a_worker_that_never_saw_the_run_rebuilds_its_conversation_from_history(
+    dev_env: WorkflowEnvironment, llm: ScriptedLLM
+) -> None:
+    # The dev server: the time-skipping one keeps routing a run to the first worker's
+    # sticky queue after that worker is gone.
+    llm.enqueue(
+        call_tools(("lookup_order", {"order_id": "A-1001"})),
+        call_tools(("issue_refund", {"order_id": "A-1001", "reason": "broken"})),
+        say("Refunded."),
+    )
+    queue = f"test-{uuid.uuid4().hex[:8]}"
+    async with running_worker(dev_env.client, llm, queue=queue):
+        handle = await dev_env.client.start_workflow(
+            AgentWorkflow.run,
+            AgentInput(agent="support-desk", acting_for=CUSTOMER, prompt="A-1001 arrived broken"),
+            id=f"wf-{uuid.uuid4()}",
+            task_queue=queue,
+        )
+        await pending_approvals(handle)
+    # A new worker process in all but name: no cached run, no cached conversation.
+    async with running_worker(dev_env.client, llm, queue=queue):
+        await approve_all(handle)
+        result = await handle.result()
+        transcript = await handle.query(AgentWorkflow.transcript)
+
+    assert result.status == "completed"
+    assert llm.request_count == 3
+    # The call after the switch sent 2 new messages; the model still got all 6.
+    assert (await model_calls(handle))[-1][0].known == 4
+    assert llm.requests[-1].messages == [m.to_openai() for m in transcript[:-1]]
