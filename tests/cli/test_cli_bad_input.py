@@ -21,8 +21,10 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
 from support_desk.scripts import SCRIPTS
-from tests.conftest import CUSTOMER, free_port, pending_approvals, running_worker
-from tests.support.processes import process_env, starter_in_background, target
+from tests.support.approvals import pending_approvals
+from tests.support.processes import free_port, process_env, starter_in_background, target
+from tests.support.shop import CUSTOMER, running_worker
+from tests.support.waiting import first
 from tether import PendingApproval
 from tether._cli.common import MAX_ID_CHARS
 from tether._limits import MAX_PROMPT_CHARS
@@ -227,12 +229,18 @@ async def runs_on(
 ) -> dict[str, WorkflowExecutionStatus | None]:
     """Workflow ids started on `queue` and how they stand, once visibility shows the
     control run and the waiting one as closed."""
-    for _ in range(100):
-        found = {r.id: r.status async for r in env.client.list_workflows(f"TaskQueue = '{queue}'")}
-        if found.get(CONTROL) and found.get(WAITING) == WorkflowExecutionStatus.CANCELED:
-            return found
-        await asyncio.sleep(0.1)
-    raise AssertionError("the control run never became visible")
+
+    async def listed() -> dict[str, WorkflowExecutionStatus | None]:
+        return {r.id: r.status async for r in env.client.list_workflows(f"TaskQueue = '{queue}'")}
+
+    return await first(
+        listed,
+        lambda found: (
+            bool(found.get(CONTROL)) and found.get(WAITING) == WorkflowExecutionStatus.CANCELED
+        ),
+        "the control run never became visible",
+        every=0.1,
+    )
 
 
 @pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())

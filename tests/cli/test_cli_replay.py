@@ -11,9 +11,9 @@ from pathlib import Path
 from temporalio.testing import WorkflowEnvironment
 
 from support_desk.offline import support_desk_responder
-from tests.conftest import CUSTOMER, running_worker
 from tests.histories.record import GENERATION
 from tests.support.processes import process_env, starter, target
+from tests.support.shop import CUSTOMER, running_worker
 from tether._replay import load_history
 from tether._run_io import AgentInput
 from tether.testing import ScriptedLLM

@@ -3,7 +3,6 @@ not, two spellings of cancelled, log lines that repeat their fields in the messa
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import subprocess
@@ -14,6 +13,7 @@ from pathlib import Path
 from temporalio.testing import WorkflowEnvironment
 
 from tests.support.processes import ROOT, process_env, starter, target, worker_process
+from tests.support.waiting import first
 
 
 async def test_list_is_newest_first_and_words_agree(
@@ -30,15 +30,15 @@ async def test_list_is_newest_first_and_words_agree(
         starter(env, "run", "Where is order A-1003?", "--id", f"{queue}-3")
         cancelled = starter(env, "cancel", f"{queue}-2")
         again = starter(env, "cancel", f"{queue}-2")
-        listed: list[str] = []
-        for _ in range(50):  # visibility trails a moment behind
+
+        async def ours() -> list[str]:
             done = starter(env, "list", "--json", "--limit", "1000")
-            listed = [
-                r["workflow_id"] for r in json.loads(done.stdout) if queue in r["workflow_id"]
-            ]
-            if len(listed) == 3:
-                break
-            await asyncio.sleep(0.2)
+            return [r["workflow_id"] for r in json.loads(done.stdout) if queue in r["workflow_id"]]
+
+        # Visibility trails a moment behind.
+        listed = await first(
+            ours, lambda ids: len(ids) == 3, "not all 3 listed", within=60, every=0.2
+        )
         worker_log = (tmp_path / "worker.log").read_text().splitlines()
     assert one.returncode == 0, one.stderr
     assert "status completed · 1 turn · " in one.stdout

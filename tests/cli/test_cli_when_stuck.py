@@ -3,14 +3,12 @@ raises, a failed pipeline. Real dev server, worker.py and starter.py as subproce
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import sqlite3
 import uuid
 from pathlib import Path
 
-from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from support_desk.offline import support_desk_responder
@@ -20,25 +18,16 @@ from tests.support.processes import (
     model_env,
     process_env,
     starter,
+    starter_until,
     target,
     worker_process,
 )
+from tests.support.waiting import activities_when
 from tether.testing import Fail, ScriptedLLM, Step, context_length_exceeded
 
 REFUND = "Order A-1001 arrived broken, I want my money back."
 # Well under the 30 s a query waited for a worker that never came.
 ANSWER_SECONDS = 15
-
-
-async def until_retrying(handle: WorkflowHandle, attempt: int, within: float = 60) -> None:  # type: ignore[type-arg]
-    """Until Temporal has scheduled `attempt` of the run's model call."""
-    deadline = asyncio.get_running_loop().time() + within
-    while True:
-        pending = (await handle.describe()).raw_description.pending_activities
-        if any(p.attempt >= attempt for p in pending):
-            return
-        assert asyncio.get_running_loop().time() < deadline, f"no attempt {attempt}: {pending}"
-        await asyncio.sleep(0.2)
 
 
 async def test_without_a_worker_status_transcript_and_watch_read_the_history(
@@ -56,7 +45,13 @@ async def test_without_a_worker_status_transcript_and_watch_read_the_history(
                 env, "run", "Where is order A-1003?", "--id", f"{queue}-retry", "--detach"
             )
             assert started.returncode == 0, started.stderr
-            await until_retrying(dev_env.client.get_workflow_handle(f"{queue}-retry"), attempt=3)
+            await activities_when(
+                dev_env.client.get_workflow_handle(f"{queue}-retry"),
+                lambda pending: any(p.attempt >= 3 for p in pending),
+                "the model call never got to attempt 3",
+                within=60,
+                every=0.2,
+            )
         # The worker has stopped (SIGTERM): nobody answers queries now.
         retrying = starter(env, "status", f"{queue}-retry", timeout=ANSWER_SECONDS)
         approval = starter(env, "status", f"{queue}-refund", "--json", timeout=ANSWER_SECONDS)
@@ -201,13 +196,3 @@ async def test_a_failed_pipeline_says_why_in_status_and_list(
     assert lines[0].endswith(" · RefundPipelineWorkflow · failed")
     assert any(line.startswith("  error: ContextLengthExceeded: 400 from") for line in lines)
     assert "  failed  RefundPipelineWorkflow" in listed
-
-
-async def starter_until(env: dict[str, str], args: list[str], text: str) -> str:
-    """starter.py `args`' output once it shows `text` (visibility and state trail a bit)."""
-    for _ in range(100):
-        done = starter(env, *args)
-        if done.returncode == 0 and text in done.stdout:
-            return done.stdout
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"{args}: no {text!r} in {done.stdout}{done.stderr}")

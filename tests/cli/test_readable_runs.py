@@ -17,6 +17,7 @@ from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from tests.support.processes import process_env, starter, target, worker_process
+from tests.support.waiting import first
 from tether import PendingApproval, RunState, Usage
 from tether._visibility import (
     AGENT_NAME_KEY,
@@ -79,13 +80,13 @@ async def test_search_attributes_follow_the_run(
         f"AgentName = 'support-desk' AND AgentStatus = 'completed' "
         f"AND WorkflowId = '{demo_run.handle.id}'"
     )
-    found: list[str] = []
-    for _ in range(50):  # visibility is eventually consistent; bounded wait
-        found = [w.id async for w in dev_env.client.list_workflows(query)]
-        if found:
-            break
-        await asyncio.sleep(0.1)
-    assert found == [demo_run.handle.id]
+
+    async def found() -> list[str]:
+        return [w.id async for w in dev_env.client.list_workflows(query)]
+
+    # Visibility is eventually consistent.
+    shown = await first(found, bool, "visibility never showed the run", within=10, every=0.1)
+    assert shown == [demo_run.handle.id]
     running = f"AgentStatus = 'running' AND WorkflowId = '{demo_run.handle.id}'"
     assert [w.id async for w in dev_env.client.list_workflows(running)] == []
 
@@ -137,11 +138,12 @@ async def test_starter_lists_runs_by_status(
         assert done.returncode == 0, done.stderr
         return [run["workflow_id"] for run in json.loads(done.stdout)]
 
-    for _ in range(50):  # visibility is eventually consistent; bounded wait
-        if demo_run.handle.id in listed("--status", "completed"):
-            break
-        await asyncio.sleep(0.1)
-    assert demo_run.handle.id in listed("--status", "completed")
+    async def completed() -> list[str]:
+        return listed("--status", "completed")
+
+    # Visibility is eventually consistent.
+    shown = await first(completed, lambda ids: demo_run.handle.id in ids, "never listed", within=60)
+    assert demo_run.handle.id in shown
     assert demo_run.handle.id not in listed("--status", "max_turns")
     table = starter(env, "list", "--status", "completed")
     line = next(x for x in table.stdout.splitlines() if x.startswith(demo_run.handle.id))

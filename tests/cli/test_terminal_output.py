@@ -11,8 +11,8 @@ from pathlib import Path
 
 from temporalio.testing import WorkflowEnvironment
 
-from tests.conftest import CUSTOMER, running_worker
 from tests.support.processes import process_env, starter_in_background, target
+from tests.support.shop import CUSTOMER, running_worker
 from tether import PendingApproval
 from tether._cli.common import shown_call, terminal_safe
 from tether._run_io import AgentInput

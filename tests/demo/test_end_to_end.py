@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import pty
@@ -14,8 +13,10 @@ from typing import Any
 
 from temporalio.testing import WorkflowEnvironment
 
-from tests.conftest import count_rows, pending_approvals
-from tests.support.processes import process_env, starter, target, worker_process
+from tests.support.approvals import pending_approvals
+from tests.support.processes import process_env, starter, starter_until, target, worker_process
+from tests.support.shop import count_rows
+from tests.support.waiting import first
 from workflows.refund_pipeline_types import RefundResult
 
 
@@ -64,12 +65,17 @@ async def test_starter_follows_progress_and_detaches(
 
 
 async def wait_for_status(env: dict[str, str], workflow_id: str, status: str) -> dict[str, Any]:
-    for _ in range(100):
-        shown = starter(env, "status", workflow_id, "--json")
-        if shown.returncode == 0 and json.loads(shown.stdout)["status"] == status:
-            return dict(json.loads(shown.stdout))
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"{workflow_id} never became {status}: {shown.stdout}{shown.stderr}")
+    async def shown() -> subprocess.CompletedProcess[str]:
+        return starter(env, "status", workflow_id, "--json")
+
+    done = await first(
+        shown,
+        lambda done: done.returncode == 0 and json.loads(done.stdout)["status"] == status,
+        f"{workflow_id} never became {status}",
+        within=60,
+        every=0.2,
+    )
+    return dict(json.loads(done.stdout))
 
 
 async def test_a_refund_waits_for_approval_from_another_process(
@@ -131,13 +137,7 @@ async def test_a_refund_waits_for_approval_from_another_process(
 
 async def listed_with_status(env: dict[str, str], status: str, workflow_id: str) -> str:
     """`list --status` output once it shows the run (visibility trails by a moment)."""
-    for _ in range(50):
-        listed = starter(env, "list", "--status", status)
-        assert listed.returncode == 0, listed.stderr
-        if workflow_id in listed.stdout:
-            return listed.stdout
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"{workflow_id} not listed as {status}")
+    return await starter_until(env, ["list", "--status", status], workflow_id)
 
 
 async def test_a_chat_from_the_cli_can_be_left_sent_to_and_cancelled(

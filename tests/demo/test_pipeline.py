@@ -18,7 +18,8 @@ from temporalio.testing import WorkflowEnvironment
 from activities.shop_db import connect
 from support_desk.pipeline_agents import TRIAGE, WRITER
 from support_desk.scripts import SCRIPTS
-from tests.conftest import CUSTOMER, approval, key_of, pending_approvals, running_worker
+from tests.support.approvals import approval, pending_approvals
+from tests.support.shop import CUSTOMER, key_of, running_worker
 from tether.testing import ScriptedLLM
 from workflows.refund_pipeline import RefundPipelineWorkflow
 from workflows.refund_pipeline_types import RefundResult, RefundTicket

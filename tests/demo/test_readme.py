@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import free_port
+from tests.support.processes import free_port
 from tether._process import stop
 
 ROOT = Path(__file__).resolve().parents[2]

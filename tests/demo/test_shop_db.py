@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from activities.shop_db import SCHEMA, connect
-from tests.conftest import count_rows
+from tests.support.shop import count_rows
 
 FIRST_CALLS = 4
 

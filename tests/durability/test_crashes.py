@@ -33,19 +33,9 @@ from temporalio.api.enums.v1 import PendingActivityState, TimeoutType
 from temporalio.testing import WorkflowEnvironment
 
 from support_desk.offline import support_desk_responder
-from tests.conftest import (
-    CUSTOMER,
-    AgentHandle,
-    pending_approvals,
-    prompt_and_turn,
-    refund_prompt,
-    retried_activities,
-    runs_per_key,
-    seed_orders,
-    start_refund,
-    turns_seen,
-    until,
-)
+from tests.support.approvals import pending_approvals
+from tests.support.history_reading import retried_activities
+from tests.support.model_requests import prompt_and_turn, turns_seen
 from tests.support.processes import (
     model_env,
     process_env,
@@ -54,7 +44,10 @@ from tests.support.processes import (
     tether_worker,
     worker_process,
 )
+from tests.support.runs import AgentHandle
+from tests.support.shop import CUSTOMER, refund_prompt, runs_per_key, seed_orders, start_refund
 from tests.support.stuck_runs import results_within
+from tests.support.waiting import status_becomes, until
 from tether import AgentRun
 from tether._wire import LLM_ACTIVITY, TOOL_ACTIVITY
 from tether.testing import CallTools, ScriptedLLM, Step
@@ -330,10 +323,7 @@ async def test_a_chat_goes_on_across_a_graceful_worker_restart(
                 task_queue=queue, acting_for=CUSTOMER,
             )  # fmt: skip
 
-            async def answered() -> bool:
-                return (await run.state()).status == "awaiting_user"
-
-            await until(answered, "the first message was never answered")
+            await status_becomes(run.handle, "awaiting_user")  # the first message answered
         with support_worker(mode, env, tmp_path / "second.log"):
             reply = await asyncio.wait_for(run.send("And order A-1002?"), 60)
             await run.end()

@@ -19,10 +19,10 @@ from typing import Any
 
 from temporalio.client import Client
 
-from tests.conftest import until
 from tests.support.fleet_agents import STEPS, stepper
 from tests.support.processes import DevServer, process_env, tether_worker, wait_for_pollers
 from tests.support.stuck_runs import results_within
+from tests.support.waiting import until
 from tether import AgentRun
 from tether.testing import OFFLINE_MODEL, ScriptedLLM
 
@@ -84,7 +84,7 @@ async def test_a_fleet_reads_each_conversation_back_at_most_once_per_lost_worker
             async def half_way() -> bool:
                 return llm.request_count >= half
 
-            await until(half_way, "the second runs never got half-way", seconds=60)
+            await until(half_way, "the second runs never got half-way", within=60)
             workers[0].kill()
             finished = await results_within([r.handle for r in more], 120, logs)
             assert [r.status for r in finished] == ["completed"] * RUNS

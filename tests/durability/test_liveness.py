@@ -17,10 +17,11 @@ from pathlib import Path
 
 from temporalio.testing import WorkflowEnvironment
 
-from tests.conftest import runs_per_key, seed_orders, start_refund
-from tests.ops.test_deploy import resolved_compose
+from tests.support.compose import resolved_compose
 from tests.support.processes import process_env, target, wait_for_pollers, worker_process
+from tests.support.shop import runs_per_key, seed_orders, start_refund
 from tests.support.stuck_runs import results_within
+from tests.support.waiting import first
 
 TETHER = str(Path(sys.executable).parent / "tether")
 MAX_AGE = 8  # seconds; the worker rewrites its file every 5
@@ -55,17 +56,20 @@ async def test_a_stopped_worker_goes_stale_is_killed_and_its_runs_finish_elsewhe
             for i, f in enumerate(files)
         ]
         await wait_for_pollers(dev_env.client, queue, workers)
-        first = await health(files[0])
-        assert (first.returncode, first.stdout.split()[:3]) == (
+        alive = await health(files[0])
+        assert (alive.returncode, alive.stdout.split()[:3]) == (
             0, ["worker", str(workers[0].pid), "alive"]
         )  # fmt: skip
         hung = workers[0]
         os.kill(hung.pid, signal.SIGSTOP)
         runs = [await start_refund(dev_env.client, queue, order) for order in orders]
-        deadline = asyncio.get_running_loop().time() + MAX_AGE + 15
-        while (stale := await health(files[0], "--kill")).returncode == 0:
-            assert asyncio.get_running_loop().time() < deadline, "the file never went stale"
-            await asyncio.sleep(0.5)
+        stale = await first(
+            lambda: health(files[0], "--kill"),
+            lambda done: done.returncode != 0,
+            "the file never went stale",
+            within=MAX_AGE + 15,
+            every=0.5,
+        )
         assert stale.stdout.startswith(f"worker {hung.pid} silent for")
         assert stale.stdout.strip().endswith(": killed")
         assert hung.wait(timeout=10) == -signal.SIGKILL

@@ -13,6 +13,7 @@ from temporalio.api.common.v1 import Payloads
 from temporalio.client import WorkflowHistory
 
 from tests.histories.record import GENERATION
+from tests.support.history_reading import PUBLISH_SIGNAL
 from tests.support.incompatible_workflow import ReorderedAgentWorkflow
 from tether import AgentResult, ApprovalDecision
 from tether._events import WATCH_SIGNAL
@@ -26,7 +27,6 @@ from workflows.refund_pipeline_types import RefundResult
 T = TypeVar("T")
 WORKFLOWS: list[type] = [AgentWorkflow, RefundPipelineWorkflow]
 PIPELINE = "RefundPipelineWorkflow"  # its @workflow.defn name
-PUBLISH_SIGNAL = "__temporal_workflow_stream_publish"  # a Workflow Stream's
 GENERATIONS = Path(__file__).parents[1] / "histories"
 HISTORIES = sorted(GENERATIONS.glob("v*/*.json"))
 IDS = [f"{p.parent.name}/{p.stem}" for p in HISTORIES]

@@ -14,9 +14,11 @@ from subprocess import Popen
 
 from temporalio.testing import WorkflowEnvironment
 
-from tests.conftest import AgentHandle, runs_per_key, seed_orders, start_refund
 from tests.support.processes import process_env, target, wait_for_pollers, worker_process
+from tests.support.runs import AgentHandle
+from tests.support.shop import runs_per_key, seed_orders, start_refund
 from tests.support.stuck_runs import results_within
+from tests.support.waiting import until
 
 RUNS = 50
 WORKERS = 3
@@ -25,13 +27,6 @@ WORKERS = 3
 def identity(worker: Popen[bytes]) -> str:
     """The prefix of the SDK's default worker identity, `pid@host`."""
     return f"{worker.pid}@"
-
-
-async def wait_for_refunds(shop: Path, count: int, within: float = 120) -> None:
-    deadline = asyncio.get_running_loop().time() + within
-    while sum(runs_per_key(shop, "refunds").values()) < count:
-        assert asyncio.get_running_loop().time() < deadline, f"{count} refunds never came"
-        await asyncio.sleep(0.05)
 
 
 async def workflow_task_identities(handle: AgentHandle) -> set[str]:
@@ -58,7 +53,11 @@ async def test_runs_survive_a_killed_worker_with_side_effects_once(
         await wait_for_pollers(client, queue, workers)
         handles = await asyncio.gather(*(start_refund(client, queue, order) for order in orders))
         victim = workers[0]
-        await wait_for_refunds(shop, RUNS // 3)
+
+        async def a_third_refunded() -> bool:
+            return sum(runs_per_key(shop, "refunds").values()) >= RUNS // 3
+
+        await until(a_third_refunded, f"{RUNS // 3} refunds never came", within=120)
         victim.kill()
         victim.wait()
         # Activities heartbeat, so the server retries what the victim held within the

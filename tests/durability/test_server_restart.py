@@ -12,15 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from support_desk.offline import support_desk_responder
-from tests.conftest import (
-    refund_prompt,
-    runs_per_key,
-    seed_orders,
-    start_refund,
-    turns_seen,
-    until,
-)
+from tests.support.model_requests import turns_seen
 from tests.support.processes import DevServer, model_env, process_env, worker_process
+from tests.support.shop import refund_prompt, runs_per_key, seed_orders, start_refund
+from tests.support.waiting import until
 from tether.testing import ScriptedLLM, Slow, Step
 from tether.workflow import AgentWorkflow
 
@@ -48,7 +43,7 @@ async def test_runs_in_flight_survive_a_server_restart(tmp_path: Path) -> None:
             async def all_asked() -> bool:
                 return len(turns_seen(llm)) == len(orders)
 
-            await until(all_asked, "not every run called the model", seconds=60)
+            await until(all_asked, "not every run called the model", within=60)
             server.stop()
             asked_before = llm.request_count
             server.start()

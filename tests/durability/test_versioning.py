@@ -27,15 +27,10 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from support_desk.scripts import SCRIPTS
-from tests.conftest import (
-    CUSTOMER,
-    SEEDED_CUSTOMER,
-    approve_all,
-    refund_prompt,
-    seed_orders,
-    until,
-)
+from tests.support.approvals import approve_all
 from tests.support.processes import ROOT, model_env, process_env, target, tether_worker
+from tests.support.shop import CUSTOMER, SEEDED_CUSTOMER, refund_prompt, seed_orders
+from tests.support.waiting import until
 from tether._run_io import AgentInput
 from tether.testing import ScriptedLLM, binary
 from tether.workflow import AgentWorkflow
@@ -83,7 +78,7 @@ async def make_current(env: WorkflowEnvironment, build: str) -> None:
         await proc.communicate()
         return proc.returncode == 0
 
-    await until(registered, f"build {build} never registered", seconds=30)
+    await until(registered, f"build {build} never registered", within=30)
     await temporal(
         env, "worker", "deployment", "set-current-version", "--yes",
         "--deployment-name", DEPLOYMENT, "--build-id", build,

@@ -12,7 +12,8 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
 from support_desk.offline import support_desk_responder
-from tests.conftest import CUSTOMER, approve_all, count_rows, running_worker
+from tests.support.approvals import approve_all
+from tests.support.shop import CUSTOMER, count_rows, running_worker
 from tether import AgentResult
 from tether._run_io import AgentInput
 from tether.testing import ScriptedLLM, call_tools, say

@@ -10,7 +10,6 @@ import asyncio
 import dataclasses
 import json
 import sqlite3
-import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -32,14 +31,9 @@ from activities.shop_db import connect
 from support_desk import REGISTRY
 from support_desk.agents import SUPPORT_DESK
 from support_desk.offline import support_desk_responder
-from tests.conftest import (
-    APPROVER,
-    CUSTOMER,
-    approval,
-    count_rows,
-    pending_approvals,
-    running_worker,
-)
+from tests.support.approvals import APPROVER, approval, pending_approvals
+from tests.support.shop import CUSTOMER, count_rows, running_worker
+from tests.support.waiting import first
 from tether import AgentRegistry, AgentResult
 from tether._run_io import AgentInput
 from tether.testing import ScriptedLLM, call_tools, say
@@ -212,7 +206,7 @@ async def test_approving_with_edited_arguments_runs_them_and_says_so(
     assert count_rows(shop_db, "refunds") == 1
 
 
-async def admitted(client: Client, handle: Handle, update_id: str, within: float = 30) -> None:
+async def admitted(client: Client, handle: Handle, update_id: str) -> None:
     """Until the server holds update `update_id` for the run's next workflow task."""
     request = PollWorkflowExecutionUpdateRequest(
         namespace=client.namespace,
@@ -223,14 +217,14 @@ async def admitted(client: Client, handle: Handle, update_id: str, within: float
             lifecycle_stage=Stage.UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_ADMITTED
         ),
     )
-    deadline = time.monotonic() + within
-    while True:
-        try:
-            await client.workflow_service.poll_workflow_execution_update(request)
-            return
-        except RPCError:  # not found: the update's request has not reached the server
-            assert time.monotonic() < deadline, f"update {update_id} was never admitted"
-            await asyncio.sleep(0.05)
+
+    async def poll() -> object:
+        return await client.workflow_service.poll_workflow_execution_update(request)
+
+    # Not found (an RPCError) until the update's request has reached the server.
+    await first(
+        poll, lambda _: True, f"update {update_id} was never admitted", ignoring=(RPCError,)
+    )
 
 
 async def test_of_two_decisions_in_one_workflow_task_the_second_is_refused(

@@ -13,7 +13,8 @@ from typing import Any
 from temporalio.api.enums.v1 import EventType
 from temporalio.testing import WorkflowEnvironment
 
-from tests.conftest import running_worker
+from tests.support.shop import running_worker
+from tests.support.writer_agents import chatter
 from tether import Agent, AgentRegistry, AgentRun, ContextPolicy, tool
 from tether._limits import PAYLOAD_LIMIT_BYTES
 from tether._run_io import AgentInput
@@ -31,13 +32,6 @@ CHATTER = Agent(name="chatter", instructions="Answer briefly.", context=POLICY)
 
 def text(i: int) -> str:
     return f"m-{i:04d} " + ("x" * (HUGE - 8) if i % 100 == 99 else "a short message")
-
-
-def chatter(messages: list[dict[str, Any]]) -> Step:
-    if messages[0]["content"] == SUMMARY_PROMPT:
-        return say("summary: the user sent numbered messages; the assistant echoed each.")
-    last = next(m for m in reversed(messages) if m["role"] == "user")
-    return say(f"echo: {str(last['content']).split()[0]}")
 
 
 def sent_tokens(request: Any) -> int:

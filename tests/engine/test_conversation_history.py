@@ -11,8 +11,9 @@ import uuid
 
 from temporalio.testing import WorkflowEnvironment
 
-from tests.conftest import CUSTOMER, approve_all, pending_approvals, running_worker
+from tests.support.approvals import approve_all, pending_approvals
 from tests.support.history_reading import model_calls
+from tests.support.shop import CUSTOMER, running_worker
 from tether import Message
 from tether._run_io import AgentInput
 from tether.testing import ScriptedLLM, call_tools, say

@@ -20,7 +20,10 @@ from temporalio.client import (
 from temporalio.exceptions import ApplicationError, CancelledError
 from temporalio.testing import WorkflowEnvironment
 
-from tests.conftest import pending_approvals, running_worker, terminate_open_runs
+from tests.support.approvals import pending_approvals
+from tests.support.runs import terminate_open_runs
+from tests.support.shop import running_worker
+from tests.support.waiting import state_when, status_becomes
 from tether import AgentResult, RunStatus
 from tether._run_io import AgentInput
 from tether.testing import ScriptedLLM, Slow, Step, call_tools, say
@@ -54,22 +57,6 @@ async def started(
         )
 
 
-async def status_becomes(handle: Handle, status: RunStatus) -> None:
-    for _ in range(200):
-        if (await handle.query(AgentWorkflow.state)).status == status:
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"the run never became {status}")
-
-
-async def queued(handle: Handle, count: int) -> None:
-    for _ in range(100):
-        if (await handle.query(AgentWorkflow.state)).queued_messages == count:
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"{count} messages sent mid-turn were not queued")
-
-
 async def test_a_chat_answers_each_message_and_queues_those_sent_mid_turn(
     ts_env: WorkflowEnvironment, shop_db: Path
 ) -> None:
@@ -80,9 +67,9 @@ async def test_a_chat_answers_each_message_and_queues_those_sent_mid_turn(
             await status_becomes(handle, "running")
             # One after the other, so that they arrive in this order.
             second = asyncio.create_task(handle.execute_update(AgentWorkflow.send, "second"))
-            await queued(handle, 1)
+            await state_when(handle, lambda s: s.queued_messages == 1, "the message was not queued")
             third = asyncio.create_task(handle.execute_update(AgentWorkflow.send, "third"))
-            await queued(handle, 2)
+            await state_when(handle, lambda s: s.queued_messages == 2, "2 messages were not queued")
             replies = list(await asyncio.gather(slow, second, third))
             await handle.signal(AgentWorkflow.end)
             result = await handle.result()

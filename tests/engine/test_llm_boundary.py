@@ -16,9 +16,9 @@ from temporalio.client import WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
-from tests.conftest import CUSTOMER, running_worker
 from tests.support.history_reading import model_replies
 from tests.support.llm_agents import REGISTRY
+from tests.support.shop import CUSTOMER, running_worker
 from tether import AgentResult
 from tether._pricing import ModelPrice, PriceTable
 from tether._run_io import AgentInput

@@ -31,9 +31,12 @@ from temporalio.client import WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
-from tests.conftest import free_port, key_of, pending_approvals, retried_activities, until
+from tests.support.approvals import pending_approvals
+from tests.support.history_reading import retried_activities
 from tests.support.mcp_agents import NAME, SERVER, SIDE_EFFECTS, http_notes, notetaker, stdio_notes
-from tests.support.processes import ROOT, model_env, process_env, target, tether_worker
+from tests.support.processes import ROOT, free_port, model_env, process_env, target, tether_worker
+from tests.support.shop import key_of
+from tests.support.waiting import until
 from tether import Agent, AgentRun, McpServer
 from tether._process import stop
 from tether._replay import replay
@@ -243,7 +246,7 @@ async def test_a_side_effecting_mcp_tool_happens_once_when_the_worker_is_killed(
         with tether_worker(env, tmp_path / "first.log", AGENTS) as first:
             run = await start(dev_env, queue)
 
-            await until(written(tmp_path), "add_note never wrote its note", seconds=60)
+            await until(written(tmp_path), "add_note never wrote its note", within=60)
             first.kill()
             first.wait()
         with tether_worker(env, tmp_path / "second.log", AGENTS):
@@ -352,7 +355,7 @@ async def test_cancelling_a_run_cancels_the_call_on_the_server(
             async def cancelled_there() -> bool:
                 return bool(calls(tmp_path, event="cancelled"))
 
-            await until(cancelled_there, "the server never saw the cancellation", seconds=20)
+            await until(cancelled_there, "the server never saw the cancellation", within=20)
             with pytest.raises(WorkflowFailureError):
                 await asyncio.wait_for(run.result(), 30)
             assert (await run.state()).status == "cancelled"
@@ -386,7 +389,7 @@ async def test_tether_worker_reports_a_server_that_does_not_answer_in_one_line(
         async def reported() -> bool:
             return "did not start or answer" in log.read_text()
 
-        await until(reported, "the worker never reported the server", seconds=60)
+        await until(reported, "the worker never reported the server", within=60)
     (line,) = [line for line in log.read_text().splitlines() if "did not start" in line]
     event = json.loads(line)["event"]
     assert event.startswith(f"MCP server notes (http: {url}) did not start or answer: ")

@@ -10,7 +10,7 @@ import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.testing import WorkflowEnvironment
 
-from tests.conftest import running_worker
+from tests.support.shop import running_worker
 from tether import Agent, AgentRegistry, AgentRun, tool
 from tether._limits import MAX_RESULT_BYTES_LIMIT, PAYLOAD_LIMIT_BYTES
 from tether.testing import ScriptedLLM, call_tools, say

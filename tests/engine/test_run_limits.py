@@ -14,7 +14,7 @@ from temporalio.client import WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
-from tests.conftest import running_worker
+from tests.support.shop import running_worker
 from tether import Agent, AgentRegistry, AgentResult, AgentRun, Budgets, LlmPolicy, tool
 from tether._limits import DEFAULT_MAX_TOTAL_TOKENS
 from tether.events import BudgetReached, RunEvent

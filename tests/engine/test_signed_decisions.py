@@ -29,9 +29,11 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.shop_db import connect
 from support_desk.agents import SUPPORT_DESK
-from tests.conftest import CUSTOMER, pending_approvals, until
-from tests.ops.test_secrets import KEY_1, workflow_task_failures
+from tests.support.approvals import pending_approvals
+from tests.support.history_reading import task_failed
 from tests.support.processes import target
+from tests.support.shop import CUSTOMER
+from tests.support.waiting import until
 from tether import (
     AgentRegistry,
     AgentResult,
@@ -186,7 +188,7 @@ async def test_an_encrypted_decision_replayed_by_a_client_without_the_keys_is_no
     # A deployment without signatures, with encryption: a client without the keys cannot
     # write a decision, and copying run 1's sealed decision onto run 2 must not work
     # either (it did while a ciphertext was bound to its key only).
-    sealed = with_codec(TETHER_CONVERTER, EncryptionCodec({"k1": KEY_1}, "k1"))
+    sealed = with_codec(TETHER_CONVERTER, EncryptionCodec({"k1": os.urandom(32)}, "k1"))
     client = await Client.connect(target(dev_env), data_converter=sealed)
     anyone = AgentRegistry([SUPPORT_DESK])
     unsigned = ApproverKeys(unsigned=True)
@@ -219,10 +221,9 @@ async def test_an_encrypted_decision_replayed_by_a_client_without_the_keys_is_no
                     "decide", RawValue(payload), rpc_timeout=timedelta(seconds=5)
                 )
 
-            async def failed() -> bool:
-                return await workflow_task_failures(second) > 0
-
-            await until(failed, "the worker read a decision sealed for another run")
+            await until(
+                lambda: task_failed(second), "the worker read a decision sealed for another run"
+            )
             await first.result()
             assert await accepted_updates(second) == 0
             await second.terminate("done")

@@ -14,8 +14,9 @@ from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
 from support_desk import REGISTRY
-from tests.conftest import running_worker
 from tests.support.processes import target
+from tests.support.shop import running_worker
+from tests.support.waiting import closed
 from tether.testing import ScriptedLLM, binary
 
 # The `temporal workflow start` arguments of each input, and what the run must say.
@@ -46,7 +47,7 @@ async def test_bad_start_input_fails_the_run_at_once(
                 )
                 started[name] = workflow_id
             ended = await asyncio.gather(
-                *(closed(dev_env, workflow_id) for workflow_id in started.values())
+                *(failed_start(dev_env, workflow_id) for workflow_id in started.values())
             )
     assert llm.request_count == 0  # nothing ran on a bad input
     for (name, (_, says)), (status, failure) in zip(INPUTS.items(), ended, strict=True):
@@ -67,15 +68,12 @@ async def temporal(*args: str) -> None:
     assert proc.returncode == 0, err.decode()
 
 
-async def closed(
+async def failed_start(
     env: WorkflowEnvironment, workflow_id: str, within: float = 30
 ) -> tuple[WorkflowExecutionStatus | None, str]:
     """The run's status once it closed, and its failure's message."""
     handle = env.client.get_workflow_handle(workflow_id)
-    deadline = asyncio.get_running_loop().time() + within
-    while (described := await handle.describe()).status == WorkflowExecutionStatus.RUNNING:
-        assert asyncio.get_running_loop().time() < deadline, f"{workflow_id} is still running"
-        await asyncio.sleep(0.1)
+    described = await closed(handle, within=within)
     async for event in handle.fetch_history_events():
         if event.HasField("workflow_execution_failed_event_attributes"):
             failure = event.workflow_execution_failed_event_attributes.failure

@@ -19,8 +19,11 @@ from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
 from support_desk import REGISTRY
 from support_desk.scripts import SCRIPTS
-from tests.conftest import CUSTOMER, refund_prompt, retried_activities, until
-from tether import Agent, AgentRegistry, AgentRun, LlmPolicy
+from tests.support.history_reading import PUBLISH_SIGNAL, retried_activities
+from tests.support.shop import CUSTOMER, refund_prompt
+from tests.support.waiting import until
+from tests.support.writer_agents import AGENTS, ANSWER
+from tether import AgentRun
 from tether._activities.llm import LlmActivities, make_client
 from tether._activities.specs import RecordedSpecs
 from tether._messages import Message
@@ -39,15 +42,6 @@ from tether.testing import (
 )
 from tether.workflow import AgentWorkflow
 
-# Punctuation, spacing, a line break and non-ASCII: the deltas must join to it exactly.
-ANSWER = (
-    "Your order A-1003 shipped on Monday — it's  due by Friday.\nSorry for the wait, naïve café ☕"
-)
-WRITER = Agent(name="writer", instructions="Answer the question.")
-QUIET = Agent(name="quiet", instructions="Answer.", llm=LlmPolicy(stream=False))
-LOCAL = Agent(name="local-writer", instructions="Answer.", llm=LlmPolicy(local_activity=True))
-AGENTS = AgentRegistry([WRITER, QUIET, LOCAL])
-PUBLISH_SIGNAL = "__temporal_workflow_stream_publish"
 WITHIN = 60.0
 
 
@@ -239,7 +233,7 @@ async def test_a_chats_steps_arrive_in_order_across_an_approval_and_continue_as_
                 state = await run.state()
                 return state.status == "awaiting_user" and state.runs == 2
 
-            await until(in_its_second_run, "the chat never continued as new", WITHIN)
+            await until(in_its_second_run, "the chat never continued as new", within=WITHIN)
             await run.send("Where is my order A-1003?")
             await run.end()
             events = await live

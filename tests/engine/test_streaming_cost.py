@@ -13,7 +13,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from bench.measure import history_stats
 from support_desk.agents import SUPPORT_DESK
-from tests.conftest import CUSTOMER
+from tests.support.history_reading import PUBLISH_SIGNAL
+from tests.support.shop import CUSTOMER
 from tether import AgentRegistry, AgentRun, LlmPolicy
 from tether._events import WATCH_SIGNAL
 from tether._scripted_llm import CallTools
@@ -25,7 +26,6 @@ ANSWER = "Order A-1003 shipped on Monday and is due by Friday; sorry for the wai
 CHUNK_DELAY = 0.06  # 15 to 30 words a reply: about a second or two each
 UNSTREAMED = dataclasses.replace(SUPPORT_DESK, name="unstreamed", llm=LlmPolicy(stream=False))
 AGENTS = AgentRegistry([SUPPORT_DESK, UNSTREAMED])
-PUBLISH_SIGNAL = "__temporal_workflow_stream_publish"
 
 
 @dataclass(frozen=True)

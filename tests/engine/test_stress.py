@@ -16,12 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from temporalio.client import WorkflowExecutionStatus, WorkflowHistory
+from temporalio.client import WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 
 from support_desk import REGISTRY
 from support_desk.scripts import SCRIPTS
-from tests.conftest import SEEDED_CUSTOMER, refund_prompt, running_worker, seed_orders
+from tests.support.shop import SEEDED_CUSTOMER, refund_prompt, running_worker, seed_orders
+from tests.support.waiting import closed
 from tether import AgentRun
 from tether._replay import replay
 from tether._run_io import AgentInput
@@ -78,7 +79,7 @@ async def steer_chat(run: AgentRun, order: str, rng: random.Random) -> None:
     await asyncio.gather(*sends)
     ending = rng.random()
     await quietly(run.cancel() if ending < 0.3 else run.end())
-    await finished(run)
+    await closed(run.handle, within=90, every=0.2)
     done.set()
     await decider
 
@@ -89,16 +90,9 @@ async def steer_single(run: AgentRun, rng: random.Random) -> None:
     if rng.random() < 0.3:
         await asyncio.sleep(rng.uniform(0, 1.0))
         await quietly(run.cancel())
-    await finished(run)
+    await closed(run.handle, within=90, every=0.2)
     done.set()
     await decider
-
-
-async def finished(run: AgentRun, within: float = 90) -> None:
-    deadline = asyncio.get_running_loop().time() + within
-    while (await run.handle.describe()).status == WorkflowExecutionStatus.RUNNING:
-        assert asyncio.get_running_loop().time() < deadline, f"{run.id} never ended"
-        await asyncio.sleep(0.2)
 
 
 async def every_history(env: WorkflowEnvironment, workflow_ids: list[str]) -> list[WorkflowHistory]:

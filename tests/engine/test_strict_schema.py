@@ -8,9 +8,10 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, Field
 
-from tests.engine.test_tools import CTX
-from tether import tool
+from tether import ToolContext, tool
 from tether._schema import StrictSchemaError
+
+CTX = ToolContext(idempotency_key="wf:1:call_1", workflow_id="wf", tool_call_id="call_1")
 
 
 class Address(BaseModel):

@@ -15,7 +15,8 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
-from tests.conftest import pending_approvals, running_worker
+from tests.support.approvals import pending_approvals
+from tests.support.shop import running_worker
 from tether import Agent, AgentRegistry, AgentResult, AgentRun, ToolContext, subagent, tool
 from tether._run_io import AgentInput
 from tether.testing import SIGNER, ScriptedLLM, Step, call_tools, say

@@ -27,7 +27,9 @@ from temporalio.worker import Replayer
 from activities.refund_policy import Refund
 from activities.support_tools import EmailReceipt, issue_refund, lookup_order, send_email
 from support_desk import DEFAULT_AGENT, REGISTRY
-from tests.conftest import CUSTOMER, approve_all, count_rows, running_worker
+from tests.support.approvals import approve_all
+from tests.support.shop import CUSTOMER, count_rows, running_worker
+from tests.support.waiting import activities_when
 from tether import WAIT, Agent, AgentRegistry, AgentResult, Tool, ToolContext, ToolError, tool
 from tether._run_io import AgentInput
 from tether._wire import TOOL_ACTIVITY
@@ -374,10 +376,13 @@ async def test_cancelling_a_run_cancels_its_heartbeating_tool(
 
 async def wait_for_progress(handle: Handle) -> dict[str, Any]:
     """The progress a running tool reported, once a heartbeat has carried it to Temporal."""
-    for _ in range(100):
-        pending = (await handle.describe()).raw_description.pending_activities
-        if pending and pending[0].heartbeat_details.payloads:
-            details: dict[str, Any] = json.loads(pending[0].heartbeat_details.payloads[0].data)
-            return details
-        await asyncio.sleep(0.1)
-    raise AssertionError("the tool's progress never reached Temporal")
+
+    [activity, *_] = await activities_when(
+        handle,
+        lambda found: bool(found and found[0].heartbeat_details.payloads),
+        "the tool's progress never reached Temporal",
+        within=10,
+        every=0.1,
+    )
+    details: dict[str, Any] = json.loads(activity.heartbeat_details.payloads[0].data)
+    return details

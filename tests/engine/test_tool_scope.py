@@ -16,15 +16,8 @@ from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 from activities.support_tools import issue_refund
 from support_desk import REGISTRY
 from support_desk.scripts import SCRIPTS
-from tests.conftest import (
-    CUSTOMER,
-    UNATTENDED,
-    approval,
-    count_rows,
-    pending_approvals,
-    running_worker,
-    seed_orders,
-)
+from tests.support.approvals import approval, pending_approvals
+from tests.support.shop import CUSTOMER, UNATTENDED, count_rows, running_worker, seed_orders
 from tether import ApprovalDecision, ToolContext
 from tether._activities.specs import RecordedSpecs
 from tether._activities.tools import ToolActivities

@@ -30,19 +30,13 @@ from support_desk import REGISTRY
 from support_desk.agents import SUPPORT_DESK
 from support_desk.offline import support_desk_responder
 from support_desk.scripts import SCRIPTS
-from tests.conftest import (
-    CUSTOMER,
-    UNATTENDED,
-    AgentHandle,
-    approval,
-    approve_all,
-    pending_approvals,
-    running_worker,
-    until,
-)
-from tests.engine.test_context import chatter
+from tests.support.approvals import approval, approve_all, pending_approvals
 from tests.support.llm_agents import LOCAL, TRIAGE, WITH_FALLBACK
 from tests.support.mcp_agents import SIDE_EFFECTS, notetaker, stdio_notes
+from tests.support.runs import AgentHandle
+from tests.support.shop import CUSTOMER, UNATTENDED, running_worker
+from tests.support.waiting import until
+from tests.support.writer_agents import chatter
 from tether import Agent, AgentRegistry, ContextPolicy, subagent
 from tether._events import WATCH_SIGNAL
 from tether._run_io import AgentInput

@@ -16,7 +16,7 @@ from temporalio.client import WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
-from tests.conftest import running_worker
+from tests.support.shop import running_worker
 from tether import Agent, AgentRegistry, AgentRun, tool
 from tether._records import ToolOptionsSpec, ToolSpec
 from tether._tools import ToolOptions

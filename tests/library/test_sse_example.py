@@ -15,8 +15,9 @@ import uvicorn
 from starlette.applications import Starlette
 from temporalio.testing import WorkflowEnvironment
 
-from tests.conftest import free_port, until
-from tests.engine.test_streaming import AGENTS, ANSWER
+from tests.support.processes import free_port
+from tests.support.waiting import until
+from tests.support.writer_agents import AGENTS, ANSWER
 from tether import AgentRun
 from tether.testing import ScriptedLLM, Streamed, say, worker
 

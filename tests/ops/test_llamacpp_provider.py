@@ -26,8 +26,9 @@ from temporalio.client import WorkflowFailureError
 from temporalio.exceptions import ActivityError, ApplicationError, RetryState
 from temporalio.testing import WorkflowEnvironment
 
-from tests.conftest import free_port, running_worker
 from tests.support.history_reading import model_replies
+from tests.support.processes import free_port
+from tests.support.shop import running_worker
 from tether import Agent, AgentRegistry, AgentResult, Budgets, LlmPolicy, LlmSettings, Message, tool
 from tether._llamacpp import CONTEXT_TOKENS
 from tether._run_io import AgentInput

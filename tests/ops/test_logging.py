@@ -10,7 +10,7 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from support_desk.offline import support_desk_responder
-from tests.conftest import CUSTOMER, UNATTENDED, running_worker
+from tests.support.shop import CUSTOMER, UNATTENDED, running_worker
 from tether._replay import replay
 from tether._run_io import AgentInput
 from tether._temporal import TETHER_CONVERTER

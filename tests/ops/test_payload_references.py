@@ -15,19 +15,20 @@ import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payload, Payloads
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.sdk.v1.external_storage_pb2 import ExternalStorageReference
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client
 from temporalio.common import RawValue
 from temporalio.converter import ExternalStorage, StorageDriverClaim
 from temporalio.testing import WorkflowEnvironment
 
-from tests.conftest import running_worker, until
+from tests.support.history_reading import task_failed
+from tests.support.shop import running_worker
+from tests.support.waiting import until
 from tether._run_io import AgentInput
 from tether._storage import FILE_DRIVER, FileStore
 from tether.codec_server import make_server
@@ -134,11 +135,6 @@ def test_the_codec_server_refuses_such_references_in_one_line(store: Path) -> No
         assert status == 400, case
         error = json.loads(body)["error"]
         assert "\n" not in error and SECRET not in error, case
-
-
-async def task_failed(handle: WorkflowHandle[Any, Any]) -> bool:
-    failed = EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED
-    return any([e.event_type == failed async for e in handle.fetch_history_events()])
 
 
 async def test_a_worker_refuses_a_reference_a_client_names_and_serves_on(

@@ -30,7 +30,7 @@ from temporalio.converter import (
 )
 from temporalio.testing import WorkflowEnvironment
 
-from tests.conftest import running_worker
+from tests.support.shop import running_worker
 from tether import Agent, AgentRegistry, AgentRun, ContextPolicy, tool
 from tether._limits import MAX_RESULT_BYTES_LIMIT
 from tether._storage import FileStore, external_storage_from_env

@@ -21,27 +21,20 @@ from google.protobuf import json_format
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 from temporalio.api.common.v1 import Payload, Payloads, SearchAttributes
-from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import MarkerRecordedEventAttributes
 from temporalio.client import (
     Client,
-    WorkflowHandle,
     WorkflowHistory,
     WorkflowUpdateRPCTimeoutOrCancelledError,
 )
 from temporalio.testing import WorkflowEnvironment
 
 from support_desk.offline import support_desk_responder
-from tests.conftest import (
-    CUSTOMER,
-    UNATTENDED,
-    approval,
-    count_rows,
-    pending_approvals,
-    running_worker,
-    until,
-)
+from tests.support.approvals import approval, pending_approvals
+from tests.support.history_reading import task_failed
 from tests.support.processes import process_env, starter, target, worker_process
+from tests.support.shop import CUSTOMER, UNATTENDED, count_rows, running_worker
+from tests.support.waiting import until
 from tether import ConfigurationError, LlmSettings
 from tether._codec import (
     ENCODING,
@@ -284,15 +277,6 @@ async def test_the_api_key_never_enters_history(ts_env: WorkflowEnvironment, sho
     assert canary.encode() not in b"".join(e.SerializeToString() for e in history.events)
 
 
-async def workflow_task_failures(handle: WorkflowHandle[Any, Any]) -> int:
-    return sum(
-        [
-            e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED
-            async for e in handle.fetch_history_events()
-        ]
-    )
-
-
 async def test_a_strict_worker_runs_nothing_a_client_without_the_keys_sends(
     dev_env: WorkflowEnvironment, shop_db: Path
 ) -> None:
@@ -310,10 +294,9 @@ async def test_a_strict_worker_runs_nothing_a_client_without_the_keys_sends(
                 task_queue=worker.task_queue,
             )
 
-            async def refused() -> bool:
-                return await workflow_task_failures(forged) > 0
-
-            await until(refused, "the worker did not refuse the plaintext start")
+            await until(
+                lambda: task_failed(forged), "the worker did not refuse the plaintext start"
+            )
             assert llm.request_count == 0  # its prompt never reached the model
 
             run = await client.start_workflow(

@@ -14,8 +14,7 @@ from pathlib import Path
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from tests.conftest import free_port
-from tests.support.processes import ROOT, process_env, starter, target, worker_process
+from tests.support.processes import ROOT, free_port, process_env, starter, target, worker_process
 from tether import ConfigurationError
 from tether._telemetry import Telemetry
 

@@ -19,8 +19,8 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from support_desk.offline import support_desk_responder
-from tests.conftest import CUSTOMER, UNATTENDED, free_port, running_worker
-from tests.support.processes import process_env, starter, target, worker_process
+from tests.support.processes import free_port, process_env, starter, target, worker_process
+from tests.support.shop import CUSTOMER, UNATTENDED, running_worker
 from tether import AgentRun
 from tether._run_io import AgentInput
 from tether._visibility import run_summary

@@ -27,12 +27,20 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
+from tests.support.waiting import first
 from tether import Signer
 from tether._process import stop
 from tether._temporal import TETHER_CONVERTER
 from tether.testing import OFFLINE_MODEL, SIGNER, ScriptedLLM, binary
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    """A loopback port free right now, for servers that must be told their port."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def target(env: WorkflowEnvironment) -> str:
@@ -122,9 +130,7 @@ class DevServer:
         self._db = db
         self._log = log
         self._extra = list(extra)  # more `start-dev` flags
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
+        self.port = free_port()
         self._proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -314,3 +320,19 @@ def call_in(text: str) -> str:
     found = re.search(r" approve \S+ --call (\S+)", text)
     assert found, text
     return found[1]
+
+
+async def starter_until(env: dict[str, str], args: list[str], text: str) -> str:
+    """starter.py `args`' output once it shows `text` (visibility and state trail a bit)."""
+
+    async def ran() -> subprocess.CompletedProcess[str]:
+        return starter(env, *args)
+
+    done = await first(
+        ran,
+        lambda done: done.returncode == 0 and text in done.stdout,
+        f"starter.py {' '.join(args)} never showed {text!r}",
+        within=60,
+        every=0.2,
+    )
+    return done.stdout

@@ -1,0 +1,37 @@
+"""Runs on the tests' Temporal servers: the handle of an agent run, and closing what a
+test left open."""
+
+from __future__ import annotations
+
+from contextlib import suppress
+
+from temporalio.api.workflowservice.v1 import ListOpenWorkflowExecutionsRequest
+from temporalio.client import Client, WorkflowHandle
+from temporalio.service import RPCError
+
+from tether import AgentResult
+from tether.workflow import AgentWorkflow
+
+AgentHandle = WorkflowHandle[AgentWorkflow, AgentResult]
+
+
+async def terminate_open_runs(client: Client) -> list[str]:
+    """Terminate every open run on the server; the ids of those that were open."""
+    left: list[str] = []
+    page = b""
+    while True:
+        listed = await client.workflow_service.list_open_workflow_executions(
+            ListOpenWorkflowExecutionsRequest(
+                namespace=client.namespace, maximum_page_size=100, next_page_token=page
+            )
+        )
+        for run in listed.executions:
+            left.append(run.execution.workflow_id)
+            handle = client.get_workflow_handle(
+                run.execution.workflow_id, run_id=run.execution.run_id
+            )
+            with suppress(RPCError):  # a child, ended with its parent
+                await handle.terminate(reason="left open by a test")
+        page = listed.next_page_token
+        if not page:
+            return left
