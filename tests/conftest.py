@@ -21,10 +21,12 @@ PROCESS_HEAVY = {
     "demo/test_chaos_bench.py",
     "durability/test_crashes.py",
     "durability/test_fleet_reads.py",
+    "durability/test_graceful_shutdown.py",
     "durability/test_liveness.py",
     "durability/test_scale_out.py",
     "durability/test_server_restart.py",
     "durability/test_versioning.py",
+    "durability/test_watch_after_a_crash.py",
     "engine/test_mcp.py",
     "engine/test_stress.py",
 }

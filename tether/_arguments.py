@@ -21,6 +21,9 @@ from typing import Any
 DIGEST_CHARS = 16
 # How deep `$ref`s may nest before the schema counts as unusable (a cycle).
 MAX_REF_DEPTH = 32
+# How deep arguments may nest: deeper is no tool's schema, and could exhaust the stack
+# of the recursive code that reads them.
+MAX_DEPTH = 64
 
 
 class ArgumentsError(ValueError):
@@ -41,13 +44,19 @@ def _no_constant(name: str) -> Any:
 
 
 def loads(text: str) -> Any:
-    """`text` (empty: `{}`) as JSON, refusing duplicate keys and non-finite numbers
-    (`ArgumentsError`); `json.JSONDecodeError` if it is not JSON at all."""
+    """`text` (empty: `{}`) as JSON, refusing duplicate keys, non-finite numbers, numbers
+    of more digits than Python reads and values nested deeper than MAX_DEPTH
+    (`ArgumentsError`); `json.JSONDecodeError` if it is not JSON at all. Total: a model
+    may send any text, and workflow code parses it, so nothing else escapes."""
     try:
         value = json.loads(text or "{}", object_pairs_hook=_pairs, parse_constant=_no_constant)
+    except (json.JSONDecodeError, ArgumentsError):
+        raise
     except RecursionError:
-        raise ArgumentsError("nested too deeply") from None
-    _check_finite(value)
+        raise ArgumentsError(f"nested more than {MAX_DEPTH} deep") from None
+    except ValueError as e:  # e.g. an integer of more than 4,300 digits
+        raise ArgumentsError(f"not readable ({e})") from None
+    _check_value(value)
     return value
 
 
@@ -62,15 +71,21 @@ def parse(text: str) -> dict[str, Any]:
     return value
 
 
-def _check_finite(value: Any) -> None:
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ArgumentsError("a number is too large")  # 1e999 parses as inf
-    if isinstance(value, dict):
-        for item in value.values():
-            _check_finite(item)
-    elif isinstance(value, list):
-        for item in value:
-            _check_finite(item)
+def _check_value(value: Any) -> None:
+    """Refuse non-finite numbers and nesting deeper than MAX_DEPTH (iteratively: the
+    recursive code that later reads the value, json.dumps and the schema check, then
+    stays far from Python's recursion limit)."""
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            raise ArgumentsError("a number is too large")  # 1e999 parses as inf
+        children = (
+            item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        )
+        if children and depth >= MAX_DEPTH:
+            raise ArgumentsError(f"nested more than {MAX_DEPTH} deep")
+        stack.extend((child, depth + 1) for child in children)
 
 
 def canonical(value: dict[str, Any]) -> str:

@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowHandle, WorkflowQueryFailedError
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
@@ -38,6 +38,7 @@ from tether._run_io import (
 from tether._settings import task_queue as default_task_queue
 from tether._signing import Signer
 from tether._subscribe import follow
+from tether._transcripts import TRANSCRIPT_PAGE_QUERY, TranscriptPage, read_pages
 from tether._visibility import run_summary, start_details
 
 if TYPE_CHECKING:
@@ -174,13 +175,13 @@ class AgentRun:
     async def transcript(self) -> list[Message]:
         """Every message of the conversation so far, also after the run ended: those of
         the earlier runs a chat with a context policy left them in (closed runs answer
-        queries too), then the latest run's."""
+        queries too), then the latest run's; each run's read in pages, so a transcript
+        of any length comes whole."""
         messages: list[Message] = []
         for run_id in (await self.state()).earlier_runs:
             earlier = self._client.get_workflow_handle(self.id, run_id=run_id)
-            messages += await earlier.query("transcript", result_type=list[Message])
-        messages += await self.handle.query("transcript", result_type=list[Message])
-        return messages
+            messages += await _transcript_of(earlier)
+        return messages + await _transcript_of(self.handle)
 
     def events(self, *, from_seq: int = 0, watch: bool = True) -> AsyncIterator[RunEvent]:
         """The run's events from `from_seq` on, as they happen, until it ends (see
@@ -310,6 +311,25 @@ async def first_run_id(handle: WorkflowHandle[Any, Any]) -> str:
         return handle.first_execution_run_id
     described = await handle.describe()
     return described.raw_description.workflow_execution_info.first_run_id
+
+
+async def _transcript_of(handle: WorkflowHandle[Any, Any]) -> list[Message]:
+    async def page(start: int) -> TranscriptPage:
+        found: TranscriptPage = await handle.query(
+            TRANSCRIPT_PAGE_QUERY, start, result_type=TranscriptPage
+        )
+        return found
+
+    try:
+        messages = await read_pages(page)
+    except WorkflowQueryFailedError as e:
+        if "unknown queryType" not in e.message:
+            raise
+        # A worker of a Tether before pages: its whole transcript in one answer.
+        whole: list[Message] = await handle.query("transcript", result_type=list[Message])
+        return whole
+    assert messages is not None  # `page` raises rather than give none
+    return messages
 
 
 async def start_workflow(

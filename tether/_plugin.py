@@ -40,6 +40,7 @@ from tether._activities.specs import RecordedSpecs
 from tether._activities.tools import ToolActivities
 from tether._agents import Agent, AgentRegistry, as_registry
 from tether._logs import ActivityLogContext, get_logger
+from tether._lost_payloads import ending_runs_with_lost_payloads, stop_ending
 from tether._pricing import PriceTable
 from tether._sandbox import passing_tether_through
 from tether._scripted_llm import ScriptedLLM, no_script
@@ -180,6 +181,7 @@ class TetherPlugin(SimplePlugin):
         )
         async with AsyncExitStack() as stack:
             await stack.enter_async_context(self._conversation_queue(worker))
+            stack.callback(stop_ending, ending_runs_with_lost_payloads(worker.client))
             stack.push_async_callback(self._mcp_sessions.close)
             if self._check_mcp_servers:
                 servers = [server for agent in self.registry for server in agent.mcp]

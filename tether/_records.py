@@ -110,7 +110,10 @@ class ToolOptionsSpec(BaseModel):
         default=None, gt=0, description="None takes the workflow's default."
     )
     retry: RetryRecord = Field(
-        default_factory=lambda: RetryRecord(max_interval_seconds=30, max_attempts=5),
+        # About 2.5 minutes of retrying (1 s doubling to 30 s): a backend down for a
+        # minute costs the run that minute; after that the model is told the tool is
+        # unavailable (tool_calls.py), and the run goes on.
+        default_factory=lambda: RetryRecord(max_interval_seconds=30, max_attempts=10),
         description="For infrastructure failures; bad arguments and ToolErrors never retry.",
     )
     max_result_bytes: int | None = Field(

@@ -70,6 +70,15 @@ class Garbage:
 
 
 @dataclass(frozen=True)
+class Raw:
+    """Answer with exactly this body (a dict or list is sent as JSON, bytes as they
+    are): a reply of any shape, to play a provider that sends what no schema allows."""
+
+    body: Any
+    status: int = 200
+
+
+@dataclass(frozen=True)
 class Slow:
     """Wait, then take the next step (past the client's timeout, the client gives up)."""
 
@@ -92,7 +101,7 @@ class Streamed:
     resume: threading.Event | None = None
 
 
-Step = Say | CallTools | Fail | Drop | Garbage | Slow | Streamed
+Step = Say | CallTools | Fail | Drop | Garbage | Raw | Slow | Streamed
 Responder = Callable[[list[dict[str, Any]]], Step]
 # What the server answers an agent it has no script for, given the agent's name ("" if
 # the request did not say).
@@ -349,6 +358,9 @@ class ScriptedLLM:
             return _Reply(0, b"", drop=True)
         if isinstance(step, Garbage):
             return _Reply(200, b"<html>502 Bad Gateway</html>", content_type="text/html")
+        if isinstance(step, Raw):
+            raw = step.body if isinstance(step.body, bytes) else json.dumps(step.body).encode()
+            return _Reply(step.status, raw)
         completion = self._completion(body, step)
         tokens = completion["usage"]["total_tokens"]
         if not (self.streams and body.get("stream") is True):

@@ -97,6 +97,12 @@ class LlmSettings:
         return cls(base_url=base_url, api_key=api_key or "unused", model=model)
 
 
+# A model call's attempt may take 120 s and a tool's 60 s by default; most take seconds.
+# A minute lets nearly every one finish; compose's stop_grace_period gives 10 s more.
+GRACEFUL_SHUTDOWN_SECONDS = 60.0
+MAX_GRACEFUL_SHUTDOWN_SECONDS = 3600.0
+
+
 @dataclass(frozen=True)
 class WorkerTuning:
     """How much work one worker process takes on; the defaults are the SDK's.
@@ -109,6 +115,11 @@ class WorkerTuning:
     max_concurrent_activities: int = 100
     max_concurrent_workflow_tasks: int = 100
     max_cached_workflows: int = 1000
+    # How long a stopping worker (SIGTERM) lets its in-flight model calls and tools run
+    # before it cancels them (each cancelled one is paid again on another worker). The
+    # SDK's 0 cancels at once; `from_env` (what `tether worker` reads) defaults to
+    # GRACEFUL_SHUTDOWN_SECONDS.
+    graceful_shutdown_seconds: float = 0.0
 
     def __post_init__(self) -> None:
         if self.max_concurrent_workflow_tasks < 2:
@@ -116,6 +127,11 @@ class WorkerTuning:
             raise ConfigurationError(
                 "TETHER_MAX_CONCURRENT_WORKFLOW_TASKS must be at least 2: the workflow "
                 "cache's sticky queue needs a spare slot"
+            )
+        if not 0 <= self.graceful_shutdown_seconds <= MAX_GRACEFUL_SHUTDOWN_SECONDS:
+            raise ConfigurationError(
+                "TETHER_GRACEFUL_SHUTDOWN_SECONDS must be between 0 and "
+                f"{MAX_GRACEFUL_SHUTDOWN_SECONDS:g}, got {self.graceful_shutdown_seconds:g}"
             )
         if self.max_cached_workflows < self.max_concurrent_workflow_tasks:
             # A run the cache cannot keep waits out a workflow-task timeout per task.
@@ -128,8 +144,9 @@ class WorkerTuning:
 
     @classmethod
     def from_env(cls) -> WorkerTuning:
-        """TETHER_MAX_CONCURRENT_ACTIVITIES / _WORKFLOW_TASKS / TETHER_MAX_CACHED_WORKFLOWS.
-        A cache set below the default task slots lowers the slots to match."""
+        """TETHER_MAX_CONCURRENT_ACTIVITIES / _WORKFLOW_TASKS / TETHER_MAX_CACHED_WORKFLOWS
+        and TETHER_GRACEFUL_SHUTDOWN_SECONDS. A cache set below the default task slots
+        lowers the slots to match."""
         defaults = cls()
         cached = _int_env("TETHER_MAX_CACHED_WORKFLOWS", defaults.max_cached_workflows, minimum=2)
         return cls(
@@ -142,10 +159,23 @@ class WorkerTuning:
                 minimum=2,
             ),
             max_cached_workflows=cached,
+            graceful_shutdown_seconds=_seconds_env(
+                "TETHER_GRACEFUL_SHUTDOWN_SECONDS", GRACEFUL_SHUTDOWN_SECONDS
+            ),
         )
 
 
 SDK_DEFAULTS = WorkerTuning()
+
+
+def _seconds_env(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a number of seconds, got {raw!r}") from None
 
 
 def _int_env(name: str, default: int, *, minimum: int) -> int:

@@ -21,10 +21,12 @@ TETHER_PAYLOAD_STORE_THRESHOLD is the size in bytes from which a payload is stor
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 import re
 import stat
+import uuid
 from collections.abc import AsyncIterator, Collection, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -42,6 +44,7 @@ from temporalio.converter import (
     StorageDriverStoreContext,
 )
 
+from tether._lost_payloads import PayloadLost, RunAwareStorage
 from tether._settings import ConfigurationError
 from tether._version import extra
 
@@ -49,6 +52,8 @@ if TYPE_CHECKING:
     from temporalio.contrib.aws.s3driver import S3StorageDriverClient
 
 DEFAULT_THRESHOLD = 256 * 1024
+# The file in a store's directory that names it (see FileStore._identity).
+STORE_ID_FILE = ".tether-store-id"
 FILE_DRIVER = "tether-files"
 # The largest payload the file store keeps or reads back: a tool result may be 64 MiB
 # (STORED_RESULT_BYTES_LIMIT), and JSON escapes may grow it.
@@ -74,7 +79,7 @@ def external_storage_from_env() -> ExternalStorage | None:
     if parsed.scheme == "s3":
         if not parsed.netloc:
             raise ConfigurationError(f"TETHER_PAYLOAD_STORE {where!r} names no bucket")
-        return ExternalStorage(
+        return RunAwareStorage(
             drivers=[s3_driver(parsed.netloc, parsed.path.strip("/"))],
             payload_size_threshold=threshold,
         )
@@ -83,7 +88,7 @@ def external_storage_from_env() -> ExternalStorage | None:
             f"TETHER_PAYLOAD_STORE {where!r}: give a directory or an s3://bucket URL"
         )
     directory = Path(parsed.path if parsed.scheme == "file" else where)
-    return ExternalStorage(drivers=[FileStore(directory)], payload_size_threshold=threshold)
+    return RunAwareStorage(drivers=[FileStore(directory)], payload_size_threshold=threshold)
 
 
 def _threshold() -> int:
@@ -125,6 +130,7 @@ class FileStore(StorageDriver):
 
     def _store(self, payloads: Sequence[Payload]) -> list[StorageDriverClaim]:
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        store = self._identity(create=True) or ""
         claims = []
         for payload in payloads:
             data = payload.SerializeToString()
@@ -139,8 +145,25 @@ class FileStore(StorageDriver):
                 partial.write_bytes(data)
                 partial.chmod(0o600)
                 os.replace(partial, path)  # readers never see half a payload
-            claims.append(StorageDriverClaim(claim_data={"sha256": digest}))
+            claims.append(StorageDriverClaim(claim_data={"sha256": digest, "store": store}))
         return claims
+
+    def _identity(self, *, create: bool = False) -> str | None:
+        """This store's id (STORE_ID_FILE, made by its first write): a claim names the
+        store it was written to, so a payload missing from that very store is known lost,
+        while another directory (a worker not sharing the store) is a setting to fix."""
+        path = self.directory / STORE_ID_FILE
+        try:
+            return path.read_text().strip()
+        except FileNotFoundError:
+            if not create:
+                return None
+        partial = path.with_name(f"{STORE_ID_FILE}.{os.getpid()}.tmp")
+        partial.write_text(uuid.uuid4().hex)
+        with contextlib.suppress(FileExistsError):
+            os.link(partial, path)  # the first writer's id stays
+        partial.unlink()
+        return path.read_text().strip() or None
 
     def _retrieve(self, claims: Sequence[StorageDriverClaim]) -> list[Payload]:
         payloads = []
@@ -150,15 +173,16 @@ class FileStore(StorageDriver):
                 raise ValueError(
                     f"refused a payload reference that names no stored payload: {digest[:80]!r}"
                 )
-            data = self._read(digest)
+            data = self._read(digest, claim.claim_data.get("store"))
             if hashlib.sha256(data).hexdigest() != digest:
-                raise ValueError(f"payload {digest} in {self.directory} was altered")
+                raise PayloadLost(f"payload {digest} in {self.directory} was altered")
             payload = Payload()
             payload.ParseFromString(data)
             payloads.append(payload)
         return payloads
 
-    def _read(self, digest: str) -> bytes:
+    def _read(self, digest: str, stored_in: str | None) -> bytes:
+        """The payload `digest` names, written to the store `stored_in` names."""
         where = f"payload {digest} in {self.directory}"
         path = self.directory / digest
         try:
@@ -168,8 +192,16 @@ class FileStore(StorageDriver):
             # And opened so that a file swapped in meanwhile is refused the same way.
             fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
         except FileNotFoundError:
+            if stored_in is not None and stored_in == self._identity():
+                raise PayloadLost(
+                    f"payload {digest} is gone from the payload store {self.directory} "
+                    "(deleted, or the store restored from an older backup): the run "
+                    "cannot go on without it. Restore the file, or start the run again"
+                ) from None
             raise FileNotFoundError(
-                f"{where} is missing: every worker and client must share TETHER_PAYLOAD_STORE"
+                f"payload {digest} is not in {self.directory}: this process reads another "
+                "store than the one it was written to; every worker and client must share "
+                "TETHER_PAYLOAD_STORE"
             ) from None
         except OSError as e:
             raise OSError(f"{where} cannot be read: {e.strerror}") from None

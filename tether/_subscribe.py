@@ -45,7 +45,10 @@ MAX_IDLE_SECONDS = 1.0
 # After this long without events, ask whether the run closed without a last event (it
 # was terminated, or its code does not publish one): the feed then ends.
 CLOSED_CHECK_SECONDS = 2.0
-QUERY_TIMEOUT = timedelta(seconds=10)
+# A poll that reaches a killed worker's sticky queue waits there about 10 s before the
+# server hands it to the run's task queue: a timeout of exactly that gave up on every
+# poll, and nothing streamed until the run ended. Well past it, the poll is answered.
+QUERY_TIMEOUT = timedelta(seconds=30)
 # How many runs back a subscriber looks for events older than the latest run keeps.
 MAX_RUNS_BACK = 100
 

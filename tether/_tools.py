@@ -122,8 +122,9 @@ class Tool:
             the attempt elsewhere; also bounds how late a cancellation arrives. Defaults
             to the workflow's (10 s).
         retry: How infrastructure failures are retried (Temporal's `RetryPolicy`;
-            default: 5 attempts, 1 s doubling to 30 s). Bad arguments and `ToolError`s
-            are never retried.
+            default: 10 attempts, 1 s doubling to 30 s, about 2.5 minutes; once they run
+            out, the model is told the tool is unavailable and the run goes on). Bad
+            arguments and `ToolError`s are never retried.
         max_result_bytes: Longer results (UTF-8) are truncated with a note to the model;
             defaults to the agent's limit.
     """

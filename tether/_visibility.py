@@ -17,6 +17,7 @@ from typing import Any
 
 from temporalio.common import SearchAttributeKey
 
+from tether import _arguments
 from tether._run_io import PendingApproval, RunState
 from tether._search_attributes import AGENT_NAME, AGENT_STATUS, AGENT_TOKENS, AGENT_TURNS
 
@@ -36,6 +37,7 @@ DETAILS_INPUT_CHARS = 2_000
 SUMMARY_ARGS_CHARS = 80
 # What Temporal keeps of a summary (the server's limit.userMetadataSummarySize).
 LABEL_BYTES = 400
+SUMMARY_NAME_CHARS = 64
 DETAILS_RESULT_CHARS = 600
 # How a person decides a waiting call, whatever started the run.
 CLI = "tether"
@@ -66,19 +68,26 @@ def start_details(label: str, text: str) -> str:
 
 
 def call_summary(name: str, arguments: str, chars: int = SUMMARY_ARGS_CHARS) -> str:
-    """`lookup_order(order_id='A-1001')`, shortened, for an activity's or a timer's label."""
+    """`lookup_order(order_id='A-1001')`, shortened, for an activity's or a timer's label
+    (any text the model sent gives one)."""
+    args = _json(arguments or "{}")
+    shown = (
+        ", ".join(f"{k}={v!r}" for k, v in args.items()) if isinstance(args, dict) else arguments
+    )
+    return f"{_short(name, SUMMARY_NAME_CHARS)}({_short(shown, chars)})"
+
+
+def _short(text: str, chars: int) -> str:
+    return text if len(text) <= chars else text[: chars - 1] + "…"
+
+
+def _json(text: str) -> Any:
+    """`text` as JSON, or None if it is not JSON Tether reads (see `_arguments.loads`):
+    what a model or a tool wrote is shown, never a reason for workflow code to fail."""
     try:
-        args = json.loads(arguments or "{}")
-        shown = (
-            ", ".join(f"{k}={v!r}" for k, v in args.items())
-            if isinstance(args, dict)
-            else arguments
-        )
-    except json.JSONDecodeError:
-        shown = arguments
-    if len(shown) > chars:
-        shown = shown[: chars - 1] + "…"
-    return f"{name}({shown})"
+        return _arguments.loads(text)
+    except ValueError:
+        return None
 
 
 def decide_command(workflow_id: str, call: PendingApproval, verb: str = "approve") -> str:
@@ -168,19 +177,15 @@ def inline(text: str) -> str:
 
 
 def _pretty(arguments: str) -> str:
-    try:
-        return json.dumps(json.loads(arguments), indent=2, ensure_ascii=False)
-    except json.JSONDecodeError:
-        return arguments
+    value = _json(arguments)
+    return arguments if value is None else json.dumps(value, indent=2, ensure_ascii=False)
 
 
 def _readable(result: str) -> str:
     """A tool's result for a person: a JSON object one field a line, other text wrapped;
     at most DETAILS_RESULT_CHARS of it."""
-    if len(result) > DETAILS_RESULT_CHARS:
-        result = result[: DETAILS_RESULT_CHARS - 1] + "…"
-    try:
-        value = json.loads(result)
-    except json.JSONDecodeError:
+    result = _short(result, DETAILS_RESULT_CHARS)
+    value = _json(result)
+    if value is None:
         return textwrap.fill(" ".join(result.split()), 68)
     return json.dumps(value, indent=2, ensure_ascii=False)

@@ -73,7 +73,12 @@ class LlmReply(BaseModel):
 
 
 ToolErrorKind = Literal[
-    "unknown_tool", "malformed_arguments", "invalid_arguments", "tool_error", "rejected"
+    "unknown_tool",
+    "malformed_arguments",
+    "invalid_arguments",
+    "tool_error",
+    "rejected",
+    "unavailable",
 ]
 
 

@@ -15,6 +15,7 @@ import os
 import signal
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from temporalio.client import Client
@@ -85,6 +86,7 @@ def create_worker(
         max_concurrent_activities=tuning.max_concurrent_activities,
         max_concurrent_workflow_tasks=tuning.max_concurrent_workflow_tasks,
         max_cached_workflows=tuning.max_cached_workflows,
+        graceful_shutdown_timeout=timedelta(seconds=tuning.graceful_shutdown_seconds),
         interceptors=telemetry.interceptors(),
         deployment_config=versioned(deployment) if deployment else None,
     )
@@ -161,7 +163,10 @@ async def serve(agents: AgentRegistry, config: WorkerConfig) -> None:
             deployment=config.deployment,
         )
         await stop.wait()
-        log.info("worker stopping: finishing in-flight tasks")
+        log.info(
+            "worker stopping: finishing in-flight tasks",
+            within_seconds=config.tuning.graceful_shutdown_seconds,
+        )
     if beating is not None:
         beating.cancel()
     log.info("worker stopped")

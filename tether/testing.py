@@ -15,16 +15,17 @@ a worker for your agents:
                 await run.approve(call, signer=SIGNER)
                 assert (await run.result()).status == "completed"
 
-The model is a real OpenAI-compatible server on loopback, spoken to by the real
-`openai` client: queue replies with `enqueue`, or give each agent a responder
+The model is a real OpenAI-compatible server on loopback, spoken to by the real `openai`
+client: queue replies with `enqueue`, or give each agent a responder
 (`ScriptedLLM(scripts={"issue-triage": fn})`, `fn(messages) -> step`) that plays its
 conversations. Its `requests` record what the model was sent. Faults are steps too:
-`Fail(500)`, `rate_limited(retry_after="2")`, `Drop()`, `Garbage()`, `Slow(5, then)`,
-or random ones with `Chaos`. A request for a stream gets server-sent events, a chunk
-per word (`ScriptedLLM(chunk_delay=...)`, `Streamed(step, delay=..., drop_after=N)` to
-pace a reply or break it off after N chunks; `streams=False` plays a provider that does
-not stream). Tool calls get ids `call_0001`, `call_0002`, ... per
-server; `call_tools(..., ids=["call_0"])` fixes them, to play a provider that reuses ids.
+`Fail(500)`, `rate_limited(retry_after="2")`, `Drop()`, `Garbage()`, `Raw(body)` (a body
+of any shape), `Slow(5, then)`, or random ones with `Chaos`. A request for a stream gets
+server-sent events, a chunk per word (`ScriptedLLM(chunk_delay=...)`, `Streamed(step,
+delay=..., drop_after=N)` to pace a reply or break it off after N chunks;
+`streams=False` plays a provider that does not stream). Tool calls get ids `call_0001`,
+`call_0002`, ... per server; `call_tools(..., ids=["call_0"])` fixes them, to play a
+provider that reuses ids.
 `worker` trusts `SIGNER` (a key made for this process, as approver `tester`) to sign
 decisions, unless given other `approver_keys`.
 """
@@ -55,6 +56,7 @@ from tether._scripted_llm import (
     Drop,
     Fail,
     Garbage,
+    Raw,
     RecordedRequest,
     Responder,
     Say,
@@ -87,6 +89,7 @@ __all__ = [
     "Drop",
     "Fail",
     "Garbage",
+    "Raw",
     "RecordedRequest",
     "Responder",
     "Say",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
 import uuid
 from dataclasses import dataclass
@@ -22,12 +23,12 @@ from temporalio.testing import WorkflowEnvironment
 
 from support_desk.scripts import SCRIPTS
 from tests.support.approvals import pending_approvals
-from tests.support.processes import free_port, process_env, starter_in_background, target
+from tests.support.processes import free_port, process_env, starter_command, starter_in_background, target
 from tests.support.shop import CUSTOMER, running_worker
 from tests.support.waiting import first
 from tether import PendingApproval
 from tether._cli.common import MAX_ID_CHARS
-from tether._limits import MAX_PROMPT_CHARS
+from tether._limits import MAX_NAME_CHARS, MAX_PROMPT_CHARS
 from tether._run_io import AgentInput
 from tether.testing import ScriptedLLM, call_tools
 from tether.workflow import AgentWorkflow
@@ -102,6 +103,14 @@ CASES = dict(
         case("huge-send", ["send", "x", HUGE], "the message is longer than 100,000 characters"),
         case("huge-run-id", ["run", "hi", "--id", LONG_ID], ID_TOO_LONG),
         case("huge-status-id", ["status", LONG_ID], ID_TOO_LONG),
+        # Its default run id (`NAME-<random>`) would be over Temporal's 255 characters.
+        case(
+            "huge-agent-name",
+            ["run", "hi", "--agent", "a" * 1000],
+            f"the agent name is longer than {MAX_NAME_CHARS} characters",
+        ),
+        # Bytes that are not UTF-8 reach Python as surrogates (os.fsdecode); gRPC refused them.
+        case("non-utf8-status-id", ["status", "run-\udcff"], "the run id is not valid UTF-8"),
         case("huge-pipeline-id", ["pipeline", "hi", "--id", LONG_ID], ID_TOO_LONG),
         case(
             "negative-pipeline-timeout",
@@ -269,3 +278,26 @@ async def test_bad_input_starts_and_decides_nothing(
         assert missing.value.status == RPCStatusCode.NOT_FOUND
     # The waiting run still waits for the same call: no refused decision reached it.
     assert outcomes.pending_after == outcomes.pending_before
+
+
+async def test_output_closed_early_ends_quietly(
+    outcomes: Outcomes, dev_env: WorkflowEnvironment
+) -> None:
+    """`tether status ID | head -0`: the reader is gone before the first line. The
+    command exits with the shell's status for it (141), no traceback."""
+    env = process_env(target(dev_env), QUEUE, outcomes.files / "shop.db")
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *starter_command("status", WAITING, "--json"),
+            env=env,
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+        )
+    finally:
+        os.close(write_end)
+    async with asyncio.timeout(60):
+        _, err = await proc.communicate()
+    assert "Traceback" not in err.decode() and "BrokenPipe" not in err.decode(), err.decode()
+    assert proc.returncode == 141

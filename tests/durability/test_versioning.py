@@ -14,6 +14,7 @@ runs a copy of Tether with the change.
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 import subprocess
 import uuid
@@ -27,8 +28,15 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from support_desk.scripts import SCRIPTS
-from tests.support.approvals import approve_all
-from tests.support.processes import ROOT, model_env, process_env, target, tether_worker
+from tests.support.approvals import approve_all, pending_approvals
+from tests.support.processes import (
+    ROOT,
+    model_env,
+    process_env,
+    starter_in_background,
+    target,
+    tether_worker,
+)
 from tests.support.shop import CUSTOMER, SEEDED_CUSTOMER, refund_prompt, seed_orders
 from tests.support.waiting import until
 from tether._run_io import AgentInput
@@ -66,13 +74,13 @@ async def temporal(env: WorkflowEnvironment, *args: str) -> None:
     assert proc.returncode == 0, err.decode()
 
 
-async def make_current(env: WorkflowEnvironment, build: str) -> None:
+async def make_current(env: WorkflowEnvironment, build: str, deployment: str = DEPLOYMENT) -> None:
     """Once the build's worker has registered, make it the deployment's current one."""
 
     async def registered() -> bool:
         proc = await asyncio.create_subprocess_exec(
             binary("temporal"), "worker", "deployment", "describe-version",
-            "--deployment-name", DEPLOYMENT, "--build-id", build, "--address", target(env),
+            "--deployment-name", deployment, "--build-id", build, "--address", target(env),
             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         )  # fmt: skip
         await proc.communicate()
@@ -81,7 +89,7 @@ async def make_current(env: WorkflowEnvironment, build: str) -> None:
     await until(registered, f"build {build} never registered", within=30)
     await temporal(
         env, "worker", "deployment", "set-current-version", "--yes",
-        "--deployment-name", DEPLOYMENT, "--build-id", build,
+        "--deployment-name", deployment, "--build-id", build,
     )  # fmt: skip
 
 
@@ -189,3 +197,47 @@ async def test_runs_stay_on_their_build_and_chats_move_at_continue_as_new(
     for handle in (pinned, fresh, client.get_workflow_handle(chat.id)):
         kinds = {e.event_type async for e in handle.fetch_history_events()}
         assert EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED not in kinds
+
+
+async def test_status_names_the_build_a_run_is_pinned_to_and_that_none_serves_it(
+    dev_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    """The probe stopped build 1's workers while build 2 was current: build 1's pinned
+    runs waited, and `status` said only that "its worker did not answer within 3 s"."""
+    client = dev_env.client
+    shop = tmp_path / "shop.db"
+    (order,) = seed_orders(shop, ["V-2001"])
+    queue = f"stranded-{uuid.uuid4().hex[:8]}"
+    deployment = f"tether-stranded-{uuid.uuid4().hex[:6]}"
+    with ScriptedLLM(scripts=SCRIPTS) as llm:
+        env = process_env(target(dev_env), queue, shop, **model_env(llm))
+        demo = "support_desk:REGISTRY"
+        with tether_worker(
+            env, tmp_path / "b2.log", demo, "--deployment", deployment, "--build-id", "b2"
+        ):
+            with tether_worker(
+                env, tmp_path / "b1.log", demo, "--deployment", deployment, "--build-id", "b1"
+            ):
+                await make_current(dev_env, "b1", deployment)
+                pinned = await client.start_workflow(
+                    AgentWorkflow.run,
+                    AgentInput(
+                        agent="support-desk",
+                        acting_for=SEEDED_CUSTOMER,
+                        prompt=refund_prompt(order),
+                    ),
+                    id=f"{queue}-pinned",
+                    task_queue=queue,
+                )
+                await pending_approvals(pinned)
+                await make_current(dev_env, "b2", deployment)
+            # Build 1's worker stopped: build 2's polls the same queue, and serves it not.
+            shown = await starter_in_background(env, "status", pinned.id)
+            as_json = await starter_in_background(env, "status", pinned.id, "--json")
+        await pinned.terminate(reason="the test is done")
+    assert shown.returncode == 0, shown.stderr
+    assert f"build b1 of deployment {deployment} (pinned)" in shown.stdout
+    assert f"no worker of build b1 of deployment {deployment} polls task queue" in shown.stdout
+    found = json.loads(as_json.stdout)
+    assert found["build"] == {"deployment": deployment, "build_id": "b1"}
+    assert found["source"] == "history"

@@ -43,11 +43,12 @@ from tether._replay import replay
 from tether._temporal import TETHER_CONVERTER
 from tether._tools import ToolOptions
 from tether._wire import MCP_TOOL_ACTIVITY
-from tether.testing import SIGNER, ScriptedLLM, call_tools, say, worker
+from tether.testing import SIGNER, ScriptedLLM, Slow, call_tools, say, worker
 from tether.workflow import AgentWorkflow
 
 AGENTS = "tests.support.mcp_agents:REGISTRY"  # what the tests' `tether worker` processes serve
 FAILS_OVER = 60  # seconds: a retry waits out a dead worker's heartbeat timeout (10 s)
+OUTAGE_SECONDS = 40
 
 
 def calls(notes: Path, tool: str = "add_note", event: str = "started") -> list[dict[str, Any]]:
@@ -483,3 +484,29 @@ async def test_a_servers_listing_and_results_are_bounded(
     assert result.status == "completed"
     (dumped,) = tool_messages(llm, 1)
     assert dumped.startswith("0000xxx") and len(dumped.encode()) < 20_000  # the agent's 16 KiB
+
+
+async def test_an_mcp_server_down_for_40_seconds_does_not_fail_the_run(
+    dev_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    """The probe's run failed once its MCP server was down about 15 s (5 attempts). The
+    default policy retries a tool for about 2.5 minutes: real time, on a dev server."""
+    with ScriptedLLM() as llm, http_server(tmp_path) as http:
+        agent = notetaker(http_notes(http.url))
+        llm.enqueue(Slow(1, call_tools(("add_note", {"text": "call Ann"}))), say("Noted."))
+        async with worker(dev_env.client, agent, llm) as w:
+            run = await start(dev_env, w.task_queue)
+
+            async def asked() -> bool:
+                return llm.request_count == 1
+
+            await until(asked, "the model was never asked")
+            http.kill()  # before the model's reply reaches the tool
+            await asyncio.sleep(OUTAGE_SECONDS)
+            http.start()
+            result = await asyncio.wait_for(run.result(), 120)
+    assert result.status == "completed"
+    assert tool_messages(llm, 1) == ["note 1"]
+    assert notes_written(tmp_path) == ["call Ann"]
+    [(kind, attempt)] = await retried_activities(run.handle)
+    assert kind == MCP_TOOL_ACTIVITY and attempt > 5

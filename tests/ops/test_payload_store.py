@@ -21,7 +21,7 @@ from moto.server import ThreadedMotoServer
 from temporalio.api.common.v1 import Payload, Payloads
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.sdk.v1.external_storage_pb2 import ExternalStorageReference
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.converter import (
     StorageDriverClaim,
     StorageDriverRetrieveContext,
@@ -30,9 +30,12 @@ from temporalio.converter import (
 )
 from temporalio.testing import WorkflowEnvironment
 
+from tests.support.processes import process_env, starter_in_background, target
 from tests.support.shop import running_worker
+from tests.support.waiting import until
 from tether import Agent, AgentRegistry, AgentRun, ContextPolicy, tool
 from tether._limits import MAX_RESULT_BYTES_LIMIT
+from tether._lost_payloads import PayloadLost
 from tether._storage import FileStore, external_storage_from_env
 from tether.codec_server import make_server
 from tether.testing import ScriptedLLM, call_tools, say
@@ -172,17 +175,66 @@ def decoded(payloads: list[Payload]) -> list[Payload]:
         server.server_close()
 
 
-def test_a_stored_payload_is_checked_when_read_back(file_store: Path) -> None:
+def test_a_stored_payload_is_checked_when_read_back(file_store: Path, tmp_path: Path) -> None:
     store = FileStore(file_store)
     (claim,) = store._store([Payload(data=b"x" * 1000)])
     path = file_store / claim.claim_data["sha256"]
     assert path.stat().st_mode & 0o777 == 0o600
+    # Another directory than the one it was written to: a setting to fix, retried.
+    with pytest.raises(FileNotFoundError, match="must share TETHER_PAYLOAD_STORE"):
+        FileStore(tmp_path / "elsewhere")._retrieve([claim])
     path.write_bytes(b"altered")
-    with pytest.raises(ValueError, match="was altered"):
+    with pytest.raises(PayloadLost, match="was altered"):
         store._retrieve([claim])
     path.unlink()
-    with pytest.raises(FileNotFoundError, match="must share TETHER_PAYLOAD_STORE"):
+    with pytest.raises(PayloadLost, match="is gone from the payload store") as lost:
         store._retrieve([claim])
+    assert lost.value.non_retryable
+
+
+async def test_a_lost_payload_ends_its_run_saying_why(
+    dev_env: WorkflowEnvironment,
+    file_store: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """The probe deleted a stored payload: a worker that had to read the run's history
+    back failed its workflow task on every attempt, forever, telling to share the store.
+    Now the run ends within seconds, its reason naming the lost payload."""
+    monkeypatch.setenv("TETHER_PAYLOAD_STORE_THRESHOLD", "4096")
+    client = with_store(dev_env)
+    registry = AgentRegistry([reader(0.01)])
+    with ScriptedLLM(reads(1)) as llm:
+        async with running_worker(client, llm, agents=registry) as w:
+            run = await AgentRun.start(client, "reader", "go", task_queue=w.task_queue, chat=True)
+
+            async def answered() -> bool:
+                return (await run.state()).status == "awaiting_user"
+
+            await until(answered, "the chat never answered its prompt", seconds=60)
+        for stored in await asyncio.to_thread(lambda: list(file_store.iterdir())):
+            if not stored.name.startswith("."):
+                stored.unlink()
+        # A new worker has the run in no cache: it reads the history back.
+        async with running_worker(client, llm, agents=registry, queue=w.task_queue):
+            await run.end()
+
+            async def ended() -> bool:
+                return (await run.handle.describe()).status != WorkflowExecutionStatus.RUNNING
+
+            await until(ended, "the run never ended", seconds=60)
+    described = await run.handle.describe()
+    assert described.status == WorkflowExecutionStatus.TERMINATED
+    last = [e async for e in run.handle.fetch_history_events()][-1]
+    reason = last.workflow_execution_terminated_event_attributes.reason
+    assert reason.startswith("PayloadLost: payload ") and "is gone from the payload store" in reason
+    # Reading the run says so in one line, no traceback (exit status 2).
+    env = process_env(target(dev_env), w.task_queue, tmp_path / "shop.db")
+    for command in ("status", "transcript"):
+        shown = await starter_in_background(env, command, run.id)
+        assert "Traceback" not in shown.stderr, shown.stderr
+        assert shown.returncode == 2 and len(shown.stderr.strip().splitlines()) == 1
+        assert "cannot read a payload of its history (PayloadLost: payload" in shown.stderr
 
 
 async def test_a_store_keeps_megabyte_results_out_of_history(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import subprocess
 import sys
@@ -12,13 +13,14 @@ from temporalio.worker import Worker
 
 from tests.support.processes import ROOT, process_env
 from tether import ConfigurationError
-from tether._settings import SDK_DEFAULTS
+from tether._settings import GRACEFUL_SHUTDOWN_SECONDS, SDK_DEFAULTS
 from tether.worker import WorkerTuning
 
 TUNING_VARS = (
     "TETHER_MAX_CONCURRENT_ACTIVITIES",
     "TETHER_MAX_CONCURRENT_WORKFLOW_TASKS",
     "TETHER_MAX_CACHED_WORKFLOWS",
+    "TETHER_GRACEFUL_SHUTDOWN_SECONDS",
 )
 
 
@@ -30,7 +32,10 @@ def no_tuning_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_unset_or_blank_tuning_keeps_the_sdk_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TETHER_MAX_CACHED_WORKFLOWS", " ")
-    assert WorkerTuning.from_env() == SDK_DEFAULTS
+    # All but the graceful shutdown: the SDK's cancels in-flight calls at once.
+    assert WorkerTuning.from_env() == dataclasses.replace(
+        SDK_DEFAULTS, graceful_shutdown_seconds=GRACEFUL_SHUTDOWN_SECONDS
+    )
     # Same cache size as a Worker built without the setting.
     sdk = inspect.signature(Worker).parameters
     assert sdk["max_cached_workflows"].default == SDK_DEFAULTS.max_cached_workflows
@@ -40,8 +45,12 @@ def test_tuning_is_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("TETHER_MAX_CONCURRENT_ACTIVITIES", "8")
     monkeypatch.setenv("TETHER_MAX_CONCURRENT_WORKFLOW_TASKS", " 20 ")
     monkeypatch.setenv("TETHER_MAX_CACHED_WORKFLOWS", "50")
+    monkeypatch.setenv("TETHER_GRACEFUL_SHUTDOWN_SECONDS", "90")
     assert WorkerTuning.from_env() == WorkerTuning(
-        max_concurrent_activities=8, max_concurrent_workflow_tasks=20, max_cached_workflows=50
+        max_concurrent_activities=8,
+        max_concurrent_workflow_tasks=20,
+        max_cached_workflows=50,
+        graceful_shutdown_seconds=90,
     )
 
 
@@ -61,6 +70,8 @@ def test_a_small_cache_lowers_the_default_task_slots(monkeypatch: pytest.MonkeyP
         ("TETHER_MAX_CACHED_WORKFLOWS", "0", "must be a whole number >= 2, got '0'"),
         ("TETHER_MAX_CONCURRENT_WORKFLOW_TASKS", "1", "must be a whole number >= 2, got '1'"),
         ("TETHER_MAX_CONCURRENT_WORKFLOW_TASKS", "2000", "below TETHER_MAX_CONCURRENT_WORKFLOW"),
+        ("TETHER_GRACEFUL_SHUTDOWN_SECONDS", "soon", "must be a number of seconds, got 'soon'"),
+        ("TETHER_GRACEFUL_SHUTDOWN_SECONDS", "-1", "must be between 0 and 3600, got -1"),
     ],
 )
 def test_bad_tuning_is_refused_with_the_variable_named(

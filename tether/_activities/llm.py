@@ -21,9 +21,11 @@ from temporalio.exceptions import ApplicationError
 from tether._activities.agents import served
 from tether._activities.conversations import Conversations
 from tether._activities.heartbeat import heartbeating
-from tether._activities.llm_errors import classify, malformed
+from tether._activities.llm_errors import classify
+from tether._activities.replies import check_shape, fitted, normalized
 from tether._activities.specs import RecordedSpecs
 from tether._activities.streaming import DeltaFeed, streamed_completion
+from tether._activities.tools import stores_large_payloads
 from tether._agents import AgentRegistry
 from tether._logs import get_logger
 from tether._messages import Message, ToolCall, Usage
@@ -120,6 +122,7 @@ class LlmActivities:
             finish_reason=finish_reason,
             cost_usd=self._prices.cost(request.model, usage),
         )
+        reply = fitted(reply, stored=stores_large_payloads())
         if streamed:  # else the workflow publishes the text at once
             reply.streamed = True
         own = self.worker_queues.get(info.task_queue)
@@ -131,7 +134,7 @@ class LlmActivities:
             reply.worker_queue = own
         # Validated with the live type: the code that reads `output` is the live code.
         if spec.output is not None and agent.output_type is not None and not message.tool_calls:
-            reply.output, reply.output_error = _validate(agent.output_type, message.content)
+            reply.output, reply.output_error = _validate(agent.output_type, reply.message.content)
         return reply
 
     async def _streamed(
@@ -189,10 +192,7 @@ def _client_timeout() -> float | None:
 
 def _parse(completion: object, model: str) -> tuple[Message, Usage, str | None]:
     """The reply's message and usage; a body of any other shape is retried."""
-    if not isinstance(completion, ChatCompletion):
-        raise malformed(model, f"expected a chat completion, got {type(completion).__name__}")
-    if not completion.choices:
-        raise malformed(model, "no choices")
+    completion = check_shape(completion, model)
     choice = completion.choices[0]
     calls = distinct_ids(
         [
@@ -204,7 +204,7 @@ def _parse(completion: object, model: str) -> tuple[Message, Usage, str | None]:
     content = choice.message.content
     if calls and not content:
         content = None  # a stream's "" beside tool calls: the same message as a plain call's
-    message = Message(role="assistant", content=content, tool_calls=calls)
+    message = normalized(Message(role="assistant", content=content, tool_calls=calls))
     u = completion.usage
     usage = (
         Usage(

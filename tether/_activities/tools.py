@@ -90,7 +90,7 @@ def fitted(outcome: ToolOutcome, limit: int) -> ToolOutcome:
     """`outcome` cut to `limit` bytes of UTF-8, and further if its payload would still
     exceed Temporal's limit (JSON escapes some characters to six bytes), unless the
     worker keeps large payloads in an external store."""
-    if _external_storage():
+    if stores_large_payloads():
         return outcome.model_copy(update={"content": truncate(outcome.content, limit)})
     while True:
         cut = outcome.model_copy(update={"content": truncate(outcome.content, limit)})
@@ -100,7 +100,7 @@ def fitted(outcome: ToolOutcome, limit: int) -> ToolOutcome:
         limit = max(1, int(limit * PAYLOAD_BUDGET_BYTES / size * 0.9))
 
 
-def _external_storage() -> bool:
+def stores_large_payloads() -> bool:
     """Whether this worker's client keeps large payloads in a store (a tool tested in an
     `ActivityEnvironment` without a client: no)."""
     try:

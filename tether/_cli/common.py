@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from typing import Any, TextIO
 from urllib.parse import quote
 
+from cryptography.exceptions import InvalidTag
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError, FailureError
 from temporalio.service import RPCError, RPCStatusCode
@@ -120,6 +121,10 @@ def check_id(workflow_id: str) -> str:
         raise UserError("the run id is empty")
     if len(workflow_id) > MAX_ID_CHARS:
         raise UserError(f"the run id is longer than {MAX_ID_CHARS} characters")
+    try:
+        workflow_id.encode()
+    except UnicodeEncodeError:  # argv bytes that are not UTF-8 arrive as surrogates
+        raise UserError("the run id is not valid UTF-8") from None
     return workflow_id
 
 
@@ -155,6 +160,20 @@ def explained(workflow_id: str) -> Iterator[None]:
         if e.status == RPCStatusCode.NOT_FOUND and "not found" in e.message.lower():
             raise UserError(f"no run with id {workflow_id!r}") from None
         raise UserError(f"run {workflow_id!r}: {e.message}") from None
+    except PAYLOAD_ERRORS as e:
+        raise UserError(f"run {workflow_id!r}: {unreadable(e)}") from None
+
+
+# What reading a run's payloads raises when one cannot be read: gone from the payload
+# store, encrypted with a key this process lacks, altered (the codec and the stores
+# raise these; the SDK's S3 driver raises its own, derived from these too).
+PAYLOAD_ERRORS = (ApplicationError, OSError, ValueError, InvalidTag)
+
+
+def unreadable(error: BaseException) -> str:
+    """Why a payload of the run cannot be read, in one line."""
+    detail = error.message if isinstance(error, ApplicationError) else str(error)
+    return f"cannot read a payload of its history ({type(error).__name__}: {detail or 'no detail'})"
 
 
 def root_cause(error: BaseException) -> tuple[str, str]:

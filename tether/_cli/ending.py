@@ -9,9 +9,9 @@ from typing import Any
 from pydantic import ValidationError
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 
-from tether._cli.common import emit_json, root_cause
+from tether._cli.common import emit_json, prog, root_cause
 from tether._cli.follow import Approver, any_progress, follow
-from tether._cli.live import Screen, follow_feed, print_event
+from tether._cli.live import LastEventsMissing, Screen, follow_feed, print_event
 from tether._cli.notices import Notices
 from tether._events import RunEvent
 from tether._run_io import AgentResult
@@ -54,6 +54,9 @@ async def finish(
             result = await follow(raw, approver, any_progress(raw, quiet=quiet), notices)
     except WorkflowFailureError as e:
         return 1 if events else report_failure(handle.id, link, e, as_json=as_json)
+    except LastEventsMissing as e:
+        print(f"{prog()}: {e}", file=sys.stderr)
+        return 1
     try:
         agent = AgentResult.model_validate(result)
     except ValidationError:

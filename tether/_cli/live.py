@@ -30,8 +30,17 @@ from tether._events import (
 )
 from tether._subscribe import OFFSET_QUERY, QUERY_TIMEOUT, subscribe
 
-# Once the run's result is in, how long its feed gets to give its last events.
+# Once a chat's reply is in, how long its feed gets to show the end of it.
 DRAIN_SECONDS = 5.0
+# Once the run's result is in, how long its feed gets to give its last events (the
+# `run_ended` at least): a killed worker's sticky queue alone holds a poll ~10 s.
+LAST_EVENTS_SECONDS = 60.0
+
+
+class LastEventsMissing(RuntimeError):
+    """The run ended, but its feed did not give its last event in time."""
+
+
 T = TypeVar("T")
 
 
@@ -166,7 +175,13 @@ async def follow_feed(
             lines = await notices.check(now=result.done())
             if lines and history is not None:
                 history(lines)
-        await asyncio.wait({reading}, timeout=DRAIN_SECONDS)
+        await asyncio.wait({reading}, timeout=LAST_EVENTS_SECONDS)
+        if not reading.done():
+            raise LastEventsMissing(
+                f"run {handle.id} ended, but its event feed did not give its last events "
+                f"within {LAST_EVENTS_SECONDS:g} s; read them with `watch --events --from SEQ`"
+            )
+        reading.result()  # the feed's own error, if it had one
         return result.result()
     except asyncio.CancelledError:  # Ctrl-C
         say_stopped_following(handle)

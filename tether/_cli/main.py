@@ -23,6 +23,7 @@ from tether._temporal import TemporalUnreachable
 from tether._version import DISTRIBUTION, installed_version
 
 Command = Callable[[argparse.Namespace], Awaitable[int]]
+STDOUT = 1
 
 
 async def cmd_replay(args: argparse.Namespace) -> int:
@@ -152,7 +153,8 @@ def main(
     default_pipeline: str | None = None,
 ) -> int:
     """Run one `tether` command; returns its exit status (0 done, 1 the run did not
-    complete, 2 a mistake named in one line on stderr, 130 interrupted).
+    complete, 2 a mistake named in one line on stderr, 130 interrupted, 141 its output
+    closed early, as by `| head`).
 
     Args:
         argv: The arguments; None reads sys.argv.
@@ -173,3 +175,9 @@ def main(
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # `tether ... | head`: the reader has all it wanted. Quiet, as `git log | head`
+        # is, with the shell's status for it (SIGPIPE); stdout goes nowhere from here,
+        # so flushing it at exit cannot fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), STDOUT)
+        return 141

@@ -5,17 +5,23 @@ as long as the server lets it)."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from pydantic import TypeAdapter, ValidationError
-from temporalio.api.enums.v1 import TaskQueueType, WorkerStatus
-from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.enums.v1 import TaskQueueType, VersioningBehavior, WorkerStatus
+from temporalio.api.taskqueue.v1 import PollerInfo, TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest, ListWorkersRequest
-from temporalio.client import Client, WorkflowHandle, WorkflowQueryFailedError
+from temporalio.client import (
+    Client,
+    WorkflowExecutionDescription,
+    WorkflowHandle,
+    WorkflowQueryFailedError,
+)
 from temporalio.service import RPCError, RPCStatusCode
 
 from tether._messages import Message
 from tether._run_io import RunState
+from tether._transcripts import TRANSCRIPT_PAGE_QUERY, TranscriptPage, read_pages
 from tether._workflows.pipeline import PipelineState
 
 QUERY_SECONDS = 3.0
@@ -26,10 +32,30 @@ STATES: TypeAdapter[AnyState] = TypeAdapter(AnyState)
 GONE = (WorkerStatus.WORKER_STATUS_SHUTTING_DOWN, WorkerStatus.WORKER_STATUS_SHUTDOWN)
 
 
-async def polling(client: Client, task_queue: str) -> bool:
-    """Whether a worker polls `task_queue` for workflow tasks. The server lists a poller
-    for minutes after it was last seen; one whose worker said it shut down after that
-    poll is left out (a killed worker cannot say so: a query to it then times out)."""
+class Build(NamedTuple):
+    """The Worker Deployment build a run is pinned to (Worker Versioning)."""
+
+    deployment: str
+    build_id: str
+
+    def __str__(self) -> str:
+        return f"{self.build_id} of deployment {self.deployment}"
+
+
+def pinned_build(described: WorkflowExecutionDescription) -> Build | None:
+    """The build the run is pinned to, if it is (a versioned worker started it)."""
+    info = described.raw_description.workflow_execution_info.versioning_info
+    version = info.deployment_version
+    if info.behavior != VersioningBehavior.VERSIONING_BEHAVIOR_PINNED or not version.build_id:
+        return None
+    return Build(version.deployment_name, version.build_id)
+
+
+async def polling(client: Client, task_queue: str, build: Build | None = None) -> bool:
+    """Whether a worker polls `task_queue` for workflow tasks (with `build`, a worker of
+    that build: only those serve a run pinned to it). The server lists a poller for
+    minutes after it was last seen; one whose worker said it shut down after that poll
+    is left out (a killed worker cannot say so: a query to it then times out)."""
     response = await client.workflow_service.describe_task_queue(
         DescribeTaskQueueRequest(
             namespace=client.namespace,
@@ -39,9 +65,15 @@ async def polling(client: Client, task_queue: str) -> bool:
     )
     gone = await _shut_down(client, task_queue)
     return any(
-        p.identity not in gone or p.last_access_time.ToDatetime() > gone[p.identity]
+        (p.identity not in gone or p.last_access_time.ToDatetime() > gone[p.identity])
+        and (build is None or _of_build(p, build))
         for p in response.pollers
     )
+
+
+def _of_build(poller: PollerInfo, build: Build) -> bool:
+    options = poller.deployment_options
+    return (options.deployment_name, options.build_id) == (build.deployment, build.build_id)
 
 
 async def _shut_down(client: Client, task_queue: str) -> dict[str, datetime]:
@@ -60,12 +92,14 @@ async def _shut_down(client: Client, task_queue: str) -> dict[str, datetime]:
     }
 
 
-async def ask(handle: WorkflowHandle[Any, Any], query: str, result_type: type[T]) -> T | None:
+async def ask(
+    handle: WorkflowHandle[Any, Any], query: str, result_type: type[T], *args: Any
+) -> T | None:
     """The answer to `query`, or None if no worker gave one within QUERY_SECONDS (or the
     run's workflow has no such query)."""
     try:
         answer: T = await handle.query(
-            query, result_type=result_type, rpc_timeout=timedelta(seconds=QUERY_SECONDS)
+            query, *args, result_type=result_type, rpc_timeout=timedelta(seconds=QUERY_SECONDS)
         )
     except WorkflowQueryFailedError:
         return None
@@ -88,7 +122,14 @@ async def ask_state(handle: WorkflowHandle[Any, Any]) -> AnyState | None:
 
 
 async def ask_transcript(handle: WorkflowHandle[Any, Any]) -> list[Message] | None:
-    return await ask(handle, "transcript", list[Message])
+    """The run's transcript, page by page (as `AgentRun.transcript` reads it); a worker
+    of a Tether before pages answers the whole in one."""
+
+    async def page(start: int) -> TranscriptPage | None:
+        return await ask(handle, TRANSCRIPT_PAGE_QUERY, TranscriptPage, start)
+
+    paged = await read_pages(page)
+    return paged if paged is not None else await ask(handle, "transcript", list[Message])
 
 
 async def ask_conversation(

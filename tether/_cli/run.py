@@ -21,6 +21,7 @@ from tether._cli.ending import finish
 from tether._cli.follow import Approver
 from tether._cli.reading import polling
 from tether._client import AgentRun, RunExists
+from tether._limits import MAX_NAME_CHARS
 from tether._policies import Budgets
 from tether._run_io import AgentInput
 from tether._settings import task_queue
@@ -78,6 +79,9 @@ def add_acting_for(parser: argparse.ArgumentParser) -> None:
 def chosen_agent(args: argparse.Namespace) -> str:
     if not args.agent:
         raise UserError("name the agent to run with --agent NAME (or set TETHER_AGENT)")
+    # An agent's name is its runs' default id too, which Temporal caps.
+    if len(args.agent) > MAX_NAME_CHARS:
+        raise UserError(f"the agent name is longer than {MAX_NAME_CHARS} characters")
     return str(args.agent)
 
 

@@ -29,7 +29,15 @@ from tether._cli.common import (
 from tether._cli.ending import finish, plural
 from tether._cli.follow import Approver
 from tether._cli.history import Record, Retry, labels_of, read_record, retries, run_status
-from tether._cli.reading import QUERY_SECONDS, AnyState, ask_conversation, ask_state, polling
+from tether._cli.reading import (
+    QUERY_SECONDS,
+    AnyState,
+    Build,
+    ask_conversation,
+    ask_state,
+    pinned_build,
+    polling,
+)
 from tether._run_io import RunState, RunStatus
 from tether._temporal import connect
 from tether._visibility import AGENT_NAME_KEY, AGENT_STATUS_KEY, AGENT_TOKENS_KEY, AGENT_TURNS_KEY
@@ -49,12 +57,14 @@ class Look:
     record: Record | None
     retries: list[Retry]
     why_history: str
+    build: Build | None = None  # the build the run is pinned to
 
 
 async def look_at(client: Client, handle: Handle) -> Look:
     described = await handle.describe()
     queue = described.task_queue
-    worker = await polling(client, queue)
+    build = pinned_build(described)
+    worker = await polling(client, queue, build)
     state = await ask_state(handle) if worker else None
     # A run that failed (or was cancelled or terminated) may not have said so in its
     # state: how it ended, and why, is in its history.
@@ -72,9 +82,19 @@ async def look_at(client: Client, handle: Handle) -> Look:
     why = (
         f"its worker did not answer within {QUERY_SECONDS:g} s"
         if worker
-        else f"no worker is polling task queue {queue!r}"
+        else not_served(queue, build)
     )
-    return Look(described, state, record, found, why)
+    return Look(described, state, record, found, why, build)
+
+
+def not_served(queue: str, build: Build | None) -> str:
+    """Why no worker answers for a run: none polls its queue, or none of its build."""
+    if build is None:
+        return f"no worker is polling task queue {queue!r}"
+    return (
+        f"no worker of build {build} polls task queue {queue!r}, and the run is pinned to "
+        "that build: start one, or it waits (see Deploying new code in the README)"
+    )
 
 
 async def cmd_status(args: argparse.Namespace) -> int:
@@ -90,13 +110,19 @@ async def cmd_status(args: argparse.Namespace) -> int:
 
 def status_json(workflow_id: str, look: Look) -> dict[str, Any]:
     retrying = [r.line() for r in look.retries]
+    build = look.build._asdict() if look.build else None
     if look.state is None:
         assert look.record is not None
-        return {"source": "history", "why": look.why_history, **look.record.as_json()}
+        return {
+            "source": "history",
+            "why": look.why_history,
+            "build": build,
+            **look.record.as_json(),
+        }
     shown = {"workflow_id": workflow_id, **look.state.model_dump(mode="json")}
     if look.record is not None:  # how it ended, from history
         shown.update(status=look.record.status, error=look.record.error)
-    return {**shown, "retrying": retrying}
+    return {**shown, "build": build, "retrying": retrying}
 
 
 def status_text(workflow_id: str, look: Look) -> str:
@@ -113,6 +139,8 @@ def status_text(workflow_id: str, look: Look) -> str:
             lines = agent_lines(workflow_id, state, status)
         if error:
             lines.append(f"  error: {error}")
+    if look.build is not None:
+        lines.insert(1, f"  build {look.build} (pinned)")
     lines += [f"  {r.line()}" for r in look.retries]
     return "\n".join(lines)
 
@@ -195,14 +223,15 @@ async def cmd_transcript(args: argparse.Namespace) -> int:
     client, handle = await open_run(args.id)
     with explained(args.id):
         described = await handle.describe()
-        worker = await polling(client, described.task_queue)
+        build = pinned_build(described)
+        worker = await polling(client, described.task_queue, build)
         # A chat with a context policy keeps earlier messages in its earlier runs.
         messages = await ask_conversation(client, handle) if worker else None
         if messages is None:
             why = (
                 f"its worker did not answer within {QUERY_SECONDS:g} s"
                 if worker
-                else f"no worker is polling task queue {described.task_queue!r}"
+                else not_served(described.task_queue, build)
             )
             print(f"(from the run's history: {why})")
             messages = (await read_record(client, handle, described)).messages

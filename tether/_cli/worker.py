@@ -51,6 +51,13 @@ def add_worker_command(commands: argparse._SubParsersAction) -> None:  # type: i
     sub.add_argument(
         "--build-id", metavar="ID", help="this worker's build (default: TETHER_BUILD_ID)"
     )
+    sub.add_argument(
+        "--graceful-shutdown",
+        type=float,
+        metavar="SECONDS",
+        help="on SIGTERM, let in-flight model calls and tools finish for up to SECONDS "
+        "before cancelling them (default: TETHER_GRACEFUL_SHUTDOWN_SECONDS, else 60)",
+    )
 
 
 def registry_named(target: str | None) -> AgentRegistry:
@@ -74,6 +81,11 @@ async def cmd_worker(args: argparse.Namespace) -> int:
         name = args.deployment or (config.deployment.name if config.deployment else "")
         build = args.build_id or (config.deployment.build_id if config.deployment else "")
         config = dataclasses.replace(config, deployment=Deployment(name, build))
+    if args.graceful_shutdown is not None:
+        tuning = dataclasses.replace(
+            config.tuning, graceful_shutdown_seconds=args.graceful_shutdown
+        )
+        config = dataclasses.replace(config, tuning=tuning)
     with config.telemetry.exporting():
         await serve(registry, config)
     return 0

@@ -32,10 +32,12 @@ from temporalio.exceptions import ApplicationError, FailureError, is_cancelled_e
 
 with workflow.unsafe.imports_passed_through():
     from tether._events import BudgetReached, RunEnded, TurnStarted, UserMessage
+    from tether._failures import root_message
     from tether._limits import MAX_PROMPT_CHARS
     from tether._messages import Message
     from tether._records import AgentSpec
     from tether._run_io import AgentInput, AgentResult, RunState, RunStatus
+    from tether._transcripts import TRANSCRIPT_PAGE_QUERY, TranscriptPage, page_of
 
 from tether._workflows.agent_runs import AGENT_WORKFLOW
 from tether._workflows.approvals import DecidesApprovals
@@ -113,7 +115,7 @@ class AgentWorkflow(DecidesApprovals):
             elif not self._shown.closed and isinstance(e, FailureError):
                 # E.g. an agent no worker serves: `state` says so. No upsert here, as
                 # runs that failed before this line replay without one.
-                self._shown.status, self._shown.error = "failed", e.message
+                self._shown.status, self._shown.error = "failed", root_message(e)
                 self._shown.show_details()
             # Not for a run evicted from the cache (GeneratorExit): it has not ended, and
             # outside its activation there is no workflow to publish to.
@@ -265,6 +267,11 @@ class AgentWorkflow(DecidesApprovals):
     def transcript(self) -> list[Message]:
         """Every message of the conversation so far."""
         return self._conversation.transcript
+
+    @workflow.query(name=TRANSCRIPT_PAGE_QUERY)
+    def transcript_page(self, start: int) -> TranscriptPage:
+        """The transcript from message `start` on, as much as one answer holds."""
+        return page_of(self._conversation.transcript, start)
 
     @workflow.update
     async def send(self, text: str) -> str:

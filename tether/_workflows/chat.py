@@ -18,6 +18,7 @@ with workflow.unsafe.imports_passed_through():
     from tether._events import ContinuedAsNew
     from tether._run_io import AgentInput, Carried
 
+from tether._workflows.carrying import fitted_carry
 from tether._workflows.deadline import until
 from tether._workflows.events import RunEvents
 from tether._workflows.logs import log
@@ -74,7 +75,9 @@ class Chat:
             # On a versioned fleet the next run starts on the current build (a run is
             # otherwise pinned to the build that started it).
             workflow.continue_as_new(
-                self._carry_over(params, model, turn, compacted),
+                fitted_carry(
+                    self._carry_over(params, model, turn, compacted), workflow.info().run_id
+                ),
                 initial_versioning_behavior=ContinueAsNewVersioningBehavior.AUTO_UPGRADE,
             )
         return []
@@ -92,7 +95,8 @@ class Chat:
         # With a context policy only the model's (bounded) view is carried: the payload
         # stays small however long the chat lives; this run's transcript stays here.
         earlier = []
-        if compacted:
+        # (A chat without a policy has earlier runs once its carry was compacted.)
+        if compacted or conversation.earlier_runs:
             earlier = [*conversation.earlier_runs, workflow.info().run_id]
         self._events.publish(ContinuedAsNew(runs=self.runs))
         carried = Carried(

@@ -39,6 +39,12 @@ REUSED_CALL_IDS = "approvals-per-reused-call-id"
 BOUND_AND_SCOPED = "approvals-bound-keys-scoped-to-the-run"
 
 
+# Asked where a tool call's activity ran out of retries: with it, the model is told the
+# tool is unavailable and the run goes on; runs recorded before it failed there. Asked at
+# that point only, so runs whose tools never fail carry no marker for it.
+TOOL_UNAVAILABLE_TOLD = "tool-unavailable-told-to-the-model"
+
+
 @dataclass(frozen=True)
 class Paths:
     """The paths a run takes; each True is the newer one."""

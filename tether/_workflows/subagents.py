@@ -42,8 +42,7 @@ async def run_subagent(
     try:
         task = Handoff.model_validate_json(call.arguments or "{}").task
     except ValidationError as e:
-        problem = describe(e, whole="arguments")
-        return _error("invalid_arguments", f"invalid arguments for {tool.name}: {problem}"), None
+        return _invalid(tool, e), None
     seconds_left = (deadline - workflow.now()).total_seconds() if deadline else None
     if (tokens_left is not None and tokens_left <= 0) or (
         seconds_left is not None and seconds_left <= 0
@@ -51,8 +50,17 @@ async def run_subagent(
         return _error("tool_error", f"this run has no budget left for the {agent} agent"), None
     parent = workflow.info().workflow_id
     try:
+        # Checked here: a model's task can be anything (100,000 characters and more),
+        # and a ValidationError raised further on would fail every workflow task.
+        child = AgentInput(
+            agent=agent, prompt=task, max_total_tokens=tokens_left, deadline_seconds=seconds_left
+        )
+    except ValidationError as e:
+        return _invalid(tool, e), None
+    _inherit(child, inherits)
+    try:
         result = await execute_agent(
-            _child_input(agent, task, tokens_left, seconds_left, inherits),
+            child,
             # Deterministic, like a tool's idempotency key: a replay finds the same child.
             id=f"{parent}:{turn}:{call.id}",
             details=f"**Sub-agent** of {inline(parent)} (turn {turn}, tool call "
@@ -69,23 +77,19 @@ async def run_subagent(
     return _error("tool_error", f"the {agent} agent stopped ({result.status}).{last}"), result
 
 
-def _child_input(
-    agent: str,
-    task: str,
-    tokens_left: int | None,
-    seconds_left: float | None,
-    inherits: RunContext | None,
-) -> AgentInput:
-    child = AgentInput(
-        agent=agent, prompt=task, max_total_tokens=tokens_left, deadline_seconds=seconds_left
-    )
+def _inherit(child: AgentInput, inherits: RunContext | None) -> None:
+    """Give a sub-agent's input what it inherits from its parent's run."""
     if inherits is not None and inherits.bound:
         # Set only when given: the input of an older run's child stays as it was.
         for name in ("acting_for", "started_by"):
             if (value := getattr(inherits, name)) is not None:
                 setattr(child, name, value)
         child.parent_rules = list(inherits.parent_rules)
-    return child
+
+
+def _invalid(tool: ToolSpec, error: ValidationError) -> ToolOutcome:
+    problem = describe(error, whole="arguments")
+    return _error("invalid_arguments", f"invalid arguments for {tool.name}: {problem}")
 
 
 def _error(kind: str, message: str) -> ToolOutcome:

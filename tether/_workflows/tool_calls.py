@@ -24,10 +24,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from temporalio import workflow
+from temporalio.exceptions import ActivityError, RetryState
 from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
     from tether._events import ToolCallFinished, ToolCallStarted
+    from tether._failures import root_type
     from tether._messages import ToolCall
     from tether._records import AgentSpec, ToolSpec
     from tether._run_io import ApprovalDecision
@@ -40,11 +42,14 @@ with workflow.unsafe.imports_passed_through():
 from tether._workflows.activity_calls import DEFAULT_HEARTBEAT_TIMEOUT_SECONDS, execute
 from tether._workflows.approvals import Approvals, Rules, edited_note
 from tether._workflows.events import RunEvents
+from tether._workflows.generations import TOOL_UNAVAILABLE_TOLD
+from tether._workflows.logs import log
 from tether._workflows.publishing import Publisher
 from tether._workflows.run_state import Limits, Spend
 from tether._workflows.subagents import run_subagent
 
 RunSubagent = Callable[[ToolSpec, ToolCall, "RunContext"], Awaitable[ToolOutcome]]
+RETRIES_RAN_OUT = (RetryState.MAXIMUM_ATTEMPTS_REACHED, RetryState.TIMEOUT)
 
 
 @dataclass(frozen=True)
@@ -234,7 +239,28 @@ def tool_request(
 
 
 async def execute_tool(tool: ToolSpec, request: ToolRequest, *, local: bool = True) -> ToolOutcome:
-    """One tool call as an activity: a local one if the tool is `fast` and `local`."""
+    """One tool call as an activity: a local one if the tool is `fast` and `local`. If
+    its retries run out (a backend down for longer than the tool's retry policy), the
+    model is told the tool is unavailable; a non-retryable error still fails the run
+    (the tool said no retry can help)."""
+    try:
+        return await _execute_tool(tool, request, local=local)
+    except ActivityError as e:
+        if e.retry_state not in RETRIES_RAN_OUT or not workflow.patched(TOOL_UNAVAILABLE_TOLD):
+            raise
+        # The error's type only: its message may quote a customer or a secret, and the
+        # model's provider is not to see it (history and `tether status` have it).
+        kind = root_type(e)
+        log.warning("tool unavailable", extra={"tool": tool.name, "error": kind})
+        return ToolOutcome(
+            error="unavailable",
+            content=f"Error: the tool {tool.name} is unavailable right now; it kept failing "
+            f"after {tool.retry.max_attempts or 'many'} attempts ({kind}). Nothing was done. "
+            "Go on without it, or tell the user to try again later.",
+        )
+
+
+async def _execute_tool(tool: ToolSpec, request: ToolRequest, *, local: bool) -> ToolOutcome:
     heartbeat = tool.heartbeat_timeout_seconds or DEFAULT_HEARTBEAT_TIMEOUT_SECONDS
     shown = call_summary(request.call.name, request.call.arguments)
     summary = f"tool {shown}" if tool.mcp is None else f"mcp {tool.mcp.server}: {shown}"
