@@ -1,6 +1,6 @@
 """Fixtures: Temporal environments from installed binaries, the scripted LLM and a
-fresh shop database per test; and how pytest-xdist groups the modules. Helpers live in
-tests/support."""
+fresh order-desk ledger per test; and how pytest-xdist groups the modules. Helpers live
+in tests/support."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from tests.support.approvals import cancel_approvers
+from tests.support.ledger import LEDGER_VARIABLE
 from tests.support.runs import terminate_open_runs
 from tether.testing import ScriptedLLM, dev_server, time_skipping
 
@@ -73,10 +74,12 @@ def llm() -> Iterator[ScriptedLLM]:
         yield server
 
 
-@pytest.fixture
-def shop_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "shop.db"
-    monkeypatch.setenv("TETHER_SHOP_DB", str(path))
+@pytest.fixture(autouse=True)
+def ledger(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh order-desk ledger for every test, where this process's order-desk tools
+    write (tests/support/ledger.py); a test that reads it asks for it by name."""
+    path = tmp_path / "ledger.db"
+    monkeypatch.setenv(LEDGER_VARIABLE, str(path))
     return path
 
 

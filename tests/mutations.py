@@ -335,22 +335,22 @@ MUTATIONS = [
         "idempotency-refund-lookup",
         "activities/support_tools.py",
         "            _same_call(done, ctx)\n            return _refund(done)\n",
-        "",
-        (T + "engine/test_tool_execution.py",),
+        "            pass\n",  # an empty body would not compile
+        (T + "demo/test_support_desk.py",),
     ),
     Mutation(
         "idempotency-email-conflict",
         "activities/support_tools.py",
         '" ON CONFLICT (idempotency_key) DO NOTHING",',
         '"",',
-        (T + "engine/test_tool_execution.py",),
+        (T + "demo/test_support_desk.py",),
     ),
     Mutation(
         "idempotency-other-arguments",
         "activities/support_tools.py",
         "    if stored is not None and stored != ctx.arguments_digest:",
         "    if False:",
-        (T + "engine/test_tool_scope.py",),
+        (T + "demo/test_support_desk.py",),
     ),
     # Who a run acts for
     Mutation(
@@ -358,14 +358,14 @@ MUTATIONS = [
         "activities/support_tools.py",
         '" WHERE o.id = ? AND o.customer_id = ?",',
         '" WHERE o.id = ? AND ? IS NOT NULL",',
-        (T + "engine/test_tool_scope.py",),
+        (T + "demo/test_support_desk.py",),
     ),
     Mutation(
         "scope-email-recipient",
         "activities/support_tools.py",
         'if row is None or to.strip().lower() != row["email"].lower():',
         "if row is None:",
-        (T + "engine/test_tool_scope.py",),
+        (T + "demo/test_support_desk.py",),
     ),
     # Start input
     Mutation(

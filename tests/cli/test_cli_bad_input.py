@@ -1,7 +1,7 @@
-"""Bad input to every starter.py (tether) command: one clear line on stderr, exit status 2, no
+"""Bad input to every `tether` command: one clear line on stderr, exit status 2, no
 traceback, and nothing started or decided by it.
 
-Every case is a real starter.py subprocess. They run a few at a time, against the
+Every case is a real `tether` subprocess. They run a few at a time, against the
 session's dev server (with a run of this module's own waiting for approval, served by
 an in-process worker) or against a port where nothing listens.
 """
@@ -21,20 +21,26 @@ from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
-from support_desk.scripts import SCRIPTS
 from tests.support.approvals import pending_approvals
-from tests.support.processes import free_port, process_env, starter_command, starter_in_background, target
-from tests.support.shop import CUSTOMER, running_worker
+from tests.support.ledger import CUSTOMER
+from tests.support.order_desk import REGISTRY, SCRIPTS
+from tests.support.processes import (
+    cli_command,
+    cli_in_background,
+    free_port,
+    process_env,
+    target,
+)
 from tests.support.waiting import first
 from tether import PendingApproval
 from tether._cli.common import MAX_ID_CHARS
 from tether._limits import MAX_NAME_CHARS, MAX_PROMPT_CHARS
 from tether._run_io import AgentInput
-from tether.testing import ScriptedLLM, call_tools
+from tether.testing import ScriptedLLM, call_tools, worker
 from tether.workflow import AgentWorkflow
 
 SUFFIX = uuid.uuid4().hex[:8]
-QUEUE = f"bad-input-{SUFFIX}"  # where starter.py would start runs
+QUEUE = f"bad-input-{SUFFIX}"  # where the CLI starts runs
 WAITING = f"bad-input-waiting-{SUFFIX}"  # a run waiting for approval (not a chat)
 HUGE = "x" * (MAX_PROMPT_CHARS + 1)
 LONG_ID = "i" * (MAX_ID_CHARS + 1)
@@ -49,9 +55,7 @@ EMPTY_ID = "the run id is empty"
 ID_TOO_LONG = f"the run id is longer than {MAX_ID_CHARS} characters"
 EMPTY_PROMPT = "invalid prompt: String should have at least 1 character"
 HUGE_PROMPT = f"invalid prompt: String should have at most {MAX_PROMPT_CHARS} characters"
-UNKNOWN_AGENT = (
-    "no agent 'nope' here (this worker serves: refund-triage, refund-writer, support-desk)"
-)
+UNKNOWN_AGENT = "no agent 'nope' here (this worker serves: order-desk, order-triage)"
 NO_CALL = "no tool call 'nope' waits for approval"
 
 
@@ -199,30 +203,28 @@ async def outcomes(
     files = tmp_path_factory.mktemp("histories")
     (files / "garbage.json").write_text("not json")
     (files / "empty.json").write_text('{"events": []}')
-    live = process_env(target(dev_env), QUEUE, files / "shop.db")
-    dead = process_env(NOBODY, QUEUE, files / "shop.db")
+    live = process_env(target(dev_env), QUEUE, files / "ledger.db")
+    dead = process_env(NOBODY, QUEUE, files / "ledger.db")
     cases = list(CASES.values())
     slots = asyncio.Semaphore(3)  # two cores; each process mostly imports
 
     async def run(case: Case) -> subprocess.CompletedProcess[str]:
         args = [a.replace(FILES, f"{files}/") for a in case.args]
         async with slots:
-            return await starter_in_background(
-                live if case.server else dead, *args, stdin=case.stdin
-            )
+            return await cli_in_background(live if case.server else dead, *args, stdin=case.stdin)
 
     with ScriptedLLM(scripts=SCRIPTS) as llm:
         llm.enqueue(call_tools(("issue_refund", {"order_id": "A-1001", "reason": "broken"})))
-        # The worker of the queue starter.py starts runs on, as a user's would be.
-        async with running_worker(dev_env.client, llm, queue=QUEUE) as worker:
+        # The worker of the queue the CLI starts runs on, as a user's would be.
+        async with worker(dev_env.client, REGISTRY, llm, queue=QUEUE) as w:
             waiting = await dev_env.client.start_workflow(
                 AgentWorkflow.run,
-                AgentInput(agent="support-desk", acting_for=CUSTOMER, prompt="Refund A-1001"),
+                AgentInput(agent="order-desk", acting_for=CUSTOMER, prompt="Refund A-1001"),
                 id=WAITING,
-                task_queue=worker.task_queue,
+                task_queue=w.task_queue,
             )
             before = await pending_approvals(waiting)
-            control = starter_in_background(live, "run", "hi", "--id", CONTROL, "--detach")
+            control = cli_in_background(live, "run", "hi", "--id", CONTROL, "--detach")
             *done, controlled = await asyncio.gather(*(run(c) for c in cases), control)
             after = await pending_approvals(waiting)
             await waiting.cancel()  # it ends cleanly, its worker still running
@@ -258,7 +260,7 @@ async def test_bad_input_gets_one_line_and_exit_status_2(outcomes: Outcomes, cas
     line = done.stderr.strip().replace(f"{outcomes.files}/", FILES)
     assert "Traceback" not in done.stderr
     assert len(line.splitlines()) == 1, done.stderr
-    assert line.startswith("starter.py") and case.says in line, line
+    assert line.startswith("tether") and case.says in line, line
     assert done.returncode == 2
 
 
@@ -285,12 +287,12 @@ async def test_output_closed_early_ends_quietly(
 ) -> None:
     """`tether status ID | head -0`: the reader is gone before the first line. The
     command exits with the shell's status for it (141), no traceback."""
-    env = process_env(target(dev_env), QUEUE, outcomes.files / "shop.db")
+    env = process_env(target(dev_env), QUEUE, outcomes.files / "ledger.db")
     read_end, write_end = os.pipe()
     os.close(read_end)
     try:
         proc = await asyncio.create_subprocess_exec(
-            *starter_command("status", WAITING, "--json"),
+            *cli_command("status", WAITING, "--json"),
             env=env,
             stdout=write_end,
             stderr=subprocess.PIPE,

@@ -1,4 +1,4 @@
-"""`starter.py replay`: a recorded history replays on the current code, one changed by
+"""`tether replay`: a recorded history replays on the current code, one changed by
 hand does not (and the line says why), and a run that just finished on a dev server
 replays by its workflow id. Bad input is in test_cli_bad_input.py."""
 
@@ -10,27 +10,27 @@ from pathlib import Path
 
 from temporalio.testing import WorkflowEnvironment
 
-from support_desk.offline import support_desk_responder
-from tests.histories.record import GENERATION
-from tests.support.processes import process_env, starter, target
-from tests.support.shop import CUSTOMER, running_worker
+from tests.support.ledger import CUSTOMER
+from tests.support.order_desk import REGISTRY, order_desk_script
+from tests.support.processes import cli, process_env, target
+from tests.support.recorded_histories import GENERATION, GENERATIONS
 from tether._replay import load_history
 from tether._run_io import AgentInput
-from tether.testing import ScriptedLLM
+from tether.testing import ScriptedLLM, worker
 from tether.workflow import AgentWorkflow
 
-HISTORIES = Path(__file__).parents[1] / "histories" / GENERATION
+HISTORIES = GENERATIONS / GENERATION
 
 
 def offline(tmp_path: Path) -> dict[str, str]:
     """A file replays without a server: nothing listens at this address."""
-    return process_env("127.0.0.1:1", "unused", tmp_path / "shop.db")
+    return process_env("127.0.0.1:1", "unused", tmp_path / "ledger.db")
 
 
 def test_a_recorded_history_is_compatible(tmp_path: Path) -> None:
     path = HISTORIES / "approval-granted.json"
     events = len(load_history(path).events)
-    done = starter(offline(tmp_path), "replay", "--file", str(path))
+    done = cli(offline(tmp_path), "replay", "--file", str(path))
     assert done.returncode == 0, done.stderr
     assert (
         done.stdout
@@ -49,7 +49,7 @@ def test_a_changed_history_is_incompatible_and_says_why(tmp_path: Path) -> None:
     scheduled["activityType"]["name"] = "tether.llm_v2"
     path = tmp_path / "renamed.json"
     path.write_text(json.dumps(history))
-    done = starter(offline(tmp_path), "replay", "--file", str(path))
+    done = cli(offline(tmp_path), "replay", "--file", str(path))
 
     assert done.returncode == 1
     [line] = done.stdout.splitlines()
@@ -63,21 +63,21 @@ def test_a_changed_history_is_incompatible_and_says_why(tmp_path: Path) -> None:
 
 
 async def test_a_run_that_just_finished_replays_by_id(
-    dev_env: WorkflowEnvironment, tmp_path: Path, shop_db: Path
+    dev_env: WorkflowEnvironment, tmp_path: Path, ledger: Path
 ) -> None:
-    with ScriptedLLM(support_desk_responder) as llm:
-        async with running_worker(dev_env.client, llm) as worker:
+    with ScriptedLLM(order_desk_script) as llm:
+        async with worker(dev_env.client, REGISTRY, llm) as w:
             handle = await dev_env.client.start_workflow(
                 AgentWorkflow.run,
                 AgentInput(
-                    agent="support-desk", acting_for=CUSTOMER, prompt="Where is order A-1003?"
+                    agent="order-desk", acting_for=CUSTOMER, prompt="Where is order A-1003?"
                 ),
                 id=f"replay-{uuid.uuid4().hex[:8]}",
-                task_queue=worker.task_queue,
+                task_queue=w.task_queue,
             )
             result = await handle.result()
     events = len((await handle.fetch_history()).events)
-    done = starter(process_env(target(dev_env), "unused", shop_db), "replay", handle.id, "--json")
+    done = cli(process_env(target(dev_env), "unused", ledger), "replay", handle.id, "--json")
 
     assert result.status == "completed"
     assert done.returncode == 0, done.stderr

@@ -2,7 +2,7 @@
 the model writes it; `run --events` and `watch --events [--from SEQ]` print one JSON
 object per event. A real dev server, the worker in this process (its model scripted,
 held mid-reply where a test needs to know the reply is still being written), the CLI
-(starter.py) as a subprocess."""
+(`tether`) as a subprocess."""
 
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ from typing import Any
 
 from temporalio.testing import WorkflowEnvironment
 
-from support_desk import REGISTRY
-from tests.support.processes import process_env, starter_command, starter_in_background, target
+from tests.support.order_desk import REGISTRY
+from tests.support.processes import cli_command, cli_in_background, process_env, target
 from tether import AgentRun
 from tether.testing import ScriptedLLM, Streamed, call_tools, say, worker
 
@@ -31,12 +31,12 @@ WITHIN = 60.0
 
 
 class Terminal:
-    """starter.py with its stdout on a pseudo-terminal, read as it comes."""
+    """The `tether` CLI with its stdout on a pseudo-terminal, read as it comes."""
 
     def __init__(self, env: dict[str, str], *args: str) -> None:
         ours, theirs = pty.openpty()
         self.proc = subprocess.Popen(
-            starter_command(*args),
+            cli_command(*args),
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=theirs,
@@ -79,7 +79,7 @@ async def test_run_on_a_terminal_shows_the_first_tokens_before_the_model_call_en
     dev_env: WorkflowEnvironment, tmp_path: Path
 ) -> None:
     queue = f"cli-stream-{uuid.uuid4().hex[:8]}"
-    env = process_env(target(dev_env), queue, tmp_path / "shop.db")
+    env = process_env(target(dev_env), queue, tmp_path / "ledger.db")
     run_id = f"{queue}-run"
     resume = threading.Event()
     with ScriptedLLM() as llm:
@@ -125,7 +125,7 @@ async def test_run_and_watch_print_events_as_json_lines_and_resume_at_an_offset(
     dev_env: WorkflowEnvironment, tmp_path: Path
 ) -> None:
     queue = f"cli-events-{uuid.uuid4().hex[:8]}"
-    env = process_env(target(dev_env), queue, tmp_path / "shop.db")
+    env = process_env(target(dev_env), queue, tmp_path / "ledger.db")
     run_id = f"{queue}-run"
     with ScriptedLLM() as llm:
         llm.enqueue(
@@ -135,11 +135,11 @@ async def test_run_and_watch_print_events_as_json_lines_and_resume_at_an_offset(
             Streamed(say(ANSWER), delay=0.02),
         )
         async with worker(dev_env.client, REGISTRY, llm, queue=queue):
-            ran = await starter_in_background(
+            ran = await cli_in_background(
                 env, "run", "Where is A-1003?", "--id", run_id, "--events"
             )
-            watched = await starter_in_background(env, "watch", run_id, "--events")
-            tail = await starter_in_background(env, "watch", run_id, "--events", "--from", "5")
+            watched = await cli_in_background(env, "watch", run_id, "--events")
+            tail = await cli_in_background(env, "watch", run_id, "--events", "--from", "5")
     assert ran.returncode == 0, ran.stderr
     events = event_lines(ran.stdout)
     assert [e["seq"] for e in events] == list(range(len(events)))

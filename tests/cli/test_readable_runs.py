@@ -1,5 +1,5 @@
 """A run is readable after the fact: through the Temporal client (what the web UI shows)
-and in the worker's logs. One demo run by the real starter and worker processes."""
+and in the worker's logs. One order-desk run by the real `tether` CLI and worker processes."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from tests.support.processes import process_env, starter, target, worker_process
+from tests.support.processes import cli, process_env, target, worker_process
 from tests.support.waiting import first
 from tether import PendingApproval, RunState, Usage
 from tether._visibility import (
@@ -26,6 +26,7 @@ from tether._visibility import (
     AGENT_TURNS_KEY,
     READING_GUIDE,
     approval_summary,
+    call_summary,
     code,
     current_details,
     inline,
@@ -36,49 +37,49 @@ PROMPT = "Order A-1001 arrived broken, I want my money back."
 
 
 @dataclass
-class DemoRun:
+class FinishedRun:
     out: dict[str, Any]
     handle: WorkflowHandle[Any, Any]
     worker_log: list[dict[str, Any]]
 
 
 @pytest.fixture(scope="module")
-async def demo_run(
+async def finished_run(
     dev_env: WorkflowEnvironment, tmp_path_factory: pytest.TempPathFactory
-) -> DemoRun:
+) -> FinishedRun:
     tmp = tmp_path_factory.mktemp("readable")
-    env = process_env(target(dev_env), f"read-{uuid.uuid4().hex[:8]}", tmp / "shop.db")
+    env = process_env(target(dev_env), f"read-{uuid.uuid4().hex[:8]}", tmp / "ledger.db")
     with worker_process(env, tmp / "worker.log"):
-        done = await asyncio.to_thread(starter, env, "run", PROMPT, "--json", "--yes")
+        done = await asyncio.to_thread(cli, env, "run", PROMPT, "--json", "--yes")
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout)
     lines = (tmp / "worker.log").read_text().splitlines()
-    return DemoRun(
+    return FinishedRun(
         out=out,
         handle=dev_env.client.get_workflow_handle(out["workflow_id"]),
         worker_log=[json.loads(line) for line in lines if line.startswith("{")],
     )
 
 
-async def test_the_run_has_a_summary_and_details(demo_run: DemoRun) -> None:
-    described = await demo_run.handle.describe()
-    assert await described.static_summary() == f"support-desk: {PROMPT}"
+async def test_the_run_has_a_summary_and_details(finished_run: FinishedRun) -> None:
+    described = await finished_run.handle.describe()
+    assert await described.static_summary() == f"order-desk: {PROMPT}"
     shown = f"**Prompt**\n\n```\n{PROMPT}\n```\n\n{READING_GUIDE}"  # the ticket as text
     assert await described.static_details() == shown
 
 
 async def test_search_attributes_follow_the_run(
-    demo_run: DemoRun, dev_env: WorkflowEnvironment
+    finished_run: FinishedRun, dev_env: WorkflowEnvironment
 ) -> None:
-    described = await demo_run.handle.describe()
+    described = await finished_run.handle.describe()
     attributes = described.typed_search_attributes
-    assert attributes.get(AGENT_NAME_KEY) == "support-desk"
+    assert attributes.get(AGENT_NAME_KEY) == "order-desk"
     assert attributes.get(AGENT_STATUS_KEY) == "completed"
-    assert attributes.get(AGENT_TURNS_KEY) == demo_run.out["turns"] == 5
-    assert attributes.get(AGENT_TOKENS_KEY) == demo_run.out["usage"]["total_tokens"]
+    assert attributes.get(AGENT_TURNS_KEY) == finished_run.out["turns"] == 4
+    assert attributes.get(AGENT_TOKENS_KEY) == finished_run.out["usage"]["total_tokens"]
     query = (
-        f"AgentName = 'support-desk' AND AgentStatus = 'completed' "
-        f"AND WorkflowId = '{demo_run.handle.id}'"
+        f"AgentName = 'order-desk' AND AgentStatus = 'completed' "
+        f"AND WorkflowId = '{finished_run.handle.id}'"
     )
 
     async def found() -> list[str]:
@@ -86,42 +87,42 @@ async def test_search_attributes_follow_the_run(
 
     # Visibility is eventually consistent.
     shown = await first(found, bool, "visibility never showed the run", within=10, every=0.1)
-    assert shown == [demo_run.handle.id]
-    running = f"AgentStatus = 'running' AND WorkflowId = '{demo_run.handle.id}'"
+    assert shown == [finished_run.handle.id]
+    running = f"AgentStatus = 'running' AND WorkflowId = '{finished_run.handle.id}'"
     assert [w.id async for w in dev_env.client.list_workflows(running)] == []
 
 
 async def test_every_activity_reads_like_a_transcript_line(
-    demo_run: DemoRun, dev_env: WorkflowEnvironment
+    finished_run: FinishedRun, dev_env: WorkflowEnvironment
 ) -> None:
     converter = dev_env.client.data_converter.payload_converter
     summaries = []
-    async for event in demo_run.handle.fetch_history_events():
+    async for event in finished_run.handle.fetch_history_events():
         if event.event_type in (
             EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED,
             EventType.EVENT_TYPE_MARKER_RECORDED,
         ) and event.user_metadata.HasField("summary"):
             summaries.append(converter.from_payload(event.user_metadata.summary, str))
     assert summaries[:2] == [
-        "agent support-desk · spec recorded for this run",
+        "agent order-desk · spec recorded for this run",
         "llm tether-scripted · turn 1",
     ]
     assert "tool lookup_order(order_id='A-1001')" in summaries
-    assert "tool get_refund_policy()" in summaries
     assert any(s.startswith("tool issue_refund(order_id='A-1001', reason=") for s in summaries)
-    assert any(s.startswith("tool send_email(to='ada@example.com'") for s in summaries)
-    assert sum(s.startswith("llm ") for s in summaries) == 5
+    assert any(s.startswith("tool notify(to='ada@example.com'") for s in summaries)
+    assert sum(s.startswith("llm ") for s in summaries) == 4
+    assert call_summary("get_refund_policy", "{}") == "get_refund_policy()"  # no arguments
 
 
-async def test_activity_log_lines_carry_their_context(demo_run: DemoRun) -> None:
-    run_id = (await demo_run.handle.describe()).run_id
+async def test_activity_log_lines_carry_their_context(finished_run: FinishedRun) -> None:
+    run_id = (await finished_run.handle.describe()).run_id
     activity_lines = [
-        e for e in demo_run.worker_log if e.get("logger") in ("tether.llm", "tether.tool")
+        e for e in finished_run.worker_log if e.get("logger") in ("tether.llm", "tether.tool")
     ]
     assert {e["event"] for e in activity_lines} == {"model replied", "tool ran"}
-    assert len(activity_lines) == 9  # 5 model calls and 4 tool calls
+    assert len(activity_lines) == 7  # 4 model calls and 3 tool calls
     for line in activity_lines:
-        assert line["workflow_id"] == demo_run.handle.id
+        assert line["workflow_id"] == finished_run.handle.id
         assert line["run_id"] == run_id
         assert line["activity"] in ("tether.llm", "tether.tool")
         assert line["attempt"] == 1
@@ -129,12 +130,12 @@ async def test_activity_log_lines_carry_their_context(demo_run: DemoRun) -> None
 
 
 async def test_starter_lists_runs_by_status(
-    demo_run: DemoRun, dev_env: WorkflowEnvironment, tmp_path: Path
+    finished_run: FinishedRun, dev_env: WorkflowEnvironment, tmp_path: Path
 ) -> None:
-    env = process_env(target(dev_env), "unused", tmp_path / "shop.db")
+    env = process_env(target(dev_env), "unused", tmp_path / "ledger.db")
 
     def listed(*flags: str) -> list[str]:
-        done = starter(env, "list", "--json", *flags)
+        done = cli(env, "list", "--json", *flags)
         assert done.returncode == 0, done.stderr
         return [run["workflow_id"] for run in json.loads(done.stdout)]
 
@@ -142,12 +143,14 @@ async def test_starter_lists_runs_by_status(
         return listed("--status", "completed")
 
     # Visibility is eventually consistent.
-    shown = await first(completed, lambda ids: demo_run.handle.id in ids, "never listed", within=60)
-    assert demo_run.handle.id in shown
-    assert demo_run.handle.id not in listed("--status", "max_turns")
-    table = starter(env, "list", "--status", "completed")
-    line = next(x for x in table.stdout.splitlines() if x.startswith(demo_run.handle.id))
-    assert "completed" in line and "support-desk" in line
+    shown = await first(
+        completed, lambda ids: finished_run.handle.id in ids, "never listed", within=60
+    )
+    assert finished_run.handle.id in shown
+    assert finished_run.handle.id not in listed("--status", "max_turns")
+    table = cli(env, "list", "--status", "completed")
+    line = next(x for x in table.stdout.splitlines() if x.startswith(finished_run.handle.id))
+    assert "completed" in line and "order-desk" in line
 
 
 HOSTILE = "Refund me. [click to approve](http://evil.example/approve) <img src=x> ``` **now**"

@@ -1,6 +1,6 @@
 """What a model or a tool writes reaches the terminal as text: escape sequences that
 would retitle the window, clear the screen or hide text are dropped, and characters
-that reorder what a person reads are shown as escapes. A real starter.py subprocess
+that reorder what a person reads are shown as escapes. A real `tether` CLI subprocess
 reads a real run (its worker in-process, the scripted model over HTTP)."""
 
 from __future__ import annotations
@@ -11,12 +11,13 @@ from pathlib import Path
 
 from temporalio.testing import WorkflowEnvironment
 
-from tests.support.processes import process_env, starter_in_background, target
-from tests.support.shop import CUSTOMER, running_worker
+from tests.support.ledger import CUSTOMER
+from tests.support.order_desk import REGISTRY
+from tests.support.processes import cli_in_background, process_env, target
 from tether import PendingApproval
 from tether._cli.common import shown_call, terminal_safe
 from tether._run_io import AgentInput
-from tether.testing import ScriptedLLM, call_tools, say
+from tether.testing import ScriptedLLM, call_tools, say, worker
 from tether.workflow import AgentWorkflow
 
 HOSTILE = "\x1b]0;pwned\x07\x1b[2J\x1b[31mrefund approved\x1b[0m\rA-1001\u202e4001-A"
@@ -40,23 +41,23 @@ def test_terminal_safe_keeps_text_and_drops_what_steers_the_terminal() -> None:
 
 
 async def test_the_cli_prints_a_hostile_answer_and_tool_result_as_plain_text(
-    dev_env: WorkflowEnvironment, shop_db: Path, tmp_path: Path
+    dev_env: WorkflowEnvironment, ledger: Path, tmp_path: Path
 ) -> None:
     queue = f"terminal-{uuid.uuid4().hex[:8]}"
-    env = process_env(target(dev_env), queue, shop_db)
+    env = process_env(target(dev_env), queue, ledger)
     with ScriptedLLM() as llm:
         # The model's answer, and a tool result quoting what a ticket said.
         llm.enqueue(call_tools(("lookup_order", {"order_id": HOSTILE})), say(HOSTILE))
-        async with running_worker(dev_env.client, llm, queue=queue) as worker:
+        async with worker(dev_env.client, REGISTRY, llm, queue=queue) as w:
             handle = await dev_env.client.start_workflow(
                 AgentWorkflow.run,
-                AgentInput(agent="support-desk", acting_for=CUSTOMER, prompt="hi"),
+                AgentInput(agent="order-desk", acting_for=CUSTOMER, prompt="hi"),
                 id=f"terminal-{uuid.uuid4().hex[:8]}",
-                task_queue=worker.task_queue,
+                task_queue=w.task_queue,
             )
             await handle.result()
-            shown = await starter_in_background(env, "transcript", handle.id)
-            status = await starter_in_background(env, "status", handle.id)
+            shown = await cli_in_background(env, "transcript", handle.id)
+            status = await cli_in_background(env, "status", handle.id)
     assert shown.returncode == 0, shown.stderr
     for out in (shown.stdout, status.stdout):
         assert "\x1b" not in out and "\x07" not in out and "\r" not in out

@@ -14,8 +14,8 @@ from typing import Any
 from temporalio.testing import WorkflowEnvironment
 
 from tests.support.approvals import pending_approvals
-from tests.support.processes import process_env, starter, starter_until, target, worker_process
-from tests.support.shop import count_rows
+from tests.support.ledger import count_rows
+from tests.support.processes import STARTER, cli_until, demo_env, demo_worker, starter, target
 from tests.support.waiting import first
 from workflows.refund_pipeline_types import RefundResult
 
@@ -24,8 +24,8 @@ async def test_starter_runs_the_demo_to_one_email(
     dev_env: WorkflowEnvironment, tmp_path: Path
 ) -> None:
     shop = tmp_path / "shop.db"
-    env = process_env(target(dev_env), f"e2e-{uuid.uuid4().hex[:8]}", shop)
-    with worker_process(env, tmp_path / "worker.log"):
+    env = demo_env(target(dev_env), f"e2e-{uuid.uuid4().hex[:8]}", shop)
+    with demo_worker(env, tmp_path / "worker.log"):
         done = starter(
             env, "run", "Order A-1001 arrived broken, I want my money back.", "--yes", "--json"
         )
@@ -47,8 +47,8 @@ async def test_starter_runs_the_demo_to_one_email(
 async def test_starter_follows_progress_and_detaches(
     dev_env: WorkflowEnvironment, tmp_path: Path
 ) -> None:
-    env = process_env(target(dev_env), f"e2e-{uuid.uuid4().hex[:8]}", tmp_path / "shop.db")
-    with worker_process(env, tmp_path / "worker.log"):
+    env = demo_env(target(dev_env), f"e2e-{uuid.uuid4().hex[:8]}", tmp_path / "shop.db")
+    with demo_worker(env, tmp_path / "worker.log"):
         shown = starter(env, "run", "Where is order A-1003?", "--id", "e2e-follow")
         again = starter(env, "run", "Where is order A-1003?", "--id", "e2e-follow")
         detached = starter(env, "run", "Where is A-1002?", "--detach", "--json")
@@ -82,9 +82,9 @@ async def test_a_refund_waits_for_approval_from_another_process(
     dev_env: WorkflowEnvironment, tmp_path: Path
 ) -> None:
     shop = tmp_path / "shop.db"
-    env = process_env(target(dev_env), f"e2e-{uuid.uuid4().hex[:8]}", shop)
+    env = demo_env(target(dev_env), f"e2e-{uuid.uuid4().hex[:8]}", shop)
     prompt = "Order A-1001 arrived broken, I want my money back."
-    with worker_process(env, tmp_path / "worker.log"):
+    with demo_worker(env, tmp_path / "worker.log"):
         started = starter(env, "run", prompt, "--detach", "--json")
         assert started.returncode == 0, started.stderr
         run_id = json.loads(started.stdout)["workflow_id"]
@@ -137,14 +137,14 @@ async def test_a_refund_waits_for_approval_from_another_process(
 
 async def listed_with_status(env: dict[str, str], status: str, workflow_id: str) -> str:
     """`list --status` output once it shows the run (visibility trails by a moment)."""
-    return await starter_until(env, ["list", "--status", status], workflow_id)
+    return await cli_until(env, ["list", "--status", status], workflow_id, program=STARTER)
 
 
 async def test_a_chat_from_the_cli_can_be_left_sent_to_and_cancelled(
     dev_env: WorkflowEnvironment, tmp_path: Path
 ) -> None:
-    env = process_env(target(dev_env), f"e2e-{uuid.uuid4().hex[:8]}", tmp_path / "shop.db")
-    with worker_process(env, tmp_path / "worker.log"):
+    env = demo_env(target(dev_env), f"e2e-{uuid.uuid4().hex[:8]}", tmp_path / "shop.db")
+    with demo_worker(env, tmp_path / "worker.log"):
         chat = starter(env, "chat", "--id", "e2e-chat-new", stdin="")
         opened = starter(env, "chat", stdin="Where is order A-1003?\n")
         chat_id = opened.stdout.split("come back with: starter.py chat --id ")[-1].strip()
@@ -172,12 +172,12 @@ async def test_run_asks_for_approval_on_a_terminal(
     dev_env: WorkflowEnvironment, tmp_path: Path
 ) -> None:
     shop = tmp_path / "shop.db"
-    env = process_env(target(dev_env), f"e2e-{uuid.uuid4().hex[:8]}", shop)
+    env = demo_env(target(dev_env), f"e2e-{uuid.uuid4().hex[:8]}", shop)
     ours, terminal = pty.openpty()
     # The answer waits in the terminal's line buffer until the prompt reads it.
     os.write(ours, b"y\n")
     try:
-        with worker_process(env, tmp_path / "worker.log"):
+        with demo_worker(env, tmp_path / "worker.log"):
             done = starter(env, "run", "A-1001 arrived broken, refund", stdin=terminal)
     finally:
         os.close(ours)
@@ -193,7 +193,7 @@ async def test_approve_without_a_call_id_shows_the_call_on_a_terminal_and_asks(
     dev_env: WorkflowEnvironment, tmp_path: Path
 ) -> None:
     shop = tmp_path / "shop.db"
-    env = process_env(target(dev_env), f"e2e-{uuid.uuid4().hex[:8]}", shop)
+    env = demo_env(target(dev_env), f"e2e-{uuid.uuid4().hex[:8]}", shop)
 
     def approve_on_a_terminal(run_id: str, answer: bytes) -> subprocess.CompletedProcess[str]:
         ours, terminal = pty.openpty()
@@ -204,7 +204,7 @@ async def test_approve_without_a_call_id_shows_the_call_on_a_terminal_and_asks(
             os.close(ours)
             os.close(terminal)
 
-    with worker_process(env, tmp_path / "worker.log"):
+    with demo_worker(env, tmp_path / "worker.log"):
         started = starter(env, "run", "A-1001 arrived broken, refund", "--detach", "--json")
         run_id = json.loads(started.stdout)["workflow_id"]
         state = await wait_for_status(env, run_id, "awaiting_approval")
@@ -227,9 +227,9 @@ async def test_starter_runs_the_pipeline_and_approves_its_refund(
     dev_env: WorkflowEnvironment, tmp_path: Path
 ) -> None:
     shop = tmp_path / "shop.db"
-    env = process_env(target(dev_env), f"e2e-{uuid.uuid4().hex[:8]}", shop)
+    env = demo_env(target(dev_env), f"e2e-{uuid.uuid4().hex[:8]}", shop)
     ticket = "Order A-1004: the headphones are damaged, refund me."
-    with worker_process(env, tmp_path / "worker.log"):
+    with demo_worker(env, tmp_path / "worker.log"):
         shown = starter(env, "pipeline", "Order A-1001 arrived broken, I want my money back.")
         detached = starter(env, "pipeline", ticket, "--detach", "--json")
         run_id = json.loads(detached.stdout)["workflow_id"]

@@ -16,27 +16,30 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
 from activities.shop_db import connect
+from support_desk import REGISTRY
 from support_desk.pipeline_agents import TRIAGE, WRITER
 from support_desk.scripts import SCRIPTS
 from tests.support.approvals import approval, pending_approvals
-from tests.support.shop import CUSTOMER, key_of, running_worker
-from tether.testing import ScriptedLLM
+from tests.support.runs import key_of
+from tether.testing import ScriptedLLM, worker
 from workflows.refund_pipeline import RefundPipelineWorkflow
 from workflows.refund_pipeline_types import RefundResult, RefundTicket
 
 Pipeline = WorkflowHandle[RefundPipelineWorkflow, RefundResult]
+# Who the demo's tickets are from: Ada Lovelace owns every order of the seeded shop.
+CUSTOMER = "C-1"
 
 
 @asynccontextmanager
 async def pipeline_run(env: WorkflowEnvironment, ticket: str) -> AsyncIterator[Pipeline]:
     """A pipeline run on the offline model, started; the worker runs while the block does."""
     with ScriptedLLM(scripts=SCRIPTS) as llm:
-        async with running_worker(env.client, llm) as worker:
+        async with worker(env.client, REGISTRY, llm) as w:
             yield await env.client.start_workflow(
                 RefundPipelineWorkflow.run,
                 RefundTicket(text=ticket, acting_for=CUSTOMER),
                 id=f"pipeline-{uuid.uuid4()}",
-                task_queue=worker.task_queue,
+                task_queue=w.task_queue,
             )
         steps = [r.messages[0]["content"] for r in llm.requests]
         # Exactly two model calls, whatever the branch: read the ticket, write the reply.
@@ -126,12 +129,12 @@ async def test_a_refund_nobody_approves_is_rejected_after_a_day(
 
 async def test_invalid_input_fails_the_run_at_once(ts_env: WorkflowEnvironment) -> None:
     with ScriptedLLM(scripts=SCRIPTS) as llm:
-        async with running_worker(ts_env.client, llm) as worker:
+        async with worker(ts_env.client, REGISTRY, llm) as w:
             handle = await ts_env.client.start_workflow(
                 "RefundPipelineWorkflow",
                 {"ticket": ""},
                 id=f"bad-{uuid.uuid4()}",
-                task_queue=worker.task_queue,
+                task_queue=w.task_queue,
             )
             with pytest.raises(WorkflowFailureError) as failure:
                 await handle.result()

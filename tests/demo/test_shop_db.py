@@ -1,14 +1,16 @@
-"""The demo shop's database seeds itself once, however many first tool calls race."""
+"""The demo shop's database seeds itself once, however many first tool calls race, and
+it is readable by its owner only."""
 
 from __future__ import annotations
 
 import sqlite3
+import stat
 import threading
 import time
 from pathlib import Path
 
 from activities.shop_db import SCHEMA, connect
-from tests.support.shop import count_rows
+from tests.support.ledger import count_rows
 
 FIRST_CALLS = 4
 
@@ -41,3 +43,11 @@ def test_parallel_first_calls_seed_a_fresh_shop_once(tmp_path: Path) -> None:
     assert errors == []
     assert not any(call.is_alive() for call in calls)
     assert (count_rows(shop, "customers"), count_rows(shop, "orders")) == (3, 5)
+
+
+def test_the_shop_database_is_private(tmp_path: Path) -> None:
+    db = tmp_path / "fresh" / "shop.db"
+    with connect(db) as conn:
+        conn.execute("SELECT 1 FROM orders")
+    assert stat.S_IMODE(db.parent.stat().st_mode) == 0o700
+    assert stat.S_IMODE(db.stat().st_mode) == 0o600

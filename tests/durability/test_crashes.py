@@ -1,18 +1,18 @@
 """Worker crashes on a real dev server: a worker process is killed with SIGKILL at each
-dangerous moment of the support conversation, a new worker process takes over, and every
+dangerous moment of the order desk's conversation, a new worker process takes over, and every
 run completes, each model turn paid once (the call in flight at most twice), each refund
-and email written once.
+and notice written once.
 
 The scripted model runs in the test process, so the test sees every request, and it
 places each kill deterministically:
 - a model call in flight: the model holds one request open until the kill;
-- a tool running: the model locks the shop database (`BEGIN EXCLUSIVE`) just before it
+- a tool running: the model locks the ledger (`BEGIN EXCLUSIVE`) just before it
   asks for the refund, so `issue_refund` waits inside its write when the worker dies;
 - a side effect committed but its activity not completed: as above, but the worker
   reaches Temporal through a proxy that the test freezes first; then the lock goes, the
   refund commits, and the worker dies before its completion gets through;
 - a refund waiting for a person's approval: nothing is in flight, the worker dies, and
-  the person approves through `starter.py approve` once a new worker runs.
+  the person approves through `tether approve` once a new worker runs.
 """
 
 from __future__ import annotations
@@ -32,43 +32,43 @@ import pytest
 from temporalio.api.enums.v1 import PendingActivityState, TimeoutType
 from temporalio.testing import WorkflowEnvironment
 
-from support_desk.offline import support_desk_responder
 from tests.support.approvals import pending_approvals
 from tests.support.history_reading import retried_activities
+from tests.support.ledger import CUSTOMER, runs_per_key, seed_orders
 from tests.support.model_requests import prompt_and_turn, turns_seen
+from tests.support.order_desk import order_desk_script, refund_prompt, start_refund
 from tests.support.processes import (
+    cli,
     model_env,
     process_env,
-    starter,
     target,
     tether_worker,
     worker_process,
 )
 from tests.support.runs import AgentHandle
-from tests.support.shop import CUSTOMER, refund_prompt, runs_per_key, seed_orders, start_refund
 from tests.support.stuck_runs import results_within
 from tests.support.waiting import status_becomes, until
 from tether import AgentRun
 from tether._wire import LLM_ACTIVITY, TOOL_ACTIVITY
 from tether.testing import CallTools, ScriptedLLM, Step
 
-# The support conversation: lookup, policy, refund, email, answer; one request each.
-EVERY_TURN_ONCE = Counter({1: 1, 2: 1, 3: 1, 4: 1, 5: 1})
+# The order desk's conversation: lookup, refund, notice, answer; one request each.
+EVERY_TURN_ONCE = Counter({1: 1, 2: 1, 3: 1, 4: 1})
 
 
 class CrashModel:
-    """The support script, with two hooks that stop a run at a chosen moment."""
+    """The order desk's script, with two hooks that stop a run at a chosen moment."""
 
-    def __init__(self, shop: Path) -> None:
+    def __init__(self, ledger: Path) -> None:
         self.hold: tuple[str, int] | None = None  # (prompt, turn): first request held open
         self.release = threading.Event()
         self.lock_before_refund: str | None = None  # the prompt whose refund must wait
         self._held = False
         # Shared with the server's handler threads; only one of them ever locks.
-        self._db = sqlite3.connect(shop, check_same_thread=False, isolation_level=None)
+        self._db = sqlite3.connect(ledger, check_same_thread=False, isolation_level=None)
 
     def __call__(self, messages: list[dict[str, Any]]) -> Step:
-        step = support_desk_responder(messages)
+        step = order_desk_script(messages)
         where = prompt_and_turn(messages)
         if where == self.hold and not self._held:
             self._held = True
@@ -132,9 +132,9 @@ class FreezableProxy:
 
 
 def worker_env(
-    llm: ScriptedLLM, shop: Path, queue: str, temporal: str, **extra: str
+    llm: ScriptedLLM, ledger: Path, queue: str, temporal: str, **extra: str
 ) -> dict[str, str]:
-    return process_env(temporal, queue, shop, **model_env(llm), **extra)
+    return process_env(temporal, queue, ledger, **model_env(llm), **extra)
 
 
 # Each test runs in both modes of calling the model: a regular activity (the default)
@@ -144,10 +144,10 @@ MODES = ["activity", "local"]
 
 
 @contextmanager
-def support_worker(mode: str, env: dict[str, str], log: Path) -> Iterator[Popen[bytes]]:
-    """The support desk's worker process, calling its model in `mode`."""
+def desk_worker(mode: str, env: dict[str, str], log: Path) -> Iterator[Popen[bytes]]:
+    """The order desk's worker process, calling its model in `mode`."""
     if mode == "local":
-        with tether_worker(env, log, "tests.support.local_agents:REGISTRY") as proc:
+        with tether_worker(env, log, "tests.support.order_desk:LOCAL_REGISTRY") as proc:
             yield proc
     else:
         with worker_process(env, log) as proc:
@@ -192,22 +192,22 @@ def once_per_run(runs: list[AgentHandle]) -> Counter[str]:
 async def test_killed_while_a_model_call_and_a_tool_are_in_flight(
     dev_env: WorkflowEnvironment, tmp_path: Path, mode: str
 ) -> None:
-    shop = tmp_path / "shop.db"
-    in_llm, in_tool = seed_orders(shop, ["K-1001", "K-1002"])
+    ledger = tmp_path / "ledger.db"
+    in_llm, in_tool = seed_orders(ledger, ["K-1001", "K-1002"])
     queue = f"crash-{uuid.uuid4().hex[:8]}"
-    model = CrashModel(shop)
-    # Turn 4 asks for the email after the refund committed: the replay must not refund.
-    model.hold = (refund_prompt(in_llm), 4)
+    model = CrashModel(ledger)
+    # Turn 3 asks for the notice after the refund committed: the replay must not refund.
+    model.hold = (refund_prompt(in_llm), 3)
     model.lock_before_refund = refund_prompt(in_tool)
     with ScriptedLLM(model) as llm:
-        env = worker_env(llm, shop, queue, target(dev_env))
-        with support_worker(mode, env, tmp_path / "first.log") as first:
+        env = worker_env(llm, ledger, queue, target(dev_env))
+        with desk_worker(mode, env, tmp_path / "first.log") as first:
             runs = [await start_refund(dev_env.client, queue, in_llm)]
 
             async def held() -> bool:
-                return turns_seen(llm).get(refund_prompt(in_llm), Counter())[4] == 1
+                return turns_seen(llm).get(refund_prompt(in_llm), Counter())[3] == 1
 
-            await until(held, "the model call of turn 4 was never made")
+            await until(held, "the model call of turn 3 was never made")
             # Only now: the lock would also stop the first run's refund.
             runs.append(await start_refund(dev_env.client, queue, in_tool))
             await until(lambda: tool_running(runs[1]), "the refund never ran")
@@ -215,18 +215,18 @@ async def test_killed_while_a_model_call_and_a_tool_are_in_flight(
             first.wait()
         model.release.set()
         model.unlock()
-        env = worker_env(llm, shop, queue, target(dev_env))
-        with support_worker(mode, env, tmp_path / "second.log"):
+        env = worker_env(llm, ledger, queue, target(dev_env))
+        with desk_worker(mode, env, tmp_path / "second.log"):
             # The retries wait out the dead worker's heartbeat timeout (10 s).
             results = await results_within(runs, 60, worker_logs(tmp_path))
 
     assert [r.status for r in results] == ["completed", "completed"]
     assert all("refunded $10.00" in (r.answer or "") for r in results)
     seen = turns_seen(llm)
-    assert seen[refund_prompt(in_llm)] == EVERY_TURN_ONCE + Counter({4: 1})
+    assert seen[refund_prompt(in_llm)] == EVERY_TURN_ONCE + Counter({3: 1})
     assert seen[refund_prompt(in_tool)] == EVERY_TURN_ONCE
-    assert runs_per_key(shop, "refunds") == once_per_run(runs)
-    assert runs_per_key(shop, "outbox") == once_per_run(runs)
+    assert runs_per_key(ledger, "refunds") == once_per_run(runs)
+    assert runs_per_key(ledger, "notices") == once_per_run(runs)
     # The kills hit the calls in flight: exactly those ran again, on the new worker.
     # The interrupted model call: as a local activity, replayed; as an activity (on the
     # shared queue: its worker held the conversation), its second attempt, once the
@@ -241,36 +241,36 @@ async def test_killed_while_a_model_call_and_a_tool_are_in_flight(
 async def test_killed_after_a_refund_committed_before_its_activity_completed(
     dev_env: WorkflowEnvironment, tmp_path: Path, mode: str
 ) -> None:
-    shop = tmp_path / "shop.db"
-    (order,) = seed_orders(shop, ["K-2001"])
+    ledger = tmp_path / "ledger.db"
+    (order,) = seed_orders(ledger, ["K-2001"])
     queue = f"crash-{uuid.uuid4().hex[:8]}"
-    model = CrashModel(shop)
+    model = CrashModel(ledger)
     model.lock_before_refund = refund_prompt(order)
     with ScriptedLLM(model) as llm:
         async with FreezableProxy(target(dev_env)) as proxy:
-            env = worker_env(llm, shop, queue, proxy.address)
-            with support_worker(mode, env, tmp_path / "first.log") as first:
+            env = worker_env(llm, ledger, queue, proxy.address)
+            with desk_worker(mode, env, tmp_path / "first.log") as first:
                 run = await start_refund(dev_env.client, queue, order)
                 await until(lambda: tool_running(run), "the refund never ran")
                 proxy.freeze()
                 model.unlock()
 
                 async def committed() -> bool:
-                    return runs_per_key(shop, "refunds")[run.id] == 1
+                    return runs_per_key(ledger, "refunds")[run.id] == 1
 
                 await until(committed, "the refund never committed")
                 first.kill()
                 first.wait()
-        env = worker_env(llm, shop, queue, target(dev_env))
-        with support_worker(mode, env, tmp_path / "second.log"):
+        env = worker_env(llm, ledger, queue, target(dev_env))
+        with desk_worker(mode, env, tmp_path / "second.log"):
             (result,) = await results_within([run], 60, worker_logs(tmp_path))
 
     assert result.status == "completed"
     assert "refunded $10.00" in (result.answer or "")
     assert turns_seen(llm)[refund_prompt(order)] == EVERY_TURN_ONCE
     # The retry found the first attempt's refund under its idempotency key.
-    assert runs_per_key(shop, "refunds") == once_per_run([run])
-    assert runs_per_key(shop, "outbox") == once_per_run([run])
+    assert runs_per_key(ledger, "refunds") == once_per_run([run])
+    assert runs_per_key(ledger, "notices") == once_per_run([run])
     assert await retried_activities(run) == [(TOOL_ACTIVITY, 2)]
 
 
@@ -278,21 +278,21 @@ async def test_killed_after_a_refund_committed_before_its_activity_completed(
 async def test_killed_while_a_refund_waits_for_approval(
     dev_env: WorkflowEnvironment, tmp_path: Path, mode: str
 ) -> None:
-    shop = tmp_path / "shop.db"
-    (order,) = seed_orders(shop, ["K-3001"])
+    ledger = tmp_path / "ledger.db"
+    (order,) = seed_orders(ledger, ["K-3001"])
     queue = f"crash-{uuid.uuid4().hex[:8]}"
-    with ScriptedLLM(support_desk_responder) as llm:
-        env = worker_env(llm, shop, queue, target(dev_env))
-        with support_worker(mode, env, tmp_path / "first.log") as first:
+    with ScriptedLLM(order_desk_script) as llm:
+        env = worker_env(llm, ledger, queue, target(dev_env))
+        with desk_worker(mode, env, tmp_path / "first.log") as first:
             run = await start_refund(dev_env.client, queue, order, approve=False)
             (waiting,) = await pending_approvals(run)
             first.kill()
             first.wait()
-        env = worker_env(llm, shop, queue, target(dev_env))
-        with support_worker(mode, env, tmp_path / "second.log"):
+        env = worker_env(llm, ledger, queue, target(dev_env))
+        with desk_worker(mode, env, tmp_path / "second.log"):
             # The new worker rebuilds the pending call from history, or the workflow's
             # validator would refuse a decision for this call id.
-            approved = starter(env, "approve", run.id, "--call", waiting.call_id)
+            approved = cli(env, "approve", run.id, "--call", waiting.call_id)
             (result,) = await results_within([run], 60, worker_logs(tmp_path))
 
     assert waiting.tool == "issue_refund"
@@ -301,8 +301,8 @@ async def test_killed_while_a_refund_waits_for_approval(
     assert result.status == "completed"
     assert "refunded $10.00" in (result.answer or "")
     assert turns_seen(llm)[refund_prompt(order)] == EVERY_TURN_ONCE
-    assert runs_per_key(shop, "refunds") == once_per_run([run])
-    assert runs_per_key(shop, "outbox") == once_per_run([run])
+    assert runs_per_key(ledger, "refunds") == once_per_run([run])
+    assert runs_per_key(ledger, "notices") == once_per_run([run])
     # Nothing was in flight at the kill, so nothing ran twice.
     assert await retried_activities(run) == []
 
@@ -313,18 +313,18 @@ async def test_a_chat_goes_on_across_a_graceful_worker_restart(
 ) -> None:
     """A deploy: the only worker stops (SIGTERM) between two messages of a chat, a new
     one starts, and the next message is answered in the same conversation."""
-    shop = tmp_path / "shop.db"
+    ledger = tmp_path / "ledger.db"
     queue = f"restart-{uuid.uuid4().hex[:8]}"
-    with ScriptedLLM(support_desk_responder) as llm:
-        env = worker_env(llm, shop, queue, target(dev_env))
-        with support_worker(mode, env, tmp_path / "first.log"):
+    with ScriptedLLM(order_desk_script) as llm:
+        env = worker_env(llm, ledger, queue, target(dev_env))
+        with desk_worker(mode, env, tmp_path / "first.log"):
             run = await AgentRun.start(
-                dev_env.client, "support-desk", "Where is order A-1003?", chat=True,
+                dev_env.client, "order-desk", "Where is order A-1003?", chat=True,
                 task_queue=queue, acting_for=CUSTOMER,
             )  # fmt: skip
 
             await status_becomes(run.handle, "awaiting_user")  # the first message answered
-        with support_worker(mode, env, tmp_path / "second.log"):
+        with desk_worker(mode, env, tmp_path / "second.log"):
             reply = await asyncio.wait_for(run.send("And order A-1002?"), 60)
             await run.end()
             result = await asyncio.wait_for(run.result(), 60)

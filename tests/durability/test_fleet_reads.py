@@ -58,7 +58,7 @@ async def test_a_fleet_reads_each_conversation_back_at_most_once_per_lost_worker
         client = await server.client()
         with ScriptedLLM(scripts={"stepper": stepper}) as llm, ExitStack() as stack:
             env = process_env(
-                server.address, queue, tmp_path / "shop.db",
+                server.address, queue, tmp_path / "ledger.db",
                 OPENAI_BASE_URL=llm.base_url, OPENAI_API_KEY="sk-test", TETHER_MODEL=OFFLINE_MODEL,
             )  # fmt: skip
             workers = [

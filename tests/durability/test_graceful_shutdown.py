@@ -13,12 +13,12 @@ from pathlib import Path
 
 from temporalio.testing import WorkflowEnvironment
 
-from tests.conftest import until
-from tests.processes import model_env, process_env, target, tether_worker
+from tests.support.processes import model_env, process_env, target, tether_worker
+from tests.support.waiting import until
 from tether import AgentRun
 from tether.testing import ScriptedLLM, Slow, call_tools, say
 
-AGENTS = "tests.slow_agents:REGISTRY"
+AGENTS = "tests.support.slow_agents:REGISTRY"
 
 
 async def test_sigterm_lets_the_model_call_and_the_tool_finish(
@@ -33,7 +33,7 @@ async def test_sigterm_lets_the_model_call_and_the_tool_finish(
         env = process_env(
             target(dev_env),
             queue,
-            tmp_path / "shop.db",
+            tmp_path / "ledger.db",
             **model_env(llm),
             TETHER_TEST_WRITES=str(writes),
             TETHER_GRACEFUL_SHUTDOWN_SECONDS="20",
@@ -46,7 +46,7 @@ async def test_sigterm_lets_the_model_call_and_the_tool_finish(
                     started = (llm.request_count, writes.read_text().count("started"))
                     return started[i] == 1
 
-                await until(in_flight, f"{waits_for} never started", seconds=60)
+                await until(in_flight, f"{waits_for} never started", within=60)
                 proc.send_signal(signal.SIGTERM)  # mid-call, as a deploy does
                 returned = await asyncio.to_thread(proc.wait, 30)
                 assert returned == 0

@@ -18,8 +18,9 @@ from pathlib import Path
 from temporalio.testing import WorkflowEnvironment
 
 from tests.support.compose import resolved_compose
+from tests.support.ledger import runs_per_key, seed_orders
+from tests.support.order_desk import start_refund
 from tests.support.processes import process_env, target, wait_for_pollers, worker_process
-from tests.support.shop import runs_per_key, seed_orders, start_refund
 from tests.support.stuck_runs import results_within
 from tests.support.waiting import first
 
@@ -41,15 +42,15 @@ async def health(file: Path, *extra: str) -> subprocess.CompletedProcess[str]:
 async def test_a_stopped_worker_goes_stale_is_killed_and_its_runs_finish_elsewhere(
     dev_env: WorkflowEnvironment, tmp_path: Path
 ) -> None:
-    shop = tmp_path / "shop.db"
-    orders = seed_orders(shop, [f"L-{1000 + i}" for i in range(6)])
+    ledger = tmp_path / "ledger.db"
+    orders = seed_orders(ledger, [f"L-{1000 + i}" for i in range(6)])
     queue = f"hung-{uuid.uuid4().hex[:8]}"
     files = [tmp_path / f"alive-{i}" for i in range(2)]
     with ExitStack() as stack:
         workers = [
             stack.enter_context(
                 worker_process(
-                    process_env(target(dev_env), queue, shop, TETHER_LIVENESS_FILE=str(f)),
+                    process_env(target(dev_env), queue, ledger, TETHER_LIVENESS_FILE=str(f)),
                     tmp_path / f"worker-{i}.log",
                 )
             )
@@ -77,7 +78,7 @@ async def test_a_stopped_worker_goes_stale_is_killed_and_its_runs_finish_elsewhe
         logs = [tmp_path / f"worker-{i}.log" for i in range(len(files))]
         results = await results_within(runs, 120, logs)
     assert [r.status for r in results] == ["completed"] * len(orders)
-    assert sum(runs_per_key(shop, "refunds").values()) == len(orders)
+    assert sum(runs_per_key(ledger, "refunds").values()) == len(orders)
 
 
 def test_the_compose_workers_are_killed_by_their_healthcheck_when_hung() -> None:

@@ -1,6 +1,6 @@
 """Scale-out on a real dev server: three worker processes share fifty concurrent runs,
 one is killed with SIGKILL mid-way, and every run still completes with its refund and
-its email written exactly once."""
+its notice written exactly once."""
 
 from __future__ import annotations
 
@@ -14,9 +14,10 @@ from subprocess import Popen
 
 from temporalio.testing import WorkflowEnvironment
 
+from tests.support.ledger import runs_per_key, seed_orders
+from tests.support.order_desk import start_refund
 from tests.support.processes import process_env, target, wait_for_pollers, worker_process
 from tests.support.runs import AgentHandle
-from tests.support.shop import runs_per_key, seed_orders, start_refund
 from tests.support.stuck_runs import results_within
 from tests.support.waiting import until
 
@@ -41,11 +42,11 @@ async def workflow_task_identities(handle: AgentHandle) -> set[str]:
 async def test_runs_survive_a_killed_worker_with_side_effects_once(
     dev_env: WorkflowEnvironment, tmp_path: Path
 ) -> None:
-    shop = tmp_path / "shop.db"
-    orders = seed_orders(shop, [f"S-{2000 + i}" for i in range(RUNS)])
+    ledger = tmp_path / "ledger.db"
+    orders = seed_orders(ledger, [f"S-{2000 + i}" for i in range(RUNS)])
     queue = f"scale-{uuid.uuid4().hex[:8]}"
     # No OPENAI_* variables: each worker runs its own offline scripted model.
-    env = process_env(target(dev_env), queue, shop)
+    env = process_env(target(dev_env), queue, ledger)
     client = dev_env.client
     logs = [tmp_path / f"worker-{i}.log" for i in range(WORKERS)]
     with ExitStack() as stack:
@@ -55,7 +56,7 @@ async def test_runs_survive_a_killed_worker_with_side_effects_once(
         victim = workers[0]
 
         async def a_third_refunded() -> bool:
-            return sum(runs_per_key(shop, "refunds").values()) >= RUNS // 3
+            return sum(runs_per_key(ledger, "refunds").values()) >= RUNS // 3
 
         await until(a_third_refunded, f"{RUNS // 3} refunds never came", within=120)
         victim.kill()
@@ -68,9 +69,9 @@ async def test_runs_survive_a_killed_worker_with_side_effects_once(
     assert [r.status for r in results] == ["completed"] * RUNS
     assert all("refunded $10.00" in (r.answer or "") for r in results)
     every_run_once = Counter({h.id: 1 for h in handles})
-    assert runs_per_key(shop, "refunds") == every_run_once
-    assert runs_per_key(shop, "outbox") == every_run_once
-    with sqlite3.connect(shop) as db:
+    assert runs_per_key(ledger, "refunds") == every_run_once
+    assert runs_per_key(ledger, "notices") == every_run_once
+    with sqlite3.connect(ledger) as db:
         refunded = sorted(row[0] for row in db.execute("SELECT order_id FROM refunds"))
     assert refunded == orders
     # The kill really happened mid-way: the victim worked on runs that others finished.

@@ -11,10 +11,10 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from support_desk.offline import support_desk_responder
+from tests.support.ledger import runs_per_key, seed_orders
 from tests.support.model_requests import turns_seen
+from tests.support.order_desk import order_desk_script, refund_prompt, start_refund
 from tests.support.processes import DevServer, model_env, process_env, worker_process
-from tests.support.shop import refund_prompt, runs_per_key, seed_orders, start_refund
 from tests.support.waiting import until
 from tether.testing import ScriptedLLM, Slow, Step
 from tether.workflow import AgentWorkflow
@@ -22,21 +22,21 @@ from tether.workflow import AgentWorkflow
 ORDERS = ["R-1001", "R-1002", "R-1003"]
 
 
-def slow_support(messages: list[dict[str, Any]]) -> Step:
-    """The support script, slow enough that every run is inside a model call at the stop."""
-    return Slow(0.5, support_desk_responder(messages))
+def slow_desk(messages: list[dict[str, Any]]) -> Step:
+    """The order desk's script, slow enough that every run is inside a model call at the stop."""
+    return Slow(0.5, order_desk_script(messages))
 
 
 async def test_runs_in_flight_survive_a_server_restart(tmp_path: Path) -> None:
-    shop = tmp_path / "shop.db"
-    orders = seed_orders(shop, ORDERS)
+    ledger = tmp_path / "ledger.db"
+    orders = seed_orders(ledger, ORDERS)
     queue = f"restart-{uuid.uuid4().hex[:8]}"
     with (
-        ScriptedLLM(slow_support) as llm,
+        ScriptedLLM(slow_desk) as llm,
         DevServer(tmp_path / "temporal.db", tmp_path / "server.log") as server,
     ):
         client = await server.client()
-        env = process_env(server.address, queue, shop, **model_env(llm))
+        env = process_env(server.address, queue, ledger, **model_env(llm))
         with worker_process(env, tmp_path / "worker.log") as worker:
             runs = [await start_refund(client, queue, order) for order in orders]
 
@@ -62,7 +62,7 @@ async def test_runs_in_flight_survive_a_server_restart(tmp_path: Path) -> None:
     for order in orders:
         seen = turns_seen(llm)[refund_prompt(order)]
         # A call whose reply could not be reported while the server was down runs again.
-        assert set(seen) == {1, 2, 3, 4, 5} and max(seen.values()) <= 2, seen
+        assert set(seen) == {1, 2, 3, 4} and max(seen.values()) <= 2, seen
     once = Counter({run.id: 1 for run in runs})
-    assert runs_per_key(shop, "refunds") == once
-    assert runs_per_key(shop, "outbox") == once
+    assert runs_per_key(ledger, "refunds") == once
+    assert runs_per_key(ledger, "notices") == once

@@ -27,17 +27,17 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from support_desk.scripts import SCRIPTS
 from tests.support.approvals import approve_all, pending_approvals
+from tests.support.ledger import CUSTOMER, SEEDED_CUSTOMER, seed_orders
+from tests.support.order_desk import SCRIPTS, refund_prompt
 from tests.support.processes import (
     ROOT,
+    cli_in_background,
     model_env,
     process_env,
-    starter_in_background,
     target,
     tether_worker,
 )
-from tests.support.shop import CUSTOMER, SEEDED_CUSTOMER, refund_prompt, seed_orders
 from tests.support.waiting import until
 from tether._run_io import AgentInput
 from tether.testing import ScriptedLLM, binary
@@ -114,19 +114,19 @@ async def test_runs_stay_on_their_build_and_chats_move_at_continue_as_new(
     dev_env: WorkflowEnvironment, tmp_path: Path
 ) -> None:
     client = dev_env.client
-    shop = tmp_path / "shop.db"
-    (order,) = seed_orders(shop, ["V-1001"])
+    ledger = tmp_path / "ledger.db"
+    (order,) = seed_orders(ledger, ["V-1001"])
     queue = f"versions-{uuid.uuid4().hex[:8]}"
     with ScriptedLLM(scripts=SCRIPTS) as llm, build_two(tmp_path) as copy:
-        env = process_env(target(dev_env), queue, shop, **model_env(llm))
-        demo = "support_desk:REGISTRY"
+        env = process_env(target(dev_env), queue, ledger, **model_env(llm))
+        desk = "tests.support.order_desk:REGISTRY"
         b1 = ["--deployment", DEPLOYMENT, "--build-id", "b1"]
-        with tether_worker(env, tmp_path / "b1.log", demo, *b1):
+        with tether_worker(env, tmp_path / "b1.log", desk, *b1):
             await make_current(dev_env, "b1")
             pinned = await client.start_workflow(
                 AgentWorkflow.run,
                 AgentInput(
-                    agent="support-desk", acting_for=SEEDED_CUSTOMER, prompt=refund_prompt(order)
+                    agent="order-desk", acting_for=SEEDED_CUSTOMER, prompt=refund_prompt(order)
                 ),
                 id=f"{queue}-pinned",
                 task_queue=queue,
@@ -134,7 +134,7 @@ async def test_runs_stay_on_their_build_and_chats_move_at_continue_as_new(
             chat = await client.start_workflow(
                 AgentWorkflow.run,
                 AgentInput(
-                    agent="support-desk",
+                    agent="order-desk",
                     acting_for=CUSTOMER,
                     prompt="Where is order A-1003?",
                     chat=True,
@@ -151,7 +151,7 @@ async def test_runs_stay_on_their_build_and_chats_move_at_continue_as_new(
             await until(both_wait, "the build-1 runs never reached their waits")
             b2_env = {**env, "PYTHONPATH": str(copy)}
             b2 = ["--deployment", DEPLOYMENT, "--build-id", "b2"]
-            with tether_worker(b2_env, tmp_path / "b2.log", demo, *b2):
+            with tether_worker(b2_env, tmp_path / "b2.log", desk, *b2):
                 await make_current(dev_env, "b2")
                 await approve_all(pinned)
                 pinned_result = await asyncio.wait_for(pinned.result(), 60)
@@ -169,7 +169,7 @@ async def test_runs_stay_on_their_build_and_chats_move_at_continue_as_new(
                 fresh = await client.start_workflow(
                     AgentWorkflow.run,
                     AgentInput(
-                        agent="support-desk", acting_for=CUSTOMER, prompt="Where is order A-1003?"
+                        agent="order-desk", acting_for=CUSTOMER, prompt="Where is order A-1003?"
                     ),
                     id=f"{queue}-fresh",
                     task_queue=queue,
@@ -205,24 +205,24 @@ async def test_status_names_the_build_a_run_is_pinned_to_and_that_none_serves_it
     """The probe stopped build 1's workers while build 2 was current: build 1's pinned
     runs waited, and `status` said only that "its worker did not answer within 3 s"."""
     client = dev_env.client
-    shop = tmp_path / "shop.db"
-    (order,) = seed_orders(shop, ["V-2001"])
+    ledger = tmp_path / "ledger.db"
+    (order,) = seed_orders(ledger, ["V-2001"])
     queue = f"stranded-{uuid.uuid4().hex[:8]}"
     deployment = f"tether-stranded-{uuid.uuid4().hex[:6]}"
     with ScriptedLLM(scripts=SCRIPTS) as llm:
-        env = process_env(target(dev_env), queue, shop, **model_env(llm))
-        demo = "support_desk:REGISTRY"
+        env = process_env(target(dev_env), queue, ledger, **model_env(llm))
+        desk = "tests.support.order_desk:REGISTRY"
         with tether_worker(
-            env, tmp_path / "b2.log", demo, "--deployment", deployment, "--build-id", "b2"
+            env, tmp_path / "b2.log", desk, "--deployment", deployment, "--build-id", "b2"
         ):
             with tether_worker(
-                env, tmp_path / "b1.log", demo, "--deployment", deployment, "--build-id", "b1"
+                env, tmp_path / "b1.log", desk, "--deployment", deployment, "--build-id", "b1"
             ):
                 await make_current(dev_env, "b1", deployment)
                 pinned = await client.start_workflow(
                     AgentWorkflow.run,
                     AgentInput(
-                        agent="support-desk",
+                        agent="order-desk",
                         acting_for=SEEDED_CUSTOMER,
                         prompt=refund_prompt(order),
                     ),
@@ -232,8 +232,8 @@ async def test_status_names_the_build_a_run_is_pinned_to_and_that_none_serves_it
                 await pending_approvals(pinned)
                 await make_current(dev_env, "b2", deployment)
             # Build 1's worker stopped: build 2's polls the same queue, and serves it not.
-            shown = await starter_in_background(env, "status", pinned.id)
-            as_json = await starter_in_background(env, "status", pinned.id, "--json")
+            shown = await cli_in_background(env, "status", pinned.id)
+            as_json = await cli_in_background(env, "status", pinned.id, "--json")
         await pinned.terminate(reason="the test is done")
     assert shown.returncode == 0, shown.stderr
     assert f"build b1 of deployment {deployment} (pinned)" in shown.stdout

@@ -12,22 +12,21 @@ import signal
 import uuid
 from pathlib import Path
 
-from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
-from tests.conftest import until
-from tests.processes import model_env, process_env, starter_command, target, tether_worker
+from tests.support.processes import cli_command, model_env, process_env, target, tether_worker
+from tests.support.waiting import closed
 from tether import AgentRun
 from tether.testing import ScriptedLLM, call_tools, say
 
-AGENTS = "tests.slow_agents:REGISTRY"
+AGENTS = "tests.support.slow_agents:REGISTRY"
 WATCHERS = 3
 HUNG_SECONDS = 12  # longer than `watch` waited for the last events after the result
 
 
 async def watch(env: dict[str, str], run_id: str) -> tuple[int, list[dict[str, object]], str]:
     proc = await asyncio.create_subprocess_exec(
-        *starter_command("watch", run_id, "--events"),
+        *cli_command("watch", run_id, "--events"),
         env=env,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
@@ -49,17 +48,14 @@ async def test_watchers_get_every_event_once_after_a_worker_is_killed(
     with ScriptedLLM() as llm:
         llm.enqueue(call_tools(("slow_write", {"text": "hi"})), say("done"))
         env = process_env(
-            target(dev_env), queue, tmp_path / "shop.db", **model_env(llm),
+            target(dev_env), queue, tmp_path / "ledger.db", **model_env(llm),
             TETHER_TEST_WRITES=str(writes),
         )  # fmt: skip
         run = await AgentRun.start(dev_env.client, "writer", "write hi", task_queue=queue)
         with tether_worker(env, tmp_path / "first.log", AGENTS) as first:
             watchers = [asyncio.create_task(watch(env, run.id)) for _ in range(WATCHERS)]
 
-            async def ended() -> bool:
-                return (await run.handle.describe()).status != WorkflowExecutionStatus.RUNNING
-
-            await until(ended, "the run never ended", seconds=60)
+            await closed(run.handle, within=60)
             # Hung, then dead: its open polls keep taking the watchers' queries meanwhile.
             first.send_signal(signal.SIGSTOP)
             with tether_worker(env, tmp_path / "second.log", AGENTS):

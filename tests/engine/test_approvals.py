@@ -27,16 +27,13 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
-from activities.shop_db import connect
-from support_desk import REGISTRY
-from support_desk.agents import SUPPORT_DESK
-from support_desk.offline import support_desk_responder
 from tests.support.approvals import APPROVER, approval, pending_approvals
-from tests.support.shop import CUSTOMER, count_rows, running_worker
+from tests.support.ledger import CUSTOMER, connect, count_rows
+from tests.support.order_desk import ORDER_DESK, REGISTRY, order_desk_script
 from tests.support.waiting import first
 from tether import AgentRegistry, AgentResult
 from tether._run_io import AgentInput
-from tether.testing import ScriptedLLM, call_tools, say
+from tether.testing import ScriptedLLM, call_tools, say, worker
 from tether.workflow import AgentWorkflow
 
 REFUND_PROMPT = "Order A-1001 arrived broken, I want my money back."
@@ -47,13 +44,13 @@ Handle = WorkflowHandle[AgentWorkflow, AgentResult]
 async def refund_run(
     env: WorkflowEnvironment, llm: ScriptedLLM, agents: AgentRegistry = REGISTRY, **options: object
 ) -> AsyncIterator[Handle]:
-    """A support-desk run on `llm`, started; the worker runs while the block does."""
+    """An order-desk run on `llm`, started; the worker runs while the block does."""
     params = AgentInput.model_validate(
-        {"agent": "support-desk", "prompt": REFUND_PROMPT, "acting_for": CUSTOMER, **options}
+        {"agent": "order-desk", "prompt": REFUND_PROMPT, "acting_for": CUSTOMER, **options}
     )
-    async with running_worker(env.client, llm, agents=agents) as worker:
+    async with worker(env.client, agents, llm) as w:
         yield await env.client.start_workflow(
-            AgentWorkflow.run, params, id=f"wf-{uuid.uuid4()}", task_queue=worker.task_queue
+            AgentWorkflow.run, params, id=f"wf-{uuid.uuid4()}", task_queue=w.task_queue
         )
 
 
@@ -76,9 +73,9 @@ def last_tool_result(llm: ScriptedLLM) -> str:
 
 
 async def test_an_approval_that_never_comes_is_a_rejection_after_24_hours(
-    ts_env: WorkflowEnvironment, shop_db: Path
+    ts_env: WorkflowEnvironment, ledger: Path
 ) -> None:
-    with ScriptedLLM(support_desk_responder) as llm:
+    with ScriptedLLM(order_desk_script) as llm:
         async with refund_run(ts_env, llm) as handle:
             (pending,) = await pending_approvals(handle)
             state = await handle.query(AgentWorkflow.state)
@@ -93,15 +90,15 @@ async def test_an_approval_that_never_comes_is_a_rejection_after_24_hours(
     assert result.status == "completed"
     assert "Nobody approved this call within 24 hours" in last_tool_result(llm)
     assert result.answer is not None and "can't refund order A-1001" in result.answer
-    assert count_rows(shop_db, "refunds") == 0
-    assert count_rows(shop_db, "outbox") == 0
+    assert count_rows(ledger, "refunds") == 0
+    assert count_rows(ledger, "notices") == 0
 
 
 async def test_an_approval_after_three_days_is_honoured(
-    ts_env: WorkflowEnvironment, shop_db: Path
+    ts_env: WorkflowEnvironment, ledger: Path
 ) -> None:
     week = 7 * 24 * 3600
-    with ScriptedLLM(support_desk_responder) as llm:
+    with ScriptedLLM(order_desk_script) as llm:
         async with refund_run(ts_env, llm, approval_timeout_seconds=week) as handle:
             (pending,) = await pending_approvals(handle)
             await ts_env.sleep(timedelta(days=3))
@@ -111,16 +108,16 @@ async def test_an_approval_after_three_days_is_honoured(
     assert decided.call_id == pending.call_id
     assert result.status == "completed"
     assert result.answer is not None and "refunded $42.00" in result.answer
-    assert count_rows(shop_db, "refunds") == 1
-    assert count_rows(shop_db, "outbox") == 1
+    assert count_rows(ledger, "refunds") == 1
+    assert count_rows(ledger, "notices") == 1
     waited = await time_into_run(handle, EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED)
     assert timedelta(days=3) <= waited < timedelta(days=4)
 
 
 async def test_refused_decisions_leave_no_trace_in_history(
-    ts_env: WorkflowEnvironment, shop_db: Path
+    ts_env: WorkflowEnvironment, ledger: Path
 ) -> None:
-    with ScriptedLLM(support_desk_responder) as llm:
+    with ScriptedLLM(order_desk_script) as llm:
         async with refund_run(ts_env, llm) as handle:
             (pending,) = await pending_approvals(handle)
             refusals = []
@@ -152,7 +149,7 @@ async def test_refused_decisions_leave_no_trace_in_history(
     assert again.value.cause.message == f"tool call {pending.call_id!r} was already decided"
     assert "A person rejected this call: the photo shows no damage" in last_tool_result(llm)
     assert result.answer is not None and "can't refund" in result.answer
-    assert count_rows(shop_db, "refunds") == 0
+    assert count_rows(ledger, "refunds") == 0
     # Only the one decision that was taken is in history.
     events = [e async for e in handle.fetch_history_events()]
     update_events = [
@@ -172,7 +169,7 @@ async def test_refused_decisions_leave_no_trace_in_history(
 
 
 async def test_approving_with_edited_arguments_runs_them_and_says_so(
-    ts_env: WorkflowEnvironment, llm: ScriptedLLM, shop_db: Path
+    ts_env: WorkflowEnvironment, llm: ScriptedLLM, ledger: Path
 ) -> None:
     llm.enqueue(
         call_tools(("issue_refund", {"order_id": "A-1001", "reason": "customer is angry"})),
@@ -203,7 +200,7 @@ async def test_approving_with_edited_arguments_runs_them_and_says_so(
     note, refund = last_tool_result(llm).split("\n", 1)
     assert note == f"A person approved this call with edited arguments: {canonical}"
     assert json.loads(refund)["reason"] == "arrived damaged"
-    assert count_rows(shop_db, "refunds") == 1
+    assert count_rows(ledger, "refunds") == 1
 
 
 async def admitted(client: Client, handle: Handle, update_id: str) -> None:
@@ -228,7 +225,7 @@ async def admitted(client: Client, handle: Handle, update_id: str) -> None:
 
 
 async def test_of_two_decisions_in_one_workflow_task_the_second_is_refused(
-    dev_env: WorkflowEnvironment, llm: ScriptedLLM, shop_db: Path
+    dev_env: WorkflowEnvironment, llm: ScriptedLLM, ledger: Path
 ) -> None:
     # The case the validator's "already decided" check exists for: the first decision
     # is recorded while its call still waits, so only that check stops a second one
@@ -248,7 +245,7 @@ async def test_of_two_decisions_in_one_workflow_task_the_second_is_refused(
             handle.execute_update(AgentWorkflow.decide, decision, id=update_id)
         )
         await admitted(dev_env.client, handle, update_id)  # in this order
-    async with running_worker(dev_env.client, llm, queue=queue):
+    async with worker(dev_env.client, REGISTRY, llm, queue=queue):
         approved = await decisions["approve"]
         with pytest.raises(WorkflowUpdateFailedError):
             await decisions["reject"]
@@ -256,11 +253,11 @@ async def test_of_two_decisions_in_one_workflow_task_the_second_is_refused(
 
     assert approved.call_id == pending.call_id
     assert result.status == "completed"
-    assert count_rows(shop_db, "refunds") == 1
+    assert count_rows(ledger, "refunds") == 1
 
 
 async def test_a_call_id_reused_in_a_later_message_waits_for_its_own_decision(
-    ts_env: WorkflowEnvironment, llm: ScriptedLLM, shop_db: Path
+    ts_env: WorkflowEnvironment, llm: ScriptedLLM, ledger: Path
 ) -> None:
     # Some providers number calls per message: the second refund is another call, and
     # the approval given to the first must not carry it out without a person.
@@ -283,19 +280,19 @@ async def test_a_call_id_reused_in_a_later_message_waits_for_its_own_decision(
     assert (first.turn, second.turn) == (1, 2)
     assert "waits with other arguments than the ones decided on" in refusal(stale)
     assert result.status == "completed"
-    with sqlite3.connect(shop_db) as db:
+    with sqlite3.connect(ledger) as db:
         assert [row[0] for row in db.execute("SELECT order_id FROM refunds")] == ["A-1001"]
 
 
 def refund_rows(db: Path) -> list[tuple[str, str | None, str | None]]:
-    """Each refund's order, approver and reason (the shop is seeded if no tool ran)."""
+    """Each refund's order, approver and reason (the ledger is seeded if no tool ran)."""
     with connect(db) as conn:
         query = "SELECT order_id, approved_by, approval_reason FROM refunds"
         return [tuple(row) for row in conn.execute(query)]
 
 
 async def test_arguments_with_a_duplicate_key_are_refused_before_anyone_is_asked(
-    ts_env: WorkflowEnvironment, llm: ScriptedLLM, shop_db: Path
+    ts_env: WorkflowEnvironment, llm: ScriptedLLM, ledger: Path
 ) -> None:
     # The review's case: read as A-1001 by a person, run as A-1004 by json.loads.
     ambiguous = '{"order_id": "A-1001", "reason": "teapot arrived broken", "order_id": "A-1004"}'
@@ -309,13 +306,13 @@ async def test_arguments_with_a_duplicate_key_are_refused_before_anyone_is_asked
         "Error: invalid arguments for issue_refund: the arguments are refused: "
         "the key 'order_id' appears twice"
     )
-    assert refund_rows(shop_db) == []
+    assert refund_rows(ledger) == []
     # Nobody was asked: the run never waited (no timer), and nothing ran the tool.
     assert not any(e.event_type == EventType.EVENT_TYPE_TIMER_STARTED for e in events)
 
 
 async def test_a_decision_for_other_arguments_or_without_a_digest_is_refused(
-    ts_env: WorkflowEnvironment, llm: ScriptedLLM, shop_db: Path
+    ts_env: WorkflowEnvironment, llm: ScriptedLLM, ledger: Path
 ) -> None:
     llm.enqueue(
         call_tools(("issue_refund", {"reason": "arrived broken", "order_id": "A-1001"})),
@@ -331,7 +328,7 @@ async def test_a_decision_for_other_arguments_or_without_a_digest_is_refused(
                 )
             refusals.append(refusal(refused))
         state = await handle.query(AgentWorkflow.state)
-        assert refund_rows(shop_db) == []
+        assert refund_rows(ledger) == []
         await handle.execute_update(
             AgentWorkflow.decide, approval(handle, pending, reason="photo shows the crack")
         )
@@ -348,14 +345,14 @@ async def test_a_decision_for_other_arguments_or_without_a_digest_is_refused(
     )
     assert result.status == "completed"
     # The audit row is written with the side effect: who approved, and why.
-    assert refund_rows(shop_db) == [("A-1001", APPROVER, "photo shows the crack")]
+    assert refund_rows(ledger) == [("A-1001", APPROVER, "photo shows the crack")]
 
 
-GUARDED = AgentRegistry([dataclasses.replace(SUPPORT_DESK, approvers=["alice@shop", "bob@shop"])])
+GUARDED = AgentRegistry([dataclasses.replace(ORDER_DESK, approvers=["alice@shop", "bob@shop"])])
 
 
 async def test_only_a_listed_approver_other_than_the_starter_may_decide(
-    ts_env: WorkflowEnvironment, llm: ScriptedLLM, shop_db: Path
+    ts_env: WorkflowEnvironment, llm: ScriptedLLM, ledger: Path
 ) -> None:
     llm.enqueue(
         call_tools(("issue_refund", {"order_id": "A-1001", "reason": "broken"})), say("Done.")
@@ -374,7 +371,7 @@ async def test_only_a_listed_approver_other_than_the_starter_may_decide(
             with pytest.raises(WorkflowUpdateFailedError) as refused:
                 await handle.execute_update(AgentWorkflow.decide, decision)
             refusals.append(refusal(refused))
-        assert refund_rows(shop_db) == []
+        assert refund_rows(ledger) == []
         await handle.execute_update(
             AgentWorkflow.decide, approval(handle, pending, approver="bob@shop")
         )
@@ -386,11 +383,11 @@ async def test_only_a_listed_approver_other_than_the_starter_may_decide(
         "'alice@shop' started this run and may not decide its calls",
     ]
     assert result.status == "completed"
-    assert refund_rows(shop_db) == [("A-1001", "bob@shop", None)]
+    assert refund_rows(ledger) == [("A-1001", "bob@shop", None)]
 
 
 async def test_two_calls_with_one_id_in_a_message_each_wait_for_their_own_decision(
-    ts_env: WorkflowEnvironment, llm: ScriptedLLM, shop_db: Path
+    ts_env: WorkflowEnvironment, llm: ScriptedLLM, ledger: Path
 ) -> None:
     # Before: the person saw one call, and deciding it wedged the run (a KeyError on
     # every retry of the workflow task).
@@ -412,4 +409,4 @@ async def test_two_calls_with_one_id_in_a_message_each_wait_for_their_own_decisi
     assert result.status == "completed"
     tool_ids = [m["tool_call_id"] for m in llm.requests[-1].messages if m["role"] == "tool"]
     assert tool_ids == ["call_0", "call_0~2"]  # the provider sees the ids it is answered by
-    assert refund_rows(shop_db) == [("A-1001", APPROVER, None)]
+    assert refund_rows(ledger) == [("A-1001", APPROVER, None)]

@@ -13,13 +13,12 @@ from typing import Any
 from temporalio.api.enums.v1 import EventType
 from temporalio.testing import WorkflowEnvironment
 
-from tests.support.shop import running_worker
 from tests.support.writer_agents import chatter
 from tether import Agent, AgentRegistry, AgentRun, ContextPolicy, tool
 from tether._limits import PAYLOAD_LIMIT_BYTES
 from tether._run_io import AgentInput
 from tether._workflows.context import CHARS_PER_TOKEN, MESSAGE_OVERHEAD, SUMMARY_PROMPT
-from tether.testing import ScriptedLLM, Step, call_tools, say
+from tether.testing import ScriptedLLM, Step, call_tools, say, worker
 from tether.workflow import AgentWorkflow
 
 BUDGET = 6_000  # tokens
@@ -48,7 +47,7 @@ async def test_a_long_chat_stays_within_its_budget_and_keeps_every_message(
     ts_env: WorkflowEnvironment,
 ) -> None:
     with ScriptedLLM(chatter) as llm:
-        async with running_worker(ts_env.client, llm, agents=AgentRegistry([CHATTER])) as w:
+        async with worker(ts_env.client, AgentRegistry([CHATTER]), llm) as w:
             handle = await ts_env.client.start_workflow(
                 AgentWorkflow.run,
                 AgentInput(agent="chatter", prompt="hello", chat=True, continue_as_new_turns=15),
@@ -114,7 +113,7 @@ async def test_older_tool_results_are_elided_for_the_model_and_kept_in_the_trans
     ts_env: WorkflowEnvironment,
 ) -> None:
     with ScriptedLLM(reads_three) as llm:
-        async with running_worker(ts_env.client, llm, agents=AgentRegistry([READER])) as w:
+        async with worker(ts_env.client, AgentRegistry([READER]), llm) as w:
             run = await AgentRun.start(ts_env.client, "reader", "go", task_queue=w.task_queue)
             result = await asyncio.wait_for(run.result(), 60)
             transcript = await run.transcript()

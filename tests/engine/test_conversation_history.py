@@ -13,10 +13,11 @@ from temporalio.testing import WorkflowEnvironment
 
 from tests.support.approvals import approve_all, pending_approvals
 from tests.support.history_reading import model_calls
-from tests.support.shop import CUSTOMER, running_worker
+from tests.support.ledger import CUSTOMER
+from tests.support.order_desk import REGISTRY
 from tether import Message
 from tether._run_io import AgentInput
-from tether.testing import ScriptedLLM, call_tools, say
+from tether.testing import ScriptedLLM, call_tools, say, worker
 from tether.workflow import AgentWorkflow
 
 TURNS = 12
@@ -29,13 +30,13 @@ def size(messages: list[Message]) -> int:
 async def test_history_holds_each_message_once_while_the_model_sees_them_all(
     ts_env: WorkflowEnvironment, llm: ScriptedLLM
 ) -> None:
-    llm.enqueue(*[call_tools(("get_refund_policy", {}))] * (TURNS - 1), say("done"))
-    async with running_worker(ts_env.client, llm) as worker:
+    llm.enqueue(*[call_tools(("lookup_order", {"order_id": "A-1001"}))] * (TURNS - 1), say("done"))
+    async with worker(ts_env.client, REGISTRY, llm) as w:
         handle = await ts_env.client.start_workflow(
             AgentWorkflow.run,
-            AgentInput(agent="support-desk", acting_for=CUSTOMER, prompt="policy, again and again"),
+            AgentInput(agent="order-desk", acting_for=CUSTOMER, prompt="A-1001, again and again"),
             id=f"wf-{uuid.uuid4()}",
-            task_queue=worker.task_queue,
+            task_queue=w.task_queue,
         )
         result = await handle.result()
         transcript = await handle.query(AgentWorkflow.transcript)
@@ -64,16 +65,16 @@ async def test_a_worker_that_never_saw_the_run_rebuilds_its_conversation_from_hi
         say("Refunded."),
     )
     queue = f"test-{uuid.uuid4().hex[:8]}"
-    async with running_worker(dev_env.client, llm, queue=queue):
+    async with worker(dev_env.client, REGISTRY, llm, queue=queue):
         handle = await dev_env.client.start_workflow(
             AgentWorkflow.run,
-            AgentInput(agent="support-desk", acting_for=CUSTOMER, prompt="A-1001 arrived broken"),
+            AgentInput(agent="order-desk", acting_for=CUSTOMER, prompt="A-1001 arrived broken"),
             id=f"wf-{uuid.uuid4()}",
             task_queue=queue,
         )
         await pending_approvals(handle)
     # A new worker process in all but name: no cached run, no cached conversation.
-    async with running_worker(dev_env.client, llm, queue=queue):
+    async with worker(dev_env.client, REGISTRY, llm, queue=queue):
         await approve_all(handle)
         result = await handle.result()
         transcript = await handle.query(AgentWorkflow.transcript)

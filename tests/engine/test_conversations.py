@@ -7,7 +7,6 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,12 +20,12 @@ from temporalio.exceptions import ApplicationError, CancelledError
 from temporalio.testing import WorkflowEnvironment
 
 from tests.support.approvals import pending_approvals
+from tests.support.order_desk import REGISTRY
 from tests.support.runs import terminate_open_runs
-from tests.support.shop import running_worker
 from tests.support.waiting import state_when, status_becomes
 from tether import AgentResult, RunStatus
 from tether._run_io import AgentInput
-from tether.testing import ScriptedLLM, Slow, Step, call_tools, say
+from tether.testing import ScriptedLLM, Slow, Step, call_tools, say, worker
 from tether.workflow import AgentWorkflow
 
 Handle = WorkflowHandle[AgentWorkflow, AgentResult]
@@ -50,15 +49,15 @@ def lookup_forever(messages: list[dict[str, Any]]) -> Step:
 async def started(
     env: WorkflowEnvironment, llm: ScriptedLLM, prompt: str = "hello", **options: object
 ) -> AsyncIterator[Handle]:
-    params = AgentInput.model_validate({"agent": "support-desk", "prompt": prompt, **options})
-    async with running_worker(env.client, llm) as worker:
+    params = AgentInput.model_validate({"agent": "order-desk", "prompt": prompt, **options})
+    async with worker(env.client, REGISTRY, llm) as w:
         yield await env.client.start_workflow(
-            AgentWorkflow.run, params, id=f"chat-{uuid.uuid4()}", task_queue=worker.task_queue
+            AgentWorkflow.run, params, id=f"chat-{uuid.uuid4()}", task_queue=w.task_queue
         )
 
 
 async def test_a_chat_answers_each_message_and_queues_those_sent_mid_turn(
-    ts_env: WorkflowEnvironment, shop_db: Path
+    ts_env: WorkflowEnvironment,
 ) -> None:
     with ScriptedLLM(echo) as llm:
         async with started(ts_env, llm, chat=True) as handle:
@@ -92,7 +91,7 @@ async def test_a_chat_answers_each_message_and_queues_those_sent_mid_turn(
 
 
 async def test_a_300_message_chat_continues_as_new_without_losing_anything(
-    ts_env: WorkflowEnvironment, shop_db: Path
+    ts_env: WorkflowEnvironment,
 ) -> None:
     # Thirty bursts of ten messages sent at once: messages that arrive mid-turn are
     # answered together in the next turn, and between bursts the chat is idle, which
@@ -145,7 +144,6 @@ async def test_a_300_message_chat_continues_as_new_without_losing_anything(
 )
 async def test_each_budget_ends_a_run_with_its_own_status(
     ts_env: WorkflowEnvironment,
-    shop_db: Path,
     budget: dict[str, Any],
     responder: Any,
     status: RunStatus,
@@ -163,9 +161,7 @@ async def test_each_budget_ends_a_run_with_its_own_status(
     assert sum(m.role == "assistant" for m in transcript) == turns
 
 
-async def test_a_token_budget_is_spent_when_usage_reaches_it(
-    ts_env: WorkflowEnvironment, shop_db: Path
-) -> None:
+async def test_a_token_budget_is_spent_when_usage_reaches_it(ts_env: WorkflowEnvironment) -> None:
     # The scripted model counts tokens the same way for the same conversation: one
     # call's usage, measured first, is a budget that the first call meets exactly.
     with ScriptedLLM(lookup_forever) as llm:
@@ -181,7 +177,7 @@ async def test_a_token_budget_is_spent_when_usage_reaches_it(
 
 
 async def test_a_chat_message_that_spends_the_budget_ends_the_chat(
-    ts_env: WorkflowEnvironment, shop_db: Path
+    ts_env: WorkflowEnvironment,
 ) -> None:
     with ScriptedLLM(echo) as llm:
         async with started(ts_env, llm, chat=True, max_total_tokens=1) as handle:
@@ -194,7 +190,7 @@ async def test_a_chat_message_that_spends_the_budget_ends_the_chat(
 
 
 async def test_a_deadline_ends_a_wait_for_approval(
-    ts_env: WorkflowEnvironment, llm: ScriptedLLM, shop_db: Path
+    ts_env: WorkflowEnvironment, llm: ScriptedLLM
 ) -> None:
     llm.enqueue(call_tools(("issue_refund", {"order_id": "A-1001", "reason": "broken"})))
     async with started(ts_env, llm, deadline_seconds=3600) as handle:
@@ -210,7 +206,7 @@ async def test_a_deadline_ends_a_wait_for_approval(
 
 
 async def test_cancelling_a_run_that_waits_for_approval_keeps_its_transcript(
-    ts_env: WorkflowEnvironment, llm: ScriptedLLM, shop_db: Path
+    ts_env: WorkflowEnvironment, llm: ScriptedLLM
 ) -> None:
     llm.enqueue(call_tools(("issue_refund", {"order_id": "A-1001", "reason": "broken"})))
     async with started(ts_env, llm) as handle:
@@ -228,7 +224,7 @@ async def test_cancelling_a_run_that_waits_for_approval_keeps_its_transcript(
 
 
 async def test_messages_are_refused_by_runs_that_are_not_chats_or_have_ended(
-    ts_env: WorkflowEnvironment, shop_db: Path
+    ts_env: WorkflowEnvironment,
 ) -> None:
     def refund_or_echo(messages: list[dict[str, Any]]) -> Step:
         if last_user_text(messages) == "refund":
@@ -262,7 +258,7 @@ async def test_messages_are_refused_by_runs_that_are_not_chats_or_have_ended(
 
 
 async def test_a_run_a_test_leaves_open_is_found_and_terminated(
-    ts_env: WorkflowEnvironment, shop_db: Path
+    ts_env: WorkflowEnvironment,
 ) -> None:
     # What ts_env does after every test, failing the test that left the run open.
     with ScriptedLLM(echo) as llm:

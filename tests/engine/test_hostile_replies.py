@@ -30,7 +30,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from tests.hostile_agents import REGISTRY, RESULTS, TOOL_NAMES
+from tests.support.hostile_agents import REGISTRY, RESULTS, TOOL_NAMES
 from tether import AgentResult, Message
 from tether._replay import replay
 from tether._run_io import AgentInput

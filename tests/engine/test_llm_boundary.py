@@ -17,8 +17,8 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
 from tests.support.history_reading import model_replies
+from tests.support.ledger import CUSTOMER
 from tests.support.llm_agents import REGISTRY
-from tests.support.shop import CUSTOMER, running_worker
 from tether import AgentResult
 from tether._pricing import ModelPrice, PriceTable
 from tether._run_io import AgentInput
@@ -36,6 +36,7 @@ from tether.testing import (
     rate_limited,
     say,
     unauthorized,
+    worker,
 )
 from tether.workflow import AgentWorkflow
 
@@ -49,12 +50,12 @@ async def started(
     prices: PriceTable | None = None,
 ) -> AsyncIterator[WorkflowHandle[AgentWorkflow, AgentResult]]:
     """A run of `agent` with a worker serving it while the block runs."""
-    async with running_worker(env.client, llm, agents=REGISTRY, prices=prices) as worker:
+    async with worker(env.client, REGISTRY, llm, prices=prices) as w:
         yield await env.client.start_workflow(
             AgentWorkflow.run,
             AgentInput(agent=agent, prompt=prompt, acting_for=CUSTOMER),
             id=f"llm-{uuid.uuid4()}",
-            task_queue=worker.task_queue,
+            task_queue=w.task_queue,
         )
 
 
@@ -281,7 +282,7 @@ async def test_model_calls_as_local_activities_skip_the_server_and_keep_the_seam
     ts_env: WorkflowEnvironment, llm: ScriptedLLM
 ) -> None:
     llm.enqueue(
-        call_tools(("get_refund_policy", {})),
+        call_tools(("lookup_order", {"order_id": "A-1001"})),
         Fail(503),  # retried in the worker, as a regular activity would be by the server
         call_tools(("lookup_order", {"order_id": "A-1003"})),
         say("Your lamp has shipped."),

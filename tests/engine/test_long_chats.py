@@ -12,10 +12,9 @@ from typing import Any
 
 from temporalio.testing import WorkflowEnvironment
 
-from tests.conftest import running_worker
-from tests.processes import process_env, starter_in_background, target
+from tests.support.processes import cli_in_background, process_env, target
 from tether import Agent, AgentRegistry, AgentRun, Budgets, Message, tool
-from tether.testing import ScriptedLLM, Step, call_tools, say
+from tether.testing import ScriptedLLM, Step, call_tools, say, worker
 
 SENDS = 75  # with the prompt, 76 user messages: 1 + 76 * 4 = 305 messages
 BIG = 300_000
@@ -52,7 +51,7 @@ async def test_a_chat_over_the_payload_limit_goes_on_and_keeps_its_transcript(
 ) -> None:
     client = dev_env.client
     with ScriptedLLM(script) as llm:
-        async with running_worker(client, llm, agents=AgentRegistry([AGENT])) as w:
+        async with worker(client, AgentRegistry([AGENT]), llm) as w:
             run = await AgentRun.start(
                 client,
                 "archivist",
@@ -66,8 +65,8 @@ async def test_a_chat_over_the_payload_limit_goes_on_and_keeps_its_transcript(
                 assert reply == f"noted {i}"
             state = await run.state()
             transcript = await asyncio.wait_for(run.transcript(), 60)
-            shown = await starter_in_background(
-                process_env(target(dev_env), w.task_queue, tmp_path / "shop.db"),
+            shown = await cli_in_background(
+                process_env(target(dev_env), w.task_queue, tmp_path / "ledger.db"),
                 "transcript",
                 run.id,
                 "--json",

@@ -35,7 +35,7 @@ from tests.support.approvals import pending_approvals
 from tests.support.history_reading import retried_activities
 from tests.support.mcp_agents import NAME, SERVER, SIDE_EFFECTS, http_notes, notetaker, stdio_notes
 from tests.support.processes import ROOT, free_port, model_env, process_env, target, tether_worker
-from tests.support.shop import key_of
+from tests.support.runs import key_of
 from tests.support.waiting import until
 from tether import Agent, AgentRun, McpServer
 from tether._process import stop
@@ -240,7 +240,7 @@ async def test_a_side_effecting_mcp_tool_happens_once_when_the_worker_is_killed(
         env = process_env(
             target(dev_env),
             queue,
-            tmp_path / "shop.db",
+            tmp_path / "ledger.db",
             **model_env(llm),
             NOTES_URL=server.url,
         )
@@ -383,7 +383,7 @@ async def test_tether_worker_reports_a_server_that_does_not_answer_in_one_line(
     ts_env: WorkflowEnvironment, tmp_path: Path
 ) -> None:
     url = f"http://127.0.0.1:{free_port()}/mcp"  # nothing listens there
-    env = process_env(target(ts_env), "mcp-check", tmp_path / "shop.db", NOTES_URL=url)
+    env = process_env(target(ts_env), "mcp-check", tmp_path / "ledger.db", NOTES_URL=url)
     log = tmp_path / "worker.log"
     with tether_worker(env, log, AGENTS, "--offline"):
 

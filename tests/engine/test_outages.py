@@ -13,10 +13,9 @@ from temporalio.client import WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
-from tests.conftest import running_worker
 from tether import Agent, AgentRegistry, AgentRun, ToolContext, tool
 from tether._run_io import AgentInput
-from tether.testing import ScriptedLLM, call_tools, say
+from tether.testing import ScriptedLLM, call_tools, say, worker
 from tether.workflow import AgentWorkflow
 
 # Attempts that fail before the backend is back: about a minute of backoff.
@@ -53,7 +52,7 @@ async def run_calling(env: WorkflowEnvironment, tool_name: str) -> tuple[str, li
     kept, and how many attempts the tool took."""
     with ScriptedLLM() as llm:
         llm.enqueue(call_tools((tool_name, {"order": "A-1"})), say("done"))
-        async with running_worker(env.client, llm, agents=REGISTRY) as w:
+        async with worker(env.client, REGISTRY, llm) as w:
             handle = await env.client.start_workflow(
                 AgentWorkflow.run,
                 AgentInput(agent="desk", prompt="Where is A-1?"),
@@ -86,7 +85,7 @@ async def test_a_backend_that_stays_down_is_told_to_the_model(ts_env: WorkflowEn
     [result] = [t for t in told if t.startswith("Error:")]
     assert result.startswith("Error: the tool dead is unavailable right now")
     # The root cause's type, not "Activity task failed"; not its message, which may
-    # quote a customer or a secret (tests/test_secret_leaks.py).
+    # quote a customer or a secret (tests/ops/test_secret_leaks.py).
     assert "(ConnectionError)" in result and "backend down" not in result
     assert attempts == 10
 
@@ -96,7 +95,7 @@ async def test_a_failed_run_says_its_root_cause(ts_env: WorkflowEnvironment) -> 
     its state, which `tether status` prints, says why, not "Activity task failed"."""
     with ScriptedLLM() as llm:
         llm.enqueue(call_tools(("refusing", {"order": "A-1"})))
-        async with running_worker(ts_env.client, llm, agents=REGISTRY) as w:
+        async with worker(ts_env.client, REGISTRY, llm) as w:
             run = await AgentRun.start(
                 ts_env.client, "desk", "Where is A-1?", task_queue=w.task_queue
             )

@@ -10,10 +10,9 @@ import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.testing import WorkflowEnvironment
 
-from tests.support.shop import running_worker
 from tether import Agent, AgentRegistry, AgentRun, tool
 from tether._limits import MAX_RESULT_BYTES_LIMIT, PAYLOAD_LIMIT_BYTES
-from tether.testing import ScriptedLLM, call_tools, say
+from tether.testing import ScriptedLLM, call_tools, say, worker
 
 FIVE_MB = 5 * 1024 * 1024
 
@@ -42,10 +41,10 @@ async def test_a_five_megabyte_result_reaches_the_model_cut_and_the_run_complete
     )
     with ScriptedLLM() as llm:
         llm.enqueue(call_tools(("dump", {"kind": kind})), say("done"))
-        async with running_worker(
-            ts_env.client, llm, agents=AgentRegistry([agent]), queue=f"big-{uuid.uuid4().hex[:8]}"
-        ) as worker:
-            run = await AgentRun.start(ts_env.client, "dumper", "go", task_queue=worker.task_queue)
+        async with worker(
+            ts_env.client, AgentRegistry([agent]), llm, queue=f"big-{uuid.uuid4().hex[:8]}"
+        ) as w:
+            run = await AgentRun.start(ts_env.client, "dumper", "go", task_queue=w.task_queue)
             result = await run.result()
             history = [e async for e in run.handle.fetch_history_events()]
     assert result.status == "completed"

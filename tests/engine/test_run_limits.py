@@ -14,7 +14,6 @@ from temporalio.client import WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
-from tests.support.shop import running_worker
 from tether import Agent, AgentRegistry, AgentResult, AgentRun, Budgets, LlmPolicy, tool
 from tether._limits import DEFAULT_MAX_TOTAL_TOKENS
 from tether.events import BudgetReached, RunEvent
@@ -49,12 +48,12 @@ FORGED = {
 async def ran(env: WorkflowEnvironment, llm: ScriptedLLM, **fields: Any) -> AgentResult:
     """The result of a run of LIMITED started with these input fields (as JSON, the way
     any client can send them)."""
-    async with running_worker(env.client, llm, agents=AGENTS) as worker:
+    async with worker(env.client, AGENTS, llm) as w:
         handle = await env.client.start_workflow(
             "AgentWorkflow",
             {"agent": "limited", "prompt": "hi", **fields},
             id=f"limits-{uuid.uuid4()}",
-            task_queue=worker.task_queue,
+            task_queue=w.task_queue,
             result_type=AgentResult,
         )
         result: AgentResult = await handle.result()
@@ -119,12 +118,12 @@ async def test_a_run_cannot_raise_the_agents_budgets(
         tools=[ping],
         budgets=Budgets(max_total_tokens=300),
     )
-    async with running_worker(ts_env.client, llm, agents=AgentRegistry([big])) as worker:
+    async with worker(ts_env.client, AgentRegistry([big]), llm) as w:
         handle = await ts_env.client.start_workflow(
             AgentWorkflow.run,
             {"agent": "limited", "prompt": "hi", "max_total_tokens": 10**9},
             id=f"limits-{uuid.uuid4()}",
-            task_queue=worker.task_queue,
+            task_queue=w.task_queue,
         )
         capped = await handle.result()
     assert capped.status == "max_tokens" and capped.usage.total_tokens < 10**9
@@ -145,13 +144,13 @@ async def test_a_run_cannot_push_the_agents_deadline_back(
     ts_env: WorkflowEnvironment, llm: ScriptedLLM
 ) -> None:
     short = Agent(name="limited", instructions="x", budgets=Budgets(deadline=timedelta(hours=1)))
-    async with running_worker(ts_env.client, llm, agents=AgentRegistry([short])) as worker:
+    async with worker(ts_env.client, AgentRegistry([short]), llm) as w:
         llm.enqueue(say("hi"))
         handle = await ts_env.client.start_workflow(
             AgentWorkflow.run,
             {"agent": "limited", "prompt": "hi", "deadline_seconds": 10 * 24 * 3600},
             id=f"limits-{uuid.uuid4()}",
-            task_queue=worker.task_queue,
+            task_queue=w.task_queue,
         )
         await handle.result()
         state = await handle.query(AgentWorkflow.state)
@@ -226,13 +225,13 @@ async def test_an_agent_runs_only_its_own_models_unless_it_allows_any(
     # Before, an agent that named no `models` ran whatever model a starter asked for
     # (the demo ran o1-pro).
     plain = Agent(name="limited", instructions="x", llm=LlmPolicy(fallback_models=["backup"]))
-    async with running_worker(ts_env.client, llm, agents=AgentRegistry([plain])) as worker:
+    async with worker(ts_env.client, AgentRegistry([plain]), llm) as w:
         with pytest.raises(WorkflowFailureError) as failure:
             await ts_env.client.execute_workflow(
                 "AgentWorkflow",
                 {"agent": "limited", "prompt": "hi", "model": "o1-pro"},
                 id=f"limits-{uuid.uuid4()}",
-                task_queue=worker.task_queue,
+                task_queue=w.task_queue,
             )
     assert isinstance(failure.value.cause, ApplicationError)
     assert failure.value.cause.message == (
@@ -240,13 +239,13 @@ async def test_an_agent_runs_only_its_own_models_unless_it_allows_any(
         "(allowed: tether-scripted, backup)"
     )
     anything = dataclasses.replace(plain, models=["*"])
-    async with running_worker(ts_env.client, llm, agents=AgentRegistry([anything])) as worker:
+    async with worker(ts_env.client, AgentRegistry([anything]), llm) as w:
         llm.enqueue(say("hi"))
         result = await ts_env.client.execute_workflow(
             AgentWorkflow.run,
             {"agent": "limited", "prompt": "hi", "model": "o1-pro"},
             id=f"limits-{uuid.uuid4()}",
-            task_queue=worker.task_queue,
+            task_queue=w.task_queue,
         )
     assert result.model == "o1-pro"
     assert llm.request_count == 1

@@ -27,12 +27,11 @@ from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
-from activities.shop_db import connect
-from support_desk.agents import SUPPORT_DESK
 from tests.support.approvals import pending_approvals
 from tests.support.history_reading import task_failed
+from tests.support.ledger import CUSTOMER, connect
+from tests.support.order_desk import ORDER_DESK
 from tests.support.processes import target
-from tests.support.shop import CUSTOMER
 from tests.support.waiting import until
 from tether import (
     AgentRegistry,
@@ -59,7 +58,7 @@ TRUSTED = ApproverKeys(
     keys={ALICE.public_key: ["alice@shop"], BOB.public_key: ["bob@shop"], SERVICE.public_key: ["*"]}
 )
 GUARDED = AgentRegistry(
-    [dataclasses.replace(SUPPORT_DESK, approvers=["alice@shop", "ada@shop"], approver_keys=TRUSTED)]
+    [dataclasses.replace(ORDER_DESK, approvers=["alice@shop", "ada@shop"], approver_keys=TRUSTED)]
 )
 
 
@@ -72,7 +71,7 @@ async def waiting_runs(
     agents: AgentRegistry = GUARDED,
     client: Client | None = None,
 ) -> AsyncIterator[list[tuple[Handle, PendingApproval]]]:
-    """`count` support-desk runs that each wait for a person to approve REFUND (the same
+    """`count` order-desk runs that each wait for a person to approve REFUND (the same
     call id in each, as a provider that numbers calls per message gives), with a worker
     running while the block does."""
     client = client or env.client
@@ -83,7 +82,7 @@ async def waiting_runs(
         for _ in range(count):
             handle = await client.start_workflow(
                 AgentWorkflow.run,
-                AgentInput(agent="support-desk", prompt="Refund A-1001.", acting_for=CUSTOMER),
+                AgentInput(agent="order-desk", prompt="Refund A-1001.", acting_for=CUSTOMER),
                 id=f"signed-{uuid.uuid4().hex[:8]}",
                 task_queue=w.task_queue,
             )
@@ -117,9 +116,9 @@ async def refused(handle: Handle, decision: ApprovalDecision) -> str:
 
 
 def refunds(db: Path) -> list[tuple[str, str | None]]:
-    """Each refund's order and approver (the shop is seeded if no tool ran yet)."""
-    with connect(db) as shop:
-        return [tuple(row) for row in shop.execute("SELECT order_id, approved_by FROM refunds")]
+    """Each refund's order and approver (the ledger is seeded if no tool ran yet)."""
+    with connect(db) as ledger:
+        return [tuple(row) for row in ledger.execute("SELECT order_id, approved_by FROM refunds")]
 
 
 async def accepted_updates(handle: Handle) -> int:
@@ -128,7 +127,7 @@ async def accepted_updates(handle: Handle) -> int:
 
 
 async def test_a_raw_update_claiming_a_listed_approver_is_refused_before_history(
-    dev_env: WorkflowEnvironment, llm: ScriptedLLM, shop_db: Path
+    dev_env: WorkflowEnvironment, llm: ScriptedLLM, ledger: Path
 ) -> None:
     # The review's case, with the `temporal` CLI: any caller who may send an update
     # wrote a listed approver's name into it, and the refund ran.
@@ -149,7 +148,7 @@ async def test_a_raw_update_claiming_a_listed_approver_is_refused_before_history
             await refused(handle, signed(BOB, handle, call)),  # trusted, not an approver
         ]
         assert await accepted_updates(handle) == 0
-        assert refunds(shop_db) == []
+        assert refunds(ledger) == []
         await handle.execute_update(AgentWorkflow.decide, signed(ALICE, handle, call))
         result = await handle.result()
 
@@ -159,12 +158,12 @@ async def test_a_raw_update_claiming_a_listed_approver_is_refused_before_history
     assert refusals[1].endswith(f"may not sign for {'alice@shop'!r}")
     assert refusals[2] == "'bob@shop' is not among this agent's approvers"
     assert result.status == "completed"
-    assert refunds(shop_db) == [("A-1001", "alice@shop")]
+    assert refunds(ledger) == [("A-1001", "alice@shop")]
     assert await accepted_updates(handle) == 1
 
 
 async def test_a_decision_copied_to_another_run_is_refused(
-    ts_env: WorkflowEnvironment, llm: ScriptedLLM, shop_db: Path
+    ts_env: WorkflowEnvironment, llm: ScriptedLLM
 ) -> None:
     # Same call id, same arguments, same digest: only the run tells them apart.
     async with waiting_runs(ts_env, llm, 2) as [(first, call), (second, other)]:
@@ -183,14 +182,14 @@ async def test_a_decision_copied_to_another_run_is_refused(
 
 
 async def test_an_encrypted_decision_replayed_by_a_client_without_the_keys_is_not_read(
-    dev_env: WorkflowEnvironment, shop_db: Path
+    dev_env: WorkflowEnvironment, ledger: Path
 ) -> None:
     # A deployment without signatures, with encryption: a client without the keys cannot
     # write a decision, and copying run 1's sealed decision onto run 2 must not work
     # either (it did while a ciphertext was bound to its key only).
     sealed = with_codec(TETHER_CONVERTER, EncryptionCodec({"k1": os.urandom(32)}, "k1"))
     client = await Client.connect(target(dev_env), data_converter=sealed)
-    anyone = AgentRegistry([SUPPORT_DESK])
+    anyone = AgentRegistry([ORDER_DESK])
     unsigned = ApproverKeys(unsigned=True)
     with ScriptedLLM() as llm:
         llm.enqueue(*[call_tools(REFUND, ids=["call_0"])] * 2, say("Refunded."))
@@ -199,7 +198,7 @@ async def test_an_encrypted_decision_replayed_by_a_client_without_the_keys_is_no
             for _ in range(2):
                 handle = await client.start_workflow(
                     AgentWorkflow.run,
-                    AgentInput(agent="support-desk", prompt="Refund.", acting_for=CUSTOMER),
+                    AgentInput(agent="order-desk", prompt="Refund.", acting_for=CUSTOMER),
                     id=f"sealed-{uuid.uuid4().hex[:8]}",
                     task_queue=w.task_queue,
                 )
@@ -229,11 +228,11 @@ async def test_an_encrypted_decision_replayed_by_a_client_without_the_keys_is_no
             await second.terminate("done")
 
     assert payload.metadata[WORKFLOW_ID] == first.id.encode()
-    assert refunds(shop_db) == [("A-1001", "alice")]
+    assert refunds(ledger) == [("A-1001", "alice")]
 
 
 async def test_a_web_backend_signs_with_one_key_for_the_person_it_signed_in(
-    ts_env: WorkflowEnvironment, llm: ScriptedLLM, shop_db: Path
+    ts_env: WorkflowEnvironment, llm: ScriptedLLM, ledger: Path
 ) -> None:
     async with waiting_runs(ts_env, llm) as [(handle, call)]:
         run = AgentRun(handle, client=ts_env.client)
@@ -243,7 +242,7 @@ async def test_a_web_backend_signs_with_one_key_for_the_person_it_signed_in(
         result = await run.result()
 
     assert result.status == "completed"
-    assert refunds(shop_db) == [("A-1001", "ada@shop")]
+    assert refunds(ledger) == [("A-1001", "ada@shop")]
 
 
 def test_a_signature_covers_every_field_of_the_decision_and_the_run() -> None:

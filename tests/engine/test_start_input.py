@@ -13,11 +13,10 @@ import pytest
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
-from support_desk import REGISTRY
+from tests.support.order_desk import REGISTRY
 from tests.support.processes import target
-from tests.support.shop import running_worker
 from tests.support.waiting import closed
-from tether.testing import ScriptedLLM, binary
+from tether.testing import ScriptedLLM, binary, worker
 
 # The `temporal workflow start` arguments of each input, and what the run must say.
 INPUTS = {
@@ -27,9 +26,9 @@ INPUTS = {
     "a-list": (["--input", "[1,2]"], "Input should be a valid dictionary"),
     "two-inputs": (["--input", '{"agent": "a"}', "--input", "{}"], "got 2 arguments"),
     "no-input": ([], "got 0 arguments"),
-    "missing-fields": (["--input", '{"agent": "support-desk"}'], "prompt: Field required"),
+    "missing-fields": (["--input", '{"agent": "order-desk"}'], "prompt: Field required"),
 }
-WORKFLOWS = {"AgentWorkflow": "AgentInput", "RefundPipelineWorkflow": "RefundTicket"}
+WORKFLOWS = {"AgentWorkflow": "AgentInput", "OrderRefundFlow": "PipelineInput"}
 
 
 @pytest.mark.parametrize("kind", list(WORKFLOWS))
@@ -37,11 +36,11 @@ async def test_bad_start_input_fails_the_run_at_once(
     dev_env: WorkflowEnvironment, kind: str
 ) -> None:
     with ScriptedLLM() as llm:
-        async with running_worker(dev_env.client, llm, agents=REGISTRY) as worker:
+        async with worker(dev_env.client, REGISTRY, llm) as w:
             started = {}
             for name, (args, _) in INPUTS.items():
                 workflow_id = f"input-{name}-{uuid.uuid4().hex[:6]}"
-                where = ["--address", target(dev_env), "--task-queue", worker.task_queue]
+                where = ["--address", target(dev_env), "--task-queue", w.task_queue]
                 await temporal(
                     "workflow", "start", *where, "--type", kind, "-w", workflow_id, *args
                 )
@@ -52,7 +51,7 @@ async def test_bad_start_input_fails_the_run_at_once(
     assert llm.request_count == 0  # nothing ran on a bad input
     for (name, (_, says)), (status, failure) in zip(INPUTS.items(), ended, strict=True):
         assert status == WorkflowExecutionStatus.FAILED, name
-        if kind == "RefundPipelineWorkflow" and name == "missing-fields":
+        if kind == "OrderRefundFlow" and name == "missing-fields":
             says = "text: Field required"
         assert failure.startswith("invalid input: ") and says in failure, (name, failure)
         assert WORKFLOWS[kind] in failure or name not in ("two-inputs", "no-input")

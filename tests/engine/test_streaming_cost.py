@@ -8,13 +8,12 @@ import asyncio
 import dataclasses
 from dataclasses import dataclass
 
-import pytest
+from temporalio.api.history.v1 import History
 from temporalio.testing import WorkflowEnvironment
 
-from bench.measure import history_stats
-from support_desk.agents import SUPPORT_DESK
 from tests.support.history_reading import PUBLISH_SIGNAL
-from tests.support.shop import CUSTOMER
+from tests.support.ledger import CUSTOMER
+from tests.support.order_desk import ORDER_DESK
 from tether import AgentRegistry, AgentRun, LlmPolicy
 from tether._events import WATCH_SIGNAL
 from tether._scripted_llm import CallTools
@@ -24,8 +23,8 @@ from tether.testing import ScriptedLLM, Streamed, say, worker
 SENTENCE = "Let me look that order up in the shop's records for you, one moment please. "
 ANSWER = "Order A-1003 shipped on Monday and is due by Friday; sorry for the wait. " * 2
 CHUNK_DELAY = 0.06  # 15 to 30 words a reply: about a second or two each
-UNSTREAMED = dataclasses.replace(SUPPORT_DESK, name="unstreamed", llm=LlmPolicy(stream=False))
-AGENTS = AgentRegistry([SUPPORT_DESK, UNSTREAMED])
+UNSTREAMED = dataclasses.replace(ORDER_DESK, name="unstreamed", llm=LlmPolicy(stream=False))
+AGENTS = AgentRegistry([ORDER_DESK, UNSTREAMED])
 
 
 @dataclass(frozen=True)
@@ -66,19 +65,21 @@ async def four_calls(env: WorkflowEnvironment, agent: str, *, watched: bool) -> 
             for e in history.events
             if e.HasField("workflow_execution_signaled_event_attributes")
         ]
-        stats = await history_stats(env.client, run.id)
     return Cost(
-        stats.events, stats.bytes, signals.count(PUBLISH_SIGNAL), signals.count(WATCH_SIGNAL), text
+        len(history.events),
+        History(events=history.events).ByteSize(),
+        signals.count(PUBLISH_SIGNAL),
+        signals.count(WATCH_SIGNAL),
+        text,
     )
 
 
-@pytest.mark.usefixtures("shop_db")
 async def test_streaming_costs_nothing_unwatched_and_little_watched(
     dev_env: WorkflowEnvironment,
 ) -> None:
     off = await four_calls(dev_env, "unstreamed", watched=False)
-    unwatched = await four_calls(dev_env, "support-desk", watched=False)
-    watched = await four_calls(dev_env, "support-desk", watched=True)
+    unwatched = await four_calls(dev_env, "order-desk", watched=False)
+    watched = await four_calls(dev_env, "order-desk", watched=True)
     print(f"\nstreaming off: {off}\nunwatched: {unwatched}\nwatched: {watched}")
     # Nobody watches: the same history as with streaming off, to the event.
     assert (unwatched.events, unwatched.publish_signals, unwatched.watch_signals) == (

@@ -19,15 +19,14 @@ import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 
-from support_desk import REGISTRY
-from support_desk.scripts import SCRIPTS
-from tests.support.shop import SEEDED_CUSTOMER, refund_prompt, running_worker, seed_orders
+from tests.support.ledger import SEEDED_CUSTOMER, seed_orders
+from tests.support.order_desk import REGISTRY, SCRIPTS, refund_prompt
 from tests.support.waiting import closed
 from tether import AgentRun
 from tether._replay import replay
 from tether._run_io import AgentInput
 from tether._temporal import TETHER_CONVERTER
-from tether.testing import SIGNER, ScriptedLLM, Slow, Step
+from tether.testing import SIGNER, ScriptedLLM, Slow, Step, worker
 from tether.workflow import AgentWorkflow
 
 SEEDS = [int(os.environ["TETHER_STRESS_SEED"])] if "TETHER_STRESS_SEED" in os.environ else [1, 2, 3]
@@ -36,7 +35,7 @@ MESSAGES = ["Where is order {o}?", "Order {o} arrived broken, refund it.", "Than
 
 
 def slow_scripts(rng: random.Random) -> dict[str, Callable[[list[dict[str, Any]]], Step]]:
-    """The demo's scripts, each reply 0-300 ms late (seeded; the server's threads share
+    """The order desk's scripts, each reply 0-300 ms late (seeded; the server's threads share
     `rng`), so steering lands while model calls are open."""
 
     def late(
@@ -107,19 +106,19 @@ async def every_history(env: WorkflowEnvironment, workflow_ids: list[str]) -> li
 
 @pytest.mark.parametrize("seed", SEEDS)
 async def test_runs_steered_at_random_moments_all_replay(
-    dev_env: WorkflowEnvironment, shop_db: Path, seed: int
+    dev_env: WorkflowEnvironment, ledger: Path, seed: int
 ) -> None:
     rng = random.Random(seed)
-    orders = seed_orders(shop_db, [f"R-{3000 + i}" for i in range(CHATS + SINGLES)])
+    orders = seed_orders(ledger, [f"R-{3000 + i}" for i in range(CHATS + SINGLES)])
     with ScriptedLLM(scripts=slow_scripts(rng)) as llm:
-        async with running_worker(dev_env.client, llm, agents=REGISTRY) as worker:
+        async with worker(dev_env.client, REGISTRY, llm) as w:
             tag = uuid.uuid4().hex[:6]
             steering = []
             for i, order in enumerate(orders):
                 chat = i < CHATS
                 # Chats continue-as-new after two model calls, so they cross runs.
                 params = AgentInput(
-                    agent="support-desk",
+                    agent="order-desk",
                     acting_for=SEEDED_CUSTOMER,
                     prompt=refund_prompt(order),
                     chat=chat,
@@ -129,7 +128,7 @@ async def test_runs_steered_at_random_moments_all_replay(
                     AgentWorkflow.run,
                     params,
                     id=f"stress-{tag}-{i}",
-                    task_queue=worker.task_queue,
+                    task_queue=w.task_queue,
                 )
                 run = AgentRun(handle, client=dev_env.client)
                 if chat:
@@ -143,8 +142,8 @@ async def test_runs_steered_at_random_moments_all_replay(
     broken = [(v.workflow_id, v.problem) for v in verdicts if not v.compatible]
     for history, verdict in zip(histories, verdicts, strict=True):
         if not verdict.compatible:  # kept for a look: `tether replay --file`
-            (shop_db.parent / f"{history.run_id}.json").write_text(history.to_json())
-    assert not broken, f"seed {seed}: {broken} (histories in {shop_db.parent})"
+            (ledger.parent / f"{history.run_id}.json").write_text(history.to_json())
+    assert not broken, f"seed {seed}: {broken} (histories in {ledger.parent})"
     # It steered what it meant to: chats that crossed runs, decisions, cancels, ends.
     events = [e for h in histories for e in h.events]
     kinds = Counter(e.WhichOneof("attributes") for e in events)

@@ -16,10 +16,9 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
 from tests.support.approvals import pending_approvals
-from tests.support.shop import running_worker
 from tether import Agent, AgentRegistry, AgentResult, AgentRun, ToolContext, subagent, tool
 from tether._run_io import AgentInput
-from tether.testing import SIGNER, ScriptedLLM, Step, call_tools, say
+from tether.testing import SIGNER, ScriptedLLM, Step, call_tools, say, worker
 from tether.workflow import AgentWorkflow
 
 HELPER = Agent(name="helper", instructions="You are the helper. Do the task you are given.")
@@ -50,12 +49,12 @@ async def run_lead(
     env: WorkflowEnvironment, llm: ScriptedLLM, **options: Any
 ) -> tuple[str, AgentResult]:
     parent_id = f"lead-{uuid.uuid4().hex[:8]}"
-    async with running_worker(env.client, llm, agents=AGENTS) as worker:
+    async with worker(env.client, AGENTS, llm) as w:
         result = await env.client.execute_workflow(
             AgentWorkflow.run,
             AgentInput(agent="lead", prompt="What is the answer?", **options),
             id=parent_id,
-            task_queue=worker.task_queue,
+            task_queue=w.task_queue,
         )
     return parent_id, result
 
@@ -147,9 +146,7 @@ async def test_a_sub_agent_acts_for_whom_its_parent_acts_and_keeps_its_approvers
     # child's run refuses a decider the parent would refuse (its starter, anyone else).
     parent_id = f"editor-{uuid.uuid4().hex[:8]}"
     with ScriptedLLM(editorial) as llm:
-        async with running_worker(
-            ts_env.client, llm, agents=AgentRegistry([EDITOR, PUBLISHER])
-        ) as w:
+        async with worker(ts_env.client, AgentRegistry([EDITOR, PUBLISHER]), llm) as w:
             parent = await ts_env.client.start_workflow(
                 AgentWorkflow.run,
                 AgentInput(

@@ -24,16 +24,22 @@ from temporalio.exceptions import CancelledError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
-from activities.refund_policy import Refund
-from activities.support_tools import EmailReceipt, issue_refund, lookup_order, send_email
-from support_desk import DEFAULT_AGENT, REGISTRY
 from tests.support.approvals import approve_all
-from tests.support.shop import CUSTOMER, count_rows, running_worker
+from tests.support.ledger import CUSTOMER, count_rows
+from tests.support.order_desk import (
+    ORDER_DESK,
+    REGISTRY,
+    Notice,
+    issue_refund,
+    lookup_order,
+    notify,
+)
+from tests.support.order_flow import Refund
 from tests.support.waiting import activities_when
 from tether import WAIT, Agent, AgentRegistry, AgentResult, Tool, ToolContext, ToolError, tool
 from tether._run_io import AgentInput
 from tether._wire import TOOL_ACTIVITY
-from tether.testing import CallTools, ScriptedLLM, call_tools, say
+from tether.testing import CallTools, ScriptedLLM, call_tools, say, worker
 from tether.workflow import AgentWorkflow
 
 RETRY_SOON = RetryPolicy(initial_interval=timedelta(seconds=0.1))
@@ -45,17 +51,15 @@ Handle = WorkflowHandle[AgentWorkflow, AgentResult]
 async def run(
     client: Client, llm: ScriptedLLM, agent: Agent | None = None, *, approvals: int = 0
 ) -> tuple[AgentResult, Handle]:
-    """Run `agent` (default: the support desk) to its end, approving its first
+    """Run `agent` (default: the order desk) to its end, approving its first
     `approvals` calls that need a person."""
     agents = AgentRegistry([agent]) if agent else REGISTRY
-    async with running_worker(client, llm, agents=agents) as worker:
+    async with worker(client, agents, llm) as w:
         handle = await client.start_workflow(
             AgentWorkflow.run,
-            AgentInput(
-                agent=agent.name if agent else DEFAULT_AGENT, prompt="help", acting_for=CUSTOMER
-            ),
+            AgentInput(agent=(agent or ORDER_DESK).name, prompt="help", acting_for=CUSTOMER),
             id=f"wf-{uuid.uuid4()}",
-            task_queue=worker.task_queue,
+            task_queue=w.task_queue,
         )
         if approvals:
             await approve_all(handle, approvals)
@@ -121,27 +125,29 @@ async def test_parallel_calls_overlap_and_come_back_in_order(
 
 
 async def test_fast_tools_run_as_local_activities(
-    ts_env: WorkflowEnvironment, llm: ScriptedLLM, shop_db: Path
+    ts_env: WorkflowEnvironment, llm: ScriptedLLM
 ) -> None:
     llm.enqueue(
-        call_tools(("lookup_order", {"order_id": "A-1001"}), ("get_refund_policy", {})),
+        call_tools(
+            ("lookup_order", {"order_id": "A-1001"}), ("lookup_order", {"order_id": "A-1004"})
+        ),
         call_tools(("issue_refund", {"order_id": "A-1001", "reason": "broken"})),
         say("Refunded."),
     )
     _, handle = await run(ts_env.client, llm, approvals=1)
     history = await events(handle)
-    # lookup_order and get_refund_policy are fast: markers, not scheduled activities.
+    # lookup_order is fast: markers, not scheduled activities.
     assert scheduled_tools(history) == ["issue_refund"]
     markers = of_type(history, EventType.EVENT_TYPE_MARKER_RECORDED)
     local = [m for m in markers if m.marker_recorded_event_attributes.marker_name != "core_patch"]
-    assert len(local) == 2  # lookup_order, get_refund_policy (the spec: a regular activity)
+    assert len(local) == 2  # the two lookups (the spec: a regular activity)
     assert json.loads(tool_results(llm, 1)[0])["order_id"] == "A-1001"
 
 
 async def test_bad_calls_to_fast_and_regular_tools_go_back_to_the_model(
-    ts_env: WorkflowEnvironment, llm: ScriptedLLM, shop_db: Path
+    ts_env: WorkflowEnvironment, llm: ScriptedLLM
 ) -> None:
-    agent = Agent("strict-shop", "Help.", tools=[lookup_order, issue_refund, WAIT])
+    agent = Agent("strict-desk", "Help.", tools=[lookup_order, issue_refund, WAIT])
     llm.enqueue(
         call_tools(
             ("lookup_order", '{"order_id": "A-1'),  # fast, but regular beside an approval
@@ -193,32 +199,32 @@ def refund_then_crash(ctx: ToolContext, order_id: str, reason: str) -> Refund:
     return refund
 
 
-@tool(name="send_email", side_effects=True, retry=RETRY_SOON)
-def email_then_crash(ctx: ToolContext, to: str, subject: str, body: str) -> EmailReceipt:
-    """Send an email, then lose the connection on the first attempt."""
-    receipt: EmailReceipt = send_email.fn(ctx, to, subject, body)
+@tool(name="notify", side_effects=True, retry=RETRY_SOON)
+def notify_then_crash(ctx: ToolContext, to: str, text: str) -> Notice:
+    """Send a notice, then lose the connection on the first attempt."""
+    receipt: Notice = notify.fn(ctx, to, text)
     crash_on_first_attempt(ctx)
     return receipt
 
 
 async def test_side_effects_happen_once_when_a_tool_fails_after_committing(
-    ts_env: WorkflowEnvironment, llm: ScriptedLLM, shop_db: Path
+    ts_env: WorkflowEnvironment, llm: ScriptedLLM, ledger: Path
 ) -> None:
-    agent = Agent("flaky-shop", "Help.", tools=[refund_then_crash, email_then_crash])
+    agent = Agent("flaky-desk", "Help.", tools=[refund_then_crash, notify_then_crash])
     llm.enqueue(
         call_tools(
             ("issue_refund", {"order_id": "A-1001", "reason": "broken"}),
-            ("send_email", {"to": "ada@example.com", "subject": "Refund", "body": "Done."}),
+            ("notify", {"to": "ada@example.com", "text": "Refunded."}),
         ),
-        say("Refunded and emailed."),
+        say("Refunded and notified."),
     )
 
     result, handle = await run(ts_env.client, llm, agent)
     history = await events(handle)
 
     assert result.status == "completed"
-    assert count_rows(shop_db, "refunds") == 1
-    assert count_rows(shop_db, "outbox") == 1
+    assert count_rows(ledger, "refunds") == 1
+    assert count_rows(ledger, "notices") == 1
     # Each tool ran twice (the first attempt crashed after its write) ...
     tools = tool_activities(history)
     attempts = {
@@ -228,53 +234,53 @@ async def test_side_effects_happen_once_when_a_tool_fails_after_committing(
         for e in of_type(history, EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED)
         if e.activity_task_started_event_attributes.scheduled_event_id in tools
     }
-    assert attempts == {"issue_refund": 2, "send_email": 2}
+    assert attempts == {"issue_refund": 2, "notify": 2}
     # ... and the model saw the first write's result, not an error.
-    refund, email = (json.loads(r) for r in tool_results(llm, 1))
-    assert (refund["refund_id"], refund["amount"], email["email_id"]) == (1, 42.0, 1)
+    refund, notice = (json.loads(r) for r in tool_results(llm, 1))
+    assert (refund["refund_id"], refund["amount"], notice["notice_id"]) == (1, 42.0, 1)
     # The history replays against the current code: the keys are stable on replay too.
     replayer = Replayer(workflows=[AgentWorkflow], data_converter=ts_env.client.data_converter)
     await replayer.replay_workflow(await handle.fetch_history())
 
 
 # Refunds without a person, from a provider that numbers calls per message.
-REUSING_SHOP = Agent("reusing-shop", "Help.", tools=[tool(side_effects=True)(issue_refund.fn)])
+REUSING_DESK = Agent("reusing-desk", "Help.", tools=[tool(side_effects=True)(issue_refund.fn)])
 
 
 def refund_as_call_0(order: str) -> CallTools:
     return call_tools(("issue_refund", {"order_id": order, "reason": "broken"}), ids=["call_0"])
 
 
-def refunded_orders(shop: Path) -> list[str]:
-    with sqlite3.connect(shop) as db:
+def refunded_orders(ledger: Path) -> list[str]:
+    with sqlite3.connect(ledger) as db:
         return sorted(row[0] for row in db.execute("SELECT order_id FROM refunds"))
 
 
 async def test_a_call_id_reused_in_a_later_message_is_a_new_call(
-    ts_env: WorkflowEnvironment, llm: ScriptedLLM, shop_db: Path
+    ts_env: WorkflowEnvironment, llm: ScriptedLLM, ledger: Path
 ) -> None:
     # The second refund must not be taken for a retry of the first: the idempotency
     # key holds the turn for this.
     llm.enqueue(refund_as_call_0("A-1001"), refund_as_call_0("A-1004"), say("Both refunded."))
 
-    result, _ = await run(ts_env.client, llm, REUSING_SHOP)
+    result, _ = await run(ts_env.client, llm, REUSING_DESK)
 
     assert result.status == "completed"
     called = [m["tool_calls"][0]["id"] for m in llm.requests[2].messages if m.get("tool_calls")]
     assert called == ["call_0", "call_0"]
-    assert refunded_orders(shop_db) == ["A-1001", "A-1004"]
+    assert refunded_orders(ledger) == ["A-1001", "A-1004"]
 
 
 async def test_two_runs_with_the_same_call_ids_act_each_once(
-    ts_env: WorkflowEnvironment, llm: ScriptedLLM, shop_db: Path
+    ts_env: WorkflowEnvironment, llm: ScriptedLLM, ledger: Path
 ) -> None:
-    # Same turn, same call id, same shop: only the run's id tells the keys apart.
+    # Same turn, same call id, same ledger: only the run's id tells the keys apart.
     llm.enqueue(refund_as_call_0("A-1001"), say("Refunded."))
-    await run(ts_env.client, llm, REUSING_SHOP)
+    await run(ts_env.client, llm, REUSING_DESK)
     llm.enqueue(refund_as_call_0("A-1004"), say("Refunded."))
-    await run(ts_env.client, llm, REUSING_SHOP)
+    await run(ts_env.client, llm, REUSING_DESK)
 
-    assert refunded_orders(shop_db) == ["A-1001", "A-1004"]
+    assert refunded_orders(ledger) == ["A-1001", "A-1004"]
 
 
 async def test_wait_is_a_durable_timer_that_time_skipping_fires_at_once(
@@ -352,12 +358,12 @@ async def test_cancelling_a_run_cancels_its_heartbeating_tool(
     agent = Agent("crawler", "Crawl.", tools=[crawler(started, seen)])
     llm.enqueue(call_tools(("crawl", {})), say("Crawled."))
     client = dev_env.client
-    async with running_worker(client, llm, agents=AgentRegistry([agent])) as worker:
+    async with worker(client, AgentRegistry([agent]), llm) as w:
         handle = await client.start_workflow(
             AgentWorkflow.run,
             AgentInput(agent="crawler", prompt="crawl"),
             id=f"wf-{uuid.uuid4()}",
-            task_queue=worker.task_queue,
+            task_queue=w.task_queue,
         )
         await asyncio.wait_for(started.wait(), timeout=10)
         progress = await wait_for_progress(handle)

@@ -1,8 +1,8 @@
 """Tools act for the run's customer, whom its starter names, never the model: another
-customer's order reads as not found, email goes only to the run's customer, and a key
+customer's order reads as not found, notices go only to the run's customer, and a key
 found again with other arguments is refused rather than answered with another call's
 effect. A reused workflow id gets keys of its own. Real runs in the time-skipping
-server, the scripted model over HTTP, the real shop database."""
+server, the scripted model over HTTP, the order desk's real ledger."""
 
 from __future__ import annotations
 
@@ -13,21 +13,18 @@ from pathlib import Path
 
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
-from activities.support_tools import issue_refund
-from support_desk import REGISTRY
-from support_desk.scripts import SCRIPTS
 from tests.support.approvals import approval, pending_approvals
-from tests.support.shop import CUSTOMER, UNATTENDED, count_rows, running_worker, seed_orders
+from tests.support.ledger import CUSTOMER, count_rows, seed_orders
+from tests.support.order_desk import REGISTRY, SCRIPTS, UNATTENDED, issue_refund
+from tests.support.order_flow import OrderRefundFlow
 from tether import ApprovalDecision, ToolContext
 from tether._activities.specs import RecordedSpecs
 from tether._activities.tools import ToolActivities
 from tether._arguments import digest_of
 from tether._run_io import AgentInput
 from tether._wire import ToolRequest
-from tether.testing import OFFLINE_MODEL, ScriptedLLM, call_tools, say
-from tether.workflow import AgentWorkflow, ToolCall, ToolOutcome
-from workflows.refund_pipeline import RefundPipelineWorkflow
-from workflows.refund_pipeline_types import RefundTicket
+from tether.testing import OFFLINE_MODEL, ScriptedLLM, call_tools, say, worker
+from tether.workflow import AgentWorkflow, PipelineInput, ToolCall, ToolOutcome
 
 
 async def tool_results(
@@ -35,21 +32,21 @@ async def tool_results(
 ) -> list[str]:
     """What the tools answered to `calls` (one message) in a run acting for `acting_for`."""
     llm.enqueue(call_tools(*calls), say("Done."))  # type: ignore[arg-type]
-    async with running_worker(env.client, llm, agents=UNATTENDED) as worker:
+    async with worker(env.client, UNATTENDED, llm) as w:
         handle = await env.client.start_workflow(
             AgentWorkflow.run,
-            AgentInput(agent="support-desk", prompt="help", acting_for=acting_for),
+            AgentInput(agent="order-desk", prompt="help", acting_for=acting_for),
             id=f"scope-{uuid.uuid4()}",
-            task_queue=worker.task_queue,
+            task_queue=w.task_queue,
         )
         await handle.result()
     return [str(m["content"]) for m in llm.requests[-1].messages if m["role"] == "tool"]
 
 
 async def test_a_tool_cannot_read_or_refund_another_customers_order(
-    ts_env: WorkflowEnvironment, llm: ScriptedLLM, shop_db: Path
+    ts_env: WorkflowEnvironment, llm: ScriptedLLM, ledger: Path
 ) -> None:
-    (graces,) = seed_orders(shop_db, ["G-1001"])  # Grace Hopper's (C-2)
+    (graces,) = seed_orders(ledger, ["G-1001"])  # Grace Hopper's (C-2)
     theirs, missing, refund = await tool_results(
         ts_env,
         llm,
@@ -62,41 +59,41 @@ async def test_a_tool_cannot_read_or_refund_another_customers_order(
     assert theirs == "Error: order 'G-1001' not found"
     assert missing == "Error: order 'Z-9999' not found"
     assert refund == "Error: order 'G-1001' not found"
-    assert count_rows(shop_db, "refunds") == 0
+    assert count_rows(ledger, "refunds") == 0
     [own] = await tool_results(ts_env, llm, "C-2", ("lookup_order", {"order_id": graces}))
     assert '"customer_name":"Grace Hopper"' in own
 
 
-async def test_email_goes_only_to_the_runs_customer(
-    ts_env: WorkflowEnvironment, llm: ScriptedLLM, shop_db: Path
+async def test_notices_go_only_to_the_runs_customer(
+    ts_env: WorkflowEnvironment, llm: ScriptedLLM, ledger: Path
 ) -> None:
-    mail = {"subject": "Your order", "body": "Ada's order A-1001: Ceramic teapot, $42.00"}
+    notice = {"text": "Ada's order A-1001: Ceramic teapot, $42.00"}
     leaked, to_other, sent = await tool_results(
         ts_env,
         llm,
         CUSTOMER,
-        ("send_email", {"to": "attacker@example.net", **mail}),
-        ("send_email", {"to": "grace@example.com", **mail}),
-        ("send_email", {"to": "ADA@example.com", **mail}),
+        ("notify", {"to": "attacker@example.net", **notice}),
+        ("notify", {"to": "grace@example.com", **notice}),
+        ("notify", {"to": "ADA@example.com", **notice}),
     )
     assert (
         leaked
         == to_other
-        == ("Error: emails go only to this conversation's customer, at their address")
+        == ("Error: notices go only to this conversation's customer, at their address")
     )
     assert '"to":"ada@example.com"' in sent
-    with sqlite3.connect(shop_db) as db:
-        assert [r[0] for r in db.execute("SELECT to_address FROM outbox")] == ["ada@example.com"]
+    with sqlite3.connect(ledger) as db:
+        assert [r[0] for r in db.execute("SELECT to_address FROM notices")] == ["ada@example.com"]
 
 
 async def test_a_run_that_acts_for_nobody_reads_no_customers_data(
-    ts_env: WorkflowEnvironment, llm: ScriptedLLM, shop_db: Path
+    ts_env: WorkflowEnvironment, llm: ScriptedLLM
 ) -> None:
     [refused] = await tool_results(ts_env, llm, None, ("lookup_order", {"order_id": "A-1001"}))
     assert refused.startswith("Error: this conversation acts for no customer")
 
 
-def test_a_key_reused_with_other_arguments_is_refused_not_answered(shop_db: Path) -> None:
+def test_a_key_reused_with_other_arguments_is_refused_not_answered(ledger: Path) -> None:
     key = f"default:wf:{uuid.uuid4()}:1:call_1"
 
     def refund(arguments: str) -> str:
@@ -116,38 +113,38 @@ def test_a_key_reused_with_other_arguments_is_refused_not_answered(shop_db: Path
     assert other == (
         "Error: this call's idempotency key was already used with other arguments; nothing was done"
     )
-    with sqlite3.connect(shop_db) as db:
+    with sqlite3.connect(ledger) as db:
         assert [r[0] for r in db.execute("SELECT order_id FROM refunds")] == ["A-1001"]
 
 
 async def test_a_reused_workflow_id_does_not_get_the_earlier_runs_effect(
-    ts_env: WorkflowEnvironment, shop_db: Path
+    ts_env: WorkflowEnvironment, ledger: Path
 ) -> None:
     # The review's case: a second pipeline run under a finished run's id, for another
     # order, got the first run's receipt and no refund of its own.
     workflow_id = f"reused-{uuid.uuid4().hex[:8]}"
     results = []
     with ScriptedLLM(scripts=SCRIPTS) as llm:
-        async with running_worker(ts_env.client, llm) as worker:
+        async with worker(ts_env.client, REGISTRY, llm) as w:
             for text in ("Order A-1001 arrived broken, refund it.", "A-1004 is damaged, refund."):
                 run = await ts_env.client.start_workflow(
-                    RefundPipelineWorkflow.run,
-                    RefundTicket(text=text, acting_for=CUSTOMER),
+                    OrderRefundFlow.run,
+                    PipelineInput(text=text, acting_for=CUSTOMER),
                     id=workflow_id,  # the client's default policy allows a closed run's id
-                    task_queue=worker.task_queue,
+                    task_queue=w.task_queue,
                 )
                 if "A-1004" in text:  # above the threshold: a person approves
                     (pending,) = await pending_approvals(run)
-                    await run.execute_update(RefundPipelineWorkflow.decide, approval(run, pending))
+                    await run.execute_update(OrderRefundFlow.decide, approval(run, pending))
                 results.append(await run.result())
     assert [(r.order_id, r.refunded) for r in results] == [("A-1001", 42.0), ("A-1004", 899.0)]
-    with sqlite3.connect(shop_db) as db:
+    with sqlite3.connect(ledger) as db:
         rows = db.execute("SELECT order_id, idempotency_key FROM refunds ORDER BY id").fetchall()
     assert [order for order, _ in rows] == ["A-1001", "A-1004"]
     assert len({key for _, key in rows}) == 2  # each run's key names its own run
 
 
-def test_the_tool_activity_refuses_arguments_other_than_the_approved_ones(shop_db: Path) -> None:
+def test_the_tool_activity_refuses_arguments_other_than_the_approved_ones(ledger: Path) -> None:
     # The last check before the side effect: the activity computes the digest of what it
     # is asked to run and compares it with the one the decision carries (what the person
     # was shown). `approved_digest` is what the workflow used to send: a digest of the
@@ -158,7 +155,7 @@ def test_the_tool_activity_refuses_arguments_other_than_the_approved_ones(shop_d
     def run(arguments: str) -> ToolOutcome:
         request = ToolRequest.model_validate(
             {
-                "agent": "support-desk",
+                "agent": "order-desk",
                 "call": ToolCall(id="call_1", name="issue_refund", arguments=arguments),
                 "idempotency_key": f"default:wf:{uuid.uuid4()}:1:call_1",
                 "acting_for": CUSTOMER,
@@ -178,7 +175,7 @@ def test_the_tool_activity_refuses_arguments_other_than_the_approved_ones(shop_d
     )
     ran = run(approved)
     assert ran.error is None and '"order_id":"A-1001"' in ran.content
-    with sqlite3.connect(shop_db) as db:
+    with sqlite3.connect(ledger) as db:
         assert db.execute("SELECT order_id, approved_by FROM refunds").fetchall() == [
             ("A-1001", "bob@shop")
         ]

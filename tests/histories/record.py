@@ -31,34 +31,40 @@ from support_desk.agents import SUPPORT_DESK
 from support_desk.offline import support_desk_responder
 from support_desk.scripts import SCRIPTS
 from tests.support.approvals import approval, approve_all, pending_approvals
-from tests.support.llm_agents import LOCAL, TRIAGE, WITH_FALLBACK
+from tests.support.llm_agents import QUICK_RETRY, TRIAGE, WITH_FALLBACK
 from tests.support.mcp_agents import SIDE_EFFECTS, notetaker, stdio_notes
+from tests.support.recorded_histories import GENERATION
 from tests.support.runs import AgentHandle
-from tests.support.shop import CUSTOMER, UNATTENDED, running_worker
 from tests.support.waiting import until
 from tests.support.writer_agents import chatter
-from tether import Agent, AgentRegistry, ContextPolicy, subagent
+from tether import Agent, AgentRegistry, ContextPolicy, LlmPolicy, subagent, tool
 from tether._events import WATCH_SIGNAL
 from tether._run_io import AgentInput
 from tether._temporal import TETHER_CONVERTER
-from tether.testing import Fail, ScriptedLLM, Step, binary, call_tools, say
+from tether.testing import Fail, ScriptedLLM, Step, binary, call_tools, say, worker
 from tether.workflow import AgentWorkflow
 from workflows.refund_pipeline import RefundPipelineWorkflow
 from workflows.refund_pipeline_types import RefundResult, RefundTicket
 
 HERE = Path(__file__).parent
-# One directory per generation of workflow code: a change guarded by `workflow.patched`
-# starts a new one (and records into it), so runs of every generation stay checked.
-# v1: before the patch "upsert-on-status-only"; v2: from it on; v3: from the patch
-# "no-local-activities-with-updates" on (and model calls routed to the worker that holds
-# the conversation); v4: from the patch "approvals-bound-keys-scoped-to-the-run" on;
-# v5: from "tether-generation-2026-12" on, the one patch a run asks (see
-# tether/_workflows/generations.py), with model calls on the shared queue first;
-# v6: the same patch, on the engine split into modules by concern (agent.py the loop),
-# with scenarios for its own paths (context compaction, a deadline, a sub-agent).
-GENERATION = "v6"
+# The recorded runs are the demo's: its support desk acts for Ada Lovelace, who owns
+# every order of the seeded shop.
+CUSTOMER = "C-1"
 # Runs that must end without a person: the support desk's refunds need no approval here.
-AGENTS = AgentRegistry([UNATTENDED.get("support-desk"), TRIAGE, WITH_FALLBACK, LOCAL])
+UNATTENDED = dataclasses.replace(
+    SUPPORT_DESK,
+    tools=[
+        tool(side_effects=True)(t.fn) if t.name == "issue_refund" else t for t in SUPPORT_DESK.tools
+    ],
+)
+# The support desk with its model called in local activities.
+LOCAL = Agent(
+    name="local-llm",
+    instructions=SUPPORT_DESK.instructions,
+    tools=SUPPORT_DESK.tools,
+    llm=LlmPolicy(local_activity=True, retry=QUICK_RETRY),
+)
+AGENTS = AgentRegistry([UNATTENDED, TRIAGE, WITH_FALLBACK, LOCAL])
 
 
 def multi_tool(llm: ScriptedLLM) -> AgentInput:
@@ -328,19 +334,19 @@ async def record(client: Client, name: str, scenario: Scenario, state: Path) -> 
         agents = agents(state)
     with ScriptedLLM() as llm:
         params = scenario.start(llm)
-        async with running_worker(client, llm, agents=agents) as worker:
+        async with worker(client, agents, llm) as w:
             handle: AgentHandle | WorkflowHandle[RefundPipelineWorkflow, RefundResult]
             if isinstance(params, AgentInput):
                 handle = await client.start_workflow(
                     AgentWorkflow.run,
                     params,
                     id=name,
-                    task_queue=worker.task_queue,
+                    task_queue=w.task_queue,
                     start_signal=WATCH_SIGNAL if scenario.watched else None,
                 )
             else:
                 handle = await client.start_workflow(
-                    RefundPipelineWorkflow.run, params, id=name, task_queue=worker.task_queue
+                    RefundPipelineWorkflow.run, params, id=name, task_queue=w.task_queue
                 )
             if scenario.person is not None:  # both answer `state` and take `decide`
                 await scenario.person(handle)  # type: ignore[arg-type]

@@ -16,11 +16,10 @@ from temporalio.client import WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
-from tests.support.shop import running_worker
 from tether import Agent, AgentRegistry, AgentRun, tool
 from tether._records import ToolOptionsSpec, ToolSpec
 from tether._tools import ToolOptions
-from tether.testing import SIGNER, ScriptedLLM, call_tools, no_script, say
+from tether.testing import SIGNER, ScriptedLLM, call_tools, no_script, say, worker
 
 
 def test_the_tool_options_are_the_recorded_specs_fields() -> None:
@@ -102,11 +101,11 @@ async def test_a_run_keeps_the_agent_it_recorded_across_a_deploy(
     v1, v2 = agent_with(lookup_v1, limit=4096), agent_with(lookup_v2, limit=8)
     with ScriptedLLM() as llm:
         llm.enqueue(call_tools(("approve_first", {"note": "a long note to be cut"})))
-        async with running_worker(dev_env.client, llm, agents=AgentRegistry([v1]), queue=queue):
+        async with worker(dev_env.client, AgentRegistry([v1]), llm, queue=queue):
             run = await AgentRun.start(dev_env.client, "deployed", "go", task_queue=queue)
             [call] = await run.wait_for_approval()
         llm.enqueue(say("done"), say("new run"))
-        async with running_worker(dev_env.client, llm, agents=AgentRegistry([v2]), queue=queue):
+        async with worker(dev_env.client, AgentRegistry([v2]), llm, queue=queue):
             await run.approve(call, signer=SIGNER)
             assert (await run.result()).status == "completed"
             fresh = await AgentRun.start(dev_env.client, "deployed", "again", task_queue=queue)
@@ -129,10 +128,10 @@ async def test_a_worker_that_no_longer_serves_the_agent_fails_the_run_at_once(
     other = Agent(name="other", instructions="Something else.")
     with ScriptedLLM() as llm:
         llm.enqueue(call_tools(("approve_first", {"note": "x"})))
-        async with running_worker(dev_env.client, llm, agents=AgentRegistry([agent]), queue=queue):
+        async with worker(dev_env.client, AgentRegistry([agent]), llm, queue=queue):
             run = await AgentRun.start(dev_env.client, "deployed", "go", task_queue=queue)
             [call] = await run.wait_for_approval()
-        async with running_worker(dev_env.client, llm, agents=AgentRegistry([other]), queue=queue):
+        async with worker(dev_env.client, AgentRegistry([other]), llm, queue=queue):
             await run.approve(call, signer=SIGNER)
             with pytest.raises(WorkflowFailureError) as failed:
                 await run.result()

@@ -28,11 +28,10 @@ from temporalio.testing import WorkflowEnvironment
 
 from tests.support.history_reading import model_replies
 from tests.support.processes import free_port
-from tests.support.shop import running_worker
 from tether import Agent, AgentRegistry, AgentResult, Budgets, LlmPolicy, LlmSettings, Message, tool
 from tether._llamacpp import CONTEXT_TOKENS
 from tether._run_io import AgentInput
-from tether.testing import MODEL_ALIAS, llama_server
+from tether.testing import MODEL_ALIAS, llama_server, worker
 from tether.workflow import AgentWorkflow, LlmReply
 
 REPLY_CAP = 48  # tokens per reply: keeps a rambling 135M model to ~1 s a call
@@ -79,12 +78,12 @@ def llama(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlmSettings]:
 async def run(
     env: WorkflowEnvironment, llama: LlmSettings, agent: str, prompt: str
 ) -> tuple[AgentResult, list[Message], list[LlmReply]]:
-    async with running_worker(env.client, llama, agents=AGENTS) as worker:
+    async with worker(env.client, AGENTS, llama) as w:
         handle = await env.client.start_workflow(
             AgentWorkflow.run,
             AgentInput(agent=agent, prompt=prompt),
             id=f"llama-{uuid.uuid4()}",
-            task_queue=worker.task_queue,
+            task_queue=w.task_queue,
         )
         result = await handle.result()
         return result, await handle.query(AgentWorkflow.transcript), await model_replies(handle)

@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 import dev
-from activities.shop_db import connect
 from tether import ConfigurationError, LlmSettings
 
 
@@ -28,14 +27,6 @@ def test_the_state_directory_and_its_logs_are_private(tmp_path: Path) -> None:
         log.write(b"started\n")
     assert mode(state) == 0o700
     assert mode(state / "dev-server.log") == 0o600
-
-
-def test_the_shop_database_is_private(tmp_path: Path) -> None:
-    db = tmp_path / "fresh" / "shop.db"
-    with connect(db) as conn:
-        conn.execute("SELECT 1 FROM orders")
-    assert mode(db.parent) == 0o700
-    assert mode(db) == 0o600
 
 
 def test_the_dev_server_gets_only_what_it_needs_of_the_environment() -> None:

@@ -27,12 +27,12 @@ from temporalio.converter import ExternalStorage, StorageDriverClaim
 from temporalio.testing import WorkflowEnvironment
 
 from tests.support.history_reading import task_failed
-from tests.support.shop import running_worker
+from tests.support.order_desk import REGISTRY
 from tests.support.waiting import until
 from tether._run_io import AgentInput
 from tether._storage import FILE_DRIVER, FileStore
 from tether.codec_server import make_server
-from tether.testing import ScriptedLLM, say
+from tether.testing import ScriptedLLM, say, worker
 from tether.worker import data_converter
 from tether.workflow import AgentWorkflow
 
@@ -147,13 +147,13 @@ async def test_a_worker_refuses_a_reference_a_client_names_and_serves_on(
     )
     fifo = claims(store)["fifo"]
     with ScriptedLLM() as llm:
-        async with running_worker(client, llm) as worker:
+        async with worker(client, REGISTRY, llm) as w:
             for claim in ("../secret", fifo):
                 forged = await ts_env.client.start_workflow(
                     "AgentWorkflow",
                     RawValue(reference(claim)),
                     id=f"forged-{uuid.uuid4().hex[:8]}",
-                    task_queue=worker.task_queue,
+                    task_queue=w.task_queue,
                 )
 
                 refused = functools.partial(task_failed, forged)
@@ -171,8 +171,8 @@ async def test_a_worker_refuses_a_reference_a_client_names_and_serves_on(
             llm.enqueue(say("Hello."))
             answer = await client.execute_workflow(
                 AgentWorkflow.run,
-                AgentInput(agent="support-desk", prompt="Hi.", acting_for="C-1"),
+                AgentInput(agent="order-desk", prompt="Hi.", acting_for="C-1"),
                 id=f"after-{uuid.uuid4().hex[:8]}",
-                task_queue=worker.task_queue,
+                task_queue=w.task_queue,
             )
     assert answer.status == "completed"

@@ -30,15 +30,14 @@ from temporalio.converter import (
 )
 from temporalio.testing import WorkflowEnvironment
 
-from tests.support.processes import process_env, starter_in_background, target
-from tests.support.shop import running_worker
-from tests.support.waiting import until
+from tests.support.processes import cli_in_background, process_env, target
+from tests.support.waiting import closed, status_becomes
 from tether import Agent, AgentRegistry, AgentRun, ContextPolicy, tool
 from tether._limits import MAX_RESULT_BYTES_LIMIT
 from tether._lost_payloads import PayloadLost
 from tether._storage import FileStore, external_storage_from_env
 from tether.codec_server import make_server
-from tether.testing import ScriptedLLM, call_tools, say
+from tether.testing import ScriptedLLM, call_tools, say, worker
 from tether.worker import data_converter
 
 FIVE_MB = 5 * 1024 * 1024
@@ -116,7 +115,7 @@ def history_bytes(history: list[Any]) -> int:
 
 async def run_reader(client: Client, agent: Agent, count: int) -> tuple[AgentRun, Any, ScriptedLLM]:
     with ScriptedLLM(reads(count)) as llm:
-        async with running_worker(client, llm, agents=AgentRegistry([agent])) as w:
+        async with worker(client, AgentRegistry([agent]), llm) as w:
             run = await AgentRun.start(client, "reader", "go", task_queue=w.task_queue)
             result = await asyncio.wait_for(run.result(), 120)
             transcript = await run.transcript()
@@ -205,33 +204,27 @@ async def test_a_lost_payload_ends_its_run_saying_why(
     client = with_store(dev_env)
     registry = AgentRegistry([reader(0.01)])
     with ScriptedLLM(reads(1)) as llm:
-        async with running_worker(client, llm, agents=registry) as w:
+        async with worker(client, registry, llm) as w:
             run = await AgentRun.start(client, "reader", "go", task_queue=w.task_queue, chat=True)
 
-            async def answered() -> bool:
-                return (await run.state()).status == "awaiting_user"
-
-            await until(answered, "the chat never answered its prompt", seconds=60)
+            await status_becomes(run.handle, "awaiting_user", within=60)  # answered its prompt
         for stored in await asyncio.to_thread(lambda: list(file_store.iterdir())):
             if not stored.name.startswith("."):
                 stored.unlink()
         # A new worker has the run in no cache: it reads the history back.
-        async with running_worker(client, llm, agents=registry, queue=w.task_queue):
+        async with worker(client, registry, llm, queue=w.task_queue):
             await run.end()
 
-            async def ended() -> bool:
-                return (await run.handle.describe()).status != WorkflowExecutionStatus.RUNNING
-
-            await until(ended, "the run never ended", seconds=60)
+            await closed(run.handle, within=60)
     described = await run.handle.describe()
     assert described.status == WorkflowExecutionStatus.TERMINATED
     last = [e async for e in run.handle.fetch_history_events()][-1]
     reason = last.workflow_execution_terminated_event_attributes.reason
     assert reason.startswith("PayloadLost: payload ") and "is gone from the payload store" in reason
     # Reading the run says so in one line, no traceback (exit status 2).
-    env = process_env(target(dev_env), w.task_queue, tmp_path / "shop.db")
+    env = process_env(target(dev_env), w.task_queue, tmp_path / "ledger.db")
     for command in ("status", "transcript"):
-        shown = await starter_in_background(env, command, run.id)
+        shown = await cli_in_background(env, command, run.id)
         assert "Traceback" not in shown.stderr, shown.stderr
         assert shown.returncode == 2 and len(shown.stderr.strip().splitlines()) == 1
         assert "cannot read a payload of its history (PayloadLost: payload" in shown.stderr

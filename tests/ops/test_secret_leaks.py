@@ -74,7 +74,7 @@ async def test_no_secret_or_customer_data_is_left_in_history_or_logs(
         env = process_env(
             target(dev_env),
             queue,
-            tmp_path / "shop.db",
+            tmp_path / "ledger.db",
             OPENAI_BASE_URL=llm.base_url,
             OPENAI_API_KEY=API_KEY,
             TETHER_MODEL="tether-scripted",

@@ -29,11 +29,11 @@ from temporalio.client import (
 )
 from temporalio.testing import WorkflowEnvironment
 
-from support_desk.offline import support_desk_responder
 from tests.support.approvals import approval, pending_approvals
 from tests.support.history_reading import task_failed
-from tests.support.processes import process_env, starter, target, worker_process
-from tests.support.shop import CUSTOMER, UNATTENDED, count_rows, running_worker
+from tests.support.ledger import CUSTOMER, count_rows
+from tests.support.order_desk import REGISTRY, UNATTENDED, order_desk_script
+from tests.support.processes import cli, process_env, target, worker_process
 from tests.support.waiting import until
 from tether import ConfigurationError, LlmSettings
 from tether._codec import (
@@ -47,7 +47,7 @@ from tether._codec import (
 from tether._run_io import AgentInput
 from tether._temporal import TETHER_CONVERTER, with_codec
 from tether.codec_server import make_server
-from tether.testing import OFFLINE_MODEL, ScriptedLLM
+from tether.testing import OFFLINE_MODEL, ScriptedLLM, worker
 from tether.workflow import AgentWorkflow
 
 PROMPT = "Order A-1001 arrived broken, I want my money back."
@@ -169,19 +169,19 @@ def post(url: str, payloads: list[Payload]) -> list[Payload]:
 
 
 async def test_history_is_ciphertext_and_the_codec_server_reads_it(
-    dev_env: WorkflowEnvironment, shop_db: Path, codec_server: str
+    dev_env: WorkflowEnvironment, codec_server: str
 ) -> None:
     encrypted = dataclasses.replace(
         TETHER_CONVERTER, payload_codec=EncryptionCodec({"k1": KEY_1}, "k1")
     )
     client = await Client.connect(target(dev_env), data_converter=encrypted)
-    with ScriptedLLM(support_desk_responder) as llm:
-        async with running_worker(client, llm, agents=UNATTENDED) as worker:
+    with ScriptedLLM(order_desk_script) as llm:
+        async with worker(client, UNATTENDED, llm) as w:
             handle = await client.start_workflow(
                 AgentWorkflow.run,
-                AgentInput(agent="support-desk", acting_for=CUSTOMER, prompt=PROMPT),
+                AgentInput(agent="order-desk", acting_for=CUSTOMER, prompt=PROMPT),
                 id=f"sealed-{uuid.uuid4()}",
-                task_queue=worker.task_queue,
+                task_queue=w.task_queue,
             )
             result = await handle.result()
     assert result.status == "completed"  # the encrypting client reads its own results
@@ -204,9 +204,9 @@ async def test_worker_and_starter_encrypt_with_the_keys_in_their_environment(
     # The path users take: both processes build their client from TETHER_ENCRYPTION_KEYS.
     keys = f"k1={base64.b64encode(KEY_1).decode()}"
     queue = f"sealed-{uuid.uuid4().hex[:8]}"
-    env = process_env(target(dev_env), queue, tmp_path / "shop.db", TETHER_ENCRYPTION_KEYS=keys)
+    env = process_env(target(dev_env), queue, tmp_path / "ledger.db", TETHER_ENCRYPTION_KEYS=keys)
     with worker_process(env, tmp_path / "worker.log"):
-        done = starter(env, "run", PROMPT, "--yes", "--json")
+        done = cli(env, "run", PROMPT, "--yes", "--json")
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout)
     assert out["status"] == "completed"  # the starter read what the worker sealed
@@ -216,7 +216,7 @@ async def test_worker_and_starter_encrypt_with_the_keys_in_their_environment(
 
 
 def assert_sealed(history: WorkflowHistory) -> None:
-    """Every payload of a support run's history is ciphertext under key k1."""
+    """Every payload of an order-desk run's history is ciphertext under key k1."""
     sealed = [p for event in history.events for p in payloads_in(event)]
     assert len(sealed) > 10  # input, every model and tool call, the result
     assert {p.metadata["encoding"] for p in sealed} == {ENCODING}
@@ -255,18 +255,18 @@ def _messages(field: FieldDescriptor, value: Any) -> Iterable[Message]:
     return list(value) if field.is_repeated else [value]
 
 
-async def test_the_api_key_never_enters_history(ts_env: WorkflowEnvironment, shop_db: Path) -> None:
+async def test_the_api_key_never_enters_history(ts_env: WorkflowEnvironment) -> None:
     canary = "sk-tether-canary-" + uuid.uuid4().hex
-    with ScriptedLLM(support_desk_responder) as llm:
+    with ScriptedLLM(order_desk_script) as llm:
         settings = LlmSettings(
             base_url=llm.base_url, api_key=canary, model=OFFLINE_MODEL, offline=False
         )
-        async with running_worker(ts_env.client, settings, agents=UNATTENDED) as worker:
+        async with worker(ts_env.client, UNATTENDED, settings) as w:
             handle = await ts_env.client.start_workflow(
                 AgentWorkflow.run,
-                AgentInput(agent="support-desk", acting_for=CUSTOMER, prompt=PROMPT),
+                AgentInput(agent="order-desk", acting_for=CUSTOMER, prompt=PROMPT),
                 id=f"canary-{uuid.uuid4()}",
-                task_queue=worker.task_queue,
+                task_queue=w.task_queue,
             )
             await handle.result()
     # The key was really used on every call...
@@ -278,20 +278,20 @@ async def test_the_api_key_never_enters_history(ts_env: WorkflowEnvironment, sho
 
 
 async def test_a_strict_worker_runs_nothing_a_client_without_the_keys_sends(
-    dev_env: WorkflowEnvironment, shop_db: Path
+    dev_env: WorkflowEnvironment, ledger: Path
 ) -> None:
     # The review's case: a client without the key started and approved a refund
     # against the encrypted worker. Now neither its start nor its decision is read.
     sealed = with_codec(TETHER_CONVERTER, EncryptionCodec({"k1": KEY_1}, "k1"))
     client = await Client.connect(target(dev_env), data_converter=sealed)
     plain = dev_env.client
-    with ScriptedLLM(support_desk_responder) as llm:
-        async with running_worker(client, llm) as worker:
+    with ScriptedLLM(order_desk_script) as llm:
+        async with worker(client, REGISTRY, llm) as w:
             forged = await plain.start_workflow(
                 AgentWorkflow.run,
-                AgentInput(agent="support-desk", acting_for=CUSTOMER, prompt=PROMPT),
+                AgentInput(agent="order-desk", acting_for=CUSTOMER, prompt=PROMPT),
                 id=f"plain-{uuid.uuid4()}",
-                task_queue=worker.task_queue,
+                task_queue=w.task_queue,
             )
 
             await until(
@@ -301,9 +301,9 @@ async def test_a_strict_worker_runs_nothing_a_client_without_the_keys_sends(
 
             run = await client.start_workflow(
                 AgentWorkflow.run,
-                AgentInput(agent="support-desk", acting_for=CUSTOMER, prompt=PROMPT),
+                AgentInput(agent="order-desk", acting_for=CUSTOMER, prompt=PROMPT),
                 id=f"sealed-{uuid.uuid4()}",
-                task_queue=worker.task_queue,
+                task_queue=w.task_queue,
             )
             (call,) = await pending_approvals(run)
             plain_run = plain.get_workflow_handle_for(AgentWorkflow.run, run.id)
@@ -313,7 +313,7 @@ async def test_a_strict_worker_runs_nothing_a_client_without_the_keys_sends(
                 await plain_run.execute_update(
                     AgentWorkflow.decide, approval(run, call), rpc_timeout=timedelta(seconds=5)
                 )
-            assert count_rows(shop_db, "refunds") == 0
+            assert count_rows(ledger, "refunds") == 0
             await forged.terminate("done")
             await run.terminate("done")
     decisions = [

@@ -5,13 +5,12 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from temporalio.worker import Worker
 
-from tests.support.processes import ROOT, process_env
+from tests.support.processes import process_env, worker_command
 from tether import ConfigurationError
 from tether._settings import GRACEFUL_SHUTDOWN_SECONDS, SDK_DEFAULTS
 from tether.worker import WorkerTuning
@@ -84,12 +83,10 @@ def test_bad_tuning_is_refused_with_the_variable_named(
 
 
 def test_worker_reports_bad_tuning_in_one_line(tmp_path: Path) -> None:
-    env = process_env("127.0.0.1:1", "unused", tmp_path / "shop.db")
+    env = process_env("127.0.0.1:1", "unused", tmp_path / "ledger.db")
     env["TETHER_MAX_CONCURRENT_ACTIVITIES"] = "ten"
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "worker.py")], env=env, capture_output=True, text=True
-    )
+    done = subprocess.run(worker_command(env), env=env, capture_output=True, text=True)
     assert done.returncode == 2
     assert done.stderr.strip() == (
-        "worker.py: TETHER_MAX_CONCURRENT_ACTIVITIES must be a whole number >= 1, got 'ten'"
+        "tether: TETHER_MAX_CONCURRENT_ACTIVITIES must be a whole number >= 1, got 'ten'"
     )

@@ -14,7 +14,14 @@ from pathlib import Path
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from tests.support.processes import ROOT, free_port, process_env, starter, target, worker_process
+from tests.support.processes import (
+    cli,
+    free_port,
+    process_env,
+    target,
+    worker_command,
+    worker_process,
+)
 from tether import ConfigurationError
 from tether._telemetry import Telemetry
 
@@ -26,13 +33,13 @@ async def test_worker_serves_metrics_and_exports_spans(
     env = process_env(
         target(dev_env),
         f"telemetry-{uuid.uuid4().hex[:8]}",
-        tmp_path / "shop.db",
+        tmp_path / "ledger.db",
         TETHER_PROMETHEUS_ADDRESS=address,
         TETHER_TRACING="console",
     )
     log = tmp_path / "worker.log"
     with worker_process(env, log):
-        done = starter(env, "run", "Where is order A-1003?", "--json")
+        done = cli(env, "run", "Where is order A-1003?", "--json")
         assert done.returncode == 0, done.stderr
         metrics = await asyncio.to_thread(scrape, f"http://{address}/metrics")
     assert json.loads(done.stdout)["status"] == "completed"
@@ -77,11 +84,7 @@ def test_nothing_is_exported_by_default() -> None:
 
 
 def test_worker_stops_on_a_bad_setting_with_one_line(tmp_path: Path) -> None:
-    env = process_env("127.0.0.1:1", "unused", tmp_path / "shop.db", TETHER_TRACING="yes")
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "worker.py")], env=env, capture_output=True, text=True
-    )
+    env = process_env("127.0.0.1:1", "unused", tmp_path / "ledger.db", TETHER_TRACING="yes")
+    done = subprocess.run(worker_command(env), env=env, capture_output=True, text=True)
     assert done.returncode == 2
-    assert done.stderr.strip() == (
-        "worker.py: TETHER_TRACING must be one of otlp, console, not 'yes'"
-    )
+    assert done.stderr.strip() == ("tether: TETHER_TRACING must be one of otlp, console, not 'yes'")

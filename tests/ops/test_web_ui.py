@@ -18,13 +18,13 @@ from typing import TYPE_CHECKING
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from support_desk.offline import support_desk_responder
-from tests.support.processes import free_port, process_env, starter, target, worker_process
-from tests.support.shop import CUSTOMER, UNATTENDED, running_worker
+from tests.support.ledger import CUSTOMER
+from tests.support.order_desk import REGISTRY, UNATTENDED, order_desk_script
+from tests.support.processes import cli, free_port, process_env, target, worker_process
 from tether import AgentRun
 from tether._run_io import AgentInput
 from tether._visibility import run_summary
-from tether.testing import SIGNER, ScriptedLLM, dev_server
+from tether.testing import SIGNER, ScriptedLLM, dev_server, worker
 from tether.workflow import AgentWorkflow
 
 CHROMIUM = "/usr/bin/chromium"
@@ -58,18 +58,18 @@ async def ui_env() -> AsyncIterator[tuple[WorkflowEnvironment, int]]:
 
 
 async def test_web_ui_shows_the_run_summary_and_tool_calls(
-    ui_env: tuple[WorkflowEnvironment, int], shop_db: Path, tmp_path: Path
+    ui_env: tuple[WorkflowEnvironment, int], tmp_path: Path
 ) -> None:
     env, port = ui_env
-    summary = run_summary("support-desk", PROMPT)
-    workflow_id = f"support-desk-{uuid.uuid4().hex[:8]}"
-    with ScriptedLLM(support_desk_responder) as llm:
-        async with running_worker(env.client, llm, agents=UNATTENDED) as worker:
+    summary = run_summary("order-desk", PROMPT)
+    workflow_id = f"order-desk-{uuid.uuid4().hex[:8]}"
+    with ScriptedLLM(order_desk_script) as llm:
+        async with worker(env.client, UNATTENDED, llm) as w:
             handle = await env.client.start_workflow(
                 AgentWorkflow.run,
-                AgentInput(agent="support-desk", acting_for=CUSTOMER, prompt=PROMPT),
+                AgentInput(agent="order-desk", acting_for=CUSTOMER, prompt=PROMPT),
                 id=workflow_id,
-                task_queue=worker.task_queue,
+                task_queue=w.task_queue,
                 static_summary=summary,
             )
             assert (await handle.result()).status == "completed"
@@ -125,20 +125,20 @@ async def test_every_link_the_cli_prints_opens_its_run(
     ui_env: tuple[WorkflowEnvironment, int], tmp_path: Path
 ) -> None:
     env, port = ui_env
-    cli = process_env(
+    shell = process_env(
         target(env),
         f"links-{uuid.uuid4().hex[:8]}",
-        tmp_path / "shop.db",
+        tmp_path / "ledger.db",
         TETHER_UI_URL=f"http://127.0.0.1:{port}",
     )
-    with worker_process(cli, tmp_path / "worker.log"):
-        ran = starter(cli, "run", "Where is order A-1003?")
-        detached = starter(cli, "run", "Where is order A-1002?", "--detach")
-        chatted = starter(cli, "chat", stdin="Where is order A-1003?\n")
+    with worker_process(shell, tmp_path / "worker.log"):
+        ran = cli(shell, "run", "Where is order A-1003?")
+        detached = cli(shell, "run", "Where is order A-1002?", "--detach")
+        chatted = cli(shell, "chat", stdin="Where is order A-1003?\n")
         chat_id = chatted.stdout.split("chat --id ")[-1].strip()
-        attached = starter(cli, "chat", "--id", chat_id, stdin="")
-        piped = starter(cli, "pipeline", "Order A-1003: where is my lamp?")
-        watched = starter(cli, "watch", ran.stdout.split("workflow id: ")[-1].split()[0])
+        attached = cli(shell, "chat", "--id", chat_id, stdin="")
+        piped = cli(shell, "pipeline", "Order A-1003: where is my lamp?")
+        watched = cli(shell, "watch", ran.stdout.split("workflow id: ")[-1].split()[0])
         printed = {
             "run": ran.stdout,
             "run --detach": detached.stdout,
@@ -170,18 +170,18 @@ async def check_opens_its_run(page: Page, command: str, link: str) -> None:
 
 
 async def test_the_page_of_a_run_waiting_for_approval_says_what_waits_and_how_to_decide(
-    ui_env: tuple[WorkflowEnvironment, int], shop_db: Path, tmp_path: Path
+    ui_env: tuple[WorkflowEnvironment, int], tmp_path: Path
 ) -> None:
     from playwright.async_api import expect
 
     env, port = ui_env
-    with ScriptedLLM(support_desk_responder) as llm:
-        async with running_worker(env.client, llm) as worker:
+    with ScriptedLLM(order_desk_script) as llm:
+        async with worker(env.client, REGISTRY, llm) as w:
             run = await AgentRun.start(
                 env.client,
-                "support-desk",
+                "order-desk",
                 PROMPT,
-                task_queue=worker.task_queue,
+                task_queue=w.task_queue,
                 acting_for=CUSTOMER,
             )
             [call] = await run.wait_for_approval()

@@ -123,7 +123,8 @@ async def cancel_approvers() -> None:
 def _report_failure(approver: asyncio.Task[None]) -> None:
     # An approver that gave up leaves its run waiting: say why in the test's log.
     if not approver.cancelled() and (error := approver.exception()) is not None:
-        logging.getLogger("tests.approver").error("approver gave up: %r", error)
+        cause = getattr(error, "cause", None)  # why the run refused an update
+        logging.getLogger("tests.approver").error("approver gave up: %r (%r)", error, cause)
 
 
 async def _approve_when_asked(

@@ -1,5 +1,5 @@
 """An agent with a tool of each kind, for replies and results of any shape
-(tests/test_hostile_replies.py): every path a model's call can take in the workflow."""
+(tests/engine/test_hostile_replies.py): every path a model's call can take in the workflow."""
 
 from __future__ import annotations
 

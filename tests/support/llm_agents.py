@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import BaseModel
 from temporalio.common import RetryPolicy
 
-from support_desk.agents import SUPPORT_DESK
+from tests.support.order_desk import ORDER_DESK
 from tether import Agent, AgentRegistry, LlmPolicy
 
 
@@ -52,11 +52,11 @@ PATIENT = Agent(name="patient", instructions="Be helpful.", llm=LlmPolicy(retry=
 
 LOCAL = Agent(
     name="local-llm",
-    instructions=SUPPORT_DESK.instructions,
-    tools=SUPPORT_DESK.tools,
+    instructions=ORDER_DESK.instructions,
+    tools=ORDER_DESK.tools,
     llm=LlmPolicy(local_activity=True, retry=QUICK_RETRY),
 )
 
 REGISTRY = AgentRegistry(
-    [SUPPORT_DESK, TRIAGE, TRIAGE_IN_PROMPT, WITH_FALLBACK, QUICK, PATIENT, LOCAL]
+    [ORDER_DESK, TRIAGE, TRIAGE_IN_PROMPT, WITH_FALLBACK, QUICK, PATIENT, LOCAL]
 )

@@ -1,4 +1,6 @@
-"""Helpers to run worker.py and starter.py as real subprocesses against a test server."""
+"""Tether's processes in tests: `tether worker` and the `tether` CLI (and the demo's
+worker.py and starter.py) as real subprocesses against a test's server, and servers of
+a test's own."""
 
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
+from tests.support.ledger import CUSTOMER
 from tests.support.waiting import first
 from tether import Signer
 from tether._process import stop
@@ -34,6 +37,11 @@ from tether._temporal import TETHER_CONVERTER
 from tether.testing import OFFLINE_MODEL, SIGNER, ScriptedLLM, binary
 
 ROOT = Path(__file__).resolve().parents[2]
+# The CLI as installed (the tests' programs), and the demo's own starter.
+TETHER = [str(Path(sys.executable).parent / "tether")]
+STARTER = [sys.executable, str(ROOT / "starter.py")]
+# The order desk's module, for `tether worker --agents` and `--offline`.
+ORDER_DESK = "tests.support.order_desk"
 
 
 def free_port() -> int:
@@ -49,18 +57,40 @@ def target(env: WorkflowEnvironment) -> str:
 
 
 def process_env(
-    temporal_address: str, task_queue: str, shop_db: Path, **extra: str
+    temporal_address: str, task_queue: str, ledger: Path, **extra: str
 ) -> dict[str, str]:
-    """The environment of a Tether process: offline model unless `extra` says otherwise."""
+    """The environment of a `tether` process serving or driving the order desk (its runs
+    act for CUSTOMER, its pipeline is OrderRefundFlow), writing to `ledger`: the offline
+    model unless `extra` names one (`model_env`)."""
+    return tether_env(
+        temporal_address,
+        task_queue,
+        ORDER_DESK_DB=str(ledger),
+        TETHER_AGENTS=f"{ORDER_DESK}:REGISTRY",
+        TETHER_AGENT="order-desk",
+        TETHER_PIPELINE="OrderRefundFlow",
+        TETHER_ACTING_FOR=CUSTOMER,
+        **extra,
+    )
+
+
+def demo_env(temporal_address: str, task_queue: str, shop: Path, **extra: str) -> dict[str, str]:
+    """The environment of the demo's worker.py and starter.py, with its shop in `shop`
+    (their runs act for Ada Lovelace, who owns the seeded orders)."""
+    return tether_env(
+        temporal_address, task_queue, TETHER_SHOP_DB=str(shop), TETHER_ACTING_FOR="C-1", **extra
+    )
+
+
+def tether_env(temporal_address: str, task_queue: str, **extra: str) -> dict[str, str]:
+    """The environment of any Tether process of a test: its server and queue, JSON logs,
+    the tests' signing keys, and no model or server of the caller's."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "TEMPORAL_"))}
     env.update(
         TEMPORAL_ADDRESS=temporal_address,
         TETHER_TASK_QUEUE=task_queue,
-        TETHER_SHOP_DB=str(shop_db),
         TETHER_LOG_FORMAT="json",
         PYTHONUNBUFFERED="1",
-        # The support desk's runs act for Ada Lovelace, who owns the seeded orders.
-        TETHER_ACTING_FOR="C-1",
         **signing_env(),
         **extra,
     )
@@ -90,6 +120,20 @@ def model_env(llm: ScriptedLLM) -> dict[str, str]:
 
 @contextmanager
 def worker_process(env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """`tether worker` for the agents of `env` (the order desk's, see `process_env`), with
+    the desk's offline scripts unless `env` names a model; stopped (SIGTERM) at the end."""
+    with running(worker_command(env), env, log) as proc:
+        yield proc
+
+
+def worker_command(env: dict[str, str]) -> list[str]:
+    """`tether worker`, with the order desk's offline scripts unless `env` names a model."""
+    offline = [] if env.get("OPENAI_BASE_URL") else ["--offline", f"{ORDER_DESK}:SCRIPTS"]
+    return [*TETHER, "worker", *offline]
+
+
+@contextmanager
+def demo_worker(env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
     """The demo's worker.py, logging to `log`; stopped (SIGTERM) at the end."""
     with running([sys.executable, str(ROOT / "worker.py")], env, log) as proc:
         yield proc
@@ -101,8 +145,7 @@ def tether_worker(
 ) -> Iterator[subprocess.Popen[bytes]]:
     """`tether worker --agents AGENTS [EXTRA...]`, run from the repository (so `tests.`
     modules import), logging to `log`; stopped (SIGTERM) at the end."""
-    tether = str(Path(sys.executable).parent / "tether")
-    command = [tether, "worker", "--agents", agents, *extra]
+    command = [*TETHER, "worker", "--agents", agents, *extra]
     with running(command, env, log) as proc:
         yield proc
 
@@ -170,17 +213,21 @@ class DevServer:
         self.stop()
 
 
-def starter_command(*args: str) -> list[str]:
-    return [sys.executable, str(ROOT / "starter.py"), *args]
+def cli_command(*args: str, program: Sequence[str] = TETHER) -> list[str]:
+    return [*program, *args]
 
 
-def starter(
-    env: dict[str, str], *args: str, timeout: float = 60, stdin: str | int = ""
+def cli(
+    env: dict[str, str],
+    *args: str,
+    timeout: float = 60,
+    stdin: str | int = "",
+    program: Sequence[str] = TETHER,
 ) -> subprocess.CompletedProcess[str]:
-    """starter.py with `args`, reading `stdin`: text through a pipe, or a file
-    descriptor (a pseudo-terminal's, to be asked questions)."""
+    """The `tether` CLI (or another `program`) with `args`, reading `stdin`: text through
+    a pipe, or a file descriptor (a pseudo-terminal's, to be asked questions)."""
     return subprocess.run(
-        starter_command(*args),
+        cli_command(*args, program=program),
         env=env,
         input=stdin if isinstance(stdin, str) else None,
         stdin=stdin if isinstance(stdin, int) else None,
@@ -190,13 +237,20 @@ def starter(
     )
 
 
-async def starter_in_background(
+def starter(
+    env: dict[str, str], *args: str, timeout: float = 60, stdin: str | int = ""
+) -> subprocess.CompletedProcess[str]:
+    """The demo's starter.py with `args` (see `cli`)."""
+    return cli(env, *args, timeout=timeout, stdin=stdin, program=STARTER)
+
+
+async def cli_in_background(
     env: dict[str, str], *args: str, stdin: str = ""
 ) -> subprocess.CompletedProcess[str]:
-    """`starter` without blocking the event loop, so several can run at once (and an
+    """`cli` without blocking the event loop, so several can run at once (and an
     in-process worker keeps working meanwhile)."""
     proc = await asyncio.create_subprocess_exec(
-        *starter_command(*args),
+        *cli_command(*args),
         env=env,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
@@ -245,12 +299,13 @@ async def _pollers(client: Client, queue: str, kind: TaskQueueType.ValueType) ->
 
 
 class Spawned:
-    """starter.py in the background, its output collected as it comes: for commands that
-    wait (`watch`, `send`, a prompt), which a test reads, answers or interrupts meanwhile."""
+    """The `tether` CLI in the background, its output collected as it comes: for commands
+    that wait (`watch`, `send`, a prompt), which a test reads, answers or interrupts
+    meanwhile."""
 
     def __init__(self, env: dict[str, str], *args: str, stdin: int | None = None) -> None:
         self.proc = subprocess.Popen(
-            starter_command(*args),
+            cli_command(*args),
             env=env,
             stdin=stdin if stdin is not None else subprocess.DEVNULL,
             stdout=subprocess.PIPE,
@@ -322,16 +377,18 @@ def call_in(text: str) -> str:
     return found[1]
 
 
-async def starter_until(env: dict[str, str], args: list[str], text: str) -> str:
-    """starter.py `args`' output once it shows `text` (visibility and state trail a bit)."""
+async def cli_until(
+    env: dict[str, str], args: list[str], text: str, *, program: Sequence[str] = TETHER
+) -> str:
+    """The CLI's output for `args` once it shows `text` (visibility and state trail a bit)."""
 
     async def ran() -> subprocess.CompletedProcess[str]:
-        return starter(env, *args)
+        return cli(env, *args, program=program)
 
     done = await first(
         ran,
         lambda done: done.returncode == 0 and text in done.stdout,
-        f"starter.py {' '.join(args)} never showed {text!r}",
+        f"{' '.join(args)} never showed {text!r}",
         within=60,
         every=0.2,
     )

@@ -1,9 +1,10 @@
-"""Runs on the tests' Temporal servers: the handle of an agent run, and closing what a
-test left open."""
+"""Runs on the tests' Temporal servers: the handle of an agent run, a call's idempotency
+key, and closing what a test left open."""
 
 from __future__ import annotations
 
 from contextlib import suppress
+from typing import Any
 
 from temporalio.api.workflowservice.v1 import ListOpenWorkflowExecutionsRequest
 from temporalio.client import Client, WorkflowHandle
@@ -13,6 +14,11 @@ from tether import AgentResult
 from tether.workflow import AgentWorkflow
 
 AgentHandle = WorkflowHandle[AgentWorkflow, AgentResult]
+
+
+def key_of(handle: WorkflowHandle[Any, Any], turn: int, call_id: str) -> str:
+    """The idempotency key of a call of the run `handle` started (default namespace)."""
+    return f"default:{handle.id}:{handle.first_execution_run_id}:{turn}:{call_id}"
 
 
 async def terminate_open_runs(client: Client) -> list[str]:

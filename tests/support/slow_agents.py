@@ -1,5 +1,5 @@
 """An agent whose tool takes a while and writes a line per call, for the graceful
-shutdown test's `tether worker` processes (`--agents tests.slow_agents:REGISTRY`)."""
+shutdown test's `tether worker` processes (`--agents tests.support.slow_agents:REGISTRY`)."""
 
 from __future__ import annotations
 
