@@ -32,12 +32,10 @@ from tests.support.processes import (
     target,
 )
 from tests.support.waiting import first
-from tether import PendingApproval
+from tether import AgentRun, PendingApproval
 from tether._cli.common import MAX_ID_CHARS
 from tether._limits import MAX_NAME_CHARS, MAX_PROMPT_CHARS
-from tether._run_io import AgentInput
 from tether.testing import ScriptedLLM, call_tools, worker
-from tether.workflow import AgentWorkflow
 
 SUFFIX = uuid.uuid4().hex[:8]
 QUEUE = f"bad-input-{SUFFIX}"  # where the CLI starts runs
@@ -217,12 +215,11 @@ async def outcomes(
         llm.enqueue(call_tools(("issue_refund", {"order_id": "A-1001", "reason": "broken"})))
         # The worker of the queue the CLI starts runs on, as a user's would be.
         async with worker(dev_env.client, REGISTRY, llm, queue=QUEUE) as w:
-            waiting = await dev_env.client.start_workflow(
-                AgentWorkflow.run,
-                AgentInput(agent="order-desk", acting_for=CUSTOMER, prompt="Refund A-1001"),
-                id=WAITING,
-                task_queue=w.task_queue,
-            )
+            waiting_run = await AgentRun.start(
+                dev_env.client, "order-desk", "Refund A-1001", id=WAITING,
+                task_queue=w.task_queue, acting_for=CUSTOMER,
+            )  # fmt: skip
+            waiting = waiting_run.handle
             before = await pending_approvals(waiting)
             control = cli_in_background(live, "run", "hi", "--id", CONTROL, "--detach")
             *done, controlled = await asyncio.gather(*(run(c) for c in cases), control)

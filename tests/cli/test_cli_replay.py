@@ -14,10 +14,9 @@ from tests.support.ledger import CUSTOMER
 from tests.support.order_desk import REGISTRY, order_desk_script
 from tests.support.processes import cli, process_env, target
 from tests.support.recorded_histories import GENERATION, GENERATIONS
+from tether import AgentRun
 from tether._replay import load_history
-from tether._run_io import AgentInput
 from tether.testing import ScriptedLLM, worker
-from tether.workflow import AgentWorkflow
 
 HISTORIES = GENERATIONS / GENERATION
 
@@ -67,14 +66,11 @@ async def test_a_run_that_just_finished_replays_by_id(
 ) -> None:
     with ScriptedLLM(order_desk_script) as llm:
         async with worker(dev_env.client, REGISTRY, llm) as w:
-            handle = await dev_env.client.start_workflow(
-                AgentWorkflow.run,
-                AgentInput(
-                    agent="order-desk", acting_for=CUSTOMER, prompt="Where is order A-1003?"
-                ),
-                id=f"replay-{uuid.uuid4().hex[:8]}",
-                task_queue=w.task_queue,
-            )
+            run = await AgentRun.start(
+                dev_env.client, "order-desk", "Where is order A-1003?",
+                id=f"replay-{uuid.uuid4().hex[:8]}", task_queue=w.task_queue, acting_for=CUSTOMER,
+            )  # fmt: skip
+            handle = run.handle
             result = await handle.result()
     events = len((await handle.fetch_history()).events)
     done = cli(process_env(target(dev_env), "unused", ledger), "replay", handle.id, "--json")

@@ -14,11 +14,9 @@ from temporalio.testing import WorkflowEnvironment
 from tests.support.ledger import CUSTOMER
 from tests.support.order_desk import REGISTRY
 from tests.support.processes import cli_in_background, process_env, target
-from tether import PendingApproval
+from tether import AgentRun, PendingApproval
 from tether._cli.common import shown_call, terminal_safe
-from tether._run_io import AgentInput
 from tether.testing import ScriptedLLM, call_tools, say, worker
-from tether.workflow import AgentWorkflow
 
 HOSTILE = "\x1b]0;pwned\x07\x1b[2J\x1b[31mrefund approved\x1b[0m\rA-1001\u202e4001-A"
 
@@ -49,15 +47,13 @@ async def test_the_cli_prints_a_hostile_answer_and_tool_result_as_plain_text(
         # The model's answer, and a tool result quoting what a ticket said.
         llm.enqueue(call_tools(("lookup_order", {"order_id": HOSTILE})), say(HOSTILE))
         async with worker(dev_env.client, REGISTRY, llm, queue=queue) as w:
-            handle = await dev_env.client.start_workflow(
-                AgentWorkflow.run,
-                AgentInput(agent="order-desk", acting_for=CUSTOMER, prompt="hi"),
-                id=f"terminal-{uuid.uuid4().hex[:8]}",
-                task_queue=w.task_queue,
-            )
-            await handle.result()
-            shown = await cli_in_background(env, "transcript", handle.id)
-            status = await cli_in_background(env, "status", handle.id)
+            run = await AgentRun.start(
+                dev_env.client, "order-desk", "hi", id=f"terminal-{uuid.uuid4().hex[:8]}",
+                task_queue=w.task_queue, acting_for=CUSTOMER,
+            )  # fmt: skip
+            await run.result()
+            shown = await cli_in_background(env, "transcript", run.id)
+            status = await cli_in_background(env, "status", run.id)
     assert shown.returncode == 0, shown.stderr
     for out in (shown.stdout, status.stdout):
         assert "\x1b" not in out and "\x07" not in out and "\r" not in out

@@ -39,7 +39,7 @@ from tests.support.processes import (
     tether_worker,
 )
 from tests.support.waiting import until
-from tether._run_io import AgentInput
+from tether import AgentRun
 from tether.testing import ScriptedLLM, binary
 from tether.workflow import AgentWorkflow
 
@@ -119,30 +119,22 @@ async def test_runs_stay_on_their_build_and_chats_move_at_continue_as_new(
     queue = f"versions-{uuid.uuid4().hex[:8]}"
     with ScriptedLLM(scripts=SCRIPTS) as llm, build_two(tmp_path) as copy:
         env = process_env(target(dev_env), queue, ledger, **model_env(llm))
-        desk = "tests.support.order_desk:REGISTRY"
+        desk = "tests.support.order_desk:SHORT_RUNS"  # chats continue-as-new every 2 calls
         b1 = ["--deployment", DEPLOYMENT, "--build-id", "b1"]
         with tether_worker(env, tmp_path / "b1.log", desk, *b1):
             await make_current(dev_env, "b1")
-            pinned = await client.start_workflow(
-                AgentWorkflow.run,
-                AgentInput(
-                    agent="order-desk", acting_for=SEEDED_CUSTOMER, prompt=refund_prompt(order)
-                ),
-                id=f"{queue}-pinned",
-                task_queue=queue,
-            )
-            chat = await client.start_workflow(
-                AgentWorkflow.run,
-                AgentInput(
-                    agent="order-desk",
-                    acting_for=CUSTOMER,
-                    prompt="Where is order A-1003?",
-                    chat=True,
-                    continue_as_new_turns=2,
-                ),
-                id=f"{queue}-chat",
-                task_queue=queue,
-            )
+            pinned = (
+                await AgentRun.start(
+                    client, "order-desk", refund_prompt(order), id=f"{queue}-pinned",
+                    task_queue=queue, acting_for=SEEDED_CUSTOMER,
+                )
+            ).handle  # fmt: skip
+            chat = (
+                await AgentRun.start(
+                    client, "order-desk", "Where is order A-1003?", id=f"{queue}-chat",
+                    task_queue=queue, acting_for=CUSTOMER, chat=True,
+                )
+            ).handle  # fmt: skip
 
             async def both_wait() -> bool:
                 states = [await h.query(AgentWorkflow.state) for h in (pinned, chat)]
@@ -166,14 +158,12 @@ async def test_runs_stay_on_their_build_and_chats_move_at_continue_as_new(
                 )
                 await chat.signal(AgentWorkflow.end)
                 await asyncio.wait_for(chat.result(), 60)
-                fresh = await client.start_workflow(
-                    AgentWorkflow.run,
-                    AgentInput(
-                        agent="order-desk", acting_for=CUSTOMER, prompt="Where is order A-1003?"
-                    ),
-                    id=f"{queue}-fresh",
-                    task_queue=queue,
-                )
+                fresh = (
+                    await AgentRun.start(
+                        client, "order-desk", "Where is order A-1003?", id=f"{queue}-fresh",
+                        task_queue=queue, acting_for=CUSTOMER,
+                    )
+                ).handle  # fmt: skip
                 await asyncio.wait_for(fresh.result(), 60)
                 chat_runs = [  # newest first
                     r.run_id async for r in client.list_workflows(f"WorkflowId = '{chat.id}'")
@@ -219,16 +209,12 @@ async def test_status_names_the_build_a_run_is_pinned_to_and_that_none_serves_it
                 env, tmp_path / "b1.log", desk, "--deployment", deployment, "--build-id", "b1"
             ):
                 await make_current(dev_env, "b1", deployment)
-                pinned = await client.start_workflow(
-                    AgentWorkflow.run,
-                    AgentInput(
-                        agent="order-desk",
-                        acting_for=SEEDED_CUSTOMER,
-                        prompt=refund_prompt(order),
-                    ),
-                    id=f"{queue}-pinned",
-                    task_queue=queue,
-                )
+                pinned = (
+                    await AgentRun.start(
+                        client, "order-desk", refund_prompt(order), id=f"{queue}-pinned",
+                        task_queue=queue, acting_for=SEEDED_CUSTOMER,
+                    )
+                ).handle  # fmt: skip
                 await pending_approvals(pinned)
                 await make_current(dev_env, "b2", deployment)
             # Build 1's worker stopped: build 2's polls the same queue, and serves it not.

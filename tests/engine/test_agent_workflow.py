@@ -14,24 +14,27 @@ from temporalio.testing import WorkflowEnvironment
 from tests.support.approvals import approve_all
 from tests.support.ledger import CUSTOMER, count_rows
 from tests.support.order_desk import REGISTRY
-from tether import AgentResult
-from tether._run_io import AgentInput
+from tether import AgentResult, AgentRun, Budgets
 from tether.testing import ScriptedLLM, call_tools, say, worker
-from tether.workflow import AgentWorkflow
 
 
 async def run_agent(
-    env: WorkflowEnvironment, llm: ScriptedLLM, *, approvals: int = 0, **kwargs: object
+    env: WorkflowEnvironment,
+    llm: ScriptedLLM,
+    prompt: str,
+    *,
+    agent: str = "order-desk",
+    approvals: int = 0,
+    budgets: Budgets | None = None,
 ) -> AgentResult:
-    """Run the order desk to its end, approving its first `approvals` refund calls."""
-    params = AgentInput.model_validate({"agent": "order-desk", "acting_for": CUSTOMER, **kwargs})
+    """Run `agent` (the order desk) to its end, approving its first `approvals` calls."""
     async with worker(env.client, REGISTRY, llm) as w:
-        handle = await env.client.start_workflow(
-            AgentWorkflow.run, params, id=f"wf-{uuid.uuid4()}", task_queue=w.task_queue
+        run = await AgentRun.start(
+            env.client, agent, prompt, task_queue=w.task_queue, acting_for=CUSTOMER, budgets=budgets
         )
         if approvals:
-            await approve_all(handle, approvals)
-        return await handle.result()
+            await approve_all(run.handle, approvals)
+        return await run.result()
 
 
 async def test_multi_tool_run_runs_each_tool_once(
@@ -46,9 +49,7 @@ async def test_multi_tool_run_runs_each_tool_once(
         say("Your teapot is refunded."),
     )
 
-    result = await run_agent(
-        ts_env, llm, approvals=1, prompt="A-1001 arrived broken, refund please"
-    )
+    result = await run_agent(ts_env, llm, "A-1001 arrived broken, refund please", approvals=1)
 
     assert result.status == "completed"
     assert result.answer == "Your teapot is refunded."
@@ -66,7 +67,7 @@ async def test_multi_tool_run_runs_each_tool_once(
 
 async def test_max_turns_stops_a_model_that_never_finishes(ts_env: WorkflowEnvironment) -> None:
     with ScriptedLLM(lambda _: call_tools(("lookup_order", {"order_id": "A-1001"}))) as llm:
-        result = await run_agent(ts_env, llm, prompt="loop forever", max_turns=3)
+        result = await run_agent(ts_env, llm, "loop forever", budgets=Budgets(max_turns=3))
     assert result.status == "max_turns"
     assert result.answer is None
     assert result.turns == 3
@@ -86,7 +87,7 @@ async def test_bad_tool_calls_go_back_to_the_model(
         ),
         say("Sorry, I could not do that."),
     )
-    result = await run_agent(ts_env, llm, prompt="cancel A-1001")
+    result = await run_agent(ts_env, llm, "cancel A-1001")
 
     assert result.status == "completed"
     tool_results = [m["content"] for m in llm.requests[1].messages if m["role"] == "tool"]
@@ -99,7 +100,7 @@ async def test_bad_tool_calls_go_back_to_the_model(
 
 async def test_unknown_agent_fails_fast(ts_env: WorkflowEnvironment, llm: ScriptedLLM) -> None:
     with pytest.raises(WorkflowFailureError) as failure:
-        await run_agent(ts_env, llm, agent="no-such-agent", prompt="hi")
+        await run_agent(ts_env, llm, "hi", agent="no-such-agent")
     cause = failure.value.cause
     assert isinstance(cause, ApplicationError)
     assert cause.type == "UnknownAgent"
@@ -121,8 +122,8 @@ async def test_unknown_agent_fails_fast(ts_env: WorkflowEnvironment, llm: Script
 async def test_invalid_input_fails_the_run_at_once(
     ts_env: WorkflowEnvironment, llm: ScriptedLLM, raw: dict[str, object], problem: str
 ) -> None:
-    # As if started by another client (the temporal CLI, another SDK) without the
-    # starter's checks: the run must fail, not retry its first task forever.
+    # A raw start, as if by another client (the temporal CLI, another SDK) without
+    # AgentRun's checks: the run must fail, not retry its first task forever.
     async with worker(ts_env.client, REGISTRY, llm) as w:
         handle = await ts_env.client.start_workflow(
             "AgentWorkflow", raw, id=f"bad-{uuid.uuid4()}", task_queue=w.task_queue

@@ -10,11 +10,11 @@ import asyncio
 import dataclasses
 import json
 import sqlite3
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from temporalio.api.common.v1 import WorkflowExecution
@@ -31,8 +31,7 @@ from tests.support.approvals import APPROVER, approval, pending_approvals
 from tests.support.ledger import CUSTOMER, connect, count_rows
 from tests.support.order_desk import ORDER_DESK, REGISTRY, order_desk_script
 from tests.support.waiting import first
-from tether import AgentRegistry, AgentResult
-from tether._run_io import AgentInput
+from tether import AgentRegistry, AgentResult, AgentRun
 from tether.testing import ScriptedLLM, call_tools, say, worker
 from tether.workflow import AgentWorkflow
 
@@ -42,16 +41,20 @@ Handle = WorkflowHandle[AgentWorkflow, AgentResult]
 
 @asynccontextmanager
 async def refund_run(
-    env: WorkflowEnvironment, llm: ScriptedLLM, agents: AgentRegistry = REGISTRY, **options: object
+    env: WorkflowEnvironment,
+    llm: ScriptedLLM,
+    agents: AgentRegistry = REGISTRY,
+    **options: Any,
 ) -> AsyncIterator[Handle]:
-    """An order-desk run on `llm`, started; the worker runs while the block does."""
-    params = AgentInput.model_validate(
-        {"agent": "order-desk", "prompt": REFUND_PROMPT, "acting_for": CUSTOMER, **options}
-    )
+    """An order-desk run on `llm`, started with `options` (of `AgentRun.start`); the
+    worker runs while the block does. The tests decide its calls through the handle, as
+    any client may."""
     async with worker(env.client, agents, llm) as w:
-        yield await env.client.start_workflow(
-            AgentWorkflow.run, params, id=f"wf-{uuid.uuid4()}", task_queue=w.task_queue
-        )
+        run = await AgentRun.start(
+            env.client, "order-desk", REFUND_PROMPT, task_queue=w.task_queue, acting_for=CUSTOMER,
+            **options,
+        )  # fmt: skip
+        yield run.handle
 
 
 async def time_into_run(handle: Handle, kind: EventType.ValueType) -> timedelta:
@@ -97,9 +100,8 @@ async def test_an_approval_that_never_comes_is_a_rejection_after_24_hours(
 async def test_an_approval_after_three_days_is_honoured(
     ts_env: WorkflowEnvironment, ledger: Path
 ) -> None:
-    week = 7 * 24 * 3600
     with ScriptedLLM(order_desk_script) as llm:
-        async with refund_run(ts_env, llm, approval_timeout_seconds=week) as handle:
+        async with refund_run(ts_env, llm, approval_timeout=timedelta(days=7)) as handle:
             (pending,) = await pending_approvals(handle)
             await ts_env.sleep(timedelta(days=3))
             decided = await handle.execute_update(AgentWorkflow.decide, approval(handle, pending))

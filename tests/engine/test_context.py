@@ -16,17 +16,17 @@ from temporalio.testing import WorkflowEnvironment
 from tests.support.writer_agents import chatter
 from tether import Agent, AgentRegistry, AgentRun, ContextPolicy, tool
 from tether._limits import PAYLOAD_LIMIT_BYTES
-from tether._run_io import AgentInput
 from tether._workflows.context import CHARS_PER_TOKEN, MESSAGE_OVERHEAD, SUMMARY_PROMPT
 from tether.testing import ScriptedLLM, Step, call_tools, say, worker
-from tether.workflow import AgentWorkflow
 
 BUDGET = 6_000  # tokens
 MESSAGES = 2_000
 BURST = 40  # messages sent at once: one turn answers those that queued meanwhile
 HUGE = 100_000  # characters, every 100th message
 POLICY = ContextPolicy(max_tokens=BUDGET, keep_recent=6)
-CHATTER = Agent(name="chatter", instructions="Answer briefly.", context=POLICY)
+CHATTER = Agent(
+    name="chatter", instructions="Answer briefly.", context=POLICY, continue_as_new_turns=15
+)
 
 
 def text(i: int) -> str:
@@ -48,13 +48,11 @@ async def test_a_long_chat_stays_within_its_budget_and_keeps_every_message(
 ) -> None:
     with ScriptedLLM(chatter) as llm:
         async with worker(ts_env.client, AgentRegistry([CHATTER]), llm) as w:
-            handle = await ts_env.client.start_workflow(
-                AgentWorkflow.run,
-                AgentInput(agent="chatter", prompt="hello", chat=True, continue_as_new_turns=15),
-                id=f"long-{uuid.uuid4().hex[:8]}",
-                task_queue=w.task_queue,
-            )
-            run = AgentRun(handle, client=ts_env.client)
+            run = await AgentRun.start(
+                ts_env.client, CHATTER, "hello", id=f"long-{uuid.uuid4().hex[:8]}",
+                task_queue=w.task_queue, chat=True,
+            )  # fmt: skip
+            handle = run.handle
             replies = []
             for start in range(0, MESSAGES, BURST):
                 burst = [run.send(text(i)) for i in range(start, start + BURST)]

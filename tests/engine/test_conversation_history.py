@@ -15,8 +15,7 @@ from tests.support.approvals import approve_all, pending_approvals
 from tests.support.history_reading import model_calls
 from tests.support.ledger import CUSTOMER
 from tests.support.order_desk import REGISTRY
-from tether import Message
-from tether._run_io import AgentInput
+from tether import AgentRun, Message
 from tether.testing import ScriptedLLM, call_tools, say, worker
 from tether.workflow import AgentWorkflow
 
@@ -32,12 +31,14 @@ async def test_history_holds_each_message_once_while_the_model_sees_them_all(
 ) -> None:
     llm.enqueue(*[call_tools(("lookup_order", {"order_id": "A-1001"}))] * (TURNS - 1), say("done"))
     async with worker(ts_env.client, REGISTRY, llm) as w:
-        handle = await ts_env.client.start_workflow(
-            AgentWorkflow.run,
-            AgentInput(agent="order-desk", acting_for=CUSTOMER, prompt="A-1001, again and again"),
-            id=f"wf-{uuid.uuid4()}",
+        run = await AgentRun.start(
+            ts_env.client,
+            "order-desk",
+            "A-1001, again and again",
             task_queue=w.task_queue,
+            acting_for=CUSTOMER,
         )
+        handle = run.handle
         result = await handle.result()
         transcript = await handle.query(AgentWorkflow.transcript)
 
@@ -66,12 +67,14 @@ async def test_a_worker_that_never_saw_the_run_rebuilds_its_conversation_from_hi
     )
     queue = f"test-{uuid.uuid4().hex[:8]}"
     async with worker(dev_env.client, REGISTRY, llm, queue=queue):
-        handle = await dev_env.client.start_workflow(
-            AgentWorkflow.run,
-            AgentInput(agent="order-desk", acting_for=CUSTOMER, prompt="A-1001 arrived broken"),
-            id=f"wf-{uuid.uuid4()}",
+        run = await AgentRun.start(
+            dev_env.client,
+            "order-desk",
+            "A-1001 arrived broken",
             task_queue=queue,
+            acting_for=CUSTOMER,
         )
+        handle = run.handle
         await pending_approvals(handle)
     # A new worker process in all but name: no cached run, no cached conversation.
     async with worker(dev_env.client, REGISTRY, llm, queue=queue):

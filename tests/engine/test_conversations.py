@@ -4,9 +4,11 @@ against the scripted model over HTTP."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -20,15 +22,17 @@ from temporalio.exceptions import ApplicationError, CancelledError
 from temporalio.testing import WorkflowEnvironment
 
 from tests.support.approvals import pending_approvals
-from tests.support.order_desk import REGISTRY
+from tests.support.order_desk import ORDER_DESK
 from tests.support.runs import terminate_open_runs
 from tests.support.waiting import state_when, status_becomes
-from tether import AgentResult, RunStatus
-from tether._run_io import AgentInput
+from tether import Agent, AgentRegistry, AgentResult, AgentRun, Budgets, RunStatus
 from tether.testing import ScriptedLLM, Slow, Step, call_tools, say, worker
 from tether.workflow import AgentWorkflow
 
 Handle = WorkflowHandle[AgentWorkflow, AgentResult]
+HOUR = timedelta(hours=1)
+# The order desk whose chats continue-as-new after every five model calls.
+EVERY_5 = dataclasses.replace(ORDER_DESK, continue_as_new_turns=5)
 
 
 def last_user_text(messages: list[dict[str, Any]]) -> str:
@@ -47,13 +51,20 @@ def lookup_forever(messages: list[dict[str, Any]]) -> Step:
 
 @asynccontextmanager
 async def started(
-    env: WorkflowEnvironment, llm: ScriptedLLM, prompt: str = "hello", **options: object
+    env: WorkflowEnvironment,
+    llm: ScriptedLLM,
+    prompt: str = "hello",
+    *,
+    agent: Agent = ORDER_DESK,
+    **options: Any,
 ) -> AsyncIterator[Handle]:
-    params = AgentInput.model_validate({"agent": "order-desk", "prompt": prompt, **options})
-    async with worker(env.client, REGISTRY, llm) as w:
-        yield await env.client.start_workflow(
-            AgentWorkflow.run, params, id=f"chat-{uuid.uuid4()}", task_queue=w.task_queue
+    """A run of `agent` started with `options` (of `AgentRun.start`); the worker runs
+    while the block does."""
+    async with worker(env.client, AgentRegistry([agent]), llm) as w:
+        run = await AgentRun.start(
+            env.client, agent, prompt, id=f"chat-{uuid.uuid4()}", task_queue=w.task_queue, **options
         )
+        yield run.handle
 
 
 async def test_a_chat_answers_each_message_and_queues_those_sent_mid_turn(
@@ -97,7 +108,7 @@ async def test_a_300_message_chat_continues_as_new_without_losing_anything(
     # answered together in the next turn, and between bursts the chat is idle, which
     # is when it continues-as-new.
     with ScriptedLLM(echo) as llm:
-        async with started(ts_env, llm, "m-start", chat=True, continue_as_new_turns=5) as handle:
+        async with started(ts_env, llm, "m-start", agent=EVERY_5, chat=True) as handle:
             first_run = handle.result_run_id
             # The handle names the workflow id only, so it follows the chain of runs.
             replies = [
@@ -136,9 +147,9 @@ async def test_a_300_message_chat_continues_as_new_without_losing_anything(
 @pytest.mark.parametrize(
     ("budget", "responder", "status", "turns"),
     [
-        ({"max_turns": 3}, lookup_forever, "max_turns", 3),
-        ({"max_total_tokens": 1}, lookup_forever, "max_tokens", 1),
-        ({"chat": True, "deadline_seconds": 3600}, echo, "deadline_exceeded", 1),
+        ({"budgets": Budgets(max_turns=3)}, lookup_forever, "max_turns", 3),
+        ({"budgets": Budgets(max_total_tokens=1)}, lookup_forever, "max_tokens", 1),
+        ({"chat": True, "budgets": Budgets(deadline=HOUR)}, echo, "deadline_exceeded", 1),
     ],
     ids=["turns", "tokens", "deadline"],
 )
@@ -165,11 +176,11 @@ async def test_a_token_budget_is_spent_when_usage_reaches_it(ts_env: WorkflowEnv
     # The scripted model counts tokens the same way for the same conversation: one
     # call's usage, measured first, is a budget that the first call meets exactly.
     with ScriptedLLM(lookup_forever) as llm:
-        async with started(ts_env, llm, max_turns=1) as handle:
+        async with started(ts_env, llm, budgets=Budgets(max_turns=1)) as handle:
             one_call = (await handle.result()).usage.total_tokens
-        async with started(ts_env, llm, max_total_tokens=one_call) as handle:
+        async with started(ts_env, llm, budgets=Budgets(max_total_tokens=one_call)) as handle:
             met = await handle.result()
-        async with started(ts_env, llm, max_total_tokens=one_call + 1) as handle:
+        async with started(ts_env, llm, budgets=Budgets(max_total_tokens=one_call + 1)) as handle:
             short_by_one = await handle.result()
 
     assert (met.status, met.turns, met.usage.total_tokens) == ("max_tokens", 1, one_call)
@@ -180,7 +191,7 @@ async def test_a_chat_message_that_spends_the_budget_ends_the_chat(
     ts_env: WorkflowEnvironment,
 ) -> None:
     with ScriptedLLM(echo) as llm:
-        async with started(ts_env, llm, chat=True, max_total_tokens=1) as handle:
+        async with started(ts_env, llm, chat=True, budgets=Budgets(max_total_tokens=1)) as handle:
             # Ended once answered: not left waiting for a message it could not afford.
             await status_becomes(handle, "max_tokens")
             result = await handle.result()
@@ -193,7 +204,7 @@ async def test_a_deadline_ends_a_wait_for_approval(
     ts_env: WorkflowEnvironment, llm: ScriptedLLM
 ) -> None:
     llm.enqueue(call_tools(("issue_refund", {"order_id": "A-1001", "reason": "broken"})))
-    async with started(ts_env, llm, deadline_seconds=3600) as handle:
+    async with started(ts_env, llm, budgets=Budgets(deadline=HOUR)) as handle:
         await pending_approvals(handle)
         result = await handle.result()
         state = await handle.query(AgentWorkflow.state)

@@ -31,9 +31,8 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from tests.support.hostile_agents import REGISTRY, RESULTS, TOOL_NAMES
-from tether import AgentResult, Message
+from tether import AgentResult, AgentRun, Message
 from tether._replay import replay
-from tether._run_io import AgentInput
 from tether._temporal import TETHER_CONVERTER
 from tether.testing import Raw, ScriptedLLM, Step, say, worker
 from tether.workflow import AgentWorkflow
@@ -181,12 +180,11 @@ async def run_to_its_end(
     seam.scripts[prompt] = deque(replies)
     RESULTS["k"] = RESULTS[""] = result
     client = seam.env.client
-    handle = await client.start_workflow(
-        AgentWorkflow.run,
-        AgentInput(agent="hostile", prompt=prompt),
-        id=f"hostile-{uuid.uuid4().hex[:12]}",
+    run = await AgentRun.start(
+        client, "hostile", prompt, id=f"hostile-{uuid.uuid4().hex[:12]}",
         task_queue=seam.worker.task_queue,
-    )
+    )  # fmt: skip
+    handle = run.handle
     try:
         ending = await asyncio.wait_for(_ending(handle), RUN_SECONDS)
     finally:
@@ -308,12 +306,11 @@ async def test_a_3_mb_answer_is_cut_and_the_cut_said(dev_env: WorkflowEnvironmen
     with ScriptedLLM() as llm:
         llm.enqueue(say("w" * 3_000_000))
         async with worker(dev_env.client, REGISTRY, llm) as w:
-            handle = await dev_env.client.start_workflow(
-                AgentWorkflow.run,
-                AgentInput(agent="hostile", prompt="write a lot"),
-                id=f"hostile-big-{uuid.uuid4().hex[:8]}",
+            run = await AgentRun.start(
+                dev_env.client, "hostile", "write a lot", id=f"hostile-big-{uuid.uuid4().hex[:8]}",
                 task_queue=w.task_queue,
-            )
+            )  # fmt: skip
+            handle = run.handle
             result = await asyncio.wait_for(handle.result(), RUN_SECONDS)
     assert result.status == "completed"
     assert result.answer is not None and result.answer.startswith("www")

@@ -19,9 +19,8 @@ from temporalio.testing import WorkflowEnvironment
 from tests.support.history_reading import model_replies
 from tests.support.ledger import CUSTOMER
 from tests.support.llm_agents import REGISTRY
-from tether import AgentResult
+from tether import AgentResult, AgentRun
 from tether._pricing import ModelPrice, PriceTable
-from tether._run_io import AgentInput
 from tether._wire import LLM_ACTIVITY
 from tether.testing import (
     Chaos,
@@ -51,12 +50,11 @@ async def started(
 ) -> AsyncIterator[WorkflowHandle[AgentWorkflow, AgentResult]]:
     """A run of `agent` with a worker serving it while the block runs."""
     async with worker(env.client, REGISTRY, llm, prices=prices) as w:
-        yield await env.client.start_workflow(
-            AgentWorkflow.run,
-            AgentInput(agent=agent, prompt=prompt, acting_for=CUSTOMER),
-            id=f"llm-{uuid.uuid4()}",
-            task_queue=w.task_queue,
-        )
+        run = await AgentRun.start(
+            env.client, agent, prompt, id=f"llm-{uuid.uuid4()}", task_queue=w.task_queue,
+            acting_for=CUSTOMER,
+        )  # fmt: skip
+        yield run.handle
 
 
 async def run(

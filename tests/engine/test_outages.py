@@ -14,7 +14,6 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
 from tether import Agent, AgentRegistry, AgentRun, ToolContext, tool
-from tether._run_io import AgentInput
 from tether.testing import ScriptedLLM, call_tools, say, worker
 from tether.workflow import AgentWorkflow
 
@@ -53,12 +52,11 @@ async def run_calling(env: WorkflowEnvironment, tool_name: str) -> tuple[str, li
     with ScriptedLLM() as llm:
         llm.enqueue(call_tools((tool_name, {"order": "A-1"})), say("done"))
         async with worker(env.client, REGISTRY, llm) as w:
-            handle = await env.client.start_workflow(
-                AgentWorkflow.run,
-                AgentInput(agent="desk", prompt="Where is A-1?"),
-                id=f"outage-{uuid.uuid4().hex[:8]}",
+            run = await AgentRun.start(
+                env.client, "desk", "Where is A-1?", id=f"outage-{uuid.uuid4().hex[:8]}",
                 task_queue=w.task_queue,
-            )
+            )  # fmt: skip
+            handle = run.handle
             result = await handle.result()
             told = [m.content or "" for m in await handle.query(AgentWorkflow.transcript)]
             attempts = [

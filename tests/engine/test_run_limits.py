@@ -19,7 +19,6 @@ from tether._limits import DEFAULT_MAX_TOTAL_TOKENS
 from tether.events import BudgetReached, RunEvent
 from tether.testing import ScriptedLLM, call_tools, say, worker
 from tether.worker import ModelPrice, PriceTable
-from tether.workflow import AgentWorkflow
 
 
 @tool(fast=True)
@@ -46,8 +45,8 @@ FORGED = {
 
 
 async def ran(env: WorkflowEnvironment, llm: ScriptedLLM, **fields: Any) -> AgentResult:
-    """The result of a run of LIMITED started with these input fields (as JSON, the way
-    any client can send them)."""
+    """The result of a run of LIMITED started with these input fields, as JSON: what any
+    client can send (AgentRun sends no `carried`, checks before it sends)."""
     async with worker(env.client, AGENTS, llm) as w:
         handle = await env.client.start_workflow(
             "AgentWorkflow",
@@ -119,13 +118,11 @@ async def test_a_run_cannot_raise_the_agents_budgets(
         budgets=Budgets(max_total_tokens=300),
     )
     async with worker(ts_env.client, AgentRegistry([big]), llm) as w:
-        handle = await ts_env.client.start_workflow(
-            AgentWorkflow.run,
-            {"agent": "limited", "prompt": "hi", "max_total_tokens": 10**9},
-            id=f"limits-{uuid.uuid4()}",
-            task_queue=w.task_queue,
-        )
-        capped = await handle.result()
+        run = await AgentRun.start(
+            ts_env.client, big, "hi", task_queue=w.task_queue,
+            budgets=Budgets(max_total_tokens=10**9),
+        )  # fmt: skip
+        capped = await run.result()
     assert capped.status == "max_tokens" and capped.usage.total_tokens < 10**9
     assert capped.turns <= 3
 
@@ -146,15 +143,13 @@ async def test_a_run_cannot_push_the_agents_deadline_back(
     short = Agent(name="limited", instructions="x", budgets=Budgets(deadline=timedelta(hours=1)))
     async with worker(ts_env.client, AgentRegistry([short]), llm) as w:
         llm.enqueue(say("hi"))
-        handle = await ts_env.client.start_workflow(
-            AgentWorkflow.run,
-            {"agent": "limited", "prompt": "hi", "deadline_seconds": 10 * 24 * 3600},
-            id=f"limits-{uuid.uuid4()}",
-            task_queue=w.task_queue,
-        )
-        await handle.result()
-        state = await handle.query(AgentWorkflow.state)
-    started = (await handle.describe()).start_time
+        run = await AgentRun.start(
+            ts_env.client, short, "hi", task_queue=w.task_queue,
+            budgets=Budgets(deadline=timedelta(days=10)),
+        )  # fmt: skip
+        await run.result()
+        state = await run.state()
+    started = (await run.handle.describe()).start_time
     assert state.deadline is not None and state.deadline - started <= timedelta(hours=1, seconds=5)
 
 
@@ -226,13 +221,11 @@ async def test_an_agent_runs_only_its_own_models_unless_it_allows_any(
     # (the demo ran o1-pro).
     plain = Agent(name="limited", instructions="x", llm=LlmPolicy(fallback_models=["backup"]))
     async with worker(ts_env.client, AgentRegistry([plain]), llm) as w:
+        refused = await AgentRun.start(
+            ts_env.client, plain, "hi", task_queue=w.task_queue, model="o1-pro"
+        )
         with pytest.raises(WorkflowFailureError) as failure:
-            await ts_env.client.execute_workflow(
-                "AgentWorkflow",
-                {"agent": "limited", "prompt": "hi", "model": "o1-pro"},
-                id=f"limits-{uuid.uuid4()}",
-                task_queue=w.task_queue,
-            )
+            await refused.result()
     assert isinstance(failure.value.cause, ApplicationError)
     assert failure.value.cause.message == (
         "invalid input: agent 'limited' does not run model 'o1-pro' "
@@ -241,11 +234,9 @@ async def test_an_agent_runs_only_its_own_models_unless_it_allows_any(
     anything = dataclasses.replace(plain, models=["*"])
     async with worker(ts_env.client, AgentRegistry([anything]), llm) as w:
         llm.enqueue(say("hi"))
-        result = await ts_env.client.execute_workflow(
-            AgentWorkflow.run,
-            {"agent": "limited", "prompt": "hi", "model": "o1-pro"},
-            id=f"limits-{uuid.uuid4()}",
-            task_queue=w.task_queue,
+        run = await AgentRun.start(
+            ts_env.client, anything, "hi", task_queue=w.task_queue, model="o1-pro"
         )
+        result = await run.result()
     assert result.model == "o1-pro"
     assert llm.request_count == 1

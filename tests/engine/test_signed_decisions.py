@@ -44,7 +44,6 @@ from tether import (
     Signer,
 )
 from tether._codec import WORKFLOW_ID, EncryptionCodec
-from tether._run_io import AgentInput
 from tether._signing import Binding, check_signature
 from tether._temporal import TETHER_CONVERTER, with_codec
 from tether.testing import ScriptedLLM, binary, call_tools, say, worker
@@ -80,12 +79,11 @@ async def waiting_runs(
     async with worker(client, agents, llm) as w:
         runs = []
         for _ in range(count):
-            handle = await client.start_workflow(
-                AgentWorkflow.run,
-                AgentInput(agent="order-desk", prompt="Refund A-1001.", acting_for=CUSTOMER),
-                id=f"signed-{uuid.uuid4().hex[:8]}",
-                task_queue=w.task_queue,
-            )
+            run = await AgentRun.start(
+                client, "order-desk", "Refund A-1001.", id=f"signed-{uuid.uuid4().hex[:8]}",
+                task_queue=w.task_queue, acting_for=CUSTOMER,
+            )  # fmt: skip
+            handle = run.handle
             (call,) = await pending_approvals(handle)
             runs.append((handle, call))
         yield runs
@@ -196,13 +194,11 @@ async def test_an_encrypted_decision_replayed_by_a_client_without_the_keys_is_no
         async with worker(client, anyone, llm, approver_keys=unsigned) as w:
             runs = []
             for _ in range(2):
-                handle = await client.start_workflow(
-                    AgentWorkflow.run,
-                    AgentInput(agent="order-desk", prompt="Refund.", acting_for=CUSTOMER),
-                    id=f"sealed-{uuid.uuid4().hex[:8]}",
-                    task_queue=w.task_queue,
-                )
-                runs.append((handle, (await pending_approvals(handle))[0]))
+                run = await AgentRun.start(
+                    client, "order-desk", "Refund.", id=f"sealed-{uuid.uuid4().hex[:8]}",
+                    task_queue=w.task_queue, acting_for=CUSTOMER,
+                )  # fmt: skip
+                runs.append((run.handle, (await pending_approvals(run.handle))[0]))
             (first, call), (second, _) = runs
             decision = ApprovalDecision(
                 call_id=call.call_id, approve=True, digest=call.digest, approver="alice"

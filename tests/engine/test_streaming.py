@@ -18,14 +18,13 @@ from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
 from tests.support.history_reading import PUBLISH_SIGNAL, retried_activities
 from tests.support.ledger import CUSTOMER
-from tests.support.order_desk import REGISTRY, SCRIPTS, refund_prompt
+from tests.support.order_desk import ORDER_DESK, REGISTRY, SCRIPTS, refund_prompt
 from tests.support.waiting import until
 from tests.support.writer_agents import AGENTS, ANSWER
 from tether import AgentRun
 from tether._activities.llm import LlmActivities, make_client
 from tether._activities.specs import RecordedSpecs
 from tether._messages import Message
-from tether._run_io import AgentInput
 from tether._subscribe import POLL_QUERY
 from tether._wire import LlmRequest
 from tether.events import ApprovalDecided, Reply, RunEnded, RunEvent, TextDelta
@@ -38,7 +37,6 @@ from tether.testing import (
     say,
     worker,
 )
-from tether.workflow import AgentWorkflow
 
 WITHIN = 60.0
 
@@ -209,20 +207,14 @@ async def test_a_chats_steps_arrive_in_order_across_an_approval_and_continue_as_
     prompt = refund_prompt("A-1001") + " " + "Details follow. " * 1500
     client = dev_env.client
     with ScriptedLLM(scripts=SCRIPTS, chunk_delay=0.01) as llm:
-        async with worker(client, REGISTRY, llm) as w:
-            handle = await client.start_workflow(
-                AgentWorkflow.run,
-                AgentInput(
-                    agent="order-desk",
-                    acting_for=CUSTOMER,
-                    prompt=prompt,
-                    chat=True,
-                    continue_as_new_turns=4,
-                ),
-                id=f"stream-chat-{uuid.uuid4().hex[:8]}",
-                task_queue=w.task_queue,
-            )
-            run = AgentRun(handle, client=client)
+        # The desk whose chat continues-as-new once it has answered the first message.
+        desk = dataclasses.replace(ORDER_DESK, continue_as_new_turns=4)
+        async with worker(client, desk, llm) as w:
+            run = await AgentRun.start(
+                client, desk, prompt, id=f"stream-chat-{uuid.uuid4().hex[:8]}",
+                task_queue=w.task_queue, chat=True, acting_for=CUSTOMER,
+            )  # fmt: skip
+            handle = run.handle
             live = asyncio.create_task(events_until_end(run.events()))
             [call] = await run.wait_for_approval()
             await run.approve(call, signer=SIGNER)

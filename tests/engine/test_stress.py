@@ -20,11 +20,10 @@ from temporalio.client import WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 
 from tests.support.ledger import SEEDED_CUSTOMER, seed_orders
-from tests.support.order_desk import REGISTRY, SCRIPTS, refund_prompt
+from tests.support.order_desk import SCRIPTS, SHORT_RUNS, refund_prompt
 from tests.support.waiting import closed
 from tether import AgentRun
 from tether._replay import replay
-from tether._run_io import AgentInput
 from tether._temporal import TETHER_CONVERTER
 from tether.testing import SIGNER, ScriptedLLM, Slow, Step, worker
 from tether.workflow import AgentWorkflow
@@ -111,26 +110,15 @@ async def test_runs_steered_at_random_moments_all_replay(
     rng = random.Random(seed)
     orders = seed_orders(ledger, [f"R-{3000 + i}" for i in range(CHATS + SINGLES)])
     with ScriptedLLM(scripts=slow_scripts(rng)) as llm:
-        async with worker(dev_env.client, REGISTRY, llm) as w:
+        async with worker(dev_env.client, SHORT_RUNS, llm) as w:  # chats cross runs
             tag = uuid.uuid4().hex[:6]
             steering = []
             for i, order in enumerate(orders):
                 chat = i < CHATS
-                # Chats continue-as-new after two model calls, so they cross runs.
-                params = AgentInput(
-                    agent="order-desk",
-                    acting_for=SEEDED_CUSTOMER,
-                    prompt=refund_prompt(order),
-                    chat=chat,
-                    continue_as_new_turns=2,
-                )
-                handle = await dev_env.client.start_workflow(
-                    AgentWorkflow.run,
-                    params,
-                    id=f"stress-{tag}-{i}",
-                    task_queue=w.task_queue,
-                )
-                run = AgentRun(handle, client=dev_env.client)
+                run = await AgentRun.start(
+                    dev_env.client, "order-desk", refund_prompt(order), id=f"stress-{tag}-{i}",
+                    task_queue=w.task_queue, chat=chat, acting_for=SEEDED_CUSTOMER,
+                )  # fmt: skip
                 if chat:
                     steering.append(steer_chat(run, order, random.Random(rng.random())))
                 else:

@@ -16,10 +16,8 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
 from tests.support.approvals import pending_approvals
-from tether import Agent, AgentRegistry, AgentResult, AgentRun, ToolContext, subagent, tool
-from tether._run_io import AgentInput
+from tether import Agent, AgentRegistry, AgentResult, AgentRun, Budgets, ToolContext, subagent, tool
 from tether.testing import SIGNER, ScriptedLLM, Step, call_tools, say, worker
-from tether.workflow import AgentWorkflow
 
 HELPER = Agent(name="helper", instructions="You are the helper. Do the task you are given.")
 LEAD = Agent(
@@ -46,16 +44,15 @@ def team(helper_says: str) -> Any:
 
 
 async def run_lead(
-    env: WorkflowEnvironment, llm: ScriptedLLM, **options: Any
+    env: WorkflowEnvironment, llm: ScriptedLLM, budgets: Budgets | None = None
 ) -> tuple[str, AgentResult]:
     parent_id = f"lead-{uuid.uuid4().hex[:8]}"
     async with worker(env.client, AGENTS, llm) as w:
-        result = await env.client.execute_workflow(
-            AgentWorkflow.run,
-            AgentInput(agent="lead", prompt="What is the answer?", **options),
-            id=parent_id,
-            task_queue=w.task_queue,
-        )
+        run = await AgentRun.start(
+            env.client, LEAD, "What is the answer?", id=parent_id, task_queue=w.task_queue,
+            budgets=budgets,
+        )  # fmt: skip
+        result = await run.result()
     return parent_id, result
 
 
@@ -98,7 +95,7 @@ async def test_a_child_that_spends_the_budget_ends_the_parent_with_max_tokens(
 ) -> None:
     budget = 700
     with ScriptedLLM(team("x" * 4000)) as llm:  # about 1,000 tokens of answer
-        parent_id, result = await run_lead(ts_env, llm, max_total_tokens=budget)
+        parent_id, result = await run_lead(ts_env, llm, Budgets(max_total_tokens=budget))
 
     lead_first = llm.requests[0].total_tokens
     child_input = await started_input(ts_env, f"{parent_id}:1:call_0001")
@@ -147,14 +144,10 @@ async def test_a_sub_agent_acts_for_whom_its_parent_acts_and_keeps_its_approvers
     parent_id = f"editor-{uuid.uuid4().hex[:8]}"
     with ScriptedLLM(editorial) as llm:
         async with worker(ts_env.client, AgentRegistry([EDITOR, PUBLISHER]), llm) as w:
-            parent = await ts_env.client.start_workflow(
-                AgentWorkflow.run,
-                AgentInput(
-                    agent="editor", prompt="Publish.", acting_for="C-9", started_by="sam@shop"
-                ),
-                id=parent_id,
-                task_queue=w.task_queue,
-            )
+            parent = await AgentRun.start(
+                ts_env.client, EDITOR, "Publish.", id=parent_id, task_queue=w.task_queue,
+                acting_for="C-9", started_by="sam@shop",
+            )  # fmt: skip
             child = AgentRun.attach(ts_env.client, f"{parent_id}:1:call_0001")
             (call,) = await pending_approvals(child.handle)
             refusals = []

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-import uuid
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -36,8 +35,17 @@ from tests.support.order_desk import (
 )
 from tests.support.order_flow import Refund
 from tests.support.waiting import activities_when
-from tether import WAIT, Agent, AgentRegistry, AgentResult, Tool, ToolContext, ToolError, tool
-from tether._run_io import AgentInput
+from tether import (
+    WAIT,
+    Agent,
+    AgentRegistry,
+    AgentResult,
+    AgentRun,
+    Tool,
+    ToolContext,
+    ToolError,
+    tool,
+)
 from tether._wire import TOOL_ACTIVITY
 from tether.testing import CallTools, ScriptedLLM, call_tools, say, worker
 from tether.workflow import AgentWorkflow
@@ -55,12 +63,10 @@ async def run(
     `approvals` calls that need a person."""
     agents = AgentRegistry([agent]) if agent else REGISTRY
     async with worker(client, agents, llm) as w:
-        handle = await client.start_workflow(
-            AgentWorkflow.run,
-            AgentInput(agent=(agent or ORDER_DESK).name, prompt="help", acting_for=CUSTOMER),
-            id=f"wf-{uuid.uuid4()}",
-            task_queue=w.task_queue,
+        run = await AgentRun.start(
+            client, agent or ORDER_DESK, "help", task_queue=w.task_queue, acting_for=CUSTOMER
         )
+        handle = run.handle
         if approvals:
             await approve_all(handle, approvals)
         return await handle.result(), handle
@@ -359,12 +365,7 @@ async def test_cancelling_a_run_cancels_its_heartbeating_tool(
     llm.enqueue(call_tools(("crawl", {})), say("Crawled."))
     client = dev_env.client
     async with worker(client, AgentRegistry([agent]), llm) as w:
-        handle = await client.start_workflow(
-            AgentWorkflow.run,
-            AgentInput(agent="crawler", prompt="crawl"),
-            id=f"wf-{uuid.uuid4()}",
-            task_queue=w.task_queue,
-        )
+        handle = (await AgentRun.start(client, agent, "crawl", task_queue=w.task_queue)).handle
         await asyncio.wait_for(started.wait(), timeout=10)
         progress = await wait_for_progress(handle)
         await handle.cancel()

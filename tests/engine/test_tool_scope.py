@@ -17,14 +17,13 @@ from tests.support.approvals import approval, pending_approvals
 from tests.support.ledger import CUSTOMER, count_rows, seed_orders
 from tests.support.order_desk import REGISTRY, SCRIPTS, UNATTENDED, issue_refund
 from tests.support.order_flow import OrderRefundFlow
-from tether import ApprovalDecision, ToolContext
+from tether import AgentRun, ApprovalDecision, ToolContext
 from tether._activities.specs import RecordedSpecs
 from tether._activities.tools import ToolActivities
 from tether._arguments import digest_of
-from tether._run_io import AgentInput
 from tether._wire import ToolRequest
 from tether.testing import OFFLINE_MODEL, ScriptedLLM, call_tools, say, worker
-from tether.workflow import AgentWorkflow, PipelineInput, ToolCall, ToolOutcome
+from tether.workflow import PipelineInput, ToolCall, ToolOutcome
 
 
 async def tool_results(
@@ -33,13 +32,10 @@ async def tool_results(
     """What the tools answered to `calls` (one message) in a run acting for `acting_for`."""
     llm.enqueue(call_tools(*calls), say("Done."))  # type: ignore[arg-type]
     async with worker(env.client, UNATTENDED, llm) as w:
-        handle = await env.client.start_workflow(
-            AgentWorkflow.run,
-            AgentInput(agent="order-desk", prompt="help", acting_for=acting_for),
-            id=f"scope-{uuid.uuid4()}",
-            task_queue=w.task_queue,
+        run = await AgentRun.start(
+            env.client, "order-desk", "help", task_queue=w.task_queue, acting_for=acting_for
         )
-        await handle.result()
+        await run.result()
     return [str(m["content"]) for m in llm.requests[-1].messages if m["role"] == "tool"]
 
 
@@ -127,6 +123,7 @@ async def test_a_reused_workflow_id_does_not_get_the_earlier_runs_effect(
     with ScriptedLLM(scripts=SCRIPTS) as llm:
         async with worker(ts_env.client, REGISTRY, llm) as w:
             for text in ("Order A-1001 arrived broken, refund it.", "A-1004 is damaged, refund."):
+                # A raw start: any client may reuse a closed run's id (AgentRun refuses to).
                 run = await ts_env.client.start_workflow(
                     OrderRefundFlow.run,
                     PipelineInput(text=text, acting_for=CUSTOMER),

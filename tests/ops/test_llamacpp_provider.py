@@ -28,9 +28,18 @@ from temporalio.testing import WorkflowEnvironment
 
 from tests.support.history_reading import model_replies
 from tests.support.processes import free_port
-from tether import Agent, AgentRegistry, AgentResult, Budgets, LlmPolicy, LlmSettings, Message, tool
+from tether import (
+    Agent,
+    AgentRegistry,
+    AgentResult,
+    AgentRun,
+    Budgets,
+    LlmPolicy,
+    LlmSettings,
+    Message,
+    tool,
+)
 from tether._llamacpp import CONTEXT_TOKENS
-from tether._run_io import AgentInput
 from tether.testing import MODEL_ALIAS, llama_server, worker
 from tether.workflow import AgentWorkflow, LlmReply
 
@@ -79,12 +88,10 @@ async def run(
     env: WorkflowEnvironment, llama: LlmSettings, agent: str, prompt: str
 ) -> tuple[AgentResult, list[Message], list[LlmReply]]:
     async with worker(env.client, AGENTS, llama) as w:
-        handle = await env.client.start_workflow(
-            AgentWorkflow.run,
-            AgentInput(agent=agent, prompt=prompt),
-            id=f"llama-{uuid.uuid4()}",
-            task_queue=w.task_queue,
+        run = await AgentRun.start(
+            env.client, agent, prompt, id=f"llama-{uuid.uuid4()}", task_queue=w.task_queue
         )
+        handle = run.handle
         result = await handle.result()
         return result, await handle.query(AgentWorkflow.transcript), await model_replies(handle)
 

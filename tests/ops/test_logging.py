@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import logging
-import uuid
 
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from tests.support.ledger import CUSTOMER
 from tests.support.order_desk import UNATTENDED, order_desk_script
+from tether import AgentRun
 from tether._replay import replay
-from tether._run_io import AgentInput
 from tether._temporal import TETHER_CONVERTER
 from tether.testing import ScriptedLLM, worker
 from tether.workflow import AgentWorkflow
@@ -31,16 +30,11 @@ async def test_workflow_lines_are_not_repeated_when_the_workflow_replays(
     caplog.set_level(logging.INFO, logger="tether.workflow")
     with ScriptedLLM(order_desk_script) as llm:
         async with worker(ts_env.client, UNATTENDED, llm) as w:
-            handle = await ts_env.client.start_workflow(
-                AgentWorkflow.run,
-                AgentInput(
-                    agent="order-desk",
-                    acting_for=CUSTOMER,
-                    prompt="A-1001 arrived broken, refund it",
-                ),
-                id=f"replay-{uuid.uuid4()}",
-                task_queue=w.task_queue,
-            )
+            run = await AgentRun.start(
+                ts_env.client, "order-desk", "A-1001 arrived broken, refund it",
+                task_queue=w.task_queue, acting_for=CUSTOMER,
+            )  # fmt: skip
+            handle = run.handle
             result = await handle.result()
     assert result.turns == 4
     assert turn_lines(caplog) == [1, 2, 3, 4]

@@ -29,12 +29,11 @@ from temporalio.testing import WorkflowEnvironment
 from tests.support.history_reading import task_failed
 from tests.support.order_desk import REGISTRY
 from tests.support.waiting import until
-from tether._run_io import AgentInput
+from tether import AgentRun
 from tether._storage import FILE_DRIVER, FileStore
 from tether.codec_server import make_server
 from tether.testing import ScriptedLLM, say, worker
 from tether.worker import data_converter
-from tether.workflow import AgentWorkflow
 
 SECRET = "the worker's secret"
 
@@ -149,6 +148,7 @@ async def test_a_worker_refuses_a_reference_a_client_names_and_serves_on(
     with ScriptedLLM() as llm:
         async with worker(client, REGISTRY, llm) as w:
             for claim in ("../secret", fifo):
+                # A raw start: its input is a payload reference any client may write.
                 forged = await ts_env.client.start_workflow(
                     "AgentWorkflow",
                     RawValue(reference(claim)),
@@ -169,10 +169,8 @@ async def test_a_worker_refuses_a_reference_a_client_names_and_serves_on(
                 await forged.terminate("done")
             # Nothing hung: the same worker still serves a run.
             llm.enqueue(say("Hello."))
-            answer = await client.execute_workflow(
-                AgentWorkflow.run,
-                AgentInput(agent="order-desk", prompt="Hi.", acting_for="C-1"),
-                id=f"after-{uuid.uuid4().hex[:8]}",
-                task_queue=w.task_queue,
+            run = await AgentRun.start(
+                client, "order-desk", "Hi.", task_queue=w.task_queue, acting_for="C-1"
             )
+            answer = await run.result()
     assert answer.status == "completed"

@@ -35,7 +35,7 @@ from tests.support.ledger import CUSTOMER, count_rows
 from tests.support.order_desk import REGISTRY, UNATTENDED, order_desk_script
 from tests.support.processes import cli, process_env, target, worker_process
 from tests.support.waiting import until
-from tether import ConfigurationError, LlmSettings
+from tether import AgentRun, ConfigurationError, LlmSettings
 from tether._codec import (
     ENCODING,
     KEY_ID,
@@ -44,7 +44,6 @@ from tether._codec import (
     PlaintextPayloadError,
     UnknownKeyError,
 )
-from tether._run_io import AgentInput
 from tether._temporal import TETHER_CONVERTER, with_codec
 from tether.codec_server import make_server
 from tether.testing import OFFLINE_MODEL, ScriptedLLM, worker
@@ -177,12 +176,12 @@ async def test_history_is_ciphertext_and_the_codec_server_reads_it(
     client = await Client.connect(target(dev_env), data_converter=encrypted)
     with ScriptedLLM(order_desk_script) as llm:
         async with worker(client, UNATTENDED, llm) as w:
-            handle = await client.start_workflow(
-                AgentWorkflow.run,
-                AgentInput(agent="order-desk", acting_for=CUSTOMER, prompt=PROMPT),
-                id=f"sealed-{uuid.uuid4()}",
-                task_queue=w.task_queue,
-            )
+            handle = (
+                await AgentRun.start(
+                    client, "order-desk", PROMPT, id=f"sealed-{uuid.uuid4()}",
+                    task_queue=w.task_queue, acting_for=CUSTOMER,
+                )
+            ).handle  # fmt: skip
             result = await handle.result()
     assert result.status == "completed"  # the encrypting client reads its own results
 
@@ -262,12 +261,12 @@ async def test_the_api_key_never_enters_history(ts_env: WorkflowEnvironment) -> 
             base_url=llm.base_url, api_key=canary, model=OFFLINE_MODEL, offline=False
         )
         async with worker(ts_env.client, UNATTENDED, settings) as w:
-            handle = await ts_env.client.start_workflow(
-                AgentWorkflow.run,
-                AgentInput(agent="order-desk", acting_for=CUSTOMER, prompt=PROMPT),
-                id=f"canary-{uuid.uuid4()}",
-                task_queue=w.task_queue,
-            )
+            handle = (
+                await AgentRun.start(
+                    ts_env.client, "order-desk", PROMPT, id=f"canary-{uuid.uuid4()}",
+                    task_queue=w.task_queue, acting_for=CUSTOMER,
+                )
+            ).handle  # fmt: skip
             await handle.result()
     # The key was really used on every call...
     assert {r.authorization for r in llm.requests} == {f"Bearer {canary}"}
@@ -287,24 +286,24 @@ async def test_a_strict_worker_runs_nothing_a_client_without_the_keys_sends(
     plain = dev_env.client
     with ScriptedLLM(order_desk_script) as llm:
         async with worker(client, REGISTRY, llm) as w:
-            forged = await plain.start_workflow(
-                AgentWorkflow.run,
-                AgentInput(agent="order-desk", acting_for=CUSTOMER, prompt=PROMPT),
-                id=f"plain-{uuid.uuid4()}",
-                task_queue=w.task_queue,
-            )
+            forged = (
+                await AgentRun.start(
+                    plain, "order-desk", PROMPT, id=f"plain-{uuid.uuid4()}",
+                    task_queue=w.task_queue, acting_for=CUSTOMER,
+                )
+            ).handle  # fmt: skip
 
             await until(
                 lambda: task_failed(forged), "the worker did not refuse the plaintext start"
             )
             assert llm.request_count == 0  # its prompt never reached the model
 
-            run = await client.start_workflow(
-                AgentWorkflow.run,
-                AgentInput(agent="order-desk", acting_for=CUSTOMER, prompt=PROMPT),
-                id=f"sealed-{uuid.uuid4()}",
-                task_queue=w.task_queue,
-            )
+            run = (
+                await AgentRun.start(
+                    client, "order-desk", PROMPT, id=f"sealed-{uuid.uuid4()}",
+                    task_queue=w.task_queue, acting_for=CUSTOMER,
+                )
+            ).handle  # fmt: skip
             (call,) = await pending_approvals(run)
             plain_run = plain.get_workflow_handle_for(AgentWorkflow.run, run.id)
             # Its update cannot be read: the worker fails the task that holds it, and the

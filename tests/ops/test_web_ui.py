@@ -22,10 +22,8 @@ from tests.support.ledger import CUSTOMER
 from tests.support.order_desk import REGISTRY, UNATTENDED, order_desk_script
 from tests.support.processes import cli, free_port, process_env, target, worker_process
 from tether import AgentRun
-from tether._run_io import AgentInput
 from tether._visibility import run_summary
 from tether.testing import SIGNER, ScriptedLLM, dev_server, worker
-from tether.workflow import AgentWorkflow
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_MISSING = f"{CHROMIUM} not installed (apt-get install -y chromium); web UI test skipped"
@@ -65,13 +63,13 @@ async def test_web_ui_shows_the_run_summary_and_tool_calls(
     workflow_id = f"order-desk-{uuid.uuid4().hex[:8]}"
     with ScriptedLLM(order_desk_script) as llm:
         async with worker(env.client, UNATTENDED, llm) as w:
-            handle = await env.client.start_workflow(
-                AgentWorkflow.run,
-                AgentInput(agent="order-desk", acting_for=CUSTOMER, prompt=PROMPT),
-                id=workflow_id,
-                task_queue=w.task_queue,
-                static_summary=summary,
-            )
+            # AgentRun gives the run its summary (the agent and the prompt).
+            handle = (
+                await AgentRun.start(
+                    env.client, "order-desk", PROMPT, id=workflow_id, task_queue=w.task_queue,
+                    acting_for=CUSTOMER,
+                )
+            ).handle  # fmt: skip
             assert (await handle.result()).status == "completed"
             # The worker stays up while the browser looks: the run page queries the
             # workflow, and with no worker each query waits seconds before failing.

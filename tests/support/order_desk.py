@@ -32,10 +32,8 @@ from tests.support.order_flow import (
     Triage,
 )
 from tests.support.runs import AgentHandle
-from tether import Agent, AgentRegistry, LlmPolicy, ToolContext, ToolError, tool
-from tether._run_io import AgentInput
+from tether import Agent, AgentRegistry, AgentRun, LlmPolicy, ToolContext, ToolError, tool
 from tether.testing import Responder, Say, Step, call_tools, say
-from tether.workflow import AgentWorkflow
 
 
 class Notice(BaseModel):
@@ -160,6 +158,12 @@ UNATTENDED = AgentRegistry(
         )
     ]
 )
+# The desk whose chats continue-as-new after every two model calls (about a question
+# a run), for tests of what crosses runs.
+SHORT_RUNS = AgentRegistry(
+    [dataclasses.replace(ORDER_DESK, continue_as_new_turns=2), ORDER_TRIAGE],
+    workflows=[OrderRefundFlow],
+)
 # The desk with its model called in local activities, under the same name.
 LOCAL_REGISTRY = AgentRegistry(
     [dataclasses.replace(ORDER_DESK, llm=LlmPolicy(local_activity=True)), ORDER_TRIAGE],
@@ -239,12 +243,10 @@ async def start_refund(
     """An order-desk run for SEEDED_CUSTOMER asking to refund `order`, with the order in
     its id, and (unless `approve` is False) a person who approves that refund when the
     run asks, whatever dies meanwhile."""
-    run = await client.start_workflow(
-        AgentWorkflow.run,
-        AgentInput(agent=ORDER_DESK.name, acting_for=SEEDED_CUSTOMER, prompt=refund_prompt(order)),
-        id=f"{queue}-{order}",
-        task_queue=queue,
-    )
+    run = await AgentRun.start(
+        client, ORDER_DESK, refund_prompt(order), id=f"{queue}-{order}", task_queue=queue,
+        acting_for=SEEDED_CUSTOMER,
+    )  # fmt: skip
     if approve:
-        approve_when_asked(run)
-    return run
+        approve_when_asked(run.handle)
+    return run.handle
