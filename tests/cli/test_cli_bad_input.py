@@ -21,7 +21,6 @@ from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
-from tests.support.approvals import pending_approvals
 from tests.support.ledger import CUSTOMER
 from tests.support.order_desk import REGISTRY, SCRIPTS
 from tests.support.processes import (
@@ -35,7 +34,7 @@ from tests.support.waiting import first
 from tether import AgentRun, PendingApproval
 from tether._cli.common import MAX_ID_CHARS
 from tether._limits import MAX_NAME_CHARS, MAX_PROMPT_CHARS
-from tether.testing import ScriptedLLM, call_tools, worker
+from tether.testing import ScriptedLLM, call_tools, wait_for_approvals, worker
 
 SUFFIX = uuid.uuid4().hex[:8]
 QUEUE = f"bad-input-{SUFFIX}"  # where the CLI starts runs
@@ -220,10 +219,10 @@ async def outcomes(
                 task_queue=w.task_queue, acting_for=CUSTOMER,
             )  # fmt: skip
             waiting = waiting_run.handle
-            before = await pending_approvals(waiting)
+            before = await wait_for_approvals(waiting)
             control = cli_in_background(live, "run", "hi", "--id", CONTROL, "--detach")
             *done, controlled = await asyncio.gather(*(run(c) for c in cases), control)
-            after = await pending_approvals(waiting)
+            after = await wait_for_approvals(waiting)
             await waiting.cancel()  # it ends cleanly, its worker still running
             with pytest.raises(WorkflowFailureError):
                 await waiting.result()

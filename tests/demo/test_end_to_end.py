@@ -13,10 +13,10 @@ from typing import Any
 
 from temporalio.testing import WorkflowEnvironment
 
-from tests.support.approvals import pending_approvals
 from tests.support.ledger import count_rows
 from tests.support.processes import STARTER, cli_until, demo_env, demo_worker, starter, target
 from tests.support.waiting import first
+from tether.testing import wait_for_approvals
 from workflows.refund_pipeline_types import RefundResult
 
 
@@ -234,7 +234,7 @@ async def test_starter_runs_the_pipeline_and_approves_its_refund(
         detached = starter(env, "pipeline", ticket, "--detach", "--json")
         run_id = json.loads(detached.stdout)["workflow_id"]
         handle = dev_env.client.get_workflow_handle(run_id, result_type=RefundResult)
-        (call,) = await pending_approvals(handle)
+        (call,) = await wait_for_approvals(handle)
         waiting = starter(env, "status", run_id)
         approved = starter(env, "approve", run_id, "--call", call.call_id)
         result = await handle.result()

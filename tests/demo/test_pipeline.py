@@ -19,9 +19,9 @@ from activities.shop_db import connect
 from support_desk import REGISTRY
 from support_desk.pipeline_agents import TRIAGE, WRITER
 from support_desk.scripts import SCRIPTS
-from tests.support.approvals import approval, pending_approvals
+from tests.support.approvals import approval
 from tests.support.runs import key_of
-from tether.testing import ScriptedLLM, worker
+from tether.testing import ScriptedLLM, wait_for_approvals, worker
 from workflows.refund_pipeline import RefundPipelineWorkflow
 from workflows.refund_pipeline_types import RefundResult, RefundTicket
 
@@ -103,7 +103,7 @@ async def test_a_large_refund_waits_for_a_person_who_approves_it(
     ts_env: WorkflowEnvironment, shop_db: Path
 ) -> None:
     async with pipeline_run(ts_env, "Order A-1004: the headphones are damaged, refund me.") as run:
-        (pending,) = await pending_approvals(run)
+        (pending,) = await wait_for_approvals(run)
         state = await run.query(RefundPipelineWorkflow.state)
         assert refunds(shop_db) == []  # nothing happens before the decision
         await run.execute_update(RefundPipelineWorkflow.decide, approval(run, pending))
@@ -146,7 +146,7 @@ async def test_invalid_input_fails_the_run_at_once(ts_env: WorkflowEnvironment) 
 
 async def test_a_rejected_refund_is_not_made(ts_env: WorkflowEnvironment, shop_db: Path) -> None:
     async with pipeline_run(ts_env, "Order A-1004: the headphones are damaged, refund me.") as run:
-        (pending,) = await pending_approvals(run)
+        (pending,) = await wait_for_approvals(run)
         await run.execute_update(
             RefundPipelineWorkflow.decide, approval(run, pending, approve=False, reason="too much")
         )

@@ -14,11 +14,10 @@ from temporalio.testing import WorkflowEnvironment
 from activities.support_tools import issue_refund, lookup_order, send_email
 from support_desk import REGISTRY
 from support_desk.offline import support_desk_responder
-from tests.support.approvals import approve_all
 from tests.support.ledger import count_rows
 from tether import AgentRun, Tool, ToolContext
 from tether._arguments import digest_of
-from tether.testing import ScriptedLLM, worker
+from tether.testing import ScriptedLLM, approve_all, worker
 
 CUSTOMER = "C-1"  # Ada Lovelace, who owns every order of the seeded shop
 REFUND = '{"order_id": "A-1001", "reason": "arrived broken"}'
@@ -36,7 +35,7 @@ async def test_the_scripted_conversation_refunds_and_emails_once(
                 task_queue=w.task_queue,
                 acting_for=CUSTOMER,
             )
-            await approve_all(run.handle)
+            await approve_all(run)
             result = await run.result()
     assert result.status == "completed"
     assert result.answer is not None and "refunded $42.00" in result.answer

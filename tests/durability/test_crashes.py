@@ -32,7 +32,6 @@ import pytest
 from temporalio.api.enums.v1 import PendingActivityState, TimeoutType
 from temporalio.testing import WorkflowEnvironment
 
-from tests.support.approvals import pending_approvals
 from tests.support.history_reading import retried_activities
 from tests.support.ledger import CUSTOMER, runs_per_key, seed_orders
 from tests.support.model_requests import prompt_and_turn, turns_seen
@@ -50,7 +49,7 @@ from tests.support.stuck_runs import results_within
 from tests.support.waiting import status_becomes, until
 from tether import AgentRun
 from tether._wire import LLM_ACTIVITY, TOOL_ACTIVITY
-from tether.testing import CallTools, ScriptedLLM, Step
+from tether.testing import CallTools, ScriptedLLM, Step, wait_for_approvals
 
 # The order desk's conversation: lookup, refund, notice, answer; one request each.
 EVERY_TURN_ONCE = Counter({1: 1, 2: 1, 3: 1, 4: 1})
@@ -285,7 +284,7 @@ async def test_killed_while_a_refund_waits_for_approval(
         env = worker_env(llm, ledger, queue, target(dev_env))
         with desk_worker(mode, env, tmp_path / "first.log") as first:
             run = await start_refund(dev_env.client, queue, order, approve=False)
-            (waiting,) = await pending_approvals(run)
+            (waiting,) = await wait_for_approvals(run)
             first.kill()
             first.wait()
         env = worker_env(llm, ledger, queue, target(dev_env))

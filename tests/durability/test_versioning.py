@@ -27,7 +27,6 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from tests.support.approvals import approve_all, pending_approvals
 from tests.support.ledger import CUSTOMER, SEEDED_CUSTOMER, seed_orders
 from tests.support.order_desk import SCRIPTS, refund_prompt
 from tests.support.processes import (
@@ -40,7 +39,7 @@ from tests.support.processes import (
 )
 from tests.support.waiting import until
 from tether import AgentRun
-from tether.testing import ScriptedLLM, binary
+from tether.testing import ScriptedLLM, approve_all, binary, wait_for_approvals
 from tether.workflow import AgentWorkflow
 
 DEPLOYMENT = f"tether-test-{uuid.uuid4().hex[:6]}"
@@ -145,7 +144,7 @@ async def test_runs_stay_on_their_build_and_chats_move_at_continue_as_new(
             b2 = ["--deployment", DEPLOYMENT, "--build-id", "b2"]
             with tether_worker(b2_env, tmp_path / "b2.log", desk, *b2):
                 await make_current(dev_env, "b2")
-                await approve_all(pinned)
+                await approve_all(AgentRun(pinned, client=client))
                 pinned_result = await asyncio.wait_for(pinned.result(), 60)
                 # The chat's current run is pinned to build 1 (it may have continued-as-
                 # new while build 1 was current): it answers the first message, then
@@ -215,7 +214,7 @@ async def test_status_names_the_build_a_run_is_pinned_to_and_that_none_serves_it
                         task_queue=queue, acting_for=SEEDED_CUSTOMER,
                     )
                 ).handle  # fmt: skip
-                await pending_approvals(pinned)
+                await wait_for_approvals(pinned)
                 await make_current(dev_env, "b2", deployment)
             # Build 1's worker stopped: build 2's polls the same queue, and serves it not.
             shown = await cli_in_background(env, "status", pinned.id)

@@ -11,11 +11,10 @@ from temporalio.client import WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
-from tests.support.approvals import approve_all
 from tests.support.ledger import CUSTOMER, count_rows
 from tests.support.order_desk import REGISTRY
 from tether import AgentResult, AgentRun, Budgets
-from tether.testing import ScriptedLLM, call_tools, say, worker
+from tether.testing import ScriptedLLM, approve_all, call_tools, say, worker
 
 
 async def run_agent(
@@ -33,7 +32,7 @@ async def run_agent(
             env.client, agent, prompt, task_queue=w.task_queue, acting_for=CUSTOMER, budgets=budgets
         )
         if approvals:
-            await approve_all(run.handle, approvals)
+            await approve_all(run, approvals)
         return await run.result()
 
 

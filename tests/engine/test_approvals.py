@@ -27,12 +27,12 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
-from tests.support.approvals import APPROVER, approval, pending_approvals
+from tests.support.approvals import APPROVER, approval
 from tests.support.ledger import CUSTOMER, connect, count_rows
 from tests.support.order_desk import ORDER_DESK, REGISTRY, order_desk_script
 from tests.support.waiting import first
 from tether import AgentRegistry, AgentResult, AgentRun
-from tether.testing import ScriptedLLM, call_tools, say, worker
+from tether.testing import ScriptedLLM, call_tools, say, wait_for_approvals, worker
 from tether.workflow import AgentWorkflow
 
 REFUND_PROMPT = "Order A-1001 arrived broken, I want my money back."
@@ -80,7 +80,7 @@ async def test_an_approval_that_never_comes_is_a_rejection_after_24_hours(
 ) -> None:
     with ScriptedLLM(order_desk_script) as llm:
         async with refund_run(ts_env, llm) as handle:
-            (pending,) = await pending_approvals(handle)
+            (pending,) = await wait_for_approvals(handle)
             state = await handle.query(AgentWorkflow.state)
             result = await handle.result()
 
@@ -102,7 +102,7 @@ async def test_an_approval_after_three_days_is_honoured(
 ) -> None:
     with ScriptedLLM(order_desk_script) as llm:
         async with refund_run(ts_env, llm, approval_timeout=timedelta(days=7)) as handle:
-            (pending,) = await pending_approvals(handle)
+            (pending,) = await wait_for_approvals(handle)
             await ts_env.sleep(timedelta(days=3))
             decided = await handle.execute_update(AgentWorkflow.decide, approval(handle, pending))
             result = await handle.result()
@@ -121,7 +121,7 @@ async def test_refused_decisions_leave_no_trace_in_history(
 ) -> None:
     with ScriptedLLM(order_desk_script) as llm:
         async with refund_run(ts_env, llm) as handle:
-            (pending,) = await pending_approvals(handle)
+            (pending,) = await wait_for_approvals(handle)
             refusals = []
             for decision in [
                 approval(handle, pending, call_id="call_nope"),
@@ -179,7 +179,7 @@ async def test_approving_with_edited_arguments_runs_them_and_says_so(
     )
     edited = '{"reason":"arrived damaged",  "order_id":"A-1001"}'
     async with refund_run(ts_env, llm) as handle:
-        (pending,) = await pending_approvals(handle)
+        (pending,) = await wait_for_approvals(handle)
         refused = []
         for bad in ['{"order_id": 1001, "reason": "x"}', '{"order_id": "A-1001"}', edited + "x"]:
             with pytest.raises(WorkflowUpdateFailedError) as error:
@@ -237,7 +237,7 @@ async def test_of_two_decisions_in_one_workflow_task_the_second_is_refused(
         say("Refunded."),
     )
     async with refund_run(dev_env, llm) as handle:
-        (pending,) = await pending_approvals(handle)
+        (pending,) = await wait_for_approvals(handle)
         queue = (await handle.describe()).task_queue
     # No worker now: both decisions wait at the server and reach the run together.
     decisions = {}
@@ -269,9 +269,9 @@ async def test_a_call_id_reused_in_a_later_message_waits_for_its_own_decision(
         say("One refunded."),
     )
     async with refund_run(ts_env, llm) as handle:
-        (first,) = await pending_approvals(handle)
+        (first,) = await wait_for_approvals(handle)
         await handle.execute_update(AgentWorkflow.decide, approval(handle, first))
-        (second,) = await pending_approvals(handle, within=10)
+        (second,) = await wait_for_approvals(handle, within=10)
         # The first call's decision, sent again, is for other arguments than these.
         with pytest.raises(WorkflowUpdateFailedError) as stale:
             await handle.execute_update(AgentWorkflow.decide, approval(handle, first))
@@ -321,7 +321,7 @@ async def test_a_decision_for_other_arguments_or_without_a_digest_is_refused(
         say("Refunded."),
     )
     async with refund_run(ts_env, llm) as handle:
-        (pending,) = await pending_approvals(handle)
+        (pending,) = await wait_for_approvals(handle)
         refusals = []
         for digest in ["0123456789abcdef", None]:
             with pytest.raises(WorkflowUpdateFailedError) as refused:
@@ -360,7 +360,7 @@ async def test_only_a_listed_approver_other_than_the_starter_may_decide(
         call_tools(("issue_refund", {"order_id": "A-1001", "reason": "broken"})), say("Done.")
     )
     async with refund_run(ts_env, llm, GUARDED, started_by="alice@shop") as handle:
-        (pending,) = await pending_approvals(handle)
+        (pending,) = await wait_for_approvals(handle)
         refusals = []
         unsigned = approval(handle, pending, approver="bob@shop").model_copy(
             update={"signature": None, "key": None, "signed_at": None}
@@ -402,7 +402,7 @@ async def test_two_calls_with_one_id_in_a_message_each_wait_for_their_own_decisi
         say("One refunded, one not."),
     )
     async with refund_run(ts_env, llm) as handle:
-        first, second = await pending_approvals(handle, 2, within=10)
+        first, second = await wait_for_approvals(handle, 2, within=10)
         await handle.execute_update(AgentWorkflow.decide, approval(handle, first))
         await handle.execute_update(AgentWorkflow.decide, approval(handle, second, approve=False))
         result = await handle.result()

@@ -11,12 +11,11 @@ import uuid
 
 from temporalio.testing import WorkflowEnvironment
 
-from tests.support.approvals import approve_all, pending_approvals
 from tests.support.history_reading import model_calls
 from tests.support.ledger import CUSTOMER
 from tests.support.order_desk import REGISTRY
 from tether import AgentRun, Message
-from tether.testing import ScriptedLLM, call_tools, say, worker
+from tether.testing import ScriptedLLM, approve_all, call_tools, say, wait_for_approvals, worker
 from tether.workflow import AgentWorkflow
 
 TURNS = 12
@@ -75,10 +74,10 @@ async def test_a_worker_that_never_saw_the_run_rebuilds_its_conversation_from_hi
             acting_for=CUSTOMER,
         )
         handle = run.handle
-        await pending_approvals(handle)
+        await wait_for_approvals(handle)
     # A new worker process in all but name: no cached run, no cached conversation.
     async with worker(dev_env.client, REGISTRY, llm, queue=queue):
-        await approve_all(handle)
+        await approve_all(run)
         result = await handle.result()
         transcript = await handle.query(AgentWorkflow.transcript)
 

@@ -21,12 +21,11 @@ from temporalio.client import (
 from temporalio.exceptions import ApplicationError, CancelledError
 from temporalio.testing import WorkflowEnvironment
 
-from tests.support.approvals import pending_approvals
 from tests.support.order_desk import ORDER_DESK
 from tests.support.runs import terminate_open_runs
 from tests.support.waiting import state_when, status_becomes
 from tether import Agent, AgentRegistry, AgentResult, AgentRun, Budgets, RunStatus
-from tether.testing import ScriptedLLM, Slow, Step, call_tools, say, worker
+from tether.testing import ScriptedLLM, Slow, Step, call_tools, say, wait_for_approvals, worker
 from tether.workflow import AgentWorkflow
 
 Handle = WorkflowHandle[AgentWorkflow, AgentResult]
@@ -205,7 +204,7 @@ async def test_a_deadline_ends_a_wait_for_approval(
 ) -> None:
     llm.enqueue(call_tools(("issue_refund", {"order_id": "A-1001", "reason": "broken"})))
     async with started(ts_env, llm, budgets=Budgets(deadline=HOUR)) as handle:
-        await pending_approvals(handle)
+        await wait_for_approvals(handle)
         result = await handle.result()
         state = await handle.query(AgentWorkflow.state)
         ended = (await handle.describe()).close_time
@@ -221,7 +220,7 @@ async def test_cancelling_a_run_that_waits_for_approval_keeps_its_transcript(
 ) -> None:
     llm.enqueue(call_tools(("issue_refund", {"order_id": "A-1001", "reason": "broken"})))
     async with started(ts_env, llm) as handle:
-        await pending_approvals(handle)
+        await wait_for_approvals(handle)
         await handle.cancel()
         with pytest.raises(WorkflowFailureError) as failure:
             await handle.result()
@@ -247,7 +246,7 @@ async def test_messages_are_refused_by_runs_that_are_not_chats_or_have_ended(
             started(ts_env, llm, "refund") as single,
             started(ts_env, llm, chat=True) as chat,
         ):
-            await pending_approvals(single)  # open, and not a chat
+            await wait_for_approvals(single)  # open, and not a chat
             await status_becomes(chat, "awaiting_user")
             errors = []
             for handle, text in [(single, "more"), (chat, " \n ")]:

@@ -31,7 +31,6 @@ from temporalio.client import WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
-from tests.support.approvals import pending_approvals
 from tests.support.history_reading import retried_activities
 from tests.support.mcp_agents import NAME, SERVER, SIDE_EFFECTS, http_notes, notetaker, stdio_notes
 from tests.support.processes import ROOT, free_port, model_env, process_env, target, tether_worker
@@ -43,7 +42,7 @@ from tether._replay import replay
 from tether._temporal import TETHER_CONVERTER
 from tether._tools import ToolOptions
 from tether._wire import MCP_TOOL_ACTIVITY
-from tether.testing import SIGNER, ScriptedLLM, Slow, call_tools, say, worker
+from tether.testing import SIGNER, ScriptedLLM, Slow, call_tools, say, wait_for_approvals, worker
 from tether.workflow import AgentWorkflow
 
 AGENTS = "tests.support.mcp_agents:REGISTRY"  # what the tests' `tether worker` processes serve
@@ -274,7 +273,7 @@ async def test_approvals_hold_mcp_calls_until_a_person_decides(
         )
         async with worker(ts_env.client, agent, llm) as w:
             run = await start(ts_env, w.task_queue)
-            keep, drop = await pending_approvals(run.handle, 2)
+            keep, drop = await wait_for_approvals(run.handle, 2)
             assert calls(tmp_path) == []  # nothing reached the server before a decision
             await run.approve(keep, signer=SIGNER)
             await run.reject(drop, signer=SIGNER, reason="not needed")

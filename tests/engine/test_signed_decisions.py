@@ -27,7 +27,6 @@ from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
-from tests.support.approvals import pending_approvals
 from tests.support.history_reading import task_failed
 from tests.support.ledger import CUSTOMER, connect
 from tests.support.order_desk import ORDER_DESK
@@ -46,7 +45,7 @@ from tether import (
 from tether._codec import WORKFLOW_ID, EncryptionCodec
 from tether._signing import Binding, check_signature
 from tether._temporal import TETHER_CONVERTER, with_codec
-from tether.testing import ScriptedLLM, binary, call_tools, say, worker
+from tether.testing import ScriptedLLM, binary, call_tools, say, wait_for_approvals, worker
 from tether.workflow import AgentWorkflow
 
 Handle = WorkflowHandle[AgentWorkflow, AgentResult]
@@ -84,7 +83,7 @@ async def waiting_runs(
                 task_queue=w.task_queue, acting_for=CUSTOMER,
             )  # fmt: skip
             handle = run.handle
-            (call,) = await pending_approvals(handle)
+            (call,) = await wait_for_approvals(handle)
             runs.append((handle, call))
         yield runs
 
@@ -198,7 +197,7 @@ async def test_an_encrypted_decision_replayed_by_a_client_without_the_keys_is_no
                     client, "order-desk", "Refund.", id=f"sealed-{uuid.uuid4().hex[:8]}",
                     task_queue=w.task_queue, acting_for=CUSTOMER,
                 )  # fmt: skip
-                runs.append((run.handle, (await pending_approvals(run.handle))[0]))
+                runs.append((run.handle, (await wait_for_approvals(run.handle))[0]))
             (first, call), (second, _) = runs
             decision = ApprovalDecision(
                 call_id=call.call_id, approve=True, digest=call.digest, approver="alice"

@@ -15,9 +15,8 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
-from tests.support.approvals import pending_approvals
 from tether import Agent, AgentRegistry, AgentResult, AgentRun, Budgets, ToolContext, subagent, tool
-from tether.testing import SIGNER, ScriptedLLM, Step, call_tools, say, worker
+from tether.testing import SIGNER, ScriptedLLM, Step, call_tools, say, wait_for_approvals, worker
 
 HELPER = Agent(name="helper", instructions="You are the helper. Do the task you are given.")
 LEAD = Agent(
@@ -149,7 +148,7 @@ async def test_a_sub_agent_acts_for_whom_its_parent_acts_and_keeps_its_approvers
                 acting_for="C-9", started_by="sam@shop",
             )  # fmt: skip
             child = AgentRun.attach(ts_env.client, f"{parent_id}:1:call_0001")
-            (call,) = await pending_approvals(child.handle)
+            (call,) = await wait_for_approvals(child.handle)
             refusals = []
             for who in ["bob@shop", "sam@shop"]:
                 with pytest.raises(WorkflowUpdateFailedError) as refused:

@@ -23,7 +23,6 @@ from temporalio.exceptions import CancelledError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
-from tests.support.approvals import approve_all
 from tests.support.ledger import CUSTOMER, count_rows
 from tests.support.order_desk import (
     ORDER_DESK,
@@ -47,7 +46,7 @@ from tether import (
     tool,
 )
 from tether._wire import TOOL_ACTIVITY
-from tether.testing import CallTools, ScriptedLLM, call_tools, say, worker
+from tether.testing import CallTools, ScriptedLLM, approve_all, call_tools, say, worker
 from tether.workflow import AgentWorkflow
 
 RETRY_SOON = RetryPolicy(initial_interval=timedelta(seconds=0.1))
@@ -68,7 +67,7 @@ async def run(
         )
         handle = run.handle
         if approvals:
-            await approve_all(handle, approvals)
+            await approve_all(run, approvals)
         return await handle.result(), handle
 
 

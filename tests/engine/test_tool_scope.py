@@ -13,7 +13,7 @@ from pathlib import Path
 
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
-from tests.support.approvals import approval, pending_approvals
+from tests.support.approvals import approval
 from tests.support.ledger import CUSTOMER, count_rows, seed_orders
 from tests.support.order_desk import REGISTRY, SCRIPTS, UNATTENDED, issue_refund
 from tests.support.order_flow import OrderRefundFlow
@@ -22,7 +22,7 @@ from tether._activities.specs import RecordedSpecs
 from tether._activities.tools import ToolActivities
 from tether._arguments import digest_of
 from tether._wire import ToolRequest
-from tether.testing import OFFLINE_MODEL, ScriptedLLM, call_tools, say, worker
+from tether.testing import OFFLINE_MODEL, ScriptedLLM, call_tools, say, wait_for_approvals, worker
 from tether.workflow import PipelineInput, ToolCall, ToolOutcome
 
 
@@ -131,7 +131,7 @@ async def test_a_reused_workflow_id_does_not_get_the_earlier_runs_effect(
                     task_queue=w.task_queue,
                 )
                 if "A-1004" in text:  # above the threshold: a person approves
-                    (pending,) = await pending_approvals(run)
+                    (pending,) = await wait_for_approvals(run)
                     await run.execute_update(OrderRefundFlow.decide, approval(run, pending))
                 results.append(await run.result())
     assert [(r.order_id, r.refunded) for r in results] == [("A-1001", 42.0), ("A-1004", 899.0)]

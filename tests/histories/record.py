@@ -30,7 +30,7 @@ from support_desk import REGISTRY
 from support_desk.agents import SUPPORT_DESK
 from support_desk.offline import support_desk_responder
 from support_desk.scripts import SCRIPTS
-from tests.support.approvals import approval, approve_all, pending_approvals
+from tests.support.approvals import approval
 from tests.support.llm_agents import QUICK_RETRY, TRIAGE, WITH_FALLBACK
 from tests.support.mcp_agents import SIDE_EFFECTS, notetaker, stdio_notes
 from tests.support.recorded_histories import GENERATION
@@ -41,7 +41,16 @@ from tether import Agent, AgentRegistry, ContextPolicy, LlmPolicy, subagent, too
 from tether._events import WATCH_SIGNAL
 from tether._run_io import AgentInput
 from tether._temporal import TETHER_CONVERTER
-from tether.testing import Fail, ScriptedLLM, Step, binary, call_tools, say, worker
+from tether.testing import (
+    Fail,
+    ScriptedLLM,
+    Step,
+    binary,
+    call_tools,
+    say,
+    wait_for_approvals,
+    worker,
+)
 from tether.workflow import AgentWorkflow
 from workflows.refund_pipeline import RefundPipelineWorkflow
 from workflows.refund_pipeline_types import RefundResult, RefundTicket
@@ -112,8 +121,13 @@ def refund_waiting_for_a_person(llm: ScriptedLLM) -> AgentInput:
     )
 
 
+async def approve(run: AgentHandle) -> None:
+    (call,) = await wait_for_approvals(run)
+    await run.execute_update(AgentWorkflow.decide, approval(run, call))
+
+
 async def reject(run: AgentHandle) -> None:
-    (call,) = await pending_approvals(run)
+    (call,) = await wait_for_approvals(run)
     await run.execute_update(
         AgentWorkflow.decide, approval(run, call, approve=False, reason="no photo of the fault")
     )
@@ -134,7 +148,7 @@ def refund_for_a_named_approver(llm: ScriptedLLM) -> AgentInput:
 
 
 async def named_approver(run: AgentHandle) -> None:
-    (call,) = await pending_approvals(run)
+    (call,) = await wait_for_approvals(run)
     decision = approval(run, call, approver="bob@shop", reason="photo shows the fault")
     await run.execute_update(AgentWorkflow.decide, decision)
 
@@ -154,7 +168,7 @@ def pipeline_approval(llm: ScriptedLLM) -> RefundTicket:
 
 
 async def approve_the_pipelines_refund(run: AgentHandle) -> None:
-    (call,) = await pending_approvals(run)
+    (call,) = await wait_for_approvals(run)
     await run.execute_update(AgentWorkflow.decide, approval(run, call))
 
 
@@ -308,7 +322,7 @@ SCENARIOS: dict[str, Scenario] = {
     "fallback-after-errors": Scenario(fallback_after_errors),
     "max-turns": Scenario(max_turns),
     # The real support desk: its refunds wait for the person the scenario plays.
-    "approval-granted": Scenario(refund_waiting_for_a_person, REGISTRY, approve_all),
+    "approval-granted": Scenario(refund_waiting_for_a_person, REGISTRY, approve),
     "approval-rejected": Scenario(refund_waiting_for_a_person, REGISTRY, reject),
     "continue-as-new": Scenario(chat, person=chat_into_a_second_run),
     "pipeline-refund": Scenario(pipeline_refund, REGISTRY),

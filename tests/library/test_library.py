@@ -19,7 +19,15 @@ from temporalio.testing import WorkflowEnvironment
 from tether import Agent, AgentRegistry, AgentRun, tool
 from tether._records import ToolOptionsSpec, ToolSpec
 from tether._tools import ToolOptions
-from tether.testing import SIGNER, ScriptedLLM, call_tools, no_script, say, worker
+from tether.testing import (
+    SIGNER,
+    ScriptedLLM,
+    call_tools,
+    no_script,
+    say,
+    wait_for_approvals,
+    worker,
+)
 
 
 def test_the_tool_options_are_the_recorded_specs_fields() -> None:
@@ -162,3 +170,22 @@ async def test_waiting_for_an_approval_ends_at_its_bound_when_no_worker_answers(
     with pytest.raises(TimeoutError, match=f"no call of run {run.id} waited for approval in 2 s"):
         await run.wait_for_approval(within=2)
     await run.handle.terminate("the test is over")
+
+
+async def test_waiting_for_approvals_says_in_one_line_that_none_came(
+    ts_env: WorkflowEnvironment, llm: ScriptedLLM
+) -> None:
+    """A test that waits for a call nobody asks about fails at its bound, saying which run
+    and how long, not after the whole test's timeout with a bare TimeoutError."""
+    llm.enqueue(say("Hello."))
+    async with worker(ts_env.client, AgentRegistry([Agent("greeter", "Greet.")]), llm) as w:
+        run = await AgentRun.start(
+            ts_env.client, "greeter", "hi", task_queue=w.task_queue, chat=True
+        )
+        with pytest.raises(TimeoutError) as raised:
+            await wait_for_approvals(run, within=0.5, interval=0.1)
+        # The chat answered and waits for its user: for a person, never.
+        assert (await run.state()).status == "awaiting_user"
+        await run.end()
+        assert (await run.result()).status == "completed"
+    assert str(raised.value) == (f"run {run.id} had 0 of 1 calls waiting for approval after 0.5 s")

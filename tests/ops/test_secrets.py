@@ -29,7 +29,7 @@ from temporalio.client import (
 )
 from temporalio.testing import WorkflowEnvironment
 
-from tests.support.approvals import approval, pending_approvals
+from tests.support.approvals import approval
 from tests.support.history_reading import task_failed
 from tests.support.ledger import CUSTOMER, count_rows
 from tests.support.order_desk import REGISTRY, UNATTENDED, order_desk_script
@@ -46,7 +46,7 @@ from tether._codec import (
 )
 from tether._temporal import TETHER_CONVERTER, with_codec
 from tether.codec_server import make_server
-from tether.testing import OFFLINE_MODEL, ScriptedLLM, worker
+from tether.testing import OFFLINE_MODEL, ScriptedLLM, wait_for_approvals, worker
 from tether.workflow import AgentWorkflow
 
 PROMPT = "Order A-1001 arrived broken, I want my money back."
@@ -304,7 +304,7 @@ async def test_a_strict_worker_runs_nothing_a_client_without_the_keys_sends(
                     task_queue=w.task_queue, acting_for=CUSTOMER,
                 )
             ).handle  # fmt: skip
-            (call,) = await pending_approvals(run)
+            (call,) = await wait_for_approvals(run)
             plain_run = plain.get_workflow_handle_for(AgentWorkflow.run, run.id)
             # Its update cannot be read: the worker fails the task that holds it, and the
             # update is never accepted (the client gives up waiting).

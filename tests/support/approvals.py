@@ -1,6 +1,7 @@
-"""Deciding a run's calls as a person would: signed decisions, waiting until calls wait
-for one, and approvers that run beside a test and approve when asked, whatever dies
-meanwhile."""
+"""Decisions a test makes itself: signed approvals of exactly one call (which a test may
+then alter, to forge a decision for another), and approvers that run beside a test and
+approve when asked, whatever dies meanwhile. Waiting for a call and approving it as a
+person would is `tether.testing`'s (`wait_for_approvals`, `approve_all`)."""
 
 from __future__ import annotations
 
@@ -17,70 +18,18 @@ from temporalio.client import (
 )
 from temporalio.service import RPCError
 
-from tests.support.waiting import first
-from tether import AgentResult, ApprovalDecision, PendingApproval
-from tether._cli.follow import Waiting
-from tether.testing import SIGNER
-from tether.workflow import AgentWorkflow
+from tether import AgentRun, ApprovalDecision, PendingApproval
+from tether.testing import SIGNER, approve_all
 
-# Who the tests' decisions name; the tests' workers trust SIGNER to sign for anyone.
+# Who the tests' own decisions name; the tests' workers trust SIGNER to sign for anyone.
 APPROVER = "approver@tests"
-# One RPC of an approver: a query or an update sent to a worker that was just killed
+# One RPC of an approver: a query or a decision sent to a worker that was just killed
 # waits for this, then is asked again (a lost answer must not stall the approval).
 APPROVER_RPC_TIMEOUT = timedelta(seconds=15)
 
 # Approvers run beside the test; kept here so they are not garbage-collected, and
 # cancelled when it ends (a run that never asks would keep its approver polling).
 _approvers: set[asyncio.Task[None]] = set()
-
-
-async def pending_approvals(
-    handle: WorkflowHandle[Any, Any],
-    count: int = 1,
-    *,
-    within: float = 30,
-    interval: float = 0.2,
-    rpc_timeout: timedelta | None = None,
-) -> list[PendingApproval]:
-    """Poll the run's state until `count` tool calls wait for a person (an agent run or a
-    pipeline run: both answer the `state` query with their pending approvals).
-
-    Queries do not unlock the time-skipping server's clock, so an approval timeout
-    cannot fire while a test waits here (it would while awaiting the result).
-    """
-
-    async def waiting() -> list[PendingApproval]:
-        state: Waiting = await handle.query("state", result_type=Waiting, rpc_timeout=rpc_timeout)
-        return state.pending_approvals
-
-    return await first(
-        waiting,
-        lambda pending: len(pending) >= count,
-        f"{count} approvals never became pending",
-        within=within,
-        every=interval,
-        ignoring=(RPCError,),  # not started yet, or its worker is being replaced
-    )
-
-
-async def approve_all(
-    handle: WorkflowHandle[AgentWorkflow, AgentResult],
-    count: int = 1,
-    *,
-    within: float = 30,
-    interval: float = 0.2,
-    rpc_timeout: timedelta | None = None,
-) -> list[PendingApproval]:
-    """Approve the run's next `count` calls that wait for a person, as a person would
-    (`interval` and `rpc_timeout` as in `pending_approvals`, the latter for each update too)."""
-    pending = await pending_approvals(
-        handle, count, within=within, interval=interval, rpc_timeout=rpc_timeout
-    )
-    for call in pending:
-        await handle.execute_update(
-            AgentWorkflow.decide, approval(handle, call), rpc_timeout=rpc_timeout
-        )
-    return pending
 
 
 def approval(
@@ -104,7 +53,7 @@ def approval(
     return signed.model_copy(update=after)
 
 
-def approve_when_asked(run: WorkflowHandle[AgentWorkflow, AgentResult]) -> None:
+def approve_when_asked(run: AgentRun) -> None:
     """A person beside the test who approves the run's call when it asks, also across
     killed workers (cancelled when the test ends: see `cancel_approvers`)."""
     approver = asyncio.create_task(_approve_when_asked(run))
@@ -123,25 +72,29 @@ async def cancel_approvers() -> None:
 def _report_failure(approver: asyncio.Task[None]) -> None:
     # An approver that gave up leaves its run waiting: say why in the test's log.
     if not approver.cancelled() and (error := approver.exception()) is not None:
-        cause = getattr(error, "cause", None)  # why the run refused an update
+        cause = getattr(error, "cause", None)  # why the run refused a decision
         logging.getLogger("tests.approver").error("approver gave up: %r (%r)", error, cause)
 
 
-async def _approve_when_asked(
-    run: WorkflowHandle[AgentWorkflow, AgentResult], within: float = 180
-) -> None:
-    deadline = asyncio.get_running_loop().time() + within
-    while asyncio.get_running_loop().time() < deadline:
+async def _approve_when_asked(run: AgentRun, within: float = 180) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while (remaining := deadline - loop.time()) > 0:
         try:
-            remaining = deadline - asyncio.get_running_loop().time()
             # Polling as a person would, not five times a second: fifty runs' approvers
             # are load enough on a two-core machine.
             await approve_all(run, within=remaining, interval=1.0, rpc_timeout=APPROVER_RPC_TIMEOUT)
             return
-        except (RPCError, WorkflowQueryFailedError, WorkflowUpdateRPCTimeoutOrCancelledError):
-            # The worker was killed mid-query or mid-update: ask again.
+        except (
+            RPCError,
+            TimeoutError,
+            WorkflowQueryFailedError,
+            WorkflowUpdateRPCTimeoutOrCancelledError,
+        ):
+            # The worker was killed mid-query or mid-decision: ask again.
             await asyncio.sleep(0.5)
         except WorkflowUpdateFailedError as e:
             if "already decided" in str(e.cause):
-                return  # the update landed before its answer was lost
+                return  # the decision landed before its answer was lost
             raise
+    raise TimeoutError(f"run {run.id} asked nobody for approval in {within:g} s")

@@ -248,5 +248,5 @@ async def start_refund(
         acting_for=SEEDED_CUSTOMER,
     )  # fmt: skip
     if approve:
-        approve_when_asked(run.handle)
+        approve_when_asked(run)
     return run.handle
