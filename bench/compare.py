@@ -1,280 +1,130 @@
-"""Agent or pipeline? `python -m bench.compare [--tickets N] [--json] [--save FILE]`.
+"""Agent or pipeline? `python -m bench.compare [--tickets N] [--json] [--save FILE]
+[--html FILE] [--concurrency N]`.
 
-Runs the same support tickets (bench/tickets.py) through the support desk agent and
-through the refund pipeline, one ticket at a time, each path on a fresh copy of the shop,
-and reports per path: correct outcomes, LLM calls, tokens, wall time and approvals asked.
-A ticket counts as correct when the shop's database holds what it should — a refund and
-a confirmation email to the customer exactly when the ticket expects a refund — and the
-run ended well: the agent `completed`, the pipeline with the expected outcome. The
-harness answers approvals as the ticket says: it rejects where a rejection is expected
-and approves otherwise.
+Runs `tether eval` on the support tickets (bench/tickets.yaml) with two targets: the
+support desk agent and the refund pipeline, each served by a `tether worker` of its own
+on a fresh copy of the shop, and prints the evaluation's report: per target, correct
+runs (bench/evaluators.py: a refund and a confirmation email exactly when the ticket
+expects one, and the run ended well), model calls, tokens, cost, wall time, approvals
+asked, Temporal actions and history size, and a verdict. Costs are priced by
+bench/prices.json (the offline model as gpt-4o-mini) unless TETHER_PRICES is set. Calls
+that wait for a person are answered as each ticket says (rejected where a rejection is
+expected), signed with a key the workers trust.
 
-It starts a Temporal dev server (free ports, a temp database) and a worker in this
-process, and uses the model from OPENAI_BASE_URL / OPENAI_API_KEY / TETHER_MODEL, or,
-with neither OPENAI_* variable set, the offline scripted model.
+It starts a Temporal dev server (free ports, a temp database), and uses the model from
+OPENAI_BASE_URL / OPENAI_API_KEY / TETHER_MODEL, or, with neither OPENAI_* variable
+set, the offline scripted model.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
-import statistics
+import shlex
+import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Literal
 
-from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
-
-from activities.shop_db import connect
-from bench.run import dev_server, machine
-from bench.tickets import TICKETS, Ticket, seed
-from support_desk import REGISTRY
+from bench.run import dev_server
+from bench.tickets import dataset, seed, write_dataset
 from support_desk.scripts import SCRIPTS
-from tether import (
-    AgentResult,
-    ApprovalDecision,
-    ApproverKeys,
-    ConfigurationError,
-    LlmSettings,
-    PendingApproval,
-    Signer,
-)
-from tether import _logs as logs
-from tether._cli.follow import Approver, approvals_only, follow
-from tether._process import exit_now
-from tether._run_io import AgentInput
-from tether.testing import ScriptedLLM
-from tether.worker import create_worker
-from tether.workflow import AgentWorkflow
-from workflows.refund_pipeline import RefundPipelineWorkflow
-from workflows.refund_pipeline_types import RefundResult, RefundTicket
+from tether import LlmSettings, Signer
+from tether._process import exit_now, stop
+from tether.testing import OFFLINE_MODEL, ScriptedLLM
 
-Way = Literal["agent", "pipeline"]
-PATHS: tuple[Way, ...] = ("agent", "pipeline")
-RUN_TIMEOUT_S = 600.0  # one ticket, however slow the model; a stuck run is reported
-
-
-@dataclass
-class TicketRun:
-    path: Way
-    ticket: str
-    expect: str
-    got: str  # the agent's status, or the pipeline's outcome
-    correct: bool
-    llm_calls: int
-    tokens: int
-    approvals: int
-    seconds: float
-    workflow_id: str
-
-
-@dataclass
-class PathSummary:
-    path: Way
-    tickets: int
-    correct: int
-    llm_calls: int
-    tokens: int
-    approvals: int
-    total_s: float
-    median_s: float
-    wrong: list[str]
-
-
-# Signs the bench's decisions; its worker trusts this key alone.
-SIGNER = Signer.generate(name="bench")
-
-
-class Decider(Approver):
-    """Answers each approval as the ticket expects, and counts them."""
-
-    def __init__(self, workflow_id: str, *, approve: bool) -> None:
-        super().__init__(workflow_id, signer=SIGNER)
-        self.approve = approve
-        self.asked = 0
-
-    async def _decide(self, call: PendingApproval) -> ApprovalDecision:
-        self.asked += 1
-        return ApprovalDecision(
-            call_id=call.call_id,
-            approve=self.approve,
-            reason="bench",
-            digest=call.digest,
-            approver="bench",
-        )
-
-
-async def compare(
-    client: Client, llm: LlmSettings, tickets: list[Ticket], shop_dir: Path
-) -> list[TicketRun]:
-    """Every ticket through both paths, on a worker of this process; one line per
-    finished ticket on stderr."""
-    worker = create_worker(
-        client,
-        REGISTRY,
-        llm=llm,
-        queue=f"compare-{uuid.uuid4().hex[:8]}",
-        approver_keys=ApproverKeys(keys={SIGNER.public_key: ["bench"]}),
-    )
-    runs = []
-    async with worker:
-        for path in PATHS:
-            with shop(shop_dir / f"{path}.db", tickets):
-                for i, ticket in enumerate(tickets, 1):
-                    run = await asyncio.wait_for(
-                        run_ticket(client, worker.task_queue, path, ticket), RUN_TIMEOUT_S
-                    )
-                    runs.append(run)
-                    mark = "✓" if run.correct else "✗"
-                    print(
-                        f"{path:8} {i:2}/{len(tickets)} {mark} {run.got:13} "
-                        f"{run.llm_calls} calls {run.seconds:5.2f} s  {ticket.text}",
-                        file=sys.stderr,
-                        flush=True,
-                    )
-    return runs
+ROOT = Path(__file__).resolve().parent.parent
+TETHER = str(Path(sys.executable).parent / "tether")
+TARGETS = {"agent": "support-desk", "pipeline": "workflow:RefundPipelineWorkflow"}
+START_TIMEOUT_S = 120.0
+PRICES = Path(__file__).with_name("prices.json")  # USD per million tokens
+EVAL_IDENTITY = "tether-eval"  # the approver the evaluation's decisions are signed for
 
 
 @contextmanager
-def shop(db: Path, tickets: list[Ticket]) -> Iterator[None]:
-    """A fresh shop with the tickets' orders, where the worker's tools find it."""
-    seed(db, tickets)
-    before = os.environ.get("TETHER_SHOP_DB")
-    os.environ["TETHER_SHOP_DB"] = str(db)  # the tools read it on every call
+def worker(env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """`tether worker` for the demo's agents and pipeline, once it polls."""
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [TETHER, "worker", "--agents", "support_desk:REGISTRY"],
+            env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
     try:
-        yield
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while b"worker started" not in log.read_bytes():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                tail = log.read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"the comparison's worker did not start:\n{tail}")
+            time.sleep(0.1)
+        yield proc
     finally:
-        if before is None:
-            del os.environ["TETHER_SHOP_DB"]
-        else:
-            os.environ["TETHER_SHOP_DB"] = before
+        stop(proc)
 
 
-async def run_ticket(client: Client, queue: str, path: Way, ticket: Ticket) -> TicketRun:
-    workflow_id = f"compare-{path}-{uuid.uuid4().hex[:8]}"
-    decider = Decider(workflow_id, approve=ticket.expect != "rejected")
-    started = time.perf_counter()
-    # The run acts for the ticket's customer (one who has no such order, if it names none).
-    customer = ticket.order.customer if ticket.order else "C-1"
-    handle: WorkflowHandle[Any, Any]
-    if path == "agent":
-        handle = await client.start_workflow(
-            AgentWorkflow.run,
-            AgentInput(agent="support-desk", acting_for=customer, prompt=ticket.text),
-            id=workflow_id,
-            task_queue=queue,
-        )
-    else:
-        handle = await client.start_workflow(
-            RefundPipelineWorkflow.run,
-            RefundTicket(text=ticket.text, acting_for=customer),
-            id=workflow_id,
-            task_queue=queue,
-        )
-    result: AgentResult | RefundResult | None
-    try:
-        result = await follow(handle, decider, approvals_only(handle))
-    except WorkflowFailureError:
-        result = None  # a failed run: a wrong outcome, with what it cost unknown here
-    seconds = time.perf_counter() - started
-    if result is None:
-        got, ended_well, calls, tokens = "failed", False, 0, 0
-    elif isinstance(result, AgentResult):
-        got, ended_well = result.status, result.status == "completed"
-        calls, tokens = result.turns, result.usage.total_tokens  # a turn is one model call
-    else:
-        got, ended_well = result.outcome, result.outcome == ticket.expect
-        calls, tokens = result.llm_calls, result.usage.total_tokens
-    return TicketRun(
-        path=path,
-        ticket=ticket.text,
-        expect=ticket.expect,
-        got=got,
-        correct=ended_well and shop_as_expected(ticket, workflow_id),
-        llm_calls=calls,
-        tokens=tokens,
-        approvals=decider.asked,
-        seconds=seconds,
-        workflow_id=workflow_id,
-    )
+def compare(
+    address: str,
+    model: Mapping[str, str],
+    tmp: Path,
+    *,
+    tickets: int | None = None,
+    eval_args: Sequence[str] = (),
+) -> subprocess.CompletedProcess[str]:
+    """`tether eval` on the tickets (the first `tickets`) with `eval_args`, each target
+    on a worker and shop of its own, against the Temporal server at `address` and the
+    model `model` names (OPENAI_* variables)."""
+    cases = dataset(tickets)["cases"]
+    data = write_dataset(tmp / "tickets.yaml", tickets)
+    signer = Signer.generate(tmp / "eval.key")
+    (tmp / "allowed").write_text(f"{EVAL_IDENTITY} {signer.public_key}\n")
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "TEMPORAL_"))}
+    base.update(TEMPORAL_ADDRESS=address, PYTHONUNBUFFERED="1", **model)
+    command = [TETHER, "eval", str(data), "--evaluators", "bench.evaluators"]
+    with ExitStack() as stack:
+        for path, target in TARGETS.items():
+            queue = f"compare-{path}-{uuid.uuid4().hex[:6]}"
+            seed(tmp / f"{path}.db", cases)
+            env = base | {
+                "TETHER_TASK_QUEUE": queue,
+                "TETHER_SHOP_DB": str(tmp / f"{path}.db"),
+                "TETHER_APPROVER_KEYS": str(tmp / "allowed"),
+            }
+            stack.enter_context(worker(env, tmp / f"worker-{path}.log"))
+            command += ["--target", f"{target}@{queue}"]
+        command += eval_args
+        shown = [Path(c).name if c == TETHER else c for c in command]
+        print(f"$ {shlex.join(shown)}", file=sys.stderr, flush=True)
+        env = base | {"TETHER_SIGNING_KEY": str(tmp / "eval.key"), "TETHER_IDENTITY": EVAL_IDENTITY}
+        return subprocess.run(command, env=env, cwd=ROOT, text=True, stdout=subprocess.PIPE)
 
 
-def shop_as_expected(ticket: Ticket, workflow_id: str) -> bool:
-    """A refund by this run exactly when one is expected, and then an email to the
-    customer (an email on another outcome is no error: a reply may go by email)."""
-    mine = (f"%:{workflow_id}:%",)  # keys are namespace:workflow id:run id:turn:call id
-    with connect() as db:
-        refunds = db.execute("SELECT order_id FROM refunds WHERE idempotency_key LIKE ?", mine)
-        refunded = [row["order_id"] for row in refunds]
-        emails = db.execute("SELECT to_address FROM outbox WHERE idempotency_key LIKE ?", mine)
-        emailed = {row["to_address"] for row in emails}
-    if ticket.expect != "refunded":
-        return refunded == []
-    assert ticket.order is not None
-    return refunded == [ticket.order.order_id] and ticket.email in emailed
-
-
-def summarise(runs: list[TicketRun]) -> list[PathSummary]:
-    summaries = []
-    for path in PATHS:
-        mine = [r for r in runs if r.path == path]
-        summaries.append(
-            PathSummary(
-                path=path,
-                tickets=len(mine),
-                correct=sum(r.correct for r in mine),
-                llm_calls=sum(r.llm_calls for r in mine),
-                tokens=sum(r.tokens for r in mine),
-                approvals=sum(r.approvals for r in mine),
-                total_s=sum(r.seconds for r in mine),
-                median_s=statistics.median(r.seconds for r in mine),
-                wrong=[
-                    f"{r.ticket} (expected {r.expect}, got {r.got})" for r in mine if not r.correct
-                ],
-            )
-        )
-    return summaries
-
-
-def markdown(summaries: list[PathSummary], model: str, info: dict[str, str]) -> str:
-    lines = [
-        f"Model `{model}` · {info['cpus']} cores · Python {info['python']} · "
-        f"load average {info['load_average']}",
-        "",
-        "| path | correct | LLM calls | tokens | approvals asked | wall time | median per ticket |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
-    ]
-    for s in summaries:
-        lines.append(
-            f"| {s.path} | {s.correct}/{s.tickets} | {s.llm_calls} | {s.tokens:,} | "
-            f"{s.approvals} | {s.total_s:.1f} s | {s.median_s:.2f} s |"
-        )
-    for s in summaries:
-        lines += [f"\n{s.path} got wrong: {w}" for w in s.wrong]
-    return "\n".join(lines)
-
-
-async def run_all(tickets: list[Ticket]) -> tuple[str, list[TicketRun]]:
-    """The model's name and the runs, on a dev server and (offline) a scripted model
-    of their own."""
-    settings = LlmSettings.from_env()
+async def run(tickets: int | None, eval_args: list[str]) -> int:
+    """The comparison on a dev server and (offline) a scripted model of its own."""
+    settings = LlmSettings.from_env() if _configured() else None
     with ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="tether-compare-")))
-        if settings.offline:
+        if settings is None:
             llm = stack.enter_context(ScriptedLLM(scripts=SCRIPTS))
-            settings = LlmSettings(
-                base_url=llm.base_url, api_key="offline", model=settings.model, offline=True
-            )
+            model = {"OPENAI_BASE_URL": llm.base_url, "OPENAI_API_KEY": "offline"}
+            model["TETHER_MODEL"] = OFFLINE_MODEL
+        else:
+            model = {k: v for k, v in os.environ.items() if k.startswith("OPENAI_")}
+            model["TETHER_MODEL"] = settings.model
         async with dev_server(tmp) as server:
-            return settings.model, await compare(server.client, settings, tickets, tmp)
+            address = server.client.service_client.config.target_host
+            done = await asyncio.to_thread(
+                compare, address, model, tmp, tickets=tickets, eval_args=eval_args
+            )
+        print(done.stdout, end="")
+        return done.returncode
+
+
+def _configured() -> bool:
+    return bool(os.environ.get("OPENAI_BASE_URL") or os.environ.get("OPENAI_API_KEY"))
 
 
 def main(argv: list[str]) -> int:
@@ -283,35 +133,26 @@ def main(argv: list[str]) -> int:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    total = len(dataset()["cases"])
     parser.add_argument(
         "--tickets",
         type=int,
-        default=len(TICKETS),
-        choices=range(1, len(TICKETS) + 1),
-        metavar=f"1..{len(TICKETS)}",
-        help=f"the first N tickets (default all {len(TICKETS)}; the first 6 cover each outcome)",
+        choices=range(1, total + 1),
+        metavar=f"1..{total}",
+        help=f"the first N tickets (default all {total}; the first 6 cover each outcome)",
     )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("--save", metavar="FILE", help="also write the JSON report here")
+    parser.add_argument("--html", metavar="FILE", help="also write the report as HTML here")
+    parser.add_argument("--concurrency", type=int, default=4, help="runs at a time (4)")
     args = parser.parse_args(argv)
-    logs.configure("WARNING")  # to stderr, with the progress; the report is stdout's
-    try:
-        model, runs = asyncio.run(run_all(TICKETS[: args.tickets]))
-    except ConfigurationError as e:
-        print(f"bench.compare: {e}", file=sys.stderr)
-        return 2
-    summaries = summarise(runs)
-    info = machine()
-    report = {
-        "model": model,
-        "machine": info,
-        "paths": [asdict(s) for s in summaries],
-        "runs": [asdict(r) for r in runs],
-    }
-    if args.save:
-        Path(args.save).write_text(json.dumps(report, indent=2))
-    print(json.dumps(report, indent=2) if args.json else markdown(summaries, model, info))
-    return 0
+    eval_args = ["--concurrency", str(args.concurrency)]
+    if not os.environ.get("TETHER_PRICES"):  # the offline model priced as gpt-4o-mini
+        eval_args += ["--prices", str(PRICES)]
+    eval_args += ["--json"] if args.json else []
+    eval_args += ["--html", os.path.abspath(args.html)] if args.html else []
+    eval_args += ["--save", os.path.abspath(args.save)] if args.save else []
+    return asyncio.run(run(args.tickets, eval_args))
 
 
 if __name__ == "__main__":

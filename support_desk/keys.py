@@ -6,7 +6,7 @@ approval without anyone setting a key up.
 directory, like the demo shop, readable by its owner only, and it may sign for any
 approver name: it stands for the one person at this machine. A deployment gives each
 approver (or its approval service) a key of its own and lists it, with the names it may
-sign for, in the workers' TETHER_APPROVER_KEYS (see the README's Security section).
+sign for, in the workers' TETHER_APPROVER_KEYS (see docs/operations/security.md).
 """
 
 from __future__ import annotations

@@ -504,6 +504,37 @@ MUTATIONS = [
         "workflow.logger.workflow_info_on_message = True",
         (T + "cli/test_cli_small.py",),
     ),
+    # Evaluations: resumed where they were, approvals by the case's policy, the facts a
+    # report holds, the verdict's arithmetic
+    Mutation(
+        "eval-resume-starts-again",
+        "tether/evals.py",
+        "        results = await follow(client.get_workflow_handle(eval_id), on_progress)\n",
+        "        again = await start(client, params, eval_id + '.again')\n"
+        "        results = await follow(again, on_progress)\n",
+        (T + "evals/test_eval_crash.py",),
+    ),
+    Mutation(
+        "eval-approvals-ignore-policy",
+        "tether/_evals/activities.py",
+        'approve = request.policy == "approve"',
+        "approve = True",
+        (T + "evals/test_eval_report.py", T + "evals/test_evals.py"),
+    ),
+    Mutation(
+        "eval-facts-filled-in-place",
+        "tether/_evals/history.py",
+        "return RunFacts.model_validate(facts.model_dump()), result",
+        "return facts, result",
+        (T + "evals/test_eval_report.py",),
+    ),
+    Mutation(
+        "eval-verdict-cheaper-inverted",
+        "tether/_evals/report.py",
+        "low, high = (a, b) if x < y else (b, a)",
+        "low, high = (a, b) if x > y else (b, a)",
+        (T + "evals/test_evals.py",),
+    ),
 ]
 
 

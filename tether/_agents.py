@@ -68,7 +68,7 @@ class Agent:
         approver_keys: The keys whose signed decisions its runs accept, and the names
             each may sign for; None takes the worker's (TETHER_APPROVER_KEYS), and with
             neither every decision is refused. `ApproverKeys(unsigned=True)` accepts
-            unsigned decisions (see the README's Security section for what that gives up).
+            unsigned decisions (the docs' Security page says what that gives up).
         continue_as_new_turns: A chat continues-as-new after this many model calls in
             one run (or sooner, when Temporal suggests it), keeping its history small.
         context: What the model is sent once the conversation outgrows a budget (older

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from tether._settings import ConfigurationError
+from tether._version import extra
 
-OIDC_EXTRA = "checking access tokens needs Tether's oidc extra: pip install 'tether[oidc]'"
+OIDC_EXTRA = f"checking access tokens needs Tether's oidc extra: {extra('oidc')}"
 # What a forwarded access token may be signed with: the identity provider's key says
 # which; symmetric ones (HS*) and `none` are never accepted.
 ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA")

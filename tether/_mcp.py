@@ -3,7 +3,7 @@ agent takes, and the options of each, as `@tool` has them.
 
     NOTES = McpServer.stdio(
         "notes", [sys.executable, "notes_server.py"],
-        options={"add_note": ToolOptions(side_effects=True, needs_approval=True)},
+        options={"add_note": {"side_effects": True, "needs_approval": True}},
     )
     SCRIBE = Agent(name="scribe", instructions="...", mcp=[NOTES])
 

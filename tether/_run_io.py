@@ -26,6 +26,9 @@ RunStatus = Literal[
     "failed",
     "cancelled",
 ]
+"""Where a run is: running or waiting (`running`, `awaiting_approval`, `awaiting_user`),
+or how it ended (`completed`, a budget's status, `invalid_output`, `failed`,
+`cancelled`). The `AgentStatus` search attribute holds it too."""
 
 
 class PendingApproval(BaseModel):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from tether._redaction import redact
@@ -99,27 +100,31 @@ class LlmSettings:
 
 # A model call's attempt may take 120 s and a tool's 60 s by default; most take seconds.
 # A minute lets nearly every one finish; compose's stop_grace_period gives 10 s more.
-GRACEFUL_SHUTDOWN_SECONDS = 60.0
-MAX_GRACEFUL_SHUTDOWN_SECONDS = 3600.0
+GRACEFUL_SHUTDOWN = timedelta(seconds=60)
+MAX_GRACEFUL_SHUTDOWN = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
 class WorkerTuning:
-    """How much work one worker process takes on; the defaults are the SDK's.
+    """How much work one worker process takes on, and how it stops; the defaults are the
+    SDK's.
 
-    Lower the activity limit when the LLM provider rate-limits you (each LLM call holds
-    an activity slot for its whole duration); the workflow cache trades memory for not
-    replaying histories.
+    Args:
+        max_concurrent_activities: Activities (model and tool calls) at once. Lower it
+            when the LLM provider rate-limits you: each call holds a slot throughout.
+        max_concurrent_workflow_tasks: Workflow tasks at once (at least 2).
+        max_cached_workflows: Runs kept in memory, which then need no replay of their
+            history; at least as many as the workflow task slots.
+        graceful_shutdown: How long a stopping worker (SIGTERM) lets its in-flight model
+            calls and tools run before it cancels them (each cancelled one is paid again
+            on another worker). The SDK's zero cancels at once; `from_env` (what `tether
+            worker` reads) defaults to a minute.
     """
 
     max_concurrent_activities: int = 100
     max_concurrent_workflow_tasks: int = 100
     max_cached_workflows: int = 1000
-    # How long a stopping worker (SIGTERM) lets its in-flight model calls and tools run
-    # before it cancels them (each cancelled one is paid again on another worker). The
-    # SDK's 0 cancels at once; `from_env` (what `tether worker` reads) defaults to
-    # GRACEFUL_SHUTDOWN_SECONDS.
-    graceful_shutdown_seconds: float = 0.0
+    graceful_shutdown: timedelta = timedelta(0)
 
     def __post_init__(self) -> None:
         if self.max_concurrent_workflow_tasks < 2:
@@ -128,10 +133,11 @@ class WorkerTuning:
                 "TETHER_MAX_CONCURRENT_WORKFLOW_TASKS must be at least 2: the workflow "
                 "cache's sticky queue needs a spare slot"
             )
-        if not 0 <= self.graceful_shutdown_seconds <= MAX_GRACEFUL_SHUTDOWN_SECONDS:
+        if not timedelta(0) <= self.graceful_shutdown <= MAX_GRACEFUL_SHUTDOWN:
             raise ConfigurationError(
                 "TETHER_GRACEFUL_SHUTDOWN_SECONDS must be between 0 and "
-                f"{MAX_GRACEFUL_SHUTDOWN_SECONDS:g}, got {self.graceful_shutdown_seconds:g}"
+                f"{MAX_GRACEFUL_SHUTDOWN.total_seconds():g}, got "
+                f"{self.graceful_shutdown.total_seconds():g}"
             )
         if self.max_cached_workflows < self.max_concurrent_workflow_tasks:
             # A run the cache cannot keep waits out a workflow-task timeout per task.
@@ -159,8 +165,10 @@ class WorkerTuning:
                 minimum=2,
             ),
             max_cached_workflows=cached,
-            graceful_shutdown_seconds=_seconds_env(
-                "TETHER_GRACEFUL_SHUTDOWN_SECONDS", GRACEFUL_SHUTDOWN_SECONDS
+            graceful_shutdown=timedelta(
+                seconds=_seconds_env(
+                    "TETHER_GRACEFUL_SHUTDOWN_SECONDS", GRACEFUL_SHUTDOWN.total_seconds()
+                )
             ),
         )
 

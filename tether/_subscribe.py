@@ -10,7 +10,7 @@
 The feed is the run's Workflow Stream, read with its poll *query*, not its long-poll
 update: a query writes nothing to the run's history (an update poll writes two events
 per batch it returns, for every subscriber), cannot race a local activity into a
-history that does not replay (an update can: see README), and leaves nothing open on
+history that does not replay (an update can: see the docs' Workers page), and leaves nothing open on
 the run if the subscriber goes away. The price is polling: every `poll_interval`
 while events come, backing off to a second while none do.
 

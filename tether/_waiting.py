@@ -35,3 +35,5 @@ def wait(args: WaitArgs) -> str:
 
 
 WAIT = Tool(wait).builtin("wait")
+"""The built-in `wait` tool: add it to an agent's tools and the model can pause the run
+for up to 30 days (`wait(hours, reason)`) on a durable timer."""

@@ -49,6 +49,9 @@ class LlmRequest(BaseModel):
 
 
 class LlmReply(BaseModel):
+    """One model call's answer (`Pipeline.ask` returns it): the assistant's message, its
+    usage and cost, why it stopped, and a structured answer or why it was invalid."""
+
     message: Message
     usage: Usage
     finish_reason: str | None = None

@@ -15,7 +15,6 @@ import os
 import signal
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 
 from temporalio.client import Client
@@ -86,7 +85,7 @@ def create_worker(
         max_concurrent_activities=tuning.max_concurrent_activities,
         max_concurrent_workflow_tasks=tuning.max_concurrent_workflow_tasks,
         max_cached_workflows=tuning.max_cached_workflows,
-        graceful_shutdown_timeout=timedelta(seconds=tuning.graceful_shutdown_seconds),
+        graceful_shutdown_timeout=tuning.graceful_shutdown,
         interceptors=telemetry.interceptors(),
         deployment_config=versioned(deployment) if deployment else None,
     )
@@ -165,7 +164,7 @@ async def serve(agents: AgentRegistry, config: WorkerConfig) -> None:
         await stop.wait()
         log.info(
             "worker stopping: finishing in-flight tasks",
-            within_seconds=config.tuning.graceful_shutdown_seconds,
+            within_seconds=config.tuning.graceful_shutdown.total_seconds(),
         )
     if beating is not None:
         beating.cancel()

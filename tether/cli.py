@@ -1,8 +1,10 @@
 """The `tether` command line as a function, for a project's own entry scripts.
 
-from tether.cli import main
-main(prog="starter.py", default_agent="issue-triage")        # python starter.py run ...
-main(["worker", "--agents", "myapp.agents:REGISTRY"], prog="worker.py")
+    from tether.cli import main
+    main(prog="starter.py", default_agent="issue-triage")        # python starter.py run ...
+    main(["worker", "--agents", "myapp.agents:REGISTRY"], prog="worker.py")
+
+The commands and their options are those of `tether --help`.
 """
 
 from __future__ import annotations

@@ -27,10 +27,17 @@ and hand back.
 
 from __future__ import annotations
 
-from tether._messages import ToolCall
-from tether._public import rehome_all
-from tether._records import AgentSpec
-from tether._wire import LlmReply, ToolOutcome
+from temporalio import workflow as _temporal
+
+# Imported in Temporal's sandbox by your workflow modules (and by a Replayer of
+# AgentWorkflow, whose home this is): what is not workflow code passes through, as the
+# workflow modules pass it (a re-import of `cryptography` in the sandbox aborts).
+with _temporal.unsafe.imports_passed_through():
+    from tether._messages import ToolCall
+    from tether._public import rehome_all
+    from tether._records import AgentSpec
+    from tether._wire import LlmReply, ToolOutcome
+
 from tether._workflows.agent import AgentWorkflow
 from tether._workflows.agent_runs import run_agent
 from tether._workflows.inputs import checked_input

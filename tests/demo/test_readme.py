@@ -1,5 +1,6 @@
 """The README's walkthrough, as a new user runs it: every `console` block's `$` command,
-in the README's order, in a fresh copy of the repository, printing what the README shows.
+in order (the README's, then the documentation pages' in the site's order), in a fresh
+copy of the repository, printing what the page shows.
 
 The copy holds the repository's files as they are (what a clone of this commit holds)
 and borrows this checkout's `.venv`, so `dev.py` installs nothing; its dev server (the
@@ -28,10 +29,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.doc_blocks import pages
 from tests.support.processes import free_port
 from tether._process import stop
 
 ROOT = Path(__file__).resolve().parents[2]
+# The README and every page of the site, in the order a reader meets them: the demo's
+# walkthrough starts in the README and goes on in docs/getting-started/demo.md.
+PAGES = pages()
 ELLIPSIS = "…"
 REPORT = ROOT / ".tether" / "artifacts" / "readme-walkthrough.txt"
 COMMAND_SECONDS = 180
@@ -168,7 +173,8 @@ def test_the_readme_walkthrough_prints_what_it_shows(clone: Path) -> None:
     wrong: list[str] = []
     printed: list[str] = []  # every example's output, for the report
     try:
-        for example in examples((clone / "README.md").read_text()):
+        walkthrough = "".join((clone / p.relative_to(ROOT)).read_text() for p in PAGES)
+        for example in examples(walkthrough):
             command = example.command.split("  #")[0].strip()
             if command.endswith("&"):
                 words = shlex.split(command[:-1])

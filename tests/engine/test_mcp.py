@@ -396,18 +396,21 @@ async def test_tether_worker_reports_a_server_that_does_not_answer_in_one_line(
     assert "ConnectError" in event
 
 
-def readme_file(name: str) -> str:
-    """The README's code block that starts with `# NAME`."""
-    text = (ROOT / "README.md").read_text()
+MCP_PAGE = ROOT / "docs" / "guides" / "mcp.md"
+
+
+def page_file(name: str) -> str:
+    """The code block of docs/guides/mcp.md that starts with `# NAME`."""
+    text = MCP_PAGE.read_text()
     start = text.index(f"```python\n# {name}\n") + len("```python\n")
     return text[start : text.index("```", start)]
 
 
-async def test_the_readmes_mcp_example_runs_as_written(
+async def test_the_docs_mcp_example_runs_as_written(
     ts_env: WorkflowEnvironment, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     for name in ("notes_server.py", "scribe.py"):
-        (tmp_path / name).write_text(readme_file(name))
+        (tmp_path / name).write_text(page_file(name))
     monkeypatch.chdir(tmp_path)  # where the worker starts `notes_server.py`
     spec = importlib.util.spec_from_file_location("scribe", tmp_path / "scribe.py")
     assert spec is not None and spec.loader is not None

@@ -22,6 +22,7 @@ from temporalio.common import RetryPolicy
 from temporalio.testing import WorkflowEnvironment
 
 import tether
+import tether.evals
 import tether.events
 import tether.testing
 import tether.worker
@@ -33,7 +34,7 @@ from tether._records import llm_record
 from tether.testing import ScriptedLLM, call_tools, say, worker
 
 ROOT = Path(__file__).resolve().parents[2]
-PUBLIC = [tether, tether.events, tether.workflow, tether.worker, tether.testing]
+PUBLIC = [tether, tether.events, tether.workflow, tether.worker, tether.testing, tether.evals]
 # What a run records and what its activities exchange: never in the top namespace.
 HISTORY_AND_WIRE = {
     "AgentInput", "AgentSpec", "ToolSpec", "OutputSpec", "LlmReply", "LlmRequest",

@@ -1,4 +1,4 @@
-"""The README's sketch of a web backend (examples/sse_sketch.py), served by uvicorn on
+"""The docs' sketch of a web backend (examples/sse_sketch.py), served by uvicorn on
 loopback and read over real HTTP: a run's events as server-sent events, resumed after
 Last-Event-ID."""
 

@@ -1,11 +1,13 @@
 """Tether as a stranger's project uses it: the wheel alone, installed into a fresh venv,
-and the README's "Build your own agent" project, copied outside this repository beside
-packages of its own named like the ones Tether used to install, run line by line.
+and the "Your first agent" page's project (docs/getting-started/first-agent.md), copied
+outside this repository beside packages of its own named like the ones Tether used to
+install, run line by line.
 
-The README is the source: its file blocks must be the example's files, and its shell
-block is what runs. Three of its lines stand for what the test provides: `temporal server
-start-dev &` is the session's dev server, and Tether is installed from the wheel this
-test builds (`pip install`), into a venv that borrows the test venv's other packages.
+The page is the source: its file blocks must be the example's files, and its blocks
+titled "shell" are what runs, in order. Two of their lines stand for what the test
+provides: `temporal server start-dev &` is the session's dev server, and Tether is
+installed from the wheel this test builds (`pip install`), into a venv that borrows the
+test venv's other packages.
 """
 
 from __future__ import annotations
@@ -25,23 +27,16 @@ from pathlib import Path
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
+from tests.support.doc_blocks import titled
 from tests.support.processes import target, wait_for_pollers
 from tether._process import stop
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "issue-triage"
-SECTION = "## Build your own agent"
+PAGE = ROOT / "docs" / "getting-started" / "first-agent.md"
 # Packages of the user's own, named as Tether's repository's (the wheel must not ship them).
 THEIRS = ("agents", "tools", "workflows", "activities")
 TIMEOUT = 120
-
-
-def readme_blocks() -> dict[str, str]:
-    """The section's code blocks by their title="..."."""
-    text = (ROOT / "README.md").read_text()
-    section = text[text.index(SECTION) :]
-    section = section[: section.index("\n## ", len(SECTION))]
-    return dict(re.findall(r'```\w+ title="([^"]+)"\n(.*?)```', section, re.S))
 
 
 # What a checkout holds besides its sources.
@@ -60,7 +55,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
         [*build, "-w", str(out), str(source)], capture_output=True, text=True, timeout=300
     )
     assert built.returncode == 0, built.stdout + built.stderr
-    [made] = out.glob("tether_agents-*.whl")
+    [made] = out.glob("tether_agents-*.whl")  # the distribution tether-agents
     return made
 
 
@@ -111,17 +106,18 @@ def project(tmp_path: Path) -> Path:
     return home
 
 
-def test_the_readme_shows_the_example_files_as_they_are() -> None:
-    blocks = readme_blocks()
-    files = {name: text for name, text in blocks.items() if name != "shell"}
+def test_the_page_shows_the_example_files_as_they_are() -> None:
+    files = {name: text for name, text in titled(PAGE).items() if name != "shell"}
     sources = {
         str(path.relative_to(EXAMPLE))
-        for path in EXAMPLE.rglob("*.py")
-        if path.name != "__init__.py" and "__pycache__" not in path.parts
+        for path in EXAMPLE.rglob("*")
+        if path.suffix in (".py", ".toml")
+        and path.name != "__init__.py"
+        and "__pycache__" not in path.parts
     }
     assert set(files) == sources
     for name, text in files.items():
-        assert text == (EXAMPLE / name).read_text(), f"README's {name} is not the example's"
+        assert text == (EXAMPLE / name).read_text(), f"the page's {name} is not the example's"
 
 
 @pytest.fixture
@@ -166,23 +162,25 @@ def shell(line: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProc
 
 
 def spawn(command: list[str], cwd: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    """A command of the README's run in the background (`&`), its output to a log."""
+    """A command of the page's run in the background (`&`), its output to a log."""
     with (cwd / f"{'-'.join(command[:2])}.log").open("wb") as log:
         return subprocess.Popen(command, cwd=cwd, env=env, stdout=log, stderr=log)
 
 
-async def test_a_user_project_runs_its_agent_as_the_readme_says(
+async def test_a_user_project_runs_its_agent_as_the_page_says(
     project: Path,
     env: dict[str, str],
     dev_env: WorkflowEnvironment,
     background: list[subprocess.Popen[bytes]],
 ) -> None:
-    lines = [ln for ln in readme_blocks()["shell"].splitlines() if ln.strip()]
+    lines = [ln for ln in titled(PAGE)["shell"].splitlines() if ln.strip()]
     done: dict[str, subprocess.CompletedProcess[str]] = {}
     for line in lines:
         command, its_env = words(line, env)
         if command[:3] == ["temporal", "server", "start-dev"]:
             continue  # the session's dev server (TEMPORAL_ADDRESS)
+        if command[:2] == ["pip", "install"]:
+            continue  # the wheel this test built, installed in the venv
         if command[-1] == "&":
             proc = spawn(command[:-1], project, its_env)
             background.append(proc)

@@ -156,15 +156,15 @@ async def test_a_prompt_longer_than_the_context_fails_at_once(
     assert activity_error.retry_state == RetryState.NON_RETRYABLE_FAILURE
 
 
-def test_the_readme_command_serves_the_bundled_model(tmp_path: Path) -> None:
-    """The README's own command (on a free port instead of 8080), as a person runs it:
-    it serves the bundled model under the name the README's worker line asks for."""
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+def test_the_docs_command_serves_the_bundled_model(tmp_path: Path) -> None:
+    """The command of docs/guides/providers.md (on a free port instead of 8080), as a
+    person runs it: it serves the bundled model under the name its worker line asks for."""
+    page = (Path(__file__).resolve().parents[2] / "docs/guides/providers.md").read_text()
     [serve] = [
-        ln for ln in readme.splitlines() if ln.startswith(".venv/bin/python -m tether._llamacpp")
+        ln for ln in page.splitlines() if ln.startswith(".venv/bin/python -m tether._llamacpp")
     ]
     [use] = [
-        ln for ln in readme.splitlines() if ln.startswith("OPENAI_BASE_URL=http://127.0.0.1:8080")
+        ln for ln in page.splitlines() if ln.startswith("OPENAI_BASE_URL=http://127.0.0.1:8080")
     ]
     assert f"TETHER_MODEL={MODEL_ALIAS} " in use
     command = shlex.split(serve, comments=True)

@@ -1,4 +1,4 @@
-"""The README's provider settings, read by LlmSettings.from_env as documented."""
+"""The docs' provider settings, read by LlmSettings.from_env as documented."""
 
 from __future__ import annotations
 

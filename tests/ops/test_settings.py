@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import subprocess
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ from temporalio.worker import Worker
 
 from tests.support.processes import process_env, worker_command
 from tether import ConfigurationError
-from tether._settings import GRACEFUL_SHUTDOWN_SECONDS, SDK_DEFAULTS
+from tether._settings import GRACEFUL_SHUTDOWN, SDK_DEFAULTS
 from tether.worker import WorkerTuning
 
 TUNING_VARS = (
@@ -33,7 +34,7 @@ def test_unset_or_blank_tuning_keeps_the_sdk_defaults(monkeypatch: pytest.Monkey
     monkeypatch.setenv("TETHER_MAX_CACHED_WORKFLOWS", " ")
     # All but the graceful shutdown: the SDK's cancels in-flight calls at once.
     assert WorkerTuning.from_env() == dataclasses.replace(
-        SDK_DEFAULTS, graceful_shutdown_seconds=GRACEFUL_SHUTDOWN_SECONDS
+        SDK_DEFAULTS, graceful_shutdown=GRACEFUL_SHUTDOWN
     )
     # Same cache size as a Worker built without the setting.
     sdk = inspect.signature(Worker).parameters
@@ -49,7 +50,7 @@ def test_tuning_is_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) ->
         max_concurrent_activities=8,
         max_concurrent_workflow_tasks=20,
         max_cached_workflows=50,
-        graceful_shutdown_seconds=90,
+        graceful_shutdown=timedelta(seconds=90),
     )
 
 

@@ -1,4 +1,4 @@
-"""Connecting to a real cluster: the README's TEMPORAL_* settings reach the client."""
+"""Connecting to a real cluster: the docs' TEMPORAL_* settings reach the client."""
 
 from __future__ import annotations
 

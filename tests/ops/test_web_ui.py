@@ -1,8 +1,7 @@
 """The Temporal web UI shows a finished run readably, checked in a real browser.
 
-Debian's Chromium (/usr/bin/chromium) driven by Playwright from PyPI; Playwright's own
-browser download is never used. Without Chromium this one test is skipped (`.ci/run`
-installs it, so CI always runs it).
+Debian's Chromium through tests/support/browser.py. Without Chromium this one test is
+skipped (`.ci/run` installs it, so CI always runs it).
 """
 
 from __future__ import annotations
@@ -11,13 +10,13 @@ import re
 import shutil
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
+from tests.support.browser import ARTIFACTS, CHROMIUM, CHROMIUM_MISSING, browser_page
 from tests.support.ledger import CUSTOMER
 from tests.support.order_desk import REGISTRY, UNATTENDED, order_desk_script
 from tests.support.processes import cli, free_port, process_env, target, worker_process
@@ -25,13 +24,6 @@ from tether import AgentRun
 from tether._visibility import run_summary
 from tether.testing import SIGNER, ScriptedLLM, dev_server, worker
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_MISSING = f"{CHROMIUM} not installed (apt-get install -y chromium); web UI test skipped"
-CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]  # fmt: skip
-ARTIFACTS = Path(__file__).resolve().parents[2] / ".tether" / "artifacts"
 ARTIFACT = ARTIFACTS / "web-ui-run.png"
 WAITING_TIMELINE = ARTIFACTS / "web-ui-waiting.png"
 WAITING_DETAILS = ARTIFACTS / "web-ui-waiting-details.png"
@@ -75,30 +67,6 @@ async def test_web_ui_shows_the_run_summary_and_tool_calls(
             # workflow, and with no worker each query waits seconds before failing.
             run_page = f"http://127.0.0.1:{port}/namespaces/default/workflows/{workflow_id}"
             await check_run_page(f"{run_page}/{handle.result_run_id}", summary, tmp_path)
-
-
-@asynccontextmanager
-async def browser_page(tmp_path: Path) -> AsyncIterator[Page]:
-    """A page of Debian's Chromium that reaches nothing beyond loopback (the UI also asks
-    the internet for a news feed)."""
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as pw:
-        browser = await pw.chromium.launch_persistent_context(
-            str(tmp_path / "chromium-profile"),
-            executable_path=CHROMIUM,
-            args=CHROMIUM_FLAGS,
-            headless=True,
-            viewport={"width": 1400, "height": 1250},
-        )
-        try:
-            page = await browser.new_page()
-            await page.route(
-                re.compile(r"^(?!http://127\.0\.0\.1[:/])"), lambda route: route.abort()
-            )
-            yield page
-        finally:
-            await browser.close()
 
 
 async def check_run_page(run_page: str, summary: str, tmp_path: Path) -> None:

@@ -95,6 +95,12 @@ class TerminalSafe(io.TextIOBase):
     def isatty(self) -> bool:
         return self._stream.isatty()
 
+    @property
+    def raw(self) -> TextIO:
+        """The stream underneath, for the CLI's own control sequences (a progress bar
+        redrawn in place) around text it made safe itself."""
+        return self._stream
+
     def fileno(self) -> int:
         return self._stream.fileno()
 

@@ -18,6 +18,7 @@ from tether._cli.pipeline import add_pipeline_command
 from tether._cli.run import add_run_options, cmd_run
 from tether._cli.views import STATUSES, cmd_list, cmd_status, cmd_transcript, cmd_watch
 from tether._cli.worker import add_health_command, add_worker_command
+from tether._evals.command import add_eval_command
 from tether._settings import ConfigurationError
 from tether._temporal import TemporalUnreachable
 from tether._version import DISTRIBUTION, installed_version
@@ -75,6 +76,7 @@ def build_parser(
     add_events_option(run)
 
     add_pipeline_command(commands, default_pipeline)
+    add_eval_command(commands)
 
     chat = command("chat", cmd_chat, "talk with an agent: a new chat, or --id ID", json=False)
     add_run_options(chat, default_agent)

@@ -93,7 +93,7 @@ def not_served(queue: str, build: Build | None) -> str:
         return f"no worker is polling task queue {queue!r}"
     return (
         f"no worker of build {build} polls task queue {queue!r}, and the run is pinned to "
-        "that build: start one, or it waits (see Deploying new code in the README)"
+        "that build: start one, or it waits (see the docs' page Deploys and versioning)"
     )
 
 

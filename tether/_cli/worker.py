@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import os
 from collections.abc import Mapping
+from datetime import timedelta
 from pathlib import Path
 
 from tether._agents import AgentRegistry, ModuleMissing, load_registry, load_target
@@ -83,7 +84,7 @@ async def cmd_worker(args: argparse.Namespace) -> int:
         config = dataclasses.replace(config, deployment=Deployment(name, build))
     if args.graceful_shutdown is not None:
         tuning = dataclasses.replace(
-            config.tuning, graceful_shutdown_seconds=args.graceful_shutdown
+            config.tuning, graceful_shutdown=timedelta(seconds=args.graceful_shutdown)
         )
         config = dataclasses.replace(config, tuning=tuning)
     with config.telemetry.exporting():

@@ -18,7 +18,7 @@ Each other concern has its own module, handed the pieces of the run's state it n
 A new budget is a `Limits` field that `Limits.spent` checks; a new step of a turn goes
 into `_respond` where it happens. A change to the commands a run issues (an activity, a
 timer, an upsert, their order) goes behind a patch (generations.py): without one, runs
-recorded on the old code fail to replay (tests/test_replay.py).
+recorded on the old code fail to replay (tests/durability/test_replay.py).
 """
 
 from __future__ import annotations
@@ -54,6 +54,9 @@ from tether._workflows.tool_calls import RunContext, ToolCalls, awaits_approval
 
 @workflow.defn(name=AGENT_WORKFLOW)
 class AgentWorkflow(DecidesApprovals):
+    """One agent run as a workflow: started by `AgentRun.start`, `tether run` or
+    `run_agent`, registered by `TetherPlugin` (a worker without it registers it itself)."""
+
     # The input is read here, before any handler runs: an update can arrive in the run's
     # first workflow task, and its validator must already know the run is a chat.
     @workflow.init

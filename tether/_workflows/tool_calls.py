@@ -269,7 +269,7 @@ async def _execute_tool(tool: ToolSpec, request: ToolRequest, *, local: bool) ->
         request,
         result_type=ToolOutcome,
         # A stateful MCP server's calls must run where its session is: always local
-        # (which an update arriving meanwhile may make unreplayable; see README).
+        # (which an update arriving meanwhile may make unreplayable; see the docs' Workers page).
         local=tool.fast and (local or _stateful(tool)),
         start_to_close=timedelta(seconds=tool.timeout_seconds),
         heartbeat=timedelta(seconds=heartbeat),
