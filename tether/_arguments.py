@@ -110,8 +110,11 @@ def check(schema: dict[str, Any] | None, value: dict[str, Any]) -> None:
 
     Covers what Tether's strict tool schemas use (types, properties, required,
     additionalProperties, items, enum, const, anyOf/oneOf/allOf, $ref into $defs,
-    string, number and array bounds, pattern); other keywords are left to the tool's
-    own validation, which runs anyway before the tool does.
+    minimum/maximum and their exclusive forms, minLength/maxLength, pattern,
+    minItems/maxItems). The assertions in UNCHECKED are not checked: a tool that needs
+    approval is refused where it is defined if its schema uses one (`unchecked`).
+    Annotations (description, title, default, examples, format) assert nothing here;
+    the tool's own validation, which runs before the tool does, still checks `format`.
     """
     if not schema:
         return
@@ -119,6 +122,40 @@ def check(schema: dict[str, Any] | None, value: dict[str, Any]) -> None:
     _check(schema, value, "", schema, problems, 0)
     if problems:
         raise ArgumentsError("; ".join(problems[:5]))
+
+
+# Assertion keywords `check` does not enforce. A person could approve a call that one of
+# them then refuses, so a tool that needs approval may not use them (`unchecked`).
+UNCHECKED = frozenset(
+    {
+        "multipleOf", "uniqueItems", "prefixItems", "additionalItems", "contains",
+        "minContains", "maxContains", "minProperties", "maxProperties", "propertyNames",
+        "patternProperties", "dependentRequired", "dependentSchemas", "dependencies",
+        "not", "if", "then", "else", "unevaluatedProperties", "unevaluatedItems",
+        "$dynamicRef", "$recursiveRef",
+    }
+)  # fmt: skip
+# Keywords whose value is a schema, or a list or a name-to-schema map of schemas.
+_SUBSCHEMAS = ("items", "additionalProperties", "anyOf", "oneOf", "allOf")
+_SCHEMA_MAPS = ("properties", "$defs", "definitions")
+
+
+def unchecked(schema: Any) -> set[str]:
+    """The keywords of UNCHECKED that `schema` (or any schema inside it) uses."""
+    if not isinstance(schema, dict):
+        return set()
+    found = set(UNCHECKED & set(schema))
+    inner: list[Any] = []
+    for keyword in _SUBSCHEMAS:
+        value = schema.get(keyword)
+        inner.extend(value if isinstance(value, list) else [value])
+    for keyword in _SCHEMA_MAPS:
+        value = schema.get(keyword)
+        if isinstance(value, dict):
+            inner.extend(value.values())
+    for part in inner:
+        found |= unchecked(part)
+    return found
 
 
 def _check(

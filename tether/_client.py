@@ -221,6 +221,7 @@ class AgentRun:
         signer: Signer | None = None,
         approver: str | None = None,
         arguments: str | None = None,
+        reason: str | None = None,
     ) -> PendingApproval:
         """Approve a call that waits for a person.
 
@@ -234,11 +235,12 @@ class AgentRun:
                 authenticated as `approver`.
             approver: Who decides (default the signer's `name`).
             arguments: JSON that replaces the model's arguments.
+            reason: Why, for the record (the tool sees it in `ctx.approval`).
 
         Returns:
             The call as it runs.
         """
-        decision = ApprovalDecision(call_id="", approve=True, arguments=arguments)
+        decision = ApprovalDecision(call_id="", approve=True, arguments=arguments, reason=reason)
         return await self._send(call, decision, signer, approver)
 
     async def reject(

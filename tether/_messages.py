@@ -24,6 +24,16 @@ class Message(BaseModel):
     content: str | None = None
     tool_calls: list[ToolCall] = Field(default_factory=list)
     tool_call_id: str | None = None
+    truncated: bool = Field(
+        default=False,
+        description="A reply cut at its length limit (the reply cap or the context).",
+    )
+    reasoning: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="The reasoning items a Responses API model wrote before this reply, "
+        "as it gave them (with their encrypted content): sent back with the reply, so "
+        "the model keeps its reasoning between calls. Chat completions have none.",
+    )
 
     @classmethod
     def system(cls, content: str) -> Message:

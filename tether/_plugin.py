@@ -43,7 +43,8 @@ from tether._logs import ActivityLogContext, get_logger
 from tether._lost_payloads import ending_runs_with_lost_payloads, stop_ending
 from tether._pricing import PriceTable
 from tether._sandbox import passing_tether_through
-from tether._scripted_llm import ScriptedLLM, no_script
+from tether._scripted_llm.server import ScriptedLLM
+from tether._scripted_llm.steps import no_script
 from tether._search_registration import ensure_search_attributes
 from tether._settings import ConfigurationError, LlmSettings
 from tether._temporal import data_converter, with_codec
@@ -74,6 +75,16 @@ class TetherPlugin(SimplePlugin):
             logging one line for each that does not start or answer (the worker runs
             on). Otherwise a server is started when a run first needs it. Either way
             the worker keeps its sessions for later runs and closes them as it stops.
+        max_concurrent_llm_calls: Model calls this worker makes at once (None: as many
+            as it has activity slots). The calls of runs started meanwhile go to a task
+            queue of their own (`QUEUE@models`), which the worker polls only while it
+            has a free slot: the others wait in Temporal, where their timeouts do not
+            run, not inside the model server. Give every worker of a task queue the same
+            limit.
+        check_tools: Ask the model server as the worker starts whether it passes tools
+            to the models of the agents that have tools (one log line each; see
+            _activities/tool_support.py). Otherwise it is asked at the first reply to
+            such an agent that calls no tool.
         approver_keys: The keys whose signed decisions runs of agents that name none
             accept (see `ApproverKeys`); None reads TETHER_APPROVER_KEYS (a file, or
             `unsigned`). With neither, such runs refuse every decision.
@@ -88,9 +99,13 @@ class TetherPlugin(SimplePlugin):
         cached_conversations: int = 1000,
         search_attributes: bool = True,
         check_mcp_servers: bool = False,
+        max_concurrent_llm_calls: int | None = None,
+        check_tools: bool = False,
         approver_keys: ApproverKeys | None = None,
     ) -> None:
         self.registry = as_registry(agents)
+        self._llm_slots = max_concurrent_llm_calls
+        self._check_tools = check_tools
         self._llm = llm
         self._prices = prices
         self._cached_conversations = cached_conversations
@@ -149,6 +164,7 @@ class TetherPlugin(SimplePlugin):
                     specs,
                     prices,
                     conversations=Conversations(self._cached_conversations),
+                    api=llm.api,
                 ),
                 tools=ToolActivities(self.registry, specs),
                 mcp_tools=McpActivities(self.registry, specs, self._mcp_sessions),
@@ -181,12 +197,17 @@ class TetherPlugin(SimplePlugin):
         )
         async with AsyncExitStack() as stack:
             await stack.enter_async_context(self._conversation_queue(worker))
+            if self._llm_slots is not None:
+                await stack.enter_async_context(self._model_queue(worker, self._llm_slots))
             stack.callback(stop_ending, ending_runs_with_lost_payloads(worker.client))
             stack.push_async_callback(self._mcp_sessions.close)
             if self._check_mcp_servers:
                 servers = [server for agent in self.registry for server in agent.mcp]
                 check = asyncio.create_task(check_servers(servers, self._mcp_sessions))
                 stack.callback(check.cancel)
+            if self._check_tools and not served.llm.offline:
+                check_tools = asyncio.create_task(self._ask_about_tools())
+                stack.callback(check_tools.cancel)
             if served.llm.offline:
                 scripts = served.llm.scripts
                 if scripts is None:
@@ -213,6 +234,30 @@ class TetherPlugin(SimplePlugin):
         shared = worker.task_queue
         own = f"{shared}@{uuid.uuid4().hex[:12]}"
         config = worker.config(active_config=True)
+        # One poll at a time: a hung (not dead) worker keeps its polls open, and each
+        # would take a call (and its retry) that then waits out a timeout.
+        calls = self._llm_worker(worker, own, config.get("max_concurrent_activities"), polls=1)
+        served = self._activities()
+        served.llm_calls.worker_queues.update({shared: own, own: own})
+        async with calls:
+            try:
+                yield
+            finally:
+                served.llm_calls.worker_queues.pop(shared, None)
+
+    @asynccontextmanager
+    async def _model_queue(self, worker: Worker, slots: int) -> AsyncIterator[None]:
+        """The task queue the model calls of runs described here wait on, polled with
+        `slots` activity slots: the worker asks for a call only when one is free."""
+        queue = f"{worker.task_queue}@models"
+        self._activities().agents.llm_queue = queue
+        async with self._llm_worker(worker, queue, slots, polls=min(slots, 2)):
+            log.info("model calls limited", queue=queue, max_concurrent_llm_calls=slots)
+            yield
+
+    def _llm_worker(self, worker: Worker, queue: str, slots: int | None, *, polls: int) -> Worker:
+        """A worker beside `worker` that runs the LLM activity alone, from `queue`."""
+        config = worker.config(active_config=True)
         # The client without its plugins, or this plugin would configure (and run) a
         # whole Tether worker again inside this one.
         active = worker.client.config(active_config=True)
@@ -222,25 +267,28 @@ class TetherPlugin(SimplePlugin):
             data_converter=active["data_converter"],
             interceptors=active["interceptors"],
         )
-        calls = Worker(
+        return Worker(
             client,
-            task_queue=own,
+            task_queue=queue,
             activities=[self._activities().llm_calls.call_llm],
-            max_concurrent_activities=config.get("max_concurrent_activities"),
-            # One poll at a time: a hung (not dead) worker keeps its polls open, and
-            # each would take a call (and its retry) that then waits out a timeout.
-            max_concurrent_activity_task_polls=1,
+            max_concurrent_activities=slots,
+            max_concurrent_activity_task_polls=polls,
             interceptors=config.get("interceptors", []),
-            # Unversioned even on a versioned worker: the queue is this process's, not
-            # its build's. Were it the build's, the next build (which cannot poll it)
-            # could not become current while this worker lives.
+            # Unversioned even on a versioned worker: the queue is this process's (or
+            # the limit's), not its build's. Were it the build's, the next build (which
+            # cannot poll it) could not become current while this worker lives.
         )
-        self._activities().llm_calls.worker_queues.update({shared: own, own: own})
-        async with calls:
-            try:
-                yield
-            finally:
-                self._activities().llm_calls.worker_queues.pop(shared, None)
+
+    async def _ask_about_tools(self) -> None:
+        """Whether the model server passes tools, for each model of an agent with tools."""
+        served = self._activities()
+        models = [
+            (model, agent.llm.api_for(model) or served.llm.api)
+            for agent in self.registry
+            if agent.tools or agent.mcp
+            for model in [agent.model or served.llm.model, *agent.llm.fallback_models]
+        ]
+        await served.llm_calls.tool_support.check(served.llm_calls.client, models)
 
 
 def warn_undecidable(registry: AgentRegistry, worker_keys: ApproverKeys | None) -> None:

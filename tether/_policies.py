@@ -7,13 +7,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, InstanceOf, field_validator, model_validator
 from temporalio.common import RetryPolicy
 
 from tether._deprecation import deprecated
 from tether._limits import MAX_TURNS_LIMIT
+from tether._settings import Api
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,49 @@ def default_llm_retry() -> RetryPolicy:
     )
 
 
+# A reply's tokens unless the agent says otherwise: a weak local model otherwise writes
+# until its context is full, and a capable model seldom needs more for one turn of an
+# agent. Reasoning models count their reasoning in it: give them a larger cap.
+DEFAULT_MAX_TOKENS = 2048
+# What an agent does with a reply cut at its length limit (see LlmPolicy.on_truncated).
+OnTruncated = Literal["accept", "continue", "fail"]
+
+
+class ModelOptions(BaseModel):
+    """What differs for one model of an agent (its own or a fallback).
+
+    Args:
+        max_tokens: Cap on each reply's tokens; None takes the `LlmPolicy`'s.
+        api: The wire format for this model; None takes the `LlmPolicy`'s.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    max_tokens: int | None = Field(default=None, ge=1)
+    api: Api | None = None
+
+
+class ReplyOptions(BaseModel):
+    """How an agent's replies are capped, read and told: `LlmPolicy`'s fields that the
+    record a run keeps of it (`_records.LlmRecord`) holds as they are."""
+
+    max_tokens: int | None = Field(default=DEFAULT_MAX_TOKENS, ge=1)
+    on_truncated: OnTruncated = "accept"
+    max_continuations: int = Field(default=2, ge=1)
+    api: Api | None = None
+    per_model: dict[str, ModelOptions] = Field(default_factory=dict)
+
+    def reply_cap(self, model: str) -> int | None:
+        """The cap on a reply of `model`'s."""
+        options = self.per_model.get(model)
+        return options.max_tokens if options and options.max_tokens else self.max_tokens
+
+    def api_for(self, model: str) -> Api | None:
+        """The wire format chosen for `model` (None: the worker's)."""
+        options = self.per_model.get(model)
+        return options.api if options and options.api else self.api
+
+
 # The fields that were floats of seconds before durations became timedeltas.
 _SECONDS_FIELDS = {
     "timeout_seconds": "timeout",
@@ -69,18 +113,35 @@ _SECONDS_FIELDS = {
 }
 
 
-class LlmPolicy(BaseModel):
+class LlmPolicy(ReplyOptions):
     """How an agent calls its model.
 
     Args:
-        timeout: How long one attempt may take.
+        timeout: How long one attempt may take in total, from when a worker starts it (a
+            call queued for a free model slot, TETHER_MAX_CONCURRENT_LLM_CALLS, is not
+            counted): a slow reply that keeps coming is given this long.
+        stall_timeout: An attempt fails as LlmTimeout (and is retried) when the provider
+            sends nothing for this long: before the first byte of its reply (its queue
+            and the prompt's reading) or between two pieces of it.
         heartbeat_timeout: A crashed worker's call is retried elsewhere after this long.
         retry: How failed calls are retried (Temporal's `RetryPolicy`).
         fallback_models: Tried in order when a model is not found or a call's retries
             run out.
         output_repairs: Invalid structured answers sent back for repair.
-        max_tokens: Cap on each reply's tokens, sent as max_completion_tokens; None
-            leaves the length to the provider.
+        max_tokens: Cap on each reply's tokens (2,048 by default), sent as
+            max_completion_tokens (max_output_tokens on the Responses API); None leaves
+            the length to the provider.
+        on_truncated: A reply cut at its length limit (the cap or the context: finish
+            reason `length`) is marked `truncated` in the transcript, the events and the
+            result; then `accept` keeps it, `continue` asks the model to go on where it
+            stopped (up to `max_continuations` times, the pieces joined into the
+            answer), `fail` ends the run with status `truncated`.
+        max_continuations: With on_truncated `continue`: asks per reply, at most.
+        api: `chat` (chat completions) or `responses` (OpenAI's Responses API, which
+            carries a reasoning model's reasoning between calls); None takes the
+            worker's TETHER_LLM_API (default `chat`).
+        per_model: Options by model name, over the ones above (e.g. a larger cap and
+            the Responses API for a reasoning model among the fallbacks).
         local_activity: Call the model in a local activity: no trip through the server
             per call, but no heartbeats, and a worker that dies may repeat calls
             finished since the run's last workflow task (they are paid twice). For short
@@ -95,12 +156,12 @@ class LlmPolicy(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    timeout: timedelta = timedelta(seconds=120)
+    timeout: timedelta = timedelta(seconds=600)
+    stall_timeout: timedelta = timedelta(seconds=120)
     heartbeat_timeout: timedelta = timedelta(seconds=10)
     retry: InstanceOf[RetryPolicy] = Field(default_factory=default_llm_retry)
     fallback_models: list[str] = Field(default_factory=list)
     output_repairs: int = Field(default=2, ge=0)
-    max_tokens: int | None = Field(default=None, ge=1)
     local_activity: bool = False
     stream: bool = True
     stream_interval: timedelta = timedelta(milliseconds=500)
@@ -125,7 +186,7 @@ class LlmPolicy(BaseModel):
                 data["retry"] = to_policy()
         return data
 
-    @field_validator("timeout", "heartbeat_timeout")
+    @field_validator("timeout", "stall_timeout", "heartbeat_timeout")
     @classmethod
     def _positive(cls, value: timedelta) -> timedelta:
         if value <= timedelta(0):

@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 from temporalio.common import RetryPolicy
 
 from tether._limits import DAY_SECONDS, DEFAULT_MAX_RESULT_BYTES
-from tether._policies import ContextPolicy, LlmPolicy
+from tether._policies import ContextPolicy, LlmPolicy, ReplyOptions
 from tether._trust import ApproverKeys
 
 # Agent(models=[ANY_MODEL]): a run may name any model its provider serves.
@@ -65,15 +65,15 @@ def retry_record(policy: RetryPolicy) -> RetryRecord:
     return RetryRecord.model_validate(record)
 
 
-class LlmRecord(BaseModel):
+class LlmRecord(ReplyOptions):
     """An agent's `LlmPolicy` as a run records it (durations in seconds)."""
 
-    timeout_seconds: float = Field(default=120.0, gt=0)
+    timeout_seconds: float = Field(default=600.0, gt=0)
+    stall_timeout_seconds: float = Field(default=120.0, gt=0)
     heartbeat_timeout_seconds: float = Field(default=10.0, gt=0)
     retry: RetryRecord = Field(default_factory=RetryRecord)
     fallback_models: list[str] = Field(default_factory=list)
     output_repairs: int = Field(default=2, ge=0)
-    max_tokens: int | None = Field(default=None, ge=1)
     local_activity: bool = False
     stream: bool = True
     stream_interval_seconds: float = Field(default=0.5, ge=0.05)
@@ -202,6 +202,11 @@ class AgentSpec(BaseModel):
     searchable: bool = Field(
         default=False, description="The namespace has Tether's search attributes."
     )
+    llm_queue: str | None = Field(
+        default=None,
+        description="The task queue of the worker's model calls, when it limits them "
+        "(TETHER_MAX_CONCURRENT_LLM_CALLS): calls wait there for a free slot.",
+    )
     approval_timeout_seconds: float = DAY_SECONDS
     max_total_tokens: int | None = None
     max_cost_usd: float | None = None
@@ -238,12 +243,18 @@ class AgentSpec(BaseModel):
 
     def surface_digest(self) -> str:
         """The digest of what the activities act on, to set `digest` with."""
-        surface = {
+        surface: dict[str, Any] = {
             "tools": [_tool_surface(t) for t in self.tools],
             "output": self.output.model_dump() if self.output else None,
             "max_tool_result_bytes": self.max_tool_result_bytes,
             "max_tokens": self.llm.max_tokens,
         }
+        # Joined only when set, so the digests of agents without them stay what their
+        # runs recorded.
+        if self.llm.api is not None:
+            surface["api"] = self.llm.api
+        if self.llm.per_model:
+            surface["per_model"] = {m: o.model_dump() for m, o in self.llm.per_model.items()}
         text = json.dumps(surface, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 

@@ -23,6 +23,8 @@ RunStatus = Literal[
     "max_cost",  # budget: the run's spend in USD, by the worker's price table
     "deadline_exceeded",  # budget: the run's wall-clock deadline
     "invalid_output",
+    "truncated",  # a reply was cut at its length limit and the agent's policy says fail
+    "tools_dropped",  # answered, but the model server dropped the agent's tools
     "failed",
     "cancelled",
 ]
@@ -43,6 +45,9 @@ class PendingApproval(BaseModel):
     )
     turn: int
     expires_at: datetime = Field(description="Counts as rejected after this (UTC).")
+    since: datetime | None = Field(
+        default=None, description="When it started waiting (UTC); None in older runs."
+    )
     digest: str | None = Field(
         default=None,
         description="Digest of `arguments`: a decision must carry it, so it applies to "
@@ -201,6 +206,16 @@ class AgentResult(BaseModel):
     # Per-call usage and cost are in the run's history (each LLM activity's result),
     # not here: a result must not grow with the run.
     model_switches: list[ModelSwitch] = Field(default_factory=list)
+    truncated: bool = Field(
+        default=False,
+        description="A reply the run kept was cut at its length limit (LlmPolicy.max_tokens "
+        "or the model's context): the answer may be incomplete.",
+    )
+    tools_dropped: bool = Field(
+        default=False,
+        description="The model server dropped the agent's tools: the model answered "
+        "without them (the run's status is then `tools_dropped` unless it called a tool).",
+    )
 
 
 class RunState(BaseModel):
@@ -226,6 +241,8 @@ class RunState(BaseModel):
         description="Run ids whose `transcript` holds the conversation before this run's "
         "(a chat with a context policy); `AgentRun.transcript()` joins them.",
     )
+    truncated: bool = Field(default=False, description="As in `AgentResult`.")
+    tools_dropped: bool = Field(default=False, description="As in `AgentResult`.")
 
 
 def budget_fields(budgets: Budgets | None) -> dict[str, Any]:

@@ -6,12 +6,12 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal, get_args
 
 from tether._redaction import redact
 
 if TYPE_CHECKING:
-    from tether._scripted_llm import Responder
+    from tether._scripted_llm.steps import Responder
 
 DEFAULT_TASK_QUEUE = "tether"
 # The model name the offline scripted model answers to.
@@ -31,6 +31,9 @@ def task_queue() -> str:
 def ui_url() -> str:
     return (os.environ.get("TETHER_UI_URL") or DEFAULT_UI_URL).rstrip("/")
 
+
+# The wire formats the LLM activity speaks: chat completions, OpenAI's Responses API.
+Api = Literal["chat", "responses"]
 
 NO_MODEL = (
     "no model configured: set OPENAI_API_KEY (or OPENAI_BASE_URL and TETHER_MODEL for "
@@ -53,6 +56,8 @@ class LlmSettings:
         offline: Serve the offline scripted model (see `scripted`).
         scripts: For the offline model: a responder per agent name that plays that
             agent's conversations (see `tether.testing.ScriptedLLM`).
+        api: The wire format of agents whose `LlmPolicy` chooses none: `chat` (chat
+            completions) or `responses` (TETHER_LLM_API).
     """
 
     base_url: str | None
@@ -60,6 +65,7 @@ class LlmSettings:
     model: str
     offline: bool = False
     scripts: Mapping[str, Responder] | None = field(default=None, compare=False)
+    api: Api = "chat"
 
     def __repr__(self) -> str:  # never print the key
         shown = redact(self.base_url) if self.base_url else None
@@ -76,7 +82,7 @@ class LlmSettings:
 
     @classmethod
     def from_env(cls) -> LlmSettings:
-        """OPENAI_API_KEY / OPENAI_BASE_URL / TETHER_MODEL.
+        """OPENAI_API_KEY / OPENAI_BASE_URL / TETHER_MODEL / TETHER_LLM_API.
 
         Raises:
             ConfigurationError: neither OPENAI_API_KEY nor OPENAI_BASE_URL is set, or
@@ -85,6 +91,7 @@ class LlmSettings:
         base_url = os.environ.get("OPENAI_BASE_URL") or None
         api_key = os.environ.get("OPENAI_API_KEY") or None
         model = os.environ.get("TETHER_MODEL") or None
+        api = _api_env()
         if base_url is None and api_key is None:
             raise ConfigurationError(NO_MODEL)
         if model is None:
@@ -95,7 +102,15 @@ class LlmSettings:
                 )
             model = DEFAULT_OPENAI_MODEL
         # Local servers (Ollama, vLLM, llama.cpp) ignore the key, but the client needs one.
-        return cls(base_url=base_url, api_key=api_key or "unused", model=model)
+        return cls(base_url=base_url, api_key=api_key or "unused", model=model, api=api)
+
+
+def _api_env() -> Api:
+    raw = os.environ.get("TETHER_LLM_API", "").strip() or "chat"
+    for api in get_args(Api):
+        if raw == api:
+            return api  # type: ignore[no-any-return]
+    raise ConfigurationError(f"TETHER_LLM_API must be chat or responses, got {raw!r}")
 
 
 # A model call's attempt may take 120 s and a tool's 60 s by default; most take seconds.
@@ -119,14 +134,20 @@ class WorkerTuning:
             calls and tools run before it cancels them (each cancelled one is paid again
             on another worker). The SDK's zero cancels at once; `from_env` (what `tether
             worker` reads) defaults to a minute.
+        max_concurrent_llm_calls: Model calls at once, tools aside (None: no limit of
+            their own). For a server with few slots (a local model): the calls beyond it
+            wait in Temporal, where their timeouts do not run, not inside the server.
     """
 
     max_concurrent_activities: int = 100
     max_concurrent_workflow_tasks: int = 100
     max_cached_workflows: int = 1000
     graceful_shutdown: timedelta = timedelta(0)
+    max_concurrent_llm_calls: int | None = None
 
     def __post_init__(self) -> None:
+        if self.max_concurrent_llm_calls is not None and self.max_concurrent_llm_calls < 1:
+            raise ConfigurationError("TETHER_MAX_CONCURRENT_LLM_CALLS must be at least 1")
         if self.max_concurrent_workflow_tasks < 2:
             # Documented by the SDK (sticky queues need a spare slot), not checked by it.
             raise ConfigurationError(
@@ -150,12 +171,14 @@ class WorkerTuning:
 
     @classmethod
     def from_env(cls) -> WorkerTuning:
-        """TETHER_MAX_CONCURRENT_ACTIVITIES / _WORKFLOW_TASKS / TETHER_MAX_CACHED_WORKFLOWS
-        and TETHER_GRACEFUL_SHUTDOWN_SECONDS. A cache set below the default task slots
-        lowers the slots to match."""
+        """TETHER_MAX_CONCURRENT_ACTIVITIES / _WORKFLOW_TASKS / _LLM_CALLS,
+        TETHER_MAX_CACHED_WORKFLOWS and TETHER_GRACEFUL_SHUTDOWN_SECONDS. A cache set below
+        the default task slots lowers the slots to match."""
         defaults = cls()
         cached = _int_env("TETHER_MAX_CACHED_WORKFLOWS", defaults.max_cached_workflows, minimum=2)
+        llm_calls = _int_env("TETHER_MAX_CONCURRENT_LLM_CALLS", 0, minimum=1)
         return cls(
+            max_concurrent_llm_calls=llm_calls or None,
             max_concurrent_activities=_int_env(
                 "TETHER_MAX_CONCURRENT_ACTIVITIES", defaults.max_concurrent_activities, minimum=1
             ),

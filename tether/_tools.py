@@ -113,7 +113,10 @@ class Tool:
         side_effects: The tool changes the world; it must use `ToolContext.idempotency_key`.
         needs_approval: A person must approve each call (the `decide` update, e.g.
             `tether approve`) before it runs; a rejection or the agent's
-            `approval_timeout` is told to the model as the call's result.
+            `approval_timeout` is told to the model as the call's result. Its
+            parameters are checked before a person is asked, so a schema keyword that
+            check does not enforce (a `set`, `multiple_of`, a tuple: see the approvals
+            guide) is refused here.
         fast: Read-only, short and idempotent: runs as a local activity in the worker that
             runs the workflow, saving a server round trip. Cannot have side effects or
             need approval, and does not heartbeat.
@@ -153,6 +156,13 @@ class Tool:
             parameters=strict_schema(self._args_model.model_json_schema()),
             **recorded.model_dump(exclude_unset=True),
         )
+        if self.spec.needs_approval and (found := _arguments.unchecked(self.spec.parameters)):
+            raise ValueError(
+                f"tool {self.name!r} needs approval, but its parameters use "
+                f"{', '.join(sorted(found))}, which the check before a person is asked does "
+                "not enforce (a person could approve a call the tool then refuses): express "
+                "the rule in the tool, e.g. as a ToolError"
+            )
 
     @property
     def max_result_bytes(self) -> int | None:
@@ -352,7 +362,8 @@ def _arguments_model(
 ) -> tuple[str | None, str | None, type[BaseModel]]:
     """The context parameter, the single-model parameter (if the tool takes one pydantic
     model) and the pydantic model of the arguments the model sends."""
-    hints = get_type_hints(fn)
+    # With their extras: `Annotated[int, Field(le=100)]` keeps its bounds.
+    hints = get_type_hints(fn, include_extras=True)
     context_param: str | None = None
     fields: dict[str, Any] = {}
     for param in inspect.signature(fn).parameters.values():

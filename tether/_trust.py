@@ -12,6 +12,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import BaseModel, ConfigDict, field_validator
+from temporalio import workflow
 
 from tether._limits import MAX_NAME_CHARS
 from tether._settings import ConfigurationError
@@ -40,7 +41,10 @@ def parse_public_key(line: str) -> Ed25519PublicKey:
     if len(parts) < 2 or parts[0] != "ssh-ed25519":
         raise ValueError(f"not an ssh-ed25519 public key: {line[:40]!r}")
     try:
-        key = serialization.load_ssh_public_key(f"{parts[0]} {parts[1]}".encode())
+        # A run's keys are read in the workflow sandbox too (a Replayer decoding its spec),
+        # where cryptography's lazy imports of its backend would be re-imported and refused.
+        with workflow.unsafe.imports_passed_through():
+            key = serialization.load_ssh_public_key(f"{parts[0]} {parts[1]}".encode())
     except (ValueError, TypeError, UnsupportedAlgorithm):
         key = None
     if not isinstance(key, Ed25519PublicKey):

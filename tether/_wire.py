@@ -73,6 +73,11 @@ class LlmReply(BaseModel):
         description="Some of the reply's text reached the run's feed as it was written "
         "(else the workflow publishes it whole).",
     )
+    tools_dropped: bool = Field(
+        default=False,
+        description="The agent has tools, the reply calls none, and the worker found that "
+        "its model server drops tools (see _activities/tool_support.py).",
+    )
 
 
 ToolErrorKind = Literal[

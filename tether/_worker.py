@@ -47,6 +47,7 @@ def create_worker(
     telemetry: Telemetry = NO_TELEMETRY,
     search_attributes: bool = True,
     check_mcp_servers: bool = False,
+    check_tools: bool = False,
     deployment: Deployment | None = None,
     approver_keys: ApproverKeys | None = None,
 ) -> Worker:
@@ -65,6 +66,7 @@ def create_worker(
         deployment: A Worker Deployment and build: the worker is versioned, and the
             runs it starts are pinned to its build (see `Deployment`).
         check_mcp_servers: See `TetherPlugin` (`tether worker` sets it).
+        check_tools: See `TetherPlugin` (`tether worker` sets it).
         approver_keys: See `TetherPlugin`; None reads TETHER_APPROVER_KEYS.
     """
     return Worker(
@@ -77,8 +79,10 @@ def create_worker(
                 prices=prices,
                 # As many conversations as runs cached, so a cached run seldom rebuilds.
                 cached_conversations=tuning.max_cached_workflows,
+                max_concurrent_llm_calls=tuning.max_concurrent_llm_calls,
                 search_attributes=search_attributes,
                 check_mcp_servers=check_mcp_servers,
+                check_tools=check_tools,
                 approver_keys=approver_keys,
             )
         ],
@@ -138,6 +142,7 @@ async def serve(agents: AgentRegistry, config: WorkerConfig) -> None:
                 tuning=config.tuning,
                 telemetry=config.telemetry,
                 check_mcp_servers=True,
+                check_tools=True,
                 deployment=config.deployment,
             )
     except RuntimeError as e:

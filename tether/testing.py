@@ -25,10 +25,19 @@ server-sent events, a chunk per word (`ScriptedLLM(chunk_delay=...)`, `Streamed(
 delay=..., drop_after=N)` to pace a reply or break it off after N chunks;
 `streams=False` plays a provider that does not stream). Tool calls get ids `call_0001`,
 `call_0002`, ... per server; `call_tools(..., ids=["call_0"])` fixes them, to play a
-provider that reuses ids.
+provider that reuses ids. `Cut("text")` is a reply cut at the length limit
+(`finish_reason: length`); `ScriptedLLM(drops_tools=True)` plays a server that leaves
+tools out of the prompt, and `ScriptedLLM(slots=1)` one that answers one request at a
+time (a local model server).
 `worker` trusts `SIGNER` (a key made for this process, as approver `tester`) to sign
 decisions, unless given other `approver_keys`; `approve_all(run)` approves what a run
 asks a person for, signed with it, and `wait_for_approvals(run)` waits until it asks.
+
+The same script answers the Responses API (`POST /v1/responses`, an agent with
+`LlmPolicy(api="responses")`): `Say(text, reasoning="...")` and `CallTools(...,
+reasoning=...)` add a reasoning item to the reply, and a later request that replays those
+tool calls without it (with its encrypted content) is refused with a 400, as OpenAI's
+reasoning models refuse it.
 """
 
 from __future__ import annotations
@@ -55,18 +64,18 @@ from tether._llamacpp import MODEL_ALIAS, llama_server, model_path
 from tether._pricing import PriceTable
 from tether._public import rehome_all
 from tether._run_io import PendingApproval
-from tether._scripted_llm import (
+from tether._scripted_llm.server import RecordedRequest, ScriptedLLM
+from tether._scripted_llm.steps import (
     OFFLINE_NOTE,
     CallTools,
     Chaos,
+    Cut,
     Drop,
     Fail,
     Garbage,
     Raw,
-    RecordedRequest,
     Responder,
     Say,
-    ScriptedLLM,
     Slow,
     Step,
     Streamed,
@@ -92,6 +101,7 @@ __all__ = [
     "SIGNER",
     "CallTools",
     "Chaos",
+    "Cut",
     "Drop",
     "Fail",
     "Garbage",

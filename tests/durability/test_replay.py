@@ -24,7 +24,7 @@ from tether import AgentResult
 from tether._events import WATCH_SIGNAL
 from tether._replay import load_history, replay
 from tether._temporal import TETHER_CONVERTER
-from tether._wire import MCP_TOOL_ACTIVITY, TOOL_ACTIVITY
+from tether._wire import LLM_ACTIVITY, MCP_TOOL_ACTIVITY, TOOL_ACTIVITY
 from tether.workflow import AgentWorkflow
 
 HISTORIES = histories("AgentWorkflow")
@@ -98,6 +98,26 @@ CLAIMS: dict[str, Callable[[Recorded], bool]] = {
     "subagent": lambda r: (
         answered("completed", "The helper says: The answer is 42.")(r) and r.children == 1
     ),
+    # v7 on: the cut reply continued and joined; tools dropped is no `completed`; the
+    # model calls waited on the worker's model queue; the Responses API.
+    "truncated-continued": lambda r: (
+        answered("completed", "Once upon a time.")(r) and r.activities.count(LLM_ACTIVITY) == 2
+    ),
+    "tools-dropped": lambda r: (
+        answered("tools_dropped", "on its way")(r)
+        and isinstance(r.result, AgentResult)
+        and r.result.tools_dropped
+    ),
+    "model-queue": lambda r: (
+        answered("completed", "Order A-1003")(r)
+        and [
+            q.endswith("@models")
+            for q, a in zip(r.queues, r.activities, strict=True)
+            if a == LLM_ACTIVITY
+        ]
+        == [True, True]
+    ),
+    "responses-with-reasoning": answered("completed", "Order A-1003"),
 }
 
 

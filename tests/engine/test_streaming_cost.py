@@ -16,9 +16,8 @@ from tests.support.ledger import CUSTOMER
 from tests.support.order_desk import ORDER_DESK
 from tether import AgentRegistry, AgentRun, LlmPolicy
 from tether._events import WATCH_SIGNAL
-from tether._scripted_llm import CallTools
 from tether.events import TextDelta
-from tether.testing import ScriptedLLM, Streamed, say, worker
+from tether.testing import CallTools, ScriptedLLM, Streamed, say, worker
 
 SENTENCE = "Let me look that order up in the shop's records for you, one moment please. "
 ANSWER = "Order A-1003 shipped on Monday and is due by Friday; sorry for the wait. " * 2

@@ -62,6 +62,14 @@ def test_context_is_injected_not_shown_to_the_model() -> None:
     assert charge.openai_schema()["function"]["description"] == "Charge a card."
 
 
+def test_a_tool_cannot_change_the_context_it_is_given() -> None:
+    # Who the run acts for, its key, its approval: a tool reads them and changes none.
+    with pytest.raises(AttributeError):
+        CTX.acting_for = "someone else"  # type: ignore[misc]
+    # Made by hand (a tool's own unit test), it is a first attempt.
+    assert CTX.attempt == 1
+
+
 async def test_invoke_validates_then_runs() -> None:
     ok = await quote.invoke(json.dumps({"sku": "tea", "quantity": 4}), CTX)
     assert ok.error is None

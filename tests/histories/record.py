@@ -22,6 +22,7 @@ import tempfile
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from temporalio.client import Client, WorkflowHandle, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
@@ -40,9 +41,13 @@ from tests.support.writer_agents import chatter
 from tether import Agent, AgentRegistry, ContextPolicy, LlmPolicy, subagent, tool
 from tether._events import WATCH_SIGNAL
 from tether._run_io import AgentInput
+from tether._settings import SDK_DEFAULTS, WorkerTuning
 from tether._temporal import TETHER_CONVERTER
 from tether.testing import (
+    CallTools,
+    Cut,
     Fail,
+    Say,
     ScriptedLLM,
     Step,
     binary,
@@ -73,7 +78,15 @@ LOCAL = Agent(
     tools=SUPPORT_DESK.tools,
     llm=LlmPolicy(local_activity=True, retry=QUICK_RETRY),
 )
-AGENTS = AgentRegistry([UNATTENDED, TRIAGE, WITH_FALLBACK, LOCAL])
+# Continues a reply cut at its length limit.
+STORYTELLER = Agent(
+    name="storyteller", instructions="Tell stories.", llm=LlmPolicy(on_truncated="continue")
+)
+# The support desk on the Responses API.
+RESPONSES_DESK = dataclasses.replace(
+    UNATTENDED, name="responses-desk", llm=LlmPolicy(api="responses")
+)
+AGENTS = AgentRegistry([UNATTENDED, TRIAGE, WITH_FALLBACK, LOCAL, STORYTELLER, RESPONSES_DESK])
 
 
 def multi_tool(llm: ScriptedLLM) -> AgentInput:
@@ -244,6 +257,32 @@ async def another_question(run: AgentHandle) -> None:
     await run.signal(AgentWorkflow.end)
 
 
+def truncated_continued(llm: ScriptedLLM) -> AgentInput:
+    llm.enqueue(Cut("Once upon "), say("a time."))
+    return AgentInput(agent="storyteller", prompt="A story, please.")
+
+
+def tools_dropped(llm: ScriptedLLM) -> AgentInput:
+    llm.drops_tools = True
+    llm.enqueue(say("Your order is on its way, I am sure."))
+    return AgentInput(agent="support-desk", acting_for=CUSTOMER, prompt="Where is A-1003?")
+
+
+def model_queue(llm: ScriptedLLM) -> AgentInput:
+    llm.responder = support_desk_responder
+    return AgentInput(agent="support-desk", acting_for=CUSTOMER, prompt="Where is order A-1003?")
+
+
+def responses_with_reasoning(llm: ScriptedLLM) -> AgentInput:
+    def reasoning(messages: list[dict[str, Any]]) -> Step:
+        step = support_desk_responder(messages)
+        assert isinstance(step, Say | CallTools)
+        return dataclasses.replace(step, reasoning="the customer wants the order's status")
+
+    llm.responder = reasoning
+    return AgentInput(agent="responses-desk", acting_for=CUSTOMER, prompt="Where is order A-1003?")
+
+
 def streamed(llm: ScriptedLLM) -> AgentInput:
     llm.responder = support_desk_responder
     # Replies written over a second or so: their text reaches the run in signals.
@@ -313,6 +352,7 @@ class Scenario:
     agents: AgentRegistry | Callable[[Path], AgentRegistry] = AGENTS
     person: Callable[[AgentHandle], Awaitable[object]] | None = None
     watched: bool = False  # started with a subscriber's announcement (streams its text)
+    tuning: WorkerTuning = SDK_DEFAULTS
 
 
 SCENARIOS: dict[str, Scenario] = {
@@ -339,6 +379,12 @@ SCENARIOS: dict[str, Scenario] = {
     "context-compacted": Scenario(compacted_chat, AgentRegistry([COMPACTOR]), three_more_messages),
     "deadline-during-approval": Scenario(deadline_during_approval, REGISTRY),
     "subagent": Scenario(lead_and_helper, AgentRegistry([LEAD, HELPER])),
+    # v7: a reply cut at its length limit, continued; a model server that drops tools;
+    # calls waiting for a worker's model slot; the Responses API with reasoning items.
+    "truncated-continued": Scenario(truncated_continued),
+    "tools-dropped": Scenario(tools_dropped),
+    "model-queue": Scenario(model_queue, tuning=WorkerTuning(max_concurrent_llm_calls=1)),
+    "responses-with-reasoning": Scenario(responses_with_reasoning),
 }
 
 
@@ -348,7 +394,7 @@ async def record(client: Client, name: str, scenario: Scenario, state: Path) -> 
         agents = agents(state)
     with ScriptedLLM() as llm:
         params = scenario.start(llm)
-        async with worker(client, agents, llm) as w:
+        async with worker(client, agents, llm, tuning=scenario.tuning) as w:
             handle: AgentHandle | WorkflowHandle[RefundPipelineWorkflow, RefundResult]
             if isinstance(params, AgentInput):
                 handle = await client.start_workflow(

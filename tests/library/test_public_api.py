@@ -25,6 +25,7 @@ import tether
 import tether.evals
 import tether.events
 import tether.testing
+import tether.web
 import tether.worker
 import tether.workflow
 from tests.support.processes import target
@@ -34,7 +35,15 @@ from tether._records import llm_record
 from tether.testing import ScriptedLLM, call_tools, say, worker
 
 ROOT = Path(__file__).resolve().parents[2]
-PUBLIC = [tether, tether.events, tether.workflow, tether.worker, tether.testing, tether.evals]
+PUBLIC = [
+    tether,
+    tether.events,
+    tether.workflow,
+    tether.worker,
+    tether.testing,
+    tether.evals,
+    tether.web,
+]
 # What a run records and what its activities exchange: never in the top namespace.
 HISTORY_AND_WIRE = {
     "AgentInput", "AgentSpec", "ToolSpec", "OutputSpec", "LlmReply", "LlmRequest",

@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 from google.protobuf import json_format
-from moto.server import ThreadedMotoServer
 from temporalio.api.common.v1 import Payload, Payloads
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.sdk.v1.external_storage_pb2 import ExternalStorageReference
@@ -35,7 +34,7 @@ from tests.support.waiting import closed, status_becomes
 from tether import Agent, AgentRegistry, AgentRun, ContextPolicy, tool
 from tether._limits import MAX_RESULT_BYTES_LIMIT
 from tether._lost_payloads import PayloadLost
-from tether._storage import FileStore, external_storage_from_env
+from tether._storage import S3_EXTRA, FileStore, external_storage_from_env
 from tether.codec_server import make_server
 from tether.testing import ScriptedLLM, call_tools, say, worker
 from tether.worker import data_converter
@@ -59,8 +58,11 @@ def file_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path
 
 @pytest.fixture
 def s3_store(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """A bucket on moto's S3-compatible server, on a loopback port of its own."""
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    """A bucket on moto's S3-compatible server, on a loopback port of its own; without
+    the s3 extra (the SDK's driver needs aioboto3) or moto, the test is skipped."""
+    pytest.importorskip("aioboto3", reason=f"the s3 extra is not installed ({S3_EXTRA})")
+    moto = pytest.importorskip("moto.server", reason="moto (the dev extra) is not installed")
+    server = moto.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
     endpoint = f"http://{host}:{port}"

@@ -168,7 +168,7 @@ async def test_the_page_of_a_run_waiting_for_approval_says_what_waits_and_how_to
                 details, current = (page.frame_locator("iframe").nth(i) for i in (1, 2))
                 for text in (
                     "Waiting for a person",
-                    f"until {call.expires_at:%Y-%m-%d %H:%M} UTC",
+                    until,
                     '"order_id": "A-1001",',
                     decide,
                     '"amount": 42.0,',

@@ -13,6 +13,9 @@ file), so a test can kill something mid-call and the retry goes through.
 NOTES_VERSION=2 serves a changed tool list: `find_note` is renamed `get_note`;
 NOTES_VERSION=flood adds 300 tools of no use and `dump`, which answers with a flood of
 content blocks.
+NOTES_FAILING=1 adds two tools that answer with JSON-RPC errors: `count_notes` an
+internal error while a file `fail-once` is there (deleting it), `forget_note` an
+invalid-params error always.
 """
 
 from __future__ import annotations
@@ -26,7 +29,8 @@ from pathlib import Path
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp.types import TextContent
+from mcp.shared.exceptions import MCPError
+from mcp.types import INTERNAL_ERROR, INVALID_PARAMS, TextContent
 
 IDEMPOTENCY_META_KEY = "tether/idempotency_key"  # what Tether sends; see mcp_tools.py
 HANG_SECONDS = 30  # bounded, so an orphaned server ends by itself
@@ -106,6 +110,28 @@ if VERSION == "flood":
     def dump(blocks: int) -> list[TextContent]:
         """Answer with `blocks` content blocks of a kilobyte each."""
         return [TextContent(type="text", text=f"{i:04d}" + "x" * 1020) for i in range(blocks)]
+
+
+def count_notes(ctx: Context) -> str:
+    """How many notes there are."""
+    record_call("count_notes", ctx)
+    fail = STATE / "fail-once"
+    if fail.exists():
+        fail.unlink()
+        raise MCPError(code=INTERNAL_ERROR, message="the notebook is being reindexed")
+    with db() as conn:
+        return str(conn.execute("SELECT COUNT(*) FROM notes").fetchone()[0])
+
+
+def forget_note(number: int, ctx: Context) -> str:
+    """Forget note `number`."""
+    record_call("forget_note", ctx)
+    raise MCPError(code=INVALID_PARAMS, message=f"note {number} cannot be forgotten")
+
+
+if os.environ.get("NOTES_FAILING") == "1":
+    server.tool()(count_notes)
+    server.tool()(forget_note)
 
 
 if __name__ == "__main__":

@@ -29,8 +29,10 @@ GENERATIONS = Path(__file__).parents[1] / "histories"
 # v5: from "tether-generation-2026-12" on, the one patch a run asks (see
 # tether/_workflows/generations.py), with model calls on the shared queue first;
 # v6: the same patch, on the engine split into modules by concern (agent.py the loop),
-# with scenarios for its own paths (context compaction, a deadline, a sub-agent).
-GENERATION = "v6"
+# with scenarios for its own paths (context compaction, a deadline, a sub-agent);
+# v7: from "tether-generation-2027-01" on: cut replies and dropped tools acted on, model
+# calls on a worker's model queue when it limits them.
+GENERATION = "v7"
 
 
 def histories(workflow_type: str, generation: str = "v*") -> list[Path]:
@@ -61,6 +63,7 @@ class Recorded:
     continued_from: str  # the run id this run continued, or ""
     continued_as_new: bool
     activities: list[str]  # the type of each activity scheduled, in order
+    queues: list[str]  # the task queue of each activity scheduled, in order
     signals: list[str]  # the name of each signal received, in order
     summaries: int  # model calls that summarized older messages (a context policy's)
     children: int  # child workflows started (sub-agents)
@@ -97,6 +100,11 @@ async def recorded(history: WorkflowHistory, result_type: type[BaseModel]) -> Re
         continued_as_new=last.HasField("workflow_execution_continued_as_new_event_attributes"),
         activities=[
             e.activity_task_scheduled_event_attributes.activity_type.name
+            for e in history.events
+            if e.HasField("activity_task_scheduled_event_attributes")
+        ],
+        queues=[
+            e.activity_task_scheduled_event_attributes.task_queue.name
             for e in history.events
             if e.HasField("activity_task_scheduled_event_attributes")
         ],

@@ -31,6 +31,8 @@ class AgentActivities:
         # Whether the namespace has Tether's search attributes: the plugin finds out
         # once the worker runs (see TetherPlugin.run_worker).
         self.searchable = False
+        # The queue of the worker's model calls, if it limits them (see TetherPlugin).
+        self.llm_queue: str | None = None
 
     @activity.defn(name=DESCRIBE_AGENT_ACTIVITY)
     async def describe_agent(self, name: str) -> AgentSpec:
@@ -48,5 +50,7 @@ class AgentActivities:
         # included: a run replays against the values it started with even when a later
         # Tether changes a default (the converter leaves unset fields out).
         return AgentSpec.model_validate(
-            spec.model_copy(update={"searchable": self.searchable}).model_dump()
+            spec.model_copy(
+                update={"searchable": self.searchable, "llm_queue": self.llm_queue}
+            ).model_dump()
         )

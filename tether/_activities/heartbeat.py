@@ -15,8 +15,9 @@ from typing import Any
 from temporalio import activity
 
 
-class _Progress:
-    """The details a tool last reported; the heartbeat loop sends them."""
+class Progress:
+    """The details a tool (or a model call: the pieces of its reply so far) last
+    reported; the heartbeat loop sends them."""
 
     def __init__(self) -> None:
         self.details: tuple[Any, ...] = ()
@@ -27,12 +28,12 @@ class _Progress:
 
 
 @asynccontextmanager
-async def heartbeating() -> AsyncIterator[_Progress]:
+async def heartbeating() -> AsyncIterator[Progress]:
     """Heartbeat while the body runs, at a third of the heartbeat timeout.
 
     Local activities cannot heartbeat; their cancellation is delivered in-process.
     """
-    progress = _Progress()
+    progress = Progress()
     info = activity.info()
     if info.is_local or info.heartbeat_timeout is None:
         yield progress

@@ -8,12 +8,10 @@ honour the provider's Retry-After, the others stop the call at once with a clear
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 from typing import Any
 
 import openai
 from openai import AsyncOpenAI
-from openai.types.chat import ChatCompletion
 from pydantic import BaseModel, ValidationError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -23,8 +21,11 @@ from tether._activities.conversations import Conversations
 from tether._activities.heartbeat import heartbeating
 from tether._activities.llm_errors import classify
 from tether._activities.replies import check_shape, fitted, normalized
+from tether._activities.responses_api import responses_call
 from tether._activities.specs import RecordedSpecs
-from tether._activities.streaming import DeltaFeed, streamed_completion
+from tether._activities.streaming import Receiving, receiving, streamed_completion
+from tether._activities.timeouts import bounded, client_timeout
+from tether._activities.tool_support import ToolSupport
 from tether._activities.tools import stores_large_payloads
 from tether._agents import AgentRegistry
 from tether._logs import get_logger
@@ -32,16 +33,12 @@ from tether._messages import Message, ToolCall, Usage
 from tether._pricing import PriceTable
 from tether._records import AgentSpec
 from tether._redaction import configured_secrets
-from tether._scripted_llm import AGENT_HEADER
-from tether._settings import LlmSettings
+from tether._scripted_llm.steps import AGENT_HEADER
+from tether._settings import Api, LlmSettings
 from tether._validation import describe
 from tether._wire import LLM_ACTIVITY, LlmReply, LlmRequest
 
 log = get_logger("tether.llm")
-
-# The client gives up this long before Temporal's start-to-close timeout, so a slow
-# provider fails as a classified, retryable LlmTimeout rather than an opaque timeout.
-TIMEOUT_MARGIN = timedelta(seconds=2)
 
 
 def make_client(settings: LlmSettings) -> AsyncOpenAI:
@@ -57,9 +54,12 @@ class LlmActivities:
         prices: PriceTable | None = None,
         *,
         conversations: Conversations | None = None,
+        api: Api = "chat",
     ) -> None:
         self._agents = agents
         self.client = client
+        self._api = api  # the wire format of agents whose policy chooses none
+        self.tool_support = ToolSupport()
         self._specs = specs
         self._prices = prices or PriceTable()
         # What a provider's error must not carry into history: the key this client
@@ -74,6 +74,7 @@ class LlmActivities:
         """Send the conversation and the agent's tool schemas, as the run recorded them;
         return one message."""
         agent = served(self._agents, request.agent)
+        info = activity.info()
         if request.priced and request.model not in self._prices.prices:
             raise ApplicationError(
                 f"model {request.model!r} has no price in this worker's price table "
@@ -82,7 +83,7 @@ class LlmActivities:
                 non_retryable=True,
             )
         try:
-            async with heartbeating():
+            async with heartbeating() as progress:
                 spec = await self._specs.resolve(agent, request.digest)
                 rebuilt = False
                 if request.summary:  # a context policy's: plain text in, plain text out
@@ -90,40 +91,52 @@ class LlmActivities:
                     messages = request.messages
                 else:
                     messages, rebuilt = await self._conversations.messages(request)
-                create: dict[str, Any] = {
-                    "messages": _messages(spec, messages),
-                    "timeout": _client_timeout(),
-                    # Names the agent to gateways (and to the scripted model's scripts).
-                    "extra_headers": {AGENT_HEADER: agent.name},
-                    **_options(spec),
+                options: dict[str, Any] = {
+                    "timeout": client_timeout(spec.llm),
+                    # Names the agent to gateways (and to the scripted model's scripts);
+                    # a gateway that honours idempotency keys answers a retry from its
+                    # first attempt.
+                    "extra_headers": {
+                        AGENT_HEADER: agent.name,
+                        "Idempotency-Key": f"tether-{info.workflow_run_id}-{info.activity_id}",
+                    },
                 }
                 # A local activity's signals would wait for its workflow task to end.
-                if request.stream and not activity.info().is_local:
-                    completion, streamed = await self._streamed(request, spec, create)
-                else:
-                    completion = await self.client.chat.completions.create(
-                        model=request.model, **create
+                to_run = request.stream and not info.is_local
+                interval = spec.llm.stream_interval_seconds if to_run else None
+                async with (
+                    receiving(progress, request.turn, interval) as got,
+                    bounded(request.model, spec.llm),
+                ):
+                    api = spec.llm.api_for(request.model) or self._api
+                    message, usage, finish_reason = await self._ask(
+                        api, request.model, spec, _messages(spec, messages), got, options
                     )
-                    streamed = False
+                # A reply that calls none of the agent's tools: did they reach the model?
+                dropped = bool(spec.tools) and not message.tool_calls
+                if dropped:
+                    dropped = await self.tool_support.drops(self.client, request.model, api)
         except openai.APIError as e:
             raise classify(e, model=request.model, secrets=self._secrets) from None
-        message, usage, finish_reason = _parse(completion, request.model)
+        message.truncated = finish_reason == "length"
         log.info(
             "model replied",
             model=request.model,
             turn=request.turn,
             tool_calls=len(message.tool_calls),
             tokens=usage.total_tokens,
+            truncated=message.truncated,
         )
-        info = activity.info()
         reply = LlmReply(
             message=message,
             usage=usage,
             finish_reason=finish_reason,
             cost_usd=self._prices.cost(request.model, usage),
         )
+        if dropped:
+            reply.tools_dropped = True
         reply = fitted(reply, stored=stores_large_payloads())
-        if streamed:  # else the workflow publishes the text at once
+        if got.sent:  # else the workflow publishes the text at once
             reply.streamed = True
         own = self.worker_queues.get(info.task_queue)
         if own is not None and not info.is_local and (rebuilt or info.task_queue == own):
@@ -137,28 +150,38 @@ class LlmActivities:
             reply.output, reply.output_error = _validate(agent.output_type, reply.message.content)
         return reply
 
-    async def _streamed(
-        self, request: LlmRequest, spec: AgentSpec, create: dict[str, Any]
-    ) -> tuple[ChatCompletion, bool]:
-        """The completion, its text streamed to the run as it comes; and whether any of
-        it reached the run."""
-        feed = DeltaFeed(request.turn, spec.llm.stream_interval_seconds)
-        try:
-            completion = await streamed_completion(self.client, request.model, feed.add, **create)
-        except BaseException:
-            await feed.abort()
-            raise
-        await feed.finish()
-        return completion, feed.sent
+    async def _ask(
+        self,
+        api: Api,
+        model: str,
+        spec: AgentSpec,
+        messages: list[Message],
+        got: Receiving,
+        options: dict[str, Any],
+    ) -> tuple[Message, Usage, str | None]:
+        """One call in `api`'s wire format: the reply, its usage and its finish reason."""
+        if api == "responses":
+            reply = await responses_call(self.client, model, spec, messages, got, **options)
+            return normalized(reply[0]), reply[1], reply[2]
+        completion = await streamed_completion(
+            self.client,
+            model,
+            got,
+            messages=[m.to_openai() for m in messages],
+            **options,
+            **_options(spec, model),
+        )
+        return _parse(completion, model)
 
 
-def _options(spec: AgentSpec) -> dict[str, Any]:
+def _options(spec: AgentSpec, model: str) -> dict[str, Any]:
+    """What a chat completion asks for besides the messages."""
     options: dict[str, Any] = {}
     if spec.tools:
         options["tools"] = [t.openai_schema() for t in spec.tools]
-    if spec.llm.max_tokens is not None:
+    if (cap := spec.llm.reply_cap(model)) is not None:
         # Not max_tokens: OpenAI deprecated it and its reasoning models reject it.
-        options["max_completion_tokens"] = spec.llm.max_tokens
+        options["max_completion_tokens"] = cap
     if spec.output is not None and spec.output.native:
         options["response_format"] = {
             "type": "json_schema",
@@ -167,27 +190,16 @@ def _options(spec: AgentSpec) -> dict[str, Any]:
     return options
 
 
-def _messages(spec: AgentSpec, messages: list[Message]) -> list[dict[str, Any]]:
-    out = [m.to_openai() for m in messages]
-    if spec.output is not None and not spec.output.native:
-        # Servers without a JSON-schema response format get the schema in the prompt.
-        schema = json.dumps(spec.output.json_schema)
-        out.insert(
-            1,
-            {
-                "role": "system",
-                "content": "When you give your final answer, reply with only a JSON object "
-                f"matching this JSON schema: {schema}",
-            },
-        )
-    return out
-
-
-def _client_timeout() -> float | None:
-    limit = activity.info().start_to_close_timeout
-    if limit is None:
-        return None
-    return max((limit - TIMEOUT_MARGIN).total_seconds(), limit.total_seconds() / 2)
+def _messages(spec: AgentSpec, messages: list[Message]) -> list[Message]:
+    if spec.output is None or spec.output.native:
+        return messages
+    # Servers without a JSON-schema response format get the schema in the prompt.
+    schema = json.dumps(spec.output.json_schema)
+    note = Message.system(
+        "When you give your final answer, reply with only a JSON object matching this "
+        f"JSON schema: {schema}"
+    )
+    return [*messages[:1], note, *messages[1:]]
 
 
 def _parse(completion: object, model: str) -> tuple[Message, Usage, str | None]:

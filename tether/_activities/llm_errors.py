@@ -20,7 +20,7 @@ import openai
 from temporalio.exceptions import ApplicationError
 
 from tether._redaction import redact
-from tether._scripted_llm import SCRIPT_FAILED
+from tether._scripted_llm.steps import SCRIPT_FAILED
 
 # A provider asking for longer than this is capped: the run's retry policy still bounds
 # how many attempts it gets, and a days-long header is more likely a bug than a plan.

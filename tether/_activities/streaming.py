@@ -1,18 +1,22 @@
-"""A model call whose reply's text reaches the run's event feed while it is written.
+"""A model call read as a stream, its reply's text reaching the run's event feed while
+it is written.
 
-The call asks the provider for a stream (`stream=True`) and builds the same complete
-message a plain call returns: that message is what the workflow uses. The text on the
-way goes to the run by signal, batched (each signal is a history event and a billable
-action), and nothing that goes wrong with it fails or holds up the call: a failed send
-is logged and the reply still returns. Each delta names this attempt, so a subscriber
-can drop what a failed attempt had written.
+Every call asks the provider for a stream (`stream=True`), so that a reply still being
+written is told from a stalled one (see timeouts.py), and builds the same complete
+message a plain call returns: that message is what the workflow uses. If the run asked
+for the text (someone watches it), the text on the way goes to the run by signal,
+batched (each signal is a history event and a billable action), and nothing that goes
+wrong with it fails or holds up the call: a failed send is logged and the reply still
+returns. Each delta names this attempt, so a subscriber can drop what a failed attempt
+had written.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -22,6 +26,7 @@ from openai.types.chat import ChatCompletion
 from temporalio import activity
 from temporalio.contrib.workflow_streams import WorkflowStreamClient
 
+from tether._activities.heartbeat import Progress
 from tether._activities.llm_errors import malformed
 from tether._events import TOPIC, TextDelta
 from tether._logs import get_logger
@@ -111,12 +116,51 @@ class DeltaFeed:
         self.sent = True
 
 
+class Receiving:
+    """What one call has received: its pieces counted in the activity's heartbeat (so
+    `tether status` tells a call being written from one still waiting for its first
+    byte), its text passed on to the run's feed if the run asked for it."""
+
+    def __init__(self, progress: Progress, feed: DeltaFeed | None) -> None:
+        self._progress = progress
+        self._feed = feed
+        self.pieces = 0
+
+    @property
+    def sent(self) -> bool:
+        """Some of the text reached the run."""
+        return self._feed is not None and self._feed.sent
+
+    def piece(self, text: str | None = None) -> None:
+        self.pieces += 1
+        self._progress.report(self.pieces)
+        if text and self._feed is not None:
+            self._feed.add(text)
+
+
+@asynccontextmanager
+async def receiving(
+    progress: Progress, turn: int, interval: float | None
+) -> AsyncIterator[Receiving]:
+    """A call's `Receiving`; with an `interval`, its text goes to the run (see
+    DeltaFeed), what is left of it once the call is done, none once it failed."""
+    feed = DeltaFeed(turn, interval) if interval is not None else None
+    try:
+        yield Receiving(progress, feed)
+    except BaseException:
+        if feed is not None:
+            await feed.abort()
+        raise
+    if feed is not None:
+        await feed.finish()
+
+
 async def streamed_completion(
-    client: AsyncOpenAI, model: str, on_text: Callable[[str], None], **create: Any
+    client: AsyncOpenAI, model: str, got: Receiving, **create: Any
 ) -> ChatCompletion:
-    """The completion of a streamed call, built from its chunks; `on_text` gets each
-    piece of the reply's text. A provider that answers a stream request with one
-    completion (it does not stream) is read as such."""
+    """The completion of a streamed call, built from its chunks, each of which `got`
+    receives. A provider that answers a stream request with one completion (it does not
+    stream) is read as such."""
     stream = await client.chat.completions.create(
         model=model, stream=True, stream_options={"include_usage": True}, **create
     )
@@ -128,8 +172,7 @@ async def streamed_completion(
         async for chunk in stream:
             state.handle_chunk(chunk)
             chunks += 1
-            if chunk.choices and (text := chunk.choices[0].delta.content):
-                on_text(text)
+            got.piece(chunk.choices[0].delta.content if chunk.choices else None)
     if chunks == 0:
         raise malformed(model, "the stream had no chunks")
     # The snapshot, not get_final_completion(): that one raises on finish_reason

@@ -226,3 +226,19 @@ def add_events_option(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="print each of the run's events as one JSON line (workflow_id, seq, type, ...)",
     )
+
+
+def warnings(*, truncated: bool, tools_dropped: bool) -> list[str]:
+    """What makes a run's answer less than it looks, one indented line each."""
+    lines = []
+    if truncated:
+        lines.append(
+            "  truncated: a reply was cut at its length limit (LlmPolicy.max_tokens or the "
+            "model's context); the answer may be incomplete"
+        )
+    if tools_dropped:
+        lines.append(
+            "  tools dropped: the model server left the agent's tools out, and the model "
+            "answered without them (see README, Providers)"
+        )
+    return lines

@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import ValidationError
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 
-from tether._cli.common import emit_json, prog, root_cause
+from tether._cli.common import emit_json, prog, root_cause, warnings
 from tether._cli.follow import Approver, any_progress, follow
 from tether._cli.live import LastEventsMissing, Screen, follow_feed, print_event
 from tether._cli.notices import Notices
@@ -88,6 +88,8 @@ def print_result(
         f"status {result.status} · {plural(result.turns, 'turn')} · "
         f"{result.usage.total_tokens} tokens{cost} · model {result.model}"
     )
+    for line in warnings(truncated=result.truncated, tools_dropped=result.tools_dropped):
+        print(line.strip())
     print(f"workflow id: {workflow_id}\nweb UI: {link}")
 
 

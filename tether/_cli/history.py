@@ -102,6 +102,8 @@ class Record:
     model: str | None = None
     waits: list[Wait] = field(default_factory=list)
     retries: list[Retry] = field(default_factory=list)
+    labels: dict[str, str] = field(default_factory=dict)  # activity id to summary
+    tools_dropped: bool = False
     error: str | None = None
     result: Any = None
     # Where the latest conversation starts: a pipeline's LLM steps are one each.
@@ -128,6 +130,8 @@ class Record:
             "retrying": [r.line() for r in self.retries],
             "error": self.error,
             "last_message": self.last_answer,
+            "truncated": self.truncated,
+            "tools_dropped": self.tools_dropped,
         }
 
     def fold_request(self, request: LlmRequest) -> None:
@@ -146,6 +150,12 @@ class Record:
         self.messages.append(reply.message)
         self.llm_calls += 1
         self.usage += reply.usage
+        self.tools_dropped = self.tools_dropped or reply.tools_dropped
+
+    @property
+    def truncated(self) -> bool:
+        """A reply of the run was cut at its length limit."""
+        return any(m.truncated for m in self.messages)
 
 
 async def read_record(
@@ -165,6 +175,7 @@ async def read_record(
     if record.running:
         record.waits = list(reader.timers.values())
     record.retries = await retries(client, described, reader.labels)
+    record.labels = reader.labels
     return record
 
 

@@ -14,9 +14,11 @@ from tether._cli.chat import cmd_chat, cmd_send
 from tether._cli.common import PROG, TerminalSafe, UserError, add_events_option
 from tether._cli.control import cmd_cancel, cmd_decide
 from tether._cli.keys import add_keygen_command
+from tether._cli.model import add_model_command
 from tether._cli.pipeline import add_pipeline_command
 from tether._cli.run import add_run_options, cmd_run
 from tether._cli.views import STATUSES, cmd_list, cmd_status, cmd_transcript, cmd_watch
+from tether._cli.web import add_web_command
 from tether._cli.worker import add_health_command, add_worker_command
 from tether._evals.command import add_eval_command
 from tether._settings import ConfigurationError
@@ -54,7 +56,9 @@ def build_parser(
     commands = parser.add_subparsers(dest="command", required=True)
     add_worker_command(commands)
     add_health_command(commands)
+    add_model_command(commands)
     add_keygen_command(commands)
+    add_web_command(commands)
 
     def command(
         name: str, run: Command, help: str, *, json: bool = True
@@ -167,7 +171,7 @@ def main(
     parser = build_parser(prog, default_agent=default_agent, default_pipeline=default_pipeline)
     args = parser.parse_args(argv)
     PROG[0] = prog
-    if args.command not in ("worker", "health"):  # a worker's own log keeps its colours
+    if args.command not in ("worker", "health", "model", "web"):  # their own logs keep colours
         sys.stdout, sys.stderr = TerminalSafe(sys.stdout), TerminalSafe(sys.stderr)
     try:
         code: int = asyncio.run(args.run(args))

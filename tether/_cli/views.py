@@ -8,8 +8,8 @@ description and its history (see history.py). Either way it says which.
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from typing import Any, get_args
 
 from temporalio.client import Client, WorkflowExecutionDescription
@@ -25,10 +25,12 @@ from tether._cli.common import (
     open_run,
     run_link,
     shown_call,
+    warnings,
 )
 from tether._cli.ending import finish, plural
 from tether._cli.follow import Approver
 from tether._cli.history import Record, Retry, labels_of, read_record, retries, run_status
+from tether._cli.model_calls import ModelCall, has_model_calls, model_calls
 from tether._cli.reading import (
     QUERY_SECONDS,
     AnyState,
@@ -58,6 +60,7 @@ class Look:
     retries: list[Retry]
     why_history: str
     build: Build | None = None  # the build the run is pinned to
+    model_calls: list[ModelCall] = field(default_factory=list)
 
 
 async def look_at(client: Client, handle: Handle) -> Look:
@@ -73,18 +76,20 @@ async def look_at(client: Client, handle: Handle) -> Look:
     )
     if state is None or ended_badly:
         record = await read_record(client, handle, described)
-        found = record.retries
+        found, labels = record.retries, record.labels
     else:
         record = None
         pending = described.raw_description.pending_activities
-        labels = await labels_of(client, handle) if any(p.attempt > 1 for p in pending) else {}
+        labelled = any(p.attempt > 1 for p in pending) or has_model_calls(described)
+        labels = await labels_of(client, handle) if labelled else {}
         found = await retries(client, described, labels)
     why = (
         f"its worker did not answer within {QUERY_SECONDS:g} s"
         if worker
         else not_served(queue, build)
     )
-    return Look(described, state, record, found, why, build)
+    calls = await model_calls(client, described, labels)
+    return Look(described, state, record, found, why, build, calls)
 
 
 def not_served(queue: str, build: Build | None) -> str:
@@ -111,6 +116,8 @@ async def cmd_status(args: argparse.Namespace) -> int:
 def status_json(workflow_id: str, look: Look) -> dict[str, Any]:
     retrying = [r.line() for r in look.retries]
     build = look.build._asdict() if look.build else None
+    now = datetime.now(UTC)
+    calls = [{**asdict(c), "line": c.line(now)} for c in look.model_calls]
     if look.state is None:
         assert look.record is not None
         return {
@@ -118,11 +125,12 @@ def status_json(workflow_id: str, look: Look) -> dict[str, Any]:
             "why": look.why_history,
             "build": build,
             **look.record.as_json(),
+            "model_calls": calls,
         }
     shown = {"workflow_id": workflow_id, **look.state.model_dump(mode="json")}
     if look.record is not None:  # how it ended, from history
         shown.update(status=look.record.status, error=look.record.error)
-    return {**shown, "build": build, "retrying": retrying}
+    return {**shown, "build": build, "retrying": retrying, "model_calls": calls}
 
 
 def status_text(workflow_id: str, look: Look) -> str:
@@ -142,6 +150,8 @@ def status_text(workflow_id: str, look: Look) -> str:
     if look.build is not None:
         lines.insert(1, f"  build {look.build} (pinned)")
     lines += [f"  {r.line()}" for r in look.retries]
+    now = datetime.now(UTC)
+    lines += [f"  {c.line(now)}" for c in look.model_calls]
     return "\n".join(lines)
 
 
@@ -164,6 +174,7 @@ def agent_lines(workflow_id: str, state: RunState, status: str) -> list[str]:
         lines.append(f"  {plural(state.queued_messages, 'message')} queued")
     if state.error:
         lines.append(f"  error: {state.error}")
+    lines += warnings(truncated=state.truncated, tools_dropped=state.tools_dropped)
     if state.last_message:
         lines.append(f"  last answer: {state.last_message}")
     return lines
@@ -196,6 +207,7 @@ def record_lines(record: Record, why: str) -> list[str]:
     lines += [f"  {wait.line()}" for wait in record.waits]
     if record.error:
         lines.append(f"  error: {record.error}")
+    lines += warnings(truncated=record.truncated, tools_dropped=record.tools_dropped)
     if record.last_answer:
         lines.append(f"  last answer: {record.last_answer}")
     return lines
@@ -241,6 +253,8 @@ async def cmd_transcript(args: argparse.Namespace) -> int:
     for message, line in numbered(messages):
         if message.role in ("system", "user") or (message.role == "assistant" and not line):
             line = f"{message.role}: {message.content or ''}"
+        if message.truncated:
+            line = f"{line}\n  [cut at its length limit]"
         print(line)
     return 0
 

@@ -48,6 +48,7 @@ from tether._workflows.generations import paths
 from tether._workflows.inputs import check_model, checked_input, invalid_input, parsed_input
 from tether._workflows.llm_calls import ModelCalls, describe_agent, repair_request
 from tether._workflows.logs import log
+from tether._workflows.outcomes import Outcomes, continue_request
 from tether._workflows.publishing import Publisher, budget_detail
 from tether._workflows.tool_calls import RunContext, ToolCalls, awaits_approval
 
@@ -89,6 +90,7 @@ class AgentWorkflow(DecidesApprovals):
         self._models = ModelCalls(
             self._agent, self._conversation, self._spend, self._events, self._shown
         )
+        self._outcomes = Outcomes()  # cut replies and dropped tools (outcomes.py)
         if valid and carried:
             self._models.model = valid.model  # the model the conversation moved to
 
@@ -99,6 +101,7 @@ class AgentWorkflow(DecidesApprovals):
         self._shown.upsert_every_turn = not taken.upsert_on_status_only
         self._local_with_updates = not taken.no_local_activities_with_updates
         self._approvals.reused_call_ids = taken.reused_call_ids
+        self._outcomes.enabled = taken.real_models
         bound = taken.bound_and_scoped
         params = checked_input(AgentInput, args)
         if bound:
@@ -169,7 +172,7 @@ class AgentWorkflow(DecidesApprovals):
                 ended = await by_deadline(self._respond(spec), self._limits.deadline)
                 if ended is not None:
                     return ended
-                answer = self._conversation.answer()
+                answer = self._outcomes.answer(self._conversation.answer())
                 if not self._chat.enabled:
                     return self._finish("completed", answer, self._output)
                 self._chat.inbox.answered(answer or "")
@@ -203,6 +206,12 @@ class AgentWorkflow(DecidesApprovals):
             )
             reply = await self._models.call(spec, self._turn, local_allowed=self._local_allowed())
             conversation.add(reply.message)
+            step = self._outcomes.after(spec, reply)
+            if step == "fail":
+                return self._finish("truncated", reply.message.content)
+            if step == "continue":
+                conversation.add(continue_request())
+                continue
             calls = reply.message.tool_calls
             log.info("turn finished", extra={"turn": self._turn, "tool_calls": len(calls)})
             if calls:
@@ -225,6 +234,7 @@ class AgentWorkflow(DecidesApprovals):
     def _finish(
         self, status: RunStatus, answer: str | None, output: dict[str, object] | None = None
     ) -> AgentResult:
+        status = self._outcomes.status(status)
         self._shown.set_status(status)
         if budget := budget_detail(status, self._limits, self._spend):
             self._events.publish(BudgetReached(status=status, detail=budget))
@@ -238,6 +248,8 @@ class AgentWorkflow(DecidesApprovals):
             cost_usd=self._spend.cost(),
             model=self._models.model or "",
             model_switches=self._spend.switches,
+            truncated=self._outcomes.truncated,
+            tools_dropped=self._outcomes.tools_dropped,
         )
 
     def _local_allowed(self, approvals_in_turn: bool = False) -> bool:
@@ -264,6 +276,8 @@ class AgentWorkflow(DecidesApprovals):
             runs=self._chat.runs,
             deadline=self._limits.deadline,
             earlier_runs=self._conversation.earlier_runs,
+            truncated=self._outcomes.truncated,
+            tools_dropped=self._outcomes.tools_dropped,
         )
 
     @workflow.query

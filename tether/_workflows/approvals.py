@@ -171,6 +171,7 @@ class Approvals:
             arguments=call.arguments,
             turn=turn,
             expires_at=workflow.now() + expires_after,
+            since=workflow.now(),
         )
         if digest is not None:  # left unset otherwise: old runs' payloads stay as they were
             self._pending[call.id].digest = digest

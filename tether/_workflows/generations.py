@@ -20,8 +20,12 @@ from dataclasses import dataclass
 from temporalio import workflow
 
 # The current generation: new runs record this patch only.
-CURRENT = "tether-generation-2026-12"
-# The patches before it, each asked only by runs recorded before CURRENT.
+CURRENT = "tether-generation-2027-01"
+# The generation before it. Its runs keep a reply cut at its length limit as any other
+# (no `on_truncated`), complete although their provider dropped the agent's tools, and
+# send model calls to the run's task queue whatever the worker's model slots.
+GENERATION_2026_12 = "tether-generation-2026-12"
+# The patches before those, each asked only by runs recorded before GENERATION_2026_12.
 # Runs started before this upsert their search attributes on every turn.
 UPSERT_ON_STATUS_ONLY = "upsert-on-status-only"
 # Runs started before this use local activities while updates may arrive. An update
@@ -55,6 +59,7 @@ class Paths:
     # (the first time a call id came back), not at the start.
     approvals_per_reused_call_id: bool | None = True
     bound_and_scoped: bool = True
+    real_models: bool = True
 
     def reused_call_ids(self) -> bool:
         if self.approvals_per_reused_call_id is None:
@@ -67,9 +72,18 @@ def paths() -> Paths:
     recorded."""
     if workflow.patched(CURRENT):
         return Paths()
+    if workflow.patched(GENERATION_2026_12):
+        return Paths(real_models=False)
     return Paths(
         upsert_on_status_only=workflow.patched(UPSERT_ON_STATUS_ONLY),
         no_local_activities_with_updates=workflow.patched(NO_LOCAL_ACTIVITIES_WITH_UPDATES),
         approvals_per_reused_call_id=None,
         bound_and_scoped=workflow.patched(BOUND_AND_SCOPED),
+        real_models=False,
     )
+
+
+def real_models() -> bool:
+    """`Paths.real_models` of the running run, wherever it is asked: `paths()` asked
+    CURRENT first thing, and Temporal answers a patch the same all through a run."""
+    return workflow.patched(CURRENT)

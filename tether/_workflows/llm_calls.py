@@ -28,6 +28,7 @@ from temporalio.exceptions import TimeoutError as ActivityTimeout
 from tether._workflows import context
 from tether._workflows.activity_calls import DEFAULT_HEARTBEAT_TIMEOUT_SECONDS, execute
 from tether._workflows.events import RunEvents
+from tether._workflows.generations import real_models
 from tether._workflows.logs import log
 from tether._workflows.publishing import Publisher
 from tether._workflows.run_state import Conversation, Spend
@@ -103,8 +104,14 @@ async def execute_llm(
     last call polls it, and keeps the conversation), for up to AFFINITY_WAIT; if that
     worker is gone, to the run's task queue, where any worker takes it. With `events`,
     the reply's text goes to the run's feed: as it is written if someone watches the
-    run, the agent streams and the call is regular, else at once when it returns."""
+    run, the agent streams and the call is regular, else at once when it returns.
+
+    A worker that limits its model calls recorded its model queue in the spec: the call
+    then waits there, a regular activity, for a free slot (from generations.CURRENT on)."""
     policy = spec.llm
+    model_queue = spec.llm_queue if spec.llm_queue and real_models() else None
+    if model_queue is not None:
+        local_allowed, worker_queue = False, model_queue
     local = policy.local_activity and local_allowed
     if spec.digest is not None:  # the activity then acts on the agent this run recorded
         request = request.model_copy(update={"digest": spec.digest})
@@ -123,7 +130,8 @@ async def execute_llm(
             retry=policy.retry.to_policy(),
             summary=summary,
             task_queue=queue,
-            schedule_to_start=AFFINITY_WAIT if queue else None,
+            # A model queue's calls wait as long as the calls before them take.
+            schedule_to_start=AFFINITY_WAIT if queue and queue != model_queue else None,
         )
 
     reply = await _call_where(call, None if local else worker_queue)
@@ -131,7 +139,14 @@ async def execute_llm(
         text = reply.message.content
         if text and not reply.streamed:
             events.publish(TextDelta(turn=request.turn, text=text))
-        events.publish(Reply(turn=request.turn, text=text))
+        events.publish(
+            Reply(
+                turn=request.turn,
+                text=text,
+                truncated=reply.message.truncated,
+                tools_dropped=reply.tools_dropped,
+            )
+        )
     return reply
 
 
