@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 T = "tests/"
 STUCK = T + "cli/test_cli_when_stuck.py::"
 CHAT = T + "cli/test_cli_chat.py::"
+TRUTHFUL = T + "engine/test_truthful_outcomes.py::"
 
 
 @dataclass(frozen=True)
@@ -541,76 +542,73 @@ MUTATIONS = [
         "tether/_activities/timeouts.py",
         "    return openai.Timeout(stall, connect=min(stall, CONNECT_SECONDS))",
         "    return openai.Timeout(None, connect=min(stall, CONNECT_SECONDS))",
-        (T + "test_slow_models.py::test_a_silent_provider_is_a_stall_and_is_retried",),
+        (T + "engine/test_slow_models.py::test_a_silent_provider_is_a_stall_and_is_retried",),
     ),
     Mutation(
         "no-default-reply-cap",
         "tether/_policies.py",
         "DEFAULT_MAX_TOKENS = 2048",
         "DEFAULT_MAX_TOKENS = None",
-        (T + "test_slow_models.py::test_replies_are_capped_by_default_and_per_model",),
+        (T + "engine/test_slow_models.py::test_replies_are_capped_by_default_and_per_model",),
     ),
     Mutation(
         "model-queue-ignored",
         "tether/_workflows/llm_calls.py",
         "    model_queue = spec.llm_queue if spec.llm_queue and real_models() else None",
         "    model_queue = None",
-        (T + "test_slow_models.py::test_calls_beyond_the_model_slots_wait_in_temporal",),
+        (T + "engine/test_slow_models.py::test_calls_beyond_the_model_slots_wait_in_temporal",),
     ),
     Mutation(
         "queued-call-not-shown",
         "tether/_cli/model_calls.py",
         'return f"queued{waited}: {self.what}, for a free model slot on a worker"',
         'return f"{self.what}"',
-        (T + "test_slow_models.py::test_calls_beyond_the_model_slots_wait_in_temporal",),
+        (T + "engine/test_slow_models.py::test_calls_beyond_the_model_slots_wait_in_temporal",),
     ),
     Mutation(
         "cut-reply-unmarked",
         "tether/_activities/llm.py",
         '        message.truncated = finish_reason == "length"',
         "        message.truncated = False",
-        (T + "test_truthful_outcomes.py",),
+        (T + "engine/test_truthful_outcomes.py",),
     ),
     Mutation(
         "cut-reply-not-continued",
         "tether/_workflows/outcomes.py",
         '            self.pieces.append(message.content or "")\n            return "continue"',
         '            return "go_on"',
-        (T + "test_truthful_outcomes.py::test_a_cut_reply_is_continued_and_joined",),
+        (TRUTHFUL + "test_a_cut_reply_is_continued_and_joined",),
     ),
     Mutation(
         "dropped-tools-complete",
         "tether/_workflows/outcomes.py",
         "and self.has_tools and not self.tool_calls:",
         "and self.has_tools and not self.tool_calls and False:",
-        (
-            T
-            + "test_truthful_outcomes.py::test_a_server_that_drops_tools_does_not_complete_the_run",
-        ),
+        (TRUTHFUL + "test_a_server_that_drops_tools_does_not_complete_the_run",),
     ),
     Mutation(
         "probe-trusts-text",
         "tether/_activities/tool_support.py",
         '    return "drops"',
         '    return "passes"',
-        (
-            T
-            + "test_truthful_outcomes.py::test_a_server_that_drops_tools_does_not_complete_the_run",
-        ),
+        (TRUTHFUL + "test_a_server_that_drops_tools_does_not_complete_the_run",),
     ),
     Mutation(
         "reasoning-not-carried",
         "tether/_activities/responses_api.py",
         "        items += m.reasoning",
         "        items += []",
-        (T + "test_responses_api.py::test_a_run_completes_carrying_its_reasoning",),
+        (T + "engine/test_responses_api.py::test_a_run_completes_carrying_its_reasoning",),
     ),
     Mutation(
         "model-serve-reads-stdin",
         "tether/_llamacpp.py",
         "        signal.sigwait(stops)",
         "        sys.stdin.read()",
-        (T + "test_model_serve.py::test_in_the_foreground_under_nohup_it_serves_until_sigterm",),
+        (
+            T
+            + "ops/test_model_serve.py::test_in_the_foreground_under_nohup_it_serves_until_sigterm",
+        ),
     ),
     # tether web: who sees what, what reaches the page as markup, what a request carries
     Mutation(
@@ -618,70 +616,76 @@ MUTATIONS = [
         "tether/_web/access.py",
         "    if ANY in user.agents or run.agent in user.agents:\n        return True",
         "    if True:\n        return True",
-        (T + "test_web_inbox.py",),
+        (T + "web/test_web_inbox.py",),
     ),
     Mutation(
         "web-pages-not-escaped",
         "tether/_web/context.py",
         "autoescape=True,",
         "autoescape=False,",
-        (T + "test_web_live.py::test_an_edited_approval_runs_edited_and_model_text_stays_text",),
+        (
+            T
+            + "web/test_web_live.py::test_an_edited_approval_runs_edited_and_model_text_stays_text",
+        ),
     ),
     Mutation(
         "web-script-makes-markup",
         "tether/_web/static/app.js",
         "    li.textContent = text;",
         "    li.innerHTML = text;",
-        (T + "test_web_live.py::test_an_edited_approval_runs_edited_and_model_text_stays_text",),
+        (
+            T
+            + "web/test_web_live.py::test_an_edited_approval_runs_edited_and_model_text_stays_text",
+        ),
     ),
     Mutation(
         "web-stream-ignores-from",
         "tether/_web/streams.py",
         "    return int(given) if given.isdigit() else 0",
         "    return 0",
-        (T + "test_web_live.py::test_a_reload_mid_stream_loses_no_event_and_repeats_none",),
+        (T + "web/test_web_live.py::test_a_reload_mid_stream_loses_no_event_and_repeats_none",),
     ),
     Mutation(
         "web-stream-ignores-last-event-id",
         "tether/_web/streams.py",
         "    if last.isdigit():\n        return int(last) + 1",
         "    if False:\n        return int(last) + 1",
-        (T + "test_web_streams.py",),
+        (T + "web/test_web_streams.py",),
     ),
     Mutation(
         "web-any-host",
         "tether/_web/guard.py",
         "        if _hostname(host) not in self.hosts:",
         "        if False:",
-        (T + "test_web_signin.py::test_passwords_sessions_csrf_host_and_origin",),
+        (T + "web/test_web_signin.py::test_passwords_sessions_csrf_host_and_origin",),
     ),
     Mutation(
         "web-no-csrf",
         "tether/_web/forms.py",
         "        if not csrf_ok(session, given):",
         "        if False:",
-        (T + "test_web_signin.py::test_passwords_sessions_csrf_host_and_origin",),
+        (T + "web/test_web_signin.py::test_passwords_sessions_csrf_host_and_origin",),
     ),
     Mutation(
         "web-oidc-any-nonce",
         "tether/_web/oidc.py",
         'if not secrets.compare_digest(str(claims.get("nonce", "")), pending["nonce"]):',
         "if False:",
-        (T + "test_web_signin.py",),
+        (T + "web/test_web_signin.py",),
     ),
     Mutation(
         "web-inbox-newest-first",
         "tether/_web/runs.py",
         "        calls.sort(key=lambda c: c.since)",
         "        calls.sort(key=lambda c: c.since, reverse=True)",
-        (T + "test_web_inbox.py",),
+        (T + "web/test_web_inbox.py",),
     ),
     Mutation(
         "web-decision-unsigned",
         "tether/_web/deciding.py",
         "        return await run.approve(\n            call, signer=signer,",
         "        return await run.approve(\n            call, signer=None,",
-        (T + "test_web_inbox.py", T + "test_web_agui.py"),
+        (T + "web/test_web_inbox.py", T + "web/test_web_agui.py"),
     ),
 ]
 

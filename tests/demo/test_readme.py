@@ -18,16 +18,11 @@ import os
 import pty
 import re
 import shlex
-import shutil
 import socket
 import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-
-import pytest
 
 from tests.support.doc_blocks import pages
 from tests.support.processes import free_port
@@ -88,25 +83,6 @@ def shows(expected: list[str], actual: str) -> bool:
             pattern += ".*?".join(re.escape(part) for part in line.rstrip().split(ELLIPSIS))
             pattern += r"\n"
     return re.fullmatch(pattern, actual + "\n") is not None
-
-
-@pytest.fixture
-def clone(tmp_path: Path) -> Iterator[Path]:
-    """The repository's files, as a clone has them, with this checkout's .venv."""
-    home = tmp_path / "tether"
-    listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT,
-        capture_output=True,
-        check=True,
-    ).stdout.decode()
-    for name in filter(None, listed.split("\0")):
-        if (ROOT / name).is_file():
-            (home / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / name, home / name)
-    (home / ".venv").symlink_to(Path(sys.prefix))
-    yield home
-    subprocess.run([sys.executable, "dev.py", "stop"], cwd=home, capture_output=True)
 
 
 def reads(command: str) -> bool:

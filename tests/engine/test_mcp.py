@@ -32,7 +32,15 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
 from tests.support.history_reading import retried_activities
-from tests.support.mcp_agents import NAME, SERVER, SIDE_EFFECTS, http_notes, notetaker, stdio_notes
+from tests.support.mcp_agents import (
+    NAME,
+    SERVER,
+    SIDE_EFFECTS,
+    calls,
+    http_notes,
+    notetaker,
+    stdio_notes,
+)
 from tests.support.processes import ROOT, free_port, model_env, process_env, target, tether_worker
 from tests.support.runs import key_of
 from tests.support.waiting import until
@@ -48,13 +56,6 @@ from tether.workflow import AgentWorkflow
 AGENTS = "tests.support.mcp_agents:REGISTRY"  # what the tests' `tether worker` processes serve
 FAILS_OVER = 60  # seconds: a retry waits out a dead worker's heartbeat timeout (10 s)
 OUTAGE_SECONDS = 40
-
-
-def calls(notes: Path, tool: str = "add_note", event: str = "started") -> list[dict[str, Any]]:
-    """The calls of `tool` that reached the server, as it logged them."""
-    log = notes / "calls.jsonl"
-    lines = log.read_text().splitlines() if log.exists() else []
-    return [c for c in map(json.loads, lines) if c["tool"] == tool and c["event"] == event]
 
 
 def notes_written(notes: Path) -> list[str]:

@@ -17,6 +17,7 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from tests.support.browser import ARTIFACTS, CHROMIUM, CHROMIUM_MISSING, browser_page
+from tests.support.expiry import asked
 from tests.support.ledger import CUSTOMER
 from tests.support.order_desk import REGISTRY, UNATTENDED, order_desk_script
 from tests.support.processes import cli, free_port, process_env, target, worker_process
@@ -143,14 +144,10 @@ async def test_the_page_of_a_run_waiting_for_approval_says_what_waits_and_how_to
     env, port = ui_env
     with ScriptedLLM(order_desk_script) as llm:
         async with worker(env.client, REGISTRY, llm) as w:
-            run = await AgentRun.start(
-                env.client,
-                "order-desk",
-                PROMPT,
-                task_queue=w.task_queue,
-                acting_for=CUSTOMER,
-            )
-            [call] = await run.wait_for_approval()
+            run, call, expiries = await asked(env.client, w.task_queue)
+            # The page must show now + the timeout, read off this clock (not the run's
+            # own `expires_at`, which a wrong expiry would make agree).
+            until = re.compile("|".join(re.escape(e) for e in expiries))
             decide = f"tether approve {run.id} --call {call.call_id} --digest {call.digest}"
             async with browser_page(tmp_path) as page:
                 await page.goto(f"http://127.0.0.1:{port}/namespaces/default/workflows/{run.id}")

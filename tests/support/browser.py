@@ -1,6 +1,7 @@
 """Debian's Chromium (/usr/bin/chromium) driven by Playwright from PyPI, for the tests that
-look at a page as a person would (the web UI, the evaluation's HTML report); Playwright's
-own browser download is never used, and a test skips without Chromium."""
+look at a page as a person would (the Temporal web UI, `tether web`, the evaluation's
+HTML report); Playwright's own browser download is never used, and a test skips without
+Chromium."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from playwright.async_api import Page
+    from playwright.async_api import BrowserContext, Page, ViewportSize
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_MISSING = f"{CHROMIUM} not installed (apt-get install -y chromium); browser test skipped"
@@ -24,9 +25,11 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / ".tether" / "artifacts"
 
 
 @asynccontextmanager
-async def browser_page(tmp_path: Path) -> AsyncIterator[Page]:
-    """A page of Debian's Chromium that reaches nothing beyond loopback (the web UI also
-    asks the internet for a news feed)."""
+async def chromium(
+    tmp_path: Path, viewport: ViewportSize | None = None
+) -> AsyncIterator[BrowserContext]:
+    """Debian's Chromium, its profile under `tmp_path`, reaching nothing beyond loopback
+    (the Temporal web UI also asks the internet for a news feed)."""
     from playwright.async_api import async_playwright
 
     async with async_playwright() as pw:
@@ -35,13 +38,19 @@ async def browser_page(tmp_path: Path) -> AsyncIterator[Page]:
             executable_path=CHROMIUM,
             args=CHROMIUM_FLAGS,
             headless=True,
-            viewport={"width": 1400, "height": 1250},
+            viewport=viewport or {"width": 1100, "height": 1000},
         )
         try:
-            page = await browser.new_page()
-            await page.route(
+            await browser.route(
                 re.compile(r"^(?!http://127\.0\.0\.1[:/])"), lambda route: route.abort()
             )
-            yield page
+            yield browser
         finally:
             await browser.close()
+
+
+@asynccontextmanager
+async def browser_page(tmp_path: Path) -> AsyncIterator[Page]:
+    """A page of `chromium`, large enough for the Temporal web UI's run pages."""
+    async with chromium(tmp_path, {"width": 1400, "height": 1250}) as browser:
+        yield await browser.new_page()

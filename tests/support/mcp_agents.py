@@ -1,4 +1,5 @@
-"""Agents that take their tools from the test MCP server (tests/support/mcp_server.py).
+"""Agents that take their tools from the test MCP server (tests/support/mcp_server.py),
+and the calls that reached it, read off its log.
 
 `REGISTRY` is for worker processes (`tether worker --agents tests.support.mcp_agents:REGISTRY`):
 it reads where the server is from the environment, NOTES_URL (streamable HTTP) or else
@@ -7,10 +8,11 @@ NOTES_DIR (a stdio server of the worker's own, keeping its notes there).
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
-from typing import Unpack
+from typing import Any, Unpack
 
 from tether import Agent, AgentRegistry, McpServer
 from tether._mcp import McpChoices
@@ -37,6 +39,13 @@ def http_notes(url: str, **choices: Unpack[McpChoices]) -> McpServer:
 
 def notetaker(server: McpServer) -> Agent:
     return Agent(name=NAME, instructions="Keep the user's notes.", mcp=[server])
+
+
+def calls(notes: Path, tool: str = "add_note", event: str = "started") -> list[dict[str, Any]]:
+    """The calls of `tool` that reached the server, as it logged them."""
+    log = notes / "calls.jsonl"
+    lines = log.read_text().splitlines() if log.exists() else []
+    return [c for c in map(json.loads, lines) if c["tool"] == tool and c["event"] == event]
 
 
 def _from_env() -> AgentRegistry:

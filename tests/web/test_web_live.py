@@ -6,25 +6,20 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from support_desk import REGISTRY
-from support_desk.offline import support_desk_responder
-from tests.conftest import CUSTOMER
-from tests.web_support import (
-    ARTIFACTS,
-    CHROMIUM,
-    CHROMIUM_MISSING,
+from tests.support.browser import ARTIFACTS, CHROMIUM, CHROMIUM_MISSING, chromium
+from tests.support.ledger import CUSTOMER, rows
+from tests.support.order_desk import ORDER_DESK, REGISTRY, order_desk_script, refund_prompt
+from tests.support.web import (
     CUSTOMER_USER,
     LEAD,
     UI_TIMEOUT,
     USERS,
-    chromium,
     served,
     sign_in,
     until_listed_waiting,
@@ -40,7 +35,8 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.skipif(shutil.which(CHROMIUM) is None, reason=CHROMIUM_MISSING)
 SERVICE = Signer.generate()
 TRUST = ApproverKeys(keys={SERVICE.public_key: ["*"]})
-WRITER = Agent(name="support-desk", instructions="Write at length.")
+# Under the order desk's name, which the signed-in lead may watch.
+WRITER = Agent(name=ORDER_DESK.name, instructions="Write at length.")
 LONG_ANSWER = " ".join(f"word{i}" for i in range(200))
 INJECTED = "<script>window.__pwned = 1</script>"
 MARKDOWN = '[click to approve](https://evil.example/x) <img src=x onerror="window.__pwned=2">'
@@ -95,7 +91,7 @@ async def until_shown(page: Page, count: int, within: float = 60) -> None:
 
 
 async def test_an_edited_approval_runs_edited_and_model_text_stays_text(
-    dev_env: WorkflowEnvironment, shop_db: Path, tmp_path: Path
+    dev_env: WorkflowEnvironment, ledger: Path, tmp_path: Path
 ) -> None:
     from playwright.async_api import expect
 
@@ -107,7 +103,7 @@ async def test_an_edited_approval_runs_edited_and_model_text_stays_text(
         async with worker(dev_env.client, REGISTRY, llm, approver_keys=TRUST) as w:
             config = WebConfig(users=USERS, signer=SERVICE, task_queue=w.task_queue)
             run = await AgentRun.start(
-                dev_env.client, "support-desk", "Refund A-1001 please.",
+                dev_env.client, ORDER_DESK, "Refund A-1001 please.",
                 acting_for=CUSTOMER, task_queue=w.task_queue,
             )  # fmt: skip
             await run.wait_for_approval(within=60)
@@ -133,17 +129,16 @@ async def test_an_edited_approval_runs_edited_and_model_text_stays_text(
                 assert await page.evaluate("window.__pwned") is None
                 assert await page.locator('a[href*="evil"]').count() == 0
                 assert await page.locator("main img").count() == 0
-    with sqlite3.connect(shop_db) as db:
-        [(reason, approver)] = db.execute("SELECT reason, approved_by FROM refunds").fetchall()
+    [(reason, approver)] = rows(ledger, "SELECT reason, approved_by FROM refunds")
     assert (reason, approver) == ("damaged in transit", LEAD.name)
 
 
 async def test_a_chat_asks_for_its_approval_inline(
-    dev_env: WorkflowEnvironment, shop_db: Path, tmp_path: Path
+    dev_env: WorkflowEnvironment, ledger: Path, tmp_path: Path
 ) -> None:
     from playwright.async_api import expect
 
-    with ScriptedLLM(support_desk_responder) as llm:
+    with ScriptedLLM(order_desk_script) as llm:
         async with worker(dev_env.client, REGISTRY, llm, approver_keys=TRUST) as w:
             config = WebConfig(
                 users=USERS, signer=SERVICE, task_queue=w.task_queue, agents=REGISTRY
@@ -155,9 +150,7 @@ async def test_a_chat_asks_for_its_approval_inline(
                 page = await browser.new_page()
                 await sign_in(page, base, CUSTOMER_USER)
                 await page.get_by_role("link", name="New chat").click()
-                await page.get_by_label("Message").fill(
-                    "Order A-1001 arrived broken, I want my money back."
-                )
+                await page.get_by_label("Message").fill(refund_prompt("A-1001"))
                 await page.get_by_role("button", name="Start").click()
                 approval = page.locator("#approvals article.call")
                 await expect(approval).to_contain_text("issue_refund", timeout=UI_TIMEOUT)
@@ -174,6 +167,5 @@ async def test_a_chat_asks_for_its_approval_inline(
             chat = AgentRun.attach(dev_env.client, workflow_id)
             await chat.end()
             assert (await asyncio.wait_for(chat.result(), 60)).status == "completed"
-    with sqlite3.connect(shop_db) as db:
-        [(approver,)] = db.execute("SELECT approved_by FROM refunds").fetchall()
+    [(approver,)] = rows(ledger, "SELECT approved_by FROM refunds")
     assert approver == CUSTOMER_USER.name

@@ -2,7 +2,7 @@
 from message texts): a result with `isError` is a failed call (`tool_error`) told to
 the model; a JSON-RPC error about the call (invalid params) is too, and is not retried;
 a JSON-RPC internal error is the server's, retried per the tool's retry policy until
-the call goes through. The test server (tests/mcp_server.py) runs as a stdio
+the call goes through. The test server (tests/support/mcp_server.py) runs as a stdio
 subprocess of the worker; time-skipping server, scripted model over HTTP."""
 
 from __future__ import annotations
@@ -13,9 +13,8 @@ from pathlib import Path
 
 from temporalio.testing import WorkflowEnvironment
 
-from tests.conftest import retried_activities
-from tests.mcp_agents import SERVER, notetaker
-from tests.test_mcp import calls
+from tests.support.history_reading import retried_activities
+from tests.support.mcp_agents import SERVER, calls, notetaker
 from tether import AgentRun, McpServer
 from tether._activities.mcp_tools import MAX_RESULT_BLOCKS, outcome_of
 from tether._wire import MCP_TOOL_ACTIVITY

@@ -17,13 +17,12 @@ from pathlib import Path
 
 import httpx
 
-from tests.conftest import free_port
-from tests.test_readme import clone  # noqa: F401  (the fixture)
+from tests.support.processes import free_port
 
 DEMO_SECONDS = 240
 
 
-def test_dev_py_demo_web_serves_the_waiting_refund_to_the_lead(clone: Path) -> None:  # noqa: F811
+def test_dev_py_demo_web_serves_the_waiting_refund_to_the_lead(clone: Path) -> None:
     grpc, ui, web = free_port(), free_port(), free_port()
     env = {
         k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "TEMPORAL_", "TETHER_"))

@@ -19,10 +19,10 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
-from tests.conftest import retried_activities, until
-from tests.processes import model_env, process_env, target, tether_worker
+from tests.support.history_reading import retried_activities
+from tests.support.processes import model_env, process_env, target, tether_worker
+from tests.support.waiting import until
 from tether import Agent, AgentRegistry, AgentRun, LlmPolicy, tool
-from tether._run_io import AgentInput
 from tether._wire import LLM_ACTIVITY
 from tether.events import TextDelta
 from tether.testing import (
@@ -35,7 +35,6 @@ from tether.testing import (
     rate_limited,
     worker,
 )
-from tether.workflow import AgentWorkflow
 
 WITHIN = 60.0
 QUICK = RetryPolicy(
@@ -83,12 +82,10 @@ def reasoning_sent(body: dict[str, Any]) -> list[dict[str, Any]]:
 async def test_a_run_completes_carrying_its_reasoning(ts_env: WorkflowEnvironment) -> None:
     with ScriptedLLM(responder=order_script) as llm:
         async with worker(ts_env.client, AGENTS, llm) as w:
-            result = await ts_env.client.execute_workflow(
-                AgentWorkflow.run,
-                AgentInput(agent="reasoner", prompt="Where is A-1003?"),
-                id=f"responses-{uuid.uuid4().hex[:8]}",
-                task_queue=w.task_queue,
+            run = await AgentRun.start(
+                ts_env.client, REASONER, "Where is A-1003?", task_queue=w.task_queue
             )
+            result = await run.result()
     assert (result.status, result.answer) == ("completed", ANSWER)
     first, second = llm.requests
     assert first.api == second.api == "responses"
@@ -127,21 +124,14 @@ async def test_failures_are_classified_and_retried_as_on_chat(ts_env: WorkflowEn
             context_length_exceeded(),
         )
         async with worker(ts_env.client, AGENTS, llm) as w:
-            handle = await ts_env.client.start_workflow(
-                AgentWorkflow.run,
-                AgentInput(agent="reasoner", prompt="Where?"),
-                id=f"responses-{uuid.uuid4().hex[:8]}",
-                task_queue=w.task_queue,
+            run = await AgentRun.start(ts_env.client, REASONER, "Where?", task_queue=w.task_queue)
+            assert (await run.result()).answer == ANSWER
+            assert await retried_activities(run.handle) == [(LLM_ACTIVITY, 3)]
+            failing = await AgentRun.start(
+                ts_env.client, REASONER, "Where?", task_queue=w.task_queue
             )
-            assert (await handle.result()).answer == ANSWER
-            assert await retried_activities(handle) == [(LLM_ACTIVITY, 3)]
             with pytest.raises(WorkflowFailureError) as failure:
-                await ts_env.client.execute_workflow(
-                    AgentWorkflow.run,
-                    AgentInput(agent="reasoner", prompt="Where?"),
-                    id=f"responses-{uuid.uuid4().hex[:8]}",
-                    task_queue=w.task_queue,
-                )
+                await failing.result()
     cause = failure.value.cause
     assert isinstance(cause, ApplicationError) and cause.type == "ContextLengthExceeded"
     assert all(r.api == "responses" for r in llm.requests)
@@ -173,28 +163,27 @@ async def test_a_worker_killed_mid_call_loses_nothing(
         env = process_env(
             target(dev_env),
             queue,
-            tmp_path / "shop.db",
+            tmp_path / "ledger.db",
             **model_env(llm),
             TETHER_LLM_API="responses",
         )
-        with tether_worker(env, tmp_path / "first.log", "tests.test_responses_api:AGENTS") as first:
-            handle = await dev_env.client.start_workflow(
-                AgentWorkflow.run,
-                AgentInput(agent="plain", prompt="Where is A-1003?"),
-                id=queue,
-                task_queue=queue,
+        with tether_worker(
+            env, tmp_path / "first.log", "tests.engine.test_responses_api:AGENTS"
+        ) as first:
+            run = await AgentRun.start(
+                dev_env.client, PLAIN, "Where is A-1003?", id=queue, task_queue=queue
             )
 
             async def asked() -> bool:
                 return llm.request_count >= 1
 
-            await until(asked, "the model was never asked", WITHIN)
+            await until(asked, "the model was never asked", within=WITHIN)
             first.kill()
-            first.wait()
+            first.wait(timeout=30)
         script.release.set()
-        with tether_worker(env, tmp_path / "second.log", "tests.test_responses_api:AGENTS"):
+        with tether_worker(env, tmp_path / "second.log", "tests.engine.test_responses_api:AGENTS"):
             async with asyncio.timeout(WITHIN):
-                result = await handle.result()
+                result = await run.result()
     assert (result.status, result.answer) == ("completed", ANSWER)
     held, retried, last = llm.requests
     assert held.body["input"] == retried.body["input"]  # the same request again

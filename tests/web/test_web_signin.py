@@ -16,16 +16,14 @@ import httpx
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from tests.oidc_provider import CLIENT_ID, CLIENT_SECRET, Provider
-from tests.web_support import (
-    ARTIFACTS,
-    CHROMIUM,
-    CHROMIUM_MISSING,
+from tests.support.browser import ARTIFACTS, CHROMIUM, CHROMIUM_MISSING, chromium
+from tests.support.doc_blocks import ROOT
+from tests.support.oidc_provider import CLIENT_ID, CLIENT_SECRET, Provider
+from tests.support.web import (
     LEAD,
     PASSWORD,
     UI_TIMEOUT,
     USERS,
-    chromium,
     served,
     signed_in,
 )
@@ -34,7 +32,7 @@ from tether._web.access import check_password
 from tether._web.config import check_bind
 from tether.web import Oidc, WebConfig, WebUser, create_app, hash_password, load_users
 
-GUIDE = Path(__file__).resolve().parent.parent / "docs" / "guides" / "web.md"
+GUIDE = ROOT / "docs" / "guides" / "web.md"
 
 
 @pytest.fixture
@@ -205,7 +203,7 @@ def test_tether_web_says_what_is_wrong_in_one_line(tmp_path: Path) -> None:
         (["--users", str(users), "--host", "10.1.2.3"], "nobody can sign in"),
         (["--users", str(tmp_path / "missing.toml")], "cannot read users file"),
         (["--oidc-issuer", "https://id.example"], "needs both --oidc-issuer and"),
-        (["--rule", "tests.web_support:PASSWORD"], "--rule tests.web_support:PASSWORD: not a"),
+        (["--rule", "tests.support.web:PASSWORD"], "--rule tests.support.web:PASSWORD: not a"),
     ]:
         done = subprocess.run(
             [tether, "web", *args], env=env, capture_output=True, text=True, timeout=60
@@ -262,7 +260,7 @@ async def test_a_program_calls_with_an_id_token_of_the_provider(
         # A post with the token is the caller's own (no cookie, no CSRF): here a body
         # that is no RunAgentInput; without a token, nobody.
         ran = await http.post(
-            "/agui/support-desk", content=b"{}", headers={"Authorization": f"Bearer {good}"}
+            "/agui/order-desk", content=b"{}", headers={"Authorization": f"Bearer {good}"}
         )
         assert ran.status_code == 400 and "RunAgentInput" in ran.text
-        assert (await http.post("/agui/support-desk", content=b"{}")).status_code == 403
+        assert (await http.post("/agui/order-desk", content=b"{}")).status_code == 403

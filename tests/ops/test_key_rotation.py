@@ -23,14 +23,12 @@ from temporalio.converter import (
 )
 from temporalio.testing import WorkflowEnvironment
 
-from tests.conftest import running_worker, until
+from tests.support.waiting import until
 from tether import Agent, AgentRegistry, AgentRun
 from tether._codec import KEY_ID, EncryptionCodec, UnknownKeyError
-from tether._run_io import AgentInput
 from tether._storage import DEFAULT_THRESHOLD, FileStore, resolve_references
-from tether.testing import ScriptedLLM, say
+from tether.testing import ScriptedLLM, say, worker
 from tether.worker import data_converter
-from tether.workflow import AgentWorkflow
 
 KEYS = {name: os.urandom(32) for name in ("2026-10", "2026-11", "2026-12")}
 
@@ -112,24 +110,17 @@ async def test_a_chat_goes_on_across_a_rotation_and_its_history_shows_where(
     queue = f"rotation-{uuid.uuid4().hex[:8]}"
     old_client = client_with(keys("2026-10"))
     with ScriptedLLM(lambda messages: say(f"echo {len(messages)}")) as llm:
-        async with running_worker(old_client, llm, agents=registry, queue=queue):
-            handle = await old_client.start_workflow(
-                AgentWorkflow.run,
-                AgentInput(agent="rotated", prompt="before", chat=True),
-                id=f"rotation-{uuid.uuid4().hex[:8]}",
-                task_queue=queue,
-            )
-            run = AgentRun(handle, client=old_client)
+        async with worker(old_client, registry, llm, queue=queue):
+            run = await AgentRun.start(old_client, "rotated", "before", chat=True, task_queue=queue)
+            handle = run.handle
 
             async def answered() -> bool:
                 return (await run.state()).status == "awaiting_user"
 
             await until(answered, "the chat never answered its first message")
         rotated = client_with(keys("2026-10", "2026-11"))
-        async with running_worker(rotated, llm, agents=registry, queue=queue):
-            run = AgentRun(
-                rotated.get_workflow_handle_for(AgentWorkflow.run, handle.id), client=rotated
-            )
+        async with worker(rotated, registry, llm, queue=queue):
+            run = AgentRun.attach(rotated, handle.id)
             assert await run.send("after") == "echo 4"
             await run.end()
             result = await run.result()

@@ -14,7 +14,6 @@ import pytest
 from pydantic import BaseModel, Field
 from temporalio.testing import WorkflowEnvironment
 
-from tests.conftest import pending_approvals, running_worker
 from tether import Agent, AgentRegistry, AgentRun, tool
 from tether._arguments import (
     MAX_DEPTH,
@@ -31,7 +30,7 @@ from tether._schema import strict_schema
 from tether._trust import ApprovalRules
 from tether._workflows.approvals import Rules
 from tether.events import ApprovalWaiting, ToolCallFinished
-from tether.testing import SIGNER, ScriptedLLM, call_tools, say
+from tether.testing import SIGNER, ScriptedLLM, call_tools, say, wait_for_approvals, worker
 
 OBJ: dict[str, Any] = {"type": "object"}
 
@@ -364,11 +363,11 @@ async def test_a_call_the_schema_refuses_goes_back_to_the_model_and_nobody_is_as
             call_tools(("transfer", {"amount": 100, "to": "A-1"})),
             say("done"),
         )
-        async with running_worker(
-            ts_env.client, llm, agents=AgentRegistry([agent]), queue=f"args-{uuid.uuid4().hex[:8]}"
+        async with worker(
+            ts_env.client, AgentRegistry([agent]), llm, queue=f"args-{uuid.uuid4().hex[:8]}"
         ) as w:
             run = await AgentRun.start(ts_env.client, "bounded", "pay", task_queue=w.task_queue)
-            [call] = await pending_approvals(run.handle)
+            [call] = await wait_for_approvals(run)
             assert call.arguments == '{"amount": 100, "to": "A-1"}'
             await run.approve(call, signer=SIGNER)
             result = await run.result()

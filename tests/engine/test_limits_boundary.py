@@ -17,13 +17,12 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from tests.conftest import running_worker
 from tether import Agent, AgentRegistry, AgentRun, tool
 from tether._limits import MAX_RESULT_BYTES_LIMIT, STORED_RESULT_BYTES_LIMIT
 from tether._settings import ConfigurationError
 from tether._storage import DEFAULT_THRESHOLD, FileStore, external_storage_from_env
 from tether._tools import truncate
-from tether.testing import ScriptedLLM, call_tools, say
+from tether.testing import ScriptedLLM, call_tools, say, worker
 from tether.worker import data_converter
 
 LIMIT = 1000  # bytes
@@ -55,8 +54,8 @@ async def tool_results(client: Client, agent: Agent, *calls: dict[str, Any]) -> 
     """What the model is shown of each call of `produce` (made in one message)."""
     with ScriptedLLM() as llm:
         llm.enqueue(call_tools(*(("produce", c) for c in calls)), say("done"))
-        async with running_worker(
-            client, llm, agents=AgentRegistry([agent]), queue=f"lim-{uuid.uuid4().hex[:8]}"
+        async with worker(
+            client, AgentRegistry([agent]), llm, queue=f"lim-{uuid.uuid4().hex[:8]}"
         ) as w:
             run = await AgentRun.start(client, agent.name, "go", task_queue=w.task_queue)
             assert (await asyncio.wait_for(run.result(), 120)).status == "completed"
@@ -137,8 +136,8 @@ async def stored_completions(client: Client, size: int) -> list[bool]:
     )
     with ScriptedLLM() as llm:
         llm.enqueue(call_tools(("produce", {"size": size, "char": "x"})), say("done"))
-        async with running_worker(
-            client, llm, agents=AgentRegistry([agent]), queue=f"thr-{uuid.uuid4().hex[:8]}"
+        async with worker(
+            client, AgentRegistry([agent]), llm, queue=f"thr-{uuid.uuid4().hex[:8]}"
         ) as w:
             run = await AgentRun.start(client, "threshold", "go", task_queue=w.task_queue)
             assert (await asyncio.wait_for(run.result(), 120)).status == "completed"

@@ -7,22 +7,20 @@ activity's timeout while the test waits.
 
 from __future__ import annotations
 
-import uuid
 from datetime import timedelta
+from typing import Any
 
 from temporalio.client import WorkflowFailureError, WorkflowHandle
 from temporalio.common import RetryPolicy
 from temporalio.testing import WorkflowEnvironment
 
-from tests.conftest import until
-from tether import Agent, AgentRegistry, AgentResult, LlmPolicy
+from tests.support.waiting import until
+from tether import Agent, AgentRegistry, AgentResult, AgentRun, LlmPolicy
 from tether._cli.views import look_at, status_text
 from tether._policies import ModelOptions
-from tether._run_io import AgentInput
 from tether._wire import LLM_ACTIVITY
 from tether.testing import ScriptedLLM, Slow, Streamed, say, worker
 from tether.worker import WorkerTuning
-from tether.workflow import AgentWorkflow
 
 QUICK_RETRY = RetryPolicy(
     initial_interval=timedelta(milliseconds=100),
@@ -54,19 +52,16 @@ AGENTS = AgentRegistry([WATCHFUL, CAPPED, DEFAULTS])
 
 async def run_of(
     env: WorkflowEnvironment, llm: ScriptedLLM, agent: str
-) -> tuple[AgentResult, WorkflowHandle[AgentWorkflow, AgentResult]]:
+) -> tuple[AgentResult, WorkflowHandle[Any, Any]]:
     async with worker(env.client, AGENTS, llm) as w:
-        handle = await env.client.start_workflow(
-            AgentWorkflow.run,
-            AgentInput(agent=agent, prompt="Tell me about the lamp."),
-            id=f"slow-{uuid.uuid4().hex[:8]}",
-            task_queue=w.task_queue,
+        run = await AgentRun.start(
+            env.client, agent, "Tell me about the lamp.", task_queue=w.task_queue
         )
-        return await handle.result(), handle
+        return await run.result(), run.handle
 
 
 async def attempts_and_failures(
-    handle: WorkflowHandle[AgentWorkflow, AgentResult],
+    handle: WorkflowHandle[Any, Any],
 ) -> list[tuple[int, str]]:
     """Each model call's attempts, and the type and message of the failure before its last."""
     events = (await handle.fetch_history()).events
@@ -143,12 +138,11 @@ async def four_runs_on_one_slot(
         registry = AgentRegistry([ONE_SECOND_REPLIES])
         async with worker(env.client, registry, llm, tuning=tuning) as w:
             handles = [
-                await env.client.start_workflow(
-                    AgentWorkflow.run,
-                    AgentInput(agent="one-second", prompt="hello"),
-                    id=f"slot-{uuid.uuid4().hex[:8]}",
-                    task_queue=w.task_queue,
-                )
+                (
+                    await AgentRun.start(
+                        env.client, ONE_SECOND_REPLIES, "hello", task_queue=w.task_queue
+                    )
+                ).handle
                 for _ in range(RUNS)
             ]
             if while_waiting:

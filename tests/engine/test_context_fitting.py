@@ -17,7 +17,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from temporalio.testing import WorkflowEnvironment
 
-from tests.conftest import running_worker
 from tether import Agent, AgentRegistry, AgentRun, ContextPolicy, tool
 from tether._messages import Message, ToolCall
 from tether._workflows import context
@@ -31,7 +30,7 @@ from tether._workflows.context import (
     summary_request,
 )
 from tether._workflows.run_state import Conversation
-from tether.testing import ScriptedLLM, Step, call_tools, say
+from tether.testing import ScriptedLLM, Step, call_tools, say, worker
 
 INSTRUCTIONS = "You are a careful assistant. " * 40  # 1,160 characters, longer than a cut
 
@@ -185,8 +184,8 @@ async def test_every_request_the_model_gets_keeps_calls_and_results_together(
         context=ContextPolicy(max_tokens=1500, keep_recent=2, tool_result_chars=200),
     )
     with ScriptedLLM(parallel()) as llm:
-        async with running_worker(
-            ts_env.client, llm, agents=AgentRegistry([agent]), queue=f"fit-{uuid.uuid4().hex[:8]}"
+        async with worker(
+            ts_env.client, AgentRegistry([agent]), llm, queue=f"fit-{uuid.uuid4().hex[:8]}"
         ) as w:
             run = await AgentRun.start(ts_env.client, "looker", "look", task_queue=w.task_queue)
             result = await run.result()

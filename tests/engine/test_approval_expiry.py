@@ -1,61 +1,27 @@
 """When a waiting approval expires, as people are shown it, checked against the clock:
 the call's `expires_at`, the web UI's timer label and current details, and the event
 feed all say now + the approval timeout (the web UI test in a browser compares the
-page with the same clock). A dev server, whose clock is the machine's."""
+page with the same clock, tests/support/expiry.py). A dev server, whose clock is the
+machine's."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
-
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.sdk.v1 import WorkflowMetadata
-from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from support_desk.offline import support_desk_responder
-from tests.conftest import CUSTOMER, running_worker
-from tether import AgentRun, PendingApproval
+from tests.support.expiry import asked
+from tests.support.order_desk import REGISTRY, order_desk_script
 from tether.events import ApprovalWaiting
-from tether.testing import SIGNER, ScriptedLLM
-
-TIMEOUT = timedelta(hours=5)
-SLACK = timedelta(seconds=2)  # the server's clock and this process's
-
-
-def shown(moment: datetime) -> str:
-    return f"until {moment:%Y-%m-%d %H:%M} UTC"
-
-
-def clock_expiries(before: datetime, after: datetime) -> set[str]:
-    """How the expiry may be shown: now + TIMEOUT, now being when the call was asked."""
-    return {shown(before + TIMEOUT), shown(after + TIMEOUT)}
-
-
-async def asked(client: Client, queue: str) -> tuple[AgentRun, PendingApproval, set[str]]:
-    """A support-desk refund run waiting for approval, its call, and how its expiry may
-    be shown by this clock."""
-    before = datetime.now(UTC)
-    run = await AgentRun.start(
-        client,
-        "support-desk",
-        "Order A-1001 arrived broken, I want my money back.",
-        task_queue=queue,
-        acting_for=CUSTOMER,
-        approval_timeout=TIMEOUT,
-    )
-    [call] = await run.wait_for_approval()
-    after = datetime.now(UTC)
-    assert before + TIMEOUT - SLACK <= call.expires_at <= after + TIMEOUT + SLACK
-    return run, call, clock_expiries(before, after)
+from tether.testing import SIGNER, ScriptedLLM, worker
 
 
 async def test_an_approval_expires_the_timeout_after_it_was_asked(
-    dev_env: WorkflowEnvironment, shop_db: Path
+    dev_env: WorkflowEnvironment,
 ) -> None:
-    with ScriptedLLM(support_desk_responder) as llm:
-        async with running_worker(dev_env.client, llm) as worker:
-            run, call, expiries = await asked(dev_env.client, worker.task_queue)
+    with ScriptedLLM(order_desk_script) as llm:
+        async with worker(dev_env.client, REGISTRY, llm) as w:
+            run, call, expiries = await asked(dev_env.client, w.task_queue)
             metadata = await run.handle.query(
                 "__temporal_workflow_metadata", result_type=WorkflowMetadata
             )

@@ -1,5 +1,6 @@
 """Helpers of the `tether web` tests: the app served on a free loopback port in the
-test's process, its people, a signed-in HTTP client, and Chromium."""
+test's process, its people (on the order desk), a signed-in HTTP client, and signing in
+in a browser (Chromium is tests/support/browser.py's)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ import asyncio
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import httpx
@@ -15,41 +15,36 @@ import uvicorn
 from starlette.types import ASGIApp
 from temporalio.client import Client
 
-from tests.conftest import free_port
+from tests.support.ledger import CUSTOMER
+from tests.support.processes import free_port
+from tests.support.waiting import until
 from tether._search_attributes import AGENT_STATUS
 from tether._web.access import WebUser, hash_password
 
 if TYPE_CHECKING:
-    from playwright.async_api import BrowserContext, Page, ViewportSize
+    from playwright.async_api import Page
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_MISSING = f"{CHROMIUM} not installed (apt-get install -y chromium); browser tests skipped"
-CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]  # fmt: skip
 PASSWORD = "correct horse battery staple"
 _HASH = hash_password(PASSWORD)
 LEAD = WebUser(
     name="lead@shop.test",
-    agents=("support-desk",),
-    chat=("support-desk",),
+    agents=("order-desk",),
+    chat=("order-desk",),
     decide=True,
     password_hash=_HASH,
 )
 # Signed in, and may decide, but only the runs of another agent.
 OUTSIDER = WebUser(name="billing@shop.test", agents=("billing",), decide=True, password_hash=_HASH)
-# A customer who chats with the support desk and confirms what it does for her: she sees
-# the runs that act for her (C-1, as tests.conftest.CUSTOMER) and decides their calls.
+# A customer who chats with the order desk and confirms what it does for her: she sees
+# the runs that act for her (CUSTOMER, Ada) and decides their calls.
 CUSTOMER_USER = WebUser(
     name="ada@example.com",
-    acting_for="C-1",
-    chat=("support-desk",),
+    acting_for=CUSTOMER,
+    chat=("order-desk",),
     decide=True,
     password_hash=_HASH,
 )
 USERS = {u.name: u for u in (LEAD, OUTSIDER, CUSTOMER_USER)}
-ARTIFACTS = Path(__file__).resolve().parent.parent / ".tether" / "artifacts"
 UI_TIMEOUT = 60_000  # ms, on a busy two-core machine
 
 
@@ -95,36 +90,13 @@ async def until_listed_waiting(client: Client, workflow_id: str, within: float =
     """Until Temporal's visibility lists the run as waiting for a person (it trails the
     run by a moment)."""
     query = f"{AGENT_STATUS} = 'awaiting_approval' AND WorkflowId = '{workflow_id}'"
-    async with asyncio.timeout(within):
-        while True:
-            if [r async for r in client.list_workflows(query)]:
-                return
-            await asyncio.sleep(0.2)
 
+    async def listed() -> bool:
+        return bool([r async for r in client.list_workflows(query)])
 
-@asynccontextmanager
-async def chromium(
-    tmp_path: Path, viewport: ViewportSize | None = None
-) -> AsyncIterator[BrowserContext]:
-    """Debian's Chromium (never Playwright's own download), reaching nothing beyond
-    loopback."""
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as pw:
-        browser = await pw.chromium.launch_persistent_context(
-            str(tmp_path / "chromium-profile"),
-            executable_path=CHROMIUM,
-            args=CHROMIUM_FLAGS,
-            headless=True,
-            viewport=viewport or {"width": 1100, "height": 1000},
-        )
-        try:
-            await browser.route(
-                re.compile(r"^(?!http://127\.0\.0\.1[:/])"), lambda route: route.abort()
-            )
-            yield browser
-        finally:
-            await browser.close()
+    await until(
+        listed, f"{workflow_id} never listed as awaiting_approval", within=within, every=0.2
+    )
 
 
 async def sign_in(page: Page, base: str, user: WebUser = LEAD) -> None:

@@ -6,7 +6,6 @@ signed-in person; a message more streams its text."""
 from __future__ import annotations
 
 import importlib.util
-import sqlite3
 import sys
 import uuid
 from pathlib import Path
@@ -23,16 +22,17 @@ from ag_ui.core import (
 )
 from temporalio.testing import WorkflowEnvironment
 
-from support_desk import REGISTRY
-from support_desk.offline import support_desk_responder
-from tests.doc_blocks import ROOT, titled
-from tests.web_support import CUSTOMER_USER, PASSWORD, USERS, served, signed_in
+from tests.support.doc_blocks import ROOT, titled
+from tests.support.ledger import rows
+from tests.support.order_desk import ORDER_DESK, REGISTRY, order_desk_script, refund_prompt
+from tests.support.web import CUSTOMER_USER, OUTSIDER, PASSWORD, USERS, served, signed_in
 from tether import ApproverKeys, Signer
 from tether.testing import ScriptedLLM, worker
 from tether.web import WebConfig, create_app
 
 GUIDE = ROOT / "docs" / "guides" / "web.md"
-PROMPT = "Order A-1001 arrived broken, I want my money back."
+PROMPT = refund_prompt("A-1001")
+AGENT = ORDER_DESK.name
 
 
 def guide_client(tmp_path: Path) -> ModuleType:
@@ -48,13 +48,13 @@ def guide_client(tmp_path: Path) -> ModuleType:
 
 
 async def test_an_agui_client_runs_turns_and_resumes_an_approval(
-    dev_env: WorkflowEnvironment, shop_db: Path, tmp_path: Path
+    dev_env: WorkflowEnvironment, ledger: Path, tmp_path: Path
 ) -> None:
     client = guide_client(tmp_path)
     service = Signer.generate()
     trust = ApproverKeys(keys={service.public_key: ["*"]})
     thread = f"agui-{uuid.uuid4().hex[:8]}"
-    with ScriptedLLM(support_desk_responder, chunk_delay=0.01) as llm:
+    with ScriptedLLM(order_desk_script, chunk_delay=0.01) as llm:
         async with worker(dev_env.client, REGISTRY, llm, approver_keys=trust) as w:
             config = WebConfig(
                 users=USERS, signer=service, task_queue=w.task_queue, agents=REGISTRY
@@ -62,27 +62,25 @@ async def test_an_agui_client_runs_turns_and_resumes_an_approval(
             async with served(create_app(config, client=dev_env.client)) as base:
                 http = await client.sign_in(base, CUSTOMER_USER.name, PASSWORD)
                 try:
-                    asked = await client.turn(http, "support-desk", client.say(thread, PROMPT))
+                    asked = await client.turn(http, AGENT, client.say(thread, PROMPT))
                     outcome = _finished(asked, "interrupt").outcome
                     assert isinstance(outcome, RunFinishedInterruptOutcome)
                     [interrupt] = outcome.interrupts
-                    resumed = await client.turn(
-                        http, "support-desk", client.approve(thread, interrupt.id)
-                    )
+                    resumed = await client.turn(http, AGENT, client.approve(thread, interrupt.id))
                     _finished(resumed, "success")
-                    more = await client.turn(http, "support-desk", client.say(thread, "Thanks!"))
+                    more = await client.turn(http, AGENT, client.say(thread, "Thanks!"))
                     _finished(more, "success")
                 finally:
                     await http.aclose()
-                async with signed_in(base, USERS["billing@shop.test"]) as outsider:
+                async with signed_in(base, OUTSIDER) as outsider:
                     refused = await outsider.post(
-                        "/agui/support-desk",
+                        f"/agui/{AGENT}",
                         content=client.say(thread, "hello").model_dump_json(by_alias=True),
                     )
                     assert refused.status_code == 404  # another's thread is not there
     assert asked[0].type == EventType.RUN_STARTED
     started = [e.tool_call_name for e in asked if isinstance(e, ToolCallStartEvent)]
-    assert started == ["lookup_order", "get_refund_policy", "issue_refund"]
+    assert started == ["lookup_order", "issue_refund"]
     assert interrupt.tool_call_id is not None and interrupt.id.startswith(interrupt.tool_call_id)
     assert any(isinstance(e, CustomEvent) and e.name == "tether.approval_waiting" for e in asked)
     results = [e for e in resumed if isinstance(e, ToolCallResultEvent)]
@@ -93,8 +91,7 @@ async def test_an_agui_client_runs_turns_and_resumes_an_approval(
     assert "order number" in "".join(
         e.delta for e in more if isinstance(e, TextMessageContentEvent)
     )
-    with sqlite3.connect(shop_db) as db:
-        [(approver,)] = db.execute("SELECT approved_by FROM refunds").fetchall()
+    [(approver,)] = rows(ledger, "SELECT approved_by FROM refunds")
     assert approver == CUSTOMER_USER.name
 
 

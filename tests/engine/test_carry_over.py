@@ -23,7 +23,7 @@ from temporalio.contrib.workflow_streams import WorkflowStreamState
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
-from tests.conftest import running_worker, until
+from tests.support.waiting import until
 from tether import Agent, AgentRegistry, AgentRun, ContextPolicy
 from tether._messages import Message, ToolCall, Usage
 from tether._pricing import ModelPrice, PriceTable
@@ -89,7 +89,7 @@ async def runs_reached(run: AgentRun, runs: int) -> RunState:
             return False
         return states[-1].runs == runs and states[-1].status == "awaiting_user"
 
-    await until(waiting, f"the chat never waited in its run {runs}", 60)
+    await until(waiting, f"the chat never waited in its run {runs}", within=60)
     return states[-1]
 
 
@@ -114,7 +114,7 @@ async def start_chain(client: Client, queue: str, deadline_seconds: int) -> Agen
 async def chain(shared_ts_server: WorkflowEnvironment) -> AsyncIterator[Chain]:
     client = shared_ts_server.client
     with ScriptedLLM(echo) as llm:
-        async with running_worker(client, llm, agents=AgentRegistry([CARRIER]), prices=PRICES) as w:
+        async with worker(client, AgentRegistry([CARRIER]), llm, prices=PRICES) as w:
             run = await start_chain(client, w.task_queue, DAY)
             handle = run.handle
             # With continue_as_new_turns=1 the chat continues as new once each answer
@@ -213,7 +213,7 @@ async def test_a_chat_with_a_deadline_ends_by_it_after_several_boundaries(
     ts_env: WorkflowEnvironment,
 ) -> None:
     with ScriptedLLM(echo) as llm:
-        async with running_worker(ts_env.client, llm, agents=AgentRegistry([CARRIER])) as w:
+        async with worker(ts_env.client, AgentRegistry([CARRIER]), llm) as w:
             run = await start_chain(ts_env.client, w.task_queue, 3600)
             for i, text in enumerate(MESSAGES[1:], start=2):
                 await runs_reached(run, i)

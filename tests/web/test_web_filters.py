@@ -28,8 +28,8 @@ def waiting(agent: str, tool: str, minutes: int, **arguments: object) -> Waiting
 
 
 CALLS = [
-    waiting("support-desk", "issue_refund", 5, order_id="A-1001", amount=42.0),
-    waiting("support-desk", "issue_refund", 90, order_id="A-1002", amount=180),
+    waiting("order-desk", "issue_refund", 5, order_id="A-1001", amount=42.0),
+    waiting("order-desk", "issue_refund", 90, order_id="A-1002", amount=180),
     waiting("billing", "credit", 30, customer={"id": "C-7"}, amount="12.5", note="arrived broken"),
 ]
 
@@ -37,18 +37,18 @@ CALLS = [
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("", ["support-desk-5", "support-desk-90", "billing-30"]),
+        ("", ["order-desk-5", "order-desk-90", "billing-30"]),
         ("agent=billing", ["billing-30"]),
-        ("tool!=credit", ["support-desk-5", "support-desk-90"]),
-        ("amount>=100", ["support-desk-90"]),
-        ("amount<50", ["support-desk-5", "billing-30"]),  # "12.5" compares as a number
-        ("age>10m", ["support-desk-90", "billing-30"]),
-        ("age<=1h agent=support-desk", ["support-desk-5"]),
-        ("order_id=A-1001", ["support-desk-5"]),
-        ("order_id~a-100", ["support-desk-5", "support-desk-90"]),
+        ("tool!=credit", ["order-desk-5", "order-desk-90"]),
+        ("amount>=100", ["order-desk-90"]),
+        ("amount<50", ["order-desk-5", "billing-30"]),  # "12.5" compares as a number
+        ("age>10m", ["order-desk-90", "billing-30"]),
+        ("age<=1h agent=order-desk", ["order-desk-5"]),
+        ("order_id=A-1001", ["order-desk-5"]),
+        ("order_id~a-100", ["order-desk-5", "order-desk-90"]),
         ("customer.id=C-7", ["billing-30"]),
         ('note~"arrived broken"', ["billing-30"]),
-        ("order_id!=A-1001", ["support-desk-90", "billing-30"]),  # no order_id: not equal
+        ("order_id!=A-1001", ["order-desk-90", "billing-30"]),  # no order_id: not equal
         ("run=billing-30", ["billing-30"]),
     ],
 )

@@ -12,14 +12,14 @@ from pathlib import Path
 import httpx
 from temporalio.testing import WorkflowEnvironment
 
-from tests.web_support import LEAD, USERS, served, signed_in
+from tests.support.web import LEAD, USERS, served, signed_in
 from tether import Agent, AgentRun
 from tether._web.streams import paced
 from tether.events import subscribe
 from tether.testing import ScriptedLLM, say, worker
 from tether.web import WebConfig, create_app
 
-WRITER = Agent(name="support-desk", instructions="Write at length.")
+WRITER = Agent(name="order-desk", instructions="Write at length.")  # the lead's agent
 ANSWER = " ".join(f"word{i}" for i in range(120))
 
 

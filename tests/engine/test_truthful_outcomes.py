@@ -11,8 +11,8 @@ from pathlib import Path
 
 from temporalio.testing import WorkflowEnvironment
 
-from tests.conftest import until
-from tests.processes import model_env, process_env, target, tether_worker
+from tests.support.processes import model_env, process_env, target, tether_worker
+from tests.support.waiting import until
 from tether import Agent, AgentRegistry, AgentResult, AgentRun, LlmPolicy, Message, tool
 from tether._cli.views import look_at, status_text
 from tether._workflows.outcomes import continue_request
@@ -148,13 +148,13 @@ async def test_the_worker_reports_a_server_that_drops_tools_as_it_starts(
 ) -> None:
     log = tmp_path / "worker.log"
     with ScriptedLLM(drops_tools=True) as llm:
-        env = process_env(target(dev_env), "drops-tools", tmp_path / "shop.db", **model_env(llm))
+        env = process_env(target(dev_env), "drops-tools", tmp_path / "ledger.db", **model_env(llm))
 
         async def reported() -> bool:
             return "the model server drops tools" in log.read_text()
 
-        with tether_worker(env, log, "tests.test_truthful_outcomes:AGENTS"):
-            await until(reported, "the worker never reported the dropped tools", WITHIN)
+        with tether_worker(env, log, "tests.engine.test_truthful_outcomes:AGENTS"):
+            await until(reported, "the worker never reported the dropped tools", within=WITHIN)
         assert len(llm.probes) == 1 and llm.request_count == 0  # no run asked
     [line] = [ln for ln in log.read_text().splitlines() if "drops tools" in ln]
     assert '"model": "tether-scripted"' in line

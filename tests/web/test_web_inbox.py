@@ -1,29 +1,24 @@
-"""`tether web` in Debian's Chromium: a support lead signs in, finds the waiting refund in
-the inbox with its complete arguments and context, approves it (signed by the app's
-service key for the lead), and the run page shows the refund and the answer as it is
-written; a signed-in person without rights sees neither the run nor the call."""
+"""`tether web` in Debian's Chromium: the order desk's lead signs in, finds the waiting
+refund in the inbox with its complete arguments and context, approves it (signed by the
+app's service key for the lead), and the run page shows the refund and the answer as it
+is written; a signed-in person without rights sees neither the run nor the call."""
 
 from __future__ import annotations
 
 import shutil
-import sqlite3
 from pathlib import Path
 
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from support_desk import REGISTRY
-from support_desk.offline import support_desk_responder
-from tests.conftest import CUSTOMER
-from tests.web_support import (
-    ARTIFACTS,
-    CHROMIUM,
-    CHROMIUM_MISSING,
+from tests.support.browser import ARTIFACTS, CHROMIUM, CHROMIUM_MISSING, chromium
+from tests.support.ledger import CUSTOMER, rows
+from tests.support.order_desk import ORDER_DESK, REGISTRY, order_desk_script, refund_prompt
+from tests.support.web import (
     LEAD,
     OUTSIDER,
     UI_TIMEOUT,
     USERS,
-    chromium,
     served,
     sign_in,
     signed_in,
@@ -34,27 +29,27 @@ from tether.testing import ScriptedLLM, worker
 from tether.web import WebConfig, create_app
 
 pytestmark = pytest.mark.skipif(shutil.which(CHROMIUM) is None, reason=CHROMIUM_MISSING)
-PROMPT = "Order A-1001 arrived broken, I want my money back."
-LATER = "Order A-1004 arrived broken, I want my money back."
+PROMPT = refund_prompt("A-1001")
+LATER = refund_prompt("A-1004")
 
 
 async def test_a_lead_approves_the_waiting_refund_and_watches_the_answer(
-    dev_env: WorkflowEnvironment, shop_db: Path, tmp_path: Path
+    dev_env: WorkflowEnvironment, ledger: Path, tmp_path: Path
 ) -> None:
     from playwright.async_api import expect
 
     service = Signer.generate()  # the web app's key, which the workers trust for anyone
     trust = ApproverKeys(keys={service.public_key: ["*"]})
-    with ScriptedLLM(support_desk_responder, chunk_delay=0.02) as llm:
+    with ScriptedLLM(order_desk_script, chunk_delay=0.02) as llm:
         async with worker(dev_env.client, REGISTRY, llm, approver_keys=trust) as w:
             config = WebConfig(users=USERS, signer=service, task_queue=w.task_queue)
             run = await AgentRun.start(
-                dev_env.client, "support-desk", PROMPT, acting_for=CUSTOMER,
+                dev_env.client, ORDER_DESK, PROMPT, acting_for=CUSTOMER,
                 task_queue=w.task_queue,
             )  # fmt: skip
             [call] = await run.wait_for_approval(within=60)
             later = await AgentRun.start(
-                dev_env.client, "support-desk", LATER, acting_for=CUSTOMER,
+                dev_env.client, ORDER_DESK, LATER, acting_for=CUSTOMER,
                 task_queue=w.task_queue,
             )  # fmt: skip
             [later_call] = await later.wait_for_approval(within=60)
@@ -71,7 +66,7 @@ async def test_a_lead_approves_the_waiting_refund_and_watches_the_answer(
                     )
                 async with chromium(tmp_path) as browser:
                     page = await browser.new_page()
-                    # Someone without rights to the support desk sees neither the call
+                    # Someone without rights to the order desk sees neither the call
                     # nor the run, in the browser too.
                     await sign_in(page, base, OUTSIDER)
                     await expect(page.locator(".count")).to_have_text(
@@ -109,8 +104,7 @@ async def test_a_lead_approves_the_waiting_refund_and_watches_the_answer(
             assert (await later.result()).status == "completed"
     result = await run.result()
     assert result.status == "completed"
-    with sqlite3.connect(shop_db) as db:
-        [(approver,)] = db.execute("SELECT approved_by FROM refunds").fetchall()  # not A-1004
+    [(approver,)] = rows(ledger, "SELECT approved_by FROM refunds")  # not A-1004
     assert approver == LEAD.name  # signed by the app's key, for the person signed in
 
 
@@ -123,7 +117,7 @@ async def _the_filter_narrows_the_inbox(base: str, workflow_id: str) -> None:
         ]:
             page = await http.get("/", params={"q": q})
             assert (f'data-run="{workflow_id}"' in page.text) is shown, q
-        assert f'data-run="{workflow_id}"' in (await http.get("/?agent=support-desk")).text
+        assert f'data-run="{workflow_id}"' in (await http.get("/?agent=order-desk")).text
         unreadable = await http.get("/", params={"q": "amount"})
         assert 'role="alert"' in unreadable.text and "NAME OP VALUE" in unreadable.text
 
