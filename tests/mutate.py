@@ -60,30 +60,39 @@ T = "tests/"
 # Each seam: the module, and the tests that guard it (the fast ones: a mutant runs
 # them once, stopping at the first failure).
 SEAMS: dict[str, tuple[str, ...]] = {
-    "tether/_arguments.py": (T + "test_arguments.py",),
+    "tether/_arguments.py": (T + "engine/test_arguments.py",),
     "tether/_workflows/approvals.py": (
-        T + "test_arguments.py",
-        T + "test_approval_expiry.py",
-        T + "test_approvals.py",
+        T + "engine/test_arguments.py",
+        T + "engine/test_approval_expiry.py",
+        T + "engine/test_approvals.py",
     ),
     "tether/_tools.py": (
-        T + "test_tools.py",
-        T + "test_arguments.py",
-        T + "test_payload_limits.py",
+        T + "engine/test_tools.py",
+        T + "engine/test_arguments.py",
+        T + "engine/test_payload_limits.py",
     ),
     # test_tool_execution.py too, once its test of a tool failing after its commit passes
     # again on main (its workflow fails the sandbox's validation there).
-    "tether/_activities/tools.py": (T + "test_limits_boundary.py", T + "test_tool_scope.py"),
-    "tether/_codec.py": (T + "test_key_rotation.py", T + "test_secrets.py"),
-    "tether/_storage.py": (
-        T + "test_limits_boundary.py",
-        T + "test_key_rotation.py",
-        T + "test_payload_store.py",
+    "tether/_activities/tools.py": (
+        T + "engine/test_limits_boundary.py",
+        T + "engine/test_tool_scope.py",
     ),
-    "tether/_workflows/context.py": (T + "test_context_fitting.py", T + "test_context.py"),
-    "tether/_workflows/chat.py": (T + "test_carry_over.py", T + "test_conversations.py"),
-    "tether/_workflows/events.py": (T + "test_carry_over.py",),
-    "tether/_activities/mcp_tools.py": (T + "test_mcp_errors.py",),
+    "tether/_codec.py": (T + "ops/test_key_rotation.py", T + "ops/test_secrets.py"),
+    "tether/_storage.py": (
+        T + "engine/test_limits_boundary.py",
+        T + "ops/test_key_rotation.py",
+        T + "ops/test_payload_store.py",
+    ),
+    "tether/_workflows/context.py": (
+        T + "engine/test_context_fitting.py",
+        T + "engine/test_context.py",
+    ),
+    "tether/_workflows/chat.py": (
+        T + "engine/test_carry_over.py",
+        T + "engine/test_conversations.py",
+    ),
+    "tether/_workflows/events.py": (T + "engine/test_carry_over.py",),
+    "tether/_activities/mcp_tools.py": (T + "engine/test_mcp_errors.py",),
 }
 
 # Cosmic Ray's operators, less those that only multiply the runs: other arithmetic
@@ -165,7 +174,7 @@ def chosen(paths: list[str], changed: str | None) -> dict[str, tuple[str, ...]]:
         else:
             left_out.append(path)
     if left_out:
-        print(f"mutate: no seam and no tests/test_<name>.py, left out: {', '.join(left_out)}")
+        print(f"mutate: no seam and no tests/*/test_<name>.py, left out: {', '.join(left_out)}")
     return modules
 
 
@@ -175,8 +184,9 @@ def fork_point(base: str) -> str:
 
 
 def own_tests(path: str) -> tuple[str, ...]:
-    test = f"{T}test_{Path(path).stem.lstrip('_')}.py"
-    return (test,) if (ROOT / test).exists() else ()
+    """The test files named after the module, in whichever folder of tests/ they are."""
+    found = ROOT.glob(f"{T}*/test_{Path(path).stem.lstrip('_')}.py")
+    return tuple(sorted(test.relative_to(ROOT).as_posix() for test in found))
 
 
 def run(modules: dict[str, tuple[str, ...]], budget: float, changed: str | None) -> None:

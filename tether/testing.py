@@ -30,7 +30,8 @@ provider that reuses ids. `Cut("text")` is a reply cut at the length limit
 tools out of the prompt, and `ScriptedLLM(slots=1)` one that answers one request at a
 time (a local model server).
 `worker` trusts `SIGNER` (a key made for this process, as approver `tester`) to sign
-decisions, unless given other `approver_keys`.
+decisions, unless given other `approver_keys`; `approve_all(run)` approves what a run
+asks a person for, signed with it, and `wait_for_approvals(run)` waits until it asks.
 
 The same script answers the Responses API (`POST /v1/responses`, an agent with
 `LlmPolicy(api="responses")`): `Say(text, reasoning="...")` and `CallTools(...,
@@ -41,6 +42,7 @@ reasoning models refuse it.
 
 from __future__ import annotations
 
+import asyncio
 import importlib.metadata
 import shutil
 import sys
@@ -49,15 +51,19 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHandle
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from tether._agents import Agent, AgentRegistry
+from tether._client import AgentRun
 from tether._llamacpp import MODEL_ALIAS, llama_server, model_path
 from tether._pricing import PriceTable
 from tether._public import rehome_all
+from tether._run_io import PendingApproval
 from tether._scripted_llm.server import RecordedRequest, ScriptedLLM
 from tether._scripted_llm.steps import (
     OFFLINE_NOTE,
@@ -107,6 +113,7 @@ __all__ = [
     "Slow",
     "Step",
     "Streamed",
+    "approve_all",
     "binary",
     "call_tools",
     "context_length_exceeded",
@@ -120,6 +127,7 @@ __all__ = [
     "say",
     "time_skipping",
     "unauthorized",
+    "wait_for_approvals",
     "worker",
 ]
 
@@ -225,6 +233,105 @@ async def worker(
     )
     async with running:
         yield running
+
+
+async def wait_for_approvals(
+    run: AgentRun | WorkflowHandle[Any, Any],
+    count: int = 1,
+    *,
+    within: float = 30.0,
+    interval: float = 0.2,
+    rpc_timeout: timedelta | None = None,
+) -> list[PendingApproval]:
+    """Wait until at least `count` of a run's tool calls wait for a person.
+
+    Polls the run's `state` query, which an agent run and a pipeline run both answer; a
+    run that answers no query yet (not started, or its worker being replaced) counts as
+    waiting for none. Queries do not move the time-skipping server's clock, so an
+    approval's timeout cannot fire while this waits (it would while awaiting a result).
+
+    Args:
+        run: The run, or the Temporal handle of any run of Tether's (a pipeline's).
+        count: How many calls must wait.
+        within: Seconds to wait in all.
+        interval: Seconds between two polls.
+        rpc_timeout: How long each query waits for an answer (a worker killed while
+            answering never does); the client's default if None.
+
+    Returns:
+        The calls that wait, in the order the run lists them (at least `count`).
+
+    Raises:
+        TimeoutError: Fewer than `count` calls waited within `within` seconds.
+    """
+    handle = run.handle if isinstance(run, AgentRun) else run
+    pending: list[PendingApproval] = []
+    try:
+        async with asyncio.timeout(within):
+            while True:
+                if len(pending := await _waiting(handle, rpc_timeout)) >= count:
+                    return pending
+                await asyncio.sleep(interval)
+    except TimeoutError:
+        # One line, naming the run and what it did wait for: what a failing test shows.
+        raise TimeoutError(
+            f"run {handle.id} had {len(pending)} of {count} calls waiting for approval"
+            f" after {within:g} s"
+        ) from None
+
+
+async def approve_all(
+    run: AgentRun,
+    count: int = 1,
+    *,
+    within: float = 30.0,
+    interval: float = 0.2,
+    signer: Signer = SIGNER,
+    approver: str | None = None,
+    rpc_timeout: timedelta | None = None,
+) -> list[PendingApproval]:
+    """Approve a run's calls that wait for a person, as a person would.
+
+    Waits until at least `count` calls wait (see `wait_for_approvals`), then approves
+    each, with a decision `signer` signs for this run and call (the arguments it waits
+    with, unedited). A pipeline run is approved the same way: `AgentRun.attach` it.
+
+    Args:
+        run: The run.
+        count: How many calls must wait before any is approved.
+        within: Seconds to wait for them.
+        interval: Seconds between two polls of the run's state.
+        signer: Signs the decisions: `SIGNER`, which `worker` trusts, unless given.
+        approver: Who decides (default: the signer's name).
+        rpc_timeout: How long each query and each decision waits for an answer (a
+            worker killed meanwhile never answers); the client's default if None.
+
+    Returns:
+        The calls approved.
+
+    Raises:
+        TimeoutError: Fewer than `count` calls waited within `within` seconds, or a
+            decision got no answer within `rpc_timeout`.
+    """
+    pending = await wait_for_approvals(
+        run, count, within=within, interval=interval, rpc_timeout=rpc_timeout
+    )
+    for call in pending:
+        async with asyncio.timeout(rpc_timeout.total_seconds() if rpc_timeout else None):
+            await run.approve(call, signer=signer, approver=approver)
+    return pending
+
+
+async def _waiting(
+    handle: WorkflowHandle[Any, Any], rpc_timeout: timedelta | None
+) -> list[PendingApproval]:
+    """The calls that wait for a person now; none while the run answers no query."""
+    try:
+        # A dict, not RunState: a pipeline's state has the same `pending_approvals`.
+        state = await handle.query("state", result_type=dict, rpc_timeout=rpc_timeout)
+    except RPCError:
+        return []
+    return [PendingApproval.model_validate(p) for p in state.get("pending_approvals", [])]
 
 
 rehome_all(globals(), __all__)

@@ -8,7 +8,7 @@ into the directory of the current generation of workflow code, `GENERATION`.
 Refresh them on purpose only: after a workflow change that is guarded by
 `workflow.patched` (old histories must still replay, so keep the old files and add new
 ones), or when the change is deliberately incompatible and no old runs are in flight.
-tests/test_replay.py also checks that each file holds what its scenario is about.
+tests/durability/test_replay.py also checks that each file holds what its scenario is about.
 """
 
 from __future__ import annotations
@@ -31,20 +31,14 @@ from support_desk import REGISTRY
 from support_desk.agents import SUPPORT_DESK
 from support_desk.offline import support_desk_responder
 from support_desk.scripts import SCRIPTS
-from tests.conftest import (
-    CUSTOMER,
-    UNATTENDED,
-    AgentHandle,
-    approval,
-    approve_all,
-    pending_approvals,
-    running_worker,
-    until,
-)
-from tests.llm_agents import LOCAL, TRIAGE, WITH_FALLBACK
-from tests.mcp_agents import SIDE_EFFECTS, notetaker, stdio_notes
-from tests.test_context import chatter
-from tether import Agent, AgentRegistry, ContextPolicy, LlmPolicy, subagent
+from tests.support.approvals import approval
+from tests.support.llm_agents import QUICK_RETRY, TRIAGE, WITH_FALLBACK
+from tests.support.mcp_agents import SIDE_EFFECTS, notetaker, stdio_notes
+from tests.support.recorded_histories import GENERATION
+from tests.support.runs import AgentHandle
+from tests.support.waiting import until
+from tests.support.writer_agents import chatter
+from tether import Agent, AgentRegistry, ContextPolicy, LlmPolicy, subagent, tool
 from tether._events import WATCH_SIGNAL
 from tether._run_io import AgentInput
 from tether._settings import SDK_DEFAULTS, WorkerTuning
@@ -59,36 +53,40 @@ from tether.testing import (
     binary,
     call_tools,
     say,
+    wait_for_approvals,
+    worker,
 )
 from tether.workflow import AgentWorkflow
 from workflows.refund_pipeline import RefundPipelineWorkflow
 from workflows.refund_pipeline_types import RefundResult, RefundTicket
 
 HERE = Path(__file__).parent
-# One directory per generation of workflow code: a change guarded by `workflow.patched`
-# starts a new one (and records into it), so runs of every generation stay checked.
-# v1: before the patch "upsert-on-status-only"; v2: from it on; v3: from the patch
-# "no-local-activities-with-updates" on (and model calls routed to the worker that holds
-# the conversation); v4: from the patch "approvals-bound-keys-scoped-to-the-run" on;
-# v5: from "tether-generation-2026-12" on, the one patch a run asks (see
-# tether/_workflows/generations.py), with model calls on the shared queue first;
-# v6: the same patch, on the engine split into modules by concern (agent.py the loop),
-# with scenarios for its own paths (context compaction, a deadline, a sub-agent);
-# v7: from "tether-generation-2027-01" on: cut replies and dropped tools acted on, model
-# calls on a worker's model queue when it limits them.
-GENERATION = "v7"
+# The recorded runs are the demo's: its support desk acts for Ada Lovelace, who owns
+# every order of the seeded shop.
+CUSTOMER = "C-1"
+# Runs that must end without a person: the support desk's refunds need no approval here.
+UNATTENDED = dataclasses.replace(
+    SUPPORT_DESK,
+    tools=[
+        tool(side_effects=True)(t.fn) if t.name == "issue_refund" else t for t in SUPPORT_DESK.tools
+    ],
+)
+# The support desk with its model called in local activities.
+LOCAL = Agent(
+    name="local-llm",
+    instructions=SUPPORT_DESK.instructions,
+    tools=SUPPORT_DESK.tools,
+    llm=LlmPolicy(local_activity=True, retry=QUICK_RETRY),
+)
 # Continues a reply cut at its length limit.
 STORYTELLER = Agent(
     name="storyteller", instructions="Tell stories.", llm=LlmPolicy(on_truncated="continue")
 )
 # The support desk on the Responses API.
 RESPONSES_DESK = dataclasses.replace(
-    UNATTENDED.get("support-desk"), name="responses-desk", llm=LlmPolicy(api="responses")
+    UNATTENDED, name="responses-desk", llm=LlmPolicy(api="responses")
 )
-# Runs that must end without a person: the support desk's refunds need no approval here.
-AGENTS = AgentRegistry(
-    [UNATTENDED.get("support-desk"), TRIAGE, WITH_FALLBACK, LOCAL, STORYTELLER, RESPONSES_DESK]
-)
+AGENTS = AgentRegistry([UNATTENDED, TRIAGE, WITH_FALLBACK, LOCAL, STORYTELLER, RESPONSES_DESK])
 
 
 def multi_tool(llm: ScriptedLLM) -> AgentInput:
@@ -136,8 +134,13 @@ def refund_waiting_for_a_person(llm: ScriptedLLM) -> AgentInput:
     )
 
 
+async def approve(run: AgentHandle) -> None:
+    (call,) = await wait_for_approvals(run)
+    await run.execute_update(AgentWorkflow.decide, approval(run, call))
+
+
 async def reject(run: AgentHandle) -> None:
-    (call,) = await pending_approvals(run)
+    (call,) = await wait_for_approvals(run)
     await run.execute_update(
         AgentWorkflow.decide, approval(run, call, approve=False, reason="no photo of the fault")
     )
@@ -158,7 +161,7 @@ def refund_for_a_named_approver(llm: ScriptedLLM) -> AgentInput:
 
 
 async def named_approver(run: AgentHandle) -> None:
-    (call,) = await pending_approvals(run)
+    (call,) = await wait_for_approvals(run)
     decision = approval(run, call, approver="bob@shop", reason="photo shows the fault")
     await run.execute_update(AgentWorkflow.decide, decision)
 
@@ -178,7 +181,7 @@ def pipeline_approval(llm: ScriptedLLM) -> RefundTicket:
 
 
 async def approve_the_pipelines_refund(run: AgentHandle) -> None:
-    (call,) = await pending_approvals(run)
+    (call,) = await wait_for_approvals(run)
     await run.execute_update(AgentWorkflow.decide, approval(run, call))
 
 
@@ -359,13 +362,13 @@ SCENARIOS: dict[str, Scenario] = {
     "fallback-after-errors": Scenario(fallback_after_errors),
     "max-turns": Scenario(max_turns),
     # The real support desk: its refunds wait for the person the scenario plays.
-    "approval-granted": Scenario(refund_waiting_for_a_person, REGISTRY, approve_all),
+    "approval-granted": Scenario(refund_waiting_for_a_person, REGISTRY, approve),
     "approval-rejected": Scenario(refund_waiting_for_a_person, REGISTRY, reject),
     "continue-as-new": Scenario(chat, person=chat_into_a_second_run),
     "pipeline-refund": Scenario(pipeline_refund, REGISTRY),
     "local-model-calls": Scenario(local_model_calls),
     "chat-with-tools": Scenario(chat_with_tools, person=another_question),
-    # Tools from an MCP server (tests/mcp_server.py over stdio): `tether.mcp_tool` calls.
+    # Tools from an MCP server (tests/support/mcp_server.py over stdio): `tether.mcp_tool` calls.
     "mcp-tool": Scenario(mcp_tool, with_notes),
     # v4: decisions bound to the arguments shown (a digest), by a named approver.
     "approval-by-named-approver": Scenario(refund_for_a_named_approver, GUARDED, named_approver),
@@ -391,19 +394,19 @@ async def record(client: Client, name: str, scenario: Scenario, state: Path) -> 
         agents = agents(state)
     with ScriptedLLM() as llm:
         params = scenario.start(llm)
-        async with running_worker(client, llm, agents=agents, tuning=scenario.tuning) as worker:
+        async with worker(client, agents, llm, tuning=scenario.tuning) as w:
             handle: AgentHandle | WorkflowHandle[RefundPipelineWorkflow, RefundResult]
             if isinstance(params, AgentInput):
                 handle = await client.start_workflow(
                     AgentWorkflow.run,
                     params,
                     id=name,
-                    task_queue=worker.task_queue,
+                    task_queue=w.task_queue,
                     start_signal=WATCH_SIGNAL if scenario.watched else None,
                 )
             else:
                 handle = await client.start_workflow(
-                    RefundPipelineWorkflow.run, params, id=name, task_queue=worker.task_queue
+                    RefundPipelineWorkflow.run, params, id=name, task_queue=w.task_queue
                 )
             if scenario.person is not None:  # both answer `state` and take `decide`
                 await scenario.person(handle)  # type: ignore[arg-type]

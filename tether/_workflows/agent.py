@@ -18,7 +18,7 @@ Each other concern has its own module, handed the pieces of the run's state it n
 A new budget is a `Limits` field that `Limits.spent` checks; a new step of a turn goes
 into `_respond` where it happens. A change to the commands a run issues (an activity, a
 timer, an upsert, their order) goes behind a patch (generations.py): without one, runs
-recorded on the old code fail to replay (tests/test_replay.py).
+recorded on the old code fail to replay (tests/durability/test_replay.py).
 """
 
 from __future__ import annotations

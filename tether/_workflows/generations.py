@@ -31,7 +31,7 @@ UPSERT_ON_STATUS_ONLY = "upsert-on-status-only"
 # Runs started before this use local activities while updates may arrive. An update
 # accepted while a local activity runs can be recorded ahead of the command that
 # followed the activity's result, and such a history does not replay (temporalio 1.35;
-# tests/test_stress.py found it); so chats, and turns in which a call waits for a
+# tests/engine/test_stress.py found it); so chats, and turns in which a call waits for a
 # person, use regular activities only.
 NO_LOCAL_ACTIVITIES_WITH_UPDATES = "no-local-activities-with-updates"
 # Runs started before this let a reused call id inherit the earlier approval decision.
