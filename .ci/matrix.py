@@ -34,6 +34,10 @@ EXAMPLE = ROOT / "examples" / "issue-triage"
 # test added to either runs there too, and the public API's (the rest depends on the dev
 # tools of one venv: a browser, Compose, moto, the local model).
 SUBSET = ["tests/engine", "tests/cli", "tests/library/test_public_api.py"]
+# The extras the subset's tests import: MCP tools in the engine's tests, and every public
+# module in the public-API test (tether.web and tether.evals at their lowest versions too).
+SUBSET_EXTRAS = ("mcp", "web", "evals")
+EXTRAS = [arg for extra in ("test", *SUBSET_EXTRAS) for arg in ("--extra", extra)]
 # What the subset needs beyond Tether's own dependencies and its `test` extra: these
 # tools as the dev extra pins them (the lowest job takes them as they are).
 TOOLS = ("pytest-timeout", "pytest-xdist", "hypothesis")
@@ -97,8 +101,7 @@ def lowest() -> None:
     tools.write_text("\n".join(test_tools()) + "\n")
     run(
         BIN / "uv", "pip", "compile", "--quiet", "--python-version", "3.12",
-        "--resolution", "lowest-direct", "--extra", "test", "--extra", "mcp",
-        "pyproject.toml", tools, "-o", locked,
+        "--resolution", "lowest-direct", *EXTRAS, "pyproject.toml", tools, "-o", locked,
     )  # fmt: skip
     py = fresh_venv("lowest", "3.12")
     uv_install(py, "-r", locked)
@@ -131,7 +134,7 @@ def wheel() -> None:
     say(f"{wheel_file.name} on Python 3.13: the user project's test passed")
     # The subset's tools and the extras its tests use, then the checkout's own modules
     # (the tests import them) in place of the wheel's.
-    uv_install(py, *test_tools(), f"{wheel_file}[mcp]")
+    uv_install(py, *test_tools(), f"{wheel_file}[{','.join(SUBSET_EXTRAS)}]")
     uv_install(py, "--no-deps", "-e", ROOT)
     subset(py, "Python 3.13, newest versions")
 
