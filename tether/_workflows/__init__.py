@@ -1,1 +1,13 @@
-"""Workflows: the durable decisions of an agent run. No I/O, clocks or randomness here."""
+"""Workflows: the durable decisions of an agent run. No I/O, clocks or randomness here.
+
+agent.py is the agent loop (AgentWorkflow); each other concern of a run has its own module:
+- run_state.py: the conversation, the spend, the limits (budgets), a chat's inbox;
+- llm_calls.py: model calls with fallback and conversation resend (ModelCalls);
+- outcomes.py: replies cut at their length limit and servers that drop tools;
+- context.py: fitting what the model is sent to the agent's context policy;
+- tool_calls.py: tool calls, the approvals they wait for, sub-agents (ToolCalls);
+- chat.py: a chat's messages, the wait for the next ones, continue-as-new (Chat);
+- deadline.py: waits that end at the run's deadline;
+- publishing.py: status, current details, search attributes, memo (Publisher).
+pipeline.py is the base of deterministic workflows with LLM steps (Pipeline).
+"""

@@ -5,16 +5,9 @@ in a `chat` run, each message sent after it (the `send` update), until the chat 
 ended, cancelled or out of budget. `_respond` is the turn loop: a model call, then
 every tool call the model asked for, each its own activity (concurrently, results kept
 in the model's order), until a final answer. The handlers (queries, updates, signals)
-come last. The workflow decides; activities act.
+come last. The workflow decides; activities act; each other concern has its own module
+(see the package's docstring), handed the pieces of the run's state it needs.
 
-Each other concern has its own module, handed the pieces of the run's state it needs:
-- run_state.py: the conversation, the spend, the limits (budgets), a chat's inbox;
-- llm_calls.py: model calls with fallback and conversation resend (ModelCalls);
-- context.py: fitting what the model is sent to the agent's context policy;
-- tool_calls.py: tool calls, the approvals they wait for, sub-agents (ToolCalls);
-- chat.py: the wait for a chat's next message, continue-as-new, restore (Chat);
-- deadline.py: waits that end at the run's deadline;
-- publishing.py: status, current details, search attributes, memo (Publisher).
 A new budget is a `Limits` field that `Limits.spent` checks; a new step of a turn goes
 into `_respond` where it happens. A change to the commands a run issues (an activity, a
 timer, an upsert, their order) goes behind a patch (generations.py): without one, runs
@@ -33,7 +26,6 @@ from temporalio.exceptions import ApplicationError, FailureError, is_cancelled_e
 with workflow.unsafe.imports_passed_through():
     from tether._events import BudgetReached, RunEnded, TurnStarted, UserMessage
     from tether._failures import root_message
-    from tether._limits import MAX_PROMPT_CHARS
     from tether._messages import Message
     from tether._records import AgentSpec
     from tether._run_io import AgentInput, AgentResult, RunState, RunStatus
@@ -308,14 +300,7 @@ class AgentWorkflow(DecidesApprovals):
 
     @send.validator
     def _check_send(self, text: str) -> None:
-        if not self._chat.enabled:
-            raise ValueError("this run is not a chat; start one with `tether chat`")
-        if self._shown.closed or self._chat.inbox.end_requested:
-            raise ValueError(f"the conversation has ended ({self._shown.status})")
-        if not text.strip():
-            raise ValueError("the message is empty")
-        if len(text) > MAX_PROMPT_CHARS:
-            raise ValueError(f"the message is longer than {MAX_PROMPT_CHARS:,} characters")
+        self._chat.check_message(text, ended=self._shown.closed, status=self._shown.status)
 
     @workflow.signal
     def end(self) -> None:

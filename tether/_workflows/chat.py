@@ -16,6 +16,7 @@ from temporalio.workflow import ContinueAsNewVersioningBehavior
 
 with workflow.unsafe.imports_passed_through():
     from tether._events import ContinuedAsNew
+    from tether._limits import MAX_PROMPT_CHARS
     from tether._run_io import AgentInput, Carried
 
 from tether._workflows.carrying import fitted_carry
@@ -45,6 +46,17 @@ class Chat:
         self._spend = spend
         self._limits = limits
         self._events = events
+
+    def check_message(self, text: str, *, ended: bool, status: str) -> None:
+        """Refuse a message `send` cannot take (ValueError, told to the sender)."""
+        if not self.enabled:
+            raise ValueError("this run is not a chat; start one with `tether chat`")
+        if ended or self.inbox.end_requested:
+            raise ValueError(f"the conversation has ended ({status})")
+        if not text.strip():
+            raise ValueError("the message is empty")
+        if len(text) > MAX_PROMPT_CHARS:
+            raise ValueError(f"the message is longer than {MAX_PROMPT_CHARS:,} characters")
 
     async def next_messages(
         self, params: AgentInput, *, model: str | None, turn: int, compacted: bool
