@@ -40,7 +40,8 @@ class RunDirectory:
     def __init__(self, client: Client, rule: AccessRule, cache_size: int = 10_000) -> None:
         self.client = client
         self.rule = rule
-        self._infos: OrderedDict[str, RunInfo] = OrderedDict()
+        # None: a run whose input this app cannot read (asked once, shown to nobody).
+        self._infos: OrderedDict[str, RunInfo | None] = OrderedDict()
         self._cache_size = cache_size
         self._reads = asyncio.Semaphore(CONCURRENT_READS)
 
@@ -51,8 +52,8 @@ class RunDirectory:
         return info if info is not None and self.rule(user, info) else None
 
     async def info(self, workflow_id: str, agent: str | None = None) -> RunInfo | None:
-        if (found := self._infos.get(workflow_id)) is not None:
-            return found
+        if workflow_id in self._infos:
+            return self._infos[workflow_id]
         first = await self._first_event(workflow_id)
         if first is None:
             return None
@@ -64,7 +65,7 @@ class RunDirectory:
             # Sealed with a key this app lacks, or an encoding it does not know: who the
             # run acts for is unreadable too, so it is shown to nobody (and fails no page).
             log.warning("a run's input cannot be read here", workflow_id=workflow_id)
-            return None
+            return self._remember(workflow_id, None)
         given: dict[str, Any] = values[0] if values and isinstance(values[0], dict) else {}
         info = RunInfo(
             workflow_id=workflow_id,
@@ -74,6 +75,9 @@ class RunDirectory:
             started_at=first.event_time.ToDatetime(tzinfo=UTC),
             chat=given.get("chat") is True,
         )
+        return self._remember(workflow_id, info)
+
+    def _remember(self, workflow_id: str, info: RunInfo | None) -> RunInfo | None:
         self._infos[workflow_id] = info
         if len(self._infos) > self._cache_size:
             self._infos.popitem(last=False)
