@@ -76,10 +76,10 @@ def serve_model(args: argparse.Namespace) -> int:
         stop(child)
         print(f"tether: the model server did not start: {e}", file=sys.stderr)
         return 1
-    print(ready(url, args, child.pid), flush=True)
     if args.background:
+        print(ready(url, args, child.pid), flush=True)
         return 0
-    return _serve_until_stopped(child)
+    return _serve_until_stopped(child, ready(url, args, child.pid))
 
 
 def ready(url: str, args: argparse.Namespace, pid: int) -> str:
@@ -93,8 +93,10 @@ def ready(url: str, args: argparse.Namespace, pid: int) -> str:
     )
 
 
-def _serve_until_stopped(child: subprocess.Popen[bytes]) -> int:
-    """Wait for the server; Ctrl-C or SIGTERM stops it (and then this command)."""
+def _serve_until_stopped(child: subprocess.Popen[bytes], announce: str) -> int:
+    """Say where it serves, then wait for the server; Ctrl-C or SIGTERM stops it (and
+    then this command). The handlers come first: a Ctrl-C as soon as the address is
+    printed went to asyncio's handler, whose cancel a blocked wait never sees."""
 
     def stopping(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
@@ -104,6 +106,7 @@ def _serve_until_stopped(child: subprocess.Popen[bytes]) -> int:
     signal.signal(signal.SIGINT, stopping)
     signal.signal(signal.SIGTERM, stopping)
     try:
+        print(announce, flush=True)
         code = child.wait()
     except KeyboardInterrupt:
         stop(child)
