@@ -60,6 +60,7 @@ class DeltaFeed:
         self._sender: asyncio.Task[None] | None = None
         self._started = 0.0
         self._sending = False
+        self._stopped = False
         self._failed = False
         self.sent = False
 
@@ -86,6 +87,7 @@ class DeltaFeed:
 
     async def _stop(self) -> None:
         if self._sender is not None:
+            self._stopped = True
             self._sender.cancel()
             await asyncio.wait([self._sender])  # raises only if this task is cancelled
 
@@ -93,7 +95,9 @@ class DeltaFeed:
         await asyncio.sleep(COALESCE_SECONDS)
         self._sending = True
         loop = asyncio.get_running_loop()
-        while True:
+        # Until stopped, not only until cancelled: a cancel that meets a send just
+        # completing can be lost, and the call would wait for this loop until it timed out.
+        while not self._stopped:
             await self._send(SEND_TIMEOUT_SECONDS)
             spent = loop.time() - self._started
             await asyncio.sleep(max(self._interval, spent / SPACING_FRACTION))
@@ -107,7 +111,8 @@ class DeltaFeed:
         try:
             # A batch that failed stays with the client, and goes first next time (the
             # run drops a copy it already has).
-            await asyncio.wait_for(self._client.flush(), within)
+            async with asyncio.timeout(within):
+                await self._client.flush()
         except Exception as e:  # never the call's failure: the returned message counts
             if not self._failed:
                 log.warning("reply text not streamed to the run", error=type(e).__name__)
