@@ -96,5 +96,10 @@ async def _approve_when_asked(run: AgentRun, within: float = 180) -> None:
         except WorkflowUpdateFailedError as e:
             if "already decided" in str(e.cause):
                 return  # the decision landed before its answer was lost
-            raise
+            if "waits for approval" not in str(e.cause):
+                raise
+            # The call was seen waiting on a worker killed before its task was recorded;
+            # the worker that took the run over had not reached the wait when the decision
+            # came (refused, as a person's `tether approve` would be): ask again.
+            await asyncio.sleep(0.5)
     raise TimeoutError(f"run {run.id} asked nobody for approval in {within:g} s")
