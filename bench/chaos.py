@@ -45,7 +45,7 @@ from temporalio.testing import WorkflowEnvironment
 from tether import Agent, AgentRegistry, Budgets, LlmSettings, Tool, ToolContext, tool
 from tether import _logs as logs
 from tether._process import exit_now, stdout_to_stderr
-from tether._run_io import AgentInput
+from tether._run_io import INPUT_GENERATION, AgentInput
 from tether._temporal import TETHER_CONVERTER
 from tether.testing import OFFLINE_MODEL, Chaos, Responder, ScriptedLLM, call_tools, say
 from tether.worker import create_worker
@@ -179,7 +179,7 @@ async def tether_path(
                 *(
                     client.start_workflow(
                         AgentWorkflow.run,
-                        AgentInput(agent=agent.name, prompt=TASK),
+                        AgentInput(agent=agent.name, prompt=TASK, generation=INPUT_GENERATION),
                         id=f"{queue}-{i}",
                         task_queue=queue,
                     )

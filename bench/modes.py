@@ -12,7 +12,7 @@ from bench.calls import complete, model_client, run_tool
 from bench.floor_workflow import FloorInput, FloorOptions, FloorWorkflow
 from bench.loop import Message, agent_loop, answer
 from tether import AgentResult
-from tether._run_io import AgentInput
+from tether._run_io import INPUT_GENERATION, AgentInput
 from tether.workflow import AgentWorkflow
 
 TOOLS = [t.name for t in BENCH.tools]
@@ -101,7 +101,7 @@ class Runner:
             return reply.startswith("done")
         result: AgentResult = await self.client.execute_workflow(
             AgentWorkflow.run,
-            AgentInput(agent=mode.agent, prompt=text, max_turns=turns),
+            AgentInput(agent=mode.agent, prompt=text, max_turns=turns, generation=INPUT_GENERATION),
             id=run_id,
             task_queue=self.queues[mode.worker or mode.kind],
         )

@@ -37,7 +37,7 @@ from bench.modes import FLOOR, MAIN_MODES, TETHER, VARIANTS, Mode, Runner
 from bench.report import SLOW_MODEL, Cell, Growth, Parked, Report, markdown, targets
 from bench.worker import KINDS, READY
 from tether._process import stdout_to_stderr, stop
-from tether._run_io import AgentInput
+from tether._run_io import INPUT_GENERATION, AgentInput
 from tether._temporal import TETHER_CONVERTER
 from tether._visibility import SEARCH_KEYS
 from tether.testing import ScriptedLLM
@@ -224,7 +224,7 @@ async def park(env: Env, count: int) -> Parked:
         async with gate:
             return await env.client.start_workflow(
                 AgentWorkflow.run,
-                AgentInput(agent=PARK.name, prompt=PARK_PROMPT),
+                AgentInput(agent=PARK.name, prompt=PARK_PROMPT, generation=INPUT_GENERATION),
                 id=f"bench-park-{uuid.uuid4().hex[:10]}",
                 task_queue=queue,
             )

@@ -28,6 +28,7 @@ from tether._events import WATCH_SIGNAL, RunEvent
 from tether._messages import Message
 from tether._policies import Budgets
 from tether._run_io import (
+    INPUT_GENERATION,
     AgentInput,
     AgentResult,
     ApprovalDecision,
@@ -142,6 +143,7 @@ class AgentRun:
         params = AgentInput(
             agent=name,
             prompt=prompt,
+            generation=INPUT_GENERATION,
             **budget_fields(budgets),
             **{k: v for k, v in options.items() if v is not None},
         )

@@ -71,6 +71,12 @@ class TetherPlugin(SimplePlugin):
         search_attributes: Keep runs' AgentName/AgentStatus/AgentTurns/AgentTokens
             search attributes (registered in the namespace where it allows); False
             saves their history events, and `tether list --status` cannot filter.
+        live_status: Upsert those search attributes at every change of a run's status
+            (a history event and a billable action each), so that visibility filters
+            see running, waiting and ended runs apart. Otherwise a run upserts them only
+            once it waits for an approval (the web UI's inbox finds it), and at every
+            change from then on; `tether list --status` tells the others apart by
+            their execution status.
         check_mcp_servers: Connect to every agent's MCP servers as the worker starts,
             logging one line for each that does not start or answer (the worker runs
             on). Otherwise a server is started when a run first needs it. Either way
@@ -98,6 +104,7 @@ class TetherPlugin(SimplePlugin):
         prices: PriceTable | None = None,
         cached_conversations: int = 1000,
         search_attributes: bool = True,
+        live_status: bool = False,
         check_mcp_servers: bool = False,
         max_concurrent_llm_calls: int | None = None,
         check_tools: bool = False,
@@ -110,6 +117,7 @@ class TetherPlugin(SimplePlugin):
         self._prices = prices
         self._cached_conversations = cached_conversations
         self._search_attributes = search_attributes
+        self._live_status = live_status
         self._check_mcp_servers = check_mcp_servers
         self._mcp_sessions = McpSessions()
         self._approver_keys = approver_keys
@@ -155,9 +163,10 @@ class TetherPlugin(SimplePlugin):
             warn_undecidable(self.registry, keys)
             specs = RecordedSpecs(llm.model, self._cached_conversations, keys)
             prices = self._prices if self._prices is not None else PriceTable.from_env()
+            agents = AgentActivities(self.registry, specs, self._mcp_sessions)
             self._served = _Activities(
                 llm=llm,
-                agents=AgentActivities(self.registry, specs, self._mcp_sessions),
+                agents=agents,
                 llm_calls=LlmActivities(
                     self.registry,
                     make_client(llm),
@@ -165,6 +174,7 @@ class TetherPlugin(SimplePlugin):
                     prices,
                     conversations=Conversations(self._cached_conversations),
                     api=llm.api,
+                    describe=agents.spec_for_run,
                 ),
                 tools=ToolActivities(self.registry, specs),
                 mcp_tools=McpActivities(self.registry, specs, self._mcp_sessions),
@@ -195,6 +205,7 @@ class TetherPlugin(SimplePlugin):
         served.agents.searchable = self._search_attributes and (
             await ensure_search_attributes(worker.client)
         )
+        served.agents.live_status = self._live_status
         async with AsyncExitStack() as stack:
             await stack.enter_async_context(self._conversation_queue(worker))
             if self._llm_slots is not None:

@@ -202,6 +202,12 @@ class AgentSpec(BaseModel):
     searchable: bool = Field(
         default=False, description="The namespace has Tether's search attributes."
     )
+    live_status: bool = Field(
+        default=False,
+        description="Keep the AgentStatus/AgentTurns/AgentTokens search attributes current "
+        "at every status change (the worker's `live_status`); else a run upserts them only "
+        "once it waits for an approval, and from then on.",
+    )
     llm_queue: str | None = Field(
         default=None,
         description="The task queue of the worker's model calls, when it limits them "

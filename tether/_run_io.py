@@ -122,6 +122,11 @@ class Carried(BaseModel):
     )
 
 
+# The generation of workflow code Tether's clients start runs for (AgentInput.generation;
+# see tether/_workflows/generations.py).
+INPUT_GENERATION = "2027-02"
+
+
 class AgentInput(BaseModel):
     """What a user starts a run with. Budgets left None take the agent's defaults."""
 
@@ -179,6 +184,13 @@ class AgentInput(BaseModel):
         max_length=20,
         description="A sub-agent's run: its parents' rules for deciding calls, which a "
         "decision must satisfy besides the agent's own (they can only narrow who decides).",
+    )
+    generation: str | None = Field(
+        default=None,
+        max_length=20,
+        description="Set by Tether's clients: the generation of workflow code the run is "
+        f"started for ({INPUT_GENERATION!r}), so it records no patch marker. Without it the "
+        "run asks the patches its code asks.",
     )
 
 

@@ -10,6 +10,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from tether._messages import Message, ToolCall, Usage
+from tether._records import AgentSpec
 from tether._run_io import ApprovalDecision
 
 # Activity names, shared by their definitions (worker) and the workflow that calls them.
@@ -18,6 +19,10 @@ LLM_ACTIVITY = "tether.llm"
 TOOL_ACTIVITY = "tether.tool"
 # The LLM activity could not rebuild the run's conversation (the workflow resends it).
 CONVERSATION_LOST = "ConversationLost"
+# A run's first model call that this worker leaves to the run's usual path (it limits
+# its model calls, or the run asks for a model the agent does not run): the workflow
+# then records the agent's spec with `tether.describe_agent` and calls again.
+FIRST_CALL_DECLINED = "FirstCallDeclined"
 MCP_TOOL_ACTIVITY = "tether.mcp_tool"
 
 
@@ -45,6 +50,13 @@ class LlmRequest(BaseModel):
     priced: bool = Field(
         default=False,
         description="The run has a cost budget: refuse a model the worker has no price for.",
+    )
+    first: bool = Field(
+        default=False,
+        description="The run's first model call, made before it has recorded its agent: "
+        "the worker takes the agent's spec as `tether.describe_agent` gives it, sends its "
+        "instructions before `messages`, calls `model` (or, if empty, the agent's) and "
+        "returns the spec with the reply (`LlmReply.spec`), for the run to follow.",
     )
 
 
@@ -77,6 +89,11 @@ class LlmReply(BaseModel):
         default=False,
         description="The agent has tools, the reply calls none, and the worker found that "
         "its model server drops tools (see _activities/tool_support.py).",
+    )
+    spec: AgentSpec | None = Field(
+        default=None,
+        description="A run's first call (`LlmRequest.first`): the agent's spec the call "
+        "followed, recorded here so that the run replays against it.",
     )
 
 

@@ -46,6 +46,7 @@ def create_worker(
     tuning: WorkerTuning = SDK_DEFAULTS,
     telemetry: Telemetry = NO_TELEMETRY,
     search_attributes: bool = True,
+    live_status: bool = False,
     check_mcp_servers: bool = False,
     check_tools: bool = False,
     deployment: Deployment | None = None,
@@ -63,6 +64,7 @@ def create_worker(
         tuning: Slots and cache size (`WorkerTuning.from_env()` reads the variables).
         telemetry: Traces, from TETHER_TRACING.
         search_attributes: See `TetherPlugin`.
+        live_status: See `TetherPlugin`.
         deployment: A Worker Deployment and build: the worker is versioned, and the
             runs it starts are pinned to its build (see `Deployment`).
         check_mcp_servers: See `TetherPlugin` (`tether worker` sets it).
@@ -81,6 +83,7 @@ def create_worker(
                 cached_conversations=tuning.max_cached_workflows,
                 max_concurrent_llm_calls=tuning.max_concurrent_llm_calls,
                 search_attributes=search_attributes,
+                live_status=live_status,
                 check_mcp_servers=check_mcp_servers,
                 check_tools=check_tools,
                 approver_keys=approver_keys,

@@ -31,6 +31,8 @@ class AgentActivities:
         # Whether the namespace has Tether's search attributes: the plugin finds out
         # once the worker runs (see TetherPlugin.run_worker).
         self.searchable = False
+        # Upsert a run's status at every change (TetherPlugin's `live_status`).
+        self.live_status = False
         # The queue of the worker's model calls, if it limits them (see TetherPlugin).
         self.llm_queue: str | None = None
 
@@ -38,6 +40,12 @@ class AgentActivities:
     async def describe_agent(self, name: str) -> AgentSpec:
         """The agent's spec, recorded in history so the run replays against it; with
         the tools of its MCP servers as they list them now."""
+        return await self.spec_for_run(name)
+
+    async def spec_for_run(self, name: str) -> AgentSpec:
+        """What a run records of agent `name` (call inside an activity): its live spec,
+        with its MCP servers' tools as they list them now and this worker's settings.
+        Also a run's first model call's (see LlmRequest.first)."""
         agent = served(self._agents, name)
         spec = self._specs.live(agent)
         if agent.mcp:
@@ -51,6 +59,10 @@ class AgentActivities:
         # Tether changes a default (the converter leaves unset fields out).
         return AgentSpec.model_validate(
             spec.model_copy(
-                update={"searchable": self.searchable, "llm_queue": self.llm_queue}
+                update={
+                    "searchable": self.searchable,
+                    "live_status": self.live_status,
+                    "llm_queue": self.llm_queue,
+                }
             ).model_dump()
         )

@@ -19,7 +19,7 @@ from temporalio.exceptions import ApplicationError
 
 from tether._logs import get_logger
 from tether._messages import Message
-from tether._wire import CONVERSATION_LOST, LLM_ACTIVITY, LlmRequest
+from tether._wire import CONVERSATION_LOST, LLM_ACTIVITY, LlmReply, LlmRequest
 
 log = get_logger("tether.llm")
 
@@ -66,8 +66,17 @@ async def _rebuild(workflow_id: str, run_id: str) -> list[Message]:
     conversation: list[Message] = []
     handle = client.get_workflow_handle(workflow_id, run_id=run_id)
     read = 0
+    first: int | None = None  # the event id of a first call (LlmRequest.first)
     async for event in handle.fetch_history_events():
         read += event.ByteSize()
+        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+            completed = event.activity_task_completed_event_attributes
+            if completed.scheduled_event_id == first:
+                # The agent's instructions, sent first, are in the spec of its reply.
+                (reply,) = await converter.decode(completed.result.payloads, [LlmReply])
+                if reply.spec is not None:
+                    conversation.insert(0, Message.system(reply.spec.instructions))
+            continue
         if event.event_type != EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
             continue
         scheduled = event.activity_task_scheduled_event_attributes
@@ -75,6 +84,8 @@ async def _rebuild(workflow_id: str, run_id: str) -> list[Message]:
             continue
         (earlier,) = await converter.decode(scheduled.input.payloads, [LlmRequest])
         conversation = conversation[: earlier.known] + earlier.messages
+        if earlier.first:
+            first = event.event_id
     # Counted, since a fleet whose calls keep missing the worker that holds a run's
     # conversation reads its history again and again (dev.py bench --fleet).
     log.info("conversation rebuilt", messages=len(conversation), history_bytes=read)

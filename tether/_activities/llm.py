@@ -8,6 +8,7 @@ honour the provider's Retry-After, the others stop the call at once with a clear
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import openai
@@ -31,12 +32,12 @@ from tether._agents import AgentRegistry
 from tether._logs import get_logger
 from tether._messages import Message, ToolCall, Usage
 from tether._pricing import PriceTable
-from tether._records import AgentSpec
+from tether._records import ANY_MODEL, AgentSpec
 from tether._redaction import configured_secrets
 from tether._scripted_llm.steps import AGENT_HEADER
 from tether._settings import Api, LlmSettings
 from tether._validation import describe
-from tether._wire import LLM_ACTIVITY, LlmReply, LlmRequest
+from tether._wire import FIRST_CALL_DECLINED, LLM_ACTIVITY, LlmReply, LlmRequest
 
 log = get_logger("tether.llm")
 
@@ -55,6 +56,7 @@ class LlmActivities:
         *,
         conversations: Conversations | None = None,
         api: Api = "chat",
+        describe: Callable[[str], Awaitable[AgentSpec]] | None = None,
     ) -> None:
         self._agents = agents
         self.client = client
@@ -66,6 +68,9 @@ class LlmActivities:
         # sends, and the other secrets of the process's environment.
         self._secrets = [client.api_key, *configured_secrets()]
         self._conversations = conversations or Conversations()
+        # What a run records of an agent (AgentActivities.spec_for_run), for a run's
+        # first call; without it such calls are declined.
+        self._describe = describe
         # Task queue -> the queue only this worker polls (see TetherPlugin.run_worker).
         self.worker_queues: dict[str, str] = {}
 
@@ -75,6 +80,10 @@ class LlmActivities:
         return one message."""
         agent = served(self._agents, request.agent)
         info = activity.info()
+        first: AgentSpec | None = None
+        if request.first:
+            async with heartbeating():  # listing MCP tools may start a server
+                first, request = await self._first(request)
         if request.priced and request.model not in self._prices.prices:
             raise ApplicationError(
                 f"model {request.model!r} has no price in this worker's price table "
@@ -84,7 +93,7 @@ class LlmActivities:
             )
         try:
             async with heartbeating() as progress:
-                spec = await self._specs.resolve(agent, request.digest)
+                spec = first or await self._specs.resolve(agent, request.digest)
                 rebuilt = False
                 if request.summary:  # a context policy's: plain text in, plain text out
                     spec = spec.model_copy(update={"tools": [], "output": None})
@@ -135,6 +144,8 @@ class LlmActivities:
         )
         if dropped:
             reply.tools_dropped = True
+        if first is not None:
+            reply.spec = first
         reply = fitted(reply, stored=stores_large_payloads())
         if got.sent:  # else the workflow publishes the text at once
             reply.streamed = True
@@ -149,6 +160,32 @@ class LlmActivities:
         if spec.output is not None and agent.output_type is not None and not message.tool_calls:
             reply.output, reply.output_error = _validate(agent.output_type, reply.message.content)
         return reply
+
+    async def _first(self, request: LlmRequest) -> tuple[AgentSpec, LlmRequest]:
+        """A run's first call (LlmRequest.first): the spec the run is to record, and the
+        request as the agent's spec completes it: its instructions first, its model
+        unless the run chose one, priced if the agent has a cost budget.
+
+        Raises:
+            ApplicationError: ``FirstCallDeclined`` (non-retryable), for the workflow to
+                record the spec on its own and call again: this worker limits its model
+                calls (they wait on its model queue), or the run chose a model the agent
+                does not run (the workflow refuses it, saying which it runs).
+        """
+        if self._describe is None:
+            raise _declined("this worker records no spec with a model call")
+        spec = await self._describe(request.agent)
+        if spec.llm_queue is not None:
+            raise _declined("this worker limits its model calls")
+        if request.model and not _runs(spec, request.model):
+            raise _declined(f"the agent does not run model {request.model!r}")
+        update = {
+            "model": request.model or spec.model,
+            "messages": [Message.system(spec.instructions), *request.messages],
+            "priced": request.priced or spec.max_cost_usd is not None,
+            "digest": spec.digest,
+        }
+        return spec, request.model_copy(update=update)
 
     async def _ask(
         self,
@@ -172,6 +209,21 @@ class LlmActivities:
             **_options(spec, model),
         )
         return _parse(completion, model)
+
+
+def _declined(why: str) -> ApplicationError:
+    return ApplicationError(
+        f"first model call left to the run's usual path: {why}",
+        type=FIRST_CALL_DECLINED,
+        non_retryable=True,
+    )
+
+
+def _runs(spec: AgentSpec, model: str) -> bool:
+    """Whether a run of `spec` may choose `model` (as the workflow's check_model)."""
+    if spec.models is None or ANY_MODEL in spec.models:
+        return True
+    return model in (spec.model, *spec.llm.fallback_models, *spec.models)
 
 
 def _options(spec: AgentSpec, model: str) -> dict[str, Any]:

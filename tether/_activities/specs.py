@@ -1,12 +1,13 @@
 """The agent a run recorded, for the activities that act on it.
 
-A run records its agent's spec once, at its start (the `tether.describe_agent` activity,
-local or regular), and replays against it. The LLM and tool activities must act on that
-record too: a run started before a deploy that changed the agent's tools must keep
-showing the model the tools it started with. Each request carries the recorded spec's
-digest; a worker whose live agent has the same digest (the usual case) uses it as is,
-one that recorded that spec itself (an agent with MCP tools, listed per run) has it in
-memory, and any other reads it from the run's history, once per digest.
+A run records its agent's spec once, at its start (with its first model call's reply,
+or by the `tether.describe_agent` activity, local or regular), and replays against it.
+The LLM and tool activities must act on that record too: a run started before a deploy
+that changed the agent's tools must keep showing the model the tools it started with.
+Each request carries the recorded spec's digest; a worker whose live agent has the same
+digest (the usual case) uses it as is, one that recorded that spec itself (an agent with
+MCP tools, listed per run) has it in memory, and any other reads it from the run's
+history, once per digest.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from temporalio.exceptions import ApplicationError
 from tether._agents import Agent
 from tether._records import AgentSpec
 from tether._trust import ApproverKeys
-from tether._wire import DESCRIBE_AGENT_ACTIVITY
+from tether._wire import DESCRIBE_AGENT_ACTIVITY, LLM_ACTIVITY, LlmReply
 
 LOCAL_ACTIVITY_MARKER = "core_local_activity"
 
@@ -80,23 +81,29 @@ async def _from_history(workflow_id: str, run_id: str, agent: str, digest: str) 
     client = activity.client()
     handle = client.get_workflow_handle(workflow_id, run_id=run_id)
     describes: set[int] = set()  # event ids of describe activities scheduled
+    model_calls: set[int] = set()  # and of model calls, the first of which may hold it
     async for event in handle.fetch_history_events():
         recorded: Sequence[Payload] | None = None
+        spec: AgentSpec | None = None
         if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
             scheduled = event.activity_task_scheduled_event_attributes
             if scheduled.activity_type.name == DESCRIBE_AGENT_ACTIVITY:
                 describes.add(event.event_id)
+            elif scheduled.activity_type.name == LLM_ACTIVITY and not model_calls:
+                model_calls.add(event.event_id)
         elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
             completed = event.activity_task_completed_event_attributes
             if completed.scheduled_event_id in describes:
                 recorded = completed.result.payloads
+            elif completed.scheduled_event_id in model_calls:
+                (reply,) = await client.data_converter.decode(completed.result.payloads, [LlmReply])
+                spec = reply.spec
         elif event.event_type == EventType.EVENT_TYPE_MARKER_RECORDED:
             recorded = _described_locally(event.marker_recorded_event_attributes)
-        if recorded is None:
-            continue
-        (spec,) = await client.data_converter.decode(recorded, [AgentSpec])
-        if spec.name == agent and spec.digest == digest:
-            return spec  # type: ignore[no-any-return]
+        if recorded is not None:
+            (spec,) = await client.data_converter.decode(recorded, [AgentSpec])
+        if spec is not None and spec.name == agent and spec.digest == digest:
+            return spec
     raise ApplicationError(
         f"the run recorded agent {agent!r} as {digest}, and its history does not hold that "
         "spec; this worker serves a different version of the agent",

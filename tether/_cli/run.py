@@ -23,7 +23,7 @@ from tether._cli.reading import polling
 from tether._client import AgentRun, RunExists
 from tether._limits import MAX_NAME_CHARS
 from tether._policies import Budgets
-from tether._run_io import AgentInput
+from tether._run_io import INPUT_GENERATION, AgentInput
 from tether._settings import task_queue
 from tether._temporal import connect
 from tether._wire import DESCRIBE_AGENT_ACTIVITY
@@ -99,6 +99,7 @@ def parse_input(args: argparse.Namespace, prompt: str, *, chat: bool = False) ->
             chat=chat,
             acting_for=args.acting_for,
             started_by=person(),
+            generation=INPUT_GENERATION,
         )
     except ValidationError as e:
         first = e.errors(include_url=False)[0]

@@ -39,7 +39,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from tether._limits import MAX_NAME_CHARS
     from tether._records import AgentSpec
-    from tether._run_io import AgentInput
+    from tether._run_io import INPUT_GENERATION, AgentInput
     from tether._wire import LlmRequest
     from tether._workflows.agent_runs import AGENT_WORKFLOW
 
@@ -202,6 +202,7 @@ def _start_input(case: EvalCase, target: Target, *, started_by: str) -> Any:
             prompt=case.prompt,
             acting_for=case.acting_for,
             started_by=started_by,
+            generation=INPUT_GENERATION,
         )
     fields = {"text": case.prompt, "acting_for": case.acting_for, "started_by": started_by}
     return {k: v for k, v in fields.items() if v is not None}

@@ -16,7 +16,7 @@ recorded on the old code fail to replay (tests/durability/test_replay.py).
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
@@ -30,15 +30,22 @@ with workflow.unsafe.imports_passed_through():
     from tether._records import AgentSpec
     from tether._run_io import AgentInput, AgentResult, RunState, RunStatus
     from tether._transcripts import TRANSCRIPT_PAGE_QUERY, TranscriptPage, page_of
+    from tether._wire import LlmReply
 
 from tether._workflows.agent_runs import AGENT_WORKFLOW
 from tether._workflows.approvals import DecidesApprovals
 from tether._workflows.chat import Chat, restore
 from tether._workflows.deadline import DeadlineReached, by_deadline
 from tether._workflows.events import RunEvents
-from tether._workflows.generations import paths
+from tether._workflows.generations import Paths, paths
 from tether._workflows.inputs import check_model, checked_input, invalid_input, parsed_input
-from tether._workflows.llm_calls import ModelCalls, describe_agent, repair_request
+from tether._workflows.llm_calls import (
+    ModelCalls,
+    describe_agent,
+    first_call,
+    publish_reply,
+    repair_request,
+)
 from tether._workflows.logs import log
 from tether._workflows.outcomes import Outcomes, continue_request
 from tether._workflows.publishing import Publisher, budget_detail
@@ -58,6 +65,8 @@ class AgentWorkflow(DecidesApprovals):
         parsed = parsed_input(AgentInput, args)
         valid = parsed if isinstance(parsed, AgentInput) else None
         self._agent = valid.agent if valid else ""
+        self._generation = valid.generation if valid else None
+        self.generation_paths = Paths()  # set first thing in `run`
         # What a chat carried over from the run before, there for queries from the first
         # task (`carried` on a first start is not the workflow's own: `run` refuses it).
         carried = valid.carried if valid and workflow.info().continued_run_id else None
@@ -89,8 +98,9 @@ class AgentWorkflow(DecidesApprovals):
     @workflow.run
     async def run(self, *args: Any) -> AgentResult:
         """Answer the input's prompt (an `AgentInput`; a chat: every message sent)."""
-        taken = paths()
+        taken = self.generation_paths = paths(self._generation)
         self._shown.upsert_every_turn = not taken.upsert_on_status_only
+        self._shown.upsert_when_asked = taken.from_input
         self._local_with_updates = not taken.no_local_activities_with_updates
         self._approvals.reused_call_ids = taken.reused_call_ids
         self._outcomes.enabled = taken.real_models
@@ -127,27 +137,38 @@ class AgentWorkflow(DecidesApprovals):
         return result
 
     async def _loop(self, params: AgentInput) -> AgentResult:
-        # From generations.BOUND_AND_SCOPED on, a regular activity: a local one's result
-        # can be recorded in the task before the run has seen it, and a cancel arriving
-        # then gives a history whose replay upserts a status the run never did.
-        local = self._local_allowed() and not self._tools.context.bound
-        spec = await describe_agent(params.agent, local=local)
-        self._configure(spec, params)
+        started = workflow.now()
+        first = None
+        if self.generation_paths.from_input and params.carried is None:
+            # The spec comes with the first model call's reply (generations.INPUT_GENERATION).
+            self._shown.set_status("running", "a reply from the agent's model")
+            first = await first_call(params, started)
+        if first is not None and first.spec is not None:
+            spec = first.spec
+            self._configure(spec, params, now=started)
+            self._models.first_replied(spec, first)
+        else:
+            # From generations.BOUND_AND_SCOPED on, a regular activity: a local one's
+            # result can be recorded in the task before the run has seen it, and a cancel
+            # arriving then gives a history whose replay upserts a status the run never did.
+            local = self._local_allowed() and not self._tools.context.bound
+            spec = await describe_agent(params.agent, local=local)
+            self._configure(spec, params, now=workflow.now())
         try:
-            return await self._converse(spec, params)
+            return await self._converse(spec, params, first)
         except DeadlineReached:
             deadline = str(self._limits.deadline)
             log.info("deadline reached", extra={"deadline": deadline})
             return self._finish("deadline_exceeded", None)
 
-    def _configure(self, spec: AgentSpec, params: AgentInput) -> None:
-        self._shown.searchable = spec.searchable
+    def _configure(self, spec: AgentSpec, params: AgentInput, *, now: datetime) -> None:
+        self._shown.spec_known(spec.searchable, spec.live_status)
         self._models.model = params.model or spec.model
         self._tools.approval_timeout = timedelta(
             seconds=params.approval_timeout_seconds or spec.approval_timeout_seconds
         )
         bound = self._tools.context.bound
-        self._limits.set_from(spec, params, bound=bound)
+        self._limits.set_from(spec, params, bound=bound, now=now)
         self._models.priced = self._limits.max_cost_usd is not None
         if bound:
             check_model(spec, params)
@@ -155,13 +176,17 @@ class AgentWorkflow(DecidesApprovals):
             self._conversation.add(Message.system(spec.instructions), Message.user(params.prompt))
             self._events.publish(UserMessage(text=params.prompt))
 
-    async def _converse(self, spec: AgentSpec, params: AgentInput) -> AgentResult:
+    async def _converse(
+        self, spec: AgentSpec, params: AgentInput, first: LlmReply | None
+    ) -> AgentResult:
         # A continued conversation has answered everything it was sent.
         unanswered = params.carried is None
         while True:
             if unanswered:
                 self._shown.set_status("running")
-                ended = await by_deadline(self._respond(spec), self._limits.deadline)
+                turns = self._respond(spec, first)
+                first = None
+                ended = await by_deadline(turns, self._limits.deadline)
                 if ended is not None:
                     return ended
                 answer = self._outcomes.answer(self._conversation.answer())
@@ -183,9 +208,10 @@ class AgentWorkflow(DecidesApprovals):
                 self._events.publish(UserMessage(text=text))
             unanswered = bool(messages)
 
-    async def _respond(self, spec: AgentSpec) -> AgentResult | None:
+    async def _respond(self, spec: AgentSpec, first: LlmReply | None) -> AgentResult | None:
         """Model and tool calls until the model answers the latest user message: None
-        once it has (the answer is the last message), or how the run ended instead."""
+        once it has (the answer is the last message), or how the run ended instead.
+        `first`: the reply of the run's first call, made before the spec was known."""
         self._output = None
         repairs_left = spec.llm.output_repairs
         conversation = self._conversation
@@ -196,7 +222,12 @@ class AgentWorkflow(DecidesApprovals):
             self._events.publish(
                 TurnStarted(turn=self._turn, model=self._models.model or spec.model)
             )
-            reply = await self._models.call(spec, self._turn, local_allowed=self._local_allowed())
+            if first is not None:
+                reply, first = first, None
+                publish_reply(self._events, self._turn, reply)
+            else:
+                local = self._local_allowed()
+                reply = await self._models.call(spec, self._turn, local_allowed=local)
             conversation.add(reply.message)
             step = self._outcomes.after(spec, reply)
             if step == "fail":

@@ -10,7 +10,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from tether._policies import Budgets
-    from tether._run_io import AgentInput, AgentResult, budget_fields
+    from tether._run_io import INPUT_GENERATION, AgentInput, AgentResult, budget_fields
     from tether._visibility import run_summary
 
 if TYPE_CHECKING:
@@ -82,6 +82,7 @@ async def run_agent(
     params = AgentInput(
         agent=name,
         prompt=prompt,
+        generation=INPUT_GENERATION,
         **budget_fields(budgets),
         **{k: v for k, v in options.items() if v is not None},
     )

@@ -17,7 +17,7 @@ from temporalio.workflow import ContinueAsNewVersioningBehavior
 with workflow.unsafe.imports_passed_through():
     from tether._events import ContinuedAsNew
     from tether._limits import MAX_PROMPT_CHARS
-    from tether._run_io import AgentInput, Carried
+    from tether._run_io import INPUT_GENERATION, AgentInput, Carried
 
 from tether._workflows.carrying import fitted_carry
 from tether._workflows.deadline import until
@@ -123,7 +123,10 @@ class Chat:
             watched_until=self._events.watched_until,
         )
         log.info("continuing as new", extra={"turn": turn, "runs": self.runs})
-        return params.model_copy(update={"model": model, "carried": carried})
+        return params.model_copy(
+            # The next run starts on this code: it takes the newest generation.
+            update={"model": model, "carried": carried, "generation": INPUT_GENERATION}
+        )
 
 
 def restore(carried: Carried | None) -> tuple[Conversation, Spend, Limits]:

@@ -1,17 +1,19 @@
 """An agent's spec and its model calls, as activities (workflow code).
 
-`describe_agent` and `execute_llm` are shared by AgentWorkflow's loop and the refund
-pipeline's LLM steps, so both call the model through the same activity, timeouts,
-retries and structured-output checks. `ModelCalls` is the agent run's side: which model
-it calls (falling back when one is unavailable), which worker holds its conversation,
-and how much of the conversation each call is sent.
+`first_call` is a run's first model call, which records the agent's spec with its reply
+(no activity of its own before the model is called); `describe_agent` records it alone,
+where that call cannot. `describe_agent` and `execute_llm` are shared by AgentWorkflow's
+loop and the refund pipeline's LLM steps, so both call the model through the same
+activity, timeouts, retries and structured-output checks. `ModelCalls` is the agent
+run's side: which model it calls (falling back when one is unavailable), which worker
+holds its conversation, and how much of the conversation each call is sent.
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -27,6 +29,7 @@ from temporalio.exceptions import TimeoutError as ActivityTimeout
 
 from tether._workflows import context
 from tether._workflows.activity_calls import DEFAULT_HEARTBEAT_TIMEOUT_SECONDS, execute
+from tether._workflows.deadline import DeadlineReached, by_deadline
 from tether._workflows.events import RunEvents
 from tether._workflows.generations import real_models
 from tether._workflows.logs import log
@@ -36,8 +39,8 @@ from tether._workflows.run_state import Conversation, Spend
 with workflow.unsafe.imports_passed_through():
     from tether._events import ModelSwitched, Reply, TextDelta
     from tether._messages import Message
-    from tether._records import AgentSpec
-    from tether._run_io import ModelSwitch
+    from tether._records import AgentSpec, LlmRecord
+    from tether._run_io import AgentInput, ModelSwitch
     from tether._wire import (
         CONVERSATION_LOST,
         DESCRIBE_AGENT_ACTIVITY,
@@ -84,6 +87,50 @@ async def describe_agent(name: str, *, local: bool = True) -> AgentSpec:
     return spec
 
 
+# The first call's timeouts, before the agent's are known: the defaults of LlmPolicy.
+FIRST_CALL_POLICY = LlmRecord()
+
+
+async def first_call(params: AgentInput, started: datetime) -> LlmReply | None:
+    """The run's first model call, as a regular activity that takes the agent's spec as
+    `describe_agent` would and returns it with the reply (`LlmRequest.first`), for the
+    run to record and follow: no round trip before the model is called.
+
+    One attempt, under LlmPolicy's default timeouts (the worker holds the call to the
+    agent's own, and the input's deadline counts): if it fails, is declined or the
+    deadline comes, None, and the run records the spec with `describe_agent` and makes
+    the call again under the agent's policy, as runs before this path did.
+    """
+    model = params.model or ""
+    request = LlmRequest(
+        agent=params.agent,
+        model=model,
+        messages=[Message.user(params.prompt)],
+        turn=1,
+        priced=params.max_cost_usd is not None,
+        first=True,
+    )
+    seconds = params.deadline_seconds
+    deadline = started + timedelta(seconds=seconds) if seconds else None
+    call = _llm_activity(
+        request,
+        FIRST_CALL_POLICY,
+        local=False,
+        retry=RetryPolicy(maximum_attempts=1),
+        summary=f"llm {model or 'the agent model'} · turn 1 · agent {params.agent} recorded",
+    )
+    try:
+        reply = await by_deadline(call, deadline)
+    except DeadlineReached:
+        return None
+    except ActivityError as e:
+        if is_cancelled_exception(e):
+            raise
+        log.info("first model call failed; the agent's spec is recorded alone")
+        return None
+    return reply if reply.spec is not None else None
+
+
 # How long a model call waits for the worker that holds the run's conversation before
 # it is given to any worker instead (which reads the conversation from history).
 AFFINITY_WAIT = timedelta(seconds=5)
@@ -120,13 +167,10 @@ async def execute_llm(
         request = request.model_copy(update={"stream": True})
 
     async def call(queue: str | None) -> LlmReply:
-        return await execute(
-            LLM_ACTIVITY,
+        return await _llm_activity(
             request,
-            result_type=LlmReply,
+            policy,
             local=local,
-            start_to_close=timedelta(seconds=policy.timeout_seconds),
-            heartbeat=timedelta(seconds=policy.heartbeat_timeout_seconds),
             retry=policy.retry.to_policy(),
             summary=summary,
             task_queue=queue,
@@ -136,18 +180,47 @@ async def execute_llm(
 
     reply = await _call_where(call, None if local else worker_queue)
     if events is not None:
-        text = reply.message.content
-        if text and not reply.streamed:
-            events.publish(TextDelta(turn=request.turn, text=text))
-        events.publish(
-            Reply(
-                turn=request.turn,
-                text=text,
-                truncated=reply.message.truncated,
-                tools_dropped=reply.tools_dropped,
-            )
-        )
+        publish_reply(events, request.turn, reply)
     return reply
+
+
+def publish_reply(events: RunEvents, turn: int, reply: LlmReply) -> None:
+    """The reply's text to the run's feed (unless it streamed there), then the reply."""
+    text = reply.message.content
+    if text and not reply.streamed:
+        events.publish(TextDelta(turn=turn, text=text))
+    events.publish(
+        Reply(
+            turn=turn,
+            text=text,
+            truncated=reply.message.truncated,
+            tools_dropped=reply.tools_dropped,
+        )
+    )
+
+
+async def _llm_activity(
+    request: LlmRequest,
+    policy: LlmRecord,
+    *,
+    local: bool,
+    retry: RetryPolicy,
+    summary: str,
+    task_queue: str | None = None,
+    schedule_to_start: timedelta | None = None,
+) -> LlmReply:
+    return await execute(
+        LLM_ACTIVITY,
+        request,
+        result_type=LlmReply,
+        local=local,
+        start_to_close=timedelta(seconds=policy.timeout_seconds),
+        heartbeat=timedelta(seconds=policy.heartbeat_timeout_seconds),
+        retry=retry,
+        summary=summary,
+        task_queue=task_queue,
+        schedule_to_start=schedule_to_start,
+    )
 
 
 async def _call_where(
@@ -204,6 +277,15 @@ class ModelCalls:
         self._spend = spend
         self._events = events
         self._shown = shown
+
+    def first_replied(self, spec: AgentSpec, reply: LlmReply) -> None:
+        """The run's first call (`first_call`) replied: its request held the whole
+        conversation so far (the worker sent the agent's instructions first)."""
+        self.model = self.model or spec.model
+        self._conversation.sent = len(self._conversation.messages)
+        self.worker_queue = reply.worker_queue
+        self._spend.add_call(reply)
+        self._shown.waiting_for = None
 
     async def call(self, spec: AgentSpec, turn: int, *, local_allowed: bool) -> LlmReply:
         """The model's reply at `turn`, the conversation first fitted to the agent's

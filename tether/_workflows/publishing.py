@@ -4,7 +4,11 @@
 - Search attributes (agent, status, turns, tokens: to filter runs) only when the status
   changes, turns and tokens riding along: each upsert is a history event and a billable
   action, so one per turn would grow every run's history. Runs that predate
-  generations.UPSERT_ON_STATUS_ONLY upsert on every turn, as they were recorded.
+  generations.UPSERT_ON_STATUS_ONLY upsert on every turn, as they were recorded. From
+  generations.INPUT_GENERATION on, only when asked: at every change if the worker keeps
+  statuses live (`live_status`), else from the first wait for an approval on (the web
+  UI's inbox looks for it; once upserted, each later change is too, or a filter would
+  find the run in a status it has left). A run that waits for no one upserts nothing.
 - The memo: the model the run moved to, and every fallback so far.
 Only the loop publishes what writes history (an upsert is a command): a handler that
 did could record state ahead of the loop's, and that history would not replay.
@@ -29,6 +33,8 @@ with workflow.unsafe.imports_passed_through():
 from tether._workflows.run_state import Conversation, Limits, Spend
 
 OPEN_STATUSES: tuple[RunStatus, ...] = ("running", "awaiting_approval", "awaiting_user")
+# The statuses someone looks for by search attribute when statuses are not kept live.
+LOOKED_FOR: tuple[RunStatus, ...] = ("awaiting_approval",)
 
 
 class Publisher:
@@ -48,6 +54,9 @@ class Publisher:
         self.waiting_for: str | None = None
         self.searchable = False  # the agent's `searchable`, once its spec is known
         self.upsert_every_turn = False  # a run from before UPSERT_ON_STATUS_ONLY
+        self.upsert_when_asked = False  # a run from generations.INPUT_GENERATION on
+        self.live_status = False  # the agent's spec's `live_status`, once known
+        self._upserted = False
         self._published: tuple[object, ...] | None = None
         self._agent = agent
         self._state = state
@@ -78,6 +87,10 @@ class Publisher:
         self._published = searchable
         if not self.searchable:
             return
+        asked = self.live_status or self._upserted or state.status in LOOKED_FOR
+        if self.upsert_when_asked and not asked:
+            return
+        self._upserted = True
         workflow.upsert_search_attributes(
             [
                 AGENT_NAME_KEY.value_set(self._agent),
@@ -86,6 +99,12 @@ class Publisher:
                 AGENT_TOKENS_KEY.value_set(state.usage.total_tokens),
             ]
         )
+
+    def spec_known(self, searchable: bool, live_status: bool) -> None:
+        """The agent's spec is recorded: whether to upsert, from now on."""
+        self.searchable, self.live_status = searchable, live_status
+        if self.upsert_when_asked:
+            self._published = None  # what was shown before was not upserted
 
     def show_details(self) -> RunState:
         """The web UI's current details (a query, not history), from the state now."""

@@ -108,7 +108,7 @@ class Limits:
     deadline: datetime | None = None
     continue_as_new_turns: int = 0
 
-    def set_from(self, spec: AgentSpec, params: AgentInput, *, bound: bool) -> None:
+    def set_from(self, spec: AgentSpec, params: AgentInput, *, bound: bool, now: datetime) -> None:
         """The input's budgets, else the agent's. `bound` (a run from
         generations.BOUND_AND_SCOPED on): the input may lower the agent's budgets, never
         raise them. A first run's deadline counts from now; a continued run keeps the
@@ -124,7 +124,7 @@ class Limits:
             self.max_cost_usd = _lower(self.max_cost_usd, spec.max_cost_usd)
             seconds = _lower(seconds, spec.deadline_seconds)
         if params.carried is None:
-            self.deadline = workflow.now() + timedelta(seconds=seconds) if seconds else None
+            self.deadline = now + timedelta(seconds=seconds) if seconds else None
 
     def spent(self, spend: Spend) -> RunStatus | None:
         """The status of the budget `spend` has used up, or None (checked before each

@@ -13,7 +13,7 @@ from temporalio.exceptions import ChildWorkflowError, FailureError, is_cancelled
 with workflow.unsafe.imports_passed_through():
     from tether._messages import ToolCall
     from tether._records import ToolSpec
-    from tether._run_io import AgentInput, AgentResult
+    from tether._run_io import INPUT_GENERATION, AgentInput, AgentResult
     from tether._subagents import Handoff
     from tether._validation import describe
     from tether._visibility import code, inline
@@ -53,7 +53,11 @@ async def run_subagent(
         # Checked here: a model's task can be anything (100,000 characters and more),
         # and a ValidationError raised further on would fail every workflow task.
         child = AgentInput(
-            agent=agent, prompt=task, max_total_tokens=tokens_left, deadline_seconds=seconds_left
+            agent=agent,
+            prompt=task,
+            max_total_tokens=tokens_left,
+            deadline_seconds=seconds_left,
+            generation=INPUT_GENERATION,
         )
     except ValidationError as e:
         return _invalid(tool, e), None

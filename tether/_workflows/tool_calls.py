@@ -42,7 +42,7 @@ with workflow.unsafe.imports_passed_through():
 from tether._workflows.activity_calls import DEFAULT_HEARTBEAT_TIMEOUT_SECONDS, execute
 from tether._workflows.approvals import Approvals, Rules, edited_note
 from tether._workflows.events import RunEvents
-from tether._workflows.generations import TOOL_UNAVAILABLE_TOLD
+from tether._workflows.generations import tool_unavailable_told
 from tether._workflows.logs import log
 from tether._workflows.publishing import Publisher
 from tether._workflows.run_state import Limits, Spend
@@ -246,7 +246,7 @@ async def execute_tool(tool: ToolSpec, request: ToolRequest, *, local: bool = Tr
     try:
         return await _execute_tool(tool, request, local=local)
     except ActivityError as e:
-        if e.retry_state not in RETRIES_RAN_OUT or not workflow.patched(TOOL_UNAVAILABLE_TOLD):
+        if e.retry_state not in RETRIES_RAN_OUT or not tool_unavailable_told():
             raise
         # The error's type only: its message may quote a customer or a secret, and the
         # model's provider is not to see it (history and `tether status` have it).
