@@ -23,6 +23,9 @@ CONVERSATION_LOST = "ConversationLost"
 # its model calls, or the run asks for a model the agent does not run): the workflow
 # then records the agent's spec with `tether.describe_agent` and calls again.
 FIRST_CALL_DECLINED = "FirstCallDeclined"
+# The first detail of a first call's error once the agent's retry policy has no attempt
+# left (the call itself ran under LlmPolicy's default policy).
+ATTEMPTS_RAN_OUT = "attempts-ran-out"
 MCP_TOOL_ACTIVITY = "tether.mcp_tool"
 
 
@@ -56,7 +59,8 @@ class LlmRequest(BaseModel):
         description="The run's first model call, made before it has recorded its agent: "
         "the worker takes the agent's spec as `tether.describe_agent` gives it, sends its "
         "instructions before `messages`, calls `model` (or, if empty, the agent's) and "
-        "returns the spec with the reply (`LlmReply.spec`), for the run to follow.",
+        "returns the spec with the reply (`LlmReply.spec`), for the run to follow; "
+        "`stream` then asks to stream if the agent's policy does.",
     )
 
 

@@ -156,8 +156,8 @@ async def test_a_worker_that_no_longer_serves_the_agent_fails_the_run_at_once(
         if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED
     ]
     failed_calls = [e for e in history if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED]
-    # The agent's description, the model call, then the tool's.
-    assert attempts == [1, 1, 1] and len(failed_calls) == 1
+    # The model call (which records the agent's spec), then the tool's.
+    assert attempts == [1, 1] and len(failed_calls) == 1
 
 
 async def test_waiting_for_an_approval_ends_at_its_bound_when_no_worker_answers(

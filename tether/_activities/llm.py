@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Any
 
 import openai
@@ -32,12 +33,18 @@ from tether._agents import AgentRegistry
 from tether._logs import get_logger
 from tether._messages import Message, ToolCall, Usage
 from tether._pricing import PriceTable
-from tether._records import ANY_MODEL, AgentSpec
+from tether._records import ANY_MODEL, AgentSpec, RetryRecord
 from tether._redaction import configured_secrets
 from tether._scripted_llm.steps import AGENT_HEADER
 from tether._settings import Api, LlmSettings
 from tether._validation import describe
-from tether._wire import FIRST_CALL_DECLINED, LLM_ACTIVITY, LlmReply, LlmRequest
+from tether._wire import (
+    ATTEMPTS_RAN_OUT,
+    FIRST_CALL_DECLINED,
+    LLM_ACTIVITY,
+    LlmReply,
+    LlmRequest,
+)
 
 log = get_logger("tether.llm")
 
@@ -78,12 +85,19 @@ class LlmActivities:
     async def call_llm(self, request: LlmRequest) -> LlmReply:
         """Send the conversation and the agent's tool schemas, as the run recorded them;
         return one message."""
+        if not request.first:
+            return await self._call(request, None)
+        async with heartbeating():  # listing MCP tools may start a server
+            spec, request = await self._first(request)
+        try:
+            return await self._call(request, spec)
+        except Exception as e:
+            raise _by_policy(e, spec.llm.retry, activity.info().attempt) from e
+
+    async def _call(self, request: LlmRequest, first: AgentSpec | None) -> LlmReply:
+        """The call; `first`: the spec a run's first call follows (LlmRequest.first)."""
         agent = served(self._agents, request.agent)
         info = activity.info()
-        first: AgentSpec | None = None
-        if request.first:
-            async with heartbeating():  # listing MCP tools may start a server
-                first, request = await self._first(request)
         if request.priced and request.model not in self._prices.prices:
             raise ApplicationError(
                 f"model {request.model!r} has no price in this worker's price table "
@@ -112,6 +126,8 @@ class LlmActivities:
                 }
                 # A local activity's signals would wait for its workflow task to end.
                 to_run = request.stream and not info.is_local
+                if first is not None:  # asked if someone watches; the agent's to say
+                    to_run = to_run and spec.llm.stream and not spec.llm.local_activity
                 interval = spec.llm.stream_interval_seconds if to_run else None
                 async with (
                     receiving(progress, request.turn, interval) as got,
@@ -209,6 +225,27 @@ class LlmActivities:
             **_options(spec, model),
         )
         return _parse(completion, model)
+
+
+def _by_policy(error: Exception, retry: RetryRecord, attempt: int) -> Exception:
+    """A run's first call runs under LlmPolicy's default retry policy (its agent was not
+    known when it was scheduled): its failure as the agent's own policy has it. Past the
+    agent's attempts it is non-retryable, with ATTEMPTS_RAN_OUT first in its details
+    (the workflow then treats it as retries run out); a retry waits the agent's interval
+    unless the provider said how long (Retry-After)."""
+    if isinstance(error, ApplicationError) and error.non_retryable:
+        return error
+    kind = error.type if isinstance(error, ApplicationError) else type(error).__name__
+    message = error.message if isinstance(error, ApplicationError) else str(error)
+    if kind in retry.non_retryable:
+        return ApplicationError(message, type=kind, non_retryable=True)
+    if retry.max_attempts and attempt >= retry.max_attempts:
+        return ApplicationError(message, ATTEMPTS_RAN_OUT, type=kind, non_retryable=True)
+    if isinstance(error, ApplicationError) and error.next_retry_delay is not None:
+        return error
+    seconds = retry.initial_interval_seconds * retry.backoff ** (attempt - 1)
+    delay = timedelta(seconds=min(seconds, retry.max_interval_seconds))
+    return ApplicationError(message, type=kind, next_retry_delay=delay)
 
 
 def _declined(why: str) -> ApplicationError:

@@ -21,7 +21,12 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.contrib.workflow_streams import WorkflowStream
-from temporalio.exceptions import ApplicationError, FailureError, is_cancelled_exception
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    FailureError,
+    is_cancelled_exception,
+)
 
 with workflow.unsafe.imports_passed_through():
     from tether._events import BudgetReached, RunEnded, TurnStarted, UserMessage
@@ -138,12 +143,12 @@ class AgentWorkflow(DecidesApprovals):
 
     async def _loop(self, params: AgentInput) -> AgentResult:
         started = workflow.now()
-        first = None
+        first: LlmReply | ActivityError | None = None
         if self.generation_paths.from_input and params.carried is None:
             # The spec comes with the first model call's reply (generations.INPUT_GENERATION).
             self._shown.set_status("running", "a reply from the agent's model")
-            first = await first_call(params, started)
-        if first is not None and first.spec is not None:
+            first = await first_call(params, started, watched=self._events.watched)
+        if isinstance(first, LlmReply) and first.spec is not None:
             spec = first.spec
             self._configure(spec, params, now=started)
             self._models.first_replied(spec, first)
@@ -177,7 +182,7 @@ class AgentWorkflow(DecidesApprovals):
             self._events.publish(UserMessage(text=params.prompt))
 
     async def _converse(
-        self, spec: AgentSpec, params: AgentInput, first: LlmReply | None
+        self, spec: AgentSpec, params: AgentInput, first: LlmReply | ActivityError | None
     ) -> AgentResult:
         # A continued conversation has answered everything it was sent.
         unanswered = params.carried is None
@@ -208,10 +213,13 @@ class AgentWorkflow(DecidesApprovals):
                 self._events.publish(UserMessage(text=text))
             unanswered = bool(messages)
 
-    async def _respond(self, spec: AgentSpec, first: LlmReply | None) -> AgentResult | None:
+    async def _respond(
+        self, spec: AgentSpec, first: LlmReply | ActivityError | None
+    ) -> AgentResult | None:
         """Model and tool calls until the model answers the latest user message: None
         once it has (the answer is the last message), or how the run ended instead.
-        `first`: the reply of the run's first call, made before the spec was known."""
+        `first`: the reply of the run's first call, made before the spec was known, or
+        how it failed."""
         self._output = None
         repairs_left = spec.llm.output_repairs
         conversation = self._conversation
@@ -222,12 +230,14 @@ class AgentWorkflow(DecidesApprovals):
             self._events.publish(
                 TurnStarted(turn=self._turn, model=self._models.model or spec.model)
             )
-            if first is not None:
+            if isinstance(first, LlmReply):
                 reply, first = first, None
                 publish_reply(self._events, self._turn, reply)
             else:
-                local = self._local_allowed()
-                reply = await self._models.call(spec, self._turn, local_allowed=local)
+                local, failed, first = self._local_allowed(), first, None
+                reply = await self._models.call(
+                    spec, self._turn, local_allowed=local, failed=failed
+                )
             conversation.add(reply.message)
             step = self._outcomes.after(spec, reply)
             if step == "fail":

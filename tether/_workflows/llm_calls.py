@@ -42,8 +42,10 @@ with workflow.unsafe.imports_passed_through():
     from tether._records import AgentSpec, LlmRecord
     from tether._run_io import AgentInput, ModelSwitch
     from tether._wire import (
+        ATTEMPTS_RAN_OUT,
         CONVERSATION_LOST,
         DESCRIBE_AGENT_ACTIVITY,
+        FIRST_CALL_DECLINED,
         LLM_ACTIVITY,
         LlmReply,
         LlmRequest,
@@ -91,15 +93,21 @@ async def describe_agent(name: str, *, local: bool = True) -> AgentSpec:
 FIRST_CALL_POLICY = LlmRecord()
 
 
-async def first_call(params: AgentInput, started: datetime) -> LlmReply | None:
+async def first_call(
+    params: AgentInput, started: datetime, *, watched: bool
+) -> LlmReply | ActivityError | None:
     """The run's first model call, as a regular activity that takes the agent's spec as
     `describe_agent` would and returns it with the reply (`LlmRequest.first`), for the
-    run to record and follow: no round trip before the model is called.
+    run to record and follow: no round trip before the model is called. `watched`:
+    someone watches the run (the reply streams to its feed if the agent streams).
 
-    One attempt, under LlmPolicy's default timeouts (the worker holds the call to the
-    agent's own, and the input's deadline counts): if it fails, is declined or the
-    deadline comes, None, and the run records the spec with `describe_agent` and makes
-    the call again under the agent's policy, as runs before this path did.
+    Under LlmPolicy's default timeouts and retry policy, within which the worker keeps
+    to the agent's own (its attempts, intervals and never-retried errors; its timeout),
+    and the input's deadline. Returns the reply; or the call's error if it failed, for
+    the run to record the spec with `describe_agent` and act on as on any model call's
+    (fall back to another model, or fail); or None if the worker declined the call or
+    the deadline came first, and the run records the spec and calls as runs before this
+    path did.
     """
     model = params.model or ""
     request = LlmRequest(
@@ -109,6 +117,7 @@ async def first_call(params: AgentInput, started: datetime) -> LlmReply | None:
         turn=1,
         priced=params.max_cost_usd is not None,
         first=True,
+        stream=watched,
     )
     seconds = params.deadline_seconds
     deadline = started + timedelta(seconds=seconds) if seconds else None
@@ -116,8 +125,8 @@ async def first_call(params: AgentInput, started: datetime) -> LlmReply | None:
         request,
         FIRST_CALL_POLICY,
         local=False,
-        retry=RetryPolicy(maximum_attempts=1),
-        summary=f"llm {model or 'the agent model'} · turn 1 · agent {params.agent} recorded",
+        retry=FIRST_CALL_POLICY.retry.to_policy(),
+        summary=f"llm {model or f'{params.agent} model'} · turn 1 · agent spec recorded",
     )
     try:
         reply = await by_deadline(call, deadline)
@@ -126,8 +135,10 @@ async def first_call(params: AgentInput, started: datetime) -> LlmReply | None:
     except ActivityError as e:
         if is_cancelled_exception(e):
             raise
-        log.info("first model call failed; the agent's spec is recorded alone")
-        return None
+        cause = e.cause
+        if isinstance(cause, ApplicationError) and cause.type == FIRST_CALL_DECLINED:
+            return None
+        return e
     return reply if reply.spec is not None else None
 
 
@@ -287,9 +298,17 @@ class ModelCalls:
         self._spend.add_call(reply)
         self._shown.waiting_for = None
 
-    async def call(self, spec: AgentSpec, turn: int, *, local_allowed: bool) -> LlmReply:
+    async def call(
+        self,
+        spec: AgentSpec,
+        turn: int,
+        *,
+        local_allowed: bool,
+        failed: ActivityError | None = None,
+    ) -> LlmReply:
         """The model's reply at `turn`, the conversation first fitted to the agent's
-        context policy; `local_allowed`: whether it may be a local activity now."""
+        context policy; `local_allowed`: whether it may be a local activity now;
+        `failed`: how the run's first call (`first_call`) failed, acted on first."""
         fallbacks = [m for m in spec.llm.fallback_models if m != self.model]
         # A local activity's input never reaches history, so a worker new to the run
         # could not rebuild the conversation from it: it is sent whole (costing no
@@ -312,6 +331,9 @@ class ModelCalls:
                 priced=self.priced,
             )
             try:
+                if failed is not None:
+                    error, failed = failed, None
+                    raise error
                 reply = await execute_llm(
                     spec,
                     request,
@@ -388,7 +410,10 @@ def _unavailable(error: ActivityError) -> str | None:
     cause = error.cause
     if isinstance(cause, ApplicationError) and cause.type == "ModelNotFound":
         return "model not found"
-    if error.retry_state in (RetryState.MAXIMUM_ATTEMPTS_REACHED, RetryState.TIMEOUT):
+    ran_out = isinstance(cause, ApplicationError) and tuple(cause.details[:1]) == (
+        ATTEMPTS_RAN_OUT,
+    )
+    if ran_out or error.retry_state in (RetryState.MAXIMUM_ATTEMPTS_REACHED, RetryState.TIMEOUT):
         detail = cause.message if isinstance(cause, FailureError) else "no detail"
         return f"retries exhausted ({detail})"
     return None
