@@ -19,10 +19,6 @@ LLM_ACTIVITY = "tether.llm"
 TOOL_ACTIVITY = "tether.tool"
 # The LLM activity could not rebuild the run's conversation (the workflow resends it).
 CONVERSATION_LOST = "ConversationLost"
-# A run's first model call that this worker leaves to the run's usual path (it limits
-# its model calls, or the run asks for a model the agent does not run): the workflow
-# then records the agent's spec with `tether.describe_agent` and calls again.
-FIRST_CALL_DECLINED = "FirstCallDeclined"
 # The first detail of a first call's error once the agent's retry policy has no attempt
 # left (the call itself ran under LlmPolicy's default policy).
 ATTEMPTS_RAN_OUT = "attempts-ran-out"
@@ -98,6 +94,13 @@ class LlmReply(BaseModel):
         default=None,
         description="A run's first call (`LlmRequest.first`): the agent's spec the call "
         "followed, recorded here so that the run replays against it.",
+    )
+    declined: str | None = Field(
+        default=None,
+        description="A run's first call that the worker left to the run's usual path, and "
+        "why (it limits its model calls, so they wait on its model queue; the run chose a "
+        "model the agent does not run): `spec` only, no reply; the run calls again as the "
+        "spec says (or refuses the model).",
     )
 
 

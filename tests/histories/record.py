@@ -40,7 +40,7 @@ from tests.support.waiting import until
 from tests.support.writer_agents import chatter
 from tether import Agent, AgentRegistry, ContextPolicy, LlmPolicy, subagent, tool
 from tether._events import WATCH_SIGNAL
-from tether._run_io import AgentInput
+from tether._run_io import INPUT_GENERATION, AgentInput
 from tether._settings import SDK_DEFAULTS, WorkerTuning
 from tether._temporal import TETHER_CONVERTER
 from tether.testing import (
@@ -394,6 +394,8 @@ async def record(client: Client, name: str, scenario: Scenario, state: Path) -> 
         agents = agents(state)
     with ScriptedLLM() as llm:
         params = scenario.start(llm)
+        if isinstance(params, AgentInput) and params.generation is None:
+            params = params.model_copy(update={"generation": INPUT_GENERATION})
         async with worker(client, agents, llm, tuning=scenario.tuning) as w:
             handle: AgentHandle | WorkflowHandle[RefundPipelineWorkflow, RefundResult]
             if isinstance(params, AgentInput):

@@ -31,8 +31,11 @@ GENERATIONS = Path(__file__).parents[1] / "histories"
 # v6: the same patch, on the engine split into modules by concern (agent.py the loop),
 # with scenarios for its own paths (context compaction, a deadline, a sub-agent);
 # v7: from "tether-generation-2027-01" on: cut replies and dropped tools acted on, model
-# calls on a worker's model queue when it limits them.
-GENERATION = "v7"
+# calls on a worker's model queue when it limits them; v8: runs that name their
+# generation in their input (AgentInput.generation, as Tether's clients start them): no
+# patch marker, the agent's spec recorded with the first model call, statuses upserted
+# only from a wait for an approval on.
+GENERATION = "v8"
 
 
 def histories(workflow_type: str, generation: str = "v*") -> list[Path]:

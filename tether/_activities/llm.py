@@ -40,7 +40,6 @@ from tether._settings import Api, LlmSettings
 from tether._validation import describe
 from tether._wire import (
     ATTEMPTS_RAN_OUT,
-    FIRST_CALL_DECLINED,
     LLM_ACTIVITY,
     LlmReply,
     LlmRequest,
@@ -88,7 +87,13 @@ class LlmActivities:
         if not request.first:
             return await self._call(request, None)
         async with heartbeating():  # listing MCP tools may start a server
-            spec, request = await self._first(request)
+            spec = await self._describe_first(request)
+        declined = _declines(spec, request)
+        if declined is not None:
+            return LlmReply(
+                message=Message(role="assistant"), usage=Usage(), spec=spec, declined=declined
+            )
+        request = _completed(request, spec)
         try:
             return await self._call(request, spec)
         except Exception as e:
@@ -177,31 +182,15 @@ class LlmActivities:
             reply.output, reply.output_error = _validate(agent.output_type, reply.message.content)
         return reply
 
-    async def _first(self, request: LlmRequest) -> tuple[AgentSpec, LlmRequest]:
-        """A run's first call (LlmRequest.first): the spec the run is to record, and the
-        request as the agent's spec completes it: its instructions first, its model
-        unless the run chose one, priced if the agent has a cost budget.
-
-        Raises:
-            ApplicationError: ``FirstCallDeclined`` (non-retryable), for the workflow to
-                record the spec on its own and call again: this worker limits its model
-                calls (they wait on its model queue), or the run chose a model the agent
-                does not run (the workflow refuses it, saying which it runs).
-        """
-        if self._describe is None:
-            raise _declined("this worker records no spec with a model call")
-        spec = await self._describe(request.agent)
-        if spec.llm_queue is not None:
-            raise _declined("this worker limits its model calls")
-        if request.model and not _runs(spec, request.model):
-            raise _declined(f"the agent does not run model {request.model!r}")
-        update = {
-            "model": request.model or spec.model,
-            "messages": [Message.system(spec.instructions), *request.messages],
-            "priced": request.priced or spec.max_cost_usd is not None,
-            "digest": spec.digest,
-        }
-        return spec, request.model_copy(update=update)
+    async def _describe_first(self, request: LlmRequest) -> AgentSpec:
+        """The spec a run's first call records (LlmRequest.first)."""
+        if self._describe is None:  # an LlmActivities built without AgentActivities
+            raise ApplicationError(
+                "this worker cannot record an agent's spec with a model call",
+                type="UnknownAgent",
+                non_retryable=True,
+            )
+        return await self._describe(request.agent)
 
     async def _ask(
         self,
@@ -248,12 +237,25 @@ def _by_policy(error: Exception, retry: RetryRecord, attempt: int) -> Exception:
     return ApplicationError(message, type=kind, next_retry_delay=delay)
 
 
-def _declined(why: str) -> ApplicationError:
-    return ApplicationError(
-        f"first model call left to the run's usual path: {why}",
-        type=FIRST_CALL_DECLINED,
-        non_retryable=True,
-    )
+def _declines(spec: AgentSpec, request: LlmRequest) -> str | None:
+    """Why a run's first call is left to the run's usual path (LlmReply.declined)."""
+    if spec.llm_queue is not None:
+        return "this worker limits its model calls"
+    if request.model and not _runs(spec, request.model):
+        return f"the agent does not run model {request.model!r}"
+    return None
+
+
+def _completed(request: LlmRequest, spec: AgentSpec) -> LlmRequest:
+    """A run's first call as the agent's spec completes it: its instructions first, its
+    model unless the run chose one, priced if the agent has a cost budget."""
+    update = {
+        "model": request.model or spec.model,
+        "messages": [Message.system(spec.instructions), *request.messages],
+        "priced": request.priced or spec.max_cost_usd is not None,
+        "digest": spec.digest,
+    }
+    return request.model_copy(update=update)
 
 
 def _runs(spec: AgentSpec, model: str) -> bool:

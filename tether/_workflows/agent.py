@@ -151,7 +151,10 @@ class AgentWorkflow(DecidesApprovals):
         if isinstance(first, LlmReply) and first.spec is not None:
             spec = first.spec
             self._configure(spec, params, now=started)
-            self._models.first_replied(spec, first)
+            if first.declined is None:
+                self._models.first_replied(spec, first)
+            else:  # the model is called on the usual path (or refused); why: in history
+                first = None
         else:
             # From generations.BOUND_AND_SCOPED on, a regular activity: a local one's
             # result can be recorded in the task before the run has seen it, and a cancel

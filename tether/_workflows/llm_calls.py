@@ -45,7 +45,6 @@ with workflow.unsafe.imports_passed_through():
         ATTEMPTS_RAN_OUT,
         CONVERSATION_LOST,
         DESCRIBE_AGENT_ACTIVITY,
-        FIRST_CALL_DECLINED,
         LLM_ACTIVITY,
         LlmReply,
         LlmRequest,
@@ -103,11 +102,11 @@ async def first_call(
 
     Under LlmPolicy's default timeouts and retry policy, within which the worker keeps
     to the agent's own (its attempts, intervals and never-retried errors; its timeout),
-    and the input's deadline. Returns the reply; or the call's error if it failed, for
-    the run to record the spec with `describe_agent` and act on as on any model call's
-    (fall back to another model, or fail); or None if the worker declined the call or
-    the deadline came first, and the run records the spec and calls as runs before this
-    path did.
+    and the input's deadline. Returns the reply (with the spec; only the spec if the
+    worker declined the call, `LlmReply.declined`); or the call's error if it failed,
+    for the run to record the spec with `describe_agent` and act on as on any model
+    call's (fall back to another model, or fail); or None if the deadline came first,
+    and the run records the spec and calls as runs before this path did.
     """
     model = params.model or ""
     request = LlmRequest(
@@ -135,11 +134,8 @@ async def first_call(
     except ActivityError as e:
         if is_cancelled_exception(e):
             raise
-        cause = e.cause
-        if isinstance(cause, ApplicationError) and cause.type == FIRST_CALL_DECLINED:
-            return None
         return e
-    return reply if reply.spec is not None else None
+    return reply
 
 
 # How long a model call waits for the worker that holds the run's conversation before
