@@ -19,6 +19,8 @@ from tether.cli import main
 
 if __name__ == "__main__":
     use_demo_key()
+    # The demo shows runs filtered by status in the web UI: every status is upserted.
+    os.environ.setdefault("TETHER_LIVE_STATUS", "1")
     configured = os.environ.get("OPENAI_API_KEY") or os.environ.get("OPENAI_BASE_URL")
     offline = [] if configured else ["--offline", "support_desk.scripts:SCRIPTS"]
     main(["worker", "--agents", "support_desk:REGISTRY", *offline], prog="worker.py")

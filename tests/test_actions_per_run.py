@@ -9,8 +9,10 @@ activity per call is 8 actions (the start and 7 activities) and 47 events.
 
 from __future__ import annotations
 
+import logging
 import uuid
 
+import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.testing import WorkflowEnvironment
 
@@ -27,8 +29,9 @@ PEERS_ACTIONS = 8
 
 
 async def test_the_standard_agent_costs_no_more_actions_than_its_peers(
-    dev_env: WorkflowEnvironment,
+    dev_env: WorkflowEnvironment, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.WARNING)
     with ScriptedLLM(responder()) as llm:
         async with running_worker(dev_env.client, llm, agents=BENCH_AGENTS) as worker:
             run = await AgentRun.start(
@@ -47,3 +50,5 @@ async def test_the_standard_agent_costs_no_more_actions_than_its_peers(
     assert "MARKER_RECORDED" not in kinds, kinds
     assert "UPSERT_WORKFLOW_SEARCH_ATTRIBUTES" not in kinds, kinds
     assert len(events) == 47, kinds
+    # And no line a process that configures no logging would print (warnings and up).
+    assert [r.getMessage() for r in caplog.records] == []

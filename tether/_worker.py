@@ -117,6 +117,7 @@ class WorkerConfig:
     telemetry: Telemetry
     converter: DataConverter
     deployment: Deployment | None
+    live_status: bool = False  # TETHER_LIVE_STATUS (see TetherPlugin)
 
     @classmethod
     def from_env(cls, llm: LlmSettings | None = None) -> WorkerConfig:
@@ -129,6 +130,7 @@ class WorkerConfig:
             telemetry=Telemetry.from_env(),
             converter=data_converter(),
             deployment=Deployment.from_env(),
+            live_status=os.environ.get("TETHER_LIVE_STATUS", "").lower() in ("1", "true"),
         )
 
 
@@ -147,6 +149,7 @@ async def serve(agents: AgentRegistry, config: WorkerConfig) -> None:
                 check_mcp_servers=True,
                 check_tools=True,
                 deployment=config.deployment,
+                live_status=config.live_status,
             )
     except RuntimeError as e:
         refusal = sandbox_refusal(e, agents.workflows)
