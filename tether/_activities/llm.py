@@ -97,7 +97,10 @@ class LlmActivities:
         try:
             return await self._call(request, spec)
         except Exception as e:
-            raise _by_policy(e, spec.llm.retry, activity.info().attempt) from e
+            kept = _by_policy(e, spec.llm.retry, activity.info().attempt)
+            if kept is e:
+                raise
+            raise kept from e
 
     async def _call(self, request: LlmRequest, first: AgentSpec | None) -> LlmReply:
         """The call; `first`: the spec a run's first call follows (LlmRequest.first)."""
