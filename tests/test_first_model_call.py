@@ -129,3 +129,13 @@ async def test_tether_clients_start_runs_that_record_the_spec_with_the_first_cal
         )
         assert (await run.result()).answer == "hi"
         assert [name for name, _ in await activities(run.handle)] == [LLM_ACTIVITY]
+
+
+async def test_a_budget_the_first_call_spends_ends_the_run_after_its_turn(
+    ts_env: WorkflowEnvironment, llm: ScriptedLLM
+) -> None:
+    # The first call is made before the budgets are known; its reply is still turn 1,
+    # and the budget it spends ends the run before turn 2.
+    llm.responder = lambda messages: call_tools(("ping", {}))
+    result, _ = await result_of(ts_env, llm, "limited", max_total_tokens=1)
+    assert (result.status, result.turns) == ("max_tokens", 1)

@@ -37,8 +37,12 @@ def client_timeout(policy: LlmRecord) -> openai.Timeout:
 
 @asynccontextmanager
 async def bounded(model: str, policy: LlmRecord) -> AsyncIterator[None]:
-    """Run a call within the attempt's total; a stall or the total raises LlmTimeout."""
+    """Run a call within the attempt's total; a stall or the total raises LlmTimeout.
+    The total is the policy's timeout, or the attempt's if shorter (a run's first call
+    runs under LlmPolicy's default before its agent's policy is known)."""
     limit = activity.info().start_to_close_timeout
+    own = timedelta(seconds=policy.timeout_seconds)
+    limit = own if limit is None else min(limit, own)
     total = None
     if limit is not None:
         total = max((limit - TOTAL_MARGIN).total_seconds(), limit.total_seconds() / 2)

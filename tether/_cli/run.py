@@ -26,7 +26,7 @@ from tether._policies import Budgets
 from tether._run_io import INPUT_GENERATION, AgentInput
 from tether._settings import task_queue
 from tether._temporal import connect
-from tether._wire import DESCRIBE_AGENT_ACTIVITY
+from tether._wire import DESCRIBE_AGENT_ACTIVITY, LLM_ACTIVITY
 from tether._workflows.llm_calls import STARTS_NOT
 
 # How long `run`, `chat` and `pipeline` wait for a worker to take a new run's first task.
@@ -165,12 +165,21 @@ async def first_task_problem(
 ) -> str | None:
     """Why the run could not take its first step, or None once it did (or after
     `within` seconds: a slow worker is not a wrong one). The first step resolves the
-    agents it runs (`tether.describe_agent`): a run that gets past it, or fails for
-    another reason, is the worker's to report."""
+    agents it runs (its first model call, which records the agent, or
+    `tether.describe_agent`): a run that gets past it, or fails for another reason, is
+    the worker's to report."""
+    first_call: int | None = None  # the event id of the run's first model call
     try:
         async with asyncio.timeout(within):
             async for event in handle.fetch_history_events(wait_new_event=True):
                 kind = event.event_type
+                if first_call is None and _is_model_call(event):
+                    first_call = event.event_id
+                    continue
+                if kind == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+                    completed = event.activity_task_completed_event_attributes
+                    if completed.scheduled_event_id == first_call:
+                        return None  # the agent is recorded: the worker serves it
                 if kind == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED:
                     failure = event.workflow_task_failed_event_attributes.failure
                     if "not registered" in failure.message:
@@ -190,6 +199,12 @@ async def first_task_problem(
     except TimeoutError:
         return None
     return None
+
+
+def _is_model_call(event: HistoryEvent) -> bool:
+    if event.event_type != EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+        return False
+    return event.activity_task_scheduled_event_attributes.activity_type.name == LLM_ACTIVITY
 
 
 def _scheduled_beyond_describe(event: HistoryEvent) -> bool:

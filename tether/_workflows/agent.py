@@ -227,7 +227,9 @@ class AgentWorkflow(DecidesApprovals):
         repairs_left = spec.llm.output_repairs
         conversation = self._conversation
         for _ in range(self._limits.max_turns):
-            if spent := self._limits.spent(self._spend):
+            # The first reply's call was made before the budgets were known: it counts.
+            spent = None if isinstance(first, LlmReply) else self._limits.spent(self._spend)
+            if spent:
                 return self._finish(spent, None)
             self._turn += 1
             self._events.publish(
