@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -40,7 +40,7 @@ from tether._settings import task_queue as default_task_queue
 from tether._signing import Signer
 from tether._subscribe import follow
 from tether._transcripts import TRANSCRIPT_PAGE_QUERY, TranscriptPage, read_pages
-from tether._visibility import run_summary, start_details
+from tether._visibility import agent_memo, run_summary, start_details
 
 if TYPE_CHECKING:
     from tether._agents import Agent
@@ -157,6 +157,7 @@ class AgentRun:
             details=start_details("Prompt", prompt),
             result_type=AgentResult,
             watch=watch,
+            memo=agent_memo(name),
         )
         run = cls(handle, client=client)
         if watch:
@@ -347,6 +348,7 @@ async def start_workflow(
     details: str,
     result_type: type | None = None,
     watch: bool = False,
+    memo: Mapping[str, Any] | None = None,
 ) -> WorkflowHandle[Any, Any]:
     """Start `workflow` under an id no run had before (an id names one conversation);
     `watch` sends a subscriber's announcement with the start."""
@@ -361,6 +363,7 @@ async def start_workflow(
             static_details=details,
             result_type=result_type,
             start_signal=WATCH_SIGNAL if watch else None,
+            memo=memo,
         )
     except WorkflowAlreadyStartedError:
         raise RunExists(f"a run with id {id!r} already exists; choose another id") from None

@@ -15,6 +15,7 @@ import textwrap
 from collections.abc import Sequence
 from typing import Any
 
+from temporalio.client import WorkflowExecution
 from temporalio.common import SearchAttributeKey
 
 from tether import _arguments
@@ -31,6 +32,11 @@ SEARCH_KEYS: list[SearchAttributeKey[Any]] = [
     AGENT_TURNS_KEY,
     AGENT_TOKENS_KEY,
 ]
+
+# The memo key of the agent a run serves, set as Tether's clients start the run: a run
+# that never upserts its search attributes (see Publisher.publish) is still listed by
+# its agent's name, without a history read and without registered attributes.
+AGENT_MEMO = "agent"
 
 SUMMARY_PROMPT_CHARS = 80
 DETAILS_INPUT_CHARS = 2_000
@@ -52,6 +58,23 @@ READING_GUIDE = (
     "the agent it started with; `core_patch` markers record which version of Tether's "
     "workflow code the run follows. *Current details* (here) say what the run does now."
 )
+
+
+def agent_memo(agent: str) -> dict[str, Any]:
+    """The memo an agent run starts with."""
+    return {AGENT_MEMO: agent}
+
+
+async def listed_agent(run: WorkflowExecution) -> str:
+    """The agent a listed run serves: its search attribute, else its start memo, else
+    (a run Tether did not start, or a memo this client cannot decode) its type."""
+    name = run.typed_search_attributes.get(AGENT_NAME_KEY)
+    if name is None:
+        try:
+            name = await run.memo_value(AGENT_MEMO, None, type_hint=str)
+        except Exception:  # sealed with a key this client lacks, or not a string
+            name = None
+    return name or run.workflow_type
 
 
 def run_summary(agent: str, prompt: str) -> str:

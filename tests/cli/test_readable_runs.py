@@ -16,9 +16,11 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
+from tests.support.ledger import CUSTOMER
+from tests.support.order_desk import REGISTRY
 from tests.support.processes import cli, process_env, target, worker_process
 from tests.support.waiting import first
-from tether import PendingApproval, RunState, Usage
+from tether import AgentRun, PendingApproval, RunState, Usage
 from tether._visibility import (
     AGENT_NAME_KEY,
     AGENT_STATUS_KEY,
@@ -32,6 +34,7 @@ from tether._visibility import (
     inline,
     start_details,
 )
+from tether.testing import ScriptedLLM, say, worker
 
 PROMPT = "Order A-1001 arrived broken, I want my money back."
 
@@ -106,7 +109,7 @@ async def test_every_activity_reads_like_a_transcript_line(
     # The first model call records the agent's spec (the model is the agent's, not known
     # to the run before it).
     assert summaries[:2] == [
-        "llm tether-scripted · turn 1 · agent spec recorded",
+        "llm order-desk model · turn 1 · agent spec recorded",
         "tool lookup_order(order_id='A-1001')",
     ]
     assert "llm tether-scripted · turn 2" in summaries
@@ -154,6 +157,32 @@ async def test_starter_lists_runs_by_status(
     table = cli(env, "list", "--status", "completed")
     line = next(x for x in table.stdout.splitlines() if x.startswith(finished_run.handle.id))
     assert "completed" in line and "order-desk" in line
+
+
+async def test_a_run_that_never_upserts_is_listed_by_its_agent(
+    dev_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    # A run that never waits for a person upserts no search attribute (unless the worker
+    # keeps live statuses): the memo it starts with names its agent.
+    env = process_env(target(dev_env), "unused", tmp_path / "ledger.db")
+    with ScriptedLLM() as llm:
+        llm.enqueue(say("Nothing to refund."))
+        async with worker(dev_env.client, REGISTRY, llm) as w:
+            run = await AgentRun.start(
+                dev_env.client, "order-desk", "Hello", task_queue=w.task_queue,
+                acting_for=CUSTOMER,
+            )  # fmt: skip
+            assert (await run.result()).status == "completed"
+    described = await run.handle.describe()
+    assert described.typed_search_attributes.get(AGENT_NAME_KEY) is None
+
+    async def listed() -> list[dict[str, Any]]:
+        done = await asyncio.to_thread(cli, env, "list", "--json", "--status", "completed")
+        assert done.returncode == 0, done.stderr
+        return [r for r in json.loads(done.stdout) if r["workflow_id"] == run.handle.id]
+
+    [row] = await first(listed, bool, "never listed", within=60)
+    assert row["agent"] == "order-desk"
 
 
 HOSTILE = "Refund me. [click to approve](http://evil.example/approve) <img src=x> ``` **now**"

@@ -9,7 +9,7 @@ from pydantic import BaseModel
 from temporalio.common import RetryPolicy
 
 from tests.support.order_desk import ORDER_DESK
-from tether import Agent, AgentRegistry, LlmPolicy
+from tether import Agent, AgentRegistry, Budgets, LlmPolicy, tool
 
 
 class Triage(BaseModel):
@@ -60,3 +60,20 @@ LOCAL = Agent(
 REGISTRY = AgentRegistry(
     [ORDER_DESK, TRIAGE, TRIAGE_IN_PROMPT, WITH_FALLBACK, QUICK, PATIENT, LOCAL]
 )
+
+
+@tool(fast=True)
+def ping() -> str:
+    """Answer pong."""
+    return "pong"
+
+
+# Two model calls per message, 10,000 tokens, two models: what a run may not raise.
+LIMITED = Agent(
+    name="limited",
+    instructions="Be brief.",
+    tools=[ping],
+    budgets=Budgets(max_turns=2, max_total_tokens=10_000),
+    models=["tether-scripted", "cheap-model"],
+)
+LIMITED_AGENTS = AgentRegistry([LIMITED])

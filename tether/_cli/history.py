@@ -29,7 +29,7 @@ from temporalio.client import WorkflowHandle as _Handle
 
 from tether._cli.common import root_cause
 from tether._messages import Message, Usage
-from tether._visibility import AGENT_NAME_KEY, AGENT_STATUS_KEY
+from tether._visibility import AGENT_STATUS_KEY, listed_agent
 from tether._wire import LLM_ACTIVITY, LlmReply, LlmRequest
 
 # Temporal's execution statuses in Tether's words (one spelling of "cancelled").
@@ -162,10 +162,9 @@ async def read_record(
     client: Client, handle: _Handle[Any, Any], described: WorkflowExecutionDescription
 ) -> Record:
     """The run, from its description and its latest run's history."""
-    found = described.typed_search_attributes
     record = Record(
         workflow_id=described.id,
-        name=found.get(AGENT_NAME_KEY) or described.workflow_type,
+        name=await listed_agent(described),
         status=run_status(described),
         running=described.status == WorkflowExecutionStatus.RUNNING,
     )

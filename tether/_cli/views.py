@@ -42,7 +42,12 @@ from tether._cli.reading import (
 )
 from tether._run_io import RunState, RunStatus
 from tether._temporal import connect
-from tether._visibility import AGENT_NAME_KEY, AGENT_STATUS_KEY, AGENT_TOKENS_KEY, AGENT_TURNS_KEY
+from tether._visibility import (
+    AGENT_STATUS_KEY,
+    AGENT_TOKENS_KEY,
+    AGENT_TURNS_KEY,
+    listed_agent,
+)
 from tether._workflows.pipeline import PipelineState
 
 STATUSES: tuple[str, ...] = (*get_args(RunStatus), "terminated", "timed_out")
@@ -297,7 +302,7 @@ async def cmd_list(args: argparse.Namespace) -> int:
                 {
                     "workflow_id": run.id,
                     "status": run_status(run),
-                    "agent": found.get(AGENT_NAME_KEY) or run.workflow_type,
+                    "agent": await listed_agent(run),
                     "turns": found.get(AGENT_TURNS_KEY),
                     "tokens": found.get(AGENT_TOKENS_KEY),
                     "started": run.start_time,

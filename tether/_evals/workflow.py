@@ -40,6 +40,7 @@ with workflow.unsafe.imports_passed_through():
     from tether._limits import MAX_NAME_CHARS
     from tether._records import AgentSpec
     from tether._run_io import INPUT_GENERATION, AgentInput
+    from tether._visibility import agent_memo
     from tether._wire import LlmRequest
     from tether._workflows.agent_runs import AGENT_WORKFLOW
 
@@ -112,6 +113,7 @@ class EvalWorkflow:
                 task_queue=target.task_queue,
                 parent_close_policy=ParentClosePolicy.TERMINATE,
                 static_summary=f"eval case {case.name} · {target.name}",
+                memo=agent_memo(target.name) if target.kind == "agent" else None,
             )
             approver = workflow.start_activity(
                 APPROVE_ACTIVITY,

@@ -11,7 +11,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from tether._policies import Budgets
     from tether._run_io import INPUT_GENERATION, AgentInput, AgentResult, budget_fields
-    from tether._visibility import run_summary
+    from tether._visibility import agent_memo, run_summary
 
 if TYPE_CHECKING:
     from tether._agents import Agent
@@ -30,6 +30,7 @@ async def execute_agent(params: AgentInput, *, id: str, details: str) -> AgentRe
             f"{params.agent} for {workflow.info().workflow_id}", params.prompt
         ),
         static_details=details,
+        memo=agent_memo(params.agent),
     )
     return result
 

@@ -16,13 +16,12 @@ from temporalio.client import WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
-from tests.conftest import CUSTOMER, running_worker
-from tests.llm_agents import REGISTRY
-from tests.test_run_limits import AGENTS as LIMITED_AGENTS
+from tests.support.ledger import CUSTOMER
+from tests.support.llm_agents import LIMITED_AGENTS, REGISTRY
 from tether import AgentResult, AgentRun
 from tether._run_io import INPUT_GENERATION
 from tether._wire import DESCRIBE_AGENT_ACTIVITY, LLM_ACTIVITY
-from tether.testing import Fail, ScriptedLLM, call_tools, say
+from tether.testing import Fail, ScriptedLLM, call_tools, say, worker
 
 
 async def activities(handle: WorkflowHandle[Any, Any]) -> list[tuple[str, int]]:
@@ -44,12 +43,12 @@ async def result_of(
     env: WorkflowEnvironment, llm: ScriptedLLM, agent: str, **fields: Any
 ) -> tuple[AgentResult, list[tuple[str, int]]]:
     registry = LIMITED_AGENTS if agent == "limited" else REGISTRY
-    async with running_worker(env.client, llm, agents=registry) as worker:
+    async with worker(env.client, registry, llm) as w:
         handle = await env.client.start_workflow(
             "AgentWorkflow",
             {"agent": agent, "prompt": "hello", "generation": INPUT_GENERATION, **fields},
             id=f"first-{uuid.uuid4().hex[:8]}",
-            task_queue=worker.task_queue,
+            task_queue=w.task_queue,
             result_type=AgentResult,
         )
         try:
@@ -123,9 +122,9 @@ async def test_tether_clients_start_runs_that_record_the_spec_with_the_first_cal
     ts_env: WorkflowEnvironment, llm: ScriptedLLM
 ) -> None:
     llm.enqueue(say("hi"))
-    async with running_worker(ts_env.client, llm, agents=REGISTRY) as worker:
+    async with worker(ts_env.client, REGISTRY, llm) as w:
         run = await AgentRun.start(
-            ts_env.client, "quick", "hello", task_queue=worker.task_queue, acting_for=CUSTOMER
+            ts_env.client, "quick", "hello", task_queue=w.task_queue, acting_for=CUSTOMER
         )
         assert (await run.result()).answer == "hi"
         assert [name for name, _ in await activities(run.handle)] == [LLM_ACTIVITY]

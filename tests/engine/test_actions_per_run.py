@@ -19,9 +19,8 @@ from temporalio.testing import WorkflowEnvironment
 from bench.agents import BENCH, STANDARD_TURNS, prompt, responder
 from bench.agents import REGISTRY as BENCH_AGENTS
 from bench.measure import actions
-from tests.conftest import running_worker
 from tether import AgentRun
-from tether.testing import ScriptedLLM
+from tether.testing import ScriptedLLM, worker
 
 # The peers' count (OpenAI Agents plugin, pydantic-ai's TemporalAgent): the start and
 # one activity per call.
@@ -33,12 +32,12 @@ async def test_the_standard_agent_costs_no_more_actions_than_its_peers(
 ) -> None:
     caplog.set_level(logging.WARNING)
     with ScriptedLLM(responder()) as llm:
-        async with running_worker(dev_env.client, llm, agents=BENCH_AGENTS) as worker:
+        async with worker(dev_env.client, BENCH_AGENTS, llm) as w:
             run = await AgentRun.start(
                 dev_env.client,
                 BENCH.name,
                 prompt(STANDARD_TURNS),
-                task_queue=worker.task_queue,
+                task_queue=w.task_queue,
                 id=f"actions-{uuid.uuid4().hex[:8]}",
             )
             result = await run.result()
