@@ -145,7 +145,8 @@ class LlmPolicy(ReplyOptions):
         local_activity: Call the model in a local activity: no trip through the server
             per call, but no heartbeats, and a worker that dies may repeat calls
             finished since the run's last workflow task (they are paid twice). For short
-            calls to fast models.
+            calls to fast models. A run's first call, which records the agent's spec,
+            is a regular activity (the run does not know the agent's policy before it).
         stream: Stream the reply's text to the run's subscribers as the model writes
             it, while someone subscribes; unwatched, nothing is streamed. Off, or with a
             local activity, subscribers get each reply's text when the call returns.

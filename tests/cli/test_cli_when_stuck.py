@@ -66,7 +66,8 @@ async def test_without_a_worker_status_transcript_and_watch_read_the_history(
     assert retrying.returncode == 0, retrying.stderr
     assert f"(from the run's history: {no_worker})" in retrying.stdout
     found = re.search(
-        r"retrying llm tether-scripted · turn 1: attempt (\d+) failed \(ProviderUnavailable: "
+        r"retrying llm order-desk model · turn 1 · agent spec recorded: "
+        r"attempt (\d+) failed \(ProviderUnavailable: "
         r"500 from .*: scripted server error\); attempt (\d+) of 10 "
         r"(at \d\d:\d\d:\d\d UTC|running)",  # or its worker stopped while it ran
         retrying.stdout,
@@ -115,7 +116,8 @@ async def test_run_says_each_retry_and_a_broken_script_fails_at_once(
     assert done.returncode == 1, done.stderr
     # Said as it happens, not four silent minutes: each failed attempt and the next one.
     assert re.search(
-        r"⟳ retrying llm tether-scripted · turn 1: attempt \d failed \(ProviderUnavailable: "
+        r"⟳ retrying llm order-desk model · turn 1 · agent spec recorded: "
+        r"attempt \d failed \(ProviderUnavailable: "
         r".*\); attempt \d of 10 at \d\d:\d\d:\d\d UTC",
         done.stderr,
     ), done.stderr

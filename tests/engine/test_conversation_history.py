@@ -46,12 +46,14 @@ async def test_history_holds_each_message_once_while_the_model_sees_them_all(
     # The model got system + user, then each turn's tool call and result on top.
     assert [len(r.messages) for r in llm.requests] == [2 + 2 * turn for turn in range(TURNS)]
     assert llm.requests[-1].messages == [m.to_openai() for m in transcript[:-1]]
-    # History: the first request carries the prompt, each later one the two new messages.
+    # History: the first request carries the prompt (the worker puts the agent's
+    # instructions, from its spec, before it), each later one the two new messages.
     recorded = [request for request, _ in await model_calls(handle)]
     assert [r.known for r in recorded] == [2 * turn for turn in range(TURNS)]
-    assert [len(r.messages) for r in recorded] == [2] + [2] * (TURNS - 1)
+    assert [len(r.messages) for r in recorded] == [1] + [2] * (TURNS - 1)
     # So the requests in history add up to the conversation, not to TURNS copies of it.
-    assert sum(size(r.messages) for r in recorded) == size(transcript[:-1])
+    assert transcript[0].role == "system"
+    assert sum(size(r.messages) for r in recorded) == size(transcript[1:-1])
 
 
 async def test_a_worker_that_never_saw_the_run_rebuilds_its_conversation_from_history(

@@ -31,7 +31,7 @@ WAITING_DETAILS = ARTIFACTS / "web-ui-waiting-details.png"
 PROMPT = "Order A-1001 arrived broken, I want my money back."
 FAST_TOOL_CALL = "lookup_order(order_id='A-1001')"
 REFUND_CALL = f"issue_refund(order_id='A-1001', reason={PROMPT!r})"
-LLM_CALL = "llm tether-scripted · turn 1"
+LLM_CALL = "llm order-desk model · turn 1 · agent spec recorded"
 UI_TIMEOUT = 60_000  # ms; alone the page renders in ~5 s, on a busy 2-core machine ~25 s
 
 if TYPE_CHECKING:

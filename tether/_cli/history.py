@@ -147,6 +147,8 @@ class Record:
         self.turn = max(self.turn, request.turn)
 
     def fold_reply(self, reply: LlmReply) -> None:
+        if reply.spec is not None and not self.model:
+            self.model = reply.spec.model  # a first call that named no model ran the agent's
         self.messages.append(reply.message)
         self.llm_calls += 1
         self.usage += reply.usage

@@ -160,7 +160,11 @@ async def _completed(
     if name == LLM_ACTIVITY and results:
         request = await _decode(client, inputs[0]) if inputs else None
         model = request.get("model") if isinstance(request, dict) else None
-        _llm_call(reading, model, await _decode(client, results[0]))
+        reply = await _decode(client, results[0])
+        spec = reply.get("spec") if isinstance(reply, dict) else None
+        if not model and isinstance(spec, dict):
+            model = spec.get("model")  # a first call that named no model ran the agent's
+        _llm_call(reading, model, reply)
     elif name in TOOL_ACTIVITIES and inputs and results:
         request, outcome = await _decode(client, inputs[0]), await _decode(client, results[0])
         call = request.get("call") if isinstance(request, dict) else None
