@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
+from tether._approval_policy import ApprovalPolicy
 from tether._deprecation import deprecated
 from tether._limits import DEFAULT_MAX_RESULT_BYTES, DEFAULT_MAX_TOTAL_TOKENS, result_bytes_limit
 from tether._mcp import McpServer
@@ -70,6 +71,10 @@ class Agent:
             each may sign for; None takes the worker's (TETHER_APPROVER_KEYS), and with
             neither every decision is refused. `ApproverKeys(unsigned=True)` accepts
             unsigned decisions (the docs' Security page says what that gives up).
+        approval_policy: How calls of its tools that need approval are decided: rules
+            that allow, deny, ask a person or ask a judge model (see
+            `tether.approvals.ApprovalPolicy`); a tool's own policy comes first. None: a
+            person decides each. Runs keep the policy they started with.
         continue_as_new_turns: A chat continues-as-new after this many model calls in
             one run (or sooner, when Temporal suggests it), keeping its history small.
         context: What the model is sent once the conversation outgrows a budget (older
@@ -96,6 +101,7 @@ class Agent:
     models: Sequence[str] | None = None
     approvers: Sequence[str] | None = None
     approver_keys: ApproverKeys | None = None
+    approval_policy: ApprovalPolicy | None = None
     max_turns: InitVar[int | None] = None
     max_total_tokens: InitVar[int | None] = None
     deadline: InitVar[timedelta | None] = None
@@ -156,8 +162,11 @@ class Agent:
                 native=self.native_json_schema,
             )
         budgets = self.budgets
-        # A cost budget is recorded only when set: specs without one stay as they were.
-        cost = {"max_cost_usd": budgets.max_cost_usd} if budgets.max_cost_usd else {}
+        # A cost budget and a policy are recorded only when set: specs without them stay
+        # as they were.
+        optional: dict[str, Any] = {"max_cost_usd": budgets.max_cost_usd}
+        optional["approval_policy"] = self.approval_policy
+        optional = {k: v for k, v in optional.items() if v}
         spec = AgentSpec(
             name=self.name,
             instructions=self.instructions,
@@ -176,7 +185,7 @@ class Agent:
             output=output,
             max_tool_result_bytes=self.max_tool_result_bytes,
             context=self.context,
-            **cost,
+            **optional,
         )
         return spec.model_copy(update={"digest": spec.surface_digest()})
 

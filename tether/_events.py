@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field, TypeAdapter
 
 from tether._messages import ToolCall
+from tether._run_io import PolicyVerdict
 
 # The stream topic every Tether event is published on.
 TOPIC = "tether"
@@ -142,10 +143,16 @@ class ApprovalWaiting(Event):
         "1,000 characters (never cut: read them in the run's pending approvals)."
     )
     expires_at: datetime
+    policy: PolicyVerdict | None = Field(
+        default=None,
+        description="The approval policy's rule that asks a person, and a judge's verdict "
+        "if one did not approve; None without a policy.",
+    )
 
 
 class ApprovalDecided(Event):
-    """A person decided a waiting call, or nobody did in time (`timed_out`)."""
+    """A call was decided: by a person, by the run's approval policy (without a wait
+    before it), or by nobody in time (`timed_out`)."""
 
     type: Literal["approval_decided"] = "approval_decided"
     turn: int
@@ -155,6 +162,14 @@ class ApprovalDecided(Event):
     reason: str | None = None
     edited: bool = Field(default=False, description="Approved with other arguments.")
     timed_out: bool = False
+    decided_by: str | None = Field(
+        default=None,
+        description="The approver's name (`person` if unnamed), or `policy (RULE)` / "
+        "`judge (RULE)` for a decision the run's policy took.",
+    )
+    policy: PolicyVerdict | None = Field(
+        default=None, description="What the approval policy said (rule, judge's verdict)."
+    )
 
 
 class UserMessage(Event):

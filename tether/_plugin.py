@@ -33,6 +33,7 @@ from temporalio.worker import Worker, WorkerConfig
 
 from tether._activities.agents import AgentActivities
 from tether._activities.conversations import Conversations
+from tether._activities.judge import JudgeActivities
 from tether._activities.llm import LlmActivities, make_client
 from tether._activities.mcp_sessions import McpSessions, check_servers
 from tether._activities.mcp_tools import McpActivities
@@ -187,6 +188,7 @@ class TetherPlugin(SimplePlugin):
             *(existing or []),
             served.agents.describe_agent,
             served.llm_calls.call_llm,
+            JudgeActivities(served.llm_calls).judge,
             served.tools.run_tool,
             served.mcp_tools.call_mcp_tool,
             *self.registry.activities,

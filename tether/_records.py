@@ -11,6 +11,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 from temporalio.common import RetryPolicy
 
+from tether._approval_policy import ApprovalPolicy
 from tether._limits import DAY_SECONDS, DEFAULT_MAX_RESULT_BYTES
 from tether._policies import ContextPolicy, LlmPolicy, ReplyOptions
 from tether._trust import ApproverKeys
@@ -121,6 +122,16 @@ class ToolOptionsSpec(BaseModel):
         ge=1,
         description="None takes the agent's max_tool_result_bytes.",
     )
+    approval_policy: ApprovalPolicy | None = Field(
+        default=None,
+        description="How its calls are approved (it then needs approval); None takes the "
+        "agent's policy if the tool needs approval.",
+    )
+
+    @property
+    def gated(self) -> bool:
+        """Whether its calls go through approval: a person or a policy decides each."""
+        return self.needs_approval or self.approval_policy is not None
 
 
 class McpTarget(BaseModel):
@@ -224,6 +235,11 @@ class AgentSpec(BaseModel):
     approvers: list[str] | None = Field(
         default=None, description="Who may decide its calls that wait for a person; None: any."
     )
+    approval_policy: ApprovalPolicy | None = Field(
+        default=None,
+        description="How calls of its tools that need approval are approved (a tool's own "
+        "policy comes first); None: a person decides each.",
+    )
     approver_keys: ApproverKeys | None = Field(
         default=None,
         description="The keys whose signed decisions the run accepts; None: a run recorded "
@@ -246,6 +262,13 @@ class AgentSpec(BaseModel):
 
     def tool(self, name: str) -> ToolSpec | None:
         return next((t for t in self.tools if t.name == name), None)
+
+    def policy_for(self, tool: ToolSpec) -> ApprovalPolicy | None:
+        """The approval policy a call of `tool` is decided by: the tool's, else the
+        agent's for a tool that needs approval; None: a person decides."""
+        if tool.approval_policy is not None:
+            return tool.approval_policy
+        return self.approval_policy if tool.needs_approval else None
 
     def surface_digest(self) -> str:
         """The digest of what the activities act on, to set `digest` with."""

@@ -33,6 +33,35 @@ or how it ended (`completed`, a budget's status, `invalid_output`, `failed`,
 `cancelled`). The `AgentStatus` search attribute holds it too."""
 
 
+class JudgeVerdict(BaseModel):
+    """What a policy's judge model answered on a call (see `tether.approvals.Judge`)."""
+
+    verdict: Literal["approve", "refuse", "unsure", "invalid", "failed"] = Field(
+        description="`invalid`: its reply was no verdict; `failed`: it could not be asked "
+        "(the model server kept failing). Anything but `approve` asks a person."
+    )
+    reasoning: str = Field(description="Why, in the judge's words (or what went wrong).")
+    model: str
+
+
+class PolicyVerdict(BaseModel):
+    """What an approval policy decided on a call, and under which rule. Set by the run
+    itself: a decision a caller sends with one is refused."""
+
+    rule: str = Field(description="The rule that matched, or `otherwise`.")
+    action: Literal["allow", "deny", "ask_person", "ask_judge"]
+    reason: str | None = None
+    judge: JudgeVerdict | None = Field(
+        default=None, description="The judge's verdict, for an `ask_judge` rule."
+    )
+
+    @property
+    def decider(self) -> str:
+        """Who decided, as `tether status` shows it: `policy (rule)` or `judge (rule)`."""
+        who = "judge" if self.judge is not None and self.judge.verdict == "approve" else "policy"
+        return f"{who} ({self.rule})"
+
+
 class PendingApproval(BaseModel):
     """A tool call that waits for a human's decision."""
 
@@ -52,6 +81,11 @@ class PendingApproval(BaseModel):
         default=None,
         description="Digest of `arguments`: a decision must carry it, so it applies to "
         "these arguments and no others.",
+    )
+    policy: PolicyVerdict | None = Field(
+        default=None,
+        description="The approval policy's rule that asked a person (and the judge's "
+        "verdict, when a judge did not approve); None without a policy.",
     )
 
 
@@ -95,6 +129,29 @@ class ApprovalDecision(BaseModel):
         description="Ed25519 signature (base64) over the decision and the run and call it "
         "is for (see `tether.Signer`): what makes the approver's name a proof.",
     )
+    policy: PolicyVerdict | None = Field(
+        default=None,
+        description="Set by the run on a decision its approval policy took (the rule, the "
+        "judge's verdict); `decide` refuses a decision that carries one.",
+    )
+
+
+class DecidedCall(BaseModel):
+    """A decision taken in this run, by a person, by the run's approval policy, or by
+    nobody in time (`RunState.decisions`)."""
+
+    call_id: str
+    tool: str
+    turn: int
+    approved: bool
+    decided_by: str = Field(
+        description="The approver's name, `policy (RULE)`, `judge (RULE)`, `timeout`, or "
+        "`person` for an unnamed one."
+    )
+    reason: str | None = None
+    digest: str | None = Field(default=None, description="Of the arguments decided on.")
+    policy: PolicyVerdict | None = None
+    at: datetime
 
 
 class Carried(BaseModel):
@@ -244,6 +301,11 @@ class RunState(BaseModel):
     error: str | None = None
     chat: bool = False
     pending_approvals: list[PendingApproval] = Field(default_factory=list)
+    decisions: list[DecidedCall] = Field(
+        default_factory=list,
+        description="The decisions on this run's calls, oldest first (since its latest "
+        "continue-as-new).",
+    )
     queued_messages: int = 0
     last_message: str | None = Field(default=None, description="The latest assistant text.")
     runs: int = Field(default=1, description="Runs so far, counting continue-as-new.")

@@ -10,9 +10,8 @@
 
 The JSON schema comes from the parameters' types (made strict, see `tether._schema`), the
 description from the docstring. A parameter annotated `ToolContext` is injected (never
-shown to the model): it carries the idempotency key a side-effecting tool must use so a
-retry does not act twice, who the run acts for, the decision that approved the call,
-and a heartbeat for long tools to report progress.
+shown to the model): the idempotency key a side-effecting tool must use so a retry does
+not act twice, who the run acts for, the decision that approved the call, a heartbeat.
 """
 
 from __future__ import annotations
@@ -30,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 from temporalio.common import RetryPolicy
 
 from tether import _arguments
+from tether._approval_policy import ApprovalPolicy
 from tether._deprecation import deprecated
 from tether._limits import result_bytes_limit
 from tether._records import ToolOptionsSpec, ToolSpec, retry_record
@@ -86,8 +86,7 @@ class ToolContext:
 
 
 class ToolOptions(TypedDict, total=False):
-    """The options of `@tool(...)`, `Tool(...)` and an MCP server's tools, as keyword
-    arguments (see `Tool` for each)."""
+    """The options of `@tool(...)`, `Tool(...)` and MCP servers' tools (see `Tool`)."""
 
     side_effects: bool
     needs_approval: bool
@@ -96,6 +95,7 @@ class ToolOptions(TypedDict, total=False):
     heartbeat_timeout: timedelta
     retry: RetryPolicy
     max_result_bytes: int
+    approval_policy: ApprovalPolicy
     # Deprecated: the names of Tether 0.1.
     timeout_seconds: float
     heartbeat_timeout_seconds: float
@@ -117,6 +117,7 @@ class Tool:
             parameters are checked before a person is asked, so a schema keyword that
             check does not enforce (a `set`, `multiple_of`, a tuple: see the approvals
             guide) is refused here.
+        approval_policy: Rules that decide its calls (`tether.approvals.ApprovalPolicy`).
         fast: Read-only, short and idempotent: runs as a local activity in the worker that
             runs the workflow, saving a server round trip. Cannot have side effects or
             need approval, and does not heartbeat.
@@ -156,7 +157,7 @@ class Tool:
             parameters=strict_schema(self._args_model.model_json_schema()),
             **recorded.model_dump(exclude_unset=True),
         )
-        if self.spec.needs_approval and (found := _arguments.unchecked(self.spec.parameters)):
+        if self.spec.gated and (found := _arguments.unchecked(self.spec.parameters)):
             raise ValueError(
                 f"tool {self.name!r} needs approval, but its parameters use "
                 f"{', '.join(sorted(found))}, which the check before a person is asked does "
@@ -222,11 +223,11 @@ def options_record(what: str, options: ToolOptions) -> ToolOptionsSpec:
     unknown = set(options) - set(ToolOptions.__annotations__)
     if unknown:
         raise TypeError(f"{what}: unknown options {sorted(unknown)}")
-    if options.get("fast") and (options.get("side_effects") or options.get("needs_approval")):
+    gated = options.get("needs_approval") or "approval_policy" in options
+    if options.get("fast") and (options.get("side_effects") or gated):
         raise ValueError(
-            f"{what}: fast=True is for read-only, idempotent tools that run as local "
-            "activities; a tool with side_effects=True or needs_approval=True must run as "
-            "a regular activity (drop fast=True)"
+            f"{what}: fast=True is for read-only, idempotent tools (local activities); "
+            "side effects or approval need a regular activity: drop fast=True"
         )
     if options.get("fast") and options.get("heartbeat_timeout") is not None:
         raise ValueError(

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from tether._messages import Message, ToolCall, Usage
 from tether._records import AgentSpec
-from tether._run_io import ApprovalDecision
+from tether._run_io import ApprovalDecision, JudgeVerdict
 
 # Activity names, shared by their definitions (worker) and the workflow that calls them.
 DESCRIBE_AGENT_ACTIVITY = "tether.describe_agent"
@@ -23,6 +23,7 @@ CONVERSATION_LOST = "ConversationLost"
 # left (the call itself ran under LlmPolicy's default policy).
 ATTEMPTS_RAN_OUT = "attempts-ran-out"
 MCP_TOOL_ACTIVITY = "tether.mcp_tool"
+JUDGE_ACTIVITY = "tether.judge"
 
 
 class LlmRequest(BaseModel):
@@ -133,3 +134,22 @@ class ToolOutcome(BaseModel):
 
     content: str
     error: ToolErrorKind | None = None
+
+
+class JudgeRequest(BaseModel):
+    """A policy's judge model asked about one call: all it is told is here, in history."""
+
+    agent: str = Field(description="The run's agent.")
+    judge: str = Field(description="`Judge.name`: the agent name the model server is sent.")
+    model: str
+    instructions: str
+    question: str = Field(description="The call, its context and the rule, as JSON.")
+    timeout_seconds: float = Field(gt=0)
+
+
+class JudgeReply(BaseModel):
+    """The judge's verdict (a reply that is none is `invalid`, never an error), and what
+    the call cost."""
+
+    verdict: JudgeVerdict
+    usage: Usage = Field(default_factory=Usage)

@@ -22,6 +22,7 @@ from temporalio.common import RetryPolicy
 from temporalio.testing import WorkflowEnvironment
 
 import tether
+import tether.approvals
 import tether.evals
 import tether.events
 import tether.testing
@@ -37,6 +38,7 @@ from tether.testing import ScriptedLLM, call_tools, say, worker
 ROOT = Path(__file__).resolve().parents[2]
 PUBLIC = [
     tether,
+    tether.approvals,
     tether.events,
     tether.workflow,
     tether.worker,

@@ -3,14 +3,16 @@ the activities that were retried."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
+from pydantic import BaseModel
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle
 
 from tether._wire import LLM_ACTIVITY, LlmRequest
 from tether.workflow import LlmReply
 
+M = TypeVar("M", bound=BaseModel)
 # The signal a Workflow Stream publishes a run's events with (text, as it is written).
 PUBLISH_SIGNAL = "__temporal_workflow_stream_publish"
 
@@ -61,3 +63,17 @@ async def task_failed(handle: WorkflowHandle[Any, Any]) -> bool:
     """Whether a workflow task of the run failed (its worker refused what it was sent)."""
     failed = EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED
     return any([e.event_type == failed async for e in handle.fetch_history_events()])
+
+
+async def scheduled_inputs(
+    handle: WorkflowHandle[Any, Any], activity: str, model: type[M]
+) -> list[M]:
+    """The input of each `activity` the run scheduled, as recorded, in order."""
+    converter = handle._client.data_converter
+    found: list[M] = []
+    for event in (await handle.fetch_history()).events:
+        scheduled = event.activity_task_scheduled_event_attributes
+        if scheduled.activity_type.name == activity:
+            (value,) = await converter.decode(scheduled.input.payloads, [model])
+            found.append(value)
+    return found

@@ -72,7 +72,7 @@ class LlmActivities:
         self._prices = prices or PriceTable()
         # What a provider's error must not carry into history: the key this client
         # sends, and the other secrets of the process's environment.
-        self._secrets = [client.api_key, *configured_secrets()]
+        self.secrets = [client.api_key, *configured_secrets()]
         self._conversations = conversations or Conversations()
         # What a run records of an agent (AgentActivities.spec_for_run), for a run's
         # first call; without it such calls are declined.
@@ -150,7 +150,7 @@ class LlmActivities:
                 if dropped:
                     dropped = await self.tool_support.drops(self.client, request.model, api)
         except openai.APIError as e:
-            raise classify(e, model=request.model, secrets=self._secrets) from None
+            raise classify(e, model=request.model, secrets=self.secrets) from None
         message.truncated = finish_reason == "length"
         log.info(
             "model replied",
@@ -216,7 +216,7 @@ class LlmActivities:
             **options,
             **_options(spec, model),
         )
-        return _parse(completion, model)
+        return parse_completion(completion, model)
 
 
 def _by_policy(error: Exception, retry: RetryRecord, attempt: int) -> Exception:
@@ -296,7 +296,7 @@ def _messages(spec: AgentSpec, messages: list[Message]) -> list[Message]:
     return [*messages[:1], note, *messages[1:]]
 
 
-def _parse(completion: object, model: str) -> tuple[Message, Usage, str | None]:
+def parse_completion(completion: object, model: str) -> tuple[Message, Usage, str | None]:
     """The reply's message and usage; a body of any other shape is retried."""
     completion = check_shape(completion, model)
     choice = completion.choices[0]

@@ -309,6 +309,7 @@ class AgentWorkflow(DecidesApprovals):
             error=self._shown.error,
             chat=self._chat.enabled,
             pending_approvals=self._approvals.pending,
+            decisions=self._approvals.taken,
             queued_messages=len(self._chat.inbox.queued),
             last_message=self._conversation.answer(),
             runs=self._chat.runs,

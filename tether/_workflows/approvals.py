@@ -26,7 +26,7 @@ with workflow.unsafe.imports_passed_through():
     from tether import _arguments
     from tether._events import ARGUMENTS_CHARS, ApprovalDecided, ApprovalWaiting, Event
     from tether._messages import ToolCall
-    from tether._run_io import ApprovalDecision, PendingApproval
+    from tether._run_io import ApprovalDecision, DecidedCall, PendingApproval, PolicyVerdict
     from tether._signing import Binding, check_signature
     from tether._tools import invalid_arguments
     from tether._trust import ApprovalRules, ApproverKeys
@@ -35,6 +35,7 @@ with workflow.unsafe.imports_passed_through():
     from tether._wire import ToolOutcome
 
 from tether._workflows.generations import REUSED_CALL_IDS
+from tether._workflows.policy_gate import PolicyGate
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,7 @@ class Approvals:
         self._pending: dict[str, PendingApproval] = {}
         self._rules: dict[str, Rules] = {}
         self._decided: dict[str, ApprovalDecision] = {}
+        self.taken: list[DecidedCall] = []  # every decision of this run, in order
         # The workflow keeps its status and search attributes current through this,
         self._on_change = on_change
         # its event feed through this,
@@ -89,6 +91,9 @@ class Approvals:
 
         Runs in the update's validator: it must not change anything.
         """
+        if decision.policy is not None:
+            # Only the run's own policy decides automatically: nobody may say it did.
+            raise ValueError("a decision may not name a policy: the run's policy takes its own")
         waiting = ", ".join(self._pending) or "none"
         if decision.call_id is None:
             if len(self._pending) != 1:
@@ -147,11 +152,13 @@ class Approvals:
         turn: int,
         expires_after: timedelta,
         rules: Rules | None = None,
+        policy: PolicyGate | None = None,
     ) -> ToolCall | ToolOutcome:
         """The call to run (its arguments perhaps edited), or the refusal for the model.
 
         With `rules`, arguments the tool would refuse go back to the model at once, and
-        the call that waits (and runs) has its arguments written out canonically."""
+        the call that waits (and runs) has its arguments written out canonically. With
+        `policy` too, the policy decides first, and a person only if it asks for one."""
         digest = None
         if rules is not None:
             try:
@@ -165,6 +172,11 @@ class Approvals:
             # record was for an earlier call, whose wait is over. (Before this patch,
             # the earlier decision was taken for this call too, with nobody asked.)
             del self._decided[call.id]
+        verdict = None
+        if policy is not None and rules is not None:
+            verdict = await policy.decide(call, parsed)
+            if decides(verdict):
+                return self._by_policy(call, verdict, digest, turn)
         pending = self._pending[call.id] = PendingApproval(
             call_id=call.id,
             tool=call.name,
@@ -175,6 +187,8 @@ class Approvals:
         )
         if digest is not None:  # left unset otherwise: old runs' payloads stay as they were
             self._pending[call.id].digest = digest
+        if verdict is not None:
+            self._pending[call.id].policy = verdict
         if rules is not None:
             self._rules[call.id] = rules
         self._on_change()
@@ -185,6 +199,7 @@ class Approvals:
                 tool=call.name,
                 arguments=call.arguments if len(call.arguments) <= ARGUMENTS_CHARS else None,
                 expires_at=pending.expires_at,
+                policy=verdict,
             )
         )
         closed = False
@@ -201,6 +216,7 @@ class Approvals:
         except TimeoutError:
             # A late decision for this call is refused as "already decided".
             self._decided[call.id] = ApprovalDecision(call_id=call.id, approve=False)
+            self._record(call, turn, self._decided[call.id], "timeout", verdict)
             self._publish(
                 ApprovalDecided(
                     turn=turn, call_id=call.id, tool=call.name, approved=False, timed_out=True
@@ -222,6 +238,8 @@ class Approvals:
             if not closed and workflow.in_workflow():
                 self._on_change()
         decision = self._decided[call.id]
+        who = decision.approver or "person"
+        self._record(call, turn, decision, who, verdict)
         self._publish(
             ApprovalDecided(
                 turn=turn,
@@ -230,6 +248,8 @@ class Approvals:
                 approved=decision.approve,
                 reason=decision.reason,
                 edited=decision.arguments is not None,
+                decided_by=who,
+                policy=verdict,
             )
         )
         if not decision.approve:
@@ -240,6 +260,75 @@ class Approvals:
         if decision.arguments is not None:
             return call.model_copy(update={"arguments": decision.arguments})
         return call
+
+    def _by_policy(
+        self, call: ToolCall, verdict: PolicyVerdict, digest: str | None, turn: int
+    ) -> ToolCall | ToolOutcome:
+        """The call as the policy decided it, recorded like a person's decision: bound
+        to the digest of the arguments it runs with, naming the rule (and the judge)."""
+        approved = verdict.action != "deny"
+        why = verdict.reason or (verdict.judge.reasoning if verdict.judge else None)
+        decision = ApprovalDecision(
+            call_id=call.id, approve=approved, reason=why, digest=digest, policy=verdict
+        )
+        self._decided[call.id] = decision
+        self._record(call, turn, decision, verdict.decider, verdict)
+        self._publish(
+            ApprovalDecided(
+                turn=turn,
+                call_id=call.id,
+                tool=call.name,
+                approved=approved,
+                reason=why,
+                decided_by=verdict.decider,
+                policy=verdict,
+            )
+        )
+        if approved:
+            return call
+        told = f": {verdict.reason}" if verdict.reason else ""
+        return ToolOutcome(
+            error="rejected",
+            content=f"Error: not done. The approval policy refused this call (rule "
+            f"{verdict.rule!r}){told}.",
+        )
+
+    def _record(
+        self,
+        call: ToolCall,
+        turn: int,
+        decision: ApprovalDecision,
+        who: str,
+        verdict: PolicyVerdict | None,
+    ) -> None:
+        """Keep `decision` for the run's state; `verdict`: what its policy said."""
+        self.taken.append(
+            DecidedCall(
+                call_id=call.id,
+                tool=call.name,
+                turn=turn,
+                approved=decision.approve,
+                decided_by=who,
+                reason=decision.reason,
+                digest=decision.digest,
+                policy=verdict,
+                at=workflow.now(),
+            )
+        )
+
+
+def decides(verdict: PolicyVerdict) -> bool:
+    """Whether the policy's verdict decides the call, or leaves it to a person."""
+    if verdict.action == "ask_judge":
+        return verdict.judge is not None and verdict.judge.verdict == "approve"
+    return verdict.action in ("allow", "deny")
+
+
+def policy_note(decision: ApprovalDecision | None) -> str:
+    """Told to the model before the result of a call its approval policy let run."""
+    if decision is None or decision.policy is None:
+        return ""
+    return f"Approved by the approval policy: {decision.policy.decider}.\n"
 
 
 def checked(text: str, rules: Rules, *, what: str) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -40,7 +40,7 @@ with workflow.unsafe.imports_passed_through():
     from tether._limits import DAY_SECONDS, MAX_NAME_CHARS, MAX_PROMPT_CHARS
     from tether._messages import Message, ToolCall, Usage
     from tether._records import AgentSpec
-    from tether._run_io import PendingApproval
+    from tether._run_io import DecidedCall, PendingApproval
     from tether._trust import ApproverKeys
     from tether._visibility import approval_details, code
     from tether._wire import LlmReply, LlmRequest, ToolOutcome
@@ -86,6 +86,9 @@ class PipelineState(BaseModel):
     status: str = Field(description="running, awaiting_approval, or how it ended.")
     steps: list[str] = Field(description="One line per step done, in order.")
     pending_approvals: list[PendingApproval] = Field(default_factory=list)
+    decisions: list[DecidedCall] = Field(
+        default_factory=list, description="The decisions on its calls, oldest first."
+    )
     llm_calls: int = 0
     usage: Usage = Field(default_factory=Usage)
 
@@ -130,6 +133,7 @@ class Pipeline(DecidesApprovals):
             status=self._status,
             steps=self._steps,
             pending_approvals=self._approvals.pending,
+            decisions=self._approvals.taken,
             llm_calls=self._llm_calls,
             usage=self._usage,
         )
@@ -244,19 +248,38 @@ class Pipeline(DecidesApprovals):
         return outcome
 
     async def approval(
-        self, call: ToolCall, *, expires_after: timedelta, agent: AgentSpec | None = None
+        self,
+        call: ToolCall,
+        *,
+        expires_after: timedelta,
+        agent: AgentSpec | None = None,
+        facts: Mapping[str, str | float | bool] | None = None,
     ) -> ToolCall | ToolOutcome:
         """Wait for a person to decide `call` (`tether approve/reject`): the call to run
         (its arguments perhaps edited), or the rejection (also when nobody decided in
         time). With `agent`, the call's arguments are checked against its tool's schema
         first, and decisions against the agent's approvers and keys; without one, no
-        decision can be proven, and each is refused."""
+        decision can be proven, and each is refused. If the agent's spec gives the tool
+        an approval policy, the policy decides first (a person only if it asks for
+        one), with `facts` (from what the run recorded, e.g. an amount looked up) as
+        the `context(...)` its rules test."""
         tool = agent.tool(call.name) if agent is not None else None
         rules = self._context.rules(agent, tool) if agent is not None and tool is not None else None
         if rules is None and self._context.bound:
             # No agent, no keys to prove a decision with: every decision is refused.
             rules = Rules(started_by=self._context.started_by, keys=ApproverKeys())
-        return await self._approvals.wait(call, turn=TURN, expires_after=expires_after, rules=rules)
+        gate = None
+        if agent is not None and tool is not None:
+            gate = self._context.gate(agent, tool, TURN, self._judged)
+        if gate is not None and facts:
+            gate = dataclasses.replace(gate, facts={**gate.facts, **facts})
+        return await self._approvals.wait(
+            call, turn=TURN, expires_after=expires_after, rules=rules, policy=gate
+        )
+
+    def _judged(self, usage: Usage) -> None:
+        """A policy's judge's tokens count as the run's."""
+        self._usage += usage
 
     def _approvals_changed(self) -> None:
         self._status = "awaiting_approval" if self._approvals.pending else "running"

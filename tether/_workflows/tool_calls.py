@@ -4,7 +4,8 @@ deterministic, no I/O).
 `ToolCalls` runs all the calls of one model message at once, each its own activity,
 and keeps the run's status and event feed current while they run. One call:
 - An unknown tool is answered here, without an activity.
-- A `needs_approval` tool first waits for a person's decision (see approvals.py).
+- A `needs_approval` tool first waits for a person's decision (see approvals.py), or
+  its approval policy's (policy_gate.py).
 - The built-in `wait` tool is a durable timer, not an activity.
 - A `subagent` tool runs another agent as a child workflow (see subagents.py).
 - A `fast` tool runs as a local activity; any other as a regular activity that
@@ -30,7 +31,7 @@ from temporalio.workflow import ActivityCancellationType
 with workflow.unsafe.imports_passed_through():
     from tether._events import ToolCallFinished, ToolCallStarted
     from tether._failures import root_type
-    from tether._messages import ToolCall
+    from tether._messages import ToolCall, Usage
     from tether._records import AgentSpec, ToolSpec
     from tether._run_io import ApprovalDecision
     from tether._tools import unknown_tool
@@ -40,10 +41,11 @@ with workflow.unsafe.imports_passed_through():
     from tether._wire import MCP_TOOL_ACTIVITY, TOOL_ACTIVITY, ToolOutcome, ToolRequest
 
 from tether._workflows.activity_calls import DEFAULT_HEARTBEAT_TIMEOUT_SECONDS, execute
-from tether._workflows.approvals import Approvals, Rules, edited_note
+from tether._workflows.approvals import Approvals, Rules, edited_note, policy_note
 from tether._workflows.events import RunEvents
 from tether._workflows.generations import tool_unavailable_told
 from tether._workflows.logs import log
+from tether._workflows.policy_gate import PolicyGate
 from tether._workflows.publishing import Publisher
 from tether._workflows.run_state import Limits, Spend
 from tether._workflows.subagents import run_subagent
@@ -73,6 +75,23 @@ class RunContext:
             started_by=self.started_by,
             keys=spec.approver_keys,
             inherited=self.parent_rules,
+        )
+
+    def gate(
+        self, spec: AgentSpec, tool: ToolSpec, turn: int, on_usage: Callable[[Usage], None]
+    ) -> PolicyGate | None:
+        """The approval policy a call of `tool` is decided by, with the run's facts."""
+        policy = spec.policy_for(tool)
+        if policy is None:
+            return None
+        facts = {"acting_for": self.acting_for, "started_by": self.started_by, "turn": turn}
+        return PolicyGate(
+            policy,
+            agent=spec.name,
+            model=spec.model,
+            description=tool.description,
+            facts={k: v for k, v in facts.items() if v is not None},
+            on_usage=on_usage,
         )
 
     def for_child(self, spec: AgentSpec) -> RunContext:
@@ -121,6 +140,7 @@ class ToolCalls:
             run_subagent=functools.partial(self._run_subagent, turn),
             local_allowed=local,
             context=self.context,
+            on_usage=self._judged,
         )
         self._events.publish(ToolCallFinished.of(turn, call, outcome.content, outcome.error))
         return outcome
@@ -143,6 +163,10 @@ class ToolCalls:
             self._shown.publish()
         return outcome
 
+    def _judged(self, usage: Usage) -> None:
+        """A policy's judge's tokens count as the run's."""
+        self._spend.usage += usage
+
     def _approvals_changed(self) -> None:
         pending = self.approvals.pending
         if not pending:
@@ -154,7 +178,7 @@ class ToolCalls:
 
 def awaits_approval(spec: AgentSpec, calls: list[ToolCall]) -> bool:
     """Whether any of `calls` is of a tool that waits for a person's decision."""
-    return any(t.needs_approval for c in calls if (t := spec.tool(c.name)))
+    return any(t.gated for c in calls if (t := spec.tool(c.name)))
 
 
 async def run_tool_call(
@@ -167,32 +191,35 @@ async def run_tool_call(
     run_subagent: RunSubagent,
     local_allowed: bool = True,
     context: RunContext = RunContext(),
+    on_usage: Callable[[Usage], None] = lambda _: None,
 ) -> ToolOutcome:
     """Run one tool call of the model's message at `turn`; `run_subagent` is the
     workflow's, which knows its budgets; a `fast` tool runs as a local activity only if
-    `local_allowed`."""
+    `local_allowed`; `on_usage` counts a policy's judge's tokens."""
     tool = spec.tool(call.name)
     if tool is None:
         return unknown_tool(call.name, [t.name for t in spec.tools])
     if tool.builtin == "wait":
         return await _durable_wait(call)
-    if tool.needs_approval:
+    if tool.gated:
         approved = await approvals.wait(
-            call, turn=turn, expires_after=approval_timeout, rules=context.rules(spec, tool)
+            call,
+            turn=turn,
+            expires_after=approval_timeout,
+            rules=context.rules(spec, tool),
+            policy=context.gate(spec, tool, turn, on_usage),
         )
         if isinstance(approved, ToolOutcome):
             return approved
         decision = approvals.decision(call.id)
-        if decision is not None and decision.arguments is not None:
-            outcome = await _dispatch(
-                spec, tool, approved, turn, run_subagent, local_allowed, context, decision
-            )
-            return outcome.model_copy(
-                update={"content": edited_note(approved.arguments) + outcome.content}
-            )
-        return await _dispatch(
+        outcome = await _dispatch(
             spec, tool, approved, turn, run_subagent, local_allowed, context, decision
         )
+        # What the model (and the transcript) is told of who let the call run.
+        note = policy_note(decision)
+        if decision is not None and decision.arguments is not None:
+            note = edited_note(approved.arguments)
+        return outcome.model_copy(update={"content": note + outcome.content}) if note else outcome
     return await _dispatch(spec, tool, call, turn, run_subagent, local_allowed, context)
 
 
