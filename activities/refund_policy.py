@@ -1,9 +1,12 @@
 """The shop's refund policy as data and one pure rule, shared by the `issue_refund` tool
-and the refund pipeline (workflow code: no I/O here, so the sandbox may import it)."""
+and the refund pipeline, and who approves a refund (workflow code: no I/O here, so the
+sandbox may import it)."""
 
 from __future__ import annotations
 
 from pydantic import BaseModel
+
+from tether.approvals import ApprovalPolicy, Judge, Rule, context
 
 REFUND_WINDOW_DAYS = 30
 REFUND_POLICY = (
@@ -12,6 +15,33 @@ REFUND_POLICY = (
     "as described. Orders that are not yet delivered cannot be refunded (offer to cancel "
     "instead). Each order can be refunded once. Always email the customer a confirmation "
     "after a refund."
+)
+
+
+# Who approves a refund: nobody below SMALL_REFUND, a person above LARGE_REFUND, a judge
+# model in between (a person when it does not approve). The amount is the order's, as
+# the pipeline looked it up (`context("amount")`); a refund whose amount the run does not
+# know (the support-desk agent's: its tool takes no amount) waits for a person.
+SMALL_REFUND = 50.0
+LARGE_REFUND = 500.0
+REFUND_JUDGE = "refund-judge"
+REFUND_APPROVAL = ApprovalPolicy(
+    rules=[
+        Rule.allow("small refund", context("amount") < SMALL_REFUND),
+        Rule.ask_person("large refund", context("amount") > LARGE_REFUND),
+        Rule.ask_judge("refund a judge reviews", context("amount") >= SMALL_REFUND),
+    ],
+    otherwise="ask_person",
+    judge=Judge(
+        name=REFUND_JUDGE,
+        instructions=(
+            "You review refunds of a small online shop before they are paid. The shop "
+            "refunds delivered orders that arrived damaged, faulty or not as described; "
+            "its code has checked the delivery window already. Approve when the "
+            "customer's reason is one of those; refuse otherwise; say unsure if the "
+            "reason does not tell. A person reviews every refund you do not approve."
+        ),
+    ),
 )
 
 

@@ -9,7 +9,8 @@ The way to write tools that act for someone:
   constraint, so a retried or replayed call returns the first result instead of acting
   twice, and store the arguments' digest beside it: a key found again with other
   arguments is refused, never answered with another call's effect.
-- A refund records who approved it and why (`ctx.approval`) in the same row.
+- A refund records who approved it and why (`ctx.approval`: a person, or the approval
+  policy's rule) in the same row.
 """
 
 from __future__ import annotations
@@ -19,9 +20,15 @@ from datetime import UTC, date, datetime
 
 from pydantic import BaseModel
 
-from activities.refund_policy import REFUND_POLICY, Order, Refund, policy_refusal
+from activities.refund_policy import (
+    REFUND_APPROVAL,
+    REFUND_POLICY,
+    Order,
+    Refund,
+    policy_refusal,
+)
 from activities.shop_db import connect
-from tether import ToolContext, ToolError, tool
+from tether import ApprovalDecision, ToolContext, ToolError, tool
 
 
 class EmailReceipt(BaseModel):
@@ -44,8 +51,9 @@ def get_refund_policy() -> str:
     return REFUND_POLICY
 
 
-# Money leaves the shop: a person approves each refund before it runs.
-@tool(side_effects=True, needs_approval=True)
+# Money leaves the shop: each refund is approved before it runs, by the shop's approval
+# policy (small ones at once, a person for large ones, a judge model in between).
+@tool(side_effects=True, approval_policy=REFUND_APPROVAL)
 def issue_refund(ctx: ToolContext, order_id: str, reason: str) -> Refund:
     """Refund an order of this customer in full to their original payment method."""
     with connect() as db:
@@ -71,7 +79,7 @@ def issue_refund(ctx: ToolContext, order_id: str, reason: str) -> Refund:
                 ctx.idempotency_key,
                 _now(),
                 ctx.arguments_digest,
-                approval.approver if approval else None,
+                _approved_by(approval),
                 approval.reason if approval else None,
             ),
         )
@@ -155,3 +163,12 @@ def _refund(row: sqlite3.Row) -> Refund:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _approved_by(approval: ApprovalDecision | None) -> str | None:
+    """Who let the refund run: the person's name, or the policy's rule (and judge)."""
+    if approval is None:
+        return None
+    if approval.policy is not None:
+        return approval.policy.decider
+    return approval.approver

@@ -56,6 +56,13 @@ class PolicyVerdict(BaseModel):
     )
 
     @property
+    def decided(self) -> bool:
+        """Whether the policy decided the call itself (False: it asked a person)."""
+        if self.action == "ask_judge":
+            return self.judge is not None and self.judge.verdict == "approve"
+        return self.action in ("allow", "deny")
+
+    @property
     def decider(self) -> str:
         """Who decided, as `tether status` shows it: `policy (rule)` or `judge (rule)`."""
         who = "judge" if self.judge is not None and self.judge.verdict == "approve" else "policy"

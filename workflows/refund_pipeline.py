@@ -3,7 +3,9 @@
 The agent decides every step with a model; here the model is asked only where judgement
 is needed — (1) read the ticket: is it a refund request, for which order, and why
 (structured output), and (2) draft the reply. Everything else is code: look the order
-up, apply the refund policy, ask a person above a threshold, refund, email. Written on
+up, apply the refund policy, have the refund approved (the `issue_refund` tool's
+approval policy decides with the order's amount: by itself below $50, a person above
+$500, a judge model in between), refund, email. Written on
 `tether.Pipeline`, it uses the agent's own LLM activity, tools, idempotency keys and
 `decide` update, so `tether approve/reject/status/watch` work on it as on an agent run.
 """
@@ -19,12 +21,12 @@ from typing import Any
 from temporalio import workflow
 
 from tether import Message
-from tether.workflow import AgentSpec, Pipeline, ToolCall, tool_call
+from tether.workflow import AgentSpec, Pipeline, ToolCall, ToolOutcome, tool_call
 
 with workflow.unsafe.imports_passed_through():
     from activities.refund_policy import Order, Refund, policy_refusal
     from workflows.refund_pipeline_types import (
-        APPROVAL_ABOVE,
+        LEGACY_APPROVAL_ABOVE,
         TOOLS_AGENT,
         TRIAGE_AGENT,
         WRITER_AGENT,
@@ -110,20 +112,24 @@ class RefundPipelineWorkflow(Pipeline):
         if refusal is not None:
             return Done("refused", f"We cannot refund: {refusal}.", order)
         call = tool_call("issue_refund", {"order_id": order.order_id, "reason": triage.reason})
-        if order.amount > APPROVAL_ABOVE:
+        refund_tool = tools.tool(call.name)
+        if refund_tool is not None and tools.policy_for(refund_tool) is not None:
+            decided = await self._approved(tools, call, order, ticket)
+        elif order.amount > LEGACY_APPROVAL_ABOVE:  # a run started before the policy
             self._asked += 1
-            self.step(f"approval: asked (${order.amount:.2f} > ${APPROVAL_ABOVE:.2f})")
+            self.step(f"approval: asked (${order.amount:.2f} > ${LEGACY_APPROVAL_ABOVE:.2f})")
             decided = await self.approval(
                 call,
                 expires_after=timedelta(seconds=ticket.approval_timeout_seconds),
                 agent=tools,
             )
-            if not isinstance(decided, ToolCall):
-                self.step("approval: rejected")
-                why = "a person reviewed the request and declined it"
-                return Done("rejected", f"We cannot refund order {order.order_id}: {why}.", order)
-            self.step("approval: granted")
-            call = decided
+            self.step(f"approval: {'granted' if isinstance(decided, ToolCall) else 'rejected'}")
+        else:
+            decided = call
+        if not isinstance(decided, ToolCall):
+            why = "a person reviewed the request and declined it"
+            return Done("rejected", f"We cannot refund order {order.order_id}: {why}.", order)
+        call = decided
         refunded = await self.use_tool(tools, call.name, call)
         self.step(f"issue_refund: {refunded.content}")
         if refunded.error:  # the tool's own checks, e.g. a refund made meanwhile
@@ -136,6 +142,24 @@ class RefundPipelineWorkflow(Pipeline):
             order,
             refund,
         )
+
+    async def _approved(
+        self, tools: AgentSpec, call: ToolCall, order: Order, ticket: RefundTicket
+    ) -> ToolCall | ToolOutcome:
+        """The refund as the tool's approval policy decides it, with the order's amount
+        (looked up, so recorded) as the `amount` its rules test."""
+        decided = await self.approval(
+            call,
+            expires_after=timedelta(seconds=ticket.approval_timeout_seconds),
+            agent=tools,
+            facts={"amount": order.amount},
+        )
+        taken = self.state().decisions[-1]
+        if taken.policy is None or not taken.policy.decided:
+            self._asked += 1
+        verdict = "granted" if taken.approved else "rejected"
+        self.step(f"approval: {verdict} by {taken.decided_by} (${order.amount:.2f})")
+        return decided
 
     async def _triage(self, spec: AgentSpec, model: str, ticket: str) -> Triage:
         messages = [Message.system(spec.instructions), Message.user(ticket)]

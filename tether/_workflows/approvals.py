@@ -175,7 +175,7 @@ class Approvals:
         verdict = None
         if policy is not None and rules is not None:
             verdict = await policy.decide(call, parsed)
-            if decides(verdict):
+            if verdict.decided:
                 return self._by_policy(call, verdict, digest, turn)
         pending = self._pending[call.id] = PendingApproval(
             call_id=call.id,
@@ -315,13 +315,6 @@ class Approvals:
                 at=workflow.now(),
             )
         )
-
-
-def decides(verdict: PolicyVerdict) -> bool:
-    """Whether the policy's verdict decides the call, or leaves it to a person."""
-    if verdict.action == "ask_judge":
-        return verdict.judge is not None and verdict.judge.verdict == "approve"
-    return verdict.action in ("allow", "deny")
 
 
 def policy_note(decision: ApprovalDecision | None) -> str:
