@@ -19,7 +19,7 @@ from temporalio.client import WorkflowExecution
 from temporalio.common import SearchAttributeKey
 
 from tether import _arguments
-from tether._run_io import PendingApproval, RunState
+from tether._run_io import DecidedCall, PendingApproval, PolicyVerdict, RunState
 from tether._search_attributes import AGENT_NAME, AGENT_STATUS, AGENT_TOKENS, AGENT_TURNS
 
 AGENT_NAME_KEY = SearchAttributeKey.for_keyword(AGENT_NAME)
@@ -138,6 +138,29 @@ def approval_summary(call: PendingApproval, workflow_id: str) -> str:
     )
 
 
+def policy_line(verdict: PolicyVerdict) -> str:
+    """What an approval policy said of a call, for a person: the rule that matched, what
+    it does, and a judge's verdict with its reasoning."""
+    line = f"rule {verdict.rule!r} ({verdict.action.replace('_', ' ')})"
+    if verdict.judge is not None:
+        judge = verdict.judge
+        line += f" · judge {judge.model} said {judge.verdict}: {judge.reasoning}"
+    return line
+
+
+def decision_line(taken: DecidedCall) -> str:
+    """One decision of a run: what was decided, by whom, on which arguments, and why."""
+    verb = "approved" if taken.approved else "rejected"
+    line = f"{verb} {taken.tool} (call {taken.call_id}) by {taken.decided_by}"
+    if taken.digest:
+        line += f" · digest {taken.digest}"
+    if taken.policy is not None:
+        line += f" · {policy_line(taken.policy)}"
+    if taken.reason and not (taken.policy and taken.policy.judge):  # a judge's is shown
+        line += f" · {taken.reason}"
+    return line
+
+
 def approval_details(
     pending: list[PendingApproval], workflow_id: str, found: Sequence[tuple[str, str]] = ()
 ) -> list[str]:
@@ -150,6 +173,11 @@ def approval_details(
             f"until {call.expires_at:%Y-%m-%d %H:%M} UTC; then it counts as rejected. "
             "The arguments:",
             code(_pretty(call.arguments)),
+            *(
+                [f"The approval policy asks a person: {code(policy_line(call.policy))}"]
+                if call.policy is not None
+                else []
+            ),
             "Decide with "
             f"`{decide_command(workflow_id, call)}` (`--arguments JSON` to change "
             f"them) or `{decide_command(workflow_id, call, 'reject')} --reason TEXT`.",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import pty
+import re
 import sqlite3
 import subprocess
 import uuid
@@ -254,3 +255,40 @@ async def test_starter_runs_the_pipeline_and_approves_its_refund(
     assert approved.stdout.startswith("approved issue_refund(")
     assert result.outcome == "refunded" and result.approvals == 1
     assert count_rows(shop, "refunds") == 2
+
+
+async def test_status_says_who_decided_each_refund_and_under_which_rule(
+    dev_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    shop = tmp_path / "shop.db"
+    env = demo_env(target(dev_env), f"e2e-{uuid.uuid4().hex[:8]}", shop)
+    small_ticket = "Order A-1001 arrived broken, I want my money back."
+    judged_ticket = "Order A-1005: I changed my mind about the espresso machine, refund it."
+    with demo_worker(env, tmp_path / "worker.log"):
+        small = json.loads(starter(env, "pipeline", small_ticket, "--detach", "--json").stdout)
+        judged = json.loads(starter(env, "pipeline", judged_ticket, "--detach", "--json").stdout)
+        handle = dev_env.client.get_workflow_handle(judged["workflow_id"], result_type=RefundResult)
+        (call,) = await wait_for_approvals(handle)
+        waiting = starter(env, "status", handle.id)
+        approved = starter(env, "approve", handle.id, "--call", call.call_id)
+        await handle.result()
+        await dev_env.client.get_workflow_handle(small["workflow_id"]).result()
+        decided = starter(env, "status", handle.id)
+        by_rule = starter(env, "status", small["workflow_id"])
+    assert approved.returncode == 0, approved.stderr
+    # Nobody was asked for $42: the rule decided, on the arguments that ran.
+    assert re.search(
+        r"decided: approved issue_refund \(call issue_refund\) by policy \(small refund\) · "
+        r"digest [0-9a-f]{16} · rule 'small refund' \(allow\)",
+        by_rule.stdout,
+    ), by_rule.stdout
+    # $249 went to the judge, who refused; a person decides, shown why.
+    assert (
+        "asked by the approval policy: rule 'refund a judge reviews' (ask judge) · judge "
+        "tether-scripted said refuse: No damage is reported for this $249.0 refund"
+    ) in waiting.stdout
+    assert re.search(
+        r"decided: approved issue_refund \(call issue_refund\) by \S+ · digest [0-9a-f]{16} · "
+        r"rule 'refund a judge reviews' \(ask judge\) · judge tether-scripted said refuse",
+        decided.stdout,
+    ), decided.stdout

@@ -87,6 +87,8 @@ class Screen:
         elif isinstance(event, ApprovalDecided) and event.call_id not in self.approver.decided:
             verdict = "approved" if event.approved else "rejected"
             why = " (nobody decided in time)" if event.timed_out else ""
+            if event.decided_by and not event.timed_out:  # a person's name, or a policy's rule
+                why = f" by {event.decided_by}"
             print(
                 f"  {'✓' if event.approved else '✗'} {verdict} {event.tool}{why}", file=sys.stderr
             )

@@ -40,13 +40,15 @@ from tether._cli.reading import (
     pinned_build,
     polling,
 )
-from tether._run_io import RunState, RunStatus
+from tether._run_io import DecidedCall, PendingApproval, RunState, RunStatus
 from tether._temporal import connect
 from tether._visibility import (
     AGENT_STATUS_KEY,
     AGENT_TOKENS_KEY,
     AGENT_TURNS_KEY,
+    decision_line,
     listed_agent,
+    policy_line,
 )
 from tether._workflows.pipeline import PipelineState
 
@@ -169,12 +171,7 @@ def agent_lines(workflow_id: str, state: RunState, status: str) -> list[str]:
     ]
     if state.deadline:
         lines.append(f"  deadline {state.deadline:%Y-%m-%d %H:%M:%S} UTC")
-    for call in state.pending_approvals:
-        lines.append(
-            f"  waiting for approval: {shown_call(call)}"
-            f" · until {call.expires_at:%Y-%m-%d %H:%M} UTC\n"
-            f"    to approve: {decide_command(workflow_id, call)}"
-        )
+    lines += approval_lines(workflow_id, state.pending_approvals, state.decisions)
     if state.queued_messages:
         lines.append(f"  {plural(state.queued_messages, 'message')} queued")
     if state.error:
@@ -191,10 +188,21 @@ def pipeline_lines(workflow_id: str, kind: str, state: PipelineState, status: st
         f"  {plural(state.llm_calls, 'LLM call')} · {state.usage.total_tokens} tokens",
         *(f"  · {step}" for step in state.steps),
     ]
-    for call in state.pending_approvals:
+    return lines + approval_lines(workflow_id, state.pending_approvals, state.decisions)
+
+
+def approval_lines(
+    workflow_id: str, pending: list[PendingApproval], decisions: list[DecidedCall]
+) -> list[str]:
+    """The calls decided so far (by whom, under which rule), then those that wait."""
+    lines = [f"  decided: {decision_line(taken)}" for taken in decisions]
+    for call in pending:
+        asked = (
+            f"\n    asked by the approval policy: {policy_line(call.policy)}" if call.policy else ""
+        )
         lines.append(
             f"  waiting for approval: {shown_call(call)}"
-            f" · until {call.expires_at:%Y-%m-%d %H:%M} UTC\n"
+            f" · until {call.expires_at:%Y-%m-%d %H:%M} UTC{asked}\n"
             f"    to approve: {decide_command(workflow_id, call)}"
         )
     return lines

@@ -39,6 +39,13 @@
     return turns[turn];
   }
 
+  // What an approval policy said of a call: its rule, and a judge's verdict and reasoning.
+  function policyText(p) {
+    let text = "rule " + p.rule + " (" + p.action.replace("_", " ") + ")";
+    if (p.judge) text += " · judge " + p.judge.model + " said " + p.judge.verdict + ": " + p.judge.reasoning;
+    return text;
+  }
+
   function show(e) {
     switch (e.type) {
       case "turn_started": item("turn", "turn " + e.turn + " · " + e.model, e); break;
@@ -52,12 +59,14 @@
       case "tool_call_finished":
         item("result" + (e.error ? " failed" : ""), "← " + e.tool + ": " + e.result, e); break;
       case "approval_waiting":
-        item("approval", "waiting for a person: " + e.tool + " " + (e.arguments || "(see below)"), e);
+        item("approval", "waiting for a person: " + e.tool + " " + (e.arguments || "(see below)") +
+          (e.policy ? " · " + policyText(e.policy) : ""), e);
         loadPending(); break;
       case "approval_decided":
         item("decided", (e.approved ? "approved " : "rejected ") + e.tool +
+          (e.decided_by ? " by " + e.decided_by : "") +
           (e.edited ? " (edited)" : "") + (e.timed_out ? " (timed out)" : "") +
-          (e.reason ? ": " + e.reason : ""), e);
+          (e.policy && e.policy.judge ? " · " + policyText(e.policy) : (e.reason ? ": " + e.reason : "")), e);
         loadPending(); break;
       case "user_message": item("user", e.text, e); break;
       case "model_switched": item("note", "model " + e.from_model + " → " + e.to_model, e); break;
@@ -126,6 +135,12 @@
           args.className = "arguments";
           args.textContent = call.arguments;
           box.append(title, args);
+          if (call.policy) {
+            const why = document.createElement("p");
+            why.className = "policy";
+            why.textContent = "asked by the approval policy: " + policyText(call.policy);
+            box.appendChild(why);
+          }
           if (data.may_decide) {
             const form = document.createElement("form");
             form.method = "post"; form.action = runPath + "/decide"; form.className = "decide";
