@@ -17,6 +17,7 @@ from tests.support.recorded_histories import (
     histories,
     ids,
 )
+from tether._wire import JUDGE_ACTIVITY
 from workflows.refund_pipeline import RefundPipelineWorkflow
 from workflows.refund_pipeline_types import RefundResult
 
@@ -32,6 +33,20 @@ CLAIMS: dict[str, Callable[[Recorded], bool]] = {
     "pipeline-approval": lambda r: (
         isinstance(r.result, RefundResult)
         and (r.result.outcome, r.result.order_id, r.result.approvals) == ("refunded", "A-1004", 1)
+        and [bool(d.digest) for d in r.decisions] == [True]
+    ),
+    # Between the policy's thresholds: its judge model approves, nobody is asked;
+    # or it refuses, and a person approves.
+    "pipeline-judged": lambda r: (
+        isinstance(r.result, RefundResult)
+        and (r.result.outcome, r.result.order_id, r.result.approvals) == ("refunded", "A-1005", 0)
+        and JUDGE_ACTIVITY in r.activities
+        and r.decisions == []
+    ),
+    "pipeline-judge-escalated": lambda r: (
+        isinstance(r.result, RefundResult)
+        and (r.result.outcome, r.result.order_id, r.result.approvals) == ("refunded", "A-1005", 1)
+        and JUDGE_ACTIVITY in r.activities
         and [bool(d.digest) for d in r.decisions] == [True]
     ),
 }

@@ -120,6 +120,10 @@ CLAIMS: dict[str, Callable[[Recorded], bool]] = {
         == 2
     ),
     "responses-with-reasoning": answered("completed", "Order A-1003"),
+    # The refund ran on the approval policy's word: no decision reached the run.
+    "approval-by-policy": lambda r: (
+        answered("completed", "refunded $899.00")(r) and r.decisions == []
+    ),
 }
 
 

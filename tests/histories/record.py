@@ -43,6 +43,7 @@ from tether._events import WATCH_SIGNAL
 from tether._run_io import INPUT_GENERATION, AgentInput
 from tether._settings import SDK_DEFAULTS, WorkerTuning
 from tether._temporal import TETHER_CONVERTER
+from tether.approvals import ApprovalPolicy, Rule, context
 from tether.testing import (
     CallTools,
     Cut,
@@ -146,6 +147,10 @@ async def reject(run: AgentHandle) -> None:
     )
 
 
+# A policy that allows the refunds of the run's customer.
+ADA_REFUNDS = ApprovalPolicy(
+    rules=[Rule.allow("Ada's refunds", context("acting_for").equals(CUSTOMER))]
+)
 # The support desk whose refunds only named people may approve.
 GUARDED = AgentRegistry([dataclasses.replace(SUPPORT_DESK, approvers=["bob@shop"])])
 
@@ -189,6 +194,36 @@ def pipeline_refund(llm: ScriptedLLM) -> RefundTicket:
     llm.scripts = SCRIPTS
     # Under the approval threshold: the pipeline refunds on its own.
     return RefundTicket(text="Order A-1001 arrived broken, please refund it.", acting_for=CUSTOMER)
+
+
+def pipeline_judged(llm: ScriptedLLM) -> RefundTicket:
+    llm.scripts = SCRIPTS
+    # Between the policy's thresholds, damage named: the judge approves, nobody is asked.
+    text = "Order A-1005: the espresso machine arrived broken, refund me."
+    return RefundTicket(text=text, acting_for=CUSTOMER)
+
+
+def pipeline_judge_escalated(llm: ScriptedLLM) -> RefundTicket:
+    llm.scripts = SCRIPTS
+    # Between the thresholds, no damage named: the judge refuses, a person approves.
+    text = "Order A-1005: I changed my mind about the espresso machine, refund it."
+    return RefundTicket(text=text, acting_for=CUSTOMER)
+
+
+# The support desk whose refunds for Ada its approval policy allows, with nobody asked.
+BY_POLICY = AgentRegistry(
+    [
+        dataclasses.replace(
+            SUPPORT_DESK,
+            tools=[
+                tool(side_effects=True, approval_policy=ADA_REFUNDS)(t.fn)
+                if t.name == "issue_refund"
+                else t
+                for t in SUPPORT_DESK.tools
+            ],
+        )
+    ]
+)
 
 
 def mcp_tool(llm: ScriptedLLM) -> AgentInput:
@@ -385,6 +420,13 @@ SCENARIOS: dict[str, Scenario] = {
     "tools-dropped": Scenario(tools_dropped),
     "model-queue": Scenario(model_queue, tuning=WorkerTuning(max_concurrent_llm_calls=1)),
     "responses-with-reasoning": Scenario(responses_with_reasoning),
+    # v8: approval policies: a rule lets a refund run; a judge model approves one, and
+    # refuses another, which a person then approves.
+    "approval-by-policy": Scenario(refund_waiting_for_a_person, BY_POLICY),
+    "pipeline-judged": Scenario(pipeline_judged, REGISTRY),
+    "pipeline-judge-escalated": Scenario(
+        pipeline_judge_escalated, REGISTRY, approve_the_pipelines_refund
+    ),
 }
 
 
