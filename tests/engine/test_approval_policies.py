@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -25,6 +26,7 @@ from tests.support.approvals import APPROVER, approval
 from tests.support.history_reading import scheduled_inputs
 from tests.support.ledger import CUSTOMER, connect, count_rows
 from tests.support.order_desk import ORDER_DESK, order_desk_script
+from tests.support.waiting import until
 from tether import AgentResult, AgentRun
 from tether._arguments import digest_of
 from tether._wire import JUDGE_ACTIVITY, TOOL_ACTIVITY, JudgeRequest, ToolRequest
@@ -280,6 +282,45 @@ async def test_nobody_may_send_a_decision_that_says_the_policy_took_it(
     assert cause.message == "a decision may not name a policy: the run's policy takes its own"
     assert result.status == "completed"
     assert decided(ran).decided_by == APPROVER
+
+
+async def test_a_run_keeps_the_policy_it_started_with_when_a_worker_brings_another(
+    dev_env: WorkflowEnvironment, ledger: Path
+) -> None:
+    """A chat started while refunds were paused asks for one after a deploy that allows
+    them: its recorded policy decides, while a run started after the deploy refunds. (On
+    the dev server: the time-skipping one hands the chat's next task to the stopped
+    worker's sticky queue, and does not time it out while nothing awaits a result.)"""
+    paused = ApprovalPolicy(rules=[Rule.deny("refunds paused", reason="refunds are paused")])
+    allowed = ApprovalPolicy(rules=[Rule.allow("refunds on")])
+    before = dataclasses.replace(ORDER_DESK, approval_policy=paused)
+    after = dataclasses.replace(ORDER_DESK, approval_policy=allowed)
+    queue = f"redeployed-{uuid.uuid4().hex[:8]}"
+    with ScriptedLLM(order_desk_script) as llm:
+        async with worker(dev_env.client, before, llm, queue=queue):
+            chat = await AgentRun.start(
+                dev_env.client, before, "Where is my order A-1003?", task_queue=queue,
+                acting_for=CUSTOMER, chat=True,
+            )  # fmt: skip
+
+            async def answered() -> bool:
+                return (await chat.state()).status == "awaiting_user"
+
+            await until(answered, "the chat never answered its first message")
+        async with worker(dev_env.client, after, llm, queue=queue):
+            told = await chat.send(REFUND_PROMPT)
+            await chat.end()
+            kept = await chat.result()
+            fresh = await AgentRun.start(
+                dev_env.client, after, REFUND_PROMPT, task_queue=queue, acting_for=CUSTOMER
+            )
+            deployed = await fresh.result()
+            kept_state = await chat.handle.query(AgentWorkflow.state)
+
+    assert kept.status == "completed" and "refunds are paused" in told
+    assert [d.decided_by for d in kept_state.decisions] == ["policy (refunds paused)"]
+    assert deployed.status == "completed" and "refunded $42.00" in str(deployed.answer)
+    assert count_rows(ledger, "refunds") == 1  # the fresh run's, not the chat's
 
 
 def test_a_policy_is_checked_when_it_is_built() -> None:
