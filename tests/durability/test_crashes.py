@@ -12,7 +12,9 @@ places each kill deterministically:
   reaches Temporal through a proxy that the test freezes first; then the lock goes, the
   refund commits, and the worker dies before its completion gets through;
 - a refund waiting for a person's approval: nothing is in flight, the worker dies, and
-  the person approves through `tether approve` once a new worker runs.
+  the person approves through `tether approve` once a new worker runs;
+- a refund its approval policy's judge model reviews: the judge holds its first request
+  open until the kill.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from temporalio.testing import WorkflowEnvironment
 from tests.support.history_reading import retried_activities
 from tests.support.ledger import CUSTOMER, runs_per_key, seed_orders
 from tests.support.model_requests import prompt_and_turn, turns_seen
-from tests.support.order_desk import order_desk_script, refund_prompt, start_refund
+from tests.support.order_desk import JUDGE, order_desk_script, refund_prompt, start_refund
 from tests.support.processes import (
     cli,
     model_env,
@@ -48,8 +50,9 @@ from tests.support.runs import AgentHandle
 from tests.support.stuck_runs import results_within
 from tests.support.waiting import status_becomes, until
 from tether import AgentRun
-from tether._wire import LLM_ACTIVITY, TOOL_ACTIVITY
-from tether.testing import CallTools, ScriptedLLM, Step, wait_for_approvals
+from tether._wire import JUDGE_ACTIVITY, LLM_ACTIVITY, TOOL_ACTIVITY
+from tether.testing import CallTools, ScriptedLLM, Step, say, wait_for_approvals
+from tether.workflow import AgentWorkflow
 
 # The order desk's conversation: lookup, refund, notice, answer; one request each.
 EVERY_TURN_ONCE = Counter({1: 1, 2: 1, 3: 1, 4: 1})
@@ -185,6 +188,53 @@ async def tool_running(run: AgentHandle) -> bool:
 
 def once_per_run(runs: list[AgentHandle]) -> Counter[str]:
     return Counter({run.id: 1 for run in runs})
+
+
+class HeldJudge:
+    """A judge that approves every refund, holding its first request open until
+    `release` (the test kills the worker meanwhile)."""
+
+    def __init__(self) -> None:
+        self.asked = threading.Event()
+        self.release = threading.Event()
+
+    def __call__(self, messages: list[dict[str, Any]]) -> Step:
+        if not self.asked.is_set():
+            self.asked.set()
+            self.release.wait(timeout=60)
+        return say('{"verdict": "approve", "reasoning": "a widget that broke"}')
+
+
+async def test_killed_while_a_judge_reviews_a_refund(
+    dev_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    ledger = tmp_path / "ledger.db"
+    (order,) = seed_orders(ledger, ["K-1001"])
+    queue = f"crash-{uuid.uuid4().hex[:8]}"
+    judge = HeldJudge()
+    agents = "tests.support.order_desk:JUDGED_REGISTRY"
+    with ScriptedLLM(scripts={"order-desk": order_desk_script, JUDGE.name: judge}) as llm:
+        env = worker_env(llm, ledger, queue, target(dev_env))
+        with tether_worker(env, tmp_path / "first.log", agents) as first:
+            run = await start_refund(dev_env.client, queue, order, approve=False)
+            await asyncio.to_thread(judge.asked.wait, 60)
+            first.kill()
+            first.wait()
+        judge.release.set()
+        with tether_worker(env, tmp_path / "second.log", agents):
+            # The judge's retry waits out the dead worker's heartbeat timeout (10 s).
+            (result,) = await results_within([run], 60, worker_logs(tmp_path))
+            state = await run.query(AgentWorkflow.state)
+
+    assert judge.asked.is_set()
+    assert result.status == "completed" and "refunded $10.00" in (result.answer or "")
+    assert runs_per_key(ledger, "refunds") == once_per_run([run])
+    (taken,) = state.decisions
+    assert taken.decided_by == "judge (refunds)" and state.pending_approvals == []
+    # Only the judge's call ran again, its second attempt on the new worker.
+    assert await retried_activities(run) == [(JUDGE_ACTIVITY, 2)]
+    requests = [r.agent for r in llm.requests]
+    assert requests.count(JUDGE.name) == 2 and requests.count("order-desk") == 4
 
 
 @pytest.mark.parametrize("mode", MODES)

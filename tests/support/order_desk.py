@@ -33,6 +33,7 @@ from tests.support.order_flow import (
 )
 from tests.support.runs import AgentHandle
 from tether import Agent, AgentRegistry, AgentRun, LlmPolicy, ToolContext, ToolError, tool
+from tether.approvals import ApprovalPolicy, Judge, Rule
 from tether.testing import Responder, Say, Step, call_tools, say
 
 
@@ -163,6 +164,17 @@ UNATTENDED = AgentRegistry(
 SHORT_RUNS = AgentRegistry(
     [dataclasses.replace(ORDER_DESK, continue_as_new_turns=2), ORDER_TRIAGE],
     workflows=[OrderRefundFlow],
+)
+# The desk whose refunds a judge model reviews (`JUDGE`), asking a person when it does
+# not approve: for the tests of a judge's call across worker crashes.
+JUDGE = Judge(name="refund-judge")
+JUDGED_REGISTRY = AgentRegistry(
+    [
+        dataclasses.replace(
+            ORDER_DESK,
+            approval_policy=ApprovalPolicy(rules=[Rule.ask_judge("refunds")], judge=JUDGE),
+        )
+    ]
 )
 # The desk with its model called in local activities, under the same name.
 LOCAL_REGISTRY = AgentRegistry(
