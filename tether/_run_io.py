@@ -310,8 +310,8 @@ class RunState(BaseModel):
     pending_approvals: list[PendingApproval] = Field(default_factory=list)
     decisions: list[DecidedCall] = Field(
         default_factory=list,
-        description="The decisions on this run's calls, oldest first (since its latest "
-        "continue-as-new).",
+        description="The latest 100 decisions on this run's calls, oldest first (since "
+        "its latest continue-as-new).",
     )
     queued_messages: int = 0
     last_message: str | None = Field(default=None, description="The latest assistant text.")

@@ -153,3 +153,6 @@ class JudgeReply(BaseModel):
 
     verdict: JudgeVerdict
     usage: Usage = Field(default_factory=Usage)
+    cost_usd: float | None = Field(
+        default=None, description="By the worker's price table; None: it has no price."
+    )

@@ -50,11 +50,13 @@ from tether.testing import (
     wait_for_approvals,
     worker,
 )
+from tether.worker import ModelPrice, PriceTable
 from tether.workflow import AgentWorkflow
 
 REFUND_PROMPT = "Order A-1001 arrived broken, I want my money back."
 Handle = WorkflowHandle[AgentWorkflow, AgentResult]
 JUDGE = Judge(name="refund-judge", max_attempts=2)
+PRICES = PriceTable(prices={"tether-scripted": ModelPrice(input=1.0, output=1.0)})
 
 
 def verdict(said: str, reasoning: str = "a broken teapot is worth $42") -> Responder:
@@ -90,13 +92,14 @@ class Ran:
 async def desk_run(
     env: WorkflowEnvironment, policy: ApprovalPolicy, judge: Responder | Step | None = None
 ) -> AsyncIterator[Ran]:
-    """An order-desk run whose refunds `policy` decides; `judge` plays its judge model."""
+    """An order-desk run whose refunds `policy` decides; `judge` plays its judge model;
+    every call costs $1 per million tokens."""
     scripts: dict[str, Responder] = {ORDER_DESK.name: order_desk_script}
     if judge is not None:
         scripts[JUDGE.name] = judge if callable(judge) else (lambda _: judge)
     desk = dataclasses.replace(ORDER_DESK, approval_policy=policy)
     with ScriptedLLM(scripts=scripts) as llm:
-        async with worker(env.client, desk, llm) as w:
+        async with worker(env.client, desk, llm, prices=PRICES) as w:
             run = await AgentRun.start(
                 env.client, desk, REFUND_PROMPT, task_queue=w.task_queue, acting_for=CUSTOMER
             )
@@ -226,8 +229,9 @@ async def test_a_judge_that_approves_lets_the_call_run_and_its_reasoning_is_reco
     assert question["context"]["acting_for"] == CUSTOMER
     (judge_request,) = [r for r in ran.llm.requests if r.agent == JUDGE.name]
     assert judge_request.body["response_format"]["json_schema"]["name"] == "Verdict"
-    # Its tokens count as the run's.
+    # Its tokens and their cost count as the run's.
     assert result.usage.total_tokens == sum(ran.llm.reported_total_tokens)
+    assert result.cost_usd == pytest.approx(sum(ran.llm.reported_total_tokens) / 1e6)
     assert ran.told().startswith("Approved by the approval policy: judge (refunds)")
 
 
@@ -355,3 +359,19 @@ def test_conditions_hold_only_for_present_values_of_the_same_kind(
     condition: Any, arguments: dict[str, Any], holds: bool
 ) -> None:
     assert condition.holds({"arguments": arguments, "context": {}}) is holds
+
+
+def test_the_first_rule_that_matches_decides_and_a_rule_may_name_its_tools() -> None:
+    policy = ApprovalPolicy(
+        rules=[
+            Rule.deny("no big refunds", arg("amount") > 100, tools=["refund"], reason="no"),
+            Rule.allow("small things", arg("amount") < 1_000),
+        ],
+        otherwise="deny",
+    )
+    big = {"arguments": {"amount": 500}, "context": {}}
+    assert policy.decide("refund", big) == ("no big refunds", "deny", "no")
+    assert policy.decide("credit", big) == ("small things", "allow", None)
+    assert policy.decide("credit", {"arguments": {}, "context": {}}) == (
+        "otherwise", "deny", None
+    )  # fmt: skip

@@ -60,7 +60,9 @@ class JudgeActivities:
     async def judge(self, request: JudgeRequest) -> JudgeReply:
         """Ask an approval policy's judge model about one tool call."""
         async with heartbeating():
-            return await ask_judge(self._llm.client, request, self._llm.secrets)
+            reply = await ask_judge(self._llm.client, request, self._llm.secrets)
+        reply.cost_usd = self._llm.prices.cost(request.model, reply.usage)
+        return reply
 
 
 async def ask_judge(client: AsyncOpenAI, request: JudgeRequest, secrets: list[str]) -> JudgeReply:

@@ -69,7 +69,7 @@ class LlmActivities:
         self._api = api  # the wire format of agents whose policy chooses none
         self.tool_support = ToolSupport()
         self._specs = specs
-        self._prices = prices or PriceTable()
+        self.prices = prices or PriceTable()
         # What a provider's error must not carry into history: the key this client
         # sends, and the other secrets of the process's environment.
         self.secrets = [client.api_key, *configured_secrets()]
@@ -106,7 +106,7 @@ class LlmActivities:
         """The call; `first`: the spec a run's first call follows (LlmRequest.first)."""
         agent = served(self._agents, request.agent)
         info = activity.info()
-        if request.priced and request.model not in self._prices.prices:
+        if request.priced and request.model not in self.prices.prices:
             raise ApplicationError(
                 f"model {request.model!r} has no price in this worker's price table "
                 "(TETHER_PRICES), so the run's cost budget cannot be kept",
@@ -164,7 +164,7 @@ class LlmActivities:
             message=message,
             usage=usage,
             finish_reason=finish_reason,
-            cost_usd=self._prices.cost(request.model, usage),
+            cost_usd=self.prices.cost(request.model, usage),
         )
         if dropped:
             reply.tools_dropped = True

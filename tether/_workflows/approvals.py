@@ -62,6 +62,10 @@ class Rules:
         ]
 
 
+# How many of a run's latest decisions its state shows.
+DECISIONS_KEPT = 100
+
+
 class Approvals:
     """The calls waiting for a human, and the decisions taken in this run."""
 
@@ -69,7 +73,7 @@ class Approvals:
         self._pending: dict[str, PendingApproval] = {}
         self._rules: dict[str, Rules] = {}
         self._decided: dict[str, ApprovalDecision] = {}
-        self.taken: list[DecidedCall] = []  # every decision of this run, in order
+        self.taken: list[DecidedCall] = []  # the latest decisions of this run, in order
         # The workflow keeps its status and search attributes current through this,
         self._on_change = on_change
         # its event feed through this,
@@ -315,6 +319,8 @@ class Approvals:
                 at=workflow.now(),
             )
         )
+        # The `state` query answers with them: a long chat's must not outgrow it.
+        del self.taken[:-DECISIONS_KEPT]
 
 
 def policy_note(decision: ApprovalDecision | None) -> str:

@@ -43,7 +43,7 @@ with workflow.unsafe.imports_passed_through():
     from tether._run_io import DecidedCall, PendingApproval
     from tether._trust import ApproverKeys
     from tether._visibility import approval_details, code
-    from tether._wire import LlmReply, LlmRequest, ToolOutcome
+    from tether._wire import JudgeReply, LlmReply, LlmRequest, ToolOutcome
 
 from tether._workflows.approvals import Approvals, DecidesApprovals, Rules
 from tether._workflows.events import RunEvents
@@ -277,9 +277,9 @@ class Pipeline(DecidesApprovals):
             call, turn=TURN, expires_after=expires_after, rules=rules, policy=gate
         )
 
-    def _judged(self, usage: Usage) -> None:
+    def _judged(self, reply: JudgeReply) -> None:
         """A policy's judge's tokens count as the run's."""
-        self._usage += usage
+        self._usage += reply.usage
 
     def _approvals_changed(self) -> None:
         self._status = "awaiting_approval" if self._approvals.pending else "running"

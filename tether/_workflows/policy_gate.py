@@ -25,7 +25,7 @@ from temporalio.exceptions import ActivityError, is_cancelled_exception
 with workflow.unsafe.imports_passed_through():
     from tether._approval_policy import ApprovalPolicy, Judge
     from tether._failures import root_type
-    from tether._messages import ToolCall, Usage
+    from tether._messages import ToolCall
     from tether._run_io import JudgeVerdict, PolicyVerdict
     from tether._wire import JUDGE_ACTIVITY, JudgeReply, JudgeRequest
 
@@ -36,14 +36,14 @@ from tether._workflows.activity_calls import DEFAULT_HEARTBEAT_TIMEOUT_SECONDS, 
 class PolicyGate:
     """A call's approval policy, and what it decides with besides the call: the run's
     facts (`context.*` in rules), the agent (whose model a judge without one asks) and
-    where the judge's tokens count."""
+    where the judge's tokens and cost count."""
 
     policy: ApprovalPolicy
     agent: str
     model: str
     description: str = ""
     facts: Mapping[str, Any] = field(default_factory=dict)
-    on_usage: Callable[[Usage], None] = lambda _: None
+    on_reply: Callable[[JudgeReply], None] = lambda _: None
 
     async def decide(self, call: ToolCall, arguments: dict[str, Any]) -> PolicyVerdict:
         """What the policy decides on `call`, whose arguments the tool's schema validated."""
@@ -97,5 +97,5 @@ class PolicyGate:
             # No verdict is an unsure one: the call waits for a person, the run goes on.
             why = f"the judge could not be asked ({root_type(e)})"
             return JudgeVerdict(verdict="failed", reasoning=why, model=model)
-        self.on_usage(reply.usage)
+        self.on_reply(reply)
         return reply.verdict

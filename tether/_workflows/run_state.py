@@ -13,7 +13,7 @@ with workflow.unsafe.imports_passed_through():
     from tether._messages import Message, Usage
     from tether._records import AgentSpec
     from tether._run_io import AgentInput, AgentResult, ModelSwitch, RunStatus
-    from tether._wire import LlmReply
+    from tether._wire import JudgeReply, LlmReply
 
 N = TypeVar("N", int, float)
 
@@ -80,6 +80,12 @@ class Spend:
     def add_call(self, reply: LlmReply) -> None:
         self.usage += reply.usage
         self.calls += 1
+        if reply.cost_usd is not None:
+            self.call_costs.append(reply.cost_usd)
+
+    def add_judged(self, reply: JudgeReply) -> None:
+        """An approval policy's judge's call: its tokens and cost count as the run's."""
+        self.usage += reply.usage
         if reply.cost_usd is not None:
             self.call_costs.append(reply.cost_usd)
 

@@ -31,14 +31,20 @@ from temporalio.workflow import ActivityCancellationType
 with workflow.unsafe.imports_passed_through():
     from tether._events import ToolCallFinished, ToolCallStarted
     from tether._failures import root_type
-    from tether._messages import ToolCall, Usage
+    from tether._messages import ToolCall
     from tether._records import AgentSpec, ToolSpec
     from tether._run_io import ApprovalDecision
     from tether._tools import unknown_tool
     from tether._trust import ApprovalRules
     from tether._visibility import call_summary, inline
     from tether._waiting import WAIT, WaitArgs
-    from tether._wire import MCP_TOOL_ACTIVITY, TOOL_ACTIVITY, ToolOutcome, ToolRequest
+    from tether._wire import (
+        MCP_TOOL_ACTIVITY,
+        TOOL_ACTIVITY,
+        JudgeReply,
+        ToolOutcome,
+        ToolRequest,
+    )
 
 from tether._workflows.activity_calls import DEFAULT_HEARTBEAT_TIMEOUT_SECONDS, execute
 from tether._workflows.approvals import Approvals, Rules, edited_note, policy_note
@@ -78,7 +84,7 @@ class RunContext:
         )
 
     def gate(
-        self, spec: AgentSpec, tool: ToolSpec, turn: int, on_usage: Callable[[Usage], None]
+        self, spec: AgentSpec, tool: ToolSpec, turn: int, on_reply: Callable[[JudgeReply], None]
     ) -> PolicyGate | None:
         """The approval policy a call of `tool` is decided by, with the run's facts."""
         policy = spec.policy_for(tool)
@@ -91,7 +97,7 @@ class RunContext:
             model=spec.model,
             description=tool.description,
             facts={k: v for k, v in facts.items() if v is not None},
-            on_usage=on_usage,
+            on_reply=on_reply,
         )
 
     def for_child(self, spec: AgentSpec) -> RunContext:
@@ -140,7 +146,7 @@ class ToolCalls:
             run_subagent=functools.partial(self._run_subagent, turn),
             local_allowed=local,
             context=self.context,
-            on_usage=self._judged,
+            on_reply=self._spend.add_judged,
         )
         self._events.publish(ToolCallFinished.of(turn, call, outcome.content, outcome.error))
         return outcome
@@ -162,10 +168,6 @@ class ToolCalls:
             self._spend.add_child(child)
             self._shown.publish()
         return outcome
-
-    def _judged(self, usage: Usage) -> None:
-        """A policy's judge's tokens count as the run's."""
-        self._spend.usage += usage
 
     def _approvals_changed(self) -> None:
         pending = self.approvals.pending
@@ -191,11 +193,11 @@ async def run_tool_call(
     run_subagent: RunSubagent,
     local_allowed: bool = True,
     context: RunContext = RunContext(),
-    on_usage: Callable[[Usage], None] = lambda _: None,
+    on_reply: Callable[[JudgeReply], None] = lambda _: None,
 ) -> ToolOutcome:
     """Run one tool call of the model's message at `turn`; `run_subagent` is the
     workflow's, which knows its budgets; a `fast` tool runs as a local activity only if
-    `local_allowed`; `on_usage` counts a policy's judge's tokens."""
+    `local_allowed`; `on_reply` counts a policy's judge's tokens and cost."""
     tool = spec.tool(call.name)
     if tool is None:
         return unknown_tool(call.name, [t.name for t in spec.tools])
@@ -207,7 +209,7 @@ async def run_tool_call(
             turn=turn,
             expires_after=approval_timeout,
             rules=context.rules(spec, tool),
-            policy=context.gate(spec, tool, turn, on_usage),
+            policy=context.gate(spec, tool, turn, on_reply),
         )
         if isinstance(approved, ToolOutcome):
             return approved
