@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
-from tether._approval_policy import ApprovalPolicy
+from tether._approval_policy import ApprovalCheck, ApprovalPolicy
 from tether._deprecation import deprecated
 from tether._limits import DEFAULT_MAX_RESULT_BYTES, DEFAULT_MAX_TOTAL_TOKENS, result_bytes_limit
 from tether._mcp import McpServer
@@ -75,6 +75,9 @@ class Agent:
             that allow, deny, ask a person or ask a judge model (see
             `tether.approvals.ApprovalPolicy`); a tool's own policy comes first. None: a
             person decides each. Runs keep the policy they started with.
+        approval_checks: The Python predicates its policies' rules ask by name
+            (`check(NAME)`), each run in an activity when a rule needs it (its answer
+            is recorded); every name a policy asks must be here.
         continue_as_new_turns: A chat continues-as-new after this many model calls in
             one run (or sooner, when Temporal suggests it), keeping its history small.
         context: What the model is sent once the conversation outgrows a budget (older
@@ -102,6 +105,7 @@ class Agent:
     approvers: Sequence[str] | None = None
     approver_keys: ApproverKeys | None = None
     approval_policy: ApprovalPolicy | None = None
+    approval_checks: Mapping[str, ApprovalCheck] = field(default_factory=dict)
     max_turns: InitVar[int | None] = None
     max_total_tokens: InitVar[int | None] = None
     deadline: InitVar[timedelta | None] = None
@@ -138,6 +142,13 @@ class Agent:
             value = getattr(self, option)
             if value is not None and (isinstance(value, str) or not all(value)):
                 raise ValueError(f"agent {self.name!r}: {option} must be a list of names")
+        policies = [self.approval_policy, *(t.spec.approval_policy for t in self.tools)]
+        asked = {name for p in policies if p is not None for name in p.checks}
+        if missing := sorted(asked - set(self.approval_checks)):
+            raise ValueError(
+                f"agent {self.name!r}: its approval policies ask the checks {missing}, "
+                "which approval_checks does not register"
+            )
         servers = [s.name for s in self.mcp]
         if len(set(servers)) < len(servers):
             raise ValueError(f"agent {self.name!r}: two MCP servers share a name: {servers}")

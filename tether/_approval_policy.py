@@ -4,15 +4,17 @@ judge model (pure data; workflow code evaluates it).
 A policy is ordered rules over a call's validated arguments and its run's context. It is
 data, not code, because a run records it with its agent's spec and keeps it to the end:
 a worker deployed meanwhile with another policy cannot change what a running run decides,
-and a replay decides each call again exactly as it was decided. (A Python predicate could
-not be recorded: a replay would run whatever code the worker has now.)
+and a replay decides each call again exactly as it was decided. A Python predicate
+cannot be recorded (a replay would run whatever code the worker has now), so a rule
+names one (`check("is_vip")`), the agent registers it (`Agent(approval_checks=...)`),
+and the run asks it in an activity whose answer history keeps.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -46,10 +48,10 @@ class Condition(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     path: str = Field(
-        pattern=r"^(arguments|context)(\.[A-Za-z0-9_-]+)+$",
-        description="`arguments.NAME[.NAME...]` (the call's validated arguments) or "
+        pattern=r"^((arguments|context)(\.[A-Za-z0-9_-]+)+|checks\.[A-Za-z0-9_-]+)$",
+        description="`arguments.NAME[.NAME...]` (the call's validated arguments), "
         "`context.NAME` (the run: tool, acting_for, started_by, turn, and the facts a "
-        "pipeline passes).",
+        "pipeline passes) or `checks.NAME` (what the agent's check NAME answered).",
     )
     op: Operator
     value: Any
@@ -59,6 +61,12 @@ class Condition(BaseModel):
         if self.op in ("in", "not_in") and not isinstance(self.value, list):
             raise ValueError(f"{self.op!r} compares with a list of values")
         return self
+
+    @property
+    def check(self) -> str | None:
+        """The name of the agent's check this condition asks, if it asks one."""
+        kind, _, name = self.path.partition(".")
+        return name if kind == "checks" else None
 
     def holds(self, values: Mapping[str, Any]) -> bool:
         """Whether the condition holds for `values` ({"arguments": ..., "context": ...})."""
@@ -139,6 +147,28 @@ def arg(name: str) -> Value:
     return Value(f"arguments.{name}")
 
 
+def check(name: str) -> Condition:
+    """The agent's approval check `name` answers yes for the call: a Python function the
+    agent registers (`Agent(approval_checks={name: fn})`), run in an activity when a rule
+    needs it, its answer recorded."""
+    return Condition(path=f"checks.{name}", op="eq", value=True)
+
+
+class CallUnderReview(BaseModel):
+    """What an approval check is given: the call and its run's context."""
+
+    tool: str
+    arguments: dict[str, Any]
+    context: dict[str, Any] = Field(
+        description="tool, acting_for, started_by, turn, and the facts a pipeline passes."
+    )
+
+
+ApprovalCheck = Callable[[CallUnderReview], bool | Awaitable[bool]]
+"""A Python predicate a rule asks by name (`check(NAME)`): sync (run in a thread) or
+async, true when the call is what its name says."""
+
+
 def context(name: str) -> Value:
     """A fact of the run: `tool`, `acting_for`, `started_by`, `turn`, or one a pipeline
     passes with `Pipeline.approval(..., facts=...)`: `context("amount") > 500`."""
@@ -197,11 +227,25 @@ class Rule(BaseModel):
         listed = list(tools) if tools is not None else None
         return cls(name=name, then=then, when=list(when), tools=listed, reason=reason)
 
-    def matches(self, tool: str, values: Mapping[str, Any]) -> bool:
-        """Whether the rule applies to a call of `tool` with these `values`."""
+    def matches(self, tool: str, values: Mapping[str, Any]) -> bool | str:
+        """Whether the rule applies to a call of `tool` with these `values`, or the name
+        of the check it needs asked first (one `values["checks"]` lacks)."""
         if self.tools is not None and tool not in self.tools:
             return False
-        return all(c.holds(values) for c in self.when)
+        for condition in self.when:
+            asked = condition.check
+            if asked is not None and asked not in values.get("checks", {}):
+                return asked
+            if not condition.holds(values):
+                return False
+        return True
+
+
+class NeedsCheck(NamedTuple):
+    """A rule that cannot tell whether it matches before the agent's check is asked."""
+
+    rule: str
+    check: str
 
 
 class Judge(BaseModel):
@@ -267,10 +311,21 @@ class ApprovalPolicy(BaseModel):
             raise ValueError("a rule asks a judge: give the policy a judge=Judge(...)")
         return self
 
-    def decide(self, tool: str, values: Mapping[str, Any]) -> tuple[str, Action, str | None]:
+    @property
+    def checks(self) -> set[str]:
+        """The names of the checks its rules ask."""
+        return {c.check for r in self.rules for c in r.when if c.check is not None}
+
+    def decide(
+        self, tool: str, values: Mapping[str, Any]
+    ) -> tuple[str, Action, str | None] | NeedsCheck:
         """The rule that decides a call of `tool` (its name, or `otherwise`), what it
-        does, and its reason."""
+        does, and its reason; or the check to ask before it can tell (the first one a
+        rule needs, in order, that `values["checks"]` lacks)."""
         for rule in self.rules:
-            if rule.matches(tool, values):
+            matched = rule.matches(tool, values)
+            if isinstance(matched, str):
+                return NeedsCheck(rule.name, matched)
+            if matched:
                 return rule.name, rule.then, rule.reason
         return OTHERWISE, self.otherwise, None

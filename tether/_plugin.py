@@ -190,6 +190,7 @@ class TetherPlugin(SimplePlugin):
             served.llm_calls.call_llm,
             JudgeActivities(served.llm_calls).judge,
             served.tools.run_tool,
+            served.tools.run_check,
             served.mcp_tools.call_mcp_tool,
             *self.registry.activities,
         ]

@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from tether._approval_policy import CallUnderReview
 from tether._messages import Message, ToolCall, Usage
 from tether._records import AgentSpec
 from tether._run_io import ApprovalDecision, JudgeVerdict
@@ -24,6 +25,7 @@ CONVERSATION_LOST = "ConversationLost"
 ATTEMPTS_RAN_OUT = "attempts-ran-out"
 MCP_TOOL_ACTIVITY = "tether.mcp_tool"
 JUDGE_ACTIVITY = "tether.judge"
+CHECK_ACTIVITY = "tether.approval_check"
 
 
 class LlmRequest(BaseModel):
@@ -156,3 +158,15 @@ class JudgeReply(BaseModel):
     cost_usd: float | None = Field(
         default=None, description="By the worker's price table; None: it has no price."
     )
+
+
+class CheckRequest(BaseModel):
+    """An agent's approval check asked about one call (`check(NAME)` in a rule)."""
+
+    agent: str
+    check: str
+    call: CallUnderReview
+
+
+class CheckReply(BaseModel):
+    holds: bool = Field(description="What the check answered.")

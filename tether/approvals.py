@@ -15,7 +15,9 @@
     DESK = Agent(name="desk", instructions="...", tools=[refund], approval_policy=REFUNDS)
 
 A policy is data: a run records it with its agent's spec and keeps it to the end, and a
-replay decides every call again as it was decided. Each automatic decision is recorded
+replay decides every call again as it was decided. A rule that needs Python asks one of
+the agent's `approval_checks` by name (`check("is_vip")`), in an activity whose answer
+history keeps. Each automatic decision is recorded
 like a person's (`PolicyVerdict`: the rule, the judge's verdict), bound to the digest of
 the arguments it let run; `tether status`, the transcript, the events and the web UI
 show it.
@@ -25,12 +27,16 @@ from __future__ import annotations
 
 from tether._approval_policy import (
     Action,
+    ApprovalCheck,
     ApprovalPolicy,
+    CallUnderReview,
     Condition,
     Judge,
+    NeedsCheck,
     Rule,
     Value,
     arg,
+    check,
     context,
 )
 from tether._public import rehome_all
@@ -38,15 +44,19 @@ from tether._run_io import DecidedCall, JudgeVerdict, PolicyVerdict
 
 __all__ = [
     "Action",
+    "ApprovalCheck",
     "ApprovalPolicy",
+    "CallUnderReview",
     "Condition",
     "DecidedCall",
     "Judge",
     "JudgeVerdict",
+    "NeedsCheck",
     "PolicyVerdict",
     "Rule",
     "Value",
     "arg",
+    "check",
     "context",
 ]
 rehome_all(globals(), __all__)

@@ -24,7 +24,7 @@ from tether import AgentResult
 from tether._events import WATCH_SIGNAL
 from tether._replay import load_history, replay
 from tether._temporal import TETHER_CONVERTER
-from tether._wire import LLM_ACTIVITY, MCP_TOOL_ACTIVITY, TOOL_ACTIVITY
+from tether._wire import CHECK_ACTIVITY, LLM_ACTIVITY, MCP_TOOL_ACTIVITY, TOOL_ACTIVITY
 from tether.workflow import AgentWorkflow
 
 HISTORIES = histories("AgentWorkflow")
@@ -123,6 +123,12 @@ CLAIMS: dict[str, Callable[[Recorded], bool]] = {
     # The refund ran on the approval policy's word: no decision reached the run.
     "approval-by-policy": lambda r: (
         answered("completed", "refunded $899.00")(r) and r.decisions == []
+    ),
+    # ... on the word of a Python check, asked in an activity.
+    "approval-by-check": lambda r: (
+        answered("completed", "refunded $899.00")(r)
+        and r.decisions == []
+        and r.activities.count(CHECK_ACTIVITY) == 1
     ),
 }
 

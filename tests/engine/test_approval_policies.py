@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -29,14 +29,24 @@ from tests.support.order_desk import ORDER_DESK, order_desk_script
 from tests.support.waiting import until
 from tether import AgentResult, AgentRun
 from tether._arguments import digest_of
-from tether._wire import JUDGE_ACTIVITY, TOOL_ACTIVITY, JudgeRequest, ToolRequest
+from tether._wire import (
+    CHECK_ACTIVITY,
+    JUDGE_ACTIVITY,
+    TOOL_ACTIVITY,
+    CheckRequest,
+    JudgeRequest,
+    ToolRequest,
+)
 from tether.approvals import (
+    ApprovalCheck,
     ApprovalPolicy,
+    CallUnderReview,
     Condition,
     Judge,
     PolicyVerdict,
     Rule,
     arg,
+    check,
     context,
 )
 from tether.events import ApprovalDecided, ApprovalWaiting, RunEvent
@@ -90,14 +100,17 @@ class Ran:
 
 @asynccontextmanager
 async def desk_run(
-    env: WorkflowEnvironment, policy: ApprovalPolicy, judge: Responder | Step | None = None
+    env: WorkflowEnvironment,
+    policy: ApprovalPolicy,
+    judge: Responder | Step | None = None,
+    checks: Mapping[str, ApprovalCheck] | None = None,
 ) -> AsyncIterator[Ran]:
-    """An order-desk run whose refunds `policy` decides; `judge` plays its judge model;
-    every call costs $1 per million tokens."""
+    """An order-desk run whose refunds `policy` decides (with `checks`); `judge` plays
+    its judge model; every call costs $1 per million tokens."""
     scripts: dict[str, Responder] = {ORDER_DESK.name: order_desk_script}
     if judge is not None:
         scripts[JUDGE.name] = judge if callable(judge) else (lambda _: judge)
-    desk = dataclasses.replace(ORDER_DESK, approval_policy=policy)
+    desk = dataclasses.replace(ORDER_DESK, approval_policy=policy, approval_checks=checks or {})
     with ScriptedLLM(scripts=scripts) as llm:
         async with worker(env.client, desk, llm, prices=PRICES) as w:
             run = await AgentRun.start(
@@ -325,6 +338,72 @@ async def test_a_run_keeps_the_policy_it_started_with_when_a_worker_brings_anoth
     assert [d.decided_by for d in kept_state.decisions] == ["policy (refunds paused)"]
     assert deployed.status == "completed" and "refunded $42.00" in str(deployed.answer)
     assert count_rows(ledger, "refunds") == 1  # the fresh run's, not the chat's
+
+
+def is_this_customer(call: CallUnderReview) -> bool:
+    return call.context.get("acting_for") == CUSTOMER and call.tool == "issue_refund"
+
+
+@pytest.mark.parametrize(
+    ("rules", "checks_asked", "decided_by"),
+    [
+        ([Rule.allow("this customer", check("ours"))], 1, "policy (this customer)"),
+        # A rule before it decides: the check is never asked.
+        (
+            [
+                Rule.allow("teapots", arg("order_id").equals("A-1001")),
+                Rule.deny("not ours", check("ours"), reason="no"),
+            ],
+            0,
+            "policy (teapots)",
+        ),
+    ],
+    ids=["asked", "not-reached"],
+)
+async def test_a_rule_asks_the_agents_python_check_in_an_activity_when_it_is_reached(
+    ts_env: WorkflowEnvironment,
+    ledger: Path,
+    rules: list[Rule],
+    checks_asked: int,
+    decided_by: str,
+) -> None:
+    policy = ApprovalPolicy(rules=rules)
+    async with desk_run(ts_env, policy, checks={"ours": is_this_customer}) as ran:
+        result = await finished(ran)
+        asked = await scheduled_inputs(ran.handle, CHECK_ACTIVITY, CheckRequest)
+
+    assert result.status == "completed" and count_rows(ledger, "refunds") == 1
+    assert decided(ran).decided_by == decided_by
+    assert len(asked) == checks_asked
+    for request in asked:  # what the check saw, recorded
+        assert (request.check, request.call.tool) == ("ours", "issue_refund")
+        assert request.call.arguments["order_id"] == "A-1001"
+        assert request.call.context["acting_for"] == CUSTOMER
+
+
+async def test_a_check_that_cannot_answer_asks_a_person(
+    ts_env: WorkflowEnvironment, ledger: Path
+) -> None:
+    policy = ApprovalPolicy(rules=[Rule.allow("ours", check("ours"))], otherwise="deny")
+    answers_no_bool = {"ours": lambda call: "yes"}  # a bug: not a bool
+    async with desk_run(ts_env, policy, checks=answers_no_bool) as ran:  # type: ignore[arg-type]
+        (pending,) = await wait_for_approvals(ran.handle)
+        await ran.handle.execute_update(AgentWorkflow.decide, approval(ran.handle, pending))
+        result = await finished(ran)
+
+    assert pending.policy == PolicyVerdict(
+        rule="ours",
+        action="ask_person",
+        reason="the check 'ours' could not be asked (InvalidCheck)",
+    )
+    assert result.status == "completed" and count_rows(ledger, "refunds") == 1
+
+
+def test_an_agent_registers_every_check_its_policies_ask() -> None:
+    policy = ApprovalPolicy(rules=[Rule.allow("vip", check("is_vip"))])
+    with pytest.raises(ValueError, match=r"ask the checks \['is_vip'\], which approval_checks"):
+        dataclasses.replace(ORDER_DESK, approval_policy=policy)
+    dataclasses.replace(ORDER_DESK, approval_policy=policy, approval_checks={"is_vip": bool})
 
 
 def test_a_policy_is_checked_when_it_is_built() -> None:

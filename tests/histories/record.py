@@ -43,7 +43,7 @@ from tether._events import WATCH_SIGNAL
 from tether._run_io import INPUT_GENERATION, AgentInput
 from tether._settings import SDK_DEFAULTS, WorkerTuning
 from tether._temporal import TETHER_CONVERTER
-from tether.approvals import ApprovalPolicy, Rule, context
+from tether.approvals import ApprovalPolicy, CallUnderReview, Rule, check, context
 from tether.testing import (
     CallTools,
     Cut,
@@ -151,6 +151,7 @@ async def reject(run: AgentHandle) -> None:
 ADA_REFUNDS = ApprovalPolicy(
     rules=[Rule.allow("Ada's refunds", context("acting_for").equals(CUSTOMER))]
 )
+CHECKED_REFUNDS = ApprovalPolicy(rules=[Rule.allow("our customer's refunds", check("ours"))])
 # The support desk whose refunds only named people may approve.
 GUARDED = AgentRegistry([dataclasses.replace(SUPPORT_DESK, approvers=["bob@shop"])])
 
@@ -221,6 +222,28 @@ BY_POLICY = AgentRegistry(
                 else t
                 for t in SUPPORT_DESK.tools
             ],
+        )
+    ]
+)
+
+
+def ours(call: CallUnderReview) -> bool:
+    """The approval check of CHECKED: the refund is for the run's customer."""
+    return call.context.get("acting_for") == CUSTOMER
+
+
+# The support desk whose refunds a Python check lets run (asked in an activity).
+CHECKED = AgentRegistry(
+    [
+        dataclasses.replace(
+            SUPPORT_DESK,
+            tools=[
+                tool(side_effects=True, approval_policy=CHECKED_REFUNDS)(t.fn)
+                if t.name == "issue_refund"
+                else t
+                for t in SUPPORT_DESK.tools
+            ],
+            approval_checks={"ours": ours},
         )
     ]
 )
@@ -420,9 +443,10 @@ SCENARIOS: dict[str, Scenario] = {
     "tools-dropped": Scenario(tools_dropped),
     "model-queue": Scenario(model_queue, tuning=WorkerTuning(max_concurrent_llm_calls=1)),
     "responses-with-reasoning": Scenario(responses_with_reasoning),
-    # v8: approval policies: a rule lets a refund run; a judge model approves one, and
-    # refuses another, which a person then approves.
+    # v8: approval policies: a rule lets a refund run, or a Python check does; a judge
+    # model approves one, and refuses another, which a person then approves.
     "approval-by-policy": Scenario(refund_waiting_for_a_person, BY_POLICY),
+    "approval-by-check": Scenario(refund_waiting_for_a_person, CHECKED),
     "pipeline-judged": Scenario(pipeline_judged, REGISTRY),
     "pipeline-judge-escalated": Scenario(
         pipeline_judge_escalated, REGISTRY, approve_the_pipelines_refund

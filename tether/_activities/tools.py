@@ -5,7 +5,11 @@ The same activity runs regular tools and, as a local activity, `fast` ones.
 
 from __future__ import annotations
 
+import asyncio
+import inspect
+
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from tether import _arguments
 from tether._activities.agents import served
@@ -15,7 +19,14 @@ from tether._agents import AgentRegistry
 from tether._limits import PAYLOAD_BUDGET_BYTES
 from tether._logs import get_logger
 from tether._tools import ToolContext, truncate, unknown_tool
-from tether._wire import TOOL_ACTIVITY, ToolOutcome, ToolRequest
+from tether._wire import (
+    CHECK_ACTIVITY,
+    TOOL_ACTIVITY,
+    CheckReply,
+    CheckRequest,
+    ToolOutcome,
+    ToolRequest,
+)
 
 log = get_logger("tether.tool")
 
@@ -56,6 +67,34 @@ class ToolActivities:
         recorded = spec.tool(tool.name)
         limit = (recorded.max_result_bytes if recorded else None) or spec.max_tool_result_bytes
         return fitted(outcome, limit)
+
+    @activity.defn(name=CHECK_ACTIVITY)
+    async def run_check(self, request: CheckRequest) -> CheckReply:
+        """Ask an agent's approval check about one call (`check(NAME)` in a rule). A
+        check this worker's agent does not register, or one that answers no bool, is
+        not retried: the run then asks a person."""
+        agent = served(self._agents, request.agent)
+        check = agent.approval_checks.get(request.check)
+        if check is None:
+            raise ApplicationError(
+                f"agent {agent.name!r} registers no approval check {request.check!r} here "
+                f"(it registers: {', '.join(sorted(agent.approval_checks)) or 'none'})",
+                type="UnknownCheck",
+                non_retryable=True,
+            )
+        async with heartbeating():
+            if inspect.iscoroutinefunction(check):
+                answer = await check(request.call)
+            else:
+                answer = await asyncio.to_thread(check, request.call)
+        if not isinstance(answer, bool):
+            raise ApplicationError(
+                f"approval check {request.check!r} answered a {type(answer).__name__}, not a bool",
+                type="InvalidCheck",
+                non_retryable=True,
+            )
+        log.info("approval check answered", check=request.check, holds=answer)
+        return CheckReply(holds=answer)
 
 
 def arguments_digest(text: str) -> str:

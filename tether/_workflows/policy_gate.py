@@ -23,11 +23,18 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
-    from tether._approval_policy import ApprovalPolicy, Judge
+    from tether._approval_policy import ApprovalPolicy, CallUnderReview, Judge, NeedsCheck
     from tether._failures import root_type
     from tether._messages import ToolCall
     from tether._run_io import JudgeVerdict, PolicyVerdict
-    from tether._wire import JUDGE_ACTIVITY, JudgeReply, JudgeRequest
+    from tether._wire import (
+        CHECK_ACTIVITY,
+        JUDGE_ACTIVITY,
+        CheckReply,
+        CheckRequest,
+        JudgeReply,
+        JudgeRequest,
+    )
 
 from tether._workflows.activity_calls import DEFAULT_HEARTBEAT_TIMEOUT_SECONDS, execute
 
@@ -47,14 +54,45 @@ class PolicyGate:
 
     async def decide(self, call: ToolCall, arguments: dict[str, Any]) -> PolicyVerdict:
         """What the policy decides on `call`, whose arguments the tool's schema validated."""
-        values = {"arguments": arguments, "context": {"tool": call.name, **self.facts}}
-        rule, action, reason = self.policy.decide(call.name, values)
+        asked: dict[str, bool] = {}
+        context = {"tool": call.name, **self.facts}
+        values = {"arguments": arguments, "context": context, "checks": asked}
+        decided = self.policy.decide(call.name, values)
+        while isinstance(decided, NeedsCheck):  # each check asked once, when reached
+            review = CallUnderReview(tool=call.name, arguments=arguments, context=context)
+            answer = await self._check(decided, review)
+            if isinstance(answer, PolicyVerdict):
+                return answer
+            asked[decided.check] = answer
+            decided = self.policy.decide(call.name, values)
+        rule, action, reason = decided
         verdict = PolicyVerdict(rule=rule, action=action, reason=reason)
         if action != "ask_judge":
             return verdict
         assert self.policy.judge is not None  # the policy's validator saw to it
         judged = await self._judge(self.policy.judge, call, arguments, rule)
         return verdict.model_copy(update={"judge": judged})
+
+    async def _check(self, needed: NeedsCheck, review: CallUnderReview) -> bool | PolicyVerdict:
+        """The agent's answer to `needed`'s check, or, if it could not be asked (a worker
+        without it, a check that kept raising), a person decides."""
+        try:
+            reply = await execute(
+                CHECK_ACTIVITY,
+                CheckRequest(agent=self.agent, check=needed.check, call=review),
+                result_type=CheckReply,
+                local=False,
+                start_to_close=timedelta(seconds=60),
+                heartbeat=timedelta(seconds=DEFAULT_HEARTBEAT_TIMEOUT_SECONDS),
+                retry=RetryPolicy(maximum_attempts=3),
+                summary=f"check {needed.check} · {review.tool} ({needed.rule})"[:200],
+            )
+        except ActivityError as e:
+            if is_cancelled_exception(e):
+                raise
+            why = f"the check {needed.check!r} could not be asked ({root_type(e)})"
+            return PolicyVerdict(rule=needed.rule, action="ask_person", reason=why)
+        return reply.holds
 
     async def _judge(
         self, judge: Judge, call: ToolCall, arguments: dict[str, Any], rule: str
