@@ -43,7 +43,14 @@ from tether._events import WATCH_SIGNAL
 from tether._run_io import INPUT_GENERATION, AgentInput
 from tether._settings import SDK_DEFAULTS, WorkerTuning
 from tether._temporal import TETHER_CONVERTER
-from tether.approvals import ApprovalPolicy, CallUnderReview, Rule, check, context
+from tether.approvals import (
+    ApprovalCheck,
+    ApprovalPolicy,
+    CallUnderReview,
+    Rule,
+    check,
+    context,
+)
 from tether.testing import (
     CallTools,
     Cut,
@@ -211,20 +218,13 @@ def pipeline_judge_escalated(llm: ScriptedLLM) -> RefundTicket:
     return RefundTicket(text=text, acting_for=CUSTOMER)
 
 
-# The support desk whose refunds for Ada its approval policy allows, with nobody asked.
-BY_POLICY = AgentRegistry(
-    [
-        dataclasses.replace(
-            SUPPORT_DESK,
-            tools=[
-                tool(side_effects=True, approval_policy=ADA_REFUNDS)(t.fn)
-                if t.name == "issue_refund"
-                else t
-                for t in SUPPORT_DESK.tools
-            ],
-        )
+def refunds_by(policy: ApprovalPolicy, **checks: ApprovalCheck) -> AgentRegistry:
+    """The support desk whose refunds `policy` decides, asking `checks`."""
+    tools = [
+        tool(side_effects=True, approval_policy=policy)(t.fn) if t.name == "issue_refund" else t
+        for t in SUPPORT_DESK.tools
     ]
-)
+    return AgentRegistry([dataclasses.replace(SUPPORT_DESK, tools=tools, approval_checks=checks)])
 
 
 def ours(call: CallUnderReview) -> bool:
@@ -232,21 +232,10 @@ def ours(call: CallUnderReview) -> bool:
     return call.context.get("acting_for") == CUSTOMER
 
 
-# The support desk whose refunds a Python check lets run (asked in an activity).
-CHECKED = AgentRegistry(
-    [
-        dataclasses.replace(
-            SUPPORT_DESK,
-            tools=[
-                tool(side_effects=True, approval_policy=CHECKED_REFUNDS)(t.fn)
-                if t.name == "issue_refund"
-                else t
-                for t in SUPPORT_DESK.tools
-            ],
-            approval_checks={"ours": ours},
-        )
-    ]
-)
+# The support desk whose refunds for Ada its approval policy allows, with nobody asked:
+# by a rule over the run's context, or by a Python check (asked in an activity).
+BY_POLICY = refunds_by(ADA_REFUNDS)
+CHECKED = refunds_by(CHECKED_REFUNDS, ours=ours)
 
 
 def mcp_tool(llm: ScriptedLLM) -> AgentInput:
