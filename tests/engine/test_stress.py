@@ -1,12 +1,17 @@
 """Runs steered at random moments replay: many runs at once on a dev server, with chat
 messages, approvals, rejections, cancels and ends sent while model calls are slow, and
 every history they wrote (each run of a conversation that continued-as-new) replayed on
-the current code. Seeded (seeds 1-3, or TETHER_STRESS_SEED), so a failure reproduces."""
+the current code. Their refunds are decided by an approval policy: a rule lets some run,
+a judge model (as slow, and answering at random) reviews the others, and a person
+decides what it does not approve. Seeded (seeds 1-3, or TETHER_STRESS_SEED), so a
+failure reproduces."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import json
 import os
 import random
 import uuid
@@ -20,17 +25,28 @@ from temporalio.client import WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 
 from tests.support.ledger import SEEDED_CUSTOMER, seed_orders
-from tests.support.order_desk import SCRIPTS, SHORT_RUNS, refund_prompt
+from tests.support.order_desk import JUDGE, SCRIPTS, SHORT_RUNS, refund_prompt
 from tests.support.waiting import closed
-from tether import AgentRun
+from tether import AgentRegistry, AgentRun
 from tether._replay import replay
 from tether._temporal import TETHER_CONVERTER
-from tether.testing import SIGNER, ScriptedLLM, Slow, Step, worker
+from tether._wire import JUDGE_ACTIVITY
+from tether.approvals import ApprovalPolicy, Rule, arg
+from tether.testing import SIGNER, ScriptedLLM, Slow, Step, say, worker
 from tether.workflow import AgentWorkflow
 
 SEEDS = [int(os.environ["TETHER_STRESS_SEED"])] if "TETHER_STRESS_SEED" in os.environ else [1, 2, 3]
 CHATS, SINGLES = 10, 10
 MESSAGES = ["Where is order {o}?", "Order {o} arrived broken, refund it.", "Thanks!"]
+# Refunds of even-numbered orders need nobody; the judge reviews the others.
+POLICY = ApprovalPolicy(
+    rules=[
+        Rule.allow("even orders", arg("order_id").among([f"R-{n}" for n in range(3000, 3100, 2)])),
+        Rule.ask_judge("odd orders"),
+    ],
+    judge=JUDGE,
+)
+DESK = dataclasses.replace(SHORT_RUNS.get("order-desk"), approval_policy=POLICY)  # chats cross runs
 
 
 def slow_scripts(rng: random.Random) -> dict[str, Callable[[list[dict[str, Any]]], Step]]:
@@ -42,7 +58,11 @@ def slow_scripts(rng: random.Random) -> dict[str, Callable[[list[dict[str, Any]]
     ) -> Callable[[list[dict[str, Any]]], Step]:
         return lambda messages: Slow(rng.uniform(0, 0.3), script(messages))
 
-    return {name: late(script) for name, script in SCRIPTS.items()}
+    def judge(messages: list[dict[str, Any]]) -> Step:
+        verdict = rng.choice(["approve", "refuse", "unsure"])
+        return say(json.dumps({"verdict": verdict, "reasoning": "stress"}))
+
+    return {name: late(script) for name, script in {**SCRIPTS, JUDGE.name: judge}.items()}
 
 
 async def quietly(action: Awaitable[object]) -> None:
@@ -110,7 +130,7 @@ async def test_runs_steered_at_random_moments_all_replay(
     rng = random.Random(seed)
     orders = seed_orders(ledger, [f"R-{3000 + i}" for i in range(CHATS + SINGLES)])
     with ScriptedLLM(scripts=slow_scripts(rng)) as llm:
-        async with worker(dev_env.client, SHORT_RUNS, llm) as w:  # chats cross runs
+        async with worker(dev_env.client, AgentRegistry([DESK]), llm) as w:
             tag = uuid.uuid4().hex[:6]
             steering = []
             for i, order in enumerate(orders):
@@ -146,4 +166,9 @@ async def test_runs_steered_at_random_moments_all_replay(
         == "decide"
     ]  # fmt: skip
     assert decided, "nothing was approved or rejected"
+    judged = [
+        e for e in events
+        if e.activity_task_scheduled_event_attributes.activity_type.name == JUDGE_ACTIVITY
+    ]  # fmt: skip
+    assert judged, "no judge was asked"
     print(f"stress seed {seed}: {len(histories)} histories, {len(events)} events, {kinds}")
