@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib.util
 import sys
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 
@@ -26,7 +27,9 @@ from tests.support.doc_blocks import ROOT, titled
 from tests.support.ledger import rows
 from tests.support.order_desk import ORDER_DESK, REGISTRY, order_desk_script, refund_prompt
 from tests.support.web import CUSTOMER_USER, OUTSIDER, PASSWORD, USERS, served, signed_in
-from tether import ApproverKeys, Signer
+from tether import ApproverKeys, PendingApproval, Signer
+from tether._web.agui import interrupted
+from tether.approvals import JudgeVerdict, PolicyVerdict
 from tether.testing import ScriptedLLM, worker
 from tether.web import WebConfig, create_app
 
@@ -100,3 +103,22 @@ def _finished(events: list[object], outcome: str) -> RunFinishedEvent:
     assert isinstance(last, RunFinishedEvent), last
     assert last.outcome is not None and last.outcome.type == outcome, last
     return last
+
+
+def test_an_interrupt_says_why_the_approval_policy_asks_a_person() -> None:
+    judged = PolicyVerdict(
+        rule="refunds",
+        action="ask_judge",
+        judge=JudgeVerdict(verdict="refuse", reasoning="too much", model="m"),
+    )
+    call = PendingApproval(
+        call_id="c1", tool="issue_refund", arguments="{}", turn=1,
+        expires_at=datetime(2027, 1, 1, tzinfo=UTC), policy=judged,
+    )  # fmt: skip
+    outcome = interrupted([call], "thread", "run").outcome
+    assert isinstance(outcome, RunFinishedInterruptOutcome)
+    [interrupt] = outcome.interrupts
+    assert interrupt.message == (
+        "issue_refund({}) waits for a person's decision, asked by the approval policy: "
+        "rule 'refunds' (ask judge) · judge m said refuse: too much"
+    )

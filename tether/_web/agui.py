@@ -45,6 +45,7 @@ from tether._events import (
     ToolCallStarted,
 )
 from tether._run_io import PendingApproval, RunState
+from tether._visibility import policy_line
 from tether._web.streams import KEEPALIVE_SECONDS, RETRY_MS, frame, paced
 
 ENDED_WELL = ("completed", "awaiting_user")
@@ -186,7 +187,7 @@ def interrupted(calls: list[PendingApproval], thread_id: str, run_id: str) -> Ru
         Interrupt(
             id=f"{call.call_id}{INTERRUPT_SEPARATOR}{call.digest or ''}",
             reason="tether.approval",
-            message=f"{call.tool}({call.arguments}) waits for a person's decision",
+            message=_waits(call),
             tool_call_id=call.call_id,
             response_schema=RESPONSE_SCHEMA,
             expires_at=call.expires_at.isoformat(),
@@ -195,6 +196,14 @@ def interrupted(calls: list[PendingApproval], thread_id: str, run_id: str) -> Ru
     ]
     outcome = RunFinishedInterruptOutcome(interrupts=interrupts)
     return RunFinishedEvent(thread_id=thread_id, run_id=run_id, outcome=outcome)
+
+
+def _waits(call: PendingApproval) -> str:
+    """What an interrupt says of its call: the call, and why a person is asked."""
+    said = f"{call.tool}({call.arguments}) waits for a person's decision"
+    if call.policy is not None:
+        said += f", asked by the approval policy: {policy_line(call.policy)}"
+    return said
 
 
 def ended(event: RunEnded, thread_id: str, run_id: str) -> BaseEvent:
