@@ -310,7 +310,7 @@ def warn_undecidable(registry: AgentRegistry, worker_keys: ApproverKeys | None) 
     decision (no key trusted, unsigned decisions not allowed)."""
     for agent in registry:
         keys = agent.approver_keys or worker_keys or ApproverKeys()
-        if keys.keys or keys.unsigned or not any(t.spec.needs_approval for t in agent.tools):
+        if keys.keys or keys.unsigned or not any(t.spec.gated for t in agent.tools):
             continue
         log.warning(
             "this agent's calls wait for a person, but it trusts no approver keys: every "
