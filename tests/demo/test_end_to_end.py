@@ -270,12 +270,14 @@ async def test_status_says_who_decided_each_refund_and_under_which_rule(
         handle = dev_env.client.get_workflow_handle(judged["workflow_id"], result_type=RefundResult)
         (call,) = await wait_for_approvals(handle)
         waiting = starter(env, "status", handle.id)
-        approved = starter(env, "approve", handle.id, "--call", call.call_id)
+        rejected = starter(env, "reject", handle.id, "--call", call.call_id, "--reason", "no")
         await handle.result()
+        # Asked again, the judge refuses again, and the person on the terminal approves.
+        again = starter(env, "pipeline", judged_ticket, "--yes", "--json")
         await dev_env.client.get_workflow_handle(small["workflow_id"]).result()
-        decided = starter(env, "status", handle.id)
+        decided = starter(env, "status", json.loads(again.stdout)["workflow_id"])
         by_rule = starter(env, "status", small["workflow_id"])
-    assert approved.returncode == 0, approved.stderr
+    assert rejected.returncode == 0, rejected.stderr
     # Nobody was asked for $42: the rule decided, on the arguments that ran.
     assert re.search(
         r"decided: approved issue_refund \(call issue_refund\) by policy \(small refund\) · "
@@ -283,12 +285,15 @@ async def test_status_says_who_decided_each_refund_and_under_which_rule(
         by_rule.stdout,
     ), by_rule.stdout
     # $249 went to the judge, who refused; a person decides, shown why.
-    assert (
-        "asked by the approval policy: rule 'refund a judge reviews' (ask judge) · judge "
-        "tether-scripted said refuse: No damage is reported for this $249.0 refund"
-    ) in waiting.stdout
+    said = (
+        "rule 'refund a judge reviews' (ask judge) · judge tether-scripted said refuse: No "
+        "damage is reported for this $249.0 refund"
+    )
+    assert f"asked by the approval policy: {said}" in waiting.stdout
+    assert f"  ⚖ {said}" in again.stderr  # before the terminal's approval
     assert re.search(
         r"decided: approved issue_refund \(call issue_refund\) by \S+ · digest [0-9a-f]{16} · "
         r"rule 'refund a judge reviews' \(ask judge\) · judge tether-scripted said refuse",
         decided.stdout,
     ), decided.stdout
+    assert json.loads(again.stdout)["outcome"] == "refunded"

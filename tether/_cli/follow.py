@@ -19,6 +19,7 @@ from tether._cli.reading import ask_state, ask_transcript
 from tether._client import first_run_id
 from tether._run_io import ApprovalDecision, PendingApproval
 from tether._signing import Signer
+from tether._visibility import policy_line
 from tether._workflows.agent import AgentWorkflow
 from tether._workflows.pipeline import PipelineState
 
@@ -69,6 +70,9 @@ class Approver:
 
     async def _decide(self, call: PendingApproval) -> ApprovalDecision | None:
         shown = shown_call(call)
+        if call.policy is not None and call.policy.judge is not None:
+            # A judge model reviewed the call and did not approve it: say what it said.
+            print(f"  ⚖ {policy_line(call.policy)}", file=sys.stderr)
         if self.approve_all:
             print(f"  ✓ approved {shown} (--yes)", file=sys.stderr)
             return decision_on(call, approve=True)
