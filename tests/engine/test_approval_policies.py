@@ -291,12 +291,19 @@ async def test_nobody_may_send_a_decision_that_says_the_policy_took_it(
         forged = approval(ran.handle, pending).model_copy(update={"policy": claimed})
         with pytest.raises(WorkflowUpdateFailedError) as refused:
             await ran.handle.execute_update(AgentWorkflow.decide, forged)
+        # Nor may a person sign as the policy, which its status would show as one.
+        posing = approval(ran.handle, pending, approver="policy (all)")
+        with pytest.raises(WorkflowUpdateFailedError) as posed:
+            await ran.handle.execute_update(AgentWorkflow.decide, posing)
         await ran.handle.execute_update(AgentWorkflow.decide, approval(ran.handle, pending))
         result = await finished(ran)
 
     cause = refused.value.cause
     assert isinstance(cause, ApplicationError)
     assert cause.message == "a decision may not name a policy: the run's policy takes its own"
+    cause = posed.value.cause
+    assert isinstance(cause, ApplicationError)
+    assert cause.message == "'policy (all)' names the run's own policy, not a person"
     assert result.status == "completed"
     assert decided(ran).decided_by == APPROVER
 

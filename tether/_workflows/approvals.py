@@ -62,6 +62,8 @@ class Rules:
         ]
 
 
+# How the run names who took the decisions it took itself (PolicyVerdict.decider).
+RUN_DECIDERS = ("policy (", "judge (")
 # How many of a run's latest decisions its state shows.
 DECISIONS_KEPT = 100
 
@@ -96,8 +98,11 @@ class Approvals:
         Runs in the update's validator: it must not change anything.
         """
         if decision.policy is not None:
-            # Only the run's own policy decides automatically: nobody may say it did.
+            # Only the run's own policy decides automatically: nobody may say it did,
             raise ValueError("a decision may not name a policy: the run's policy takes its own")
+        if (decision.approver or "").startswith(RUN_DECIDERS):
+            # nor sign as it, which `tether status` would show as the policy's decision.
+            raise ValueError(f"{decision.approver!r} names the run's own policy, not a person")
         waiting = ", ".join(self._pending) or "none"
         if decision.call_id is None:
             if len(self._pending) != 1:
