@@ -27,7 +27,7 @@ from tests.support.history_reading import scheduled_inputs
 from tests.support.ledger import CUSTOMER, connect, count_rows
 from tests.support.order_desk import ORDER_DESK, order_desk_script
 from tests.support.waiting import until
-from tether import AgentResult, AgentRun
+from tether import Agent, AgentResult, AgentRun, tool
 from tether._arguments import digest_of
 from tether._wire import (
     CHECK_ACTIVITY,
@@ -461,3 +461,32 @@ def test_the_first_rule_that_matches_decides_and_a_rule_may_name_its_tools() -> 
     assert policy.decide("credit", {"arguments": {}, "context": {}}) == (
         "otherwise", "deny", None
     )  # fmt: skip
+
+
+def test_a_tools_own_policy_comes_before_its_agents() -> None:
+    own = ApprovalPolicy(rules=[Rule.allow("the tool's")])
+    agents = ApprovalPolicy(rules=[Rule.ask_person("the agent's")])
+
+    @tool(side_effects=True, approval_policy=own)
+    def refund(order_id: str) -> str:
+        """Refund an order."""
+        return order_id
+
+    @tool(side_effects=True, needs_approval=True)
+    def cancel(order_id: str) -> str:
+        """Cancel an order."""
+        return order_id
+
+    @tool(side_effects=True)
+    def note(text: str) -> str:
+        """Write a note."""
+        return text
+
+    spec = Agent(
+        name="desk", instructions="...", tools=[refund, cancel, note], approval_policy=agents
+    ).spec("m")
+    assert [(t.name, t.gated, spec.policy_for(t)) for t in spec.tools] == [
+        ("refund", True, own),  # its own policy gates it, without needs_approval
+        ("cancel", True, agents),
+        ("note", False, None),  # no approval: no policy
+    ]
