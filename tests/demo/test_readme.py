@@ -143,7 +143,8 @@ def test_the_readme_walkthrough_prints_what_it_shows(clone: Path) -> None:
     ports = {
         f"localhost:{ui}": "localhost:8233",
         f"127.0.0.1:{grpc}": "127.0.0.1:7233",
-        f"by {getpass.getuser()}@{socket.gethostname()} ": "by ada@laptop ",  # who decided
+        # Who decided, mid-line (`approve`) or at a line's end (`watch`).
+        f"by {getpass.getuser()}@{socket.gethostname()}": "by ada@laptop",
     }
     background: list[subprocess.Popen[bytes]] = []
     wrong: list[str] = []
