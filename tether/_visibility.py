@@ -19,7 +19,7 @@ from temporalio.client import WorkflowExecution
 from temporalio.common import SearchAttributeKey
 
 from tether import _arguments
-from tether._run_io import DecidedCall, PendingApproval, PolicyVerdict, RunState
+from tether._run_io import DecidedCall, PendingApproval, PendingQuestion, PolicyVerdict, RunState
 from tether._search_attributes import AGENT_NAME, AGENT_STATUS, AGENT_TOKENS, AGENT_TURNS
 
 AGENT_NAME_KEY = SearchAttributeKey.for_keyword(AGENT_NAME)
@@ -138,6 +138,37 @@ def approval_summary(call: PendingApproval, workflow_id: str) -> str:
     )
 
 
+def answer_command(workflow_id: str, question: PendingQuestion) -> str:
+    """The command that answers exactly `question`."""
+    return f"{CLI} answer {workflow_id} --call {question.call_id} ANSWER"
+
+
+def question_summary(question: PendingQuestion, workflow_id: str) -> str:
+    """The label of the timer a question waits on: the question (cut), until when, and
+    the command that answers it."""
+    until = f"until {question.expires_at:%Y-%m-%d %H:%M} UTC"
+    asked = _short(" ".join(question.question.split()), 120)
+    command = answer_command(workflow_id, question)
+    return f"waiting for a person to answer {asked!r} · {command} · {until}"
+
+
+def question_details(pending: list[PendingQuestion], workflow_id: str) -> list[str]:
+    """Markdown paragraphs for the questions that wait for a person."""
+    lines: list[str] = []
+    for question in pending:
+        choices = question.choices
+        lines += [
+            f"**Waiting for a person** to answer (`{question.tool}`, call "
+            f"`{question.call_id}`), until {question.expires_at:%Y-%m-%d %H:%M} UTC:",
+            code(question.question),
+            "Choices: " + ", ".join(inline(c) for c in choices)
+            if choices
+            else "The answer's schema: " + code(json.dumps(question.answer_schema)),
+            f"Answer with `{answer_command(workflow_id, question)}`.",
+        ]
+    return lines
+
+
 def policy_line(verdict: PolicyVerdict) -> str:
     """What an approval policy said of a call, for a person: the rule that matched, what
     it does, and a judge's verdict with its reasoning."""
@@ -205,7 +236,9 @@ def current_details(
     ]
     if state.pending_approvals:
         lines += approval_details(state.pending_approvals, workflow_id, found)
-    elif waiting_for:
+    if state.pending_questions:
+        lines += question_details(state.pending_questions, workflow_id)
+    if waiting_for and not (state.pending_approvals or state.pending_questions):
         lines.append(f"waiting for: {waiting_for}")
     if state.error:
         lines += ["error:", code(state.error)]
