@@ -21,6 +21,8 @@ from tether._events import (
     ApprovalDecided,
     ApprovalWaiting,
     ModelSwitched,
+    QuestionAnswered,
+    QuestionAsked,
     Reply,
     RunEvent,
     StepDone,
@@ -92,6 +94,13 @@ class Screen:
             print(
                 f"  {'✓' if event.approved else '✗'} {verdict} {event.tool}{why}", file=sys.stderr
             )
+        elif isinstance(event, QuestionAsked):
+            offered = f" [{' | '.join(event.choices)}]" if event.choices else ""
+            asked = " ".join(event.question.split())
+            print(f"  ? asked a person (call {event.call_id}): {asked}{offered}", file=sys.stderr)
+        elif isinstance(event, QuestionAnswered):
+            told = f"{event.answer} by {event.answered_by}" if not event.timed_out else ""
+            print(f"  ! answered {told or '(nobody answered in time)'}", file=sys.stderr)
         elif isinstance(event, ModelSwitched):
             print(f"  ⇄ {event.from_model} → {event.to_model}: {event.reason}", file=sys.stderr)
 
