@@ -16,9 +16,11 @@ from typing import Any
 from pydantic import BaseModel, Field
 from temporalio.client import WorkflowHandle
 
+from tests.support.waiting import first
 from tether import Agent, AgentRegistry, ask_person
 from tether.approvals import PendingQuestion, QuestionAnswer
 from tether.testing import SIGNER, Step, call_tools, say
+from tether.workflow import AgentWorkflow
 
 WHICH_ORDER = "Which order do you mean?"
 ORDERS = ["A-1001", "A-1002"]
@@ -59,6 +61,16 @@ def pick_order_script(messages: list[dict[str, Any]]) -> Step:
 
 
 SCRIPTS = {"order-picker": pick_order_script}
+
+
+async def question_asked(handle: WorkflowHandle[Any, Any]) -> list[PendingQuestion]:
+    """The run's questions, once it has asked one (polling its state, as a person would)."""
+    state = await first(
+        lambda: handle.query(AgentWorkflow.state),
+        lambda s: bool(s.pending_questions),
+        f"run {handle.id} asked no question",
+    )
+    return state.pending_questions
 
 
 def signed_answer(

@@ -229,7 +229,7 @@ async def until_answered(handle: Handle, approver: Approver) -> RunState | None:
     while True:
         state = await ask_state(handle)
         if isinstance(state, RunState):
-            if state.status not in ("running", "awaiting_approval"):
+            if state.status not in ("running", "awaiting_approval", "awaiting_answer"):
                 return state
             await approver.attend(handle, state.pending_approvals)
             if approver.undecided and not approver.ask:
