@@ -17,6 +17,7 @@ nobody answered in time, a note saying so.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Annotated, Any
@@ -26,6 +27,7 @@ from pydantic import BaseModel, Field
 from tether import _arguments
 from tether._limits import MAX_NAME_CHARS
 from tether._records import QuestionSpec
+from tether._run_io import PendingQuestion
 from tether._tools import Tool
 
 MAX_QUESTION_CHARS = 2_000
@@ -126,6 +128,18 @@ def _answer_schema(
             "with the keywords it checks (see the questions guide)"
         )
     return schema
+
+
+def given_answer(text: str, question: PendingQuestion) -> Any:
+    """What a person typed (`tether answer`, a page's form) as the answer's value: JSON,
+    or the text itself when it is not JSON, or when the question takes text and the
+    JSON is not (`3` answers "which floor?" as "3")."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        return text
+    takes_text = question.answer_schema.get("type") == "string"
+    return text if takes_text and not isinstance(value, str) else value
 
 
 def answer_schema(spec: QuestionSpec, choices: list[str] | None) -> dict[str, Any]:

@@ -32,6 +32,7 @@ from tether._cli.follow import POLL_SECONDS, Waiting, decision_on, signed
 from tether._cli.history import execution_status
 from tether._cli.prompting import read_line
 from tether._client import AgentRun
+from tether._questions import given_answer
 from tether._run_io import ApprovalDecision, PendingApproval, PendingQuestion
 from tether._validation import describe, json_object
 from tether._workflows.agent import AgentWorkflow
@@ -165,7 +166,7 @@ async def cmd_answer(args: argparse.Namespace) -> int:
     run = AgentRun.attach(client, args.id)
     with explained(args.id):
         question = await waiting_question(run, args.call, args.wait or 0)
-        value = answer_value(args.value, question)
+        value = given_answer(args.value, question)
         # The workflow's validator refuses an answer its schema or its answerers refuse.
         await run.answer(question, value, signer=signer, answerer=person())
     given = json.dumps(value, ensure_ascii=False)
@@ -192,17 +193,6 @@ async def waiting_question(run: AgentRun, call_id: str, wait: float) -> PendingQ
             names = ", ".join(q.call_id for q in waiting) or "none"
             raise UserError(f"no question {call_id!r} waits for an answer (waiting: {names})")
         await asyncio.sleep(POLL_SECONDS)
-
-
-def answer_value(text: str, question: PendingQuestion) -> Any:
-    """VALUE as JSON; as the text itself when it is not JSON, or when the question takes
-    text and the JSON is not (`3` answers "which floor?" as "3")."""
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError:
-        return text
-    takes_text = question.answer_schema.get("type") == "string"
-    return text if takes_text and not isinstance(value, str) else value
 
 
 async def cmd_cancel(args: argparse.Namespace) -> int:

@@ -33,8 +33,9 @@ async def inbox(request: Request) -> Response:
     if (user := web.user(request)) is None:
         return web.sign_in_first(request)
     directory = await web.directory()
-    calls = await directory.waiting(user)
-    agents = sorted({c.run.agent for c in calls})
+    waiting = await directory.waiting(user)
+    calls = waiting.calls
+    agents = sorted({c.run.agent for c in calls} | {q.run.agent for q in waiting.questions})
     agent = request.query_params.get("agent", "")
     text = request.query_params.get("q", "")
     error = None
@@ -44,10 +45,13 @@ async def inbox(request: Request) -> Response:
         conditions, error = [], str(e)
     shown = [c for c in calls if not agent or c.run.agent == agent]
     shown = matching(shown, conditions, datetime.now(UTC))
+    # A filter reads a call's arguments: with one, no question is shown.
+    asked = [q for q in waiting.questions if not (conditions or (agent and q.run.agent != agent))]
     return web.page(
         request,
         "inbox.html",
         calls=shown,
+        questions=asked,
         total=len(calls),
         agents=agents,
         agent=agent,
