@@ -28,6 +28,8 @@ from tests.support.question_agents import (
     signed_answer,
 )
 from tether import AgentRun, ask_person
+from tether._questions import FREE_TEXT, given_answer
+from tether.approvals import QuestionAnswer
 from tether.events import QuestionAnswered, QuestionAsked
 from tether.testing import SIGNER, ScriptedLLM, call_tools, say, worker
 
@@ -208,3 +210,35 @@ def test_an_answer_schema_the_check_cannot_enforce_is_refused_where_it_is_define
         ask_person(timeout=timedelta(0))
     with pytest.raises(TypeError, match="pydantic model class, a JSON schema"):
         ask_person(int)  # type: ignore[arg-type]
+
+
+async def test_a_free_text_answer_is_any_text_and_what_a_person_types_is_read_as_such(
+    ts_env: WorkflowEnvironment, llm: ScriptedLLM
+) -> None:
+    llm.enqueue(
+        call_tools(("ask_person", {"question": "Which floor?", "choices": None})), say("Ok.")
+    )
+    async with worker(ts_env.client, REGISTRY, llm) as w:
+        run = await AgentRun.start(ts_env.client, "order-picker", "Hi.", task_queue=w.task_queue)
+        (question,) = await run.wait_for_question()
+        with pytest.raises(WorkflowUpdateFailedError) as empty:
+            await run.answer(question, "", signer=SIGNER)
+        # No call id: the only question that waits.
+        await run.send_answer(
+            SIGNER.sign_answer(
+                QuestionAnswer(value=json.dumps(given_answer("3", question))),
+                question=question,
+                namespace="default",
+                workflow_id=run.id,
+                first_run_id=run.handle.first_execution_run_id or "",
+            ).model_copy(update={"call_id": None})
+        )
+        assert (await run.result()).status == "completed"
+
+    assert question.answer_schema == FREE_TEXT
+    assert refusal(empty) == "the answer is refused: answer: at least 1 characters"
+    assert json.loads(tool_results(llm)[-1]) == {"answer": "3", "answered_by": "tester"}
+    choice = question.model_copy(update={"answer_schema": {"type": "integer"}})
+    assert given_answer("3", choice) == 3
+    assert given_answer('{"quantity": 3}', choice) == {"quantity": 3}
+    assert given_answer("three", choice) == "three"  # the run says why it is refused
