@@ -18,7 +18,7 @@ from tether._cli.live import feed_end
 from tether._client import AgentRun, RunExists
 from tether._limits import MAX_PROMPT_CHARS
 from tether._web.access import WebUser
-from tether._web.agui import INTERRUPT_SEPARATOR, one_turn
+from tether._web.agui import INTERRUPT_SEPARATOR, QUESTION, one_turn
 from tether._web.context import WebContext, local_path
 from tether._web.deciding import DecisionRefused, answer, decide
 from tether._web.forms import FormRefused, read_body, read_form
@@ -203,7 +203,8 @@ async def _new_thread(web: WebContext, user: WebUser, given: RunAgentInput, agen
 
 
 async def _continue(web: WebContext, user: WebUser, run: AgentRun, given: RunAgentInput) -> None:
-    """A known thread: the decisions its client resumes with, else its new message."""
+    """A known thread: the decisions (and answers) its client resumes with, else its new
+    message."""
     if not given.resume:
         text = _last_user_text(given)
         if (error := _message_error(text)) is not None:
@@ -213,6 +214,18 @@ async def _continue(web: WebContext, user: WebUser, run: AgentRun, given: RunAge
     for entry in given.resume:
         call_id, _, digest = entry.interrupt_id.partition(INTERRUPT_SEPARATOR)
         payload = entry.payload if isinstance(entry.payload, dict) else {}
+        if digest == QUESTION:
+            if entry.status == "resolved" and "answer" in payload:  # else it still waits
+                await answer(
+                    await web.client(),
+                    await web.directory(),
+                    web.config.signer,
+                    user,
+                    run.id,
+                    call_id=call_id,
+                    value=json.dumps(payload["answer"]),
+                )
+            continue
         approve = entry.status == "resolved" and payload.get("approve") is True
         arguments = payload.get("arguments")
         reason = payload.get("reason")
