@@ -57,4 +57,5 @@ async def test_a_question_is_shown_by_status_and_answered_from_the_shell(
     assert answered.stdout.startswith(f'answered {WHICH_ORDER!r} (call {call}) with "A-1002"')
     assert "You mean order A-1002." in transcript.stdout
     assert f"? asked a person (call {call}): {WHICH_ORDER} [A-1001 | A-1002]" in watched.stderr
+    assert f"to answer: tether answer {run_id} --call {call} ANSWER" in watched.stderr
     assert '! answered "A-1002" by ' in watched.stderr

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 from temporalio.client import Client, WorkflowHandle, WorkflowQueryFailedError
 from temporalio.service import RPCError
 
-from tether._cli.common import result_text
+from tether._cli.common import prog, result_text
 from tether._cli.follow import Approver, say_stopped_following
 from tether._cli.notices import NOTICE_SECONDS, Notices
 from tether._cli.reading import ask_state
@@ -98,6 +98,8 @@ class Screen:
             offered = f" [{' | '.join(event.choices)}]" if event.choices else ""
             asked = " ".join(event.question.split())
             print(f"  ? asked a person (call {event.call_id}): {asked}{offered}", file=sys.stderr)
+            answer = f"{prog()} answer {self.approver.workflow_id} --call {event.call_id} ANSWER"
+            print(f"    to answer: {answer}", file=sys.stderr)
         elif isinstance(event, QuestionAnswered):
             told = f"{event.answer} by {event.answered_by}" if not event.timed_out else ""
             print(f"  ! answered {told or '(nobody answered in time)'}", file=sys.stderr)
