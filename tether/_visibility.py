@@ -43,6 +43,8 @@ DETAILS_INPUT_CHARS = 2_000
 SUMMARY_ARGS_CHARS = 80
 # What Temporal keeps of a summary (the server's limit.userMetadataSummarySize).
 LABEL_BYTES = 400
+# How much of a question a timer's label shows.
+QUESTION_LABEL_CHARS = 120
 SUMMARY_NAME_CHARS = 64
 DETAILS_RESULT_CHARS = 600
 # How a person decides a waiting call, whatever started the run.
@@ -145,11 +147,18 @@ def answer_command(workflow_id: str, question: PendingQuestion) -> str:
 
 def question_summary(question: PendingQuestion, workflow_id: str) -> str:
     """The label of the timer a question waits on: the question (cut), until when, and
-    the command that answers it."""
+    the command that answers it; without the question and the command when they would
+    not fit in a label (the current details have them)."""
     until = f"until {question.expires_at:%Y-%m-%d %H:%M} UTC"
-    asked = _short(" ".join(question.question.split()), 120)
+    asked = _short(" ".join(question.question.split()), QUESTION_LABEL_CHARS)
     command = answer_command(workflow_id, question)
-    return f"waiting for a person to answer {asked!r} · {command} · {until}"
+    label = f"waiting for a person to answer {asked!r} · {command} · {until}"
+    if len(label.encode()) <= LABEL_BYTES:
+        return label
+    return (
+        f"waiting for a person to answer a question (call {_short(question.call_id, 40)}): "
+        f"read it in the run's current details · {until}"
+    )
 
 
 def question_details(pending: list[PendingQuestion], workflow_id: str) -> list[str]:

@@ -8,7 +8,7 @@ The time-skipping server runs these: a two-hour wait fires in milliseconds.
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -29,7 +29,8 @@ from tests.support.question_agents import (
 )
 from tether import AgentRun, ask_person
 from tether._questions import FREE_TEXT, given_answer
-from tether.approvals import QuestionAnswer
+from tether._visibility import LABEL_BYTES, question_summary
+from tether.approvals import PendingQuestion, QuestionAnswer
 from tether.events import QuestionAnswered, QuestionAsked
 from tether.testing import SIGNER, ScriptedLLM, call_tools, say, worker
 
@@ -242,3 +243,22 @@ async def test_a_free_text_answer_is_any_text_and_what_a_person_types_is_read_as
     assert given_answer("3", choice) == 3
     assert given_answer('{"quantity": 3}', choice) == {"quantity": 3}
     assert given_answer("three", choice) == "three"  # the run says why it is refused
+
+
+def test_a_questions_timer_label_fits_what_temporal_keeps() -> None:
+    asked = PendingQuestion(
+        call_id="call_1",
+        tool="ask_person",
+        question="Welche Bestellung meinen Sie? ü€😀 " * 40,
+        answer_schema=FREE_TEXT,
+        turn=1,
+        since=datetime(2027, 1, 1, tzinfo=UTC),
+        expires_at=datetime(2027, 1, 2, tzinfo=UTC),
+    )
+    short = question_summary(asked.model_copy(update={"question": "Which order?"}), "order-7")
+    assert short == (
+        "waiting for a person to answer 'Which order?' · tether answer order-7 --call call_1 "
+        "ANSWER · until 2027-01-02 00:00 UTC"
+    )
+    for workflow_id in ["order-7", "o" * 255]:
+        assert len(question_summary(asked, workflow_id).encode()) <= LABEL_BYTES

@@ -233,7 +233,7 @@ class Approvals:
             del self._pending[call.id]
             self._rules.pop(call.id, None)
 
-        answered = await wait_for_person(
+        decided = await wait_for_person(
             lambda: call.id in self._decided,
             expires_after=expires_after,
             summary=approval_summary(pending, workflow.info().workflow_id),
@@ -241,7 +241,7 @@ class Approvals:
             done=done_waiting,
             on_change=self._on_change,
         )
-        if not answered:
+        if not decided:
             return ToolOutcome(
                 error="rejected",
                 content=f"Error: not done. Nobody approved this call within "
@@ -400,8 +400,8 @@ async def wait_for_person(
     on_change: Callable[[], None],
 ) -> bool:
     """Wait durably until `answered()`, at most `expires_after` (False then, after
-    `timed_out()`).
-    `done` then forgets what waited and `on_change` shows it, however the wait ends."""
+    `timed_out()`); `done` then forgets what waited and `on_change` shows it, however
+    the wait ends (the timer's label is `summary`)."""
     closed = False
     try:
         await workflow.wait_condition(

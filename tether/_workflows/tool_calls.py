@@ -207,8 +207,8 @@ async def run_tool_call(
 ) -> ToolOutcome:
     """Run one tool call of the model's message at `turn`; `run_subagent` is the
     workflow's, which knows its budgets; `questions` asks for `ask_person` tools; a
-    `fast` tool runs as a local activity only if
-    `local_allowed`; `on_reply` counts a policy's judge's tokens and cost."""
+    `fast` tool runs as a local activity only if `local_allowed`; `on_reply` counts a
+    policy's judge's tokens and cost."""
     tool = spec.tool(call.name)
     if tool is None:
         return unknown_tool(call.name, [t.name for t in spec.tools])
