@@ -1,15 +1,18 @@
 """`tether answer`: a person answers the question an agent asked, from a shell; an
-answer the question refuses is one line, never a traceback."""
+answer the question refuses is one line, never a traceback. `tether run` on a terminal
+asks the question itself."""
 
 from __future__ import annotations
 
 import json
+import os
+import pty
 import uuid
 from pathlib import Path
 
 from temporalio.testing import WorkflowEnvironment
 
-from tests.support.processes import cli, target, tether_env, tether_worker
+from tests.support.processes import Spawned, cli, target, tether_env, tether_worker
 from tests.support.question_agents import WHICH_ORDER
 from tests.support.waiting import first
 
@@ -59,3 +62,30 @@ async def test_a_question_is_shown_by_status_and_answered_from_the_shell(
     assert f"? asked a person (call {call}): {WHICH_ORDER} [A-1001 | A-1002]" in watched.stderr
     assert f"to answer: tether answer {run_id} --call {call} ANSWER" in watched.stderr
     assert '! answered "A-1002" by ' in watched.stderr
+
+
+async def test_tether_run_on_a_terminal_asks_the_question_and_asks_again_when_refused(
+    dev_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    queue = f"answer-{uuid.uuid4().hex[:8]}"
+    env = tether_env(target(dev_env), queue)
+    offline = ("--offline", f"{AGENTS}:SCRIPTS")
+    ours, terminal = pty.openpty()
+    try:
+        with tether_worker(env, tmp_path / "worker.log", f"{AGENTS}:REGISTRY", *offline):
+            running = Spawned(
+                env, "run", "My order is broken.", "--agent", "order-picker", stdin=terminal
+            )
+            await running.wait_for(f"? {WHICH_ORDER} [A-1001 | A-1002]", seconds=60)
+            os.write(ours, b"A-1003\n")
+            await running.wait_for("the answer is refused")
+            os.write(ours, b"A-1001\n")
+            done = await running.finish(seconds=60)
+    finally:
+        os.close(ours)
+        os.close(terminal)
+
+    assert done.returncode == 0, done.stderr
+    assert 'answer: must be one of "A-1001", "A-1002"' in done.stderr
+    assert done.stdout.count(f"? {WHICH_ORDER} [A-1001 | A-1002]") == 2
+    assert "You mean order A-1001." in done.stdout

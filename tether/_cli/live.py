@@ -30,6 +30,7 @@ from tether._events import (
     ToolCallFinished,
     ToolCallStarted,
 )
+from tether._run_io import RunState
 from tether._subscribe import OFFSET_QUERY, QUERY_TIMEOUT, subscribe
 
 # Once a chat's reply is in, how long its feed gets to show the end of it.
@@ -178,6 +179,12 @@ async def follow_feed(
                 state = await ask_state(handle)
                 pending = state.pending_approvals if state is not None else []
                 await approver.attend(handle, [p for p in pending if p.call_id == event.call_id])
+            if isinstance(event, QuestionAsked):
+                state = await ask_state(handle)
+                asked = state.pending_questions if isinstance(state, RunState) else []
+                await approver.ask_questions(
+                    handle, [q for q in asked if q.call_id == event.call_id]
+                )
 
     reading = asyncio.create_task(read())
     try:
