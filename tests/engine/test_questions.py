@@ -27,9 +27,9 @@ from tests.support.question_agents import (
     Quantity,
     signed_answer,
 )
-from tether import AgentRun, ask_person
+from tether import AgentRun, RunState, Usage, ask_person
 from tether._questions import FREE_TEXT, given_answer
-from tether._visibility import LABEL_BYTES, question_summary
+from tether._visibility import LABEL_BYTES, current_details, question_summary
 from tether.approvals import PendingQuestion, QuestionAnswer
 from tether.events import QuestionAnswered, QuestionAsked
 from tether.testing import SIGNER, ScriptedLLM, call_tools, say, worker
@@ -262,3 +262,24 @@ def test_a_questions_timer_label_fits_what_temporal_keeps() -> None:
     )
     for workflow_id in ["order-7", "o" * 255]:
         assert len(question_summary(asked, workflow_id).encode()) <= LABEL_BYTES
+
+
+def test_the_web_uis_details_show_the_question_and_how_to_answer_it() -> None:
+    asked = PendingQuestion(
+        call_id="call_1",
+        tool="ask_person",
+        question="Which order do you mean?",
+        choices=ORDERS,
+        answer_schema={"type": "string", "enum": ORDERS},
+        turn=1,
+        since=datetime(2027, 1, 1, tzinfo=UTC),
+        expires_at=datetime(2027, 1, 2, tzinfo=UTC),
+    )
+    state = RunState(
+        status="awaiting_answer", agent="order-picker", model="m", turn=1, usage=Usage(),
+        messages=3, pending_questions=[asked],
+    )  # fmt: skip
+    details = current_details(state, 10, "a person to answer ask_person (call call_1)", "o-7")
+    assert "```\nWhich order do you mean?\n```" in details
+    assert "Choices: ` A-1001 `, ` A-1002 `" in details
+    assert "Answer with `tether answer o-7 --call call_1 ANSWER`." in details
