@@ -1,6 +1,7 @@
 """`tether web` in Debian's Chromium: a question an agent asked a person shows in the
 inbox with its choices as buttons; a click answers it (signed by the app's service key
-for the person signed in), and an answer the question refuses is a page saying why."""
+for the person signed in), and an answer the question refuses is a page saying why. A
+run's page shows the question as it is asked, and answers it the same way."""
 
 from __future__ import annotations
 
@@ -44,6 +45,10 @@ async def test_a_person_answers_the_agents_question_in_the_inbox(
                 dev_env.client, "order-picker", "My order is broken.", task_queue=w.task_queue
             )
             [question] = await run.wait_for_question()
+            other = await AgentRun.start(
+                dev_env.client, "order-picker", "It is broken.", task_queue=w.task_queue
+            )
+            await other.wait_for_question()
             await until_listed_waiting(dev_env.client, run.id, status="awaiting_answer")
             async with served(create_app(config, client=dev_env.client)) as base:
                 async with signed_in(base, lead) as http:  # not this agent's runs
@@ -65,8 +70,23 @@ async def test_a_person_answers_the_agents_question_in_the_inbox(
                     await card.get_by_role("button", name=ORDERS[1]).click()
                     # Back in the inbox, where the question is answered and gone.
                     await expect(card).to_have_count(0, timeout=UI_TIMEOUT)
+                    # The other run's page asks too, live.
+                    await page.goto(f"{base}/runs/{other.id}")
+                    shown = page.locator("#events")
+                    await expect(shown.locator("li.question")).to_contain_text(
+                        f"asked a person: {WHICH_ORDER} [A-1001 | A-1002]", timeout=UI_TIMEOUT
+                    )
+                    asked = page.locator("#approvals article.question")
+                    await asked.get_by_role("button", name=ORDERS[0]).click()
+                    await expect(page.locator("#status")).to_have_text(
+                        "completed", timeout=UI_TIMEOUT
+                    )
+                    await expect(shown.locator("li.answered")).to_contain_text(
+                        f'answered "{ORDERS[0]}" by {picker.name}'
+                    )
             result = await run.result()
             events = [e async for e in run.events(watch=False)]
+            assert (await other.result()).answer == f"You mean order {ORDERS[0]}."
 
     assert refused.status_code == 400
     refusal = 'the answer is refused: answer: must be one of "A-1001", "A-1002"'

@@ -121,17 +121,23 @@ async def session(request: Request) -> Response:
 
 
 async def pending(request: Request) -> Response:
-    """The calls that wait for a person now, as JSON, for the run and chat pages."""
+    """The calls and the questions that wait for a person now, as JSON, for the run and
+    chat pages."""
     web, found = await _viewed_run(request, data=True)
     if isinstance(found, Response):
         return found
     user, run = found
     try:
-        calls = await (await web.directory()).pending(run.workflow_id)
+        state = await (await web.directory()).state(run.workflow_id)
+        calls, questions = state.pending_approvals, state.pending_questions
     except (RPCError, WorkflowQueryFailedError):
-        calls = []  # ended, or no worker answers now
+        calls, questions = [], []  # ended, or no worker answers now
     return JSONResponse(
-        {"may_decide": user.decide, "calls": [c.model_dump(mode="json") for c in calls]}
+        {
+            "may_decide": user.decide,
+            "calls": [c.model_dump(mode="json") for c in calls],
+            "questions": [q.model_dump(mode="json") for q in questions],
+        }
     )
 
 

@@ -138,12 +138,12 @@ class RunDirectory:
         )
 
     async def pending(self, workflow_id: str) -> list[PendingApproval]:
-        return (await self._state(workflow_id)).pending_approvals
+        return (await self.state(workflow_id)).pending_approvals
 
     async def questions(self, workflow_id: str) -> list[PendingQuestion]:
-        return (await self._state(workflow_id)).pending_questions
+        return (await self.state(workflow_id)).pending_questions
 
-    async def _state(self, workflow_id: str) -> RunState:
+    async def state(self, workflow_id: str) -> RunState:
         handle = self.client.get_workflow_handle(workflow_id)
         state: RunState = await handle.query("state", result_type=RunState)
         return state
