@@ -8,7 +8,9 @@ the arguments shown, approve or reject, edited arguments, reason, approver and t
 it was signed), and the run's `decide` validator checks it against the public keys its
 agent trusts (`ApproverKeys`, recorded with the agent's spec, so a run keeps the keys it
 started with) before anything reaches history. A signature made for one run, call or
-set of arguments verifies nowhere else.
+set of arguments verifies nowhere else. An answer to a question the agent asked a person
+(`ask_person`) is signed the same way, over the question and the answer given
+(`Signer.sign_answer`), and checked by the run's `answer` validator.
 
 Keys are OpenSSH's: `ssh-ed25519 AAAA...` public keys, private keys in OpenSSH or PKCS#8
 PEM files (`ssh-keygen -t ed25519 -N '' -f approver` makes one). A person holds a key
@@ -36,7 +38,8 @@ from tether._settings import ConfigurationError
 from tether._trust import ANY_NAME, ApproverKeys, fingerprint, parse_public_key, public_key_line
 
 SIGNING_KEY_VARIABLE = "TETHER_SIGNING_KEY"
-# Domain separation: a signature over a decision is never one over anything else.
+# Domain separation: a signature over a decision (or an answer) is never one over
+# anything else.
 MESSAGE_PREFIX = b"tether-decision/v1\n"
 ANSWER_PREFIX = b"tether-answer/v1\n"
 # How far a signer's clock may be ahead of the run's: a decision signed later than the
