@@ -269,16 +269,30 @@ MUTATIONS = [
     Mutation(
         "approval-approvers",
         "tether/_workflows/approvals.py",
-        "        if rules is not None:\n            _check_decider(rules, decision, call)\n",
-        "",
+        "        if rules is not None:\n            check_person(\n",
+        "        if False:\n            check_person(\n",
         (T + "engine/test_approvals.py",),
     ),
     Mutation(
         "approval-signature-verified",
         "tether/_signing.py",
-        "        key.verify(signature, message(decision, call, binding))\n",
+        "        key.verify(signature, signed())\n",
         "",
-        (T + "engine/test_signed_decisions.py",),
+        (T + "engine/test_signed_decisions.py", T + "engine/test_questions.py"),
+    ),
+    Mutation(
+        "answer-checked-against-its-schema",
+        "tether/_workflows/questions.py",
+        "        answer_value(answer.value, question.answer_schema)\n\n",
+        "\n",
+        (T + "engine/test_questions.py",),
+    ),
+    Mutation(
+        "answer-by-an-answerer",
+        "tether/_workflows/questions.py",
+        "        check_person(self._rules[question.call_id], answer.answerer, prove, ANSWERER)",
+        "        pass",
+        (T + "engine/test_questions.py",),
     ),
     Mutation(
         "payload-sealed-for-its-workflow",
@@ -676,8 +690,8 @@ MUTATIONS = [
     Mutation(
         "web-inbox-newest-first",
         "tether/_web/runs.py",
-        "        calls.sort(key=lambda c: c.since)",
-        "        calls.sort(key=lambda c: c.since, reverse=True)",
+        "found.calls), key=lambda c: c.since)",
+        "found.calls), key=lambda c: c.since, reverse=True)",
         (T + "web/test_web_inbox.py",),
     ),
     Mutation(

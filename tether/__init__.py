@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from tether._policies import Budgets as Budgets
     from tether._policies import ContextPolicy as ContextPolicy
     from tether._policies import LlmPolicy as LlmPolicy
+    from tether._questions import ask_person as ask_person
     from tether._run_io import AgentResult as AgentResult
     from tether._run_io import ApprovalDecision as ApprovalDecision
     from tether._run_io import ModelSwitch as ModelSwitch
@@ -121,6 +122,7 @@ _EXPORTS = {
     "Budgets": "tether._policies",
     "ContextPolicy": "tether._policies",
     "LlmPolicy": "tether._policies",
+    "ask_person": "tether._questions",
     "AgentResult": "tether._run_io",
     "ApprovalDecision": "tether._run_io",
     "ModelSwitch": "tether._run_io",
@@ -170,6 +172,7 @@ __all__ = [
     "ToolError",
     "UnknownAgentError",
     "Usage",
+    "ask_person",
     "connect",
     "subagent",
     "tool",

@@ -105,8 +105,9 @@ def digest_of(text: str) -> str:
     return digest(parse(text))
 
 
-def check(schema: dict[str, Any] | None, value: dict[str, Any]) -> None:
-    """Raise `ArgumentsError` naming the first few places where `value` breaks `schema`.
+def check(schema: dict[str, Any] | None, value: Any, *, name: str = "") -> None:
+    """Raise `ArgumentsError` naming the first few places where `value` breaks `schema`
+    (`name`: what the places are named under, e.g. `answer.quantity`; default none).
 
     Covers what Tether's strict tool schemas use (types, properties, required,
     additionalProperties, items, enum, const, anyOf/oneOf/allOf, $ref into $defs,
@@ -119,7 +120,7 @@ def check(schema: dict[str, Any] | None, value: dict[str, Any]) -> None:
     if not schema:
         return
     problems: list[str] = []
-    _check(schema, value, "", schema, problems, 0)
+    _check(schema, value, name, schema, problems, 0)
     if problems:
         raise ArgumentsError("; ".join(problems[:5]))
 

@@ -1,4 +1,4 @@
-"""Driving agent runs from code: start, chat, approve, reject, read.
+"""Driving agent runs from code: start, chat, approve, reject, answer, read.
 
     client = await tether.connect()
     signer = tether.Signer.from_file("ada.key", name="ada@example.com")
@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from pydantic import BaseModel
 from temporalio.client import Client, WorkflowHandle, WorkflowQueryFailedError
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
@@ -33,6 +35,8 @@ from tether._run_io import (
     AgentResult,
     ApprovalDecision,
     PendingApproval,
+    PendingQuestion,
+    QuestionAnswer,
     RunState,
     budget_fields,
 )
@@ -46,6 +50,7 @@ if TYPE_CHECKING:
     from tether._agents import Agent
 
 POLL_SECONDS = 0.1
+T = TypeVar("T")
 
 
 class RunExists(ValueError):
@@ -198,19 +203,30 @@ class AgentRun:
     async def wait_for_approval(self, *, within: float = 60) -> list[PendingApproval]:
         """Until at least one call waits for a person (TimeoutError after `within`
         seconds, also while no worker answers). Polls the `state` query."""
+        nothing = f"no call of run {self.id} waited for approval"
+        return await self._poll(lambda s: s.pending_approvals, within, nothing)
+
+    async def pending_questions(self) -> list[PendingQuestion]:
+        """The questions the agent asked a person, unanswered now."""
+        return (await self.state()).pending_questions
+
+    async def wait_for_question(self, *, within: float = 60) -> list[PendingQuestion]:
+        """Until at least one question waits for an answer (TimeoutError after `within`
+        seconds, also while no worker answers). Polls the `state` query."""
+        nothing = f"run {self.id} asked no question"
+        return await self._poll(lambda s: s.pending_questions, within, nothing)
+
+    async def _poll(
+        self, waiting: Callable[[RunState], list[T]], within: float, nothing: str
+    ) -> list[T]:
         try:
             async with asyncio.timeout(within):
-                return await self._poll_approvals()
+                while True:
+                    if found := waiting(await self.state()):
+                        return found
+                    await asyncio.sleep(POLL_SECONDS)
         except TimeoutError:
-            raise TimeoutError(
-                f"no call of run {self.id} waited for approval in {within:g} s"
-            ) from None
-
-    async def _poll_approvals(self) -> list[PendingApproval]:
-        while True:
-            if pending := (await self.state()).pending_approvals:
-                return pending
-            await asyncio.sleep(POLL_SECONDS)
+            raise TimeoutError(f"{nothing} in {within:g} s") from None
 
     async def send(self, text: str) -> str:
         """Send a chat message; returns the agent's reply once it has answered."""
@@ -295,6 +311,60 @@ class AgentRun:
             "decide", decision, result_type=PendingApproval
         )
         return call
+
+    async def answer(
+        self,
+        question: PendingQuestion | str,
+        value: Any,
+        *,
+        signer: Signer | None = None,
+        answerer: str | None = None,
+    ) -> PendingQuestion:
+        """Answer a question the agent asked a person.
+
+        Args:
+            question: The `PendingQuestion` you showed them, or its call id.
+            value: The answer: a str, a number, a list or dict, or a pydantic model
+                instance; sent as JSON, which must match the question's schema (one of
+                its choices, the tool's answer type, or text).
+            signer: Signs the answer for this run and question, as `approve` signs a
+                decision (a run accepts unsigned answers only if its agent accepts
+                unsigned decisions).
+            answerer: Who answers (default the signer's `name`).
+
+        Returns:
+            The question answered.
+        """
+        if isinstance(value, BaseModel):
+            value = value.model_dump(mode="json")
+        shown = question if isinstance(question, PendingQuestion) else None
+        if shown is None:
+            found = [q for q in await self.pending_questions() if q.call_id == question]
+            shown = found[0] if found else None  # an unknown id: the run says so
+        answer = QuestionAnswer(
+            call_id=shown.call_id if shown else str(question),
+            value=json.dumps(value, ensure_ascii=False),
+            answerer=answerer,
+        )
+        if signer is not None and shown is not None:
+            answer = signer.sign_answer(
+                answer,
+                question=shown,
+                namespace=self._client.namespace,
+                workflow_id=self.id,
+                first_run_id=await first_run_id(self.handle),
+            )
+        return await self.send_answer(answer)
+
+    async def send_answer(self, answer: QuestionAnswer) -> PendingQuestion:
+        """Send an answer as it is (see `Signer.sign_answer`); the run's validator
+        refuses one for an unknown or already answered question, that does not match
+        the question's schema, without proof, or from someone who may not answer
+        (`WorkflowUpdateFailedError`)."""
+        asked: PendingQuestion = await self.handle.execute_update(
+            "answer", answer, result_type=PendingQuestion
+        )
+        return asked
 
     async def end(self) -> None:
         """End a chat once the messages it received are answered."""

@@ -172,6 +172,32 @@ class ApprovalDecided(Event):
     )
 
 
+class QuestionAsked(Event):
+    """The agent asked a person a question (an `ask_person` call), which waits for an
+    answer until `expires_at`."""
+
+    type: Literal["question_asked"] = "question_asked"
+    turn: int
+    call_id: str
+    tool: str
+    question: str
+    choices: list[str] | None = None
+    expires_at: datetime
+
+
+class QuestionAnswered(Event):
+    """A question was answered (`answer`, as JSON, by `answered_by`), or nobody answered
+    in time (`timed_out`)."""
+
+    type: Literal["question_answered"] = "question_answered"
+    turn: int
+    call_id: str
+    tool: str
+    answer: str | None = Field(default=None, description="The answer as JSON; None if none came.")
+    answered_by: str | None = Field(default=None, description="Who answered (`person` if unnamed).")
+    timed_out: bool = False
+
+
 class UserMessage(Event):
     """A user message the run took into the conversation (the prompt, a chat message)."""
 
@@ -228,6 +254,8 @@ RunEvent = Annotated[
     | ToolCallFinished
     | ApprovalWaiting
     | ApprovalDecided
+    | QuestionAsked
+    | QuestionAnswered
     | UserMessage
     | ModelSwitched
     | BudgetReached

@@ -146,6 +146,22 @@ class McpTarget(BaseModel):
     )
 
 
+class QuestionSpec(BaseModel):
+    """How an `ask_person` tool asks: what an answer must be, for how long it waits and
+    who may answer (see tether/_questions.py)."""
+
+    answer: dict[str, Any] | None = Field(
+        default=None,
+        description="The JSON schema an answer must match when the model offers no "
+        "choices; None: free text.",
+    )
+    timeout_seconds: float = Field(gt=0, description="How long a question waits.")
+    answerers: list[str] | None = Field(
+        default=None,
+        description="Who may answer; None: the agent's approvers (anyone if it names none).",
+    )
+
+
 class ToolSpec(ToolOptionsSpec):
     """What the workflow needs to know to schedule a tool (its code stays in the worker),
     and what the model is shown of it, as the run recorded them."""
@@ -157,11 +173,14 @@ class ToolSpec(ToolOptionsSpec):
         description="The JSON schema of the arguments: strict for Tether's tools, the "
         "server's own for MCP tools.",
     )
-    builtin: Literal["wait", "subagent"] | None = Field(
+    builtin: Literal["wait", "subagent", "ask_person"] | None = Field(
         default=None, description="Run by the workflow itself instead of an activity."
     )
     agent: str | None = Field(
         default=None, description="The agent a `subagent` tool runs as a child workflow."
+    )
+    question: QuestionSpec | None = Field(
+        default=None, description="How an `ask_person` tool asks its question."
     )
     strict: bool = Field(
         default=True,

@@ -16,6 +16,7 @@ from tether._trust import ApprovalRules
 RunStatus = Literal[
     "running",
     "awaiting_approval",  # a tool call waits for a human's decision
+    "awaiting_answer",  # the agent asked a person a question (ask_person) and waits
     "awaiting_user",  # a chat run has answered and waits for the next message
     "completed",
     "max_turns",  # budget: model calls for one user message
@@ -28,9 +29,9 @@ RunStatus = Literal[
     "failed",
     "cancelled",
 ]
-"""Where a run is: running or waiting (`running`, `awaiting_approval`, `awaiting_user`),
-or how it ended (`completed`, a budget's status, `invalid_output`, `failed`,
-`cancelled`). The `AgentStatus` search attribute holds it too."""
+"""Where a run is: running or waiting (`running`, `awaiting_approval`, `awaiting_answer`,
+`awaiting_user`), or how it ended (`completed`, a budget's status, `invalid_output`,
+`failed`, `cancelled`). The `AgentStatus` search attribute holds it too."""
 
 
 class JudgeVerdict(BaseModel):
@@ -140,6 +141,56 @@ class ApprovalDecision(BaseModel):
         default=None,
         description="Set by the run on a decision its approval policy took (the rule, the "
         "judge's verdict); `decide` refuses a decision that carries one.",
+    )
+
+
+class PendingQuestion(BaseModel):
+    """A question the agent asked a person (an `ask_person` call), waiting for an answer."""
+
+    call_id: str
+    tool: str
+    question: str
+    choices: list[str] | None = Field(
+        default=None,
+        description="The answers the model offered; None: any answer `answer_schema` takes.",
+    )
+    answer_schema: dict[str, Any] = Field(
+        description="The JSON schema an answer must match (the choices as an enum, the "
+        "tool's answer type, or free text).",
+    )
+    turn: int
+    since: datetime
+    expires_at: datetime = Field(description="Counts as unanswered after this (UTC).")
+
+
+class QuestionAnswer(BaseModel):
+    """A person's answer to a pending question, sent by the `answer` update."""
+
+    call_id: str | None = Field(
+        default=None, description="None answers the only pending question (refused if several)."
+    )
+    value: str = Field(
+        max_length=MAX_PROMPT_CHARS,
+        description="The answer as JSON (a string answer is a JSON string), checked against "
+        "the question's schema before it reaches history.",
+    )
+    answerer: str | None = Field(
+        default=None,
+        max_length=MAX_NAME_CHARS,
+        description="Who answers: proven by `signature` like an approver's decision, and "
+        "checked against the question's answerers when it names them.",
+    )
+    signed_at: AwareDatetime | None = Field(
+        default=None, description="When the answer was signed (the signer's clock)."
+    )
+    key: str | None = Field(
+        default=None, max_length=200, description="The signer's public key (`ssh-ed25519 AAAA...`)."
+    )
+    signature: str | None = Field(
+        default=None,
+        max_length=200,
+        description="Ed25519 signature (base64) over the answer and the run and question it "
+        "is for (see `tether.Signer`).",
     )
 
 
@@ -308,6 +359,9 @@ class RunState(BaseModel):
     error: str | None = None
     chat: bool = False
     pending_approvals: list[PendingApproval] = Field(default_factory=list)
+    pending_questions: list[PendingQuestion] = Field(
+        default_factory=list, description="Questions the agent asked a person, unanswered."
+    )
     decisions: list[DecidedCall] = Field(
         default_factory=list,
         description="The latest 100 decisions on this run's calls, oldest first (since "

@@ -8,7 +8,9 @@ the arguments shown, approve or reject, edited arguments, reason, approver and t
 it was signed), and the run's `decide` validator checks it against the public keys its
 agent trusts (`ApproverKeys`, recorded with the agent's spec, so a run keeps the keys it
 started with) before anything reaches history. A signature made for one run, call or
-set of arguments verifies nowhere else.
+set of arguments verifies nowhere else. An answer to a question the agent asked a person
+(`ask_person`) is signed the same way, over the question and the answer given
+(`Signer.sign_answer`), and checked by the run's `answer` validator.
 
 Keys are OpenSSH's: `ssh-ed25519 AAAA...` public keys, private keys in OpenSSH or PKCS#8
 PEM files (`ssh-keygen -t ed25519 -N '' -f approver` makes one). A person holds a key
@@ -22,21 +24,24 @@ import base64
 import json
 import os
 import stat
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from tether._run_io import ApprovalDecision, PendingApproval
+from tether._run_io import ApprovalDecision, PendingApproval, PendingQuestion, QuestionAnswer
 from tether._settings import ConfigurationError
 from tether._trust import ANY_NAME, ApproverKeys, fingerprint, parse_public_key, public_key_line
 
 SIGNING_KEY_VARIABLE = "TETHER_SIGNING_KEY"
-# Domain separation: a signature over a decision is never one over anything else.
+# Domain separation: a signature over a decision (or an answer) is never one over
+# anything else.
 MESSAGE_PREFIX = b"tether-decision/v1\n"
+ANSWER_PREFIX = b"tether-answer/v1\n"
 # How far a signer's clock may be ahead of the run's: a decision signed later than the
 # run's now plus this is refused. (No lower bound: the run, turn and call id already make
 # a signature good once, and a test server's clock may run days ahead.)
@@ -154,6 +159,47 @@ class Signer:
         signature = self._key.sign(message(unsigned, call, binding))
         return unsigned.model_copy(update={"signature": base64.b64encode(signature).decode()})
 
+    def sign_answer(
+        self,
+        answer: QuestionAnswer,
+        *,
+        question: PendingQuestion,
+        namespace: str,
+        workflow_id: str,
+        first_run_id: str,
+        answerer: str | None = None,
+        at: datetime | None = None,
+    ) -> QuestionAnswer:
+        """`answer`, signed for `question` of one run (`AgentRun.answer` fills these in).
+
+        Args:
+            answer: The answer (its call id is taken from `question`).
+            question: The pending question, as the person was shown it.
+            namespace: The run's namespace.
+            workflow_id: The run's workflow id.
+            first_run_id: The first run id of that workflow id.
+            answerer: Who answers (default the answer's `answerer`, else `name`).
+            at: When it was answered (default now).
+
+        Returns:
+            The answer with `answerer`, `signed_at`, `key` and `signature` set.
+        """
+        who = answerer or answer.answerer or self.name
+        if not who:
+            raise ValueError("say who answers: pass answerer=, or give the Signer a name")
+        unsigned = answer.model_copy(
+            update={
+                "call_id": question.call_id,
+                "answerer": who,
+                "signed_at": (at or datetime.now(UTC)).astimezone(UTC),
+                "key": self.public_key,
+                "signature": None,
+            }
+        )
+        binding = Binding(namespace, workflow_id, first_run_id)
+        signature = self._key.sign(answer_message(unsigned, question, binding))
+        return unsigned.model_copy(update={"signature": base64.b64encode(signature).decode()})
+
 
 def _private_key(data: bytes, where: Path) -> Ed25519PrivateKey:
     try:
@@ -181,7 +227,6 @@ class Binding:
 
 def message(decision: ApprovalDecision, call: PendingApproval, binding: Binding) -> bytes:
     """The bytes a decision's signature covers."""
-    signed_at = decision.signed_at.astimezone(UTC).isoformat() if decision.signed_at else None
     fields = {
         "namespace": binding.namespace,
         "workflow_id": binding.workflow_id,
@@ -193,10 +238,34 @@ def message(decision: ApprovalDecision, call: PendingApproval, binding: Binding)
         "arguments": decision.arguments,
         "reason": decision.reason,
         "approver": decision.approver,
-        "signed_at": signed_at,
+        "signed_at": _when(decision.signed_at),
     }
-    text = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-    return MESSAGE_PREFIX + text.encode()
+    return MESSAGE_PREFIX + _canonical(fields)
+
+
+def answer_message(answer: QuestionAnswer, question: PendingQuestion, binding: Binding) -> bytes:
+    """The bytes an answer's signature covers: the question asked as well as the answer,
+    so an answer signed for one question verifies for no other."""
+    fields = {
+        "namespace": binding.namespace,
+        "workflow_id": binding.workflow_id,
+        "first_run_id": binding.first_run_id,
+        "turn": question.turn,
+        "call_id": question.call_id,
+        "question": question.question,
+        "value": answer.value,
+        "answerer": answer.answerer,
+        "signed_at": _when(answer.signed_at),
+    }
+    return ANSWER_PREFIX + _canonical(fields)
+
+
+def _when(signed_at: datetime | None) -> str | None:
+    return signed_at.astimezone(UTC).isoformat() if signed_at else None
+
+
+def _canonical(fields: dict[str, Any]) -> bytes:
+    return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
 
 
 def check_signature(
@@ -210,38 +279,66 @@ def check_signature(
     """Raise ValueError (one line) unless `decision` is proven under `trust`: signed by
     a trusted key allowed to sign for its approver, for this run and call, in time.
     Pure: the update's validator runs it."""
-    if decision.signature is None or decision.key is None or decision.signed_at is None:
+    proof = Proof(decision.approver, decision.key, decision.signature, decision.signed_at)
+    _check_proof(trust, proof, lambda: message(decision, call, binding), now=now, what="decision")
+
+
+def check_answer_signature(
+    trust: ApproverKeys,
+    answer: QuestionAnswer,
+    question: PendingQuestion,
+    binding: Binding,
+    *,
+    now: datetime,
+) -> None:
+    """As `check_signature`, for an answer to `question`."""
+    proof = Proof(answer.answerer, answer.key, answer.signature, answer.signed_at)
+    signed = lambda: answer_message(answer, question, binding)  # noqa: E731
+    _check_proof(trust, proof, signed, now=now, what="answer")
+
+
+class Proof(NamedTuple):
+    """Who a decision or an answer says made it, and the signature that proves it."""
+
+    who: str | None
+    key: str | None
+    signature: str | None
+    signed_at: datetime | None
+
+
+def _check_proof(
+    trust: ApproverKeys, proof: Proof, signed: Callable[[], bytes], *, now: datetime, what: str
+) -> None:
+    if proof.signature is None or proof.key is None or proof.signed_at is None:
         if trust.unsigned:
             return
         raise ValueError(
-            "decision refused: it is unsigned, and this run accepts only decisions signed "
-            f"by a key it trusts (tether approve signs with the key file {SIGNING_KEY_VARIABLE} "
-            "names)"
+            f"{what} refused: it is unsigned, and this run accepts only {what}s signed "
+            f"by a key it trusts (tether approve and tether answer sign with the key file "
+            f"{SIGNING_KEY_VARIABLE} names)"
         )
     try:
-        key = parse_public_key(decision.key)
+        key = parse_public_key(proof.key)
         line = public_key_line(key)
     except ValueError:
-        raise ValueError("decision refused: its key is not an ssh-ed25519 public key") from None
+        raise ValueError(f"{what} refused: its key is not an ssh-ed25519 public key") from None
     names = trust.names_for(line)
     if names is None:
         raise ValueError(
-            f"decision refused: signed by a key this run does not trust ({fingerprint(line)})"
+            f"{what} refused: signed by a key this run does not trust ({fingerprint(line)})"
         )
-    if ANY_NAME not in names and decision.approver not in names:
-        raise ValueError(
-            f"decision refused: key {fingerprint(line)} may not sign for {decision.approver!r}"
-        )
+    if ANY_NAME not in names and proof.who not in names:
+        raise ValueError(f"{what} refused: key {fingerprint(line)} may not sign for {proof.who!r}")
     try:
-        signature = base64.b64decode(decision.signature, validate=True)
-        key.verify(signature, message(decision, call, binding))
+        signature = base64.b64decode(proof.signature, validate=True)
+        key.verify(signature, signed())
     except (InvalidSignature, ValueError):
         raise ValueError(
-            "decision refused: its signature does not verify for this run and call "
+            f"{what} refused: its signature does not verify for this run and call "
             "(made for another, or altered)"
         ) from None
-    if decision.signed_at > now + CLOCK_SKEW:
+    if proof.signed_at > now + CLOCK_SKEW:
         raise ValueError(
-            f"decision refused: signed at {decision.signed_at:%Y-%m-%d %H:%M:%S} UTC, "
+            f"{what} refused: signed at {proof.signed_at:%Y-%m-%d %H:%M:%S} UTC, "
             "in the run's future (is the signer's clock right?)"
         )

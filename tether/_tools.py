@@ -32,7 +32,7 @@ from tether import _arguments
 from tether._approval_policy import ApprovalPolicy
 from tether._deprecation import deprecated
 from tether._limits import result_bytes_limit
-from tether._records import ToolOptionsSpec, ToolSpec, retry_record
+from tether._records import QuestionSpec, ToolOptionsSpec, ToolSpec, retry_record
 from tether._run_io import ApprovalDecision
 from tether._schema import drop_nulls_for_defaults, strict_schema
 from tether._validation import describe
@@ -169,9 +169,19 @@ class Tool:
     def max_result_bytes(self) -> int | None:
         return self.spec.max_result_bytes
 
-    def builtin(self, kind: Literal["wait", "subagent"], *, agent: str | None = None) -> Tool:
-        """This tool, run by the workflow itself (Tether's `WAIT` and `subagent`)."""
-        self.spec = self.spec.model_copy(update={"builtin": kind, "agent": agent})
+    def builtin(
+        self,
+        kind: Literal["wait", "subagent", "ask_person"],
+        *,
+        agent: str | None = None,
+        question: QuestionSpec | None = None,
+    ) -> Tool:
+        """This tool, run by the workflow itself (Tether's `WAIT`, `subagent` and
+        `ask_person`)."""
+        update: dict[str, Any] = {"builtin": kind, "agent": agent}
+        if question is not None:
+            update["question"] = question
+        self.spec = self.spec.model_copy(update=update)
         return self
 
     def openai_schema(self) -> dict[str, Any]:

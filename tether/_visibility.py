@@ -19,7 +19,7 @@ from temporalio.client import WorkflowExecution
 from temporalio.common import SearchAttributeKey
 
 from tether import _arguments
-from tether._run_io import DecidedCall, PendingApproval, PolicyVerdict, RunState
+from tether._run_io import DecidedCall, PendingApproval, PendingQuestion, PolicyVerdict, RunState
 from tether._search_attributes import AGENT_NAME, AGENT_STATUS, AGENT_TOKENS, AGENT_TURNS
 
 AGENT_NAME_KEY = SearchAttributeKey.for_keyword(AGENT_NAME)
@@ -43,6 +43,8 @@ DETAILS_INPUT_CHARS = 2_000
 SUMMARY_ARGS_CHARS = 80
 # What Temporal keeps of a summary (the server's limit.userMetadataSummarySize).
 LABEL_BYTES = 400
+# How much of a question a timer's label shows.
+QUESTION_LABEL_CHARS = 120
 SUMMARY_NAME_CHARS = 64
 DETAILS_RESULT_CHARS = 600
 # How a person decides a waiting call, whatever started the run.
@@ -138,6 +140,44 @@ def approval_summary(call: PendingApproval, workflow_id: str) -> str:
     )
 
 
+def answer_command(workflow_id: str, question: PendingQuestion) -> str:
+    """The command that answers exactly `question`."""
+    return f"{CLI} answer {workflow_id} --call {question.call_id} ANSWER"
+
+
+def question_summary(question: PendingQuestion, workflow_id: str) -> str:
+    """The label of the timer a question waits on: the question (cut), until when, and
+    the command that answers it; without the question and the command when they would
+    not fit in a label (the current details have them)."""
+    until = f"until {question.expires_at:%Y-%m-%d %H:%M} UTC"
+    asked = _short(" ".join(question.question.split()), QUESTION_LABEL_CHARS)
+    command = answer_command(workflow_id, question)
+    label = f"waiting for a person to answer {asked!r} · {command} · {until}"
+    if len(label.encode()) <= LABEL_BYTES:
+        return label
+    return (
+        f"waiting for a person to answer a question (call {_short(question.call_id, 40)}): "
+        f"read it in the run's current details · {until}"
+    )
+
+
+def question_details(pending: list[PendingQuestion], workflow_id: str) -> list[str]:
+    """Markdown paragraphs for the questions that wait for a person."""
+    lines: list[str] = []
+    for question in pending:
+        choices = question.choices
+        lines += [
+            f"**Waiting for a person** to answer (`{question.tool}`, call "
+            f"`{question.call_id}`), until {question.expires_at:%Y-%m-%d %H:%M} UTC:",
+            code(question.question),
+            "Choices: " + ", ".join(inline(c) for c in choices)
+            if choices
+            else "The answer's schema: " + code(json.dumps(question.answer_schema)),
+            f"Answer with `{answer_command(workflow_id, question)}`.",
+        ]
+    return lines
+
+
 def policy_line(verdict: PolicyVerdict) -> str:
     """What an approval policy said of a call, for a person: the rule that matched, what
     it does, and a judge's verdict with its reasoning."""
@@ -205,7 +245,9 @@ def current_details(
     ]
     if state.pending_approvals:
         lines += approval_details(state.pending_approvals, workflow_id, found)
-    elif waiting_for:
+    if state.pending_questions:
+        lines += question_details(state.pending_questions, workflow_id)
+    if waiting_for and not (state.pending_approvals or state.pending_questions):
         lines.append(f"waiting for: {waiting_for}")
     if state.error:
         lines += ["error:", code(state.error)]

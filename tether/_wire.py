@@ -114,6 +114,7 @@ ToolErrorKind = Literal[
     "tool_error",
     "rejected",
     "unavailable",
+    "unanswered",  # a question to a person (ask_person) that nobody answered in time
 ]
 
 

@@ -21,6 +21,9 @@ history keeps. Each automatic decision is recorded
 like a person's (`PolicyVerdict`: the rule, the judge's verdict), bound to the digest of
 the arguments it let run; `tether status`, the transcript, the events and the web UI
 show it.
+
+A question the agent asks a person (`tether.ask_person`) waits as a `PendingQuestion`
+and is answered by a `QuestionAnswer` (`AgentRun.answer`), proven like a decision.
 """
 
 from __future__ import annotations
@@ -40,7 +43,13 @@ from tether._approval_policy import (
     context,
 )
 from tether._public import rehome_all
-from tether._run_io import DecidedCall, JudgeVerdict, PolicyVerdict
+from tether._run_io import (
+    DecidedCall,
+    JudgeVerdict,
+    PendingQuestion,
+    PolicyVerdict,
+    QuestionAnswer,
+)
 
 __all__ = [
     "Action",
@@ -52,7 +61,9 @@ __all__ = [
     "Judge",
     "JudgeVerdict",
     "NeedsCheck",
+    "PendingQuestion",
     "PolicyVerdict",
+    "QuestionAnswer",
     "Rule",
     "Value",
     "arg",

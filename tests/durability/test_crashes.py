@@ -13,6 +13,8 @@ places each kill deterministically:
   refund commits, and the worker dies before its completion gets through;
 - a refund waiting for a person's approval: nothing is in flight, the worker dies, and
   the person approves through `tether approve` once a new worker runs;
+- a question the agent asked a person (`ask_person`): nothing is in flight, the worker
+  dies, and the person answers through `tether answer` once a new worker runs;
 - a refund its approval policy's judge model reviews: the judge holds its first request
   open until the kill.
 """
@@ -43,6 +45,7 @@ from tests.support.processes import (
     model_env,
     process_env,
     target,
+    tether_env,
     tether_worker,
     worker_process,
 )
@@ -354,6 +357,31 @@ async def test_killed_while_a_refund_waits_for_approval(
     assert runs_per_key(ledger, "notices") == once_per_run([run])
     # Nothing was in flight at the kill, so nothing ran twice.
     assert await retried_activities(run) == []
+
+
+async def test_killed_while_a_question_waits_for_an_answer(
+    dev_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    queue = f"crash-{uuid.uuid4().hex[:8]}"
+    env = tether_env(target(dev_env), queue)
+    agents = "tests.support.question_agents"
+    offline = (f"{agents}:REGISTRY", "--offline", f"{agents}:SCRIPTS")
+    with tether_worker(env, tmp_path / "first.log", *offline) as first:
+        run = await AgentRun.start(
+            dev_env.client, "order-picker", "My order is broken.", task_queue=queue
+        )
+        (asked,) = await run.wait_for_question()
+        first.kill()
+        first.wait()
+    with tether_worker(env, tmp_path / "second.log", *offline):
+        # The new worker rebuilds the waiting question from history, or the workflow's
+        # validator would refuse an answer for this call id.
+        answered = cli(env, "answer", run.id, "--call", asked.call_id, "A-1001")
+        (result,) = await results_within([run.handle], 60, worker_logs(tmp_path))
+
+    assert answered.returncode == 0, answered.stderr
+    assert result.status == "completed" and result.answer == "You mean order A-1001."
+    assert await retried_activities(run.handle) == []
 
 
 @pytest.mark.parametrize("mode", MODES)

@@ -5,6 +5,7 @@ tests/demo/test_pipeline_replay.py."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -129,6 +130,15 @@ CLAIMS: dict[str, Callable[[Recorded], bool]] = {
         answered("completed", "refunded $899.00")(r)
         and r.decisions == []
         and r.activities.count(CHECK_ACTIVITY) == 1
+    ),
+    # A person answered the agent's question, which the model then told the user; or
+    # nobody did, and no answer reached history.
+    "question-answered": lambda r: (
+        answered("completed", "You mean order A-1002.")(r)
+        and [json.loads(a.value) for a in r.answers] == ["A-1002"]
+    ),
+    "question-unanswered": lambda r: (
+        answered("completed", "Nobody told me which order you mean.")(r) and r.answers == []
     ),
 }
 

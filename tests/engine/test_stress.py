@@ -1,5 +1,6 @@
 """Runs steered at random moments replay: many runs at once on a dev server, with chat
-messages, approvals, rejections, cancels and ends sent while model calls are slow, and
+messages, approvals, rejections, answers to an agent's questions (some malformed, so
+refused), cancels and ends sent while model calls are slow, and
 every history they wrote (each run of a conversation that continued-as-new) replayed on
 the current code. Their refunds are decided by an approval policy: a rule lets some run,
 a judge model (as slow, and answering at random) reviews the others, and a person
@@ -26,6 +27,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from tests.support.ledger import SEEDED_CUSTOMER, seed_orders
 from tests.support.order_desk import JUDGE, SCRIPTS, SHORT_RUNS, refund_prompt
+from tests.support.question_agents import ORDER_PICKER, ORDERS, pick_order_script
 from tests.support.waiting import closed
 from tether import AgentRegistry, AgentRun
 from tether._replay import replay
@@ -36,7 +38,7 @@ from tether.testing import SIGNER, ScriptedLLM, Slow, Step, say, worker
 from tether.workflow import AgentWorkflow
 
 SEEDS = [int(os.environ["TETHER_STRESS_SEED"])] if "TETHER_STRESS_SEED" in os.environ else [1, 2, 3]
-CHATS, SINGLES = 10, 10
+CHATS, SINGLES, QUESTIONS = 10, 10, 5
 MESSAGES = ["Where is order {o}?", "Order {o} arrived broken, refund it.", "Thanks!"]
 # Refunds of even-numbered orders need nobody; the judge reviews the others.
 POLICY = ApprovalPolicy(
@@ -62,7 +64,8 @@ def slow_scripts(rng: random.Random) -> dict[str, Callable[[list[dict[str, Any]]
         verdict = rng.choice(["approve", "refuse", "unsure"])
         return say(json.dumps({"verdict": verdict, "reasoning": "stress"}))
 
-    return {name: late(script) for name, script in {**SCRIPTS, JUDGE.name: judge}.items()}
+    scripts = {**SCRIPTS, JUDGE.name: judge, ORDER_PICKER.name: pick_order_script}
+    return {name: late(script) for name, script in scripts.items()}
 
 
 async def quietly(action: Awaitable[object]) -> None:
@@ -113,6 +116,21 @@ async def steer_single(run: AgentRun, rng: random.Random) -> None:
     await decider
 
 
+async def steer_question(run: AgentRun, rng: random.Random) -> None:
+    """Cancel the run, or answer its question once it asks, at random moments; a
+    malformed answer first, at times, which the run refuses."""
+    await asyncio.sleep(rng.uniform(0, 0.5))
+    if rng.random() < 0.2:
+        await quietly(run.cancel())
+    else:
+        (question,) = await run.wait_for_question(within=60)
+        if rng.random() < 0.5:
+            await quietly(run.answer(question, "A-9999", signer=SIGNER))
+        await asyncio.sleep(rng.uniform(0, 0.3))
+        await quietly(run.answer(question, rng.choice(ORDERS), signer=SIGNER))
+    await closed(run.handle, within=90, every=0.2)
+
+
 async def every_history(env: WorkflowEnvironment, workflow_ids: list[str]) -> list[WorkflowHistory]:
     """Each run of each conversation (continue-as-new makes several)."""
     histories = []
@@ -130,7 +148,7 @@ async def test_runs_steered_at_random_moments_all_replay(
     rng = random.Random(seed)
     orders = seed_orders(ledger, [f"R-{3000 + i}" for i in range(CHATS + SINGLES)])
     with ScriptedLLM(scripts=slow_scripts(rng)) as llm:
-        async with worker(dev_env.client, AgentRegistry([DESK]), llm) as w:
+        async with worker(dev_env.client, AgentRegistry([DESK, ORDER_PICKER]), llm) as w:
             tag = uuid.uuid4().hex[:6]
             steering = []
             for i, order in enumerate(orders):
@@ -143,8 +161,15 @@ async def test_runs_steered_at_random_moments_all_replay(
                     steering.append(steer_chat(run, order, random.Random(rng.random())))
                 else:
                     steering.append(steer_single(run, random.Random(rng.random())))
+            for i in range(QUESTIONS):
+                run = await AgentRun.start(
+                    dev_env.client, ORDER_PICKER.name, "My order is broken.",
+                    id=f"stress-{tag}-q{i}", task_queue=w.task_queue,
+                )  # fmt: skip
+                steering.append(steer_question(run, random.Random(rng.random())))
             await asyncio.wait_for(asyncio.gather(*steering), 180)
             ids = [f"stress-{tag}-{i}" for i in range(len(orders))]
+            ids += [f"stress-{tag}-q{i}" for i in range(QUESTIONS)]
             histories = await every_history(dev_env, ids)
     verdicts = await replay(histories, workflows=[AgentWorkflow], converter=TETHER_CONVERTER)
     broken = [(v.workflow_id, v.problem) for v in verdicts if not v.compatible]
@@ -166,6 +191,14 @@ async def test_runs_steered_at_random_moments_all_replay(
         == "decide"
     ]  # fmt: skip
     assert decided, "nothing was approved or rejected"
+    answered = [
+        e for e in events
+        if e.HasField("workflow_execution_update_accepted_event_attributes")
+        and e.workflow_execution_update_accepted_event_attributes.accepted_request.input.name
+        == "answer"
+    ]  # fmt: skip
+    assert answered, "no question was answered"
+    assert not any(b"A-9999" in e.SerializeToString() for e in events), "a refused answer"
     judged = [
         e for e in events
         if e.activity_task_scheduled_event_attributes.activity_type.name == JUDGE_ACTIVITY

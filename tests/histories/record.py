@@ -34,6 +34,13 @@ from support_desk.scripts import SCRIPTS
 from tests.support.approvals import approval
 from tests.support.llm_agents import QUICK_RETRY, TRIAGE, WITH_FALLBACK
 from tests.support.mcp_agents import SIDE_EFFECTS, notetaker, stdio_notes
+from tests.support.question_agents import (
+    ORDERS,
+    pick_order_script,
+    question_asked,
+    signed_answer,
+)
+from tests.support.question_agents import REGISTRY as QUESTIONS
 from tests.support.recorded_histories import GENERATION
 from tests.support.runs import AgentHandle
 from tests.support.waiting import until
@@ -389,6 +396,16 @@ def lead_and_helper(llm: ScriptedLLM) -> AgentInput:
     return AgentInput(agent="lead", prompt="What is the answer?")
 
 
+def which_order(llm: ScriptedLLM) -> AgentInput:
+    llm.responder = pick_order_script
+    return AgentInput(agent="order-picker", prompt="My order arrived broken.")
+
+
+async def answer_which_order(run: AgentHandle) -> None:
+    (question,) = await question_asked(run)
+    await run.execute_update(AgentWorkflow.answer, signed_answer(run, question, ORDERS[1]))
+
+
 @dataclass(frozen=True)
 class Scenario:
     """A run to record: its input (scripting the model on the way), the agents that
@@ -440,6 +457,10 @@ SCENARIOS: dict[str, Scenario] = {
     "pipeline-judge-escalated": Scenario(
         pipeline_judge_escalated, REGISTRY, approve_the_pipelines_refund
     ),
+    # A question to a person (ask_person) with two choices: answered, or nobody answers
+    # within its two hours.
+    "question-answered": Scenario(which_order, QUESTIONS, answer_which_order),
+    "question-unanswered": Scenario(which_order, QUESTIONS),
 }
 
 

@@ -18,6 +18,7 @@ from tether import ApprovalDecision
 from tether._replay import load_history, replay
 from tether._temporal import TETHER_CONVERTER
 from tether._wire import LLM_ACTIVITY, LlmRequest
+from tether.approvals import QuestionAnswer
 
 T = TypeVar("T")
 GENERATIONS = Path(__file__).parents[1] / "histories"
@@ -34,7 +35,7 @@ GENERATIONS = Path(__file__).parents[1] / "histories"
 # calls on a worker's model queue when it limits them; v8: runs that name their
 # generation in their input (AgentInput.generation, as Tether's clients start them): no
 # patch marker, the agent's spec recorded with the first model call, statuses upserted
-# only from a wait for an approval on.
+# only from a wait for an approval on (and, within v8, questions a person answers).
 GENERATION = "v8"
 
 
@@ -63,6 +64,7 @@ class Recorded:
 
     result: Any  # of the run's result type; None: it did not complete (continued-as-new)
     decisions: list[ApprovalDecision]  # accepted `decide` updates
+    answers: list[QuestionAnswer]  # accepted `answer` updates
     continued_from: str  # the run id this run continued, or ""
     continued_as_new: bool
     activities: list[str]  # the type of each activity scheduled, in order
@@ -80,6 +82,7 @@ async def decode(payloads: Payloads, kind: type[T]) -> T:
 async def recorded(history: WorkflowHistory, result_type: type[BaseModel]) -> Recorded:
     result: Any = None
     decisions: list[ApprovalDecision] = []
+    answers: list[QuestionAnswer] = []
     summaries = 0
     started = history.events[0].workflow_execution_started_event_attributes
     for event in history.events:
@@ -90,6 +93,8 @@ async def recorded(history: WorkflowHistory, result_type: type[BaseModel]) -> Re
             request = event.workflow_execution_update_accepted_event_attributes.accepted_request
             if request.input.name == "decide":
                 decisions.append(await decode(request.input.args, ApprovalDecision))
+            if request.input.name == "answer":
+                answers.append(await decode(request.input.args, QuestionAnswer))
         scheduled = event.activity_task_scheduled_event_attributes
         if event.HasField("activity_task_scheduled_event_attributes") and (
             scheduled.activity_type.name == LLM_ACTIVITY
@@ -99,6 +104,7 @@ async def recorded(history: WorkflowHistory, result_type: type[BaseModel]) -> Re
     return Recorded(
         result=result,
         decisions=decisions,
+        answers=answers,
         continued_from=started.continued_execution_run_id,
         continued_as_new=last.HasField("workflow_execution_continued_as_new_event_attributes"),
         activities=[

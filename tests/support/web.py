@@ -86,17 +86,17 @@ async def _sign_in(http: httpx.AsyncClient, user: WebUser) -> httpx.AsyncClient:
     return http
 
 
-async def until_listed_waiting(client: Client, workflow_id: str, within: float = 30) -> None:
-    """Until Temporal's visibility lists the run as waiting for a person (it trails the
-    run by a moment)."""
-    query = f"{AGENT_STATUS} = 'awaiting_approval' AND WorkflowId = '{workflow_id}'"
+async def until_listed_waiting(
+    client: Client, workflow_id: str, within: float = 30, status: str = "awaiting_approval"
+) -> None:
+    """Until Temporal's visibility lists the run as waiting for a person (`status`; it
+    trails the run by a moment)."""
+    query = f"{AGENT_STATUS} = '{status}' AND WorkflowId = '{workflow_id}'"
 
     async def listed() -> bool:
         return bool([r async for r in client.list_workflows(query)])
 
-    await until(
-        listed, f"{workflow_id} never listed as awaiting_approval", within=within, every=0.2
-    )
+    await until(listed, f"{workflow_id} never listed as {status}", within=within, every=0.2)
 
 
 async def sign_in(page: Page, base: str, user: WebUser = LEAD) -> None:

@@ -1,11 +1,13 @@
 """An AG-UI client (the web guide's, with the `ag-ui-protocol` package's own types) runs
 agent turns through `tether web`: a refund asked for streams its tool calls and ends in
 an interrupt for the person's decision; the approval it resumes with is signed for the
-signed-in person; a message more streams its text."""
+signed-in person; a message more streams its text. A question the agent asks ends a turn
+in an interrupt too, answered by the next."""
 
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
 import uuid
 from datetime import UTC, datetime
@@ -26,12 +28,15 @@ from temporalio.testing import WorkflowEnvironment
 from tests.support.doc_blocks import ROOT, titled
 from tests.support.ledger import rows
 from tests.support.order_desk import ORDER_DESK, REGISTRY, order_desk_script, refund_prompt
+from tests.support.question_agents import ORDERS, WHICH_ORDER
+from tests.support.question_agents import REGISTRY as QUESTIONS
+from tests.support.question_agents import SCRIPTS as QUESTION_SCRIPTS
 from tests.support.web import CUSTOMER_USER, OUTSIDER, PASSWORD, USERS, served, signed_in
 from tether import ApproverKeys, PendingApproval, Signer
 from tether._web.agui import interrupted
 from tether.approvals import JudgeVerdict, PolicyVerdict
 from tether.testing import ScriptedLLM, worker
-from tether.web import WebConfig, create_app
+from tether.web import WebConfig, WebUser, create_app
 
 GUIDE = ROOT / "docs" / "guides" / "web.md"
 PROMPT = refund_prompt("A-1001")
@@ -96,6 +101,53 @@ async def test_an_agui_client_runs_turns_and_resumes_an_approval(
     )
     [(approver,)] = rows(ledger, "SELECT approved_by FROM refunds")
     assert approver == CUSTOMER_USER.name
+
+
+async def test_an_agui_client_answers_the_question_the_agent_asked(
+    dev_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    client = guide_client(tmp_path)
+    service = Signer.generate()
+    trust = ApproverKeys(keys={service.public_key: ["*"]})
+    asker = WebUser(
+        name="asked@shop.test",
+        agents=("order-picker",),
+        chat=("order-picker",),
+        decide=True,
+        password_hash=CUSTOMER_USER.password_hash,
+    )
+    thread = f"agui-{uuid.uuid4().hex[:8]}"
+    with ScriptedLLM(scripts=QUESTION_SCRIPTS) as llm:
+        async with worker(dev_env.client, QUESTIONS, llm, approver_keys=trust) as w:
+            config = WebConfig(
+                users={asker.name: asker}, signer=service, task_queue=w.task_queue,
+                agents=QUESTIONS,
+            )  # fmt: skip
+            async with served(create_app(config, client=dev_env.client)) as base:
+                http = await client.sign_in(base, asker.name, PASSWORD)
+                try:
+                    asked = await client.turn(http, "order-picker", client.say(thread, "Hi."))
+                    outcome = _finished(asked, "interrupt").outcome
+                    assert isinstance(outcome, RunFinishedInterruptOutcome)
+                    [interrupt] = outcome.interrupts
+                    resumed = await client.turn(
+                        http, "order-picker", client.answer(thread, interrupt.id, ORDERS[0])
+                    )
+                    _finished(resumed, "success")
+                finally:
+                    await http.aclose()
+
+    assert interrupt.reason == "tether.question" and interrupt.message == WHICH_ORDER
+    assert interrupt.response_schema == {
+        "type": "object",
+        "properties": {"answer": {"type": "string", "enum": ORDERS}},
+        "required": ["answer"],
+    }
+    results = [e for e in resumed if isinstance(e, ToolCallResultEvent)]
+    assert results[0].tool_call_id == interrupt.tool_call_id
+    assert json.loads(str(results[0].content)) == {"answer": ORDERS[0], "answered_by": asker.name}
+    text = "".join(e.delta for e in resumed if isinstance(e, TextMessageContentEvent))
+    assert text == f"You mean order {ORDERS[0]}."
 
 
 def _finished(events: list[object], outcome: str) -> RunFinishedEvent:

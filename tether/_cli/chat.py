@@ -205,6 +205,8 @@ async def reply_to(
             state = await ask_state(handle)
             if state is not None:
                 await approver.attend(handle, state.pending_approvals)
+                if isinstance(state, RunState):
+                    await approver.ask_questions(handle, state.pending_questions)
             if approver.undecided and leave_undecided:
                 sending.cancel()  # the message stays sent; only waiting stops
                 # Retrieved, or asyncio prints "Task exception was never retrieved".
@@ -229,7 +231,7 @@ async def until_answered(handle: Handle, approver: Approver) -> RunState | None:
     while True:
         state = await ask_state(handle)
         if isinstance(state, RunState):
-            if state.status not in ("running", "awaiting_approval"):
+            if state.status not in ("running", "awaiting_approval", "awaiting_answer"):
                 return state
             await approver.attend(handle, state.pending_approvals)
             if approver.undecided and not approver.ask:

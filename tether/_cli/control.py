@@ -1,4 +1,5 @@
-"""`approve`, `reject` and `cancel`: decisions a person sends to a run.
+"""`approve`, `reject`, `answer` and `cancel`: decisions (and answers) a person sends
+to a run.
 
 A decision names the call it is for and carries the digest of the arguments the person
 was shown, so it cannot land on another call, or on the same call id with other
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import sys
 from typing import Any
 
@@ -29,7 +31,9 @@ from tether._cli.common import (
 from tether._cli.follow import POLL_SECONDS, Waiting, decision_on, signed
 from tether._cli.history import execution_status
 from tether._cli.prompting import read_line
-from tether._run_io import ApprovalDecision, PendingApproval
+from tether._client import AgentRun
+from tether._questions import given_answer
+from tether._run_io import ApprovalDecision, PendingApproval, PendingQuestion
 from tether._validation import describe, json_object
 from tether._workflows.agent import AgentWorkflow
 
@@ -152,6 +156,43 @@ def checked_decision(**fields: object) -> ApprovalDecision:
     except ValueError as e:
         raise UserError(str(e)) from None
     return decision
+
+
+async def cmd_answer(args: argparse.Namespace) -> int:
+    """Answer a question the agent asked a person: VALUE is JSON, or plain text for a
+    question whose answer is text."""
+    signer = cli_signer()
+    client, _ = await open_run(args.id)
+    run = AgentRun.attach(client, args.id)
+    with explained(args.id):
+        question = await waiting_question(run, args.call, args.wait or 0)
+        value = given_answer(args.value, question)
+        # The workflow's validator refuses an answer its schema or its answerers refuse.
+        await run.answer(question, value, signer=signer, answerer=person())
+    given = json.dumps(value, ensure_ascii=False)
+    if args.json:
+        emit_json(
+            {"workflow_id": args.id, "call_id": question.call_id, "answer": value, "by": person()}
+        )
+    else:
+        asked = " ".join(question.question.split())
+        who = f"by {person()} · run {args.id}"
+        print(f"answered {asked!r} (call {question.call_id}) with {given} · {who}")
+    return 0
+
+
+async def waiting_question(run: AgentRun, call_id: str, wait: float) -> PendingQuestion:
+    """The question `call_id` that waits for an answer, after up to `wait` seconds."""
+    deadline = asyncio.get_running_loop().time() + wait
+    while True:
+        waiting = await run.pending_questions()
+        found = [q for q in waiting if q.call_id == call_id]
+        if found:
+            return found[0]
+        if asyncio.get_running_loop().time() >= deadline:
+            names = ", ".join(q.call_id for q in waiting) or "none"
+            raise UserError(f"no question {call_id!r} waits for an answer (waiting: {names})")
+        await asyncio.sleep(POLL_SECONDS)
 
 
 async def cmd_cancel(args: argparse.Namespace) -> int:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
-from temporalio.client import WorkflowHandle, WorkflowQueryFailedError
+from temporalio.client import WorkflowHandle, WorkflowQueryFailedError, WorkflowUpdateFailedError
+from temporalio.exceptions import FailureError
 from temporalio.service import RPCError
 
 from tether._cli.common import cli_signer, decide_command, numbered, person, prog, shown_call
@@ -17,9 +19,10 @@ from tether._cli.notices import Notices
 from tether._cli.prompting import read_line
 from tether._cli.reading import ask_state, ask_transcript
 from tether._client import first_run_id
-from tether._run_io import ApprovalDecision, PendingApproval
+from tether._questions import given_answer
+from tether._run_io import ApprovalDecision, PendingApproval, PendingQuestion, QuestionAnswer
 from tether._signing import Signer
-from tether._visibility import policy_line
+from tether._visibility import answer_command, policy_line
 from tether._workflows.agent import AgentWorkflow
 from tether._workflows.pipeline import PipelineState
 
@@ -67,6 +70,53 @@ class Approver:
                 self.decided.add(call.call_id)
             else:
                 self.undecided.append(call)
+
+    async def ask_questions(
+        self, handle: WorkflowHandle[Any, Any], pending: list[PendingQuestion]
+    ) -> None:
+        """On a terminal, ask the person the questions in `pending` not seen before, and
+        send each answer (signed as decisions are); one the run refuses is asked again,
+        with why. An empty line leaves the question to `tether answer`."""
+        for question in pending:
+            if question.call_id in self._seen or not self.ask:
+                continue
+            self._seen.add(question.call_id)
+            offered = f" [{' | '.join(question.choices)}]" if question.choices else ""
+            asked = " ".join(question.question.split())
+            while (text := await self._answer(question, f"  ? {asked}{offered} ")) is not None:
+                answer = QuestionAnswer(value=json.dumps(given_answer(text, question)))
+                if (signer := self.signer or cli_signer()) is not None:
+                    answer = signer.sign_answer(
+                        answer,
+                        question=question,
+                        namespace=self.namespace,
+                        workflow_id=handle.id,
+                        first_run_id=await first_run_id(handle),
+                        answerer=person(),
+                    )
+                else:
+                    answer.answerer = person()
+                try:
+                    await handle.execute_update(AgentWorkflow.answer, answer)
+                    break
+                except WorkflowUpdateFailedError as e:
+                    why = e.cause.message if isinstance(e.cause, FailureError) else str(e)
+                    print(f"    {why}", file=sys.stderr)
+
+    async def _answer(self, question: PendingQuestion, prompt: str) -> str | None:
+        """A line the person typed; None if they left it to another shell."""
+        later = answer_command(self.workflow_id, question)
+        try:
+            text = (await read_line(prompt)).strip()
+        except EOFError:
+            text = ""
+        except asyncio.CancelledError:  # Ctrl-C
+            print(f"\n  (interrupted: the question waits: {later})", file=sys.stderr)
+            raise
+        if not text:
+            print(f"  (not answered here: {later})", file=sys.stderr)
+            return None
+        return text
 
     async def _decide(self, call: PendingApproval) -> ApprovalDecision | None:
         shown = shown_call(call)

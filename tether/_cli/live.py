@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 from temporalio.client import Client, WorkflowHandle, WorkflowQueryFailedError
 from temporalio.service import RPCError
 
-from tether._cli.common import result_text
+from tether._cli.common import prog, result_text
 from tether._cli.follow import Approver, say_stopped_following
 from tether._cli.notices import NOTICE_SECONDS, Notices
 from tether._cli.reading import ask_state
@@ -21,6 +21,8 @@ from tether._events import (
     ApprovalDecided,
     ApprovalWaiting,
     ModelSwitched,
+    QuestionAnswered,
+    QuestionAsked,
     Reply,
     RunEvent,
     StepDone,
@@ -28,6 +30,7 @@ from tether._events import (
     ToolCallFinished,
     ToolCallStarted,
 )
+from tether._run_io import RunState
 from tether._subscribe import OFFSET_QUERY, QUERY_TIMEOUT, subscribe
 
 # Once a chat's reply is in, how long its feed gets to show the end of it.
@@ -92,6 +95,15 @@ class Screen:
             print(
                 f"  {'✓' if event.approved else '✗'} {verdict} {event.tool}{why}", file=sys.stderr
             )
+        elif isinstance(event, QuestionAsked):
+            offered = f" [{' | '.join(event.choices)}]" if event.choices else ""
+            asked = " ".join(event.question.split())
+            print(f"  ? asked a person (call {event.call_id}): {asked}{offered}", file=sys.stderr)
+            answer = f"{prog()} answer {self.approver.workflow_id} --call {event.call_id} ANSWER"
+            print(f"    to answer: {answer}", file=sys.stderr)
+        elif isinstance(event, QuestionAnswered):
+            told = f"{event.answer} by {event.answered_by}" if not event.timed_out else ""
+            print(f"  ! answered {told or '(nobody answered in time)'}", file=sys.stderr)
         elif isinstance(event, ModelSwitched):
             print(f"  ⇄ {event.from_model} → {event.to_model}: {event.reason}", file=sys.stderr)
 
@@ -167,6 +179,12 @@ async def follow_feed(
                 state = await ask_state(handle)
                 pending = state.pending_approvals if state is not None else []
                 await approver.attend(handle, [p for p in pending if p.call_id == event.call_id])
+            if isinstance(event, QuestionAsked):
+                state = await ask_state(handle)
+                asked = state.pending_questions if isinstance(state, RunState) else []
+                await approver.ask_questions(
+                    handle, [q for q in asked if q.call_id == event.call_id]
+                )
 
     reading = asyncio.create_task(read())
     try:

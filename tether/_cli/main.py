@@ -12,7 +12,7 @@ from typing import NoReturn
 
 from tether._cli.chat import cmd_chat, cmd_send
 from tether._cli.common import PROG, TerminalSafe, UserError, add_events_option
-from tether._cli.control import cmd_cancel, cmd_decide
+from tether._cli.control import cmd_answer, cmd_cancel, cmd_decide
 from tether._cli.keys import add_keygen_command
 from tether._cli.model import add_model_command
 from tether._cli.pipeline import add_pipeline_command
@@ -112,6 +112,21 @@ def build_parser(
             decide.add_argument("--arguments", metavar="JSON", help="run with these arguments")
         else:
             decide.add_argument("--reason", help="told to the model")
+
+    answer = command("answer", cmd_answer, "answer a question the agent asked a person")
+    answer.add_argument("id", help="workflow id")
+    answer.add_argument(
+        "--call", required=True, help="the question's call id, as `status` shows it"
+    )
+    answer.add_argument(
+        "value", help="the answer: JSON, or plain text for a question whose answer is text"
+    )
+    answer.add_argument(
+        "--wait",
+        type=float,
+        metavar="SECONDS",
+        help="first wait up to SECONDS for the question to be asked (for scripts)",
+    )
 
     for name, run_view, help in [
         ("status", cmd_status, "a run's status, usage and pending approvals"),

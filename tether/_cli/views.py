@@ -8,6 +8,7 @@ description and its history (see history.py). Either way it says which.
 from __future__ import annotations
 
 import argparse
+import json
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, get_args
@@ -40,12 +41,13 @@ from tether._cli.reading import (
     pinned_build,
     polling,
 )
-from tether._run_io import DecidedCall, PendingApproval, RunState, RunStatus
+from tether._run_io import DecidedCall, PendingApproval, PendingQuestion, RunState, RunStatus
 from tether._temporal import connect
 from tether._visibility import (
     AGENT_STATUS_KEY,
     AGENT_TOKENS_KEY,
     AGENT_TURNS_KEY,
+    answer_command,
     decision_line,
     listed_agent,
     policy_line,
@@ -172,6 +174,7 @@ def agent_lines(workflow_id: str, state: RunState, status: str) -> list[str]:
     if state.deadline:
         lines.append(f"  deadline {state.deadline:%Y-%m-%d %H:%M:%S} UTC")
     lines += approval_lines(workflow_id, state.pending_approvals, state.decisions)
+    lines += question_lines(workflow_id, state.pending_questions)
     if state.queued_messages:
         lines.append(f"  {plural(state.queued_messages, 'message')} queued")
     if state.error:
@@ -204,6 +207,24 @@ def approval_lines(
             f"  waiting for approval: {shown_call(call)}"
             f" · until {call.expires_at:%Y-%m-%d %H:%M} UTC{asked}\n"
             f"    to approve: {decide_command(workflow_id, call)}"
+        )
+    return lines
+
+
+def question_lines(workflow_id: str, pending: list[PendingQuestion]) -> list[str]:
+    """The questions that wait for a person, with what an answer may be."""
+    lines = []
+    for question in pending:
+        may = (
+            "one of " + ", ".join(json.dumps(c, ensure_ascii=False) for c in question.choices)
+            if question.choices
+            else f"JSON matching {json.dumps(question.answer_schema, ensure_ascii=False)}"
+        )
+        lines.append(
+            f"  waiting for an answer: {' '.join(question.question.split())!r}"
+            f" (call {question.call_id}) · until {question.expires_at:%Y-%m-%d %H:%M} UTC\n"
+            f"    the answer: {may}\n"
+            f"    to answer: {answer_command(workflow_id, question)}"
         )
     return lines
 

@@ -1,5 +1,5 @@
-"""What people do in the pages: decide a call, start a chat, send a message, and run an
-agent turn from an AG-UI client."""
+"""What people do in the pages: decide a call, answer a question, start a chat, send a
+message, and run an agent turn from an AG-UI client."""
 
 from __future__ import annotations
 
@@ -18,9 +18,9 @@ from tether._cli.live import feed_end
 from tether._client import AgentRun, RunExists
 from tether._limits import MAX_PROMPT_CHARS
 from tether._web.access import WebUser
-from tether._web.agui import INTERRUPT_SEPARATOR, one_turn
+from tether._web.agui import INTERRUPT_SEPARATOR, QUESTION, one_turn
 from tether._web.context import WebContext, local_path
-from tether._web.deciding import DecisionRefused, decide
+from tether._web.deciding import DecisionRefused, answer, decide
 from tether._web.forms import FormRefused, read_body, read_form
 from tether._web.pages import SSE_HEADERS, context, may_send, not_found
 
@@ -51,6 +51,27 @@ async def decide_call(request: Request) -> Response:
     base = request.scope.get("root_path", "")
     back = local_path(form.get("back"), base)
     return RedirectResponse(back, status_code=303)
+
+
+async def answer_question(request: Request) -> Response:
+    web = context(request)
+    if (user := web.user(request)) is None:
+        return web.sign_in_first(request)
+    try:
+        form = await read_form(request, web.session(request))
+        await answer(
+            await web.client(),
+            await web.directory(),
+            web.config.signer,
+            user,
+            request.path_params["id"],
+            call_id=form.get("call_id", ""),
+            value=form.get("value", ""),
+        )
+    except (FormRefused, DecisionRefused) as e:
+        return web.page(request, "error.html", status=400, message=str(e))
+    base = request.scope.get("root_path", "")
+    return RedirectResponse(local_path(form.get("back"), base), status_code=303)
 
 
 async def start_chat(request: Request) -> Response:
@@ -182,7 +203,8 @@ async def _new_thread(web: WebContext, user: WebUser, given: RunAgentInput, agen
 
 
 async def _continue(web: WebContext, user: WebUser, run: AgentRun, given: RunAgentInput) -> None:
-    """A known thread: the decisions its client resumes with, else its new message."""
+    """A known thread: the decisions (and answers) its client resumes with, else its new
+    message."""
     if not given.resume:
         text = _last_user_text(given)
         if (error := _message_error(text)) is not None:
@@ -192,6 +214,18 @@ async def _continue(web: WebContext, user: WebUser, run: AgentRun, given: RunAge
     for entry in given.resume:
         call_id, _, digest = entry.interrupt_id.partition(INTERRUPT_SEPARATOR)
         payload = entry.payload if isinstance(entry.payload, dict) else {}
+        if digest == QUESTION:
+            if entry.status == "resolved" and "answer" in payload:  # else it still waits
+                await answer(
+                    await web.client(),
+                    await web.directory(),
+                    web.config.signer,
+                    user,
+                    run.id,
+                    call_id=call_id,
+                    value=json.dumps(payload["answer"]),
+                )
+            continue
         approve = entry.status == "resolved" and payload.get("approve") is True
         arguments = payload.get("arguments")
         reason = payload.get("reason")

@@ -8,12 +8,14 @@ event. A turn driven through `POST /agui/{agent}` ends with RUN_FINISHED: `succe
 the agent has answered, or `interrupt` while a call waits for a person, one interrupt
 per call (id = the call id); the client resumes with `resume` entries whose payload is
 `{"approve": true|false, "reason": ..., "arguments": {...}}` (the interrupt's id is
-`CALL_ID@DIGEST`: the decision applies to the arguments it showed).
+`CALL_ID@DIGEST`: the decision applies to the arguments it showed). A question the agent
+asked a person (`ask_person`) is an interrupt too, `CALL_ID@question`, whose response
+schema is `{"answer": ...}` as the question takes it; resume it with that payload.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from ag_ui.core import (
@@ -37,6 +39,7 @@ from ag_ui.core import (
 from tether._client import AgentRun
 from tether._events import (
     ApprovalWaiting,
+    QuestionAsked,
     Reply,
     RunEnded,
     RunEvent,
@@ -44,7 +47,7 @@ from tether._events import (
     ToolCallFinished,
     ToolCallStarted,
 )
-from tether._run_io import PendingApproval, RunState
+from tether._run_io import PendingApproval, PendingQuestion, RunState
 from tether._visibility import policy_line
 from tether._web.streams import KEEPALIVE_SECONDS, RETRY_MS, frame, paced
 
@@ -52,6 +55,8 @@ ENDED_WELL = ("completed", "awaiting_user")
 # An interrupt's id is the call id and the digest of the arguments it showed: the
 # decision a client resumes with applies to those arguments and no others.
 INTERRUPT_SEPARATOR = "@"
+# What follows the separator in a question's interrupt id (a call's: its digest, hex).
+QUESTION = "question"
 # While the agent may have answered, look at the run this often.
 LOOK_SECONDS = 0.5
 RESPONSE_SCHEMA: dict[str, Any] = {
@@ -160,7 +165,7 @@ async def one_turn(run: AgentRun, run_id: str, start: int) -> AsyncIterator[str]
         if event is not None:
             for mapped in mapper.map(event):
                 yield encoded(mapped, event.seq)
-            look = look or isinstance(event, (Reply, ApprovalWaiting))
+            look = look or isinstance(event, (Reply, ApprovalWaiting, QuestionAsked))
             continue
         if not look:
             continue
@@ -168,8 +173,11 @@ async def one_turn(run: AgentRun, run_id: str, start: int) -> AsyncIterator[str]
         if state.status == "awaiting_user" and not state.queued_messages:
             yield encoded(answered(state, run.id, run_id))
             return
-        if state.status == "awaiting_approval" and state.pending_approvals:
-            yield encoded(interrupted(state.pending_approvals, run.id, run_id))
+        waiting = state.pending_approvals or state.pending_questions
+        if state.status in ("awaiting_approval", "awaiting_answer") and waiting:
+            yield encoded(
+                interrupted(state.pending_approvals, run.id, run_id, state.pending_questions)
+            )
             return
 
 
@@ -182,7 +190,14 @@ def answered(state: RunState, thread_id: str, run_id: str) -> RunFinishedEvent:
     )
 
 
-def interrupted(calls: list[PendingApproval], thread_id: str, run_id: str) -> RunFinishedEvent:
+def interrupted(
+    calls: list[PendingApproval],
+    thread_id: str,
+    run_id: str,
+    questions: Sequence[PendingQuestion] = (),
+) -> RunFinishedEvent:
+    """The turn ends for a person: a decision on each call, an answer to each question
+    (its response schema: `{"answer": ...}`, the answer as the question takes it)."""
     interrupts = [
         Interrupt(
             id=f"{call.call_id}{INTERRUPT_SEPARATOR}{call.digest or ''}",
@@ -193,6 +208,20 @@ def interrupted(calls: list[PendingApproval], thread_id: str, run_id: str) -> Ru
             expires_at=call.expires_at.isoformat(),
         )
         for call in calls
+    ] + [
+        Interrupt(
+            id=f"{question.call_id}{INTERRUPT_SEPARATOR}{QUESTION}",
+            reason="tether.question",
+            message=question.question,
+            tool_call_id=question.call_id,
+            response_schema={
+                "type": "object",
+                "properties": {"answer": question.answer_schema},
+                "required": ["answer"],
+            },
+            expires_at=question.expires_at.isoformat(),
+        )
+        for question in questions
     ]
     outcome = RunFinishedInterruptOutcome(interrupts=interrupts)
     return RunFinishedEvent(thread_id=thread_id, run_id=run_id, outcome=outcome)

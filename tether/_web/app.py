@@ -29,6 +29,7 @@ def create_app(config: WebConfig, *, client: Client | None = None) -> Starlette:
         Route("/runs/{id:path}/events", pages.events, name="events"),
         Route("/runs/{id:path}/pending", pages.pending, name="pending"),
         Route("/runs/{id:path}/decide", actions.decide_call, methods=["POST"], name="decide"),
+        Route("/runs/{id:path}/answer", actions.answer_question, methods=["POST"], name="answer"),
         Route("/runs/{id:path}", pages.run_page, name="run"),
         Route("/chat", pages.new_chat, name="new_chat"),
         Route("/chat", actions.start_chat, methods=["POST"]),

@@ -1,5 +1,6 @@
-"""A decision made in a page: as the signed-in person, signed by the app's service key
-for them, on exactly the call (and arguments) the page showed."""
+"""A decision (or an answer) made in a page: as the signed-in person, signed by the
+app's service key for them, on exactly the call (and arguments) or the question the page
+showed."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from temporalio.client import Client, WorkflowQueryFailedError, WorkflowUpdateFa
 from temporalio.service import RPCError
 
 from tether._client import AgentRun
-from tether._run_io import PendingApproval
+from tether._questions import given_answer
+from tether._run_io import PendingApproval, PendingQuestion
 from tether._signing import Signer
 from tether._web.access import WebUser
 from tether._web.runs import RunDirectory
@@ -60,6 +62,36 @@ async def decide(
         return await run.approve(
             call, signer=signer, approver=user.name, arguments=edited, reason=reason
         )
+    except WorkflowUpdateFailedError as e:
+        cause = e.cause.message if hasattr(e.cause, "message") else str(e.cause)
+        raise DecisionRefused(str(cause)) from None
+
+
+async def answer(
+    client: Client,
+    directory: RunDirectory,
+    signer: Signer | None,
+    user: WebUser,
+    workflow_id: str,
+    *,
+    call_id: str,
+    value: str,
+) -> PendingQuestion:
+    """Answer the question `call_id` of a run `user` may see, as `user`: `value` is what
+    they typed or chose (JSON, or text for a question whose answer is text)."""
+    if not user.decide or await directory.visible(user, workflow_id) is None:
+        raise DecisionRefused("you may not answer this run's questions")
+    try:
+        waiting = await directory.questions(workflow_id)
+    except (RPCError, WorkflowQueryFailedError):
+        raise DecisionRefused("the run does not answer now (is a worker running?)") from None
+    question = next((q for q in waiting if q.call_id == call_id), None)
+    if question is None:
+        raise DecisionRefused("that question does not wait for an answer (any more)")
+    run = AgentRun.attach(client, workflow_id)
+    try:
+        given = given_answer(value, question)
+        return await run.answer(question, given, signer=signer, answerer=user.name)
     except WorkflowUpdateFailedError as e:
         cause = e.cause.message if hasattr(e.cause, "message") else str(e.cause)
         raise DecisionRefused(str(cause)) from None

@@ -33,8 +33,9 @@ async def inbox(request: Request) -> Response:
     if (user := web.user(request)) is None:
         return web.sign_in_first(request)
     directory = await web.directory()
-    calls = await directory.waiting(user)
-    agents = sorted({c.run.agent for c in calls})
+    waiting = await directory.waiting(user)
+    calls = waiting.calls
+    agents = sorted({c.run.agent for c in calls} | {q.run.agent for q in waiting.questions})
     agent = request.query_params.get("agent", "")
     text = request.query_params.get("q", "")
     error = None
@@ -44,10 +45,13 @@ async def inbox(request: Request) -> Response:
         conditions, error = [], str(e)
     shown = [c for c in calls if not agent or c.run.agent == agent]
     shown = matching(shown, conditions, datetime.now(UTC))
+    # A filter reads a call's arguments: with one, no question is shown.
+    asked = [q for q in waiting.questions if not (conditions or (agent and q.run.agent != agent))]
     return web.page(
         request,
         "inbox.html",
         calls=shown,
+        questions=asked,
         total=len(calls),
         agents=agents,
         agent=agent,
@@ -117,17 +121,23 @@ async def session(request: Request) -> Response:
 
 
 async def pending(request: Request) -> Response:
-    """The calls that wait for a person now, as JSON, for the run and chat pages."""
+    """The calls and the questions that wait for a person now, as JSON, for the run and
+    chat pages."""
     web, found = await _viewed_run(request, data=True)
     if isinstance(found, Response):
         return found
     user, run = found
     try:
-        calls = await (await web.directory()).pending(run.workflow_id)
+        state = await (await web.directory()).state(run.workflow_id)
+        calls, questions = state.pending_approvals, state.pending_questions
     except (RPCError, WorkflowQueryFailedError):
-        calls = []  # ended, or no worker answers now
+        calls, questions = [], []  # ended, or no worker answers now
     return JSONResponse(
-        {"may_decide": user.decide, "calls": [c.model_dump(mode="json") for c in calls]}
+        {
+            "may_decide": user.decide,
+            "calls": [c.model_dump(mode="json") for c in calls],
+            "questions": [q.model_dump(mode="json") for q in questions],
+        }
     )
 
 

@@ -1,6 +1,6 @@
 """Reading runs for the pages: who a run is for (its start input), which runs wait for
-a person (Temporal's visibility: `AgentStatus = 'awaiting_approval'`), and what each
-waiting call shows (its `state` and `transcript` queries)."""
+a person (Temporal's visibility: `AgentStatus` `awaiting_approval` or `awaiting_answer`),
+and what each waiting call or question shows (its `state` and `transcript` queries)."""
 
 from __future__ import annotations
 
@@ -19,14 +19,17 @@ from temporalio.service import RPCError
 
 from tether._logs import get_logger
 from tether._messages import Message
-from tether._run_io import PendingApproval, RunState
+from tether._run_io import PendingApproval, PendingQuestion, RunState
 from tether._search_attributes import AGENT_STATUS
 from tether._transcripts import TRANSCRIPT_PAGE_QUERY, TranscriptPage
 from tether._visibility import AGENT_NAME_KEY
 from tether._web.access import AccessRule, RunInfo, WebUser
 
 log = get_logger("tether.web")
-WAITING_QUERY = f"{AGENT_STATUS} = 'awaiting_approval' AND ExecutionStatus = 'Running'"
+WAITING_QUERY = (
+    f"({AGENT_STATUS} = 'awaiting_approval' OR {AGENT_STATUS} = 'awaiting_answer')"
+    " AND ExecutionStatus = 'Running'"
+)
 # At most this many runs are read for one inbox or list: each costs queries.
 MAX_RUNS = 200
 CONTEXT_MESSAGES = 4  # the last messages shown beside a waiting call
@@ -106,36 +109,44 @@ class RunDirectory:
         found.sort(key=lambda i: i.started_at or datetime.min.replace(tzinfo=UTC), reverse=True)
         return found
 
-    async def waiting(self, user: WebUser) -> list[WaitingCall]:
-        """Every call that waits for a person in the runs `user` may see, oldest first."""
+    async def waiting(self, user: WebUser) -> Waiting:
+        """Every call and every question that waits for a person in the runs `user` may
+        see, oldest first."""
         runs = await self.listed(user, WAITING_QUERY)
         read = await asyncio.gather(*(self._waiting_in(run) for run in runs))
-        calls = [call for found in read for call in found]
-        calls.sort(key=lambda c: c.since)
-        return calls
+        calls = sorted((c for found in read for c in found.calls), key=lambda c: c.since)
+        asked = sorted((q for found in read for q in found.questions), key=lambda q: q.since)
+        return Waiting(calls, asked)
 
-    async def _waiting_in(self, run: RunInfo) -> list[WaitingCall]:
+    async def _waiting_in(self, run: RunInfo) -> Waiting:
         async with self._reads:
             handle = self.client.get_workflow_handle(run.workflow_id)
             try:
                 async with asyncio.timeout(QUERY_SECONDS):
                     state = await handle.query("state", result_type=RunState)
-                    if not state.pending_approvals:
-                        return []
+                    if not (state.pending_approvals or state.pending_questions):
+                        return Waiting([], [])
                     first = await _page(handle, 0)
                     last = await _page(handle, state.messages - CONTEXT_MESSAGES)
             except (RPCError, WorkflowQueryFailedError, TimeoutError):
-                return []  # no worker answers now: the run shows once one does
+                return Waiting([], [])  # no worker answers now: the run shows once one does
         prompt = next((m.content for m in first if m.role == "user"), None)
-        return [
-            WaitingCall(run, call, prompt, last[-CONTEXT_MESSAGES:])
-            for call in state.pending_approvals
-        ]
+        context = last[-CONTEXT_MESSAGES:]
+        return Waiting(
+            [WaitingCall(run, call, prompt, context) for call in state.pending_approvals],
+            [WaitingQuestion(run, asked, prompt, context) for asked in state.pending_questions],
+        )
 
     async def pending(self, workflow_id: str) -> list[PendingApproval]:
+        return (await self.state(workflow_id)).pending_approvals
+
+    async def questions(self, workflow_id: str) -> list[PendingQuestion]:
+        return (await self.state(workflow_id)).pending_questions
+
+    async def state(self, workflow_id: str) -> RunState:
         handle = self.client.get_workflow_handle(workflow_id)
         state: RunState = await handle.query("state", result_type=RunState)
-        return state.pending_approvals
+        return state
 
 
 async def _page(handle: WorkflowHandle[Any, Any], start: int) -> list[Message]:
@@ -145,6 +156,15 @@ async def _page(handle: WorkflowHandle[Any, Any], start: int) -> list[Message]:
         TRANSCRIPT_PAGE_QUERY, max(start, 0), result_type=TranscriptPage
     )
     return page.messages
+
+
+def waited(since: datetime, now: datetime) -> str:
+    """How long something has waited, for a person: `40 s`, `12 min`, `3 h`, `2 d`."""
+    seconds = max(0, int((now - since).total_seconds()))
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds // size} {unit}"
+    return f"{seconds} s"
 
 
 @dataclass(frozen=True)
@@ -162,12 +182,7 @@ class WaitingCall:
         return self.call.since or self.run.started_at or datetime.now(UTC)
 
     def waited(self, now: datetime) -> str:
-        """How long it has waited, for a person: `40 s`, `12 min`, `3 h`, `2 d`."""
-        seconds = max(0, int((now - self.since).total_seconds()))
-        for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
-            if seconds >= size:
-                return f"{seconds // size} {unit}"
-        return f"{seconds} s"
+        return waited(self.since, now)
 
     @property
     def arguments(self) -> dict[str, Any] | None:
@@ -183,6 +198,31 @@ class WaitingCall:
         if value is None:
             return self.call.arguments
         return json.dumps(value, indent=2, ensure_ascii=False)
+
+
+@dataclass(frozen=True)
+class WaitingQuestion:
+    """A question an agent asked a person, with what they answer from."""
+
+    run: RunInfo
+    question: PendingQuestion
+    prompt: str | None
+    last_messages: Sequence[Message]
+
+    @property
+    def since(self) -> datetime:
+        return self.question.since
+
+    def waited(self, now: datetime) -> str:
+        return waited(self.since, now)
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """What waits for a person in the runs one person may see."""
+
+    calls: list[WaitingCall]
+    questions: list[WaitingQuestion]
 
 
 def _text(value: object) -> str | None:

@@ -54,11 +54,12 @@ from tether._workflows.llm_calls import (
 from tether._workflows.logs import log
 from tether._workflows.outcomes import Outcomes, continue_request
 from tether._workflows.publishing import Publisher, budget_detail
+from tether._workflows.questions import AnswersQuestions
 from tether._workflows.tool_calls import RunContext, ToolCalls, awaits_approval
 
 
 @workflow.defn(name=AGENT_WORKFLOW)
-class AgentWorkflow(DecidesApprovals):
+class AgentWorkflow(DecidesApprovals, AnswersQuestions):
     """One agent run as a workflow: started by `AgentRun.start`, `tether run` or
     `run_agent`, registered by `TetherPlugin` (a worker without it registers it itself)."""
 
@@ -93,6 +94,7 @@ class AgentWorkflow(DecidesApprovals):
         self._shown = Publisher(self._agent, self.state, self._limits, self._conversation)
         self._tools = ToolCalls(self._events, self._shown, self._limits, self._spend)
         self._approvals = self._tools.approvals  # what `decide` decides
+        self._questions = self._tools.questions  # what `answer` answers
         self._models = ModelCalls(
             self._agent, self._conversation, self._spend, self._events, self._shown
         )
@@ -309,6 +311,7 @@ class AgentWorkflow(DecidesApprovals):
             error=self._shown.error,
             chat=self._chat.enabled,
             pending_approvals=self._approvals.pending,
+            pending_questions=self._questions.pending,
             decisions=self._approvals.taken,
             queued_messages=len(self._chat.inbox.queued),
             last_message=self._conversation.answer(),

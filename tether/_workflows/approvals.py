@@ -129,7 +129,14 @@ class Approvals:
                 f"on (digest {call.digest}, not {decision.digest}): look at it again"
             )
         if rules is not None:
-            _check_decider(rules, decision, call)
+            check_person(
+                rules,
+                decision.approver,
+                lambda keys: check_signature(
+                    keys, decision, call, run_binding(), now=workflow.now()
+                ),
+                DECIDER,
+            )
         if decision.arguments is not None:
             if not decision.approve:
                 raise ValueError("edited arguments only go with an approval")
@@ -211,18 +218,8 @@ class Approvals:
                 policy=verdict,
             )
         )
-        closed = False
-        try:
-            await workflow.wait_condition(
-                lambda: call.id in self._decided,
-                timeout=expires_after,
-                # The timer's label in the web UI (metadata only: the same commands).
-                timeout_summary=approval_summary(pending, workflow.info().workflow_id),
-            )
-        except GeneratorExit:
-            closed = True
-            raise
-        except TimeoutError:
+
+        def timed_out() -> None:
             # A late decision for this call is refused as "already decided".
             self._decided[call.id] = ApprovalDecision(call_id=call.id, approve=False)
             self._record(call, turn, self._decided[call.id], "timeout", verdict)
@@ -231,21 +228,26 @@ class Approvals:
                     turn=turn, call_id=call.id, tool=call.name, approved=False, timed_out=True
                 )
             )
-            waited = _hours(expires_after)
-            return ToolOutcome(
-                error="rejected",
-                content=f"Error: not done. Nobody approved this call within {waited}, so it "
-                "counts as rejected. Tell the user it needs a person's approval.",
-            )
-        finally:
+
+        def done_waiting() -> None:
             del self._pending[call.id]
             self._rules.pop(call.id, None)
-            # A run evicted from a worker's cache may leave this coroutine to the garbage
-            # collector, which closes it (GeneratorExit) in whatever thread it runs, maybe
-            # while another run's code runs there: workflow calls would then act on that
-            # run (an upsert in its history). Nothing changed, so nothing is published.
-            if not closed and workflow.in_workflow():
-                self._on_change()
+
+        decided = await wait_for_person(
+            lambda: call.id in self._decided,
+            expires_after=expires_after,
+            summary=approval_summary(pending, workflow.info().workflow_id),
+            timed_out=timed_out,
+            done=done_waiting,
+            on_change=self._on_change,
+        )
+        if not decided:
+            return ToolOutcome(
+                error="rejected",
+                content=f"Error: not done. Nobody approved this call within "
+                f"{hours(expires_after)}, so it counts as rejected. Tell the user it needs "
+                "a person's approval.",
+            )
         decision = self._decided[call.id]
         who = decision.approver or "person"
         self._record(call, turn, decision, who, verdict)
@@ -345,25 +347,84 @@ def checked(text: str, rules: Rules, *, what: str) -> dict[str, Any]:
     return value
 
 
-def _check_decider(rules: Rules, decision: ApprovalDecision, call: PendingApproval) -> None:
-    """Refuse a decision not proven (signed by a key trusted for its approver, for this
-    run and call), by someone not among the approvers, or by the run's stated starter."""
+@dataclass(frozen=True)
+class Role:
+    """How refusals name what a person does: decide a call, or answer a question."""
+
+    named: str  # who does it, when the rules name them
+    among: str  # the list they must be on
+    act: str  # what the run's starter may not do
+
+
+DECIDER = Role(
+    "this agent's calls are decided by named approvers: say who decides",
+    "this agent's approvers",
+    "decide its calls",
+)
+
+
+def run_binding() -> Binding:
+    """What a signature made for this run binds to."""
     info = workflow.info()
-    binding = Binding(info.namespace, info.workflow_id, info.first_execution_run_id)
-    who = decision.approver
+    return Binding(info.namespace, info.workflow_id, info.first_execution_run_id)
+
+
+def check_person(
+    rules: Rules, who: str | None, prove: Callable[[ApproverKeys], None], role: Role
+) -> None:
+    """Refuse what a person sends unless it is proven (`prove` raises ValueError unless
+    it is signed by a key trusted for `who`, for this run), by someone among the named
+    people, and not by the run's stated starter. Pure: validators run it."""
     for approvers, keys in rules.constraints():
         if keys is not None:
             with workflow.unsafe.imports_passed_through():  # see _sandbox.PASSED_THROUGH
-                check_signature(keys, decision, call, binding, now=workflow.now())
+                prove(keys)
         if approvers is None:
             continue
         if who is None:
-            raise ValueError("this agent's calls are decided by named approvers: say who decides")
+            raise ValueError(role.named)
         if who not in approvers:
-            raise ValueError(f"{who!r} is not among this agent's approvers")
+            raise ValueError(f"{who!r} is not among {role.among}")
     named = any(approvers is not None for approvers, _ in rules.constraints())
     if named and who is not None and who == rules.started_by:
-        raise ValueError(f"{who!r} started this run and may not decide its calls")
+        raise ValueError(f"{who!r} started this run and may not {role.act}")
+
+
+async def wait_for_person(
+    answered: Callable[[], bool],
+    *,
+    expires_after: timedelta,
+    summary: str,
+    timed_out: Callable[[], None],
+    done: Callable[[], None],
+    on_change: Callable[[], None],
+) -> bool:
+    """Wait durably until `answered()`, at most `expires_after` (False then, after
+    `timed_out()`); `done` then forgets what waited and `on_change` shows it, however
+    the wait ends (the timer's label is `summary`)."""
+    closed = False
+    try:
+        await workflow.wait_condition(
+            answered,
+            timeout=expires_after,
+            # The timer's label in the web UI (metadata only: the same commands).
+            timeout_summary=summary,
+        )
+    except GeneratorExit:
+        closed = True
+        raise
+    except TimeoutError:
+        timed_out()
+        return False
+    finally:
+        done()
+        # A run evicted from a worker's cache may leave this coroutine to the garbage
+        # collector, which closes it (GeneratorExit) in whatever thread it runs, maybe
+        # while another run's code runs there: workflow calls would then act on that
+        # run (an upsert in its history). Nothing changed, so nothing is published.
+        if not closed and workflow.in_workflow():
+            on_change()
+    return True
 
 
 class DecidesApprovals:
@@ -387,6 +448,6 @@ def edited_note(arguments: str) -> str:
     return f"A person approved this call with edited arguments: {arguments}\n"
 
 
-def _hours(timeout: timedelta) -> str:
+def hours(timeout: timedelta) -> str:
     hours = timeout.total_seconds() / 3600
     return f"{hours:g} hour" + ("" if hours == 1 else "s")

@@ -32,9 +32,14 @@ with workflow.unsafe.imports_passed_through():
 
 from tether._workflows.run_state import Conversation, Limits, Spend
 
-OPEN_STATUSES: tuple[RunStatus, ...] = ("running", "awaiting_approval", "awaiting_user")
+OPEN_STATUSES: tuple[RunStatus, ...] = (
+    "running",
+    "awaiting_approval",
+    "awaiting_answer",
+    "awaiting_user",
+)
 # The statuses someone looks for by search attribute when statuses are not kept live.
-LOOKED_FOR: tuple[RunStatus, ...] = ("awaiting_approval",)
+LOOKED_FOR: tuple[RunStatus, ...] = ("awaiting_approval", "awaiting_answer")
 
 
 class Publisher:

@@ -7,6 +7,7 @@ and keeps the run's status and event feed current while they run. One call:
 - A `needs_approval` tool first waits for a person's decision (see approvals.py), or
   its approval policy's (policy_gate.py).
 - The built-in `wait` tool is a durable timer, not an activity.
+- An `ask_person` tool asks a person a question and waits for the answer (questions.py).
 - A `subagent` tool runs another agent as a child workflow (see subagents.py).
 - A `fast` tool runs as a local activity; any other as a regular activity that
   heartbeats, so a cancelled run can cancel it. A tool from an MCP server runs in an
@@ -53,6 +54,7 @@ from tether._workflows.generations import tool_unavailable_told
 from tether._workflows.logs import log
 from tether._workflows.policy_gate import PolicyGate
 from tether._workflows.publishing import Publisher
+from tether._workflows.questions import Questions, question_rules
 from tether._workflows.run_state import Limits, Spend
 from tether._workflows.subagents import run_subagent
 
@@ -117,7 +119,8 @@ class ToolCalls:
     def __init__(self, events: RunEvents, shown: Publisher, limits: Limits, spend: Spend) -> None:
         self.context = RunContext()
         self.approval_timeout = timedelta(0)
-        self.approvals = Approvals(on_change=self._approvals_changed, publish=events.publish)
+        self.approvals = Approvals(on_change=self._people_changed, publish=events.publish)
+        self.questions = Questions(on_change=self._people_changed, publish=events.publish)
         self._waiting: str | None = None  # the tools the run waits for, while they run
         self._events = events
         self._shown = shown
@@ -143,6 +146,7 @@ class ToolCalls:
             turn=turn,
             approvals=self.approvals,
             approval_timeout=self.approval_timeout,
+            questions=self.questions,
             run_subagent=functools.partial(self._run_subagent, turn),
             local_allowed=local,
             context=self.context,
@@ -169,18 +173,23 @@ class ToolCalls:
             self._shown.publish()
         return outcome
 
-    def _approvals_changed(self) -> None:
-        pending = self.approvals.pending
-        if not pending:
+    def _people_changed(self) -> None:
+        """What the run waits for now that a call or a question waits for a person, or
+        no longer does: approvals first, as they hold back a tool that acts."""
+        if pending := self.approvals.pending:
+            calls = ", ".join(f"{p.tool} (call {p.call_id})" for p in pending)
+            self._shown.set_status("awaiting_approval", f"a person to approve {calls}")
+        elif questions := self.questions.pending:
+            asked = ", ".join(f"{q.tool} (call {q.call_id})" for q in questions)
+            self._shown.set_status("awaiting_answer", f"a person to answer {asked}")
+        else:
             self._shown.set_status("running", self._waiting)
-            return
-        calls = ", ".join(f"{p.tool} (call {p.call_id})" for p in pending)
-        self._shown.set_status("awaiting_approval", f"a person to approve {calls}")
 
 
 def awaits_approval(spec: AgentSpec, calls: list[ToolCall]) -> bool:
-    """Whether any of `calls` is of a tool that waits for a person's decision."""
-    return any(t.gated for c in calls if (t := spec.tool(c.name)))
+    """Whether any of `calls` is of a tool that waits for a person: for a decision, or
+    for the answer to a question (an update may then arrive while the calls run)."""
+    return any(t.gated or t.builtin == "ask_person" for c in calls if (t := spec.tool(c.name)))
 
 
 async def run_tool_call(
@@ -191,18 +200,23 @@ async def run_tool_call(
     approvals: Approvals,
     approval_timeout: timedelta,
     run_subagent: RunSubagent,
+    questions: Questions,
     local_allowed: bool = True,
     context: RunContext = RunContext(),
     on_reply: Callable[[JudgeReply], None] = lambda _: None,
 ) -> ToolOutcome:
     """Run one tool call of the model's message at `turn`; `run_subagent` is the
-    workflow's, which knows its budgets; a `fast` tool runs as a local activity only if
-    `local_allowed`; `on_reply` counts a policy's judge's tokens and cost."""
+    workflow's, which knows its budgets; `questions` asks for `ask_person` tools; a
+    `fast` tool runs as a local activity only if `local_allowed`; `on_reply` counts a
+    policy's judge's tokens and cost."""
     tool = spec.tool(call.name)
     if tool is None:
         return unknown_tool(call.name, [t.name for t in spec.tools])
     if tool.builtin == "wait":
         return await _durable_wait(call)
+    if tool.builtin == "ask_person":
+        rules = question_rules(spec, tool, bound=context.bound)
+        return await questions.ask(tool, call, turn=turn, rules=rules)
     if tool.gated:
         approved = await approvals.wait(
             call,

@@ -1,6 +1,6 @@
 // The run and chat pages: the run's events, streamed (server-sent events) and shown as
 // text only (textContent, never HTML: model text cannot become markup here), and the
-// calls that wait for a person with their decision forms.
+// calls and questions that wait for a person with their decision and answer forms.
 "use strict";
 (function () {
   const live = document.getElementById("live");
@@ -17,7 +17,8 @@
   window.tether = seen;
   const turns = {};
   const TYPES = ["turn_started", "text_delta", "reply", "tool_call_started",
-    "tool_call_finished", "approval_waiting", "approval_decided", "user_message",
+    "tool_call_finished", "approval_waiting", "approval_decided", "question_asked",
+    "question_answered", "user_message",
     "model_switched", "budget_reached", "continued_as_new", "step", "run_ended"];
 
   function item(cls, text, event) {
@@ -67,6 +68,14 @@
           (e.decided_by ? " by " + e.decided_by : "") +
           (e.edited ? " (edited)" : "") + (e.timed_out ? " (timed out)" : "") +
           (e.policy && e.policy.judge ? " · " + policyText(e.policy) : (e.reason ? ": " + e.reason : "")), e);
+        loadPending(); break;
+      case "question_asked":
+        item("question", "asked a person: " + e.question +
+          (e.choices ? " [" + e.choices.join(" | ") + "]" : ""), e);
+        loadPending(); break;
+      case "question_answered":
+        item("answered", e.timed_out ? "nobody answered in time" :
+          "answered " + e.answer + " by " + e.answered_by, e);
         loadPending(); break;
       case "user_message": item("user", e.text, e); break;
       case "model_switched": item("note", "model " + e.from_model + " → " + e.to_model, e); break;
@@ -120,6 +129,37 @@
     label.appendChild(control);
     return label;
   }
+  // A question the agent asked a person: its choices as buttons, else a box for the answer.
+  function asked(question, mayAnswer) {
+    const box = document.createElement("article");
+    box.className = "question";
+    box.dataset.call = question.call_id;
+    const title = document.createElement("h2");
+    title.textContent = "A question for a person (call " + question.call_id + ")";
+    const text = document.createElement("pre");
+    text.className = "text asked";
+    text.textContent = question.question;
+    box.append(title, text);
+    if (!mayAnswer) return box;
+    const form = document.createElement("form");
+    form.method = "post"; form.action = runPath + "/answer"; form.className = "answer";
+    field(form, "csrf", csrf); field(form, "call_id", question.call_id);
+    field(form, "back", location.pathname);
+    for (const choice of question.choices || []) {
+      const b = document.createElement("button");
+      b.type = "submit"; b.name = "value"; b.value = JSON.stringify(choice); b.className = "choice";
+      b.textContent = choice;
+      form.appendChild(b);
+    }
+    if (!question.choices) {
+      const value = document.createElement("textarea"); value.name = "value"; value.rows = 3;
+      const b = document.createElement("button");
+      b.type = "submit"; b.className = "submit-answer"; b.textContent = "Answer";
+      form.append(labelled("Your answer", value), b);
+    }
+    box.appendChild(form);
+    return box;
+  }
   function loadPending() {
     fetch(runPath + "/pending", { credentials: "same-origin" })
       .then(function (r) { return r.json(); })
@@ -160,6 +200,7 @@
           }
           approvals.appendChild(box);
         }
+        for (const question of data.questions || []) approvals.appendChild(asked(question, data.may_decide));
       })
       .catch(function () { /* the next event asks again */ });
   }
