@@ -114,6 +114,7 @@ ToolErrorKind = Literal[
     "tool_error",
     "rejected",
     "unavailable",
+    "interrupted",  # an interrupt stopped the call (see _workflows/interrupts.py)
 ]
 
 

@@ -31,6 +31,7 @@ from tether._events import (
     TextDelta,
     ToolCallFinished,
     ToolCallStarted,
+    TurnInterrupted,
     TurnStarted,
     UserMessage,
 )
@@ -52,6 +53,7 @@ __all__ = [
     "TextDelta",
     "ToolCallFinished",
     "ToolCallStarted",
+    "TurnInterrupted",
     "TurnStarted",
     "UserMessage",
     "subscribe",
