@@ -22,60 +22,18 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
+from tests.support.steering import LOCAL, RECORDED, REGISTRY, STEER, STEERED, script
 from tests.support.waiting import status_becomes, until
-from tether import Agent, AgentRegistry, AgentRun, LlmPolicy, ToolContext, tool
+from tether import Agent, AgentRun
 from tether.events import TurnInterrupted
-from tether.testing import ScriptedLLM, Slow, Step, call_tools, say, wait_for_approvals, worker
-
-# The model call an interrupt stops: it would answer after 10 s.
-SLOW = 10.0
-STEER = "Forget that: answer in one word."
-# Each call of `record` that ran to its end, by worker-process thread.
-RECORDED: list[str] = []
-
-
-@tool(side_effects=True)
-def record(ctx: ToolContext, text: str) -> str:
-    """Record `text` (slowly: a second, in a thread the cancellation cannot stop)."""
-    time.sleep(1.0)
-    RECORDED.append(text)
-    return f"recorded {text}"
-
-
-@tool(side_effects=True, needs_approval=True)
-def publish(text: str) -> str:
-    """Publish `text` (a person approves first)."""
-    RECORDED.append(f"published {text}")
-    return "published"
-
-
-STEERED = Agent(name="steered", instructions="Be brief.", tools=[record, publish])
-# Calls its model in local activities (after the run's first call, which records the spec).
-LOCAL = Agent(
-    name="local-model", instructions="Be brief.", tools=[record], llm=LlmPolicy(local_activity=True)
-)
-
-
-def script(messages: list[dict[str, Any]]) -> Step:
-    """The slow answer to "slow", one word after the steer, tools on "record"."""
-    last = messages[-1]
-    if last["role"] == "tool":
-        return say("done")
-    text = str(last["content"])
-    if text == STEER:
-        return say("Done.")
-    if text == "record":
-        return call_tools(("record", {"text": "kept"}), ("publish", {"text": "withdrawn"}))
-    if text == "slow":
-        return Slow(SLOW, say("the abandoned answer"))
-    return say(f"echo: {text}")
+from tether.testing import ScriptedLLM, Step, call_tools, say, wait_for_approvals, worker
 
 
 @asynccontextmanager
 async def started(
     env: WorkflowEnvironment, llm: ScriptedLLM, prompt: str, agent: Agent = STEERED, **options: Any
 ) -> AsyncIterator[AgentRun]:
-    async with worker(env.client, AgentRegistry([STEERED, LOCAL]), llm) as w:
+    async with worker(env.client, REGISTRY, llm) as w:
         name = f"steer-{uuid.uuid4()}"
         yield await AgentRun.start(
             env.client, agent, prompt, id=name, task_queue=w.task_queue, **options
