@@ -63,6 +63,7 @@ class Recorded:
 
     result: Any  # of the run's result type; None: it did not complete (continued-as-new)
     decisions: list[ApprovalDecision]  # accepted `decide` updates
+    interrupts: int  # accepted `interrupt` updates
     continued_from: str  # the run id this run continued, or ""
     continued_as_new: bool
     activities: list[str]  # the type of each activity scheduled, in order
@@ -80,7 +81,7 @@ async def decode(payloads: Payloads, kind: type[T]) -> T:
 async def recorded(history: WorkflowHistory, result_type: type[BaseModel]) -> Recorded:
     result: Any = None
     decisions: list[ApprovalDecision] = []
-    summaries = 0
+    interrupts = summaries = 0
     started = history.events[0].workflow_execution_started_event_attributes
     for event in history.events:
         if event.HasField("workflow_execution_completed_event_attributes"):
@@ -90,6 +91,7 @@ async def recorded(history: WorkflowHistory, result_type: type[BaseModel]) -> Re
             request = event.workflow_execution_update_accepted_event_attributes.accepted_request
             if request.input.name == "decide":
                 decisions.append(await decode(request.input.args, ApprovalDecision))
+            interrupts += request.input.name == "interrupt"
         scheduled = event.activity_task_scheduled_event_attributes
         if event.HasField("activity_task_scheduled_event_attributes") and (
             scheduled.activity_type.name == LLM_ACTIVITY
@@ -99,6 +101,7 @@ async def recorded(history: WorkflowHistory, result_type: type[BaseModel]) -> Re
     return Recorded(
         result=result,
         decisions=decisions,
+        interrupts=interrupts,
         continued_from=started.continued_execution_run_id,
         continued_as_new=last.HasField("workflow_execution_continued_as_new_event_attributes"),
         activities=[
