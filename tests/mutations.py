@@ -29,6 +29,7 @@ T = "tests/"
 STUCK = T + "cli/test_cli_when_stuck.py::"
 CHAT = T + "cli/test_cli_chat.py::"
 TRUTHFUL = T + "engine/test_truthful_outcomes.py::"
+INTERRUPTS = T + "engine/test_interrupts.py"
 
 
 @dataclass(frozen=True)
@@ -48,10 +49,10 @@ MUTATIONS = [
     Mutation(
         "budget-after-chat-turn",
         "tether/_workflows/agent.py",
-        '                self._chat.inbox.answered(answer or "")\n'
-        "                if spent := self._limits.spent(self._spend):\n"
-        "                    return self._finish(spent, answer)\n",
-        '                self._chat.inbox.answered(answer or "")\n',
+        '                    self._chat.inbox.answered(answer or "")\n'
+        "                    if spent := self._limits.spent(self._spend):\n"
+        "                        return self._finish(spent, answer)\n",
+        '                    self._chat.inbox.answered(answer or "")\n',
         (T + "engine/test_conversations.py",),
     ),
     Mutation(
@@ -686,6 +687,29 @@ MUTATIONS = [
         "        return await run.approve(\n            call, signer=signer,",
         "        return await run.approve(\n            call, signer=None,",
         (T + "web/test_web_inbox.py", T + "web/test_web_agui.py"),
+    ),
+    # Interrupting a turn: the model call stopped at once, local activities refused, the
+    # model told of every tool call it asked for
+    Mutation(
+        "interrupt-waits-for-the-model",
+        "tether/_workflows/interrupts.py",
+        "await workflow.wait_condition(lambda: task.done() or self.requested)",
+        "await workflow.wait_condition(lambda: task.done())",
+        (INTERRUPTS,),
+    ),
+    Mutation(
+        "interrupt-during-a-local-activity",
+        "tether/_workflows/interrupts.py",
+        "        if self.local:\n",
+        "        if False:\n",
+        (INTERRUPTS,),
+    ),
+    Mutation(
+        "interrupt-leaves-tool-calls-unanswered",
+        "tether/_workflows/agent.py",
+        "                        self._answer_calls(calls, stopped.outcomes)\n",
+        "",
+        (INTERRUPTS,),
     ),
 ]
 
