@@ -308,7 +308,8 @@ class AgentRun:
 
         Raises:
             WorkflowUpdateFailedError: the run refused it, saying why in one line (it
-                has ended, is not in a turn, or runs a local activity just then).
+                is not in a turn, or runs a local activity just then); an `RPCError`
+                once the run has closed.
         """
         done: TurnInterrupted = await self.handle.execute_update(
             "interrupt", message, result_type=TurnInterrupted

@@ -293,10 +293,11 @@ class AgentWorkflow(DecidesApprovals):
                     continue
                 if reply.output_error is None:
                     self._output = reply.output
-                    # An interrupt asked as the answer came: the answer stands.
-                    if not self._interrupts.requested or not self._interrupted([]):
-                        return None
-                    continue
+                    # An interrupt asked as the answer came: the answer stands, and a
+                    # message it brings is the next turn's.
+                    if self._interrupts.requested and self._interrupted([]):
+                        continue
+                    return None
                 if repairs_left == 0:
                     log.info("structured output still invalid after repairs")
                     return self._finish("invalid_output", reply.message.content)
