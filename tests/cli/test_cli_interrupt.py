@@ -63,6 +63,7 @@ async def test_interrupt_steers_a_run_and_refuses_in_one_line(
 async def test_ctrl_c_in_a_chat_interrupts_the_reply_and_the_chat_goes_on(
     dev_env: WorkflowEnvironment, tmp_path: Path
 ) -> None:
+    """The chat's first message (the run's first model call) and a later one."""
     queue = f"chat-{uuid.uuid4().hex[:8]}"
     ours, terminal = pty.openpty()
     try:
@@ -71,16 +72,20 @@ async def test_ctrl_c_in_a_chat_interrupts_the_reply_and_the_chat_goes_on(
             agents = "tests.support.steering:REGISTRY"
             with tether_worker(env, tmp_path / "worker.log", agents):
                 chat = Spawned(env, "chat", stdin=terminal)
-                os.write(ours, b"hello\n")
-                await chat.wait_for("agent> echo: hello")
-                os.write(ours, b"slow\n")
+                for asked in (1, 2):
+                    os.write(ours, b"slow\n")
 
-                async def asked() -> bool:
-                    return llm.request_count == 2
+                    async def slow_call(asked: int = asked) -> bool:
+                        return llm.request_count == asked
 
-                await until(asked, "the model never got the slow call")
-                chat.interrupt()
-                await chat.wait_for("agent> [interrupted before answering]")
+                    await until(slow_call, f"the model never got slow call {asked}")
+                    chat.interrupt()
+                    await chat.wait_for(f"(interrupted turn {asked}: ")
+
+                    async def told(asked: int = asked) -> bool:
+                        return chat.stdout.count("agent> [interrupted before answering]") == asked
+
+                    await until(told, f"the chat never said turn {asked} was interrupted")
                 os.write(ours, b"again\n")
                 await chat.wait_for("agent> echo: again")
                 os.write(ours, b"/end\n")
@@ -90,9 +95,10 @@ async def test_ctrl_c_in_a_chat_interrupts_the_reply_and_the_chat_goes_on(
         os.close(terminal)
     assert done.returncode == 0, done.stderr
     assert "Ctrl-C while the agent replies interrupts it, twice leaves" in done.stdout
-    assert (
-        "(interrupted turn 2: abandoned the model call of turn 2; Ctrl-C again leaves)"
-        in done.stderr
-    )
+    for turn in (1, 2):
+        assert (
+            f"(interrupted turn {turn}: abandoned the model call of turn {turn}; "
+            "Ctrl-C again leaves)" in done.stderr
+        )
     assert "status completed · 3 turns · " in done.stdout
-    assert llm.request_count == 3  # the slow call was not made again
+    assert llm.request_count == 3  # the slow calls were not made again

@@ -38,6 +38,7 @@ from tether._cli.run import chosen_agent, parse_input, start
 from tether._run_io import AgentResult, RunState
 from tether._temporal import connect
 from tether._workflows.agent import AgentWorkflow
+from tether._workflows.interrupts import NO_ANSWER
 from tether._workflows.publishing import OPEN_STATUSES
 
 END = "/end"
@@ -120,7 +121,7 @@ async def cmd_chat(args: argparse.Namespace) -> int:
         if state.status != "awaiting_user":
             return await ended(client, handle)
         if screen is None or screen.answer != state.last_message:
-            print(f"agent> {state.last_message}")
+            print(f"agent> {state.last_message or NO_ANSWER}")  # None: interrupted
     assert client is not None
     approver.namespace = client.namespace
     while True:
