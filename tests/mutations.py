@@ -705,6 +705,14 @@ MUTATIONS = [
         (INTERRUPTS,),
     ),
     Mutation(
+        "interrupt-cancel-taken-for-a-failure",
+        "tether/_workflows/llm_calls.py",
+        "                    raise  # the run was cancelled or reached its deadline: not a"
+        " failure\n",
+        "                    pass\n",
+        (INTERRUPTS,),
+    ),
+    Mutation(
         "interrupt-leaves-tool-calls-unanswered",
         "tether/_workflows/agent.py",
         "                        self._answer_calls(calls, stopped.outcomes)\n",

@@ -25,8 +25,16 @@ from temporalio.testing import WorkflowEnvironment
 from tests.support.steering import LOCAL, RECORDED, REGISTRY, STEER, STEERED, script
 from tests.support.waiting import status_becomes, until
 from tether import Agent, AgentRun
-from tether.events import TurnInterrupted
-from tether.testing import ScriptedLLM, Step, call_tools, say, wait_for_approvals, worker
+from tether.events import ModelSwitched, TurnInterrupted
+from tether.testing import (
+    OFFLINE_MODEL,
+    ScriptedLLM,
+    Step,
+    call_tools,
+    say,
+    wait_for_approvals,
+    worker,
+)
 
 
 @asynccontextmanager
@@ -89,6 +97,9 @@ async def test_an_interrupt_during_a_10_s_model_call_starts_the_next_turn_with_i
     ]
     told = [e for e in events if isinstance(e, TurnInterrupted)]
     assert [(e.turn, e.abandoned) for e in told] == [(2, ["the model call of turn 2"])]
+    # A cancelled call is no failure: the run did not fall back to another model.
+    assert {r.body["model"] for r in llm.requests} == {OFFLINE_MODEL}
+    assert not any(isinstance(e, ModelSwitched) for e in events)
     assert result.status == "completed" and result.turns == 3
 
 

@@ -32,7 +32,13 @@ def publish(text: str) -> str:
     return "published"
 
 
-STEERED = Agent(name="steered", instructions="Be brief.", tools=[record, publish])
+# With a fallback model, which an interrupted call must not move to.
+STEERED = Agent(
+    name="steered",
+    instructions="Be brief.",
+    tools=[record, publish],
+    llm=LlmPolicy(fallback_models=["backup"]),
+)
 # Calls its model in local activities (after the run's first call, which records the spec).
 LOCAL = Agent(
     name="local-model", instructions="Be brief.", tools=[record], llm=LlmPolicy(local_activity=True)

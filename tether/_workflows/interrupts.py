@@ -2,8 +2,10 @@
 
 `AgentWorkflow.interrupt` (an update) asks the turn under way to stop; the loop takes
 the request at the turn's next safe point (`Interrupts.during`, `ToolCalls.run`):
-- a model call in flight is cancelled at once (its activity is asked to stop and its
-  reply, should one come, is never used: the call is not made again);
+- a model call in flight is cancelled at once (its activity is asked to stop, and the
+  workflow does not wait for it to acknowledge: model calls are cancelled with
+  `TRY_CANCEL`; its reply, should one come, is never used, and ModelCalls does not take
+  a cancellation for a failure: no retry, no fallback model);
 - a call waiting for a person's approval (or for its policy's judge), and a durable
   `wait`, is withdrawn: it never runs;
 - a tool call already running is asked to stop and waited for: it stops or finishes
