@@ -201,3 +201,34 @@ async def refused(run: AgentRun, message: str | None) -> str:
         assert isinstance(error.cause, ApplicationError)
         return error.cause.message
     return str(error)
+
+
+async def test_two_interrupts_at_once_are_both_answered(dev_env: WorkflowEnvironment) -> None:
+    with ScriptedLLM(script) as llm:
+        async with started(dev_env, llm, "hello", chat=True) as run:
+            await status_becomes(run.handle, "awaiting_user")
+            sending = asyncio.create_task(run.send("slow"))
+            await requested(llm, 2)
+            both = await asyncio.wait_for(
+                asyncio.gather(
+                    run.interrupt("first"), run.interrupt(STEER), return_exceptions=True
+                ),
+                30,
+            )
+            await asyncio.wait_for(sending, 30)
+            await run.end()
+            result = await run.result()
+
+    # Both taken by the one stop (their validators ran in one workflow task), or the
+    # second refused as the first was being taken, or taken in the next turn: neither
+    # waits forever.
+    taken = [b for b in both if isinstance(b, TurnInterrupted)]
+    refused = [b for b in both if not isinstance(b, TurnInterrupted)]
+    assert any(t.abandoned == ["the model call of turn 2"] for t in taken)
+    assert all(
+        isinstance(r, WorkflowUpdateFailedError)
+        and isinstance(r.cause, ApplicationError)
+        and r.cause.message == "the turn is being interrupted already"
+        for r in refused
+    )
+    assert result.status == "completed"

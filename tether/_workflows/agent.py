@@ -317,18 +317,18 @@ class AgentWorkflow(DecidesApprovals):
             self._conversation.add(Message.tool(call.id, outcome.content))
 
     def _interrupted(self, abandoned: list[str]) -> bool:
-        """Take the interrupt asked, which stopped the turn's `abandoned` steps: record
-        them, answer its caller; True if it brought a message, now the user's next."""
+        """Take the interrupts asked, which stopped the turn's `abandoned` steps: record
+        them, answer their callers; True if one brought a message, now the user's next."""
         taken = self._interrupts.take(self._turn, abandoned)
         log.info("turn interrupted", extra={"turn": self._turn, "abandoned": abandoned})
         self._conversation.transcript.append(interrupted_note(self._turn, abandoned))
-        self._events.publish(taken)
         self._shown.set_status("running")
-        if taken.message is None:
-            return False
-        self._conversation.add(Message.user(taken.message))
-        self._events.publish(UserMessage(text=taken.message))
-        return True
+        for interrupt in taken:
+            self._events.publish(interrupt)
+            if interrupt.message is not None:
+                self._conversation.add(Message.user(interrupt.message))
+                self._events.publish(UserMessage(text=interrupt.message))
+        return any(interrupt.message is not None for interrupt in taken)
 
     def _finish(
         self, status: RunStatus, answer: str | None, output: dict[str, object] | None = None

@@ -61,10 +61,15 @@ class Interrupts:
     def __init__(self) -> None:
         self.step: str | None = None
         self.local = False
-        self.requested = False
-        self.message: str | None = None
-        self._asked = 0
         self.answers: dict[int, TurnInterrupted] = {}  # by request, until its caller has it
+        # The requests not taken yet, with their messages: more than one when their
+        # validators ran in one workflow task, before any handler.
+        self._asks: list[tuple[int, str | None]] = []
+        self._asked = 0
+
+    @property
+    def requested(self) -> bool:
+        return bool(self._asks)
 
     def check(self, message: str | None, *, ended: bool, status: str) -> None:
         """Refuse an interrupt the run cannot take now (ValueError, one line for the
@@ -87,16 +92,16 @@ class Interrupts:
 
     def request(self, message: str | None) -> int:
         """Ask the loop to stop the turn; the request's number in `answers`."""
-        self.requested, self.message = True, message
         self._asked += 1
+        self._asks.append((self._asked, message))
         return self._asked
 
-    def take(self, turn: int, abandoned: list[str]) -> TurnInterrupted:
-        """The loop took the interrupt asked, stopping `abandoned`: its answer."""
-        done = TurnInterrupted(turn=turn, abandoned=abandoned, message=self.message)
-        self.answers[self._asked] = done
-        self.requested, self.message = False, None
-        return done
+    def take(self, turn: int, abandoned: list[str]) -> list[TurnInterrupted]:
+        """The loop took the interrupts asked, stopping `abandoned`: their answers."""
+        taken = [TurnInterrupted(turn=turn, abandoned=abandoned, message=m) for _, m in self._asks]
+        self.answers.update(zip((asked for asked, _ in self._asks), taken, strict=True))
+        self._asks = []
+        return taken
 
     async def during(self, step: str, work: Callable[[], Awaitable[T]], *, local: bool) -> T:
         """The result of `work()`, unless an interrupt comes first: then the work is
