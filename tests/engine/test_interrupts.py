@@ -22,7 +22,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
-from tests.support.steering import LOCAL, RECORDED, REGISTRY, STEER, STEERED, script
+from tests.support.steering import LOCAL, MOVED, RECORDED, REGISTRY, STEER, STEERED, script
 from tests.support.waiting import status_becomes, until
 from tether import Agent, AgentRun
 from tether.events import ModelSwitched, TurnInterrupted
@@ -132,6 +132,36 @@ async def test_an_interrupt_lets_a_running_tool_finish_and_withdraws_a_call_awai
         "Check whether it took effect before calling it again.",
     )
     assert state.pending_approvals == []
+    assert result.status == "completed" and result.answer == "Done."
+
+
+async def test_a_tool_that_stops_on_cancellation_is_stopped_and_undoes_its_work(
+    dev_env: WorkflowEnvironment,
+) -> None:
+    MOVED.clear()
+    with ScriptedLLM(script) as llm:
+        async with started(dev_env, llm, "transfer") as run:
+
+            async def moving() -> bool:
+                return bool(MOVED)
+
+            await until(moving, "the transfer never started")
+            asked = time.monotonic()
+            taken = await run.interrupt(STEER)
+            stopped = time.monotonic() - asked
+            result = await run.result()
+            transcript = await run.transcript()
+
+    # It heard the cancellation at its next heartbeat (a third of its 1 s timeout), not
+    # after its 30 s, and moved back what it had moved.
+    assert stopped < 5, f"the tool stopped {stopped:.1f} s after the interrupt"
+    assert MOVED and sum(MOVED) == 0
+    assert taken.abandoned == ["transfer (call call_0001) stopped while it ran"]
+    [told] = [m.content for m in transcript if m.role == "tool"]
+    assert told == (
+        "Interrupted by the user while transfer ran: it was stopped and gave no result. "
+        "Check whether it took effect before calling it again."
+    )
     assert result.status == "completed" and result.answer == "Done."
 
 

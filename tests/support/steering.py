@@ -4,7 +4,9 @@ test's process or by `tether worker --agents tests.support.steering:REGISTRY`.""
 
 from __future__ import annotations
 
+import asyncio
 import time
+from datetime import timedelta
 from typing import Any
 
 from tether import Agent, AgentRegistry, LlmPolicy, ToolContext, tool
@@ -15,6 +17,8 @@ SLOW = 10.0
 STEER = "Forget that: answer in one word."
 # Each call of `record` that ran to its end (in the process that serves the agent).
 RECORDED: list[str] = []
+# Each unit `transfer` moved (+1), and moved back (-1).
+MOVED: list[int] = []
 
 
 @tool(side_effects=True)
@@ -23,6 +27,22 @@ def record(ctx: ToolContext, text: str) -> str:
     time.sleep(1.0)
     RECORDED.append(text)
     return f"recorded {text}"
+
+
+@tool(side_effects=True, heartbeat_timeout=timedelta(seconds=1))
+async def transfer(units: int) -> str:
+    """Move `units`, one each half second; cancelled, move back what was moved: never
+    half done (its own cancellation rule)."""
+    moved = 0
+    try:
+        for _ in range(units):
+            await asyncio.sleep(0.5)
+            MOVED.append(1)
+            moved += 1
+    except asyncio.CancelledError:
+        MOVED.extend([-1] * moved)
+        raise
+    return f"moved {units}"
 
 
 @tool(side_effects=True, needs_approval=True)
@@ -36,7 +56,7 @@ def publish(text: str) -> str:
 STEERED = Agent(
     name="steered",
     instructions="Be brief.",
-    tools=[record, publish],
+    tools=[record, publish, transfer],
     llm=LlmPolicy(fallback_models=["backup"]),
 )
 # Calls its model in local activities (after the run's first call, which records the spec).
@@ -54,6 +74,8 @@ def script(messages: list[dict[str, Any]]) -> Step:
     text = str(last["content"])
     if text == STEER:
         return say("Done.")
+    if text == "transfer":
+        return call_tools(("transfer", {"units": 60}))
     if text == "record":
         return call_tools(("record", {"text": "kept"}), ("publish", {"text": "withdrawn"}))
     if text == "slow":
