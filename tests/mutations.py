@@ -29,6 +29,7 @@ T = "tests/"
 STUCK = T + "cli/test_cli_when_stuck.py::"
 CHAT = T + "cli/test_cli_chat.py::"
 TRUTHFUL = T + "engine/test_truthful_outcomes.py::"
+INTERRUPTS = T + "engine/test_interrupts.py"
 
 
 @dataclass(frozen=True)
@@ -48,10 +49,10 @@ MUTATIONS = [
     Mutation(
         "budget-after-chat-turn",
         "tether/_workflows/agent.py",
-        '                self._chat.inbox.answered(answer or "")\n'
-        "                if spent := self._limits.spent(self._spend):\n"
-        "                    return self._finish(spent, answer)\n",
-        '                self._chat.inbox.answered(answer or "")\n',
+        '                    self._chat.inbox.answered(answer or "")\n'
+        "                    if spent := self._limits.spent(self._spend):\n"
+        "                        return self._finish(spent, answer)\n",
+        '                    self._chat.inbox.answered(answer or "")\n',
         (T + "engine/test_conversations.py",),
     ),
     Mutation(
@@ -64,7 +65,9 @@ MUTATIONS = [
     Mutation(
         "budget-before-turn",
         "tether/_workflows/agent.py",
-        "            if spent := self._limits.spent(self._spend):\n"
+        "            spent = None if isinstance(first, LlmReply) else "
+        "self._limits.spent(self._spend)\n"
+        "            if spent:\n"
         "                return self._finish(spent, None)\n",
         "",
         (T + "engine/test_conversations.py", T + "engine/test_subagents.py"),
@@ -72,8 +75,8 @@ MUTATIONS = [
     Mutation(
         "budget-usage-summed",
         "tether/_workflows/run_state.py",
-        "self.usage += reply.usage",
-        "self.usage = reply.usage",
+        "    def add_call(self, reply: LlmReply) -> None:\n        self.usage += reply.usage",
+        "    def add_call(self, reply: LlmReply) -> None:\n        self.usage = reply.usage",
         (T + "engine/test_agent_workflow.py", T + "engine/test_conversations.py"),
     ),
     Mutation(
@@ -93,7 +96,7 @@ MUTATIONS = [
     Mutation(
         "budget-deadline",
         "tether/_workflows/run_state.py",
-        "self.deadline = workflow.now() + timedelta(seconds=seconds) if seconds else None",
+        "self.deadline = now + timedelta(seconds=seconds) if seconds else None",
         "self.deadline = None",
         (T + "engine/test_conversations.py",),
     ),
@@ -149,9 +152,9 @@ MUTATIONS = [
     ),
     Mutation(
         "llm-client-gives-up-first",
-        "tether/_activities/llm.py",
-        "return max((limit - TIMEOUT_MARGIN).total_seconds(), limit.total_seconds() / 2)",
-        "return limit.total_seconds()",
+        "tether/_activities/timeouts.py",
+        "total = max((limit - TOTAL_MARGIN).total_seconds(), limit.total_seconds() / 2)",
+        "total = limit.total_seconds()",
         (T + "engine/test_llm_boundary.py",),
     ),
     Mutation(
@@ -219,8 +222,8 @@ MUTATIONS = [
     Mutation(
         "approval-needed",
         "tether/_workflows/tool_calls.py",
-        "    if tool.needs_approval:",
-        "    if False:",
+        "    if tool.gated:\n        approved = await approvals.wait(",
+        "    if False:\n        approved = await approvals.wait(",
         (T + "engine/test_approvals.py",),
     ),
     Mutation(
@@ -262,8 +265,8 @@ MUTATIONS = [
     Mutation(
         "approval-checked-before-asking",
         "tether/_workflows/tool_calls.py",
-        "call, turn=turn, expires_after=approval_timeout, rules=context.rules(spec, tool)",
-        "call, turn=turn, expires_after=approval_timeout, rules=None",
+        "            rules=context.rules(spec, tool),\n            policy=context.gate(",
+        "            rules=None,\n            policy=context.gate(",
         (T + "engine/test_approvals.py",),
     ),
     Mutation(
@@ -700,6 +703,37 @@ MUTATIONS = [
         "        return await run.approve(\n            call, signer=signer,",
         "        return await run.approve(\n            call, signer=None,",
         (T + "web/test_web_inbox.py", T + "web/test_web_agui.py"),
+    ),
+    # Interrupting a turn: the model call stopped at once, local activities refused, the
+    # model told of every tool call it asked for
+    Mutation(
+        "interrupt-waits-for-the-model",
+        "tether/_workflows/interrupts.py",
+        "await workflow.wait_condition(lambda: task.done() or self.requested)",
+        "await workflow.wait_condition(lambda: task.done())",
+        (INTERRUPTS,),
+    ),
+    Mutation(
+        "interrupt-during-a-local-activity",
+        "tether/_workflows/interrupts.py",
+        "        if self.local:\n",
+        "        if False:\n",
+        (INTERRUPTS,),
+    ),
+    Mutation(
+        "interrupt-cancel-taken-for-a-failure",
+        "tether/_workflows/llm_calls.py",
+        "                    raise  # the run was cancelled or reached its deadline: not a"
+        " failure\n",
+        "                    pass\n",
+        (INTERRUPTS,),
+    ),
+    Mutation(
+        "interrupt-leaves-tool-calls-unanswered",
+        "tether/_workflows/agent.py",
+        "                        self._answer_calls(calls, stopped.outcomes)\n",
+        "",
+        (INTERRUPTS,),
     ),
 ]
 

@@ -1,4 +1,4 @@
-"""Driving agent runs from code: start, chat, approve, reject, answer, read.
+"""Driving agent runs from code: start, chat, interrupt, approve, reject, answer, read.
 
     client = await tether.connect()
     signer = tether.Signer.from_file("ada.key", name="ada@example.com")
@@ -26,7 +26,7 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from tether._deprecation import deprecated
-from tether._events import WATCH_SIGNAL, RunEvent
+from tether._events import WATCH_SIGNAL, RunEvent, TurnInterrupted
 from tether._messages import Message
 from tether._policies import Budgets
 from tether._run_io import (
@@ -365,6 +365,26 @@ class AgentRun:
             "answer", answer, result_type=PendingQuestion
         )
         return asked
+
+    async def interrupt(self, message: str | None = None) -> TurnInterrupted:
+        """Stop the turn under way at its next safe point: a model call in flight is
+        cancelled (not made again), calls waiting for approval are withdrawn, and tools
+        already running stop or finish by their own cancellation rules. With `message`,
+        the run goes on with it as the user's next message; without, a chat waits for
+        the next one and any other run ends `interrupted`.
+
+        Returns:
+            What the interrupt abandoned, once the turn has stopped.
+
+        Raises:
+            WorkflowUpdateFailedError: the run refused it, saying why in one line (it
+                is not in a turn, or runs a local activity just then); an `RPCError`
+                once the run has closed.
+        """
+        done: TurnInterrupted = await self.handle.execute_update(
+            "interrupt", message, result_type=TurnInterrupted
+        )
+        return done
 
     async def end(self) -> None:
         """End a chat once the messages it received are answered."""

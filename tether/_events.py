@@ -205,6 +205,21 @@ class UserMessage(Event):
     text: str
 
 
+class TurnInterrupted(Event):
+    """A person interrupted `turn` (`AgentRun.interrupt`, `tether interrupt`): what the
+    interrupt abandoned, in words, and the message the run goes on with, if any (a
+    `UserMessage` follows it)."""
+
+    type: Literal["turn_interrupted"] = "turn_interrupted"
+    turn: int
+    abandoned: list[str] = Field(
+        default_factory=list,
+        description="What was stopped: the model call in flight, each tool call withdrawn "
+        "or stopped; empty if the step under way had just ended.",
+    )
+    message: str | None = None
+
+
 class ModelSwitched(Event):
     """The run moved to the next fallback model."""
 
@@ -257,6 +272,7 @@ RunEvent = Annotated[
     | QuestionAsked
     | QuestionAnswered
     | UserMessage
+    | TurnInterrupted
     | ModelSwitched
     | BudgetReached
     | ContinuedAsNew

@@ -26,12 +26,13 @@ RunStatus = Literal[
     "invalid_output",
     "truncated",  # a reply was cut at its length limit and the agent's policy says fail
     "tools_dropped",  # answered, but the model server dropped the agent's tools
+    "interrupted",  # not a chat: a person interrupted its turn and gave no message
     "failed",
     "cancelled",
 ]
 """Where a run is: running or waiting (`running`, `awaiting_approval`, `awaiting_answer`,
 `awaiting_user`), or how it ended (`completed`, a budget's status, `invalid_output`,
-`failed`, `cancelled`). The `AgentStatus` search attribute holds it too."""
+`interrupted`, `failed`, `cancelled`). The `AgentStatus` search attribute holds it too."""
 
 
 class JudgeVerdict(BaseModel):

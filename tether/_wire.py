@@ -115,6 +115,7 @@ ToolErrorKind = Literal[
     "rejected",
     "unavailable",
     "unanswered",  # a question to a person (ask_person) that nobody answered in time
+    "interrupted",  # an interrupt stopped the call (see _workflows/interrupts.py)
 ]
 
 

@@ -33,6 +33,7 @@ from tether._events import (
     TextDelta,
     ToolCallFinished,
     ToolCallStarted,
+    TurnInterrupted,
     TurnStarted,
     UserMessage,
 )
@@ -56,6 +57,7 @@ __all__ = [
     "TextDelta",
     "ToolCallFinished",
     "ToolCallStarted",
+    "TurnInterrupted",
     "TurnStarted",
     "UserMessage",
     "subscribe",

@@ -16,7 +16,9 @@ places each kill deterministically:
 - a question the agent asked a person (`ask_person`): nothing is in flight, the worker
   dies, and the person answers through `tether answer` once a new worker runs;
 - a refund its approval policy's judge model reviews: the judge holds its first request
-  open until the kill.
+  open until the kill;
+- right after an interrupt stopped a chat's model call (the model holds it for 10 s): the
+  abandoned call is never made again, and the interrupt's message is answered.
 """
 
 from __future__ import annotations
@@ -54,7 +56,7 @@ from tests.support.stuck_runs import results_within
 from tests.support.waiting import status_becomes, until
 from tether import AgentRun
 from tether._wire import JUDGE_ACTIVITY, LLM_ACTIVITY, TOOL_ACTIVITY
-from tether.testing import CallTools, ScriptedLLM, Step, say, wait_for_approvals
+from tether.testing import CallTools, ScriptedLLM, Slow, Step, say, wait_for_approvals
 from tether.workflow import AgentWorkflow
 
 # The order desk's conversation: lookup, refund, notice, answer; one request each.
@@ -414,3 +416,52 @@ async def test_a_chat_goes_on_across_a_graceful_worker_restart(
         "And order A-1002?",
     ]
     assert llm.request_count == 4  # lookup + answer, twice
+
+
+STEER = "Forget that: answer in one word."
+
+
+def slow_then_steered(messages: list[dict[str, Any]]) -> Step:
+    """A 10 s reply to "slow", which an interrupt abandons; one word after the steer."""
+    text = messages[-1].get("content")
+    if text == "slow":
+        return Slow(10.0, say("the abandoned answer"))
+    return say("Done." if text == STEER else "Hello.")
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_killed_right_after_an_interrupt_the_abandoned_model_call_is_not_made_again(
+    dev_env: WorkflowEnvironment, tmp_path: Path, mode: str
+) -> None:
+    queue = f"interrupt-{uuid.uuid4().hex[:8]}"
+    with ScriptedLLM(slow_then_steered) as llm:
+
+        def slow_calls() -> int:
+            return sum(r.messages[-1].get("content") == "slow" for r in llm.requests)
+
+        async def asked() -> bool:
+            return slow_calls() == 1
+
+        env = worker_env(llm, tmp_path / "ledger.db", queue, target(dev_env))
+        with desk_worker(mode, env, tmp_path / "first.log") as first:
+            run = await AgentRun.start(
+                dev_env.client, "order-desk", "hello", chat=True, task_queue=queue,
+                acting_for=CUSTOMER,
+            )  # fmt: skip
+            await status_becomes(run.handle, "awaiting_user")
+            sending = asyncio.create_task(run.send("slow"))
+            await until(asked, "the model never got the slow call")
+            taken = await run.interrupt(STEER)
+            first.kill()
+            first.wait()
+        with desk_worker(mode, env, tmp_path / "second.log"):
+            reply = await asyncio.wait_for(sending, 60)
+            await run.end()
+            result = await asyncio.wait_for(run.result(), 60)
+            transcript = await run.transcript()
+
+    assert taken.abandoned == ["the model call of turn 2"]
+    assert reply == result.answer == "Done." and result.status == "completed"
+    # The run has closed, so no attempt of the abandoned call is left: it was made once.
+    assert slow_calls() == 1
+    assert all("abandoned answer" not in (m.content or "") for m in transcript)

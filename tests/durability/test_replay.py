@@ -140,6 +140,19 @@ CLAIMS: dict[str, Callable[[Recorded], bool]] = {
     "question-unanswered": lambda r: (
         answered("completed", "Nobody told me which order you mean.")(r) and r.answers == []
     ),
+    # The interrupted model call's answer was never used; the steer was answered.
+    "interrupted-chat": lambda r: (
+        answered("completed", "Order A-1002")(r)
+        and "abandoned" not in str(r.result.answer)
+        and r.interrupts == 1
+    ),
+    # The refund waiting for a person was withdrawn: nothing was decided, nothing ran.
+    "interrupted-approval": lambda r: (
+        answered("interrupted", "None")(r)
+        and r.decisions == []
+        and r.interrupts == 1
+        and TOOL_ACTIVITY not in r.activities
+    ),
 }
 
 

@@ -1,6 +1,6 @@
 """Runs steered at random moments replay: many runs at once on a dev server, with chat
-messages, approvals, rejections, answers to an agent's questions (some malformed, so
-refused), cancels and ends sent while model calls are slow, and
+messages, interrupts, approvals, rejections, answers to an agent's questions (some
+malformed, so refused), cancels and ends sent while model calls are slow, and
 every history they wrote (each run of a conversation that continued-as-new) replayed on
 the current code. Their refunds are decided by an approval policy: a rule lets some run,
 a judge model (as slow, and answering at random) reviews the others, and a person
@@ -40,6 +40,8 @@ from tether.workflow import AgentWorkflow
 SEEDS = [int(os.environ["TETHER_STRESS_SEED"])] if "TETHER_STRESS_SEED" in os.environ else [1, 2, 3]
 CHATS, SINGLES, QUESTIONS = 10, 10, 5
 MESSAGES = ["Where is order {o}?", "Order {o} arrived broken, refund it.", "Thanks!"]
+# What an interrupt steers with (None: it only stops the turn).
+STEERS = [None, "Forget that: where is order {o}?"]
 # Refunds of even-numbered orders need nobody; the judge reviews the others.
 POLICY = ApprovalPolicy(
     rules=[
@@ -95,6 +97,9 @@ async def steer_chat(run: AgentRun, order: str, rng: random.Random) -> None:
     sends = []
     for _ in range(rng.randint(2, 6)):
         await asyncio.sleep(rng.uniform(0, 0.3))
+        if rng.random() < 0.25:
+            sends.append(asyncio.create_task(interrupt(run, order, rng)))
+            continue
         text = rng.choice(MESSAGES).format(o=order)
         sends.append(asyncio.create_task(quietly(run.send(text))))  # some overlap
     await asyncio.gather(*sends)
@@ -105,12 +110,19 @@ async def steer_chat(run: AgentRun, order: str, rng: random.Random) -> None:
     await decider
 
 
-async def steer_single(run: AgentRun, rng: random.Random) -> None:
+async def interrupt(run: AgentRun, order: str, rng: random.Random) -> None:
+    """Interrupt the turn under way (refused if none is, or it runs a local activity)."""
+    steer = rng.choice(STEERS)
+    await quietly(run.interrupt(steer.format(o=order) if steer else None))
+
+
+async def steer_single(run: AgentRun, order: str, rng: random.Random) -> None:
     done = asyncio.Event()
     decider = asyncio.create_task(decide_some(run, rng, done))
-    if rng.random() < 0.3:
+    roll = rng.random()
+    if roll < 0.6:
         await asyncio.sleep(rng.uniform(0, 1.0))
-        await quietly(run.cancel())
+        await (quietly(run.cancel()) if roll < 0.3 else interrupt(run, order, rng))
     await closed(run.handle, within=90, every=0.2)
     done.set()
     await decider
@@ -160,7 +172,7 @@ async def test_runs_steered_at_random_moments_all_replay(
                 if chat:
                     steering.append(steer_chat(run, order, random.Random(rng.random())))
                 else:
-                    steering.append(steer_single(run, random.Random(rng.random())))
+                    steering.append(steer_single(run, order, random.Random(rng.random())))
             for i in range(QUESTIONS):
                 run = await AgentRun.start(
                     dev_env.client, ORDER_PICKER.name, "My order is broken.",
@@ -184,20 +196,14 @@ async def test_runs_steered_at_random_moments_all_replay(
     assert kinds["workflow_execution_update_accepted_event_attributes"] >= CHATS
     assert kinds["workflow_execution_canceled_event_attributes"] >= 1
     assert kinds["workflow_execution_completed_event_attributes"] >= 1
-    decided = [
-        e for e in events
+    updates = Counter(
+        e.workflow_execution_update_accepted_event_attributes.accepted_request.input.name
+        for e in events
         if e.HasField("workflow_execution_update_accepted_event_attributes")
-        and e.workflow_execution_update_accepted_event_attributes.accepted_request.input.name
-        == "decide"
-    ]  # fmt: skip
-    assert decided, "nothing was approved or rejected"
-    answered = [
-        e for e in events
-        if e.HasField("workflow_execution_update_accepted_event_attributes")
-        and e.workflow_execution_update_accepted_event_attributes.accepted_request.input.name
-        == "answer"
-    ]  # fmt: skip
-    assert answered, "no question was answered"
+    )
+    assert updates["decide"], "nothing was approved or rejected"
+    assert updates["interrupt"], "no turn was interrupted"
+    assert updates["answer"], "no question was answered"
     assert not any(b"A-9999" in e.SerializeToString() for e in events), "a refused answer"
     judged = [
         e for e in events

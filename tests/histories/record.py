@@ -43,7 +43,7 @@ from tests.support.question_agents import (
 from tests.support.question_agents import REGISTRY as QUESTIONS
 from tests.support.recorded_histories import GENERATION
 from tests.support.runs import AgentHandle
-from tests.support.waiting import until
+from tests.support.waiting import first, until
 from tests.support.writer_agents import chatter
 from tether import Agent, AgentRegistry, ContextPolicy, LlmPolicy, subagent, tool
 from tether._events import WATCH_SIGNAL
@@ -64,6 +64,7 @@ from tether.testing import (
     Fail,
     Say,
     ScriptedLLM,
+    Slow,
     Step,
     binary,
     call_tools,
@@ -406,6 +407,46 @@ async def answer_which_order(run: AgentHandle) -> None:
     await run.execute_update(AgentWorkflow.answer, signed_answer(run, question, ORDERS[1]))
 
 
+# A chat message whose answer takes 10 s: the person interrupts it.
+SLOW_QUESTION = "Tell me everything about all my orders."
+STEER = "Forget that. Where is order A-1002?"
+
+
+def chat_with_a_slow_answer(llm: ScriptedLLM) -> AgentInput:
+    def respond(messages: list[dict[str, Any]]) -> Step:
+        if messages[-1]["content"] == SLOW_QUESTION:
+            return Slow(10.0, say("The abandoned answer."))
+        return support_desk_responder(messages)
+
+    started = chat_with_tools(llm)
+    llm.responder = respond
+    return started
+
+
+async def interrupt_the_slow_answer(run: AgentHandle) -> None:
+    """Ask the slow question once the first is answered, interrupt its model call with
+    another question, then end the chat."""
+    answered = await first(
+        lambda: run.query(AgentWorkflow.state),
+        lambda state: state.status == "awaiting_user",
+        "the chat never answered its first message",
+    )
+    sending = asyncio.create_task(run.execute_update(AgentWorkflow.send, SLOW_QUESTION))
+    await first(
+        lambda: run.query(AgentWorkflow.state),
+        lambda state: state.status == "running" and state.turn > answered.turn,
+        "the chat never asked the slow question",
+    )
+    await run.execute_update(AgentWorkflow.interrupt, STEER)
+    await sending
+    await run.signal(AgentWorkflow.end)
+
+
+async def interrupt_the_approval(run: AgentHandle) -> None:
+    await wait_for_approvals(run)
+    await run.execute_update(AgentWorkflow.interrupt, None)
+
+
 @dataclass(frozen=True)
 class Scenario:
     """A run to record: its input (scripting the model on the way), the agents that
@@ -461,6 +502,10 @@ SCENARIOS: dict[str, Scenario] = {
     # within its two hours.
     "question-answered": Scenario(which_order, QUESTIONS, answer_which_order),
     "question-unanswered": Scenario(which_order, QUESTIONS),
+    # A chat's model call interrupted with another question; a one-shot run's call
+    # waiting for approval withdrawn by an interrupt without a message.
+    "interrupted-chat": Scenario(chat_with_a_slow_answer, person=interrupt_the_slow_answer),
+    "interrupted-approval": Scenario(refund_waiting_for_a_person, REGISTRY, interrupt_the_approval),
 }
 
 

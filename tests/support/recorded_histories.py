@@ -65,6 +65,7 @@ class Recorded:
     result: Any  # of the run's result type; None: it did not complete (continued-as-new)
     decisions: list[ApprovalDecision]  # accepted `decide` updates
     answers: list[QuestionAnswer]  # accepted `answer` updates
+    interrupts: int  # accepted `interrupt` updates
     continued_from: str  # the run id this run continued, or ""
     continued_as_new: bool
     activities: list[str]  # the type of each activity scheduled, in order
@@ -83,7 +84,7 @@ async def recorded(history: WorkflowHistory, result_type: type[BaseModel]) -> Re
     result: Any = None
     decisions: list[ApprovalDecision] = []
     answers: list[QuestionAnswer] = []
-    summaries = 0
+    interrupts = summaries = 0
     started = history.events[0].workflow_execution_started_event_attributes
     for event in history.events:
         if event.HasField("workflow_execution_completed_event_attributes"):
@@ -95,6 +96,7 @@ async def recorded(history: WorkflowHistory, result_type: type[BaseModel]) -> Re
                 decisions.append(await decode(request.input.args, ApprovalDecision))
             if request.input.name == "answer":
                 answers.append(await decode(request.input.args, QuestionAnswer))
+            interrupts += request.input.name == "interrupt"
         scheduled = event.activity_task_scheduled_event_attributes
         if event.HasField("activity_task_scheduled_event_attributes") and (
             scheduled.activity_type.name == LLM_ACTIVITY
@@ -105,6 +107,7 @@ async def recorded(history: WorkflowHistory, result_type: type[BaseModel]) -> Re
         result=result,
         decisions=decisions,
         answers=answers,
+        interrupts=interrupts,
         continued_from=started.continued_execution_run_id,
         continued_as_new=last.HasField("workflow_execution_continued_as_new_event_attributes"),
         activities=[

@@ -5,37 +5,47 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import signal
 import sys
+from collections.abc import AsyncIterator
+from types import FrameType
 
 from temporalio.client import (
     Client,
     WorkflowFailureError,
+    WorkflowUpdateFailedError,
     WorkflowUpdateRPCTimeoutOrCancelledError,
 )
+from temporalio.exceptions import FailureError
 from temporalio.service import RPCError, RPCStatusCode
 
-from tether._cli.common import Handle, UserError, emit_json, explained, open_run, prog, run_link
+from tether._cli.common import (
+    Handle,
+    UserError,
+    checked_message,
+    emit_json,
+    explained,
+    open_run,
+    prog,
+    run_link,
+)
 from tether._cli.ending import plural, report_failure
 from tether._cli.follow import POLL_SECONDS, Approver
 from tether._cli.live import Screen, feed_end, written_while
 from tether._cli.prompting import read_line
 from tether._cli.reading import QUERY_SECONDS, ask_state, polling
 from tether._cli.run import chosen_agent, parse_input, start
-from tether._limits import MAX_PROMPT_CHARS
 from tether._run_io import AgentResult, RunState
 from tether._temporal import connect
 from tether._workflows.agent import AgentWorkflow
+from tether._workflows.interrupts import NO_ANSWER
 from tether._workflows.publishing import OPEN_STATUSES
 
 END = "/end"
 
 
 async def cmd_send(args: argparse.Namespace) -> int:
-    text = args.message.strip()
-    if not text:
-        raise UserError("the message is empty")
-    if len(text) > MAX_PROMPT_CHARS:
-        raise UserError(f"the message is longer than {MAX_PROMPT_CHARS:,} characters")
+    text = checked_message(args.message)
     client, handle = await open_run(args.id)
     # Someone else decides what waits for a person: it is said, on stderr.
     approver = Approver(args.id, namespace=client.namespace)
@@ -77,11 +87,15 @@ async def answer(
 
 async def cmd_chat(args: argparse.Namespace) -> int:
     """Talk to an agent: a new chat run (named --id, if given), or the open chat --id.
-    `/end` ends the conversation; end of input (Ctrl-D) leaves it open to come back to."""
+    `/end` ends the conversation; end of input (Ctrl-D) leaves it open to come back to;
+    Ctrl-C while the agent replies interrupts its turn, a second one leaves."""
     client, handle = await attach(args.id) if args.id is not None else (None, None)
     if handle is None:
         chosen_agent(args)  # before the user types anything
-    print(f"(type your messages; {END} ends the conversation, Ctrl-D leaves it open)")
+    print(
+        f"(type your messages; Ctrl-C while the agent replies interrupts it, twice leaves; "
+        f"{END} ends the conversation, Ctrl-D leaves it open)"
+    )
     # On a terminal each approval is asked for; from a pipe the chat says how to decide.
     approver = Approver(args.id or "", ask=sys.stdin.isatty())
     screen = on_terminal(approver, before_text="agent> ")
@@ -95,18 +109,19 @@ async def cmd_chat(args: argparse.Namespace) -> int:
         approver.workflow_id, approver.namespace = handle.id, client.namespace
         print(f"▶ {handle.id} · {run_link(client, handle.id)}")
         answering = until_answered(handle, approver)
-        if screen is None:
-            state = await answering
-        else:
-            state = await written_while(
-                client, handle.id, screen, answering, last_message, from_seq=0
-            )
+        async with ctrl_c_interrupts(handle):
+            if screen is None:
+                state = await answering
+            else:
+                state = await written_while(
+                    client, handle.id, screen, answering, last_message, from_seq=0
+                )
         if state is None:
             return left_open(handle.id)
         if state.status != "awaiting_user":
             return await ended(client, handle)
         if screen is None or screen.answer != state.last_message:
-            print(f"agent> {state.last_message}")
+            print(f"agent> {state.last_message or NO_ANSWER}")  # None: interrupted
     assert client is not None
     approver.namespace = client.namespace
     while True:
@@ -122,13 +137,63 @@ async def cmd_chat(args: argparse.Namespace) -> int:
             return await ended(client, handle)
         if text:
             with explained(handle.id):
-                reply = await answer(
-                    client, handle, text, approver, screen, leave_undecided=not approver.ask
-                )
+                async with ctrl_c_interrupts(handle):
+                    reply = await answer(
+                        client, handle, text, approver, screen, leave_undecided=not approver.ask
+                    )
             if reply is None:
                 return left_open(handle.id)
             if screen is None or screen.answer != reply:
                 print(f"agent> {reply}")
+
+
+@contextlib.asynccontextmanager
+async def ctrl_c_interrupts(handle: Handle) -> AsyncIterator[None]:
+    """While the agent replies, the first Ctrl-C interrupts its turn (the chat then takes
+    the next message); a second one is asyncio's own, which leaves the chat."""
+    loop = asyncio.get_running_loop()
+    pressed = asyncio.Event()
+    previous = signal.getsignal(signal.SIGINT)
+
+    def on_ctrl_c(signum: int, frame: FrameType | None) -> None:
+        if not pressed.is_set():
+            loop.call_soon_threadsafe(pressed.set)
+            return
+        signal.signal(signal.SIGINT, previous)
+        if not callable(previous):
+            raise KeyboardInterrupt
+        previous(signum, frame)
+
+    async def interrupting() -> None:
+        await pressed.wait()
+        await interrupt_turn(handle)
+
+    signal.signal(signal.SIGINT, on_ctrl_c)
+    watching = asyncio.create_task(interrupting())
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if not pressed.is_set():
+            watching.cancel()
+        # An interrupt asked is answered (the reply it stopped may come first).
+        with contextlib.suppress(asyncio.CancelledError):
+            await watching
+
+
+async def interrupt_turn(handle: Handle) -> None:
+    """Interrupt the run's turn, saying on stderr what that abandoned (or why not)."""
+    try:
+        taken = await handle.execute_update(AgentWorkflow.interrupt, None)
+    except WorkflowUpdateFailedError as e:
+        why = e.cause.message if isinstance(e.cause, FailureError) else str(e)
+        print(f"\n  (not interrupted: {why})", file=sys.stderr)
+        return
+    abandoned = "; ".join(taken.abandoned) or "nothing was under way"
+    print(
+        f"\n  (interrupted turn {taken.turn}: abandoned {abandoned}; Ctrl-C again leaves)",
+        file=sys.stderr,
+    )
 
 
 async def attach(workflow_id: str) -> tuple[Client, Handle | None]:

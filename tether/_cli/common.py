@@ -20,6 +20,7 @@ from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError, FailureError
 from temporalio.service import RPCError, RPCStatusCode
 
+from tether._limits import MAX_PROMPT_CHARS
 from tether._messages import Message
 from tether._run_io import AgentResult, PendingApproval
 from tether._settings import ConfigurationError, ui_url
@@ -152,6 +153,17 @@ async def open_run(workflow_id: str, run_id: str | None = None) -> tuple[Client,
     check_id(workflow_id)
     client = await connect()
     return client, client.get_workflow_handle_for(AgentWorkflow.run, workflow_id, run_id=run_id)
+
+
+def checked_message(text: str) -> str:
+    """A message for a run (`send`, `interrupt --message`), refused here in the run's
+    own words if it would refuse it: no round trip."""
+    text = text.strip()
+    if not text:
+        raise UserError("the message is empty")
+    if len(text) > MAX_PROMPT_CHARS:
+        raise UserError(f"the message is longer than {MAX_PROMPT_CHARS:,} characters")
+    return text
 
 
 @contextmanager

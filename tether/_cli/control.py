@@ -1,5 +1,5 @@
-"""`approve`, `reject`, `answer` and `cancel`: decisions (and answers) a person sends
-to a run.
+"""`approve`, `reject`, `answer`, `interrupt` and `cancel`: decisions (and answers) a
+person sends to a run.
 
 A decision names the call it is for and carries the digest of the arguments the person
 was shown, so it cannot land on another call, or on the same call id with other
@@ -20,6 +20,7 @@ from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError, Wor
 
 from tether._cli.common import (
     UserError,
+    checked_message,
     cli_signer,
     emit_json,
     explained,
@@ -195,16 +196,38 @@ async def waiting_question(run: AgentRun, call_id: str, wait: float) -> PendingQ
         await asyncio.sleep(POLL_SECONDS)
 
 
+async def cmd_interrupt(args: argparse.Namespace) -> int:
+    """Stop the turn a run is taking (see AgentRun.interrupt); with --message, the run
+    goes on with it. Prints what the interrupt abandoned."""
+    message = checked_message(args.message) if args.message is not None else None
+    _, handle = await open_run(args.id)
+    with explained(args.id):
+        await running(handle)
+        taken = await handle.execute_update(AgentWorkflow.interrupt, message)
+    if args.json:
+        emit_json({"workflow_id": args.id, "turn": taken.turn, "abandoned": taken.abandoned})
+        return 0
+    abandoned = "; ".join(taken.abandoned) or "nothing (the step under way had just ended)"
+    goes_on = "goes on with your message" if message else "waits for what to do next"
+    print(f"interrupted turn {taken.turn} of {args.id}: abandoned {abandoned}; it {goes_on}")
+    return 0
+
+
+async def running(handle: WorkflowHandle[Any, Any]) -> None:
+    """Refuse a run that has ended (the server would say only "already completed")."""
+    described = await handle.describe()
+    if described.status != WorkflowExecutionStatus.RUNNING:
+        raise UserError(
+            f"run {handle.id!r} has already ended ({execution_status(described.status)})"
+        )
+
+
 async def cmd_cancel(args: argparse.Namespace) -> int:
     """Cancel a run and wait (briefly) until it has stopped: its in-flight tools are
     cancelled first, and its transcript stays queryable."""
     _, handle = await open_run(args.id)
     with explained(args.id):
-        described = await handle.describe()
-        if described.status != WorkflowExecutionStatus.RUNNING:
-            raise UserError(
-                f"run {args.id!r} has already ended ({execution_status(described.status)})"
-            )
+        await running(handle)
         await handle.cancel()
     try:
         await asyncio.wait_for(handle.result(), CANCEL_WAIT_SECONDS)

@@ -12,7 +12,7 @@ from typing import NoReturn
 
 from tether._cli.chat import cmd_chat, cmd_send
 from tether._cli.common import PROG, TerminalSafe, UserError, add_events_option
-from tether._cli.control import cmd_answer, cmd_cancel, cmd_decide
+from tether._cli.control import cmd_answer, cmd_cancel, cmd_decide, cmd_interrupt
 from tether._cli.keys import add_keygen_command
 from tether._cli.model import add_model_command
 from tether._cli.pipeline import add_pipeline_command
@@ -126,6 +126,13 @@ def build_parser(
         type=float,
         metavar="SECONDS",
         help="first wait up to SECONDS for the question to be asked (for scripts)",
+    )
+    interrupt = command(
+        "interrupt", cmd_interrupt, "stop a run's turn under way; --message steers it"
+    )
+    interrupt.add_argument("id", help="workflow id")
+    interrupt.add_argument(
+        "--message", metavar="TEXT", help="the run goes on with this as the user's next message"
     )
 
     for name, run_view, help in [

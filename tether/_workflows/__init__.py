@@ -7,6 +7,7 @@ agent.py is the agent loop (AgentWorkflow); each other concern of a run has its 
 - context.py: fitting what the model is sent to the agent's context policy;
 - tool_calls.py: tool calls, the approvals they wait for, sub-agents (ToolCalls);
 - chat.py: a chat's messages, the wait for the next ones, continue-as-new (Chat);
+- interrupts.py: stopping a turn at its next safe point, and steering it (Interrupts);
 - deadline.py: waits that end at the run's deadline;
 - publishing.py: status, current details, search attributes, memo (Publisher).
 pipeline.py is the base of deterministic workflows with LLM steps (Pipeline).

@@ -16,8 +16,9 @@ recorded on the old code fail to replay (tests/durability/test_replay.py).
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from temporalio import workflow
 from temporalio.contrib.workflow_streams import WorkflowStream
@@ -29,13 +30,19 @@ from temporalio.exceptions import (
 )
 
 with workflow.unsafe.imports_passed_through():
-    from tether._events import BudgetReached, RunEnded, TurnStarted, UserMessage
+    from tether._events import (
+        BudgetReached,
+        RunEnded,
+        TurnInterrupted,
+        TurnStarted,
+        UserMessage,
+    )
     from tether._failures import root_message
-    from tether._messages import Message
+    from tether._messages import Message, ToolCall
     from tether._records import AgentSpec
     from tether._run_io import AgentInput, AgentResult, RunState, RunStatus
     from tether._transcripts import TRANSCRIPT_PAGE_QUERY, TranscriptPage, page_of
-    from tether._wire import LlmReply
+    from tether._wire import LlmReply, ToolOutcome
 
 from tether._workflows.agent_runs import AGENT_WORKFLOW
 from tether._workflows.approvals import DecidesApprovals
@@ -44,6 +51,7 @@ from tether._workflows.deadline import DeadlineReached, by_deadline
 from tether._workflows.events import RunEvents
 from tether._workflows.generations import Paths, paths
 from tether._workflows.inputs import check_model, checked_input, invalid_input, parsed_input
+from tether._workflows.interrupts import NO_ANSWER, Interrupts, TurnStopped, interrupted_note
 from tether._workflows.llm_calls import (
     ModelCalls,
     describe_agent,
@@ -56,6 +64,11 @@ from tether._workflows.outcomes import Outcomes, continue_request
 from tether._workflows.publishing import Publisher, budget_detail
 from tether._workflows.questions import AnswersQuestions
 from tether._workflows.tool_calls import RunContext, ToolCalls, awaits_approval
+
+# What `_respond` returns when an interrupt without a message stopped a chat's turn.
+NotAnswered = Literal["not answered"]
+NOT_ANSWERED: NotAnswered = "not answered"
+First = LlmReply | ActivityError | TurnStopped | None
 
 
 @workflow.defn(name=AGENT_WORKFLOW)
@@ -99,6 +112,7 @@ class AgentWorkflow(DecidesApprovals, AnswersQuestions):
             self._agent, self._conversation, self._spend, self._events, self._shown
         )
         self._outcomes = Outcomes()  # cut replies and dropped tools (outcomes.py)
+        self._interrupts = Interrupts()  # what `interrupt` asks of the turn (interrupts.py)
         if valid and carried:
             self._models.model = valid.model  # the model the conversation moved to
 
@@ -145,11 +159,18 @@ class AgentWorkflow(DecidesApprovals, AnswersQuestions):
 
     async def _loop(self, params: AgentInput) -> AgentResult:
         started = workflow.now()
-        first: LlmReply | ActivityError | None = None
+        first: First = None
         if self.generation_paths.from_input and params.carried is None:
             # The spec comes with the first model call's reply (generations.INPUT_GENERATION).
             self._shown.set_status("running", "a reply from the agent's model")
-            first = await first_call(params, started, watched=self._events.watched)
+            try:
+                first = await self._interrupts.during(
+                    "the model call of turn 1",
+                    lambda: first_call(params, started, watched=self._events.watched),
+                    local=False,
+                )
+            except TurnStopped as stopped:
+                first = stopped  # taken in turn 1, once the spec is recorded below
         if isinstance(first, LlmReply) and first.spec is not None:
             spec = first.spec
             self._configure(spec, params, now=started)
@@ -186,9 +207,7 @@ class AgentWorkflow(DecidesApprovals, AnswersQuestions):
             self._conversation.add(Message.system(spec.instructions), Message.user(params.prompt))
             self._events.publish(UserMessage(text=params.prompt))
 
-    async def _converse(
-        self, spec: AgentSpec, params: AgentInput, first: LlmReply | ActivityError | None
-    ) -> AgentResult:
+    async def _converse(self, spec: AgentSpec, params: AgentInput, first: First) -> AgentResult:
         # A continued conversation has answered everything it was sent.
         unanswered = params.carried is None
         while True:
@@ -197,14 +216,17 @@ class AgentWorkflow(DecidesApprovals, AnswersQuestions):
                 turns = self._respond(spec, first)
                 first = None
                 ended = await by_deadline(turns, self._limits.deadline)
-                if ended is not None:
+                if isinstance(ended, AgentResult):
                     return ended
-                answer = self._outcomes.answer(self._conversation.answer())
-                if not self._chat.enabled:
-                    return self._finish("completed", answer, self._output)
-                self._chat.inbox.answered(answer or "")
-                if spent := self._limits.spent(self._spend):
-                    return self._finish(spent, answer)
+                if ended == NOT_ANSWERED:
+                    self._chat.inbox.answered(NO_ANSWER)
+                else:
+                    answer = self._outcomes.answer(self._conversation.answer())
+                    if not self._chat.enabled:
+                        return self._finish("completed", answer, self._output)
+                    self._chat.inbox.answered(answer or "")
+                    if spent := self._limits.spent(self._spend):
+                        return self._finish(spent, answer)
             self._shown.set_status("awaiting_user", "the user's next message")
             # Continues-as-new instead when due, carrying the conversation over.
             compacted = spec.context is not None
@@ -218,13 +240,12 @@ class AgentWorkflow(DecidesApprovals, AnswersQuestions):
                 self._events.publish(UserMessage(text=text))
             unanswered = bool(messages)
 
-    async def _respond(
-        self, spec: AgentSpec, first: LlmReply | ActivityError | None
-    ) -> AgentResult | None:
+    async def _respond(self, spec: AgentSpec, first: First) -> AgentResult | NotAnswered | None:
         """Model and tool calls until the model answers the latest user message: None
-        once it has (the answer is the last message), or how the run ended instead.
-        `first`: the reply of the run's first call, made before the spec was known, or
-        how it failed."""
+        once it has (the answer is the last message), NOT_ANSWERED if an interrupt
+        without a message stopped a chat's turn, or how the run ended instead.
+        `first`: the reply of the run's first call, made before the spec was known, how
+        it failed, or the interrupt that stopped it."""
         self._output = None
         repairs_left = spec.llm.output_repairs
         conversation = self._conversation
@@ -237,39 +258,79 @@ class AgentWorkflow(DecidesApprovals, AnswersQuestions):
             self._events.publish(
                 TurnStarted(turn=self._turn, model=self._models.model or spec.model)
             )
-            if isinstance(first, LlmReply):
-                reply, first = first, None
-                publish_reply(self._events, self._turn, reply)
-            else:
-                local, failed, first = self._local_allowed(), first, None
-                reply = await self._models.call(
-                    spec, self._turn, local_allowed=local, failed=failed
-                )
-            conversation.add(reply.message)
-            step = self._outcomes.after(spec, reply)
-            if step == "fail":
-                return self._finish("truncated", reply.message.content)
-            if step == "continue":
-                conversation.add(continue_request())
-                continue
-            calls = reply.message.tool_calls
-            log.info("turn finished", extra={"turn": self._turn, "tool_calls": len(calls)})
-            if calls:
-                local = self._local_allowed(awaits_approval(spec, calls))
-                outcomes = await self._tools.run(spec, calls, self._turn, local=local)
-                for call, outcome in zip(calls, outcomes, strict=True):
-                    conversation.add(Message.tool(call.id, outcome.content))
-                continue
-            if reply.output_error is None:
-                self._output = reply.output
-                return None
-            if repairs_left == 0:
-                log.info("structured output still invalid after repairs")
-                return self._finish("invalid_output", reply.message.content)
-            repairs_left -= 1
-            conversation.add(repair_request(reply.output_error))
+            try:
+                if isinstance(first, TurnStopped):
+                    raise first
+                if isinstance(first, LlmReply):
+                    reply, first = first, None
+                    publish_reply(self._events, self._turn, reply)
+                else:
+                    local, failed, first = self._local_allowed(), first, None
+                    reply = await self._interrupts.during(
+                        f"the model call of turn {self._turn}",
+                        functools.partial(
+                            self._models.call, spec, self._turn, local_allowed=local, failed=failed
+                        ),
+                        local=spec.llm.local_activity and local,
+                    )
+                conversation.add(reply.message)
+                step = self._outcomes.after(spec, reply)
+                if step == "fail":
+                    return self._finish("truncated", reply.message.content)
+                if step == "continue":
+                    conversation.add(continue_request())
+                    continue
+                calls = reply.message.tool_calls
+                log.info("turn finished", extra={"turn": self._turn, "tool_calls": len(calls)})
+                if calls:
+                    local = self._local_allowed(awaits_approval(spec, calls))
+                    try:
+                        outcomes = await self._tools.run(
+                            spec, calls, self._turn, local=local, interrupts=self._interrupts
+                        )
+                    except TurnStopped as stopped:
+                        self._answer_calls(calls, stopped.outcomes)
+                        raise
+                    self._answer_calls(calls, outcomes)
+                    continue
+                if reply.output_error is None:
+                    self._output = reply.output
+                    # An interrupt asked as the answer came: the answer stands, and a
+                    # message it brings is the next turn's.
+                    if self._interrupts.requested and self._interrupted([]):
+                        continue
+                    return None
+                if repairs_left == 0:
+                    log.info("structured output still invalid after repairs")
+                    return self._finish("invalid_output", reply.message.content)
+                repairs_left -= 1
+                conversation.add(repair_request(reply.output_error))
+            except TurnStopped as stopped:
+                first = None
+                if not self._interrupted(stopped.abandoned):
+                    if self._chat.enabled:
+                        return NOT_ANSWERED
+                    return self._finish("interrupted", None)
         log.info("turn limit reached", extra={"max_turns": self._limits.max_turns})
         return self._finish("max_turns", None)
+
+    def _answer_calls(self, calls: list[ToolCall], outcomes: list[ToolOutcome]) -> None:
+        for call, outcome in zip(calls, outcomes, strict=True):
+            self._conversation.add(Message.tool(call.id, outcome.content))
+
+    def _interrupted(self, abandoned: list[str]) -> bool:
+        """Take the interrupts asked, which stopped the turn's `abandoned` steps: record
+        them, answer their callers; True if one brought a message, now the user's next."""
+        taken = self._interrupts.take(self._turn, abandoned)
+        log.info("turn interrupted", extra={"turn": self._turn, "abandoned": abandoned})
+        self._conversation.transcript.append(interrupted_note(self._turn, abandoned))
+        self._shown.set_status("running")
+        for interrupt in taken:
+            self._events.publish(interrupt)
+            if interrupt.message is not None:
+                self._conversation.add(Message.user(interrupt.message))
+                self._events.publish(UserMessage(text=interrupt.message))
+        return any(interrupt.message is not None for interrupt in taken)
 
     def _finish(
         self, status: RunStatus, answer: str | None, output: dict[str, object] | None = None
@@ -351,6 +412,25 @@ class AgentWorkflow(DecidesApprovals, AnswersQuestions):
     @send.validator
     def _check_send(self, text: str) -> None:
         self._chat.check_message(text, ended=self._shown.closed, status=self._shown.status)
+
+    @workflow.update
+    async def interrupt(self, message: str | None = None) -> TurnInterrupted:
+        """Stop the turn under way at its next safe point (see interrupts.py); with
+        `message`, the run goes on with it as the user's next message. Returns what the
+        interrupt abandoned, once the turn has stopped."""
+        asked = self._interrupts.request(message)
+        answers = self._interrupts.answers
+        await workflow.wait_condition(lambda: asked in answers or self._shown.closed)
+        if asked not in answers:
+            raise ApplicationError(
+                f"the run ended with status {self._shown.status} before the turn stopped",
+                type="RunEnded",
+            )
+        return answers.pop(asked)
+
+    @interrupt.validator
+    def _check_interrupt(self, message: str | None = None) -> None:
+        self._interrupts.check(message, ended=self._shown.closed, status=self._shown.status)
 
     @workflow.signal
     def end(self) -> None:

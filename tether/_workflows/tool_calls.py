@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, RetryState
+from temporalio.exceptions import ActivityError, RetryState, is_cancelled_exception
 from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
@@ -51,6 +51,7 @@ from tether._workflows.activity_calls import DEFAULT_HEARTBEAT_TIMEOUT_SECONDS, 
 from tether._workflows.approvals import Approvals, Rules, edited_note, policy_note
 from tether._workflows.events import RunEvents
 from tether._workflows.generations import tool_unavailable_told
+from tether._workflows.interrupts import Interrupts, TurnStopped, stopped_call
 from tether._workflows.logs import log
 from tether._workflows.policy_gate import PolicyGate
 from tether._workflows.publishing import Publisher
@@ -128,14 +129,80 @@ class ToolCalls:
         self._spend = spend
 
     async def run(
-        self, spec: AgentSpec, calls: list[ToolCall], turn: int, *, local: bool
+        self,
+        spec: AgentSpec,
+        calls: list[ToolCall],
+        turn: int,
+        *,
+        local: bool,
+        interrupts: Interrupts,
     ) -> list[ToolOutcome]:
         """The outcome of each call, in the calls' order; `local`: whether `fast` tools
-        may run as local activities now."""
+        may run as local activities now.
+
+        Raises:
+            TurnStopped: an interrupt stopped the calls not done yet (see
+                interrupts.py); its `outcomes` say what became of each.
+        """
         self._waiting = "tools: " + ", ".join(inline(c.name) for c in calls)
         self._shown.set_status("running", self._waiting)
-        outcomes = await asyncio.gather(*(self._run(spec, call, turn, local) for call in calls))
-        self._waiting = None
+        runs: list[asyncio.Task[ToolOutcome]] = []
+
+        async def every_call() -> list[ToolOutcome]:
+            runs.extend(asyncio.ensure_future(self._run(spec, c, turn, local)) for c in calls)
+            return await asyncio.gather(*runs)
+
+        step = f"tool calls ({', '.join(c.name for c in calls)})"
+        try:
+            return await interrupts.during(
+                step, every_call, local=runs_locally(spec, calls, local=local)
+            )
+        except TurnStopped as stopped:
+            # Cancelled, each call stops by its own rules: wait for every one.
+            await workflow.wait_condition(lambda: all(run.done() for run in runs))
+            stopped.outcomes = self._stopped(spec, calls, runs, turn, stopped.abandoned)
+            raise
+        finally:
+            self._waiting = None
+
+    def _stopped(
+        self,
+        spec: AgentSpec,
+        calls: list[ToolCall],
+        runs: list[asyncio.Task[ToolOutcome]],
+        turn: int,
+        abandoned: list[str],
+    ) -> list[ToolOutcome]:
+        """Each call's outcome once an interrupt stopped them (each stopped by its own
+        rules first): a call that finished anyway keeps its result. What the interrupt
+        abandoned goes into `abandoned`, in words."""
+        abandoned.clear()
+        outcomes = []
+        for i, call in enumerate(calls):
+            run = runs[i] if i < len(runs) else None
+            if run is not None and not run.cancelled() and run.exception() is None:
+                outcomes.append(run.result())
+                continue
+            error = run.exception() if run is not None and not run.cancelled() else None
+            if error is not None and not is_cancelled_exception(error):
+                raise error
+            tool = spec.tool(call.name)
+            # A call that waited for a decision and got none never ran; a question or a
+            # durable wait has no effect to check: each was withdrawn.
+            ran = run is not None and not (
+                tool is not None
+                and (
+                    (tool.gated and self.approvals.decision(call.id) is None)
+                    or tool.builtin in ("ask_person", "wait")
+                )
+            )
+            outcome = stopped_call(call, ran=ran)
+            abandoned.append(
+                f"{call.name} (call {call.id}) "
+                + ("stopped while it ran" if ran else "withdrawn before it ran")
+            )
+            self._events.publish(ToolCallFinished.of(turn, call, outcome.content, outcome.error))
+            outcomes.append(outcome)
         return outcomes
 
     async def _run(self, spec: AgentSpec, call: ToolCall, turn: int, local: bool) -> ToolOutcome:
@@ -184,6 +251,11 @@ class ToolCalls:
             self._shown.set_status("awaiting_answer", f"a person to answer {asked}")
         else:
             self._shown.set_status("running", self._waiting)
+
+
+def runs_locally(spec: AgentSpec, calls: list[ToolCall], *, local: bool) -> bool:
+    """Whether any of `calls` may run as a local activity (as `_execute_tool` decides)."""
+    return any(t.fast and (local or _stateful(t)) for c in calls if (t := spec.tool(c.name)))
 
 
 def awaits_approval(spec: AgentSpec, calls: list[ToolCall]) -> bool:
