@@ -40,6 +40,7 @@ async def test_interrupt_steers_a_run_and_refuses_in_one_line(
             await until(asked, "the model never got the slow call")
             steered = await cli_in_background(env, "interrupt", run.id, "--message", STEER)
             await run.result()
+            watched = await cli_in_background(env, "watch", run.id)
             await status_becomes(chat.handle, "awaiting_user")
             idle = await cli_in_background(env, "interrupt", chat.id)
             ended = await cli_in_background(env, "interrupt", run.id)
@@ -52,6 +53,8 @@ async def test_interrupt_steers_a_run_and_refuses_in_one_line(
         f"interrupted turn 1 of {run.id}: abandoned the model call of turn 1; "
         "it goes on with your message\n"
     )
+    # Whoever follows the run sees where the turn was interrupted and what it abandoned.
+    assert "  ✋ turn 1 interrupted: abandoned the model call of turn 1\n" in watched.stderr
     assert [(done.returncode, done.stderr) for done in (idle, ended, empty, unknown)] == [
         (2, "tether: nothing to interrupt: the run is awaiting_user, not in a turn's step\n"),
         (2, f"tether: run {run.id!r} has already ended (completed)\n"),

@@ -29,6 +29,7 @@ from tether._events import (
     TextDelta,
     ToolCallFinished,
     ToolCallStarted,
+    TurnInterrupted,
 )
 from tether._run_io import RunState
 from tether._subscribe import OFFSET_QUERY, QUERY_TIMEOUT, subscribe
@@ -106,6 +107,12 @@ class Screen:
             print(f"  ! answered {told or '(nobody answered in time)'}", file=sys.stderr)
         elif isinstance(event, ModelSwitched):
             print(f"  ⇄ {event.from_model} → {event.to_model}: {event.reason}", file=sys.stderr)
+        elif isinstance(event, TurnInterrupted):
+            if self._writing is not None:  # the abandoned reply's text ends here
+                self._write("\n")
+                self._writing = None
+            what = "; ".join(event.abandoned) or "nothing (the step had just ended)"
+            print(f"  ✋ turn {event.turn} interrupted: abandoned {what}", file=sys.stderr)
 
     def history(self, lines: list[str]) -> None:
         """Progress lines read from the run's history: those not printed yet."""
