@@ -39,7 +39,6 @@ if TYPE_CHECKING:
     from tether._agents import AgentRegistry as AgentRegistry
     from tether._agents import UnknownAgentError as UnknownAgentError
     from tether._client import AgentRun as AgentRun
-    from tether._client import RunExists as RunExists
     from tether._mcp import McpServer as McpServer
     from tether._messages import Message as Message
     from tether._messages import Usage as Usage
@@ -48,6 +47,7 @@ if TYPE_CHECKING:
     from tether._policies import ContextPolicy as ContextPolicy
     from tether._policies import LlmPolicy as LlmPolicy
     from tether._questions import ask_person as ask_person
+    from tether._run_handles import RunExists as RunExists
     from tether._run_io import AgentResult as AgentResult
     from tether._run_io import ApprovalDecision as ApprovalDecision
     from tether._run_io import ModelSwitch as ModelSwitch
@@ -114,7 +114,7 @@ _EXPORTS = {
     "AgentRegistry": "tether._agents",
     "UnknownAgentError": "tether._agents",
     "AgentRun": "tether._client",
-    "RunExists": "tether._client",
+    "RunExists": "tether._run_handles",
     "McpServer": "tether._mcp",
     "Message": "tether._messages",
     "Usage": "tether._messages",

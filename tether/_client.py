@@ -16,19 +16,18 @@ import asyncio
 import dataclasses
 import json
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel
-from temporalio.client import Client, WorkflowHandle, WorkflowQueryFailedError
-from temporalio.common import WorkflowIDReusePolicy
-from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.client import Client, WorkflowHandle
 
 from tether._deprecation import deprecated
-from tether._events import WATCH_SIGNAL, RunEvent, TurnInterrupted
+from tether._events import RunEvent, TurnInterrupted
 from tether._messages import Message
 from tether._policies import Budgets
+from tether._run_handles import first_run_id, start_workflow, transcript_of
 from tether._run_io import (
     INPUT_GENERATION,
     AgentInput,
@@ -40,10 +39,8 @@ from tether._run_io import (
     RunState,
     budget_fields,
 )
-from tether._settings import task_queue as default_task_queue
 from tether._signing import Signer
 from tether._subscribe import follow
-from tether._transcripts import TRANSCRIPT_PAGE_QUERY, TranscriptPage, read_pages
 from tether._visibility import agent_memo, run_summary, start_details
 
 if TYPE_CHECKING:
@@ -51,10 +48,6 @@ if TYPE_CHECKING:
 
 POLL_SECONDS = 0.1
 T = TypeVar("T")
-
-
-class RunExists(ValueError):
-    """A run with that workflow id exists already (an id names one conversation)."""
 
 
 class AgentRun:
@@ -188,8 +181,8 @@ class AgentRun:
         messages: list[Message] = []
         for run_id in (await self.state()).earlier_runs:
             earlier = self._client.get_workflow_handle(self.id, run_id=run_id)
-            messages += await _transcript_of(earlier)
-        return messages + await _transcript_of(self.handle)
+            messages += await transcript_of(earlier)
+        return messages + await transcript_of(self.handle)
 
     def events(self, *, from_seq: int = 0, watch: bool = True) -> AsyncIterator[RunEvent]:
         """The run's events from `from_seq` on, as they happen, until it ends (see
@@ -397,63 +390,3 @@ class AgentRun:
     async def result(self) -> AgentResult:
         """How the run ended (raises `WorkflowFailureError` if it failed)."""
         return await self.handle.result()
-
-
-async def first_run_id(handle: WorkflowHandle[Any, Any]) -> str:
-    """The first run id of the handle's workflow (a chat's continued runs share it),
-    which a signed decision names."""
-    if handle.first_execution_run_id:
-        return handle.first_execution_run_id
-    described = await handle.describe()
-    return described.raw_description.workflow_execution_info.first_run_id
-
-
-async def _transcript_of(handle: WorkflowHandle[Any, Any]) -> list[Message]:
-    async def page(start: int) -> TranscriptPage:
-        found: TranscriptPage = await handle.query(
-            TRANSCRIPT_PAGE_QUERY, start, result_type=TranscriptPage
-        )
-        return found
-
-    try:
-        messages = await read_pages(page)
-    except WorkflowQueryFailedError as e:
-        if "unknown queryType" not in e.message:
-            raise
-        # A worker of a Tether before pages: its whole transcript in one answer.
-        whole: list[Message] = await handle.query("transcript", result_type=list[Message])
-        return whole
-    assert messages is not None  # `page` raises rather than give none
-    return messages
-
-
-async def start_workflow(
-    client: Client,
-    workflow: str,
-    params: Any,
-    *,
-    id: str,
-    task_queue: str | None,
-    summary: str,
-    details: str,
-    result_type: type | None = None,
-    watch: bool = False,
-    memo: Mapping[str, Any] | None = None,
-) -> WorkflowHandle[Any, Any]:
-    """Start `workflow` under an id no run had before (an id names one conversation);
-    `watch` sends a subscriber's announcement with the start."""
-    try:
-        return await client.start_workflow(
-            workflow,
-            params,
-            id=id,
-            task_queue=task_queue or default_task_queue(),
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            static_summary=summary,
-            static_details=details,
-            result_type=result_type,
-            start_signal=WATCH_SIGNAL if watch else None,
-            memo=memo,
-        )
-    except WorkflowAlreadyStartedError:
-        raise RunExists(f"a run with id {id!r} already exists; choose another id") from None

@@ -18,8 +18,8 @@ from tether._cli.common import cli_signer, decide_command, numbered, person, pro
 from tether._cli.notices import Notices
 from tether._cli.prompting import read_line
 from tether._cli.reading import ask_state, ask_transcript
-from tether._client import first_run_id
 from tether._questions import given_answer
+from tether._run_handles import first_run_id
 from tether._run_io import ApprovalDecision, PendingApproval, PendingQuestion, QuestionAnswer
 from tether._signing import Signer
 from tether._visibility import answer_command, policy_line

@@ -18,7 +18,7 @@ from tether._cli.common import UserError, add_events_option, check_id, person
 from tether._cli.ending import finish
 from tether._cli.follow import Approver
 from tether._cli.run import add_acting_for, announce, check_taken
-from tether._client import RunExists, start_workflow
+from tether._run_handles import RunExists, start_workflow
 from tether._temporal import connect
 from tether._visibility import run_summary, start_details
 from tether._workflows.pipeline import PipelineInput

@@ -20,9 +20,10 @@ from tether._cli.common import Handle, UserError, check_id, emit_json, person, r
 from tether._cli.ending import finish
 from tether._cli.follow import Approver
 from tether._cli.reading import polling
-from tether._client import AgentRun, RunExists
+from tether._client import AgentRun
 from tether._limits import MAX_NAME_CHARS
 from tether._policies import Budgets
+from tether._run_handles import RunExists
 from tether._run_io import INPUT_GENERATION, AgentInput
 from tether._settings import task_queue
 from tether._temporal import connect

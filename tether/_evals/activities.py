@@ -20,7 +20,6 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
 from tether._activities.heartbeat import heartbeating
-from tether._client import first_run_id
 from tether._evals.dataset import CaseRun, LoadedDataset
 from tether._evals.history import read_run
 from tether._evals.judge import is_judge, judge_ask
@@ -35,6 +34,7 @@ from tether._evals.model import (
     Scored,
 )
 from tether._messages import Message
+from tether._run_handles import first_run_id
 from tether._run_io import ApprovalDecision, PendingApproval
 from tether._signing import Signer
 

@@ -15,8 +15,9 @@ from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateStage
 from temporalio.service import RPCError
 
 from tether._cli.live import feed_end
-from tether._client import AgentRun, RunExists
+from tether._client import AgentRun
 from tether._limits import MAX_PROMPT_CHARS
+from tether._run_handles import RunExists
 from tether._web.access import WebUser
 from tether._web.agui import INTERRUPT_SEPARATOR, QUESTION, one_turn
 from tether._web.context import WebContext, local_path
