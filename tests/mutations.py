@@ -192,14 +192,15 @@ MUTATIONS = [
     ),
     Mutation(
         "tool-fast-is-local",
-        "tether/_workflows/tool_calls.py",
-        "local=tool.fast and (local or _stateful(tool)),",
-        "local=False,",
+        "tether/_workflows/tool_activities.py",
+        "    return tool.fast and (local or (tool.mcp is not None and tool.mcp.session is not"
+        " None))",
+        "    return False",
         (T + "engine/test_tool_execution.py",),
     ),
     Mutation(
         "tool-waits-for-cancellation",
-        "tether/_workflows/tool_calls.py",
+        "tether/_workflows/tool_activities.py",
         "cancellation=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,",
         "cancellation=ActivityCancellationType.TRY_CANCEL,",
         (T + "engine/test_tool_execution.py",),

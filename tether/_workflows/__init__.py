@@ -6,6 +6,7 @@ agent.py is the agent loop (AgentWorkflow); each other concern of a run has its 
 - outcomes.py: replies cut at their length limit and servers that drop tools;
 - context.py: fitting what the model is sent to the agent's context policy;
 - tool_calls.py: tool calls, the approvals they wait for, sub-agents (ToolCalls);
+- tool_activities.py: one tool call as an activity, local or regular;
 - chat.py: a chat's messages, the wait for the next ones, continue-as-new (Chat);
 - interrupts.py: stopping a turn at its next safe point, and steering it (Interrupts);
 - deadline.py: waits that end at the run's deadline;

@@ -50,7 +50,8 @@ from tether._workflows.events import RunEvents
 from tether._workflows.generations import paths
 from tether._workflows.inputs import checked_input
 from tether._workflows.llm_calls import describe_agent, execute_llm, repair_request
-from tether._workflows.tool_calls import RunContext, execute_tool, tool_request
+from tether._workflows.tool_activities import execute_tool
+from tether._workflows.tool_calls import RunContext, tool_request
 
 M = TypeVar("M", bound=BaseModel)
 P = TypeVar("P", bound="PipelineInput")

@@ -9,9 +9,7 @@ and keeps the run's status and event feed current while they run. One call:
 - The built-in `wait` tool is a durable timer, not an activity.
 - An `ask_person` tool asks a person a question and waits for the answer (questions.py).
 - A `subagent` tool runs another agent as a child workflow (see subagents.py).
-- A `fast` tool runs as a local activity; any other as a regular activity that
-  heartbeats, so a cancelled run can cancel it. A tool from an MCP server runs in an
-  activity of its own type (`tether.mcp_tool`), the same way.
+- Any other runs as an activity (tool_activities.py).
 Each path returns a `ToolOutcome`: bad calls are explained to the model, while
 infrastructure errors are retried by Temporal per the tool's retry policy.
 """
@@ -26,41 +24,34 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, RetryState, is_cancelled_exception
-from temporalio.workflow import ActivityCancellationType
+from temporalio.exceptions import is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
     from tether._events import ToolCallFinished, ToolCallStarted
-    from tether._failures import root_type
     from tether._messages import ToolCall
     from tether._records import AgentSpec, ToolSpec
     from tether._run_io import ApprovalDecision
     from tether._tools import unknown_tool
     from tether._trust import ApprovalRules
-    from tether._visibility import call_summary, inline
+    from tether._visibility import inline
     from tether._waiting import WAIT, WaitArgs
     from tether._wire import (
-        MCP_TOOL_ACTIVITY,
-        TOOL_ACTIVITY,
         JudgeReply,
         ToolOutcome,
         ToolRequest,
     )
 
-from tether._workflows.activity_calls import DEFAULT_HEARTBEAT_TIMEOUT_SECONDS, execute
 from tether._workflows.approvals import Approvals, Rules, edited_note, policy_note
 from tether._workflows.events import RunEvents
-from tether._workflows.generations import tool_unavailable_told
 from tether._workflows.interrupts import Interrupts, TurnStopped, stopped_call
-from tether._workflows.logs import log
 from tether._workflows.policy_gate import PolicyGate
 from tether._workflows.publishing import Publisher
 from tether._workflows.questions import Questions, question_rules
 from tether._workflows.run_state import Limits, Spend
 from tether._workflows.subagents import run_subagent
+from tether._workflows.tool_activities import execute_tool, runs_locally
 
 RunSubagent = Callable[[ToolSpec, ToolCall, "RunContext"], Awaitable[ToolOutcome]]
-RETRIES_RAN_OUT = (RetryState.MAXIMUM_ATTEMPTS_REACHED, RetryState.TIMEOUT)
 
 
 @dataclass(frozen=True)
@@ -155,7 +146,7 @@ class ToolCalls:
         step = f"tool calls ({', '.join(c.name for c in calls)})"
         try:
             return await interrupts.during(
-                step, every_call, local=runs_locally(spec, calls, local=local)
+                step, every_call, local=any_local(spec, calls, local=local)
             )
         except TurnStopped as stopped:
             # Cancelled, each call stops by its own rules: wait for every one.
@@ -253,9 +244,9 @@ class ToolCalls:
             self._shown.set_status("running", self._waiting)
 
 
-def runs_locally(spec: AgentSpec, calls: list[ToolCall], *, local: bool) -> bool:
-    """Whether any of `calls` may run as a local activity (as `_execute_tool` decides)."""
-    return any(t.fast and (local or _stateful(t)) for c in calls if (t := spec.tool(c.name)))
+def any_local(spec: AgentSpec, calls: list[ToolCall], *, local: bool) -> bool:
+    """Whether any of `calls` runs as a local activity."""
+    return any(runs_locally(t, local=local) for c in calls if (t := spec.tool(c.name)))
 
 
 def awaits_approval(spec: AgentSpec, calls: list[ToolCall]) -> bool:
@@ -353,49 +344,6 @@ def tool_request(
     return request
 
 
-async def execute_tool(tool: ToolSpec, request: ToolRequest, *, local: bool = True) -> ToolOutcome:
-    """One tool call as an activity: a local one if the tool is `fast` and `local`. If
-    its retries run out (a backend down for longer than the tool's retry policy), the
-    model is told the tool is unavailable; a non-retryable error still fails the run
-    (the tool said no retry can help)."""
-    try:
-        return await _execute_tool(tool, request, local=local)
-    except ActivityError as e:
-        if e.retry_state not in RETRIES_RAN_OUT or not tool_unavailable_told():
-            raise
-        # The error's type only: its message may quote a customer or a secret, and the
-        # model's provider is not to see it (history and `tether status` have it).
-        kind = root_type(e)
-        log.warning("tool unavailable", extra={"tool": tool.name, "error": kind})
-        return ToolOutcome(
-            error="unavailable",
-            content=f"Error: the tool {tool.name} is unavailable right now; it kept failing "
-            f"after {tool.retry.max_attempts or 'many'} attempts ({kind}). Nothing was done. "
-            "Go on without it, or tell the user to try again later.",
-        )
-
-
-async def _execute_tool(tool: ToolSpec, request: ToolRequest, *, local: bool) -> ToolOutcome:
-    heartbeat = tool.heartbeat_timeout_seconds or DEFAULT_HEARTBEAT_TIMEOUT_SECONDS
-    shown = call_summary(request.call.name, request.call.arguments)
-    summary = f"tool {shown}" if tool.mcp is None else f"mcp {tool.mcp.server}: {shown}"
-    return await execute(
-        TOOL_ACTIVITY if tool.mcp is None else MCP_TOOL_ACTIVITY,
-        request,
-        result_type=ToolOutcome,
-        # A stateful MCP server's calls must run where its session is: always local
-        # (which an update arriving meanwhile may make unreplayable; see the docs' Workers page).
-        local=tool.fast and (local or _stateful(tool)),
-        start_to_close=timedelta(seconds=tool.timeout_seconds),
-        heartbeat=timedelta(seconds=heartbeat),
-        retry=tool.retry.to_policy(),
-        summary=summary,
-        # Wait for the tool to acknowledge a cancellation, so a cancelled run ends only
-        # after its tools have stopped (not while a refund is half done).
-        cancellation=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-    )
-
-
 async def _durable_wait(call: ToolCall) -> ToolOutcome:
     args = WAIT.parse(call.arguments)
     if isinstance(args, ToolOutcome):
@@ -408,7 +356,3 @@ async def _durable_wait(call: ToolCall) -> ToolOutcome:
         content=f"Waited {args.hours:g} hours ({args.reason}). "
         f"It is now {workflow.now():%Y-%m-%d %H:%M} UTC."
     )
-
-
-def _stateful(tool: ToolSpec) -> bool:
-    return tool.mcp is not None and tool.mcp.session is not None
