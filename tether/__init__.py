@@ -73,7 +73,7 @@ if TYPE_CHECKING:
     from tether._records import RetryOptions as RetryOptions
     from tether._records import ToolSpec as ToolSpec
     from tether._run_io import AgentInput as AgentInput
-    from tether._tools import ToolOptions as ToolOptions
+    from tether._tool_options import ToolOptions as ToolOptions
     from tether.events import ApprovalDecided as ApprovalDecided
     from tether.events import ApprovalWaiting as ApprovalWaiting
     from tether.events import BudgetReached as BudgetReached
@@ -240,7 +240,7 @@ _MOVED: dict[str, tuple[str, str, str]] = {
     "OutputSpec": ("tether._records", "OutputSpec", "Agent(output_type=...)"),
     "ToolSpec": ("tether._records", "ToolSpec", "tether.workflow.AgentSpec.tools"),
     "RetryOptions": ("tether._records", "RetryOptions", "temporalio.common.RetryPolicy"),
-    "ToolOptions": ("tether._tools", "ToolOptions", "a dict of Tool's keyword arguments"),
+    "ToolOptions": ("tether._tool_options", "ToolOptions", "a dict of Tool's keyword arguments"),
 }
 
 # A library stays quiet unless the application configures logging.

@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 
 from tether._deprecation import deprecated
 from tether._records import ToolOptionsSpec
-from tether._tools import ToolOptions, options_record
+from tether._tool_options import ToolOptions, options_record
 from tether._version import extra
 
 MCP_EXTRA = extra("mcp")

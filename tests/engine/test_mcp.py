@@ -48,7 +48,7 @@ from tether import Agent, AgentRun, McpServer
 from tether._process import stop
 from tether._replay import replay
 from tether._temporal import TETHER_CONVERTER
-from tether._tools import ToolOptions
+from tether._tool_options import ToolOptions
 from tether._wire import MCP_TOOL_ACTIVITY
 from tether.testing import SIGNER, ScriptedLLM, Slow, call_tools, say, wait_for_approvals, worker
 from tether.workflow import AgentWorkflow

@@ -18,7 +18,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from tether import Agent, AgentRegistry, AgentRun, tool
 from tether._records import ToolOptionsSpec, ToolSpec
-from tether._tools import ToolOptions
+from tether._tool_options import ToolOptions
 from tether.testing import (
     SIGNER,
     ScriptedLLM,

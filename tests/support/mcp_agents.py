@@ -16,7 +16,7 @@ from typing import Any, Unpack
 
 from tether import Agent, AgentRegistry, McpServer
 from tether._mcp import McpChoices
-from tether._tools import ToolOptions
+from tether._tool_options import ToolOptions
 
 SERVER = Path(__file__).with_name("mcp_server.py")
 NAME = "notetaker"
