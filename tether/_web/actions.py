@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Awaitable, Callable
 from urllib.parse import quote
 
 import pydantic
@@ -29,37 +30,25 @@ MAX_AGUI_BYTES = 1024 * 1024
 
 
 async def decide_call(request: Request) -> Response:
-    web = context(request)
-    if (user := web.user(request)) is None:
-        return web.sign_in_first(request)
-    workflow_id = request.path_params["id"]
-    try:
-        form = await read_form(request, web.session(request))
+    async def act(web: WebContext, user: WebUser, form: dict[str, str]) -> None:
         await decide(
             await web.client(),
             await web.directory(),
             web.config.signer,
             user,
-            workflow_id,
+            request.path_params["id"],
             call_id=form.get("call_id", ""),
             digest=form.get("digest") or None,
             approve=form.get("action") == "approve",
             reason=form.get("reason") or None,
             arguments=form.get("arguments"),
         )
-    except (FormRefused, DecisionRefused) as e:
-        return web.page(request, "error.html", status=400, message=str(e))
-    base = request.scope.get("root_path", "")
-    back = local_path(form.get("back"), base)
-    return RedirectResponse(back, status_code=303)
+
+    return await _person_acts(request, act)
 
 
 async def answer_question(request: Request) -> Response:
-    web = context(request)
-    if (user := web.user(request)) is None:
-        return web.sign_in_first(request)
-    try:
-        form = await read_form(request, web.session(request))
+    async def act(web: WebContext, user: WebUser, form: dict[str, str]) -> None:
         await answer(
             await web.client(),
             await web.directory(),
@@ -69,6 +58,21 @@ async def answer_question(request: Request) -> Response:
             call_id=form.get("call_id", ""),
             value=form.get("value", ""),
         )
+
+    return await _person_acts(request, act)
+
+
+async def _person_acts(
+    request: Request, act: Callable[[WebContext, WebUser, dict[str, str]], Awaitable[None]]
+) -> Response:
+    """A signed-in person's form (a decision, an answer) acted on, then back to the page
+    it came from; a refusal is shown as a page saying why."""
+    web = context(request)
+    if (user := web.user(request)) is None:
+        return web.sign_in_first(request)
+    try:
+        form = await read_form(request, web.session(request))
+        await act(web, user, form)
     except (FormRefused, DecisionRefused) as e:
         return web.page(request, "error.html", status=400, message=str(e))
     base = request.scope.get("root_path", "")
