@@ -230,10 +230,10 @@ MUTATIONS = [
     Mutation(
         "approval-already-decided",
         "tether/_workflows/approvals.py",
-        "        elif decision.call_id in self._decided:\n"
-        '            raise ValueError(f"tool call {decision.call_id!r} was already decided")\n',
+        "    if call_id in settled:\n"
+        '        raise ValueError(f"{kind.noun} {call_id!r} {kind.settled}")\n',
         "",
-        (T + "engine/test_approvals.py",),
+        (T + "engine/test_approvals.py", T + "engine/test_questions.py"),
     ),
     Mutation(
         "approval-rejection-honoured",

@@ -15,10 +15,10 @@ happened as that call's result.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Container, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from temporalio import workflow
 
@@ -36,6 +36,8 @@ with workflow.unsafe.imports_passed_through():
 
 from tether._workflows.generations import REUSED_CALL_IDS
 from tether._workflows.policy_gate import PolicyGate
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -103,20 +105,7 @@ class Approvals:
         if (decision.approver or "").startswith(RUN_DECIDERS):
             # nor sign as it, which `tether status` would show as the policy's decision.
             raise ValueError(f"{decision.approver!r} names the run's own policy, not a person")
-        waiting = ", ".join(self._pending) or "none"
-        if decision.call_id is None:
-            if len(self._pending) != 1:
-                raise ValueError(
-                    f"{len(self._pending)} tool calls wait for approval ({waiting}); "
-                    "name one with its call id"
-                )
-        elif decision.call_id in self._decided:
-            raise ValueError(f"tool call {decision.call_id!r} was already decided")
-        elif decision.call_id not in self._pending:
-            raise ValueError(
-                f"no tool call {decision.call_id!r} waits for approval (waiting: {waiting})"
-            )
-        call = self._pending[decision.call_id or next(iter(self._pending))]
+        call = waiting_one(self._pending, self._decided, decision.call_id, CALLS)
         rules = self._rules.get(call.call_id)
         if call.digest is not None and decision.digest != call.digest:
             if decision.digest is None:
@@ -367,6 +356,39 @@ def run_binding() -> Binding:
     """What a signature made for this run binds to."""
     info = workflow.info()
     return Binding(info.namespace, info.workflow_id, info.first_execution_run_id)
+
+
+@dataclass(frozen=True)
+class Waits:
+    """How a kind of thing that waits for a person is named in a refusal."""
+
+    noun: str  # "tool call"
+    purpose: str  # "for approval"
+    settled: str  # "was already decided"
+
+
+CALLS = Waits("tool call", "for approval", "was already decided")
+
+
+def waiting_one(
+    pending: Mapping[str, T], settled: Container[str], call_id: str | None, kind: Waits
+) -> T:
+    """What `call_id` names among `pending` (None: the only one); ValueError saying why
+    not if it was `settled`, is unknown, or None names no single one. Pure: validators
+    run it."""
+    waiting = ", ".join(pending) or "none"
+    if call_id is None:
+        if len(pending) != 1:
+            raise ValueError(
+                f"{len(pending)} {kind.noun}s wait {kind.purpose} ({waiting}); "
+                "name one with its call id"
+            )
+        return next(iter(pending.values()))
+    if call_id in settled:
+        raise ValueError(f"{kind.noun} {call_id!r} {kind.settled}")
+    if call_id not in pending:
+        raise ValueError(f"no {kind.noun} {call_id!r} waits {kind.purpose} (waiting: {waiting})")
+    return pending[call_id]
 
 
 def check_person(

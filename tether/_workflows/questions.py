@@ -36,12 +36,15 @@ with workflow.unsafe.imports_passed_through():
 from tether._workflows.approvals import (
     Role,
     Rules,
+    Waits,
     check_person,
     hours,
     run_binding,
     wait_for_person,
+    waiting_one,
 )
 
+QUESTIONS = Waits("question", "for an answer", "was already answered or timed out")
 ANSWERER = Role(
     "this question is answered by named people: say who answers",
     "this question's answerers",
@@ -69,20 +72,7 @@ class Questions:
 
         Runs in the update's validator: it must not change anything.
         """
-        waiting = ", ".join(self._pending) or "none"
-        if answer.call_id is None:
-            if len(self._pending) != 1:
-                raise ValueError(
-                    f"{len(self._pending)} questions wait for an answer ({waiting}); "
-                    "name one with its call id"
-                )
-        elif answer.call_id in self._answers:
-            raise ValueError(f"question {answer.call_id!r} was already answered or timed out")
-        elif answer.call_id not in self._pending:
-            raise ValueError(
-                f"no question {answer.call_id!r} waits for an answer (waiting: {waiting})"
-            )
-        question = self._pending[answer.call_id or next(iter(self._pending))]
+        question = waiting_one(self._pending, self._answers, answer.call_id, QUESTIONS)
         answer_value(answer.value, question.answer_schema)
 
         def prove(keys: ApproverKeys) -> None:
