@@ -5,6 +5,8 @@ showed."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from temporalio.client import Client, WorkflowQueryFailedError, WorkflowUpdateFailedError
 from temporalio.service import RPCError
@@ -55,16 +57,13 @@ async def decide(
     if digest is not None and call.digest is not None and digest != call.digest:
         raise DecisionRefused("the call's arguments changed since the page showed them")
     run = AgentRun.attach(client, workflow_id)
-    try:
+    with _refused_by_the_run():
         if not approve:
             return await run.reject(call, signer=signer, approver=user.name, reason=reason)
         edited = _edited(call, arguments)
         return await run.approve(
             call, signer=signer, approver=user.name, arguments=edited, reason=reason
         )
-    except WorkflowUpdateFailedError as e:
-        cause = e.cause.message if hasattr(e.cause, "message") else str(e.cause)
-        raise DecisionRefused(str(cause)) from None
 
 
 async def answer(
@@ -89,9 +88,16 @@ async def answer(
     if question is None:
         raise DecisionRefused("that question does not wait for an answer (any more)")
     run = AgentRun.attach(client, workflow_id)
-    try:
+    with _refused_by_the_run():
         given = given_answer(value, question)
         return await run.answer(question, given, signer=signer, answerer=user.name)
+
+
+@contextmanager
+def _refused_by_the_run() -> Iterator[None]:
+    """A decision or an answer the run's validator refused, as the one line it gave."""
+    try:
+        yield
     except WorkflowUpdateFailedError as e:
         cause = e.cause.message if hasattr(e.cause, "message") else str(e.cause)
         raise DecisionRefused(str(cause)) from None
