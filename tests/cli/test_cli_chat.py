@@ -79,6 +79,12 @@ async def test_ctrl_c_at_an_approval_prompt_leaves_at_once_and_the_run_goes_on(
             await asking.wait_for("? approve issue_refund(")
             asking.interrupt()  # and no Enter after it
             stopped = await asking.finish(seconds=10)
+            # The kernel may give Ctrl-C to another thread than the one running the
+            # event loop, which must still wake for it (not wait for its next event).
+            again = Spawned(env, "approve", f"{env['TETHER_TASK_QUEUE']}-c", stdin=terminal)
+            await again.wait_for("? [y/N]")
+            again.interrupt_another_thread()
+            undecided_again = await again.finish(seconds=10)
             # `approve` without --call asks on the terminal too.
             deciding = Spawned(env, "approve", f"{env['TETHER_TASK_QUEUE']}-c", stdin=terminal)
             await deciding.wait_for("? [y/N]")
@@ -96,6 +102,8 @@ async def test_ctrl_c_at_an_approval_prompt_leaves_at_once_and_the_run_goes_on(
     ) in stopped.stderr
     assert undecided.returncode == 130
     assert "(interrupted: nothing was sent; the call still waits)" in undecided.stderr
+    assert undecided_again.returncode == 130
+    assert "(interrupted: nothing was sent; the call still waits)" in undecided_again.stderr
     assert "awaiting_approval" in status.stdout
     assert cancelled.returncode == 0, cancelled.stderr
 

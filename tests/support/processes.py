@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import codecs
+import ctypes
 import functools
 import os
 import re
@@ -335,6 +336,21 @@ class Spawned:
     def interrupt(self) -> None:
         """Ctrl-C, as a terminal sends it."""
         self.proc.send_signal(signal.SIGINT)
+
+    def interrupt_another_thread(self) -> None:
+        """Ctrl-C as the kernel may hand a terminal's to the process: to a thread other
+        than its main one (one running Python, as a prompt's reader does; Linux)."""
+        pid = self.proc.pid
+        main = Path(f"/proc/{pid}/comm").read_text()
+        others = [
+            int(t.name)
+            for t in Path(f"/proc/{pid}/task").iterdir()
+            if int(t.name) != pid and (t / "comm").read_text() == main
+        ]
+        assert others, f"process {pid} runs no Python thread besides its main one"
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.tgkill(pid, others[0], signal.SIGINT) != 0:
+            raise OSError(ctypes.get_errno(), f"tgkill({pid}, {others[0]}, SIGINT)")
 
     async def finish(self, seconds: float = 30) -> subprocess.CompletedProcess[str]:
         """Its exit status and output, once it has exited (within `seconds`)."""

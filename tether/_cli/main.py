@@ -18,6 +18,7 @@ from tether._cli.model import add_model_command
 from tether._cli.pipeline import add_pipeline_command
 from tether._cli.run import add_run_options, cmd_run
 from tether._cli.views import STATUSES, cmd_list, cmd_status, cmd_transcript, cmd_watch
+from tether._cli.wakeup import signals_wake_the_loop
 from tether._cli.web import add_web_command
 from tether._cli.worker import add_health_command, add_worker_command
 from tether._evals.command import add_eval_command
@@ -34,6 +35,11 @@ async def cmd_replay(args: argparse.Namespace) -> int:
     from tether._cli.replay import cmd_replay
 
     return await cmd_replay(args)
+
+
+async def _woken_by_signals(command: Awaitable[int]) -> int:
+    with signals_wake_the_loop():
+        return await command
 
 
 class Parser(argparse.ArgumentParser):
@@ -196,7 +202,7 @@ def main(
     if args.command not in ("worker", "health", "model", "web"):  # their own logs keep colours
         sys.stdout, sys.stderr = TerminalSafe(sys.stdout), TerminalSafe(sys.stderr)
     try:
-        code: int = asyncio.run(args.run(args))
+        code: int = asyncio.run(_woken_by_signals(args.run(args)))
         return code
     except (UserError, TemporalUnreachable, ConfigurationError) as e:
         print(f"{prog}: {e}", file=sys.stderr)
