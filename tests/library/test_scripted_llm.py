@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from typing import Any
 
 import openai
@@ -10,7 +11,7 @@ import pytest
 from openai import AsyncOpenAI
 
 from tether._scripted_llm.steps import PROBE_HEADER
-from tether.testing import CallTools, Cut, ScriptedLLM, call_tools, say
+from tether.testing import CallTools, Cut, ScriptedLLM, Streamed, call_tools, say
 
 
 def client(llm: ScriptedLLM) -> AsyncOpenAI:
@@ -111,6 +112,28 @@ async def test_a_streamed_response_ends_with_the_whole_response(llm: ScriptedLLM
             text += event.delta
     assert text == "Once upon a time"
     assert kinds[0] == "response.created" and kinds[-1] == "response.incomplete"
+
+
+async def test_a_client_that_leaves_mid_stream_is_no_error_the_server_prints(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    resume = threading.Event()
+    with ScriptedLLM(slots=1) as llm:
+        words = " ".join(f"word{i}" for i in range(50))
+        llm.enqueue(Streamed(say(words), delay=0.01, pause_after=1, resume=resume), say("next"))
+        c = client(llm)
+        messages: Any = [{"role": "user", "content": "hi"}]
+        stream = await c.chat.completions.create(model="m", messages=messages, stream=True)
+        async for _ in stream:
+            break
+        await stream.close()  # as a cancelled call or an interrupt leaves
+        resume.set()
+        # One slot: the next request is answered once the first one's handler is done.
+        after = await c.with_options(timeout=30).chat.completions.create(
+            model="m", messages=messages
+        )
+    assert after.choices[0].message.content == "next"
+    assert "Traceback" not in capfd.readouterr().err
 
 
 async def test_the_tool_probe_is_answered_apart_from_the_script() -> None:

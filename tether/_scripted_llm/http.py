@@ -70,7 +70,12 @@ def handler_for(llm: ScriptedLLM) -> type[BaseHTTPRequestHandler]:
                     agent=self.headers.get(AGENT_HEADER, ""),
                     probe=PROBE_HEADER in self.headers,
                 )
-                self._send(answer)
+                try:
+                    self._send(answer)
+                except ConnectionError:
+                    # The client went away mid-reply (a cancelled call, an interrupt): a
+                    # provider's normal day, not the server's error to print.
+                    self.close_connection = True
 
         def do_GET(self) -> None:
             if self.path.rstrip("/") == "/v1/models":
