@@ -1,9 +1,11 @@
 """Fixtures: Temporal environments from installed binaries, the scripted LLM and a
-fresh order-desk ledger per test; and how pytest-xdist groups the modules. Helpers live
+fresh order-desk ledger per test; how pytest-xdist groups the modules; Ctrl-C delivered
+even to a suite started in the background. Helpers live
 in tests/support."""
 
 from __future__ import annotations
 
+import signal
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -32,6 +34,15 @@ PROCESS_HEAVY = {
     "engine/test_stress.py",
 }
 TESTS = Path(__file__).parent
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Started as a background job (`... &` without job control), this process and every
+    process it starts ignore Ctrl-C, which the tests that press it in a `tether` command,
+    or stop a model server with it, need delivered: take it back (an ignored signal stays
+    ignored across exec; a handler does not)."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
