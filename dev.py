@@ -256,9 +256,8 @@ def test(pytest_args: list[str]) -> int:
     if not CHROMIUM.exists():
         say(f"{CHROMIUM} not found: skipping the browser tests (apt-get install -y chromium)")
     # The whole suite in two processes (the tests mostly wait on servers and
-    # subprocesses), grouped by tests/conftest.py: each module whole in one process, and
-    # the modules that kill and stop processes one after another.
-    whole = [] if pytest_args else ["-n", "2", "--dist", "loadgroup"]
+    # subprocesses), each module whole in one, so its module fixtures run once.
+    whole = [] if pytest_args else ["-n", "2", "--dist", "loadfile"]
     return subprocess.run([str(PY), "-m", "pytest", *whole, *pytest_args], cwd=ROOT).returncode
 
 

@@ -89,7 +89,7 @@ def subset(py: Path, label: str) -> None:
     """The engine and CLI tests with `py`, in two processes as `dev.py test` runs them."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "TEMPORAL_"))}
     started = time.monotonic()
-    run(py, "-m", "pytest", "-q", "-n", "2", "--dist", "loadgroup", *SUBSET, env=env)
+    run(py, "-m", "pytest", "-q", "-n", "2", "--dist", "loadfile", *SUBSET, env=env)
     say(f"{label}: engine and CLI tests passed in {time.monotonic() - started:.0f} s")
 
 

@@ -1,7 +1,6 @@
 """Fixtures: Temporal environments from installed binaries, the scripted LLM and a
-fresh order-desk ledger per test; how pytest-xdist groups the modules; Ctrl-C delivered
-even to a suite started in the background. Helpers live
-in tests/support."""
+fresh order-desk ledger per test; Ctrl-C delivered even to a suite started in the
+background. Helpers live in tests/support."""
 
 from __future__ import annotations
 
@@ -17,24 +16,6 @@ from tests.support.ledger import LEDGER_VARIABLE
 from tests.support.runs import terminate_open_runs
 from tether.testing import ScriptedLLM, dev_server, time_skipping
 
-# Modules whose tests kill, stop or flood worker and server processes against deadlines:
-# under pytest-xdist they run one after another in one process, never beside each other.
-PROCESS_HEAVY = {
-    "demo/test_bench.py",
-    "demo/test_chaos_bench.py",
-    "durability/test_crashes.py",
-    "durability/test_fleet_reads.py",
-    "durability/test_graceful_shutdown.py",
-    "durability/test_liveness.py",
-    "durability/test_scale_out.py",
-    "durability/test_server_restart.py",
-    "durability/test_versioning.py",
-    "durability/test_watch_after_a_crash.py",
-    "engine/test_mcp.py",
-    "engine/test_stress.py",
-}
-TESTS = Path(__file__).parent
-
 
 def pytest_configure(config: pytest.Config) -> None:
     """Started as a background job (`... &` without job control), this process and every
@@ -43,14 +24,6 @@ def pytest_configure(config: pytest.Config) -> None:
     ignored across exec; a handler does not)."""
     if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
         signal.signal(signal.SIGINT, signal.default_int_handler)
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Group tests for `--dist loadgroup`: a module's tests stay in one process (its
-    module fixtures run once), and the process-heavy modules share one."""
-    for item in items:
-        module = item.path.relative_to(TESTS).as_posix()
-        item.add_marker(pytest.mark.xdist_group("processes" if module in PROCESS_HEAVY else module))
 
 
 @pytest.fixture(scope="module")
