@@ -66,6 +66,10 @@ SEAMS: dict[str, tuple[str, ...]] = {
         T + "engine/test_approval_expiry.py",
         T + "engine/test_approvals.py",
     ),
+    "tether/_workflows/person_waits.py": (
+        T + "engine/test_approvals.py",
+        T + "engine/test_questions.py",
+    ),
     "tether/_tools.py": (
         T + "engine/test_tools.py",
         T + "engine/test_arguments.py",

@@ -229,7 +229,7 @@ MUTATIONS = [
     ),
     Mutation(
         "approval-already-decided",
-        "tether/_workflows/approvals.py",
+        "tether/_workflows/person_waits.py",
         "    if call_id in settled:\n"
         '        raise ValueError(f"{kind.noun} {call_id!r} {kind.settled}")\n',
         "",

@@ -28,7 +28,7 @@ from tether._arguments import (
 )
 from tether._schema import strict_schema
 from tether._trust import ApprovalRules
-from tether._workflows.approvals import Rules
+from tether._workflows.person_waits import Rules
 from tether.events import ApprovalWaiting, ToolCallFinished
 from tether.testing import SIGNER, ScriptedLLM, call_tools, say, wait_for_approvals, worker
 

@@ -28,7 +28,7 @@ from tether._run_io import INPUT_GENERATION, AgentInput
 from tether._settings import task_queue
 from tether._temporal import connect
 from tether._wire import DESCRIBE_AGENT_ACTIVITY, LLM_ACTIVITY
-from tether._workflows.llm_calls import STARTS_NOT
+from tether._workflows.spec_calls import STARTS_NOT
 
 # How long `run`, `chat` and `pipeline` wait for a worker to take a new run's first task.
 FIRST_TASK_SECONDS = 10.0

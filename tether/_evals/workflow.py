@@ -44,7 +44,8 @@ with workflow.unsafe.imports_passed_through():
     from tether._wire import LlmRequest
     from tether._workflows.agent_runs import AGENT_WORKFLOW
 
-from tether._workflows.llm_calls import describe_agent, execute_llm
+from tether._workflows.llm_calls import execute_llm
+from tether._workflows.spec_calls import describe_agent
 
 # Both activities heartbeat: a crashed worker's attempt is retried after this long (the
 # approver polls its run until the run ends; scoring reads histories and runs the

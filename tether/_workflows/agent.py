@@ -4,9 +4,10 @@
 in a `chat` run, each message sent after it (the `send` update), until the chat is
 ended, cancelled or out of budget. `_respond` is the turn loop: a model call, then
 every tool call the model asked for, each its own activity (concurrently, results kept
-in the model's order), until a final answer. The handlers (queries, updates, signals)
-come last. The workflow decides; activities act; each other concern has its own module
-(see the package's docstring), handed the pieces of the run's state it needs.
+in the model's order), until a final answer. The queries come last; the handlers that
+steer a run (send, interrupt, end) are steering.py's. The workflow decides; activities
+act; each other concern has its own module (see the package's docstring), handed the
+pieces of the run's state it needs.
 
 A new budget is a `Limits` field that `Limits.spent` checks; a new step of a turn goes
 into `_respond` where it happens. A change to the commands a run issues (an activity, a
@@ -24,7 +25,6 @@ from temporalio import workflow
 from temporalio.contrib.workflow_streams import WorkflowStream
 from temporalio.exceptions import (
     ActivityError,
-    ApplicationError,
     FailureError,
     is_cancelled_exception,
 )
@@ -33,7 +33,6 @@ with workflow.unsafe.imports_passed_through():
     from tether._events import (
         BudgetReached,
         RunEnded,
-        TurnInterrupted,
         TurnStarted,
         UserMessage,
     )
@@ -52,17 +51,13 @@ from tether._workflows.events import RunEvents
 from tether._workflows.generations import Paths, paths
 from tether._workflows.inputs import check_model, checked_input, invalid_input, parsed_input
 from tether._workflows.interrupts import NO_ANSWER, Interrupts, TurnStopped, interrupted_note
-from tether._workflows.llm_calls import (
-    ModelCalls,
-    describe_agent,
-    first_call,
-    publish_reply,
-    repair_request,
-)
+from tether._workflows.llm_calls import ModelCalls, publish_reply, repair_request
 from tether._workflows.logs import log
 from tether._workflows.outcomes import Outcomes, continue_request
 from tether._workflows.publishing import Publisher, budget_detail
 from tether._workflows.questions import AnswersQuestions
+from tether._workflows.spec_calls import describe_agent, first_call
+from tether._workflows.steering import TakesMessages
 from tether._workflows.tool_calls import RunContext, ToolCalls, awaits_approval
 
 # What `_respond` returns when an interrupt without a message stopped a chat's turn.
@@ -72,7 +67,7 @@ First = LlmReply | ActivityError | TurnStopped | None
 
 
 @workflow.defn(name=AGENT_WORKFLOW)
-class AgentWorkflow(DecidesApprovals, AnswersQuestions):
+class AgentWorkflow(DecidesApprovals, AnswersQuestions, TakesMessages):
     """One agent run as a workflow: started by `AgentRun.start`, `tether run` or
     `run_agent`, registered by `TetherPlugin` (a worker without it registers it itself)."""
 
@@ -392,47 +387,3 @@ class AgentWorkflow(DecidesApprovals, AnswersQuestions):
     def transcript_page(self, start: int) -> TranscriptPage:
         """The transcript from message `start` on, as much as one answer holds."""
         return page_of(self._conversation.transcript, start)
-
-    @workflow.update
-    async def send(self, text: str) -> str:
-        """Send a chat message; returns the agent's reply once it has answered."""
-        seq = self._chat.inbox.put(text)
-        # Details only: a handler must not write history (an upsert is a command), or a
-        # task that ran it could record state ahead of the loop's; the loop upserts.
-        self._shown.show_details()
-        replies = self._chat.inbox.replies
-        await workflow.wait_condition(lambda: seq in replies or self._shown.closed)
-        if seq not in replies:
-            raise ApplicationError(
-                f"the run ended with status {self._shown.status} before answering",
-                type="RunEnded",
-            )
-        return replies.pop(seq)
-
-    @send.validator
-    def _check_send(self, text: str) -> None:
-        self._chat.check_message(text, ended=self._shown.closed, status=self._shown.status)
-
-    @workflow.update
-    async def interrupt(self, message: str | None = None) -> TurnInterrupted:
-        """Stop the turn under way at its next safe point (see interrupts.py); with
-        `message`, the run goes on with it as the user's next message. Returns what the
-        interrupt abandoned, once the turn has stopped."""
-        asked = self._interrupts.request(message)
-        answers = self._interrupts.answers
-        await workflow.wait_condition(lambda: asked in answers or self._shown.closed)
-        if asked not in answers:
-            raise ApplicationError(
-                f"the run ended with status {self._shown.status} before the turn stopped",
-                type="RunEnded",
-            )
-        return answers.pop(asked)
-
-    @interrupt.validator
-    def _check_interrupt(self, message: str | None = None) -> None:
-        self._interrupts.check(message, ended=self._shown.closed, status=self._shown.status)
-
-    @workflow.signal
-    def end(self) -> None:
-        """End a chat once the messages it has received are answered."""
-        self._chat.inbox.end_requested = True

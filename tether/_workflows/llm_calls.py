@@ -1,10 +1,9 @@
-"""An agent's spec and its model calls, as activities (workflow code).
+"""Model calls, as activities (workflow code).
 
-`first_call` is a run's first model call, which records the agent's spec with its reply
-(no activity of its own before the model is called); `describe_agent` records it alone,
-where that call cannot. `describe_agent` and `execute_llm` are shared by AgentWorkflow's
-loop and the refund pipeline's LLM steps, so both call the model through the same
-activity, timeouts, retries and structured-output checks. `ModelCalls` is the agent
+`execute_llm` is shared by AgentWorkflow's loop and the refund pipeline's LLM steps, so
+both call the model through the same activity, timeouts, retries and structured-output
+checks (how a run records its agent's spec, with its first call or alone, is
+spec_calls.py). `ModelCalls` is the agent
 run's side: which model it calls (falling back when one is unavailable), which worker
 holds its conversation, and how much of the conversation each call is sent.
 """
@@ -13,7 +12,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -28,8 +27,7 @@ from temporalio.exceptions import (
 from temporalio.exceptions import TimeoutError as ActivityTimeout
 
 from tether._workflows import context
-from tether._workflows.activity_calls import DEFAULT_HEARTBEAT_TIMEOUT_SECONDS, execute
-from tether._workflows.deadline import DeadlineReached, by_deadline
+from tether._workflows.activity_calls import execute
 from tether._workflows.events import RunEvents
 from tether._workflows.generations import real_models
 from tether._workflows.logs import log
@@ -40,102 +38,14 @@ with workflow.unsafe.imports_passed_through():
     from tether._events import ModelSwitched, Reply, TextDelta
     from tether._messages import Message
     from tether._records import AgentSpec, LlmRecord
-    from tether._run_io import AgentInput, ModelSwitch
+    from tether._run_io import ModelSwitch
     from tether._wire import (
         ATTEMPTS_RAN_OUT,
         CONVERSATION_LOST,
-        DESCRIBE_AGENT_ACTIVITY,
         LLM_ACTIVITY,
         LlmReply,
         LlmRequest,
     )
-
-
-# Why a run cannot start, as its failure says it.
-STARTS_NOT = ("UnknownAgent", "McpServerUnavailable", "McpToolsInvalid")
-
-
-async def describe_agent(name: str, *, local: bool = True) -> AgentSpec:
-    """The agent's spec from the worker, recorded in history so a run replays against it
-    (as a local activity, or with `local` False a regular one).
-
-    Raises:
-        ApplicationError: ``UnknownAgent``, the worker does not serve `name` (the run
-            fails at once, saying what the worker serves); ``McpServerUnavailable`` or
-            ``McpToolsInvalid``, the agent's MCP tools could not be listed (saying which
-            server, and why).
-    """
-    try:
-        spec: AgentSpec = await execute(
-            DESCRIBE_AGENT_ACTIVITY,
-            name,
-            result_type=AgentSpec,
-            local=local,
-            # Listing MCP tools may start a server process first (each server has its
-            # own, shorter, connect timeout); without MCP servers this takes no time.
-            start_to_close=timedelta(seconds=60),
-            # The activity heartbeats: a worker lost while describing costs the run
-            # this long, not the minute an MCP server may take to list its tools.
-            heartbeat=timedelta(seconds=DEFAULT_HEARTBEAT_TIMEOUT_SECONDS),
-            retry=RetryPolicy(maximum_attempts=3),
-            summary=f"agent {name} · spec recorded for this run",
-        )
-    except ActivityError as e:
-        cause = e.cause
-        if isinstance(cause, ApplicationError) and cause.type in STARTS_NOT:
-            raise ApplicationError(cause.message, type=cause.type, non_retryable=True) from e
-        raise
-    return spec
-
-
-# The first call's timeouts, before the agent's are known: the defaults of LlmPolicy.
-FIRST_CALL_POLICY = LlmRecord()
-
-
-async def first_call(
-    params: AgentInput, started: datetime, *, watched: bool
-) -> LlmReply | ActivityError | None:
-    """The run's first model call, as a regular activity that takes the agent's spec as
-    `describe_agent` would and returns it with the reply (`LlmRequest.first`), for the
-    run to record and follow: no round trip before the model is called. `watched`:
-    someone watches the run (the reply streams to its feed if the agent streams).
-
-    Under LlmPolicy's default timeouts and retry policy, within which the worker keeps
-    to the agent's own (its attempts, intervals and never-retried errors; its timeout),
-    and the input's deadline. Returns the reply (with the spec; only the spec if the
-    worker declined the call, `LlmReply.declined`); or the call's error if it failed,
-    for the run to record the spec with `describe_agent` and act on as on any model
-    call's (fall back to another model, or fail); or None if the deadline came first,
-    and the run records the spec and calls as runs before this path did.
-    """
-    model = params.model or ""
-    request = LlmRequest(
-        agent=params.agent,
-        model=model,
-        messages=[Message.user(params.prompt)],
-        turn=1,
-        priced=params.max_cost_usd is not None,
-        first=True,
-        stream=watched,
-    )
-    seconds = params.deadline_seconds
-    deadline = started + timedelta(seconds=seconds) if seconds else None
-    call = _llm_activity(
-        request,
-        FIRST_CALL_POLICY,
-        local=False,
-        retry=FIRST_CALL_POLICY.retry.to_policy(),
-        summary=f"llm {model or f'{params.agent} model'} · turn 1 · agent spec recorded",
-    )
-    try:
-        reply = await by_deadline(call, deadline)
-    except DeadlineReached:
-        return None
-    except ActivityError as e:
-        if is_cancelled_exception(e):
-            raise
-        return e
-    return reply
 
 
 # How long a model call waits for the worker that holds the run's conversation before
@@ -174,7 +84,7 @@ async def execute_llm(
         request = request.model_copy(update={"stream": True})
 
     async def call(queue: str | None) -> LlmReply:
-        return await _llm_activity(
+        return await llm_activity(
             request,
             policy,
             local=local,
@@ -206,7 +116,7 @@ def publish_reply(events: RunEvents, turn: int, reply: LlmReply) -> None:
     )
 
 
-async def _llm_activity(
+async def llm_activity(
     request: LlmRequest,
     policy: LlmRecord,
     *,

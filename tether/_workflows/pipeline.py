@@ -45,11 +45,13 @@ with workflow.unsafe.imports_passed_through():
     from tether._visibility import approval_details, code
     from tether._wire import JudgeReply, LlmReply, LlmRequest, ToolOutcome
 
-from tether._workflows.approvals import Approvals, DecidesApprovals, Rules
+from tether._workflows.approvals import Approvals, DecidesApprovals
 from tether._workflows.events import RunEvents
 from tether._workflows.generations import paths
 from tether._workflows.inputs import checked_input
-from tether._workflows.llm_calls import describe_agent, execute_llm, repair_request
+from tether._workflows.llm_calls import execute_llm, repair_request
+from tether._workflows.person_waits import Rules
+from tether._workflows.spec_calls import describe_agent
 from tether._workflows.tool_activities import execute_tool
 from tether._workflows.tool_calls import RunContext, tool_request
 

@@ -33,7 +33,7 @@ with workflow.unsafe.imports_passed_through():
     from tether._visibility import question_summary
     from tether._wire import ToolOutcome
 
-from tether._workflows.approvals import (
+from tether._workflows.person_waits import (
     Role,
     Rules,
     Waits,

@@ -41,9 +41,10 @@ with workflow.unsafe.imports_passed_through():
         ToolRequest,
     )
 
-from tether._workflows.approvals import Approvals, Rules, edited_note, policy_note
+from tether._workflows.approvals import Approvals, edited_note, policy_note
 from tether._workflows.events import RunEvents
 from tether._workflows.interrupts import Interrupts, TurnStopped, stopped_call
+from tether._workflows.person_waits import Rules
 from tether._workflows.policy_gate import PolicyGate
 from tether._workflows.publishing import Publisher
 from tether._workflows.questions import Questions, question_rules
