@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
@@ -13,6 +15,8 @@ with workflow.unsafe.imports_passed_through():
 from tether._workflows.chat import Chat
 from tether._workflows.interrupts import Interrupts
 from tether._workflows.publishing import Publisher
+
+T = TypeVar("T")
 
 
 class TakesMessages:
@@ -29,14 +33,7 @@ class TakesMessages:
         # Details only: a handler must not write history (an upsert is a command), or a
         # task that ran it could record state ahead of the loop's; the loop upserts.
         self._shown.show_details()
-        replies = self._chat.inbox.replies
-        await workflow.wait_condition(lambda: seq in replies or self._shown.closed)
-        if seq not in replies:
-            raise ApplicationError(
-                f"the run ended with status {self._shown.status} before answering",
-                type="RunEnded",
-            )
-        return replies.pop(seq)
+        return await self._taken(self._chat.inbox.replies, seq, "answering")
 
     @send.validator
     def _check_send(self, text: str) -> None:
@@ -48,18 +45,22 @@ class TakesMessages:
         `message`, the run goes on with it as the user's next message. Returns what the
         interrupt abandoned, once the turn has stopped."""
         asked = self._interrupts.request(message)
-        answers = self._interrupts.answers
-        await workflow.wait_condition(lambda: asked in answers or self._shown.closed)
-        if asked not in answers:
-            raise ApplicationError(
-                f"the run ended with status {self._shown.status} before the turn stopped",
-                type="RunEnded",
-            )
-        return answers.pop(asked)
+        return await self._taken(self._interrupts.answers, asked, "the turn stopped")
 
     @interrupt.validator
     def _check_interrupt(self, message: str | None = None) -> None:
         self._interrupts.check(message, ended=self._shown.closed, status=self._shown.status)
+
+    async def _taken(self, answers: dict[int, T], asked: int, before: str) -> T:
+        """The loop's answer to request `asked`, once it is in `answers` (and no longer
+        kept there); RunEnded if the run ends `before` it."""
+        await workflow.wait_condition(lambda: asked in answers or self._shown.closed)
+        if asked not in answers:
+            raise ApplicationError(
+                f"the run ended with status {self._shown.status} before {before}",
+                type="RunEnded",
+            )
+        return answers.pop(asked)
 
     @workflow.signal
     def end(self) -> None:
